@@ -1,0 +1,113 @@
+# sandmail: one GNU make file, no recursion. Each program folder adds its
+# programs in its own build.mk fragment (the allow-list of what it links).
+# Data first, then pattern rules.
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BINDIR   := $(PREFIX)/sbin
+MANDIR   := $(PREFIX)/share/man
+LIBEXEC  := $(PREFIX)/libexec/sandmail
+
+PYTHON   := /usr/bin/python3
+PKGS     := libseccomp libsodium libcdb libssl libcrypto
+
+CC       ?= cc
+OPT      ?= -O2
+CFLAGS   := -std=c17 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wvla \
+	    -Wno-missing-field-initializers \
+	    -fstack-protector-strong -fPIE
+CPPFLAGS := -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -MMD -MP -Ilib
+LDFLAGS  := -pie -Wl,-z,relro,-z,now
+LDLIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lseccomp -lsodium -lcdb -lssl -lcrypto)
+
+# SANITIZE=1 builds everything into build-asan/ with ASan and UBSan, so the
+# two builds never mix objects.
+ifeq ($(SANITIZE),1)
+B        := build-asan
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+CPPFLAGS := $(filter-out -D_FORTIFY_SOURCE=2,$(CPPFLAGS))
+OPT      := -O1
+else
+B        := build
+endif
+# SBX_DEBUG=1: seccomp logs instead of killing, so the kernel names a missing call.
+ifeq ($(SBX_DEBUG),1)
+CPPFLAGS += -DSBX_DEBUG
+endif
+
+LIB_SRCS := $(wildcard lib/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
+LIBA     := $(B)/lib/libsandmail.a
+
+PROGS    :=
+MAN_PAGES := $(wildcard doc/*.[1-8])
+UNIT_TESTS :=
+FUZZERS  :=
+
+all: build-all
+
+include $(sort $(wildcard */build.mk))
+include tests/build.mk
+
+BINS := $(PROGS:%=$(B)/%)
+
+build-all: $(BINS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIBA): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
+
+# Each program: $(prog_OBJS) from its build.mk; linked with lib.
+define prog_rule
+$(B)/$(1): $$($(1)_OBJS:%=$(B)/%) $(LIBA)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$($(1)_LIBS) $$(LDLIBS)
+endef
+$(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
+
+deps:
+	@scripts/deps --check || scripts/deps
+
+# The banned-function check: every one of these has bitten a mail server.
+banned:
+	@if grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|strncpy|strtok|atoi|alloca)[[:space:]]*\(' \
+	    $$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]') | grep -v '^tests/banned'; then \
+		echo "banned: unbounded or unsafe string functions above"; exit 1; \
+	else echo "banned: 1 passed, 0 failed"; fi
+
+check: deps build-all banned unit integration
+
+unit: $(UNIT_TESTS:%=$(B)/%)
+	@fail=0; for t in $^; do echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+integration: build-all
+	SANDMAIL_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+
+asan:
+	$(MAKE) SANITIZE=1 check
+
+fuzz:
+	@scripts/fuzz $(FUZZ_SECONDS)
+
+run: deps build-all
+	@scripts/run $(abspath $(B))
+
+install: build-all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(LIBEXEC)
+	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	for m in $(MAN_PAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	install -m 0755 scripts/setup $(DESTDIR)$(LIBEXEC)/setup
+	cp -R scripts/runit $(DESTDIR)$(LIBEXEC)/ 2>/dev/null || true
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+.PHONY: all build-all deps banned check unit integration asan fuzz run install clean
+.DELETE_ON_ERROR:
+
+-include $(LIB_OBJS:.o=.d) $(foreach p,$(PROGS),$($(p)_OBJS:%.o=$(B)/%.d)) $(UNIT_TESTS:%=$(B)/%.d)

@@ -1,0 +1,59 @@
+/* conf: sandmail.conf, "key value" lines.  '#' starts a comment line;
+ * blank lines are skipped; the value is the rest of the line with outer
+ * white space trimmed.  A key may repeat (listen, nameserver): conf_next
+ * walks them.  Errors name file:line.  Read before the sandbox. */
+#ifndef SANDMAIL_CONF_H
+#define SANDMAIL_CONF_H
+
+#include <stddef.h>
+
+#define CONF_LINE_MAX	4096
+#define CONF_MAX_ENTRIES 1024
+
+struct conf_ent {
+	char	*key, *val;
+	int	 line;
+};
+
+struct conf {
+	char		*path;		/* file it came from, for messages */
+	char		*dir;		/* its directory: tables live there */
+	struct conf_ent	*e;
+	size_t		 n;
+};
+
+/* conf_parse: 0, or -1 with a "file:line: reason" message in err */
+int	conf_parse(struct conf *, const char *path, char *err, size_t errsz);
+int	conf_parse_mem(struct conf *, const char *name, const char *text,
+	    size_t len, char *err, size_t errsz);
+void	conf_free(struct conf *);
+
+/* conf_load: parse $SANDMAIL_CONF, or -c FILE's path, or the default;
+ * on error logs the message and exits 111. */
+void	conf_load(struct conf *, const char *path);
+const char *conf_default_path(void);
+
+/* Getters: the last occurrence wins.  A bad value logs file:line and exits
+ * 111, since a server must not run on a half-understood configuration. */
+const char *conf_str(const struct conf *, const char *key, const char *def);
+unsigned long long conf_num(const struct conf *, const char *key,
+	    unsigned long long def, unsigned long long min,
+	    unsigned long long max);
+/* a duration: a number with an optional unit s, m, h, d (default s) */
+unsigned long long conf_secs(const struct conf *, const char *key,
+	    unsigned long long def);
+/* a size: a number with an optional unit k, m, g (powers of 1024) */
+unsigned long long conf_size(const struct conf *, const char *key,
+	    unsigned long long def);
+int	conf_bool(const struct conf *, const char *key, int def);
+/* conf_next: iterate over every occurrence; *i starts at 0 */
+const char *conf_next(const struct conf *, const char *key, size_t *i);
+/* conf_path: a path value made absolute against the conf's directory */
+char	*conf_path(const struct conf *, const char *key, const char *def);
+
+/* number parsers, exposed for tests: 0 or -1 */
+int	parse_ull(const char *, unsigned long long *);
+int	parse_secs(const char *, unsigned long long *);
+int	parse_size(const char *, unsigned long long *);
+
+#endif

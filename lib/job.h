@@ -1,0 +1,133 @@
+/* job: the messages between send and its helpers (doc/protocols.md).
+ *
+ *   send -> lspawn   LJOB  (with the message fd)   lspawn -> send  LRES
+ *   send -> rspawn   RJOB  (with the message fd)   rspawn -> send  RRES
+ *   send -> resolve  RQRY                          resolve -> send RANS
+ *
+ * lspawn and rspawn use SOCK_SEQPACKET pairs and fdpass.h: one message is
+ * one job.  resolve uses a stream pipe with rec.h's framing.  Every
+ * message starts with its type byte; decoders consume it exactly. */
+#ifndef SANDMAIL_JOB_H
+#define SANDMAIL_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define JOB_MAX		65536	/* one job or result, encoded */
+#define JOB_RCPT_MAX	1000	/* recipients in one remote job */
+#define JOB_HOST_MAX	32	/* hosts in one route */
+#define JOB_ADDRS_MAX	16	/* addresses of one host */
+#define JOB_TEXT_MAX	4096	/* a reply text */
+
+enum job_type {
+	JOB_LJOB = 'L', JOB_LRES = 'l',
+	JOB_RJOB = 'R', JOB_RRES = 'r',
+	JOB_RQRY = 'Q', JOB_RANS = 'q',
+};
+
+/* The outcome of one delivery, one recipient or one lookup. */
+enum job_status {
+	ST_OK = 'K',		/* delivered / found */
+	ST_TEMP = 'Z',		/* try again later */
+	ST_PERM = 'X',		/* give up: bounce */
+};
+
+/* A local delivery: one recipient, one maildir (or program). */
+struct ljob {
+	uint32_t	 id;
+	char		*qid;		/* queue ID, for logs */
+	char		*sender;	/* for Return-Path: ("" = <>) */
+	char		*rcpt;		/* for Delivered-To: */
+	char		*dest;		/* maildir path, or "|command" */
+	uint32_t	 uid, gid;
+};
+
+struct lres {
+	uint32_t	 id;
+	uint8_t		 status;	/* enum job_status */
+	char		*text;
+};
+
+struct rjob_rcpt {
+	char		*addr;
+	char		*orcpt;
+	uint8_t		 notify;
+};
+
+struct route_host {
+	char		*name;		/* MX host name, or a literal */
+	uint16_t	 pref;
+	uint16_t	 port;		/* 0: the default (25) */
+	uint32_t	 naddr;
+	char		**addr;		/* textual IPv4 / IPv6 */
+};
+
+/* A remote delivery: one message, recipients of one destination. */
+struct rjob {
+	uint32_t	 id;
+	char		*qid;
+	char		*sender;
+	char		*envid;
+	uint8_t		 ret;
+	uint32_t	 flags;		/* env.h ENV_* */
+	uint64_t	 size;
+	char		*tls;		/* none, may, encrypt, verify */
+	char		*auth_user;	/* smarthost credentials, or "" */
+	char		*auth_pass;
+	uint32_t	 nrcpt;
+	struct rjob_rcpt *rcpt;
+	uint32_t	 nhost;
+	struct route_host *host;
+};
+
+struct rres_rcpt {
+	uint8_t		 status;
+	char		*text;		/* the server's reply, or ours */
+};
+
+struct rres {
+	uint32_t	 id;
+	char		*mta;		/* the host that answered last, or "" */
+	uint32_t	 nrcpt;
+	struct rres_rcpt *rcpt;
+};
+
+/* A route for a domain. */
+struct rqry {
+	uint32_t	 id;
+	char		*domain;
+};
+
+struct rans {
+	uint32_t	 id;
+	uint8_t		 status;
+	char		*text;		/* why, for TEMP and PERM */
+	uint32_t	 nhost;
+	struct route_host *host;	/* in the order to try */
+};
+
+/* Encoders append to b (not framed).  Decoders: 0, or -1 with EPROTO;
+ * on -1 nothing needs freeing. */
+int	ljob_encode(struct buf *, const struct ljob *);
+int	ljob_decode(struct ljob *, const void *, size_t);
+void	ljob_free(struct ljob *);
+int	lres_encode(struct buf *, const struct lres *);
+int	lres_decode(struct lres *, const void *, size_t);
+void	lres_free(struct lres *);
+int	rjob_encode(struct buf *, const struct rjob *);
+int	rjob_decode(struct rjob *, const void *, size_t);
+void	rjob_free(struct rjob *);
+int	rres_encode(struct buf *, const struct rres *);
+int	rres_decode(struct rres *, const void *, size_t);
+void	rres_free(struct rres *);
+int	rqry_encode(struct buf *, const struct rqry *);
+int	rqry_decode(struct rqry *, const void *, size_t);
+void	rqry_free(struct rqry *);
+int	rans_encode(struct buf *, const struct rans *);
+int	rans_decode(struct rans *, const void *, size_t);
+void	rans_free(struct rans *);
+void	route_hosts_free(struct route_host *, uint32_t);
+
+#endif

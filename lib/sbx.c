@@ -1,0 +1,177 @@
+/* sbx: seccomp allow-lists over libseccomp, and the privilege drop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "exitcode.h"
+#include "log.h"
+#include "sbx.h"
+
+#ifdef SBX_DEBUG
+#define SBX_DEFAULT_ACTION	SCMP_ACT_LOG
+#else
+#define SBX_DEFAULT_ACTION	SCMP_ACT_KILL_PROCESS
+#endif
+
+const struct sbx_rule sbx_base[] = {
+	/* memory: never executable (mmap/mprotect without PROT_EXEC) */
+	SBX_ALLOW(brk),
+	SBX_ALLOW1(mmap, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)),
+	SBX_ALLOW1(mprotect, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)),
+	SBX_ALLOW(munmap),
+	SBX_ALLOW(mremap),
+	SBX_ALLOW(madvise),
+	/* I/O on descriptors already open */
+	SBX_ALLOW(read),
+	SBX_ALLOW(write),
+	SBX_ALLOW(readv),
+	SBX_ALLOW(writev),
+	SBX_ALLOW(close),
+	SBX_ALLOW(fstat),
+	SBX_ALLOW(newfstatat),
+	SBX_ALLOW(lseek),
+	SBX_ALLOW(poll),
+	SBX_ALLOW(ppoll),
+	SBX_ALLOW1(fcntl, SCMP_A1(SCMP_CMP_EQ, F_GETFL)),
+	SBX_ALLOW1(fcntl, SCMP_A1(SCMP_CMP_EQ, F_SETFL)),
+	SBX_ALLOW1(fcntl, SCMP_A1(SCMP_CMP_EQ, F_GETFD)),
+	SBX_ALLOW1(fcntl, SCMP_A1(SCMP_CMP_EQ, F_SETFD)),
+	/* time */
+	SBX_ALLOW(clock_gettime),
+	SBX_ALLOW(gettimeofday),
+	SBX_ALLOW(time),
+	SBX_ALLOW(nanosleep),
+	SBX_ALLOW(clock_nanosleep),
+	SBX_ALLOW(alarm),
+	SBX_ALLOW(setitimer),
+	/* signals */
+	SBX_ALLOW(rt_sigaction),
+	SBX_ALLOW(rt_sigprocmask),
+	SBX_ALLOW(rt_sigreturn),
+	/* randomness (libsodium) */
+	SBX_ALLOW(getrandom),
+	/* identity, for log lines */
+	SBX_ALLOW(getpid),
+	/* exit */
+	SBX_ALLOW(exit),
+	SBX_ALLOW(exit_group),
+#if defined(__SANITIZE_ADDRESS__)
+	/* the sanitizers' runtime, in SANITIZE=1 builds only */
+	SBX_ALLOW(sigaltstack),
+	SBX_ALLOW(gettid),
+	SBX_ALLOW(tgkill),
+	SBX_ALLOW(sched_yield),
+	SBX_ALLOW(prctl),
+	SBX_ALLOW(openat),
+	SBX_ALLOW(readlink),
+	SBX_ALLOW(getppid),
+	SBX_ALLOW(futex),
+	SBX_ALLOW1(mmap, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC)),
+	SBX_ALLOW(pipe2),
+	SBX_ALLOW(clone),
+	SBX_ALLOW(wait4),
+	SBX_ALLOW(ptrace),
+	SBX_ALLOW(kill),
+	SBX_ALLOW(getrlimit),
+	SBX_ALLOW(prlimit64),
+	SBX_ALLOW(uname),
+#endif
+	SBX_LAST
+};
+
+static int
+add_rules(scmp_filter_ctx ctx, const struct sbx_rule *r)
+{
+	for (; r->nr != SBX_END; r++)
+		if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, r->nr,
+		    r->nargs, r->args) < 0)
+			return -1;
+	return 0;
+}
+
+/* sbx_enter - install base + rules; nothing else is allowed after */
+int
+sbx_enter(const struct sbx_rule *rules)
+{
+	scmp_filter_ctx ctx;
+	int r;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		return -1;
+	if ((ctx = seccomp_init(SBX_DEFAULT_ACTION)) == NULL)
+		return errno = ENOMEM, -1;
+	/* kills are logged by the kernel (SECCOMP_FILTER_FLAG_LOG) */
+	(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
+	if (add_rules(ctx, sbx_base) == -1 ||
+	    (rules != NULL && add_rules(ctx, rules) == -1)) {
+		seccomp_release(ctx);
+		return errno = EINVAL, -1;
+	}
+	r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (r < 0)
+		return errno = -r, -1;
+	return 0;
+}
+
+/* sbx_enter_or_die - sandbox or exit 111 */
+void
+sbx_enter_or_die(const struct sbx_rule *rules)
+{
+	if (sbx_enter(rules) == -1)
+		die_temp("sandbox", NULL);
+}
+
+/* priv_drop - become uid/gid for good (see sbx.h) */
+int
+priv_drop(uid_t uid, gid_t gid)
+{
+	uid_t r, e, s;
+	gid_t g;
+
+	if (uid == (uid_t)-1)
+		return 0;
+	if (geteuid() != 0)
+		return getuid() == uid && geteuid() == uid ? 0 :
+		    (errno = EPERM, -1);
+	if (uid == 0)
+		return errno = EPERM, -1;	/* never "drop" to root */
+	g = gid;
+	if (setgroups(1, &g) == -1 || setresgid(gid, gid, gid) == -1 ||
+	    setresuid(uid, uid, uid) == -1)
+		return -1;
+	if (getresuid(&r, &e, &s) == -1 || r != uid || e != uid || s != uid)
+		return errno = EPERM, -1;
+	if (setuid(0) != -1 || getegid() != gid)
+		return errno = EPERM, -1;
+	return 0;
+}
+
+/* priv_drop_or_die - priv_drop or exit 111 */
+void
+priv_drop_or_die(uid_t uid, gid_t gid)
+{
+	if (priv_drop(uid, gid) == -1)
+		die_temp("priv_drop", NULL);
+}
+
+/* priv_lookup - uid and gid of a user name */
+int
+priv_lookup(const char *name, uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw;
+
+	errno = 0;
+	if ((pw = getpwnam(name)) == NULL)
+		return errno = errno ? errno : ENOENT, -1;
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}

@@ -1,0 +1,43 @@
+/* sbx: the seccomp sandbox and the privilege drop.
+ *
+ * Order (STYLE 7): open everything -> warm libc (tzset, sodium_init) ->
+ * chroot where it fits -> priv_drop -> sbx_enter -> read untrusted input.
+ * A program lists the calls it needs beyond sbx_base in a const table of
+ * its own; the filter's default action kills the process (SIGSYS), and the
+ * kernel logs the kill with the syscall number.  A program that cannot
+ * sandbox itself exits 111 (fail closed). */
+#ifndef SANDMAIL_SBX_H
+#define SANDMAIL_SBX_H
+
+#include <seccomp.h>
+#include <sys/types.h>
+
+struct sbx_rule {
+	int			nr;	/* SBX_END ends a table */
+	unsigned int		nargs;
+	struct scmp_arg_cmp	args[3];
+};
+
+#define SBX_END		(-10000)
+#define SBX_ALLOW(name)	{ SCMP_SYS(name), 0, { { 0 } } }
+#define SBX_ALLOW1(name, a)	{ SCMP_SYS(name), 1, { a } }
+#define SBX_ALLOW2(name, a, b)	{ SCMP_SYS(name), 2, { a, b } }
+#define SBX_LAST	{ SBX_END, 0, { { 0 } } }
+
+/* Memory, time, exit, read/write/close on open fds, signals, poll. */
+extern const struct sbx_rule sbx_base[];
+
+/* sbx_enter: NO_NEW_PRIVS, then base + rules; 0 or -1 with errno */
+int	sbx_enter(const struct sbx_rule *rules);
+/* sbx_enter_or_die: the same, exiting 111 on failure */
+void	sbx_enter_or_die(const struct sbx_rule *rules);
+
+/* priv_drop: as root, become uid/gid (groups = gid only) and verify that
+ * root cannot be regained; as another user, only check that uid matches
+ * or is left alone when uid is (uid_t)-1.  0 or -1 with errno. */
+int	priv_drop(uid_t uid, gid_t gid);
+void	priv_drop_or_die(uid_t uid, gid_t gid);
+/* priv_lookup: a user name to uid/gid (before the sandbox) */
+int	priv_lookup(const char *name, uid_t *uid, gid_t *gid);
+
+#endif

@@ -1,0 +1,42 @@
+/* tbl: lookups in the CDB tables compiled by sandmail-cdb.  Opened before
+ * the sandbox (the file is mapped), read by every program.  A missing
+ * table file is an empty table, so a site need not create every one. */
+#ifndef SANDMAIL_TBL_H
+#define SANDMAIL_TBL_H
+
+#include <cdb.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "buf.h"
+
+struct tbl {
+	int		fd;		/* -1: no file, the table is empty */
+	struct cdb	cdb;
+	char		*path;
+	struct timespec	mtime;		/* for tbl_changed */
+};
+
+int	tbl_open(struct tbl *, const char *path);	/* 0 or -1 */
+void	tbl_close(struct tbl *);
+/* tbl_changed: 1 if the file on disk is not the one open (reload it) */
+int	tbl_changed(const struct tbl *);
+
+/* All lookups: 1 found (value in val, replacing its contents), 0 not
+ * found, -1 error (val too small: E2BIG). */
+int	tbl_get(struct tbl *, const void *key, size_t klen, struct buf *val);
+/* tbl_domain: domains, routes, tls policy: the domain (case-insensitive),
+ * then ".parent" entries for each parent, then "*" */
+int	tbl_domain(struct tbl *, const char *domain, struct buf *val);
+/* tbl_addr: aliases, virtual, moved, senders: local@domain exactly, then
+ * with a "-ext" (after the first sep in seps, e.g. "-+") removed from the
+ * local part, then "@domain"; the domain case-insensitively, the local
+ * part as given and then lowercased.  *how says which key matched. */
+enum tbl_match { TBL_EXACT, TBL_EXT, TBL_DOMAIN };
+int	tbl_addr(struct tbl *, const char *local, const char *domain,
+	    const char *seps, struct buf *val, enum tbl_match *how);
+/* tbl_ip: relayclients: an IPv4 or IPv6 address (text) matched against
+ * the table's addresses and CIDR blocks, longest prefix first */
+int	tbl_ip(struct tbl *, const char *ip, struct buf *val);
+
+#endif
