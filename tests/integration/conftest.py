@@ -1,0 +1,104 @@
+"""Shared pytest harness for sandmail's integration tests.
+
+Fixtures here are generic: where the build is, free loopback ports,
+starting and stopping real processes.  Each area keeps its own helpers in
+tests/integration/<area>util.py so work on one area never edits another's.
+"""
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+BUILD = os.environ.get("SANDMAIL_BUILD") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build")
+BUILD = os.path.abspath(BUILD)
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def prog(name):
+    """Path of a built program, e.g. prog('sandmail-smtpd')."""
+    return os.path.join(BUILD, name)
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port free right now on host."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0):
+    """Wait until something accepts on host:port."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with socket.socket(fam, socket.SOCK_STREAM) as s:
+                s.settimeout(0.5)
+                s.connect((host, port))
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on {host}:{port}")
+
+
+def wait_for(pred, timeout=10.0, step=0.02, what="condition"):
+    """Poll pred() until it returns something true; return that."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+class Procs:
+    """Processes a test started; all are stopped at the end of the test."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, argv, **kw):
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        kw.setdefault("start_new_session", True)
+        p = subprocess.Popen(argv, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop(self, p, sig=signal.SIGTERM, timeout=10):
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            self.stop(p)
+
+
+@pytest.fixture
+def procs():
+    ps = Procs()
+    yield ps
+    ps.stop_all()
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
