@@ -47,7 +47,7 @@ FUZZERS  :=
 
 all: build-all
 
-include $(sort $(wildcard */build.mk))
+include $(sort $(filter-out tests/build.mk,$(wildcard */build.mk)))
 include tests/build.mk
 
 BINS := $(PROGS:%=$(B)/%)

@@ -6,6 +6,7 @@
 
 #include <cdb.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "buf.h"
@@ -15,7 +16,11 @@ struct tbl {
 	struct cdb	cdb;
 	char		*path;
 	struct timespec	mtime;		/* for tbl_changed */
+	dev_t		dev;		/* the file open: a rename */
+	ino_t		ino;		/* gives a new inode */
 };
+
+#define TBL_KEY_MAX	1024	/* the longest key a lookup builds */
 
 int	tbl_open(struct tbl *, const char *path);	/* 0 or -1 */
 void	tbl_close(struct tbl *);
@@ -38,5 +43,13 @@ int	tbl_addr(struct tbl *, const char *local, const char *domain,
 /* tbl_ip: relayclients: an IPv4 or IPv6 address (text) matched against
  * the table's addresses and CIDR blocks, longest prefix first */
 int	tbl_ip(struct tbl *, const char *ip, struct buf *val);
+
+/* tbl_ip_key: the normal form of a relayclients key, "ADDR/LEN" with the
+ * host bits zero ("10.0.0.0/8", "::1/128"; a bare address is /32 or /128;
+ * ::ffff:a.b.c.d is IPv4).  Appends to key; 0, or -1 with EINVAL on a bad
+ * address or length, or on host bits set past LEN.  Used by sandmail-cdb. */
+int	tbl_ip_key(const char *text, struct buf *key);
+/* tbl_lower: append s[0..n) lowercased (ASCII only) */
+int	tbl_lower(struct buf *, const char *s, size_t n);
 
 #endif
