@@ -17,10 +17,16 @@ struct tlsconn {
 	int	 timeout_ms;	/* per read/write wait; -1 none */
 };
 
+/* tls_init: load OpenSSL's configuration and seed its random generator;
+ * the ctx functions call it, a program may call it earlier.  0 or -1. */
+int	tls_init(void);
+
 /* Server context from PEM files; NULL with a reason in err. */
 SSL_CTX	*tls_server_ctx(const char *certfile, const char *keyfile,
 	    char *err, size_t errsz);
-/* Client context: cafile NULL means the system store. */
+/* Client context: cafile NULL means the system store ($SSL_CERT_FILE or
+ * OpenSSL's default cert.pem, loaded now as one file: a hashed directory
+ * would be read during verification, inside the sandbox). */
 SSL_CTX	*tls_client_ctx(const char *cafile, char *err, size_t errsz);
 
 /* Handshakes on fd: 0, or -1 with a reason in err. */
@@ -37,5 +43,18 @@ ssize_t	tls_write_op(int fd, void *p, size_t n, void *ctx);
 const char *tls_version(const struct tlsconn *);	/* "TLSv1.3" */
 const char *tls_cipher(const struct tlsconn *);
 void	tls_close(struct tlsconn *);	/* close_notify, free */
+void	tls_abort(struct tlsconn *);	/* free, no close_notify */
+
+/*
+ * TLS_SBX_RULES: the system calls a TLS connection needs beyond sbx_base
+ * once its context is made (sbx.h): put it in the program's table, e.g.
+ *	static const struct sbx_rule rules[] = { TLS_SBX_RULES ..., SBX_LAST };
+ * Found by running the handshakes of tests/unit/test_tls.c in a sandboxed
+ * child: OpenSSL 3 uses read/write on the socket, poll for the waits,
+ * fcntl F_GETFL/F_SETFL (O_NONBLOCK), getrandom and clock_gettime, all in
+ * sbx_base already; getpid (fork detection) too.  Kept as a macro so a
+ * later OpenSSL that needs more is fixed in one place.
+ */
+#define TLS_SBX_RULES	/* nothing beyond sbx_base with OpenSSL 3.0 */
 
 #endif
