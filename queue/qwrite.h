@@ -1,6 +1,13 @@
 /* qwrite: writing one new message into the queue (mess/ then todo/), the
  * way sandmail-queue does it, for sandmail-queue itself and for send's
- * bounces.  Implemented in queue/qwrite.c (the queue issue). */
+ * bounces.  Implemented in queue/qwrite.c (the queue issue).
+ *
+ * One message: qw_begin, qw_write..., qw_commit (or qw_abort).
+ * Many at once (group commit, sandmail-queue's service): qw_begin and
+ * qw_write each, qw_prepare each (its own data durable in tmp/), then one
+ * qw_publish for all of them: the renames, one fsync of mess/ and one of
+ * todo/, one poke of lock/trigger.  The durable order is always: message
+ * data, mess/ID, envelope data, todo/ID; todo/ID commits. */
 #ifndef SANDMAIL_QWRITE_H
 #define SANDMAIL_QWRITE_H
 
@@ -10,11 +17,28 @@
 #include "env.h"
 #include "qclient.h"
 
+/* what this message has put on disk so far (qw->made) */
+enum {
+	QW_TMP = 0x01,		/* tmp/ID */
+	QW_ENV = 0x02,		/* tmp/ID.env */
+	QW_MESS = 0x04,		/* mess/ID */
+	QW_TODO = 0x08,		/* todo/ID */
+};
+
+/* how data reaches the disk */
+enum qw_sync {
+	QW_SYNC_FILE = 0,	/* fsync each file (portable) */
+	QW_SYNC_FS = 1,		/* one syncfs(2) for a whole batch */
+};
+
 struct qw {
 	int		dirfd;		/* the queue directory */
 	int		fd;		/* tmp/ID being written, or -1 */
 	uint64_t	size;
 	char		id[QID_MAX + 1];
+	unsigned	made;		/* QW_* bits: what to remove on failure */
+	int		err;		/* errno of the failure */
+	const char	*op;		/* the step that failed, for the log */
 };
 
 /* qw_begin: a new ID and its file in tmp/; 0 or -1 */
@@ -25,5 +49,23 @@ int	qw_write(struct qw *, const void *, size_t);
  * 0: the message is durable; -1: nothing of it is left behind. */
 int	qw_commit(struct qw *, struct env *);
 void	qw_abort(struct qw *);
+
+/* qw_prepare: the per-message half of a commit: the message closed (and
+ * fsynced with QW_SYNC_FILE), the envelope (env->size set) written to
+ * tmp/ID.env (and fsynced).  0, or -1 with the message aborted. */
+int	qw_prepare(struct qw *, struct env *, enum qw_sync);
+/* qw_publish: the shared half for n prepared messages (QW_SYNC_FS: one
+ * syncfs first).  Each one that fails is aborted, with op/err set.
+ * Returns how many are committed; those have made == QW_MESS|QW_TODO. */
+size_t	qw_publish(struct qw *const *, size_t n, enum qw_sync);
+
+/* qw_newid: a fresh queue ID, unique without coordination: the time in
+ * microseconds and 64 random bits, in [0-9A-Za-z] (22 characters) */
+void	qw_newid(char id[QID_MAX + 1]);
+/* qw_idok: whether s is a syntactically valid queue ID */
+int	qw_idok(const char *s);
+/* qw_trigger: write p[0..n) (at most PIPE_BUF) to lock/trigger without
+ * blocking.  0 written; 1 no reader or the FIFO full; -1 other error. */
+int	qw_trigger(int qdirfd, const void *p, size_t n);
 
 #endif

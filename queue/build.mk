@@ -1,0 +1,4 @@
+# queue/: sandmail-queue (the only writer into the queue) and qwrite, the
+# crash-safe writer it shares with send's bounces.
+# objects the queue unit test links (never queue_main.o)
+test_qwrite_OBJS := queue/qwrite.o

@@ -1,0 +1,357 @@
+/* qwrite: new messages into the queue directory, crash-safe.
+ *
+ * Used by sandmail-queue (sandboxed: only calls on the queue directory's
+ * descriptor) and by sandmail-send for its bounces.  Every path is relative
+ * to qw->dirfd.  The order that makes a crash at any instant safe:
+ *
+ *   tmp/ID      written, fsynced            (invisible to send)
+ *   mess/ID     renamed, mess/ fsynced      (an orphan until todo/ID)
+ *   tmp/ID.env  written, fsynced
+ *   todo/ID     renamed, todo/ fsynced      (the commit)
+ *
+ * A failure at any step removes what this message made (flagmademess in
+ * qmail-queue).  send treats mess/ID without todo/ID or info/ID, and tmp/
+ * files, as leftovers. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "buf.h"
+#include "env.h"
+#include "qwrite.h"
+
+#define PATH_ID_MAX	(QID_MAX + 16)
+#define ENVENC_MAX	(64u * 1024 * 1024)
+
+static const char b62[] =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/* put62 - v in base 62, exactly w digits, most significant first */
+static void
+put62(char *out, uint64_t v, int w)
+{
+	for (int i = w - 1; i >= 0; i--) {
+		out[i] = b62[v % 62];
+		v /= 62;
+	}
+}
+
+/* qw_newid - time in microseconds and 64 random bits, base 62 */
+void
+qw_newid(char id[QID_MAX + 1])
+{
+	struct timespec ts;
+	uint64_t t, r;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	t = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
+	randombytes_buf(&r, sizeof r);
+	put62(id, t, 11);		/* 62^11 > 2^64: IDs sort by time */
+	put62(id + 11, r, 11);
+	id[22] = '\0';
+}
+
+/* qw_idok - [0-9A-Za-z]{1,32} */
+int
+qw_idok(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if (n >= QID_MAX || strchr(b62, s[n]) == NULL)
+			return 0;
+	return n > 0;
+}
+
+static int
+path(char *p, size_t sz, const char *dir, const char *id, const char *ext)
+{
+	int n = snprintf(p, sz, "%s/%s%s", dir, id, ext);
+
+	if (n < 0 || (size_t)n >= sz)
+		return errno = ENAMETOOLONG, -1;
+	return 0;
+}
+
+static int
+fail(struct qw *q, const char *op)
+{
+	q->err = errno;
+	q->op = op;
+	return -1;
+}
+
+static int
+write_all(int fd, const void *p, size_t n)
+{
+	const char *s = p;
+	ssize_t k;
+
+	while (n > 0) {
+		k = write(fd, s, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		if (k == 0)
+			return errno = EIO, -1;
+		s += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* qw_begin - a new ID and tmp/ID opened for writing */
+int
+qw_begin(struct qw *q, int qdirfd)
+{
+	char p[PATH_ID_MAX];
+
+	memset(q, 0, sizeof *q);
+	q->dirfd = qdirfd;
+	q->fd = -1;
+	for (int tries = 0; tries < 4; tries++) {
+		qw_newid(q->id);
+		if (path(p, sizeof p, "tmp", q->id, "") == -1)
+			return fail(q, "path");
+		q->fd = openat(qdirfd, p, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC, 0640);
+		if (q->fd >= 0) {
+			q->made = QW_TMP;
+			return 0;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	return fail(q, "open tmp");
+}
+
+/* qw_write - message bytes into tmp/ID */
+int
+qw_write(struct qw *q, const void *p, size_t n)
+{
+	if (q->fd < 0)
+		return errno = EBADF, fail(q, "write tmp");
+	if (write_all(q->fd, p, n) == -1)
+		return fail(q, "write tmp");
+	q->size += n;
+	return 0;
+}
+
+static void
+unlink_made(struct qw *q)
+{
+	char p[PATH_ID_MAX];
+
+	if ((q->made & QW_TMP) && path(p, sizeof p, "tmp", q->id, "") == 0)
+		(void)unlinkat(q->dirfd, p, 0);
+	if ((q->made & QW_ENV) && path(p, sizeof p, "tmp", q->id, ".env") == 0)
+		(void)unlinkat(q->dirfd, p, 0);
+	/* todo/ID first: without it mess/ID is a harmless orphan */
+	if ((q->made & QW_TODO) && path(p, sizeof p, "todo", q->id, "") == 0)
+		(void)unlinkat(q->dirfd, p, 0);
+	if ((q->made & QW_MESS) && path(p, sizeof p, "mess", q->id, "") == 0)
+		(void)unlinkat(q->dirfd, p, 0);
+	q->made = 0;
+}
+
+/* qw_abort - remove everything this message wrote */
+void
+qw_abort(struct qw *q)
+{
+	int e = errno;
+
+	if (q->fd >= 0)
+		close(q->fd);
+	q->fd = -1;
+	unlink_made(q);
+	errno = e;
+}
+
+static int
+abort_fail(struct qw *q, const char *op)
+{
+	fail(q, op);
+	qw_abort(q);
+	errno = q->err;
+	return -1;
+}
+
+static int
+write_env(struct qw *q, const struct env *e, enum qw_sync sync)
+{
+	struct buf b = BUF_INIT(ENVENC_MAX);
+	char p[PATH_ID_MAX];
+	int fd, r = -1;
+
+	if (env_encode(&b, e) == -1) {
+		buf_free(&b);
+		return fail(q, "encode envelope");
+	}
+	if (path(p, sizeof p, "tmp", q->id, ".env") == -1 ||
+	    (fd = openat(q->dirfd, p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0640)) == -1) {
+		buf_free(&b);
+		return fail(q, "open envelope");
+	}
+	q->made |= QW_ENV;
+	if (write_all(fd, b.p, b.len) == -1)
+		fail(q, "write envelope");
+	else if (sync == QW_SYNC_FILE && fdatasync(fd) == -1)
+		fail(q, "fsync envelope");
+	else
+		r = 0;
+	if (close(fd) == -1 && r == 0)
+		r = fail(q, "close envelope");
+	buf_free(&b);
+	return r;
+}
+
+/* qw_prepare - own data in tmp/: the message and its envelope */
+int
+qw_prepare(struct qw *q, struct env *e, enum qw_sync sync)
+{
+	int fd = q->fd;
+
+	if (fd < 0)
+		return errno = EBADF, abort_fail(q, "prepare");
+	/* fdatasync: the size is data here; the name is fsynced with mess/ */
+	if (sync == QW_SYNC_FILE && fdatasync(fd) == -1)
+		return abort_fail(q, "fsync tmp");
+	q->fd = -1;
+	if (close(fd) == -1)
+		return abort_fail(q, "close tmp");
+	e->size = q->size;
+	if (write_env(q, e, sync) == -1)
+		return abort_fail(q, q->op);
+	return 0;
+}
+
+static int
+move(struct qw *q, const char *from, const char *ext, const char *to)
+{
+	char a[PATH_ID_MAX], b[PATH_ID_MAX];
+
+	if (path(a, sizeof a, from, q->id, ext) == -1 ||
+	    path(b, sizeof b, to, q->id, "") == -1)
+		return -1;
+	/* RENAME_NOREPLACE: an ID clash must fail, never replace */
+	return renameat2(q->dirfd, a, q->dirfd, b, RENAME_NOREPLACE);
+}
+
+static int
+sync_dir(int dirfd, const char *name)
+{
+	int fd, r;
+
+	if ((fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+/* fail_all - a shared step failed: every message still alive fails */
+static void
+fail_all(struct qw *const *v, size_t n, const char *op)
+{
+	int e = errno;
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->made != 0) {
+			errno = e;
+			abort_fail(v[i], op);
+		}
+	errno = e;
+}
+
+static size_t
+move_all(struct qw *const *v, size_t n, const char *from, const char *ext,
+    const char *to, unsigned bit, unsigned clear)
+{
+	size_t live = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->made == 0)
+			continue;
+		if (move(v[i], from, ext, to) == -1) {
+			abort_fail(v[i], bit == QW_MESS ? "rename mess" :
+			    "rename todo");
+			continue;
+		}
+		v[i]->made = (v[i]->made & ~clear) | bit;
+		live++;
+	}
+	return live;
+}
+
+/* qw_publish - renames and directory fsyncs, shared by n messages */
+size_t
+qw_publish(struct qw *const *v, size_t n, enum qw_sync sync)
+{
+	size_t live;
+
+	if (n == 0)
+		return 0;
+	if (sync == QW_SYNC_FS && syncfs(v[0]->dirfd) == -1) {
+		fail_all(v, n, "syncfs");
+		return 0;
+	}
+	live = move_all(v, n, "tmp", "", "mess", QW_MESS, QW_TMP);
+	if (live > 0 && sync_dir(v[0]->dirfd, "mess") == -1) {
+		fail_all(v, n, "fsync mess");
+		return 0;
+	}
+	live = move_all(v, n, "tmp", ".env", "todo", QW_TODO, QW_ENV);
+	if (live > 0 && sync_dir(v[0]->dirfd, "todo") == -1) {
+		fail_all(v, n, "fsync todo");
+		return 0;
+	}
+	if (live > 0)
+		(void)qw_trigger(v[0]->dirfd, "T", 1);
+	return live;
+}
+
+/* qw_commit - one message, durable or gone */
+int
+qw_commit(struct qw *q, struct env *e)
+{
+	struct qw *v[1] = { q };
+
+	if (qw_prepare(q, e, QW_SYNC_FILE) == -1)
+		return -1;
+	if (qw_publish(v, 1, QW_SYNC_FILE) != 1) {
+		errno = q->err;
+		return -1;
+	}
+	return 0;
+}
+
+/* qw_trigger - wake send; a missing reader or a full FIFO is fine */
+int
+qw_trigger(int qdirfd, const void *p, size_t n)
+{
+	ssize_t k;
+	int fd;
+
+	if (n > PIPE_BUF)
+		return errno = EINVAL, -1;
+	fd = openat(qdirfd, "lock/trigger", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return errno == ENXIO ? 1 : -1;
+	do
+		k = write(fd, p, n);
+	while (k == -1 && errno == EINTR);
+	close(fd);
+	if (k == -1)
+		return errno == EAGAIN ? 1 : -1;
+	return (size_t)k == n ? 0 : (errno = EIO, -1);
+}
