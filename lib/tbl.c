@@ -203,11 +203,14 @@ tbl_addr(struct tbl *t, const char *local, const char *domain,
 		goto out;
 	if ((r = try_local(t, local, ln, &dom, &k, val)) != 0)
 		goto out;
-	base = seps != NULL && *seps != '\0' ? strcspn(local, seps) : ln;
+	/* "a-b-c": "a-b", then "a" (qmail's order: the longest base first) */
 	m = TBL_EXT;
-	if (base > 0 && base < ln &&
-	    (r = try_local(t, local, base, &dom, &k, val)) != 0)
-		goto out;
+	for (base = ln; seps != NULL && *seps != '\0' && base > 1; base--) {
+		if (strchr(seps, local[base - 1]) == NULL)
+			continue;
+		if ((r = try_local(t, local, base - 1, &dom, &k, val)) != 0)
+			goto out;
+	}
 	m = TBL_DOMAIN;
 	r = 0;
 	if (dom.len > 0) {

@@ -33,10 +33,12 @@ int	tbl_get(struct tbl *, const void *key, size_t klen, struct buf *val);
 /* tbl_domain: domains, routes, tls policy: the domain (case-insensitive),
  * then ".parent" entries for each parent, then "*" */
 int	tbl_domain(struct tbl *, const char *domain, struct buf *val);
-/* tbl_addr: aliases, virtual, moved, senders: local@domain exactly, then
- * with a "-ext" (after the first sep in seps, e.g. "-+") removed from the
- * local part, then "@domain"; the domain case-insensitively, the local
- * part as given and then lowercased.  *how says which key matched. */
+/* tbl_addr: aliases, virtual, moved: local@domain exactly, then with an
+ * extension cut off at each separator (any byte of seps, e.g. "-+"),
+ * from the last to the first ("a-b-c": "a-b", then "a"), then "@domain";
+ * the domain case-insensitively, the local part as given and then
+ * lowercased (sandmail-cdb lowercases keys).  A domain "" looks up the
+ * bare local part and no "@domain".  *how says which key matched. */
 enum tbl_match { TBL_EXACT, TBL_EXT, TBL_DOMAIN };
 int	tbl_addr(struct tbl *, const char *local, const char *domain,
 	    const char *seps, struct buf *val, enum tbl_match *how);
