@@ -1,0 +1,224 @@
+"""Helpers for the queue tests: a queue directory, the queue service, and a
+client speaking the record protocol of doc/protocols.md ("queue")."""
+import os
+import socket
+import struct
+import subprocess
+import time
+
+from conftest import prog, wait_for
+
+GREETING = b"sandmail-queue 1"
+
+
+def write_conf(d, **kw):
+    """sandmail.conf in d with queue d/queue; returns its path."""
+    conf = {"queue": "queue", "hostname": "test.example"}
+    if os.geteuid() == 0:
+        conf["user_queue"] = "nobody"
+        conf["user_send"] = "nobody"
+        conf["user_smtpd"] = "nobody"
+    conf.update({k: str(v) for k, v in kw.items()})
+    path = os.path.join(str(d), "sandmail.conf")
+    with open(path, "w") as f:
+        for k, v in conf.items():
+            f.write(f"{k} {v}\n")
+    return path
+
+
+def qinit(conf):
+    subprocess.run([prog("sandmail-queue"), "-i", "-c", conf], check=True,
+                   stderr=subprocess.DEVNULL)
+
+
+def queue_dir(conf):
+    return os.path.join(os.path.dirname(conf), "queue")
+
+
+def sock_path(conf):
+    return os.path.join(queue_dir(conf), "lock", "queue.sock")
+
+
+def start_service(procs, conf, log=None):
+    """Start sandmail-queue -s and wait until it accepts."""
+    if os.path.exists(sock_path(conf)):
+        os.unlink(sock_path(conf))
+    p = procs.start([prog("sandmail-queue"), "-s", "-c", conf],
+                    stderr=log if log is not None else subprocess.DEVNULL)
+
+    def up():
+        if p.poll() is not None:
+            raise RuntimeError(f"sandmail-queue -s exited {p.returncode}")
+        try:
+            c = QClient.connect(conf)
+            c.close()
+            return True
+        except OSError:
+            return False
+    wait_for(up, what="queue socket")
+    return p
+
+
+def u32(n):
+    return struct.pack(">I", n)
+
+
+def pstr(b):
+    if isinstance(b, str):
+        b = b.encode()
+    return u32(len(b)) + b
+
+
+def envelope(sender="a@example.org", rcpts=("b@example.org",),
+             client="127.0.0.1", flags=0, arrival=0, size=0):
+    """An envelope as lib/env.c encodes it."""
+    out = b"SMENV1" + pstr(sender) + pstr("") + pstr("") + pstr(client)
+    out += pstr("helo.example") + pstr("ESMTP")
+    out += struct.pack(">QQIB", arrival, size, flags, 0)
+    out += u32(len(rcpts))
+    for r in rcpts:
+        out += pstr(r) + pstr("") + b"\0"
+    return out
+
+
+def decode_envelope(b):
+    """Parse an SMENV1 envelope into a dict (raises on anything malformed)."""
+    assert b[:6] == b"SMENV1", "magic"
+    i = 6
+
+    def s():
+        nonlocal i
+        (n,) = struct.unpack_from(">I", b, i)
+        i += 4
+        v = b[i:i + n]
+        if len(v) != n:
+            raise ValueError("short string")
+        i += n
+        return v.decode("utf-8", "replace")
+    e = {k: s() for k in ("sender", "envid", "auth", "client", "helo",
+                          "proto")}
+    e["arrival"], e["size"], e["flags"], e["ret"], n = struct.unpack_from(
+        ">QQIBI", b, i)
+    i += 8 + 8 + 4 + 1 + 4
+    e["rcpts"] = []
+    for _ in range(n):
+        a = s()
+        o = s()
+        notify = b[i]
+        i += 1
+        e["rcpts"].append((a, o, notify))
+    if i != len(b):
+        raise ValueError("trailing bytes")
+    return e
+
+
+class QError(Exception):
+    pass
+
+
+class QClient:
+    """The client side of the queue protocol over a stream socket."""
+
+    def __init__(self, sock, proc=None):
+        self.s = sock
+        self.proc = proc
+        self.s.settimeout(30)
+        t, v = self.read()
+        if t != b"V" or v != GREETING:
+            raise QError(f"bad greeting {t!r} {v!r}")
+
+    @classmethod
+    def connect(cls, conf):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect(sock_path(conf))
+        return cls(s)
+
+    @classmethod
+    def spawn(cls, conf, stderr=subprocess.DEVNULL):
+        a, b = socket.socketpair()
+        p = subprocess.Popen([prog("sandmail-queue"), "-c", conf],
+                             stdin=b.fileno(), stdout=b.fileno(),
+                             stderr=stderr, close_fds=True)
+        b.close()
+        return cls(a, p)
+
+    def recv_exact(self, n):
+        out = b""
+        while len(out) < n:
+            k = self.s.recv(n - len(out))
+            if not k:
+                raise EOFError("queue closed")
+            out += k
+        return out
+
+    def read(self):
+        """One record: (type byte, str field)."""
+        (n,) = struct.unpack(">I", self.recv_exact(4))
+        p = self.recv_exact(n)
+        t = p[:1]
+        (k,) = struct.unpack_from(">I", p, 1)
+        v = p[5:5 + k]
+        if 5 + k != len(p):
+            raise QError("bad record")
+        return t, v
+
+    def send(self, payload):
+        self.s.sendall(u32(len(payload)) + payload)
+
+    def begin(self):
+        self.send(b"M")
+        return self.read()
+
+    def data(self, b, chunk=65536):
+        for i in range(0, len(b), chunk):
+            self.send(b"D" + b[i:i + chunk])
+
+    def end(self, env):
+        self.send(b"E" + env)
+        return self.read()
+
+    def message(self, body, env=None):
+        """A whole message; returns (type, text) of the final answer."""
+        t, v = self.begin()
+        if t != b"I":
+            return t, v
+        self.data(body)
+        return self.end(env if env is not None else envelope())
+
+    def flush(self, domain=""):
+        self.send(b"F" + pstr(domain))
+        return self.read()
+
+    def close(self):
+        try:
+            self.s.close()
+        finally:
+            if self.proc is not None:
+                self.proc.wait(timeout=30)
+
+
+def listing(conf, sub):
+    return sorted(os.listdir(os.path.join(queue_dir(conf), sub)))
+
+
+def check_consistent(conf, acked=()):
+    """Every todo/ID has a complete mess/ID and an envelope that decodes,
+    with the size matching; every acked ID is in todo/.  Returns the
+    decoded envelopes by ID."""
+    q = queue_dir(conf)
+    todo = listing(conf, "todo")
+    out = {}
+    for i in todo:
+        with open(os.path.join(q, "todo", i), "rb") as f:
+            e = decode_envelope(f.read())
+        st = os.stat(os.path.join(q, "mess", i))
+        assert st.st_size == e["size"], (i, st.st_size, e["size"])
+        out[i] = e
+    for i in acked:
+        assert i in out, f"acknowledged {i} is not in todo/"
+    return out
+
+
+def now():
+    return time.monotonic()
