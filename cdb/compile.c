@@ -557,7 +557,7 @@ one_line(struct cdbc_out *raw, const char *s, size_t n, int line)
 		;
 	for (v = k; v < n && ws(s[v]); v++)
 		;
-	if (k > 1 && s[k - 1] == ':')
+	if (k > 0 && s[k - 1] == ':')
 		k--;
 	else if (v < n && s[v] == ':' && (v + 1 == n || ws(s[v + 1])))
 		for (v++; v < n && ws(s[v]); v++)
@@ -665,6 +665,65 @@ dedup(const struct cdbc_table *t, const char *name, struct cdbc_out *o,
 	return 0;
 }
 
+struct errline {
+	const char	*p;
+	size_t		 n;
+	long		 line;
+	size_t		 seq;
+};
+
+static int
+cmp_err(const void *a, const void *b)
+{
+	const struct errline *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* sort_errs - the messages appended since from, in line order (checks
+ * run in passes, but a reader wants the file's order) */
+static int
+sort_errs(struct buf *err, size_t from, const char *name)
+{
+	struct errline *v = NULL;
+	struct buf t = BUF_INIT(err->max);
+	size_t n = 0, cap = 0, i, skip = strlen(name) + 1;
+	const char *p = err->p + from, *end = err->p + err->len, *nl;
+	int r = -1;
+
+	for (; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			break;
+		if (n == cap) {
+			struct errline *nv;
+
+			cap = cap ? cap * 2 : 16;
+			if ((nv = realloc(v, cap * sizeof *v)) == NULL)
+				goto out;
+			v = nv;
+		}
+		v[n].p = p, v[n].n = (size_t)(nl - p) + 1, v[n].seq = n;
+		v[n].line = (size_t)(nl - p) > skip ?
+		    strtol(p + skip, NULL, 10) : 0;
+		n++;
+	}
+	if (n < 2)
+		goto done;
+	qsort(v, n, sizeof *v, cmp_err);
+	for (i = 0; i < n; i++)
+		if (buf_put(&t, v[i].p, v[i].n) == -1)
+			goto out;
+	memcpy(err->p + from, t.p, t.len);
+done:
+	r = 0;
+out:
+	free(v);
+	buf_free(&t);
+	return r;
+}
+
 /* normalize - each raw entry through the table's checks */
 static int
 normalize(const struct cdbc_table *t, const char *name,
@@ -702,6 +761,7 @@ cdbc_parse(const struct cdbc_table *t, const char *name, const char *text,
     size_t len, struct cdbc_out *out, struct buf *err)
 {
 	struct cdbc_out raw = { NULL, 0, 0 };
+	size_t from = err->len;
 	int nerr = 0;
 
 	if (split(t, name, text, len, &raw, err, &nerr) == -1 ||
@@ -714,6 +774,7 @@ cdbc_parse(const struct cdbc_table *t, const char *name, const char *text,
 		qsort(out->e, out->n, sizeof *out->e, cmp_ent);
 	if (dedup(t, name, out, err, &nerr) == -1)
 		return -1;
+	(void)sort_errs(err, from, name);
 	return nerr;
 }
 
@@ -758,7 +819,7 @@ cdbc_passwd(const char *name, const char *text, size_t len,
 	const struct cdbc_table *t = cdbc_find("localusers");
 	struct cdbc_out raw = { NULL, 0, 0 }, chk = { NULL, 0, 0 };
 	const char *p = text, *end = text + len, *nl, *why = NULL;
-	size_t n, i;
+	size_t n, i, from = err->len;
 	int line = 0, nerr = 0, r = 0;
 
 	for (; p < end && r == 0; p = nl ? nl + 1 : end) {
@@ -792,6 +853,7 @@ cdbc_passwd(const char *name, const char *text, size_t len,
 		return -1;
 	if (out->n > 0)
 		qsort(out->e, out->n, sizeof *out->e, cmp_ent);
+	(void)sort_errs(err, from, name);
 	return nerr;
 }
 
