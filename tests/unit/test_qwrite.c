@@ -1,0 +1,404 @@
+/* test_qwrite: queue/qwrite.c and queue/qinit.c on a real directory:
+ * commit, abort, group commit, and cleanup when a step fails. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "env.h"
+#include "../../queue/qinit.h"
+#include "../../queue/qwrite.h"
+
+struct fx {
+	char	dir[64];
+	int	dfd;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	struct qinit_ids ids = { 0 };
+	const char *what;
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/test_qwrite.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(qinit(f->dir, &ids, &what), 0);
+	/* twice: qinit is idempotent */
+	assert_int_equal(qinit(f->dir, &ids, &what), 0);
+	f->dfd = open(f->dir, O_RDONLY | O_DIRECTORY);
+	assert_true(f->dfd >= 0);
+	*state = f;
+	return 0;
+}
+
+static void
+rm_tree(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd == -1) {
+		(void)unlinkat(dfd, name, 0);
+		return;
+	}
+	if ((d = fdopendir(fd)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			rm_tree(dirfd(d), de->d_name);
+	closedir(d);
+	(void)unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	close(f->dfd);
+	rm_tree(AT_FDCWD, f->dir);
+	free(f);
+	return 0;
+}
+
+static int
+count(struct fx *f, const char *sub)
+{
+	int fd = openat(f->dfd, sub, O_RDONLY | O_DIRECTORY);
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	if (fd == -1 || (d = fdopendir(fd)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void
+mkenv(struct env *e)
+{
+	env_init(e);
+	assert_int_equal(env_set(&e->sender, "a@example.org"), 0);
+	assert_int_equal(env_set(&e->proto, "ESMTP"), 0);
+	assert_int_equal(env_add_rcpt(e, "b@example.org", NOTIFY_FAILURE,
+	    ""), 0);
+}
+
+static size_t
+slurp(struct fx *f, const char *sub, const char *id, char *b, size_t n)
+{
+	char p[128];
+	ssize_t k;
+	int fd;
+
+	snprintf(p, sizeof p, "%s/%s", sub, id);
+	fd = openat(f->dfd, p, O_RDONLY);
+	assert_true(fd >= 0);
+	k = read(fd, b, n);
+	close(fd);
+	assert_true(k >= 0);
+	return (size_t)k;
+}
+
+static void
+test_commit(void **state)
+{
+	struct fx *f = *state;
+	struct qw q;
+	struct env e, d;
+	char b[4096];
+	size_t n;
+
+	mkenv(&e);
+	assert_int_equal(qw_begin(&q, f->dfd), 0);
+	assert_true(qw_idok(q.id));
+	assert_int_equal(count(f, "tmp"), 1);
+	assert_int_equal(qw_write(&q, "Subject: x\n\n", 12), 0);
+	assert_int_equal(qw_write(&q, "body\n", 5), 0);
+	assert_int_equal(qw_commit(&q, &e), 0);
+	assert_int_equal(count(f, "tmp"), 0);
+	assert_int_equal(count(f, "mess"), 1);
+	assert_int_equal(count(f, "todo"), 1);
+	n = slurp(f, "mess", q.id, b, sizeof b);
+	assert_int_equal(n, 17);
+	assert_memory_equal(b, "Subject: x\n\nbody\n", 17);
+	n = slurp(f, "todo", q.id, b, sizeof b);
+	assert_int_equal(env_decode(&d, b, n), 0);
+	assert_int_equal(d.size, 17);
+	assert_string_equal(d.sender, "a@example.org");
+	assert_int_equal(d.nrcpt, 1);
+	assert_string_equal(d.rcpt[0].addr, "b@example.org");
+	assert_int_equal(d.rcpt[0].notify, NOTIFY_FAILURE);
+	env_free(&d);
+	env_free(&e);
+}
+
+static void
+test_empty_message(void **state)
+{
+	struct fx *f = *state;
+	struct qw q;
+	struct env e;
+
+	mkenv(&e);
+	assert_int_equal(qw_begin(&q, f->dfd), 0);
+	assert_int_equal(qw_commit(&q, &e), 0);
+	assert_int_equal(e.size, 0);
+	assert_int_equal(count(f, "todo"), 1);
+	env_free(&e);
+}
+
+static void
+test_abort(void **state)
+{
+	struct fx *f = *state;
+	struct qw q;
+
+	assert_int_equal(qw_begin(&q, f->dfd), 0);
+	assert_int_equal(qw_write(&q, "x", 1), 0);
+	qw_abort(&q);
+	qw_abort(&q);		/* twice is harmless */
+	assert_int_equal(count(f, "tmp"), 0);
+	assert_int_equal(count(f, "mess"), 0);
+	assert_int_equal(count(f, "todo"), 0);
+}
+
+/* todo/ is not a directory: the todo rename fails, after mess/ID was made;
+ * both mess/ID and tmp/ID.env must go (works as root, unlike chmod) */
+static void
+test_todo_fails(void **state)
+{
+	struct fx *f = *state;
+	struct qw q;
+	struct env e;
+	int fd;
+
+	mkenv(&e);
+	assert_int_equal(unlinkat(f->dfd, "todo", AT_REMOVEDIR), 0);
+	fd = openat(f->dfd, "todo", O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(qw_begin(&q, f->dfd), 0);
+	assert_int_equal(qw_write(&q, "hello\n", 6), 0);
+	assert_int_equal(qw_commit(&q, &e), -1);
+	assert_string_equal(q.op, "rename todo");
+	assert_int_equal(q.err, ENOTDIR);
+	assert_int_equal(q.made, 0);
+	assert_int_equal(count(f, "tmp"), 0);
+	assert_int_equal(count(f, "mess"), 0);
+	env_free(&e);
+}
+
+/* mess/ missing: nothing of the message may remain in tmp/ */
+static void
+test_mess_fails(void **state)
+{
+	struct fx *f = *state;
+	struct qw q;
+	struct env e;
+
+	mkenv(&e);
+	assert_int_equal(unlinkat(f->dfd, "mess", AT_REMOVEDIR), 0);
+	assert_int_equal(qw_begin(&q, f->dfd), 0);
+	assert_int_equal(qw_write(&q, "hello\n", 6), 0);
+	assert_int_equal(qw_commit(&q, &e), -1);
+	assert_string_equal(q.op, "rename mess");
+	assert_int_equal(count(f, "tmp"), 0);
+	assert_int_equal(count(f, "todo"), 0);
+	env_free(&e);
+}
+
+/* tmp/ missing: qw_begin fails and says so */
+static void
+test_begin_fails(void **state)
+{
+	struct fx *f = *state;
+	struct qw q;
+
+	assert_int_equal(unlinkat(f->dfd, "tmp", AT_REMOVEDIR), 0);
+	assert_int_equal(qw_begin(&q, f->dfd), -1);
+	assert_int_equal(q.fd, -1);
+	assert_int_equal(q.made, 0);
+	assert_int_equal(errno, ENOENT);
+}
+
+/* a write on a closed message fails cleanly */
+static void
+test_write_after_prepare(void **state)
+{
+	struct fx *f = *state;
+	struct qw q;
+	struct env e;
+
+	mkenv(&e);
+	assert_int_equal(qw_begin(&q, f->dfd), 0);
+	assert_int_equal(qw_prepare(&q, &e, QW_SYNC_FILE), 0);
+	assert_int_equal(qw_write(&q, "x", 1), -1);
+	qw_abort(&q);
+	assert_int_equal(count(f, "tmp"), 0);
+	env_free(&e);
+}
+
+/* group commit: 8 messages, one of which collides in mess/: 7 commit */
+static void
+batch(struct fx *f, enum qw_sync sync)
+{
+	struct qw q[8], *v[8];
+	struct env e[8];
+	char p[128];
+	int fd;
+
+	for (int i = 0; i < 8; i++) {
+		mkenv(&e[i]);
+		assert_int_equal(qw_begin(&q[i], f->dfd), 0);
+		assert_int_equal(qw_write(&q[i], "m\n", 2), 0);
+		v[i] = &q[i];
+	}
+	snprintf(p, sizeof p, "mess/%s", q[3].id);
+	fd = openat(f->dfd, p, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(qw_prepare(&q[i], &e[i], sync), 0);
+	assert_int_equal(qw_publish(v, 8, sync), 7);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(q[i].made, i == 3 ? 0 : QW_MESS | QW_TODO);
+	assert_int_equal(q[3].err, EEXIST);
+	assert_int_equal(count(f, "tmp"), 0);
+	assert_int_equal(count(f, "todo"), 7);
+	/* the collision's own file is not ours: it stays */
+	assert_int_equal(count(f, "mess"), 8);
+	for (int i = 0; i < 8; i++)
+		env_free(&e[i]);
+}
+
+static void
+test_batch_fsync(void **state)
+{
+	batch(*state, QW_SYNC_FILE);
+}
+
+static void
+test_batch_syncfs(void **state)
+{
+	batch(*state, QW_SYNC_FS);
+}
+
+static void
+test_publish_none(void **state)
+{
+	(void)state;
+	assert_int_equal(qw_publish(NULL, 0, QW_SYNC_FILE), 0);
+}
+
+static void
+test_ids(void **state)
+{
+	static const struct {
+		const char	*id;
+		int		 ok;
+	} cases[] = {
+		{ "", 0 }, { "a", 1 }, { "0123456789abcdefABCDEF0123456789", 1 },
+		{ "0123456789abcdefABCDEF01234567890", 0 }, { "a.b", 0 },
+		{ "../x", 0 }, { "a b", 0 }, { "a\n", 0 }, { "\xc3\xa9", 0 },
+		{ "a-b", 0 }, { "a/b", 0 },
+	};
+	char seen[2000][QID_MAX + 1];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		assert_int_equal(qw_idok(cases[i].id), cases[i].ok);
+	for (int i = 0; i < 2000; i++) {
+		qw_newid(seen[i]);
+		assert_int_equal(strlen(seen[i]), 22);
+		assert_true(qw_idok(seen[i]));
+		for (int j = 0; j < i; j++)
+			assert_string_not_equal(seen[i], seen[j]);
+	}
+}
+
+static void
+test_trigger(void **state)
+{
+	struct fx *f = *state;
+	char b[8];
+	int rfd;
+
+	/* no reader: fine, nothing to wake */
+	assert_int_equal(qw_trigger(f->dfd, "T", 1), 1);
+	rfd = openat(f->dfd, "lock/trigger", O_RDONLY | O_NONBLOCK);
+	assert_true(rfd >= 0);
+	assert_int_equal(qw_trigger(f->dfd, "T", 1), 0);
+	assert_int_equal(qw_trigger(f->dfd, "F\3a.b", 5), 0);
+	assert_int_equal(read(rfd, b, sizeof b), 6);
+	assert_memory_equal(b, "TF\3a.b", 6);
+	close(rfd);
+}
+
+/* the layout: every directory and a FIFO */
+static void
+test_layout(void **state)
+{
+	static const char *dirs[] = { "tmp", "mess", "todo", "info", "local",
+	    "remote", "bounce", "lock" };
+	struct fx *f = *state;
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		assert_int_equal(fstatat(f->dfd, dirs[i], &st, 0), 0);
+		assert_true(S_ISDIR(st.st_mode));
+	}
+	assert_int_equal(fstatat(f->dfd, "lock/trigger", &st, 0), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_message, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_todo_fails, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_mess_fails, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_begin_fails, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_write_after_prepare, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_batch_fsync, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_batch_syncfs, setup,
+		    teardown),
+		cmocka_unit_test(test_publish_none),
+		cmocka_unit_test(test_ids),
+		cmocka_unit_test_setup_teardown(test_trigger, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
