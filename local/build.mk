@@ -1,0 +1,8 @@
+# local/: sandmail-lspawn (root, forks one local per delivery) and
+# sandmail-local (one delivery into one maildir, as the recipient).
+# lspawn links no maildir code; local links no socket code.
+PROGS += sandmail-lspawn sandmail-local
+sandmail-lspawn_OBJS := local/lspawn_main.o local/lspawn.o local/lspawn_sbx.o
+sandmail-local_OBJS := local/local_main.o local/maildir.o local/deliver.o
+# objects a unit test links (never main.o): tests/unit/test_local.c
+test_local_OBJS := local/maildir.o local/deliver.o local/lspawn.o local/lspawn_sbx.o

@@ -1,0 +1,375 @@
+/* lspawn: sandmail-lspawn's loop.  Jobs arrive from send on a
+ * SOCK_SEQPACKET socket, one LJOB datagram with the message's fd each;
+ * every accepted job becomes a child that drops to the recipient's uid and
+ * gid and execs sandmail-local.  The child's fd 1 is a pipe whose last
+ * line becomes the result's text; its exit status becomes the result's
+ * status.  Everything read from the socket is untrusted: the job is
+ * decoded exactly, the fd must be a regular file, the uid must be in the
+ * configured range and never 0. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "exitcode.h"
+#include "fdpass.h"
+#include "job.h"
+#include "log.h"
+#include "lspawn.h"
+#include "sbx.h"
+
+struct child {
+	pid_t		 pid;		/* 0: a free slot */
+	int		 rfd;		/* the report pipe */
+	uint32_t	 id;
+	char		*qid;
+	struct buf	 text;
+};
+
+struct lspawn {
+	const struct lspawn_cfg	*cfg;
+	int		 sock;
+	int		 eof;		/* no more jobs will come */
+	int		 code;		/* our exit code */
+	struct child	*kids;
+	size_t		 nkids;
+	struct pollfd	*pfd;
+	unsigned char	 msg[FDPASS_MAX];
+};
+
+/* lspawn_check - is this job one we may run? */
+const char *
+lspawn_check(const struct lspawn_cfg *c, const struct ljob *j, int msgfd,
+    uint8_t *status)
+{
+	struct stat st;
+
+	*status = ST_TEMP;
+	if (msgfd < 0 || fstat(msgfd, &st) == -1)
+		return "no message file came with the job";
+	if (!S_ISREG(st.st_mode))
+		return "the message is not a regular file";
+	if (j->uid == 0 || (c->root && j->gid == 0))
+		return "refusing to deliver as root (uid or gid 0)";
+	if (c->root && (j->uid < c->uid_min || j->uid > c->uid_max))
+		return "uid outside local_uid_min..local_uid_max";
+	if (!c->root && j->uid != c->self_uid)
+		return "not root: can deliver only as my own uid";
+	if (j->dest[0] == '|') {
+		if (!c->programs) {
+			*status = ST_PERM;
+			return "delivery to programs is not allowed";
+		}
+		if (j->dest[1] == '\0')
+			return "empty program";
+		return NULL;
+	}
+	if (j->dest[0] != '/' || j->dest[strlen(j->dest) - 1] != '/')
+		return "destination is not an absolute maildir path ending "
+		    "in /";
+	if (strstr(j->dest, "/../") != NULL || strstr(j->dest, "/./") != NULL)
+		return "destination path has . or .. in it";
+	return NULL;
+}
+
+/* text_clean - the last non-empty line, printable (no NUL or controls) */
+static void
+text_clean(struct buf *t)
+{
+	char *nl;
+	size_t start;
+
+	while (t->len > 0 && (t->p[t->len - 1] == '\n' ||
+	    t->p[t->len - 1] == '\r' || t->p[t->len - 1] == ' '))
+		t->len--;
+	if (t->len > 0 && (nl = memrchr(t->p, '\n', t->len)) != NULL) {
+		start = (size_t)(nl + 1 - t->p);
+		buf_drop(t, start);
+	}
+	for (size_t i = 0; i < t->len; i++)
+		if ((unsigned char)t->p[i] < 0x20 || t->p[i] == 0x7f)
+			t->p[i] = ' ';
+}
+
+/* lspawn_result - exit 0 -> K, 100 -> X, anything else -> Z */
+uint8_t
+lspawn_result(int st, struct buf *t)
+{
+	struct buf why = BUF_INIT(LSPAWN_TEXT_MAX);
+	uint8_t s;
+
+	text_clean(t);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_OK)
+		s = ST_OK;
+	else if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_PERM)
+		s = ST_PERM;
+	else
+		s = ST_TEMP;
+	if (WIFSIGNALED(st))
+		buf_fmt(&why, "sandmail-local killed by signal %d%s",
+		    WTERMSIG(st), WTERMSIG(st) == SIGALRM ? " (timeout)" : "");
+	else if (WIFEXITED(st) && WEXITSTATUS(st) != EXIT_OK &&
+	    WEXITSTATUS(st) != EXIT_PERM && WEXITSTATUS(st) != EXIT_TEMP)
+		buf_fmt(&why, "sandmail-local exited %d", WEXITSTATUS(st));
+	if (why.len > 0 && t->len > 0)
+		buf_puts(&why, ": ");
+	if (why.len > 0) {
+		buf_put(&why, t->p, t->len < why.max - why.len ?
+		    t->len : why.max - why.len);
+		buf_free(t);
+		*t = why;
+	} else if (t->len == 0) {
+		buf_puts(t, s == ST_OK ? "delivered" : s == ST_PERM ?
+		    "permanent failure" : "temporary failure");
+		buf_free(&why);
+	} else
+		buf_free(&why);
+	return s;
+}
+
+static void
+reply(struct lspawn *ls, uint32_t id, uint8_t status, const char *text,
+    size_t n)
+{
+	struct buf b = BUF_INIT(FDPASS_MAX);
+	struct lres r;
+	char t[LSPAWN_TEXT_MAX + 1];
+
+	if (n > LSPAWN_TEXT_MAX)
+		n = LSPAWN_TEXT_MAX;
+	memcpy(t, text, n);
+	t[n] = '\0';
+	r.id = id;
+	r.status = status;
+	r.text = t;
+	if (lres_encode(&b, &r) == -1 || fd_send(ls->sock, b.p, b.len, -1) ==
+	    -1)
+		log_kv("error", "op", "send result", "err", strerror(errno),
+		    NULL);
+	buf_free(&b);
+}
+
+static void
+log_result(const char *qid, uint32_t id, uint8_t status, const char *text,
+    size_t n)
+{
+	struct logln l;
+
+	log_start(&l, "result");
+	log_s(&l, "id", qid);
+	log_u(&l, "job", id);
+	log_m(&l, "status", &status, 1);
+	log_m(&l, "text", text, n);
+	log_done(&l);
+}
+
+static void __attribute__((noreturn))
+child_fail(const char *what)
+{
+	struct buf b = BUF_INIT(512);
+
+	buf_fmt(&b, "lspawn: %s: %s\n", what, strerror(errno));
+	(void)!write(1, b.p, b.len);
+	_exit(EXIT_TEMP);
+}
+
+/* child_exec - in the child: become the recipient, exec sandmail-local */
+static void __attribute__((noreturn))
+child_exec(const struct lspawn_cfg *c, const struct ljob *j, int msgfd,
+    int wfd)
+{
+	char tmo[24];
+	char *argv[16], *envp[] = { "PATH=/usr/bin:/bin", NULL };
+	sigset_t none;
+	int n = 0;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	if (dup2(wfd, 1) == -1 || dup2(msgfd, 0) == -1)
+		_exit(EXIT_TEMP);
+	if (c->root && priv_drop(j->uid, j->gid) == -1)
+		child_fail("cannot become the recipient");
+	umask(077);
+	if (snprintf(tmo, sizeof tmo, "%llu", c->timeout) >= (int)sizeof tmo)
+		_exit(EXIT_TEMP);
+	argv[n++] = "sandmail-local";
+	if (c->programs)
+		argv[n++] = "-P";
+	argv[n++] = "-H";
+	argv[n++] = (char *)c->host;
+	argv[n++] = "-T";
+	argv[n++] = tmo;
+	argv[n++] = "--";
+	argv[n++] = j->qid;
+	argv[n++] = j->sender;
+	argv[n++] = j->rcpt;
+	argv[n++] = j->dest;
+	argv[n] = NULL;
+	execveat(c->progfd, "", argv, envp, AT_EMPTY_PATH);
+	child_fail("cannot run sandmail-local");
+}
+
+static struct child *
+slot_free(struct lspawn *ls)
+{
+	for (size_t i = 0; i < ls->cfg->children; i++)
+		if (ls->kids[i].pid == 0)
+			return &ls->kids[i];
+	return NULL;
+}
+
+/* spawn - a child for a checked job; a reason on failure */
+static const char *
+spawn(struct lspawn *ls, struct ljob *j, int msgfd)
+{
+	struct child *k = slot_free(ls);
+	int p[2];
+	pid_t pid;
+
+	if (k == NULL)
+		return "too many deliveries at once";
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return "cannot make a pipe";
+	if ((pid = fork()) == -1) {
+		close(p[0]);
+		close(p[1]);
+		return "cannot fork";
+	}
+	if (pid == 0)
+		child_exec(ls->cfg, j, msgfd, p[1]);
+	close(p[1]);
+	k->pid = pid;
+	k->rfd = p[0];
+	k->id = j->id;
+	k->qid = j->qid;
+	j->qid = NULL;
+	buf_init(&k->text, 2 * LSPAWN_TEXT_MAX);
+	ls->nkids++;
+	return NULL;
+}
+
+/* job - one datagram from send */
+static void
+job(struct lspawn *ls)
+{
+	struct ljob j;
+	const char *why;
+	ssize_t n;
+	uint8_t status;
+	int fd;
+
+	if ((n = fd_recv(ls->sock, ls->msg, sizeof ls->msg, &fd)) == 0) {
+		ls->eof = 1;
+		return;
+	}
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n == -1 || ljob_decode(&j, ls->msg, (size_t)n) == -1) {
+		/* a peer that sends garbage is dropped (protocols.md) */
+		log_kv("error", "op", "job", "err", n == -1 ?
+		    strerror(errno) : "protocol error", NULL);
+		if (fd >= 0)
+			close(fd);
+		ls->eof = 1;
+		ls->code = EXIT_TEMP;
+		return;
+	}
+	if ((why = lspawn_check(ls->cfg, &j, fd, &status)) == NULL &&
+	    (why = spawn(ls, &j, fd)) != NULL)
+		status = ST_TEMP;
+	if (why != NULL) {
+		log_result(j.qid, j.id, status, why, strlen(why));
+		reply(ls, j.id, status, why, strlen(why));
+	}
+	if (fd >= 0)
+		close(fd);
+	ljob_free(&j);
+}
+
+/* report - the child's pipe has data or EOF; at EOF reap and answer */
+static void
+report(struct lspawn *ls, struct child *k)
+{
+	char b[4096];
+	ssize_t n;
+	int st;
+
+	n = read(k->rfd, b, sizeof b);
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n > 0) {
+		/* keep the tail: the last line is what counts */
+		if (k->text.len + (size_t)n > k->text.max)
+			buf_drop(&k->text, k->text.len + (size_t)n -
+			    k->text.max);
+		buf_put(&k->text, b, (size_t)n);
+		return;
+	}
+	/* EOF: the pipe's only writer was sandmail-local, which has ended */
+	close(k->rfd);
+	while (waitpid(k->pid, &st, 0) == -1)
+		if (errno != EINTR) {
+			st = EXIT_TEMP << 8;
+			break;
+		}
+	n = lspawn_result(st, &k->text);
+	log_result(k->qid, k->id, (uint8_t)n, k->text.p, k->text.len);
+	reply(ls, k->id, (uint8_t)n, k->text.p ? k->text.p : "", k->text.len);
+	buf_free(&k->text);
+	free(k->qid);
+	memset(k, 0, sizeof *k);
+	ls->nkids--;
+}
+
+static void
+loop_once(struct lspawn *ls)
+{
+	size_t n = 0, i;
+	int listen = !ls->eof && ls->nkids < ls->cfg->children;
+
+	ls->pfd[n].fd = listen ? ls->sock : -1;
+	ls->pfd[n++].events = POLLIN;
+	for (i = 0; i < ls->cfg->children; i++) {
+		ls->pfd[n].fd = ls->kids[i].pid ? ls->kids[i].rfd : -1;
+		ls->pfd[n++].events = POLLIN;
+	}
+	if (poll(ls->pfd, n, -1) == -1) {
+		if (errno != EINTR)
+			die_temp("poll", NULL);
+		return;
+	}
+	if (ls->pfd[0].revents)
+		job(ls);
+	for (i = 0; i < ls->cfg->children; i++)
+		if (ls->kids[i].pid && ls->pfd[i + 1].revents)
+			report(ls, &ls->kids[i]);
+}
+
+/* lspawn_run - serve until send hangs up and every delivery is done */
+int
+lspawn_run(const struct lspawn_cfg *c, int sock)
+{
+	struct lspawn *ls;
+	int code;
+
+	if ((ls = calloc(1, sizeof *ls)) == NULL ||
+	    (ls->kids = calloc(c->children, sizeof *ls->kids)) == NULL ||
+	    (ls->pfd = calloc(c->children + 1, sizeof *ls->pfd)) == NULL)
+		die_temp("malloc", NULL);
+	ls->cfg = c;
+	ls->sock = sock;
+	while (!ls->eof || ls->nkids > 0)
+		loop_once(ls);
+	code = ls->code;
+	free(ls->kids);
+	free(ls->pfd);
+	free(ls);
+	return code;
+}

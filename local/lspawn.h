@@ -1,0 +1,42 @@
+/* lspawn: the job loop of sandmail-lspawn, split from main() so that the
+ * checks and the status mapping can be unit-tested. */
+#ifndef SANDMAIL_LSPAWN_H
+#define SANDMAIL_LSPAWN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "job.h"
+
+#define LSPAWN_CHILDREN_MAX	500	/* one pipe each: stay under 1024 fds */
+#define LSPAWN_TEXT_MAX		JOB_TEXT_MAX
+
+struct lspawn_cfg {
+	int		 progfd;	/* sandmail-local, opened O_PATH */
+	const char	*host;		/* for maildir names */
+	uint32_t	 uid_min, uid_max;
+	int		 root;		/* we are root: become the recipient */
+	uid_t		 self_uid;	/* not root: the only uid we serve */
+	gid_t		 self_gid;
+	int		 programs;	/* local_allow_programs */
+	unsigned long long timeout;	/* local_timeout, seconds */
+	size_t		 children;	/* most deliveries at once */
+};
+
+/* lspawn_check: whether a job may run.  NULL, or the reason with
+ * *status set (ST_TEMP or ST_PERM).  msgfd is the descriptor that came
+ * with it (-1 for none). */
+const char *lspawn_check(const struct lspawn_cfg *, const struct ljob *,
+	    int msgfd, uint8_t *status);
+/* lspawn_result: a child's wait status and its report text (last line,
+ * cleaned up in place) into a status and the final text */
+uint8_t	lspawn_result(int wstatus, struct buf *text);
+/* lspawn_run: serve jobs on sock until EOF and every child is done.
+ * Returns the exit code (0, or 111 after a protocol error). */
+int	lspawn_run(const struct lspawn_cfg *, int sock);
+/* lspawn_sandbox: the filter for lspawn and what it execs (lspawn_sbx.c) */
+int	lspawn_sandbox(const struct lspawn_cfg *);
+
+#endif

@@ -1,0 +1,150 @@
+/* sandmail-lspawn: the only root process.  Reads LJOB datagrams from send
+ * on fd 0 (a SOCK_SEQPACKET socket), starts one sandmail-local per job
+ * as the recipient's uid and gid, and answers one LRES per job.
+ *
+ *   sandmail-lspawn [-c sandmail.conf]
+ *
+ * It opens sandmail-local once (O_PATH) and, sandboxed, can exec only
+ * that file; it touches no file by name.  Run as a plain user it delivers
+ * only as that user.  EOF on fd 0: wait for the deliveries, exit 0. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "exitcode.h"
+#include "log.h"
+#include "lspawn.h"
+#include "sbx.h"
+
+/* fds_std - 1 and 2 must be open, so no pipe lands on them */
+static void
+fds_std(void)
+{
+	for (int fd = 1; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) == -1 &&
+		    open("/dev/null", O_RDWR) != fd)
+			die_temp("open", "/dev/null");
+}
+
+/* bindir - the configured directory, or the one lspawn itself is in */
+static char *
+bindir(const struct conf *conf)
+{
+	char self[PATH_MAX], *p, *slash;
+	ssize_t n;
+
+	if ((p = conf_path(conf, "bindir", NULL)) != NULL)
+		return p;
+	if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) <= 0)
+		die_temp("readlink", "/proc/self/exe");
+	self[n] = '\0';
+	if ((slash = strrchr(self, '/')) != NULL)
+		*slash = '\0';
+	if ((p = strdup(self)) == NULL)
+		die_temp("malloc", NULL);
+	return p;
+}
+
+static int
+prog_open(const char *dir)
+{
+	struct buf p = BUF_INIT(PATH_MAX);
+	struct stat st;
+	int fd;
+
+	if (buf_fmt(&p, "%s/sandmail-local", dir) == -1 || buf_cstr(&p) == -1)
+		die_temp("path", dir);
+	if ((fd = open(p.p, O_PATH | O_CLOEXEC)) == -1)
+		die_temp("open", p.p);
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 0111) == 0)
+		die_msg(EXIT_TEMP, "open", "sandmail-local is not an "
+		    "executable file");
+	buf_free(&p);
+	return fd;
+}
+
+static const char *
+hostname(const struct conf *conf)
+{
+	static struct utsname u;
+	const char *h = conf_str(conf, "hostname", NULL);
+
+	if (h != NULL)
+		return h;
+	if (uname(&u) == -1)
+		die_temp("uname", NULL);
+	return u.nodename;
+}
+
+static void
+cfg_load(struct lspawn_cfg *c, const struct conf *conf)
+{
+	char *dir = bindir(conf);
+
+	memset(c, 0, sizeof *c);
+	c->progfd = prog_open(dir);
+	free(dir);
+	c->host = hostname(conf);
+	c->uid_min = (uint32_t)conf_num(conf, "local_uid_min", 1000, 1,
+	    UINT32_MAX - 1);
+	c->uid_max = (uint32_t)conf_num(conf, "local_uid_max", 60000,
+	    c->uid_min, UINT32_MAX - 1);
+	c->programs = conf_bool(conf, "local_allow_programs", 0);
+	c->timeout = conf_secs(conf, "local_timeout", 3600);
+	if (c->timeout == 0 || c->timeout > 7 * 86400)
+		die_msg(EXIT_TEMP, "config", "local_timeout: out of range");
+	c->children = conf_num(conf, "lspawn_children", 100, 1,
+	    LSPAWN_CHILDREN_MAX);
+	c->root = geteuid() == 0;
+	c->self_uid = getuid();
+	c->self_gid = getgid();
+}
+
+static void
+sock_check(int fd)
+{
+	int type = 0;
+	socklen_t n = sizeof type;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &n) == -1 ||
+	    type != SOCK_SEQPACKET)
+		die_msg(EXIT_TEMP, "fd 0", "not a SOCK_SEQPACKET socket");
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct lspawn_cfg cfg;
+	struct conf conf;
+	const char *cpath = NULL;
+	int c;
+
+	log_init("lspawn");
+	while ((c = getopt(argc, argv, "c:")) != -1) {
+		if (c != 'c')
+			die_msg(EXIT_TEMP, "usage", "sandmail-lspawn [-c conf]");
+		cpath = optarg;
+	}
+	fds_std();
+	sock_check(0);
+	conf_load(&conf, cpath);
+	cfg_load(&cfg, &conf);
+	/* a peer gone mid-reply must not kill us: fd_send uses MSG_NOSIGNAL,
+	 * and children restore the default */
+	signal(SIGPIPE, SIG_IGN);
+	tzset();
+	if (lspawn_sandbox(&cfg) == -1)
+		die_temp("sandbox", NULL);
+	return lspawn_run(&cfg, 0);
+}

@@ -1,0 +1,190 @@
+/* lspawn_sbx: sandmail-lspawn's seccomp filter.
+ *
+ * A seccomp filter outlives execve(2): every sandmail-local that lspawn
+ * starts runs under this filter too, until it adds its own (tighter) one.
+ * So the list below is lspawn's own calls plus what the dynamic loader,
+ * libc's start-up and sandmail-local's maildir set-up need.  XXX: that
+ * means lspawn, though root, keeps openat/mkdir; what it loses is every
+ * socket, exec of anything but sandmail-local (execveat on the one
+ * descriptor), ptrace, mount, module and key calls.
+ *
+ * With local_allow_programs on, the commands run by sandmail-local (any
+ * shell pipeline) inherit the filter as well, so no allow-list can fit
+ * them: lspawn then installs a deny-list of the calls no mail delivery
+ * has any business making (the kernel and namespace administration calls
+ * root could otherwise use), and says so in its man page. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+
+#include "lspawn.h"
+#include "sbx.h"
+
+/* fork() in glibc: clone(CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID|SIGCHLD) */
+#define FORK_FLAGS	(CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD)
+
+static const struct sbx_rule own_rules[] = {
+	/* jobs and results */
+	SBX_ALLOW(recvmsg),
+	SBX_ALLOW(sendmsg),
+	/* children */
+	SBX_ALLOW1(clone, SCMP_A0(SCMP_CMP_EQ, FORK_FLAGS)),
+	SBX_ALLOW(set_robust_list),
+	SBX_ALLOW(wait4),
+	SBX_ALLOW(pipe2),
+	SBX_ALLOW(dup2),
+	SBX_ALLOW(dup3),
+	SBX_ALLOW(umask),
+	/* becoming the recipient (priv_drop), and checking it */
+	SBX_ALLOW(setgroups),
+	SBX_ALLOW(setresgid),
+	SBX_ALLOW(setresuid),
+	SBX_ALLOW(setuid),
+	SBX_ALLOW(getuid),
+	SBX_ALLOW(geteuid),
+	SBX_ALLOW(getgid),
+	SBX_ALLOW(getegid),
+	SBX_ALLOW(getresuid),
+	SBX_ALLOW(getresgid),
+	SBX_LAST
+};
+
+/* what sandmail-local needs between execve and its own filter */
+static const struct sbx_rule chain_rules[] = {
+	/* the dynamic loader and libc start-up */
+	SBX_ALLOW(arch_prctl),
+	SBX_ALLOW(set_tid_address),
+	SBX_ALLOW(rseq),
+	SBX_ALLOW(prlimit64),
+	SBX_ALLOW1(mmap, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC)),
+	SBX_ALLOW1(mprotect, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC,
+	    PROT_EXEC)),
+	SBX_ALLOW(openat),
+	SBX_ALLOW(pread64),
+	SBX_ALLOW(access),
+	SBX_ALLOW(faccessat),
+	SBX_ALLOW(faccessat2),
+	SBX_ALLOW(futex),
+	/* the maildir, its parents, and the file name */
+	SBX_ALLOW(mkdir),
+	SBX_ALLOW(mkdirat),
+	SBX_ALLOW(getrandom),
+	/* sandmail-local's own filter */
+	SBX_ALLOW1(prctl, SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS)),
+	SBX_ALLOW(seccomp),
+	/* the filter's own descendants: fsync, link, rename, unlink */
+	SBX_ALLOW(fsync),
+	SBX_ALLOW(fdatasync),
+	SBX_ALLOW(linkat),
+	SBX_ALLOW(renameat2),
+	SBX_ALLOW(unlinkat),
+	SBX_LAST
+};
+
+static int
+exec_rule(scmp_filter_ctx ctx, int progfd)
+{
+	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(execveat), 2,
+	    SCMP_A0(SCMP_CMP_EQ, (unsigned)progfd),
+	    SCMP_A4(SCMP_CMP_EQ, AT_EMPTY_PATH));
+}
+
+static int
+add(scmp_filter_ctx ctx, uint32_t act, const struct sbx_rule *r)
+{
+	for (; r->nr != SBX_END; r++)
+		if (seccomp_rule_add_array(ctx, act, r->nr, r->nargs,
+		    r->args) < 0)
+			return -1;
+	return 0;
+}
+
+/* allow_list - lspawn's calls, the chain's, and the one exec */
+static int
+allow_list(const struct lspawn_cfg *c)
+{
+	scmp_filter_ctx ctx;
+	int r;
+
+#ifdef SBX_DEBUG
+	ctx = seccomp_init(SCMP_ACT_LOG);
+#else
+	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+#endif
+	if (ctx == NULL)
+		return errno = ENOMEM, -1;
+	(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
+	if (add(ctx, SCMP_ACT_ALLOW, sbx_base) == -1 ||
+	    add(ctx, SCMP_ACT_ALLOW, own_rules) == -1 ||
+	    add(ctx, SCMP_ACT_ALLOW, chain_rules) == -1 ||
+	    exec_rule(ctx, c->progfd) < 0) {
+		seccomp_release(ctx);
+		return errno = EINVAL, -1;
+	}
+	r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return r < 0 ? (errno = -r, -1) : 0;
+}
+
+/* with programs: what neither lspawn nor any delivery may ever do */
+static const struct sbx_rule deny_rules[] = {
+	/* the kernel itself */
+	SBX_ALLOW(init_module), SBX_ALLOW(finit_module),
+	SBX_ALLOW(delete_module), SBX_ALLOW(kexec_load),
+	SBX_ALLOW(kexec_file_load), SBX_ALLOW(reboot), SBX_ALLOW(bpf),
+	SBX_ALLOW(perf_event_open), SBX_ALLOW(iopl), SBX_ALLOW(ioperm),
+	SBX_ALLOW(syslog), SBX_ALLOW(acct), SBX_ALLOW(swapon),
+	SBX_ALLOW(swapoff), SBX_ALLOW(quotactl),
+	/* mounts and namespaces */
+	SBX_ALLOW(mount), SBX_ALLOW(umount2), SBX_ALLOW(pivot_root),
+	SBX_ALLOW(unshare), SBX_ALLOW(setns), SBX_ALLOW(chroot),
+	SBX_ALLOW(open_tree), SBX_ALLOW(move_mount), SBX_ALLOW(fsopen),
+	SBX_ALLOW(fsmount), SBX_ALLOW(fsconfig), SBX_ALLOW(fspick),
+	SBX_ALLOW(mount_setattr), SBX_ALLOW(open_by_handle_at),
+	SBX_ALLOW(name_to_handle_at),
+	/* other processes, keys, clocks, names */
+	SBX_ALLOW(ptrace), SBX_ALLOW(process_vm_readv),
+	SBX_ALLOW(process_vm_writev), SBX_ALLOW(kcmp),
+	SBX_ALLOW(add_key), SBX_ALLOW(request_key), SBX_ALLOW(keyctl),
+	SBX_ALLOW(settimeofday), SBX_ALLOW(clock_settime),
+	SBX_ALLOW(clock_adjtime), SBX_ALLOW(adjtimex),
+	SBX_ALLOW(sethostname), SBX_ALLOW(setdomainname),
+	SBX_ALLOW(userfaultfd), SBX_ALLOW(fanotify_init),
+	SBX_ALLOW(lookup_dcookie), SBX_ALLOW(vhangup),
+	SBX_LAST
+};
+
+/* deny_list - everything but deny_rules (local_allow_programs yes) */
+static int
+deny_list(void)
+{
+	scmp_filter_ctx ctx;
+	int r;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		return -1;
+	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL)
+		return errno = ENOMEM, -1;
+	(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
+	if (add(ctx, SCMP_ACT_ERRNO(EPERM), deny_rules) == -1) {
+		seccomp_release(ctx);
+		return errno = EINVAL, -1;
+	}
+	r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return r < 0 ? (errno = -r, -1) : 0;
+}
+
+/* lspawn_sandbox - NO_NEW_PRIVS and the filter that fits the config */
+int
+lspawn_sandbox(const struct lspawn_cfg *c)
+{
+	if (c->programs)
+		return deny_list();
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		return -1;
+	return allow_list(c);
+}

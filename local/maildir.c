@@ -1,0 +1,119 @@
+/* maildir: names and directories of one maildir, for sandmail-local.
+ * Runs as the recipient, before the sandbox is on: everything opened
+ * here is all the delivery may touch afterwards. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "maildir.h"
+
+/* maildir_host - the host part of a name, '/' and ':' escaped */
+int
+maildir_host(struct buf *b, const char *host)
+{
+	const unsigned char *h = (const unsigned char *)host;
+
+	for (; *h != '\0'; h++) {
+		int r;
+
+		if (*h == '/' || *h == ':' || *h == '\\' || *h <= ' ' ||
+		    *h >= 0x7f)
+			r = buf_fmt(b, "\\%03o", *h);
+		else
+			r = buf_putc(b, (char)*h);
+		if (r == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* maildir_name - a unique file name for tmp/ and new/ */
+int
+maildir_name(struct buf *b, unsigned long long sec, unsigned long usec,
+    pid_t pid, const unsigned char *rnd, size_t nrnd, const char *host)
+{
+	if (buf_fmt(b, "%llu.M%luP%ldR", sec, usec, (long)pid) == -1)
+		return -1;
+	for (size_t i = 0; i < nrnd; i++)
+		if (buf_fmt(b, "%02x", rnd[i]) == -1)
+			return -1;
+	if (buf_putc(b, '.') == -1 || maildir_host(b, host) == -1)
+		return -1;
+	return b->len > MAILDIR_NAME_MAX ? (errno = E2BIG, -1) : 0;
+}
+
+/* mkdir_parents - create the missing tail of path, at most depth levels */
+static int
+mkdir_parents(char *path, int depth)
+{
+	char *slash;
+	int r;
+
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT || depth <= 1)
+		return -1;
+	if ((slash = strrchr(path, '/')) == NULL || slash == path)
+		return errno = ENOENT, -1;
+	*slash = '\0';
+	r = mkdir_parents(path, depth - 1);
+	*slash = '/';
+	if (r == -1)
+		return -1;
+	return mkdir(path, 0700) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+static int
+subdir(int dir, const char *name)
+{
+	if (mkdirat(dir, name, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return openat(dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW);
+}
+
+/* maildir_open - open (creating as needed) a maildir and its tmp/, new/ */
+int
+maildir_open(struct maildir *m, const char *path)
+{
+	char p[4096];
+	size_t n = strlen(path);
+	int cur, e;
+
+	m->dir = m->tmp = m->new = -1;
+	if (n == 0 || path[0] != '/' || n >= sizeof p)
+		return errno = EINVAL, -1;
+	memcpy(p, path, n + 1);
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	if ((m->dir = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT ||
+		    mkdir_parents(p, MAILDIR_MKDIR_DEPTH) == -1 ||
+		    (m->dir = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+			return -1;
+	}
+	if ((m->tmp = subdir(m->dir, "tmp")) == -1 ||
+	    (m->new = subdir(m->dir, "new")) == -1 ||
+	    (cur = subdir(m->dir, "cur")) == -1) {
+		e = errno;
+		maildir_close(m);
+		return errno = e, -1;
+	}
+	close(cur);
+	return 0;
+}
+
+/* maildir_close - close what maildir_open opened */
+void
+maildir_close(struct maildir *m)
+{
+	if (m->dir >= 0)
+		close(m->dir);
+	if (m->tmp >= 0)
+		close(m->tmp);
+	if (m->new >= 0)
+		close(m->new);
+	m->dir = m->tmp = m->new = -1;
+}
