@@ -1,6 +1,7 @@
 /* buf: bounded byte strings.  Every growth is checked against b->max and
  * for size_t overflow, so a peer can never make us allocate without end. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,18 +30,21 @@ buf_free(struct buf *b)
 int
 buf_reserve(struct buf *b, size_t n)
 {
-	size_t need, ncap;
+	size_t need, ncap, lim;
 	char *np;
 
-	if (__builtin_add_overflow(b->len, n, &need) || need > b->max)
+	if (__builtin_add_overflow(b->len, n, &need) || need > b->max ||
+	    need == SIZE_MAX)
 		return errno = E2BIG, -1;
 	need++;				/* room for buf_cstr()'s NUL */
 	if (need <= b->cap)
 		return 0;
+	/* never more than the ceiling (max + 1 cannot wrap: need did not) */
+	lim = b->max == SIZE_MAX ? SIZE_MAX : b->max + 1;
 	for (ncap = b->cap ? b->cap : 64; ncap < need; )
-		ncap = ncap > (b->max + 1) / 2 ? b->max + 1 : ncap * 2;
-	if (ncap < need)
-		ncap = need;
+		ncap = ncap > lim / 2 ? lim : ncap * 2;
+	if (ncap > lim)
+		ncap = lim;
 	if ((np = realloc(b->p, ncap)) == NULL)
 		return -1;
 	b->p = np, b->cap = ncap;
