@@ -1,0 +1,191 @@
+/* cfg: smtpd's settings, its tables, its path to the queue and its
+ * sandbox.  All of this runs before the sandbox; the session then only
+ * reads what is set up here. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "exitcode.h"
+#include "log.h"
+#include "sbx.h"
+#include "smtpd.h"
+
+#define QUEUE_DEFAULT	"/var/spool/sandmail"
+
+static const char *const tbl_names[T_COUNT] = {
+	[T_DOMAINS] = "domains", [T_LOCALUSERS] = "localusers",
+	[T_VIRTUAL] = "virtual", [T_ALIASES] = "aliases",
+	[T_RELAY] = "relayclients", [T_ROUTES] = "routes",
+	[T_MOVED] = "moved",
+};
+
+/* What a session may do once sandboxed, beyond sbx_base: no open, no
+ * socket, no exec.  shutdown ends a connection cleanly; wait4 reaps a
+ * spawned queue (qc_close). */
+static const struct sbx_rule smtpd_rules[] = {
+	/* sockets already open */
+	SBX_ALLOW(shutdown),
+	/* a spawned sandmail-queue */
+	SBX_ALLOW(wait4),
+	SBX_LAST
+};
+
+static char *
+join(const char *dir, const char *name, const char *suffix)
+{
+	struct buf b = BUF_INIT(PATH_MAX);
+
+	if (buf_fmt(&b, "%s/%s%s", dir, name, suffix) == -1 ||
+	    buf_cstr(&b) == -1)
+		die_temp("config", name);
+	return b.p;
+}
+
+static int
+ms(unsigned long long secs)
+{
+	return secs > INT_MAX / 1000 ? INT_MAX : (int)(secs * 1000);
+}
+
+static void
+cfg_hostname(struct smtpd_cfg *cfg, const struct conf *c)
+{
+	static char host[256];
+
+	cfg->hostname = conf_str(c, "hostname", NULL);
+	if (cfg->hostname != NULL)
+		return;
+	if (gethostname(host, sizeof host - 1) == -1)
+		die_temp("gethostname", NULL);
+	host[sizeof host - 1] = '\0';
+	cfg->hostname = host;
+}
+
+static void
+cfg_queue(struct smtpd_cfg *cfg, const struct conf *c)
+{
+	char *q = conf_path(c, "queue", QUEUE_DEFAULT);
+	const char *prog = conf_str(c, "queue_program", NULL);
+
+	cfg->queue_sock = join(q, "lock/queue.sock", "");
+	free(q);
+	cfg->queue_prog = NULL;
+	if (prog != NULL && strchr(prog, '/') == NULL)
+		cfg->queue_prog = join(conf_str(c, "bindir",
+		    "/usr/local/sbin"), prog, "");
+	else if (prog != NULL)
+		cfg->queue_prog = prog;
+}
+
+static void
+cfg_user(struct smtpd_cfg *cfg, const struct conf *c)
+{
+	const char *user = conf_str(c, "user_smtpd", "sandmaild");
+
+	cfg->uid = (uid_t)-1;
+	cfg->gid = (gid_t)-1;
+	if (geteuid() != 0)
+		return;
+	if (priv_lookup(user, &cfg->uid, &cfg->gid) == -1)
+		die_temp("user_smtpd", user);
+}
+
+/* cfg_load - sandmail.conf into cfg; exits 111 on a bad setting */
+void
+cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
+{
+	memset(cfg, 0, sizeof *cfg);
+	conf_load(c, path);
+	cfg->conf_path = c->path;
+	cfg_hostname(cfg, c);
+	cfg_queue(cfg, c);
+	cfg->tables_dir = conf_path(c, "tables", ".");
+	cfg->max_size = conf_size(c, "max_message_size", 35ull << 20);
+	cfg->max_rcpt = (unsigned)conf_num(c, "max_recipients", 100, 1,
+	    ENV_RCPT_MAX);
+	cfg->max_errors = (unsigned)conf_num(c, "max_errors", 10, 1, 100000);
+	cfg->max_hops = (unsigned)conf_num(c, "max_hops", MAX_HOPS, 1, 10000);
+	cfg->line_max = conf_num(c, "smtpd_line_max", LINE_MAX_DEF, 512,
+	    65536);
+	/* RFC 5321 4.5.3.2: 5 minutes for commands, 10 for the data */
+	cfg->timeout_ms = ms(conf_secs(c, "smtpd_timeout", 300));
+	cfg->data_timeout_ms = ms(conf_secs(c, "smtpd_data_timeout", 600));
+	cfg->session_limit = (unsigned)conf_secs(c, "smtpd_session_limit",
+	    3600);
+	cfg->greet_delay_ms = (int)conf_num(c, "greet_delay_ms", 0, 0, 60000);
+	cfg->forward_251 = conf_bool(c, "smtpd_forward_251", 0);
+	cfg->vrfy_real = conf_bool(c, "smtpd_vrfy", 0);
+	cfg->expn_real = conf_bool(c, "smtpd_expn", 0);
+	cfg->max_conn = (unsigned)conf_num(c, "max_connections", 1000, 1,
+	    65536);
+	cfg->max_per_ip = (unsigned)conf_num(c, "max_per_ip", 20, 1, 65536);
+	cfg_user(cfg, c);
+}
+
+/* tables_open - map every table (a missing one is empty); 0 or -1 */
+int
+tables_open(struct tables *t, const struct smtpd_cfg *cfg)
+{
+	char *path;
+	int i, r = 0;
+
+	for (i = 0; i < T_COUNT; i++) {
+		path = join(cfg->tables_dir, tbl_names[i], ".cdb");
+		if (tbl_open(&t->t[i], path) == -1) {
+			log_kv("error", "op", "tbl_open", "path", path,
+			    "err", strerror(errno), NULL);
+			t->t[i].fd = -1;
+			t->t[i].path = NULL;
+			r = -1;
+		}
+		free(path);
+	}
+	return r;
+}
+
+/* tables_close - unmap them all */
+void
+tables_close(struct tables *t)
+{
+	for (int i = 0; i < T_COUNT; i++)
+		tbl_close(&t->t[i]);
+}
+
+/* tables_changed - some table was replaced on disk */
+int
+tables_changed(const struct tables *t)
+{
+	for (int i = 0; i < T_COUNT; i++)
+		if (tbl_changed(&t->t[i]))
+			return 1;
+	return 0;
+}
+
+/* queue_open - the queue service, or a spawned queue program when the
+ * socket is absent and queue_program is set; 0 or -1 (logged) */
+int
+queue_open(struct qc *q, const struct smtpd_cfg *cfg)
+{
+	int e;
+
+	if (qc_connect(q, cfg->queue_sock) == 0)
+		return 0;
+	e = errno;
+	if (cfg->queue_prog != NULL && (e == ENOENT || e == ECONNREFUSED) &&
+	    qc_spawn(q, cfg->queue_prog, cfg->conf_path) == 0)
+		return 0;
+	log_kv("error", "op", "queue", "path", cfg->queue_sock, "err",
+	    q->text[0] ? q->text : strerror(e), NULL);
+	return -1;
+}
+
+/* session_sandbox - drop to user_smtpd (as root) and filter: after this
+ * the session opens no file, makes no socket and runs no program */
+void
+session_sandbox(const struct smtpd_cfg *cfg)
+{
+	priv_drop_or_die(cfg->uid, cfg->gid);
+	sbx_enter_or_die(smtpd_rules);
+}

@@ -1,0 +1,454 @@
+/* data: the message text, DATA (RFC 5321 4.1.1.4, 4.5.2) and BDAT
+ * (RFC 3030), streamed to the queue as it arrives.
+ *
+ * The decoder is a byte-at-a-time state machine with no I/O: CRLF becomes
+ * LF, a leading dot is removed, and only CRLF "." CRLF ends DATA.  A CR
+ * not followed by LF, or an LF not preceded by CR, is never a line end:
+ * it marks the message bad (SMTP smuggling, CVE-2023-51764/5/6), the rest
+ * is read to the real end, and the whole message is refused, so one DATA
+ * can never become two messages.  NUL bytes, the size limit and the hop
+ * count are checked on the decoded bytes. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+#include "smtpd.h"
+
+#define RECV_HDR	"received:"
+
+/* data_init - a decoder for one message */
+void
+data_init(struct data *d, uint64_t max, unsigned max_hops, int bdat)
+{
+	memset(d, 0, sizeof *d);
+	d->st = DS_BOL;
+	d->bdat = bdat;
+	d->max = max;
+	d->max_hops = max_hops;
+	d->inhdr = 1;
+}
+
+/* hdr_byte - count Received: lines in the header (a mail loop guard) */
+static void
+hdr_byte(struct data *d, char c)
+{
+	if (!d->inhdr)
+		return;
+	if (c == '\n') {
+		if (d->hlen == 0)
+			d->inhdr = 0;	/* the empty line ends the header */
+		d->hlen = 0;
+		return;
+	}
+	if (d->hlen < sizeof d->hb) {
+		d->hb[d->hlen++] = c;
+		if (d->hlen == sizeof d->hb &&
+		    strncasecmp(d->hb, RECV_HDR, sizeof d->hb) == 0 &&
+		    ++d->nrecv > d->max_hops)
+			d->bad |= D_LOOP;
+	} else if (d->hlen == sizeof d->hb)
+		d->hlen++;	/* past the name: stop looking */
+}
+
+/* put - one decoded byte */
+static void
+put(struct data *d, struct buf *out, char c)
+{
+	if (c == '\0')
+		d->bad |= D_NUL;
+	if (d->bad)
+		return;
+	if (++d->size > d->max) {
+		d->bad |= D_TOOBIG;
+		return;
+	}
+	hdr_byte(d, c);
+	if (out->len < out->cap)
+		out->p[out->len++] = c;
+	else
+		d->bad |= D_QFAIL;
+}
+
+/* text - a byte inside a line */
+static void
+text(struct data *d, char c, struct buf *out)
+{
+	if (c == '\r') {
+		d->st = DS_CR;
+		return;
+	}
+	d->st = DS_TEXT;
+	if (c == '\n') {
+		d->bad |= D_BARE;	/* LF without CR: not a line end */
+		return;
+	}
+	put(d, out, c);
+}
+
+static void
+step(struct data *d, char c, struct buf *out)
+{
+	switch (d->st) {
+	case DS_BOL:
+		if (c == '.' && !d->bdat)
+			d->st = DS_BOL_DOT;
+		else
+			text(d, c, out);
+		break;
+	case DS_BOL_DOT:
+		if (c == '\r')
+			d->st = DS_BOL_DOT_CR;
+		else
+			text(d, c, out);	/* the stuffed dot is dropped */
+		break;
+	case DS_BOL_DOT_CR:
+		if (c == '\n') {
+			d->st = DS_END;
+			break;
+		}
+		d->bad |= D_BARE;
+		text(d, c, out);
+		break;
+	case DS_CR:
+		if (c == '\n') {
+			put(d, out, '\n');
+			d->st = DS_BOL;
+			break;
+		}
+		d->bad |= D_BARE;	/* CR without LF */
+		text(d, c, out);
+		break;
+	case DS_TEXT:
+		text(d, c, out);
+		break;
+	case DS_END:
+		break;
+	}
+}
+
+/* data_feed - decode p[0..n) into out until the end of DATA; returns how
+ * many bytes were used (the rest belong to the next command) */
+size_t
+data_feed(struct data *d, const char *p, size_t n, struct buf *out)
+{
+	size_t i;
+
+	if (buf_reserve(out, n) == -1)
+		d->bad |= D_QFAIL;
+	for (i = 0; i < n && d->st != DS_END; i++)
+		step(d, p[i], out);
+	return i;
+}
+
+/* data_last - BDAT LAST: a CR at the very end has no LF */
+void
+data_last(struct data *d)
+{
+	if (d->st == DS_CR || d->st == DS_BOL_DOT_CR)
+		d->bad |= D_BARE;
+	d->st = DS_END;
+}
+
+static int
+date822(char *b, size_t sz)
+{
+	static const char *const day[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
+	    "Fri", "Sat" };
+	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	time_t t = time(NULL);
+	struct tm tm;
+	int n;
+
+	if (gmtime_r(&t, &tm) == NULL)
+		return -1;
+	n = snprintf(b, sz, "%s, %d %s %d %02d:%02d:%02d +0000",
+	    day[tm.tm_wday], tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return n < 0 || (size_t)n >= sz ? -1 : 0;
+}
+
+/* received_line - our trace header (RFC 5321 4.4), LF ended */
+int
+received_line(struct buf *b, const struct session *s)
+{
+	char date[64];
+	int v6 = strchr(s->ip, ':') != NULL;
+
+	if (date822(date, sizeof date) == -1 ||
+	    buf_fmt(b, "Received: from %s (rDNS unknown [%s%s])\n"
+	    "\tby %s (sandmail) with %s id %s", s->helo[0] ? s->helo : "?",
+	    v6 ? "IPv6:" : "", s->ip[0] ? s->ip : "local", s->cfg->hostname,
+	    proto_name(s), s->id) == -1)
+		return -1;
+	if (s->env.nrcpt == 1 &&
+	    buf_fmt(b, "\n\tfor <%s>", s->env.rcpt[0].addr) == -1)
+		return -1;
+	return buf_fmt(b, "; %s\n", date);
+}
+
+/* xact_begin - the queue's ID and our Received: line; 0 or -1 (answered) */
+static int
+xact_begin(struct session *s, int bdat)
+{
+	struct buf b = BUF_INIT(4096);
+	int r;
+
+	data_init(&s->dm, s->cfg->max_size, s->cfg->max_hops, bdat);
+	if (!s->qc_ok || (r = qc_begin(s->qc, s->id)) != QC_OK) {
+		refuse(s, s->qc_ok ? s->qc->text : "no queue",
+		    "451 4.3.0 Queue unavailable, try again later");
+		s->id[0] = '\0';
+		return -1;
+	}
+	s->begun = 1;
+	if (received_line(&b, s) == -1 || qc_data(s->qc, b.p, b.len) == -1)
+		s->dm.bad |= D_QFAIL;
+	s->dm.size = 0;
+	s->env.size = b.len;
+	buf_free(&b);
+	return 0;
+}
+
+/* push - hand decoded bytes to the queue while the message is good */
+static void
+push(struct session *s)
+{
+	if (s->dout.len > 0 && !s->dm.bad && s->begun &&
+	    qc_data(s->qc, s->dout.p, s->dout.len) == -1)
+		s->dm.bad |= D_QFAIL;
+	s->dout.len = 0;
+}
+
+/* fill - more client bytes, flushing our replies first; 0 or -1 */
+static int
+fill(struct session *s)
+{
+	int r;
+
+	if (rd_pending(&s->in) > 0)
+		return 0;
+	if (wr_flush(&s->out) == -1)
+		return s->why = "write error", -1;
+	s->in.timeout_ms = s->cfg->data_timeout_ms;
+	if ((r = rd_fill(&s->in)) > 0)
+		return 0;
+	if (r == -1 && errno == ETIMEDOUT) {
+		reply(s, "421 4.4.2 %s Timeout exceeded, closing",
+		    s->cfg->hostname);
+		s->why = "data timeout";
+	} else
+		s->why = r == 0 ? "eof in data" : "read error in data";
+	return -1;
+}
+
+/* eat - feed up to want bytes (BDAT) or up to the end (DATA, want 0) */
+static int
+eat(struct session *s, uint64_t want, int keep)
+{
+	size_t avail, used;
+
+	for (;;) {
+		if (!s->dm.bdat && s->dm.st == DS_END)
+			return 0;
+		if (s->dm.bdat && want == 0)
+			return 0;
+		if (fill(s) == -1)
+			return -1;
+		avail = rd_pending(&s->in);
+		if (s->dm.bdat && avail > want)
+			avail = (size_t)want;
+		if (keep)
+			used = data_feed(&s->dm, s->in.b + s->in.pos, avail,
+			    &s->dout);
+		else
+			used = avail;
+		s->in.pos += used;
+		if (s->dm.bdat)
+			want -= used;
+		push(s);
+	}
+}
+
+static void
+log_accept(struct session *s)
+{
+	struct logln l;
+
+	log_start(&l, "accept");
+	log_s(&l, "id", s->id);
+	log_s(&l, "from", s->env.sender);
+	log_u(&l, "nrcpt", s->env.nrcpt);
+	log_u(&l, "size", s->env.size);
+	log_s(&l, "ip", s->ip);
+	log_s(&l, "proto", s->env.proto);
+	log_done(&l);
+}
+
+static int
+fill_env(struct session *s)
+{
+	s->env.arrival = (uint64_t)time(NULL);
+	s->env.size += s->dm.size;
+	return env_set(&s->env.client, s->ip) == -1 ||
+	    env_set(&s->env.helo, s->helo) == -1 ||
+	    env_set(&s->env.proto, proto_name(s)) == -1 ||
+	    env_set(&s->env.auth, s->auth_user ? s->auth_user : "") == -1 ||
+	    (s->env.envid == NULL && env_set(&s->env.envid, "") == -1) ?
+	    -1 : 0;
+}
+
+/* refuse_bad - the message is refused for what the decoder saw */
+static void
+refuse_bad(struct session *s)
+{
+	unsigned b = s->dm.bad;
+
+	if (b & D_BARE)
+		refuse(s, "bare CR or LF", "550 5.6.11 Message refused: bare "
+		    "CR or LF not allowed (RFC 5321 2.3.8)");
+	else if (b & D_NUL)
+		refuse(s, "NUL byte", "554 5.6.0 Message refused: NUL byte "
+		    "not allowed");
+	else if (b & D_TOOBIG)
+		refuse(s, "size", "552 5.3.4 Message size exceeds fixed "
+		    "limit");
+	else if (b & D_LOOP)
+		refuse(s, "mail loop", "554 5.4.6 Too many Received headers: "
+		    "mail loop");
+	else
+		refuse(s, "queue write", "451 4.3.0 Queue write failed, try "
+		    "again later");
+}
+
+/* finish - the end of the message: commit it or say why not */
+static void
+finish(struct session *s)
+{
+	int r;
+
+	s->state = ST_HELO;
+	if (s->dm.bad || fill_env(s) == -1) {
+		refuse_bad(s);
+		xact_reset(s);
+		return;
+	}
+	s->begun = 0;		/* qc_end ends it either way */
+	r = qc_end(s->qc, &s->env);
+	if (r == QC_OK) {
+		log_accept(s);
+		s->nmsg++;
+		s->nrcpt += (unsigned)s->env.nrcpt;
+		reply(s, "250 2.0.0 Ok: queued as %s", s->id);
+	} else if (r == QC_PERM)
+		refuse(s, s->qc->text, "554 5.3.0 Message refused by the "
+		    "queue");
+	else
+		refuse(s, s->qc->text, "451 4.3.0 Queue failed, try again "
+		    "later");
+	xact_reset(s);
+}
+
+/* cmd_data - DATA: 354, then the text up to CRLF.CRLF */
+int
+cmd_data(struct session *s, const char *a, size_t n)
+{
+	(void)a;
+	if (n > 0) {
+		reply(s, "501 5.5.4 Syntax: DATA");
+		return 0;
+	}
+	if (s->state != ST_RCPT) {
+		refuse(s, "no recipients", "554 5.5.1 No valid recipients");
+		return 0;
+	}
+	if (xact_begin(s, 0) == -1)
+		return 0;
+	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	if (eat(s, 0, 1) == -1)
+		return -1;	/* EOF: xact_reset at the end aborts it */
+	finish(s);
+	return 0;
+}
+
+/* bdat_args - "n" or "n LAST"; 0 or -1 */
+static int
+bdat_args(const char *a, size_t n, uint64_t *size, int *last)
+{
+	size_t i;
+	uint64_t x = 0;
+
+	for (i = 0; i < n && a[i] >= '0' && a[i] <= '9'; i++)
+		if (__builtin_mul_overflow(x, 10, &x) ||
+		    __builtin_add_overflow(x, (uint64_t)(a[i] - '0'), &x))
+			return -1;
+	if (i == 0 || i > 20)
+		return -1;
+	*size = x;
+	*last = 0;
+	if (i == n)
+		return 0;
+	while (i < n && a[i] == ' ')
+		i++;
+	if (n - i == 4 && strncasecmp(a + i, "LAST", 4) == 0)
+		return *last = 1, 0;
+	return -1;
+}
+
+/* bdat_skip - read and drop a chunk we refuse, then answer */
+static int
+bdat_skip(struct session *s, uint64_t size)
+{
+	s->dm.bdat = 1;
+	if (eat(s, size, 0) == -1)
+		return -1;
+	return 0;
+}
+
+/* cmd_bdat - one chunk (RFC 3030 2); the chunk is read in every case */
+int
+cmd_bdat(struct session *s, const char *a, size_t n)
+{
+	uint64_t size;
+	int last;
+
+	if (bdat_args(a, n, &size, &last) == -1) {
+		/* the chunk's length is unknown: we cannot find the next
+		 * command, so end the session */
+		reply(s, "501 5.5.4 Syntax: BDAT size [LAST]");
+		s->quit = 1;
+		s->why = "bad BDAT";
+		return 0;
+	}
+	if (s->state != ST_RCPT && s->state != ST_BDAT) {
+		if (bdat_skip(s, size) == -1)
+			return -1;
+		if (s->state == ST_MAIL)
+			refuse(s, "no recipients", "554 5.5.1 No valid "
+			    "recipients");
+		else
+			refuse(s, "bad sequence", "503 5.5.1 Bad sequence of "
+			    "commands");
+		return 0;
+	}
+	if (s->state == ST_RCPT) {
+		if (xact_begin(s, 1) == -1) {
+			xact_reset(s);
+			return bdat_skip(s, size);	/* answered 451 */
+		}
+		s->state = ST_BDAT;
+	}
+	if (eat(s, size, 1) == -1)
+		return -1;
+	if (!last) {
+		reply(s, "250 2.0.0 %llu octets received",
+		    (unsigned long long)size);
+		return 0;
+	}
+	data_last(&s->dm);
+	finish(s);
+	return 0;
+}

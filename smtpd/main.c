@@ -1,0 +1,58 @@
+/* sandmail-smtpd: the SMTP receiver.  Without -l, one session on fd 0/1
+ * under tcpserver (or s6-tcpserver, or a systemd socket with Accept=yes);
+ * with -l ADDR:PORT (repeatable), its own listener that forks a sandboxed
+ * child per connection.  Trusts nothing read from a client; a session is
+ * sandboxed before it reads a byte and touches only the fds it holds. */
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exitcode.h"
+#include "log.h"
+#include "smtpd.h"
+
+#define MAX_LISTEN	16
+
+static void
+usage(void)
+{
+	die_msg(EXIT_PERM, "usage", "sandmail-smtpd [-c conf] "
+	    "[-l addr:port]...");
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct smtpd_cfg cfg;
+	struct conf conf;
+	struct tables tabs;
+	char *addrs[MAX_LISTEN];
+	const char *path = NULL;
+	size_t naddrs = 0;
+	int c;
+
+	log_init("smtpd");
+	while ((c = getopt(argc, argv, "c:l:")) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'l':
+			if (naddrs == MAX_LISTEN)
+				usage();
+			addrs[naddrs++] = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	cfg_load(&cfg, &conf, path);
+	if (tables_open(&tabs, &cfg) == -1)
+		die_msg(EXIT_TEMP, "tables", "cannot open tables");
+	tzset();		/* libc reads /etc/localtime now, not later */
+	if (naddrs > 0)
+		return listen_run(&cfg, &tabs, addrs, naddrs);
+	session_ucspi(&cfg, &tabs);
+}

@@ -1,0 +1,203 @@
+/* smtpd: the SMTP receiver's shared declarations.  One session per
+ * process: under tcpserver on fd 0/1, or forked (no exec) by its own
+ * listener.  Everything here runs after the sandbox except cfg_load,
+ * tables_open and the listener. */
+#ifndef SANDMAIL_SMTPD_H
+#define SANDMAIL_SMTPD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "addr.h"
+#include "buf.h"
+#include "conf.h"
+#include "env.h"
+#include "io.h"
+#include "qclient.h"
+#include "tbl.h"
+
+#define HELO_MAX	255	/* a domain; longer HELO names are cut */
+#define IP_MAX		64
+#define LINE_MAX_DEF	1024	/* 512 (RFC 5321 4.5.3.1.4) + DSN's 500 */
+#define ENVID_MAX	100	/* RFC 3461 4.4 */
+#define ORCPT_MAX	500	/* RFC 3461 4.2 */
+#define MAX_HOPS	100	/* Received: lines before "mail loop" */
+#define EXT_SEPS	"-+"	/* user-ext, user+ext */
+
+/* The settings of sandmail.conf that smtpd uses (doc/sandmail-smtpd.8). */
+struct smtpd_cfg {
+	const char	*hostname;
+	char		*conf_path;
+	char		*queue_sock;	/* QUEUE/lock/queue.sock */
+	const char	*queue_prog;	/* spawned when the socket is absent */
+	char		*tables_dir;
+	uint64_t	 max_size;
+	unsigned	 max_rcpt;
+	unsigned	 max_errors;
+	unsigned	 max_hops;
+	size_t		 line_max;
+	int		 timeout_ms;	/* between commands */
+	int		 data_timeout_ms;	/* between DATA/BDAT reads */
+	unsigned	 session_limit;	/* seconds for a whole session */
+	int		 greet_delay_ms;
+	int		 forward_251;	/* 251 for aliases forwarding away */
+	int		 vrfy_real;	/* real VRFY answers for relay clients */
+	int		 expn_real;	/* real EXPN answers for relay clients */
+	unsigned	 max_conn;
+	unsigned	 max_per_ip;
+	uid_t		 uid;		/* user_smtpd when root, else -1 */
+	gid_t		 gid;
+};
+
+enum tbl_id {
+	T_DOMAINS, T_LOCALUSERS, T_VIRTUAL, T_ALIASES, T_RELAY, T_ROUTES,
+	T_MOVED, T_COUNT
+};
+
+struct tables {
+	struct tbl	t[T_COUNT];
+};
+
+enum smtp_state {
+	ST_GREET,		/* before HELO/EHLO */
+	ST_HELO,		/* greeted, no transaction */
+	ST_MAIL,		/* MAIL accepted, no recipient yet */
+	ST_RCPT,		/* at least one recipient */
+	ST_BDAT,		/* BDAT chunks under way */
+	ST_NSTATES
+};
+
+/* The DATA / BDAT decoder: client bytes in, queue bytes (LF) out. */
+enum data_st {
+	DS_BOL, DS_BOL_DOT, DS_BOL_DOT_CR, DS_TEXT, DS_CR, DS_END
+};
+
+enum {
+	D_BARE = 0x01,		/* a bare CR or LF was seen */
+	D_NUL = 0x02,		/* a NUL byte */
+	D_TOOBIG = 0x04,	/* over max_size */
+	D_LOOP = 0x08,		/* more than max_hops Received: */
+	D_QFAIL = 0x10,		/* the queue failed while we wrote */
+};
+
+struct data {
+	enum data_st	 st;
+	int		 bdat;		/* no dot rules: RFC 3030 */
+	unsigned	 bad;
+	uint64_t	 size, max;
+	unsigned	 nrecv, max_hops;
+	int		 inhdr;
+	unsigned	 hlen;
+	char		 hb[9];
+};
+
+/* MAIL and RCPT parameters (RFC 1870, 6152, 3461, 6531). */
+struct mailparam {
+	uint64_t	 size;		/* SIZE=, 0 if not given */
+	int		 body8;		/* BODY=8BITMIME */
+	int		 utf8;		/* SMTPUTF8 */
+	int		 ret;		/* enum env_ret */
+	char		 envid[ENVID_MAX + 1];
+};
+
+struct rcptparam {
+	unsigned	 notify;
+	char		 orcpt[ORCPT_MAX + 1];
+};
+
+enum param_err {
+	P_OK = 0,
+	P_SYNTAX,		/* 501 5.5.4 */
+	P_UNKNOWN,		/* 555 5.5.4 */
+	P_DUP,			/* 501 5.5.4 */
+};
+
+struct session {
+	const struct smtpd_cfg *cfg;
+	struct tables	*tabs;
+	struct qc	*qc;
+	int		 qc_ok;		/* the queue path works */
+	struct rd	 in;
+	struct wr	 out;
+	void		*tls;		/* struct tlsconn *: the TLS issue */
+	char		*auth_user;	/* AUTH: the TLS issue; NULL if none */
+	enum smtp_state	 state;
+	int		 esmtp;
+	int		 relayclient;	/* in relayclients (or RELAYCLIENT) */
+	int		 quit;
+	char		 ip[IP_MAX], port[8], localip[IP_MAX];
+	char		 helo[HELO_MAX + 1];
+	struct buf	 line;
+	struct buf	 scratch;	/* table values */
+	struct buf	 info;		/* a moved-to or forward address */
+	/* the transaction */
+	struct env	 env;
+	struct mailparam mp;
+	char		 id[QID_MAX + 1];
+	int		 begun;		/* qc_begin done */
+	struct data	 dm;
+	struct buf	 dout;		/* decoded bytes for the queue */
+	char		*firstrcpt;
+	/* counters for the disconnect line */
+	unsigned	 nerr, nmsg, nrej, ncmd, nrcpt;
+	const char	*why;		/* why the session ended */
+};
+
+/* session.c */
+void	session_init(struct session *, const struct smtpd_cfg *,
+	    struct tables *, struct qc *, int qc_ok, int infd, int outfd);
+int	session_run(struct session *);
+void	session_free(struct session *);
+void	reply(struct session *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	refuse(struct session *, const char *reason, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+int	may_relay(const struct session *);
+const char *proto_name(const struct session *);
+void	xact_reset(struct session *);
+
+/* param.c: the parsers, no I/O */
+int	xtext_valid(const char *, size_t);
+enum param_err mail_params(const char *, size_t, struct mailparam *);
+enum param_err rcpt_params(const char *, size_t, struct rcptparam *);
+/* cmd_path: "FROM:" / "TO:" then a path; returns the offset after it */
+int	cmd_path(const char *s, size_t n, const char *kw, unsigned flags,
+	    struct addr *, size_t *end, enum addr_err *);
+void	helo_sanitize(const char *, size_t, char *out, size_t outsz);
+
+/* data.c */
+void	data_init(struct data *, uint64_t max, unsigned max_hops, int bdat);
+size_t	data_feed(struct data *, const char *, size_t, struct buf *out);
+void	data_last(struct data *);	/* BDAT LAST: a CR left is bare */
+int	received_line(struct buf *, const struct session *);
+int	cmd_data(struct session *, const char *, size_t);
+int	cmd_bdat(struct session *, const char *, size_t);
+
+/* policy.c */
+enum rcpt_verdict {
+	RV_OK, RV_FORWARD, RV_UNKNOWN, RV_MOVED, RV_RELAY, RV_TEMP
+};
+enum rcpt_verdict rcpt_check(struct session *, const struct addr *,
+	    struct buf *info);
+
+/* cfg.c */
+void	cfg_load(struct smtpd_cfg *, struct conf *, const char *path);
+int	tables_open(struct tables *, const struct smtpd_cfg *);
+void	tables_close(struct tables *);
+int	tables_changed(const struct tables *);
+int	queue_open(struct qc *, const struct smtpd_cfg *);
+void	session_sandbox(const struct smtpd_cfg *);
+
+/* listen.c */
+int	listen_run(const struct smtpd_cfg *, struct tables *, char **addrs,
+	    size_t naddrs);
+void	session_child(const struct smtpd_cfg *, struct tables *, int fd)
+	    __attribute__((noreturn));
+void	session_ucspi(const struct smtpd_cfg *, struct tables *)
+	    __attribute__((noreturn));
+void	session_go(const struct smtpd_cfg *, struct tables *, int infd,
+	    int outfd, const char *ip, const char *port, const char *localip)
+	    __attribute__((noreturn));
+
+#endif
