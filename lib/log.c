@@ -43,7 +43,8 @@ static int
 bare(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || strchr("._@:/+-,<>[]%!#*", c) != NULL;
+	    (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("._@:/+-,<>[]%!#*", c) != NULL);
 }
 
 /* utf8_len - length of a valid UTF-8 sequence at p (2..4), or 0 */
