@@ -260,7 +260,7 @@ main(int argc, char *argv[])
 	if (!users_login_ok(login, strlen(login))) {
 		fprintf(stderr, "sandmail-passwd: %s: not a valid login\n",
 		    login);
-		return EXIT_PERM;
+		exit(EXIT_PERM);	/* main's buffers stay reachable */
 	}
 	load_conf(&c, cpath, dir);
 	tdir = dir ? strdup(dir) : conf_path(&c, "tables", ".");
@@ -282,13 +282,17 @@ main(int argc, char *argv[])
 		die_temp("update", path);
 	if (del && !found) {
 		fprintf(stderr, "sandmail-passwd: %s: no such login\n", login);
-		return EXIT_PERM;
+		exit(EXIT_PERM);
 	}
 	if (replace(tdir, path, &out, &st) == -1)
 		die_temp("write", path);
 	log_kv(del ? "user_removed" : found ? "password_changed" :
 	    "user_added", "login", login, "table", path, NULL);
-	if ((n = compile(tdir)) != 0)
-		return n;
-	return EXIT_OK;
+	n = compile(tdir);
+	buf_free(&in);
+	buf_free(&out);
+	buf_free(&pw);
+	free(tdir);
+	conf_free(&c);
+	return n;
 }
