@@ -384,7 +384,8 @@ rcpt_answer(struct session *s, enum rcpt_verdict v, const char *addr,
 	}
 }
 
-/* rcpt_parse - RCPT TO:<path> params into ad/rp; 0 or -1 (answered) */
+/* rcpt_parse - RCPT TO:<path> params into ad/rp; 0, 1 for <postmaster>
+ * (always accepted: RFC 5321 4.5.1), or -1 (answered) */
 static int
 rcpt_parse(struct session *s, const char *a, size_t n, struct addr *ad,
     struct rcptparam *rp)
@@ -410,6 +411,7 @@ rcpt_parse(struct session *s, const char *a, size_t n, struct addr *ad,
 		memcpy(ad->domain, s->cfg->hostname, hl);
 		ad->domain[hl] = '\0';
 		ad->dlen = hl;
+		return 1;
 	}
 	return 0;
 }
@@ -421,19 +423,20 @@ verb_rcpt(struct session *s, const char *a, size_t n)
 	struct rcptparam rp;
 	struct buf b = BUF_INIT(ENV_ADDR_MAX);
 	enum rcpt_verdict v;
+	int r;
 
 	if (s->env.nrcpt >= s->cfg->max_rcpt) {
 		reply(s, "452 4.5.3 Too many recipients");
 		return 0;
 	}
-	if (rcpt_parse(s, a, n, &ad, &rp) == -1)
+	if ((r = rcpt_parse(s, a, n, &ad, &rp)) == -1)
 		return 0;
 	if (addr_format(&b, &ad) == -1 || buf_cstr(&b) == -1) {
 		buf_free(&b);
 		path_error(s, ADDR_TOOLONG, "Recipient");
 		return 0;
 	}
-	v = rcpt_check(s, &ad, &s->info);
+	v = r == 1 ? RV_OK : rcpt_check(s, &ad, &s->info);
 	if (rcpt_answer(s, v, b.p, &s->info)) {
 		if (env_add_rcpt(&s->env, b.p, (uint8_t)rp.notify,
 		    rp.orcpt) == -1)
