@@ -5,3 +5,9 @@ sandmail-queue_OBJS := queue/queue_main.o queue/qserver.o queue/qwrite.o \
 	queue/qinit.o
 # objects the queue unit test links (never queue_main.o)
 test_qwrite_OBJS := queue/qwrite.o queue/qinit.o
+# sandmail-send, sandmail-start and the queue tools (the send part)
+PROGS += sandmail-send
+SEND_OBJS := queue/send_pre.o queue/send_loop.o queue/send_fs.o \
+	queue/send_rcpt.o queue/send_sched.o queue/send_bounce.o queue/qwrite.o
+sandmail-send_OBJS := queue/send_main.o $(SEND_OBJS)
+test_send_OBJS := $(SEND_OBJS)

@@ -1,0 +1,204 @@
+/* send_fs: the crash-safe file steps of send, every path relative to the
+ * queue directory's descriptor (send is sandboxed to *at calls).
+ * A new file: tmp/D.ID written, fsynced, renamed to D/ID; the caller
+ * fsyncs the directory (once for a batch) before anything depends on it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "send_srv.h"
+
+/* fs_path - "dir/id" */
+int
+fs_path(char *p, size_t sz, const char *dir, const char *id)
+{
+	int n = snprintf(p, sz, "%s/%s", dir, id);
+
+	if (n < 0 || (size_t)n >= sz)
+		return errno = ENAMETOOLONG, -1;
+	return 0;
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t k;
+
+	while (n > 0) {
+		if ((k = write(fd, p, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* fs_write_new - b as dir/id, replacing it, through tmp/ and fsync */
+int
+fs_write_new(int qfd, const char *dir, const char *id, const struct buf *b)
+{
+	char tmp[128], dst[128];
+	int fd, e;
+
+	if (snprintf(tmp, sizeof tmp, "tmp/%s.%s", dir, id) >= (int)sizeof tmp ||
+	    fs_path(dst, sizeof dst, dir, id) == -1)
+		return errno = ENAMETOOLONG, -1;
+	fd = openat(qfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return -1;
+	if (write_all(fd, b->p, b->len) == -1 || fsync(fd) == -1) {
+		e = errno;
+		close(fd);
+		unlinkat(qfd, tmp, 0);
+		return errno = e, -1;
+	}
+	if (close(fd) == -1 || renameat(qfd, tmp, qfd, dst) == -1) {
+		e = errno;
+		unlinkat(qfd, tmp, 0);
+		return errno = e, -1;
+	}
+	return 0;
+}
+
+/* fs_sync_dir - make the names in dir durable */
+int
+fs_sync_dir(int qfd, const char *dir)
+{
+	int fd, r;
+
+	if ((fd = openat(qfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+/* fs_read - the whole of dir/id into b (b's max bounds it); 0, or -1
+ * (ENOENT when it does not exist) */
+int
+fs_read(int qfd, const char *dir, const char *id, struct buf *b)
+{
+	char p[128];
+	ssize_t k;
+	int fd, e;
+
+	b->len = 0;
+	if (fs_path(p, sizeof p, dir, id) == -1 ||
+	    (fd = openat(qfd, p, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	for (;;) {
+		if (buf_reserve(b, 8192) == -1)
+			goto fail;
+		if ((k = read(fd, b->p + b->len, b->cap - b->len)) < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (k == 0)
+			break;
+		b->len += (size_t)k;
+	}
+	close(fd);
+	return 0;
+fail:
+	e = errno;
+	close(fd);
+	return errno = e, -1;
+}
+
+static int
+open_rw(int qfd, const char *dir, const char *id)
+{
+	char p[128];
+
+	if (fs_path(p, sizeof p, dir, id) == -1)
+		return -1;
+	return openat(qfd, p, O_WRONLY | O_CLOEXEC);
+}
+
+/* fs_mark - overwrite one state byte and make it durable */
+int
+fs_mark(int qfd, const char *dir, const char *id, off_t off, uint8_t state)
+{
+	int fd, r;
+
+	if ((fd = open_rw(qfd, dir, id)) == -1)
+		return -1;
+	r = pwrite(fd, &state, 1, off) == 1 && fdatasync(fd) == 0 ? 0 : -1;
+	close(fd);
+	return r;
+}
+
+/* fs_advise - the advisory next time and last error, without a sync */
+int
+fs_advise(int qfd, const char *dir, const char *id, const struct rcpt *rc)
+{
+	struct buf b = BUF_INIT(RC_HDR + RC_PAYLOAD_MAX + 64);
+	int fd, r = -1;
+
+	if (rc_encode(&b, rc) == 0 && (fd = open_rw(qfd, dir, id)) != -1) {
+		/* state byte and payload unchanged: write only the middle */
+		r = pwrite(fd, b.p + 1, RC_FIXED - 1, rc->off + 1) ==
+		    RC_FIXED - 1 ? 0 : -1;
+		close(fd);
+	}
+	buf_free(&b);
+	return r;
+}
+
+/* fs_append - one record to dir/id, durable when this returns 0 */
+int
+fs_append(int qfd, const char *dir, const char *id, const struct buf *b)
+{
+	char p[128];
+	int fd, made = 0, r;
+
+	if (fs_path(p, sizeof p, dir, id) == -1)
+		return -1;
+	fd = openat(qfd, p, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	if (fd >= 0)
+		made = 1;
+	else if (errno == EEXIST)
+		fd = openat(qfd, p, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	r = write_all(fd, b->p, b->len) == 0 && fdatasync(fd) == 0 ? 0 : -1;
+	close(fd);
+	if (r == 0 && made)
+		r = fs_sync_dir(qfd, dir);
+	return r;
+}
+
+/* fs_exists - 1 if dir/id exists, 0 if not, -1 on another error */
+int
+fs_exists(int qfd, const char *dir, const char *id)
+{
+	struct stat st;
+	char p[128];
+
+	if (fs_path(p, sizeof p, dir, id) == -1)
+		return -1;
+	if (fstatat(qfd, p, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	return errno == ENOENT ? 0 : -1;
+}
+
+/* fs_unlink - remove dir/id; a missing file is fine */
+int
+fs_unlink(int qfd, const char *dir, const char *id)
+{
+	char p[128];
+
+	if (fs_path(p, sizeof p, dir, id) == -1)
+		return -1;
+	if (unlinkat(qfd, p, 0) == -1 && errno != ENOENT)
+		return -1;
+	return 0;
+}

@@ -1,0 +1,1259 @@
+/* send_loop: the queue manager's event loop.  Messages wait in the index
+ * (send_sched.c) until due; a due message is loaded from info/, local/
+ * and remote/, its due recipients go to lspawn (one LJOB each) and rspawn
+ * (one RJOB per destination), and each result marks a recipient done in
+ * place (one byte + fdatasync), reschedules it, or records its failure in
+ * bounce/ID.  A message with nothing in flight is unloaded again; when no
+ * recipient is pending, its report (if any) is queued and its files go. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include "exitcode.h"
+#include "fdpass.h"
+#include "log.h"
+#include "qwrite.h"
+#include "rec.h"
+#include "send_srv.h"
+
+#define DAY	86400
+
+struct route {
+	char		 dkey[300];	/* per-destination key */
+	char		 name[256];	/* what to resolve, or the literal */
+	uint32_t	 port;
+	int		 literal;
+	char		 user[256], pass[256];
+	char		 tls[16];
+};
+
+static uint64_t
+now_s(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+static const char *
+rdir(const struct rcpt *r)
+{
+	return r->kind == RC_LOCAL ? "local" : "remote";
+}
+
+/* ---- loading ---- */
+
+static void
+flush_rcpts(struct live *l, const char *d)
+{
+	for (size_t i = 0; i < l->nrc; i++) {
+		struct rcpt *r = &l->rc[i];
+
+		if (d[0] == '\0' || (r->kind == RC_REMOTE &&
+		    strcasecmp(r->domain, d) == 0))
+			r->next = 0;
+	}
+}
+
+/* apply_flushes - the flush requests made since the message last saw */
+static void
+apply_flushes(struct send *s, struct live *l)
+{
+	uint32_t behind = s->flushseq - l->m->flushseq;
+
+	if (behind >= FLUSH_MAX)
+		flush_rcpts(l, "");	/* too many to tell: all of them */
+	else
+		for (uint32_t k = 1; k <= behind; k++)
+			flush_rcpts(l, s->fl[(l->m->flushseq + k) %
+			    FLUSH_MAX].domain);
+	l->m->flushseq = s->flushseq;
+}
+
+static int
+load_rc(struct send *s, struct live *l, const char *dir, uint8_t kind)
+{
+	struct buf b = BUF_INIT(RC_FILE_MAX);
+	int r = 0;
+
+	if (fs_read(s->qfd, dir, l->m->id, &b) == -1)
+		r = errno == ENOENT ? 0 : -1;
+	else
+		r = rc_decode(b.p, b.len, kind, &l->rc, &l->nrc);
+	buf_free(&b);
+	return r;
+}
+
+static void
+live_free(struct live *l)
+{
+	for (size_t i = 0; i < l->nrc; i++)
+		rc_free(&l->rc[i]);
+	free(l->rc);
+	env_free(&l->info);
+	free(l);
+}
+
+static struct live *
+load(struct send *s, struct msg *m)
+{
+	struct buf b = BUF_INIT(1024 * 1024);
+	struct live *l;
+
+	if ((l = calloc(1, sizeof *l)) == NULL)
+		return NULL;
+	l->m = m;
+	if (fs_read(s->qfd, "info", m->id, &b) == -1 ||
+	    env_decode(&l->info, b.p, b.len) == -1 ||
+	    load_rc(s, l, "local", RC_LOCAL) == -1 ||
+	    load_rc(s, l, "remote", RC_REMOTE) == -1) {
+		log_kv("warn", "id", m->id, "op", "load", "err",
+		    strerror(errno), NULL);
+		buf_free(&b);
+		live_free(l);
+		return NULL;
+	}
+	buf_free(&b);
+	l->bounce = fs_exists(s->qfd, "bounce", m->id) == 1;
+	apply_flushes(s, l);
+	m->live = l;
+	l->next = s->loaded;
+	if (s->loaded)
+		s->loaded->prev = l;
+	s->loaded = l;
+	s->nloaded++;
+	return l;
+}
+
+static void
+unload(struct send *s, struct live *l)
+{
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		s->loaded = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	s->nloaded--;
+	l->m->live = NULL;
+	live_free(l);
+}
+
+/* ---- destinations and jobs ---- */
+
+static struct dcount *
+dc_find(struct send *s, const char *key, int make)
+{
+	struct dcount *n;
+
+	for (size_t i = 0; i < s->ndc; i++)
+		if (strcmp(s->dc[i].key, key) == 0)
+			return &s->dc[i];
+	if (!make)
+		return NULL;
+	if ((n = reallocarray(s->dc, s->ndc + 1, sizeof *n)) == NULL)
+		return NULL;
+	s->dc = n;
+	n = &s->dc[s->ndc];
+	if ((n->key = strdup(key)) == NULL)
+		return NULL;
+	n->n = 0;
+	s->ndc++;
+	return n;
+}
+
+static void
+dc_dec(struct send *s, const char *key)
+{
+	struct dcount *d = dc_find(s, key, 0);
+
+	if (d == NULL || --d->n > 0)
+		return;
+	free(d->key);
+	*d = s->dc[--s->ndc];
+}
+
+static struct job *
+job_new(struct send *s)
+{
+	for (size_t i = 0; i < s->njobs; i++)
+		if (s->jobs[i].id == 0) {
+			if (++s->nextid == 0)
+				s->nextid = 1;
+			s->jobs[i].id = s->nextid;
+			s->jobs[i].start = now_s();
+			return &s->jobs[i];
+		}
+	return NULL;
+}
+
+static struct job *
+job_find(struct send *s, uint32_t id, uint8_t kind)
+{
+	for (size_t i = 0; i < s->njobs; i++)
+		if (s->jobs[i].id == id && id != 0 && s->jobs[i].kind == kind)
+			return &s->jobs[i];
+	return NULL;
+}
+
+static void
+job_end(struct send *s, struct job *j)
+{
+	if (j->kind == RC_LOCAL)
+		s->nlocal--;
+	else {
+		s->nremote--;
+		dc_dec(s, j->dkey);
+	}
+	free(j->rc);
+	free(j->dkey);
+	memset(j, 0, sizeof *j);
+}
+
+static int
+open_mess(struct send *s, const char *id)
+{
+	char p[128];
+
+	if (fs_path(p, sizeof p, "mess", id) == -1)
+		return -1;
+	return openat(s->qfd, p, O_RDONLY | O_CLOEXEC);
+}
+
+/* ---- results ---- */
+
+static int
+report_wanted(const struct live *l, const struct rcpt *r, uint8_t action)
+{
+	if (action == BR_FAILED)
+		return !(r->notify & NOTIFY_NEVER) &&
+		    (r->notify == 0 || (r->notify & NOTIFY_FAILURE));
+	if (l->info.sender[0] == '\0')
+		return 0;
+	return (r->notify & (action == BR_DELAYED ? NOTIFY_DELAY :
+	    NOTIFY_SUCCESS)) != 0;
+}
+
+static int
+add_report(struct send *s, struct live *l, const struct rcpt *r,
+    uint8_t action, const char *mta, const char *text)
+{
+	struct buf b = BUF_INIT(64 * 1024);
+	struct brec br = { action, now_s(), r->addr, r->orcpt, (char *)mta,
+	    (char *)text, r->notify };
+	int rv;
+
+	rv = br_encode(&b, &br) == 0 &&
+	    fs_append(s->qfd, "bounce", l->m->id, &b) == 0 ? 0 : -1;
+	buf_free(&b);
+	if (rv == 0)
+		l->bounce = 1;
+	else
+		log_kv("warn", "id", l->m->id, "op", "write bounce", "err",
+		    strerror(errno), NULL);
+	return rv;
+}
+
+static void
+mark(struct send *s, struct live *l, struct rcpt *r, uint8_t state)
+{
+	if (fs_mark(s->qfd, rdir(r), l->m->id, r->off, state) == -1)
+		log_kv("warn", "id", l->m->id, "op", "mark", "err",
+		    strerror(errno), NULL);
+	r->state = state;
+}
+
+static void
+log_result(struct live *l, struct rcpt *r, const char *ev, const char *mta,
+    const char *text)
+{
+	struct logln ln;
+
+	log_start(&ln, ev);
+	log_s(&ln, "id", l->m->id);
+	log_s(&ln, "rcpt", r->addr);
+	if (r->kind == RC_LOCAL)
+		log_s(&ln, "dest", r->dest);
+	if (mta[0] != '\0')
+		log_s(&ln, "mta", mta);
+	log_s(&ln, "text", text);
+	log_done(&ln);
+}
+
+static void
+result_fail(struct send *s, struct live *l, struct rcpt *r, const char *mta,
+    const char *text)
+{
+	log_result(l, r, "bounced", mta, text);
+	if (report_wanted(l, r, BR_FAILED))
+		(void)add_report(s, l, r, BR_FAILED, mta, text);
+	mark(s, l, r, RC_FAILED);
+}
+
+static void
+result_defer(struct send *s, struct live *l, struct rcpt *r, const char *mta,
+    const char *text)
+{
+	uint64_t now = now_s();
+	uint64_t age = now > l->info.arrival ? now - l->info.arrival : 0;
+	char t[JOB_TEXT_MAX + 64];
+
+	if (age >= s->c.lifetime) {
+		snprintf(t, sizeof t, "4.4.7 delivery time expired; last "
+		    "error: %s", text);
+		result_fail(s, l, r, mta, t);
+		return;
+	}
+	log_result(l, r, "deferred", mta, text);
+	r->next = sched_next(l->info.arrival, now, s->c.retry_first,
+	    s->c.retry_max);
+	snprintf(r->err, sizeof r->err, "%s", text);
+	(void)fs_advise(s->qfd, rdir(r), l->m->id, r);
+	if (r->state == RC_PENDING && age >= s->c.delay_warning &&
+	    report_wanted(l, r, BR_DELAYED) &&
+	    add_report(s, l, r, BR_DELAYED, mta, text) == 0)
+		mark(s, l, r, RC_WARNED);
+}
+
+static void
+result(struct send *s, struct live *l, size_t i, uint8_t st,
+    const char *mta, const char *text)
+{
+	struct rcpt *r = &l->rc[i];
+
+	s->dirty = 1;
+	r->busy = 0;
+	l->busy--;
+	if (st == ST_OK) {
+		log_result(l, r, "delivered", mta, text);
+		if (report_wanted(l, r, BR_DELIVERED))
+			(void)add_report(s, l, r, BR_DELIVERED, mta, text);
+		mark(s, l, r, RC_DONE);
+		s->ndone++;
+	} else if (st == ST_PERM)
+		result_fail(s, l, r, mta, text);
+	else
+		result_defer(s, l, r, mta, text);
+}
+
+/* ---- local dispatch ---- */
+
+static int
+start_local(struct send *s, struct live *l, size_t i)
+{
+	struct buf b = BUF_INIT(JOB_MAX);
+	struct rcpt *r = &l->rc[i];
+	struct ljob lj;
+	struct job *j;
+	int fd, rv;
+
+	if ((j = job_new(s)) == NULL)
+		return -1;
+	if ((j->rc = malloc(sizeof *j->rc)) == NULL) {
+		memset(j, 0, sizeof *j);
+		return -1;
+	}
+	j->kind = RC_LOCAL, j->l = l, j->rc[0] = i, j->n = 1;
+	lj = (struct ljob){ j->id, l->m->id, l->info.sender, r->addr, r->dest,
+	    r->uid, r->gid };
+	if ((fd = open_mess(s, l->m->id)) == -1) {
+		log_kv("warn", "id", l->m->id, "op", "open mess", "err",
+		    strerror(errno), NULL);
+		free(j->rc);
+		memset(j, 0, sizeof *j);
+		r->next = now_s() + s->c.retry_first;
+		return -1;
+	}
+	if (ljob_encode(&b, &lj) == -1)
+		die_temp("encode", "ljob");
+	rv = fd_send(s->lsock, b.p, b.len, fd);
+	close(fd);
+	buf_free(&b);
+	if (rv == -1)
+		die_temp("send", "lspawn");
+	r->busy = 1;
+	l->busy++;
+	s->nlocal++;
+	s->nstart++;
+	log_kv("start", "id", l->m->id, "rcpt", r->addr, "kind", "local",
+	    NULL);
+	return 0;
+}
+
+static int
+due(const struct rcpt *r, uint64_t now)
+{
+	return rc_pending(r) && !r->busy && r->next <= now;
+}
+
+static void
+dispatch_local(struct send *s, struct live *l, uint64_t now)
+{
+	for (size_t i = 0; i < l->nrc; i++) {
+		if (l->rc[i].kind != RC_LOCAL || !due(&l->rc[i], now))
+			continue;
+		if (s->lsock < 0 || s->nlocal >= s->c.conc_local)
+			return;
+		(void)start_local(s, l, i);
+	}
+}
+
+/* ---- routes and resolve ---- */
+
+static void
+cpy(char *d, size_t sz, const char *s, size_t n)
+{
+	if (n >= sz)
+		n = sz - 1;
+	memcpy(d, s, n);
+	d[n] = '\0';
+}
+
+/* route_parse - "host[:port]" | "[addr]:port" | "" then " auth=U:P" */
+static void
+route_parse(struct route *rt, const char *v, size_t n)
+{
+	const char *sp = memchr(v, ' ', n), *a, *c;
+	size_t hn = sp ? (size_t)(sp - v) : n;
+	unsigned char bin[16];
+	char port[8] = "";
+
+	if (sp != NULL && (a = strstr(sp, "auth=")) != NULL &&
+	    (size_t)(a - v) < n && (c = memchr(a + 5, ':', n - (size_t)(a +
+	    5 - v))) != NULL) {
+		cpy(rt->user, sizeof rt->user, a + 5, (size_t)(c - a - 5));
+		cpy(rt->pass, sizeof rt->pass, c + 1, strcspn(c + 1, " "));
+	}
+	if (hn > 0 && v[0] == '[' && (c = memchr(v, ']', hn)) != NULL) {
+		cpy(rt->name, sizeof rt->name, v + 1, (size_t)(c - v - 1));
+		rt->literal = 1;
+		if ((size_t)(c - v) + 1 < hn && c[1] == ':')
+			cpy(port, sizeof port, c + 2, hn - (size_t)(c - v) - 2);
+	} else if (hn > 0) {
+		c = memchr(v, ':', hn);
+		cpy(rt->name, sizeof rt->name, v, c ? (size_t)(c - v) : hn);
+		if (c != NULL)
+			cpy(port, sizeof port, c + 1, hn - (size_t)(c - v) - 1);
+		rt->literal = inet_pton(AF_INET, rt->name, bin) == 1 ||
+		    inet_pton(AF_INET6, rt->name, bin) == 1;
+	}
+	if (port[0] != '\0') {
+		char *end;
+		unsigned long p = strtoul(port, &end, 10);
+
+		rt->port = *end == '\0' && p > 0 && p < 65536 ? (uint32_t)p : 0;
+	}
+	snprintf(rt->dkey, sizeof rt->dkey, "route:%.*s", (int)hn, v);
+}
+
+static void
+route_get(struct send *s, const struct rcpt *r, struct route *rt)
+{
+	struct buf v = BUF_INIT(1024);
+
+	memset(rt, 0, sizeof *rt);
+	if (tbl_domain(&s->t.routes, r->domain, &v) == 1)
+		route_parse(rt, v.p, v.len);
+	if (rt->name[0] == '\0') {	/* no route, or empty: use MX */
+		snprintf(rt->dkey, sizeof rt->dkey, "%s", r->domain);
+		snprintf(rt->name, sizeof rt->name, "%s", r->domain);
+		rt->literal = 0;
+	}
+	if (tbl_domain(&s->t.tlspol, r->domain, &v) == 1 && v.len > 0)
+		cpy(rt->tls, sizeof rt->tls, v.p, v.len);
+	else
+		snprintf(rt->tls, sizeof rt->tls, "may");
+	buf_free(&v);
+}
+
+static struct rcache *
+rc_find(struct send *s, const char *name)
+{
+	for (size_t i = 0; i < s->nrc; i++)
+		if (strcasecmp(s->rc[i].name, name) == 0)
+			return &s->rc[i];
+	return NULL;
+}
+
+static void
+rc_clear(struct rcache *c)
+{
+	free(c->name);
+	free(c->text);
+	route_hosts_free(c->host, c->nhost);
+	memset(c, 0, sizeof *c);
+}
+
+static struct rcache *
+rc_slot(struct send *s, uint64_t now)
+{
+	size_t best = RCACHE_MAX;
+
+	if (s->nrc < RCACHE_MAX)
+		return &s->rc[s->nrc++];
+	for (size_t i = 0; i < s->nrc; i++) {
+		if (s->rc[i].exp == 0)
+			continue;
+		if (s->rc[i].exp <= now)
+			return rc_clear(&s->rc[i]), &s->rc[i];
+		if (best == RCACHE_MAX || s->rc[i].exp < s->rc[best].exp)
+			best = i;
+	}
+	if (best == RCACHE_MAX)
+		return NULL;
+	rc_clear(&s->rc[best]);
+	return &s->rc[best];
+}
+
+/* resolve_ask - the cached answer for name, or NULL after asking */
+static struct rcache *
+resolve_ask(struct send *s, const char *name, uint64_t now)
+{
+	struct rcache *c = rc_find(s, name);
+	struct buf b = BUF_INIT(JOB_MAX);
+	struct rqry q;
+	size_t st;
+
+	if (c != NULL && c->exp == 0 && c->asked + 120 < now) {
+		/* resolve never answered: a temporary failure */
+		c->status = ST_TEMP;
+		c->exp = now + 30;
+		c->qid = 0;
+	}
+	if (c != NULL && (c->exp == 0 || c->exp > now))
+		return c->exp == 0 ? NULL : c;
+	if (c != NULL)
+		rc_clear(c);
+	else if ((c = rc_slot(s, now)) == NULL)
+		return NULL;
+	if (s->dsock < 0 || (c->name = strdup(name)) == NULL)
+		return NULL;
+	if (++s->nextid == 0)
+		s->nextid = 1;
+	c->qid = s->nextid;
+	c->asked = now;
+	q = (struct rqry){ c->qid, (char *)name };
+	st = b.len;
+	if (pk_begin(&b) == -1 || rqry_encode(&b, &q) == -1 ||
+	    pk_finish(&b, st) == -1 || rec_send(s->dsock, &b) == -1)
+		die_temp("send", "resolve");
+	buf_free(&b);
+	log_kv("resolve", "domain", name, NULL);
+	return NULL;
+}
+
+/* ---- remote dispatch ---- */
+
+static int
+hosts_for(struct send *s, struct rjob *rj, const struct route *rt,
+    const struct rcache *c)
+{
+	struct route_host *h;
+	uint32_t n = rt->literal ? 1 : c->nhost;
+
+	if ((h = calloc(n ? n : 1, sizeof *h)) == NULL)
+		return -1;
+	rj->host = h, rj->nhost = n;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct route_host *src = rt->literal ? NULL : &c->host[i];
+
+		h[i].name = strdup(src ? src->name : rt->name);
+		h[i].pref = src ? src->pref : 0;
+		h[i].port = rt->port ? (uint16_t)rt->port : src ? src->port : 0;
+		h[i].naddr = src ? src->naddr : 1;
+		if ((h[i].addr = calloc(h[i].naddr ? h[i].naddr : 1,
+		    sizeof(char *))) == NULL || h[i].name == NULL)
+			return -1;
+		for (uint32_t k = 0; k < h[i].naddr; k++)
+			if ((h[i].addr[k] = strdup(src ? src->addr[k] :
+			    rt->name)) == NULL)
+				return -1;
+	}
+	(void)s;
+	return 0;
+}
+
+static int
+start_remote(struct send *s, struct live *l, const struct route *rt,
+    const struct rcache *c, size_t *idx, size_t n)
+{
+	struct buf b = BUF_INIT(JOB_MAX);
+	struct rjob rj;
+	struct job *j;
+	struct dcount *d;
+	int fd, rv;
+
+	if ((j = job_new(s)) == NULL || (d = dc_find(s, rt->dkey, 1)) == NULL)
+		return -1;
+	memset(&rj, 0, sizeof rj);
+	rj = (struct rjob){ j->id, l->m->id, l->info.sender, l->info.envid,
+	    l->info.ret, l->info.flags, l->info.size, (char *)rt->tls,
+	    (char *)rt->user, (char *)rt->pass, (uint32_t)n, NULL, 0, NULL };
+	rj.rcpt = calloc(n, sizeof *rj.rcpt);
+	j->rc = malloc(n * sizeof *j->rc);
+	j->dkey = strdup(rt->dkey);
+	if (rj.rcpt == NULL || j->rc == NULL || j->dkey == NULL ||
+	    hosts_for(s, &rj, rt, c) == -1)
+		die_temp("malloc", NULL);
+	for (size_t k = 0; k < n; k++) {
+		struct rcpt *r = &l->rc[idx[k]];
+
+		rj.rcpt[k] = (struct rjob_rcpt){ r->addr, r->orcpt, r->notify };
+		j->rc[k] = idx[k];
+	}
+	j->kind = RC_REMOTE, j->l = l, j->n = n;
+	if ((fd = open_mess(s, l->m->id)) == -1)
+		die_temp("open", l->m->id);
+	if (rjob_encode(&b, &rj) == -1)
+		die_temp("encode", "rjob (too big)");
+	rv = fd_send(s->rsock, b.p, b.len, fd);
+	close(fd);
+	buf_free(&b);
+	free(rj.rcpt);
+	route_hosts_free(rj.host, rj.nhost);
+	if (rv == -1)
+		die_temp("send", "rspawn");
+	for (size_t k = 0; k < n; k++)
+		l->rc[idx[k]].busy = 1;
+	l->busy += (unsigned)n;
+	s->nremote++;
+	d->n++;
+	s->nstart++;
+	log_kv("start", "id", l->m->id, "kind", "remote", "dest", rt->dkey,
+	    NULL);
+	return 0;
+}
+
+/* group - the due remote recipients of l going to rt's destination */
+static size_t
+group(struct send *s, struct live *l, size_t first, const struct route *rt,
+    size_t *idx, uint64_t now)
+{
+	struct route o;
+	size_t n = 0;
+
+	for (size_t i = first; i < l->nrc && n < JOB_RCPT_MAX; i++) {
+		if (l->rc[i].kind != RC_REMOTE || !due(&l->rc[i], now))
+			continue;
+		route_get(s, &l->rc[i], &o);
+		if (strcmp(o.dkey, rt->dkey) == 0 && strcmp(o.tls, rt->tls) == 0)
+			idx[n++] = i;
+	}
+	return n;
+}
+
+static void
+answer_group(struct send *s, struct live *l, size_t *idx, size_t n,
+    const struct rcache *c)
+{
+	char t[JOB_TEXT_MAX + 64];
+
+	snprintf(t, sizeof t, "%s", c->text && c->text[0] ? c->text :
+	    c->status == ST_PERM ? "5.1.2 domain not found" :
+	    "4.4.3 domain lookup failed");
+	for (size_t k = 0; k < n; k++) {
+		l->rc[idx[k]].busy = 1;
+		l->busy++;
+		result(s, l, idx[k], c->status, "", t);
+	}
+}
+
+static void
+dispatch_remote(struct send *s, struct live *l, uint64_t now)
+{
+	size_t *idx = calloc(JOB_RCPT_MAX, sizeof *idx), n;
+	struct route rt;
+	struct rcache *c;
+	struct dcount *d;
+
+	for (size_t i = 0; idx != NULL && i < l->nrc; i++) {
+		if (l->rc[i].kind != RC_REMOTE || !due(&l->rc[i], now))
+			continue;
+		if (s->rsock < 0 || s->nremote >= s->c.conc_remote)
+			break;
+		route_get(s, &l->rc[i], &rt);
+		if ((d = dc_find(s, rt.dkey, 0)) != NULL &&
+		    d->n >= s->c.conc_dest)
+			continue;
+		c = NULL;
+		if (!rt.literal && (c = resolve_ask(s, rt.name, now)) == NULL) {
+			l->waiting = 1;
+			continue;
+		}
+		n = group(s, l, i, &rt, idx, now);
+		if (c != NULL && c->status != ST_OK)
+			answer_group(s, l, idx, n, c);
+		else
+			(void)start_remote(s, l, &rt, c, idx, n);
+	}
+	free(idx);
+}
+
+/* ---- reports and the end of a message ---- */
+
+static int
+qw_put(void *ctx, const void *p, size_t n)
+{
+	return qw_write(ctx, p, n);
+}
+
+static int
+commit_report(struct send *s, struct live *l, const char *to,
+    const struct brec *v, size_t n)
+{
+	struct bctx bc = { s->c.hostname, l->m->id, to, l->info.envid,
+	    l->info.arrival, now_s(), l->info.arrival + s->c.lifetime,
+	    l->info.ret, -1, NULL };
+	struct env e;
+	struct qw q;
+	int rv = -1;
+
+	env_init(&e);
+	if (qw_begin(&q, s->qfd) == -1)
+		return -1;
+	bc.msgfd = open_mess(s, l->m->id);
+	if (env_set(&e.sender, "") == 0 && env_set(&e.envid, "") == 0 &&
+	    env_set(&e.auth, "") == 0 && env_set(&e.client, "") == 0 &&
+	    env_set(&e.helo, "") == 0 && env_set(&e.proto, "local") == 0 &&
+	    env_add_rcpt(&e, to, 0, "") == 0 &&
+	    bounce_write(&bc, v, n, qw_put, &q) == 0) {
+		e.arrival = now_s();
+		e.flags = ENV_BOUNCE;
+		rv = qw_commit(&q, &e);
+		if (rv == 0)
+			log_kv("report", "id", l->m->id, "to", to, "new",
+			    q.id, NULL);
+	} else
+		qw_abort(&q);
+	if (bc.msgfd >= 0)
+		close(bc.msgfd);
+	env_free(&e);
+	return rv;
+}
+
+/* make_report - turn bounce/ID into a report to the sender (or a double
+ * bounce to postmaster); 0 when bounce/ID is gone */
+static int
+make_report(struct send *s, struct live *l)
+{
+	struct buf b = BUF_INIT(RC_FILE_MAX), pm = BUF_INIT(600);
+	struct brec *v = NULL, *sel = NULL;
+	size_t n = 0, k = 0, nf = 0;
+	const char *to = l->info.sender;
+	int rv = 0;
+
+	if (fs_read(s->qfd, "bounce", l->m->id, &b) == -1 ||
+	    br_decode(b.p, b.len, &v, &n) == -1) {
+		rv = errno == ENOENT ? 0 : -1;
+		goto out;
+	}
+	(void)buf_fmt(&pm, "postmaster@%s", s->c.hostname);
+	(void)buf_cstr(&pm);
+	if ((sel = calloc(n ? n : 1, sizeof *sel)) == NULL) {
+		rv = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		/* a null sender gets no report: its failures go to
+		 * postmaster, unless they are postmaster's own (a failed
+		 * double bounce: logged and dropped) */
+		if (to[0] != '\0' || v[i].action == BR_FAILED)
+			sel[k++] = v[i];
+		if (v[i].action == BR_FAILED && strcasecmp(v[i].addr, pm.p) != 0)
+			nf++;
+	}
+	if (to[0] == '\0') {
+		to = pm.p;
+		if (nf == 0 && k > 0)
+			log_kv("double_bounce_dropped", "id", l->m->id, NULL);
+		if (nf == 0)
+			k = 0;
+	}
+	if (k > 0)
+		rv = commit_report(s, l, to, sel, k);
+out:
+	if (rv == 0 && fs_unlink(s->qfd, "bounce", l->m->id) == 0)
+		l->bounce = 0;
+	br_free(v, n);
+	free(sel);
+	buf_free(&b);
+	buf_free(&pm);
+	return rv;
+}
+
+static void
+finish(struct send *s, struct live *l)
+{
+	struct msg *m = l->m;
+
+	/* info/ID last: while it exists, recovery finishes the removal */
+	(void)fs_unlink(s->qfd, "local", m->id);
+	(void)fs_unlink(s->qfd, "remote", m->id);
+	(void)fs_unlink(s->qfd, "bounce", m->id);
+	(void)fs_unlink(s->qfd, "mess", m->id);
+	(void)fs_unlink(s->qfd, "info", m->id);
+	log_kv("end", "id", m->id, NULL);
+	unload(s, l);
+	idx_del(&s->idx, m);
+}
+
+/* step - dispatch what is due; unload or finish a message at rest.
+ * Returns 1 if the message stays loaded. */
+static int
+step(struct send *s, struct live *l, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	int blocked = 0;
+
+	if (!s->stopping && !l->waiting) {
+		dispatch_local(s, l, now);
+		dispatch_remote(s, l, now);
+	}
+	if (l->busy > 0 || l->waiting)
+		return 1;
+	if (l->bounce && make_report(s, l) == -1) {
+		log_kv("warn", "id", l->m->id, "op", "report", "err",
+		    strerror(errno), NULL);
+		next = now + 60;
+	}
+	for (size_t i = 0; i < l->nrc; i++) {
+		if (!rc_pending(&l->rc[i]))
+			continue;
+		if (l->rc[i].next <= now)
+			blocked = 1;
+		if (l->rc[i].next < next)
+			next = l->rc[i].next;
+	}
+	if (blocked && !s->stopping)
+		return 1;	/* waits for a free slot */
+	if (next == UINT64_MAX && !l->bounce) {
+		finish(s, l);
+		return 0;
+	}
+	idx_sched(&s->idx, l->m, next == UINT64_MAX ? now + 60 : next);
+	unload(s, l);
+	return 0;
+}
+
+static void
+step_all(struct send *s, uint64_t now)
+{
+	struct live *l, *nx;
+
+	for (l = s->loaded; l != NULL; l = nx) {
+		nx = l->next;
+		(void)step(s, l, now);
+	}
+}
+
+static void
+load_due(struct send *s, uint64_t now)
+{
+	struct msg *m;
+	struct live *l;
+
+	for (int k = 0; k < 200 && !s->stopping && s->nloaded < LOADED_MAX;
+	    k++) {
+		if ((m = idx_top(&s->idx)) == NULL || m->due > now)
+			return;
+		idx_unsched(&s->idx, m);
+		if ((l = load(s, m)) == NULL) {
+			if (fs_exists(s->qfd, "info", m->id) == 0)
+				idx_del(&s->idx, m);
+			else
+				idx_sched(&s->idx, m, now + 300);
+			continue;
+		}
+		(void)step(s, l, now);
+	}
+}
+
+/* ---- peers ---- */
+
+static void
+on_lres(struct send *s)
+{
+	char p[FDPASS_MAX];
+	struct lres r;
+	struct job *j;
+	ssize_t n;
+	int fd;
+
+	if ((n = fd_recv(s->lsock, p, sizeof p, &fd)) <= 0)
+		die_msg(EXIT_TEMP, "lspawn", n == 0 ? "closed" : "bad message");
+	if (fd >= 0)
+		close(fd);
+	if (lres_decode(&r, p, (size_t)n) == -1)
+		die_msg(EXIT_TEMP, "lspawn", "bad result");
+	if ((j = job_find(s, r.id, RC_LOCAL)) == NULL) {
+		log_kv("warn", "op", "lres for no job", NULL);
+		lres_free(&r);
+		return;
+	}
+	result(s, j->l, j->rc[0], r.status, "", r.text);
+	job_end(s, j);
+	lres_free(&r);
+}
+
+static void
+on_rres(struct send *s)
+{
+	char p[FDPASS_MAX];
+	struct rres r;
+	struct job *j;
+	ssize_t n;
+	int fd;
+
+	if ((n = fd_recv(s->rsock, p, sizeof p, &fd)) <= 0)
+		die_msg(EXIT_TEMP, "rspawn", n == 0 ? "closed" : "bad message");
+	if (fd >= 0)
+		close(fd);
+	if (rres_decode(&r, p, (size_t)n) == -1)
+		die_msg(EXIT_TEMP, "rspawn", "bad result");
+	if ((j = job_find(s, r.id, RC_REMOTE)) == NULL) {
+		log_kv("warn", "op", "rres for no job", NULL);
+		rres_free(&r);
+		return;
+	}
+	for (size_t k = 0; k < j->n; k++)
+		result(s, j->l, j->rc[k], k < r.nrcpt ? r.rcpt[k].status :
+		    ST_TEMP, r.mta, k < r.nrcpt ? r.rcpt[k].text :
+		    "4.3.0 no result for this recipient");
+	job_end(s, j);
+	rres_free(&r);
+}
+
+static void
+on_rans(struct send *s, const void *p, size_t n)
+{
+	struct rans a;
+	struct rcache *c = NULL;
+
+	if (rans_decode(&a, p, n) == -1)
+		die_msg(EXIT_TEMP, "resolve", "bad answer");
+	for (size_t i = 0; i < s->nrc; i++)
+		if (s->rc[i].exp == 0 && s->rc[i].qid == a.id)
+			c = &s->rc[i];
+	if (c != NULL) {
+		c->status = a.status;
+		c->text = a.text, a.text = NULL;
+		c->host = a.host, a.host = NULL;
+		c->nhost = a.nhost, a.nhost = 0;
+		c->exp = now_s() + (a.status == ST_TEMP ? 30 :
+		    s->c.resolve_ttl);
+		if (c->status == ST_OK && c->nhost == 0)
+			c->status = ST_TEMP;
+	}
+	rans_free(&a);
+	for (struct live *l = s->loaded; l != NULL; l = l->next)
+		l->waiting = 0;
+	s->dirty = 1;
+}
+
+static void
+on_resolve(struct send *s)
+{
+	uint32_t len;
+	ssize_t k;
+
+	if (buf_reserve(&s->dbuf, 16384) == -1)
+		die_msg(EXIT_TEMP, "resolve", "answer too long");
+	k = read(s->dsock, s->dbuf.p + s->dbuf.len, s->dbuf.cap - s->dbuf.len);
+	if (k <= 0) {
+		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+			return;
+		die_msg(EXIT_TEMP, "resolve", "closed");
+	}
+	s->dbuf.len += (size_t)k;
+	while (s->dbuf.len >= 4) {
+		const unsigned char *h = (const unsigned char *)s->dbuf.p;
+
+		len = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
+		    (uint32_t)h[2] << 8 | h[3];
+		if (len > JOB_MAX)
+			die_msg(EXIT_TEMP, "resolve", "record too long");
+		if (s->dbuf.len < 4 + (size_t)len)
+			return;
+		on_rans(s, s->dbuf.p + 4, len);
+		buf_drop(&s->dbuf, 4 + (size_t)len);
+	}
+}
+
+static void
+flush(struct send *s, const char *domain, size_t n)
+{
+	struct flushreq *f;
+	uint64_t now = now_s();
+
+	s->flushseq++;
+	f = &s->fl[s->flushseq % FLUSH_MAX];
+	f->seq = s->flushseq;
+	cpy(f->domain, sizeof f->domain, domain, n);
+	log_kv("flush", "domain", f->domain[0] ? f->domain : "*", NULL);
+	for (struct live *l = s->loaded; l != NULL; l = l->next)
+		apply_flushes(s, l);
+	/* lowering every later entry to now keeps the heap order */
+	for (size_t i = 0; i < s->idx.hn; i++)
+		if (s->idx.heap[i]->due > now)
+			s->idx.heap[i]->due = now;
+	s->dirty = 1;
+}
+
+/* send_trigger_bytes - T and F records from lock/trigger */
+void
+send_trigger_bytes(struct send *s, const char *p, size_t n)
+{
+	if (buf_put(&s->tbuf, p, n) == -1)
+		s->tbuf.len = 0;
+	while (s->tbuf.len > 0) {
+		const unsigned char *t = (const unsigned char *)s->tbuf.p;
+
+		if (t[0] == 'F') {
+			if (s->tbuf.len < 2 || s->tbuf.len < 2 + (size_t)t[1])
+				return;
+			flush(s, s->tbuf.p + 2, t[1]);
+			buf_drop(&s->tbuf, 2 + (size_t)t[1]);
+			continue;
+		}
+		if (t[0] == 'T')
+			s->todo = 1;
+		buf_drop(&s->tbuf, 1);
+	}
+}
+
+static void
+on_trigger(struct send *s)
+{
+	char b[4096];
+	ssize_t k;
+
+	while ((k = read(s->trig, b, sizeof b)) > 0)
+		send_trigger_bytes(s, b, (size_t)k);
+}
+
+/* ---- recovery ---- */
+
+typedef void scan_fn(struct send *, const char *, const struct stat *);
+
+static void
+scan(struct send *s, const char *dir, scan_fn *f, int want_stat)
+{
+	struct dirent *d;
+	struct stat st;
+	DIR *dp;
+	int fd;
+
+	if ((fd = openat(s->qfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1
+	    || (dp = fdopendir(fd)) == NULL)
+		die_temp("opendir", dir);
+	while ((d = readdir(dp)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		if (want_stat && fstatat(fd, d->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		f(s, d->d_name, &st);
+	}
+	closedir(dp);
+}
+
+static void
+rec_tmp(struct send *s, const char *name, const struct stat *st)
+{
+	char p[300];
+
+	if ((uint64_t)st->st_mtime + DAY < now_s() &&
+	    fs_path(p, sizeof p, "tmp", name) == 0 && unlinkat(s->qfd, p, 0) == 0)
+		log_kv("recover", "removed", p, NULL);
+}
+
+static void
+rec_info(struct send *s, const char *name, const struct stat *st)
+{
+	struct msg *m;
+
+	(void)st;
+	if (!send_idok(name))
+		return;
+	if ((m = idx_add(&s->idx, name, now_s())) == NULL)
+		die_temp("index", name);
+	m->flushseq = s->flushseq;
+}
+
+static void
+rec_orphan(struct send *s, const char *dir, const char *name, int age)
+{
+	struct stat st;
+	char p[300];
+
+	if (!send_idok(name) || idx_get(&s->idx, name) != NULL ||
+	    fs_exists(s->qfd, "todo", name) != 0)
+		return;
+	if (fs_path(p, sizeof p, dir, name) == -1 ||
+	    fstatat(s->qfd, p, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return;
+	if (age && (uint64_t)st.st_mtime + DAY >= now_s())
+		return;
+	if (unlinkat(s->qfd, p, 0) == 0)
+		log_kv("recover", "removed", p, NULL);
+}
+
+static void
+rec_mess(struct send *s, const char *n, const struct stat *st)
+{
+	(void)st;
+	rec_orphan(s, "mess", n, 1);	/* queue may be writing it now */
+}
+
+static void
+rec_local(struct send *s, const char *n, const struct stat *st)
+{
+	(void)st;
+	rec_orphan(s, "local", n, 0);
+}
+
+static void
+rec_remote(struct send *s, const char *n, const struct stat *st)
+{
+	(void)st;
+	rec_orphan(s, "remote", n, 0);
+}
+
+static void
+rec_bounce(struct send *s, const char *n, const struct stat *st)
+{
+	(void)st;
+	rec_orphan(s, "bounce", n, 0);
+}
+
+/* send_recover - rebuild the index from the queue directory */
+void
+send_recover(struct send *s)
+{
+	struct timespec a, b;
+	struct logln l;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	scan(s, "tmp", rec_tmp, 1);
+	scan(s, "info", rec_info, 0);
+	scan(s, "mess", rec_mess, 0);
+	scan(s, "local", rec_local, 0);
+	scan(s, "remote", rec_remote, 0);
+	scan(s, "bounce", rec_bounce, 0);
+	s->todo = 1;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	log_start(&l, "recovered");
+	log_u(&l, "messages", s->idx.n);
+	log_u(&l, "ms", (unsigned long long)((b.tv_sec - a.tv_sec) * 1000 +
+	    (b.tv_nsec - a.tv_nsec) / 1000000));
+	log_done(&l);
+}
+
+/* ---- the loop ---- */
+
+static void
+on_signals(struct send *s, uint64_t now)
+{
+	if (send_sighup || send_sigalrm || send_sigterm)
+		s->dirty = 1;
+	if (send_sighup) {
+		send_sighup = 0;
+		tables_close(&s->t);
+		if (tables_open(&s->t, s->c.tables) == -1)
+			log_kv("warn", "op", "reopen tables", "err",
+			    strerror(errno), NULL);
+		else
+			log_kv("reload", NULL);
+	}
+	if (send_sigalrm) {
+		send_sigalrm = 0;
+		flush(s, "", 0);
+	}
+	if (send_sigterm && !s->stopping) {
+		s->stopping = 1;
+		s->stop_at = now + s->c.term_wait;
+		log_kv("stopping", NULL);
+	}
+}
+
+static int
+timeout_ms(struct send *s, uint64_t now)
+{
+	struct msg *m = idx_top(&s->idx);
+	uint64_t t = 5;
+
+	if (s->todo)
+		return 0;
+	if (m != NULL && s->nloaded < LOADED_MAX && !s->stopping)
+		t = m->due <= now ? 0 : m->due - now < t ? m->due - now : t;
+	return (int)(t * 1000);
+}
+
+static int
+readable(int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP));
+}
+
+/* send_loop - run until TERM (0) */
+int
+send_loop(struct send *s)
+{
+	struct pollfd p[4];
+	sigset_t none;
+	uint64_t now, laststep = 0;
+	int ms;
+
+	sigemptyset(&none);
+	for (;;) {
+		now = now_s();
+		on_signals(s, now);
+		if (s->stopping && (s->nlocal + s->nremote == 0 ||
+		    now >= s->stop_at)) {
+			log_kv("stop", NULL);
+			return 0;
+		}
+		if (s->todo && !s->stopping)
+			s->todo = pre_run(s) == 1;
+		load_due(s, now);
+		if (s->dirty || laststep + 5 <= now) {
+			/* slots were freed, answers came: the messages kept
+			 * loaded (blocked or waiting) may go on now */
+			s->dirty = 0;
+			laststep = now;
+			step_all(s, now);
+		}
+		p[0] = (struct pollfd){ s->trig, POLLIN, 0 };
+		p[1] = (struct pollfd){ s->lsock, POLLIN, 0 };
+		p[2] = (struct pollfd){ s->rsock, POLLIN, 0 };
+		p[3] = (struct pollfd){ s->dsock, POLLIN, 0 };
+		ms = s->dirty ? 0 : timeout_ms(s, now);
+		struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+		if (ppoll(p, 4, &ts, &none) == -1) {
+			if (errno == EINTR)
+				continue;
+			die_temp("poll", NULL);
+		}
+		if (p[0].revents & POLLIN)
+			on_trigger(s);
+		while (s->lsock >= 0 && readable(s->lsock))
+			on_lres(s);
+		while (s->rsock >= 0 && readable(s->rsock))
+			on_rres(s);
+		if (s->dsock >= 0 && (p[3].revents & (POLLIN | POLLHUP)))
+			on_resolve(s);
+	}
+}

@@ -1,0 +1,193 @@
+/* sandmail-send: the queue manager (one long-running process).
+ * Run by sandmail-start with its peers' sockets: -L lspawn (SOCK_SEQPACKET),
+ * -R rspawn (SOCK_SEQPACKET), -D resolve (stream).  It opens the queue
+ * directory, lock/trigger and the tables, drops to user_send and enters
+ * its sandbox: after that it may only use *at calls relative to the queue
+ * directory (and open tables again on HUP); no socket(), no exec. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "conf.h"
+#include "exitcode.h"
+#include "log.h"
+#include "sbx.h"
+#include "send_srv.h"
+
+volatile sig_atomic_t send_sighup, send_sigalrm, send_sigterm;
+
+static const struct sbx_rule send_rules[] = {
+	/* the queue directory, relative to its descriptor */
+	SBX_ALLOW(openat),
+	SBX_ALLOW(renameat),
+	SBX_ALLOW(renameat2),
+	SBX_ALLOW(unlinkat),
+	SBX_ALLOW(getdents64),
+	SBX_ALLOW(fsync),
+	SBX_ALLOW(fdatasync),
+	SBX_ALLOW(pread64),
+	SBX_ALLOW(pwrite64),
+	SBX_ALLOW(statx),
+	/* jobs and results with descriptors (sockets made by our parent) */
+	SBX_ALLOW(sendmsg),
+	SBX_ALLOW(recvmsg),
+	SBX_ALLOW1(fcntl, SCMP_A1(SCMP_CMP_EQ, F_DUPFD_CLOEXEC)),
+	SBX_LAST
+};
+
+static void
+on_sig(int sig)
+{
+	if (sig == SIGHUP)
+		send_sighup = 1;
+	else if (sig == SIGALRM)
+		send_sigalrm = 1;
+	else
+		send_sigterm = 1;
+}
+
+static void
+signals(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sig;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGALRM);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	/* delivered only inside ppoll, so no wake-up is lost */
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int
+fdopt(const char *v)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno != 0 || *end != '\0' || end == v || n > 65535 ||
+	    fcntl((int)n, F_GETFD) == -1)
+		die_msg(EXIT_TEMP, "usage", "bad descriptor number");
+	return (int)n;
+}
+
+static void
+ids(const struct conf *cf, const char *key, const char *def, uint32_t *u,
+    uint32_t *g)
+{
+	uid_t uu;
+	gid_t gg;
+
+	if (geteuid() != 0) {
+		*u = getuid(), *g = getgid();
+		return;
+	}
+	if (priv_lookup(conf_str(cf, key, def), &uu, &gg) == -1)
+		die_msg(EXIT_TEMP, "user", conf_str(cf, key, def));
+	*u = uu, *g = gg;
+}
+
+static void
+settings(struct send *s, const struct conf *cf)
+{
+	static char host[256];
+	struct sconf *c = &s->c;
+
+	if (gethostname(host, sizeof host - 1) == -1)
+		snprintf(host, sizeof host, "localhost");
+	c->hostname = conf_str(cf, "hostname", host);
+	c->delim = conf_str(cf, "recipient_delimiter", "-+");
+	c->queue = conf_path(cf, "queue", "queue");
+	c->tables = conf_path(cf, "tables", ".");
+	c->retry_first = conf_secs(cf, "retry_first", 300);
+	c->retry_max = conf_secs(cf, "retry_max", 4 * 3600);
+	c->lifetime = conf_secs(cf, "queue_lifetime", 5 * 86400);
+	c->delay_warning = conf_secs(cf, "delay_warning", 4 * 3600);
+	c->term_wait = conf_secs(cf, "term_wait", 60);
+	c->resolve_ttl = conf_secs(cf, "resolve_cache", 300);
+	c->conc_local = (unsigned)conf_num(cf, "concurrency_local", 10, 1,
+	    1000);
+	c->conc_remote = (unsigned)conf_num(cf, "concurrency_remote", 20, 1,
+	    1000);
+	c->conc_dest = (unsigned)conf_num(cf, "concurrency_destination", 5,
+	    1, 1000);
+	ids(cf, "user_vmail", "vmail", &c->vuid, &c->vgid);
+	ids(cf, "user_alias", "nobody", &c->auid, &c->agid);
+}
+
+static void
+open_all(struct send *s)
+{
+	if ((s->qfd = open(s->c.queue, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1)
+		die_temp("open", s->c.queue);
+	/* O_RDWR: a FIFO we also hold for writing never reads EOF */
+	if ((s->trig = openat(s->qfd, "lock/trigger", O_RDWR | O_NONBLOCK |
+	    O_CLOEXEC)) == -1)
+		die_temp("open", "lock/trigger");
+	if (tables_open(&s->t, s->c.tables) == -1)
+		die_temp("open", "tables");
+	s->njobs = s->c.conc_local + s->c.conc_remote;
+	if ((s->jobs = calloc(s->njobs, sizeof *s->jobs)) == NULL)
+		die_temp("malloc", NULL);
+	buf_init(&s->dbuf, 2 * JOB_MAX + 16384);
+	buf_init(&s->tbuf, 4096);
+	idx_init(&s->idx);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct send s;
+	struct conf cf;
+	const char *cpath = NULL;
+	uint32_t uid, gid;
+	int ch;
+
+	log_init("send");
+	s.lsock = s.rsock = s.dsock = -1;
+	while ((ch = getopt(argc, argv, "c:L:R:D:")) != -1) {
+		switch (ch) {
+		case 'c': cpath = optarg; break;
+		case 'L': s.lsock = fdopt(optarg); break;
+		case 'R': s.rsock = fdopt(optarg); break;
+		case 'D': s.dsock = fdopt(optarg); break;
+		default:
+			die_msg(EXIT_TEMP, "usage", "sandmail-send [-c conf] "
+			    "[-L fd] [-R fd] [-D fd]");
+		}
+	}
+	memset(&cf, 0, sizeof cf);
+	conf_load(&cf, cpath);
+	settings(&s, &cf);
+	open_all(&s);
+	signals();
+	tzset();
+	if (sodium_init() < 0)
+		die_msg(EXIT_TEMP, "sodium_init", "failed");
+	ids(&cf, "user_send", "sandmails", &uid, &gid);
+	priv_drop_or_die(geteuid() == 0 ? uid : (uid_t)-1,
+	    geteuid() == 0 ? gid : (gid_t)-1);
+	sbx_enter_or_die(send_rules);
+	log_kv("start", "queue", s.c.queue, NULL);
+	send_recover(&s);
+	return send_loop(&s);
+}

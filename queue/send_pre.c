@@ -1,0 +1,508 @@
+/* send_pre: preprocessing of todo/ID.  The envelope's recipients are
+ * expanded (aliases, recursively; address extensions; virtual users;
+ * system users) and split into local/ID and remote/ID; recipients that
+ * cannot exist go straight to bounce/ID.  Then info/ID is written (its
+ * presence means the split is complete), the directories are fsynced once
+ * for the whole batch, and only then is todo/ID removed. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "conf.h"
+#include "log.h"
+#include "send_srv.h"
+
+#define ALIAS_DEPTH	10
+#define XOUT_MAX	10000	/* final recipients from one envelope */
+
+struct xout {
+	struct buf	 loc, rem, bnc;	/* encoded records */
+	size_t		 nloc, nrem, nbnc, total;
+	struct buf	 seen;		/* "K\tADDR\tDEST\n" already added */
+	const char	*qid;
+};
+
+static int
+tbl_at(struct tbl *t, const char *dir, const char *name)
+{
+	char p[4096];
+	int n = snprintf(p, sizeof p, "%s/%s.cdb", dir, name);
+
+	if (n < 0 || (size_t)n >= sizeof p)
+		return errno = ENAMETOOLONG, -1;
+	return tbl_open(t, p);
+}
+
+/* tables_open - every table send reads; a missing one is empty */
+int
+tables_open(struct tables *t, const char *dir)
+{
+	if (tbl_at(&t->domains, dir, "domains") == -1 ||
+	    tbl_at(&t->aliases, dir, "aliases") == -1 ||
+	    tbl_at(&t->virt, dir, "virtual") == -1 ||
+	    tbl_at(&t->localusers, dir, "localusers") == -1 ||
+	    tbl_at(&t->routes, dir, "routes") == -1 ||
+	    tbl_at(&t->tlspol, dir, "tls_policy") == -1)
+		return -1;
+	return 0;
+}
+
+/* tables_close - close them all */
+void
+tables_close(struct tables *t)
+{
+	tbl_close(&t->domains);
+	tbl_close(&t->aliases);
+	tbl_close(&t->virt);
+	tbl_close(&t->localusers);
+	tbl_close(&t->routes);
+	tbl_close(&t->tlspol);
+}
+
+static void
+x_fail(struct send *s, struct xout *o, const struct env_rcpt *er,
+    const char *addr, const char *text)
+{
+	struct brec b = { BR_FAILED, (uint64_t)time(NULL), (char *)addr,
+	    er->orcpt, "", (char *)text, er->notify };
+
+	log_kv("rcpt_fail", "id", o->qid, "rcpt", addr, "why", text, NULL);
+	(void)s;
+	if (br_encode(&o->bnc, &b) == 0)
+		o->nbnc++;
+}
+
+/* x_dup - 1 if this destination was added already (else remember it) */
+static int
+x_dup(struct xout *o, int kind, const char *addr, const char *dest)
+{
+	struct buf k = BUF_INIT(16384);
+	int dup = 0;
+
+	if (o->seen.len == 0)
+		(void)buf_putc(&o->seen, '\n');
+	if (buf_fmt(&k, "\n%c\t%s\t%s\n", kind, addr, dest) == -1)
+		goto out;
+	if (memmem(o->seen.p, o->seen.len, k.p, k.len) != NULL)
+		dup = 1;
+	else
+		(void)buf_put(&o->seen, k.p + 1, k.len - 1);
+out:
+	buf_free(&k);
+	return dup;
+}
+
+static void
+x_add(struct send *s, struct xout *o, const struct env_rcpt *er,
+    struct rcpt *r)
+{
+	struct buf *b = r->kind == RC_LOCAL ? &o->loc : &o->rem;
+
+	if (x_dup(o, r->kind, r->addr, r->kind == RC_LOCAL ? r->dest :
+	    r->domain))
+		return;
+	if (o->total >= XOUT_MAX) {
+		x_fail(s, o, er, r->addr, "5.3.0 too many recipients after "
+		    "alias expansion");
+		return;
+	}
+	r->state = RC_PENDING;
+	r->orcpt = er->orcpt;
+	r->notify = er->notify;
+	if (rc_encode(b, r) == -1) {
+		x_fail(s, o, er, r->addr, "4.3.0 recipient record too long");
+		return;
+	}
+	o->total++;
+	if (r->kind == RC_LOCAL)
+		o->nloc++;
+	else
+		o->nrem++;
+}
+
+static void
+add_local(struct send *s, struct xout *o, const struct env_rcpt *er,
+    const char *addr, const char *dest, uint32_t uid, uint32_t gid)
+{
+	struct rcpt r;
+
+	memset(&r, 0, sizeof r);
+	r.kind = RC_LOCAL;
+	r.addr = (char *)addr;
+	r.dest = (char *)dest;
+	r.domain = "";
+	r.uid = uid, r.gid = gid;
+	x_add(s, o, er, &r);
+}
+
+/* parse_user - "uid:gid:home" */
+static int
+parse_user(const struct buf *v, uint32_t *uid, uint32_t *gid,
+    struct buf *home)
+{
+	unsigned long long a, b;
+	char t[4096], *p, *q;
+
+	if (v->len == 0 || v->len >= sizeof t)
+		return -1;
+	memcpy(t, v->p, v->len);
+	t[v->len] = '\0';
+	if ((p = strchr(t, ':')) == NULL || (q = strchr(p + 1, ':')) == NULL)
+		return -1;
+	*p++ = '\0', *q++ = '\0';
+	if (parse_ull(t, &a) == -1 || parse_ull(p, &b) == -1 ||
+	    a > UINT32_MAX || b > UINT32_MAX || *q != '/')
+		return -1;
+	*uid = (uint32_t)a, *gid = (uint32_t)b;
+	home->len = 0;
+	if (buf_puts(home, q) == -1)
+		return -1;
+	if (home->p[home->len - 1] != '/' && buf_putc(home, '/') == -1)
+		return -1;
+	return buf_puts(home, "Maildir/") == -1 || buf_cstr(home) == -1 ?
+	    -1 : 0;
+}
+
+/* sysuser - localusers: the local part, lowercased, then without ext */
+static int
+sysuser(struct send *s, const struct addr *a, struct buf *val)
+{
+	struct buf k = BUF_INIT(TBL_KEY_MAX);
+	size_t base = strcspn(a->local, s->c.delim);
+	int r;
+
+	if ((r = tbl_get(&s->t.localusers, a->local, a->llen, val)) != 0)
+		goto out;
+	if ((r = tbl_lower(&k, a->local, a->llen)) == -1 ||
+	    (r = tbl_get(&s->t.localusers, k.p, k.len, val)) != 0)
+		goto out;
+	if (base > 0 && base < a->llen)
+		r = tbl_get(&s->t.localusers, k.p, base, val);
+out:
+	buf_free(&k);
+	return r;
+}
+
+static void
+mailbox(struct send *s, struct xout *o, const struct env_rcpt *er,
+    const char *addr, const struct addr *a, int virt)
+{
+	struct buf v = BUF_INIT(4096), home = BUF_INIT(4200);
+	uint32_t uid, gid;
+	int r;
+
+	if (virt) {
+		r = tbl_addr(&s->t.virt, a->local, a->domain, s->c.delim, &v,
+		    NULL);
+		if (r == 1 && v.len > 0 && v.p[0] == '/' &&
+		    buf_put(&home, v.p, v.len) == 0 &&
+		    (home.p[home.len - 1] == '/' || buf_putc(&home, '/') == 0) &&
+		    buf_cstr(&home) == 0)
+			add_local(s, o, er, addr, home.p, s->c.vuid, s->c.vgid);
+		else if (r == 1 && v.len > 0)
+			x_fail(s, o, er, addr, "4.3.5 bad virtual table entry");
+		else
+			x_fail(s, o, er, addr, r == -1 ? "4.3.0 table error" :
+			    "5.1.1 unknown user");
+	} else {
+		r = sysuser(s, a, &v);
+		if (r == 1 && parse_user(&v, &uid, &gid, &home) == 0)
+			add_local(s, o, er, addr, home.p, uid, gid);
+		else if (r == 1)
+			x_fail(s, o, er, addr, "4.3.5 bad localusers entry");
+		else
+			x_fail(s, o, er, addr, r == -1 ? "4.3.0 table error" :
+			    "5.1.1 unknown user");
+	}
+	buf_free(&v);
+	buf_free(&home);
+}
+
+static void expand(struct send *, struct xout *, const struct env_rcpt *,
+    const char *, int, const char **);
+
+static int
+in_chain(const char **chain, int depth, const char *addr)
+{
+	for (int i = 0; i < depth; i++)
+		if (strcasecmp(chain[i], addr) == 0)
+			return 1;
+	return 0;
+}
+
+/* alias_item - one comma-separated item of an alias value */
+static void
+alias_item(struct send *s, struct xout *o, const struct env_rcpt *er,
+    const char *addr, const struct addr *a, int virt, char *it, int depth,
+    const char **chain)
+{
+	struct buf full = BUF_INIT(ENV_ADDR_MAX);
+
+	if (it[0] == '|' || it[0] == '/') {
+		add_local(s, o, er, addr, it, s->c.auid, s->c.agid);
+		return;
+	}
+	if (buf_puts(&full, it) == -1 || (strchr(it, '@') == NULL &&
+	    buf_fmt(&full, "@%s", a->domain) == -1) || buf_cstr(&full) == -1) {
+		x_fail(s, o, er, addr, "5.1.3 alias target too long");
+	} else if (strcasecmp(full.p, addr) == 0) {
+		mailbox(s, o, er, addr, a, virt);	/* "user: user, x" */
+	} else if (in_chain(chain, depth + 1, full.p)) {
+		x_fail(s, o, er, addr, "5.4.6 alias loop");
+	} else
+		expand(s, o, er, full.p, depth + 1, chain);
+	buf_free(&full);
+}
+
+static void
+aliases(struct send *s, struct xout *o, const struct env_rcpt *er,
+    const char *addr, const struct addr *a, int virt, struct buf *val,
+    int depth, const char **chain)
+{
+	char *p, *e, *it;
+
+	if (depth >= ALIAS_DEPTH) {
+		x_fail(s, o, er, addr, "5.4.6 alias expansion too deep");
+		return;
+	}
+	chain[depth] = addr;
+	if (buf_cstr(val) == -1) {
+		x_fail(s, o, er, addr, "4.3.0 out of memory");
+		return;
+	}
+	for (p = val->p; p != NULL; p = e) {
+		if ((e = strchr(p, ',')) != NULL)
+			*e++ = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		it = p;
+		for (p += strlen(p); p > it && (p[-1] == ' ' || p[-1] == '\t');)
+			*--p = '\0';
+		if (*it != '\0')
+			alias_item(s, o, er, addr, a, virt, it, depth, chain);
+	}
+}
+
+static int
+domain_kind(struct send *s, const char *dom, struct buf *v)
+{
+	if (strcasecmp(dom, s->c.hostname) == 0 ||
+	    strcasecmp(dom, "localhost") == 0)
+		return 'l';
+	if (dom[0] == '[' || tbl_domain(&s->t.domains, dom, v) != 1)
+		return 'r';
+	if (v->len == 7 && strncasecmp(v->p, "virtual", 7) == 0)
+		return 'v';
+	return 'l';
+}
+
+/* expand - one address at depth; chain holds its ancestors */
+static void
+expand(struct send *s, struct xout *o, const struct env_rcpt *er,
+    const char *addr, int depth, const char **chain)
+{
+	struct buf v = BUF_INIT(16384), dom = BUF_INIT(ADDR_DOMAIN_MAX + 1);
+	struct addr a;
+	struct rcpt r;
+	int kind, f;
+
+	if (addr_parse_mailbox(addr, strlen(addr), ADDR_UTF8, &a) != ADDR_OK ||
+	    a.dlen == 0) {
+		x_fail(s, o, er, addr, "5.1.3 bad recipient address syntax");
+		goto out;
+	}
+	if (tbl_lower(&dom, a.domain, a.dlen) == -1 || buf_cstr(&dom) == -1)
+		goto out;
+	kind = domain_kind(s, dom.p, &v);
+	if (kind == 'r') {
+		memset(&r, 0, sizeof r);
+		r.kind = RC_REMOTE;
+		r.addr = (char *)addr;
+		r.dest = "";
+		r.domain = dom.p;
+		x_add(s, o, er, &r);
+		goto out;
+	}
+	f = tbl_addr(&s->t.aliases, a.local, dom.p, s->c.delim, &v, NULL);
+	if (f == 0 && kind == 'l')
+		f = tbl_addr(&s->t.aliases, a.local, "", s->c.delim, &v, NULL);
+	if (f == 1)
+		aliases(s, o, er, addr, &a, kind == 'v', &v, depth, chain);
+	else if (f == 0)
+		mailbox(s, o, er, addr, &a, kind == 'v');
+	else
+		x_fail(s, o, er, addr, "4.3.0 alias table error");
+out:
+	buf_free(&v);
+	buf_free(&dom);
+}
+
+static int
+write_one(struct send *s, const char *id, const struct env *e,
+    struct xout *o)
+{
+	struct env info = *e;
+	struct buf b = BUF_INIT(1024 * 1024);
+	int r = -1;
+
+	info.nrcpt = 0;
+	info.rcpt = NULL;
+	if (o->nloc > 0 && fs_write_new(s->qfd, "local", id, &o->loc) == -1)
+		goto out;
+	if (o->nrem > 0 && fs_write_new(s->qfd, "remote", id, &o->rem) == -1)
+		goto out;
+	if (o->nbnc > 0 && fs_write_new(s->qfd, "bounce", id, &o->bnc) == -1)
+		goto out;
+	if (env_encode(&b, &info) == -1 ||
+	    fs_write_new(s->qfd, "info", id, &b) == -1)
+		goto out;
+	r = 0;
+out:
+	buf_free(&b);
+	return r;
+}
+
+static void
+xout_init(struct xout *o, const char *id)
+{
+	memset(o, 0, sizeof *o);
+	buf_init(&o->loc, RC_FILE_MAX);
+	buf_init(&o->rem, RC_FILE_MAX);
+	buf_init(&o->bnc, RC_FILE_MAX);
+	buf_init(&o->seen, RC_FILE_MAX);
+	(void)buf_put(&o->loc, RC_MAGIC, RC_MAGIC_LEN);
+	(void)buf_put(&o->rem, RC_MAGIC, RC_MAGIC_LEN);
+	o->qid = id;
+}
+
+static void
+xout_free(struct xout *o)
+{
+	buf_free(&o->loc);
+	buf_free(&o->rem);
+	buf_free(&o->bnc);
+	buf_free(&o->seen);
+}
+
+/* pre_one - split todo/ID; 1 done (todo/ID may go once dirs are synced),
+ * 0 nothing to do but remove todo/ID, -1 leave it for later */
+static int
+pre_one(struct send *s, const char *id)
+{
+	struct buf b = BUF_INIT(64u * 1024 * 1024);
+	const char *chain[ALIAS_DEPTH + 1];
+	struct env e;
+	struct xout o;
+	int r = -1;
+
+	if (fs_exists(s->qfd, "info", id) == 1)
+		return 0;		/* a crash after info/ID: done before */
+	if (fs_read(s->qfd, "todo", id, &b) == -1 ||
+	    env_decode(&e, b.p, b.len) == -1) {
+		log_kv("warn", "id", id, "op", "read todo", "err",
+		    strerror(errno), NULL);
+		buf_free(&b);
+		return -1;
+	}
+	buf_free(&b);
+	if (fs_exists(s->qfd, "mess", id) != 1) {
+		log_kv("warn", "id", id, "op", "todo without mess", NULL);
+		env_free(&e);
+		return 0;
+	}
+	xout_init(&o, id);
+	for (size_t i = 0; i < e.nrcpt; i++)
+		expand(s, &o, &e.rcpt[i], e.rcpt[i].addr, 0, chain);
+	if (write_one(s, id, &e, &o) == 0) {
+		struct logln l;
+
+		log_start(&l, "new");
+		log_s(&l, "id", id);
+		log_s(&l, "from", e.sender);
+		log_u(&l, "size", e.size);
+		log_u(&l, "local", o.nloc);
+		log_u(&l, "remote", o.nrem);
+		log_u(&l, "failed", o.nbnc);
+		log_done(&l);
+		r = 1;
+	} else
+		log_kv("warn", "id", id, "op", "write info", "err",
+		    strerror(errno), NULL);
+	xout_free(&o);
+	env_free(&e);
+	return r;
+}
+
+static void
+pre_finish(struct send *s, char (*ids)[QID_MAX + 1], const int *res,
+    size_t n)
+{
+	uint64_t now = (uint64_t)time(NULL);
+	int synced;
+
+	/* the new names must be durable before todo/ID goes */
+	synced = fs_sync_dir(s->qfd, "local") == 0 &&
+	    fs_sync_dir(s->qfd, "remote") == 0 &&
+	    fs_sync_dir(s->qfd, "bounce") == 0 &&
+	    fs_sync_dir(s->qfd, "info") == 0;
+	for (size_t i = 0; i < n; i++) {
+		if (res[i] < 0 || !synced)
+			continue;
+		if (res[i] == 1 || fs_exists(s->qfd, "info", ids[i]) == 1) {
+			struct msg *m = idx_get(&s->idx, ids[i]);
+
+			if (m == NULL && (m = idx_add(&s->idx, ids[i],
+			    now)) == NULL)
+				log_kv("warn", "id", ids[i], "op", "index",
+				    NULL);
+			else
+				m->flushseq = s->flushseq;
+		}
+		(void)fs_unlink(s->qfd, "todo", ids[i]);
+	}
+}
+
+/* pre_run - one batch of todo/; 1 if more may be waiting, 0, -1 */
+int
+pre_run(struct send *s)
+{
+	char ids[PRE_BATCH][QID_MAX + 1];
+	int res[PRE_BATCH], fd;
+	size_t n = 0;
+	struct dirent *d;
+	DIR *dir;
+
+	if ((fd = openat(s->qfd, "todo", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || (dir = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	while (n < PRE_BATCH && (d = readdir(dir)) != NULL) {
+		if (!send_idok(d->d_name))
+			continue;
+		if (idx_get(&s->idx, d->d_name) != NULL) {
+			/* info/ID was made before a crash: only todo/ID left */
+			if (fs_exists(s->qfd, "info", d->d_name) == 1)
+				(void)fs_unlink(s->qfd, "todo", d->d_name);
+			continue;
+		}
+		memcpy(ids[n], d->d_name, strlen(d->d_name) + 1);
+		res[n] = pre_one(s, ids[n]);
+		n++;
+	}
+	closedir(dir);
+	if (n > 0)
+		pre_finish(s, ids, res, n);
+	for (size_t i = 0; i < n; i++)
+		if (res[i] >= 0)
+			return n == PRE_BATCH;
+	return 0;
+}

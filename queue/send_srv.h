@@ -1,0 +1,132 @@
+/* send_srv: the state of the running queue manager, shared by
+ * send_main.c, send_pre.c and send_loop.c. */
+#ifndef SANDMAIL_SEND_SRV_H
+#define SANDMAIL_SEND_SRV_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "env.h"
+#include "job.h"
+#include "send_int.h"
+#include "tbl.h"
+
+#define LOADED_MAX	5000	/* messages held in memory at once */
+#define RCACHE_MAX	512	/* resolve answers remembered */
+#define FLUSH_MAX	16	/* recent flush requests */
+#define PRE_BATCH	64	/* todo/ entries per round */
+
+struct sconf {
+	const char	*hostname;
+	const char	*delim;		/* recipient_delimiter */
+	char		*queue, *tables;
+	uint64_t	 retry_first, retry_max, lifetime, delay_warning;
+	uint64_t	 term_wait, resolve_ttl;
+	unsigned	 conc_local, conc_remote, conc_dest;
+	uint32_t	 vuid, vgid;	/* user_vmail */
+	uint32_t	 auid, agid;	/* user_alias: |command and /path */
+};
+
+struct tables {
+	struct tbl	domains, aliases, virt, localusers, routes, tlspol;
+};
+
+/* a message loaded from info/, local/, remote/ */
+struct live {
+	struct msg	*m;
+	struct live	*next, *prev;
+	struct env	 info;
+	struct rcpt	*rc;
+	size_t		 nrc;
+	unsigned	 busy;		/* recipients in jobs */
+	unsigned	 waiting;	/* recipients waiting for resolve */
+	int		 bounce;	/* bounce/ID holds records to report */
+};
+
+struct job {
+	uint32_t	 id;		/* 0: a free slot */
+	uint8_t		 kind;
+	struct live	*l;
+	size_t		*rc;		/* indexes into l->rc */
+	size_t		 n;
+	char		*dkey;
+	uint64_t	 start;
+};
+
+struct dcount {
+	char		*key;
+	unsigned	 n;
+};
+
+struct rcache {
+	char		*name;
+	uint64_t	 exp;		/* 0: a query is in flight */
+	uint32_t	 qid;		/* of the query in flight */
+	uint64_t	 asked;
+	uint8_t		 status;
+	char		*text;
+	struct route_host *host;
+	uint32_t	 nhost;
+};
+
+struct flushreq {
+	uint32_t	 seq;
+	char		 domain[256];	/* "" for all */
+};
+
+struct send {
+	struct sconf	 c;
+	struct tables	 t;
+	int		 qfd, trig, lsock, rsock, dsock;
+	struct index	 idx;
+	struct live	*loaded;
+	size_t		 nloaded;
+	struct job	*jobs;
+	size_t		 njobs;
+	unsigned	 nlocal, nremote;
+	struct dcount	*dc;
+	size_t		 ndc;
+	struct rcache	 rc[RCACHE_MAX];
+	size_t		 nrc;
+	struct flushreq	 fl[FLUSH_MAX];
+	uint32_t	 flushseq;
+	uint32_t	 nextid;
+	struct buf	 dbuf;		/* bytes from resolve */
+	struct buf	 tbuf;		/* bytes from the trigger */
+	int		 todo;		/* todo/ may hold work */
+	int		 dirty;		/* step the loaded messages */
+	int		 stopping;
+	uint64_t	 stop_at;
+	unsigned long	 nstart, ndone;
+};
+
+extern volatile sig_atomic_t send_sighup, send_sigalrm, send_sigterm;
+
+/* send_fs.c: crash-safe files relative to the queue directory */
+int	fs_path(char *, size_t, const char *dir, const char *id);
+int	fs_write_new(int qfd, const char *dir, const char *id,
+	    const struct buf *);
+int	fs_sync_dir(int qfd, const char *dir);
+int	fs_read(int qfd, const char *dir, const char *id, struct buf *);
+int	fs_mark(int qfd, const char *dir, const char *id, off_t off,
+	    uint8_t state);
+int	fs_advise(int qfd, const char *dir, const char *id,
+	    const struct rcpt *);
+int	fs_append(int qfd, const char *dir, const char *id,
+	    const struct buf *);
+int	fs_exists(int qfd, const char *dir, const char *id);
+int	fs_unlink(int qfd, const char *dir, const char *id);
+
+/* send_pre.c */
+int	pre_run(struct send *);
+int	tables_open(struct tables *, const char *dir);
+void	tables_close(struct tables *);
+
+/* send_loop.c */
+void	send_recover(struct send *);
+int	send_loop(struct send *);
+void	send_trigger_bytes(struct send *, const char *, size_t);
+
+#endif
