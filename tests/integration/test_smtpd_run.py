@@ -1,0 +1,188 @@
+"""sandmail-smtpd: how it runs.  Under tcpserver and as its own listener,
+the session's sandbox, the connection limits, table reloads, SIGTERM, a
+spawned queue, and real clients (smtplib, swaks)."""
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+
+from conftest import free_port, proc_status, prog, wait_for, wait_port
+import smtpdutil
+
+
+def session_child(srv):
+    kids = wait_for(lambda: smtpdutil.children(srv.proc.pid),
+                    what="a session child")
+    return kids[0]
+
+
+def test_session_is_sandboxed(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path)
+    c = srv.client()
+    assert c.code("EHLO client.test") == 250
+    pid = session_child(srv)
+    st = proc_status(pid)
+    assert st["Seccomp"] == "2"
+    assert st["NoNewPrivs"] == "1"
+    if os.geteuid() == 0:
+        nobody = int(subprocess.run(["id", "-u", "nobody"], check=True,
+                                    capture_output=True).stdout)
+        assert st["Uid"].split() == [str(nobody)] * 4
+    # the listener itself never reads a client and keeps its tables
+    assert proc_status(srv.proc.pid)["Seccomp"] == "0"
+    assert c.code("QUIT") == 221
+
+
+def test_tcpserver_mode(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path, listen=False)
+    port = free_port()
+    with open(srv.log, "ab") as lg:
+        ts = procs.start(["tcpserver", "-q", "-H", "-R", "-l", "localhost",
+                          "127.0.0.1", str(port), prog("sandmail-smtpd"),
+                          "-c", srv.conf], stderr=lg)
+    wait_port(port)
+    with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
+        assert s.ehlo("ucspi.test")[0] == 250
+        kid = wait_for(lambda: smtpdutil.children(ts.pid),
+                       what="smtpd under tcpserver")[0]
+        st = proc_status(kid)
+        assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1"
+        s.sendmail("x@b.test", ["alice@example.test"],
+                   b"Subject: via tcpserver\r\n\r\nhello\r\n")
+    msgs = srv.messages()
+    assert len(msgs) == 1
+    env, body = list(msgs.values())[0]
+    assert env["client"] == "127.0.0.1" and env["helo"] == "ucspi.test"
+    assert body.endswith(b"Subject: via tcpserver\n\nhello\n")
+    assert "event=connect ip=127.0.0.1 port=" in srv.logtext()
+
+
+def test_swaks_conversation(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path)
+    r = subprocess.run(["swaks", "--server", f"127.0.0.1:{srv.port}",
+                        "--to", "alice@example.test", "--from", "s@b.test",
+                        "--helo", "swaks.test", "--pipeline",
+                        "--timeout", "20"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "queued as" in r.stdout
+    assert len(srv.messages()) == 1
+    r = subprocess.run(["swaks", "--server", f"127.0.0.1:{srv.port}",
+                        "--to", "x@foreign.test", "--from", "s@b.test",
+                        "--timeout", "20"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "554 5.7.1" in r.stdout
+    assert len(srv.messages()) == 1
+
+
+def connect_from(srv, src):
+    s = socket.socket()
+    s.settimeout(20)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", srv.port))
+    f = s.makefile("rb")
+    return s, f.readline().decode()
+
+
+def test_connection_limits(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path, max_per_ip=2, max_connections=3)
+    held = []
+    for src in ("127.0.0.1", "127.0.0.1"):
+        s, line = connect_from(srv, src)
+        assert line.startswith("220 "), line
+        held.append(s)
+    s, line = connect_from(srv, "127.0.0.1")
+    assert line.startswith("421 4.7.0"), line
+    s.close()
+    s, line = connect_from(srv, "127.0.0.2")
+    assert line.startswith("220 "), line
+    held.append(s)
+    s, line = connect_from(srv, "127.0.0.3")
+    assert line.startswith("421 4.7.0"), line
+    s.close()
+    # a session that ends frees its place
+    held.pop(0).close()
+    wait_for(lambda: connect_from(srv, "127.0.0.3")[1].startswith("220"),
+             what="a freed slot")
+    for s in held:
+        s.close()
+    assert "reason=max_per_ip" in srv.logtext()
+    assert "reason=max_connections" in srv.logtext()
+
+
+def relay_ok(srv):
+    c = srv.client()
+    c.code("EHLO client.test")
+    c.code("MAIL FROM:<a@b.test>")
+    code = c.code("RCPT TO:<x@foreign.test>")
+    c.close()
+    return code == 250
+
+
+def test_tables_reloaded_when_changed_and_on_hup(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path)
+    assert not relay_ok(srv)
+    with open(os.path.join(srv.dir, "relayclients"), "w") as f:
+        f.write("127.0.0.1 relay\n")
+    subprocess.run([prog("sandmail-cdb"), "-d", srv.dir, "relayclients"],
+                   check=True)
+    wait_for(lambda: relay_ok(srv), what="the new relayclients table")
+    assert "event=reload why=changed" in srv.logtext()
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    wait_for(lambda: "event=reload why=hup" in srv.logtext(),
+             what="reload on HUP")
+    assert relay_ok(srv)
+
+
+def test_sigterm_lets_sessions_finish(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path)
+    c = srv.client()
+    assert c.code("EHLO client.test") == 250
+    os.kill(srv.proc.pid, signal.SIGTERM)
+    assert srv.proc.wait(20) == 0
+    # the listener is gone; the session goes on to the end
+    assert c.code("MAIL FROM:<a@b.test>") == 250
+    assert c.code("RCPT TO:<alice@example.test>") == 250
+    assert c.code("DATA") == 354
+    c.send("Subject: after TERM\r\n\r\nstill here\r\n.\r\n")
+    assert c.reply()[0] == 250
+    assert c.code("QUIT") == 221
+    assert len(srv.messages()) == 1
+    try:
+        socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
+        refused = False
+    except OSError:
+        refused = True
+    assert refused
+
+
+def test_session_time_limit(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path, smtpd_session_limit=1)
+    c = srv.client()
+    assert c.code("EHLO client.test") == 250
+    code, lines = c.reply()     # keep quiet: the whole-session limit ends it
+    assert lines[0].startswith("421 4.4.2")
+    assert c.closed()
+
+
+def test_queue_unavailable_421(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path)
+    procs.stop(srv.queue)
+    os.unlink(srv.qdir("lock/queue.sock"))
+    c = srv.client(greet=False)
+    code, lines = c.reply()
+    assert lines[0].startswith("421 4.3.0")
+    assert c.closed()
+
+
+def test_queue_program_spawned_without_service(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path, listen=False,
+                          queue_program=prog("sandmail-queue"))
+    procs.stop(srv.queue)
+    os.unlink(srv.qdir("lock/queue.sock"))
+    srv.start()
+    with smtplib.SMTP("127.0.0.1", srv.port, timeout=20) as s:
+        s.sendmail("x@b.test", ["bob@example.test"],
+                   b"Subject: spawned\r\n\r\nhi\r\n")
+    assert len(srv.messages()) == 1
