@@ -428,11 +428,14 @@ route_parse(struct route *rt, const char *v, size_t n)
 	unsigned char bin[16];
 	char port[8] = "";
 
-	if (sp != NULL && (a = strstr(sp, "auth=")) != NULL &&
-	    (size_t)(a - v) < n && (c = memchr(a + 5, ':', n - (size_t)(a +
-	    5 - v))) != NULL) {
+	if (sp != NULL && (a = memmem(sp, n - (size_t)(sp - v), "auth=", 5)) !=
+	    NULL && (c = memchr(a + 5, ':', n - (size_t)(a + 5 - v))) != NULL) {
 		cpy(rt->user, sizeof rt->user, a + 5, (size_t)(c - a - 5));
-		cpy(rt->pass, sizeof rt->pass, c + 1, strcspn(c + 1, " "));
+		const char *e = c + 1, *end = v + n;
+
+		while (e < end && *e != ' ')
+			e++;
+		cpy(rt->pass, sizeof rt->pass, c + 1, (size_t)(e - c - 1));
 	}
 	if (hn > 0 && v[0] == '[' && (c = memchr(v, ']', hn)) != NULL) {
 		cpy(rt->name, sizeof rt->name, v + 1, (size_t)(c - v - 1));
