@@ -651,15 +651,20 @@ dispatch(struct session *s, const char *p, size_t n)
 static int
 read_cmd(struct session *s)
 {
+	int r;
+
 	if (rd_pending(&s->in) == 0 && wr_flush(&s->out) == -1)
 		return s->why = "write error", -1;
 	s->in.timeout_ms = s->cfg->timeout_ms;
-	if (rd_line(&s->in, &s->line, s->cfg->line_max) == 1) {
+	errno = 0;
+	if ((r = rd_line(&s->in, &s->line, s->cfg->line_max)) == 1) {
 		s->line.len--;			/* LF */
 		if (s->line.len > 0 && s->line.p[s->line.len - 1] == '\r')
 			s->line.len--;
 		return 1;
 	}
+	if (r == 0)
+		return -1;			/* EOF between commands */
 	if (errno == E2BIG) {
 		refuse(s, "line too long", "500 5.5.6 Line too long");
 		return 0;
