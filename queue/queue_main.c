@@ -310,6 +310,7 @@ serve(const struct conf *c, const struct opts *o, const char *dir)
 	if (qsrv_run(&q) == -1)
 		die_temp("poll", NULL);
 	qsrv_free(&q);
+	close(dirfd);
 	return EXIT_OK;
 }
 
@@ -319,6 +320,7 @@ main(int argc, char *argv[])
 	struct opts o;
 	struct conf c;
 	char *dir;
+	int r;
 
 	fds_sane();
 	log_init("queue");
@@ -329,10 +331,13 @@ main(int argc, char *argv[])
 	conf_load(&c, o.conf);
 	dir = conf_path(&c, "queue", QUEUE_DEFAULT);
 	if (o.init)
-		return do_init(&c, dir);
-	if (o.dump != NULL) {
-		(void)open_queue(dir);
-		return do_dump(o.dump);
-	}
-	return serve(&c, &o, dir);
+		r = do_init(&c, dir);
+	else if (o.dump != NULL) {
+		close(open_queue(dir));
+		r = do_dump(o.dump);
+	} else
+		r = serve(&c, &o, dir);
+	free(dir);
+	conf_free(&c);
+	return r;
 }

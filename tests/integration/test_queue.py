@@ -254,7 +254,8 @@ def raw(conf, data):
     u32(1) + b"F",                          # F without its field
     u32(4 + 1 + 300) + b"F" + pstr(b"a" * 300),          # domain too long
     u32(1 + 4 + 3) + b"F" + pstr(b"a\0b"),  # NUL in the domain
-])
+], ids=["unknown", "empty", "D-idle", "E-idle", "A-idle", "M-field",
+        "M-in-msg", "huge", "D-over-64k", "F-short", "F-long", "F-nul"])
 def test_bad_records(conf, svc, data):
     r, tail = raw(conf, data)
     if data.startswith(u32(1) + b"M"):
@@ -275,7 +276,7 @@ def test_bad_records(conf, svc, data):
     envelope()[:-3],
     envelope() + b"x",
     b"SMENV1" + pstr("a\0b@example.org") + envelope()[10 + 13:],
-])
+], ids=["empty", "magic", "short", "trailing", "nul"])
 def test_bad_envelope(conf, svc, env):
     c = QClient.connect(conf)
     c.begin()
