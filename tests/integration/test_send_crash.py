@@ -1,0 +1,90 @@
+"""sandmail-send killed with -9 while jobs are in flight, and at random
+moments; after a restart every recipient is delivered at least once
+(duplicates are counted and reported, none may be lost)."""
+import collections
+import random
+import signal
+import time
+
+import sendutil as su
+from conftest import wait_for
+
+
+def empty(conf):
+    return all(not su.queued(conf, d) for d in
+               ("todo", "info", "local", "remote", "bounce", "mess"))
+
+
+def want(mids):
+    out = set()
+    for m in mids:
+        out |= {(m, "alice@test.example"), (m, "bob@test.example"),
+                (m, f"r{m[:4]}@remote.example")}
+    return out
+
+
+def got(s):
+    c = collections.Counter((j["qid"], j["rcpt"]) for j in s.local_done())
+    c.update(s.remote_done())
+    return c
+
+
+def inject_some(conf, n):
+    return [su.inject(conf, "s@remote.example",
+                      ["alice@test.example", "bob@test.example",
+                       f"r{i:04d}@remote.example"]) for i in range(n)]
+
+
+def test_kill9_with_jobs_pending(procs, tmp_path):
+    conf = su.setup(tmp_path, su.TABLES)
+    # first life: lspawn takes jobs and never answers; rspawn answers half
+    s = su.Send(procs, conf, lpolicy=lambda j: None,
+                rpolicy=lambda j, r: ("K", "250") if hash(r) % 2 else None)
+    s.start()
+    mids = [su.inject(conf, "s@remote.example",
+                      ["alice@test.example", "bob@test.example",
+                       f"r{m}@remote.example"]) for m in range(20)]
+    wait_for(lambda: len(s.ljobs()) >= 10, what="jobs in flight")
+    s.kill(signal.SIGKILL)
+    assert not empty(conf)
+    s.lpolicy = None
+    s.rpolicy = None
+    s.start()
+    wait_for(lambda: empty(conf), timeout=30, what="queue empty")
+    c = got(s)
+    exp = set()
+    for i, m in enumerate(mids):
+        exp |= {(m, "alice@test.example"), (m, "bob@test.example"),
+                (m, f"r{i}@remote.example")}
+    assert exp <= set(c), exp - set(c)
+    assert set(c) == exp
+    print(f"duplicates: {sum(v - 1 for v in c.values())}")
+    assert su.reports(s) == []
+
+
+def test_kill9_at_random_moments(procs, tmp_path):
+    conf = su.setup(tmp_path, su.TABLES)
+    rnd = random.Random(4)
+    s = su.Send(procs, conf,
+                lpolicy=lambda j: ("K", "ok"),
+                rpolicy=lambda j, r: ("K", "250"))
+    mids = []
+    for round_ in range(4):
+        s.start()
+        for i in range(25):
+            mids.append(su.inject(conf, "s@remote.example",
+                                  ["alice@test.example",
+                                   f"r{len(mids)}@remote.example"]))
+        time.sleep(rnd.uniform(0.0, 0.3))
+        s.kill(signal.SIGKILL)
+    s.start()
+    wait_for(lambda: empty(conf), timeout=60, what="queue empty")
+    c = got(s)
+    exp = set()
+    for i, m in enumerate(mids):
+        exp |= {(m, "alice@test.example"), (m, f"r{i}@remote.example")}
+    assert exp - set(c) == set()
+    assert set(c) == exp
+    dups = sum(v - 1 for v in c.values())
+    print(f"delivered {len(exp)} recipients, duplicates {dups}")
+    assert su.queued(conf, "tmp") == []
