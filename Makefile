@@ -41,6 +41,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 LIBA     := $(B)/lib/libsandmail.a
 
 PROGS    :=
+TESTPROGS :=
 MAN_PAGES := $(wildcard doc/*.[1-8])
 UNIT_TESTS :=
 FUZZERS  :=
@@ -51,8 +52,10 @@ include $(sort $(filter-out tests/build.mk,$(wildcard */build.mk)))
 include tests/build.mk
 
 BINS := $(PROGS:%=$(B)/%)
+# programs only the tests use (testtools/): built, never installed
+TESTBINS := $(TESTPROGS:%=$(B)/%)
 
-build-all: $(BINS)
+build-all: $(BINS) $(TESTBINS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -67,7 +70,7 @@ define prog_rule
 $(B)/$(1): $$($(1)_OBJS:%=$(B)/%) $(LIBA)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$($(1)_LIBS) $$(LDLIBS)
 endef
-$(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
+$(foreach p,$(PROGS) $(TESTPROGS),$(eval $(call prog_rule,$(p))))
 
 deps:
 	@scripts/deps --check || scripts/deps
@@ -110,4 +113,4 @@ clean:
 .PHONY: all build-all deps banned check unit integration asan fuzz run install clean
 .DELETE_ON_ERROR:
 
--include $(LIB_OBJS:.o=.d) $(foreach p,$(PROGS),$($(p)_OBJS:%.o=$(B)/%.d)) $(UNIT_TESTS:%=$(B)/%.d)
+-include $(LIB_OBJS:.o=.d) $(foreach p,$(PROGS) $(TESTPROGS),$($(p)_OBJS:%.o=$(B)/%.d)) $(UNIT_TESTS:%=$(B)/%.d)
