@@ -450,3 +450,35 @@ TABLES = {
                "d10@test.example d11\nd11@test.example d12\n"
                "d12@test.example alice\n",
 }
+
+
+def fake_main(argv):
+    """Run as a program (for sandmail-start's prog_* settings):
+    sendutil.py lspawn|rspawn|resolve RECORD [-c conf]: the fake on fd 0,
+    every job appended to RECORD as a line "qid rcpt status"."""
+    kind, record = argv[1], argv[2]
+    typ = socket.SOCK_STREAM if kind == "resolve" else socket.SOCK_SEQPACKET
+    sock = socket.socket(socket.AF_UNIX, typ, fileno=os.dup(0))
+    peer = {"lspawn": FakeLspawn, "rspawn": FakeRspawn,
+            "resolve": FakeResolve}[kind](sock)
+    with open(record, "a") as f:
+        f.write(f"start {kind} {os.getpid()}\n")
+    peer.start()
+    last = 0
+    while peer.is_alive():
+        peer.join(0.05)
+        with peer.lock:
+            new = peer.jobs[last:]
+            last = len(peer.jobs)
+        with open(record, "a") as f:
+            for j in new:
+                if kind == "lspawn":
+                    f.write(f"{j['qid']} {j['rcpt']} {j['status']}\n")
+                elif kind == "rspawn":
+                    for r, res in zip(j["rcpts"], j["results"]):
+                        f.write(f"{j['qid']} {r[0]} {res[0]}\n")
+
+
+if __name__ == "__main__":
+    import sys
+    fake_main(sys.argv)
