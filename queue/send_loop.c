@@ -818,12 +818,17 @@ step(struct send *s, struct live *l, uint64_t now)
 	uint64_t next = UINT64_MAX;
 	int blocked = 0;
 
-	if (!s->stopping && !l->waiting) {
+	if (!s->stopping && !l->waiting && !l->reread) {
 		dispatch_local(s, l, now);
 		dispatch_remote(s, l, now);
 	}
-	if (l->busy > 0 || l->waiting)
+	if (l->busy > 0 || (l->waiting && !l->reread))
 		return 1;
+	if (l->reread) {
+		idx_sched(&s->idx, l->m, now);
+		unload(s, l);
+		return 0;
+	}
 	if (l->bounce && make_report(s, l) == -1) {
 		log_kv("warn", "id", l->m->id, "op", "report", "err",
 		    strerror(errno), NULL);
@@ -1012,7 +1017,26 @@ flush(struct send *s, const char *domain, size_t n)
 	s->dirty = 1;
 }
 
-/* send_trigger_bytes - T and F records from lock/trigger */
+/* reread - R: sandmail-rm marked a message's recipients: read it again
+ * as soon as nothing of it is in flight */
+static void
+reread(struct send *s, const char *id, size_t n)
+{
+	char b[QID_MAX + 1];
+	struct msg *m;
+
+	cpy(b, sizeof b, id, n);
+	if ((m = idx_get(&s->idx, b)) == NULL)
+		return;
+	log_kv("reread", "id", b, NULL);
+	if (m->live != NULL)
+		m->live->reread = 1;
+	else
+		idx_sched(&s->idx, m, now_s());
+	s->dirty = 1;
+}
+
+/* send_trigger_bytes - T, F and R records from lock/trigger */
 void
 send_trigger_bytes(struct send *s, const char *p, size_t n)
 {
@@ -1025,6 +1049,13 @@ send_trigger_bytes(struct send *s, const char *p, size_t n)
 			if (s->tbuf.len < 2 || s->tbuf.len < 2 + (size_t)t[1])
 				return;
 			flush(s, s->tbuf.p + 2, t[1]);
+			buf_drop(&s->tbuf, 2 + (size_t)t[1]);
+			continue;
+		}
+		if (t[0] == 'R') {
+			if (s->tbuf.len < 2 || s->tbuf.len < 2 + (size_t)t[1])
+				return;
+			reread(s, s->tbuf.p + 2, t[1]);
 			buf_drop(&s->tbuf, 2 + (size_t)t[1]);
 			continue;
 		}

@@ -43,6 +43,7 @@ struct live {
 	unsigned	 busy;		/* recipients in jobs */
 	unsigned	 waiting;	/* recipients waiting for resolve */
 	int		 bounce;	/* bounce/ID holds records to report */
+	int		 reread;	/* sandmail-rm changed its files */
 };
 
 struct job {

@@ -1,0 +1,59 @@
+/* tools_common: what sandmail-mailq, sandmail-flush and sandmail-rm share:
+ * the queue directory from sandmail.conf, and reading one message's
+ * recipient files.  Run by an administrator; no sandbox (short-lived,
+ * reads only the queue directory, trusts it as its owner). */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "exitcode.h"
+#include "log.h"
+#include "tools_common.h"
+
+/* tools_open - parse -c, load the conf, open the queue directory;
+ * returns the index of the first operand */
+int
+tools_open(int argc, char *argv[], struct tools *t)
+{
+	const char *cpath = NULL;
+	struct conf cf;
+	char *q;
+	int ch;
+
+	while ((ch = getopt(argc, argv, "c:")) != -1) {
+		if (ch != 'c')
+			return -1;
+		cpath = optarg;
+	}
+	memset(&cf, 0, sizeof cf);
+	conf_load(&cf, cpath);
+	q = conf_path(&cf, "queue", "queue");
+	if ((t->qfd = open(q, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		die_temp("open", q);
+	t->hostname = conf_str(&cf, "hostname", "");
+	return optind;
+}
+
+/* tools_rcpts - the recipients of local/ID and remote/ID; 0 or -1 */
+int
+tools_rcpts(int qfd, const char *id, struct rcpt **v, size_t *n)
+{
+	static const char *dirs[2] = { "local", "remote" };
+	static const uint8_t kinds[2] = { RC_LOCAL, RC_REMOTE };
+	struct buf b = BUF_INIT(RC_FILE_MAX);
+	int r = 0;
+
+	*v = NULL, *n = 0;
+	for (int i = 0; i < 2 && r == 0; i++) {
+		if (fs_read(qfd, dirs[i], id, &b) == -1) {
+			if (errno != ENOENT)
+				r = -1;
+			continue;
+		}
+		r = rc_decode(b.p, b.len, kinds[i], v, n);
+	}
+	buf_free(&b);
+	return r;
+}
