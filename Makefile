@@ -44,7 +44,6 @@ PROGS    :=
 TESTPROGS :=
 MAN_PAGES := $(wildcard doc/*.[1-8])
 UNIT_TESTS :=
-FUZZERS  :=
 
 all: build-all
 
@@ -96,6 +95,28 @@ asan:
 fuzz:
 	@scripts/fuzz $(FUZZ_SECONDS)
 
+# Fuzz targets: tests/fuzz/fuzz_NAME.c with clang's libFuzzer, ASan and
+# UBSan, linked with lib and the objects a program's build.mk lists as
+# fuzz_NAME_OBJS, all compiled again with clang into build-fuzz/.
+FUZZ_CC    ?= clang
+FUZZ_CFLAGS := -std=c17 -g -O1 -Wall -fno-omit-frame-pointer \
+	    -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS    := $(FUZZ_SRCS:tests/fuzz/%.c=%)
+FUZZ_LIB   := $(LIB_SRCS:%.c=build-fuzz/%.o)
+
+fuzz-build: $(FUZZERS:%=build-fuzz/%)
+
+build-fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -D_GNU_SOURCE -MMD -MP -Ilib $(FUZZ_CFLAGS) -c -o $@ $<
+
+define fuzz_rule
+build-fuzz/$(1): build-fuzz/tests/fuzz/$(1).o $$($(1)_OBJS:%=build-fuzz/%) $(FUZZ_LIB)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach f,$(FUZZERS),$(eval $(call fuzz_rule,$(f))))
+
 run: deps build-all
 	@scripts/run $(abspath $(B))
 
@@ -110,7 +131,8 @@ install: build-all
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all build-all deps banned check unit integration asan fuzz run install clean
+.PHONY: all build-all deps banned check unit integration asan fuzz fuzz-build run install clean
 .DELETE_ON_ERROR:
 
+-include $(wildcard build-fuzz/lib/*.d build-fuzz/tests/fuzz/*.d)
 -include $(LIB_OBJS:.o=.d) $(foreach p,$(PROGS) $(TESTPROGS),$($(p)_OBJS:%.o=$(B)/%.d)) $(UNIT_TESTS:%=$(B)/%.d)
