@@ -1,0 +1,147 @@
+/* sandmail-rspawn: send's SMTP client service (uid sandmailr).
+ * fd 0: a SOCK_SEQPACKET socket to send (RJOB in, with the message fd;
+ * RRES out).  Forks sandboxed SMTP workers (worker.c); itself sandboxed
+ * and chrooted to an empty directory when started as root. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "conf.h"
+#include "exitcode.h"
+#include "log.h"
+#include "rspawn.h"
+#include "sbx.h"
+#ifdef REMOTE_TLS
+#include "tls.h"
+#endif
+
+static const struct sbx_rule rspawn_rules[] = {
+	/* its workers: fork (clone), socket pairs, reaping */
+	SBX_ALLOW(clone),
+	SBX_ALLOW(set_robust_list),
+	SBX_ALLOW(wait4),
+	SBX_ALLOW1(socketpair, SCMP_A0(SCMP_CMP_EQ, AF_UNIX)),
+	SBX_ALLOW(sendmsg),
+	SBX_ALLOW(recvmsg),
+	/* each worker installs its own, narrower filter after the fork */
+	SBX_ALLOW1(prctl, SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS)),
+	SBX_ALLOW(seccomp),
+	/* what the workers need (their own filter narrows it again) */
+	SBX_ALLOW1(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET)),
+	SBX_ALLOW1(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET6)),
+	SBX_ALLOW(connect),
+	SBX_ALLOW(getsockopt),
+	SBX_ALLOW(sendto),
+	SBX_ALLOW(recvfrom),
+	SBX_ALLOW(shutdown),
+	SBX_LAST
+};
+
+static int
+ms(const struct conf *cf, const char *key, unsigned long long def)
+{
+	unsigned long long s = conf_secs(cf, key, def);
+
+	return s > 86400 ? 86400 * 1000 : (int)(s * 1000);
+}
+
+static void
+config(struct rspawn_cfg *c, const struct conf *cf, char *host,
+    size_t hostsz)
+{
+	const char *h = conf_str(cf, "hostname", NULL);
+
+	memset(c, 0, sizeof *c);
+	if (h == NULL) {
+		if (gethostname(host, hostsz) == -1)
+			snprintf(host, hostsz, "localhost");
+		host[hostsz - 1] = '\0';
+	} else
+		snprintf(host, hostsz, "%s", h);
+	c->smtp.helo = host;
+	c->smtp.port = (uint16_t)conf_num(cf, "mx_port", 25, 1, 65535);
+	c->smtp.t_connect = ms(cf, "remote_timeout_connect", 30);
+	c->smtp.t_greet = ms(cf, "remote_timeout_greeting", 300);
+	c->smtp.t_cmd = ms(cf, "remote_timeout_command", 300);
+	c->smtp.t_data_init = ms(cf, "remote_timeout_data_init", 120);
+	c->smtp.t_data_block = ms(cf, "remote_timeout_data_block", 180);
+	c->smtp.t_data_done = ms(cf, "remote_timeout_data_done", 600);
+	c->smtp.default_tls = conf_str(cf, "remote_tls", "may");
+	c->max_workers = (unsigned)conf_num(cf, "remote_concurrency", 50, 1,
+	    1000);
+	c->reuse_ms = ms(cf, "remote_reuse_time", 5);
+	c->max_queued = (unsigned)conf_num(cf, "remote_max_queued", 10000, 1,
+	    1000000);
+}
+
+static void
+tls_setup(struct rspawn_cfg *c, const struct conf *cf)
+{
+#ifdef REMOTE_TLS
+	char err[256];
+	char *ca = conf_path(cf, "tls_ca_file", NULL);
+
+	/* the CA file is read now: after the sandbox nothing can be */
+	if ((c->smtp.tls_ctx = tls_client_ctx(ca, err, sizeof err)) == NULL)
+		log_kv("warning", "op", "tls", "err", err, NULL);
+	free(ca);
+#else
+	(void)c;
+	(void)cf;
+#endif
+}
+
+static void
+jail(const struct conf *cf)
+{
+	const char *dir = conf_str(cf, "empty_dir", "/var/empty");
+
+	if (geteuid() != 0)
+		return;
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+		die_temp("mkdir", dir);
+	if (chroot(dir) == -1 || chdir("/") == -1)
+		die_temp("chroot", dir);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static char host[256];
+	struct conf cf;
+	struct rspawn_cfg c;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	const char *path = NULL, *user;
+	int opt;
+
+	log_init("rspawn");
+	while ((opt = getopt(argc, argv, "c:")) != -1) {
+		if (opt != 'c')
+			die_msg(EXIT_TEMP, "usage", "sandmail-rspawn [-c conf]");
+		path = optarg;
+	}
+	conf_load(&cf, path);
+	config(&c, &cf, host, sizeof host);
+	user = conf_str(&cf, "user_remote", "sandmailr");
+	if (geteuid() == 0 && priv_lookup(user, &uid, &gid) == -1)
+		die_temp("user", user);
+	tls_setup(&c, &cf);
+	tzset();
+	if (sodium_init() < 0)
+		die_msg(EXIT_TEMP, "sodium_init", "failed");
+	jail(&cf);
+	priv_drop_or_die(uid, gid);
+	sbx_enter_or_die(rspawn_rules);
+	log_kv("start", "helo", host, NULL);
+	/* _exit: no atexit handlers (OpenSSL's) inside the sandbox */
+	_exit(rspawn_run(&c, 0) == 0 ? EXIT_OK : EXIT_TEMP);
+}

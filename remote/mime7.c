@@ -1,0 +1,354 @@
+/* mime7: downgrading 8-bit MIME to 7-bit for servers without 8BITMIME. */
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mime7.h"
+
+#define LINE_QP		76	/* RFC 2045 6.7 (5): encoded lines <= 76 */
+
+struct ent {
+	const char	*h;	/* header fields, each ending in LF */
+	size_t		 hn;
+	const char	*b;	/* the body */
+	size_t		 bn;
+};
+
+/* mime7_has8bit - bytes that 7BIT forbids (RFC 2045 2.7: no NUL either) */
+int
+mime7_has8bit(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] >= 0x80 || p[i] == '\0')
+			return 1;
+	return 0;
+}
+
+static void
+split(const char *p, size_t n, struct ent *e)
+{
+	const char *s;
+
+	e->h = p;
+	if (n > 0 && p[0] == '\n') {
+		e->hn = 0;
+		e->b = p + 1;
+		e->bn = n - 1;
+		return;
+	}
+	if ((s = memmem(p, n, "\n\n", 2)) == NULL) {
+		e->hn = n;
+		e->b = p + n;
+		e->bn = 0;
+		return;
+	}
+	e->hn = (size_t)(s - p) + 1;
+	e->b = s + 2;
+	e->bn = n - e->hn - 1;
+}
+
+/* the next header field (with its continuation lines) from *off */
+static int
+field(const struct ent *e, size_t *off, const char **f, size_t *fn)
+{
+	size_t i = *off;
+
+	if (i >= e->hn)
+		return 0;
+	*f = e->h + i;
+	for (;;) {
+		const char *nl = memchr(e->h + i, '\n', e->hn - i);
+
+		i = nl ? (size_t)(nl - e->h) + 1 : e->hn;
+		if (i >= e->hn || (e->h[i] != ' ' && e->h[i] != '\t'))
+			break;
+	}
+	*fn = e->h + i - *f;
+	*off = i;
+	return 1;
+}
+
+static int
+field_is(const char *f, size_t fn, const char *name)
+{
+	size_t k = strlen(name);
+
+	return fn > k && f[k] == ':' && strncasecmp(f, name, k) == 0;
+}
+
+/* the value of the first field called name, or NULL */
+static const char *
+header(const struct ent *e, const char *name, size_t *vn)
+{
+	const char *f;
+	size_t fn, off = 0, k = strlen(name);
+
+	while (field(e, &off, &f, &fn))
+		if (field_is(f, fn, name)) {
+			*vn = fn - k - 1;
+			return f + k + 1;
+		}
+	return NULL;
+}
+
+static size_t
+skip_ws(const char *v, size_t vn, size_t i)
+{
+	while (i < vn && isspace((unsigned char)v[i]))
+		i++;
+	return i;
+}
+
+/* "multipart/mixed; boundary=..." -> type and boundary */
+static void
+content_type(const struct ent *e, char *type, size_t tsz, char *bnd,
+    size_t bsz)
+{
+	size_t vn, i, k = 0;
+	const char *v = header(e, "content-type", &vn);
+
+	memcpy(type, "text/plain", sizeof "text/plain");	/* 2045 5.2 */
+	bnd[0] = '\0';
+	if (v == NULL)
+		return;
+	i = skip_ws(v, vn, 0);
+	while (i < vn && k + 1 < tsz && v[i] != ';' &&
+	    !isspace((unsigned char)v[i]))
+		type[k++] = (char)tolower((unsigned char)v[i++]);
+	type[k] = '\0';
+	while (i < vn) {
+		size_t j;
+
+		while (i < vn && v[i] != ';')
+			i++;
+		i = skip_ws(v, vn, i + 1);
+		if (vn - i < 9 || strncasecmp(v + i, "boundary=", 9) != 0)
+			continue;
+		i += 9;
+		k = 0;
+		if (i < vn && v[i] == '"')
+			for (j = i + 1; j < vn && v[j] != '"' && k + 1 < bsz; j++)
+				bnd[k++] = v[j];
+		else
+			for (j = i; j < vn && v[j] != ';' &&
+			    !isspace((unsigned char)v[j]) && k + 1 < bsz; j++)
+				bnd[k++] = v[j];
+		bnd[k] = '\0';
+		return;
+	}
+}
+
+/* the headers without Content-Transfer-Encoding, then a new one */
+static int
+put_headers(struct buf *o, const struct ent *e, const char *cte)
+{
+	const char *f;
+	size_t fn, off = 0;
+
+	while (field(e, &off, &f, &fn))
+		if (!field_is(f, fn, "content-transfer-encoding") &&
+		    buf_put(o, f, fn) == -1)
+			return -1;
+	if (cte != NULL && buf_fmt(o, "Content-Transfer-Encoding: %s\n",
+	    cte) == -1)
+		return -1;
+	return buf_putc(o, '\n');
+}
+
+static const char hexd[] = "0123456789ABCDEF";
+
+static int
+qp_byte(struct buf *o, unsigned char c, size_t *col)
+{
+	char e[3] = { '=', hexd[c >> 4], hexd[c & 15] };
+
+	if (*col + 3 > LINE_QP - 1) {
+		if (buf_put(o, "=\n", 2) == -1)
+			return -1;
+		*col = 0;
+	}
+	*col += 3;
+	return buf_put(o, e, 3);
+}
+
+/* mime7_qp - quoted-printable (RFC 2045 6.7); LF ends are hard breaks */
+int
+mime7_qp(struct buf *o, const char *p, size_t n)
+{
+	size_t col = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		int eol = i + 1 == n || p[i + 1] == '\n';
+
+		if (c == '\n') {
+			if (buf_putc(o, '\n') == -1)
+				return -1;
+			col = 0;
+			continue;
+		}
+		/* literal: printable ASCII but '=', and blanks not at the
+		 * end of a line; '.' and "From " at a line start too, so
+		 * neither dot-stuffing nor mbox quoting touches the text */
+		if (((c >= 33 && c <= 126 && c != '=') ||
+		    ((c == ' ' || c == '\t') && !eol)) &&
+		    !(col == 0 && (c == '.' || c == 'F'))) {
+			if (col + 1 > LINE_QP - 1) {
+				if (buf_put(o, "=\n", 2) == -1)
+					return -1;
+				col = 0;
+			}
+			if (buf_putc(o, (char)c) == -1)
+				return -1;
+			col++;
+		} else if (qp_byte(o, c, &col) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* mime7_base64 - base64 in lines of 76 (RFC 2045 6.8) */
+int
+mime7_base64(struct buf *o, const char *p, size_t n)
+{
+	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *s = (const unsigned char *)p;
+	size_t col = 0;
+
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)s[i] << 16;
+		char q[4];
+
+		if (i + 1 < n)
+			v |= (unsigned)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= s[i + 2];
+		q[0] = t[v >> 18 & 63];
+		q[1] = t[v >> 12 & 63];
+		q[2] = i + 1 < n ? t[v >> 6 & 63] : '=';
+		q[3] = i + 2 < n ? t[v & 63] : '=';
+		if (buf_put(o, q, 4) == -1)
+			return -1;
+		if ((col += 4) == 76) {
+			if (buf_putc(o, '\n') == -1)
+				return -1;
+			col = 0;
+		}
+	}
+	return col ? buf_putc(o, '\n') : 0;
+}
+
+static int entity(struct buf *, const char *, size_t, int, const char **);
+
+/* a delimiter line "--b" or "--b--" at the start of the line at p */
+static int
+delim(const char *p, size_t n, const char *b, size_t bl, int *last)
+{
+	if (n < bl + 2 || p[0] != '-' || p[1] != '-' ||
+	    memcmp(p + 2, b, bl) != 0)
+		return 0;
+	*last = n >= bl + 4 && p[bl + 2] == '-' && p[bl + 3] == '-';
+	return 1;
+}
+
+/* text outside the parts: never shown, so 8-bit bytes become '?' */
+static int
+put_plain(struct buf *o, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (buf_putc(o, (unsigned char)p[i] >= 0x80 || p[i] == '\0' ?
+		    '?' : p[i]) == -1)
+			return -1;
+	return 0;
+}
+
+static int
+multipart(struct buf *o, const struct ent *e, const char *b, int depth,
+    const char **why)
+{
+	size_t bl = strlen(b), i = 0, part = 0;
+	int inpart = 0, last = 0;
+
+	while (i < e->bn) {
+		const char *ln = e->b + i, *nl = memchr(ln, '\n', e->bn - i);
+		size_t len = nl ? (size_t)(nl - ln) : e->bn - i;
+		size_t next = i + len + (nl != NULL);
+
+		if (!last && delim(ln, len, b, bl, &last)) {
+			/* the LF before a delimiter belongs to it */
+			if (inpart) {
+				size_t pn = i > part ? i - part - 1 : 0;
+
+				if (entity(o, e->b + part, pn, depth + 1,
+				    why) == -1 || buf_putc(o, '\n') == -1)
+					return -1;
+			} else if (put_plain(o, e->b, i) == -1)
+				return -1;
+			if (buf_put(o, ln, next - i) == -1)
+				return -1;
+			inpart = !last;
+			part = next;
+		} else if (!inpart && last) {
+			return put_plain(o, ln, e->bn - i);	/* epilogue */
+		}
+		i = next;
+	}
+	if (inpart)	/* no closing delimiter: convert what there is */
+		return entity(o, e->b + part, e->bn - part, depth + 1, why);
+	if (part == 0)
+		return put_plain(o, e->b, e->bn);
+	return 0;
+}
+
+static int
+leaf(struct buf *o, const struct ent *e, const char *type)
+{
+	int text = strncmp(type, "text/", 5) == 0;
+
+	if (put_headers(o, e, text ? "quoted-printable" : "base64") == -1)
+		return -1;
+	return text ? mime7_qp(o, e->b, e->bn) : mime7_base64(o, e->b, e->bn);
+}
+
+static int
+entity(struct buf *o, const char *p, size_t n, int depth, const char **why)
+{
+	struct ent e;
+	char type[128], bnd[128];
+
+	if (depth > MIME7_DEPTH)
+		return *why = "MIME structure nested too deeply", -1;
+	split(p, n, &e);
+	if (mime7_has8bit(e.h, e.hn))
+		return *why = "8-bit data in a MIME header", -1;
+	if (!mime7_has8bit(e.b, e.bn))
+		return buf_put(o, p, n);
+	content_type(&e, type, sizeof type, bnd, sizeof bnd);
+	if (strncmp(type, "multipart/", 10) == 0 && bnd[0] != '\0')
+		return put_headers(o, &e, NULL) | multipart(o, &e, bnd, depth,
+		    why);
+	if (strcmp(type, "message/rfc822") == 0 ||
+	    strcmp(type, "message/global") == 0) {
+		/* RFC 2046 5.2.1: its own encoding must be 7bit: recurse */
+		if (put_headers(o, &e, "7bit") == -1)
+			return -1;
+		return entity(o, e.b, e.bn, depth + 1, why);
+	}
+	return leaf(o, &e, type);
+}
+
+/* mime7_convert - the whole message */
+int
+mime7_convert(const char *msg, size_t n, struct buf *out, const char **why)
+{
+	struct ent e;
+	size_t vn;
+
+	*why = "out of memory";
+	split(msg, n, &e);
+	if (header(&e, "mime-version", &vn) == NULL)
+		return *why = "8-bit message is not MIME", -1;
+	out->len = 0;
+	return entity(out, msg, n, 0, why) == -1 ? -1 : 0;
+}

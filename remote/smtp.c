@@ -1,0 +1,883 @@
+/* smtp: the SMTP client of sandmail-rspawn's workers (RFC 5321).
+ *
+ * Runs sandboxed: it may connect, read and write sockets, and read the
+ * message from the descriptor it was handed.  Everything the server says
+ * is bounded by reply.c; what we send comes from send's job, checked for
+ * CR and LF before it goes on a command line. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "env.h"
+#include "log.h"
+#include "mime7.h"
+#include "smtp.h"
+#ifdef REMOTE_TLS
+#include "tls.h"
+#endif
+
+#define MSG_MAX		(1024ULL * 1024 * 1024)	/* conversion ceiling */
+#define CMD_MAX		2048
+
+enum rst { R_PENDING, R_ACCEPTED, R_DONE };
+
+struct tx {
+	const struct smtp_cfg	*cfg;
+	const struct rjob	*job;
+	int			 msgfd;
+	struct rres		*res;
+	uint8_t			*st;
+	char			 last[JOB_TEXT_MAX];	/* for pending ones */
+	int			 scanned, has8;
+	int			 conv;		/* 1 done, -1 failed */
+	const char		*conv_why;
+	struct buf		 body;		/* the 7-bit version */
+	struct buf		 msg;		/* the message, for conversion */
+};
+
+/* smtp_conn_init - no connection yet */
+void
+smtp_conn_init(struct smtp_conn *c)
+{
+	memset(c, 0, sizeof *c);
+	c->fd = -1;
+}
+
+/* smtp_param_ok - xtext and addresses: printable ASCII, no space */
+int
+smtp_param_ok(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+addr_ok(const char *s)
+{
+	for (; *s; s++)
+		if (*s == '\r' || *s == '\n' || *s == '<' || *s == '>')
+			return 0;
+	return 1;
+}
+
+static void
+settime(struct smtp_conn *c, int ms)
+{
+	c->rd.timeout_ms = c->wr.timeout_ms = ms;
+#ifdef REMOTE_TLS
+	if (c->tls)
+		((struct tlsconn *)c->tlsc)->timeout_ms = ms;
+#endif
+}
+
+static void
+conn_close(struct smtp_conn *c)
+{
+#ifdef REMOTE_TLS
+	if (c->tls) {
+		tls_close(c->tlsc);
+		free(c->tlsc);
+	}
+#endif
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->tls = 0;
+	c->tlsc = NULL;
+}
+
+static int
+cmd(struct smtp_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* a command into the write buffer (flushed by get() or explicitly) */
+static int
+cmd(struct smtp_conn *c, const char *fmt, ...)
+{
+	char line[CMD_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof line - 2)
+		return errno = E2BIG, -1;
+	line[n++] = '\r';
+	line[n++] = '\n';
+	return wr_put(&c->wr, line, (size_t)n);
+}
+
+static int
+get(struct smtp_conn *c, int ms, struct reply *r)
+{
+	settime(c, ms);
+	if (c->wr.len > 0 && wr_flush(&c->wr) == -1)
+		return -1;
+	return reply_read(&c->rd, r);
+}
+
+/* the text of a result: "host[addr] said: 550 5.1.1 ..." */
+static void
+said(struct tx *t, const struct smtp_conn *c, const struct reply *r,
+    char *out, size_t outsz)
+{
+	char one[REPLY_TEXT_MAX + 8];
+
+	(void)t;
+	reply_oneline(r, one, sizeof one);
+	snprintf(out, outsz, "%s said: %s", c->mta, one);
+}
+
+static void
+trouble(struct tx *t, const struct smtp_conn *c, const char *stage)
+{
+	snprintf(t->last, sizeof t->last, "lost connection with %s %s: %s",
+	    c->mta, stage, errno == EPROTO ? "not an SMTP reply" :
+	    strerror(errno));
+}
+
+static void
+result(struct tx *t, uint32_t i, uint8_t status, const char *text)
+{
+	free(t->res->rcpt[i].text);
+	t->res->rcpt[i].status = status;
+	t->res->rcpt[i].text = strdup(text);
+	if (t->res->rcpt[i].text == NULL)
+		die_temp("result", "memory");
+	t->st[i] = R_DONE;
+}
+
+/* every recipient not yet done gets status and text */
+static void
+result_all(struct tx *t, uint8_t status, const char *text)
+{
+	for (uint32_t i = 0; i < t->job->nrcpt; i++)
+		if (t->st[i] != R_DONE)
+			result(t, i, status, text);
+}
+
+static int
+pending(const struct tx *t)
+{
+	for (uint32_t i = 0; i < t->job->nrcpt; i++)
+		if (t->st[i] != R_DONE)
+			return 1;
+	return 0;
+}
+
+/* --- connecting --- */
+
+static int
+tcp_connect(const char *addr, uint16_t port, int ms)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+	struct pollfd p;
+	socklen_t len, el = sizeof(int);
+	int fd, err = 0, r;
+
+	memset(&ss, 0, sizeof ss);
+	if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(port);
+		len = sizeof *v4;
+	} else if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(port);
+		len = sizeof *v6;
+	} else
+		return errno = EINVAL, -1;
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len) == -1) {
+		if (errno != EINPROGRESS)
+			goto fail;
+		p = (struct pollfd){ .fd = fd, .events = POLLOUT };
+		do
+			r = poll(&p, 1, ms);
+		while (r == -1 && errno == EINTR);
+		if (r == 0)
+			errno = ETIMEDOUT;
+		if (r <= 0)
+			goto fail;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == -1)
+			goto fail;
+		if (err != 0) {
+			errno = err;
+			goto fail;
+		}
+	}
+	/* blocking from here; every read and write polls with its timeout */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == -1)
+		goto fail;
+	return fd;
+fail:
+	err = errno;
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+static int
+ehlo(struct tx *t, struct smtp_conn *c)
+{
+	struct reply r;
+
+	if (cmd(c, "EHLO %s", t->cfg->helo) == -1 ||
+	    get(c, t->cfg->t_cmd, &r) == -1)
+		return trouble(t, c, "after EHLO"), -1;
+	if (r.code / 100 == 2) {
+		ehlo_parse(&r, &c->ehlo);
+		return 0;
+	}
+	memset(&c->ehlo, 0, sizeof c->ehlo);
+	if (r.code / 100 == 5) {
+		if (cmd(c, "HELO %s", t->cfg->helo) == -1 ||
+		    get(c, t->cfg->t_cmd, &r) == -1)
+			return trouble(t, c, "after HELO"), -1;
+		if (r.code / 100 == 2)
+			return 0;
+	}
+	said(t, c, &r, t->last, sizeof t->last);
+	return -1;
+}
+
+static int
+policy_is(const struct tx *t, const char *p)
+{
+	const char *pol = t->job->tls && *t->job->tls ? t->job->tls :
+	    t->cfg->default_tls;
+
+	return pol != NULL && strcmp(pol, p) == 0;
+}
+
+static int
+tls_required(const struct tx *t)
+{
+	return policy_is(t, "encrypt") || policy_is(t, "verify");
+}
+
+#ifdef REMOTE_TLS
+static int
+starttls(struct tx *t, struct smtp_conn *c)
+{
+	struct reply r;
+	struct tlsconn *tc;
+	char err[256];
+
+	if (cmd(c, "STARTTLS") == -1 || get(c, t->cfg->t_cmd, &r) == -1)
+		return trouble(t, c, "after STARTTLS"), -1;
+	if (r.code != 220) {
+		said(t, c, &r, t->last, sizeof t->last);
+		return -1;
+	}
+	rd_discard(&c->rd);	/* nothing sent before TLS counts */
+	if ((tc = calloc(1, sizeof *tc)) == NULL)
+		die_temp("tls", "memory");
+	if (tls_connect(tc, t->cfg->tls_ctx, c->fd, c->host,
+	    policy_is(t, "verify"), t->cfg->t_cmd, err, sizeof err) == -1) {
+		free(tc);
+		snprintf(t->last, sizeof t->last, "TLS with %s failed: %s",
+		    c->mta, err);
+		return -1;
+	}
+	c->tls = 1;
+	c->tlsc = tc;
+	rd_init(&c->rd, c->fd, tls_read_op, tc);
+	wr_init(&c->wr, c->fd, tls_write_op, tc);
+	log_kv("tls", "id", t->job->qid, "mta", c->mta, "version",
+	    tls_version(tc), "cipher", tls_cipher(tc), NULL);
+	return ehlo(t, c);
+}
+#endif
+
+/* STARTTLS when offered (or required); 0 go on, -1 fail, 1 try again
+ * on a new connection without TLS (policy "may", handshake failed) */
+static int
+maybe_tls(struct tx *t, struct smtp_conn *c, int notls)
+{
+	if (policy_is(t, "none") || notls)
+		return 0;
+	if (!(c->ehlo.ext & EXT_STARTTLS) || t->cfg->tls_ctx == NULL) {
+		if (!tls_required(t))
+			return 0;
+		snprintf(t->last, sizeof t->last, "TLS is required for this "
+		    "domain but %s", t->cfg->tls_ctx == NULL ?
+		    "this system has no TLS client" :
+		    "the server does not offer STARTTLS");
+		return -1;
+	}
+#ifdef REMOTE_TLS
+	if (starttls(t, c) == -1)
+		return tls_required(t) ? -1 : 1;
+	return 0;
+#else
+	return 0;
+#endif
+}
+
+static int
+b64(char *out, size_t outsz, const void *p, size_t n)
+{
+	if (sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL) >
+	    outsz)
+		return -1;
+	sodium_bin2base64(out, outsz, p, n, sodium_base64_VARIANT_ORIGINAL);
+	return 0;
+}
+
+static int
+auth_step(struct tx *t, struct smtp_conn *c, const char *line, int want)
+{
+	struct reply r;
+
+	if (wr_puts(&c->wr, line) == -1 || wr_put(&c->wr, "\r\n", 2) == -1 ||
+	    get(c, t->cfg->t_cmd, &r) == -1)
+		return trouble(t, c, "during AUTH"), -1;
+	if (r.code != want) {
+		said(t, c, &r, t->last, sizeof t->last);
+		return -1;
+	}
+	return 0;
+}
+
+/* smart host AUTH PLAIN (RFC 4616) or LOGIN; only over TLS */
+static int
+auth(struct tx *t, struct smtp_conn *c)
+{
+	const struct rjob *j = t->job;
+	char raw[1100], enc[1600], line[1700];
+	size_t ul = strlen(j->auth_user), pl = strlen(j->auth_pass);
+	int r;
+
+	if (j->auth_user == NULL || j->auth_user[0] == '\0')
+		return 0;
+	if (!c->tls) {
+		snprintf(t->last, sizeof t->last, "will not send credentials "
+		    "to %s without TLS", c->mta);
+		return -1;
+	}
+	if (ul + pl + 2 > sizeof raw)
+		return snprintf(t->last, sizeof t->last, "credentials too "
+		    "long"), -1;
+	if (c->ehlo.ext & EXT_AUTH_PLAIN) {
+		raw[0] = '\0';
+		memcpy(raw + 1, j->auth_user, ul);
+		raw[ul + 1] = '\0';
+		memcpy(raw + ul + 2, j->auth_pass, pl);
+		r = b64(enc, sizeof enc, raw, ul + pl + 2);
+		snprintf(line, sizeof line, "AUTH PLAIN %s", enc);
+		sodium_memzero(raw, sizeof raw);
+		r = r == -1 ? -1 : auth_step(t, c, line, 235);
+	} else if (c->ehlo.ext & EXT_AUTH_LOGIN) {
+		r = auth_step(t, c, "AUTH LOGIN", 334);
+		if (r == 0 && b64(enc, sizeof enc, j->auth_user, ul) == 0)
+			r = auth_step(t, c, enc, 334);
+		if (r == 0 && b64(enc, sizeof enc, j->auth_pass, pl) == 0)
+			r = auth_step(t, c, enc, 235);
+	} else {
+		snprintf(t->last, sizeof t->last, "%s offers no AUTH PLAIN "
+		    "or LOGIN", c->mta);
+		r = -1;
+	}
+	sodium_memzero(enc, sizeof enc);
+	sodium_memzero(line, sizeof line);
+	return r;
+}
+
+/* connect, greeting, EHLO, STARTTLS, AUTH: 0 ready, -1 (t->last says
+ * why), 1 retry without TLS */
+static int
+session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
+    const char *addr, int notls)
+{
+	uint16_t port = h->port ? h->port : t->cfg->port;
+	struct reply r;
+	int k;
+
+	conn_close(c);
+	snprintf(c->host, sizeof c->host, "%s", h->name);
+	snprintf(c->addr, sizeof c->addr, "%s", addr);
+	snprintf(c->mta, sizeof c->mta, "%s[%s]", h->name, addr);
+	if ((c->fd = tcp_connect(addr, port, t->cfg->t_connect)) == -1) {
+		snprintf(t->last, sizeof t->last, "connect to %s:%u: %s",
+		    c->mta, port, strerror(errno));
+		return -1;
+	}
+	rd_init(&c->rd, c->fd, NULL, NULL);
+	wr_init(&c->wr, c->fd, NULL, NULL);
+	if (get(c, t->cfg->t_greet, &r) == -1)
+		return trouble(t, c, "while receiving the greeting"), -1;
+	if (r.code != 220) {
+		said(t, c, &r, t->last, sizeof t->last);
+		smtp_quit(t->cfg, c);
+		return -1;
+	}
+	if (ehlo(t, c) == -1 || (k = maybe_tls(t, c, notls)) == -1 ||
+	    (k == 0 && auth(t, c) == -1)) {
+		smtp_quit(t->cfg, c);
+		return -1;
+	}
+	if (k == 1)
+		conn_close(c);
+	return k;
+}
+
+/* --- the message --- */
+
+static int
+scan8(struct tx *t)
+{
+	char b[16384];
+	ssize_t n;
+
+	if (t->scanned)
+		return t->has8;
+	if (lseek(t->msgfd, 0, SEEK_SET) == -1)
+		return -1;
+	while ((n = read(t->msgfd, b, sizeof b)) > 0)
+		if (mime7_has8bit(b, (size_t)n)) {
+			t->has8 = 1;
+			break;
+		}
+	if (n < 0)
+		return -1;
+	t->scanned = 1;
+	return t->has8;
+}
+
+static int
+load(struct tx *t)
+{
+	char b[65536];
+	ssize_t n;
+
+	buf_init(&t->msg, MSG_MAX);
+	if (lseek(t->msgfd, 0, SEEK_SET) == -1)
+		return -1;
+	while ((n = read(t->msgfd, b, sizeof b)) > 0)
+		if (buf_put(&t->msg, b, (size_t)n) == -1)
+			return -1;
+	return n < 0 ? -1 : 0;
+}
+
+/* 8-bit data for a server without 8BITMIME: convert once per job */
+static int
+downgrade(struct tx *t)
+{
+	if (t->conv != 0)
+		return t->conv;
+	buf_init(&t->body, MSG_MAX);
+	if (load(t) == -1) {
+		t->conv_why = "cannot read the message";
+		return t->conv = -1;
+	}
+	t->conv = mime7_convert(t->msg.p ? t->msg.p : "", t->msg.len,
+	    &t->body, &t->conv_why) == 0 ? 1 : -1;
+	buf_free(&t->msg);
+	return t->conv;
+}
+
+/* LF -> CRLF and dot-stuffing (RFC 5321 4.5.2) of one chunk */
+static int
+data_chunk(struct smtp_conn *c, const char *p, size_t n, int *bol)
+{
+	size_t i = 0, k;
+
+	while (i < n) {
+		if (*bol && p[i] == '.' && wr_put(&c->wr, ".", 1) == -1)
+			return -1;
+		const char *nl = memchr(p + i, '\n', n - i);
+
+		k = nl ? (size_t)(nl - (p + i)) : n - i;
+		if (wr_put(&c->wr, p + i, k) == -1)
+			return -1;
+		i += k;
+		*bol = 0;
+		if (nl != NULL) {
+			if (wr_put(&c->wr, "\r\n", 2) == -1)
+				return -1;
+			i++;
+			*bol = 1;
+		}
+	}
+	return 0;
+}
+
+static int
+data_send(struct tx *t, struct smtp_conn *c)
+{
+	char b[65536];
+	ssize_t n;
+	int bol = 1;
+
+	settime(c, t->cfg->t_data_block);
+	if (t->conv == 1) {
+		if (data_chunk(c, t->body.p, t->body.len, &bol) == -1)
+			return -1;
+	} else {
+		if (lseek(t->msgfd, 0, SEEK_SET) == -1)
+			return -1;
+		while ((n = read(t->msgfd, b, sizeof b)) > 0)
+			if (data_chunk(c, b, (size_t)n, &bol) == -1)
+				return -1;
+		if (n < 0)
+			return -1;
+	}
+	if (!bol && wr_put(&c->wr, "\r\n", 2) == -1)
+		return -1;
+	return wr_put(&c->wr, ".\r\n", 3);
+}
+
+/* --- one transaction --- */
+
+/* checks that need no command: 0 go on, -1 every recipient is done */
+static int
+precheck(struct tx *t, struct smtp_conn *c, int *body8)
+{
+	const struct rjob *j = t->job;
+	char text[JOB_TEXT_MAX];
+	int need8 = (j->flags & (ENV_8BITMIME | ENV_BINARY)) != 0;
+
+	*body8 = 0;
+	if ((j->flags & ENV_SMTPUTF8) && !(c->ehlo.ext & EXT_SMTPUTF8)) {
+		snprintf(text, sizeof text, "%s does not support SMTPUTF8 "
+		    "(RFC 6531), which this message needs", c->mta);
+		return result_all(t, ST_PERM, text), -1;
+	}
+	if ((c->ehlo.ext & EXT_SIZE) && c->ehlo.size > 0 &&
+	    j->size > c->ehlo.size) {
+		snprintf(text, sizeof text, "message size %llu exceeds the "
+		    "limit of %llu bytes of %s", (unsigned long long)j->size,
+		    (unsigned long long)c->ehlo.size, c->mta);
+		return result_all(t, ST_PERM, text), -1;
+	}
+	if (c->ehlo.ext & EXT_8BITMIME) {
+		*body8 = need8;
+		return 0;
+	}
+	if (!need8 && scan8(t) == 0)
+		return 0;
+	if (downgrade(t) == -1) {
+		snprintf(text, sizeof text, "%s does not support 8BITMIME and "
+		    "the message cannot be converted: %s", c->mta,
+		    t->conv_why ? t->conv_why : "error");
+		return result_all(t, ST_PERM, text), -1;
+	}
+	return 0;
+}
+
+static int
+mail_cmd(struct tx *t, struct smtp_conn *c, int body8)
+{
+	const struct rjob *j = t->job;
+	char p[1400];
+	size_t o = 0;
+
+	p[0] = '\0';
+#define ADD(...) do {							\
+	int n_ = snprintf(p + o, sizeof p - o, __VA_ARGS__);		\
+	if (n_ < 0 || (size_t)n_ >= sizeof p - o)			\
+		return errno = E2BIG, -1;				\
+	o += (size_t)n_;						\
+} while (0)
+	if (c->ehlo.ext & EXT_SIZE)
+		ADD(" SIZE=%llu", (unsigned long long)j->size);
+	if (body8)
+		ADD(" BODY=8BITMIME");
+	if (j->flags & ENV_SMTPUTF8)
+		ADD(" SMTPUTF8");
+	if (c->ehlo.ext & EXT_DSN) {
+		if (j->ret == RET_FULL || j->ret == RET_HDRS)
+			ADD(" RET=%s", j->ret == RET_FULL ? "FULL" : "HDRS");
+		if (j->envid[0] != '\0' && smtp_param_ok(j->envid))
+			ADD(" ENVID=%s", j->envid);
+	}
+#undef ADD
+	return cmd(c, "MAIL FROM:<%s>%s", j->sender, p);
+}
+
+static int
+rcpt_cmd(struct tx *t, struct smtp_conn *c, uint32_t i)
+{
+	const struct rjob_rcpt *r = &t->job->rcpt[i];
+	char p[1200] = "", nt[40] = "";
+	int n = 0;
+
+	if ((c->ehlo.ext & EXT_DSN) && r->notify != 0) {
+		if (r->notify & NOTIFY_NEVER)
+			snprintf(nt, sizeof nt, "NEVER");
+		else
+			snprintf(nt, sizeof nt, "%s%s%s",
+			    r->notify & NOTIFY_SUCCESS ? "SUCCESS," : "",
+			    r->notify & NOTIFY_FAILURE ? "FAILURE," : "",
+			    r->notify & NOTIFY_DELAY ? "DELAY," : "");
+		if (nt[0] != '\0' && nt[strlen(nt) - 1] == ',')
+			nt[strlen(nt) - 1] = '\0';
+		n = snprintf(p, sizeof p, " NOTIFY=%s", nt);
+	}
+	if ((c->ehlo.ext & EXT_DSN) && r->orcpt[0] != '\0' &&
+	    smtp_param_ok(r->orcpt) && n >= 0 && (size_t)n < sizeof p)
+		snprintf(p + n, sizeof p - (size_t)n, " ORCPT=%s", r->orcpt);
+	return cmd(c, "RCPT TO:<%s>%s", r->addr, p);
+}
+
+/* replies to a RCPT: 2xx accepted, 5xx done, 4xx left for the next host */
+static void
+rcpt_reply(struct tx *t, struct smtp_conn *c, uint32_t i,
+    const struct reply *r)
+{
+	char text[JOB_TEXT_MAX];
+
+	said(t, c, r, text, sizeof text);
+	if (r->code / 100 == 2)
+		t->st[i] = R_ACCEPTED;
+	else if (r->code / 100 == 5)
+		result(t, i, ST_PERM, text);
+	else
+		memcpy(t->last, text, strlen(text) + 1);
+}
+
+static void
+unaccept(struct tx *t)
+{
+	for (uint32_t i = 0; i < t->job->nrcpt; i++)
+		if (t->st[i] == R_ACCEPTED)
+			t->st[i] = R_PENDING;
+}
+
+static int
+accepted(const struct tx *t)
+{
+	int n = 0;
+
+	for (uint32_t i = 0; i < t->job->nrcpt; i++)
+		n += t->st[i] == R_ACCEPTED;
+	return n;
+}
+
+static int
+rset(struct tx *t, struct smtp_conn *c)
+{
+	struct reply r;
+
+	if (cmd(c, "RSET") == -1 || get(c, t->cfg->t_cmd, &r) == -1 ||
+	    r.code / 100 != 2) {
+		conn_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* after 354: the data and the final reply */
+static int
+data_phase(struct tx *t, struct smtp_conn *c)
+{
+	struct reply r;
+	char text[JOB_TEXT_MAX];
+
+	if (data_send(t, c) == -1)
+		return trouble(t, c, "while sending the message"), unaccept(t),
+		    conn_close(c), -1;
+	if (get(c, t->cfg->t_data_done, &r) == -1)
+		return trouble(t, c, "after the end of data"), unaccept(t),
+		    conn_close(c), -1;
+	said(t, c, &r, text, sizeof text);
+	for (uint32_t i = 0; i < t->job->nrcpt; i++) {
+		if (t->st[i] != R_ACCEPTED)
+			continue;
+		if (r.code / 100 == 2)
+			result(t, i, ST_OK, text);
+		else if (r.code / 100 == 5)
+			result(t, i, ST_PERM, text);
+		else
+			t->st[i] = R_PENDING;
+	}
+	if (r.code / 100 == 4)
+		memcpy(t->last, text, strlen(text) + 1);
+	return 0;
+}
+
+/* MAIL, RCPT..., DATA; pipelined when the server offers it (RFC 2920).
+ * 0: the connection is in a clean state; -1: it is closed. */
+static int
+transaction(struct tx *t, struct smtp_conn *c)
+{
+	const struct rjob *j = t->job;
+	int pipe = (c->ehlo.ext & EXT_PIPELINING) != 0, body8;
+	struct reply r, mr;
+	char text[JOB_TEXT_MAX];
+	uint32_t i;
+
+	r.code = mr.code = 0;
+	if (precheck(t, c, &body8) == -1)
+		return 0;
+	if (mail_cmd(t, c, body8) == -1 ||
+	    (!pipe && get(c, t->cfg->t_cmd, &mr) == -1))
+		return trouble(t, c, "after MAIL FROM"), conn_close(c), -1;
+	for (i = 0; i < j->nrcpt; i++) {
+		if (t->st[i] != R_PENDING)
+			continue;
+		if (!pipe && mr.code / 100 != 2)
+			break;
+		if (rcpt_cmd(t, c, i) == -1 ||
+		    (!pipe && get(c, t->cfg->t_cmd, &r) == -1))
+			return trouble(t, c, "after RCPT TO"), unaccept(t),
+			    conn_close(c), -1;
+		if (!pipe)
+			rcpt_reply(t, c, i, &r);
+	}
+	if (pipe) {
+		if (cmd(c, "DATA") == -1 || get(c, t->cfg->t_cmd, &mr) == -1)
+			return trouble(t, c, "after MAIL FROM"), conn_close(c),
+			    -1;
+		for (i = 0; i < j->nrcpt; i++) {
+			if (t->st[i] != R_PENDING)
+				continue;
+			if (get(c, t->cfg->t_cmd, &r) == -1)
+				return trouble(t, c, "after RCPT TO"),
+				    unaccept(t), conn_close(c), -1;
+			if (mr.code / 100 == 2)
+				rcpt_reply(t, c, i, &r);
+		}
+		if (get(c, t->cfg->t_data_init, &r) == -1)
+			return trouble(t, c, "after DATA"), unaccept(t),
+			    conn_close(c), -1;
+	}
+	if (mr.code / 100 != 2) {
+		said(t, c, &mr, text, sizeof text);
+		if (mr.code / 100 == 5)
+			result_all(t, ST_PERM, text);
+		else
+			memcpy(t->last, text, strlen(text) + 1);
+		unaccept(t);
+		if (pipe && r.code == 354 &&
+		    (cmd(c, ".") == -1 || get(c, t->cfg->t_data_done, &r) == -1))
+			return conn_close(c), -1;
+		return rset(t, c);
+	}
+	if (accepted(t) == 0) {
+		if (pipe && r.code == 354 &&
+		    (cmd(c, ".") == -1 || get(c, t->cfg->t_data_done, &r) == -1))
+			return conn_close(c), -1;
+		return rset(t, c);
+	}
+	if (!pipe && (cmd(c, "DATA") == -1 ||
+	    get(c, t->cfg->t_data_init, &r) == -1))
+		return trouble(t, c, "after DATA"), unaccept(t), conn_close(c),
+		    -1;
+	if (r.code != 354) {
+		said(t, c, &r, text, sizeof text);
+		for (i = 0; i < j->nrcpt; i++)
+			if (t->st[i] == R_ACCEPTED)
+				result(t, i, r.code / 100 == 5 ? ST_PERM :
+				    ST_TEMP, text);
+		return rset(t, c);
+	}
+	return data_phase(t, c);
+}
+
+/* --- a whole job --- */
+
+static int
+tx_init(struct tx *t, const struct smtp_cfg *cfg, const struct rjob *j,
+    int msgfd, struct rres *res)
+{
+	memset(t, 0, sizeof *t);
+	t->cfg = cfg;
+	t->job = j;
+	t->msgfd = msgfd;
+	t->res = res;
+	memset(res, 0, sizeof *res);
+	res->id = j->id;
+	res->nrcpt = j->nrcpt;
+	if ((res->rcpt = calloc(j->nrcpt, sizeof *res->rcpt)) == NULL ||
+	    (t->st = calloc(j->nrcpt, 1)) == NULL)
+		return -1;
+	snprintf(t->last, sizeof t->last, "no host of the route could be "
+	    "reached");
+	if (!addr_ok(j->sender))
+		result_all(t, ST_PERM, "bad sender address");
+	for (uint32_t i = 0; i < j->nrcpt; i++)
+		if (!addr_ok(j->rcpt[i].addr) || j->rcpt[i].addr[0] == '\0')
+			result(t, i, ST_PERM, "bad recipient address");
+	return 0;
+}
+
+static void
+try_hosts(struct tx *t, struct smtp_conn *c)
+{
+	const struct rjob *j = t->job;
+
+	for (uint32_t h = 0; h < j->nhost && pending(t); h++)
+		for (uint32_t a = 0; a < j->host[h].naddr && pending(t); a++) {
+			int k = session(t, c, &j->host[h], j->host[h].addr[a],
+			    0);
+
+			if (k == 1)
+				k = session(t, c, &j->host[h],
+				    j->host[h].addr[a], 1);
+			if (k != 0)
+				continue;
+			if (transaction(t, c) == 0 && pending(t))
+				smtp_quit(t->cfg, c);	/* 4xx: next host */
+		}
+}
+
+/* smtp_job - see smtp.h */
+int
+smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
+    const struct rjob *j, int msgfd, struct rres *res)
+{
+	struct tx t;
+
+	if (tx_init(&t, cfg, j, msgfd, res) == -1)
+		return -1;
+	if (c->fd >= 0 && pending(&t)) {
+		/* a reused connection: if it has gone stale, start over */
+		if (transaction(&t, c) == -1)
+			unaccept(&t);
+		else if (pending(&t))
+			smtp_quit(cfg, c);
+	}
+	if (pending(&t))
+		try_hosts(&t, c);
+	result_all(&t, ST_TEMP, t.last);
+	if (c->fd < 0 && c->mta[0] == '\0')
+		res->mta = strdup("");
+	else
+		res->mta = strdup(c->mta);
+	free(t.st);
+	buf_free(&t.body);
+	buf_free(&t.msg);
+	return res->mta == NULL ? -1 : 0;
+}
+
+/* smtp_quit - polite close */
+void
+smtp_quit(const struct smtp_cfg *cfg, struct smtp_conn *c)
+{
+	struct reply r;
+
+	if (c->fd < 0)
+		return;
+	if (cmd(c, "QUIT") == 0)
+		(void)get(c, cfg->t_cmd < 5000 ? cfg->t_cmd : 5000, &r);
+	conn_close(c);
+}

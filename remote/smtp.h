@@ -1,0 +1,50 @@
+/* smtp: one SMTP client connection and the transactions on it (RFC 5321),
+ * for sandmail-rspawn's workers.  Tries the route's hosts in order over
+ * every address given; EHLO with HELO fallback; STARTTLS; AUTH for smart
+ * hosts (only over TLS); PIPELINING, SIZE, 8BITMIME (or a downgrade to
+ * 7-bit MIME), SMTPUTF8, DSN; per-recipient results. */
+#ifndef SANDMAIL_REMOTE_SMTP_H
+#define SANDMAIL_REMOTE_SMTP_H
+
+#include <stdint.h>
+
+#include "io.h"
+#include "job.h"
+#include "reply.h"
+
+struct smtp_cfg {
+	const char	*helo;		/* our host name */
+	uint16_t	 port;		/* for hosts with port 0 (mx_port) */
+	/* RFC 5321 4.5.3.2 time-outs, in ms */
+	int		 t_connect, t_greet, t_cmd, t_data_init,
+			 t_data_block, t_data_done;
+	void		*tls_ctx;	/* SSL_CTX *, or NULL: no STARTTLS */
+	const char	*default_tls;	/* policy when the job has none */
+};
+
+/* A connection that may outlive one job (reuse for the same route). */
+struct smtp_conn {
+	int		 fd;		/* -1: none */
+	struct rd	 rd;
+	struct wr	 wr;
+	int		 tls;		/* STARTTLS done */
+	void		*tlsc;		/* struct tlsconn *, when tls */
+	struct ehlo	 ehlo;
+	char		 host[256];
+	char		 addr[64];
+	char		 mta[330];	/* "host[addr]" */
+};
+
+void	smtp_conn_init(struct smtp_conn *);
+/* smtp_job: deliver job's message (read from msgfd) and fill res (one
+ * result per recipient).  c may hold an open connection to the same
+ * route; after the call it holds one that can be reused, or none. */
+int	smtp_job(const struct smtp_cfg *, struct smtp_conn *,
+	    const struct rjob *, int msgfd, struct rres *res);
+/* smtp_quit: QUIT and close, if open */
+void	smtp_quit(const struct smtp_cfg *, struct smtp_conn *);
+
+/* smtp_xtext_ok: a DSN ENVID/ORCPT value is safe on a command line */
+int	smtp_param_ok(const char *);
+
+#endif
