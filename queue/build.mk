@@ -11,6 +11,7 @@ SEND_OBJS := queue/send_pre.o queue/send_loop.o queue/send_fs.o \
 	queue/send_rcpt.o queue/send_sched.o queue/send_bounce.o queue/qwrite.o
 sandmail-send_OBJS := queue/send_main.o $(SEND_OBJS)
 test_send_OBJS := $(SEND_OBJS)
+$(B)/tests/unit/test_send.o: CPPFLAGS += -Iqueue
 PROGS += sandmail-start
 sandmail-start_OBJS := queue/start_main.o
 PROGS += sandmail-mailq sandmail-flush sandmail-rm

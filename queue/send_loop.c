@@ -30,6 +30,8 @@
 
 #define DAY	86400
 
+volatile sig_atomic_t send_sighup, send_sigalrm, send_sigterm;
+
 struct route {
 	char		 dkey[300];	/* per-destination key */
 	char		 name[256];	/* what to resolve, or the literal */

@@ -21,7 +21,6 @@
 #include "sbx.h"
 #include "send_srv.h"
 
-volatile sig_atomic_t send_sighup, send_sigalrm, send_sigterm;
 
 static const struct sbx_rule send_rules[] = {
 	/* the queue directory, relative to its descriptor */

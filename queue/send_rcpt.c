@@ -153,6 +153,16 @@ br_encode(struct buf *b, const struct brec *r)
 	return pk_finish(b, start);
 }
 
+static void
+br_clear(struct brec *r)
+{
+	free(r->addr);
+	free(r->orcpt);
+	free(r->mta);
+	free(r->text);
+	memset(r, 0, sizeof *r);
+}
+
 static int
 br_one(struct brec *r, const unsigned char *p, size_t len)
 {
@@ -168,7 +178,7 @@ br_one(struct brec *r, const unsigned char *p, size_t len)
 	    cur_cstr(&c, &r->text, 8192) == -1 || cur_end(&c) == -1 ||
 	    (r->action != BR_FAILED && r->action != BR_DELAYED &&
 	    r->action != BR_DELIVERED)) {
-		br_free(r, 1);
+		br_clear(r);
 		return errno = EPROTO, -1;
 	}
 	return 0;
@@ -211,12 +221,8 @@ fail:
 void
 br_free(struct brec *v, size_t n)
 {
-	for (size_t i = 0; v != NULL && i < n; i++) {
-		free(v[i].addr);
-		free(v[i].orcpt);
-		free(v[i].mta);
-		free(v[i].text);
-	}
+	for (size_t i = 0; v != NULL && i < n; i++)
+		br_clear(&v[i]);
 	free(v);
 }
 
