@@ -1,0 +1,415 @@
+/* session: one POP3 connection, from the set-up to the end.
+ *
+ * The monitor (this process, root or the invoking uid) opens the tables,
+ * makes the TLS context, starts sandmail-auth, and forks the login
+ * process, which drops to user_pop3d, sandboxes itself and talks to the
+ * client.  The monitor never reads the client: it reads only the login
+ * process's bounded LOGIN records (doc/protocols.md, "pop3d"), asks
+ * sandmail-auth, and maps the login to a maildir.  After a good login it
+ * becomes the mailbox process: drops to the mailbox owner, opens and
+ * locks the maildir, takes the snapshot, installs a filter that allows
+ * only the maildir's descriptors, and serves the TRANSACTION state over
+ * the socket pair (the login process relays).
+ *
+ * XXX the monitor itself runs unfiltered until the login, as root when
+ * started as root; what it reads is bounded records from a sandboxed
+ * process of ours, never the client's bytes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "authc.h"
+#include "exitcode.h"
+#include "log.h"
+#include "pop3d.h"
+#include "rec.h"
+#include "sbx.h"
+#include "tls.h"
+
+enum { T_LOCALUSERS, T_VIRTUAL, T_DOMAINS, T_COUNT };
+static const char *const tbl_names[T_COUNT] = {
+	"localusers", "virtual", "domains",
+};
+
+struct box {
+	char	*path;		/* the maildir, ending in '/' */
+	uid_t	 uid;		/* -1: stay who we are */
+	gid_t	 gid;
+};
+
+static void
+tables_open(struct tbl *t, const struct pop3_cfg *cfg)
+{
+	char path[4096];
+	int i, n;
+
+	for (i = 0; i < T_COUNT; i++) {
+		n = snprintf(path, sizeof path, "%s/%s.cdb", cfg->tables_dir,
+		    tbl_names[i]);
+		if (n < 0 || (size_t)n >= sizeof path ||
+		    tbl_open(&t[i], path) == -1)
+			die_temp("open", path);
+	}
+}
+
+static void
+tables_close(struct tbl *t)
+{
+	for (int i = 0; i < T_COUNT; i++)
+		tbl_close(&t[i]);
+}
+
+/* local_box: localusers "uid:gid:home" -> home/Maildir/ */
+static int
+local_box(struct tbl *t, const char *name, size_t n, struct box *b)
+{
+	struct buf v = BUF_INIT(4096);
+	unsigned long long uid, gid;
+	char *p, *q, *home;
+	int r;
+
+	if ((r = tbl_get(&t[T_LOCALUSERS], name, n, &v)) != 1 ||
+	    buf_cstr(&v) == -1) {
+		buf_free(&v);
+		return r == 1 ? -1 : r;
+	}
+	r = -1;
+	if ((p = strchr(v.p, ':')) == NULL ||
+	    (q = strchr(p + 1, ':')) == NULL)
+		goto out;
+	*p++ = '\0';
+	*q++ = '\0';
+	home = q;
+	if (parse_ull(v.p, &uid) == -1 || parse_ull(p, &gid) == -1 ||
+	    uid > 0xfffffffeULL || gid > 0xfffffffeULL || home[0] != '/')
+		goto out;
+	b->uid = (uid_t)uid;
+	b->gid = (gid_t)gid;
+	if ((b->path = malloc(strlen(home) + sizeof "/Maildir/")) == NULL)
+		goto out;
+	memcpy(b->path, home, strlen(home) + 1);
+	memcpy(b->path + strlen(home), "/Maildir/", sizeof "/Maildir/");
+	r = 1;
+out:
+	buf_free(&v);
+	return r;
+}
+
+/* virtual_box: the virtual table's exact entry for local@domain */
+static int
+virtual_box(struct tbl *t, const struct pop3_cfg *cfg, const char *local,
+    const char *domain, struct box *b)
+{
+	struct buf v = BUF_INIT(4096);
+	enum tbl_match how;
+	int r;
+
+	r = tbl_addr(&t[T_VIRTUAL], local, domain, "", &v, &how);
+	if (r == 1 && (how != TBL_EXACT || buf_cstr(&v) == -1 ||
+	    v.p[0] != '/'))
+		r = 0;	/* a catch-all is not a mailbox one can log in to */
+	if (r == 1) {
+		b->path = v.p;
+		v.p = NULL;
+		if (geteuid() == 0 &&
+		    priv_lookup(cfg->vmail_user, &b->uid, &b->gid) == -1) {
+			log_kv("error", "op", "getpwnam", "user",
+			    cfg->vmail_user, NULL);
+			r = -1;
+		}
+	}
+	buf_free(&v);
+	return r;
+}
+
+/* box_of: the maildir of a login: localusers by name; for user@domain,
+ * localusers by the local part when domains says local, else the
+ * virtual table.  1 found, 0 none, -1 error. */
+static int
+box_of(struct tbl *t, const struct pop3_cfg *cfg, const char *login,
+    struct box *b)
+{
+	struct buf v = BUF_INIT(64);
+	char local[256];
+	const char *at;
+	int r;
+
+	memset(b, 0, sizeof *b);
+	b->uid = (uid_t)-1;
+	b->gid = (gid_t)-1;
+	if ((r = local_box(t, login, strlen(login), b)) != 0)
+		return r;
+	if ((at = strrchr(login, '@')) == NULL || at == login ||
+	    (size_t)(at - login) >= sizeof local || at[1] == '\0')
+		return 0;
+	memcpy(local, login, (size_t)(at - login));
+	local[at - login] = '\0';
+	r = tbl_domain(&t[T_DOMAINS], at + 1, &v);
+	if (r == 1 && buf_eq(&v, "local"))
+		r = local_box(t, local, strlen(local), b);
+	else
+		r = virtual_box(t, cfg, local, at + 1, b);
+	buf_free(&v);
+	return r;
+}
+
+static int
+reply(int fd, uint8_t st, const char *text)
+{
+	struct buf b = BUF_INIT(ML_REC_MAX);
+	int r;
+
+	r = pk_begin(&b) == -1 || pk_u8(&b, st) == -1 ||
+	    pk_cstr(&b, text) == -1 || pk_finish(&b, 0) == -1 ||
+	    rec_send(fd, &b) == -1 ? -1 : 0;
+	buf_free(&b);
+	return r;
+}
+
+static void
+say_raw(int fd, const char *s)
+{
+	size_t n = strlen(s);
+	ssize_t w;
+
+	while (n > 0 && ((w = write(fd, s, n)) > 0 || errno == EINTR))
+		if (w > 0)
+			s += w, n -= (size_t)w;
+}
+
+/* mailbox_rules: what the mailbox process may do after its filter */
+static void
+mailbox_sandbox(const struct mbox *mb)
+{
+	const int ro = O_ACCMODE | O_CREAT | O_TRUNC;
+	const struct sbx_rule rules[] = {
+		/* read messages in new/ and cur/ */
+		SBX_ALLOW2(openat, SCMP_A0_32(SCMP_CMP_EQ, (unsigned)mb->new),
+		    SCMP_A2_32(SCMP_CMP_MASKED_EQ, ro, O_RDONLY)),
+		SBX_ALLOW2(openat, SCMP_A0_32(SCMP_CMP_EQ, (unsigned)mb->cur),
+		    SCMP_A2_32(SCMP_CMP_MASKED_EQ, ro, O_RDONLY)),
+		/* UPDATE: delete, and new/ -> cur/ */
+		SBX_ALLOW1(unlinkat, SCMP_A0_32(SCMP_CMP_EQ, (unsigned)mb->new)),
+		SBX_ALLOW1(unlinkat, SCMP_A0_32(SCMP_CMP_EQ, (unsigned)mb->cur)),
+		SBX_ALLOW2(renameat, SCMP_A0_32(SCMP_CMP_EQ, (unsigned)mb->new),
+		    SCMP_A2_32(SCMP_CMP_EQ, (unsigned)mb->cur)),
+		SBX_ALLOW2(renameat2, SCMP_A0_32(SCMP_CMP_EQ, (unsigned)mb->new),
+		    SCMP_A2_32(SCMP_CMP_EQ, (unsigned)mb->cur)),
+		/* finding a message another reader renamed in cur/ */
+		SBX_ALLOW(getdents64),
+		SBX_ALLOW(fsync),
+		SBX_LAST
+	};
+
+	sbx_enter_or_die(rules);
+}
+
+/* mailbox: the rest of the session as the owner of b; never returns */
+static void
+mailbox(int fd, const struct pop3_cfg *cfg, const char *user,
+    const struct box *b, const char *ip)
+{
+	struct mbox mb;
+	struct rd *r;
+	struct wr *w;
+	char line[256];
+
+	if (b->uid == 0) {
+		log_kv("refuse", "user", user, "reason", "uid 0", NULL);
+		say_raw(fd, "-ERR [SYS/PERM] this mailbox is not served\r\n");
+		_exit(EXIT_OK);
+	}
+	priv_drop_or_die(geteuid() == 0 ? b->uid : (uid_t)-1, b->gid);
+	if (mbox_open(&mb, b->path) == -1) {
+		if (errno == EWOULDBLOCK) {
+			log_kv("in_use", "user", user, "ip", ip, NULL);
+			say_raw(fd, "-ERR [IN-USE] the mailbox is in use by "
+			    "another POP3 session\r\n");
+			_exit(EXIT_OK);
+		}
+		log_kv("error", "op", "open", "user", user, "maildir",
+		    b->path, "err", strerror(errno), NULL);
+		say_raw(fd, "-ERR [SYS/TEMP] cannot open the mailbox\r\n");
+		_exit(EXIT_TEMP);
+	}
+	if (mbox_scan(&mb, cfg->max_msgs) == -1) {
+		log_kv("error", "op", "scan", "user", user, "maildir",
+		    b->path, "err", strerror(errno), NULL);
+		say_raw(fd, "-ERR [SYS/TEMP] cannot read the mailbox\r\n");
+		_exit(EXIT_TEMP);
+	}
+	mailbox_sandbox(&mb);
+	if ((r = malloc(sizeof *r)) == NULL || (w = malloc(sizeof *w)) == NULL)
+		die_temp("malloc", NULL);
+	rd_init(r, fd, NULL, NULL);
+	wr_init(w, fd, NULL, NULL);
+	r->timeout_ms = w->timeout_ms = cfg->timeout_ms;
+	snprintf(line, sizeof line, "%zu", mb.n);
+	log_kv("login", "user", user, "ip", ip, "maildir", b->path,
+	    "messages", line, NULL);
+	snprintf(line, sizeof line, "+OK Logged in, %zu messages (%llu "
+	    "octets)\r\n", mb.n, (unsigned long long)mb.total);
+	if (wr_puts(w, line) == -1)
+		_exit(EXIT_OK);
+	_exit(trans_run(&mb, r, w, user, ip));
+}
+
+/* check: one LOGIN record; returns when the login failed */
+static void
+check(int fd, struct authc *a, struct tbl *t, const struct pop3_cfg *cfg,
+    struct buf *rec, const struct peerinfo *peer)
+{
+	char canon[AUTH_LOGIN_MAX + 1];
+	const char *login, *pass, *mech;
+	size_t ln, pn, mn;
+	enum auth_status st;
+	struct box b;
+	struct cur c;
+	uint8_t type;
+	int r;
+
+	cur_init(&c, rec->p, rec->len);
+	if (cur_u8(&c, &type) == -1 || type != ML_LOGIN ||
+	    cur_str(&c, &mech, &mn) == -1 || cur_str(&c, &login, &ln) == -1 ||
+	    cur_str(&c, &pass, &pn) == -1 || cur_end(&c) != 0)
+		die_msg(EXIT_TEMP, "protocol", "bad record from login process");
+	st = auth_check(a, "pop3", login, ln, pass, pn, peer->ip, canon,
+	    sizeof canon);
+	sodium_memzero((char *)pass, pn);
+	if (st == AUTH_BAD || st == AUTH_DISCONNECT) {
+		if (reply(fd, st == AUTH_BAD ? ML_BAD : ML_DISCONNECT, "") == -1
+		    || st == AUTH_DISCONNECT)
+			_exit(EXIT_OK);
+		return;
+	}
+	if (st != AUTH_OK) {
+		if (reply(fd, ML_TEMP, "") == -1)
+			_exit(EXIT_OK);
+		return;
+	}
+	if ((r = box_of(t, cfg, canon, &b)) != 1) {
+		log_kv(r == 0 ? "no_mailbox" : "error", "user", canon,
+		    "ip", peer->ip, NULL);
+		if (reply(fd, ML_TEMP, "") == -1)
+			_exit(EXIT_OK);
+		return;
+	}
+	if (reply(fd, ML_OK, "") == -1)
+		_exit(EXIT_OK);
+	auth_close(a);
+	tables_close(t);
+	mailbox(fd, cfg, canon, &b, peer->ip);
+}
+
+/* monitor: wait for the login process's LOGIN records */
+static void
+monitor(int fd, struct authc *a, struct tbl *t, const struct pop3_cfg *cfg,
+    const struct peerinfo *peer)
+{
+	struct buf rec = BUF_INIT(ML_REC_MAX);
+	struct rd *r;
+	int k;
+
+	if ((r = malloc(sizeof *r)) == NULL)
+		die_temp("malloc", NULL);
+	rd_init(r, fd, NULL, NULL);
+	for (;;) {
+		if ((k = rec_read(r, &rec, ML_REC_MAX)) != 1)
+			_exit(k == 0 ? EXIT_OK : EXIT_TEMP);
+		check(fd, a, t, cfg, &rec, peer);
+		sodium_memzero(rec.p, rec.cap);
+	}
+}
+
+static SSL_CTX *
+tls_ctx(const struct pop3_cfg *cfg)
+{
+	char err[512];
+	SSL_CTX *ctx;
+
+	if (cfg->cert == NULL) {
+		if (cfg->implicit_tls)
+			die_msg(EXIT_TEMP, "tls", "implicit TLS without "
+			    "tls_cert");
+		return NULL;
+	}
+	if ((ctx = tls_server_ctx(cfg->cert, cfg->key, err, sizeof err)) ==
+	    NULL) {
+		/* without TLS, STLS is not offered and logins stay off */
+		log_kv("error", "op", "tls", "err", err, NULL);
+		if (cfg->implicit_tls)
+			die_msg(EXIT_TEMP, "tls", err);
+	}
+	return ctx;
+}
+
+/* login_child: the login process's set-up; never returns */
+static void
+login_child(const struct pop3_cfg *cfg, int in, int out, int mon,
+    SSL_CTX *ctx, const struct peerinfo *peer)
+{
+	struct login_env e = { cfg, peer, ctx, in, out, mon };
+
+	priv_drop_or_die(cfg->uid, cfg->gid);
+	{
+		static const struct sbx_rule rules[] = {
+			TLS_SBX_RULES
+			SBX_LAST
+		};
+		sbx_enter_or_die(rules);
+	}
+	_exit(login_run(&e));
+}
+
+/* session_run - the connection on infd/outfd (see pop3d.h) */
+void
+session_run(const struct pop3_cfg *cfg, int infd, int outfd,
+    const struct peerinfo *peer)
+{
+	struct tbl t[T_COUNT];
+	struct authc a;
+	SSL_CTX *ctx;
+	int sv[2];
+	pid_t pid;
+
+	signal(SIGPIPE, SIG_IGN);
+	log_kv("connect", "ip", peer->ip, "port", peer->port, NULL);
+	tables_open(t, cfg);
+	ctx = tls_ctx(cfg);
+	if (sodium_init() < 0)
+		die_msg(EXIT_TEMP, "sodium_init", "failed");
+	tzset();
+	if (auth_spawn(&a, cfg->auth_prog, cfg->conf_path) == -1) {
+		log_kv("error", "op", "auth_spawn", "prog", cfg->auth_prog,
+		    "err", strerror(errno), NULL);
+		a.fd = -1;
+	}
+	a.timeout_ms = cfg->timeout_ms;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		die_temp("socketpair", NULL);
+	if ((pid = fork()) == -1)
+		die_temp("fork", NULL);
+	if (pid == 0) {
+		close(sv[0]);
+		if (a.fd != -1)
+			close(a.fd);
+		tables_close(t);
+		login_child(cfg, infd, outfd, sv[1], ctx, peer);
+	}
+	close(sv[1]);
+	close(infd);
+	if (outfd != infd)
+		close(outfd);
+	if (ctx != NULL)
+		SSL_CTX_free(ctx);
+	monitor(sv[0], &a, t, cfg, peer);
+	_exit(EXIT_OK);
+}
