@@ -245,10 +245,18 @@ static int entity(struct buf *, const char *, size_t, int, const char **);
 static int
 delim(const char *p, size_t n, const char *b, size_t bl, int *last)
 {
+	size_t i = bl + 2;
+
 	if (n < bl + 2 || p[0] != '-' || p[1] != '-' ||
 	    memcmp(p + 2, b, bl) != 0)
 		return 0;
 	*last = n >= bl + 4 && p[bl + 2] == '-' && p[bl + 3] == '-';
+	if (*last)
+		i += 2;
+	/* RFC 2046 5.1.1: only white space may follow ("--b1" is not "--b") */
+	for (; i < n; i++)
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+			return 0;
 	return 1;
 }
 

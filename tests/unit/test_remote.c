@@ -1,0 +1,423 @@
+/* test_remote: the SMTP reply parser, the EHLO keyword parser and the
+ * 7-bit MIME downgrade of sandmail-rspawn. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "io.h"
+#include "mime7.h"
+#include "reply.h"
+
+/* a fake peer: reads come from a string */
+struct src {
+	const char	*p;
+	size_t		 n, off;
+};
+
+static ssize_t
+src_read(int fd, void *p, size_t n, void *ctx)
+{
+	struct src *s = ctx;
+	size_t k = s->n - s->off;
+
+	(void)fd;
+	if (k > n)
+		k = n;
+	if (k > 7)
+		k = 7;		/* small pieces: lines arrive split */
+	memcpy(p, s->p + s->off, k);
+	s->off += k;
+	return (ssize_t)k;
+}
+
+static int
+read_reply(const char *text, size_t n, struct reply *r)
+{
+	static struct rd rd;
+	static struct src s;
+
+	s = (struct src){ text, n, 0 };
+	rd_init(&rd, -1, src_read, &s);
+	return reply_read(&rd, r);
+}
+
+static void
+test_reply_lines(void **st)
+{
+	static const struct {
+		const char	*in;
+		int		 rv, code;
+		const char	*text;
+	} cases[] = {
+		{ "250 ok\r\n", 0, 250, "ok" },
+		{ "250\r\n", 0, 250, "" },
+		{ "220 bare LF\n", 0, 220, "bare LF" },
+		{ "250-a\r\n250-b\r\n250 c\r\n", 0, 250, "a\nb\nc" },
+		{ "550-5.1.1 no\r\n550 5.1.1 such user\r\n", 0, 550,
+		    "5.1.1 no\n5.1.1 such user" },
+		{ "250-a\r\n251 b\r\n", -1, 0, NULL },	/* code changes */
+		{ "25 ok\r\n", -1, 0, NULL },
+		{ "2500 ok\r\n", -1, 0, NULL },
+		{ "650 ok\r\n", -1, 0, NULL },
+		{ "150 ok\r\n", -1, 0, NULL },
+		{ "2x0 ok\r\n", -1, 0, NULL },
+		{ "250_ok\r\n", -1, 0, NULL },
+		{ "\r\n", -1, 0, NULL },
+		{ "", -1, 0, NULL },			/* EOF */
+		{ "250-a\r\n", -1, 0, NULL },		/* EOF mid-reply */
+		{ "250 no end of line", -1, 0, NULL },
+		{ "250 ctl\x01\x7f\r\n", 0, 250, "ctl??" },
+		{ "250 8bit \xc3\xa9\r\n", 0, 250, "8bit \xc3\xa9" },
+	};
+	struct reply r;
+
+	(void)st;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int rv = read_reply(cases[i].in, strlen(cases[i].in), &r);
+
+		assert_int_equal(rv, cases[i].rv);
+		if (rv == 0) {
+			assert_int_equal(r.code, cases[i].code);
+			assert_string_equal(r.text, cases[i].text);
+		}
+	}
+}
+
+static void
+test_reply_nul(void **st)
+{
+	struct reply r;
+
+	(void)st;
+	assert_int_equal(read_reply("250 a\0b\r\n", 9, &r), 0);
+	assert_string_equal(r.text, "a?b");
+}
+
+static void
+test_reply_limits(void **st)
+{
+	struct buf b = BUF_INIT(1 << 20);
+	struct reply r;
+	char one[REPLY_TEXT_MAX + 16];
+
+	(void)st;
+	/* a line at the limit, then one over */
+	buf_puts(&b, "250 ");
+	for (size_t i = 4; i < REPLY_LINE_MAX - 1; i++)
+		buf_putc(&b, 'x');
+	buf_puts(&b, "\n");
+	assert_int_equal(read_reply(b.p, b.len, &r), 0);
+	assert_false(r.cut);
+	assert_int_equal(r.len, REPLY_LINE_MAX - 5);
+	/* lines that add up to more than is kept: cut, not an error */
+	b.len = 0;
+	for (int i = 0; i < 5; i++) {
+		buf_puts(&b, i < 4 ? "250-" : "250 ");
+		for (int k = 0; k < 1000; k++)
+			buf_putc(&b, 'y');
+		buf_puts(&b, "\r\n");
+	}
+	assert_int_equal(read_reply(b.p, b.len, &r), 0);
+	assert_true(r.cut);
+	assert_int_equal(r.len, REPLY_TEXT_MAX - 1);
+	b.len = 0;
+	buf_puts(&b, "250 ");
+	for (size_t i = 0; i < REPLY_LINE_MAX; i++)
+		buf_putc(&b, 'x');
+	buf_puts(&b, "\r\n");
+	errno = 0;
+	assert_int_equal(read_reply(b.p, b.len, &r), -1);
+	assert_int_equal(errno, E2BIG);
+	/* too many lines */
+	b.len = 0;
+	for (int i = 0; i < REPLY_LINES_MAX + 5; i++)
+		buf_puts(&b, "250-x\r\n");
+	buf_puts(&b, "250 end\r\n");
+	assert_int_equal(read_reply(b.p, b.len, &r), -1);
+	/* the one-line form */
+	assert_int_equal(read_reply("451-4.7.1 try\r\n451 later\r\n", 26, &r),
+	    0);
+	reply_oneline(&r, one, sizeof one);
+	assert_string_equal(one, "451 4.7.1 try later");
+	buf_free(&b);
+}
+
+static void
+test_ehlo(void **st)
+{
+	static const char ehlo[] = "250-mx.example.org hello\r\n"
+	    "250-PIPELINING\r\n250-SIZE 35882577\r\n250-8bitmime\r\n"
+	    "250-AUTH=LOGIN\r\n250-AUTH CRAM-MD5 PLAIN\r\n250-DSN\r\n"
+	    "250-STARTTLS \r\n250-SMTPUTF8\r\n250-PIPELININGX\r\n"
+	    "250 ENHANCEDSTATUSCODES\r\n";
+	struct reply r;
+	struct ehlo e;
+
+	(void)st;
+	assert_int_equal(read_reply(ehlo, strlen(ehlo), &r), 0);
+	ehlo_parse(&r, &e);
+	assert_int_equal(e.ext, EXT_PIPELINING | EXT_SIZE | EXT_8BITMIME |
+	    EXT_DSN | EXT_SMTPUTF8 | EXT_STARTTLS | EXT_AUTH_PLAIN |
+	    EXT_AUTH_LOGIN | EXT_ENHANCEDSTATUSCODES);
+	assert_int_equal(e.size, 35882577);
+	/* the greeting line is not a keyword; SIZE without a number */
+	assert_int_equal(read_reply("250-PIPELINING\r\n250 SIZE\r\n", 26, &r),
+	    0);
+	ehlo_parse(&r, &e);
+	assert_int_equal(e.ext, EXT_SIZE);
+	assert_int_equal(e.size, 0);
+	assert_int_equal(read_reply("250-x\r\n250 SIZE 99999999999999999999999"
+	    "\r\n", 45, &r), 0);
+	ehlo_parse(&r, &e);
+	assert_int_equal(e.size, 0);
+	assert_int_equal(read_reply("250 only greeting\r\n", 19, &r), 0);
+	ehlo_parse(&r, &e);
+	assert_int_equal(e.ext, 0);
+}
+
+/* decoders, to check that a downgrade decodes to the original bytes */
+static int
+hexv(int c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ?
+	    c - 'A' + 10 : -1;
+}
+
+static void
+qp_decode(const char *p, size_t n, struct buf *o)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != '=') {
+			buf_putc(o, p[i]);
+			continue;
+		}
+		if (i + 1 < n && p[i + 1] == '\n') {
+			i++;
+			continue;
+		}
+		assert_true(i + 2 < n);
+		assert_true(hexv(p[i + 1]) >= 0 && hexv(p[i + 2]) >= 0);
+		buf_putc(o, (char)(hexv(p[i + 1]) << 4 | hexv(p[i + 2])));
+		i += 2;
+	}
+}
+
+static void
+b64_decode(const char *p, size_t n, struct buf *o)
+{
+	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned v = 0, bits = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *c;
+
+		if (p[i] == '\n' || p[i] == '=')
+			continue;
+		c = memchr(t, p[i], 64);
+		assert_non_null(c);
+		v = v << 6 | (unsigned)(c - t);
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			buf_putc(o, (char)(v >> bits & 0xff));
+		}
+	}
+}
+
+static void
+check_7bit(const struct buf *b)
+{
+	size_t col = 0;
+
+	for (size_t i = 0; i < b->len; i++) {
+		assert_true((unsigned char)b->p[i] < 0x80 && b->p[i] != '\0');
+		col = b->p[i] == '\n' ? 0 : col + 1;
+		assert_true(col <= 76);
+	}
+}
+
+static void
+test_qp_roundtrip(void **st)
+{
+	static const char *cases[] = {
+		"", "plain\n", "Gr\xc3\xbc\xc3\x9f" "e\n", "trailing space \n",
+		"tab\t\n", "a=b\n", "no final newline \xff",
+		".dot\nFrom me\n", "\r\nbare CR\r\n", "x\0y\n",
+	};
+	struct buf e = BUF_INIT(1 << 20), d = BUF_INIT(1 << 20);
+	char big[3000];
+
+	(void)st;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n = i == 9 ? 4 : strlen(cases[i]);
+
+		e.len = d.len = 0;
+		assert_int_equal(mime7_qp(&e, cases[i], n), 0);
+		check_7bit(&e);
+		qp_decode(e.p, e.len, &d);
+		assert_int_equal(d.len, n);
+		assert_memory_equal(d.p ? d.p : "", cases[i], n);
+	}
+	for (size_t i = 0; i < sizeof big; i++)
+		big[i] = (char)(i % 7 == 0 ? 0xe9 : 'a' + i % 26);
+	e.len = d.len = 0;
+	assert_int_equal(mime7_qp(&e, big, sizeof big), 0);
+	check_7bit(&e);
+	qp_decode(e.p, e.len, &d);
+	assert_int_equal(d.len, sizeof big);
+	assert_memory_equal(d.p, big, sizeof big);
+	buf_free(&e);
+	buf_free(&d);
+}
+
+static void
+test_base64_roundtrip(void **st)
+{
+	struct buf e = BUF_INIT(1 << 20), d = BUF_INIT(1 << 20);
+	char all[256 * 3 + 2];
+
+	(void)st;
+	for (size_t i = 0; i < sizeof all; i++)
+		all[i] = (char)(i * 7);
+	for (size_t n = 0; n < sizeof all; n += 37) {
+		e.len = d.len = 0;
+		assert_int_equal(mime7_base64(&e, all, n), 0);
+		check_7bit(&e);
+		b64_decode(e.p, e.len, &d);
+		assert_int_equal(d.len, n);
+		if (n > 0)
+			assert_memory_equal(d.p, all, n);
+	}
+	buf_free(&e);
+	buf_free(&d);
+}
+
+/* the body of the part whose headers contain marker, decoded */
+static void
+part_body(const struct buf *m, const char *marker, struct buf *out)
+{
+	const char *h = memmem(m->p, m->len, marker, strlen(marker));
+	const char *b, *end, *cte;
+
+	assert_non_null(h);
+	b = memmem(h, m->len - (size_t)(h - m->p), "\n\n", 2);
+	assert_non_null(b);
+	b += 2;
+	end = memmem(b, m->len - (size_t)(b - m->p), "\n--B", 4);
+	assert_non_null(end);
+	cte = memmem(h, (size_t)(b - h), "Content-Transfer-Encoding: ", 27);
+	out->len = 0;
+	if (cte != NULL && strncmp(cte + 27, "quoted-printable", 16) == 0)
+		qp_decode(b, (size_t)(end - b), out);
+	else if (cte != NULL && strncmp(cte + 27, "base64", 6) == 0)
+		b64_decode(b, (size_t)(end - b), out);
+	else
+		buf_put(out, b, (size_t)(end - b));
+}
+
+static void
+test_mime_convert(void **st)
+{
+	static const char text[] = "Gr\xc3\xbc\xc3\x9f" "e = \xe2\x82\xac \n"
+	    ".dot\n";
+	static const char bin[] = "\x01\x02\xff\xfe\x80 binary";
+	struct buf m = BUF_INIT(1 << 20), o = BUF_INIT(1 << 20);
+	struct buf p = BUF_INIT(1 << 20);
+	const char *why;
+
+	(void)st;
+	buf_puts(&m, "From: a@b\nMIME-Version: 1.0\nContent-Type: multipart/"
+	    "mixed;\n boundary=\"B\"\n\npre\n--B\nContent-Type: text/plain; "
+	    "charset=utf-8\nContent-Transfer-Encoding: 8bit\nX-Part: one\n\n");
+	buf_puts(&m, text);
+	buf_puts(&m, "\n--B\nContent-Type: image/png\nX-Part: two\n\n");
+	buf_put(&m, bin, sizeof bin - 1);
+	buf_puts(&m, "\n--B\nX-Part: three\n\nascii only\n--B--\nepi\xe9\n");
+	assert_int_equal(mime7_convert(m.p, m.len, &o, &why), 0);
+	check_7bit(&o);
+	part_body(&o, "X-Part: one", &p);
+	assert_int_equal(p.len, strlen(text));
+	assert_memory_equal(p.p, text, strlen(text));
+	part_body(&o, "X-Part: two", &p);
+	assert_int_equal(p.len, sizeof bin - 1);
+	assert_memory_equal(p.p, bin, sizeof bin - 1);
+	part_body(&o, "X-Part: three", &p);
+	assert_memory_equal(p.p, "ascii only", 10);
+	/* the 8bit CTE header was replaced, not kept */
+	assert_null(memmem(o.p, o.len, "Content-Transfer-Encoding: 8bit", 31));
+	buf_free(&m);
+	buf_free(&o);
+	buf_free(&p);
+}
+
+static void
+test_mime_refusals(void **st)
+{
+	struct buf o = BUF_INIT(1 << 20);
+	const char *why = NULL;
+	static const char notmime[] = "Subject: x\n\nbody \xe9\n";
+	static const char hdr8[] = "MIME-Version: 1.0\nSubject: \xe9\n\nb\xe9\n";
+	static const char single[] = "MIME-Version: 1.0\nContent-Type: "
+	    "text/plain; charset=latin1\n\ncaf\xe9\n";
+	static const char seven[] = "MIME-Version: 1.0\n\nascii\n";
+
+	(void)st;
+	assert_int_equal(mime7_convert(notmime, sizeof notmime - 1, &o, &why),
+	    -1);
+	assert_non_null(strstr(why, "not MIME"));
+	assert_int_equal(mime7_convert(hdr8, sizeof hdr8 - 1, &o, &why), -1);
+	assert_non_null(strstr(why, "header"));
+	assert_int_equal(mime7_convert(single, sizeof single - 1, &o, &why), 0);
+	assert_non_null(memmem(o.p, o.len, "quoted-printable", 16));
+	assert_non_null(memmem(o.p, o.len, "caf=E9", 6));
+	/* nothing 8-bit: unchanged */
+	assert_int_equal(mime7_convert(seven, sizeof seven - 1, &o, &why), 0);
+	assert_int_equal(o.len, sizeof seven - 1);
+	assert_memory_equal(o.p, seven, o.len);
+	assert_int_equal(mime7_has8bit("abc", 3), 0);
+	assert_int_equal(mime7_has8bit("a\0c", 3), 1);
+	buf_free(&o);
+}
+
+static void
+test_mime_deep_nesting(void **st)
+{
+	struct buf m = BUF_INIT(1 << 20), o = BUF_INIT(1 << 20);
+	const char *why = NULL;
+
+	(void)st;
+	buf_puts(&m, "MIME-Version: 1.0\n");
+	for (int i = 0; i < MIME7_DEPTH + 5; i++)
+		buf_fmt(&m, "Content-Type: multipart/mixed; boundary=b%d\n\n"
+		    "--b%d\n", i, i);
+	buf_puts(&m, "\n\xe9\n");
+	assert_int_equal(mime7_convert(m.p, m.len, &o, &why), -1);
+	assert_non_null(strstr(why, "deep"));
+	buf_free(&m);
+	buf_free(&o);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reply_lines),
+		cmocka_unit_test(test_reply_nul),
+		cmocka_unit_test(test_reply_limits),
+		cmocka_unit_test(test_ehlo),
+		cmocka_unit_test(test_qp_roundtrip),
+		cmocka_unit_test(test_base64_roundtrip),
+		cmocka_unit_test(test_mime_convert),
+		cmocka_unit_test(test_mime_refusals),
+		cmocka_unit_test(test_mime_deep_nesting),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
