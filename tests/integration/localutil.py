@@ -148,3 +148,24 @@ def expected(msg, sender, rcpt):
 
 def run(argv, **kw):
     return subprocess.run(argv, check=True, capture_output=True, **kw)
+
+
+def make_dir(prefix="sandmail-local-"):
+    """A temp dir under /tmp that a delivery uid can traverse (pytest's
+    tmp_path is 0700 root when the tests run as root)."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    os.chmod(d, 0o711)
+    return d
+
+
+def lspawn_children(pid):
+    """Pids of lspawn's children (the running sandmail-locals)."""
+    out = []
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except FileNotFoundError:
+        pass
+    return out

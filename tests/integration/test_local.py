@@ -1,0 +1,345 @@
+"""sandmail-lspawn and sandmail-local, driven as send drives them: LJOB
+datagrams with the message fd over a SOCK_SEQPACKET pair (localutil)."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import uuid
+
+import pytest
+
+import localutil as lu
+from conftest import prog, wait_for
+
+ROOT = os.geteuid() == 0
+
+
+@pytest.fixture
+def env(procs):
+    d = lu.make_dir()
+    md_parent = os.path.join(d, "home")
+    os.mkdir(md_parent)
+    lu.own_dir(md_parent)
+
+    class Env:
+        dir = d
+        home = md_parent
+        maildir = os.path.join(md_parent, "Maildir")
+        log = os.path.join(d, "lspawn.log")
+
+        def start(self, **conf):
+            path = lu.write_conf(d, **conf)
+            return lu.Lspawn(procs, path, log=self.log)
+
+        def msg(self, data, name=None):
+            p = os.path.join(d, name or f"msg-{uuid.uuid4().hex}")
+            with open(p, "wb") as f:
+                f.write(data)
+            return p
+    yield Env()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+MSG = (b"Received: from client by test.example; Mon, 1 Jan 2024 00:00:00 "
+       b"+0000\nFrom: a@example.org\nTo: u@example.org\nSubject: bytes "
+       b"\xc3\xa9\xff\n\nline one\n\n.\n..dots\nDelivered-To: u@example.org"
+       b"\nbinary \x00\x01\x7f\x80 bytes\r\nno newline at the end")
+
+
+def test_delivery_byte_for_byte(env):
+    ls = env.start()
+    st, text = ls.deliver(env.msg(MSG), "u@example.org", env.maildir + "/",
+                          sender="s@example.org")
+    assert st == "K", text
+    assert text.startswith("delivered: new/")
+    got = lu.read_new(env.maildir)
+    assert got == [lu.expected(MSG, "s@example.org", "u@example.org")]
+    name = lu.maildir_files(env.maildir)[0]
+    assert name.endswith(".test.example") and "P" in name and "R" in name
+    assert lu.maildir_files(env.maildir, "tmp") == []
+    assert ls.close() == 0
+
+
+def test_null_sender_and_empty_message(env):
+    ls = env.start()
+    st, text = ls.deliver(env.msg(b""), "u@example.org", env.maildir + "/",
+                          sender="")
+    assert st == "K", text
+    assert lu.read_new(env.maildir) == [
+        b"Return-Path: <>\nDelivered-To: u@example.org\n"]
+    ls.close()
+
+
+def test_hostname_encoding_in_name(env):
+    ls = env.start(hostname="a/b:c")
+    st, text = ls.deliver(env.msg(b"x\n"), "u@example.org",
+                          env.maildir + "/")
+    assert st == "K", text
+    assert lu.maildir_files(env.maildir)[0].endswith(".a\\057b\\072c")
+    ls.close()
+
+
+@pytest.mark.parametrize("header,loop", [
+    (b"Delivered-To: u@example.org\n", True),
+    (b"delivered-to: U@Example.ORG\n", True),
+    (b"Delivered-To:\n  u@example.org\n", True),
+    (b"Delivered-To: <u@example.org>\n", True),
+    (b"Delivered-To: other@example.org\n", False),
+    (b"X-Delivered-To: u@example.org\n", False),
+    (b"Subject: x\n\nDelivered-To: u@example.org\n", False),
+])
+def test_loop_check(env, header, loop):
+    ls = env.start()
+    msg = b"From: a@example.org\n" + header + b"\nbody\n"
+    st, text = ls.deliver(env.msg(msg), "u@example.org", env.maildir + "/")
+    if loop:
+        assert st == "X", text
+        assert "loop" in text
+        assert lu.maildir_files(env.maildir) == []
+        assert lu.maildir_files(env.maildir, "tmp") == []
+    else:
+        assert st == "K", text
+        assert len(lu.read_new(env.maildir)) == 1
+    ls.close()
+
+
+def test_concurrent_deliveries_one_maildir(env):
+    ls = env.start()
+    n = 50
+    msgs = {}
+    for i in range(n):
+        body = f"Subject: {i}\n\nmessage number {i}\n".encode() * (i + 1)
+        j = ls.send(env.msg(body), "u@example.org", env.maildir + "/",
+                    qid=f"Q{i}")
+        msgs[j] = body
+    for j in msgs:
+        st, text = ls.result(j)
+        assert st == "K", text
+    got = sorted(lu.read_new(env.maildir))
+    want = sorted(lu.expected(b, "sender@example.org", "u@example.org")
+                  for b in msgs.values())
+    assert got == want
+    assert len(set(lu.maildir_files(env.maildir))) == n
+    assert ls.close() == 0
+
+
+def test_kill_9_mid_delivery_leaves_nothing_in_new(env):
+    big = os.path.join(env.dir, "sparse")
+    with open(big, "wb") as f:
+        f.truncate(4 << 30)		# 4 GiB of holes: slow enough to kill
+    ls = env.start()
+    j = ls.send(big, "u@example.org", env.maildir + "/")
+    tmp = os.path.join(env.maildir, "tmp")
+
+    def writing():
+        if not os.path.isdir(tmp):
+            return False
+        return any(os.path.getsize(os.path.join(tmp, f)) > 0
+                   for f in os.listdir(tmp))
+    wait_for(writing, what="a partial file in tmp/")
+    kids = lu.lspawn_children(ls.proc.pid)
+    assert len(kids) == 1
+    os.kill(kids[0], signal.SIGKILL)
+    st, text = ls.result(j)
+    assert st == "Z"
+    assert "signal 9" in text
+    assert lu.maildir_files(env.maildir) == []
+    # the next delivery to the same maildir works
+    st, text = ls.deliver(env.msg(b"after\n"), "u@example.org",
+                          env.maildir + "/")
+    assert st == "K", text
+    assert len(lu.maildir_files(env.maildir)) == 1
+    ls.close()
+
+
+def test_uid_refused(env):
+    ls = env.start()
+    m = env.msg(b"x\n")
+    st, text = ls.deliver(m, "u@example.org", env.maildir + "/", uid=0, gid=0)
+    assert st == "Z" and "root" in text
+    if ROOT:
+        st, text = ls.deliver(m, "u@example.org", env.maildir + "/",
+                              uid=70000, gid=70000)
+        assert st == "Z" and "local_uid" in text
+        st, text = ls.deliver(m, "u@example.org", env.maildir + "/",
+                              uid=999, gid=999)
+        assert st == "Z" and "local_uid" in text
+    else:
+        st, text = ls.deliver(m, "u@example.org", env.maildir + "/",
+                              uid=os.getuid() + 1)
+        assert st == "Z" and "own uid" in text
+    assert lu.maildir_files(env.maildir) == []
+    ls.close()
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root to run lspawn as a plain "
+                    "user (single-uid mode is tested directly when not root)")
+def test_single_uid_mode(env, procs):
+    """lspawn started as a plain user delivers as that user only."""
+    conf = lu.write_conf(env.dir)
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    p = procs.start(["setpriv", f"--reuid={lu.ROOT_TEST_UID}",
+                     f"--regid={lu.ROOT_TEST_GID}", "--clear-groups",
+                     prog("sandmail-lspawn"), "-c", conf], stdin=b)
+    b.close()
+    ls = lu.Lspawn.__new__(lu.Lspawn)
+    ls.sock, ls.proc, ls.next_id, ls.results = a, p, 1, {}
+    m = env.msg(b"single\n")
+    st, text = ls.deliver(m, "u@example.org", env.maildir + "/",
+                          uid=lu.ROOT_TEST_UID + 1, gid=lu.ROOT_TEST_GID)
+    assert st == "Z" and "own uid" in text
+    st, text = ls.deliver(m, "u@example.org", env.maildir + "/")
+    assert st == "K", text
+    assert len(lu.read_new(env.maildir)) == 1
+    assert ls.close() == 0
+
+
+def test_bad_jobs(env):
+    ls = env.start()
+    # no descriptor
+    st, text = ls.deliver(None, "u@example.org", env.maildir + "/")
+    assert st == "Z" and "no message" in text
+    # a pipe is not a regular file
+    r, w = os.pipe()
+    st, text = ls.deliver(None, "u@example.org", env.maildir + "/", fd=r)
+    os.close(r)
+    os.close(w)
+    assert st == "Z" and "regular" in text
+    m = env.msg(b"x\n")
+    for dest in ["relative/Maildir/", env.maildir, env.dir + "/../x/", ""]:
+        st, text = ls.deliver(m, "u@example.org", dest)
+        assert st == "Z", (dest, text)
+    # a maildir that cannot be created: temporary
+    st, text = ls.deliver(m, "u@example.org", "/proc/nonexistent/a/b/c/")
+    assert st == "Z" and "maildir" in text
+    assert lu.maildir_files(env.maildir) == []
+    ls.close()
+
+
+def test_protocol_garbage_ends_lspawn(env):
+    ls = env.start()
+    ls.sock.send(b"L\x00\x00")
+    assert ls.proc.wait(30) == 111
+
+
+def test_eof_waits_for_deliveries(env):
+    ls = env.start()
+    ids = [ls.send(env.msg(b"m%d\n" % i), "u@example.org", env.maildir + "/")
+           for i in range(5)]
+    ls.sock.shutdown(socket.SHUT_WR)
+    for j in ids:
+        assert ls.result(j)[0] == "K"
+    assert ls.proc.wait(30) == 0
+    assert len(lu.maildir_files(env.maildir)) == 5
+
+
+def test_program_delivery_off(env):
+    ls = env.start()
+    out = os.path.join(env.home, "out")
+    st, text = ls.deliver(env.msg(b"x\n"), "u@example.org", f"|cat > {out}")
+    assert st == "X" and "not allowed" in text
+    assert not os.path.exists(out)
+    ls.close()
+
+
+def test_program_delivery_on(env):
+    ls = env.start(local_allow_programs="yes")
+    out = os.path.join(env.home, "out")
+    envf = os.path.join(env.home, "env")
+    msg = b"Subject: prog\n\nbody\n"
+    cmd = (f'|cat > {out}; echo "$SENDER|$RECIPIENT|$QID|$(id -u)" > {envf}; '
+           'echo all good')
+    st, text = ls.deliver(env.msg(msg), "u@example.org", cmd,
+                          sender="s@example.org", qid="Q42")
+    assert st == "K", text
+    with open(out, "rb") as f:
+        assert f.read() == msg
+    with open(envf) as f:
+        uid = lu.test_ids()[0]
+        assert f.read().strip() == f"s@example.org|u@example.org|Q42|{uid}"
+    for cmd, want, words in [("|echo no such user; exit 100", "X",
+                              "no such user"),
+                             ("|echo try later; exit 111", "Z", "try later"),
+                             ("|exit 3", "Z", "3"),
+                             ("|kill -9 $$", "Z", "signal")]:
+        st, text = ls.deliver(env.msg(msg), "u@example.org", cmd)
+        assert st == want, (cmd, text)
+        assert words in text, (cmd, text)
+    # the loop check also guards programs
+    loop = b"Delivered-To: u@example.org\n\nx\n"
+    st, text = ls.deliver(env.msg(loop), "u@example.org", f"|cat > {out}2")
+    assert st == "X" and "loop" in text
+    assert not os.path.exists(out + "2")
+    ls.close()
+
+
+@pytest.mark.skipif(not ROOT, reason="mounting a small tmpfs needs root")
+def test_disk_full_is_temporary_and_leaves_nothing(env):
+    mnt = os.path.join(env.dir, "small")
+    os.mkdir(mnt)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700",
+                    "tmpfs", mnt], check=True)
+    try:
+        lu.own_dir(mnt)
+        md = os.path.join(mnt, "Maildir")
+        ls = env.start()
+        big = env.msg(b"Subject: big\n\n" + (b"x" * 79 + b"\n") * 8192)
+        st, text = ls.deliver(big, "u@example.org", md + "/")
+        assert st == "Z", text
+        assert "full" in text
+        assert lu.maildir_files(md) == []
+        assert lu.maildir_files(md, "tmp") == []
+        st, text = ls.deliver(env.msg(b"small\n"), "u@example.org", md + "/")
+        assert st == "K", text
+        ls.close()
+    finally:
+        subprocess.run(["umount", mnt], check=True)
+
+
+@pytest.fixture
+def two_users(env):
+    if not ROOT:
+        pytest.skip("creating real users needs root")
+    users = []
+    try:
+        for i in range(2):
+            name = f"smt{uuid.uuid4().hex[:8]}"
+            home = os.path.join(env.dir, name)
+            subprocess.run(["useradd", "-m", "-d", home, "-s",
+                            "/usr/sbin/nologin", "-K", "UID_MIN=20000",
+                            "-K", "UID_MAX=29999", name], check=True,
+                           capture_output=True)
+            import pwd
+            pw = pwd.getpwnam(name)
+            users.append((name, pw.pw_uid, pw.pw_gid, home))
+        yield users
+    finally:
+        for u in users:
+            subprocess.run(["userdel", "-r", u[0]], capture_output=True)
+
+
+def test_maildir_ownership_two_users(env, two_users):
+    ls = env.start()
+    m = env.msg(b"Subject: owned\n\nx\n")
+    for name, uid, gid, home in two_users:
+        st, text = ls.deliver(m, f"{name}@example.org", home + "/Maildir/",
+                              uid=uid, gid=gid)
+        assert st == "K", text
+        for sub in ["", "tmp", "new", "cur"]:
+            s = os.stat(os.path.join(home, "Maildir", sub))
+            assert (s.st_uid, s.st_gid) == (uid, gid), sub
+            assert s.st_mode & 0o777 == 0o700, sub
+        f = os.path.join(home, "Maildir", "new",
+                         lu.maildir_files(home + "/Maildir")[0])
+        s = os.stat(f)
+        assert (s.st_uid, s.st_gid) == (uid, gid)
+        assert s.st_mode & 0o777 == 0o600
+    # one user's delivery cannot write into the other's home
+    (n1, u1, g1, h1), (n2, u2, g2, h2) = two_users
+    os.chmod(h2, 0o700)
+    st, text = ls.deliver(m, f"{n2}@example.org", h2 + "/Other/",
+                          uid=u1, gid=g1)
+    assert st == "Z" and "Permission denied" in text
+    assert not os.path.exists(h2 + "/Other")
+    ls.close()
