@@ -75,8 +75,18 @@ cfg_queue(struct smtpd_cfg *cfg, const struct conf *c)
 	if (prog != NULL && strchr(prog, '/') == NULL)
 		cfg->queue_prog = join(conf_str(c, "bindir",
 		    "/usr/local/sbin"), prog, "");
-	else if (prog != NULL)
-		cfg->queue_prog = prog;
+	else if (prog != NULL && (cfg->queue_prog = strdup(prog)) == NULL)
+		die_temp("strdup", NULL);
+}
+
+/* cfg_free - what cfg_load allocated (not the conf) */
+void
+cfg_free(struct smtpd_cfg *cfg)
+{
+	free(cfg->queue_sock);
+	free(cfg->queue_prog);
+	free(cfg->tables_dir);
+	memset(cfg, 0, sizeof *cfg);
 }
 
 static void

@@ -134,8 +134,11 @@ session_go(const struct smtpd_cfg *cfg, struct tables *tabs, int infd,
 	session_sandbox(cfg);
 	alarm(cfg->session_limit);
 	session_run(s);
+	session_free(s);
+	free(s);
 	if (qok)
 		qc_close(q);
+	free(q);
 	exit(EXIT_OK);
 }
 

@@ -52,7 +52,12 @@ main(int argc, char *argv[])
 	if (tables_open(&tabs, &cfg) == -1)
 		die_msg(EXIT_TEMP, "tables", "cannot open tables");
 	tzset();		/* libc reads /etc/localtime now, not later */
-	if (naddrs > 0)
-		return listen_run(&cfg, &tabs, addrs, naddrs);
+	if (naddrs > 0) {
+		c = listen_run(&cfg, &tabs, addrs, naddrs);
+		tables_close(&tabs);
+		cfg_free(&cfg);
+		conf_free(&conf);
+		return c;
+	}
 	session_ucspi(&cfg, &tabs);
 }

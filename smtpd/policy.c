@@ -95,7 +95,9 @@ local_user(struct session *s, const struct addr *a)
 	if (tbl_lower(&k, a->local, a->llen) == -1)
 		return -1;
 	if ((r = tbl_get(t, k.p, k.len, &s->scratch)) == 0) {
-		n = strcspn(k.p, EXT_SEPS);
+		for (n = 0; n < k.len && strchr(EXT_SEPS, k.p[n]) == NULL;
+		    n++)
+			;
 		if (n > 0 && n < k.len)
 			r = tbl_get(t, k.p, n, &s->scratch);
 	}

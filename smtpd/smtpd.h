@@ -30,7 +30,7 @@ struct smtpd_cfg {
 	const char	*hostname;
 	char		*conf_path;
 	char		*queue_sock;	/* QUEUE/lock/queue.sock */
-	const char	*queue_prog;	/* spawned when the socket is absent */
+	char		*queue_prog;	/* spawned when the socket is absent */
 	char		*tables_dir;
 	uint64_t	 max_size;
 	unsigned	 max_rcpt;
@@ -183,6 +183,7 @@ enum rcpt_verdict rcpt_check(struct session *, const struct addr *,
 
 /* cfg.c */
 void	cfg_load(struct smtpd_cfg *, struct conf *, const char *path);
+void	cfg_free(struct smtpd_cfg *);
 int	tables_open(struct tables *, const struct smtpd_cfg *);
 void	tables_close(struct tables *);
 int	tables_changed(const struct tables *);

@@ -87,6 +87,10 @@ def connect_from(srv, src):
 
 def test_connection_limits(tmp_path, procs):
     srv = smtpdutil.Smtpd(procs, tmp_path, max_per_ip=2, max_connections=3)
+    # the start-up probe's session must be over before we count
+    wait_for(lambda: "event=disconnect" in srv.logtext() and
+             not smtpdutil.children(srv.proc.pid),
+             what="the probe session to end")
     held = []
     for src in ("127.0.0.1", "127.0.0.1"):
         s, line = connect_from(srv, src)
