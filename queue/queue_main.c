@@ -202,7 +202,7 @@ drop(const struct conf *c, int setuid_mode)
 static enum qw_sync
 sync_mode(const struct conf *c)
 {
-	const char *s = conf_str(c, "queue_sync", "fsync");
+	const char *s = conf_str(c, "queue_sync", "syncfs");
 
 	if (strcmp(s, "fsync") == 0)
 		return QW_SYNC_FILE;

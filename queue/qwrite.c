@@ -4,14 +4,18 @@
  * descriptor) and by sandmail-send for its bounces.  Every path is relative
  * to qw->dirfd.  The order that makes a crash at any instant safe:
  *
- *   tmp/ID      written, fsynced            (invisible to send)
- *   mess/ID     renamed, mess/ fsynced      (an orphan until todo/ID)
- *   tmp/ID.env  written, fsynced
- *   todo/ID     renamed, todo/ fsynced      (the commit)
+ *   tmp/ID       written (and fdatasynced, QW_SYNC_FILE)
+ *   mess/ID      renamed: an orphan until todo/ID exists
+ *   tmp/ID.env   written (and fdatasynced, QW_SYNC_FILE)
+ *   -- barrier: fsync of mess/ (QW_SYNC_FILE) or one syncfs (QW_SYNC_FS),
+ *      so the data and name of mess/ID and the envelope's data are durable
+ *   todo/ID      renamed, todo/ fsynced: the commit
  *
- * A failure at any step removes what this message made (flagmademess in
- * qmail-queue).  send treats mess/ID without todo/ID or info/ID, and tmp/
- * files, as leftovers. */
+ * The barrier and the todo/ fsync are shared by every message of a batch
+ * (qw_publish), so with QW_SYNC_FS a batch of any size costs two disk
+ * flushes.  A failure at any step removes what this message made
+ * (flagmademess in qmail-queue).  send treats tmp/ files and mess/ID
+ * without todo/ID or info/ID as leftovers of a crash. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -215,26 +219,6 @@ write_env(struct qw *q, const struct env *e, enum qw_sync sync)
 	return r;
 }
 
-/* qw_prepare - own data in tmp/: the message and its envelope */
-int
-qw_prepare(struct qw *q, struct env *e, enum qw_sync sync)
-{
-	int fd = q->fd;
-
-	if (fd < 0)
-		return errno = EBADF, abort_fail(q, "prepare");
-	/* fdatasync: the size is data here; the name is fsynced with mess/ */
-	if (sync == QW_SYNC_FILE && fdatasync(fd) == -1)
-		return abort_fail(q, "fsync tmp");
-	q->fd = -1;
-	if (close(fd) == -1)
-		return abort_fail(q, "close tmp");
-	e->size = q->size;
-	if (write_env(q, e, sync) == -1)
-		return abort_fail(q, q->op);
-	return 0;
-}
-
 static int
 move(struct qw *q, const char *from, const char *ext, const char *to)
 {
@@ -245,6 +229,29 @@ move(struct qw *q, const char *from, const char *ext, const char *to)
 		return -1;
 	/* RENAME_NOREPLACE: an ID clash must fail, never replace */
 	return renameat2(q->dirfd, a, q->dirfd, b, RENAME_NOREPLACE);
+}
+
+/* qw_prepare - the message in mess/, its envelope in tmp/ */
+int
+qw_prepare(struct qw *q, struct env *e, enum qw_sync sync)
+{
+	int fd = q->fd;
+
+	if (fd < 0)
+		return errno = EBADF, abort_fail(q, "prepare");
+	/* fdatasync: the size is data here; the name is synced later */
+	if (sync == QW_SYNC_FILE && fdatasync(fd) == -1)
+		return abort_fail(q, "fsync tmp");
+	q->fd = -1;
+	if (close(fd) == -1)
+		return abort_fail(q, "close tmp");
+	if (move(q, "tmp", "", "mess") == -1)
+		return abort_fail(q, "rename mess");
+	q->made = (q->made & ~QW_TMP) | QW_MESS;
+	e->size = q->size;
+	if (write_env(q, e, sync) == -1)
+		return abort_fail(q, q->op);
+	return 0;
 }
 
 static int
@@ -273,44 +280,35 @@ fail_all(struct qw *const *v, size_t n, const char *op)
 	errno = e;
 }
 
-static size_t
-move_all(struct qw *const *v, size_t n, const char *from, const char *ext,
-    const char *to, unsigned bit, unsigned clear)
-{
-	size_t live = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (v[i]->made == 0)
-			continue;
-		if (move(v[i], from, ext, to) == -1) {
-			abort_fail(v[i], bit == QW_MESS ? "rename mess" :
-			    "rename todo");
-			continue;
-		}
-		v[i]->made = (v[i]->made & ~clear) | bit;
-		live++;
-	}
-	return live;
-}
-
-/* qw_publish - renames and directory fsyncs, shared by n messages */
+/* qw_publish - the barrier, the todo/ renames and the todo/ fsync,
+ * shared by n prepared messages (those with made == 0 are skipped) */
 size_t
 qw_publish(struct qw *const *v, size_t n, enum qw_sync sync)
 {
 	size_t live;
+	int r;
 
+	while (n > 0 && v[0]->made == 0)	/* v[0]: a live one */
+		v++, n--;
 	if (n == 0)
 		return 0;
-	if (sync == QW_SYNC_FS && syncfs(v[0]->dirfd) == -1) {
-		fail_all(v, n, "syncfs");
+	r = sync == QW_SYNC_FS ? syncfs(v[0]->dirfd) :
+	    sync_dir(v[0]->dirfd, "mess");
+	if (r == -1) {
+		fail_all(v, n, sync == QW_SYNC_FS ? "syncfs" : "fsync mess");
 		return 0;
 	}
-	live = move_all(v, n, "tmp", "", "mess", QW_MESS, QW_TMP);
-	if (live > 0 && sync_dir(v[0]->dirfd, "mess") == -1) {
-		fail_all(v, n, "fsync mess");
-		return 0;
+	live = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->made == 0)
+			continue;
+		if (move(v[i], "tmp", ".env", "todo") == -1) {
+			abort_fail(v[i], "rename todo");
+			continue;
+		}
+		v[i]->made = QW_MESS | QW_TODO;
+		live++;
 	}
-	live = move_all(v, n, "tmp", ".env", "todo", QW_TODO, QW_ENV);
 	if (live > 0 && sync_dir(v[0]->dirfd, "todo") == -1) {
 		fail_all(v, n, "fsync todo");
 		return 0;

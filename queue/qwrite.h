@@ -4,10 +4,9 @@
  *
  * One message: qw_begin, qw_write..., qw_commit (or qw_abort).
  * Many at once (group commit, sandmail-queue's service): qw_begin and
- * qw_write each, qw_prepare each (its own data durable in tmp/), then one
- * qw_publish for all of them: the renames, one fsync of mess/ and one of
- * todo/, one poke of lock/trigger.  The durable order is always: message
- * data, mess/ID, envelope data, todo/ID; todo/ID commits. */
+ * qw_write each, qw_prepare each, then one qw_publish for all of them.
+ * The durable order is always: message data, mess/ID and the envelope's
+ * data, then todo/ID; todo/ID commits. */
 #ifndef SANDMAIL_QWRITE_H
 #define SANDMAIL_QWRITE_H
 
@@ -51,12 +50,15 @@ int	qw_commit(struct qw *, struct env *);
 void	qw_abort(struct qw *);
 
 /* qw_prepare: the per-message half of a commit: the message closed (and
- * fsynced with QW_SYNC_FILE), the envelope (env->size set) written to
- * tmp/ID.env (and fsynced).  0, or -1 with the message aborted. */
+ * fdatasynced with QW_SYNC_FILE) and renamed to mess/ID, the envelope
+ * (env->size set) written to tmp/ID.env (and fdatasynced).  0, or -1 with
+ * the message aborted (op and err say why). */
 int	qw_prepare(struct qw *, struct env *, enum qw_sync);
-/* qw_publish: the shared half for n prepared messages (QW_SYNC_FS: one
- * syncfs first).  Each one that fails is aborted, with op/err set.
- * Returns how many are committed; those have made == QW_MESS|QW_TODO. */
+/* qw_publish: the shared half for n prepared messages: one barrier (an
+ * fsync of mess/, or one syncfs with QW_SYNC_FS), the renames to todo/,
+ * one fsync of todo/, one poke of lock/trigger.  Messages with made == 0
+ * are skipped; each one that fails is aborted, with op/err set.  Returns
+ * how many are committed; those have made == QW_MESS|QW_TODO. */
 size_t	qw_publish(struct qw *const *, size_t n, enum qw_sync);
 
 /* qw_newid: a fresh queue ID, unique without coordination: the time in

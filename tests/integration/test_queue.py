@@ -327,10 +327,13 @@ def test_stale_socket_replaced(conf, procs):
     assert st.st_mode & 0o777 == 0o660
 
 
-def test_kill9_while_writing(conf, procs):
+@pytest.mark.parametrize("sync", ["syncfs", "fsync"])
+def test_kill9_while_writing(tmp_path, procs, sync):
     """20 clients write while the service is killed -9 at random moments:
     every K'd message is complete in mess/ and todo/ with an envelope that
     decodes; a message that got Z or X is not in todo/."""
+    conf = write_conf(tmp_path, queue_sync=sync, queue_timeout=30)
+    qinit(conf)
     start_service(procs, conf)
     acked, refused, unanswered = set(), set(), set()
     lock = threading.Lock()

@@ -279,7 +279,9 @@ batch(struct fx *f, enum qw_sync sync)
 	assert_true(fd >= 0);
 	close(fd);
 	for (int i = 0; i < 8; i++)
-		assert_int_equal(qw_prepare(&q[i], &e[i], sync), 0);
+		assert_int_equal(qw_prepare(&q[i], &e[i], sync),
+		    i == 3 ? -1 : 0);
+	assert_string_equal(q[3].op, "rename mess");
 	assert_int_equal(qw_publish(v, 8, sync), 7);
 	for (int i = 0; i < 8; i++)
 		assert_int_equal(q[i].made, i == 3 ? 0 : QW_MESS | QW_TODO);
