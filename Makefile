@@ -81,10 +81,20 @@ banned:
 		echo "banned: unbounded or unsafe string functions above"; exit 1; \
 	else echo "banned: 1 passed, 0 failed"; fi
 
-check: deps build-all banned unit integration
+# In order, even under -j (each step still builds in parallel); the unit
+# and integration tests both run, and check fails if either did.
+check:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory build-all
+	@$(MAKE) --no-print-directory banned
+	@st=0; $(MAKE) --no-print-directory unit || st=1; \
+	$(MAKE) --no-print-directory integration || st=1; \
+	if [ $$st -ne 0 ]; then echo "check: FAILED (see above)"; fi; exit $$st
 
 unit: $(UNIT_TESTS:%=$(B)/%)
-	@fail=0; for t in $^; do echo "== $$t"; $$t || fail=1; done; exit $$fail
+	@ok=0; bad=0; for t in $^; do echo "== $$t"; \
+		if $$t; then ok=$$((ok + 1)); else bad=$$((bad + 1)); echo "FAILED: $$t"; fi; \
+	done; echo "unit: $$ok programs passed, $$bad failed"; [ $$bad -eq 0 ]
 
 integration: build-all
 	SANDMAIL_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
