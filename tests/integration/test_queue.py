@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import prog, wait_for
+from conftest import Procs, prog, wait_for
 from queueutil import (QClient, QError, check_consistent, envelope, listing,
                        pstr, qinit, queue_dir, start_service, u32, write_conf)
 
@@ -29,8 +29,27 @@ def svc(conf, procs):
     return start_service(procs, conf)
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One service for the many small cases (each checks its own ID)."""
+    c = write_conf(tmp_path_factory.mktemp("shared"), max_message_size="100k",
+                   max_recipients=5, queue_timeout=30)
+    qinit(c)
+    ps = Procs()
+    start_service(ps, c)
+    yield c
+    ps.stop_all()
+
+
 def empty(conf, subs=("tmp", "mess", "todo")):
     return all(not listing(conf, s) for s in subs)
+
+
+def gone(conf, qid):
+    """Nothing of message qid is in tmp/, mess/ or todo/."""
+    qid = qid.decode() if isinstance(qid, bytes) else qid
+    return all(qid not in n for s in ("tmp", "mess", "todo")
+               for n in listing(conf, s))
 
 
 def test_layout_idempotent(conf):
@@ -159,25 +178,36 @@ def test_size_limit(conf, svc):
     (('"quoted local"@example.org',), True),
     (("bad\r\n@example.org",), False),
 ])
-def test_recipients(conf, svc, rcpts, ok):
-    c = QClient.connect(conf)
-    t, v = c.message(b"m\n", envelope(rcpts=rcpts))
+def test_recipients(shared, rcpts, ok):
+    c = QClient.connect(shared)
+    t, qid = c.begin()
+    c.data(b"m\n")
+    t, v = c.end(envelope(rcpts=rcpts))
     c.close()
     assert (t == b"K") == ok, (t, v)
     if not ok:
         assert t == b"X"
-        assert empty(conf)
+        assert gone(shared, qid)
 
 
 @pytest.mark.parametrize("sender,ok", [
     ("", True), ("a@example.org", True), ("a@", False), ("<a@b>", False),
     ("a" * 65 + "@example.org", False),
+    ("\u00e9@example.org", False),
 ])
-def test_sender(conf, svc, sender, ok):
-    c = QClient.connect(conf)
+def test_sender(shared, sender, ok):
+    c = QClient.connect(shared)
     t, v = c.message(b"m\n", envelope(sender=sender))
     c.close()
     assert (t == b"K") == ok, (t, v)
+
+
+def test_utf8_needs_smtputf8(shared):
+    c = QClient.connect(shared)
+    rc = ("\u00e9l\u00e8ve@example.org",)
+    assert c.message(b"m\n", envelope(rcpts=rc))[0] == b"X"
+    assert c.message(b"m\n", envelope(rcpts=rc, flags=1))[0] == b"K"
+    c.close()
 
 
 def test_abort(conf, svc):
@@ -256,16 +286,15 @@ def raw(conf, data):
     u32(1 + 4 + 3) + b"F" + pstr(b"a\0b"),  # NUL in the domain
 ], ids=["unknown", "empty", "D-idle", "E-idle", "A-idle", "M-field",
         "M-in-msg", "huge", "D-over-64k", "F-short", "F-long", "F-nul"])
-def test_bad_records(conf, svc, data):
-    r, tail = raw(conf, data)
+def test_bad_records(shared, data):
+    r, tail = raw(shared, data)
     if data.startswith(u32(1) + b"M"):
-        # the message was begun: I first, then the error
+        # the message was begun: I first, then the error; and it is gone
         assert r[0] == b"I"
+        wait_for(lambda: gone(shared, r[1]), what="nothing left behind")
     else:
         assert r is not None and r[0] == b"Z", r
-    assert tail == b"" or tail is not None
-    wait_for(lambda: empty(conf), what="nothing left behind")
-    c = QClient.connect(conf)
+    c = QClient.connect(shared)
     assert c.message(b"still here\n")[0] == b"K"
     c.close()
 
@@ -277,15 +306,17 @@ def test_bad_records(conf, svc, data):
     envelope() + b"x",
     b"SMENV1" + pstr("a\0b@example.org") + envelope()[10 + 13:],
 ], ids=["empty", "magic", "short", "trailing", "nul"])
-def test_bad_envelope(conf, svc, env):
-    c = QClient.connect(conf)
-    c.begin()
+def test_bad_envelope(shared, env):
+    c = QClient.connect(shared)
+    t, qid = c.begin()
     c.data(b"m\n")
     t, v = c.end(env)
     assert t == b"X", (t, v)
-    assert c.message(b"ok\n")[0] == b"K"
+    assert gone(shared, qid)
+    t, v = c.message(b"ok\n")
+    assert t == b"K"
     c.close()
-    assert len(listing(conf, "todo")) == 1
+    check_consistent(shared, [v.decode()])
 
 
 def test_flush_writes_trigger(conf, svc):
@@ -442,3 +473,37 @@ def test_disk_full(tmp_path, procs):
     finally:
         procs.stop_all()
         subprocess.run(["umount", "-l", q])
+
+
+def test_setuid_distrusts_caller():
+    """Installed set-uid, the queue reads neither -c nor $SANDMAIL_CONF
+    (only the compiled-in path) and runs only the plain mode."""
+    import pwd
+    import shutil
+    import tempfile
+    if os.geteuid() != 0:
+        pytest.skip("making a set-uid copy needs root")
+    if os.path.exists("/etc/sandmail/sandmail.conf"):
+        pytest.skip("/etc/sandmail/sandmail.conf exists here")
+    d = tempfile.mkdtemp(prefix="qsetuid-", dir="/tmp")
+    try:
+        os.chmod(d, 0o755)
+        nobody = pwd.getpwnam("nobody")
+        b = os.path.join(d, "sandmail-queue")
+        shutil.copy(prog("sandmail-queue"), b)
+        os.chown(b, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(b, 0o4755)
+        conf = write_conf(d)
+        os.chmod(conf, 0o644)
+        r = subprocess.run([b, "-c", conf], env={"SANDMAIL_CONF": conf},
+                           user="daemon", stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=30)
+        assert r.returncode == 111, r
+        assert b"/etc/sandmail/sandmail.conf" in r.stderr
+        assert b"-c ignored" in r.stderr
+        r = subprocess.run([b, "-s"], user="daemon",
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=30)
+        assert r.returncode == 100, r
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
