@@ -129,31 +129,33 @@ allow_list(const struct lspawn_cfg *c)
 	return r < 0 ? (errno = -r, -1) : 0;
 }
 
-/* with programs: what neither lspawn nor any delivery may ever do */
+/* with programs: what neither lspawn nor any delivery may ever do; each
+ * entry fails with EPERM (the table reuses sbx_rule) */
+#define DENY(name)	SBX_ALLOW(name)
 static const struct sbx_rule deny_rules[] = {
 	/* the kernel itself */
-	SBX_ALLOW(init_module), SBX_ALLOW(finit_module),
-	SBX_ALLOW(delete_module), SBX_ALLOW(kexec_load),
-	SBX_ALLOW(kexec_file_load), SBX_ALLOW(reboot), SBX_ALLOW(bpf),
-	SBX_ALLOW(perf_event_open), SBX_ALLOW(iopl), SBX_ALLOW(ioperm),
-	SBX_ALLOW(syslog), SBX_ALLOW(acct), SBX_ALLOW(swapon),
-	SBX_ALLOW(swapoff), SBX_ALLOW(quotactl),
+	DENY(init_module), DENY(finit_module),
+	DENY(delete_module), DENY(kexec_load),
+	DENY(kexec_file_load), DENY(reboot), DENY(bpf),
+	DENY(perf_event_open), DENY(iopl), DENY(ioperm),
+	DENY(syslog), DENY(acct), DENY(swapon),
+	DENY(swapoff), DENY(quotactl),
 	/* mounts and namespaces */
-	SBX_ALLOW(mount), SBX_ALLOW(umount2), SBX_ALLOW(pivot_root),
-	SBX_ALLOW(unshare), SBX_ALLOW(setns), SBX_ALLOW(chroot),
-	SBX_ALLOW(open_tree), SBX_ALLOW(move_mount), SBX_ALLOW(fsopen),
-	SBX_ALLOW(fsmount), SBX_ALLOW(fsconfig), SBX_ALLOW(fspick),
-	SBX_ALLOW(mount_setattr), SBX_ALLOW(open_by_handle_at),
-	SBX_ALLOW(name_to_handle_at),
+	DENY(mount), DENY(umount2), DENY(pivot_root),
+	DENY(unshare), DENY(setns), DENY(chroot),
+	DENY(open_tree), DENY(move_mount), DENY(fsopen),
+	DENY(fsmount), DENY(fsconfig), DENY(fspick),
+	DENY(mount_setattr), DENY(open_by_handle_at),
+	DENY(name_to_handle_at),
 	/* other processes, keys, clocks, names */
-	SBX_ALLOW(ptrace), SBX_ALLOW(process_vm_readv),
-	SBX_ALLOW(process_vm_writev), SBX_ALLOW(kcmp),
-	SBX_ALLOW(add_key), SBX_ALLOW(request_key), SBX_ALLOW(keyctl),
-	SBX_ALLOW(settimeofday), SBX_ALLOW(clock_settime),
-	SBX_ALLOW(clock_adjtime), SBX_ALLOW(adjtimex),
-	SBX_ALLOW(sethostname), SBX_ALLOW(setdomainname),
-	SBX_ALLOW(userfaultfd), SBX_ALLOW(fanotify_init),
-	SBX_ALLOW(lookup_dcookie), SBX_ALLOW(vhangup),
+	DENY(ptrace), DENY(process_vm_readv),
+	DENY(process_vm_writev), DENY(kcmp),
+	DENY(add_key), DENY(request_key), DENY(keyctl),
+	DENY(settimeofday), DENY(clock_settime),
+	DENY(clock_adjtime), DENY(adjtimex),
+	DENY(sethostname), DENY(setdomainname),
+	DENY(userfaultfd), DENY(fanotify_init),
+	DENY(lookup_dcookie), DENY(vhangup),
 	SBX_LAST
 };
 

@@ -66,9 +66,11 @@ mkdir_parents(char *path, int depth)
 }
 
 static int
-subdir(int dir, const char *name)
+subdir(int dir, const char *name, int *made)
 {
-	if (mkdirat(dir, name, 0700) == -1 && errno != EEXIST)
+	if (mkdirat(dir, name, 0700) == 0)
+		*made = 1;
+	else if (errno != EEXIST)
 		return -1;
 	return openat(dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
 	    O_NOFOLLOW);
@@ -80,7 +82,7 @@ maildir_open(struct maildir *m, const char *path)
 {
 	char p[4096];
 	size_t n = strlen(path);
-	int cur, e;
+	int cur, e, made = 0;
 
 	m->dir = m->tmp = m->new = -1;
 	if (n == 0 || path[0] != '/' || n >= sizeof p)
@@ -94,14 +96,21 @@ maildir_open(struct maildir *m, const char *path)
 		    (m->dir = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 			return -1;
 	}
-	if ((m->tmp = subdir(m->dir, "tmp")) == -1 ||
-	    (m->new = subdir(m->dir, "new")) == -1 ||
-	    (cur = subdir(m->dir, "cur")) == -1) {
+	if ((m->tmp = subdir(m->dir, "tmp", &made)) == -1 ||
+	    (m->new = subdir(m->dir, "new", &made)) == -1 ||
+	    (cur = subdir(m->dir, "cur", &made)) == -1) {
 		e = errno;
 		maildir_close(m);
 		return errno = e, -1;
 	}
+	/* XXX: a maildir made just now has its own entry fsynced only by
+	 * the file system's journal; new/ and the file in it are fsynced */
 	close(cur);
+	if (made && fsync(m->dir) == -1) {
+		e = errno;
+		maildir_close(m);
+		return errno = e, -1;
+	}
 	return 0;
 }
 

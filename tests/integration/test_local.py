@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 import localutil as lu
-from conftest import prog, wait_for
+from conftest import proc_status, prog, wait_for
 
 ROOT = os.geteuid() == 0
 
@@ -140,6 +140,13 @@ def test_kill_9_mid_delivery_leaves_nothing_in_new(env):
     wait_for(writing, what="a partial file in tmp/")
     kids = lu.lspawn_children(ls.proc.pid)
     assert len(kids) == 1
+    # both sandboxed: lspawn's filter, and local's own on top of it
+    st = proc_status(kids[0])
+    assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1"
+    assert st.get("Seccomp_filters", "2") == "2"
+    assert st["Uid"].split()[0] == str(lu.test_ids()[0])
+    ls_st = proc_status(ls.proc.pid)
+    assert ls_st["Seccomp"] == "2" and ls_st["NoNewPrivs"] == "1"
     os.kill(kids[0], signal.SIGKILL)
     st, text = ls.result(j)
     assert st == "Z"
