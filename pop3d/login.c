@@ -121,7 +121,15 @@ relay(struct login *l)
 	ssize_t n;
 	int k;
 
-	/* what the client pipelined after its PASS goes first */
+	/* what the mailbox process sent along with its OK record (read
+	 * into our buffer with it) goes to the client first ... */
+	if (rd_pending(&l->mrd) > 0) {
+		if (wr_put(&l->wr, l->mrd.b + l->mrd.pos, rd_pending(&l->mrd))
+		    == -1 || wr_flush(&l->wr) == -1)
+			return EXIT_OK;
+		rd_discard(&l->mrd);
+	}
+	/* ... and what the client pipelined after its PASS to it */
 	if (rd_pending(&l->rd) > 0) {
 		if (wr_put(&l->mwr, l->rd.b + l->rd.pos, rd_pending(&l->rd))
 		    == -1 || wr_flush(&l->mwr) == -1)

@@ -129,6 +129,7 @@ octets(int dfd, const char *name, uint64_t *v)
 	stuff_init(&s, -1);
 	while ((r = read(fd, b, CHUNK)) > 0)
 		stuff_feed(&s, b, (size_t)r, NULL);
+	stuff_end(&s, NULL);	/* the CRLF added to an unended last line */
 	free(b);
 	close(fd);
 	if (r == -1)

@@ -1,0 +1,377 @@
+"""sandmail-pop3d with Python's poplib: logins (plain on loopback, STLS,
+implicit TLS, AUTH PLAIN), every command, the UPDATE state, snapshots,
+a second session, kill -9, and the sandboxes of a session's processes."""
+import base64
+import os
+import poplib
+import signal
+import socket
+import ssl
+
+import pytest
+
+from conftest import proc_status, wait_for
+import pop3util
+from pop3util import Pop3Site, connect, crlf  # noqa: F401
+import tlsutil
+
+MSG1 = (b"From: a@example.org\nTo: alice@example.org\nSubject: one\n\n"
+        b"hello\n.dot line\n..two dots\n.\nlast line without newline")
+MSG2 = b"Subject: two\r\n\r\nbody2 line1\r\nline2\r\nline3\r\n"
+
+
+@pytest.fixture
+def make_site(procs):
+    made = []
+
+    def make(**kw):
+        made.append(Pop3Site(procs, **kw))
+        return made[-1]
+    yield make
+    procs.stop_all()
+    for s in made:
+        s.cleanup()
+
+
+@pytest.fixture
+def site(make_site):
+    s = make_site()
+    s.put(MSG1)
+    s.put(MSG2, sub="cur", info="S")
+    return s
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def test_commands(site):
+    port = site.start()
+    p = poplib.POP3("127.0.0.1", port, timeout=20)
+    assert p.getwelcome().startswith(b"+OK")
+    caps = p.capa()
+    for c in ("TOP", "UIDL", "USER", "SASL", "STLS", "RESP-CODES",
+              "PIPELINING"):
+        assert c in caps
+    assert caps["SASL"] == ["PLAIN"]
+    p.user("alice")
+    p.pass_("secret")
+    size1 = len(crlf(MSG1)) + 2     # and the CRLF added at the end
+    size2 = len(MSG2)
+    assert p.stat() == (2, size1 + size2)
+    resp, lines, _ = p.list()
+    assert lines == [f"1 {size1}".encode(), f"2 {size2}".encode()]
+    assert p.list(2) == f"+OK 2 {size2}".encode()
+    resp, uids, _ = p.uidl()
+    uid1 = uids[0].split()[1]
+    assert uid1.startswith(b"1700000001.") and b":" not in uid1
+    resp, lines, octets = p.retr(1)
+    # dot-stuffing undone by poplib; bare LF sent as CRLF
+    assert b"\r\n".join(lines) + b"\r\n" == crlf(MSG1) + b"\r\n"
+    resp, lines, _ = p.top(2, 0)
+    assert lines == [b"Subject: two", b""]
+    resp, lines, _ = p.top(2, 2)
+    assert lines == [b"Subject: two", b"", b"body2 line1", b"line2"]
+    with pytest.raises(poplib.error_proto):
+        p.retr(3)
+    with pytest.raises(poplib.error_proto):
+        p.retr(0)
+    with pytest.raises(poplib.error_proto):
+        p._shortcmd("RETR x")
+    with pytest.raises(poplib.error_proto):
+        p._shortcmd("BOGUS")
+    assert p.noop().startswith(b"+OK")
+    assert p.quit().startswith(b"+OK")
+    log = site.log()
+    assert "event=login user=alice" in log and "event=quit" in log
+    assert "secret" not in log
+
+
+def test_raw_wire_stuffing(site):
+    """On the wire: a stored '.' line is sent as '..', bare LF as CRLF."""
+    port = site.start()
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"USER alice\r\nPASS secret\r\nRETR 1\r\nQUIT\r\n")
+    assert f.readline().startswith(b"+OK")
+    assert f.readline().startswith(b"+OK Logged in")
+    assert f.readline().startswith(b"+OK")
+    body = b""
+    while True:
+        line = f.readline()
+        assert line.endswith(b"\r\n")
+        if line == b".\r\n":
+            break
+        body += line
+    assert b"\r\n..dot line\r\n...two dots\r\n..\r\n" in body
+    assert body.endswith(b"last line without newline\r\n")
+    assert b"\n" not in body.replace(b"\r\n", b"")
+    assert f.readline().startswith(b"+OK")
+    s.close()
+
+
+def test_bad_logins(site):
+    port = site.start()
+    p = poplib.POP3("127.0.0.1", port, timeout=20)
+    p.user("alice")
+    with pytest.raises(poplib.error_proto, match=r"\[AUTH\]"):
+        p.pass_("wrong")
+    p.user("nosuchuser")
+    with pytest.raises(poplib.error_proto, match=r"\[AUTH\]"):
+        p.pass_("secret")
+    with pytest.raises(poplib.error_proto):
+        p.pass_("secret")       # PASS without USER
+    p.user("alice")
+    # the third failure of the connection: told, then disconnected
+    with pytest.raises(poplib.error_proto, match="Too many"):
+        p.pass_("wrong")
+    with pytest.raises((poplib.error_proto, OSError)):
+        p.noop()
+    p.close()
+    # a new connection starts counting anew
+    connect(port).quit()
+    log = site.log()
+    assert "failures=3" in log and "auth_disconnect" in log
+
+
+def test_auth_plain(site):
+    port = site.start()
+    p = poplib.POP3("127.0.0.1", port, timeout=20)
+    ir = base64.b64encode(b"\0alice\0secret").decode()
+    assert p._shortcmd(f"AUTH PLAIN {ir}").startswith(b"+OK Logged in")
+    assert p.stat()[0] == 2
+    p.quit()
+    # without an initial response: the "+ " continuation
+    p = poplib.POP3("127.0.0.1", port, timeout=20)
+    p._putcmd("AUTH PLAIN")
+    assert p._getline()[0].startswith(b"+")
+    assert p._shortcmd(ir).startswith(b"+OK Logged in")
+    p.quit()
+    p = poplib.POP3("127.0.0.1", port, timeout=20)
+    with pytest.raises(poplib.error_proto):
+        p._shortcmd("AUTH PLAIN !!!!")
+    with pytest.raises(poplib.error_proto):
+        p._shortcmd("AUTH CRAM-MD5")
+    bad = base64.b64encode(b"bob\0alice\0secret").decode()
+    with pytest.raises(poplib.error_proto):
+        p._shortcmd(f"AUTH PLAIN {bad}")
+    p.quit()
+
+
+def test_no_plaintext_login_without_tls(make_site):
+    s = make_site(plain_loopback=False)
+    s.put(MSG1)
+    port = s.start()
+    p = poplib.POP3("127.0.0.1", port, timeout=20)
+    caps = p.capa()
+    assert "STLS" in caps and "USER" not in caps and "SASL" not in caps
+    with pytest.raises(poplib.error_proto, match="STLS"):
+        p.user("alice")
+    with pytest.raises(poplib.error_proto):
+        p._shortcmd("AUTH PLAIN " +
+                    base64.b64encode(b"\0alice\0secret").decode())
+    p.stls(tlsutil.client_context(s.cert))
+    caps = p.capa()
+    assert "STLS" not in caps and "USER" in caps
+    p.user("alice")
+    p.pass_("secret")
+    assert p.stat()[0] == 1
+    assert p.sock.version() in ("TLSv1.2", "TLSv1.3")
+    p.quit()
+    assert "event=tls" in s.log()
+
+
+def test_stls_pipelined_bytes_discarded(site):
+    """Commands sent in the clear after STLS are not run inside TLS."""
+    port = site.start()
+    raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+    raw.recv(100)
+    raw.sendall(b"STLS\r\nUSER alice\r\nPASS secret\r\n")
+    line = b""
+    while not line.endswith(b"\r\n"):
+        line += raw.recv(1)
+    assert line.startswith(b"+OK")
+    ctx = tlsutil.client_context(site.cert)
+    s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    f = s.makefile("rb")
+    s.sendall(b"STAT\r\nQUIT\r\n")
+    # had the injected USER/PASS been run, STAT would answer +OK
+    assert f.readline().startswith(b"-ERR")
+    assert f.readline().startswith(b"+OK")
+    s.close()
+    assert "tls_injection" in site.log()
+
+
+def test_implicit_tls(site):
+    port = site.start(implicit=True)
+    p = poplib.POP3_SSL("127.0.0.1", port, timeout=20,
+                        context=tlsutil.client_context(site.cert))
+    assert "STLS" not in p.capa()
+    p.user("alice")
+    p.pass_("secret")
+    assert p.stat()[0] == 2
+    resp, lines, _ = p.retr(2)
+    assert b"\r\n".join(lines) + b"\r\n" == MSG2
+    p.quit()
+    # a client that speaks only TLS 1.1 is refused
+    raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+    with pytest.raises((ssl.SSLError, OSError)):
+        tlsutil.old_tls_context().wrap_socket(raw).recv(10)
+    raw.close()
+    wait_for(lambda: "tls_fail" in site.log(), what="tls_fail logged")
+
+
+def test_dele_rset_update(site):
+    port = site.start()
+    uids = dict(x.split()[::-1] for x in connect(port).uidl()[1])
+    # DELE then a dropped connection: nothing deleted
+    p = connect(port)
+    p.dele(1)
+    p.dele(2)
+    assert p.stat() == (0, 0)
+    with pytest.raises(poplib.error_proto):
+        p.dele(1)       # already deleted
+    p.close()           # no QUIT
+    wait_for(lambda: "event=disconnect" in site.log(), what="disconnect")
+    # RSET undeletes
+    p = connect(port)
+    assert p.stat()[0] == 2
+    p.dele(1)
+    p.rset()
+    assert p.stat()[0] == 2
+    p.dele(1)
+    p.quit()
+    # only now is it gone; message 2 keeps its UIDL
+    p = connect(port)
+    assert p.stat()[0] == 1
+    assert p.uidl()[1][0].split()[1] in uids
+    p.quit()
+    files = site.files()
+    assert files["new"] == []
+    assert len(files["cur"]) == 1
+
+
+def test_seen_moves_to_cur(site):
+    base = site.put(b"Subject: three\n\nx\n")
+    port = site.start()
+    p = connect(port)
+    uidl = sorted(p.uidl()[1])
+    p.retr(1)
+    p.quit()
+    files = site.files()
+    assert files["new"] == []
+    # retrieved: ":2,S"; only listed: ":2,"
+    assert any(n.endswith(":2,S") and n.startswith("1700000001.")
+               for n in files["cur"])
+    assert f"{base}:2," in files["cur"]
+    # UIDLs are the base names, the same after the move
+    p = connect(port)
+    assert sorted(p.uidl()[1]) == uidl
+    p.quit()
+
+
+def test_snapshot_at_login(site):
+    port = site.start()
+    p = connect(port)
+    assert p.stat()[0] == 2
+    site.put(b"Subject: late\n\nlate\n")
+    assert p.stat()[0] == 2
+    assert len(p.list()[1]) == 2
+    p.quit()
+    # still in new/: the next session sees it
+    assert len(site.files()["new"]) == 1
+    p = connect(port)
+    assert p.stat()[0] == 3
+    p.quit()
+
+
+def test_second_session_refused(site):
+    port = site.start()
+    p = connect(port)
+    with pytest.raises(poplib.error_proto, match=r"\[IN-USE\]"):
+        connect(port)
+    p.quit()
+    connect(port).quit()
+
+
+def test_kill9_deletes_nothing(site):
+    port = site.start()
+    p = connect(port)
+    p.dele(1)
+    p.dele(2)
+    mon, login = pop3util.session_pids(site.proc.pid)
+    box = [m for m in mon if comm(m) == "sandmail-pop3d"]
+    assert len(box) == 1
+    os.kill(box[0], signal.SIGKILL)
+    with pytest.raises((poplib.error_proto, OSError, EOFError)):
+        p.quit()
+    p.close()
+    files = site.files()
+    assert len(files["new"]) == 1 and len(files["cur"]) == 1
+    # the lock went with the process
+    p = connect(port)
+    assert p.stat()[0] == 2
+    p.quit()
+
+
+def test_processes_sandboxed(site):
+    port = site.start()
+    p = connect(port)
+    mon, _ = pop3util.session_pids(site.proc.pid)
+    box = [m for m in mon if comm(m) == "sandmail-pop3d"]
+    assert len(box) == 1
+    login = [c for c in pop3util.children(box[0])
+             if comm(c) == "sandmail-pop3d"]
+    assert len(login) == 1
+    st = proc_status(box[0])
+    assert st["Seccomp"] == "2"
+    uid, gid = pop3util.owner_ids()
+    assert st["Uid"].split()[:3] == [str(uid)] * 3
+    st = proc_status(login[0])
+    assert st["Seccomp"] == "2"
+    if os.geteuid() == 0:
+        assert st["Uid"].split()[0] == "65534"      # nobody
+    p.quit()
+
+
+def test_virtual_and_unknown_mailbox(make_site):
+    s = make_site(users={"alice": "secret", "v@example.org": "vpw",
+                         "nobox": "pw"})
+    vmd = os.path.join(s.dir, "vmail", "v")
+    for sub in ("new", "cur", "tmp"):
+        os.makedirs(os.path.join(vmd, sub))
+    pop3util.chown_tree(os.path.join(s.dir, "vmail"))
+    with open(os.path.join(s.dir, "virtual"), "w") as f:
+        f.write(f"v@example.org {vmd}/\n")
+    # localusers maps only alice (rewritten without the others)
+    uid, gid = pop3util.owner_ids()
+    with open(os.path.join(s.dir, "localusers"), "w") as f:
+        f.write(f"alice {uid}:{gid}:{s.dir}/home/alice\n")
+    with open(s.conf, "a") as f:
+        if os.geteuid() == 0:
+            f.write("user_vmail nobody\n")
+    import subprocess
+    from conftest import prog
+    subprocess.run([prog("sandmail-cdb"), "-d", s.dir, "virtual",
+                    "localusers"], check=True, capture_output=True)
+    with open(os.path.join(vmd, "new", "1.M1P1.v"), "wb") as f:
+        f.write(b"Subject: v\n\nvirtual\n")
+    pop3util.chown_tree(os.path.join(s.dir, "vmail"))
+    if os.geteuid() == 0:
+        for root, dirs, files in os.walk(os.path.join(s.dir, "vmail")):
+            for n in dirs + files:
+                os.chown(os.path.join(root, n), 65534, 65534)
+        os.chown(os.path.join(s.dir, "vmail"), 65534, 65534)
+    port = s.start()
+    p = connect(port, "v@example.org", "vpw")
+    assert p.stat()[0] == 1
+    p.quit()
+    # a good password without a mailbox: a temporary error
+    with pytest.raises(poplib.error_proto, match=r"SYS/TEMP"):
+        connect(port, "nobox", "pw")
+    assert "event=no_mailbox" in s.log()
