@@ -1,0 +1,161 @@
+"""make run (scripts/run): a first-time user's whole system in a temp dir.
+Mail goes in with smtplib, swaks and the sendmail command, lands in the
+invoking user's maildir under run/, is read back with poplib, and Ctrl-C
+(SIGINT) stops every process with exit 0."""
+import os
+import poplib
+import shutil
+import signal
+import smtplib
+import ssl
+import subprocess
+from email.message import EmailMessage
+
+import pytest
+
+from conftest import ROOT, prog, wait_port
+from runutil import RunSystem, find_mail, mailbox_user, scratch, wait_gone
+
+
+@pytest.fixture
+def tmp_path():
+    d = scratch()
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def system(tmp_path):
+    s = RunSystem(tmp_path)
+    s.start()
+    try:
+        s.wait_ready()
+        yield s
+    finally:
+        s.cleanup()
+
+
+def test_run_mail_in_and_out(system):
+    s = system
+    user = mailbox_user()
+    port = s.ports["smtp"]
+    out = s.output()
+    # it says where things are and how to try it
+    assert f"swaks --server 127.0.0.1:{port} --to {user}@localhost" in out
+    assert s.maildir in out and s.conf in out
+    for t in ("domains", "localusers", "relayclients"):
+        assert os.path.exists(os.path.join(s.dir, "etc", t + ".cdb")), t
+    assert os.path.exists(os.path.join(s.dir, "etc", "cert.pem"))
+
+    # smtplib
+    m = EmailMessage()
+    m["From"] = "tester@example.org"
+    m["To"] = f"{user}@localhost"
+    m["Subject"] = "via smtplib"
+    m.set_content("first body line\n.leading dot\n")
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+        c.send_message(m)
+    got = find_mail(s.maildir, b"Subject: via smtplib")
+    assert b".leading dot" in got
+    assert b"Delivered-To: " in got
+
+    # swaks
+    if shutil.which("swaks"):
+        r = subprocess.run(
+            ["swaks", "--server", f"127.0.0.1:{port}", "--to",
+             f"{user}@localhost", "--header", "Subject: via swaks",
+             "--body", "swaks body"],
+            capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        find_mail(s.maildir, b"Subject: via swaks")
+
+    # the sendmail command, as PHP's mail() calls it
+    r = subprocess.run(
+        [prog("sandmail-inject"), "-C", s.conf, "-t", "-i"],
+        input=(f"To: {user}@localhost\nBcc: {user}@localhost\n"
+               "Subject: via sendmail -t\n\nline one\n.\nafter dot\n"
+               ).encode(), capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    got = find_mail(s.maildir, b"Subject: via sendmail -t")
+    assert b"\nBcc:" not in got and b"Message-ID: <" in got
+    assert b"\n.\nafter dot\n" in got      # -i: the dot did not end it
+
+    # POP3: the same messages, read back
+    if os.path.exists(prog("sandmail-pop3d")):
+        wait_port(s.ports["pop3"])
+        p = poplib.POP3("127.0.0.1", s.ports["pop3"], timeout=30)
+        p.user(user)
+        p.pass_(s.password())
+        count, _ = p.stat()
+        assert count >= 2
+        bodies = [b"\n".join(p.retr(i)[1]) for i in range(1, count + 1)]
+        assert any(b"Subject: via smtplib" in b for b in bodies)
+        p.quit()
+        # and over implicit TLS, with the self-signed certificate
+        ctx = ssl.create_default_context(
+            cafile=os.path.join(s.dir, "etc", "cert.pem"))
+        wait_port(s.ports["pop3s"])
+        p = poplib.POP3_SSL("127.0.0.1", s.ports["pop3s"], context=ctx,
+                            timeout=30)
+        p.user(user)
+        p.pass_(s.password())
+        assert p.stat()[0] == count
+        p.quit()
+
+    # Ctrl-C: everything stops, exit 0
+    assert s.stop(signal.SIGINT) == 0, s.output()
+    assert wait_gone(s.dir) == [], "processes left after Ctrl-C"
+    assert "event=stopped" in s.output()
+
+
+def test_run_again_keeps_state(tmp_path):
+    """A second start reuses run/: the certificate and password stay,
+    mail delivered before is still there, SIGTERM stops it too."""
+    s = RunSystem(tmp_path)
+    try:
+        s.start()
+        s.wait_ready()
+        with open(os.path.join(s.dir, "etc", "cert.pem"), "rb") as f:
+            cert = f.read()
+        pw = s.password()
+        with smtplib.SMTP("127.0.0.1", s.ports["smtp"], timeout=30) as c:
+            c.sendmail("a@example.org", [f"{mailbox_user()}@localhost"],
+                       "Subject: kept\n\nx\n")
+        find_mail(s.maildir, b"Subject: kept")
+        assert s.stop(signal.SIGTERM) == 0
+        assert wait_gone(s.dir) == []
+
+        s2 = RunSystem(tmp_path)
+        s2.start()
+        s2.wait_ready()
+        with open(os.path.join(s.dir, "etc", "cert.pem"), "rb") as f:
+            assert f.read() == cert
+        assert s2.password() == pw
+        find_mail(s2.maildir, b"Subject: kept", timeout=1)
+        assert s2.stop(signal.SIGINT) == 0
+        assert wait_gone(s.dir) == []
+    finally:
+        s.cleanup()
+
+
+def test_run_port_in_use(tmp_path):
+    """A busy port is reported and nothing is left running."""
+    import socket
+    s = RunSystem(tmp_path)
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", s.ports["smtp"]))
+    busy.listen(1)
+    try:
+        s.start()
+        assert s.proc.wait(60) == 1
+        assert "in use" in s.output()
+        assert wait_gone(s.dir) == []
+    finally:
+        busy.close()
+        s.cleanup()
+
+
+def test_make_run_target_exists():
+    with open(os.path.join(ROOT, "Makefile")) as f:
+        mk = f.read()
+    assert "scripts/run $(abspath $(B))" in mk
