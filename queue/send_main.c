@@ -156,7 +156,7 @@ int
 main(int argc, char *argv[])
 {
 	static struct send s;
-	struct conf cf;
+	static struct conf cf;
 	const char *cpath = NULL;
 	uint32_t uid, gid;
 	int ch;

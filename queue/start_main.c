@@ -51,7 +51,7 @@ on_sig(int sig)
 static char *
 progpath(const struct conf *cf, int i)
 {
-	char self[PATH_MAX], *slash, *p;
+	char self[PATH_MAX], *slash, *p, *alloc = NULL;
 	const char *dir;
 	ssize_t n;
 	int k;
@@ -59,7 +59,7 @@ progpath(const struct conf *cf, int i)
 	if (conf_str(cf, keys[i], NULL) != NULL)
 		return conf_path(cf, keys[i], NULL);
 	if (conf_str(cf, "bindir", NULL) != NULL)
-		dir = conf_path(cf, "bindir", NULL);
+		dir = alloc = conf_path(cf, "bindir", NULL);
 	else {
 		/* by default, next to this program */
 		if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) < 0)
@@ -74,6 +74,7 @@ progpath(const struct conf *cf, int i)
 	k = snprintf(p, PATH_MAX, "%s/%s", dir, names[i]);
 	if (k < 0 || k >= PATH_MAX)
 		die_msg(EXIT_TEMP, "bindir", "path too long");
+	free(alloc);
 	return p;
 }
 
@@ -262,11 +263,11 @@ wait_loop(int term_wait)
 int
 main(int argc, char *argv[])
 {
+	static struct conf cf;		/* live until exit */
+	static char *path[NPROG];
 	int mine[NPROG], peer[NPROG], devnull, ch;
 	const char *cpath = NULL;
-	struct conf cf;
 	sigset_t old;
-	char *path[NPROG];
 
 	log_init("start");
 	while ((ch = getopt(argc, argv, "c:")) != -1) {

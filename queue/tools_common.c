@@ -17,9 +17,9 @@
 int
 tools_open(int argc, char *argv[], struct tools *t)
 {
+	static struct conf cf;		/* lives as long as the program */
+	static char *q;
 	const char *cpath = NULL;
-	struct conf cf;
-	char *q;
 	int ch;
 
 	while ((ch = getopt(argc, argv, "c:")) != -1) {

@@ -53,12 +53,15 @@ class Cur:
         assert self.i == len(self.b), "record not consumed exactly"
 
 
-def setup(tmp, tables=None, **conf):
-    """A conf, a queue (sandmail-queue -i) and compiled tables in tmp."""
+def setup(tmp, tables=None, tables_dir=None, **conf):
+    """A conf, a queue (sandmail-queue -i) and compiled tables in tmp
+    (or in tables_dir, which send can read again after dropping root)."""
     tmp = str(tmp)
     os.makedirs(tmp, exist_ok=True)
     c = {"queue": "queue", "hostname": "mx.test.example",
          "retry_first": "1", "retry_max": "2", "term_wait": "5"}
+    if tables_dir is not None:
+        c["tables"] = tables_dir
     if os.geteuid() == 0:
         for k in ("user_queue", "user_send", "user_vmail", "user_alias"):
             c[k] = "nobody"
@@ -68,10 +71,12 @@ def setup(tmp, tables=None, **conf):
         for k, v in c.items():
             f.write(f"{k} {v}\n")
     subprocess.run([prog("sandmail-queue"), "-i", "-c", path], check=True)
+    td = tables_dir or tmp
     for name, text in (tables or {}).items():
-        with open(os.path.join(tmp, name), "w") as f:
+        with open(os.path.join(td, name), "w") as f:
             f.write(text)
-        subprocess.run([prog("sandmail-cdb"), "-d", tmp, name], check=True)
+        subprocess.run([prog("sandmail-cdb"), "-d", td, name], check=True)
+        os.chmod(os.path.join(td, name + ".cdb"), 0o644)
     return path
 
 

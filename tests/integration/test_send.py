@@ -2,14 +2,19 @@
 results, retries, reports (sendutil.py has the harness)."""
 import threading
 
+import os
+import shutil
+import subprocess
+import tempfile
+
 import sendutil as su
-from conftest import wait_for
+from conftest import prog, wait_for
 
 
 def start(procs, tmp_path, lpolicy=None, rpolicy=None, answers=None,
-          tables=None, **conf):
+          tables=None, tables_dir=None, **conf):
     conf = su.setup(tmp_path, tables if tables is not None else su.TABLES,
-                    **conf)
+                    tables_dir, **conf)
     s = su.Send(procs, conf, lpolicy, rpolicy, answers).start()
     return conf, s
 
@@ -260,3 +265,50 @@ def test_flush_makes_deferred_due(procs, tmp_path):
     su.flush(conf, "remote.example")
     wait_for(lambda: empty(conf), timeout=15, what="flushed delivery")
     assert n["k"] == 2
+
+
+def test_signals(procs, tmp_path, request):
+    """HUP reopens the tables, ALRM runs the queue now, TERM waits for the
+    deliveries in flight and exits 0."""
+    n = {"k": 0}
+    release = {"go": False}
+
+    def rpol(j, r):
+        n["k"] += 1
+        return ("Z", "450 later") if n["k"] == 1 else ("K", "250")
+    # tables where send, no longer root, may open them again
+    td = tempfile.mkdtemp(prefix="sendtbl")
+    request.addfinalizer(lambda: shutil.rmtree(td, ignore_errors=True))
+    os.chmod(td, 0o755)
+    conf, s = start(procs, tmp_path, rpolicy=rpol, retry_first="1h",
+                    retry_max="4h", tables_dir=td)
+    # HUP: a new user appears in localusers
+    su.inject(conf, "alice@test.example", ["zed@test.example"])
+    wait_for(lambda: su.reports(s), what="unknown-user bounce")
+    with open(os.path.join(td, "localusers"), "a") as f:
+        f.write("zed 1005:1005:/home/zed\n")
+    subprocess.run([prog("sandmail-cdb"), "-d", td, "localusers"],
+                   check=True)
+    os.chmod(os.path.join(td, "localusers.cdb"), 0o644)
+    s.p.send_signal(1)
+    wait_for(lambda: b"event=reload" in s.logtext(), what="reload")
+    su.inject(conf, "s@remote.example", ["zed@test.example"])
+    wait_for(lambda: [j for j in s.local_done()
+                      if j["rcpt"] == "zed@test.example"], what="zed")
+    # ALRM: a deferred delivery is tried now
+    su.inject(conf, "alice@test.example", ["r@remote.example"])
+    wait_for(lambda: b"event=deferred" in s.logtext(), what="deferral")
+    s.p.send_signal(14)
+    wait_for(lambda: empty(conf), timeout=15, what="delivery after ALRM")
+    assert n["k"] == 2
+    # TERM: a job in flight is waited for (here: answered late, then exit)
+    s.lspawn[0].policy = lambda j: None if not release["go"] else ("K", "")
+    su.inject(conf, "s@remote.example", ["bob@test.example"])
+    wait_for(lambda: [j for j in s.ljobs() if j["rcpt"] ==
+                      "bob@test.example"], what="job in flight")
+    s.p.send_signal(15)
+    wait_for(lambda: b"event=stopping" in s.logtext(), what="stopping")
+    assert s.p.poll() is None
+    # term_wait (5 s in the test conf) bounds the wait
+    assert s.p.wait(20) == 0
+    assert b"event=stop" in s.logtext()
