@@ -330,9 +330,12 @@ static pid_t prog_pid = -1;
 static void
 on_alarm(int sig)
 {
+	static const char why[] = "program timed out (local_timeout)\n";
+
 	(void)sig;
 	if (prog_pid > 0)
 		kill(-prog_pid, SIGKILL);
+	(void)!write(1, why, sizeof why - 1);
 	_exit(EXIT_TEMP);
 }
 

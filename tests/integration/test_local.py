@@ -281,6 +281,31 @@ def test_program_delivery_on(env):
     ls.close()
 
 
+def test_program_timeout(env):
+    ls = env.start(local_allow_programs="yes", local_timeout="1s")
+    st, text = ls.deliver(env.msg(b"x\n"), "u@example.org",
+                          "|exec sleep 60")
+    assert st == "Z" and "timed out" in text, text
+    ls.close()
+
+
+def test_maildir_parents_created(env):
+    ls = env.start()
+    m = env.msg(b"x\n")
+    # a virtual mailbox: domain and user directories made on the way
+    vm = os.path.join(env.home, "vmail", "example.org", "alice")
+    st, text = ls.deliver(m, "alice@example.org", vm + "/")
+    assert st == "K", text
+    for p in [os.path.join(env.home, "vmail"), vm, vm + "/new"]:
+        assert os.stat(p).st_mode & 0o777 == 0o700, p
+    # but not without end
+    deep = os.path.join(env.home, "a", "b", "c", "d", "e")
+    st, text = ls.deliver(m, "alice@example.org", deep + "/")
+    assert st == "Z" and "maildir" in text, text
+    assert not os.path.exists(os.path.join(env.home, "a"))
+    ls.close()
+
+
 @pytest.mark.skipif(not ROOT, reason="mounting a small tmpfs needs root")
 def test_disk_full_is_temporary_and_leaves_nothing(env):
     mnt = os.path.join(env.dir, "small")
