@@ -255,9 +255,11 @@ port_ok(const char *s, size_t n)
 	return p == s + n && v >= 1 && v <= 65535;
 }
 
-/* host_ok - host[:port], [addr][:port] */
+/* host_ok - host[:port], [addr][:port]; the normal form goes to out:
+ * lowercased, an "IPv6:" tag dropped (send takes what is inside the
+ * brackets as the address) */
 static int
-host_ok(const char *s, size_t n)
+host_ok(const char *s, size_t n, struct buf *out)
 {
 	const char *e, *colon, *a = s + 1;
 	char t[INET6_ADDRSTRLEN + 8];
@@ -278,13 +280,18 @@ host_ok(const char *s, size_t n)
 		    inet_pton(AF_INET6, t, bin) != 1)
 			return 0;
 		e++;
-		return (size_t)(e - s) == n || port_ok(e, n - (size_t)(e - s));
+		if ((size_t)(e - s) != n && !port_ok(e, n - (size_t)(e - s)))
+			return 0;
+		return buf_putc(out, '[') == 0 && tbl_lower(out, t, k) == 0 &&
+		    buf_put(out, e - 1, n - (size_t)(e - 1 - s)) == 0;
 	}
 	colon = memchr(s, ':', n);
 	k = colon ? (size_t)(colon - s) : n;
 	if (domain_check(s, k, 0) != ADDR_OK)
 		return 0;
-	return colon == NULL || port_ok(colon, n - k);
+	if (colon != NULL && !port_ok(colon, n - k))
+		return 0;
+	return tbl_lower(out, s, n) == 0;
 }
 
 /* val_route - [host[:port] | [addr]:port] [auth=USER:PASS] */
@@ -307,11 +314,9 @@ val_route(const char *s, size_t n, struct buf *out, const char **why)
 			if (buf_put(out, p, (size_t)(t - p)) == -1)
 				return -1;
 		} else {
-			if (host++ || auth || !host_ok(p, (size_t)(t - p)))
+			if (host++ || auth || !host_ok(p, (size_t)(t - p), out))
 				return why_is(why, "value must be host[:port] or "
 				    "[address][:port], then auth=USER:PASS");
-			if (tbl_lower(out, p, (size_t)(t - p)) == -1)
-				return -1;
 		}
 		for (p = t; p < end && ws(*p); p++)
 			;

@@ -185,6 +185,8 @@ def test_routes_and_duplicates_merge_only_for_senders(tmp_path):
         "mx.example.net:26 auth=u:p:w"
     assert query(d, "routes", "example.com") == ""
     assert query(d, "routes", "elsewhere.org") == "[127.0.0.1]:2525"
+    # the IPv6: tag is dropped: send takes what is inside the brackets
+    assert query(d, "routes", "v6.example") == "[::1]:25"
     write(d, "senders", "bob bob@x.org\nbob @y.org\n")
     assert run("-d", d, "senders").returncode == 0
     assert query(d, "senders", "bob") == "bob@x.org,@y.org"
