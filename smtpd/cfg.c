@@ -21,17 +21,6 @@ static const char *const tbl_names[T_COUNT] = {
 	[T_MOVED] = "moved",
 };
 
-/* What a session may do once sandboxed, beyond sbx_base: no open, no
- * socket, no exec.  shutdown ends a connection cleanly; wait4 reaps a
- * spawned queue (qc_close). */
-static const struct sbx_rule smtpd_rules[] = {
-	/* sockets already open */
-	SBX_ALLOW(shutdown),
-	/* a spawned sandmail-queue */
-	SBX_ALLOW(wait4),
-	SBX_LAST
-};
-
 static char *
 join(const char *dir, const char *name, const char *suffix)
 {
@@ -189,13 +178,4 @@ queue_open(struct qc *q, const struct smtpd_cfg *cfg)
 	log_kv("error", "op", "queue", "path", cfg->queue_sock, "err",
 	    q->text[0] ? q->text : strerror(e), NULL);
 	return -1;
-}
-
-/* session_sandbox - drop to user_smtpd (as root) and filter: after this
- * the session opens no file, makes no socket and runs no program */
-void
-session_sandbox(const struct smtpd_cfg *cfg)
-{
-	priv_drop_or_die(cfg->uid, cfg->gid);
-	sbx_enter_or_die(smtpd_rules);
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +97,7 @@ void
 session_init(struct session *s, const struct smtpd_cfg *cfg,
     struct tables *tabs, struct qc *qc, int qc_ok, int infd, int outfd)
 {
-	memset(s, 0, sizeof *s);
+	memset(s, 0, offsetof(struct session, in));
 	s->cfg = cfg;
 	s->tabs = tabs;
 	s->qc = qc;

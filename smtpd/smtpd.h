@@ -118,8 +118,6 @@ struct session {
 	struct tables	*tabs;
 	struct qc	*qc;
 	int		 qc_ok;		/* the queue path works */
-	struct rd	 in;
-	struct wr	 out;
 	void		*tls;		/* struct tlsconn *: the TLS issue */
 	char		*auth_user;	/* AUTH: the TLS issue; NULL if none */
 	enum smtp_state	 state;
@@ -142,6 +140,10 @@ struct session {
 	/* counters for the disconnect line */
 	unsigned	 nerr, nmsg, nrej, ncmd, nrcpt;
 	const char	*why;		/* why the session ended */
+	/* last, with their 16 KiB buffers: session_init does not touch the
+	 * buffers, so an idle session's untouched pages stay unallocated */
+	struct rd	 in;
+	struct wr	 out;
 };
 
 /* session.c */
@@ -188,6 +190,9 @@ int	tables_open(struct tables *, const struct smtpd_cfg *);
 void	tables_close(struct tables *);
 int	tables_changed(const struct tables *);
 int	queue_open(struct qc *, const struct smtpd_cfg *);
+
+/* sandbox.c */
+int	sandbox_prepare(void);
 void	session_sandbox(const struct smtpd_cfg *);
 
 /* listen.c */

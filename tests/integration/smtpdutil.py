@@ -147,6 +147,16 @@ def children(pid):
     return out
 
 
+def wait_idle(server_pid, logpath):
+    """Wait until the wait_port() probe's session has ended, so the next
+    child of server_pid is the session a test starts."""
+    def idle():
+        with open(logpath, "rb") as f:
+            done = b"event=disconnect" in f.read()
+        return done and not children(server_pid)
+    wait_for(idle, what="the probe session to end")
+
+
 def settle(pred, timeout=10):
     return wait_for(pred, timeout=timeout)
 

@@ -19,6 +19,7 @@ def session_child(srv):
 
 def test_session_is_sandboxed(tmp_path, procs):
     srv = smtpdutil.Smtpd(procs, tmp_path)
+    smtpdutil.wait_idle(srv.proc.pid, srv.log)
     c = srv.client()
     assert c.code("EHLO client.test") == 250
     pid = session_child(srv)
@@ -42,6 +43,7 @@ def test_tcpserver_mode(tmp_path, procs):
                           "127.0.0.1", str(port), prog("sandmail-smtpd"),
                           "-c", srv.conf], stderr=lg)
     wait_port(port)
+    smtpdutil.wait_idle(ts.pid, srv.log)
     with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
         assert s.ehlo("ucspi.test")[0] == 250
         kid = wait_for(lambda: smtpdutil.children(ts.pid),
@@ -88,9 +90,7 @@ def connect_from(srv, src):
 def test_connection_limits(tmp_path, procs):
     srv = smtpdutil.Smtpd(procs, tmp_path, max_per_ip=2, max_connections=3)
     # the start-up probe's session must be over before we count
-    wait_for(lambda: "event=disconnect" in srv.logtext() and
-             not smtpdutil.children(srv.proc.pid),
-             what="the probe session to end")
+    smtpdutil.wait_idle(srv.proc.pid, srv.log)
     held = []
     for src in ("127.0.0.1", "127.0.0.1"):
         s, line = connect_from(srv, src)

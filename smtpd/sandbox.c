@@ -1,0 +1,110 @@
+/* sandbox: smtpd's seccomp filter, compiled once and applied per session.
+ *
+ * The listener forks a child per connection; building the filter with
+ * libseccomp in each child would cost CPU (a few ms) and private memory
+ * (libseccomp's heap) per session.  So the filter (lib/sbx.c's sbx_base
+ * plus smtpd's rules, the same default action as sbx_enter) is compiled
+ * to BPF once before the first fork, and a child only loads it:
+ * PR_SET_NO_NEW_PRIVS, then seccomp(2) with SECCOMP_FILTER_FLAG_LOG.
+ * Fail closed: a session that cannot load it exits 111. */
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sbx.h"
+#include "smtpd.h"
+
+#ifdef SBX_DEBUG
+#define DEFAULT_ACTION	SCMP_ACT_LOG
+#else
+#define DEFAULT_ACTION	SCMP_ACT_KILL_PROCESS
+#endif
+
+#define BPF_MAX		(64 * 1024)
+
+/* What a session may do once sandboxed, beyond sbx_base: no open, no
+ * socket, no exec.  shutdown ends a connection cleanly; wait4 reaps a
+ * spawned queue (qc_close). */
+static const struct sbx_rule smtpd_rules[] = {
+	/* sockets already open */
+	SBX_ALLOW(shutdown),
+	/* a spawned sandmail-queue */
+	SBX_ALLOW(wait4),
+	SBX_LAST
+};
+
+static struct sock_fprog prog;
+
+static int
+add(scmp_filter_ctx ctx, const struct sbx_rule *r)
+{
+	for (; r->nr != SBX_END; r++)
+		if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, r->nr,
+		    r->nargs, r->args) < 0)
+			return -1;
+	return 0;
+}
+
+/* export - the filter's BPF into memory, through a memfd */
+static int
+export(scmp_filter_ctx ctx)
+{
+	char *b;
+	ssize_t n;
+	int fd;
+
+	if ((fd = memfd_create("smtpd-bpf", MFD_CLOEXEC)) == -1)
+		return -1;
+	if (seccomp_export_bpf(ctx, fd) < 0 || lseek(fd, 0, SEEK_SET) == -1 ||
+	    (b = malloc(BPF_MAX)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	n = read(fd, b, BPF_MAX);
+	close(fd);
+	if (n <= 0 || n >= BPF_MAX || n % sizeof(struct sock_filter) != 0) {
+		free(b);
+		return errno = EINVAL, -1;
+	}
+	prog.filter = (struct sock_filter *)b;
+	prog.len = (unsigned short)(n / sizeof(struct sock_filter));
+	return 0;
+}
+
+/* sandbox_prepare - compile the session filter once; 0 or -1 */
+int
+sandbox_prepare(void)
+{
+	scmp_filter_ctx ctx;
+	int r;
+
+	if (prog.filter != NULL)
+		return 0;
+	if ((ctx = seccomp_init(DEFAULT_ACTION)) == NULL)
+		return errno = ENOMEM, -1;
+	r = add(ctx, sbx_base) == -1 || add(ctx, smtpd_rules) == -1 ||
+	    export(ctx) == -1 ? -1 : 0;
+	seccomp_release(ctx);
+	return r;
+}
+
+/* session_sandbox - drop to user_smtpd (as root) and load the filter:
+ * after this the session opens no file, makes no socket, runs nothing */
+void
+session_sandbox(const struct smtpd_cfg *cfg)
+{
+	priv_drop_or_die(cfg->uid, cfg->gid);
+	if (prog.filter == NULL && sandbox_prepare() == -1)
+		die_temp("sandbox", "compile");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+	    SECCOMP_FILTER_FLAG_LOG, &prog) == -1)
+		die_temp("sandbox", "load");
+}
