@@ -135,7 +135,7 @@ install: build-all
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
 	for m in $(MAN_PAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
-	install -m 0755 scripts/setup $(DESTDIR)$(LIBEXEC)/setup
+	if [ -f scripts/setup ]; then install -m 0755 scripts/setup $(DESTDIR)$(LIBEXEC)/setup; fi
 	cp -R scripts/runit $(DESTDIR)$(LIBEXEC)/ 2>/dev/null || true
 
 clean:
