@@ -41,22 +41,6 @@
 #define SOCK_NAME	"lock/queue.sock"
 #define DUMP_MAX	(64u * 1024 * 1024)
 
-/* What the loop needs beyond sbx_base: files under the queue directory's
- * descriptor and the clients' sockets.  No exec, no network, no chmod. */
-static const struct sbx_rule queue_rules[] = {
-	/* the queue directory (paths relative to its descriptor) */
-	SBX_ALLOW(openat),
-	SBX_ALLOW(renameat2),
-	SBX_ALLOW(unlinkat),
-	SBX_ALLOW(fsync),
-	SBX_ALLOW(fdatasync),
-	SBX_ALLOW(syncfs),
-	/* clients */
-	SBX_ALLOW(accept4),
-	SBX_ALLOW1(getsockopt, SCMP_A2(SCMP_CMP_EQ, SO_PEERCRED)),
-	SBX_LAST
-};
-
 struct opts {
 	int		 service, init, setuid_mode;
 	const char	*conf, *dump;
@@ -214,10 +198,15 @@ sync_mode(const struct conf *c)
 static void
 settings(struct qsrv *q, const struct conf *c)
 {
+	unsigned long long t;
+
 	q->max_size = conf_size(c, "max_message_size", 35ull * 1024 * 1024);
 	q->max_rcpt = conf_num(c, "max_recipients", 100, 1, ENV_RCPT_MAX);
 	q->max_clients = conf_num(c, "queue_max_clients", 1000, 1, 100000);
-	q->idle_ms = (int)conf_num(c, "queue_timeout", 600, 1, 86400) * 1000;
+	t = conf_secs(c, "queue_timeout", 600);
+	if (t < 1 || t > 86400)
+		die_msg(EXIT_TEMP, "config", "queue_timeout: 1s to 1d");
+	q->idle_ms = (int)t * 1000;
 	q->sync = sync_mode(c);
 }
 
@@ -284,6 +273,34 @@ do_dump(const char *arg)
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_TEMP;
 }
 
+/* sandbox - what the loop needs beyond sbx_base: calls on the queue
+ * directory's descriptor (every path is relative to it) and on the
+ * listening socket.  No exec, no network, no chmod, no other directory
+ * through a descriptor. */
+static void
+sandbox(int dirfd, int lfd)
+{
+	const scmp_datum_t d = (scmp_datum_t)dirfd;
+	/* one-shot: no socket, so (unsigned)-1 matches no descriptor */
+	const scmp_datum_t l = lfd >= 0 ? (scmp_datum_t)lfd : (scmp_datum_t)-1;
+	const struct sbx_rule rules[] = {
+		/* the queue directory */
+		SBX_ALLOW1(openat, SCMP_A0(SCMP_CMP_EQ, d)),
+		SBX_ALLOW2(renameat2, SCMP_A0(SCMP_CMP_EQ, d),
+		    SCMP_A2(SCMP_CMP_EQ, d)),
+		SBX_ALLOW1(unlinkat, SCMP_A0(SCMP_CMP_EQ, d)),
+		SBX_ALLOW1(syncfs, SCMP_A0(SCMP_CMP_EQ, d)),
+		SBX_ALLOW(fsync),
+		SBX_ALLOW(fdatasync),
+		/* clients */
+		SBX_ALLOW1(accept4, SCMP_A0(SCMP_CMP_EQ, l)),
+		SBX_ALLOW1(getsockopt, SCMP_A2(SCMP_CMP_EQ, SO_PEERCRED)),
+		SBX_LAST
+	};
+
+	sbx_enter_or_die(rules);
+}
+
 static int
 serve(const struct conf *c, const struct opts *o, const char *dir)
 {
@@ -302,7 +319,7 @@ serve(const struct conf *c, const struct opts *o, const char *dir)
 	drop(c, o->setuid_mode);
 	qsrv_init(&q, dirfd, lfd);
 	settings(&q, c);
-	sbx_enter_or_die(queue_rules);
+	sandbox(dirfd, lfd);
 	if (o->service)
 		log_kv("start", "queue", dir, "socket", SOCK_NAME, NULL);
 	else if (qsrv_add(&q, 0, 1, peer) == -1)

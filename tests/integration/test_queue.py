@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import Procs, prog, wait_for
+from conftest import Procs, proc_status, prog, wait_for
 from queueutil import (QClient, QError, check_consistent, envelope, listing,
                        pstr, qinit, queue_dir, start_service, u32, write_conf)
 
@@ -62,6 +62,16 @@ def test_layout_idempotent(conf):
     import stat
     assert stat.S_ISFIFO(st.st_mode)
     assert st.st_mode & 0o7777 in (0o620, 0o600)
+
+
+def test_service_is_sandboxed(conf, svc):
+    st = proc_status(svc.pid)
+    assert st["Seccomp"] == "2"
+    assert st["NoNewPrivs"] == "1"
+    if os.geteuid() == 0:
+        import pwd
+        uid = str(pwd.getpwnam("nobody").pw_uid)
+        assert st["Uid"].split() == [uid] * 4
 
 
 def test_one_message_socket(conf, svc):
