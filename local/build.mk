@@ -10,3 +10,5 @@ test_local_OBJS := local/maildir.o local/deliver.o local/lspawn.o local/lspawn_s
 # the dynamic loader does not map OpenSSL and libsodium for nothing.
 sandmail-local_LIBS := -Wl,--as-needed
 sandmail-lspawn_LIBS := -Wl,--as-needed
+# the fuzz target: tests/fuzz/fuzz_local.c (loop scan, report text)
+fuzz_local_OBJS := local/deliver.o local/lspawn.o local/lspawn_sbx.o
