@@ -76,6 +76,35 @@ subdir(int dir, const char *name, int *made)
 	    O_NOFOLLOW);
 }
 
+/* folder - Maildir++ (https://www.courier-mta.org/imap/README.maildirquota
+ * .html): a maildir named ".NAME" inside another is a folder of it; mark
+ * it with the empty file "maildirfolder" and give the parent its own
+ * tmp/ new/ cur/ so that it is a maildir too.  Best effort: a reader that
+ * does not know Maildir++ still sees a plain maildir. */
+static void
+folder(int dir, const char *path)
+{
+	static const char *const sub[] = { "tmp", "new", "cur" };
+	const char *base = strrchr(path, '/');
+	int parent, fd, made = 0;
+
+	if (base == NULL || base[1] != '.' || base[2] == '\0' ||
+	    strcmp(base, "/..") == 0)
+		return;
+	if ((fd = openat(dir, "maildirfolder", O_WRONLY | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) >= 0)
+		close(fd);
+	if ((parent = openat(dir, "..", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return;
+	for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++)
+		if ((fd = subdir(parent, sub[i], &made)) >= 0)
+			close(fd);
+	if (made)
+		(void)fsync(parent);
+	close(parent);
+}
+
 /* maildir_open - open (creating as needed) a maildir and its tmp/, new/ */
 int
 maildir_open(struct maildir *m, const char *path)
@@ -106,6 +135,8 @@ maildir_open(struct maildir *m, const char *path)
 	/* XXX: a maildir made just now has its own entry fsynced only by
 	 * the file system's journal; new/ and the file in it are fsynced */
 	close(cur);
+	if (made)
+		folder(m->dir, p);
 	if (made && fsync(m->dir) == -1) {
 		e = errno;
 		maildir_close(m);

@@ -130,3 +130,28 @@ def test_dovecot_pop3_reads_our_maildir(procs):
             == 1
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_dovecot_sees_maildirplusplus_folder(setup):
+    d, md, dv, ls = setup
+    # the first delivery goes straight into a folder: the parent is made
+    # a maildir too, and the folder is marked as one
+    p = os.path.join(d, "m-folder")
+    with open(p, "wb") as f:
+        f.write(M2)
+    st, text = ls.deliver(p, RCPT, md + "/.Lists/", sender="bob@example.net")
+    assert st == "K", text
+    want = lu.expected(M2, "bob@example.net", RCPT)
+    assert os.path.exists(os.path.join(md, ".Lists", "maildirfolder"))
+    for sub in ("tmp", "new", "cur"):
+        assert os.path.isdir(os.path.join(md, sub)), sub
+    imap = imaplib.IMAP4("127.0.0.1", dv.imap_port)
+    imap.login(USER, PASS)
+    typ, data = imap.list()
+    assert typ == "OK" and any(x.endswith(b"Lists") for x in data), data
+    typ, data = imap.select("INBOX")
+    assert typ == "OK" and data[0] == b"0", data
+    typ, data = imap.select("Lists")
+    assert typ == "OK" and data[0] == b"1", data
+    assert crlf_to_lf(fetch_body(imap, 1)) == want
+    imap.logout()
