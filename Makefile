@@ -144,5 +144,5 @@ clean:
 .PHONY: all build-all deps banned check unit integration asan fuzz fuzz-build run install clean
 .DELETE_ON_ERROR:
 
--include $(wildcard build-fuzz/lib/*.d build-fuzz/tests/fuzz/*.d)
+-include $(wildcard build-fuzz/*/*.d build-fuzz/tests/fuzz/*.d)
 -include $(LIB_OBJS:.o=.d) $(foreach p,$(PROGS) $(TESTPROGS),$($(p)_OBJS:%.o=$(B)/%.d)) $(UNIT_TESTS:%=$(B)/%.d)
