@@ -196,3 +196,44 @@ def wait_gone(text, timeout=15):
             return []
         time.sleep(0.05)
     return pids_with(text)
+
+
+def system_conf(d, build=BUILD):
+    """A whole-system sandmail.conf in d (queue, tables, a mailbox for
+    the invoking user at d/home/USER/Maildir), as scripts/run makes it;
+    as root the daemons run as nobody.  Returns (conf path, maildir)."""
+    import pwd
+    etc = os.path.join(d, "etc")
+    home = os.path.join(d, "home", mailbox_user())
+    os.makedirs(etc, exist_ok=True)
+    os.makedirs(home, exist_ok=True)
+    root = os.getuid() == 0
+    if root:
+        nb = pwd.getpwnam("nobody")
+        uid, gid = nb.pw_uid, nb.pw_gid
+        os.chown(home, uid, gid)
+    else:
+        uid, gid = os.getuid(), os.getgid()
+    conf = os.path.join(etc, "sandmail.conf")
+    lines = [f"hostname test.example", f"queue {d}/queue", f"tables {etc}",
+             f"bindir {build}", "smtpd_timeout 30", "inject_domain localhost"]
+    if root:
+        lines += [f"user_{u} nobody" for u in
+                  ("smtpd", "queue", "send", "resolve", "remote", "auth",
+                   "pop3d", "vmail")]
+        lines += ["local_uid_min 1", f"local_uid_max {uid}"]
+    with open(conf, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    tables = {
+        "domains": "localhost local\n",
+        "localusers": f"{mailbox_user()} {uid}:{gid}:{home}\n",
+        "relayclients": "127.0.0.0/8 relay\n",
+    }
+    for name, text in tables.items():
+        with open(os.path.join(etc, name), "w") as f:
+            f.write(text)
+    subprocess.run([os.path.join(build, "sandmail-cdb"), "-c", conf, "all"],
+                   check=True)
+    subprocess.run([os.path.join(build, "sandmail-queue"), "-i", "-c", conf],
+                   check=True, stderr=subprocess.DEVNULL)
+    return conf, os.path.join(home, "Maildir")
