@@ -11,6 +11,27 @@
 #include "../../smtpd/smtpd.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+int	LLVMFuzzerInitialize(int *, char ***);
+
+/* The session logs a line per refusal and per disconnect on fd 2, which
+ * would fill the run's log; -close_fd_mask=2 makes libFuzzer keep its
+ * own (and the sanitizers') output on a copy of stderr and close fd 2 for
+ * the target.  libFuzzer reads its flags after this hook. */
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	static char mask[] = "-close_fd_mask=2";
+	static char *args[64];
+	int i, n = *argc < 62 ? *argc : 62;
+
+	for (i = 0; i < n; i++)
+		args[i] = (*argv)[i];
+	args[n++] = mask;
+	args[n] = NULL;
+	*argc = n;
+	*argv = args;
+	return 0;
+}
 
 struct fake {
 	const uint8_t	*p;
