@@ -374,6 +374,8 @@ prog_feed(int msgfd, int to)
 	off_t off = 0;
 	ssize_t r;
 
+	/* lspawn waits for EOF on the report pipe: not held by us */
+	close(1);
 	signal(SIGPIPE, SIG_IGN);	/* a program may stop reading */
 	wr_init(&w, to, NULL, NULL);
 	while ((r = pread_some(msgfd, chunk, sizeof chunk, off)) > 0) {

@@ -241,6 +241,17 @@ def test_eof_waits_for_deliveries(env):
     assert len(lu.maildir_files(env.maildir)) == 5
 
 
+def test_children_limit_is_backpressure(env):
+    ls = env.start(lspawn_children=2)
+    ids = [ls.send(env.msg(b"n%d\n" % i), "u@example.org", env.maildir + "/")
+           for i in range(12)]
+    for j in ids:
+        st, text = ls.result(j)
+        assert st == "K", text
+    assert len(lu.maildir_files(env.maildir)) == 12
+    assert ls.close() == 0
+
+
 def test_program_delivery_off(env):
     ls = env.start()
     out = os.path.join(env.home, "out")
