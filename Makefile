@@ -130,13 +130,25 @@ $(foreach f,$(FUZZERS),$(eval $(call fuzz_rule,$(f))))
 run: deps build-all
 	@scripts/run $(abspath $(B))
 
+# install: programs and sandmail-check to sbin, man pages, the setup script
+# and the service directories (runit, systemd) to libexec; then run
+# $(LIBEXEC)/setup as root.  SENDMAIL_LINKS=1 also makes sendmail, mailq
+# and newaliases links to sandmail-inject.  DESTDIR is honoured.
 install: build-all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(LIBEXEC)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	install -m 0755 scripts/sandmail-check $(DESTDIR)$(BINDIR)/sandmail-check
 	for m in $(MAN_PAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
-	if [ -f scripts/setup ]; then install -m 0755 scripts/setup $(DESTDIR)$(LIBEXEC)/setup; fi
-	cp -R scripts/runit $(DESTDIR)$(LIBEXEC)/ 2>/dev/null || true
+	install -m 0755 scripts/setup $(DESTDIR)$(LIBEXEC)/setup
+	rm -rf $(DESTDIR)$(LIBEXEC)/runit $(DESTDIR)$(LIBEXEC)/systemd
+	cp -R scripts/runit scripts/systemd $(DESTDIR)$(LIBEXEC)/
+ifeq ($(SENDMAIL_LINKS),1)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	ln -sf $(BINDIR)/sandmail-inject $(DESTDIR)$(BINDIR)/sendmail
+	ln -sf $(BINDIR)/sandmail-inject $(DESTDIR)$(PREFIX)/bin/mailq
+	ln -sf $(BINDIR)/sandmail-inject $(DESTDIR)$(PREFIX)/bin/newaliases
+endif
 
 clean:
 	rm -rf build build-asan build-fuzz
