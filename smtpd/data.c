@@ -324,6 +324,16 @@ refuse_bad(struct session *s)
 		    "again later");
 }
 
+/* printable - the queue's reason, made safe for a reply line */
+static const char *
+printable(char *t)
+{
+	for (char *p = t; *p != '\0'; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?';
+	return t[0] ? t : "refused by the queue";
+}
+
 /* finish - the end of the message: commit it or say why not */
 static void
 finish(struct session *s)
@@ -344,8 +354,8 @@ finish(struct session *s)
 		s->nrcpt += (unsigned)s->env.nrcpt;
 		reply(s, "250 2.0.0 Ok: queued as %s", s->id);
 	} else if (r == QC_PERM)
-		refuse(s, s->qc->text, "554 5.3.0 Message refused by the "
-		    "queue");
+		refuse(s, s->qc->text, "554 5.3.0 Message refused: %s",
+		    printable(s->qc->text));
 	else
 		refuse(s, s->qc->text, "451 4.3.0 Queue failed, try again "
 		    "later");

@@ -143,8 +143,10 @@ session_go(const struct smtpd_cfg *cfg, struct tables *tabs, int infd,
 	snprintf(s->ip, sizeof s->ip, "%s", ip);
 	snprintf(s->port, sizeof s->port, "%s", port);
 	snprintf(s->localip, sizeof s->localip, "%s", localip);
+	/* RELAYCLIENT is tcpserver's per-client word (fd 0/1 only); in the
+	 * listener it would be the whole daemon's environment */
 	s->relayclient = tbl_ip(&tabs->t[T_RELAY], ip, &v) == 1 ||
-	    getenv("RELAYCLIENT") != NULL;
+	    (infd == 0 && getenv("RELAYCLIENT") != NULL);
 	buf_free(&v);
 	log_kv("connect", "ip", s->ip, "port", s->port, "local", s->localip,
 	    "relay", s->relayclient ? "yes" : "no", NULL);

@@ -190,3 +190,22 @@ def test_queue_program_spawned_without_service(tmp_path, procs):
         s.sendmail("x@b.test", ["bob@example.test"],
                    b"Subject: spawned\r\n\r\nhi\r\n")
     assert len(srv.messages()) == 1
+
+
+def test_queue_failure_gives_451(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path)
+    a = srv.client()
+    b = srv.client()
+    for c in (a, b):
+        assert c.code("EHLO client.test") == 250
+        assert c.code("MAIL FROM:<a@b.test>") == 250
+        assert c.code("RCPT TO:<alice@example.test>") == 250
+    assert a.code("DATA") == 354
+    a.send("Subject: doomed\r\n\r\n" + "x" * 1000 + "\r\n")
+    procs.stop(srv.queue)          # the queue goes away under both
+    a.send("more\r\n.\r\n")
+    assert a.reply()[1][0].startswith("451 4.3.0")
+    assert b.cmd("DATA")[1][0].startswith("451 4.3.0")
+    assert a.code("QUIT") == 221 and b.code("QUIT") == 221
+    assert srv.count() == 0
+    assert "reason=\"queue" in srv.logtext()
