@@ -1,0 +1,124 @@
+"""scripts/setup into a scratch root (DESTDIR) twice: the second run changes
+nothing (a tree listing with modes, owners, contents and mtimes compared),
+and sandmail-check passes on the result and notices a stale table."""
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import BUILD, ROOT
+from runutil import scratch, tree
+
+SETUP = os.path.join(ROOT, "scripts", "setup")
+CHECK = os.path.join(ROOT, "scripts", "sandmail-check")
+
+
+@pytest.fixture
+def destdir():
+    d = scratch("sandmail-setup.")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def run_setup(d, *args):
+    env = dict(os.environ, DESTDIR=d)
+    return subprocess.run([SETUP, "--bindir", BUILD] + list(args), env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def check(d, *args):
+    return subprocess.run([CHECK, "--root", d, "--sbin", BUILD,
+                           "--no-ports"] + list(args),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_setup_twice_changes_nothing(destdir):
+    r = run_setup(destdir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    etc = os.path.join(destdir, "etc", "sandmail")
+    q = os.path.join(destdir, "var", "spool", "sandmail")
+    for t in ("domains", "aliases", "relayclients", "routes", "users"):
+        assert os.path.isfile(os.path.join(etc, t)), t
+        assert os.path.isfile(os.path.join(etc, t + ".cdb")), t
+    assert os.path.isfile(os.path.join(etc, "localusers.cdb"))
+    for sub in ("tmp", "mess", "todo", "info", "local", "remote",
+                "bounce", "lock"):
+        assert os.path.isdir(os.path.join(q, sub)), sub
+    # no system user is made under DESTDIR, it says so instead
+    assert "would create system user sandmailq" in r.stdout
+    # the default sandmail.conf lists keys, commented, by program
+    conf = open(os.path.join(etc, "sandmail.conf")).read()
+    for key in ("#max_message_size 35m", "#queue_lifetime 5d",
+                "#smtpd_timeout 300", "#local_uid_min 1000"):
+        assert key in conf, key
+    assert os.stat(os.path.join(etc, "users")).st_mode & 0o777 == 0o640
+    assert os.stat(os.path.join(etc, "tls", "key.pem")).st_mode & 0o777 \
+        == 0o600
+
+    before = tree(destdir)
+    time.sleep(1.1)                 # an mtime that changes would show
+    r = run_setup(destdir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "nothing to do" in r.stdout
+    assert tree(destdir) == before
+
+    r = check(destdir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 failed" in r.stdout
+    assert "domains.cdb: compiled, up to date" in r.stdout
+
+
+def test_check_finds_problems(destdir):
+    assert run_setup(destdir).returncode == 0
+    etc = os.path.join(destdir, "etc", "sandmail")
+    # a table edited but not compiled
+    with open(os.path.join(etc, "domains"), "a") as f:
+        f.write("example.org local\n")
+    past = time.time() - 60          # the .cdb is older than the edit
+    os.utime(os.path.join(etc, "domains.cdb"), (past, past))
+    # a queue directory with the wrong mode
+    os.chmod(os.path.join(destdir, "var", "spool", "sandmail", "todo"), 0o777)
+    r = check(destdir)
+    assert r.returncode == 1, r.stdout
+    assert "domains: changed since domains.cdb was made" in r.stdout
+    assert "todo: mode 777, want 770" in r.stdout
+    # setup puts both right again (and keeps the edit)
+    r = run_setup(destdir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "compiled /etc/sandmail/domains.cdb" in r.stdout
+    r = check(destdir)
+    assert r.returncode == 0, r.stdout
+    out = subprocess.run([os.path.join(BUILD, "sandmail-cdb"), "-d", etc,
+                          "-q", "domains", "example.org"],
+                         capture_output=True, text=True)
+    assert out.stdout.strip() == "local"
+
+
+def test_check_ports(destdir):
+    """The port check fails when nothing listens, passes when it does."""
+    import socket
+    assert run_setup(destdir).returncode == 0
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    port = s.getsockname()[1]
+    try:
+        r = subprocess.run([CHECK, "--root", destdir, "--sbin", BUILD,
+                            "--ports", str(port)],
+                           capture_output=True, text=True, timeout=60)
+        assert f"ok    port {port}: listening" in r.stdout, r.stdout
+    finally:
+        s.close()
+    r = subprocess.run([CHECK, "--root", destdir, "--sbin", BUILD,
+                        "--ports", str(port)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and f"port {port}: nothing listens" in r.stdout
+
+
+def test_setup_dry_run(destdir):
+    r = run_setup(destdir, "-n")
+    assert r.returncode == 0, r.stderr
+    assert "would" in r.stdout
+    assert os.listdir(destdir) == []
