@@ -39,31 +39,47 @@ write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* fs_write_new - b as dir/id, replacing it, through tmp/ and fsync */
-int
-fs_write_new(int qfd, const char *dir, const char *id, const struct buf *b)
+static int
+tmp_name(char *p, size_t sz, const char *dir, const char *id)
 {
-	char tmp[128], dst[128];
+	int n = snprintf(p, sz, "tmp/%s.%s", dir, id);
+
+	if (n < 0 || (size_t)n >= sz)
+		return errno = ENAMETOOLONG, -1;
+	return 0;
+}
+
+/* fs_write_tmp - b as tmp/DIR.ID (not synced: the caller syncs a batch) */
+int
+fs_write_tmp(int qfd, const char *dir, const char *id, const struct buf *b)
+{
+	char tmp[128];
 	int fd, e;
 
-	if (snprintf(tmp, sizeof tmp, "tmp/%s.%s", dir, id) >= (int)sizeof tmp ||
-	    fs_path(dst, sizeof dst, dir, id) == -1)
-		return errno = ENAMETOOLONG, -1;
+	if (tmp_name(tmp, sizeof tmp, dir, id) == -1)
+		return -1;
 	fd = openat(qfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd == -1)
 		return -1;
-	if (write_all(fd, b->p, b->len) == -1 || fsync(fd) == -1) {
+	if (write_all(fd, b->p, b->len) == -1) {
 		e = errno;
 		close(fd);
 		unlinkat(qfd, tmp, 0);
 		return errno = e, -1;
 	}
-	if (close(fd) == -1 || renameat(qfd, tmp, qfd, dst) == -1) {
-		e = errno;
-		unlinkat(qfd, tmp, 0);
-		return errno = e, -1;
-	}
-	return 0;
+	return close(fd);
+}
+
+/* fs_publish - rename tmp/DIR.ID to DIR/ID (replacing it) */
+int
+fs_publish(int qfd, const char *dir, const char *id)
+{
+	char tmp[128], dst[128];
+
+	if (tmp_name(tmp, sizeof tmp, dir, id) == -1 ||
+	    fs_path(dst, sizeof dst, dir, id) == -1)
+		return -1;
+	return renameat(qfd, tmp, qfd, dst);
 }
 
 /* fs_sync_dir - make the names in dir durable */
@@ -122,15 +138,18 @@ open_rw(int qfd, const char *dir, const char *id)
 	return openat(qfd, p, O_WRONLY | O_CLOEXEC);
 }
 
-/* fs_mark - overwrite one state byte and make it durable */
+/* fs_mark - overwrite one state byte; with sync, make it durable (else
+ * the caller syncs the file system once for a batch of marks) */
 int
-fs_mark(int qfd, const char *dir, const char *id, off_t off, uint8_t state)
+fs_mark(int qfd, const char *dir, const char *id, off_t off, uint8_t state,
+    int sync)
 {
 	int fd, r;
 
 	if ((fd = open_rw(qfd, dir, id)) == -1)
 		return -1;
-	r = pwrite(fd, &state, 1, off) == 1 && fdatasync(fd) == 0 ? 0 : -1;
+	r = pwrite(fd, &state, 1, off) == 1 && (!sync || fdatasync(fd) == 0) ?
+	    0 : -1;
 	close(fd);
 	return r;
 }

@@ -269,10 +269,14 @@ add_report(struct send *s, struct live *l, const struct rcpt *r,
 static void
 mark(struct send *s, struct live *l, struct rcpt *r, uint8_t state)
 {
-	if (fs_mark(s->qfd, rdir(r), l->m->id, r->off, state) == -1)
+	/* synced once per round for every mark (send_loop): nothing
+	 * depends on a mark being durable before then; a crash first only
+	 * repeats a delivery */
+	if (fs_mark(s->qfd, rdir(r), l->m->id, r->off, state, 0) == -1)
 		log_kv("warn", "id", l->m->id, "op", "mark", "err",
 		    strerror(errno), NULL);
 	r->state = state;
+	s->needsync = 1;
 }
 
 static void
@@ -1275,6 +1279,12 @@ send_loop(struct send *s)
 		p[1] = (struct pollfd){ s->lsock, POLLIN, 0 };
 		p[2] = (struct pollfd){ s->rsock, POLLIN, 0 };
 		p[3] = (struct pollfd){ s->dsock, POLLIN, 0 };
+		if (s->needsync) {
+			s->needsync = 0;
+			if (syncfs(s->qfd) == -1)
+				log_kv("warn", "op", "syncfs", "err",
+				    strerror(errno), NULL);
+		}
 		ms = s->dirty ? 0 : timeout_ms(s, now);
 		struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
 

@@ -31,6 +31,7 @@ static const struct sbx_rule send_rules[] = {
 	SBX_ALLOW(getdents64),
 	SBX_ALLOW(fsync),
 	SBX_ALLOW(fdatasync),
+	SBX_ALLOW(syncfs),
 	SBX_ALLOW(pread64),
 	SBX_ALLOW(pwrite64),
 	SBX_ALLOW(statx),

@@ -344,26 +344,33 @@ out:
 	buf_free(&dom);
 }
 
+enum { W_LOC = 1, W_REM = 2, W_BNC = 4 };
+
+/* write_one - the split into tmp/ (synced and published per batch);
+ * returns the W_* files written, or -1 */
 static int
 write_one(struct send *s, const char *id, const struct env *e,
     struct xout *o)
 {
 	struct env info = *e;
 	struct buf b = BUF_INIT(1024 * 1024);
-	int r = -1;
+	int r = -1, w = 0;
 
 	info.nrcpt = 0;
 	info.rcpt = NULL;
-	if (o->nloc > 0 && fs_write_new(s->qfd, "local", id, &o->loc) == -1)
+	if (o->nloc > 0 && (w |= W_LOC, fs_write_tmp(s->qfd, "local", id,
+	    &o->loc) == -1))
 		goto out;
-	if (o->nrem > 0 && fs_write_new(s->qfd, "remote", id, &o->rem) == -1)
+	if (o->nrem > 0 && (w |= W_REM, fs_write_tmp(s->qfd, "remote", id,
+	    &o->rem) == -1))
 		goto out;
-	if (o->nbnc > 0 && fs_write_new(s->qfd, "bounce", id, &o->bnc) == -1)
+	if (o->nbnc > 0 && (w |= W_BNC, fs_write_tmp(s->qfd, "bounce", id,
+	    &o->bnc) == -1))
 		goto out;
 	if (env_encode(&b, &info) == -1 ||
-	    fs_write_new(s->qfd, "info", id, &b) == -1)
+	    fs_write_tmp(s->qfd, "info", id, &b) == -1)
 		goto out;
-	r = 0;
+	r = w;
 out:
 	buf_free(&b);
 	return r;
@@ -391,8 +398,8 @@ xout_free(struct xout *o)
 	buf_free(&o->seen);
 }
 
-/* pre_one - split todo/ID; 1 done (todo/ID may go once dirs are synced),
- * 0 nothing to do but remove todo/ID, -1 leave it for later */
+/* pre_one - split todo/ID into tmp/; 0 nothing to do but remove todo/ID,
+ * -1 leave it for later, else 16 | the W_* files written */
 static int
 pre_one(struct send *s, const char *id)
 {
@@ -420,7 +427,7 @@ pre_one(struct send *s, const char *id)
 	xout_init(&o, id);
 	for (size_t i = 0; i < e.nrcpt; i++)
 		expand(s, &o, &e.rcpt[i], e.rcpt[i].addr, 0, chain);
-	if (write_one(s, id, &e, &o) == 0) {
+	if ((r = write_one(s, id, &e, &o)) >= 0) {
 		struct logln l;
 
 		log_start(&l, "new");
@@ -431,7 +438,7 @@ pre_one(struct send *s, const char *id)
 		log_u(&l, "remote", o.nrem);
 		log_u(&l, "failed", o.nbnc);
 		log_done(&l);
-		r = 1;
+		r |= 16;
 	} else
 		log_kv("warn", "id", id, "op", "write info", "err",
 		    strerror(errno), NULL);
@@ -440,30 +447,54 @@ pre_one(struct send *s, const char *id)
 	return r;
 }
 
-static void
-pre_finish(struct send *s, char (*ids)[QID_MAX + 1], const int *res,
-    size_t n)
+static int
+publish(struct send *s, const char *id, int w)
 {
-	uint64_t now = (uint64_t)time(NULL);
-	int synced;
+	/* info/ID last: its presence says the split is complete */
+	return ((w & W_LOC) && fs_publish(s->qfd, "local", id) == -1) ||
+	    ((w & W_REM) && fs_publish(s->qfd, "remote", id) == -1) ||
+	    ((w & W_BNC) && fs_publish(s->qfd, "bounce", id) == -1) ||
+	    fs_publish(s->qfd, "info", id) == -1 ? -1 : 0;
+}
 
-	/* the new names must be durable before todo/ID goes */
-	synced = fs_sync_dir(s->qfd, "local") == 0 &&
-	    fs_sync_dir(s->qfd, "remote") == 0 &&
-	    fs_sync_dir(s->qfd, "bounce") == 0 &&
-	    fs_sync_dir(s->qfd, "info") == 0;
-	for (size_t i = 0; i < n; i++) {
-		if (res[i] < 0 || !synced)
+/* pre_finish - make a batch durable with two file system syncs: the data
+ * in tmp/, then the renames (info/ID last); only then todo/ID goes.
+ * XXX this relies on the file system's metadata journal committing the
+ * renames in order (ext4, xfs), so info/ID is never durable without the
+ * files renamed before it. */
+static void
+pre_finish(struct send *s, char (*ids)[QID_MAX + 1], int *res, size_t n)
+{
+	int ok;
+
+	if (syncfs(s->qfd) == -1) {
+		log_kv("warn", "op", "syncfs", "err", strerror(errno), NULL);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (res[i] > 0 && publish(s, ids[i], res[i] & 15) == -1) {
+			log_kv("warn", "id", ids[i], "op", "rename", "err",
+			    strerror(errno), NULL);
+			res[i] = -1;
+		}
+	ok = syncfs(s->qfd) == 0;
+	for (size_t i = 0; i < n && ok; i++) {
+		struct msg *m;
+
+		if (res[i] < 0)
 			continue;
-		if (res[i] == 1 || fs_exists(s->qfd, "info", ids[i]) == 1) {
-			struct msg *m = idx_get(&s->idx, ids[i]);
-
-			if (m == NULL && (m = idx_add(&s->idx, ids[i],
-			    now)) == NULL)
+		if (res[i] > 0 || fs_exists(s->qfd, "info", ids[i]) == 1) {
+			/* due at 0: new mail goes before the queue's backlog */
+			if ((m = idx_get(&s->idx, ids[i])) == NULL)
+				m = idx_add(&s->idx, ids[i], 0);
+			if (m == NULL)
 				log_kv("warn", "id", ids[i], "op", "index",
 				    NULL);
-			else
+			else {
 				m->flushseq = s->flushseq;
+				if (m->live == NULL)
+					idx_sched(&s->idx, m, 0);
+			}
 		}
 		(void)fs_unlink(s->qfd, "todo", ids[i]);
 	}

@@ -98,6 +98,7 @@ struct send {
 	struct buf	 tbuf;		/* bytes from the trigger */
 	int		 todo;		/* todo/ may hold work */
 	int		 dirty;		/* step the loaded messages */
+	int		 needsync;	/* marks written, not yet synced */
 	int		 stopping;
 	uint64_t	 stop_at;
 	unsigned long	 nstart, ndone;
@@ -107,12 +108,13 @@ extern volatile sig_atomic_t send_sighup, send_sigalrm, send_sigterm;
 
 /* send_fs.c: crash-safe files relative to the queue directory */
 int	fs_path(char *, size_t, const char *dir, const char *id);
-int	fs_write_new(int qfd, const char *dir, const char *id,
+int	fs_write_tmp(int qfd, const char *dir, const char *id,
 	    const struct buf *);
+int	fs_publish(int qfd, const char *dir, const char *id);
 int	fs_sync_dir(int qfd, const char *dir);
 int	fs_read(int qfd, const char *dir, const char *id, struct buf *);
 int	fs_mark(int qfd, const char *dir, const char *id, off_t off,
-	    uint8_t state);
+	    uint8_t state, int sync);
 int	fs_advise(int qfd, const char *dir, const char *id,
 	    const struct rcpt *);
 int	fs_append(int qfd, const char *dir, const char *id,
