@@ -282,8 +282,7 @@ deliver_maildir(const struct maildir *m, int msgfd, const struct dinfo *d,
 	struct wr w;
 	int fd, r, e;
 
-	fd = openat(m->tmp, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW, 0600);
+	fd = openat(m->tmp, name, MAILDIR_OFLAGS, 0600);
 	if (fd == -1)
 		return why_write(why, "cannot create a file in tmp/", errno);
 	wr_init(&w, fd, NULL, NULL);

@@ -27,8 +27,6 @@
 #include "maildir.h"
 #include "sbx.h"
 
-#define MAILDIR_OFLAGS	(O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW)
-
 struct opts {
 	int		 programs;	/* -P: "|command" allowed */
 	const char	*host;

@@ -21,6 +21,7 @@
 #include <sys/prctl.h>
 
 #include "lspawn.h"
+#include "maildir.h"
 #include "sbx.h"
 
 /* fork() in glibc: clone(CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID|SIGCHLD) */
@@ -62,7 +63,13 @@ static const struct sbx_rule chain_rules[] = {
 	SBX_ALLOW1(mmap, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC)),
 	SBX_ALLOW1(mprotect, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC,
 	    PROT_EXEC)),
-	SBX_ALLOW(openat),
+	/* opening: read-only (libraries, directories), or one of the two
+	 * ways sandmail-local creates files; never O_TRUNC or O_RDWR, so
+	 * not even lspawn (root) can rewrite a file that exists */
+	SBX_ALLOW1(openat, SCMP_A2(SCMP_CMP_MASKED_EQ,
+	    O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND, O_RDONLY)),
+	SBX_ALLOW1(openat, SCMP_A2(SCMP_CMP_EQ, MAILDIR_OFLAGS)),
+	SBX_ALLOW1(openat, SCMP_A2(SCMP_CMP_EQ, MAILDIR_FOLDER_OFLAGS)),
 	SBX_ALLOW(pread64),
 	SBX_ALLOW(access),
 	SBX_ALLOW(faccessat),

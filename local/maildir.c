@@ -91,8 +91,8 @@ folder(int dir, const char *path)
 	if (base == NULL || base[1] != '.' || base[2] == '\0' ||
 	    strcmp(base, "/..") == 0)
 		return;
-	if ((fd = openat(dir, "maildirfolder", O_WRONLY | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW, 0600)) >= 0)
+	if ((fd = openat(dir, "maildirfolder", MAILDIR_FOLDER_OFLAGS,
+	    0600)) >= 0)
 		close(fd);
 	if ((parent = openat(dir, "..", O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1)

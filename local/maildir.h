@@ -3,6 +3,7 @@
 #ifndef SANDMAIL_MAILDIR_H
 #define SANDMAIL_MAILDIR_H
 
+#include <fcntl.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -10,6 +11,10 @@
 
 #define MAILDIR_NAME_MAX	512	/* a file name under tmp/ or new/ */
 #define MAILDIR_MKDIR_DEPTH	4	/* missing levels created at most */
+
+/* The only ways sandmail-local creates files (lspawn's filter names them) */
+#define MAILDIR_OFLAGS	(O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW)
+#define MAILDIR_FOLDER_OFLAGS	(O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW)
 
 struct maildir {
 	int	dir, tmp, new;		/* O_DIRECTORY descriptors */
