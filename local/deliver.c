@@ -418,12 +418,36 @@ last_line(int fd, struct buf *why)
 	buf_free(&all);
 }
 
+/* prog_why - the report when the program said nothing */
+static int
+prog_why(int st, struct buf *why)
+{
+	int code = deliver_status(st);
+
+	if (why->len > 0)
+		return code;
+	if (WIFSIGNALED(st))
+		buf_fmt(why, "program killed by signal %d", WTERMSIG(st));
+	else if (code == EXIT_OK)
+		buf_puts(why, "delivered to a program");
+	else
+		buf_fmt(why, "program exited %d", WEXITSTATUS(st));
+	return code;
+}
+
+static void
+reap(pid_t pid, int *st)
+{
+	while (waitpid(pid, st, 0) == -1 && errno == EINTR)
+		;
+}
+
 /* deliver_program - run |command with the message on its stdin */
 int
 deliver_program(int msgfd, const struct dinfo *d, const char *cmd,
     struct buf *why)
 {
-	int in[2], out[2], st, code;
+	int in[2], out[2], st = EXIT_TEMP << 8, fst;
 	pid_t feeder;
 
 	switch (deliver_loopcheck(msgfd, d->rcpt)) {
@@ -440,6 +464,7 @@ deliver_program(int msgfd, const struct dinfo *d, const char *cmd,
 		return why_set(why, EXIT_TEMP, "fork", errno);
 	if (prog_pid == 0)
 		prog_exec(in[0], out[1], d, cmd);
+	(void)setpgid(prog_pid, prog_pid);	/* both sides: no race */
 	if ((feeder = fork()) == -1) {
 		kill(-prog_pid, SIGKILL);
 		return why_set(why, EXIT_TEMP, "fork", errno);
@@ -453,19 +478,7 @@ deliver_program(int msgfd, const struct dinfo *d, const char *cmd,
 	close(out[1]);
 	last_line(out[0], why);
 	close(out[0]);
-	while (waitpid(prog_pid, &st, 0) == -1 && errno == EINTR)
-		;
-	while (waitpid(feeder, NULL, 0) == -1 && errno == EINTR)
-		;
-	code = deliver_status(st);
-	if (why->len == 0) {
-		if (WIFSIGNALED(st))
-			buf_fmt(why, "program killed by signal %d",
-			    WTERMSIG(st));
-		else if (code == EXIT_OK)
-			buf_puts(why, "delivered to a program");
-		else
-			buf_fmt(why, "program exited %d", WEXITSTATUS(st));
-	}
-	return code;
+	reap(prog_pid, &st);
+	reap(feeder, &fst);
+	return prog_why(st, why);
 }
