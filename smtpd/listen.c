@@ -163,7 +163,10 @@ session_go(const struct smtpd_cfg *cfg, struct tables *tabs, int infd,
 	if (qok)
 		qc_close(q);
 	free(q);
-	exit(EXIT_OK);
+	/* nothing is buffered in stdio; _exit skips the exit handlers and
+	 * library destructors, which would only touch (and copy) pages the
+	 * listener shares with us */
+	_exit(EXIT_OK);
 }
 
 /* session_child - in a forked child: the connection on fd */
