@@ -338,10 +338,21 @@ accept_some(const struct smtpd_cfg *cfg, struct tables *tabs, int l,
 {
 	int fd, i;
 
+	struct timespec pause = { 0, 100 * 1000 * 1000 };
+
 	for (i = 0; i < 64; i++) {
 		fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-		if (fd == -1)
+		if (fd == -1) {
+			/* out of descriptors: the connection stays queued
+			 * and poll would wake us at once, so breathe */
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				log_kv("error", "op", "accept", "err",
+				    strerror(errno), NULL);
+				nanosleep(&pause, NULL);
+			}
 			return;
+		}
 		spawn(cfg, tabs, fd, kids, nkids);
 	}
 }

@@ -3,7 +3,15 @@
  * a small handler per verb.  Runs sandboxed: it reads the client from
  * s->in and answers on s->out (lib/io.h, so TLS slides underneath), looks
  * up tables already mapped, and talks to the queue over a socket already
- * open.  It trusts nothing the client sends. */
+ * open.  It trusts nothing the client sends.
+ *
+ * Where STARTTLS and AUTH (the TLS issue) plug in: a verb each in verbs[]
+ * and a keyword each in ehlo_kw[] (with a show() that hides STARTTLS once
+ * s->tls is set and AUTH before TLS); STARTTLS flushes s->out, refuses a
+ * client that pipelined past it (rd_pending), swaps s->in.op/s->out.op for
+ * tls_read_op/tls_write_op with s->tls as ctx, and resets the session to
+ * ST_GREET (RFC 3207 4.2); AUTH sets s->auth_user.  may_relay() and
+ * proto_name() already read both fields. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>

@@ -209,3 +209,21 @@ def test_queue_failure_gives_451(tmp_path, procs):
     assert a.code("QUIT") == 221 and b.code("QUIT") == 221
     assert srv.count() == 0
     assert "reason=\"queue" in srv.logtext()
+
+
+def test_ipv6_and_several_listeners(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path, listen=False)
+    p4, p6 = free_port(), free_port("::1")
+    with open(srv.log, "ab") as lg:
+        srv.proc = procs.start([prog("sandmail-smtpd"), "-c", srv.conf,
+                                "-l", f"127.0.0.1:{p4}", "-l",
+                                f"[::1]:{p6}"], stderr=lg)
+    wait_port(p4)
+    wait_port(p6, host="::1")
+    for host, port in (("::1", p6), ("127.0.0.1", p4)):
+        with smtplib.SMTP(host, port, timeout=20) as s:
+            s.sendmail("x@b.test", ["bob@example.test"],
+                       f"Subject: over {host}\r\n\r\nhi\r\n".encode())
+    msgs = sorted(srv.messages().values(), key=lambda m: m[0]["client"])
+    assert [m[0]["client"] for m in msgs] == ["127.0.0.1", "::1"]
+    assert b"(rDNS unknown [IPv6:::1])" in msgs[1][1]
