@@ -97,39 +97,49 @@ text_clean(struct buf *t)
 			t->p[i] = ' ';
 }
 
+static uint8_t
+status_of(int st)
+{
+	if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_OK)
+		return ST_OK;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_PERM)
+		return ST_PERM;
+	return ST_TEMP;		/* 111, any other code, a signal */
+}
+
+/* cause - why a child ended oddly: a signal, or an unknown exit code */
+static void
+cause(int st, struct buf *why)
+{
+	if (WIFSIGNALED(st))
+		buf_fmt(why, "sandmail-local killed by signal %d%s",
+		    WTERMSIG(st), WTERMSIG(st) == SIGALRM ? " (timeout)" : "");
+	else if (WIFEXITED(st) && WEXITSTATUS(st) != EXIT_OK &&
+	    WEXITSTATUS(st) != EXIT_PERM && WEXITSTATUS(st) != EXIT_TEMP)
+		buf_fmt(why, "sandmail-local exited %d", WEXITSTATUS(st));
+}
+
 /* lspawn_result - exit 0 -> K, 100 -> X, anything else -> Z */
 uint8_t
 lspawn_result(int st, struct buf *t)
 {
 	struct buf why = BUF_INIT(LSPAWN_TEXT_MAX);
-	uint8_t s;
+	uint8_t s = status_of(st);
 
 	text_clean(t);
-	if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_OK)
-		s = ST_OK;
-	else if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_PERM)
-		s = ST_PERM;
-	else
-		s = ST_TEMP;
-	if (WIFSIGNALED(st))
-		buf_fmt(&why, "sandmail-local killed by signal %d%s",
-		    WTERMSIG(st), WTERMSIG(st) == SIGALRM ? " (timeout)" : "");
-	else if (WIFEXITED(st) && WEXITSTATUS(st) != EXIT_OK &&
-	    WEXITSTATUS(st) != EXIT_PERM && WEXITSTATUS(st) != EXIT_TEMP)
-		buf_fmt(&why, "sandmail-local exited %d", WEXITSTATUS(st));
-	if (why.len > 0 && t->len > 0)
-		buf_puts(&why, ": ");
-	if (why.len > 0) {
+	cause(st, &why);
+	if (why.len == 0) {
+		if (t->len == 0)
+			buf_puts(t, s == ST_OK ? "delivered" : s == ST_PERM ?
+			    "permanent failure" : "temporary failure");
+		buf_free(&why);
+		return s;
+	}
+	if (t->len > 0 && buf_puts(&why, ": ") == 0)
 		buf_put(&why, t->p, t->len < why.max - why.len ?
 		    t->len : why.max - why.len);
-		buf_free(t);
-		*t = why;
-	} else if (t->len == 0) {
-		buf_puts(t, s == ST_OK ? "delivered" : s == ST_PERM ?
-		    "permanent failure" : "temporary failure");
-		buf_free(&why);
-	} else
-		buf_free(&why);
+	buf_free(t);
+	*t = why;
 	return s;
 }
 
