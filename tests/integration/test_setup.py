@@ -18,6 +18,12 @@ CHECK = os.path.join(ROOT, "scripts", "sandmail-check")
 @pytest.fixture
 def destdir():
     d = scratch("sandmail-setup.")
+    # the scratch root's own accounts: setup builds localusers from them
+    # (not from /etc/passwd, which other tests may change meanwhile)
+    os.makedirs(os.path.join(d, "etc"))
+    with open(os.path.join(d, "etc", "passwd"), "w") as f:
+        f.write("root:x:0:0:root:/root:/bin/sh\n"
+                "alice:x:1001:1001:Alice:/home/alice:/bin/sh\n")
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
@@ -43,6 +49,10 @@ def test_setup_twice_changes_nothing(destdir):
         assert os.path.isfile(os.path.join(etc, t)), t
         assert os.path.isfile(os.path.join(etc, t + ".cdb")), t
     assert os.path.isfile(os.path.join(etc, "localusers.cdb"))
+    out = subprocess.run([os.path.join(BUILD, "sandmail-cdb"), "-d", etc,
+                          "-q", "localusers", "alice"],
+                         capture_output=True, text=True)
+    assert out.stdout.startswith("1001:1001:/home/alice"), out
     for sub in ("tmp", "mess", "todo", "info", "local", "remote",
                 "bounce", "lock"):
         assert os.path.isdir(os.path.join(q, sub)), sub
@@ -121,4 +131,5 @@ def test_setup_dry_run(destdir):
     r = run_setup(destdir, "-n")
     assert r.returncode == 0, r.stderr
     assert "would" in r.stdout
-    assert os.listdir(destdir) == []
+    assert sorted(os.listdir(destdir)) == ["etc"]
+    assert os.listdir(os.path.join(destdir, "etc")) == ["passwd"]
