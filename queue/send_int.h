@@ -16,7 +16,7 @@
 /* local/ID and remote/ID: a magic, then one record per recipient:
  *   u8 state  u8 0  u64 next  u16 errlen  char err[SEND_ERR_MAX]
  *   u32 len  len bytes: str addr str orcpt u8 notify str dest
- *   u32 uid u32 gid str domain
+ *   u32 uid u32 gid str domain str sender
  * The state byte is overwritten in place (then fdatasync); next and err
  * are advisory (written without a sync: after a crash an older value only
  * makes a retry come early). */
@@ -49,6 +49,8 @@ struct rcpt {
 	char		*domain;	/* remote: the domain, lowercased */
 	uint32_t	 uid, gid;
 	char		 err[SEND_ERR_MAX + 1];	/* last error */
+	char		*sender;	/* owner-LIST@domain, or "": the
+					 * message's sender */
 };
 
 int	rc_encode(struct buf *, const struct rcpt *);
@@ -60,7 +62,7 @@ int	rc_pending(const struct rcpt *);
 
 /* bounce/ID: records (u32 len, payload) appended and fdatasynced:
  *   u8 action ('F' failed, 'D' delayed, 'S' delivered) u64 time
- *   str addr str orcpt u8 notify str mta str text
+ *   str addr str orcpt u8 notify str mta str text str sender
  * A torn last record (a crash while appending) is ignored. */
 enum br_action { BR_FAILED = 'F', BR_DELAYED = 'D', BR_DELIVERED = 'S' };
 
@@ -69,6 +71,7 @@ struct brec {
 	uint64_t	 time;
 	char		*addr, *orcpt, *mta, *text;
 	uint8_t		 notify;
+	char		*sender;	/* report to this, not the sender */
 };
 
 int	br_encode(struct buf *, const struct brec *);

@@ -47,6 +47,14 @@ now_s(void)
 	return (uint64_t)time(NULL);
 }
 
+/* sender_of - the envelope sender of r's deliveries and reports */
+static const char *
+sender_of(const struct live *l, const struct rcpt *r)
+{
+	return r->sender != NULL && r->sender[0] != '\0' ? r->sender :
+	    l->info.sender;
+}
+
 static const char *
 rdir(const struct rcpt *r)
 {
@@ -240,7 +248,7 @@ report_wanted(const struct live *l, const struct rcpt *r, uint8_t action)
 	if (action == BR_FAILED)
 		return !(r->notify & NOTIFY_NEVER) &&
 		    (r->notify == 0 || (r->notify & NOTIFY_FAILURE));
-	if (l->info.sender[0] == '\0')
+	if (sender_of(l, r)[0] == '\0')
 		return 0;
 	return (r->notify & (action == BR_DELAYED ? NOTIFY_DELAY :
 	    NOTIFY_SUCCESS)) != 0;
@@ -252,7 +260,7 @@ add_report(struct send *s, struct live *l, const struct rcpt *r,
 {
 	struct buf b = BUF_INIT(64 * 1024);
 	struct brec br = { action, now_s(), r->addr, r->orcpt, (char *)mta,
-	    (char *)text, r->notify };
+	    (char *)text, r->notify, r->sender };
 	int rv;
 
 	rv = br_encode(&b, &br) == 0 &&
@@ -370,8 +378,8 @@ start_local(struct send *s, struct live *l, size_t i)
 		return -1;
 	}
 	j->kind = RC_LOCAL, j->l = l, j->rc[0] = i, j->n = 1;
-	lj = (struct ljob){ j->id, l->m->id, l->info.sender, r->addr, r->dest,
-	    r->uid, r->gid };
+	lj = (struct ljob){ j->id, l->m->id, (char *)sender_of(l, r), r->addr,
+	    r->dest, r->uid, r->gid };
 	if ((fd = open_mess(s, l->m->id)) == -1) {
 		log_kv("warn", "id", l->m->id, "op", "open mess", "err",
 		    strerror(errno), NULL);
@@ -602,10 +610,21 @@ start_remote(struct send *s, struct live *l, const struct route *rt,
 	struct dcount *d;
 	int fd, rv;
 
-	if ((j = job_new(s)) == NULL || (d = dc_find(s, rt->dkey, 1)) == NULL)
+	if ((fd = open_mess(s, l->m->id)) == -1) {
+		/* mess/ID gone under us: nothing to send; retry later */
+		log_kv("warn", "id", l->m->id, "op", "open mess", "err",
+		    strerror(errno), NULL);
+		for (size_t k = 0; k < n; k++)
+			l->rc[idx[k]].next = now_s() + s->c.retry_first;
 		return -1;
+	}
+	if ((j = job_new(s)) == NULL || (d = dc_find(s, rt->dkey, 1)) == NULL) {
+		close(fd);
+		return -1;
+	}
 	memset(&rj, 0, sizeof rj);
-	rj = (struct rjob){ j->id, l->m->id, l->info.sender, l->info.envid,
+	rj = (struct rjob){ j->id, l->m->id,
+	    (char *)sender_of(l, &l->rc[idx[0]]), l->info.envid,
 	    l->info.ret, l->info.flags, l->info.size, (char *)rt->tls,
 	    (char *)rt->user, (char *)rt->pass, (uint32_t)n, NULL, 0, NULL };
 	rj.rcpt = calloc(n, sizeof *rj.rcpt);
@@ -621,8 +640,6 @@ start_remote(struct send *s, struct live *l, const struct route *rt,
 		j->rc[k] = idx[k];
 	}
 	j->kind = RC_REMOTE, j->l = l, j->n = n;
-	if ((fd = open_mess(s, l->m->id)) == -1)
-		die_temp("open", l->m->id);
 	if (rjob_encode(&b, &rj) == -1)
 		die_temp("encode", "rjob (too big)");
 	rv = fd_send(s->rsock, b.p, b.len, fd);
@@ -655,7 +672,10 @@ group(struct send *s, struct live *l, size_t first, const struct route *rt,
 		if (l->rc[i].kind != RC_REMOTE || !due(&l->rc[i], now))
 			continue;
 		route_get(s, &l->rc[i], &o);
-		if (strcmp(o.dkey, rt->dkey) == 0 && strcmp(o.tls, rt->tls) == 0)
+		if (strcmp(o.dkey, rt->dkey) == 0 &&
+		    strcmp(o.tls, rt->tls) == 0 &&
+		    strcmp(sender_of(l, &l->rc[i]),
+		    sender_of(l, &l->rc[first])) == 0)
 			idx[n++] = i;
 	}
 	return n;
@@ -750,15 +770,49 @@ commit_report(struct send *s, struct live *l, const char *to,
 	return rv;
 }
 
-/* make_report - turn bounce/ID into a report to the sender (or a double
- * bounce to postmaster); 0 when bounce/ID is gone */
+static const char *
+target_of(const struct live *l, const struct brec *r)
+{
+	return r->sender[0] != '\0' ? r->sender : l->info.sender;
+}
+
+/* report_to - one report of the records whose target is to */
+static int
+report_to(struct send *s, struct live *l, const char *to,
+    const struct brec *v, size_t n, struct brec *sel, const char *pm)
+{
+	size_t k = 0, nf = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(target_of(l, &v[i]), to) != 0)
+			continue;
+		/* a null sender gets no report: its failures go to
+		 * postmaster, unless they are postmaster's own (a failed
+		 * double bounce: logged and dropped) */
+		if (to[0] != '\0' || v[i].action == BR_FAILED)
+			sel[k++] = v[i];
+		if (v[i].action == BR_FAILED && strcasecmp(v[i].addr, pm) != 0)
+			nf++;
+	}
+	if (to[0] == '\0') {
+		if (nf == 0 && k > 0)
+			log_kv("double_bounce_dropped", "id", l->m->id, NULL);
+		if (nf == 0)
+			return 0;
+		to = pm;
+	}
+	return k > 0 ? commit_report(s, l, to, sel, k) : 0;
+}
+
+/* make_report - turn bounce/ID into reports, one per target (the sender,
+ * an owner- address, or postmaster for a double bounce); 0 when
+ * bounce/ID is gone */
 static int
 make_report(struct send *s, struct live *l)
 {
 	struct buf b = BUF_INIT(RC_FILE_MAX), pm = BUF_INIT(600);
 	struct brec *v = NULL, *sel = NULL;
-	size_t n = 0, k = 0, nf = 0;
-	const char *to = l->info.sender;
+	size_t n = 0, j;
 	int rv = 0;
 
 	if (fs_read(s->qfd, "bounce", l->m->id, &b) == -1 ||
@@ -766,30 +820,20 @@ make_report(struct send *s, struct live *l)
 		rv = errno == ENOENT ? 0 : -1;
 		goto out;
 	}
-	(void)buf_fmt(&pm, "postmaster@%s", s->c.hostname);
-	(void)buf_cstr(&pm);
-	if ((sel = calloc(n ? n : 1, sizeof *sel)) == NULL) {
+	if (buf_fmt(&pm, "postmaster@%s", s->c.hostname) == -1 ||
+	    buf_cstr(&pm) == -1 ||
+	    (sel = calloc(n ? n : 1, sizeof *sel)) == NULL) {
 		rv = -1;
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		/* a null sender gets no report: its failures go to
-		 * postmaster, unless they are postmaster's own (a failed
-		 * double bounce: logged and dropped) */
-		if (to[0] != '\0' || v[i].action == BR_FAILED)
-			sel[k++] = v[i];
-		if (v[i].action == BR_FAILED && strcasecmp(v[i].addr, pm.p) != 0)
-			nf++;
+	for (size_t i = 0; i < n && rv == 0; i++) {
+		for (j = 0; j < i; j++)
+			if (strcmp(target_of(l, &v[j]), target_of(l, &v[i])) == 0)
+				break;
+		if (j == i)	/* the first record for this target */
+			rv = report_to(s, l, target_of(l, &v[i]), v, n, sel,
+			    pm.p);
 	}
-	if (to[0] == '\0') {
-		to = pm.p;
-		if (nf == 0 && k > 0)
-			log_kv("double_bounce_dropped", "id", l->m->id, NULL);
-		if (nf == 0)
-			k = 0;
-	}
-	if (k > 0)
-		rv = commit_report(s, l, to, sel, k);
 out:
 	if (rv == 0 && fs_unlink(s->qfd, "bounce", l->m->id) == 0)
 		l->bounce = 0;

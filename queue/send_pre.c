@@ -27,6 +27,7 @@ struct xout {
 	size_t		 nloc, nrem, nbnc, total;
 	struct buf	 seen;		/* "K\tADDR\tDEST\n" already added */
 	const char	*qid;
+	const char	*owner;		/* owner-LIST of the list expanded */
 };
 
 static int
@@ -71,7 +72,7 @@ x_fail(struct send *s, struct xout *o, const struct env_rcpt *er,
     const char *addr, const char *text)
 {
 	struct brec b = { BR_FAILED, (uint64_t)time(NULL), (char *)addr,
-	    er->orcpt, "", (char *)text, er->notify };
+	    er->orcpt, "", (char *)text, er->notify, (char *)o->owner };
 
 	log_kv("rcpt_fail", "id", o->qid, "rcpt", addr, "why", text, NULL);
 	(void)s;
@@ -114,6 +115,7 @@ x_add(struct send *s, struct xout *o, const struct env_rcpt *er,
 		return;
 	}
 	r->state = RC_PENDING;
+	r->sender = (char *)o->owner;
 	r->orcpt = er->orcpt;
 	r->notify = er->notify;
 	if (rc_encode(b, r) == -1) {
@@ -227,6 +229,9 @@ mailbox(struct send *s, struct xout *o, const struct env_rcpt *er,
 
 static void expand(struct send *, struct xout *, const struct env_rcpt *,
     const char *, int, const char **);
+static void aliases_items(struct send *, struct xout *,
+    const struct env_rcpt *, const char *, const struct addr *, int,
+    struct buf *, int, const char **);
 
 static int
 in_chain(const char **chain, int depth, const char *addr)
@@ -261,8 +266,47 @@ alias_item(struct send *s, struct xout *o, const struct env_rcpt *er,
 	buf_free(&full);
 }
 
+/* owner - "owner-LIST@domain" when the aliases table has it (or, for a
+ * local domain, "owner-LIST"): the list's deliveries and failures then
+ * go out with that sender (sendmail's convention) */
+static int
+owner(struct send *s, const struct addr *a, int virt, struct buf *own)
+{
+	struct buf k = BUF_INIT(TBL_KEY_MAX), v = BUF_INIT(4096);
+	int r;
+
+	own->len = 0;
+	r = buf_puts(&k, "owner-") == 0 && tbl_lower(&k, a->local, a->llen) ==
+	    0 && buf_putc(&k, '@') == 0 && tbl_lower(&k, a->domain, a->dlen) ==
+	    0 ? tbl_get(&s->t.aliases, k.p, k.len, &v) : -1;
+	if (r == 0 && !virt)
+		r = tbl_get(&s->t.aliases, k.p, 6 + a->llen, &v);
+	if (r == 1 && (buf_put(own, k.p, 6 + a->llen) == -1 ||
+	    buf_putc(own, '@') == -1 || buf_put(own, a->domain, a->dlen) ==
+	    -1 || buf_cstr(own) == -1))
+		r = -1;
+	buf_free(&k);
+	buf_free(&v);
+	return r;
+}
+
 static void
 aliases(struct send *s, struct xout *o, const struct env_rcpt *er,
+    const char *addr, const struct addr *a, int virt, struct buf *val,
+    int depth, const char **chain)
+{
+	struct buf own = BUF_INIT(ENV_ADDR_MAX);
+	const char *saved = o->owner;
+
+	if (owner(s, a, virt, &own) == 1)
+		o->owner = own.p;
+	aliases_items(s, o, er, addr, a, virt, val, depth, chain);
+	o->owner = saved;
+	buf_free(&own);
+}
+
+static void
+aliases_items(struct send *s, struct xout *o, const struct env_rcpt *er,
     const char *addr, const struct addr *a, int virt, struct buf *val,
     int depth, const char **chain)
 {

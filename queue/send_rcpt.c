@@ -43,7 +43,8 @@ rc_encode(struct buf *b, const struct rcpt *r)
 	if (pk_begin(b) == -1 || pk_cstr(b, r->addr) == -1 ||
 	    pk_cstr(b, r->orcpt) == -1 || pk_u8(b, r->notify) == -1 ||
 	    pk_cstr(b, r->dest) == -1 || pk_u32(b, r->uid) == -1 ||
-	    pk_u32(b, r->gid) == -1 || pk_cstr(b, r->domain) == -1)
+	    pk_u32(b, r->gid) == -1 || pk_cstr(b, r->domain) == -1 ||
+	    pk_cstr(b, r->sender) == -1)
 		return -1;
 	if (b->len - start - 4 > RC_PAYLOAD_MAX)
 		return errno = E2BIG, -1;
@@ -85,7 +86,8 @@ decode_one(struct rcpt *r, const unsigned char *p, size_t n, size_t *used)
 	    cur_u8(&c, &r->notify) == -1 ||
 	    cur_cstr(&c, &r->dest, 4096) == -1 ||
 	    cur_u32(&c, &r->uid) == -1 || cur_u32(&c, &r->gid) == -1 ||
-	    cur_cstr(&c, &r->domain, ENV_ADDR_MAX) == -1 || cur_end(&c) == -1) {
+	    cur_cstr(&c, &r->domain, ENV_ADDR_MAX) == -1 ||
+	    cur_cstr(&c, &r->sender, ENV_ADDR_MAX) == -1 || cur_end(&c) == -1) {
 		rc_free(r);
 		return errno = EPROTO, -1;
 	}
@@ -129,7 +131,8 @@ rc_free(struct rcpt *r)
 	free(r->orcpt);
 	free(r->dest);
 	free(r->domain);
-	r->addr = r->orcpt = r->dest = r->domain = NULL;
+	free(r->sender);
+	r->addr = r->orcpt = r->dest = r->domain = r->sender = NULL;
 }
 
 /* rc_pending - still to be delivered */
@@ -148,7 +151,8 @@ br_encode(struct buf *b, const struct brec *r)
 	if (pk_begin(b) == -1 || pk_u8(b, r->action) == -1 ||
 	    pk_u64(b, r->time) == -1 || pk_cstr(b, r->addr) == -1 ||
 	    pk_cstr(b, r->orcpt) == -1 || pk_u8(b, r->notify) == -1 ||
-	    pk_cstr(b, r->mta) == -1 || pk_cstr(b, r->text) == -1)
+	    pk_cstr(b, r->mta) == -1 || pk_cstr(b, r->text) == -1 ||
+	    pk_cstr(b, r->sender) == -1)
 		return -1;
 	return pk_finish(b, start);
 }
@@ -160,6 +164,7 @@ br_clear(struct brec *r)
 	free(r->orcpt);
 	free(r->mta);
 	free(r->text);
+	free(r->sender);
 	memset(r, 0, sizeof *r);
 }
 
@@ -175,7 +180,8 @@ br_one(struct brec *r, const unsigned char *p, size_t len)
 	    cur_cstr(&c, &r->orcpt, ENV_FIELD_MAX) == -1 ||
 	    cur_u8(&c, &r->notify) == -1 ||
 	    cur_cstr(&c, &r->mta, 1024) == -1 ||
-	    cur_cstr(&c, &r->text, 8192) == -1 || cur_end(&c) == -1 ||
+	    cur_cstr(&c, &r->text, 8192) == -1 ||
+	    cur_cstr(&c, &r->sender, ENV_ADDR_MAX) == -1 || cur_end(&c) == -1 ||
 	    (r->action != BR_FAILED && r->action != BR_DELAYED &&
 	    r->action != BR_DELIVERED)) {
 		br_clear(r);

@@ -453,7 +453,9 @@ TABLES = {
                "d4@test.example d5\nd5@test.example d6\nd6@test.example d7\n"
                "d7@test.example d8\nd8@test.example d9\nd9@test.example d10\n"
                "d10@test.example d11\nd11@test.example d12\n"
-               "d12@test.example alice\n",
+               "d12@test.example alice\n"
+               "list@test.example alice, nosuch, ext@remote.example\n"
+               "owner-list@test.example bob\n",
 }
 
 

@@ -312,3 +312,24 @@ def test_signals(procs, tmp_path, request):
     # term_wait (5 s in the test conf) bounds the wait
     assert s.p.wait(20) == 0
     assert b"event=stop" in s.logtext()
+
+
+def test_owner_alias(procs, tmp_path):
+    """list has owner-list: its deliveries go out with that sender and its
+    failures are reported to it (then expanded: bob), not to the sender."""
+    conf, s = start(procs, tmp_path)
+    su.inject(conf, "x@remote.example", ["list@test.example"])
+    wait_for(lambda: empty(conf) and su.reports(s), what="owner report")
+    wait_for(lambda: empty(conf), what="queue empty")
+    alice = [j for j in s.local_done() if j["rcpt"] == "alice@test.example"]
+    assert alice[0]["sender"] == "owner-list@test.example"
+    ext = [j for j in s.rjobs() if j["rcpts"][0][0] == "ext@remote.example"]
+    assert ext[0]["sender"] == "owner-list@test.example"
+    (to, body), = su.reports(s)
+    assert to == "bob@test.example"
+    hdrs, parts, groups = parse_report(body)
+    assert hdrs["to"] == "owner-list@test.example"
+    assert groups[1]["Final-Recipient"] == "rfc822; nosuch@test.example"
+    # nothing went back to the message's sender
+    assert not [j for j in s.rjobs() if j["sender"] == "" and
+                j["rcpts"][0][0] == "x@remote.example"]
