@@ -329,7 +329,7 @@ def test_long_data_line_accepted(srv):
 
 def test_early_talker(tmp_path, procs):
     # a greet delay makes "before the greeting" certain, not a race
-    s = smtpdutil.Smtpd(procs, tmp_path, greet_delay_ms=2000)
+    s = smtpdutil.Smtpd(procs, tmp_path, greet_delay_ms=10000)
     c = s.client(greet=False)
     c.send("EHLO early.test\r\n")
     code, lines = c.reply()

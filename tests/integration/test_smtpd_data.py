@@ -14,7 +14,7 @@ import smtpdutil
 def srv(tmp_path_factory):
     ps = Procs()
     s = smtpdutil.Smtpd(ps, tmp_path_factory.mktemp("smtpd-data"),
-                        smtpd_timeout=2, smtpd_data_timeout=2)
+                        smtpd_timeout=3, smtpd_data_timeout=3)
     yield s
     ps.stop_all()
 
