@@ -1,0 +1,134 @@
+"""The whole path: an SMTP client -> sandmail-smtpd -> queue -> send ->
+sandmail-resolve (dnsmasq) -> sandmail-rspawn -> the MX host (a server of
+ours on 127.0.0.2, Postfix's smtp-sink on 127.0.0.3); and our remote into
+our own smtpd."""
+import os
+import shutil
+import smtplib
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import prog, wait_for
+from dnsutil import start_dnsmasq
+from remoteutil import Rspawn, SMTPServer, write_conf
+from smtpdutil import Smtpd
+from test_remote import MSG, common_port
+
+pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None,
+                                reason="dnsmasq not installed")
+
+
+@pytest.fixture
+def system(procs, tmp_path):
+    """smtpd + queue + sandmail-start (send, resolve, lspawn, rspawn),
+    dnsmasq serving dest.test (MX mx.dest.test = 127.0.0.2) and
+    sink.test (MX sink.test = 127.0.0.3)."""
+    port = common_port(["127.0.0.2", "127.0.0.3"])
+    dns = start_dnsmasq(procs, str(tmp_path), [
+        "--local-ttl=60",
+        "--mx-host=dest.test,mx.dest.test,10",
+        "--host-record=mx.dest.test,127.0.0.2",
+        "--mx-host=sink.test,mx.sink.test,10",
+        "--host-record=mx.sink.test,127.0.0.3",
+        "--mx-host=nullmx.test,.,0",
+    ])
+    extra = {"nameserver": f"127.0.0.1:{dns}", "mx_port": port,
+             "bindir": os.path.dirname(prog("sandmail-send")),
+             "dns_timeout": 2, "remote_timeout_command": 10,
+             "retry_first": 1, "retry_max": 2, "empty_dir":
+             os.path.join(str(tmp_path), "empty")}
+    if os.geteuid() == 0:
+        extra.update(user_resolve="nobody", user_remote="nobody",
+                     user_vmail="nobody", user_alias="nobody")
+    s = Smtpd(procs, tmp_path, tables={"relayclients": "127.0.0.0/8 relay\n"},
+              **extra)
+    log = open(os.path.join(str(tmp_path), "start.log"), "wb")
+    start = procs.start([prog("sandmail-start"), "-c", s.conf], stderr=log)
+    s.start_log = os.path.join(str(tmp_path), "start.log")
+    s.mx_port = port
+    s.start_proc = start
+    yield s
+    procs.stop(start)
+    log.close()
+
+
+def submit(s, rcpts, body=MSG, sender="a@sender.test"):
+    with smtplib.SMTP("127.0.0.1", s.port, timeout=20) as c:
+        c.sendmail(sender, rcpts, body.replace(b"\n", b"\r\n"))
+
+
+def test_message_reaches_mx_host(system):
+    mx = SMTPServer("127.0.0.2", system.mx_port, "mx.dest.test")
+    try:
+        submit(system, ["b@dest.test", "c@dest.test"])
+        done = wait_for(lambda: mx.done(), timeout=60, what="delivery")
+        t = done[0]
+        assert sorted(x.split()[1] for x in t.rcpts) == [
+            "TO:<b@dest.test>", "TO:<c@dest.test>"]
+        assert t.mail.startswith("MAIL FROM:<a@sender.test>")
+        assert t.data.startswith(b"Received: ")
+        assert b"\r\nSubject: hi\r\n" in t.data
+        # byte for byte after our Received: line (dots unstuffed by mx)
+        assert t.data.endswith(MSG.replace(b"\n", b"\r\n"))
+    finally:
+        mx.close()
+
+
+def test_message_reaches_smtp_sink(system, request):
+    if shutil.which("smtp-sink") is None:
+        pytest.skip("smtp-sink (postfix) not installed")
+    # smtp-sink writes as nobody: a directory nobody can reach (pytest's
+    # tmp_path is 0700 root's)
+    dump = tempfile.mkdtemp(prefix="sandmail-sink-")
+    os.chmod(dump, 0o777)
+    request.addfinalizer(lambda: shutil.rmtree(dump, ignore_errors=True))
+    argv = ["smtp-sink", "-d", dump + "/", f"127.0.0.3:{system.mx_port}",
+            "10"]
+    if os.geteuid() == 0:
+        argv[1:1] = ["-u", "nobody"]
+    system.procs.start(argv, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    submit(system, ["x@sink.test"], body=MSG.replace(b"hi", b"to the sink"))
+    files = wait_for(lambda: os.listdir(dump), timeout=60, what="sink dump")
+    with open(os.path.join(dump, files[0]), "rb") as f:
+        got = f.read()
+    assert b"Subject: to the sink" in got
+    assert b"x@sink.test" in got
+
+
+def test_null_mx_bounces_to_sender(system):
+    # the bounce goes to the sender's domain: dest.test's MX gets it
+    mx = SMTPServer("127.0.0.2", system.mx_port, "mx.dest.test")
+    try:
+        submit(system, ["u@nullmx.test"], sender="back@dest.test")
+        done = wait_for(lambda: mx.done(), timeout=60, what="bounce")
+        t = done[0]
+        assert t.mail.startswith("MAIL FROM:<>")
+        assert "TO:<back@dest.test>" in t.rcpts[0]
+        assert b"accepts no mail" in t.data
+    finally:
+        mx.close()
+
+
+def test_remote_into_our_smtpd(procs, tmp_path):
+    (tmp_path / "in").mkdir()
+    s = Smtpd(procs, tmp_path / "in")
+    conf = write_conf(str(tmp_path), s.port)
+    r = Rspawn(procs, conf, str(tmp_path))
+    try:
+        res = r.deliver(MSG, ["alice@example.test", "nobody@example.test"],
+                        [("ours", ["127.0.0.1"], s.port)])
+        assert res["rcpts"][0][0] == "K", res
+        assert res["rcpts"][1][0] == "X", res
+        assert "550" in res["rcpts"][1][1]
+        msgs = wait_for(lambda: s.messages(), timeout=20, what="queued")
+        (env, body), = msgs.values()
+        # smtpd stored LF line ends again, dots unstuffed, our Received first
+        assert body.endswith(MSG.split(b"\n\n", 1)[1])
+        assert b"\r\n" not in body
+    finally:
+        assert r.close() == 0
