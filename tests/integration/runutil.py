@@ -95,7 +95,8 @@ class RunSystem:
         self.dir = os.path.join(self.tmp, "run")
         self.build = build
         self.ports = {k: free_port() for k in
-                      ("smtp", "submission", "smtps", "pop3", "pop3s")}
+                      ("smtp", "submission", "smtps", "pop3", "pop3s",
+                                "remote")}
         self.out_path = os.path.join(self.tmp, "run.out")
         self.proc = None
         self.out = None
@@ -107,7 +108,8 @@ class RunSystem:
                  RUN_SUBMISSION_PORT=str(self.ports["submission"]),
                  RUN_SMTPS_PORT=str(self.ports["smtps"]),
                  RUN_POP3_PORT=str(self.ports["pop3"]),
-                 RUN_POP3S_PORT=str(self.ports["pop3s"]))
+                 RUN_POP3S_PORT=str(self.ports["pop3s"]),
+                 RUN_REMOTE_PORT=str(self.ports["remote"]))
         e.pop("SANDMAIL_CONF", None)
         return e
 
