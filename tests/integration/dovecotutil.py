@@ -12,6 +12,7 @@ uid/gid and home=<home_base>/<user>; mail in ~/Maildir (override with
 mail_location).  Logs go to <d>/dovecot/dovecot.log.
 """
 import os
+import grp
 import pwd
 import shutil
 
@@ -53,9 +54,11 @@ def start(procs, d, users, uid, gid, home_base, protocols=("imap",),
         for name, pw in users.items():
             f.write(f"{name}:{{PLAIN}}{pw}::::::\n")
     if os.geteuid() == 0:
-        login_user, internal_user = "dovenull", "dovecot"
+        login_user, internal_user, internal_group = \
+            "dovenull", "dovecot", "dovecot"
     else:
         login_user = internal_user = pwd.getpwuid(os.getuid()).pw_name
+        internal_group = grp.getgrgid(os.getgid()).gr_name
     conf = os.path.join(base, "dovecot.conf")
     with open(conf, "w") as f:
         f.write(f"""\
@@ -71,6 +74,7 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_login_user = {login_user}
 default_internal_user = {internal_user}
+default_internal_group = {internal_group}
 first_valid_uid = 1
 mail_location = {mail_location}
 mail_fsync = always
@@ -83,6 +87,7 @@ userdb {{
   args = uid={uid} gid={gid} home={home_base}/%u
 }}
 service imap-login {{
+  chroot =
   inet_listener imap {{
     address = 127.0.0.1
     port = {imap_port}
@@ -92,6 +97,7 @@ service imap-login {{
   }}
 }}
 service pop3-login {{
+  chroot =
   inet_listener pop3 {{
     address = 127.0.0.1
     port = {pop3_port}
