@@ -272,9 +272,9 @@ auth_cmd(struct login *l, const struct pop3_cmd *c, struct buf *line)
 	}
 	if (!login_allowed(l))
 		return say(l, no_plain) == -1 ? -1 : 0;
-	n = strcspn(c->arg, " ");
-	if (n > c->alen)
-		n = c->alen;
+	/* the argument is not NUL-terminated: bounded search */
+	ir = memchr(c->arg, ' ', c->alen);
+	n = ir ? (size_t)(ir - c->arg) : c->alen;
 	if (n != 5 || strncasecmp(c->arg, "PLAIN", 5) != 0)
 		return say(l, "-ERR unsupported authentication mechanism") ==
 		    -1 ? -1 : 0;

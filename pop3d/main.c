@@ -69,7 +69,7 @@ main(int argc, char *argv[])
 	if (implicit)
 		cfg.implicit_tls = 1;
 	if (naddrs > 0)
-		return listen_run(&cfg, addrs, naddrs);
+		exit(listen_run(&cfg, addrs, naddrs));	/* cfg stays reachable */
 	peer_env(&peer);
 	session_run(&cfg, 0, 1, &peer);
 }

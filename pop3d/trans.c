@@ -252,8 +252,9 @@ trans_run(struct mbox *mb, struct rd *r, struct wr *w, const char *user,
 			break;
 		if ((k = trans_line(mb, line.p, line.len, w, &quit_ok)) <= 0) {
 			if (k == 0) {
-				(void)wr_flush(w);
+				/* logged before the client can see the +OK */
 				log_end("quit", mb, user, ip, quit_ok);
+				(void)wr_flush(w);
 				buf_free(&line);
 				return quit_ok ? EXIT_OK : EXIT_TEMP;
 			}

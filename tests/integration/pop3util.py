@@ -90,7 +90,7 @@ class Pop3Site:
         if implicit:
             argv.append("-T")
         log = open(self.logpath, "ab")
-        self.proc = self.procs.start(argv, stderr=log)
+        self.proc = self.procs.start(argv, stdout=log, stderr=log)
         log.close()
         wait_port(port)
         return port
