@@ -185,3 +185,15 @@ def test_silent_in_data_timed_out(srv):
     assert c.closed()
     wait_for(lambda: queue_empty_of_partials(srv), what="tmp/ empty")
     assert srv.count() == before
+
+
+def test_rset_during_bdat_drops_the_message(srv):
+    before = srv.count()
+    c = xact(srv, bdat=True)
+    c.send(b"BDAT 12\r\nSubject: x\r\n")
+    assert c.reply()[0] == 250
+    assert c.code("RSET") == 250
+    assert c.code("MAIL FROM:<a@b.test>") == 250
+    assert c.code("QUIT") == 221
+    wait_for(lambda: queue_empty_of_partials(srv), what="tmp/ empty")
+    assert srv.count() == before
