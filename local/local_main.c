@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "confine.h"
 #include "deliver.h"
 #include "exitcode.h"
 #include "log.h"
@@ -159,6 +160,9 @@ to_maildir(struct opts *o)
 	    (unsigned long)(ts.tv_nsec / 1000), getpid(), rnd, sizeof rnd,
 	    o->host) == -1 || buf_cstr(&name) == -1)
 		fail(o, EXIT_TEMP, "cannot make a file name", errno);
+	/* Landlock where the kernel has it, then seccomp in any case */
+	if (confine_maildir(m.dir) == -1)
+		fail(o, EXIT_TEMP, "cannot confine to the maildir", errno);
 	if (sandbox(&m) == -1)
 		fail(o, EXIT_TEMP, "cannot enter the sandbox", errno);
 	code = deliver_maildir(&m, 0, &o->d, name.p, &why);

@@ -79,7 +79,10 @@ static const struct sbx_rule chain_rules[] = {
 	SBX_ALLOW(mkdir),
 	SBX_ALLOW(mkdirat),
 	SBX_ALLOW(getrandom),
-	/* sandmail-local's own filter */
+	/* sandmail-local's own Landlock ruleset and filter */
+	SBX_ALLOW(landlock_create_ruleset),
+	SBX_ALLOW(landlock_add_rule),
+	SBX_ALLOW(landlock_restrict_self),
 	SBX_ALLOW1(prctl, SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS)),
 	SBX_ALLOW(seccomp),
 	/* the filter's own descendants: fsync, link, rename, unlink */

@@ -8,10 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "../../local/confine.h"
 #include "../../local/deliver.h"
 #include "job.h"
 #include "../../local/lspawn.h"
@@ -267,6 +271,74 @@ test_lspawn_check(void **state)
 	close(fd);
 }
 
+/* in a child: what Landlock leaves of the file system; exit code = step */
+static int
+confined(const char *dir)
+{
+	int d, t, n, fd;
+
+	if ((d = open(dir, O_RDONLY | O_DIRECTORY)) == -1 ||
+	    mkdirat(d, "tmp", 0700) == -1 || mkdirat(d, "new", 0700) == -1 ||
+	    (t = openat(d, "tmp", O_RDONLY | O_DIRECTORY)) == -1 ||
+	    (n = openat(d, "new", O_RDONLY | O_DIRECTORY)) == -1)
+		return 1;
+	switch (confine_maildir(d)) {
+	case 1:
+		return 77;		/* no Landlock here */
+	case -1:
+		return 2;
+	}
+	/* the delivery's own steps work */
+	if ((fd = openat(t, "m", MAILDIR_OFLAGS, 0600)) == -1 ||
+	    write(fd, "x", 1) != 1 || fsync(fd) == -1 || close(fd) == -1 ||
+	    linkat(t, "m", n, "m", 0) == -1 || unlinkat(t, "m", 0) == -1)
+		return 3;
+	/* nothing else: reading the maildir's file, leaving it by an
+	 * absolute path, reading elsewhere, making directories */
+	if (openat(n, "m", O_RDONLY) != -1 || errno != EACCES)
+		return 4;
+	if (openat(t, "/tmp/test_local_escape", MAILDIR_OFLAGS, 0600) != -1 ||
+	    errno != EACCES)
+		return 5;
+	if (open("/etc/passwd", O_RDONLY) != -1 || errno != EACCES)
+		return 6;
+	if (mkdirat(d, "sub", 0700) != -1 || errno != EACCES)
+		return 7;
+	return 0;
+}
+
+static void
+test_confine(void **state)
+{
+	char dir[] = "/tmp/test_local_XXXXXX";
+	int st;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	if ((pid = fork()) == 0)
+		_exit(confined(dir));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+		rmdir(dir);
+		skip();
+	}
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	{
+		char p[64];
+
+		snprintf(p, sizeof p, "%s/new/m", dir);
+		unlink(p);
+		snprintf(p, sizeof p, "%s/new", dir);
+		rmdir(p);
+		snprintf(p, sizeof p, "%s/tmp", dir);
+		rmdir(p);
+		rmdir(dir);
+	}
+	assert_int_equal(access("/tmp/test_local_escape", F_OK), -1);
+}
+
 int
 main(void)
 {
@@ -278,6 +350,7 @@ main(void)
 		cmocka_unit_test(test_deliver_status),
 		cmocka_unit_test(test_lspawn_result),
 		cmocka_unit_test(test_lspawn_check),
+		cmocka_unit_test(test_confine),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
