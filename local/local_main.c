@@ -5,9 +5,10 @@
  *
  * fd 0 is the message (a regular file, read with pread), fd 1 a pipe
  * that gets one line of text for the delivery report, fd 2 the log.
- * The maildir is opened (and created) first; then a seccomp filter
- * allows only file creation, linking and removal relative to its tmp/
- * and new/ descriptors, and only then is the message read.  Exit: 0
+ * The maildir is opened (and created) first; then Landlock (where the
+ * kernel has it) leaves only regular files beneath the maildir, a seccomp
+ * filter allows only file creation, linking and removal relative to its
+ * tmp/ and new/ descriptors, and only then is the message read.  Exit: 0
  * delivered, 100 permanent failure, 111 temporary failure. */
 #include <errno.h>
 #include <fcntl.h>
