@@ -113,7 +113,12 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 	cfg->data_timeout_ms = ms(conf_secs(c, "smtpd_data_timeout", 600));
 	cfg->session_limit = (unsigned)conf_secs(c, "smtpd_session_limit",
 	    3600);
-	cfg->greet_delay_ms = (int)conf_num(c, "greet_delay_ms", 0, 0, 60000);
+	/* greet_delay (a duration) or greet_delay_ms; default 0 (see the
+	 * man page: even then bytes already there at greeting time count) */
+	cfg->greet_delay_ms = (int)conf_num(c, "greet_delay_ms",
+	    (unsigned long long)ms(conf_secs(c, "greet_delay", 0)) > 60000 ?
+	    60000 : (unsigned long long)ms(conf_secs(c, "greet_delay", 0)),
+	    0, 60000);
 	cfg->forward_251 = conf_bool(c, "smtpd_forward_251", 0);
 	cfg->vrfy_real = conf_bool(c, "smtpd_vrfy", 0);
 	cfg->expn_real = conf_bool(c, "smtpd_expn", 0);
