@@ -95,6 +95,8 @@ cfg_user(struct smtpd_cfg *cfg, const struct conf *c)
 void
 cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 {
+	unsigned long long gd;
+
 	memset(cfg, 0, sizeof *cfg);
 	conf_load(c, path);
 	cfg->conf_path = c->path;
@@ -115,10 +117,9 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 	    3600);
 	/* greet_delay (a duration) or greet_delay_ms; default 0 (see the
 	 * man page: even then bytes already there at greeting time count) */
+	gd = conf_secs(c, "greet_delay", 0);
 	cfg->greet_delay_ms = (int)conf_num(c, "greet_delay_ms",
-	    (unsigned long long)ms(conf_secs(c, "greet_delay", 0)) > 60000 ?
-	    60000 : (unsigned long long)ms(conf_secs(c, "greet_delay", 0)),
-	    0, 60000);
+	    gd > 60 ? 60000 : gd * 1000, 0, 60000);
 	cfg->forward_251 = conf_bool(c, "smtpd_forward_251", 0);
 	cfg->vrfy_real = conf_bool(c, "smtpd_vrfy", 0);
 	cfg->expn_real = conf_bool(c, "smtpd_expn", 0);
