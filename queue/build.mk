@@ -5,6 +5,7 @@ sandmail-queue_OBJS := queue/queue_main.o queue/qserver.o queue/qwrite.o \
 	queue/qinit.o
 # objects the queue unit test links (never queue_main.o)
 test_qwrite_OBJS := queue/qwrite.o queue/qinit.o
+fuzz_qserver_OBJS := queue/qserver.o queue/qwrite.o queue/qinit.o
 # sandmail-send, sandmail-start and the queue tools (the send part)
 PROGS += sandmail-send
 SEND_OBJS := queue/send_pre.o queue/send_loop.o queue/send_fs.o \
