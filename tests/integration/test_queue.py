@@ -418,7 +418,9 @@ def test_kill9_while_writing(tmp_path, procs, sync):
                     p.kill()
                     p.wait()
             start_service(procs, conf)
-        time.sleep(0.3)
+        # the last service runs until some message got through it
+        n = len(acked)
+        wait_for(lambda: len(acked) > n, timeout=30, what="an ack")
     finally:
         stop.set()
         for t in th:
