@@ -54,6 +54,8 @@ static const struct sbx_rule rspawn_rules[] = {
 	SBX_ALLOW(sendto),
 	SBX_ALLOW(recvfrom),
 	SBX_ALLOW(shutdown),
+	/* the message, read at offsets of its own */
+	SBX_ALLOW(pread64),
 	SBX_LAST
 };
 

@@ -447,15 +447,17 @@ scan8(struct tx *t)
 	char b[16384];
 	ssize_t n;
 
+	off_t off = 0;
+
 	if (t->scanned)
 		return t->has8;
-	if (lseek(t->msgfd, 0, SEEK_SET) == -1)
-		return -1;
-	while ((n = read(t->msgfd, b, sizeof b)) > 0)
+	while ((n = pread(t->msgfd, b, sizeof b, off)) > 0) {
 		if (mime7_has8bit(b, (size_t)n)) {
 			t->has8 = 1;
 			break;
 		}
+		off += n;
+	}
 	if (n < 0)
 		return -1;
 	t->scanned = 1;
@@ -468,12 +470,14 @@ load(struct tx *t)
 	char b[65536];
 	ssize_t n;
 
+	off_t off = 0;
+
 	buf_init(&t->msg, MSG_MAX);
-	if (lseek(t->msgfd, 0, SEEK_SET) == -1)
-		return -1;
-	while ((n = read(t->msgfd, b, sizeof b)) > 0)
+	while ((n = pread(t->msgfd, b, sizeof b, off)) > 0) {
 		if (buf_put(&t->msg, b, (size_t)n) == -1)
 			return -1;
+		off += n;
+	}
 	return n < 0 ? -1 : 0;
 }
 
@@ -532,11 +536,14 @@ data_send(struct tx *t, struct smtp_conn *c)
 		if (data_chunk(c, t->body.p, t->body.len, &bol) == -1)
 			return -1;
 	} else {
-		if (lseek(t->msgfd, 0, SEEK_SET) == -1)
-			return -1;
-		while ((n = read(t->msgfd, b, sizeof b)) > 0)
+		/* pread: the descriptor's offset may be shared with others */
+		off_t off = 0;
+
+		while ((n = pread(t->msgfd, b, sizeof b, off)) > 0) {
 			if (data_chunk(c, b, (size_t)n, &bol) == -1)
 				return -1;
+			off += n;
+		}
 		if (n < 0)
 			return -1;
 	}

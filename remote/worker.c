@@ -25,6 +25,8 @@ static const struct sbx_rule worker_rules[] = {
 	SBX_ALLOW(sendto),
 	SBX_ALLOW(recvfrom),
 	SBX_ALLOW(shutdown),
+	/* the message, read at offsets of its own */
+	SBX_ALLOW(pread64),
 	/* jobs and results with the parent */
 	SBX_ALLOW(sendmsg),
 	SBX_ALLOW(recvmsg),

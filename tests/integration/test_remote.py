@@ -422,3 +422,27 @@ def test_no_auth_without_tls(env):
     assert statuses(res) == ["Z"]
     assert "without TLS" in res["rcpts"][0][1]
     assert not any(c.startswith("AUTH") for c in env.mx1.commands)
+
+
+def test_shared_descriptor_offsets_do_not_mix(env):
+    """Jobs whose descriptors share one file offset (one open, passed
+    many times) still each send the whole message."""
+    from remoteutil import encode_rjob
+    r = env.start("remote_concurrency 5\n")
+    path = os.path.join(env.tmp, "shared")
+    body = MSG * 200
+    with open(path, "wb") as f:
+        f.write(body)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for i in range(10):
+            socket.send_fds(r.sock, [encode_rjob(100 + i, [f"s{i}@x.test"],
+                                                 ROUTE, size=len(body))],
+                            [fd])
+    finally:
+        os.close(fd)
+    for _ in range(10):
+        assert statuses(r.recv()) == ["K"]
+    done = env.mx1.done()
+    assert len(done) == 10
+    assert all(t.data == body.replace(b"\n", b"\r\n") for t in done)
