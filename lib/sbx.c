@@ -82,6 +82,7 @@ const struct sbx_rule sbx_base[] = {
 	SBX_ALLOW(getrlimit),
 	SBX_ALLOW(prlimit64),
 	SBX_ALLOW(uname),
+	SBX_ALLOW(ioctl),
 	/* LeakSanitizer's exit-time tracer (a clone) lists /proc/self/task */
 	SBX_ALLOW(open),
 	SBX_ALLOW(dup),
