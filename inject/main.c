@@ -343,8 +343,8 @@ build_headers(struct run *r, struct inj_msg *m, struct buf *out)
 	o = (struct inj_opts){ .tflag = r->a.tflag, .from_addr = from.p,
 	    .fullname = name, .hostname = r->hostname, .now = time(NULL),
 	    .uniq = uniq };
-	e = inj_headers(&o, m->hb.p + m->hstart, m->hend - m->hstart, out,
-	    rcpt_add, &c);
+	e = inj_headers(&o, m->hb.p ? m->hb.p + m->hstart : "",
+	    m->hend - m->hstart, out, rcpt_add, &c);
 	if (e == HDR_STOP)
 		fail(c.err, "recipient", c.bad);
 	if (e != HDR_OK)
@@ -416,7 +416,8 @@ send_message(struct run *r, struct inj_msg *m, const struct buf *hdr)
 		return queue_fail(&q, st, "queue");
 	if (received(r, id, &q) == -1 || qc_data(&q, hdr->p, hdr->len) ||
 	    qc_data(&q, "\n", 1) == -1 ||
-	    qc_data(&q, m->hb.p + m->bstart, m->hb.len - m->bstart) == -1 ||
+	    (m->hb.len > m->bstart && qc_data(&q, m->hb.p + m->bstart,
+	    m->hb.len - m->bstart) == -1) ||
 	    stream_body(m, &q) == -1) {
 		(void)qc_abort(&q);
 		return queue_fail(&q, QC_TEMP, "queue");
@@ -466,10 +467,9 @@ mode_mail(struct run *r, int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	struct run r;
+	static struct run r;	/* lives until exit: nothing to free */
 	int first;
 
-	memset(&r, 0, sizeof r);
 	log_init("inject");
 	first = args_parse(&r.a, argc, argv);
 	if (first < 0) {

@@ -40,7 +40,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (m.ready || m.ln.ended ||
 	    inj_msg_feed(&m, (const char *)data + half, size - half) == 0) &&
 	    (m.ready || inj_msg_eof(&m) == 0) && m.ready)
-		(void)inj_headers(&o, m.hb.p + m.hstart, m.hend - m.hstart,
+		(void)inj_headers(&o, m.hb.p ? m.hb.p + m.hstart : "",
+		    m.hend - m.hstart,
 		    &out, qualify, NULL);
 	inj_msg_free(&m);
 	buf_free(&out);

@@ -133,11 +133,13 @@ def test_runit_services(services):
     r = sv("down", smtpd)
     assert r.returncode == 0, r.stderr
     wait_for(lambda: not listening(smtp), timeout=30, what="smtpd down")
-    assert sv("status", smtpd).stdout.startswith("down:")
+    wait_for(lambda: sv("status", smtpd).stdout.startswith("down:"),
+             timeout=30, what="sv status down")
     r = sv("up", smtpd)
     assert r.returncode == 0, r.stderr
     wait_port(smtp, timeout=30)
-    assert sv("status", smtpd).stdout.startswith("run:")
+    wait_for(lambda: sv("status", smtpd).stdout.startswith("run:"),
+             timeout=30, what="sv status run")
     send(smtp, "after sv up")
     find_mail(s["maildir"], b"Subject: after sv up", timeout=60)
 
