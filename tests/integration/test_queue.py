@@ -519,3 +519,26 @@ def test_setuid_distrusts_caller():
         assert r.returncode == 100, r
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_idle_client_dropped(tmp_path, procs):
+    """A client silent for queue_timeout is dropped with its message."""
+    conf = write_conf(tmp_path, queue_timeout="1s")
+    qinit(conf)
+    start_service(procs, conf)
+    c = QClient.connect(conf)
+    t, qid = c.begin()
+    assert t == b"I"
+    c.data(b"and then nothing\n")
+
+    def closed():
+        try:
+            return c.s.recv(1) == b""
+        except socket.timeout:
+            return False
+        except OSError:
+            return True
+    c.s.settimeout(0.2)
+    wait_for(closed, timeout=30, what="the queue to hang up")
+    wait_for(lambda: gone(conf, qid), what="the message removed")
+    c.s.close()
