@@ -159,3 +159,32 @@ def test_make_run_target_exists():
     with open(os.path.join(ROOT, "Makefile")) as f:
         mk = f.read()
     assert "scripts/run $(abspath $(B))" in mk
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root to become a plain user")
+def test_run_as_plain_user(tmp_path):
+    """make run as a plain user (here nobody): single-uid mode, the
+    mailbox is that user's, mail lands, Ctrl-C stops it."""
+    import pwd
+    nb = pwd.getpwnam("nobody")
+    os.chown(tmp_path, nb.pw_uid, nb.pw_gid)
+    s = RunSystem(tmp_path)
+    try:
+        s.start(["setpriv", f"--reuid={nb.pw_uid}", f"--regid={nb.pw_gid}",
+                 "--clear-groups", os.path.join(ROOT, "scripts", "run"),
+                 s.build])
+        s.wait_ready()
+        assert "as nobody" in s.output()
+        with smtplib.SMTP("127.0.0.1", s.ports["smtp"], timeout=30) as c:
+            c.sendmail("a@example.org", ["nobody@localhost"],
+                       "Subject: plain user\n\nx\n")
+        maildir = os.path.join(s.dir, "home", "nobody", "Maildir")
+        find_mail(maildir, b"Subject: plain user")
+        for f in os.listdir(os.path.join(maildir, "new")):
+            assert os.stat(os.path.join(maildir, "new", f)).st_uid == \
+                nb.pw_uid
+        assert s.stop(signal.SIGINT) == 0, s.output()
+        assert wait_gone(s.dir) == []
+    finally:
+        s.cleanup()
