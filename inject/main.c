@@ -126,15 +126,31 @@ mode_smtp(struct run *r)
 	exec_prog(r, "sandmail-smtpd", NULL, 0);
 }
 
+/* the queue service's socket, else a queue program of our own; on
+ * failure q->text says what went wrong with both */
 static int
 queue_open(struct run *r, struct qc *q)
 {
 	char *sock = join(r->queue, "lock/queue.sock");
 	char *prog = join(r->bindir, "sandmail-queue");
-	int ok;
+	char why[QC_TEXT_MAX];
+	int ok, n;
 
-	ok = qc_connect(q, sock) == 0 ||
-	    qc_spawn(q, prog, r->confpath) == 0;
+	if ((ok = qc_connect(q, sock) == 0) == 0) {
+		n = snprintf(why, sizeof why, "%s: %s", sock, q->text);
+		if (n < 0 || (size_t)n >= sizeof why)
+			why[0] = '\0';
+		if ((ok = qc_spawn(q, prog, r->confpath) == 0) == 0) {
+			char spawn[QC_TEXT_MAX];
+
+			memcpy(spawn, q->text, sizeof spawn);
+			spawn[sizeof spawn - 1] = '\0';
+			n = snprintf(q->text, sizeof q->text, "%s; %s: %s", why,
+			    prog, spawn[0] ? spawn : "failed");
+			if (n < 0)
+				q->text[0] = '\0';
+		}
+	}
 	free(sock);
 	free(prog);
 	return ok ? 0 : -1;

@@ -133,3 +133,42 @@ def test_setup_dry_run(destdir):
     assert "would" in r.stdout
     assert sorted(os.listdir(destdir)) == ["etc"]
     assert os.listdir(os.path.join(destdir, "etc")) == ["passwd"]
+
+
+def test_install_then_setup(destdir):
+    """make install into the scratch root (programs, sandmail-check,
+    sendmail links, man pages, setup, service dirs), then the installed
+    setup and sandmail-check on that tree."""
+    args = ["make", "-s", "install", f"DESTDIR={destdir}", "SENDMAIL_LINKS=1"]
+    if os.path.basename(BUILD) == "build-asan":
+        args.append("SANITIZE=1")
+    r = subprocess.run(args, cwd=ROOT, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    usr = os.path.join(destdir, "usr", "local")
+    sbin = os.path.join(usr, "sbin")
+    for p in ("sandmail-smtpd", "sandmail-queue", "sandmail-inject",
+              "sandmail-check"):
+        assert os.access(os.path.join(sbin, p), os.X_OK), p
+    assert os.readlink(os.path.join(sbin, "sendmail")) == \
+        "/usr/local/sbin/sandmail-inject"
+    assert os.readlink(os.path.join(usr, "bin", "mailq")) == \
+        "/usr/local/sbin/sandmail-inject"
+    man = os.path.join(usr, "share", "man")
+    for p in ("man5/sandmail.conf.5", "man7/sandmail.7",
+              "man8/sandmail-inject.8", "man8/sandmail-check.8"):
+        assert os.path.isfile(os.path.join(man, p)), p
+    lib = os.path.join(usr, "libexec", "sandmail")
+    assert os.access(os.path.join(lib, "runit", "sandmail-smtpd", "run"),
+                     os.X_OK)
+    assert os.path.isfile(os.path.join(lib, "systemd",
+                                       "sandmail-smtpd.service"))
+    r = subprocess.run([os.path.join(lib, "setup")],
+                       env=dict(os.environ, DESTDIR=destdir),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([os.path.join(sbin, "sandmail-check"), "--root",
+                        destdir, "--no-ports"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout
+    assert f"ok    {sbin}/sandmail-smtpd" in r.stdout
