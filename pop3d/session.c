@@ -11,15 +11,18 @@
  * only the maildir's descriptors, and serves the TRANSACTION state over
  * the socket pair (the login process relays).
  *
- * XXX the monitor itself runs unfiltered until the login, as root when
- * started as root; what it reads is bounded records from a sandboxed
- * process of ours, never the client's bytes. */
+ * The monitor is filtered too (monitor_sandbox) but, as root in a root
+ * installation, keeps what becoming the owner needs: XXX a compromised
+ * monitor could still open or unlink files as root.  What it reads is
+ * bounded records from a sandboxed process of ours, never the client's
+ * bytes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +47,11 @@ struct box {
 	uid_t	 uid;		/* -1: stay who we are */
 	gid_t	 gid;
 };
+
+/* user_vmail, looked up before the monitor's filter (no NSS after it) */
+static int	vmail_ok;
+static uid_t	vmail_uid = (uid_t)-1;
+static gid_t	vmail_gid = (gid_t)-1;
 
 static void
 tables_open(struct tbl *t, const struct pop3_cfg *cfg)
@@ -119,12 +127,13 @@ virtual_box(struct tbl *t, const struct pop3_cfg *cfg, const char *local,
 	if (r == 1) {
 		b->path = v.p;
 		v.p = NULL;
-		if (geteuid() == 0 &&
-		    priv_lookup(cfg->vmail_user, &b->uid, &b->gid) == -1) {
+		if (geteuid() == 0 && !vmail_ok) {
 			log_kv("error", "op", "getpwnam", "user",
 			    cfg->vmail_user, NULL);
 			r = -1;
 		}
+		b->uid = vmail_uid;
+		b->gid = vmail_gid;
 	}
 	buf_free(&v);
 	return r;
@@ -351,6 +360,47 @@ tls_ctx(const struct pop3_cfg *cfg)
 	return ctx;
 }
 
+/*
+ * monitor_sandbox: the monitor's filter, installed once the login process
+ * is forked.  Filters stack, so it must allow what the mailbox process
+ * does under its own, narrower filter later (mailbox_sandbox); what it
+ * takes away is everything else: exec, sockets, signals to others,
+ * ptrace, chmod/chown, links, mounts.
+ */
+static void
+monitor_sandbox(void)
+{
+	static const struct sbx_rule rules[] = {
+		/* becoming the mailbox owner (priv_drop, verified) */
+		SBX_ALLOW(setgroups),
+		SBX_ALLOW(setresgid),
+		SBX_ALLOW(setresuid),
+		SBX_ALLOW(getresuid),
+		SBX_ALLOW(getresgid),
+		SBX_ALLOW(setuid),
+		SBX_ALLOW(getuid),
+		SBX_ALLOW(geteuid),
+		SBX_ALLOW(getgid),
+		SBX_ALLOW(getegid),
+		/* opening, locking and listing the maildir */
+		SBX_ALLOW(openat),
+		SBX_ALLOW(flock),
+		SBX_ALLOW(getdents64),
+		SBX_ALLOW1(fcntl, SCMP_A1(SCMP_CMP_EQ, F_DUPFD_CLOEXEC)),
+		/* the mailbox process's own filter on top of this one */
+		SBX_ALLOW1(prctl, SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS)),
+		SBX_ALLOW(seccomp),
+		/* the UPDATE state, narrowed to new/ and cur/ by that filter */
+		SBX_ALLOW(unlinkat),
+		SBX_ALLOW(renameat),
+		SBX_ALLOW(renameat2),
+		SBX_ALLOW(fsync),
+		SBX_LAST
+	};
+
+	sbx_enter_or_die(rules);
+}
+
 /* login_child: the login process's set-up; never returns */
 static void
 login_child(const struct pop3_cfg *cfg, int in, int out, int mon,
@@ -410,6 +460,10 @@ session_run(const struct pop3_cfg *cfg, int infd, int outfd,
 		close(outfd);
 	if (ctx != NULL)
 		SSL_CTX_free(ctx);
+	if (geteuid() == 0)
+		vmail_ok = priv_lookup(cfg->vmail_user, &vmail_uid,
+		    &vmail_gid) == 0;
+	monitor_sandbox();
 	monitor(sv[0], &a, t, cfg, peer);
 	_exit(EXIT_OK);
 }
