@@ -375,3 +375,29 @@ def test_virtual_and_unknown_mailbox(make_site):
     with pytest.raises(poplib.error_proto, match=r"SYS/TEMP"):
         connect(port, "nobox", "pw")
     assert "event=no_mailbox" in s.log()
+
+
+def test_under_tcpserver(site, procs):
+    """One connection per exec on fd 0/1, the address from TCPREMOTEIP
+    (loopback: plain logins allowed by the site's configuration)."""
+    import shutil
+    from conftest import free_port, prog, wait_port
+    tcpserver = shutil.which("tcpserver")
+    if tcpserver is None:
+        pytest.skip("ucspi-tcp is not installed")
+    port = free_port()
+    log = open(site.logpath, "ab")
+    procs.start([tcpserver, "-q", "-H", "-R", "127.0.0.1", str(port),
+                 prog("sandmail-pop3d"), "-c", site.conf], stderr=log)
+    log.close()
+    wait_port(port)
+    p = connect(port)
+    assert p.stat()[0] == 2
+    assert retr_bytes_ok(p)
+    p.quit()
+    assert "event=connect ip=127.0.0.1" in site.log()
+
+
+def retr_bytes_ok(p):
+    resp, lines, _ = p.retr(2)
+    return b"\r\n".join(lines) + b"\r\n" == MSG2
