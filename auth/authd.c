@@ -76,7 +76,10 @@ auth_delay_ms(const struct conf *c)
 static void
 sleep_ms(unsigned long ms)
 {
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000;
 
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;

@@ -16,7 +16,7 @@ struct authd {
 	unsigned long	 delay_ms;	/* auth_fail_delay */
 	unsigned long	 max_fail;	/* auth_max_failures */
 	unsigned long	 failures;	/* in this connection */
-	int		 timeout_ms;	/* auth_idle_timeout: wait for a request */
+	int		 timeout_ms;	/* auth_idle_timeout */
 	char		 dummy[AUTHD_HASH_MAX];	/* for unknown logins */
 };
 

@@ -26,7 +26,7 @@
 enum auth_status {
 	AUTH_OK = 'K',		/* password right; login is the canonical one */
 	AUTH_BAD = 'X',		/* wrong password or no such login */
-	AUTH_TEMP = 'Z',	/* cannot check now (table, process): 454/-ERR */
+	AUTH_TEMP = 'Z',	/* cannot check now: 454 / -ERR [SYS/TEMP] */
 	AUTH_DISCONNECT = 'D',	/* too many failures: drop the client */
 };
 
@@ -61,7 +61,7 @@ void	auth_close(struct authc *);
 /* The records themselves, for sandmail-auth and the tests. */
 struct auth_req {
 	const char	*service, *login, *pass, *client;
-	size_t		 slen, llen, plen, clen;	/* point into the record */
+	size_t		 slen, llen, plen, clen;	/* into the record */
 };
 int	auth_req_encode(struct buf *, const char *service, const char *login,
 	    size_t llen, const char *pass, size_t plen, const char *client);

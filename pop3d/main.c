@@ -69,7 +69,8 @@ main(int argc, char *argv[])
 	if (implicit)
 		cfg.implicit_tls = 1;
 	if (naddrs > 0)
-		exit(listen_run(&cfg, addrs, naddrs));	/* cfg stays reachable */
+		/* exit(), not return: cfg stays reachable for LSan */
+		exit(listen_run(&cfg, addrs, naddrs));
 	peer_env(&peer);
 	session_run(&cfg, 0, 1, &peer);
 }

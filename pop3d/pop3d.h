@@ -47,7 +47,7 @@ enum pop3_perr {
 
 struct pop3_cmd {
 	enum pop3_verb	 verb;
-	const char	*arg;		/* USER/PASS/AUTH: the rest of the line */
+	const char	*arg;		/* USER, PASS, AUTH: the rest */
 	size_t		 alen;
 	int		 nnum;		/* numbers given (LIST, UIDL, TOP...) */
 	unsigned long	 num[2];

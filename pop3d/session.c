@@ -194,24 +194,26 @@ say_raw(int fd, const char *s)
 			s += w, n -= (size_t)w;
 }
 
-/* mailbox_rules: what the mailbox process may do after its filter */
+/* mailbox_sandbox: what the mailbox process may do under its filter:
+ * only the descriptors of new/ and cur/ name files */
 static void
 mailbox_sandbox(const struct mbox *mb)
 {
 	const int ro = O_ACCMODE | O_CREAT | O_TRUNC;
+	const unsigned nw = (unsigned)mb->new, cu = (unsigned)mb->cur;
 	const struct sbx_rule rules[] = {
 		/* read messages in new/ and cur/ */
-		SBX_ALLOW2(openat, SCMP_A0_32(SCMP_CMP_EQ, (unsigned)mb->new),
+		SBX_ALLOW2(openat, SCMP_A0_32(SCMP_CMP_EQ, nw),
 		    SCMP_A2_32(SCMP_CMP_MASKED_EQ, ro, O_RDONLY)),
-		SBX_ALLOW2(openat, SCMP_A0_32(SCMP_CMP_EQ, (unsigned)mb->cur),
+		SBX_ALLOW2(openat, SCMP_A0_32(SCMP_CMP_EQ, cu),
 		    SCMP_A2_32(SCMP_CMP_MASKED_EQ, ro, O_RDONLY)),
 		/* UPDATE: delete, and new/ -> cur/ */
-		SBX_ALLOW1(unlinkat, SCMP_A0_32(SCMP_CMP_EQ, (unsigned)mb->new)),
-		SBX_ALLOW1(unlinkat, SCMP_A0_32(SCMP_CMP_EQ, (unsigned)mb->cur)),
-		SBX_ALLOW2(renameat, SCMP_A0_32(SCMP_CMP_EQ, (unsigned)mb->new),
-		    SCMP_A2_32(SCMP_CMP_EQ, (unsigned)mb->cur)),
-		SBX_ALLOW2(renameat2, SCMP_A0_32(SCMP_CMP_EQ, (unsigned)mb->new),
-		    SCMP_A2_32(SCMP_CMP_EQ, (unsigned)mb->cur)),
+		SBX_ALLOW1(unlinkat, SCMP_A0_32(SCMP_CMP_EQ, nw)),
+		SBX_ALLOW1(unlinkat, SCMP_A0_32(SCMP_CMP_EQ, cu)),
+		SBX_ALLOW2(renameat, SCMP_A0_32(SCMP_CMP_EQ, nw),
+		    SCMP_A2_32(SCMP_CMP_EQ, cu)),
+		SBX_ALLOW2(renameat2, SCMP_A0_32(SCMP_CMP_EQ, nw),
+		    SCMP_A2_32(SCMP_CMP_EQ, cu)),
 		/* finding a message another reader renamed in cur/ */
 		SBX_ALLOW(getdents64),
 		SBX_ALLOW(fsync),
