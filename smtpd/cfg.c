@@ -18,7 +18,7 @@ static const char *const tbl_names[T_COUNT] = {
 	[T_DOMAINS] = "domains", [T_LOCALUSERS] = "localusers",
 	[T_VIRTUAL] = "virtual", [T_ALIASES] = "aliases",
 	[T_RELAY] = "relayclients", [T_ROUTES] = "routes",
-	[T_MOVED] = "moved",
+	[T_MOVED] = "moved", [T_SENDERS] = "senders",
 };
 
 static char *
@@ -75,6 +75,9 @@ cfg_free(struct smtpd_cfg *cfg)
 	free(cfg->queue_sock);
 	free(cfg->queue_prog);
 	free(cfg->tables_dir);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	free(cfg->auth_prog);
 	memset(cfg, 0, sizeof *cfg);
 }
 
@@ -89,6 +92,29 @@ cfg_user(struct smtpd_cfg *cfg, const struct conf *c)
 		return;
 	if (priv_lookup(user, &cfg->uid, &cfg->gid) == -1)
 		die_temp("user_smtpd", user);
+}
+
+static char *
+opt_path(const struct conf *c, const char *key)
+{
+	return conf_str(c, key, NULL) ? conf_path(c, key, NULL) : NULL;
+}
+
+/* cfg_tls - certificate, key and the AUTH settings */
+static void
+cfg_tls(struct smtpd_cfg *cfg, const struct conf *c)
+{
+	cfg->tls_cert = opt_path(c, "tls_cert");
+	cfg->tls_key = opt_path(c, "tls_key");
+	if (cfg->tls_key == NULL && cfg->tls_cert != NULL &&
+	    (cfg->tls_key = strdup(cfg->tls_cert)) == NULL)
+		die_temp("strdup", NULL);	/* one PEM with both */
+	cfg->auth_prog = join(conf_str(c, "bindir", "/usr/local/sbin"),
+	    "sandmail-auth", "");
+	cfg->auth = conf_bool(c, "smtpd_auth", 1);
+	cfg->auth_plain_lo = conf_bool(c, "smtpd_auth_plaintext_loopback", 0);
+	cfg->sender_restrict = conf_str(c, "smtpd_sender_restrict", NULL) ?
+	    conf_bool(c, "smtpd_sender_restrict", 1) : -1;
 }
 
 /* cfg_load - sandmail.conf into cfg; exits 111 on a bad setting */
@@ -126,6 +152,7 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 	cfg->max_conn = (unsigned)conf_num(c, "max_connections", 1000, 1,
 	    65536);
 	cfg->max_per_ip = (unsigned)conf_num(c, "max_per_ip", 20, 1, 65536);
+	cfg_tls(cfg, c);
 	cfg_user(cfg, c);
 }
 

@@ -180,9 +180,15 @@ received_line(struct buf *b, const struct session *s)
 
 	if (date822(date, sizeof date) == -1 ||
 	    buf_fmt(b, "Received: from %s (rDNS unknown [%s%s])\n"
-	    "\tby %s (sandmail) with %s id %s", s->helo[0] ? s->helo : "?",
+	    "\tby %s (sandmail) with %s", s->helo[0] ? s->helo : "?",
 	    v6 ? "IPv6:" : "", s->ip[0] ? s->ip : "local", s->cfg->hostname,
-	    proto_name(s), s->id) == -1)
+	    proto_name(s)) == -1)
+		return -1;
+	/* the TLS parameters, as a comment (RFC 5321 4.4 allows CFWS) */
+	if (s->tls != NULL && buf_fmt(b, "\n\t(version=%s cipher=%s)",
+	    tls_version(s->tls), tls_cipher(s->tls)) == -1)
+		return -1;
+	if (buf_fmt(b, " id %s", s->id) == -1)
 		return -1;
 	if (s->env.nrcpt == 1 &&
 	    buf_fmt(b, "\n\tfor <%s>", s->env.rcpt[0].addr) == -1)
@@ -233,10 +239,14 @@ fill(struct session *s)
 		return 0;
 	if (wr_flush(&s->out) == -1)
 		return s->why = "write error", -1;
-	s->in.timeout_ms = s->cfg->data_timeout_ms;
+	io_timeouts(s, s->cfg->data_timeout_ms);
 	if ((r = rd_fill(&s->in)) > 0)
 		return 0;
-	if (r == -1 && errno == ETIMEDOUT) {
+	if (r == -1 && errno == ETIMEDOUT && past_deadline(s)) {
+		reply(s, "421 4.4.2 %s Session time limit exceeded",
+		    s->cfg->hostname);
+		s->why = "session limit";
+	} else if (r == -1 && errno == ETIMEDOUT) {
 		reply(s, "421 4.4.2 %s Timeout exceeded, closing",
 		    s->cfg->hostname);
 		s->why = "data timeout";

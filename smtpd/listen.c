@@ -1,11 +1,16 @@
-/* listen: smtpd's own listener (-l ADDR:PORT, repeatable).  The parent
+/* listen: smtpd's own listener (-l ADDR:PORT[/MODE], repeatable).  The parent
  * keeps the tables mapped and forks, without exec, one child per
  * connection; the child connects to the queue, drops privileges and
  * installs its filter before it reads a byte (session_go).  The parent
  * never reads from a client: it accepts, counts connections overall and
  * per client address (421 over either limit), reaps children, re-maps
  * tables that changed on disk or on SIGHUP, and on SIGTERM stops
- * listening and exits while its children finish their sessions. */
+ * listening and exits while its children finish their sessions.
+ *
+ * TLS: the parent makes the server context once (tlsctx_get) and makes it
+ * again, at accept time, when the certificate or key file changed on
+ * disk, so a renewed certificate is used without a restart; the child
+ * inherits it.  The child spawns sandmail-auth before its sandbox. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -18,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +42,7 @@ struct child {
 
 static volatile sig_atomic_t got_chld, got_hup, got_term;
 static int lfd[LISTEN_MAX];
+static unsigned lmode[LISTEN_MAX];
 static size_t nlfd;
 static int alarm_fd = -1;
 static char alarm_msg[300];
@@ -66,6 +73,91 @@ on_alarm(int sig)
 		r = write(alarm_fd, alarm_msg, alarm_len);
 	r += write(2, logl, sizeof logl - 1);
 	_exit(r < 0 ? EXIT_TEMP : EXIT_OK);
+}
+
+/* alarm_tls - TLS is on: plain bytes from the alarm handler would break
+ * the stream, so the session writes its 421 itself at the deadline
+ * (io_timeouts); the alarm, a few seconds later, only ends the process */
+void
+alarm_tls(void)
+{
+	unsigned left = alarm(0);
+
+	alarm_fd = -1;
+	if (left > 0)
+		alarm(left + 5);
+}
+
+/* mode_parse - "smtp", "submission", "smtps" (submission on implicit
+ * TLS, RFC 8314) or "tls" (implicit TLS, smtp rules); 0 or -1 */
+int
+mode_parse(const char *m, unsigned *mode)
+{
+	if (strcmp(m, "smtp") == 0)
+		*mode = 0;
+	else if (strcmp(m, "submission") == 0)
+		*mode = MODE_SUBMISSION;
+	else if (strcmp(m, "smtps") == 0)
+		*mode = MODE_SUBMISSION | MODE_TLS;
+	else if (strcmp(m, "tls") == 0)
+		*mode = MODE_TLS;
+	else
+		return -1;
+	return 0;
+}
+
+/* The server context and the files it came from. */
+static SSL_CTX *tctx;
+static struct stat tcert_st, tkey_st;
+static int tctx_tried;
+
+static int
+st_same(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	    a->st_size == b->st_size &&
+	    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	    a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	    a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* tlsctx_get - the server context (NULL: no TLS); made at the first call
+ * and again when tls_cert or tls_key changed on disk (the old one is
+ * kept if the new files do not load) */
+SSL_CTX *
+tlsctx_get(const struct smtpd_cfg *cfg)
+{
+	struct stat cs, ks;
+	SSL_CTX *n;
+	char err[512];
+
+	if (cfg->tls_cert == NULL)
+		return NULL;
+	if (stat(cfg->tls_cert, &cs) == -1 || stat(cfg->tls_key, &ks) == -1) {
+		if (!tctx_tried)
+			log_kv("error", "op", "tls", "err", strerror(errno),
+			    NULL);
+		tctx_tried = 1;
+		return tctx;
+	}
+	if (tctx_tried && st_same(&cs, &tcert_st) && st_same(&ks, &tkey_st))
+		return tctx;
+	tctx_tried = 1;
+	tcert_st = cs;
+	tkey_st = ks;
+	if ((n = tls_server_ctx(cfg->tls_cert, cfg->tls_key, err,
+	    sizeof err)) == NULL) {
+		log_kv("error", "op", "tls", "err", err, "keeping",
+		    tctx ? "old certificate" : "no tls", NULL);
+		return tctx;
+	}
+	if (tctx != NULL) {
+		SSL_CTX_free(tctx);
+		log_kv("reload", "why", "certificate", NULL);
+	}
+	tctx = n;
+	return tctx;
 }
 
 /* sa_text - an address as text; IPv4-mapped IPv6 as plain IPv4 */
@@ -119,11 +211,36 @@ copy_env(char *dst, size_t sz, const char *name, const char *def)
 		dst[0] = '\0';
 }
 
+/* auth_start - sandmail-auth for a session that may offer AUTH (a
+ * server context, or plain AUTH allowed); NULL if none.  Before the
+ * sandbox: it forks and execs. */
+static struct authc *
+auth_start(const struct smtpd_cfg *cfg, SSL_CTX *ctx, unsigned mode)
+{
+	struct authc *a;
+
+	if (!(mode & MODE_SUBMISSION) && !cfg->auth)
+		return NULL;
+	if (ctx == NULL && !cfg->auth_plain_lo)
+		return NULL;
+	if ((a = malloc(sizeof *a)) == NULL)
+		die_temp("malloc", NULL);
+	if (auth_spawn(a, cfg->auth_prog, cfg->conf_path) == -1) {
+		log_kv("error", "op", "auth_spawn", "prog", cfg->auth_prog,
+		    "err", strerror(errno), NULL);
+		a->fd = -1;
+	}
+	a->timeout_ms = cfg->timeout_ms;
+	return a;
+}
+
 /* session_go - everything from the set-up to the end of one session:
- * the queue, the relay check, privileges, the filter; never returns */
+ * the queue, the relay check, sandmail-auth, privileges, the filter;
+ * never returns */
 void
 session_go(const struct smtpd_cfg *cfg, struct tables *tabs, int infd,
-    int outfd, const char *ip, const char *port, const char *localip)
+    int outfd, const char *ip, const char *port, const char *localip,
+    unsigned mode)
 {
 	struct session *s;
 	struct qc *q;
@@ -148,8 +265,15 @@ session_go(const struct smtpd_cfg *cfg, struct tables *tabs, int infd,
 	s->relayclient = tbl_ip(&tabs->t[T_RELAY], ip, &v) == 1 ||
 	    (infd == 0 && getenv("RELAYCLIENT") != NULL);
 	buf_free(&v);
+	s->mode = mode;
+	s->ctx = tlsctx_get(cfg);
+	if ((mode & MODE_TLS) && s->ctx == NULL)
+		die_msg(EXIT_TEMP, "tls", "implicit TLS without a certificate");
+	s->ac = auth_start(cfg, s->ctx, mode);
 	log_kv("connect", "ip", s->ip, "port", s->port, "local", s->localip,
-	    "relay", s->relayclient ? "yes" : "no", NULL);
+	    "relay", s->relayclient ? "yes" : "no", "mode",
+	    (mode & MODE_TLS) ? ((mode & MODE_SUBMISSION) ? "smtps" : "tls") :
+	    (mode & MODE_SUBMISSION) ? "submission" : "smtp", NULL);
 	alarm_fd = outfd;
 	alarm_len = (size_t)snprintf(alarm_msg, sizeof alarm_msg,
 	    "421 4.4.2 %.200s Session time limit exceeded\r\n",
@@ -159,6 +283,10 @@ session_go(const struct smtpd_cfg *cfg, struct tables *tabs, int infd,
 	alarm(cfg->session_limit);
 	session_run(s);
 	session_free(s);
+	if (s->ac != NULL) {
+		auth_close(s->ac);
+		free(s->ac);
+	}
 	free(s);
 	if (qok)
 		qc_close(q);
@@ -171,7 +299,8 @@ session_go(const struct smtpd_cfg *cfg, struct tables *tabs, int infd,
 
 /* session_child - in a forked child: the connection on fd */
 void
-session_child(const struct smtpd_cfg *cfg, struct tables *tabs, int fd)
+session_child(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
+    unsigned mode)
 {
 	struct sockaddr_storage peer, me;
 	socklen_t pl = sizeof peer, ml = sizeof me;
@@ -194,20 +323,21 @@ session_child(const struct smtpd_cfg *cfg, struct tables *tabs, int fd)
 		die_temp("getpeername", NULL);
 	sa_text(&peer, ip, sizeof ip, port, sizeof port);
 	sa_text(&me, lip, sizeof lip, lport, sizeof lport);
-	session_go(cfg, tabs, fd, fd, ip, port, lip);
+	session_go(cfg, tabs, fd, fd, ip, port, lip, mode);
 }
 
 /* session_ucspi - under tcpserver: fd 0 and 1, addresses from the
  * environment (TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP) */
 void
-session_ucspi(const struct smtpd_cfg *cfg, struct tables *tabs)
+session_ucspi(const struct smtpd_cfg *cfg, struct tables *tabs,
+    unsigned mode)
 {
 	char ip[IP_MAX], port[8], lip[IP_MAX];
 
 	copy_env(ip, sizeof ip, "TCPREMOTEIP", "");
 	copy_env(port, sizeof port, "TCPREMOTEPORT", "0");
 	copy_env(lip, sizeof lip, "TCPLOCALIP", "");
-	session_go(cfg, tabs, 0, 1, ip, port, lip);
+	session_go(cfg, tabs, 0, 1, ip, port, lip, mode);
 }
 
 /* split_addr - "ADDR:PORT", "[V6]:PORT" or "V6:PORT" */
@@ -231,16 +361,27 @@ split_addr(const char *s, char *host, size_t hsz, const char **port)
 	return 0;
 }
 
+/* open_one - a listening socket for "ADDR:PORT[/MODE]"; the mode, if
+ * given, replaces -m's for this one */
 static int
-open_one(const char *spec)
+open_one(const char *spec0, unsigned *mode)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
 	struct addrinfo *ai;
-	char host[128];
+	char host[128], spec[256];
 	const char *port;
+	char *sl;
 	int fd, one = 1;
 
+	if (snprintf(spec, sizeof spec, "%s", spec0) >= (int)sizeof spec)
+		die_msg(EXIT_TEMP, "listen", "address too long");
+	if ((sl = strchr(spec, '/')) != NULL) {
+		*sl++ = '\0';
+		if (mode_parse(sl, mode) == -1)
+			die_msg(EXIT_TEMP, "listen", "bad mode (want smtp, "
+			    "submission, smtps or tls)");
+	}
 	if (split_addr(spec, host, sizeof host, &port) == -1 ||
 	    getaddrinfo(host, port, &hints, &ai) != 0)
 		die_msg(EXIT_TEMP, "listen", "bad address (want ADDR:PORT)");
@@ -255,7 +396,9 @@ open_one(const char *spec)
 	    listen(fd, BACKLOG) == -1)
 		die_temp("bind", spec);
 	freeaddrinfo(ai);
-	log_kv("listen", "addr", spec, NULL);
+	log_kv("listen", "addr", spec, "mode", (*mode & MODE_TLS) ?
+	    ((*mode & MODE_SUBMISSION) ? "smtps" : "tls") :
+	    (*mode & MODE_SUBMISSION) ? "submission" : "smtp", NULL);
 	return fd;
 }
 
@@ -302,7 +445,7 @@ too_many(int fd, const struct smtpd_cfg *cfg, const char *ip,
 
 static void
 spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
-    struct child *kids, size_t *nkids)
+    unsigned mode, struct child *kids, size_t *nkids)
 {
 	struct sockaddr_storage peer;
 	socklen_t pl = sizeof peer;
@@ -319,13 +462,14 @@ spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 		return too_many(fd, cfg, ip, "");
 	if (count_ip(kids, *nkids, ip) >= cfg->max_per_ip)
 		return too_many(fd, cfg, ip, " from your address");
+	(void)tlsctx_get(cfg);	/* a renewed certificate, made once here */
 	if ((pid = fork()) == -1) {
 		log_kv("error", "op", "fork", "err", strerror(errno), NULL);
 		close(fd);
 		return;
 	}
 	if (pid == 0)
-		session_child(cfg, tabs, fd);	/* never returns */
+		session_child(cfg, tabs, fd, mode);	/* never returns */
 	close(fd);
 	kids[*nkids].pid = pid;
 	memcpy(kids[*nkids].ip, ip, sizeof ip);
@@ -334,7 +478,7 @@ spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 
 static void
 accept_some(const struct smtpd_cfg *cfg, struct tables *tabs, int l,
-    struct child *kids, size_t *nkids)
+    unsigned mode, struct child *kids, size_t *nkids)
 {
 	int fd, i;
 
@@ -353,7 +497,7 @@ accept_some(const struct smtpd_cfg *cfg, struct tables *tabs, int l,
 			}
 			return;
 		}
-		spawn(cfg, tabs, fd, kids, nkids);
+		spawn(cfg, tabs, fd, mode, kids, nkids);
 	}
 }
 
@@ -398,7 +542,7 @@ signals_setup(sigset_t *old)
 /* listen_run - the listener's loop; returns at SIGTERM */
 int
 listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
-    char **addrs, size_t naddrs)
+    char **addrs, size_t naddrs, unsigned mode)
 {
 	struct pollfd pf[LISTEN_MAX];
 	struct timespec tick = { 1, 0 };
@@ -410,7 +554,11 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 	if (naddrs > LISTEN_MAX)
 		die_msg(EXIT_TEMP, "listen", "too many -l addresses");
 	for (nlfd = 0; nlfd < naddrs; nlfd++) {
-		lfd[nlfd] = open_one(addrs[nlfd]);
+		lmode[nlfd] = mode;
+		lfd[nlfd] = open_one(addrs[nlfd], &lmode[nlfd]);
+		if ((lmode[nlfd] & MODE_TLS) && tlsctx_get(cfg) == NULL)
+			die_msg(EXIT_TEMP, "tls", "implicit TLS needs "
+			    "tls_cert (and tls_key)");
 		pf[nlfd].fd = lfd[nlfd];
 		pf[nlfd].events = POLLIN;
 	}
@@ -421,8 +569,8 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 		if (ppoll(pf, nlfd, &tick, &old) > 0)
 			for (i = 0; i < nlfd; i++)
 				if (pf[i].revents & POLLIN)
-					accept_some(cfg, tabs, pf[i].fd, kids,
-					    &nkids);
+					accept_some(cfg, tabs, pf[i].fd,
+					    lmode[i], kids, &nkids);
 		if (got_chld)
 			got_chld = 0, reap(kids, &nkids);
 		if (got_hup)

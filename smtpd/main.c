@@ -1,7 +1,8 @@
 /* sandmail-smtpd: the SMTP receiver.  Without -l, one session on fd 0/1
  * under tcpserver (or s6-tcpserver, or a systemd socket with Accept=yes);
- * with -l ADDR:PORT (repeatable), its own listener that forks a sandboxed
- * child per connection.  Trusts nothing read from a client; a session is
+ * with -l ADDR:PORT[/MODE] (repeatable), its own listener that forks a
+ * sandboxed child per connection.  -m MODE (smtp, submission, smtps, tls)
+ * sets the mode of fd 0/1 or of every -l without its own.  Trusts nothing read from a client; a session is
  * sandboxed before it reads a byte and touches only the fds it holds. */
 #include <stdlib.h>
 #include <time.h>
@@ -16,8 +17,8 @@
 static void
 usage(void)
 {
-	die_msg(EXIT_PERM, "usage", "sandmail-smtpd [-c conf] "
-	    "[-l addr:port]...");
+	die_msg(EXIT_PERM, "usage", "sandmail-smtpd [-c conf] [-m mode] "
+	    "[-l addr:port[/mode]]...");
 }
 
 int
@@ -29,13 +30,18 @@ main(int argc, char *argv[])
 	char *addrs[MAX_LISTEN];
 	const char *path = NULL;
 	size_t naddrs = 0;
+	unsigned mode = 0;
 	int c;
 
 	log_init("smtpd");
-	while ((c = getopt(argc, argv, "c:l:")) != -1) {
+	while ((c = getopt(argc, argv, "c:l:m:")) != -1) {
 		switch (c) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'm':
+			if (mode_parse(optarg, &mode) == -1)
+				usage();
 			break;
 		case 'l':
 			if (naddrs == MAX_LISTEN)
@@ -55,11 +61,11 @@ main(int argc, char *argv[])
 	if (sandbox_prepare() == -1)
 		die_temp("sandbox", "compile");
 	if (naddrs > 0) {
-		c = listen_run(&cfg, &tabs, addrs, naddrs);
+		c = listen_run(&cfg, &tabs, addrs, naddrs, mode);
 		tables_close(&tabs);
 		cfg_free(&cfg);
 		conf_free(&conf);
 		return c;
 	}
-	session_ucspi(&cfg, &tabs);
+	session_ucspi(&cfg, &tabs, mode);
 }

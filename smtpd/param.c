@@ -107,7 +107,10 @@ copy_xtext(const char *v, size_t vl, char *out, size_t max)
 	return P_OK;
 }
 
-enum { M_SIZE = 1, M_BODY = 2, M_UTF8 = 4, M_RET = 8, M_ENVID = 16 };
+enum { M_SIZE = 1, M_BODY = 2, M_UTF8 = 4, M_RET = 8, M_ENVID = 16,
+	M_AUTH = 32 };
+
+#define AUTH_PARAM_MAX	500	/* an xtext mailbox, as ORCPT */
 
 /* mail_param - one MAIL parameter; *seen catches repeats */
 static enum param_err
@@ -138,7 +141,14 @@ mail_param(const char *k, size_t kl, const char *v, size_t vl,
 			e = P_SYNTAX;
 	} else if (key_is(k, kl, "ENVID"))
 		bit = M_ENVID, e = copy_xtext(v, vl, mp->envid, ENVID_MAX);
-	else
+	else if (key_is(k, kl, "AUTH")) {
+		/* RFC 4954 5: <> or an xtext mailbox; we keep no trust
+		 * between servers, so it is checked and ignored */
+		bit = M_AUTH;
+		if (v == NULL || vl == 0 || vl > AUTH_PARAM_MAX ||
+		    (!val_is(v, vl, "<>") && !xtext_valid(v, vl)))
+			e = P_SYNTAX;
+	} else
 		return P_UNKNOWN;
 	if (*seen & bit)
 		return P_DUP;

@@ -5,13 +5,11 @@
  * up tables already mapped, and talks to the queue over a socket already
  * open.  It trusts nothing the client sends.
  *
- * Where STARTTLS and AUTH (the TLS issue) plug in: a verb each in verbs[]
- * and a keyword each in ehlo_kw[] (with a show() that hides STARTTLS once
- * s->tls is set and AUTH before TLS); STARTTLS flushes s->out, refuses a
- * client that pipelined past it (rd_pending), swaps s->in.op/s->out.op for
- * tls_read_op/tls_write_op with s->tls as ctx, and resets the session to
- * ST_GREET (RFC 3207 4.2); AUTH sets s->auth_user.  may_relay() and
- * proto_name() already read both fields. */
+ * STARTTLS and AUTH live in auth.c: STARTTLS swaps s->in/s->out onto
+ * s->tlsc and resets the session to ST_GREET (RFC 3207 4.2); AUTH sets
+ * s->auth_user, which may_relay(), proto_name() and the envelope read.
+ * The session limit is a deadline every read and write is cut to, so the
+ * 421 goes out through TLS too (the alarm in listen.c is a backstop). */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -21,7 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "log.h"
 #include "smtpd.h"
@@ -37,8 +38,7 @@ static verb_fn verb_helo, verb_ehlo, verb_mail, verb_rcpt, verb_rset,
     verb_noop, verb_quit, verb_help, verb_vrfy, verb_expn, verb_etrn,
     verb_never;
 
-/* The verbs and where each is legal.  STARTTLS and AUTH (the TLS issue)
- * go here, with their keywords in ehlo_kw below. */
+/* The verbs and where each is legal. */
 static const struct verb {
 	const char	*name;
 	unsigned	 legal;
@@ -59,6 +59,8 @@ static const struct verb {
 	{ "VRFY", NOT_BDAT,			verb_vrfy },
 	{ "EXPN", NOT_BDAT,			verb_expn },
 	{ "ETRN", IN(ST_HELO),			verb_etrn },
+	{ "STARTTLS", IN(ST_GREET) | IN(ST_HELO), verb_starttls },
+	{ "AUTH", IN(ST_HELO),			verb_auth },
 	/* RFC 5321 4.1.3 obsoletes these; TURN gives the connection to
 	 * whoever claims a domain (RFC 2505 2.13) */
 	{ "SEND", NOT_BDAT,			verb_never },
@@ -75,6 +77,18 @@ show_etrn(const struct session *s)
 	return may_relay(s);
 }
 
+static int
+show_starttls(const struct session *s)
+{
+	return s->ctx != NULL && s->tls == NULL;
+}
+
+static int
+show_auth(const struct session *s)
+{
+	return auth_offered(s) && s->auth_user == NULL;
+}
+
 /* The EHLO keywords, in the order sent; SIZE gets its number added. */
 static const struct ehlo_kw {
 	const char	*kw;
@@ -88,6 +102,8 @@ static const struct ehlo_kw {
 	{ "SMTPUTF8",		show_always },
 	{ "CHUNKING",		show_always },
 	{ "ETRN",		show_etrn },
+	{ "STARTTLS",		show_starttls },
+	{ "AUTH PLAIN LOGIN",	show_auth },
 	{ "HELP",		show_always },
 };
 
@@ -99,6 +115,41 @@ static const char *const seq_hint[ST_NSTATES] = {
 	[ST_RCPT] = "command not allowed in a transaction",
 	[ST_BDAT] = "only BDAT, RSET or QUIT during BDAT",
 };
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* past_deadline - the whole-session limit is used up */
+int
+past_deadline(const struct session *s)
+{
+	return s->deadline >= 0 && mono_ms() >= s->deadline;
+}
+
+/* io_timeouts - ms for the next reads and writes (plain or TLS), cut to
+ * what is left of the session limit */
+void
+io_timeouts(struct session *s, int ms)
+{
+	long long left;
+
+	if (s->deadline >= 0) {
+		left = s->deadline - mono_ms();
+		if (left < 0)
+			left = 0;
+		if (ms < 0 || left < ms)
+			ms = (int)left;
+	}
+	s->in.timeout_ms = ms;
+	s->out.timeout_ms = ms;
+	s->tlsc.timeout_ms = ms;
+}
 
 /* session_init - a session on infd/outfd with a queue path ready */
 void
@@ -121,6 +172,8 @@ session_init(struct session *s, const struct smtpd_cfg *cfg,
 	env_init(&s->env);
 	s->state = ST_GREET;
 	s->why = "eof";
+	s->deadline = cfg->session_limit == 0 ? -1 :
+	    mono_ms() + (long long)cfg->session_limit * 1000;
 }
 
 /* session_free - release what the session holds */
@@ -132,6 +185,13 @@ session_free(struct session *s)
 	buf_free(&s->info);
 	buf_free(&s->dout);
 	env_free(&s->env);
+	if (s->auth_user != NULL)
+		sodium_memzero(s->auth_user, strlen(s->auth_user));
+	free(s->auth_user);
+	s->auth_user = NULL;
+	if (s->tls != NULL)
+		tls_close(&s->tlsc);
+	s->tls = NULL;
 }
 
 /* may_relay - the client may send to any domain: its address is in
@@ -336,6 +396,11 @@ verb_mail(struct session *s, const char *a, size_t n)
 	enum param_err pe;
 	size_t end;
 
+	if ((s->mode & MODE_SUBMISSION) && s->auth_user == NULL) {
+		refuse(s, "auth required", "530 5.7.0 Authentication "
+		    "required");
+		return 0;
+	}
 	if (cmd_path(a, n, "FROM:", ADDR_ALLOW_NULL | ADDR_UTF8, &ad, &end,
 	    &ae) == -1) {
 		path_error(s, ae, "Sender");
@@ -358,6 +423,8 @@ verb_mail(struct session *s, const char *a, size_t n)
 		reply(s, "451 4.3.0 Out of memory");
 		return 0;
 	}
+	if (!sender_allowed(s, s->env.sender))
+		return 0;
 	s->state = ST_MAIL;
 	reply(s, "250 2.1.0 Ok");
 	return 0;
@@ -496,7 +563,7 @@ verb_help(struct session *s, const char *a, size_t n)
 {
 	(void)a, (void)n;
 	reply(s, "214-2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET");
-	reply(s, "214-2.0.0 NOOP QUIT HELP VRFY EXPN ETRN");
+	reply(s, "214-2.0.0 NOOP QUIT HELP VRFY EXPN ETRN STARTTLS AUTH");
 	reply(s, "214 2.0.0 See RFC 5321");
 	return 0;
 }
@@ -662,9 +729,16 @@ read_cmd(struct session *s)
 {
 	int r;
 
+	io_timeouts(s, s->cfg->timeout_ms);
 	if (rd_pending(&s->in) == 0 && wr_flush(&s->out) == -1)
 		return s->why = "write error", -1;
-	s->in.timeout_ms = s->cfg->timeout_ms;
+	if (past_deadline(s)) {
+		reply(s, "421 4.4.2 %s Session time limit exceeded",
+		    s->cfg->hostname);
+		s->why = "session limit";
+		return -1;
+	}
+	io_timeouts(s, s->cfg->timeout_ms);
 	errno = 0;
 	if ((r = rd_line(&s->in, &s->line, s->cfg->line_max)) == 1) {
 		s->line.len--;			/* LF */
@@ -678,7 +752,11 @@ read_cmd(struct session *s)
 		refuse(s, "line too long", "500 5.5.6 Line too long");
 		return 0;
 	}
-	if (errno == ETIMEDOUT) {
+	if (errno == ETIMEDOUT && past_deadline(s)) {
+		reply(s, "421 4.4.2 %s Session time limit exceeded",
+		    s->cfg->hostname);
+		s->why = "session limit";
+	} else if (errno == ETIMEDOUT) {
 		reply(s, "421 4.4.2 %s Timeout exceeded, closing",
 		    s->cfg->hostname);
 		s->why = "timeout";
@@ -746,7 +824,9 @@ session_run(struct session *s)
 {
 	int r;
 
-	if (greet(s) == 0) {
+	if ((s->mode & MODE_TLS) && tls_start(s) == -1)
+		s->quit = 1;
+	else if (greet(s) == 0) {
 		while (!s->quit) {
 			if ((r = read_cmd(s)) == -1)
 				break;

@@ -9,13 +9,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <openssl/ssl.h>
+
 #include "addr.h"
+#include "authc.h"
 #include "buf.h"
 #include "conf.h"
 #include "env.h"
 #include "io.h"
 #include "qclient.h"
 #include "tbl.h"
+#include "tls.h"
 
 #define HELO_MAX	255	/* a domain; longer HELO names are cut */
 #define IP_MAX		64
@@ -46,13 +50,26 @@ struct smtpd_cfg {
 	int		 expn_real;	/* real EXPN answers for relay clients */
 	unsigned	 max_conn;
 	unsigned	 max_per_ip;
+	/* TLS and AUTH (doc/sandmail-smtpd.8) */
+	char		*tls_cert;	/* NULL: no STARTTLS */
+	char		*tls_key;
+	char		*auth_prog;	/* BINDIR/sandmail-auth */
+	int		 auth;		/* smtpd_auth: offer AUTH on smtp */
+	int		 auth_plain_lo;	/* AUTH without TLS from loopback */
+	int		 sender_restrict;	/* -1: by mode */
 	uid_t		 uid;		/* user_smtpd when root, else -1 */
 	gid_t		 gid;
 };
 
 enum tbl_id {
 	T_DOMAINS, T_LOCALUSERS, T_VIRTUAL, T_ALIASES, T_RELAY, T_ROUTES,
-	T_MOVED, T_COUNT
+	T_MOVED, T_SENDERS, T_COUNT
+};
+
+/* A listener's mode (-m, or -l ADDR:PORT/MODE). */
+enum {
+	MODE_SUBMISSION = 0x01,	/* RFC 6409: AUTH before MAIL */
+	MODE_TLS = 0x02,	/* RFC 8314: handshake before the greeting */
 };
 
 struct tables {
@@ -118,8 +135,13 @@ struct session {
 	struct tables	*tabs;
 	struct qc	*qc;
 	int		 qc_ok;		/* the queue path works */
-	void		*tls;		/* struct tlsconn *: the TLS issue */
-	char		*auth_user;	/* AUTH: the TLS issue; NULL if none */
+	void		*tls;		/* &tlsc once TLS is on, else NULL */
+	char		*auth_user;	/* the AUTH login; NULL if none */
+	unsigned	 mode;		/* MODE_* */
+	SSL_CTX		*ctx;		/* NULL: no TLS offered */
+	struct authc	*ac;		/* NULL: no AUTH possible */
+	struct tlsconn	 tlsc;
+	long long	 deadline;	/* session limit, monotonic ms */
 	enum smtp_state	 state;
 	int		 esmtp;
 	int		 relayclient;	/* in relayclients (or RELAYCLIENT) */
@@ -156,6 +178,9 @@ void	reply(struct session *, const char *fmt, ...)
 void	refuse(struct session *, const char *reason, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 int	may_relay(const struct session *);
+int	auth_offered(const struct session *);
+void	io_timeouts(struct session *, int ms);
+int	past_deadline(const struct session *);
 const char *proto_name(const struct session *);
 void	xact_reset(struct session *);
 
@@ -175,6 +200,12 @@ void	data_last(struct data *);	/* BDAT LAST: a CR left is bare */
 int	received_line(struct buf *, const struct session *);
 int	cmd_data(struct session *, const char *, size_t);
 int	cmd_bdat(struct session *, const char *, size_t);
+
+/* auth.c: STARTTLS and AUTH */
+int	verb_starttls(struct session *, const char *, size_t);
+int	verb_auth(struct session *, const char *, size_t);
+int	tls_start(struct session *);
+int	sender_allowed(struct session *, const char *sender);
 
 /* policy.c */
 enum rcpt_verdict {
@@ -196,14 +227,17 @@ int	sandbox_prepare(void);
 void	session_sandbox(const struct smtpd_cfg *);
 
 /* listen.c */
+int	mode_parse(const char *, unsigned *);
 int	listen_run(const struct smtpd_cfg *, struct tables *, char **addrs,
-	    size_t naddrs);
-void	session_child(const struct smtpd_cfg *, struct tables *, int fd)
-	    __attribute__((noreturn));
-void	session_ucspi(const struct smtpd_cfg *, struct tables *)
-	    __attribute__((noreturn));
+	    size_t naddrs, unsigned mode);
+void	session_child(const struct smtpd_cfg *, struct tables *, int fd,
+	    unsigned mode) __attribute__((noreturn));
+void	session_ucspi(const struct smtpd_cfg *, struct tables *,
+	    unsigned mode) __attribute__((noreturn));
 void	session_go(const struct smtpd_cfg *, struct tables *, int infd,
-	    int outfd, const char *ip, const char *port, const char *localip)
-	    __attribute__((noreturn));
+	    int outfd, const char *ip, const char *port, const char *localip,
+	    unsigned mode) __attribute__((noreturn));
+/* the server context: made once, re-made when the files change */
+SSL_CTX	*tlsctx_get(const struct smtpd_cfg *);
 
 #endif

@@ -69,7 +69,12 @@ static const struct {
 	    "5678901234567890123456789012345678901234567890"), P_SYNTAX, 0,
 	    0, 0, 0, NULL },
 	{ L("FOO"), P_UNKNOWN, 0, 0, 0, 0, NULL },
-	{ L("AUTH=<>"), P_UNKNOWN, 0, 0, 0, 0, NULL },
+	/* RFC 4954 5: AUTH= is checked and ignored */
+	{ L("AUTH=<>"), P_OK, 0, 0, 0, 0, "" },
+	{ L("AUTH=alice+40example.org"), P_OK, 0, 0, 0, 0, "" },
+	{ L("AUTH="), P_SYNTAX, 0, 0, 0, 0, NULL },
+	{ L("AUTH=a=b"), P_SYNTAX, 0, 0, 0, 0, NULL },
+	{ L("AUTH=<> AUTH=<>"), P_DUP, 0, 0, 0, 0, NULL },
 	{ L("=x"), P_SYNTAX, 0, 0, 0, 0, NULL },
 	{ L("SIZE=1  BODY=8BITMIME SMTPUTF8 RET=FULL ENVID=x"), P_OK, 1, 1,
 	    1, RET_FULL, "x" },
