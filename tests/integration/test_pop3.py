@@ -49,6 +49,16 @@ def comm(pid):
         return ""
 
 
+def one_session(site):
+    """The pid of the one session under the listener (the probe that
+    wait_port made may take a moment to go away)."""
+    def one():
+        mon, _ = pop3util.session_pids(site.proc.pid)
+        box = [m for m in mon if comm(m) == "sandmail-pop3d"]
+        return box[0] if len(box) == 1 else None
+    return wait_for(one, what="one session")
+
+
 def test_commands(site):
     port = site.start()
     p = poplib.POP3("127.0.0.1", port, timeout=20)
@@ -304,10 +314,8 @@ def test_kill9_deletes_nothing(site):
     p = connect(port)
     p.dele(1)
     p.dele(2)
-    mon, login = pop3util.session_pids(site.proc.pid)
-    box = [m for m in mon if comm(m) == "sandmail-pop3d"]
-    assert len(box) == 1
-    os.kill(box[0], signal.SIGKILL)
+    box = one_session(site)
+    os.kill(box, signal.SIGKILL)
     with pytest.raises((poplib.error_proto, OSError, EOFError)):
         p.quit()
     p.close()
@@ -322,13 +330,11 @@ def test_kill9_deletes_nothing(site):
 def test_processes_sandboxed(site):
     port = site.start()
     p = connect(port)
-    mon, _ = pop3util.session_pids(site.proc.pid)
-    box = [m for m in mon if comm(m) == "sandmail-pop3d"]
-    assert len(box) == 1
-    login = [c for c in pop3util.children(box[0])
+    box = one_session(site)
+    login = [c for c in pop3util.children(box)
              if comm(c) == "sandmail-pop3d"]
     assert len(login) == 1
-    st = proc_status(box[0])
+    st = proc_status(box)
     assert st["Seccomp"] == "2"
     uid, gid = pop3util.owner_ids()
     assert st["Uid"].split()[:3] == [str(uid)] * 3
