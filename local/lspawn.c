@@ -40,8 +40,36 @@ struct lspawn {
 	struct child	*kids;
 	size_t		 nkids;
 	struct pollfd	*pfd;
+	sigset_t	 waitmask;	/* the mask while in ppoll */
 	unsigned char	 msg[FDPASS_MAX];
 };
+
+static volatile sig_atomic_t lspawn_term;
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	lspawn_term = 1;
+}
+
+/* lspawn_signals - SIGTERM ends the intake, not the deliveries */
+void
+lspawn_signals(void)
+{
+	struct sigaction sa;
+	sigset_t term;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_term;
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
+	    sigprocmask(SIG_BLOCK, &term, NULL) == -1)
+		die_temp("sigaction", NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
 
 /* lspawn_check - is this job one we may run? */
 const char *
@@ -350,9 +378,16 @@ loop_once(struct lspawn *ls)
 		ls->pfd[n].fd = ls->kids[i].pid ? ls->kids[i].rfd : -1;
 		ls->pfd[n++].events = POLLIN;
 	}
-	if (poll(ls->pfd, n, -1) == -1) {
+	/* SIGTERM is blocked except while waiting here, so it is never
+	 * missed between the check and the wait */
+	if (ppoll(ls->pfd, n, NULL, &ls->waitmask) == -1) {
 		if (errno != EINTR)
 			die_temp("poll", NULL);
+		if (lspawn_term && !ls->eof) {
+			log_kv("stop", "why", "SIGTERM: finishing the "
+			    "deliveries under way", NULL);
+			ls->eof = 1;
+		}
 		return;
 	}
 	if (ls->pfd[0].revents)
@@ -375,6 +410,10 @@ lspawn_run(const struct lspawn_cfg *c, int sock)
 		die_temp("malloc", NULL);
 	ls->cfg = c;
 	ls->sock = sock;
+	sigprocmask(SIG_BLOCK, NULL, &ls->waitmask);
+	sigdelset(&ls->waitmask, SIGTERM);
+	if (lspawn_term)
+		ls->eof = 1;
 	while (!ls->eof || ls->nkids > 0)
 		loop_once(ls);
 	code = ls->code;

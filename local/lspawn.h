@@ -36,6 +36,9 @@ uint8_t	lspawn_result(int wstatus, struct buf *text);
 /* lspawn_run: serve jobs on sock until EOF and every child is done.
  * Returns the exit code (0, or 111 after a protocol error). */
 int	lspawn_run(const struct lspawn_cfg *, int sock);
+/* lspawn_signals: SIGTERM stops the intake of jobs (lspawn_run then
+ * finishes what runs and returns); SIGPIPE ignored.  Before the sandbox. */
+void	lspawn_signals(void);
 /* lspawn_sandbox: the filter for lspawn and what it execs (lspawn_sbx.c) */
 int	lspawn_sandbox(const struct lspawn_cfg *);
 

@@ -140,9 +140,9 @@ main(int argc, char *argv[])
 	sock_check(0);
 	conf_load(&conf, cpath);
 	cfg_load(&cfg, &conf);
-	/* a peer gone mid-reply must not kill us: fd_send uses MSG_NOSIGNAL,
-	 * and children restore the default */
-	signal(SIGPIPE, SIG_IGN);
+	/* SIGTERM: no more jobs, finish those running, then exit 0; children
+	 * restore the default mask and actions */
+	lspawn_signals();
 	tzset();
 	if (lspawn_sandbox(&cfg) == -1)
 		die_temp("sandbox", NULL);

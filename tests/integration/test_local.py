@@ -252,6 +252,25 @@ def test_children_limit_is_backpressure(env):
     assert ls.close() == 0
 
 
+def test_sigterm_finishes_deliveries_under_way(env):
+    ls = env.start(local_allow_programs="yes")
+    j = ls.send(env.msg(b"x\n"), "u@example.org",
+                "|read line; sleep 1; echo slept well")
+    wait_for(lambda: lu.lspawn_children(ls.proc.pid), what="a delivery")
+    os.kill(ls.proc.pid, signal.SIGTERM)
+    st, text = ls.result(j)
+    assert (st, text) == ("K", "slept well")
+    assert ls.proc.wait(30) == 0
+    ls.sock.close()
+    # idle, with the allow-list filter (no programs): exits 0 at once
+    ls = env.start()
+    assert ls.deliver(env.msg(b"y\n"), "u@example.org",
+                      env.maildir + "/")[0] == "K"
+    os.kill(ls.proc.pid, signal.SIGTERM)
+    assert ls.proc.wait(30) == 0
+    ls.sock.close()
+
+
 def test_program_delivery_off(env):
     ls = env.start()
     out = os.path.join(env.home, "out")
