@@ -393,6 +393,7 @@ last_line(int fd, struct buf *why)
 	struct buf all = BUF_INIT(2 * DELIVER_TEXT_MAX);
 	char b[4096];
 	ssize_t r;
+	size_t n;
 	char *nl;
 
 	while ((r = read(fd, b, sizeof b)) != 0) {
@@ -413,7 +414,9 @@ last_line(int fd, struct buf *why)
 	if (all.len > 0) {
 		nl = memrchr(all.p, '\n', all.len);
 		nl = nl ? nl + 1 : all.p;
-		buf_put(why, nl, all.len - (size_t)(nl - all.p));
+		n = all.len - (size_t)(nl - all.p);
+		/* the start of an over-long line, cut to the report's size */
+		buf_put(why, nl, n < why->max ? n : why->max);
 	}
 	buf_free(&all);
 }

@@ -6,7 +6,8 @@
  *
  * It opens sandmail-local once (O_PATH) and, sandboxed, can exec only
  * that file; it touches no file by name.  Run as a plain user it delivers
- * only as that user.  EOF on fd 0: wait for the deliveries, exit 0. */
+ * only as that user.  EOF on fd 0 or SIGTERM: finish the deliveries
+ * under way, exit 0. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

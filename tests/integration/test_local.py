@@ -230,6 +230,29 @@ def test_protocol_garbage_ends_lspawn(env):
     assert ls.proc.wait(30) == 111
 
 
+def test_two_descriptors_end_lspawn(env):
+    ls = env.start()
+    m = env.msg(b"x\n")
+    fds = [os.open(m, os.O_RDONLY), os.open(m, os.O_RDONLY)]
+    job = lu.ljob_encode(1, "Q", "s@x", "u@example.org", env.maildir + "/",
+                         *lu.test_ids())
+    socket.send_fds(ls.sock, [job], fds)
+    for fd in fds:
+        os.close(fd)
+    assert ls.proc.wait(30) == 111
+    assert lu.maildir_files(env.maildir) == []
+
+
+def test_report_text_is_bounded(env):
+    ls = env.start(local_allow_programs="yes")
+    st, text = ls.deliver(env.msg(b"x\n"), "u@example.org",
+                          "|head -c 100000 /dev/zero | tr '\\0' a; "
+                          "printf '\\001\\n\\n'; exit 111")
+    assert st == "Z"
+    assert len(text.encode()) <= 4096 and set(text) <= {"a", " "}, text[:80]
+    ls.close()
+
+
 def test_eof_waits_for_deliveries(env):
     ls = env.start()
     ids = [ls.send(env.msg(b"m%d\n" % i), "u@example.org", env.maildir + "/")
