@@ -329,3 +329,62 @@ def server_tls_ctx(cert, key):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     return ctx
+
+
+def start_postfix(base, port, relayhost, extra=""):
+    """A private Postfix instance (root only) in base with smtpd on
+    127.0.0.1:port relaying everything to relayhost ("[addr]:port").
+    Returns a function that stops it."""
+    import re
+    import shutil
+    etc = os.path.join(base, "etc")
+    for d in ("etc", "spool", "data"):
+        os.makedirs(os.path.join(base, d), exist_ok=True)
+    shutil.chown(os.path.join(base, "data"), "postfix")
+    p = base
+    while p not in ("/", ""):      # postfix's users must reach it
+        os.chmod(p, os.stat(p).st_mode | 0o055)
+        p = os.path.dirname(p)
+        if p == "/tmp":
+            break
+    with open(os.path.join(etc, "main.cf"), "w") as f:
+        f.write(f"""compatibility_level = 3.6
+queue_directory = {base}/spool
+data_directory = {base}/data
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+meta_directory = /etc/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = postfix.sandmail.test
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost = {relayhost}
+smtp_host_lookup = native
+disable_dns_lookups = yes
+alias_maps =
+alias_database =
+maillog_file = {base}/maillog
+maillog_file_prefixes = /tmp, /var
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+{extra}
+""")
+    with open("/etc/postfix/master.cf") as f:
+        master = f.read()
+    master = re.sub(r"^smtp\s+inet.*$",
+                    f"127.0.0.1:{port} inet n - n - - smtpd", master,
+                    flags=re.M)
+    if "postlog" not in master:
+        master += "postlog unix-dgram n - n - 1 postlogd\n"
+    with open(os.path.join(etc, "master.cf"), "w") as f:
+        f.write(master)
+    q = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["postfix", "-c", etc, "check"], **q)
+    subprocess.run(["postfix", "-c", etc, "start"], check=True, **q)
+
+    def stop():
+        subprocess.run(["postfix", "-c", etc, "stop"], **q)
+    return stop
