@@ -124,6 +124,24 @@ def test_concurrent_deliveries_one_maildir(env):
     assert ls.close() == 0
 
 
+def test_one_open_file_shared_by_jobs(env):
+    """send may hand the same open file to several jobs at once: the
+    offset is shared, so local must not depend on it (pread)."""
+    ls = env.start()
+    body = b"Subject: shared\n\n" + b"0123456789abcdef\n" * 20000
+    fd = os.open(env.msg(body), os.O_RDONLY)
+    os.lseek(fd, 12345, os.SEEK_SET)
+    ids = [ls.send(None, "u@example.org", env.maildir + "/", fd=fd)
+           for _ in range(8)]
+    os.close(fd)
+    for j in ids:
+        st, text = ls.result(j)
+        assert st == "K", text
+    want = lu.expected(body, "sender@example.org", "u@example.org")
+    assert lu.read_new(env.maildir) == [want] * 8
+    ls.close()
+
+
 def test_kill_9_mid_delivery_leaves_nothing_in_new(env):
     big = os.path.join(env.dir, "sparse")
     with open(big, "wb") as f:
