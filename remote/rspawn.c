@@ -6,6 +6,7 @@
  * costs neither an exec nor a TCP/TLS handshake for the next message to
  * the same route. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,7 +45,16 @@ struct pjob {
 	uint32_t	 id, nrcpt;
 };
 
+/* results waiting for send to read: rspawn never blocks on send, so a
+ * send that writes jobs while it does not read cannot deadlock us */
+struct outmsg {
+	struct outmsg	*next;
+	size_t		 len;
+	char		 b[];
+};
+
 static const struct rspawn_cfg *cfg;
+static struct outmsg *outq, **outtail = &outq;
 static struct worker *workers;
 static struct pjob *queue, **qtail = &queue;
 static unsigned nworkers, nqueued;
@@ -76,6 +86,37 @@ route_key(const struct rjob *j)
 	return b.p;
 }
 
+static void
+to_send(const void *p, size_t n)
+{
+	struct outmsg *m;
+
+	if ((m = malloc(sizeof *m + n)) == NULL)
+		die_temp("result", "memory");
+	m->next = NULL;
+	m->len = n;
+	memcpy(m->b, p, n);
+	*outtail = m;
+	outtail = &m->next;
+}
+
+/* send what send can take now; -1 only on a real error */
+static int
+flush_out(void)
+{
+	while (outq != NULL) {
+		struct outmsg *m = outq;
+
+		if (fd_send(sendsock, m->b, m->len, -1) == -1)
+			return errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR || errno == ENOBUFS ? 0 : -1;
+		if ((outq = m->next) == NULL)
+			outtail = &outq;
+		free(m);
+	}
+	return 0;
+}
+
 /* every recipient of a job we cannot run gets a temporary result */
 static void
 answer_temp(uint32_t id, uint32_t nrcpt, const char *why)
@@ -93,8 +134,9 @@ answer_temp(uint32_t id, uint32_t nrcpt, const char *why)
 		r.rcpt[i].status = ST_TEMP;
 		r.rcpt[i].text = (char *)why;
 	}
-	if (rres_encode(&b, &r) == -1 || fd_send(sendsock, b.p, b.len, -1) == -1)
-		die_temp("answer", "send");
+	if (rres_encode(&b, &r) == -1)
+		die_temp("answer", "encode");
+	to_send(b.p, b.len);
 	free(r.rcpt);
 	buf_free(&b);
 	log_kv("deferred", "job", why, NULL);
@@ -311,8 +353,7 @@ take_result(struct worker *w)
 		return;
 	}
 	rres_free(&r);
-	if (fd_send(sendsock, msg + 1, (size_t)n - 1, -1) == -1)
-		die_temp("result", "send");
+	to_send(msg + 1, (size_t)n - 1);
 	w->busy = 0;
 	w->conn = msg[0] == 'C';
 	w->idle_since = now_ms();
@@ -386,13 +427,17 @@ rspawn_run(const struct rspawn_cfg *c, int sock)
 	cfg = c;
 	sendsock = sock;
 	signal(SIGPIPE, SIG_IGN);
+	if (fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK) == -1)
+		die_temp("fcntl", "fd 0");
 	for (;;) {
 		nfds_t n = 0;
 
 		reap();
 		dispatch();
 		expire();
-		if (eof && queue == NULL && busy_count() == 0)
+		if (flush_out() == -1)
+			die_temp("send", "results");
+		if (eof && queue == NULL && busy_count() == 0 && outq == NULL)
 			break;
 		if (nworkers + 1 > cap) {
 			cap = (nworkers + 1) * 2;
@@ -400,8 +445,10 @@ rspawn_run(const struct rspawn_cfg *c, int sock)
 			    (who = realloc(who, cap * sizeof *who)) == NULL)
 				die_temp("poll", "memory");
 		}
-		if (!eof) {
-			pf[n] = (struct pollfd){ .fd = sock, .events = POLLIN };
+		if (!eof || outq != NULL) {
+			pf[n] = (struct pollfd){ .fd = sock,
+			    .events = (eof ? 0 : POLLIN) |
+			    (outq != NULL ? POLLOUT : 0) };
 			who[n++] = NULL;
 		}
 		for (struct worker *w = workers; w != NULL; w = w->next) {
@@ -421,7 +468,11 @@ rspawn_run(const struct rspawn_cfg *c, int sock)
 				continue;
 			}
 			int fd;
-			ssize_t k = fd_recv(sock, msg, sizeof msg, &fd);
+			ssize_t k;
+
+			if (eof || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			k = fd_recv(sock, msg, sizeof msg, &fd);
 
 			if (k == 0)
 				eof = 1;

@@ -99,6 +99,7 @@ class Rspawn:
                              stdout=subprocess.DEVNULL, stderr=self.err,
                              env=env)
         child.close()
+        self.sock.settimeout(60)     # a deadlock fails, it does not hang
         self.n = 0
 
     def send(self, msg, rcpts, hosts, jid=None, **kw):

@@ -446,3 +446,13 @@ def test_shared_descriptor_offsets_do_not_mix(env):
     done = env.mx1.done()
     assert len(done) == 10
     assert all(t.data == body.replace(b"\n", b"\r\n") for t in done)
+
+
+def test_peer_that_writes_before_it_reads(env):
+    """A send that queues many jobs before reading any result: rspawn
+    must keep reading jobs while its results wait (no deadlock)."""
+    r = env.start("remote_concurrency 8\n")
+    ids = [r.send(MSG, [f"q{i}@example.test"], ROUTE) for i in range(400)]
+    got = [r.recv(timeout=120) for _ in ids]
+    assert sorted(x["id"] for x in got) == sorted(ids)
+    assert all(statuses(x) == ["K"] for x in got)
