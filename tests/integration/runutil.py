@@ -217,8 +217,16 @@ def system_conf(d, build=BUILD):
     else:
         uid, gid = os.getuid(), os.getgid()
     conf = os.path.join(etc, "sandmail.conf")
+    cert = os.path.join(etc, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
+                    "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", os.path.join(etc, "key.pem"), "-out", cert],
+                   check=True, capture_output=True)
     lines = [f"hostname test.example", f"queue {d}/queue", f"tables {etc}",
-             f"bindir {build}", "smtpd_timeout 30", "inject_domain localhost"]
+             f"bindir {build}", "smtpd_timeout 30", "inject_domain localhost",
+             f"tls_cert {cert}", f"tls_key {etc}/key.pem"]
     if root:
         lines += [f"user_{u} nobody" for u in
                   ("smtpd", "queue", "send", "resolve", "remote", "auth",

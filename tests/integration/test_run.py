@@ -80,6 +80,40 @@ def test_run_mail_in_and_out(system):
     assert b"\nBcc:" not in got and b"Message-ID: <" in got
     assert b"\n.\nafter dot\n" in got      # -i: the dot did not end it
 
+    # submission: STARTTLS then AUTH; relaying only after it.  The
+    # remote copy goes to make run's local route (nothing leaves).
+    ctx = ssl.create_default_context(
+        cafile=os.path.join(s.dir, "etc", "cert.pem"))
+    with smtplib.SMTP("127.0.0.1", s.ports["submission"], timeout=30) as c:
+        c.ehlo()
+        c.starttls(context=ctx)
+        c.ehlo()
+        code, _ = c.mail(f"{user}@localhost")
+        assert code == 530                  # no AUTH yet
+        c.rset()
+        c.login(user, s.password())
+        c.sendmail(f"{user}@localhost",
+                   [f"{user}@localhost", "someone@example.org"],
+                   "Subject: via submission\n\nx\n")
+    find_mail(s.maildir, b"Subject: via submission")
+    # smtps: TLS from the first byte
+    with smtplib.SMTP_SSL("127.0.0.1", s.ports["smtps"], context=ctx,
+                          timeout=30) as c:
+        c.login(user, s.password())
+        c.sendmail(f"{user}@localhost", [f"{user}@localhost"],
+                   "Subject: via smtps\n\nx\n")
+    find_mail(s.maildir, b"Subject: via smtps")
+    # the swaks line make run prints for submission
+    if shutil.which("swaks"):
+        r = subprocess.run(
+            ["swaks", "--server", f"127.0.0.1:{s.ports['submission']}",
+             "--tls", "--auth", "PLAIN", "--auth-user", user,
+             "--auth-password", s.password(), "--to", f"{user}@localhost",
+             "--header", "Subject: via swaks submission"],
+            capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        find_mail(s.maildir, b"Subject: via swaks submission")
+
     # POP3: the same messages, read back
     if os.path.exists(prog("sandmail-pop3d")):
         wait_port(s.ports["pop3"])
@@ -92,8 +126,6 @@ def test_run_mail_in_and_out(system):
         assert any(b"Subject: via smtplib" in b for b in bodies)
         p.quit()
         # and over implicit TLS, with the self-signed certificate
-        ctx = ssl.create_default_context(
-            cafile=os.path.join(s.dir, "etc", "cert.pem"))
         wait_port(s.ports["pop3s"])
         p = poplib.POP3_SSL("127.0.0.1", s.ports["pop3s"], context=ctx,
                             timeout=30)

@@ -61,9 +61,11 @@ def services():
     svdir = os.path.join(d, "service")
     os.makedirs(svdir)
     ports = {"smtp": free_port(), "tcpserver": free_port(),
-             "pop3": free_port(), "pop3s": free_port()}
+             "pop3": free_port(), "pop3s": free_port(),
+             "submission": free_port(), "smtps": free_port()}
     names = ["sandmail-queue", "sandmail-start", "sandmail-smtpd",
-             "sandmail-smtpd-tcpserver", "sandmail-pop3d"]
+             "sandmail-smtpd-tcpserver", "sandmail-pop3d",
+             "sandmail-submission", "sandmail-smtps"]
     for n in names:
         dst = os.path.join(svdir, n)
         shutil.copytree(os.path.join(SRC, n), dst)
@@ -75,6 +77,10 @@ def services():
     os.unlink(os.path.join(tcps, "down"))
     rewrite(os.path.join(svdir, "sandmail-pop3d"),
             LISTEN=f"127.0.0.1:{ports['pop3']}")
+    rewrite(os.path.join(svdir, "sandmail-submission"),
+            LISTEN=f"127.0.0.1:{ports['submission']}")
+    rewrite(os.path.join(svdir, "sandmail-smtps"),
+            LISTEN=f"127.0.0.1:{ports['smtps']}")
     rsv = subprocess.Popen(["runsvdir", "-P", svdir],
                            stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL,
@@ -143,6 +149,25 @@ def test_runit_services(services):
     send(smtp, "after sv up")
     find_mail(s["maildir"], b"Subject: after sv up", timeout=60)
 
+    # submission offers STARTTLS and wants AUTH; smtps speaks TLS at once
+    import ssl
+    ctx = ssl.create_default_context(
+        cafile=os.path.join(s["dir"], "etc", "cert.pem"))
+    wait_port(s["ports"]["submission"], timeout=30)
+    with smtplib.SMTP("127.0.0.1", s["ports"]["submission"],
+                      timeout=30) as c:
+        c.ehlo()
+        assert c.has_extn("starttls")
+        c.starttls(context=ctx)
+        c.ehlo()
+        assert c.has_extn("auth")
+        assert c.mail("a@localhost")[0] == 530
+    wait_port(s["ports"]["smtps"], timeout=30)
+    with smtplib.SMTP_SSL("127.0.0.1", s["ports"]["smtps"], context=ctx,
+                          timeout=30) as c:
+        assert c.ehlo()[0] == 250
+        assert c.has_extn("auth")
+
     # POP3 from its service
     if os.path.exists(os.path.join(BUILD, "sandmail-pop3d")):
         wait_port(s["ports"]["pop3"], timeout=30)
@@ -155,6 +180,7 @@ def test_runit_scripts_shape():
     stdout, and a log/run with svlogd."""
     names = sorted(os.listdir(SRC))
     for want in ("sandmail-smtpd", "sandmail-smtpd-tcpserver",
+                 "sandmail-submission", "sandmail-smtps",
                  "sandmail-pop3d", "sandmail-pop3s", "sandmail-queue",
                  "sandmail-start"):
         assert want in names
