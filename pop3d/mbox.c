@@ -128,7 +128,7 @@ octets(int dfd, const char *name, uint64_t *v)
 	}
 	stuff_init(&s, -1);
 	while ((r = read(fd, b, CHUNK)) > 0)
-		stuff_feed(&s, b, (size_t)r, NULL);
+		stuff_count(&s, b, (size_t)r);
 	stuff_end(&s, NULL);	/* the CRLF added to an unended last line */
 	free(b);
 	close(fd);
@@ -345,17 +345,21 @@ seen_one(struct mbox *mb, struct msg *m)
 int
 mbox_update(struct mbox *mb)
 {
-	size_t i;
+	size_t i, changed = 0;
 	int fails = 0;
+
 
 	for (i = 0; i < mb->n; i++) {
 		if (mb->m[i].deleted)
 			fails += del_one(mb, &mb->m[i]) == -1;
 		else if (mb->m[i].in_new)
 			fails += seen_one(mb, &mb->m[i]) == -1;
+		else
+			continue;
+		changed++;
 	}
 	/* the directory entries are durable before we say +OK */
-	if (fsync(mb->new) == -1 || fsync(mb->cur) == -1)
+	if (changed > 0 && (fsync(mb->new) == -1 || fsync(mb->cur) == -1))
 		fails++;
 	return fails;
 }

@@ -76,6 +76,9 @@ struct stuff {
 void	stuff_init(struct stuff *, long lines);
 /* stuff_feed: encode p[0..n) into w (NULL: only count); 0 or -1 */
 int	stuff_feed(struct stuff *, const char *p, size_t n, struct wr *w);
+/* stuff_count: only count (as stuff_feed with w NULL, for RETR only),
+ * at memchr speed */
+void	stuff_count(struct stuff *, const char *p, size_t n);
 /* stuff_end: CRLF if the text did not end with a line end, then ".CRLF"
  * (the terminator is not counted in out) */
 int	stuff_end(struct stuff *, struct wr *w);

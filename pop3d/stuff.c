@@ -80,6 +80,28 @@ stuff_feed(struct stuff *s, const char *p, size_t n, struct wr *w)
 	return 0;
 }
 
+/* stuff_count - what stuff_feed(s, p, n, NULL) counts, at memchr speed:
+ * every byte, plus a CR for each LF without one (at login every message
+ * is counted, so this is the cost of a login on a big mailbox) */
+void
+stuff_count(struct stuff *s, const char *p, size_t n)
+{
+	const char *e = p + n, *lf;
+
+	s->out += n;
+	if (n == 0)
+		return;
+	for (lf = memchr(p, '\n', n); lf != NULL;
+	    lf = memchr(lf + 1, '\n', (size_t)(e - lf - 1))) {
+		if (lf == p ? !s->cr : lf[-1] != '\r')
+			s->out++;
+		if (lf + 1 == e)
+			break;
+	}
+	s->cr = e[-1] == '\r';
+	s->bol = e[-1] == '\n';
+}
+
 /* stuff_end - close the last line if needed, then the terminator */
 int
 stuff_end(struct stuff *s, struct wr *w)

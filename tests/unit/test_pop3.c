@@ -210,6 +210,36 @@ test_stuff_count(void **state)
 	assert_int_equal(s.out, 16);
 }
 
+/* the fast count agrees with the encoder, however the input is cut */
+static void
+test_stuff_fast_count(void **state)
+{
+	static const char *const m[] = { "", "a", "\n", "\r", "\r\n",
+	    "a\r\nb\nc\r", "\n\n\r\r\n.\n", ".x\r\n\r\n\rz", NULL };
+	struct stuff s, c;
+	size_t i, cut, n;
+
+	(void)state;
+	for (i = 0; m[i] != NULL; i++) {
+		n = strlen(m[i]);
+		for (cut = 0; cut <= n; cut++) {
+			stuff_init(&s, -1);
+			stuff_init(&c, -1);
+			assert_int_equal(stuff_feed(&s, m[i], cut, NULL), 0);
+			assert_int_equal(stuff_feed(&s, m[i] + cut, n - cut,
+			    NULL), 0);
+			stuff_count(&c, m[i], cut);
+			stuff_count(&c, m[i] + cut, n - cut);
+			assert_int_equal(stuff_end(&s, NULL), 0);
+			assert_int_equal(stuff_end(&c, NULL), 0);
+			if (s.out != c.out)
+				fail_msg("case %zu cut %zu: %llu != %llu", i,
+				    cut, (unsigned long long)s.out,
+				    (unsigned long long)c.out);
+		}
+	}
+}
+
 static char md[] = "/tmp/test_pop3.XXXXXX";
 
 static void
@@ -423,6 +453,7 @@ main(void)
 		cmocka_unit_test(test_parse_nul),
 		cmocka_unit_test(test_stuff),
 		cmocka_unit_test(test_stuff_count),
+		cmocka_unit_test(test_stuff_fast_count),
 		cmocka_unit_test(test_uid),
 		cmocka_unit_test_setup_teardown(test_scan, setup_md,
 		    teardown_md),
