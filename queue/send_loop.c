@@ -41,10 +41,23 @@ struct route {
 	char		 tls[16];
 };
 
+/* marks of one SYNC_WINDOW_MS share one syncfs (group commit): a mark
+ * not yet durable can only cause a duplicate delivery after a crash */
+#define SYNC_WINDOW_MS	20
+
 static uint64_t
 now_s(void)
 {
 	return (uint64_t)time(NULL);
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* sender_of - the envelope sender of r's deliveries and reports */
@@ -284,6 +297,8 @@ mark(struct send *s, struct live *l, struct rcpt *r, uint8_t state)
 		log_kv("warn", "id", l->m->id, "op", "mark", "err",
 		    strerror(errno), NULL);
 	r->state = state;
+	if (!s->needsync)
+		s->sync_at = mono_ms() + SYNC_WINDOW_MS;
 	s->needsync = 1;
 }
 
@@ -1306,6 +1321,8 @@ send_loop(struct send *s)
 		on_signals(s, now);
 		if (s->stopping && (s->nlocal + s->nremote == 0 ||
 		    now >= s->stop_at)) {
+			if (s->needsync)
+				(void)syncfs(s->qfd);
 			log_kv("stop", NULL);
 			return 0;
 		}
@@ -1323,13 +1340,19 @@ send_loop(struct send *s)
 		p[1] = (struct pollfd){ s->lsock, POLLIN, 0 };
 		p[2] = (struct pollfd){ s->rsock, POLLIN, 0 };
 		p[3] = (struct pollfd){ s->dsock, POLLIN, 0 };
-		if (s->needsync) {
+		if (s->needsync && (mono_ms() >= s->sync_at || s->stopping)) {
 			s->needsync = 0;
 			if (syncfs(s->qfd) == -1)
 				log_kv("warn", "op", "syncfs", "err",
 				    strerror(errno), NULL);
 		}
 		ms = s->dirty ? 0 : timeout_ms(s, now);
+		if (s->needsync) {
+			uint64_t t = mono_ms();
+
+			ms = s->sync_at <= t ? 0 : (int)(s->sync_at - t) < ms ?
+			    (int)(s->sync_at - t) : ms;
+		}
 		struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
 
 		if (ppoll(p, 4, &ts, &none) == -1) {

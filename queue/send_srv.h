@@ -99,6 +99,7 @@ struct send {
 	int		 todo;		/* todo/ may hold work */
 	int		 dirty;		/* step the loaded messages */
 	int		 needsync;	/* marks written, not yet synced */
+	uint64_t	 sync_at;	/* when to sync them (ms) */
 	int		 stopping;
 	uint64_t	 stop_at;
 	unsigned long	 nstart, ndone;

@@ -334,6 +334,7 @@ class Send:
         self.lpolicy, self.rpolicy, self.answers = lpolicy, rpolicy, answers
         self.lspawn, self.rspawn, self.resolve = [], [], []
         self.p = None
+        self.wrap = []          # e.g. ["strace", "-c", "-o", FILE]
         self.log = os.path.join(os.path.dirname(conf), "send.log")
 
     def start(self):
@@ -351,13 +352,13 @@ class Send:
         fds = [lb.fileno(), rb.fileno(), db.fileno()]
         with open(self.log, "ab") as log:
             self.p = self.procs.start(
-                [prog("sandmail-send"), "-c", self.conf,
+                self.wrap + [prog("sandmail-send"), "-c", self.conf,
                  "-L", str(fds[0]), "-R", str(fds[1]), "-D", str(fds[2])],
                 pass_fds=fds, stderr=log)
         for s in (lb, rb, db):
             s.close()
         wait_for(lambda: b"event=recovered" in self.logtext() or
-                 self.p.poll() is not None, what="send start")
+                 self.p.poll() is not None, timeout=30, what="send start")
         assert self.p.poll() is None, self.logtext()
         return self
 
