@@ -88,3 +88,52 @@ def test_kill9_at_random_moments(procs, tmp_path):
     dups = sum(v - 1 for v in c.values())
     print(f"delivered {len(exp)} recipients, duplicates {dups}")
     assert su.queued(conf, "tmp") == []
+
+
+def test_recovery_of_each_state(procs, tmp_path):
+    """The leftovers each crash window can leave (doc/design.md), put in
+    place by hand, are finished or removed at start."""
+    import os
+    conf = su.setup(tmp_path, su.TABLES)
+    q = su.qdir(conf)
+    old = time.time() - 2 * 86400
+
+    def put(d, mid, data=b"x", mtime=None):
+        p = os.path.join(q, d, mid)
+        with open(p, "wb") as f:
+            f.write(data)
+        if mtime:
+            os.utime(p, (mtime, mtime))
+    # tmp/ leftovers: an old one goes, a fresh one stays
+    put("tmp", "OLDTMP", mtime=old)
+    put("tmp", "NEWTMP")
+    # S2 orphans: mess/ without todo/ or info/: old goes, fresh stays
+    put("mess", "OLDMESS", mtime=old)
+    put("mess", "NEWMESS")
+    # leftovers of a removal: local/ without info/ or todo/ goes
+    put("local", "GONE1")
+    put("bounce", "GONE2")
+    # S3 whose split was complete (info/ durable) but todo/ not removed:
+    # the first life splits it; copy info/ aside, then fake the crash
+    s = su.Send(procs, conf, lpolicy=lambda j: None).start()
+    mid = su.inject(conf, "s@remote.example", ["alice@test.example"])
+    wait_for(lambda: s.ljobs(), what="job")
+    s.kill(signal.SIGKILL)
+    with open(os.path.join(q, "mess", mid), "rb") as f:
+        body = f.read()
+    put("todo", mid, su.envelope("s@remote.example",
+                                 ["bob@test.example"]))
+    # S5 half done: info/ and mess/ left, every recipient done
+    put("info", "HALFDONE", su.envelope("s@remote.example", []))
+    put("mess", "HALFDONE", body)
+    s.lpolicy = None
+    s.start()
+    wait_for(lambda: su.queued(conf, "info") == [], what="queue done")
+    assert sorted(su.queued(conf, "tmp")) == ["NEWTMP"]
+    assert sorted(su.queued(conf, "mess")) == ["NEWMESS"]
+    assert su.queued(conf, "local") == [] and su.queued(conf, "bounce") == []
+    assert su.queued(conf, "todo") == []
+    # the todo/ of an already split message was not split again: alice
+    # (from the split) was delivered, bob (only in the stale todo/) not
+    rc = [j["rcpt"] for j in s.local_done() if j["qid"] == mid]
+    assert rc == ["alice@test.example"]
