@@ -512,7 +512,7 @@ static struct rcache *
 rc_find(struct send *s, const char *name)
 {
 	for (size_t i = 0; i < s->nrc; i++)
-		if (strcasecmp(s->rc[i].name, name) == 0)
+		if (s->rc[i].name != NULL && strcasecmp(s->rc[i].name, name) == 0)
 			return &s->rc[i];
 	return NULL;
 }
@@ -568,7 +568,7 @@ resolve_ask(struct send *s, const char *name, uint64_t now)
 		rc_clear(c);
 	else if ((c = rc_slot(s, now)) == NULL)
 		return NULL;
-	if (s->dsock < 0 || (c->name = strdup(name)) == NULL)
+	if ((c->name = strdup(name)) == NULL)
 		return NULL;
 	if (++s->nextid == 0)
 		s->nextid = 1;
@@ -730,6 +730,15 @@ dispatch_remote(struct send *s, struct live *l, uint64_t now)
 		    d->n >= s->c.conc_dest)
 			continue;
 		c = NULL;
+		if (!rt.literal && s->dsock < 0) {
+			/* no resolver (-D not given): nothing but routes */
+			static struct rcache none = { NULL, 1, 0, 0, ST_TEMP,
+			    "4.3.5 no resolver and no route", NULL, 0 };
+
+			n = group(s, l, i, &rt, idx, now);
+			answer_group(s, l, idx, n, &none);
+			continue;
+		}
 		if (!rt.literal && (c = resolve_ask(s, rt.name, now)) == NULL) {
 			l->waiting = 1;
 			continue;
