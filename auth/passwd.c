@@ -88,12 +88,15 @@ ask(int fd, const char *prompt, struct buf *b)
 	quiet = t;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 	quiet.c_lflag |= ICANON;
-	if (write_all(2, prompt, strlen(prompt)) == -1)
-		return -1;
+	/* echo off before the prompt: whatever is typed after it is hidden */
 	if (tcsetattr(fd, TCSAFLUSH, &quiet) == -1)
 		return -1;
+	if (write_all(2, prompt, strlen(prompt)) == -1) {
+		(void)tcsetattr(fd, TCSAFLUSH, &t);
+		return -1;
+	}
 	r = read_line(fd, b);
-	(void)tcsetattr(fd, TCSAFLUSH, &t);
+	(void)tcsetattr(fd, TCSANOW, &t);
 	if (write_all(2, "\n", 1) == -1)
 		return -1;
 	return r;

@@ -46,7 +46,8 @@ int	auth_spawn(struct authc *, const char *prog, const char *conf);
 /* auth_attach: use an already connected fd (tests, a forking listener) */
 void	auth_attach(struct authc *, int fd, pid_t pid);
 /*
- * auth_check: ask whether password is right for login.  service is
+ * auth_check: ask whether password is right for login (the caller must
+ * ignore SIGPIPE: a dead sandmail-auth is then AUTH_TEMP, not a kill).  service is
  * "smtp" or "pop3" (for the log), client the peer's address (or "").
  * On AUTH_OK the canonical login is copied into canon (NUL-terminated).
  * Any protocol or I/O failure, a time-out included, is AUTH_TEMP.  Never

@@ -210,3 +210,50 @@ def test_auth_delay_is_waited(authdir, tmp_path):
     finally:
         a.p.kill()
         a.close()
+
+
+def test_passwd_from_tty_without_echo(authdir):
+    """On a terminal the password is asked twice and never echoed."""
+    import os as _os
+    import select
+    d, conf = authdir
+    master, slave = _os.openpty()
+    p = subprocess.Popen([prog("sandmail-passwd"), "-c", conf, "tty"],
+                         stdin=slave, stdout=slave, stderr=slave,
+                         start_new_session=True)
+    _os.close(slave)
+    seen = b""
+
+    def read_until(word):
+        nonlocal seen
+        while word not in seen:
+            r, _, _ = select.select([master], [], [], 20)
+            assert r, f"no {word!r} from sandmail-passwd: {seen!r}"
+            try:
+                seen += _os.read(master, 1024)
+            except OSError:
+                break
+    try:
+        read_until(b"password: ")
+        _os.write(master, b"tty-secret\n")
+        read_until(b"Again: ")
+        _os.write(master, b"tty-secret\n")
+        assert p.wait(30) == 0
+        try:
+            while True:
+                r, _, _ = select.select([master], [], [], 0.2)
+                if not r:
+                    break
+                chunk = _os.read(master, 1024)
+                if not chunk:
+                    break
+                seen += chunk
+        except OSError:
+            pass
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        _os.close(master)
+    assert b"tty-secret" not in seen
+    assert "tty $argon2id$" in open(os.path.join(d, "users")).read()
