@@ -402,6 +402,13 @@ def test_under_tcpserver(site, procs):
     assert retr_bytes_ok(p)
     p.quit()
     assert "event=connect ip=127.0.0.1" in site.log()
+    # STLS on fd 0/1 (TLS reads and writes the socket through fd 0)
+    p = poplib.POP3("127.0.0.1", port, timeout=20)
+    p.stls(tlsutil.client_context(site.cert))
+    p.user("alice")
+    p.pass_("secret")
+    assert retr_bytes_ok(p)
+    p.quit()
 
 
 def retr_bytes_ok(p):
