@@ -21,11 +21,10 @@ pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None,
                                 reason="dnsmasq not installed")
 
 
-@pytest.fixture
-def system(procs, tmp_path):
+def make_system(procs, tmp_path, routes=None):
     """smtpd + queue + sandmail-start (send, resolve, lspawn, rspawn),
     dnsmasq serving dest.test (MX mx.dest.test = 127.0.0.2) and
-    sink.test (MX sink.test = 127.0.0.3)."""
+    sink.test (MX sink.test = 127.0.0.3).  routes(port) -> routes table."""
     port = common_port(["127.0.0.2", "127.0.0.3"])
     dns = start_dnsmasq(procs, str(tmp_path), [
         "--local-ttl=60",
@@ -43,16 +42,25 @@ def system(procs, tmp_path):
     if os.geteuid() == 0:
         extra.update(user_resolve="nobody", user_remote="nobody",
                      user_vmail="nobody", user_alias="nobody")
-    s = Smtpd(procs, tmp_path, tables={"relayclients": "127.0.0.0/8 relay\n"},
-              **extra)
+    tables = {"relayclients": "127.0.0.0/8 relay\n"}
+    if routes is not None:
+        tables["routes"] = routes(port)
+    s = Smtpd(procs, tmp_path, tables=tables, **extra)
     log = open(os.path.join(str(tmp_path), "start.log"), "wb")
     start = procs.start([prog("sandmail-start"), "-c", s.conf], stderr=log)
     s.start_log = os.path.join(str(tmp_path), "start.log")
     s.mx_port = port
     s.start_proc = start
+    s.start_logfile = log
+    return s
+
+
+@pytest.fixture
+def system(procs, tmp_path):
+    s = make_system(procs, tmp_path)
     yield s
-    procs.stop(start)
-    log.close()
+    procs.stop(s.start_proc)
+    s.start_logfile.close()
 
 
 def submit(s, rcpts, body=MSG, sender="a@sender.test"):
@@ -132,3 +140,20 @@ def test_remote_into_our_smtpd(procs, tmp_path):
         assert b"\r\n" not in body
     finally:
         assert r.close() == 0
+
+
+def test_routes_table_wins_over_mx(procs, tmp_path):
+    s = make_system(procs, tmp_path,
+                    routes=lambda port: f"dest.test [127.0.0.3]:{port}\n")
+    mx = SMTPServer("127.0.0.2", s.mx_port, "mx.dest.test")
+    smart = SMTPServer("127.0.0.3", s.mx_port, "smarthost.test")
+    try:
+        submit(s, ["r@dest.test"])
+        done = wait_for(lambda: smart.done(), timeout=60, what="delivery")
+        assert "TO:<r@dest.test>" in done[0].rcpts[0]
+        assert mx.done() == [] and mx.connections == 0
+    finally:
+        procs.stop(s.start_proc)
+        s.start_logfile.close()
+        mx.close()
+        smart.close()
