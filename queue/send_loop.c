@@ -1244,6 +1244,19 @@ rec_bounce(struct send *s, const char *n, const struct stat *st)
 	rec_orphan(s, "bounce", n, 0);
 }
 
+/* sweep - orphans: mess/ without todo/ or info/ (after a day: queue may
+ * be writing it), and local/, remote/, bounce/ left by an interrupted
+ * removal.  Runs between rounds, when no split is half done. */
+static void
+sweep(struct send *s)
+{
+	scan(s, "mess", rec_mess, 0);
+	scan(s, "local", rec_local, 0);
+	scan(s, "remote", rec_remote, 0);
+	scan(s, "bounce", rec_bounce, 0);
+	log_kv("swept", NULL);
+}
+
 /* send_recover - rebuild the index from the queue directory */
 void
 send_recover(struct send *s)
@@ -1254,11 +1267,9 @@ send_recover(struct send *s)
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	scan(s, "tmp", rec_tmp, 1);
 	scan(s, "info", rec_info, 0);
-	scan(s, "mess", rec_mess, 0);
-	scan(s, "local", rec_local, 0);
-	scan(s, "remote", rec_remote, 0);
-	scan(s, "bounce", rec_bounce, 0);
 	s->todo = 1;
+	/* orphans are not urgent: look for them once start is over */
+	s->sweep_at = now_s() + s->c.sweep_delay;
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	log_start(&l, "recovered");
 	log_u(&l, "messages", s->idx.n);
@@ -1337,6 +1348,10 @@ send_loop(struct send *s)
 		}
 		if (s->todo && !s->stopping)
 			s->todo = pre_run(s) == 1;
+		if (s->sweep_at != 0 && now >= s->sweep_at && !s->todo) {
+			s->sweep_at = 0;
+			sweep(s);
+		}
 		load_due(s, now);
 		if (s->dirty || laststep + 5 <= now) {
 			/* slots were freed, answers came: the messages kept

@@ -23,7 +23,7 @@ struct sconf {
 	const char	*delim;		/* recipient_delimiter */
 	char		*queue, *tables;
 	uint64_t	 retry_first, retry_max, lifetime, delay_warning;
-	uint64_t	 term_wait, resolve_ttl;
+	uint64_t	 term_wait, resolve_ttl, sweep_delay;
 	unsigned	 conc_local, conc_remote, conc_dest;
 	uint32_t	 vuid, vgid;	/* user_vmail */
 	uint32_t	 auid, agid;	/* user_alias: |command and /path */
@@ -100,6 +100,7 @@ struct send {
 	int		 dirty;		/* step the loaded messages */
 	int		 needsync;	/* marks written, not yet synced */
 	uint64_t	 sync_at;	/* when to sync them (ms) */
+	uint64_t	 sweep_at;	/* when to look for orphans, or 0 */
 	int		 stopping;
 	uint64_t	 stop_at;
 	unsigned long	 nstart, ndone;

@@ -94,7 +94,7 @@ def test_recovery_of_each_state(procs, tmp_path):
     """The leftovers each crash window can leave (doc/design.md), put in
     place by hand, are finished or removed at start."""
     import os
-    conf = su.setup(tmp_path, su.TABLES)
+    conf = su.setup(tmp_path, su.TABLES, orphan_sweep_delay=0)
     q = su.qdir(conf)
     old = time.time() - 2 * 86400
 
@@ -129,6 +129,7 @@ def test_recovery_of_each_state(procs, tmp_path):
     s.lpolicy = None
     s.start()
     wait_for(lambda: su.queued(conf, "info") == [], what="queue done")
+    wait_for(lambda: s.logtext().count(b"event=swept") == 2, what="sweep")
     assert sorted(su.queued(conf, "tmp")) == ["NEWTMP"]
     assert sorted(su.queued(conf, "mess")) == ["NEWMESS"]
     assert su.queued(conf, "local") == [] and su.queued(conf, "bounce") == []
