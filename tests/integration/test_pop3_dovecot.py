@@ -149,3 +149,40 @@ def test_dovecot_renames_during_session(setup, procs):
     p.dele(1)
     p.quit()
     assert site.files() == {"new": [], "cur": []}
+
+
+def test_concurrent_delivery_nothing_lost_or_twice(setup):
+    """sandmail-local delivers while POP3 sessions fetch and delete: every
+    message is fetched exactly once."""
+    import threading
+    site, ls = setup
+    port = site.start()
+    n = 30
+    sent = [b"Subject: m%d\n\nbody %d\n" % (i, i) for i in range(n)]
+    err = []
+
+    def deliverer():
+        try:
+            for i, m in enumerate(sent):
+                deliver(site, ls, m, f"c{i}")
+        except Exception as e:      # reported by the main thread
+            err.append(e)
+    t = threading.Thread(target=deliverer)
+    t.start()
+    got = []
+    try:
+        while t.is_alive() or len(got) < n:
+            p = connect(port)
+            count = p.stat()[0]
+            for i in range(1, count + 1):
+                got.append(retr_bytes(p, i))
+                p.dele(i)
+            p.quit()
+            if not t.is_alive() and count == 0:
+                break
+    finally:
+        t.join()
+    assert not err
+    want = sorted(crlf(lu.expected(m, SENDER, RCPT)) for m in sent)
+    assert sorted(got) == want
+    assert site.files() == {"new": [], "cur": []}
