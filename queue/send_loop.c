@@ -500,6 +500,15 @@ route_get(struct send *s, const struct rcpt *r, struct route *rt)
 		snprintf(rt->dkey, sizeof rt->dkey, "%s", r->domain);
 		snprintf(rt->name, sizeof rt->name, "%s", r->domain);
 		rt->literal = 0;
+		if (r->domain[0] == '[') {	/* an address literal */
+			const char *a = r->domain + 1;
+			size_t n = strcspn(a, "]");
+
+			if (strncasecmp(a, "IPv6:", 5) == 0)
+				a += 5, n -= 5;
+			cpy(rt->name, sizeof rt->name, a, n);
+			rt->literal = 1;
+		}
 	}
 	if (tbl_domain(&s->t.tlspol, r->domain, &v) == 1 && v.len > 0)
 		cpy(rt->tls, sizeof rt->tls, v.p, v.len);

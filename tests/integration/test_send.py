@@ -333,3 +333,12 @@ def test_owner_alias(procs, tmp_path):
     # nothing went back to the message's sender
     assert not [j for j in s.rjobs() if j["sender"] == "" and
                 j["rcpts"][0][0] == "x@remote.example"]
+
+
+def test_address_literal(procs, tmp_path):
+    conf, s = start(procs, tmp_path)
+    su.inject(conf, "alice@test.example", ["u@[127.0.0.1]", "v@[IPv6:::1]"])
+    wait_for(lambda: empty(conf), what="queue empty")
+    hosts = sorted(j["hosts"][0]["addrs"][0] for j in s.rjobs())
+    assert hosts == ["127.0.0.1", "::1"]
+    assert s.resolve[0].asked == []
