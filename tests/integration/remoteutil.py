@@ -160,6 +160,7 @@ class SMTPServer:
 
     def __init__(self, host, port, name=None):
         self.host, self.port = host, port
+        self.hang_after_data = None     # a threading.Event to wait on
         self.name = name or host
         self.greeting = f"220 {self.name} ESMTP test"
         self.ehlo = ["PIPELINING", "8BITMIME", "SIZE 10000000", "DSN",
@@ -185,6 +186,8 @@ class SMTPServer:
         class TS(socketserver.ThreadingTCPServer):
             allow_reuse_address = True
             daemon_threads = True
+            address_family = (socket.AF_INET6 if ":" in host
+                              else socket.AF_INET)
 
         self.server = TS((host, port), Handler)
         self.t = threading.Thread(target=self.server.serve_forever,
@@ -289,6 +292,9 @@ class SMTPServer:
                 t.data = b"".join(lines)
                 with self.lock:
                     self.transactions.append(t)
+                if self.hang_after_data is not None:
+                    self.hang_after_data.wait(30)
+                    return
                 say(self.final_reply)
                 t = Transaction()
                 t.helo, tls = None, tls
@@ -389,3 +395,19 @@ minimal_backoff_time = 1s
     def stop():
         subprocess.run(["postfix", "-c", etc, "stop"], **q)
     return stop
+
+
+def children(pid):
+    """Pids whose parent is pid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        if int(st[st.rindex(")") + 2:].split()[1]) == pid:
+            out.append(int(d))
+    return out

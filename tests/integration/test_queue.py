@@ -264,6 +264,18 @@ def test_eof_after_e(conf, svc):
     assert len(envs) in (1, 2)
 
 
+def test_half_close_after_e_gets_k(shared):
+    """A client may shut down its writing side after E: it still gets K."""
+    c = QClient.connect(shared)
+    t, qid = c.begin()
+    c.data(b"m\n")
+    c.send(b"E" + envelope())
+    c.s.shutdown(socket.SHUT_WR)
+    assert c.read() == (b"K", qid)
+    c.close()
+    check_consistent(shared, [qid.decode()])
+
+
 def raw(conf, data):
     """Send raw bytes after the greeting; return the answer record or
     None when the queue just closed."""

@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, wait_for
 from remoteutil import (ENV_8BITMIME, ENV_SMTPUTF8, Rspawn, SMTPServer,
                         make_ca, server_tls_ctx, write_conf)
 
@@ -456,3 +456,46 @@ def test_peer_that_writes_before_it_reads(env):
     got = [r.recv(timeout=120) for _ in ids]
     assert sorted(x["id"] for x in got) == sorted(ids)
     assert all(statuses(x) == ["K"] for x in got)
+
+
+def test_ipv6_address(env):
+    try:
+        s6 = SMTPServer("::1", common_port(["::1"]), "v6.test")
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    try:
+        r = env.start()
+        res = r.deliver(MSG, ["a@v6.test"],
+                        [("v6.test", ["127.0.0.4", "::1"], s6.port)])
+        assert statuses(res) == ["K"], res
+        assert "v6.test[::1]" in res["mta"]
+        assert len(s6.done()) == 1
+    finally:
+        s6.close()
+
+
+def test_sandboxed_parent_and_worker(env):
+    import threading
+    from conftest import proc_status
+    from remoteutil import children
+    env.mx1.hang_after_data = threading.Event()
+    r = env.start()
+    jid = r.send(MSG, ["a@example.test"], ROUTE[:1])
+    # once the server has the data, the worker is well into its job
+    wait_for(lambda: env.mx1.done(), what="data at the server")
+    kids = children(r.p.pid)
+    assert len(kids) == 1
+    for pid in [r.p.pid] + kids:
+        st = proc_status(pid)
+        assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1"
+        if os.geteuid() == 0:
+            assert st["Uid"].split()[0] != "0"
+    # a worker killed in the middle of a job: its recipients are deferred
+    os.kill(kids[0], 9)
+    res = r.recv()
+    assert res["id"] == jid and statuses(res) == ["Z"]
+    assert "worker died" in res["rcpts"][0][1]
+    env.mx1.hang_after_data.set()
+    # and the next job still goes out
+    env.mx1.hang_after_data = None
+    assert statuses(r.deliver(MSG, ["b@example.test"], ROUTE[:1])) == ["K"]

@@ -307,3 +307,13 @@ def test_negative_answers_without_soa_not_cached(procs, tmp_path):
         r.close()
     finally:
         fake.close()
+
+
+def test_resolve_is_sandboxed(dns):
+    from conftest import proc_status
+    assert dns.ask("implicit.test")["status"] == "K"     # it is running
+    st = proc_status(dns.p.pid)
+    assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1"
+    if os.geteuid() == 0:
+        assert st["Uid"].split()[0] != "0"
+        assert os.readlink(f"/proc/{dns.p.pid}/root") != "/"
