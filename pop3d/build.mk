@@ -7,4 +7,5 @@ POP3D_LIB_OBJS := pop3d/parse.o pop3d/stuff.o pop3d/mbox.o pop3d/trans.o \
 sandmail-pop3d_OBJS := pop3d/main.o $(POP3D_LIB_OBJS)
 # tests/unit/test_pop3.c, tests/fuzz/fuzz_pop3.c
 test_pop3_OBJS := $(POP3D_LIB_OBJS)
-fuzz_pop3_OBJS := pop3d/parse.o pop3d/stuff.o pop3d/mbox.o pop3d/trans.o
+fuzz_pop3_OBJS := pop3d/parse.o pop3d/stuff.o pop3d/mbox.o pop3d/trans.o \
+	auth/authclient.o

@@ -1,9 +1,10 @@
 /* fuzz_pop3: sandmail-pop3d's parsers and encoders on arbitrary bytes.
  * The first byte picks a target: the command parser on one line; the
  * output encoder (CRLF, dot stuffing, TOP) on a message fed in two
- * slices, with its invariants checked; or a TRANSACTION session over a
+ * slices, with its invariants checked; a TRANSACTION session over a
  * small maildir made at start-up (QUIT becomes NOOP so the maildir stays
- * as it was between runs). */
+ * as it was between runs); or AUTH PLAIN's decoding (base64, then the
+ * authzid NUL authcid NUL passwd split, auth/authclient.c). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "../../pop3d/pop3d.h"
+#include "authc.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int	LLVMFuzzerInitialize(int *, char ***);
@@ -186,12 +188,36 @@ fuzz_trans(const uint8_t *d, size_t n)
 	mbox_close(&mb);
 }
 
+static void
+fuzz_sasl(const uint8_t *d, size_t n)
+{
+	struct buf dec = BUF_INIT(AUTH_FIELD_MAX);
+	struct auth_plain ap;
+	const char *m;
+
+	if (auth_b64_decode((const char *)d, n, &dec, AUTH_FIELD_MAX) == 0) {
+		m = dec.p ? dec.p : "";
+		if (dec.len > AUTH_FIELD_MAX)
+			abort();
+		if (auth_plain(&ap, m, dec.len) == 0 &&
+		    (ap.clen == 0 || ap.plen == 0 || ap.clen > AUTH_LOGIN_MAX ||
+		    ap.authcid < m || ap.passwd + ap.plen != m + dec.len ||
+		    memchr(ap.authcid, '\0', ap.clen) != NULL))
+			abort();
+	}
+	buf_free(&dec);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
 	if (n == 0)
 		return 0;
-	switch (d[0] % 3) {
+	if (d[0] % 4 == 3) {
+		fuzz_sasl(d + 1, n - 1);
+		return 0;
+	}
+	switch (d[0] % 4) {
 	case 0:
 		fuzz_parse(d + 1, n - 1);
 		break;
