@@ -380,6 +380,27 @@ test_timeouts(void **state)
 	SSL_CTX_free(sctx);
 }
 
+/* A client that speaks plain text (or closes) is refused cleanly. */
+static void
+test_not_tls(void **state)
+{
+	SSL_CTX *sctx = server_ctx();
+	int sv[2];
+	pid_t pid;
+
+	(void)state;
+	pair(sv);
+	pid = start_server(sctx, sv, SRV_EXPECT_FAIL, 5000, NULL);
+	assert_int_equal(write(sv[1], "USER alice\r\nPASS x\r\n", 20), 20);
+	assert_int_equal(reap(pid), 0);
+	close(sv[1]);
+	pair(sv);
+	pid = start_server(sctx, sv, SRV_EXPECT_FAIL, 5000, NULL);
+	close(sv[1]);
+	assert_int_equal(reap(pid), 0);
+	SSL_CTX_free(sctx);
+}
+
 /* Bad files give a reason, not a crash. */
 static void
 test_bad_files(void **state)
@@ -405,6 +426,7 @@ main(void)
 		cmocka_unit_test(test_tls11_refused),
 		cmocka_unit_test(test_verify_fail),
 		cmocka_unit_test(test_timeouts),
+		cmocka_unit_test(test_not_tls),
 		cmocka_unit_test(test_bad_files),
 	};
 
