@@ -7,7 +7,23 @@
  * opens the users table: auth_spawn() forks and execs it on a socket pair
  * BEFORE the caller drops privileges and sandboxes itself (exec is not
  * allowed afterwards); auth_check() then only reads and writes that
- * socket, so it needs nothing beyond sbx_base. */
+ * socket, so it needs nothing beyond sbx_base.
+ *
+ *	struct authc a;				(before priv_drop/sbx_enter)
+ *	if (auth_spawn(&a, "BINDIR/sandmail-auth", conf_path) == -1)
+ *		a.fd = -1;			(every check is then AUTH_TEMP)
+ *	...
+ *	struct auth_plain p;			(AUTH PLAIN <b64>)
+ *	auth_b64_decode(b64, n, &dec, AUTH_FIELD_MAX), auth_plain(&p, ...)
+ *	switch (auth_check(&a, "smtp", p.authcid, p.clen, p.passwd, p.plen,
+ *	    client_ip, login, sizeof login)) {
+ *	case AUTH_OK:		235, the session is authenticated as login
+ *	case AUTH_BAD:		535 5.7.8 (already delayed by sandmail-auth)
+ *	case AUTH_DISCONNECT:	535, then 421 and close
+ *	case AUTH_TEMP:		454 4.7.0
+ *	}
+ *	sodium_memzero the decoded buffer.  The LOGIN mechanism is two
+ *	auth_b64_decode calls (user, then password) and the same check. */
 #ifndef SANDMAIL_AUTHC_H
 #define SANDMAIL_AUTHC_H
 
