@@ -37,7 +37,9 @@ is_loopback(const char *ip)
 int
 auth_offered(const struct session *s)
 {
-	if (s->ac == NULL || s->ac->fd < 0)
+	/* a failed spawn (fd -1) still offers AUTH: its checks answer 454,
+	 * a temporary failure, rather than hide AUTH from a submitter */
+	if (s->ac == NULL)
 		return 0;
 	if (!(s->mode & MODE_SUBMISSION) && !s->cfg->auth)
 		return 0;
@@ -284,10 +286,10 @@ verb_auth(struct session *s, const char *a, size_t n)
 	return r;
 }
 
-/* owns - the senders entry (comma-separated addresses and @domains)
- * lists sender, case-insensitively */
-static int
-owns(const char *v, size_t vl, const char *sender)
+/* senders_match - the senders entry v (comma-separated addresses and
+ * @domains) lists sender, case-insensitively; 1 or 0 */
+int
+senders_match(const char *v, size_t vl, const char *sender)
 {
 	const char *at = strrchr(sender, '@');
 	size_t sl = strlen(sender), i = 0, j, k;
@@ -329,7 +331,7 @@ sender_allowed(struct session *s, const char *sender)
 		reply(s, "451 4.3.0 Temporary lookup failure");
 		return 0;
 	}
-	if (r == 1 && owns(s->scratch.p, s->scratch.len, sender))
+	if (r == 1 && senders_match(s->scratch.p, s->scratch.len, sender))
 		return 1;
 	refuse(s, "sender not owned", "553 5.7.1 <%s>: Sender address "
 	    "rejected: not owned by user %s", sender, s->auth_user);

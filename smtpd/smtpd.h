@@ -206,6 +206,7 @@ int	verb_starttls(struct session *, const char *, size_t);
 int	verb_auth(struct session *, const char *, size_t);
 int	tls_start(struct session *);
 int	sender_allowed(struct session *, const char *sender);
+int	senders_match(const char *v, size_t vl, const char *sender);
 
 /* policy.c */
 enum rcpt_verdict {

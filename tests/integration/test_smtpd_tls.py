@@ -34,7 +34,7 @@ class TlsSmtpd:
     """A queue service and one smtpd listening as smtp, submission and
     smtps, with a self-signed certificate and a user alice."""
 
-    def __init__(self, procs, d, **conf):
+    def __init__(self, procs, d, listen=True, **conf):
         self.dir = str(d)
         self.cert, self.key = tlsutil.make_cert(self.dir)
         kw = {"tls_cert": self.cert, "tls_key": self.key,
@@ -51,6 +51,9 @@ class TlsSmtpd:
                             "alice"], input=(PASSWORD + "\n").encode(),
                            capture_output=True, timeout=30)
         assert r.returncode == 0, r.stderr
+        self.ctx = tlsutil.client_context(self.cert)
+        if not listen:
+            return
         self.smtp, self.sub, self.smtps = free_port(), free_port(), free_port()
         # -m sets the mode of -l without one; /MODE sets one listener's
         with open(self.s.log, "ab") as lg:
@@ -62,7 +65,6 @@ class TlsSmtpd:
         for p in (self.smtp, self.sub):
             wait_port(p)
         wait_port(self.smtps)
-        self.ctx = tlsutil.client_context(self.cert)
 
     def logtext(self):
         return self.s.logtext()
@@ -407,6 +409,35 @@ def test_session_limit_421_inside_tls(procs, tmp_path):
     wait_for(lambda: 'reason="session limit"' in t.logtext())
 
 
+@pytest.mark.skipif(shutil.which("tcpserver") is None, reason="no tcpserver")
+@pytest.mark.parametrize("mode", ["smtps", "submission"])
+def test_tcpserver_modes(procs, tmp_path, mode):
+    """Under tcpserver: -m sets the mode of fd 0/1; the context and
+    sandmail-auth are made per connection, before the sandbox."""
+    t = TlsSmtpd(procs, tmp_path, listen=False)
+    port = free_port()
+    with open(t.s.log, "ab") as lg:
+        ts = procs.start(["tcpserver", "-q", "-H", "-R", "-l", "localhost",
+                          "127.0.0.1", str(port), prog("sandmail-smtpd"),
+                          "-c", t.conf, "-m", mode], stderr=lg)
+    wait_port(port)
+    smtpdutil.wait_idle(ts.pid, t.s.log)
+    if mode == "smtps":
+        c = smtplib.SMTP_SSL("127.0.0.1", port, timeout=20, context=t.ctx)
+        c.ehlo("client.test")
+    else:
+        c = t.starttls(port)
+    kid = wait_for(lambda: smtpdutil.children(ts.pid))[0]
+    assert proc_status(kid)["Seccomp"] == "2"
+    assert c.docmd("MAIL FROM:<alice@example.test>")[0] == 530
+    t.login(c)
+    c.sendmail("alice@example.test", ["someone@elsewhere.test"],
+               b"Subject: ucspi\r\n\r\nhi\r\n")
+    c.quit()
+    (env, body), = t.s.messages().values()
+    assert env["proto"] == "ESMTPSA" and env["auth"] == "alice"
+
+
 @pytest.mark.skipif(shutil.which("swaks") is None, reason="no swaks")
 def test_swaks_submission(srv):
     base = ["swaks", "--server", f"127.0.0.1:{srv.sub}", "--tls",
@@ -424,3 +455,16 @@ def test_swaks_submission(srv):
     r = subprocess.run(base, capture_output=True, timeout=60)  # no AUTH
     assert r.returncode != 0 and b"530 5.7.0" in r.stdout
     assert len(srv.s.messages()) == 1
+
+
+def test_auth_unavailable_is_temporary(procs, tmp_path):
+    """No sandmail-auth where bindir says: AUTH answers 454, never 235."""
+    empty = tmp_path / "nobin"
+    empty.mkdir()
+    t = TlsSmtpd(procs, tmp_path, bindir=str(empty))
+    c = t.starttls(t.sub)
+    assert c.has_extn("auth")
+    code, text = c.docmd("AUTH", "PLAIN " + b64("\0alice\0" + PASSWORD))
+    assert code == 454 and b"4.7.0" in text
+    assert c.docmd("MAIL FROM:<alice@example.test>")[0] == 530
+    c.quit()

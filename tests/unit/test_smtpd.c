@@ -102,6 +102,37 @@ test_mail_params(void **st)
 	}
 }
 
+/* senders_match: the senders table value against a MAIL FROM */
+static const struct { const char *v, *sender; int want; } senders[] = {
+	{ "a@x.test", "a@x.test", 1 },
+	{ "a@x.test", "A@X.Test", 1 },
+	{ "a@x.test,b@y.test", "b@y.test", 1 },
+	{ " a@x.test , b@y.test ", "b@y.test", 1 },
+	{ "a@x.test", "a@x.tes", 0 },
+	{ "a@x.test", "aa@x.test", 0 },
+	{ "@x.test", "anyone@x.test", 1 },
+	{ "@x.test", "anyone@X.TEST", 1 },
+	{ "@x.test", "anyone@sub.x.test", 0 },
+	{ "@x.test", "x.test", 0 },
+	{ "a@x.test", "", 0 },		/* the null sender */
+	{ "", "", 0 },
+	{ "", "a@x.test", 0 },
+	{ ",,", "a@x.test", 0 },
+	{ "a@x.test,", "a@x.test", 1 },
+	{ "@", "a@", 1 },
+};
+
+static void
+test_senders_match(void **st)
+{
+	(void)st;
+	for (size_t i = 0; i < sizeof senders / sizeof senders[0]; i++)
+		if (senders_match(senders[i].v, strlen(senders[i].v),
+		    senders[i].sender) != senders[i].want)
+			fail_msg("row %zu: %s vs %s", i, senders[i].v,
+			    senders[i].sender);
+}
+
 static const struct {
 	const char *in; size_t n; enum param_err want;
 	unsigned notify; const char *orcpt;
@@ -495,6 +526,7 @@ main(void)
 		cmocka_unit_test(test_rcpt_params),
 		cmocka_unit_test(test_cmd_path),
 		cmocka_unit_test(test_helo_sanitize),
+		cmocka_unit_test(test_senders_match),
 		cmocka_unit_test(test_data_decoder),
 		cmocka_unit_test(test_data_byte_by_byte),
 		cmocka_unit_test(test_data_limits),
