@@ -111,7 +111,9 @@ cfg_tls(struct smtpd_cfg *cfg, const struct conf *c)
 		die_temp("strdup", NULL);	/* one PEM with both */
 	cfg->auth_prog = join(conf_str(c, "bindir", "/usr/local/sbin"),
 	    "sandmail-auth", "");
-	cfg->auth = conf_bool(c, "smtpd_auth", 1);
+	/* off on port 25 by default: an MX needs no AUTH, and each session
+	 * that may offer it costs a fork+exec of sandmail-auth */
+	cfg->auth = conf_bool(c, "smtpd_auth", 0);
 	cfg->auth_plain_lo = conf_bool(c, "smtpd_auth_plaintext_loopback", 0);
 	cfg->sender_restrict = conf_str(c, "smtpd_sender_restrict", NULL) ?
 	    conf_bool(c, "smtpd_sender_restrict", 1) : -1;

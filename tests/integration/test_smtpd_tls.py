@@ -40,6 +40,7 @@ class TlsSmtpd:
         kw = {"tls_cert": self.cert, "tls_key": self.key,
               "bindir": os.path.dirname(prog("sandmail-auth")),
               "auth_fail_delay": "10ms", "auth_max_failures": 3,
+              "smtpd_auth": "yes",
               "passwd_opslimit": 1, "passwd_memlimit": "64k"}
         if os.geteuid() == 0:
             kw["user_auth"] = "nobody"
@@ -110,6 +111,21 @@ def test_starttls_offered_auth_only_inside(srv):
     assert ver in ("TLSv1.2", "TLSv1.3")
     # STARTTLS a second time is a bad sequence
     assert c.docmd("STARTTLS")[0] == 503
+    c.quit()
+
+
+def test_smtp_mode_no_auth_by_default(procs, tmp_path):
+    """Without smtpd_auth yes, port 25's mode offers no AUTH even inside
+    TLS and spawns no sandmail-auth; submission still does."""
+    t = TlsSmtpd(procs, tmp_path, smtpd_auth="no")
+    c = t.starttls(t.smtp)
+    assert not c.has_extn("auth")
+    assert c.docmd("AUTH", "PLAIN " + b64("\0alice\0" + PASSWORD))[0] == 502
+    kids = smtpdutil.children(t.proc.pid)
+    assert kids and all(smtpdutil.children(k) == [] for k in kids)
+    c.quit()
+    c = t.starttls(t.sub)
+    assert c.has_extn("auth")
     c.quit()
 
 
