@@ -176,7 +176,15 @@ def test_plain_auth_on_loopback_when_allowed(procs, tmp_path):
     code, lines = r.cmd("EHLO client.test")
     assert any("AUTH PLAIN LOGIN" in ln for ln in lines)
     assert r.code("AUTH PLAIN " + b64("\0alice\0" + PASSWORD)) == 235
+    assert r.code("MAIL FROM:<x@example.org>") == 250
+    assert r.code("RCPT TO:<someone@elsewhere.test>") == 250   # relays
+    assert r.code("DATA") == 354
+    assert r.code("Subject: lo\r\n\r\nhi\r\n.") == 250
     r.close()
+    (env, body), = t.s.messages().values()
+    assert env["proto"] == "ESMTPA" and env["auth"] == "alice"
+    first = body.split(b"\n\n")[0]
+    assert b" with ESMTPA id " in first and b"version=" not in first
 
 
 @pytest.mark.parametrize("mech", ["PLAIN", "LOGIN"])
