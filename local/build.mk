@@ -1,16 +1,18 @@
-# local/: sandmail-lspawn (root, forks one local per delivery) and
-# sandmail-local (one delivery into one maildir, as the recipient).
-# lspawn links no maildir code; local links no socket code.
+# local/: sandmail-lspawn (root, forks one child per delivery that runs
+# the delivery code in place, lrun.c) and sandmail-local (the same
+# delivery as a program: for "|command", lspawn_exec and admins).
 PROGS += sandmail-lspawn sandmail-local
-sandmail-lspawn_OBJS := local/lspawn_main.o local/lspawn.o local/lspawn_sbx.o
-sandmail-local_OBJS := local/local_main.o local/maildir.o local/deliver.o \
+LOCAL_DELIVER_OBJS := local/lrun.o local/maildir.o local/deliver.o \
     local/confine.o
+sandmail-lspawn_OBJS := local/lspawn_main.o local/lspawn.o \
+    local/lspawn_sbx.o $(LOCAL_DELIVER_OBJS)
+sandmail-local_OBJS := local/local_main.o $(LOCAL_DELIVER_OBJS)
 # objects a unit test links (never main.o): tests/unit/test_local.c
 test_local_OBJS := local/maildir.o local/deliver.o local/lspawn.o \
-    local/lspawn_sbx.o local/confine.o
+    local/lspawn_sbx.o local/confine.o local/lrun.o
 # local is exec'd once per delivery: link only the libraries it uses, so
 # the dynamic loader does not map OpenSSL and libsodium for nothing.
 sandmail-local_LIBS := -Wl,--as-needed
 sandmail-lspawn_LIBS := -Wl,--as-needed
 # the fuzz target: tests/fuzz/fuzz_local.c (loop scan, report text)
-fuzz_local_OBJS := local/deliver.o local/lspawn.o local/lspawn_sbx.o
+fuzz_local_OBJS := local/lspawn.o local/lspawn_sbx.o $(LOCAL_DELIVER_OBJS)

@@ -1,7 +1,10 @@
 /* lspawn: sandmail-lspawn's loop.  Jobs arrive from send on a
  * SOCK_SEQPACKET socket, one LJOB datagram with the message's fd each;
  * every accepted job becomes a child that drops to the recipient's uid and
- * gid and execs sandmail-local.  The child's fd 1 is a pipe whose last
+ * gid and then delivers: into a maildir by running sandmail-local's code
+ * in place (lrun.c, no exec: an exec and the dynamic loader cost more CPU
+ * than the delivery), to a "|command" (or with lspawn_exec on) by exec'ing
+ * sandmail-local.  The child's fd 1 is a pipe whose last
  * line becomes the result's text; its exit status becomes the result's
  * status.  Everything read from the socket is untrusted: the job is
  * decoded exactly, the fd must be a regular file, the uid must be in the
@@ -21,6 +24,7 @@
 #include "fdpass.h"
 #include "job.h"
 #include "log.h"
+#include "lrun.h"
 #include "lspawn.h"
 #include "sbx.h"
 
@@ -217,24 +221,14 @@ child_fail(const char *what)
 	_exit(EXIT_TEMP);
 }
 
-/* child_exec - in the child: become the recipient, exec sandmail-local */
+/* child_exec - in the child, as the recipient: exec sandmail-local */
 static void __attribute__((noreturn))
-child_exec(const struct lspawn_cfg *c, const struct ljob *j, int msgfd,
-    int wfd)
+child_exec(const struct lspawn_cfg *c, const struct ljob *j)
 {
 	char tmo[24];
 	char *argv[16], *envp[] = { "PATH=/usr/bin:/bin", NULL };
-	sigset_t none;
 	int n = 0;
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	if (dup2(wfd, 1) == -1 || dup2(msgfd, 0) == -1)
-		_exit(EXIT_TEMP);
-	if (c->root && priv_drop(j->uid, j->gid) == -1)
-		child_fail("cannot become the recipient");
-	umask(077);
 	if (snprintf(tmo, sizeof tmo, "%llu", c->timeout) >= (int)sizeof tmo)
 		_exit(EXIT_TEMP);
 	argv[n++] = "sandmail-local";
@@ -252,6 +246,50 @@ child_exec(const struct lspawn_cfg *c, const struct ljob *j, int msgfd,
 	argv[n] = NULL;
 	execveat(c->progfd, "", argv, envp, AT_EMPTY_PATH);
 	child_fail("cannot run sandmail-local");
+}
+
+/* child_run - in the child, as the recipient: what sandmail-local's
+ * main() does after exec, without the exec.  Only fds 0, 1 and 2 stay
+ * open, as after an exec (lspawn's socket and the other children's
+ * pipes are not the delivery's business). */
+static void __attribute__((noreturn))
+child_run(const struct lspawn_cfg *c, const struct ljob *j)
+{
+	struct lrun o;
+
+	if (close_range(3, ~0U, 0) == -1)
+		child_fail("close_range");
+	log_init("local");
+	memset(&o, 0, sizeof o);
+	o.programs = c->programs;
+	o.timeout = c->timeout;
+	o.d.qid = j->qid;
+	o.d.sender = j->sender;
+	o.d.rcpt = j->rcpt;
+	o.d.host = c->host;
+	o.dest = j->dest;
+	lrun_deliver(&o);
+}
+
+/* child - after fork: default signals, the message on fd 0 and the
+ * report pipe on fd 1, the recipient's uid and gid, then the delivery */
+static void __attribute__((noreturn))
+child(const struct lspawn_cfg *c, const struct ljob *j, int msgfd, int wfd)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	if (dup2(wfd, 1) == -1 || dup2(msgfd, 0) == -1)
+		_exit(EXIT_TEMP);
+	if (c->root && priv_drop(j->uid, j->gid) == -1)
+		child_fail("cannot become the recipient");
+	umask(077);
+	if (c->exec || j->dest[0] == '|')
+		child_exec(c, j);
+	child_run(c, j);
 }
 
 static struct child *
@@ -281,7 +319,7 @@ spawn(struct lspawn *ls, struct ljob *j, int msgfd)
 		return "cannot fork";
 	}
 	if (pid == 0)
-		child_exec(ls->cfg, j, msgfd, p[1]);
+		child(ls->cfg, j, msgfd, p[1]);
 	close(p[1]);
 	k->pid = pid;
 	k->rfd = p[0];
@@ -350,7 +388,7 @@ report(struct lspawn *ls, struct child *k)
 		buf_put(&k->text, b, (size_t)n);
 		return;
 	}
-	/* EOF: the pipe's only writer was sandmail-local, which has ended */
+	/* EOF: the pipe's only writer was the delivery, which has ended */
 	close(k->rfd);
 	while (waitpid(k->pid, &st, 0) == -1)
 		if (errno != EINTR) {

@@ -1,6 +1,7 @@
 /* sandmail-lspawn: the only root process.  Reads LJOB datagrams from send
- * on fd 0 (a SOCK_SEQPACKET socket), starts one sandmail-local per job
- * as the recipient's uid and gid, and answers one LRES per job.
+ * on fd 0 (a SOCK_SEQPACKET socket), forks one child per job that becomes
+ * the recipient's uid and gid and delivers (in place into a maildir, or
+ * by exec'ing sandmail-local), and answers one LRES per job.
  *
  *   sandmail-lspawn [-c sandmail.conf]
  *
@@ -102,6 +103,7 @@ cfg_load(struct lspawn_cfg *c, const struct conf *conf)
 	c->uid_max = (uint32_t)conf_num(conf, "local_uid_max", 60000,
 	    c->uid_min, UINT32_MAX - 1);
 	c->programs = conf_bool(conf, "local_allow_programs", 0);
+	c->exec = conf_bool(conf, "lspawn_exec", 0);
 	c->timeout = conf_secs(conf, "local_timeout", 3600);
 	if (c->timeout == 0 || c->timeout > 7 * 86400)
 		die_msg(EXIT_TEMP, "config", "local_timeout: out of range");

@@ -1,12 +1,13 @@
 /* lspawn_sbx: sandmail-lspawn's seccomp filter.
  *
- * A seccomp filter outlives execve(2): every sandmail-local that lspawn
- * starts runs under this filter too, until it adds its own (tighter) one.
- * So the list below is lspawn's own calls plus what the dynamic loader,
- * libc's start-up and sandmail-local's maildir set-up need.  XXX: that
- * means lspawn, though root, keeps openat/mkdir; what it loses is every
- * socket, exec of anything but sandmail-local (execveat on the one
- * descriptor), ptrace, mount, module and key calls.
+ * A seccomp filter is inherited by fork(2) and outlives execve(2): every
+ * delivery child runs under this filter too, until it adds its own
+ * (tighter) one.  So the list below is lspawn's own calls plus what the
+ * maildir set-up in the child needs (lrun.c), and, with lspawn_exec on,
+ * what the dynamic loader and libc's start-up need in sandmail-local.
+ * XXX: that means lspawn, though root, keeps openat/mkdir; what it loses
+ * is every socket, every exec (with lspawn_exec: all but execveat of
+ * sandmail-local's one descriptor), ptrace, mount, module and key calls.
  *
  * With local_allow_programs on, the commands run by sandmail-local (any
  * shell pipeline) inherit the filter as well, so no allow-list can fit
@@ -39,6 +40,7 @@ static const struct sbx_rule own_rules[] = {
 	SBX_ALLOW(dup2),
 	SBX_ALLOW(dup3),
 	SBX_ALLOW(umask),
+	SBX_ALLOW(close_range),	/* the child keeps fds 0-2 only */
 	/* becoming the recipient (priv_drop), and checking it */
 	SBX_ALLOW(setgroups),
 	SBX_ALLOW(setresgid),
@@ -53,7 +55,8 @@ static const struct sbx_rule own_rules[] = {
 	SBX_LAST
 };
 
-/* what sandmail-local needs between execve and its own filter */
+/* what the delivery child needs before its own filter (and
+ * sandmail-local between execve and its own filter) */
 static const struct sbx_rule chain_rules[] = {
 	/* the dynamic loader and libc start-up */
 	SBX_ALLOW(arch_prctl),
@@ -112,7 +115,8 @@ add(scmp_filter_ctx ctx, uint32_t act, const struct sbx_rule *r)
 	return 0;
 }
 
-/* allow_list - lspawn's calls, the chain's, and the one exec */
+/* allow_list - lspawn's calls, the chain's, and with lspawn_exec the one
+ * exec */
 static int
 allow_list(const struct lspawn_cfg *c)
 {
@@ -130,7 +134,7 @@ allow_list(const struct lspawn_cfg *c)
 	if (add(ctx, SCMP_ACT_ALLOW, sbx_base) == -1 ||
 	    add(ctx, SCMP_ACT_ALLOW, own_rules) == -1 ||
 	    add(ctx, SCMP_ACT_ALLOW, chain_rules) == -1 ||
-	    exec_rule(ctx, c->progfd) < 0) {
+	    (c->exec && exec_rule(ctx, c->progfd) < 0)) {
 		seccomp_release(ctx);
 		return errno = EINVAL, -1;
 	}

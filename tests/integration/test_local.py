@@ -446,3 +446,41 @@ def test_maildir_ownership_two_users(env, two_users):
     assert st == "Z" and "Permission denied" in text
     assert not os.path.exists(h2 + "/Other")
     ls.close()
+
+
+@pytest.mark.parametrize("exec_local", [False, True])
+def test_child_in_place_or_exec(env, exec_local):
+    """By default the delivery runs in lspawn's forked child without exec;
+    lspawn_exec yes execs sandmail-local.  Either way the child holds only
+    fds 0-2 (the message, the report pipe, the log), runs as the
+    recipient under two filters, and delivers the same bytes."""
+    big = os.path.join(env.dir, "sparse")
+    with open(big, "wb") as f:
+        f.truncate(4 << 30)		# slow enough to look at the child
+    ls = env.start(lspawn_exec="yes" if exec_local else "no")
+    j = ls.send(big, "u@example.org", env.maildir + "/")
+    tmp = os.path.join(env.maildir, "tmp")
+    wait_for(lambda: os.path.isdir(tmp) and any(
+        os.path.getsize(os.path.join(tmp, f)) > 0 for f in os.listdir(tmp)),
+        what="a partial file in tmp/")
+    kids = lu.lspawn_children(ls.proc.pid)
+    assert len(kids) == 1
+    exe = os.readlink(f"/proc/{kids[0]}/exe")
+    want = "sandmail-local" if exec_local else "sandmail-lspawn"
+    assert os.path.basename(exe) == want, exe
+    fds = sorted(int(x) for x in os.listdir(f"/proc/{kids[0]}/fd"))
+    # 0-2, and the maildir's descriptors opened by the delivery itself
+    for fd in fds[3:]:
+        target = os.readlink(f"/proc/{kids[0]}/fd/{fd}")
+        assert target.startswith(env.maildir), (fd, target)
+    st = proc_status(kids[0])
+    assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1"
+    assert st["Uid"].split()[0] == str(lu.test_ids()[0])
+    os.kill(kids[0], signal.SIGKILL)
+    assert ls.result(j)[0] == "Z"
+    st, text = ls.deliver(env.msg(MSG), "u@example.org", env.maildir + "/",
+                          sender="s@example.org")
+    assert st == "K", text
+    assert lu.read_new(env.maildir) == [
+        lu.expected(MSG, "s@example.org", "u@example.org")]
+    assert ls.close() == 0

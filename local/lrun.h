@@ -1,0 +1,26 @@
+/* lrun: one delivery as sandmail-local makes it, once it runs as the
+ * recipient: shared by sandmail-local's main() (after exec) and by
+ * sandmail-lspawn's child (after fork, without exec).  fd 0 is the
+ * message (a regular file, read with pread), fd 1 the report pipe, fd 2
+ * the log; nothing else should be open. */
+#ifndef SANDMAIL_LRUN_H
+#define SANDMAIL_LRUN_H
+
+#include "deliver.h"
+
+struct lrun {
+	int		 programs;	/* "|command" allowed */
+	unsigned long long timeout;	/* seconds, the delivery's deadline */
+	struct dinfo	 d;		/* qid, sender, rcpt, host */
+	const char	*dest;		/* /path/Maildir/ or |command */
+};
+
+/* lrun_deliver: check the envelope, set the deadline, confine to the
+ * maildir (Landlock, then seccomp), deliver, write the report line on
+ * fd 1 and _exit 0, 100 or 111.  Never returns. */
+void	lrun_deliver(const struct lrun *) __attribute__((noreturn));
+/* lrun_fail: report what (with strerror(err) unless 0) and _exit code */
+void	lrun_fail(const struct lrun *, int code, const char *what, int err)
+	    __attribute__((noreturn));
+
+#endif
