@@ -200,12 +200,15 @@ def test_run_as_plain_user(tmp_path):
     mailbox is that user's, mail lands, Ctrl-C stops it."""
     import pwd
     nb = pwd.getpwnam("nobody")
+    become = ["setpriv", f"--reuid={nb.pw_uid}", f"--regid={nb.pw_gid}",
+              "--clear-groups"]
+    if subprocess.run(become + ["test", "-x", prog("sandmail-smtpd")]
+                      ).returncode != 0:
+        pytest.skip("nobody cannot reach the build directory")
     os.chown(tmp_path, nb.pw_uid, nb.pw_gid)
     s = RunSystem(tmp_path)
     try:
-        s.start(["setpriv", f"--reuid={nb.pw_uid}", f"--regid={nb.pw_gid}",
-                 "--clear-groups", os.path.join(ROOT, "scripts", "run"),
-                 s.build])
+        s.start(become + [os.path.join(ROOT, "scripts", "run"), s.build])
         s.wait_ready()
         assert "as nobody" in s.output()
         with smtplib.SMTP("127.0.0.1", s.ports["smtp"], timeout=30) as c:
