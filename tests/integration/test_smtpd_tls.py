@@ -63,9 +63,10 @@ class TlsSmtpd:
                  "-l", f"127.0.0.1:{self.sub}",
                  "-l", f"127.0.0.1:{self.smtp}/smtp",
                  "-l", f"127.0.0.1:{self.smtps}/smtps"], stderr=lg)
-        for p in (self.smtp, self.sub):
+        for p in (self.smtp, self.sub, self.smtps):
             wait_port(p)
-        wait_port(self.smtps)
+        # the probes' sessions end first, so a test's children are its own
+        smtpdutil.wait_idle(self.proc.pid, self.s.log)
 
     def logtext(self):
         return self.s.logtext()
