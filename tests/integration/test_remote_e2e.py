@@ -101,9 +101,15 @@ def test_message_reaches_smtp_sink(system, request):
                        stderr=subprocess.DEVNULL)
     time.sleep(0.3)
     submit(system, ["x@sink.test"], body=MSG.replace(b"hi", b"to the sink"))
-    files = wait_for(lambda: os.listdir(dump), timeout=60, what="sink dump")
-    with open(os.path.join(dump, files[0]), "rb") as f:
-        got = f.read()
+    def dumped():
+        # smtp-sink may still be writing the file: wait for the whole
+        for name in os.listdir(dump):
+            with open(os.path.join(dump, name), "rb") as f:
+                b = f.read()
+            if b"last line" in b:
+                return b
+        return None
+    got = wait_for(dumped, timeout=60, what="sink dump")
     assert b"Subject: to the sink" in got
     assert b"x@sink.test" in got
 
