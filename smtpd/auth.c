@@ -24,8 +24,6 @@
 #define PASS_PROMPT	"334 UGFzc3dvcmQ6"	/* "Password:" */
 #define SASL_MAX	(3 * AUTH_FIELD_MAX)	/* PLAIN's three fields */
 
-void	alarm_tls(void);	/* listen.c */
-
 static int
 is_loopback(const char *ip)
 {

@@ -240,5 +240,6 @@ void	session_go(const struct smtpd_cfg *, struct tables *, int infd,
 	    unsigned mode) __attribute__((noreturn));
 /* the server context: made once, re-made when the files change */
 SSL_CTX	*tlsctx_get(const struct smtpd_cfg *);
+void	alarm_tls(void);	/* TLS is on: the alarm writes nothing */
 
 #endif
