@@ -163,3 +163,39 @@ def test_routes_table_wins_over_mx(procs, tmp_path):
         s.start_logfile.close()
         mx.close()
         smart.close()
+
+
+def test_4xx_defers_then_succeeds(system):
+    mx = SMTPServer("127.0.0.2", system.mx_port, "mx.dest.test")
+    tries = []
+
+    def rcpt(addr):
+        tries.append(addr)
+        return "451 4.7.1 greylisted, come back" if len(tries) == 1 \
+            else "250 2.1.5 ok"
+    mx.rcpt = rcpt
+    try:
+        submit(system, ["grey@dest.test"])
+        done = wait_for(lambda: mx.done(), timeout=60, what="retry")
+        assert "TO:<grey@dest.test>" in done[0].rcpts[0]
+        assert len(tries) >= 2
+        with open(system.start_log) as f:
+            assert "greylisted" in f.read()      # the deferral is logged
+    finally:
+        mx.close()
+
+
+def test_5xx_text_reaches_the_bounce(system):
+    mx = SMTPServer("127.0.0.2", system.mx_port, "mx.dest.test")
+    mx.rcpt = lambda a: ("550 5.1.1 <bad@dest.test>: no such user here"
+                         if a == "bad@dest.test" else "250 2.1.5 ok")
+    try:
+        submit(system, ["bad@dest.test"], sender="back@dest.test")
+        done = wait_for(lambda: [t for t in mx.done()
+                                 if t.mail.startswith("MAIL FROM:<>")],
+                        timeout=60, what="bounce")
+        assert "TO:<back@dest.test>" in done[0].rcpts[0]
+        assert b"no such user here" in done[0].data
+        assert b"mx.dest.test[127.0.0.2]" in done[0].data
+    finally:
+        mx.close()
