@@ -65,9 +65,16 @@ mkdir_parents(char *path, int depth)
 	return mkdir(path, 0700) == 0 || errno == EEXIST ? 0 : -1;
 }
 
+/* subdir - open dir/name, creating it first only when it is missing (the
+ * common case, a maildir that exists, costs one call, not two) */
 static int
 subdir(int dir, const char *name, int *made)
 {
+	int fd;
+
+	fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
 	if (mkdirat(dir, name, 0700) == 0)
 		*made = 1;
 	else if (errno != EEXIST)
