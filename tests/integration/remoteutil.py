@@ -245,6 +245,11 @@ class SMTPServer:
             elif verb == "HELO":
                 t.helo = cmdline
                 say(f"250 {self.name}")
+            elif verb == "STARTTLS" and self.tls_ctx == "broken":
+                say("220 2.0.0 go ahead")
+                wf.write(b"this is not a TLS record\r\n" * 20)
+                wf.flush()
+                return
             elif verb == "STARTTLS" and self.tls_ctx is not None:
                 say("220 2.0.0 go ahead")
                 sock = self.tls_ctx.wrap_socket(sock, server_side=True)

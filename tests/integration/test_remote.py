@@ -499,3 +499,23 @@ def test_sandboxed_parent_and_worker(env):
     # and the next job still goes out
     env.mx1.hang_after_data = None
     assert statuses(r.deliver(MSG, ["b@example.test"], ROUTE[:1])) == ["K"]
+
+
+def test_broken_tls_falls_back_to_plain_for_may(env):
+    env.mx1.tls_ctx = "broken"
+    r = env.start()
+    res = r.deliver(MSG, ["a@example.test"], ROUTE[:1], tls="may")
+    assert statuses(res) == ["K"], res
+    t = env.mx1.done()[0]
+    assert not t.tls
+    assert env.mx1.connections == 2
+    assert env.mx1.commands.count("STARTTLS") == 1   # not on the retry
+
+
+def test_broken_tls_defers_for_encrypt(env):
+    env.mx1.tls_ctx = "broken"
+    r = env.start()
+    res = r.deliver(MSG, ["a@example.test"], ROUTE[:1], tls="encrypt")
+    assert statuses(res) == ["Z"], res
+    assert "TLS" in res["rcpts"][0][1]
+    assert env.mx1.done() == []
