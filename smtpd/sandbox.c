@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <seccomp.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -31,8 +33,15 @@
 
 /* What a session may do once sandboxed, beyond sbx_base: no open, no
  * socket, no exec.  shutdown ends a connection cleanly; wait4 reaps a
- * spawned queue (qc_close). */
+ * spawned queue (qc_close).  TLS needs nothing more (lib/tls.h), except
+ * that after a handshake we ask for an immediate ACK (tls_start: a
+ * client's Finished and its first command would otherwise wait out our
+ * delayed ACK under its Nagle, 40 ms per session): setsockopt with that
+ * one level and option only. */
 static const struct sbx_rule smtpd_rules[] = {
+	TLS_SBX_RULES
+	SBX_ALLOW2(setsockopt, SCMP_A1(SCMP_CMP_EQ, IPPROTO_TCP),
+	    SCMP_A2(SCMP_CMP_EQ, TCP_QUICKACK)),
 	/* sockets already open */
 	SBX_ALLOW(shutdown),
 	/* a spawned sandmail-queue */
