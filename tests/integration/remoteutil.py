@@ -161,6 +161,7 @@ class SMTPServer:
     def __init__(self, host, port, name=None):
         self.host, self.port = host, port
         self.hang_after_data = None     # a threading.Event to wait on
+        self.close_after_data = False
         self.name = name or host
         self.greeting = f"220 {self.name} ESMTP test"
         self.ehlo = ["PIPELINING", "8BITMIME", "SIZE 10000000", "DSN",
@@ -301,6 +302,8 @@ class SMTPServer:
                     self.hang_after_data.wait(30)
                     return
                 say(self.final_reply)
+                if self.close_after_data:
+                    return          # an idle connection the server drops
                 t = Transaction()
                 t.helo, tls = None, tls
             elif verb == "RSET":

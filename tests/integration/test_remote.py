@@ -519,3 +519,14 @@ def test_broken_tls_defers_for_encrypt(env):
     assert statuses(res) == ["Z"], res
     assert "TLS" in res["rcpts"][0][1]
     assert env.mx1.done() == []
+
+
+def test_stale_reused_connection_starts_over(env):
+    env.mx1.close_after_data = True
+    r = env.start()
+    for i in range(3):
+        res = r.deliver(MSG, [f"s{i}@example.test"], ROUTE)
+        assert statuses(res) == ["K"], res
+    assert len(env.mx1.done()) == 3
+    assert env.mx2.done() == []
+    assert env.mx1.connections == 3

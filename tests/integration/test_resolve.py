@@ -317,3 +317,14 @@ def test_resolve_is_sandboxed(dns):
     if os.geteuid() == 0:
         assert st["Uid"].split()[0] != "0"
         assert os.readlink(f"/proc/{dns.p.pid}/root") != "/"
+
+
+def test_resolv_conf_when_no_nameserver(procs, tmp_path):
+    port = start_dnsmasq(procs, str(tmp_path), ZONE)
+    rc = tmp_path / "resolv.conf"
+    rc.write_text(f"# test\nsearch example\nnameserver 127.0.0.1:{port}\n")
+    conf = write_conf(str(tmp_path), [],
+                      f"resolv_conf {rc}\ndns_timeout 1\ndns_retries 0\n")
+    r = Resolver(procs, conf)
+    assert r.ask("implicit.test")["status"] == "K"
+    r.close()
