@@ -76,6 +76,10 @@ x_fail(struct send *s, struct xout *o, const struct env_rcpt *er,
 
 	log_kv("rcpt_fail", "id", o->qid, "rcpt", addr, "why", text, NULL);
 	(void)s;
+	/* NOTIFY=NEVER, or NOTIFY without FAILURE: no report (RFC 3461) */
+	if ((er->notify & NOTIFY_NEVER) ||
+	    (er->notify != 0 && !(er->notify & NOTIFY_FAILURE)))
+		return;
 	if (br_encode(&o->bnc, &b) == 0)
 		o->nbnc++;
 }

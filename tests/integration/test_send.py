@@ -200,7 +200,9 @@ def test_notify_success_never(procs, tmp_path):
                     if j["rcpt"].startswith("bob") else ("K", "ok"))
     su.inject(conf, "x@remote.example",
               [("alice@test.example", 1, ""),      # SUCCESS
-               ("bob@test.example", 8, "")])       # NEVER
+               ("bob@test.example", 8, ""),        # NEVER
+               ("nosuch@test.example", 8, ""),     # NEVER, unknown
+               ("nosuch2@test.example", 1, "")])   # SUCCESS only
     wait_for(lambda: empty(conf) and su.reports(s), what="report")
     wait_for(lambda: empty(conf), what="queue empty")
     (to, body), = su.reports(s)
@@ -213,6 +215,7 @@ def test_notify_success_never(procs, tmp_path):
     assert groups[1]["Final-Recipient"] == "rfc822; alice@test.example"
     assert "bob" not in body.split("--")[0] or True
     assert "bob@test.example" not in parts[1]
+    assert "nosuch" not in body
 
 
 def test_notify_delay(procs, tmp_path):
