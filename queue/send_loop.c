@@ -925,8 +925,13 @@ step(struct send *s, struct live *l, uint64_t now)
 		if (l->rc[i].next < next)
 			next = l->rc[i].next;
 	}
-	if (blocked && !s->stopping)
-		return 1;	/* waits for a free slot */
+	if (blocked && !s->stopping) {
+		if (s->nloaded < LOADED_MAX / 2)
+			return 1;	/* waits loaded for a free slot */
+		/* too many wait for slots: make room for the others (new
+		 * local mail must not starve behind a slow destination) */
+		next = now + 10;
+	}
 	if (next == UINT64_MAX && !l->bounce) {
 		finish(s, l);
 		return 0;
