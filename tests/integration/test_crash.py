@@ -19,6 +19,7 @@ Under ASan (SANDMAIL_BUILD contains build-asan) 300 messages, else
 1,000 (CRASH_MESSAGES overrides)."""
 import os
 import random
+import re
 import signal
 import smtplib
 import subprocess
@@ -327,11 +328,20 @@ def test_crash(system):
         f"{missing[:20]}"
     assert not any(left.values()), f"queue not empty: {left}"
 
-    # leftovers of writes cut short by the kills: never committed, and
-    # young enough for the queue's clean-up (a day) to remove
+    # leftovers of writes cut short by the kills: young enough for the
+    # queue's clean-up (a day) to remove, and none of a message that was
+    # committed (the queue logged event=queued for it): those were all
+    # delivered, so whatever was written for them is finished
+    s.log.flush()
+    with open(os.path.join(s.dir, "sandmail.log"), "rb") as f:
+        committed = set(re.findall(rb"prog=queue event=queued id=(\w+)",
+                                   f.read()))
     now = time.time()
     for d in ("tmp", "mess"):
         fs = files_in(os.path.join(s.queue, d))
-        print(f"{d}/ leftovers: {len(fs)}")
+        print(f"{d}/ leftovers: {len(fs)} "
+              f"{[os.path.basename(f) for f in fs]}")
         for f in fs:
             assert now - os.stat(f).st_mtime < 86400, f
+            ids = set(re.findall(rb"\w{16,}", os.path.basename(f).encode()))
+            assert not ids & committed, f"{f}: of a committed message"
