@@ -274,7 +274,7 @@ session_go(const struct smtpd_cfg *cfg, struct tables *tabs, int infd,
 	    "relay", s->relayclient ? "yes" : "no", "mode",
 	    (mode & MODE_TLS) ? ((mode & MODE_SUBMISSION) ? "smtps" : "tls") :
 	    (mode & MODE_SUBMISSION) ? "submission" : "smtp", NULL);
-	alarm_fd = outfd;
+	alarm_fd = (mode & MODE_TLS) ? -1 : outfd;	/* no plain bytes in TLS */
 	alarm_len = (size_t)snprintf(alarm_msg, sizeof alarm_msg,
 	    "421 4.4.2 %.200s Session time limit exceeded\r\n",
 	    cfg->hostname);
@@ -427,16 +427,17 @@ count_ip(const struct child *kids, size_t nkids, const char *ip)
 	return n;
 }
 
-/* too_many - 421 without forking (the parent never reads the client) */
+/* too_many - 421 without forking (the parent never reads the client);
+ * on an implicit-TLS port a plain 421 would be noise: just close */
 static void
 too_many(int fd, const struct smtpd_cfg *cfg, const char *ip,
-    const char *why)
+    const char *why, unsigned mode)
 {
 	char b[300];
 	int n = snprintf(b, sizeof b, "421 4.7.0 %.200s Too many "
 	    "connections%s, try again later\r\n", cfg->hostname, why);
 
-	if (n > 0)
+	if (n > 0 && !(mode & MODE_TLS))
 		(void)send(fd, b, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	log_kv("refuse", "ip", ip, "reason", why[0] ? "max_per_ip" :
 	    "max_connections", NULL);
@@ -459,9 +460,9 @@ spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	}
 	sa_text(&peer, ip, sizeof ip, port, sizeof port);
 	if (*nkids >= cfg->max_conn)
-		return too_many(fd, cfg, ip, "");
+		return too_many(fd, cfg, ip, "", mode);
 	if (count_ip(kids, *nkids, ip) >= cfg->max_per_ip)
-		return too_many(fd, cfg, ip, " from your address");
+		return too_many(fd, cfg, ip, " from your address", mode);
 	(void)tlsctx_get(cfg);	/* a renewed certificate, made once here */
 	if ((pid = fork()) == -1) {
 		log_kv("error", "op", "fork", "err", strerror(errno), NULL);

@@ -432,6 +432,13 @@ def test_session_limit_421_inside_tls(procs, tmp_path):
     assert code == 421 and "Session time limit" in lines[0]
     assert r.closed()
     wait_for(lambda: 'reason="session limit"' in t.logtext())
+    # implicit TLS: the same, never a plain-text 421
+    r = Raw(t.smtps, greet=False)
+    r.tls(t.ctx)
+    assert r.reply()[0] == 220
+    code, lines = r.reply()
+    assert code == 421 and "Session time limit" in lines[0]
+    assert r.closed()
 
 
 @pytest.mark.skipif(shutil.which("tcpserver") is None, reason="no tcpserver")
