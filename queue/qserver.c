@@ -515,13 +515,16 @@ reap(struct qsrv *q, time_t now)
 	for (size_t i = 0; i < q->n; i++) {
 		struct qsess *s = q->s[i];
 
-		if (s->st != QS_DEAD && q->idle_ms > 0 &&
-		    (now - s->last) * 1000 > q->idle_ms) {
-			log_fail(s, "timeout", "client idle", 0);
+		if (q->idle_ms > 0 && (now - s->last) * 1000 > q->idle_ms) {
+			if (s->st != QS_DEAD)
+				log_fail(s, "timeout", "client idle", 0);
 			s->st = QS_DEAD;
+			s->out.len = 0;	/* it reads nothing: stop trying */
 		}
-		if ((s->eof && !complete(s)) ||
-		    (s->st == QS_DEAD && s->out.len == 0)) {
+		/* done once its answers are out (a client that half-closed
+		 * after E still gets its K) */
+		if (s->out.len == 0 && (s->st == QS_DEAD ||
+		    (s->eof && !complete(s)))) {
 			if (s->eof && s->in.len > 0 && s->st != QS_DEAD)
 				log_fail(s, "protocol_error",
 				    "EOF inside a record", 0);
