@@ -3,6 +3,7 @@ which relays on to a server of ours: what Postfix accepted from us must
 arrive intact; what it refuses must come back with its text."""
 import os
 import shutil
+import tempfile
 
 import pytest
 
@@ -20,8 +21,12 @@ pytestmark = pytest.mark.skipif(
 def postfix(procs, tmp_path):
     final = SMTPServer("127.0.0.3", free_port("127.0.0.3"), "final.test")
     port = free_port()
+    # not under pytest's tmp_path: a concurrent pytest session resets its
+    # top directory to 0700, and Postfix's daemons run as postfix
+    base = tempfile.mkdtemp(prefix="sandmail-postfix-")
+    os.chmod(base, 0o755)
     stop = start_postfix(
-        str(tmp_path / "pf"), port, f"[127.0.0.3]:{final.port}",
+        base, port, f"[127.0.0.3]:{final.port}",
         "smtpd_recipient_restrictions = check_recipient_access "
         "inline:{ { reject@x.test = REJECT no thanks } }, permit_mynetworks, "
         "reject")
@@ -34,6 +39,7 @@ def postfix(procs, tmp_path):
     finally:
         stop()
         final.close()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 HOST = [("postfix.sandmail.test", ["127.0.0.1"])]
