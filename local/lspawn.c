@@ -286,7 +286,7 @@ child(const struct lspawn_cfg *c, const struct ljob *j, int msgfd, int wfd)
 		_exit(EXIT_TEMP);
 	if (c->root && priv_drop(j->uid, j->gid) == -1)
 		child_fail("cannot become the recipient");
-	umask(077);
+	/* either way the delivery sets umask 077 itself (lrun_deliver) */
 	if (c->exec || j->dest[0] == '|')
 		child_exec(c, j);
 	child_run(c, j);

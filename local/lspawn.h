@@ -15,7 +15,7 @@
 
 struct lspawn_cfg {
 	int		 progfd;	/* sandmail-local, opened O_PATH */
-	int		 exec;		/* lspawn_exec: exec it for maildirs too */
+	int		 exec;		/* lspawn_exec: exec for maildirs too */
 	const char	*host;		/* for maildir names */
 	uint32_t	 uid_min, uid_max;
 	int		 root;		/* we are root: become the recipient */
