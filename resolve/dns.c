@@ -66,10 +66,11 @@ dns_name_wire(const char *name, uint8_t *out, size_t outsz)
 	return (int)o;
 }
 
-/* dns_query - a recursive query for name/type with an EDNS0 OPT record */
+/* dns_query - a recursive query for name/type, with an EDNS0 OPT record
+ * unless the server did not understand one (RFC 6891 7: FORMERR) */
 int
 dns_query(uint8_t *out, size_t outsz, uint16_t id, const char *name,
-    uint16_t type)
+    uint16_t type, int edns)
 {
 	int k;
 	size_t o;
@@ -88,6 +89,10 @@ dns_query(uint8_t *out, size_t outsz, uint16_t id, const char *name,
 	put16(out + o, type);
 	put16(out + o + 2, 1);		/* IN */
 	o += 4;
+	if (!edns) {
+		out[11] = 0;		/* ARCOUNT */
+		return (int)o;
+	}
 	out[o] = 0;			/* OPT: root name */
 	put16(out + o + 1, DNS_T_OPT);
 	put16(out + o + 3, DNS_UDP_MAX);

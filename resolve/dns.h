@@ -60,9 +60,10 @@ struct dns_msg {
 
 /* dns_name_wire: text name to wire labels; length or -1 (bad name) */
 int	dns_name_wire(const char *name, uint8_t *out, size_t outsz);
-/* dns_query: build a query (RD set, EDNS0 OPT); length or -1 */
+/* dns_query: build a query (RD set; an EDNS0 OPT record when edns);
+ * length or -1 */
 int	dns_query(uint8_t *out, size_t outsz, uint16_t id, const char *name,
-	    uint16_t type);
+	    uint16_t type, int edns);
 /* dns_name_read: a possibly compressed name at *off into out (lower case,
  * no final dot, root is "").  *off moves past the name.  0 ok, 1 ok but
  * the name has bytes no host name has (the caller skips the record), -1

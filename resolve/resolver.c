@@ -47,6 +47,7 @@ struct lookup {
 	char		 name[DNS_NAME_BUF];	/* where the CNAME chain is */
 	uint16_t	 type;
 	int		 hops;
+	int		 noedns;	/* the server said FORMERR to EDNS */
 	enum lk_state	 st;
 	int		 fd;
 	uint16_t	 qid;
@@ -353,7 +354,7 @@ lookup_send(struct lookup *lk)
 
 	lk->qid = (uint16_t)randombytes_uniform(65536);
 	if ((n = dns_query(lk->q + 2, sizeof lk->q - 2, lk->qid, lk->name,
-	    lk->type)) == -1) {
+	    lk->type, !lk->noedns)) == -1) {
 		lookup_fail(lk, "bad name");
 		return;
 	}
@@ -406,6 +407,16 @@ lookup_answer(struct lookup *lk, const struct dns_msg *m)
 		break;
 	case DNS_R_SERVFAIL:
 		lookup_retry(lk, "SERVFAIL");
+		return;
+	case DNS_R_FORMERR:
+		if (!lk->noedns) {
+			/* an old server: ask it again without EDNS0 */
+			lk->noedns = 1;
+			lookup_close(lk);
+			lk->st = LK_QUEUED;
+			return;
+		}
+		lookup_retry(lk, "FORMERR");
 		return;
 	default:
 		lookup_retry(lk, m->rcode == DNS_R_REFUSED ? "REFUSED" :

@@ -328,3 +328,26 @@ def test_resolv_conf_when_no_nameserver(procs, tmp_path):
     r = Resolver(procs, conf)
     assert r.ask("implicit.test")["status"] == "K"
     r.close()
+
+
+def test_formerr_to_edns_retried_without_it(procs, tmp_path):
+    def old_server(q):
+        if q[11] != 0:                      # ARCOUNT: an OPT record
+            return [answer_packet(q, rcode=1)]
+        o = 12
+        while q[o]:
+            o += 1 + q[o]
+        qtype = struct.unpack(">H", q[o + 1:o + 3])[0]
+        return [answer_packet(q, answers=[(1, A_RDATA)] if qtype == 1
+                              else [])]
+    fake = FakeDNS(old_server)
+    try:
+        conf = write_conf(str(tmp_path), [f"127.0.0.1:{fake.port}"],
+                          "dns_timeout 1\ndns_retries 0\n")
+        r = Resolver(procs, conf)
+        a = r.ask("old.test")
+        assert a["status"] == "K", a
+        assert a["hosts"][0]["addrs"] == ["127.0.0.9"]
+        r.close()
+    finally:
+        fake.close()

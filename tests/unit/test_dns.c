@@ -105,7 +105,7 @@ test_query_roundtrip(void **st)
 	int n;
 
 	(void)st;
-	n = dns_query(q, sizeof q, 0xbeef, "Mx.Example.ORG.", DNS_T_MX);
+	n = dns_query(q, sizeof q, 0xbeef, "Mx.Example.ORG.", DNS_T_MX, 1);
 	assert_true(n > 0);
 	/* a query parses as a message with the same question */
 	assert_int_equal(dns_parse(q, (size_t)n, &m), 0);
@@ -113,6 +113,12 @@ test_query_roundtrip(void **st)
 	assert_string_equal(m.qname, "mx.example.org");
 	assert_int_equal(m.qtype, DNS_T_MX);
 	assert_int_equal(m.nrr, 0);
+	assert_int_equal(q[11], 1);	/* the OPT record */
+	/* without EDNS: no additional record, 11 bytes shorter */
+	assert_int_equal(dns_query(q, sizeof q, 1, "a.b", DNS_T_A, 0),
+	    DNS_HDR + 5 + 4);
+	assert_int_equal(q[11], 0);
+	assert_int_equal(dns_parse(q, DNS_HDR + 9, &m), 0);
 }
 
 static void
