@@ -195,7 +195,12 @@ class QClient:
             self.s.close()
         finally:
             if self.proc is not None:
-                self.proc.wait(timeout=30)
+                try:
+                    self.proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()    # never leave a queue behind
+                    self.proc.wait()
+                    raise
 
 
 def listing(conf, sub):
