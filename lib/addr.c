@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "utf8.h"
 
 #define LABEL_MAX	63	/* RFC 1035 2.3.4 */
 
@@ -18,36 +19,6 @@ struct in {
 	size_t			 n, i;
 	unsigned		 flags;
 };
-
-/* utf8_seq - length (2..4) of a valid UTF-8 sequence at p, or 0.  Strict:
- * no overlong forms, no surrogates, nothing past U+10FFFF, and no C1
- * controls (U+0080..U+009F), which have no business in an address. */
-static size_t
-utf8_seq(const unsigned char *p, size_t n)
-{
-	size_t k, i;
-	uint32_t cp;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		k = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		k = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		k = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if (k > n)
-		return 0;
-	for (i = 1; i < k; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || cp < 0xa0)
-		return 0;
-	return k;
-}
 
 /* take_8bit - at a byte >= 0x80: the length of its UTF-8 sequence when
  * SMTPUTF8 is in force, else 0 with *err set */

@@ -10,6 +10,7 @@
 
 #include "exitcode.h"
 #include "log.h"
+#include "utf8.h"
 
 static const char *progname = "sandmail";
 
@@ -47,35 +48,6 @@ bare(unsigned char c)
 	    (c != '\0' && strchr("._@:/+-,<>[]%!#*", c) != NULL);
 }
 
-/* utf8_len - length of a valid UTF-8 sequence at p (2..4), or 0 */
-static size_t
-utf8_len(const unsigned char *p, size_t n)
-{
-	size_t k, i;
-	uint32_t cp;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		k = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		k = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		k = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if (k > n)
-		return 0;
-	for (i = 1; i < k; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	/* overlong forms, surrogates, beyond U+10FFFF */
-	if ((k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return k;
-}
-
 static void
 put_value(struct logln *l, const unsigned char *v, size_t n)
 {
@@ -97,7 +69,7 @@ put_value(struct logln *l, const unsigned char *v, size_t n)
 			put(l, e, 2);
 		} else if (v[i] >= 0x20 && v[i] < 0x7f) {
 			put(l, (const char *)v + i, 1);
-		} else if (v[i] >= 0x80 && (k = utf8_len(v + i, n - i)) > 0) {
+		} else if (v[i] >= 0x80 && (k = utf8_seq(v + i, n - i)) > 0) {
 			put(l, (const char *)v + i, k);
 			i += k - 1;
 		} else {
