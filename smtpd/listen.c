@@ -186,9 +186,9 @@ sa_text(const struct sockaddr_storage *ss, char *ip, size_t ipsz,
 }
 
 /* idle_pages - give back the whole pages inside an idle buffer.  The
- * queue client's two 16 KiB buffers are zeroed by qc_connect (every page
- * dirtied) yet hold nothing between messages; dropping the pages keeps an
- * idle session near 100 KiB.  Anonymous private memory reads back as
+ * queue client's two 16 KiB buffers hold nothing between messages (the
+ * greeting's read dirtied a page); dropping the pages keeps an idle
+ * session near 100 KiB.  Anonymous private memory reads back as
  * zeros, which an empty buffer does not mind. */
 static void
 idle_pages(void *p, size_t n)

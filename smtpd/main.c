@@ -21,6 +21,31 @@ usage(void)
 	    "[-l addr:port[/mode]]...");
 }
 
+/* bind_now - the listener resolves every library symbol once, at start,
+ * not lazily in each forked session: a lazy binding there looks symbols up
+ * (CPU) and writes a GOT page, copying it, in every child.  So it runs
+ * itself again once with LD_BIND_NOW set; the second run (LD_BIND_NOW
+ * set) only clears it, so that nothing it spawns inherits it.  If the
+ * exec fails, we go on lazily. */
+static void
+bind_now(char *argv[])
+{
+	char self[4096];
+	ssize_t n;
+
+	if (getenv("LD_BIND_NOW") != NULL) {
+		unsetenv("LD_BIND_NOW");
+		return;
+	}
+	/* the real path, not /proc/self/exe: ps would call us "exe" */
+	n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0 || setenv("LD_BIND_NOW", "1", 1) == -1)
+		return;
+	self[n] = '\0';
+	(void)execv(self, argv);
+	unsetenv("LD_BIND_NOW");
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -54,6 +79,8 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage();
+	if (naddrs > 0)
+		bind_now(argv);
 	cfg_load(&cfg, &conf, path);
 	if (tables_open(&tabs, &cfg) == -1)
 		die_msg(EXIT_TEMP, "tables", "cannot open tables");

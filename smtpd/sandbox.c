@@ -8,6 +8,7 @@
  * PR_SET_NO_NEW_PRIVS, then seccomp(2) with SECCOMP_FILTER_FLAG_LOG.
  * Fail closed: a session that cannot load it exits 111. */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
@@ -17,8 +18,10 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "exitcode.h"
 #include "log.h"
 #include "sbx.h"
 #include "smtpd.h"
@@ -87,9 +90,9 @@ export(scmp_filter_ctx ctx)
 	return 0;
 }
 
-/* sandbox_prepare - compile the session filter once; 0 or -1 */
-int
-sandbox_prepare(void)
+/* compile - the session filter, compiled here; 0 or -1 */
+static int
+compile(void)
 {
 	scmp_filter_ctx ctx;
 	int r;
@@ -101,6 +104,71 @@ sandbox_prepare(void)
 	r = add(ctx, sbx_base) == -1 || add(ctx, smtpd_rules) == -1 ||
 	    export(ctx) == -1 ? -1 : 0;
 	seccomp_release(ctx);
+	return r;
+}
+
+/* fetch - the filter from a child that compiled it, through a pipe */
+static int
+fetch(int fd)
+{
+	char *b;
+	size_t n = 0;
+	ssize_t r;
+
+	if ((b = malloc(BPF_MAX)) == NULL)
+		return -1;
+	while (n < BPF_MAX && (r = read(fd, b + n, BPF_MAX - n)) != 0) {
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			break;
+		n += (size_t)r;
+	}
+	if (n == 0 || n >= BPF_MAX || n % sizeof(struct sock_filter) != 0) {
+		free(b);
+		return errno = EINVAL, -1;
+	}
+	prog.filter = (struct sock_filter *)b;
+	prog.len = (unsigned short)(n / sizeof(struct sock_filter));
+	return 0;
+}
+
+/* sandbox_prepare - compile the session filter once; 0 or -1.  In a
+ * short-lived child: libseccomp's work would leave free chunks all over
+ * the listener's heap, and a session's mallocs landing in them would
+ * each copy a page the listener shares with it (a costly fault here). */
+int
+sandbox_prepare(void)
+{
+	int p[2], st, r;
+	pid_t pid;
+
+	if (prog.filter != NULL)
+		return 0;
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return compile();
+	if ((pid = fork()) == -1) {
+		close(p[0]);
+		close(p[1]);
+		return compile();
+	}
+	if (pid == 0) {
+		close(p[0]);
+		r = compile() == -1 || write(p[1], prog.filter,
+		    prog.len * sizeof *prog.filter) !=
+		    (ssize_t)(prog.len * sizeof *prog.filter);
+		_exit(r ? EXIT_TEMP : EXIT_OK);
+	}
+	close(p[1]);
+	r = fetch(p[0]);
+	close(p[0]);
+	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+		;
+	if (r == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+		free(prog.filter);
+		prog.filter = NULL;
+		return errno = EINVAL, -1;
+	}
 	return r;
 }
 
