@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "exitcode.h"
@@ -180,4 +181,15 @@ priv_lookup(const char *name, uid_t *uid, gid_t *gid)
 	*uid = pw->pw_uid;
 	*gid = pw->pw_gid;
 	return 0;
+}
+
+void
+sbx_chroot_empty(const char *dir)
+{
+	if (geteuid() != 0)
+		return;
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+		die_temp("mkdir", dir);
+	if (chroot(dir) == -1 || chdir("/") == -1)
+		die_temp("chroot", dir);
 }

@@ -39,5 +39,9 @@ int	priv_drop(uid_t uid, gid_t gid);
 void	priv_drop_or_die(uid_t uid, gid_t gid);
 /* priv_lookup: a user name to uid/gid (before the sandbox) */
 int	priv_lookup(const char *name, uid_t *uid, gid_t *gid);
+/* sbx_chroot_empty: as root, chroot to dir (made 0755 if missing), an
+ * empty directory, and chdir to /; exits 111 on failure; no-op when not
+ * root */
+void	sbx_chroot_empty(const char *dir);
 
 #endif

@@ -5,10 +5,7 @@
  * from a client.  Each child runs session_run(), which opens the tables
  * and the certificate itself, so a renewed certificate or table is used
  * by the next connection.  SIGTERM: stop listening, let sessions end. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,15 +16,11 @@
 #include <unistd.h>
 
 #include "exitcode.h"
+#include "listen.h"
 #include "log.h"
 #include "pop3d.h"
 
 #define LISTEN_MAX	16
-
-struct child {
-	pid_t	pid;
-	char	ip[IP_TEXT_MAX];
-};
 
 static volatile sig_atomic_t got_term;
 static int lfd[LISTEN_MAX];
@@ -51,29 +44,14 @@ static void
 peer_of(int fd, struct peerinfo *p)
 {
 	struct sockaddr_storage ss;
-	struct sockaddr_in6 *s6 = (void *)&ss;
-	struct sockaddr_in *s4 = (void *)&ss;
 	socklen_t sl = sizeof ss;
-	unsigned port = 0;
 
 	memset(p, 0, sizeof *p);
 	memset(&ss, 0, sizeof ss);
 	snprintf(p->ip, sizeof p->ip, "unknown");
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == -1)
 		return;
-	if (ss.ss_family == AF_INET) {
-		inet_ntop(AF_INET, &s4->sin_addr, p->ip, sizeof p->ip);
-		port = ntohs(s4->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], p->ip,
-			    sizeof p->ip);
-		else
-			inet_ntop(AF_INET6, &s6->sin6_addr, p->ip,
-			    sizeof p->ip);
-		port = ntohs(s6->sin6_port);
-	}
-	snprintf(p->port, sizeof p->port, "%u", port);
+	listen_addr_text(&ss, p->ip, sizeof p->ip, p->port, sizeof p->port);
 	p->loopback = strncmp(p->ip, "127.", 4) == 0 ||
 	    strcmp(p->ip, "::1") == 0;
 }
@@ -81,53 +59,16 @@ peer_of(int fd, struct peerinfo *p)
 static int
 open_one(const char *spec)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
-	struct addrinfo *ai;
-	char host[128];
-	const char *c = strrchr(spec, ':'), *h = spec;
-	size_t n;
-	int fd, one = 1;
+	int fd;
 
-	if (c == NULL || c == spec)
-		die_msg(EXIT_TEMP, "listen", "want ADDR:PORT");
-	n = (size_t)(c - spec);
-	if (spec[0] == '[' && n > 2 && c[-1] == ']')
-		h++, n -= 2;
-	if (n >= sizeof host)
-		die_msg(EXIT_TEMP, "listen", "address too long");
-	memcpy(host, h, n);
-	host[n] = '\0';
-	if (getaddrinfo(host, c + 1, &hints, &ai) != 0)
-		die_msg(EXIT_TEMP, "listen", "bad address (want ADDR:PORT)");
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0);
-	if (fd == -1)
-		die_temp("socket", spec);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (ai->ai_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
-	    listen(fd, 128) == -1)
+	if ((fd = listen_open(spec, 128)) == -1) {
+		if (errno == EINVAL)
+			die_msg(EXIT_TEMP, "listen",
+			    "bad address (want ADDR:PORT)");
 		die_temp("bind", spec);
-	freeaddrinfo(ai);
+	}
 	log_kv("listen", "addr", spec, NULL);
 	return fd;
-}
-
-static void
-reap(struct child *kids, size_t *nkids)
-{
-	pid_t pid;
-	size_t i;
-	int st;
-
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-		for (i = 0; i < *nkids; i++)
-			if (kids[i].pid == pid) {
-				kids[i] = kids[--*nkids];
-				break;
-			}
 }
 
 static void
@@ -144,33 +85,20 @@ refuse(int fd, const char *ip, const char *why)
 static void
 child_start(const struct pop3_cfg *cfg, int fd, const struct peerinfo *p)
 {
-	sigset_t none;
-	size_t i;
-
-	for (i = 0; i < nlfd; i++)
-		close(lfd[i]);
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	listen_child_reset(lfd, nlfd);
 	session_run(cfg, fd, fd, p);
 }
 
 static void
-spawn(const struct pop3_cfg *cfg, int fd, struct child *kids, size_t *nkids)
+spawn(const struct pop3_cfg *cfg, int fd, struct kid *kids, size_t *nkids)
 {
 	struct peerinfo p;
-	unsigned same = 0;
-	size_t i;
 	pid_t pid;
 
 	peer_of(fd, &p);
-	for (i = 0; i < *nkids; i++)
-		same += strcmp(kids[i].ip, p.ip) == 0;
 	if (*nkids >= cfg->max_conn)
 		return refuse(fd, p.ip, "max_connections");
-	if (same >= cfg->max_per_ip)
+	if (kids_count_ip(kids, *nkids, p.ip) >= cfg->max_per_ip)
 		return refuse(fd, p.ip, "max_per_ip");
 	if ((pid = fork()) == -1) {
 		log_kv("error", "op", "fork", "err", strerror(errno), NULL);
@@ -180,9 +108,7 @@ spawn(const struct pop3_cfg *cfg, int fd, struct child *kids, size_t *nkids)
 	if (pid == 0)
 		child_start(cfg, fd, &p);	/* never returns */
 	close(fd);
-	kids[*nkids].pid = pid;
-	memcpy(kids[*nkids].ip, p.ip, sizeof p.ip);
-	(*nkids)++;
+	kids_add(kids, nkids, pid, p.ip);
 }
 
 /* listen_run - accept until SIGTERM */
@@ -192,7 +118,7 @@ listen_run(const struct pop3_cfg *cfg, char **addrs, size_t naddrs)
 	struct pollfd pf[LISTEN_MAX];
 	struct timespec tick = { 1, 0 };
 	struct sigaction sa;
-	struct child *kids;
+	struct kid *kids;
 	sigset_t set, old;
 	size_t nkids = 0, i;
 	int fd, k;
@@ -232,7 +158,7 @@ listen_run(const struct pop3_cfg *cfg, char **addrs, size_t naddrs)
 					spawn(cfg, fd, kids, &nkids);
 				}
 			}
-		reap(kids, &nkids);
+		kids_reap(kids, &nkids);
 	}
 	for (i = 0; i < nlfd; i++)
 		close(lfd[i]);

@@ -113,20 +113,6 @@ config(struct rcfg *c, const struct conf *cf)
 	c->v6first = conf_bool(cf, "dns_prefer_ipv6", 0);
 }
 
-/* as root: no files at all after this (an empty directory) */
-static void
-jail(const struct conf *cf)
-{
-	const char *dir = conf_str(cf, "empty_dir", "/var/empty");
-
-	if (geteuid() != 0)
-		return;
-	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
-		die_temp("mkdir", dir);
-	if (chroot(dir) == -1 || chdir("/") == -1)
-		die_temp("chroot", dir);
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -152,7 +138,8 @@ main(int argc, char *argv[])
 	tzset();
 	if (sodium_init() < 0)
 		die_msg(EXIT_TEMP, "sodium_init", "failed");
-	jail(&cf);
+	/* as root: no files at all after this (an empty directory) */
+	sbx_chroot_empty(conf_str(&cf, "empty_dir", "/var/empty"));
 	priv_drop_or_die(uid, gid);
 	sbx_enter_or_die(resolve_rules);
 	log_kv("start", "nameservers", c.nns > 1 ? "several" : "one", NULL);

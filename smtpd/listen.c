@@ -11,10 +11,7 @@
  * again, at accept time, when the certificate or key file changed on
  * disk, so a renewed certificate is used without a restart; the child
  * inherits it.  The child spawns sandmail-auth before its sandbox. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -29,16 +26,12 @@
 #include <unistd.h>
 
 #include "exitcode.h"
+#include "listen.h"
 #include "log.h"
 #include "smtpd.h"
 
 #define LISTEN_MAX	16
 #define BACKLOG		1024
-
-struct child {
-	pid_t	pid;
-	char	ip[IP_MAX];
-};
 
 static volatile sig_atomic_t got_chld, got_hup, got_term;
 static int lfd[LISTEN_MAX];
@@ -158,31 +151,6 @@ tlsctx_get(const struct smtpd_cfg *cfg)
 	}
 	tctx = n;
 	return tctx;
-}
-
-/* sa_text - an address as text; IPv4-mapped IPv6 as plain IPv4 */
-static void
-sa_text(const struct sockaddr_storage *ss, char *ip, size_t ipsz,
-    char *port, size_t portsz)
-{
-	const struct sockaddr_in6 *s6 = (const void *)ss;
-	const struct sockaddr_in *s4 = (const void *)ss;
-	unsigned p = 0;
-
-	snprintf(ip, ipsz, "unknown");
-	if (ss->ss_family == AF_INET) {
-		inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)ipsz);
-		p = ntohs(s4->sin_port);
-	} else if (ss->ss_family == AF_INET6) {
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip,
-			    (socklen_t)ipsz);
-		else
-			inet_ntop(AF_INET6, &s6->sin6_addr, ip,
-			    (socklen_t)ipsz);
-		p = ntohs(s6->sin6_port);
-	}
-	snprintf(port, portsz, "%u", p);
 }
 
 /* idle_pages - give back the whole pages inside an idle buffer.  The
@@ -305,24 +273,16 @@ session_child(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	struct sockaddr_storage peer, me;
 	socklen_t pl = sizeof peer, ml = sizeof me;
 	char ip[IP_MAX], port[8], lip[IP_MAX], lport[8];
-	sigset_t none;
-	size_t i;
 
-	for (i = 0; i < nlfd; i++)
-		close(lfd[i]);
-	signal(SIGCHLD, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGHUP, SIG_DFL);	/* before the unblocking */
+	listen_child_reset(lfd, nlfd);
 	memset(&peer, 0, sizeof peer);
 	memset(&me, 0, sizeof me);
 	if (getpeername(fd, (struct sockaddr *)&peer, &pl) == -1 ||
 	    getsockname(fd, (struct sockaddr *)&me, &ml) == -1)
 		die_temp("getpeername", NULL);
-	sa_text(&peer, ip, sizeof ip, port, sizeof port);
-	sa_text(&me, lip, sizeof lip, lport, sizeof lport);
+	listen_addr_text(&peer, ip, sizeof ip, port, sizeof port);
+	listen_addr_text(&me, lip, sizeof lip, lport, sizeof lport);
 	session_go(cfg, tabs, fd, fd, ip, port, lip, mode);
 }
 
@@ -340,39 +300,14 @@ session_ucspi(const struct smtpd_cfg *cfg, struct tables *tabs,
 	session_go(cfg, tabs, 0, 1, ip, port, lip, mode);
 }
 
-/* split_addr - "ADDR:PORT", "[V6]:PORT" or "V6:PORT" */
-static int
-split_addr(const char *s, char *host, size_t hsz, const char **port)
-{
-	const char *c = strrchr(s, ':');
-	size_t n;
-
-	if (c == NULL || c == s)
-		return -1;
-	*port = c + 1;
-	if (s[0] == '[' && c > s + 1 && c[-1] == ']')
-		s++, n = (size_t)(c - s - 1);
-	else
-		n = (size_t)(c - s);
-	if (n >= hsz)
-		return -1;
-	memcpy(host, s, n);
-	host[n] = '\0';
-	return 0;
-}
-
 /* open_one - a listening socket for "ADDR:PORT[/MODE]"; the mode, if
  * given, replaces -m's for this one */
 static int
 open_one(const char *spec0, unsigned *mode)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
-	struct addrinfo *ai;
-	char host[128], spec[256];
-	const char *port;
+	char spec[256];
 	char *sl;
-	int fd, one = 1;
+	int fd;
 
 	if (snprintf(spec, sizeof spec, "%s", spec0) >= (int)sizeof spec)
 		die_msg(EXIT_TEMP, "listen", "address too long");
@@ -382,49 +317,16 @@ open_one(const char *spec0, unsigned *mode)
 			die_msg(EXIT_TEMP, "listen", "bad mode (want smtp, "
 			    "submission, smtps or tls)");
 	}
-	if (split_addr(spec, host, sizeof host, &port) == -1 ||
-	    getaddrinfo(host, port, &hints, &ai) != 0)
-		die_msg(EXIT_TEMP, "listen", "bad address (want ADDR:PORT)");
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0);
-	if (fd == -1)
-		die_temp("socket", spec);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (ai->ai_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
-	    listen(fd, BACKLOG) == -1)
+	if ((fd = listen_open(spec, BACKLOG)) == -1) {
+		if (errno == EINVAL)
+			die_msg(EXIT_TEMP, "listen",
+			    "bad address (want ADDR:PORT)");
 		die_temp("bind", spec);
-	freeaddrinfo(ai);
+	}
 	log_kv("listen", "addr", spec, "mode", (*mode & MODE_TLS) ?
 	    ((*mode & MODE_SUBMISSION) ? "smtps" : "tls") :
 	    (*mode & MODE_SUBMISSION) ? "submission" : "smtp", NULL);
 	return fd;
-}
-
-static void
-reap(struct child *kids, size_t *nkids)
-{
-	pid_t pid;
-	size_t i;
-	int st;
-
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-		for (i = 0; i < *nkids; i++)
-			if (kids[i].pid == pid) {
-				kids[i] = kids[--*nkids];
-				break;
-			}
-}
-
-static unsigned
-count_ip(const struct child *kids, size_t nkids, const char *ip)
-{
-	unsigned n = 0;
-
-	for (size_t i = 0; i < nkids; i++)
-		n += strcmp(kids[i].ip, ip) == 0;
-	return n;
 }
 
 /* too_many - 421 without forking (the parent never reads the client);
@@ -446,7 +348,7 @@ too_many(int fd, const struct smtpd_cfg *cfg, const char *ip,
 
 static void
 spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
-    unsigned mode, struct child *kids, size_t *nkids)
+    unsigned mode, struct kid *kids, size_t *nkids)
 {
 	struct sockaddr_storage peer;
 	socklen_t pl = sizeof peer;
@@ -458,10 +360,10 @@ spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 		close(fd);
 		return;
 	}
-	sa_text(&peer, ip, sizeof ip, port, sizeof port);
+	listen_addr_text(&peer, ip, sizeof ip, port, sizeof port);
 	if (*nkids >= cfg->max_conn)
 		return too_many(fd, cfg, ip, "", mode);
-	if (count_ip(kids, *nkids, ip) >= cfg->max_per_ip)
+	if (kids_count_ip(kids, *nkids, ip) >= cfg->max_per_ip)
 		return too_many(fd, cfg, ip, " from your address", mode);
 	(void)tlsctx_get(cfg);	/* a renewed certificate, made once here */
 	if ((pid = fork()) == -1) {
@@ -472,14 +374,12 @@ spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	if (pid == 0)
 		session_child(cfg, tabs, fd, mode);	/* never returns */
 	close(fd);
-	kids[*nkids].pid = pid;
-	memcpy(kids[*nkids].ip, ip, sizeof ip);
-	(*nkids)++;
+	kids_add(kids, nkids, pid, ip);
 }
 
 static void
 accept_some(const struct smtpd_cfg *cfg, struct tables *tabs, int l,
-    unsigned mode, struct child *kids, size_t *nkids)
+    unsigned mode, struct kid *kids, size_t *nkids)
 {
 	int fd, i;
 
@@ -547,7 +447,7 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 {
 	struct pollfd pf[LISTEN_MAX];
 	struct timespec tick = { 1, 0 };
-	struct child *kids;
+	struct kid *kids;
 	size_t nkids = 0, i;
 	time_t last = time(NULL);
 	sigset_t old;
@@ -573,7 +473,7 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 					accept_some(cfg, tabs, pf[i].fd,
 					    lmode[i], kids, &nkids);
 		if (got_chld)
-			got_chld = 0, reap(kids, &nkids);
+			got_chld = 0, kids_reap(kids, &nkids);
 		if (got_hup)
 			got_hup = 0, reload(tabs, cfg, "hup");
 		else if (time(NULL) != last) {
