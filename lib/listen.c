@@ -6,9 +6,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "listen.h"
 
 /* split_addr - "ADDR:PORT", "[V6]:PORT" or "V6:PORT" */
@@ -16,9 +18,15 @@ static int
 split_addr(const char *s, char *host, size_t hsz, const char **port)
 {
 	const char *c = strrchr(s, ':');
+	unsigned long long pn;
 	size_t n;
 
-	if (c == NULL || c == s)
+	/* no port, or an empty one: getaddrinfo would take "" as port 0,
+	 * and a forgotten port would become a random one */
+	if (c == NULL || c == s || c[1] == '\0')
+		return -1;
+	/* and getaddrinfo takes "70000" as 4464: check the range here */
+	if (parse_ull(c + 1, &pn) == -1 || pn > 65535)
 		return -1;
 	*port = c + 1;
 	if (s[0] == '[' && c > s + 1 && c[-1] == ']')
@@ -142,4 +150,13 @@ kids_add(struct kid *kids, size_t *nkids, pid_t pid, const char *ip)
 	kids[*nkids].pid = pid;
 	snprintf(kids[*nkids].ip, sizeof kids[*nkids].ip, "%s", ip);
 	(*nkids)++;
+}
+
+/* listen_is_loopback - whether a textual client address is loopback */
+int
+listen_is_loopback(const char *ip)
+{
+	if (strncasecmp(ip, "::ffff:", 7) == 0)
+		ip += 7;
+	return strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0;
 }

@@ -30,6 +30,10 @@ void	listen_addr_text(const struct sockaddr_storage *ss, char *ip,
  * signal */
 void	listen_child_reset(const int *lfd, size_t nlfd);
 
+/* listen_is_loopback: the client address (text, as from listen_addr_text or
+ * TCPREMOTEIP) is 127.0.0.0/8, ::1 or an IPv4-mapped 127.x.x.x */
+int	listen_is_loopback(const char *ip);
+
 /* kids_reap: wait for every ended child, dropping it from the table */
 void	kids_reap(struct kid *kids, size_t *nkids);
 /* kids_count_ip: how many children serve ip */

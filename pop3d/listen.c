@@ -52,8 +52,7 @@ peer_of(int fd, struct peerinfo *p)
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == -1)
 		return;
 	listen_addr_text(&ss, p->ip, sizeof p->ip, p->port, sizeof p->port);
-	p->loopback = strncmp(p->ip, "127.", 4) == 0 ||
-	    strcmp(p->ip, "::1") == 0;
+	p->loopback = listen_is_loopback(p->ip);
 }
 
 static int

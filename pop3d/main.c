@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "exitcode.h"
+#include "listen.h"
 #include "log.h"
 #include "pop3d.h"
 
@@ -30,8 +31,7 @@ peer_env(struct peerinfo *p)
 	memset(p, 0, sizeof *p);
 	snprintf(p->ip, sizeof p->ip, "%s", ip && *ip ? ip : "unknown");
 	snprintf(p->port, sizeof p->port, "%s", port && *port ? port : "0");
-	p->loopback = strncmp(p->ip, "127.", 4) == 0 ||
-	    strcmp(p->ip, "::1") == 0 || strncmp(p->ip, "::ffff:127.", 11) == 0;
+	p->loopback = listen_is_loopback(p->ip);
 }
 
 int

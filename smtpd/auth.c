@@ -20,18 +20,13 @@
 
 #include <sodium.h>
 
+#include "listen.h"
 #include "log.h"
 #include "smtpd.h"
 
 #define LOGIN_PROMPT	"334 VXNlcm5hbWU6"	/* "Username:" */
 #define PASS_PROMPT	"334 UGFzc3dvcmQ6"	/* "Password:" */
 #define SASL_MAX	(3 * AUTH_FIELD_MAX)	/* PLAIN's three fields */
-
-static int
-is_loopback(const char *ip)
-{
-	return strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0;
-}
 
 /* auth_offered - AUTH may be used now: sandmail-auth is there, AUTH is
  * on for this listener, and the link is TLS (or loopback, if allowed) */
@@ -44,7 +39,7 @@ auth_offered(const struct session *s)
 		return 0;
 	if (!(s->mode & MODE_SUBMISSION) && !s->cfg->auth)
 		return 0;
-	return s->tls != NULL || (s->cfg->auth_plain_lo && is_loopback(s->ip));
+	return s->tls != NULL || (s->cfg->auth_plain_lo && listen_is_loopback(s->ip));
 }
 
 /* quick_ack - ACK the client's Finished now.  A client with Nagle on

@@ -1,0 +1,105 @@
+/* test_listen: the listener helpers smtpd and pop3d share. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "listen.h"
+
+static void
+test_loopback(void **state)
+{
+	static const struct { const char *ip; int want; } cases[] = {
+		{ "127.0.0.1", 1 }, { "127.255.3.4", 1 }, { "::1", 1 },
+		{ "::ffff:127.0.0.1", 1 }, { "::FFFF:127.0.0.9", 1 },
+		{ "128.0.0.1", 0 }, { "1.127.0.0", 0 }, { "::2", 0 },
+		{ "::ffff:10.0.0.1", 0 }, { "", 0 }, { "unknown", 0 },
+		{ "::1:1", 0 }, { "127", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		assert_int_equal(listen_is_loopback(cases[i].ip),
+		    cases[i].want);
+}
+
+static void
+test_open(void **state)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char ip[LISTEN_IP_MAX], port[8];
+	int fd;
+
+	(void)state;
+	fd = listen_open("127.0.0.1:0", 4);
+	assert_true(fd >= 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &sl), 0);
+	listen_addr_text(&ss, ip, sizeof ip, port, sizeof port);
+	assert_string_equal(ip, "127.0.0.1");
+	assert_string_not_equal(port, "0");
+	close(fd);
+	fd = listen_open("[::1]:0", 4);
+	if (fd >= 0)		/* a machine without IPv6 loopback may refuse */
+		close(fd);
+	static const char *bad[] = { "", "127.0.0.1", ":25", "127.0.0.1:",
+	    "127.0.0.1:x", "127.0.0.1:70000", "localhost:25", "[::1:25",
+	    "999.0.0.1:25" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		errno = 0;
+		if ((fd = listen_open(bad[i], 4)) >= 0)
+			close(fd);
+		if (fd >= 0)
+			fail_msg("accepted \"%s\"", bad[i]);
+	}
+}
+
+static void
+test_kids(void **state)
+{
+	struct kid kids[4];
+	size_t n = 0;
+	pid_t pid;
+
+	(void)state;
+	kids_add(kids, &n, 100000, "10.0.0.1");
+	kids_add(kids, &n, 100001, "10.0.0.1");
+	kids_add(kids, &n, 100002, "::1");
+	assert_int_equal(n, 3);
+	assert_int_equal(kids_count_ip(kids, n, "10.0.0.1"), 2);
+	assert_int_equal(kids_count_ip(kids, n, "::1"), 1);
+	assert_int_equal(kids_count_ip(kids, n, "10.0.0.2"), 0);
+	/* a real child that ends is reaped and dropped */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	kids_add(kids, &n, pid, "192.0.2.1");
+	for (int i = 0; i < 500 && n == 4; i++) {
+		kids_reap(kids, &n);
+		if (n == 4)
+			usleep(10000);
+	}
+	assert_int_equal(n, 3);
+	assert_int_equal(kids_count_ip(kids, n, "192.0.2.1"), 0);
+	assert_int_equal(kids_count_ip(kids, n, "10.0.0.1"), 2);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_loopback),
+		cmocka_unit_test(test_open),
+		cmocka_unit_test(test_kids),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
