@@ -21,17 +21,7 @@
 #include "resolver.h"
 #include "sbx.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-/* LeakSanitizer cannot work inside the sandbox (it needs ptrace and
- * /proc); ASan's other checks stay on. */
-const char	*__asan_default_options(void);
-
-const char *
-__asan_default_options(void)
-{
-	return "detect_leaks=0";
-}
-#endif
+SBX_NO_LEAK_CHECK
 
 static const struct sbx_rule resolve_rules[] = {
 	/* UDP and TCP sockets to the name servers, nothing else */
