@@ -47,6 +47,20 @@ def children(pid):
         return []
 
 
+def sessions(s):
+    """smtpd session processes of this system: the listener's children,
+    and those of a listener killed earlier (reparented, still serving the
+    clients that keep their connections)."""
+    listener = s.p["smtpd"].pid
+    want = f"{prog('sandmail-smtpd')} -c {s.conf} "
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit() and int(d) != listener and \
+                cmdline(int(d)).startswith(want):
+            out.append(int(d))
+    return out
+
+
 def cmdline(pid):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -169,13 +183,16 @@ class Killer(threading.Thread):
                 s.reap("start")
             if self.kill(what):
                 self.kills[what] += 1
-            elif what != "session":
-                self.plan.append(what)	# not there yet: later
+            elif self.kills[what] == 0:
+                # not there yet (no session open at this instant, send
+                # not started again): try that kind again later, or the
+                # test could end without ever having killed it
+                self.plan.append(what)
 
     def kill(self, what):
         s = self.s
         if what == "session":
-            kids = children(s.p["smtpd"].pid)
+            kids = sessions(s)
             return bool(kids) and kill9(self.rng.choice(kids))
         if what in ("smtpd", "queue"):
             kill9(s.p[what].pid)
