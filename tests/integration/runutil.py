@@ -100,6 +100,7 @@ class RunSystem:
         self.out_path = os.path.join(self.tmp, "run.out")
         self.proc = None
         self.out = None
+        self.extra_env = {}
 
     def env(self):
         e = dict(os.environ)
@@ -110,6 +111,7 @@ class RunSystem:
                  RUN_POP3_PORT=str(self.ports["pop3"]),
                  RUN_POP3S_PORT=str(self.ports["pop3s"]),
                  RUN_REMOTE_PORT=str(self.ports["remote"]))
+        e.update(self.extra_env)
         e.pop("SANDMAIL_CONF", None)
         return e
 

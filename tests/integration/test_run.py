@@ -13,7 +13,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from conftest import ROOT, prog, wait_port
+from conftest import ROOT, prog, wait_for, wait_port
 from runutil import RunSystem, find_mail, mailbox_user, scratch, wait_gone
 
 
@@ -222,4 +222,52 @@ def test_run_as_plain_user(tmp_path):
         assert s.stop(signal.SIGINT) == 0, s.output()
         assert wait_gone(s.dir) == []
     finally:
+        s.cleanup()
+
+
+@pytest.mark.skipif(shutil.which("dnsmasq") is None,
+                    reason="dnsmasq not installed")
+def test_run_routes_by_mx(tmp_path, procs):
+    """RUN_NAMESERVER: make run routes remote mail by the MX records of a
+    loopback dnsmasq.  dest.test has two MX hosts: 127.0.0.3 (preference
+    5, nothing listens) and 127.0.0.2 (10, our test server): the message
+    goes to the second after the first refuses the connection."""
+    from dnsutil import start_dnsmasq
+    from remoteutil import SMTPServer
+    from test_remote import common_port
+
+    port = common_port(["127.0.0.2", "127.0.0.3"])
+    dns = start_dnsmasq(procs, str(tmp_path), [
+        "--mx-host=dest.test,mx0.dest.test,5",
+        "--host-record=mx0.dest.test,127.0.0.3",
+        "--mx-host=dest.test,mx1.dest.test,10",
+        "--host-record=mx1.dest.test,127.0.0.2",
+    ])
+    mx = SMTPServer("127.0.0.2", port, "mx1.dest.test")
+    s = RunSystem(tmp_path)
+    s.extra_env = {"RUN_NAMESERVER": f"127.0.0.1:{dns}",
+                   "RUN_MX_PORT": str(port)}
+    try:
+        s.start()
+        s.wait_ready()
+        out = s.output()
+        assert f"by DNS MX records (127.0.0.1:{dns} port {port})" in out
+        with open(os.path.join(s.dir, "etc", "routes")) as f:
+            assert not any(x.startswith("*") for x in f)
+        with smtplib.SMTP("127.0.0.1", s.ports["smtp"], timeout=30) as c:
+            c.sendmail("tester@localhost", ["far@dest.test"],
+                       b"Subject: via MX\r\n\r\nover the MX\r\n")
+        done = wait_for(lambda: mx.done(), timeout=60,
+                        what="the MX host to get the message")
+        t = done[0]
+        assert t.mail.startswith("MAIL FROM:<tester@localhost>")
+        assert [x.split()[1] for x in t.rcpts] == ["TO:<far@dest.test>"]
+        assert b"Subject: via MX" in t.data and b"over the MX" in t.data
+        log = wait_for(lambda: [x for x in s.output().splitlines() if
+                                "prog=send event=delivered" in x],
+                       timeout=30, what="the delivered line")
+        assert "mta=mx1.dest.test[127.0.0.2]" in log[0], log
+        assert s.stop() == 0
+    finally:
+        mx.close()
         s.cleanup()
