@@ -154,6 +154,11 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 	cfg->max_conn = (unsigned)conf_num(c, "max_connections", 1000, 1,
 	    65536);
 	cfg->max_per_ip = (unsigned)conf_num(c, "max_per_ip", 20, 1, 65536);
+	/* a port 25 worker process serves this many sessions, then goes;
+	 * 1: a fresh process per connection */
+	cfg->max_use = (unsigned)conf_num(c, "smtpd_max_use", 100, 1,
+	    1000000);
+	cfg->idle_worker_ms = ms(conf_secs(c, "smtpd_idle_worker", 60));
 	cfg_tls(cfg, c);
 	cfg_user(cfg, c);
 }

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "exitcode.h"
+#include "fdpass.h"
 #include "listen.h"
 #include "log.h"
 #include "smtpd.h"
@@ -37,10 +38,6 @@ static volatile sig_atomic_t got_chld, got_hup, got_term;
 static int lfd[LISTEN_MAX];
 static unsigned lmode[LISTEN_MAX];
 static size_t nlfd;
-static int alarm_fd = -1;
-static char alarm_msg[300];
-static size_t alarm_len;
-
 static void
 on_signal(int sig)
 {
@@ -50,35 +47,6 @@ on_signal(int sig)
 		got_hup = 1;
 	else
 		got_term = 1;
-}
-
-/* on_alarm - the whole-session limit: say so and go (async-safe) */
-static void
-on_alarm(int sig)
-{
-	static const char logl[] =
-	    "prog=smtpd event=disconnect reason=\"session limit\"\n";
-
-	ssize_t r = 0;
-
-	(void)sig;
-	if (alarm_fd >= 0)
-		r = write(alarm_fd, alarm_msg, alarm_len);
-	r += write(2, logl, sizeof logl - 1);
-	_exit(r < 0 ? EXIT_TEMP : EXIT_OK);
-}
-
-/* alarm_tls - TLS is on: plain bytes from the alarm handler would break
- * the stream, so the session writes its 421 itself at the deadline
- * (io_timeouts); the alarm, a few seconds later, only ends the process */
-void
-alarm_tls(void)
-{
-	unsigned left = alarm(0);
-
-	alarm_fd = -1;
-	if (left > 0)
-		alarm(left + 5);
 }
 
 /* mode_parse - "smtp", "submission", "smtps" (submission on implicit
@@ -103,6 +71,8 @@ mode_parse(const char *m, unsigned *mode)
 static SSL_CTX *tctx;
 static struct stat tcert_st, tkey_st;
 static int tctx_tried;
+
+static void gen_bump(void);
 
 static int
 st_same(const struct stat *a, const struct stat *b)
@@ -150,154 +120,16 @@ tlsctx_get(const struct smtpd_cfg *cfg)
 		log_kv("reload", "why", "certificate", NULL);
 	}
 	tctx = n;
+	gen_bump();
 	return tctx;
 }
 
-/* idle_pages - give back the whole pages inside an idle buffer.  The
- * queue client's two 16 KiB buffers hold nothing between messages (the
- * greeting's read dirtied a page); dropping the pages keeps an idle
- * session near 100 KiB.  Anonymous private memory reads back as
- * zeros, which an empty buffer does not mind. */
-static void
-idle_pages(void *p, size_t n)
+/* tlsctx_current - the context as it is, without looking at the files
+ * (in a forked session: the listener has just looked) */
+SSL_CTX *
+tlsctx_current(void)
 {
-	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1);
-	uintptr_t e = ((uintptr_t)p + n) & ~(pg - 1);
-
-	if (e > a)
-		(void)madvise((void *)a, e - a, MADV_DONTNEED);
-}
-
-static void
-copy_env(char *dst, size_t sz, const char *name, const char *def)
-{
-	const char *v = getenv(name);
-	int n = snprintf(dst, sz, "%s", v && *v ? v : def);
-
-	if (n < 0)
-		dst[0] = '\0';
-}
-
-/* auth_start - sandmail-auth for a session that may offer AUTH (a
- * server context, or plain AUTH allowed); NULL if none.  Before the
- * sandbox: it forks and execs. */
-static struct authc *
-auth_start(const struct smtpd_cfg *cfg, SSL_CTX *ctx, unsigned mode)
-{
-	struct authc *a;
-
-	if (!(mode & MODE_SUBMISSION) && !cfg->auth)
-		return NULL;
-	if (ctx == NULL && !cfg->auth_plain_lo)
-		return NULL;
-	if ((a = malloc(sizeof *a)) == NULL)
-		die_temp("malloc", NULL);
-	if (auth_spawn(a, cfg->auth_prog, cfg->conf_path) == -1) {
-		log_kv("error", "op", "auth_spawn", "prog", cfg->auth_prog,
-		    "err", strerror(errno), NULL);
-		a->fd = -1;
-	}
-	a->timeout_ms = cfg->timeout_ms;
-	return a;
-}
-
-/* session_go - everything from the set-up to the end of one session:
- * the queue, the relay check, sandmail-auth, privileges, the filter;
- * never returns */
-void
-session_go(const struct smtpd_cfg *cfg, struct tables *tabs, int infd,
-    int outfd, const char *ip, const char *port, const char *localip,
-    unsigned mode)
-{
-	struct session *s;
-	struct qc *q;
-	struct buf v = BUF_INIT(TBL_KEY_MAX);
-	int qok;
-
-	signal(SIGPIPE, SIG_IGN);
-	if ((s = malloc(sizeof *s)) == NULL || (q = malloc(sizeof *q)) ==
-	    NULL)
-		die_temp("malloc", NULL);
-	qok = queue_open(q, cfg) == 0;
-	if (qok && rd_pending(&q->rd) == 0 && q->wr.len == 0) {
-		idle_pages(q->rd.b, sizeof q->rd.b);
-		idle_pages(q->wr.b, sizeof q->wr.b);
-	}
-	session_init(s, cfg, tabs, q, qok, infd, outfd);
-	snprintf(s->ip, sizeof s->ip, "%s", ip);
-	snprintf(s->port, sizeof s->port, "%s", port);
-	snprintf(s->localip, sizeof s->localip, "%s", localip);
-	/* RELAYCLIENT is tcpserver's per-client word (fd 0/1 only); in the
-	 * listener it would be the whole daemon's environment */
-	s->relayclient = tbl_ip(&tabs->t[T_RELAY], ip, &v) == 1 ||
-	    (infd == 0 && getenv("RELAYCLIENT") != NULL);
-	buf_free(&v);
-	s->mode = mode;
-	s->ctx = tlsctx_get(cfg);
-	if ((mode & MODE_TLS) && s->ctx == NULL)
-		die_msg(EXIT_TEMP, "tls", "implicit TLS without a certificate");
-	s->ac = auth_start(cfg, s->ctx, mode);
-	log_kv("connect", "ip", s->ip, "port", s->port, "local", s->localip,
-	    "relay", s->relayclient ? "yes" : "no", "mode",
-	    (mode & MODE_TLS) ? ((mode & MODE_SUBMISSION) ? "smtps" : "tls") :
-	    (mode & MODE_SUBMISSION) ? "submission" : "smtp", NULL);
-	alarm_fd = (mode & MODE_TLS) ? -1 : outfd;	/* no plain bytes in TLS */
-	alarm_len = (size_t)snprintf(alarm_msg, sizeof alarm_msg,
-	    "421 4.4.2 %.200s Session time limit exceeded\r\n",
-	    cfg->hostname);
-	signal(SIGALRM, on_alarm);
-	session_sandbox(cfg);
-	alarm(cfg->session_limit);
-	session_run(s);
-	session_free(s);
-	if (s->ac != NULL) {
-		auth_close(s->ac);
-		free(s->ac);
-	}
-	free(s);
-	if (qok)
-		qc_close(q);
-	free(q);
-	/* nothing is buffered in stdio; _exit skips the exit handlers and
-	 * library destructors, which would only touch (and copy) pages the
-	 * listener shares with us */
-	_exit(EXIT_OK);
-}
-
-/* session_child - in a forked child: the connection on fd */
-void
-session_child(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
-    unsigned mode)
-{
-	struct sockaddr_storage peer, me;
-	socklen_t pl = sizeof peer, ml = sizeof me;
-	char ip[IP_MAX], port[8], lip[IP_MAX], lport[8];
-
-	signal(SIGHUP, SIG_DFL);	/* before the unblocking */
-	listen_child_reset(lfd, nlfd);
-	memset(&peer, 0, sizeof peer);
-	memset(&me, 0, sizeof me);
-	if (getpeername(fd, (struct sockaddr *)&peer, &pl) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&me, &ml) == -1)
-		die_temp("getpeername", NULL);
-	listen_addr_text(&peer, ip, sizeof ip, port, sizeof port);
-	listen_addr_text(&me, lip, sizeof lip, lport, sizeof lport);
-	session_go(cfg, tabs, fd, fd, ip, port, lip, mode);
-}
-
-/* session_ucspi - under tcpserver: fd 0 and 1, addresses from the
- * environment (TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP) */
-void
-session_ucspi(const struct smtpd_cfg *cfg, struct tables *tabs,
-    unsigned mode)
-{
-	char ip[IP_MAX], port[8], lip[IP_MAX];
-
-	copy_env(ip, sizeof ip, "TCPREMOTEIP", "");
-	copy_env(port, sizeof port, "TCPREMOTEPORT", "0");
-	copy_env(lip, sizeof lip, "TCPLOCALIP", "");
-	session_go(cfg, tabs, 0, 1, ip, port, lip, mode);
+	return tctx;
 }
 
 /* open_one - a listening socket for "ADDR:PORT[/MODE]"; the mode, if
@@ -346,40 +178,240 @@ too_many(int fd, const struct smtpd_cfg *cfg, const char *ip,
 	close(fd);
 }
 
-static void
-spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
-    unsigned mode, struct kid *kids, size_t *nkids)
+/* The session processes: one per connection being served, plus the idle
+ * workers waiting on their socket pairs for the next (worker.c). */
+struct worker {
+	pid_t		 pid;
+	int		 ctl;		/* our end of its socket pair; -1: none
+					 * (one session only) or retired */
+	unsigned	 mode;
+	int		 busy;		/* serving ip */
+	unsigned	 gen;		/* the generation it was forked in */
+	unsigned	 uses;
+	char		 ip[IP_MAX];
+};
+
+static struct worker *wk;
+static size_t nwk, wkcap;
+/* the tables and certificate generation, MAP_SHARED with the workers:
+ * one that sees it change after a session goes instead of idling */
+static volatile unsigned *gen;
+
+static unsigned
+wk_busy(const char *ip)
 {
-	struct sockaddr_storage peer;
-	socklen_t pl = sizeof peer;
-	char ip[IP_MAX], port[8];
+	unsigned n = 0;
+
+	for (size_t i = 0; i < nwk; i++)
+		n += wk[i].busy && (ip == NULL || strcmp(wk[i].ip, ip) == 0);
+	return n;
+}
+
+/* wk_retire - close a worker's socket pair: an idle one exits at once,
+ * a busy one after its session */
+static void
+wk_retire(struct worker *w)
+{
+	if (w->ctl >= 0)
+		close(w->ctl);
+	w->ctl = -1;
+}
+
+static void
+wk_retire_idle(void)
+{
+	for (size_t i = 0; i < nwk; i++)
+		if (!wk[i].busy)
+			wk_retire(&wk[i]);
+}
+
+/* gen_bump - the tables or the certificate changed: workers made with
+ * the old ones serve no more sessions */
+static void
+gen_bump(void)
+{
+	if (gen == NULL)
+		return;
+	(*gen)++;
+	wk_retire_idle();
+}
+
+static struct worker *
+wk_idle_any(void)
+{
+	for (size_t i = 0; i < nwk; i++)
+		if (!wk[i].busy && wk[i].ctl >= 0)
+			return &wk[i];
+	return NULL;
+}
+
+static size_t
+wk_live(void)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < nwk; i++)
+		n += wk[i].busy || wk[i].ctl >= 0;
+	return n;
+}
+
+static struct worker *
+wk_idle(unsigned mode)
+{
+	for (size_t i = 0; i < nwk; i++)
+		if (!wk[i].busy && wk[i].ctl >= 0 && wk[i].mode == mode &&
+		    wk[i].gen == *gen)
+			return &wk[i];
+	return NULL;
+}
+
+/* wk_ctl_read - a worker spoke: "I" (idle), or EOF (it is going) */
+static void
+wk_ctl_read(struct worker *w)
+{
+	char b[8];
+	ssize_t n = recv(w->ctl, b, sizeof b, MSG_DONTWAIT);
+
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	w->busy = 0;
+	w->ip[0] = '\0';
+	if (n != 1 || b[0] != 'I' || w->gen != *gen || got_term)
+		wk_retire(w);
+}
+
+static void
+wk_reap(void)
+{
+	pid_t pid;
+	size_t i;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+		for (i = 0; i < nwk; i++)
+			if (wk[i].pid == pid) {
+				wk_retire(&wk[i]);
+				wk[i] = wk[--nwk];
+				break;
+			}
+}
+
+/* handoff - the connection to an idle worker; 0, or -1 (it is gone) */
+static int
+handoff(struct worker *w, int fd, const struct handoff *h)
+{
+	if (fd_send(w->ctl, h, sizeof *h, fd) == -1) {
+		wk_retire(w);
+		return -1;
+	}
+	w->busy = 1;
+	w->uses++;
+	snprintf(w->ip, sizeof w->ip, "%s", h->ip);
+	return 0;
+}
+
+/* in_child - a forked session's first steps: nothing of the listener's
+ * that it does not need (the listening sockets, the other workers'
+ * socket pairs) */
+static void __attribute__((noreturn))
+in_child(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
+    const struct handoff *h, unsigned mode, int ctl)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+
+	signal(SIGHUP, SIG_DFL);	/* before the unblocking */
+	listen_child_reset(lfd, nlfd);
+	for (size_t i = 0; i < nwk; i++)
+		if (wk[i].ctl >= 0)
+			close(wk[i].ctl);
+	(void)mprotect((void *)gen, (size_t)pg, PROT_READ);
+	session_forked(cfg, tabs, fd, h, mode, ctl, gen);
+}
+
+/* fork_worker - a new process for the connection on fd; a reusable one
+ * gets a socket pair to come back on */
+static void
+fork_worker(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
+    const struct handoff *h, unsigned mode, int reusable)
+{
+	struct worker *w;
+	int sp[2] = { -1, -1 };
 	pid_t pid;
 
-	memset(&peer, 0, sizeof peer);
-	if (getpeername(fd, (struct sockaddr *)&peer, &pl) == -1) {
-		close(fd);
-		return;
-	}
-	listen_addr_text(&peer, ip, sizeof ip, port, sizeof port);
-	if (*nkids >= cfg->max_conn)
-		return too_many(fd, cfg, ip, "", mode);
-	if (kids_count_ip(kids, *nkids, ip) >= cfg->max_per_ip)
-		return too_many(fd, cfg, ip, " from your address", mode);
-	(void)tlsctx_get(cfg);	/* a renewed certificate, made once here */
+	if (nwk == wkcap)
+		return too_many(fd, cfg, h->ip, "", mode);
+	if (wk_live() >= cfg->max_conn && (w = wk_idle_any()) != NULL)
+		wk_retire(w);
+	if (reusable && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC,
+	    0, sp) == -1)
+		sp[0] = sp[1] = -1;
 	if ((pid = fork()) == -1) {
 		log_kv("error", "op", "fork", "err", strerror(errno), NULL);
 		close(fd);
+		if (sp[0] >= 0)
+			close(sp[0]), close(sp[1]);
 		return;
 	}
-	if (pid == 0)
-		session_child(cfg, tabs, fd, mode);	/* never returns */
+	if (pid == 0) {
+		if (sp[0] >= 0)
+			close(sp[0]);
+		in_child(cfg, tabs, fd, h, mode, sp[1]);
+	}
 	close(fd);
-	kids_add(kids, nkids, pid, ip);
+	if (sp[1] >= 0)
+		close(sp[1]);
+	w = &wk[nwk++];
+	memset(w, 0, sizeof *w);
+	w->pid = pid;
+	w->ctl = sp[0];
+	w->mode = mode;
+	w->busy = 1;
+	w->gen = *gen;
+	w->uses = 1;
+	snprintf(w->ip, sizeof w->ip, "%s", h->ip);
+}
+
+/* spawn - a new connection: refuse it over a limit, hand it to an idle
+ * worker of its mode, or fork one */
+static void
+spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
+    unsigned mode)
+{
+	struct sockaddr_storage peer, me;
+	socklen_t pl = sizeof peer, ml = sizeof me;
+	struct handoff h;
+	struct worker *w;
+	char lport[8];
+	int reusable;
+
+	memset(&peer, 0, sizeof peer);
+	memset(&me, 0, sizeof me);
+	memset(&h, 0, sizeof h);
+	if (getpeername(fd, (struct sockaddr *)&peer, &pl) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&me, &ml) == -1) {
+		close(fd);
+		return;
+	}
+	listen_addr_text(&peer, h.ip, sizeof h.ip, h.port, sizeof h.port);
+	listen_addr_text(&me, h.localip, sizeof h.localip, lport,
+	    sizeof lport);
+	if (wk_busy(NULL) >= cfg->max_conn)
+		return too_many(fd, cfg, h.ip, "", mode);
+	if (wk_busy(h.ip) >= cfg->max_per_ip)
+		return too_many(fd, cfg, h.ip, " from your address", mode);
+	/* a renewed certificate, made once here (a new generation) */
+	reusable = mode_reusable(cfg, mode, tlsctx_get(cfg));
+	while (reusable && (w = wk_idle(mode)) != NULL)
+		if (handoff(w, fd, &h) == 0) {
+			close(fd);
+			return;
+		}
+	fork_worker(cfg, tabs, fd, &h, mode, reusable);
 }
 
 static void
 accept_some(const struct smtpd_cfg *cfg, struct tables *tabs, int l,
-    unsigned mode, struct kid *kids, size_t *nkids)
+    unsigned mode)
 {
 	int fd, i;
 
@@ -398,7 +430,7 @@ accept_some(const struct smtpd_cfg *cfg, struct tables *tabs, int l,
 			}
 			return;
 		}
-		spawn(cfg, tabs, fd, mode, kids, nkids);
+		spawn(cfg, tabs, fd, mode);
 	}
 }
 
@@ -415,6 +447,7 @@ reload(struct tables *tabs, const struct smtpd_cfg *cfg, const char *why)
 	}
 	tables_close(tabs);
 	*tabs = nt;
+	gen_bump();
 	log_kv("reload", "why", why, NULL);
 }
 
@@ -440,40 +473,82 @@ signals_setup(sigset_t *old)
 	sigprocmask(SIG_BLOCK, &set, old);
 }
 
+/* poll_set - the listening sockets, then every worker's socket pair
+ * (wi: the worker of each) */
+static nfds_t
+poll_set(struct pollfd *pf, size_t *wi)
+{
+	nfds_t n = 0;
+	size_t i;
+
+	for (i = 0; i < nlfd; i++, n++) {
+		pf[n].fd = lfd[i];
+		pf[n].events = POLLIN;
+	}
+	for (i = 0; i < nwk; i++)
+		if (wk[i].ctl >= 0) {
+			wi[n - nlfd] = i;
+			pf[n].fd = wk[i].ctl;
+			pf[n++].events = POLLIN;
+		}
+	return n;
+}
+
+static void
+workers_setup(const struct smtpd_cfg *cfg, struct pollfd **pf,
+    size_t **wi)
+{
+	void *p;
+
+	wkcap = (size_t)cfg->max_conn * 2;
+	p = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		die_temp("mmap", NULL);
+	gen = p;
+	if ((wk = calloc(wkcap, sizeof *wk)) == NULL ||
+	    (*pf = calloc(wkcap + LISTEN_MAX, sizeof **pf)) == NULL ||
+	    (*wi = calloc(wkcap, sizeof **wi)) == NULL)
+		die_temp("calloc", NULL);
+}
+
 /* listen_run - the listener's loop; returns at SIGTERM */
 int
 listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
     char **addrs, size_t naddrs, unsigned mode)
 {
-	struct pollfd pf[LISTEN_MAX];
+	struct pollfd *pf;
 	struct timespec tick = { 1, 0 };
-	struct kid *kids;
-	size_t nkids = 0, i;
+	size_t i, *wi;
+	nfds_t n;
 	time_t last = time(NULL);
 	sigset_t old;
 
 	if (naddrs > LISTEN_MAX)
 		die_msg(EXIT_TEMP, "listen", "too many -l addresses");
+	workers_setup(cfg, &pf, &wi);
 	for (nlfd = 0; nlfd < naddrs; nlfd++) {
 		lmode[nlfd] = mode;
 		lfd[nlfd] = open_one(addrs[nlfd], &lmode[nlfd]);
 		if ((lmode[nlfd] & MODE_TLS) && tlsctx_get(cfg) == NULL)
 			die_msg(EXIT_TEMP, "tls", "implicit TLS needs "
 			    "tls_cert (and tls_key)");
-		pf[nlfd].fd = lfd[nlfd];
-		pf[nlfd].events = POLLIN;
 	}
-	if ((kids = calloc(cfg->max_conn, sizeof *kids)) == NULL)
-		die_temp("calloc", NULL);
 	signals_setup(&old);
 	while (!got_term) {
-		if (ppoll(pf, nlfd, &tick, &old) > 0)
+		n = poll_set(pf, wi);
+		if (ppoll(pf, n, &tick, &old) > 0) {
+			/* idle workers first: they take the new ones */
+			for (i = nlfd; i < n; i++)
+				if (pf[i].revents != 0)
+					wk_ctl_read(&wk[wi[i - nlfd]]);
 			for (i = 0; i < nlfd; i++)
 				if (pf[i].revents & POLLIN)
 					accept_some(cfg, tabs, pf[i].fd,
-					    lmode[i], kids, &nkids);
+					    lmode[i]);
+		}
 		if (got_chld)
-			got_chld = 0, kids_reap(kids, &nkids);
+			got_chld = 0, wk_reap();
 		if (got_hup)
 			got_hup = 0, reload(tabs, cfg, "hup");
 		else if (time(NULL) != last) {
@@ -484,7 +559,13 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 	}
 	for (i = 0; i < nlfd; i++)
 		close(lfd[i]);
-	log_kv("stop", "sessions", nkids ? "finishing" : "none", NULL);
-	free(kids);
+	/* idle workers exit now, busy ones after their sessions */
+	for (i = 0; i < nwk; i++)
+		wk_retire(&wk[i]);
+	log_kv("stop", "sessions", wk_busy(NULL) ? "finishing" : "none",
+	    NULL);
+	free(wk);
+	free(pf);
+	free(wi);
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +50,12 @@ static const struct sbx_rule smtpd_rules[] = {
 	SBX_ALLOW(shutdown),
 	/* a spawned sandmail-queue */
 	SBX_ALLOW(wait4),
+	/* a reused worker (worker.c) takes its next connection from the
+	 * listener with fd_recv: recvmsg with MSG_CMSG_CLOEXEC only.  It
+	 * can only receive descriptors where someone sends them, and only
+	 * the listener does (the queue socket and TCP carry none); its
+	 * "idle" is a write(2), its wait a ppoll, both in sbx_base. */
+	SBX_ALLOW1(recvmsg, SCMP_A2(SCMP_CMP_EQ, MSG_CMSG_CLOEXEC)),
 	SBX_LAST
 };
 

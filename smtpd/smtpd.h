@@ -1,7 +1,8 @@
-/* smtpd: the SMTP receiver's shared declarations.  One session per
- * process: under tcpserver on fd 0/1, or forked (no exec) by its own
- * listener.  Everything here runs after the sandbox except cfg_load,
- * tables_open and the listener. */
+/* smtpd: the SMTP receiver's shared declarations.  Under tcpserver one
+ * session on fd 0/1 per process; under its own listener, sessions in
+ * forked (no exec) workers, which on port 25 serve up to smtpd_max_use
+ * sessions each (worker.c).  Everything here runs after the sandbox
+ * except cfg_load, tables_open and the listener. */
 #ifndef SANDMAIL_SMTPD_H
 #define SANDMAIL_SMTPD_H
 
@@ -50,6 +51,8 @@ struct smtpd_cfg {
 	int		 expn_real;	/* real EXPN answers for relay clients */
 	unsigned	 max_conn;
 	unsigned	 max_per_ip;
+	unsigned	 max_use;	/* sessions per worker (smtpd_max_use) */
+	int		 idle_worker_ms;	/* smtpd_idle_worker */
 	/* TLS and AUTH (doc/sandmail-smtpd.8) */
 	char		*tls_cert;	/* NULL: no STARTTLS */
 	char		*tls_key;
@@ -227,19 +230,28 @@ int	queue_open(struct qc *, const struct smtpd_cfg *);
 int	sandbox_prepare(void);
 void	session_sandbox(const struct smtpd_cfg *);
 
-/* listen.c */
+/* listen.c: the listener */
 int	mode_parse(const char *, unsigned *);
 int	listen_run(const struct smtpd_cfg *, struct tables *, char **addrs,
 	    size_t naddrs, unsigned mode);
-void	session_child(const struct smtpd_cfg *, struct tables *, int fd,
-	    unsigned mode) __attribute__((noreturn));
-void	session_ucspi(const struct smtpd_cfg *, struct tables *,
-	    unsigned mode) __attribute__((noreturn));
-void	session_go(const struct smtpd_cfg *, struct tables *, int infd,
-	    int outfd, const char *ip, const char *port, const char *localip,
-	    unsigned mode) __attribute__((noreturn));
 /* the server context: made once, re-made when the files change */
 SSL_CTX	*tlsctx_get(const struct smtpd_cfg *);
+SSL_CTX	*tlsctx_current(void);
+
+/* worker.c: a session's process.  The listener hands a connection to an
+ * idle worker as this message with the socket (SCM_RIGHTS) on the
+ * worker's SOCK_SEQPACKET pair; a worker says "I" there when idle. */
+struct handoff {
+	char	ip[IP_MAX];
+	char	port[8];
+	char	localip[IP_MAX];
+};
+int	mode_reusable(const struct smtpd_cfg *, unsigned mode, SSL_CTX *);
+void	session_forked(const struct smtpd_cfg *, struct tables *, int fd,
+	    const struct handoff *, unsigned mode, int ctl,
+	    const volatile unsigned *gen) __attribute__((noreturn));
+void	session_ucspi(const struct smtpd_cfg *, struct tables *,
+	    unsigned mode) __attribute__((noreturn));
 void	alarm_tls(void);	/* TLS is on: the alarm writes nothing */
 
 #endif

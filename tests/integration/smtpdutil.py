@@ -148,13 +148,30 @@ def children(pid):
 
 
 def wait_idle(server_pid, logpath):
-    """Wait until the wait_port() probe's session has ended, so the next
-    child of server_pid is the session a test starts."""
+    """Wait until every session begun (the wait_port() probe's) has ended.
+    A reusable worker (port 25) stays as an idle child of server_pid and
+    may serve the next session; under tcpserver, or for submission, the
+    session's process is gone too."""
     def idle():
         with open(logpath, "rb") as f:
-            done = b"event=disconnect" in f.read()
-        return done and not children(server_pid)
+            t = f.read()
+        began = t.count(b"event=connect ")
+        return began and t.count(b"event=disconnect ") >= began and \
+            all(worker_idle(p) for p in children(server_pid))
     wait_for(idle, what="the probe session to end")
+
+
+SYS_PPOLL = "271"       # x86_64: a worker waiting for its next connection
+
+
+def worker_idle(pid):
+    """pid is an smtpd worker waiting for the listener (blocked in ppoll;
+    sessions wait in poll(2)), or gone."""
+    try:
+        with open(f"/proc/{pid}/syscall") as f:
+            return f.read().split()[0] == SYS_PPOLL
+    except (OSError, IndexError):
+        return True
 
 
 def settle(pred, timeout=10):

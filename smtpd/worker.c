@@ -1,0 +1,359 @@
+/* worker: a session's process.  Under tcpserver it serves fd 0/1 once.
+ * Forked by the listener (listen.c) it serves the connection it was
+ * forked for and then, when its mode needs no sandmail-auth (port 25
+ * without smtpd_auth), stays: it tells the listener it is idle on its
+ * socket pair and waits for the next connection there (SCM_RIGHTS), up to
+ * smtpd_max_use sessions.  Everything a session needs is set up before
+ * the sandbox (queue, tables, server context), so a later session runs
+ * in the same filter, under the same uid, with the same queue connection.
+ *
+ * A worker goes (EXIT_OK) when it has served smtpd_max_use sessions, when
+ * it was idle smtpd_idle_worker seconds, when the listener closes its
+ * socket pair (SIGTERM, a reload, the listener died), when the queue
+ * connection hangs up or failed, or when the listener's generation page
+ * says the tables or the certificate changed.  Each session is reset to
+ * a fresh state (session_free + session_init) and the TLS object freed;
+ * what a compromised worker could see of later sessions is bounded by
+ * those limits (doc/sandmail-smtpd.8, SECURITY). */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exitcode.h"
+#include "fdpass.h"
+#include "log.h"
+#include "smtpd.h"
+
+static int alarm_fd = -1;
+static char alarm_msg[300];
+static size_t alarm_len;
+
+/* The worker's own state: what stays from one session to the next. */
+static struct {
+	const struct smtpd_cfg *cfg;
+	struct tables	*tabs;
+	struct qc	*q;
+	SSL_CTX		*ctx;
+	struct authc	*ac;
+	unsigned	 mode;
+	int		 ctl;		/* socket pair to the listener; -1 none */
+	const volatile unsigned *gen;	/* the listener's generation page */
+	unsigned	 mygen;
+	unsigned	 uses;
+	char		 pid[24];
+} W = { .ctl = -1 };
+
+/* on_alarm - the whole-session limit: say so and go (async-safe) */
+static void
+on_alarm(int sig)
+{
+	static const char logl[] =
+	    "prog=smtpd event=disconnect reason=\"session limit\"\n";
+
+	ssize_t r = 0;
+
+	(void)sig;
+	if (alarm_fd >= 0)
+		r = write(alarm_fd, alarm_msg, alarm_len);
+	r += write(2, logl, sizeof logl - 1);
+	_exit(r < 0 ? EXIT_TEMP : EXIT_OK);
+}
+
+/* alarm_tls - TLS is on: plain bytes from the alarm handler would break
+ * the stream, so the session writes its 421 itself at the deadline
+ * (io_timeouts); the alarm, a few seconds later, only ends the process */
+void
+alarm_tls(void)
+{
+	unsigned left = alarm(0);
+
+	alarm_fd = -1;
+	if (left > 0)
+		alarm(left + 5);
+}
+
+/* idle_pages - give back the whole pages inside an idle buffer.  The
+ * queue client's two 16 KiB buffers hold nothing between messages (the
+ * greeting's read dirtied a page); dropping the pages keeps an idle
+ * session near 100 KiB.  Anonymous private memory reads back as
+ * zeros, which an empty buffer does not mind. */
+static void
+idle_pages(void *p, size_t n)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1);
+	uintptr_t e = ((uintptr_t)p + n) & ~(pg - 1);
+
+	if (e > a)
+		(void)madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+static void
+queue_idle_pages(struct qc *q)
+{
+	if (rd_pending(&q->rd) == 0 && q->wr.len == 0) {
+		idle_pages(q->rd.b, sizeof q->rd.b);
+		idle_pages(q->wr.b, sizeof q->wr.b);
+	}
+}
+
+static void
+copy_env(char *dst, size_t sz, const char *name, const char *def)
+{
+	const char *v = getenv(name);
+	int n = snprintf(dst, sz, "%s", v && *v ? v : def);
+
+	if (n < 0)
+		dst[0] = '\0';
+}
+
+/* auth_wanted - a session of this mode may offer AUTH, so it needs a
+ * sandmail-auth process of its own */
+static int
+auth_wanted(const struct smtpd_cfg *cfg, SSL_CTX *ctx, unsigned mode)
+{
+	if (!(mode & MODE_SUBMISSION) && !cfg->auth)
+		return 0;
+	return ctx != NULL || cfg->auth_plain_lo;
+}
+
+/* mode_reusable - a process may serve more than one session of this
+ * mode: port 25 rules and no sandmail-auth (passwords never pass
+ * through a reused process), and smtpd_max_use above 1 */
+int
+mode_reusable(const struct smtpd_cfg *cfg, unsigned mode, SSL_CTX *ctx)
+{
+	return cfg->max_use > 1 && !(mode & MODE_SUBMISSION) &&
+	    !auth_wanted(cfg, ctx, mode);
+}
+
+/* auth_start - sandmail-auth for a session that may offer AUTH (a
+ * server context, or plain AUTH allowed); NULL if none.  Before the
+ * sandbox: it forks and execs. */
+static struct authc *
+auth_start(const struct smtpd_cfg *cfg, SSL_CTX *ctx, unsigned mode)
+{
+	struct authc *a;
+
+	if (!auth_wanted(cfg, ctx, mode))
+		return NULL;
+	if ((a = malloc(sizeof *a)) == NULL)
+		die_temp("malloc", NULL);
+	if (auth_spawn(a, cfg->auth_prog, cfg->conf_path) == -1) {
+		log_kv("error", "op", "auth_spawn", "prog", cfg->auth_prog,
+		    "err", strerror(errno), NULL);
+		a->fd = -1;
+	}
+	a->timeout_ms = cfg->timeout_ms;
+	return a;
+}
+
+static const char *
+mode_name(unsigned mode)
+{
+	if (mode & MODE_TLS)
+		return (mode & MODE_SUBMISSION) ? "smtps" : "tls";
+	return (mode & MODE_SUBMISSION) ? "submission" : "smtp";
+}
+
+/* session_begin - a fresh session on infd/outfd for the client h */
+static void
+session_begin(struct session *s, int qok, int infd, int outfd,
+    const struct handoff *h)
+{
+	struct buf v = BUF_INIT(TBL_KEY_MAX);
+	char use[16];
+
+	session_init(s, W.cfg, W.tabs, W.q, qok, infd, outfd);
+	snprintf(s->ip, sizeof s->ip, "%s", h->ip);
+	snprintf(s->port, sizeof s->port, "%s", h->port);
+	snprintf(s->localip, sizeof s->localip, "%s", h->localip);
+	/* RELAYCLIENT is tcpserver's per-client word (fd 0/1 only); in the
+	 * listener it would be the whole daemon's environment */
+	s->relayclient = tbl_ip(&W.tabs->t[T_RELAY], s->ip, &v) == 1 ||
+	    (infd == 0 && getenv("RELAYCLIENT") != NULL);
+	buf_free(&v);
+	s->mode = W.mode;
+	s->ctx = W.ctx;
+	s->ac = W.ac;
+	snprintf(use, sizeof use, "%u", W.uses);
+	log_kv("connect", "ip", s->ip, "port", s->port, "local", s->localip,
+	    "relay", s->relayclient ? "yes" : "no", "mode", mode_name(W.mode),
+	    "pid", W.pid, "use", use, NULL);
+	alarm_fd = (W.mode & MODE_TLS) ? -1 : outfd;	/* no plain bytes in TLS */
+}
+
+/* session_once - one session under the session limit (the alarm is a
+ * backstop: it ends the process) */
+static void
+session_once(struct session *s)
+{
+	alarm(W.cfg->session_limit);
+	session_run(s);
+	alarm(0);
+	alarm_fd = -1;
+}
+
+/* finish - the end of the process: nothing is buffered in stdio; _exit
+ * skips the exit handlers and library destructors, which would only
+ * touch (and copy) pages the listener shares with us */
+static void __attribute__((noreturn))
+finish(struct session *s, int qok)
+{
+	session_free(s);
+	if (W.ac != NULL) {
+		auth_close(W.ac);
+		free(W.ac);
+	}
+	free(s);
+	if (qok)
+		qc_close(W.q);
+	free(W.q);
+	_exit(EXIT_OK);
+}
+
+/* worker_next - say idle, then wait for the listener's next connection;
+ * its fd, or -1: time to go.  The queue socket is watched too: it never
+ * speaks first, so anything on it (EOF, mostly) means the queue went
+ * away; a connection already handed over then gets our 421. */
+static int
+worker_next(struct handoff *h, int *qok)
+{
+	struct pollfd p[2] = { { .fd = W.ctl, .events = POLLIN },
+	    { .fd = W.q->fd, .events = POLLIN } };
+	int ms = W.cfg->idle_worker_ms;
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	ssize_t n;
+	int fd, r;
+
+	if (write(W.ctl, "I", 1) != 1)
+		return -1;
+	do
+		r = ppoll(p, 2, &ts, NULL);
+	while (r == -1 && errno == EINTR);
+	if (r <= 0 || !(p[0].revents & POLLIN))
+		return -1;		/* idle timeout, listener gone */
+	if (p[1].revents != 0)
+		*qok = 0;
+	n = fd_recv(W.ctl, h, sizeof *h, &fd);
+	if (n != (ssize_t)sizeof *h || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	h->ip[sizeof h->ip - 1] = '\0';
+	h->port[sizeof h->port - 1] = '\0';
+	h->localip[sizeof h->localip - 1] = '\0';
+	return fd;
+}
+
+/* worker_loop - more sessions in this process, until a limit says go */
+static void __attribute__((noreturn))
+worker_loop(struct session *s, int qok)
+{
+	struct handoff h;
+	int fd;
+
+	for (;;) {
+		if (W.uses >= W.cfg->max_use || !s->qc_ok || !qok ||
+		    *W.gen != W.mygen || rd_pending(&W.q->rd) != 0)
+			finish(s, qok);
+		session_free(s);
+		close(s->in.fd);
+		idle_pages(s->in.b, sizeof s->in.b);
+		idle_pages(s->out.b, sizeof s->out.b);
+		queue_idle_pages(W.q);
+		if ((fd = worker_next(&h, &qok)) == -1) {
+			session_init(s, W.cfg, W.tabs, W.q, 0, -1, -1);
+			finish(s, qok);
+		}
+		W.uses++;
+		session_begin(s, qok, fd, fd, &h);
+		session_once(s);
+	}
+}
+
+/* session_go - everything from the set-up to the end of one session:
+ * the queue, the relay check, sandmail-auth, privileges, the filter;
+ * then, in a reusable worker, the next sessions; never returns */
+static void __attribute__((noreturn))
+session_go(int infd, int outfd, const struct handoff *h)
+{
+	struct session *s;
+	int qok;
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((s = malloc(sizeof *s)) == NULL ||
+	    (W.q = malloc(sizeof *W.q)) == NULL)
+		die_temp("malloc", NULL);
+	qok = queue_open(W.q, W.cfg) == 0;
+	if (qok)
+		queue_idle_pages(W.q);
+	if ((W.mode & MODE_TLS) && W.ctx == NULL)
+		die_msg(EXIT_TEMP, "tls", "implicit TLS without a certificate");
+	W.ac = auth_start(W.cfg, W.ctx, W.mode);
+	if (W.ac != NULL && W.ctl >= 0) {
+		close(W.ctl);		/* never reused: see mode_reusable */
+		W.ctl = -1;
+	}
+	W.uses = 1;
+	snprintf(W.pid, sizeof W.pid, "%ld", (long)getpid());
+	session_begin(s, qok, infd, outfd, h);
+	alarm_len = (size_t)snprintf(alarm_msg, sizeof alarm_msg,
+	    "421 4.4.2 %.200s Session time limit exceeded\r\n",
+	    W.cfg->hostname);
+	signal(SIGALRM, on_alarm);
+	session_sandbox(W.cfg);
+	session_once(s);
+	if (W.ctl >= 0)
+		worker_loop(s, qok);
+	finish(s, qok);
+}
+
+/* session_forked - in a child the listener forked for the connection on
+ * fd (client addresses in h); ctl (or -1) is the socket pair a reusable
+ * worker waits on, gen the listener's generation page */
+void
+session_forked(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
+    const struct handoff *h, unsigned mode, int ctl,
+    const volatile unsigned *gen)
+{
+	W.cfg = cfg;
+	W.tabs = tabs;
+	W.mode = mode;
+	W.ctx = tlsctx_current();
+	W.ctl = ctl;
+	W.gen = gen;
+	W.mygen = gen != NULL ? *gen : 0;
+	if (gen == NULL && ctl >= 0) {
+		close(ctl);
+		W.ctl = -1;
+	}
+	session_go(fd, fd, h);
+}
+
+/* session_ucspi - under tcpserver: fd 0 and 1, addresses from the
+ * environment (TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP) */
+void
+session_ucspi(const struct smtpd_cfg *cfg, struct tables *tabs,
+    unsigned mode)
+{
+	struct handoff h;
+
+	copy_env(h.ip, sizeof h.ip, "TCPREMOTEIP", "");
+	copy_env(h.port, sizeof h.port, "TCPREMOTEPORT", "0");
+	copy_env(h.localip, sizeof h.localip, "TCPLOCALIP", "");
+	W.cfg = cfg;
+	W.tabs = tabs;
+	W.mode = mode;
+	W.ctx = tlsctx_get(cfg);
+	W.ctl = -1;
+	session_go(0, 1, &h);
+}
