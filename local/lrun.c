@@ -51,11 +51,12 @@ lrun_fail(const struct lrun *o, int code, const char *what, int err)
 	finish(o, code, b.p ? b.p : what, b.p ? b.len : strlen(what));
 }
 
-/* sandbox - nothing but names under tmp/ and new/ of this maildir */
-static int
-sandbox(const struct maildir *m)
+/* lrun_sandbox - nothing but names under tmp/ and new/ of this maildir,
+ * and, for a reused worker (sock >= 0), its jobs and results on sock */
+int
+lrun_sandbox(const struct maildir *m, int sock)
 {
-	const struct sbx_rule rules[] = {
+	struct sbx_rule rules[] = {
 		/* the file in tmp/, created exclusively */
 		SBX_ALLOW2(openat, SCMP_A0(SCMP_CMP_EQ, (unsigned)m->tmp),
 		    SCMP_A2(SCMP_CMP_EQ, MAILDIR_OFLAGS)),
@@ -70,9 +71,17 @@ sandbox(const struct maildir *m)
 		SBX_ALLOW(pread64),
 		SBX_ALLOW(fsync),
 		SBX_ALLOW(fdatasync),
+		/* a worker: jobs (with the message fd) in, results out,
+		 * on its one socket (ppoll, fstat, close are in sbx_base) */
+		SBX_ALLOW1(recvmsg, SCMP_A0(SCMP_CMP_EQ, (unsigned)sock)),
+		SBX_ALLOW1(sendmsg, SCMP_A0(SCMP_CMP_EQ, (unsigned)sock)),
 		SBX_LAST
 	};
+	const size_t nsock = 2;
 
+	if (sock < 0)
+		rules[sizeof rules / sizeof rules[0] - 1 - nsock] =
+		    (struct sbx_rule)SBX_LAST;
 	return sbx_enter(rules);
 }
 
@@ -88,17 +97,18 @@ to_maildir(const struct lrun *o)
 
 	if (maildir_open(&m, o->dest) == -1)
 		lrun_fail(o, EXIT_TEMP, "cannot open the maildir", errno);
-	/* a unique name: time, pid and 64 random bits (maildir(5)) */
+	/* a unique name: time, pid, the first delivery of this process,
+	 * and 64 random bits (maildir(5)) */
 	if (clock_gettime(CLOCK_REALTIME, &ts) == -1 ||
 	    getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd ||
 	    maildir_name(&name, (unsigned long long)ts.tv_sec,
-	    (unsigned long)(ts.tv_nsec / 1000), getpid(), rnd, sizeof rnd,
+	    (unsigned long)(ts.tv_nsec / 1000), getpid(), 1, rnd, sizeof rnd,
 	    o->d.host) == -1 || buf_cstr(&name) == -1)
 		lrun_fail(o, EXIT_TEMP, "cannot make a file name", errno);
 	/* Landlock where the kernel has it, then seccomp in any case */
 	if (confine_maildir(m.dir) == -1)
 		lrun_fail(o, EXIT_TEMP, "cannot confine to the maildir", errno);
-	if (sandbox(&m) == -1)
+	if (lrun_sandbox(&m, -1) == -1)
 		lrun_fail(o, EXIT_TEMP, "cannot enter the sandbox", errno);
 	code = deliver_maildir(&m, 0, &o->d, name.p, &why);
 	finish(o, code, why.p ? why.p : "", why.len);

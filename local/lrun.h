@@ -7,6 +7,7 @@
 #define SANDMAIL_LRUN_H
 
 #include "deliver.h"
+#include "maildir.h"
 
 struct lrun {
 	int		 programs;	/* "|command" allowed */
@@ -19,6 +20,10 @@ struct lrun {
  * maildir (Landlock, then seccomp), deliver, write the report line on
  * fd 1 and _exit 0, 100 or 111.  Never returns. */
 void	lrun_deliver(const struct lrun *) __attribute__((noreturn));
+/* lrun_sandbox: the seccomp filter of a maildir delivery: files only
+ * under m's tmp/ and new/; with sock >= 0 (a reused worker, lwork.h)
+ * also recvmsg and sendmsg on sock.  0, or -1 with errno. */
+int	lrun_sandbox(const struct maildir *, int sock);
 /* lrun_fail: report what (with strerror(err) unless 0) and _exit code */
 void	lrun_fail(const struct lrun *, int code, const char *what, int err)
 	    __attribute__((noreturn));

@@ -1,14 +1,26 @@
 /* lspawn: sandmail-lspawn's loop.  Jobs arrive from send on a
- * SOCK_SEQPACKET socket, one LJOB datagram with the message's fd each;
- * every accepted job becomes a child that drops to the recipient's uid and
- * gid and then delivers: into a maildir by running sandmail-local's code
- * in place (lrun.c, no exec: an exec and the dynamic loader cost more CPU
- * than the delivery), to a "|command" (or with lspawn_exec on) by exec'ing
- * sandmail-local.  The child's fd 1 is a pipe whose last
- * line becomes the result's text; its exit status becomes the result's
- * status.  Everything read from the socket is untrusted: the job is
- * decoded exactly, the fd must be a regular file, the uid must be in the
- * configured range and never 0. */
+ * SOCK_SEQPACKET socket, one LJOB datagram with the message's fd each.
+ *
+ * A maildir job goes to a worker (lwork.c): a child forked for one key
+ * (uid, gid, maildir path) that drops to the recipient, confines itself
+ * to the maildir and then delivers job after job for that key, each
+ * handed over on its own SOCK_SEQPACKET pair with the message fd, each
+ * answered with one LRES.  A job whose key has an idle worker goes to
+ * it; otherwise a new worker is forked (at the children limit, an idle
+ * worker of another key is ended to make room).  lspawn, not the worker,
+ * bounds the reuse: a worker gets at most lspawn_max_use jobs, is retired
+ * after lspawn_idle seconds without one, and is killed when a job
+ * overruns local_timeout.  Fork and set-up (Landlock, the seccomp
+ * filter) are paid once per worker, not once per message.
+ *
+ * A "|command" (or every job, with lspawn_exec on) gets a child of its
+ * own as before: it drops to the recipient and execs sandmail-local; its
+ * fd 1 is a pipe whose last line becomes the result's text, its exit
+ * status the result's status.
+ *
+ * Everything read from the socket is untrusted: the job is decoded
+ * exactly, the fd must be a regular file, the uid must be in the
+ * configured range and never 0.  A worker's results are checked too. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -16,24 +28,49 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "exitcode.h"
 #include "fdpass.h"
 #include "job.h"
 #include "log.h"
-#include "lrun.h"
 #include "lspawn.h"
+#include "lwork.h"
 #include "sbx.h"
+
+#define DYING_GRACE_MS	10000	/* a retired worker has this long to exit */
+
+enum kid {
+	KID_FREE,
+	KID_ONCE,			/* one job, then exit (programs) */
+	KID_WORKER,			/* a reusable maildir worker */
+};
+
+enum wstate {
+	W_BUSY,				/* a job under way */
+	W_IDLE,				/* waiting for a job of its key */
+	W_DYING,			/* told to go (EOF), not reaped yet */
+};
 
 struct child {
 	pid_t		 pid;		/* 0: a free slot */
-	int		 rfd;		/* the report pipe */
-	uint32_t	 id;
-	char		*qid;
-	struct buf	 text;
+	int		 fd;		/* the report pipe, or the socket */
+	enum kid	 kind;
+	enum wstate	 state;
+	struct ljob	 job;		/* the job under way (id 0: none) */
+	int		 busy;		/* job holds one */
+	int		 msgfd;		/* a worker's message, for a retry */
+	struct buf	 text;		/* a one-job child's report */
+	uint32_t	 uid, gid;	/* a worker's key, with dest */
+	char		*dest;
+	unsigned long	 uses;		/* jobs given to the worker */
+	long long	 deadline;	/* ms, CLOCK_MONOTONIC; 0: none */
+	int		 timedout;	/* killed for local_timeout */
+	int		 bad;		/* killed for a bad result */
 };
 
 struct lspawn {
@@ -197,9 +234,11 @@ reply(struct lspawn *ls, uint32_t id, uint8_t status, const char *text,
 	buf_free(&b);
 }
 
+/* log_result - one line per job; worker= is the pid of the worker that
+ * delivered it (0: none, a one-job child) */
 static void
 log_result(const char *qid, uint32_t id, uint8_t status, const char *text,
-    size_t n)
+    size_t n, pid_t worker)
 {
 	struct logln l;
 
@@ -208,8 +247,22 @@ log_result(const char *qid, uint32_t id, uint8_t status, const char *text,
 	log_u(&l, "job", id);
 	log_m(&l, "status", &status, 1);
 	log_m(&l, "text", text, n);
+	if (worker > 0)
+		log_u(&l, "worker", (unsigned long long)worker);
 	log_done(&l);
 }
+
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- in the child ---- */
 
 static void __attribute__((noreturn))
 child_fail(const char *what)
@@ -248,33 +301,31 @@ child_exec(const struct lspawn_cfg *c, const struct ljob *j)
 	child_fail("cannot run sandmail-local");
 }
 
-/* child_run - in the child, as the recipient: what sandmail-local's
- * main() does after exec, without the exec.  Only fds 0, 1 and 2 stay
- * open, as after an exec (lspawn's socket and the other children's
- * pipes are not the delivery's business). */
+/* child_work - in the child, as the recipient: a worker for j's key.
+ * Only fds 0 (the message), 1 (the socket) and 2 stay open: lspawn's
+ * socket and the other children's pipes are not the worker's business. */
 static void __attribute__((noreturn))
-child_run(const struct lspawn_cfg *c, const struct ljob *j)
+child_work(const struct lspawn_cfg *c, const struct ljob *j)
 {
-	struct lrun o;
+	struct lwork w;
 
 	if (close_range(3, ~0U, 0) == -1)
-		child_fail("close_range");
+		lwork_fail(j, "close_range", errno);
 	log_init("local");
-	memset(&o, 0, sizeof o);
-	o.programs = c->programs;
-	o.timeout = c->timeout;
-	o.d.qid = j->qid;
-	o.d.sender = j->sender;
-	o.d.rcpt = j->rcpt;
-	o.d.host = c->host;
-	o.dest = j->dest;
-	lrun_deliver(&o);
+	w.host = c->host;
+	/* lspawn retires an idle worker itself; this only covers an
+	 * lspawn that cannot */
+	w.idle = c->idle + DYING_GRACE_MS / 1000;
+	w.max_use = c->max_use;
+	lwork_run(&w, j);
 }
 
 /* child - after fork: default signals, the message on fd 0 and the
- * report pipe on fd 1, the recipient's uid and gid, then the delivery */
+ * report pipe (or the worker's socket) on fd 1, the recipient's uid and
+ * gid, then the delivery */
 static void __attribute__((noreturn))
-child(const struct lspawn_cfg *c, const struct ljob *j, int msgfd, int wfd)
+child(const struct lspawn_cfg *c, const struct ljob *j, int msgfd, int wfd,
+    int worker)
 {
 	sigset_t none;
 
@@ -284,13 +335,19 @@ child(const struct lspawn_cfg *c, const struct ljob *j, int msgfd, int wfd)
 	signal(SIGTERM, SIG_DFL);
 	if (dup2(wfd, 1) == -1 || dup2(msgfd, 0) == -1)
 		_exit(EXIT_TEMP);
-	if (c->root && priv_drop(j->uid, j->gid) == -1)
+	if (c->root && priv_drop(j->uid, j->gid) == -1) {
+		if (worker)
+			lwork_fail(j, "lspawn: cannot become the recipient",
+			    errno);
 		child_fail("cannot become the recipient");
-	/* either way the delivery sets umask 077 itself (lrun_deliver) */
-	if (c->exec || j->dest[0] == '|')
-		child_exec(c, j);
-	child_run(c, j);
+	}
+	/* either way the delivery sets umask 077 itself */
+	if (worker)
+		child_work(c, j);
+	child_exec(c, j);
 }
+
+/* ---- slots ---- */
 
 static struct child *
 slot_free(struct lspawn *ls)
@@ -301,17 +358,202 @@ slot_free(struct lspawn *ls)
 	return NULL;
 }
 
-/* spawn - a child for a checked job; a reason on failure */
-static const char *
-spawn(struct lspawn *ls, struct ljob *j, int msgfd)
+/* job_end - the job under way is answered: forget it */
+static void
+job_end(struct child *k)
 {
-	struct child *k = slot_free(ls);
-	int p[2];
+	if (k->msgfd >= 0)
+		close(k->msgfd);
+	k->msgfd = -1;
+	ljob_free(&k->job);
+	k->busy = 0;
+}
+
+static void
+slot_release(struct lspawn *ls, struct child *k)
+{
+	job_end(k);
+	buf_free(&k->text);
+	free(k->dest);
+	memset(k, 0, sizeof *k);
+	k->msgfd = -1;
+	ls->nkids--;
+}
+
+static int
+reap(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR)
+			return EXIT_TEMP << 8;
+	return st;
+}
+
+static void
+log_exit(const struct child *k, int st)
+{
+	struct logln l;
+
+	log_start(&l, "worker_exit");
+	log_u(&l, "worker", (unsigned long long)k->pid);
+	log_u(&l, "uses", k->uses);
+	if (WIFSIGNALED(st))
+		log_i(&l, "signal", WTERMSIG(st));
+	else
+		log_i(&l, "exit", WEXITSTATUS(st));
+	log_done(&l);
+}
+
+/* answer - the result of k's job to send, and the log line */
+static void
+answer(struct lspawn *ls, struct child *k, uint8_t status, const char *text,
+    size_t n)
+{
+	log_result(k->job.qid, k->job.id, status, text, n,
+	    k->kind == KID_WORKER ? k->pid : 0);
+	reply(ls, k->job.id, status, text, n);
+	job_end(k);
+}
+
+/* ---- one-job children (programs, lspawn_exec) ---- */
+
+/* report - the child's pipe has data or EOF; at EOF reap and answer */
+static void
+report(struct lspawn *ls, struct child *k)
+{
+	char b[4096];
+	ssize_t n;
+	uint8_t s;
+
+	n = read(k->fd, b, sizeof b);
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n > 0) {
+		/* keep the tail: the last line is what counts */
+		if (k->text.len + (size_t)n > k->text.max)
+			buf_drop(&k->text, k->text.len + (size_t)n -
+			    k->text.max);
+		buf_put(&k->text, b, (size_t)n);
+		return;
+	}
+	/* EOF: the pipe's only writer was the delivery, which has ended */
+	close(k->fd);
+	s = lspawn_result(reap(k->pid), &k->text);
+	answer(ls, k, s, k->text.p ? k->text.p : "", k->text.len);
+	slot_release(ls, k);
+}
+
+/* ---- workers ---- */
+
+static struct child *
+worker_find(struct lspawn *ls, const struct ljob *j)
+{
+	struct child *k;
+
+	for (size_t i = 0; i < ls->cfg->children; i++) {
+		k = &ls->kids[i];
+		if (k->kind == KID_WORKER && k->state == W_IDLE &&
+		    k->dest != NULL && k->uid == j->uid && k->gid == j->gid &&
+		    strcmp(k->dest, j->dest) == 0)
+			return k;
+	}
+	return NULL;
+}
+
+/* idle_oldest - the idle worker that would time out first */
+static struct child *
+idle_oldest(struct lspawn *ls)
+{
+	struct child *k, *best = NULL;
+
+	for (size_t i = 0; i < ls->cfg->children; i++) {
+		k = &ls->kids[i];
+		if (k->kind == KID_WORKER && k->state == W_IDLE &&
+		    (best == NULL || k->deadline < best->deadline))
+			best = k;
+	}
+	return best;
+}
+
+/* retire - no more jobs for k: EOF on its socket ends it, and its slot
+ * is freed when it has gone */
+static void
+retire(struct child *k)
+{
+	(void)shutdown(k->fd, SHUT_WR);
+	k->state = W_DYING;
+	k->deadline = now_ms() + DYING_GRACE_MS;
+}
+
+/* end_now - kill an idle (or already answered) worker and free its slot
+ * at once */
+static void
+end_now(struct lspawn *ls, struct child *k)
+{
+	int st;
+
+	(void)kill(k->pid, SIGKILL);
+	close(k->fd);
+	st = reap(k->pid);
+	log_exit(k, st);
+	slot_release(ls, k);
+}
+
+/* take - k (a new or idle worker) now delivers j: k owns j and msgfd */
+static void
+take(struct lspawn *ls, struct child *k, struct ljob *j, int msgfd)
+{
+	k->job = *j;
+	memset(j, 0, sizeof *j);
+	k->busy = 1;
+	k->msgfd = msgfd;
+	k->state = W_BUSY;
+	k->uses++;
+	k->timedout = 0;
+	k->deadline = now_ms() + (long long)ls->cfg->timeout * 1000;
+}
+
+/* hand - j to an idle worker of its key; 0, or -1 (the worker is gone:
+ * ended here, its slot free) */
+static int
+hand(struct lspawn *ls, struct child *k, struct ljob *j, int msgfd,
+    const void *raw, size_t n)
+{
+	if (fd_send(k->fd, raw, n, msgfd) == -1) {
+		end_now(ls, k);
+		return -1;
+	}
+	take(ls, k, j, msgfd);
+	return 0;
+}
+
+static void
+log_start_worker(const struct child *k)
+{
+	struct logln l;
+
+	log_start(&l, "worker_start");
+	log_u(&l, "worker", (unsigned long long)k->pid);
+	log_u(&l, "uid", k->uid);
+	log_u(&l, "gid", k->gid);
+	log_s(&l, "dest", k->dest ? k->dest : "");
+	log_done(&l);
+}
+
+/* spawn - a child in the free slot k for a checked job; a reason on
+ * failure.  On success k owns j (and, for a worker, msgfd). */
+static const char *
+spawn(struct lspawn *ls, struct child *k, struct ljob *j, int msgfd,
+    int worker)
+{
+	int p[2], r;
 	pid_t pid;
 
-	if (k == NULL)
-		return "too many deliveries at once";
-	if (pipe2(p, O_CLOEXEC) == -1)
+	r = worker ? socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+	    p) : pipe2(p, O_CLOEXEC);
+	if (r == -1)
 		return "cannot make a pipe";
 	if ((pid = fork()) == -1) {
 		close(p[0]);
@@ -319,16 +561,173 @@ spawn(struct lspawn *ls, struct ljob *j, int msgfd)
 		return "cannot fork";
 	}
 	if (pid == 0)
-		child(ls->cfg, j, msgfd, p[1]);
+		child(ls->cfg, j, msgfd, p[1], worker);
 	close(p[1]);
+	/* never block on a worker whose slot changed hands */
+	if (worker)
+		(void)fcntl(p[0], F_SETFL, O_NONBLOCK);
 	k->pid = pid;
-	k->rfd = p[0];
-	k->id = j->id;
-	k->qid = j->qid;
-	j->qid = NULL;
-	buf_init(&k->text, 2 * LSPAWN_TEXT_MAX);
+	k->fd = p[0];
 	ls->nkids++;
+	if (!worker) {
+		k->kind = KID_ONCE;
+		k->job = *j;
+		memset(j, 0, sizeof *j);
+		k->busy = 1;
+		k->msgfd = -1;
+		buf_init(&k->text, 2 * LSPAWN_TEXT_MAX);
+		close(msgfd);
+		return NULL;
+	}
+	k->kind = KID_WORKER;
+	k->uid = j->uid;
+	k->gid = j->gid;
+	/* no copy of the key: never reused */
+	if ((k->dest = strdup(j->dest)) == NULL)
+		k->uses = ls->cfg->max_use;
+	take(ls, k, j, msgfd);
+	log_start_worker(k);
 	return NULL;
+}
+
+/* lost - a worker ended with a job under way: always temporary */
+static void
+lost(struct lspawn *ls, struct child *k, int st)
+{
+	struct buf t = BUF_INIT(LSPAWN_TEXT_MAX);
+
+	if (k->bad)
+		buf_puts(&t, "sandmail-local sent a bad result");
+	else if (WIFSIGNALED(st))
+		buf_fmt(&t, "sandmail-local killed by signal %d%s",
+		    WTERMSIG(st), k->timedout || WTERMSIG(st) == SIGALRM ?
+		    " (timeout)" : "");
+	else
+		buf_fmt(&t, "sandmail-local exited %d without a result",
+		    WEXITSTATUS(st));
+	answer(ls, k, ST_TEMP, t.p ? t.p : "", t.len);
+	buf_free(&t);
+}
+
+/* retry - the worker found its maildir moved or replaced and delivered
+ * nothing: the job goes to a fresh worker in the same slot */
+static void
+retry(struct lspawn *ls, struct child *k)
+{
+	struct ljob j = k->job;
+	int msgfd = k->msgfd;
+	const char *why;
+
+	memset(&k->job, 0, sizeof k->job);
+	k->msgfd = -1;
+	k->busy = 0;
+	slot_release(ls, k);
+	if ((why = spawn(ls, k, &j, msgfd, 1)) == NULL)
+		return;
+	log_result(j.qid, j.id, ST_TEMP, why, strlen(why), 0);
+	reply(ls, j.id, ST_TEMP, why, strlen(why));
+	close(msgfd);
+	ljob_free(&j);
+}
+
+/* worker_gone - EOF on a worker's socket: reap, answer a job under way */
+static void
+worker_gone(struct lspawn *ls, struct child *k)
+{
+	int st;
+
+	close(k->fd);
+	st = reap(k->pid);
+	log_exit(k, st);
+	if (k->busy && WIFEXITED(st) && WEXITSTATUS(st) == LWORK_EXIT_STALE &&
+	    !k->timedout && !k->bad) {
+		retry(ls, k);
+		return;
+	}
+	if (k->busy)
+		lost(ls, k, st);
+	slot_release(ls, k);
+}
+
+/* worker_bad - a result that does not fit: kill it; EOF answers */
+static void
+worker_bad(struct child *k)
+{
+	k->bad = 1;
+	(void)kill(k->pid, SIGKILL);
+}
+
+/* worker_result - a checked LRES for the job under way */
+static void
+worker_result(struct lspawn *ls, struct child *k, struct lres *r)
+{
+	struct buf t = BUF_INIT(2 * LSPAWN_TEXT_MAX);
+
+	if (buf_puts(&t, r->text) == 0)
+		text_clean(&t);
+	answer(ls, k, r->status, t.p ? t.p : "", t.len);
+	buf_free(&t);
+	k->state = W_IDLE;
+	k->deadline = now_ms() + (long long)ls->cfg->idle * 1000;
+	/* the worker exits by itself after a temporary failure and after
+	 * its last use; lspawn makes sure of both */
+	if (r->status == ST_TEMP || k->uses >= ls->cfg->max_use || ls->eof)
+		retire(k);
+}
+
+/* worker_input - a worker's socket is readable: a result, or EOF */
+static void
+worker_input(struct lspawn *ls, struct child *k)
+{
+	struct lres r;
+	ssize_t n;
+	int fd;
+
+	n = fd_recv(k->fd, ls->msg, sizeof ls->msg, &fd);
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		worker_gone(ls, k);
+		return;
+	}
+	if (fd >= 0) {
+		close(fd);
+		worker_bad(k);
+		return;
+	}
+	if (k->state != W_BUSY || !k->busy ||
+	    lres_decode(&r, ls->msg, (size_t)n) == -1) {
+		worker_bad(k);
+		return;
+	}
+	if (r.id != k->job.id)
+		worker_bad(k);
+	else
+		worker_result(ls, k, &r);
+	lres_free(&r);
+}
+
+/* ---- jobs ---- */
+
+/* dispatch - run a checked job; NULL (j and msgfd taken) or a reason */
+static const char *
+dispatch(struct lspawn *ls, struct ljob *j, int msgfd, const void *raw,
+    size_t n)
+{
+	int worker = j->dest[0] != '|' && !ls->cfg->exec;
+	struct child *k;
+
+	if (worker && (k = worker_find(ls, j)) != NULL &&
+	    hand(ls, k, j, msgfd, raw, n) == 0)
+		return NULL;
+	/* at the limit: the idle worker that would expire first goes */
+	if ((k = slot_free(ls)) == NULL && (k = idle_oldest(ls)) != NULL) {
+		end_now(ls, k);
+		k = slot_free(ls);
+	}
+	if (k == NULL)
+		return "too many deliveries at once";
+	return spawn(ls, k, j, msgfd, worker);
 }
 
 /* job - one datagram from send */
@@ -357,68 +756,74 @@ job(struct lspawn *ls)
 		ls->code = EXIT_TEMP;
 		return;
 	}
-	if ((why = lspawn_check(ls->cfg, &j, fd, &status)) == NULL &&
-	    (why = spawn(ls, &j, fd)) != NULL)
+	if ((why = lspawn_check(ls->cfg, &j, fd, &status)) == NULL) {
+		if ((why = dispatch(ls, &j, fd, ls->msg, (size_t)n)) == NULL)
+			return;
 		status = ST_TEMP;
-	if (why != NULL) {
-		log_result(j.qid, j.id, status, why, strlen(why));
-		reply(ls, j.id, status, why, strlen(why));
 	}
+	log_result(j.qid, j.id, status, why, strlen(why), 0);
+	reply(ls, j.id, status, why, strlen(why));
 	if (fd >= 0)
 		close(fd);
 	ljob_free(&j);
 }
 
-/* report - the child's pipe has data or EOF; at EOF reap and answer */
-static void
-report(struct lspawn *ls, struct child *k)
-{
-	char b[4096];
-	ssize_t n;
-	int st;
+/* ---- the loop ---- */
 
-	n = read(k->rfd, b, sizeof b);
-	if (n == -1 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n > 0) {
-		/* keep the tail: the last line is what counts */
-		if (k->text.len + (size_t)n > k->text.max)
-			buf_drop(&k->text, k->text.len + (size_t)n -
-			    k->text.max);
-		buf_put(&k->text, b, (size_t)n);
-		return;
-	}
-	/* EOF: the pipe's only writer was the delivery, which has ended */
-	close(k->rfd);
-	while (waitpid(k->pid, &st, 0) == -1)
-		if (errno != EINTR) {
-			st = EXIT_TEMP << 8;
-			break;
+/* timers - deadlines that have passed; the ms until the next, or -1 */
+static long long
+timers(struct lspawn *ls)
+{
+	long long now = now_ms(), next = -1;
+	struct child *k;
+
+	for (size_t i = 0; i < ls->cfg->children; i++) {
+		k = &ls->kids[i];
+		if (k->kind != KID_WORKER)
+			continue;
+		if (ls->eof && k->state == W_IDLE)
+			retire(k);
+		if (k->deadline != 0 && k->deadline <= now) {
+			k->deadline = 0;
+			if (k->state == W_IDLE)
+				retire(k);
+			else if (kill(k->pid, SIGKILL) == 0 &&
+			    k->state == W_BUSY)
+				k->timedout = 1;
 		}
-	n = lspawn_result(st, &k->text);
-	log_result(k->qid, k->id, (uint8_t)n, k->text.p, k->text.len);
-	reply(ls, k->id, (uint8_t)n, k->text.p ? k->text.p : "", k->text.len);
-	buf_free(&k->text);
-	free(k->qid);
-	memset(k, 0, sizeof *k);
-	ls->nkids--;
+		if (k->deadline != 0 && (next == -1 || k->deadline - now < next))
+			next = k->deadline - now;
+	}
+	return next;
 }
 
 static void
 loop_once(struct lspawn *ls)
 {
+	struct timespec ts, *tp = NULL;
 	size_t n = 0, i;
-	int listen = !ls->eof && ls->nkids < ls->cfg->children;
+	long long next;
+	int idle = 0, listen;
 
-	ls->pfd[n].fd = listen ? ls->sock : -1;
-	ls->pfd[n++].events = POLLIN;
+	next = timers(ls);
 	for (i = 0; i < ls->cfg->children; i++) {
-		ls->pfd[n].fd = ls->kids[i].pid ? ls->kids[i].rfd : -1;
-		ls->pfd[n++].events = POLLIN;
+		idle |= ls->kids[i].kind == KID_WORKER &&
+		    ls->kids[i].state == W_IDLE;
+		ls->pfd[i + 1].fd = ls->kids[i].pid ? ls->kids[i].fd : -1;
+		ls->pfd[i + 1].events = POLLIN;
+	}
+	listen = !ls->eof && (ls->nkids < ls->cfg->children || idle);
+	ls->pfd[0].fd = listen ? ls->sock : -1;
+	ls->pfd[0].events = POLLIN;
+	n = ls->cfg->children + 1;
+	if (next >= 0) {
+		ts.tv_sec = next / 1000;
+		ts.tv_nsec = (next % 1000) * 1000000;
+		tp = &ts;
 	}
 	/* SIGTERM is blocked except while waiting here, so it is never
 	 * missed between the check and the wait */
-	if (ppoll(ls->pfd, n, NULL, &ls->waitmask) == -1) {
+	if (ppoll(ls->pfd, n, tp, &ls->waitmask) == -1) {
 		if (errno != EINTR)
 			die_temp("poll", NULL);
 		if (lspawn_term && !ls->eof) {
@@ -428,11 +833,18 @@ loop_once(struct lspawn *ls)
 		}
 		return;
 	}
+	/* children first: a job may give a slot to a new child, whose
+	 * descriptor the poll did not look at */
+	for (i = 0; i < ls->cfg->children; i++) {
+		if (ls->kids[i].pid == 0 || ls->pfd[i + 1].revents == 0)
+			continue;
+		if (ls->kids[i].kind == KID_WORKER)
+			worker_input(ls, &ls->kids[i]);
+		else
+			report(ls, &ls->kids[i]);
+	}
 	if (ls->pfd[0].revents)
 		job(ls);
-	for (i = 0; i < ls->cfg->children; i++)
-		if (ls->kids[i].pid && ls->pfd[i + 1].revents)
-			report(ls, &ls->kids[i]);
 }
 
 /* lspawn_run - serve until send hangs up and every delivery is done */
@@ -446,6 +858,8 @@ lspawn_run(const struct lspawn_cfg *c, int sock)
 	    (ls->kids = calloc(c->children, sizeof *ls->kids)) == NULL ||
 	    (ls->pfd = calloc(c->children + 1, sizeof *ls->pfd)) == NULL)
 		die_temp("malloc", NULL);
+	for (size_t i = 0; i < c->children; i++)
+		ls->kids[i].msgfd = -1;
 	ls->cfg = c;
 	ls->sock = sock;
 	sigprocmask(SIG_BLOCK, NULL, &ls->waitmask);

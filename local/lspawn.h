@@ -24,6 +24,8 @@ struct lspawn_cfg {
 	int		 programs;	/* local_allow_programs */
 	unsigned long long timeout;	/* local_timeout, seconds */
 	size_t		 children;	/* most deliveries at once */
+	unsigned long long idle;	/* lspawn_idle: retire a worker, s */
+	unsigned long	 max_use;	/* lspawn_max_use: jobs per worker */
 };
 
 /* lspawn_check: whether a job may run.  NULL, or the reason with

@@ -109,6 +109,11 @@ cfg_load(struct lspawn_cfg *c, const struct conf *conf)
 		die_msg(EXIT_TEMP, "config", "local_timeout: out of range");
 	c->children = conf_num(conf, "lspawn_children", 100, 1,
 	    LSPAWN_CHILDREN_MAX);
+	c->idle = conf_secs(conf, "lspawn_idle", 30);
+	if (c->idle == 0 || c->idle > 86400)
+		die_msg(EXIT_TEMP, "config", "lspawn_idle: out of range");
+	c->max_use = (unsigned long)conf_num(conf, "lspawn_max_use", 200, 1,
+	    1000000);
 	c->root = geteuid() == 0;
 	c->self_uid = getuid();
 	c->self_gid = getgid();

@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 
 #include "lspawn.h"
 #include "maildir.h"
@@ -32,7 +33,12 @@ static const struct sbx_rule own_rules[] = {
 	/* jobs and results */
 	SBX_ALLOW(recvmsg),
 	SBX_ALLOW(sendmsg),
-	/* children */
+	/* children; a worker's socket pair, its EOF, its end when it
+	 * overruns (XXX: seccomp cannot tell our children's pids from
+	 * others: lspawn, root, may SIGKILL any process) */
+	SBX_ALLOW1(socketpair, SCMP_A0(SCMP_CMP_EQ, AF_UNIX)),
+	SBX_ALLOW(shutdown),
+	SBX_ALLOW1(kill, SCMP_A1(SCMP_CMP_EQ, SIGKILL)),
 	SBX_ALLOW1(clone, SCMP_A0(SCMP_CMP_EQ, FORK_FLAGS)),
 	SBX_ALLOW(set_robust_list),
 	SBX_ALLOW(wait4),

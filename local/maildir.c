@@ -32,9 +32,10 @@ maildir_host(struct buf *b, const char *host)
 /* maildir_name - a unique file name for tmp/ and new/ */
 int
 maildir_name(struct buf *b, unsigned long long sec, unsigned long usec,
-    pid_t pid, const unsigned char *rnd, size_t nrnd, const char *host)
+    pid_t pid, unsigned long n, const unsigned char *rnd, size_t nrnd,
+    const char *host)
 {
-	if (buf_fmt(b, "%llu.M%luP%ldR", sec, usec, (long)pid) == -1)
+	if (buf_fmt(b, "%llu.M%luP%ldQ%luR", sec, usec, (long)pid, n) == -1)
 		return -1;
 	for (size_t i = 0; i < nrnd; i++)
 		if (buf_fmt(b, "%02x", rnd[i]) == -1)

@@ -24,10 +24,12 @@ struct maildir {
  * byte outside printable ASCII as \ooo), so a name never holds a path
  * separator or the info separator.  0, or -1 (E2BIG). */
 int	maildir_host(struct buf *, const char *host);
-/* maildir_name: "SEC.M<usec>P<pid>R<hex>.<host>"; rnd is hex-encoded.
- * 0, or -1 (E2BIG). */
+/* maildir_name: "SEC.M<usec>P<pid>Q<n>R<hex>.<host>"; n counts the
+ * deliveries of one process (a reused worker makes many), rnd is
+ * hex-encoded.  0, or -1 (E2BIG). */
 int	maildir_name(struct buf *, unsigned long long sec, unsigned long usec,
-	    pid_t pid, const unsigned char *rnd, size_t nrnd, const char *host);
+	    pid_t pid, unsigned long n, const unsigned char *rnd, size_t nrnd,
+	    const char *host);
 /* maildir_open: open path (an absolute directory), creating it (0700),
  * up to MAILDIR_MKDIR_DEPTH missing parents, and tmp/ new/ cur/ as
  * needed.  0, or -1 with errno. */

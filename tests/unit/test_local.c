@@ -57,16 +57,16 @@ test_name(void **state)
 	char longhost[600];
 
 	(void)state;
-	assert_int_equal(maildir_name(&b, 1700000000ULL, 42, 1234, rnd, 4,
-	    "h:1"), 0);
+	assert_int_equal(maildir_name(&b, 1700000000ULL, 42, 1234, 7, rnd,
+	    4, "h:1"), 0);
 	buf_cstr(&b);
-	assert_string_equal(b.p, "1700000000.M42P1234R00ab10ff.h\\0721");
+	assert_string_equal(b.p, "1700000000.M42P1234Q7R00ab10ff.h\\0721");
 	buf_free(&b);
 	/* too long a host: refused, never cut */
 	memset(longhost, 'h', sizeof longhost - 1);
 	longhost[sizeof longhost - 1] = '\0';
 	buf_init(&b, 4096);
-	assert_int_equal(maildir_name(&b, 1, 0, 1, rnd, 4, longhost), -1);
+	assert_int_equal(maildir_name(&b, 1, 0, 1, 1, rnd, 4, longhost), -1);
 	buf_free(&b);
 }
 
