@@ -147,16 +147,17 @@ def children(pid):
     return out
 
 
-def wait_idle(server_pid, logpath):
+def wait_idle(server_pid, logpath, lost=0):
     """Wait until every session begun (the wait_port() probe's) has ended.
     A reusable worker (port 25) stays as an idle child of server_pid and
     may serve the next session; under tcpserver, or for submission, the
-    session's process is gone too."""
+    session's process is gone too.  lost: sessions killed (no disconnect
+    line)."""
     def idle():
         with open(logpath, "rb") as f:
             t = f.read()
         began = t.count(b"event=connect ")
-        return began and t.count(b"event=disconnect ") >= began and \
+        return began and t.count(b"event=disconnect ") + lost >= began and \
             all(worker_idle(p) for p in children(server_pid))
     wait_for(idle, what="the probe session to end")
 

@@ -1,0 +1,287 @@
+"""sandmail-smtpd's reusable session workers: on port 25 (no AUTH) a
+forked worker serves up to smtpd_max_use sessions, one after another,
+taking each connection from the listener over its socket pair.  These
+tests read the pid= and use= of the connect lines to see which worker
+served which session."""
+import os
+import re
+import signal
+import smtplib
+import socket
+import subprocess
+
+from conftest import proc_status, prog, wait_for
+import queueutil
+import smtpdutil
+import tlsutil
+
+CONNECT = re.compile(r"event=connect ip=\S+ port=(\d+) .* pid=(\d+) use=(\d+)")
+
+
+def connects(srv):
+    """[(pid, use)] of every connect line so far, in order."""
+    return [(int(m.group(2)), int(m.group(3)))
+            for m in CONNECT.finditer(srv.logtext())]
+
+
+def send_one(srv, subject="reuse"):
+    c = srv.client()
+    assert c.code("EHLO client.test") == 250
+    assert c.code("MAIL FROM:<a@b.test>") == 250
+    assert c.code("RCPT TO:<alice@example.test>") == 250
+    assert c.code("DATA") == 354
+    c.send(f"Subject: {subject}\r\n\r\nhello\r\n.\r\n")
+    code = c.reply()[0]
+    c.code("QUIT")
+    c.close()
+    return code
+
+
+def sent(srv):
+    """send_one, False when refused or cut (a place not yet freed)."""
+    try:
+        return send_one(srv) == 250
+    except (AssertionError, EOFError, OSError):
+        return False
+
+
+def settled(srv, lost=0):
+    """Every session so far has ended and its worker waits (or is gone)."""
+    smtpdutil.wait_idle(srv.proc.pid, srv.log, lost)
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_same_worker_serves_successive_connections(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path)
+    settled(srv)
+    for i in range(4):
+        assert send_one(srv, f"n{i}") == 250
+        settled(srv)
+    seen = connects(srv)
+    assert len(seen) == 5                       # the probe, then 4
+    pids = {p for p, _ in seen}
+    assert len(pids) == 1, seen
+    assert [u for _, u in seen] == [1, 2, 3, 4, 5]
+    assert srv.count() == 4
+    # the worker keeps its sandbox between sessions
+    st = proc_status(seen[0][0])
+    assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1"
+
+
+def test_max_use_starts_a_new_worker(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path, smtpd_max_use=2)
+    settled(srv)
+    for i in range(3):
+        assert send_one(srv, f"n{i}") == 250
+        settled(srv)
+    seen = connects(srv)
+    assert [u for _, u in seen] == [1, 2, 1, 2], seen
+    assert seen[0][0] == seen[1][0] != seen[2][0] == seen[3][0]
+    # the first worker went after its second session
+    wait_for(lambda: not alive(seen[0][0]), what="the used-up worker")
+
+
+def test_max_use_1_is_a_process_per_connection(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path, smtpd_max_use=1)
+    settled(srv)
+    for i in range(2):
+        assert send_one(srv, f"n{i}") == 250
+        settled(srv)
+    seen = connects(srv)
+    assert len({p for p, _ in seen}) == 3 and {u for _, u in seen} == {1}
+    wait_for(lambda: not smtpdutil.children(srv.proc.pid),
+             what="no worker left")
+
+
+def test_idle_timeout_ends_a_worker(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path, smtpd_idle_worker=1)
+    settled(srv)
+    first = connects(srv)[0][0]
+    wait_for(lambda: not alive(first), what="the idle worker to exit")
+    assert send_one(srv) == 250
+    last = connects(srv)[-1]
+    assert last[0] != first and last[1] == 1
+
+
+def connect_from(srv, src):
+    """A client from address src, and its first reply."""
+    c = smtpdutil.Client.__new__(smtpdutil.Client)
+    c.s = socket.socket()
+    c.s.settimeout(20)
+    c.s.bind((src, 0))
+    c.s.connect(("127.0.0.1", srv.port))
+    c.buf = b""
+    return c, c.reply()
+
+
+def test_per_ip_limit_with_reused_workers(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path, max_per_ip=1, max_connections=5)
+    settled(srv)
+    a, (code, _) = connect_from(srv, "127.0.0.1")
+    assert code == 220
+    b, (code, lines) = connect_from(srv, "127.0.0.1")
+    assert code == 421 and lines[0].startswith("421 4.7.0"), lines
+    b.close()
+    c, (code, _) = connect_from(srv, "127.0.0.2")
+    assert code == 220
+    # a had the probe's worker: a reused worker still counts its client
+    assert connects(srv)[1][0] == connects(srv)[0][0]
+    a.close()
+    c.close()
+    settled(srv)
+    d, (code, _) = connect_from(srv, "127.0.0.1")
+    assert code == 220
+    d.close()
+    assert "reason=max_per_ip" in srv.logtext()
+
+
+def test_killed_busy_worker_frees_its_place(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path, max_per_ip=1)
+    settled(srv)
+    c = srv.client()
+    assert c.code("EHLO client.test") == 250
+    pid = connects(srv)[-1][0]
+    os.kill(pid, signal.SIGKILL)
+    assert c.closed()
+    # the listener reaps it; its client address counts no more
+    wait_for(lambda: sent(srv), what="a session after the kill")
+    settled(srv, lost=1)
+    for i in range(3):
+        assert send_one(srv, f"after{i}") == 250
+        settled(srv, lost=1)
+    assert pid not in [p for p, _ in connects(srv)[-3:]]
+
+
+def test_queue_restart_gives_no_stuck_451(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path)
+    settled(srv)
+    assert send_one(srv) == 250
+    settled(srv)
+    worker = connects(srv)[-1][0]
+    procs.stop(srv.queue)
+    srv.queue = queueutil.start_service(procs, srv.conf, srv.qlog)
+    # the idle worker saw its queue connection hang up and went
+    wait_for(lambda: not alive(worker), what="the worker to notice")
+    for i in range(3):
+        assert send_one(srv, f"restarted{i}") == 250
+        settled(srv)
+    assert srv.count() == 4
+
+
+def relay_code(srv):
+    c = srv.client()
+    c.code("EHLO client.test")
+    c.code("MAIL FROM:<a@b.test>")
+    code = c.code("RCPT TO:<x@foreign.test>")
+    c.code("QUIT")
+    c.close()
+    return code
+
+
+def test_table_change_reaches_the_next_connection(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path)
+    settled(srv)
+    assert relay_code(srv) == 554
+    settled(srv)
+    old = connects(srv)[-1][0]
+    with open(os.path.join(srv.dir, "relayclients"), "w") as f:
+        f.write("127.0.0.1 relay\n")
+    subprocess.run([prog("sandmail-cdb"), "-d", srv.dir, "relayclients"],
+                   check=True)
+    wait_for(lambda: "event=reload why=changed" in srv.logtext(),
+             what="the reload")
+    assert relay_code(srv) == 250           # no HUP, the very next one
+    assert connects(srv)[-1][0] != old
+    wait_for(lambda: not alive(old), what="the old worker to go")
+
+
+def test_no_state_leaks_into_the_next_session(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path,
+                          tables={"relayclients": "127.0.0.1 relay\n"})
+    settled(srv)
+    c = srv.client()
+    assert c.code("EHLO first.test") == 250
+    assert c.code("MAIL FROM:<leak@b.test>") == 250
+    assert c.code("RCPT TO:<alice@example.test>") == 250
+    c.close()                                   # abrupt: no QUIT
+    settled(srv)
+    c = srv.client()
+    assert c.code("MAIL FROM:<a@b.test>") == 503     # not greeted yet
+    assert c.code("HELO second.test") == 250
+    assert c.code("RCPT TO:<alice@example.test>") == 503
+    assert c.code("MAIL FROM:<a@b.test>") == 250
+    assert c.code("RCPT TO:<bob@example.test>") == 250
+    assert c.code("DATA") == 354
+    c.send("Subject: clean\r\n\r\nx\r\n.\r\n")
+    assert c.reply()[0] == 250
+    c.code("QUIT")
+    c.close()
+    seen = connects(srv)
+    assert seen[-1][0] == seen[-2][0] and seen[-1][1] == seen[-2][1] + 1
+    (env, body), = srv.messages().values()
+    assert env["helo"] == "second.test"
+    assert env["sender"] == "a@b.test"
+    assert [r[0] for r in env["rcpts"]] == ["bob@example.test"]
+    assert env["proto"] == "SMTP"               # HELO, not the EHLO before
+
+
+def test_tls_state_not_carried_over(tmp_path, procs):
+    cert, key = tlsutil.make_cert(str(tmp_path))
+    srv = smtpdutil.Smtpd(procs, tmp_path, tls_cert=cert, tls_key=key)
+    settled(srv)
+    ctx = tlsutil.client_context(cert)
+    s = smtplib.SMTP("127.0.0.1", srv.port, timeout=20)
+    s.ehlo("tls.test")
+    s.starttls(context=ctx)
+    assert s.ehlo("tls.test")[0] == 250
+    assert s.docmd("MAIL FROM:<a@b.test>")[0] == 250
+    s.close()                                   # abrupt, inside TLS
+    settled(srv)
+    with smtplib.SMTP("127.0.0.1", srv.port, timeout=20) as s:
+        s.ehlo("plain.test")
+        assert s.has_extn("starttls")           # not "TLS already active"
+        s.sendmail("a@b.test", ["alice@example.test"],
+                   b"Subject: plain\r\n\r\nx\r\n")
+    seen = connects(srv)
+    assert seen[-1][0] == seen[-2][0], seen
+    (env, body), = srv.messages().values()
+    assert env["helo"] == "plain.test"
+    assert env["proto"] == "ESMTP"              # not ESMTPS
+
+
+def test_submission_sessions_never_reused(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path, listen=False)
+    srv.start(extra=["-m", "submission"])
+    settled(srv)
+    for _ in range(3):
+        c = srv.client()
+        assert c.code("EHLO client.test") == 250
+        c.code("QUIT")
+        c.close()
+        settled(srv)
+    seen = connects(srv)
+    assert len({p for p, _ in seen}) == 4 and {u for _, u in seen} == {1}
+    assert "mode=submission" in srv.logtext()
+    wait_for(lambda: not smtpdutil.children(srv.proc.pid),
+             what="every submission process gone")
+
+
+def test_sigterm_with_idle_workers_exits(tmp_path, procs):
+    srv = smtpdutil.Smtpd(procs, tmp_path, smtpd_idle_worker=600)
+    settled(srv)
+    assert send_one(srv) == 250
+    settled(srv)
+    workers = smtpdutil.children(srv.proc.pid)
+    assert workers
+    os.kill(srv.proc.pid, signal.SIGTERM)
+    assert srv.proc.wait(20) == 0
+    # long before their idle timeout: the listener closed their pairs
+    wait_for(lambda: not any(alive(p) for p in workers),
+             what="the idle workers to exit")
