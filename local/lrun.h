@@ -1,8 +1,8 @@
 /* lrun: one delivery as sandmail-local makes it, once it runs as the
- * recipient: shared by sandmail-local's main() (after exec) and by
- * sandmail-lspawn's child (after fork, without exec).  fd 0 is the
- * message (a regular file, read with pread), fd 1 the report pipe, fd 2
- * the log; nothing else should be open. */
+ * recipient (after exec; fd 0 is the message, a regular file read with
+ * pread, fd 1 the report pipe, fd 2 the log; nothing else should be
+ * open), and the maildir filter that sandmail-lspawn's workers (lwork.h)
+ * share with it. */
 #ifndef SANDMAIL_LRUN_H
 #define SANDMAIL_LRUN_H
 

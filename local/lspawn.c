@@ -71,6 +71,7 @@ struct child {
 	long long	 deadline;	/* ms, CLOCK_MONOTONIC; 0: none */
 	int		 timedout;	/* killed for local_timeout */
 	int		 bad;		/* killed for a bad result */
+	int		 retried;	/* the job has had its fresh worker */
 };
 
 struct lspawn {
@@ -512,6 +513,7 @@ take(struct lspawn *ls, struct child *k, struct ljob *j, int msgfd)
 	k->state = W_BUSY;
 	k->uses++;
 	k->timedout = 0;
+	k->retried = 0;
 	k->deadline = now_ms() + (long long)ls->cfg->timeout * 1000;
 }
 
@@ -622,8 +624,10 @@ retry(struct lspawn *ls, struct child *k)
 	k->msgfd = -1;
 	k->busy = 0;
 	slot_release(ls, k);
-	if ((why = spawn(ls, k, &j, msgfd, 1)) == NULL)
+	if ((why = spawn(ls, k, &j, msgfd, 1)) == NULL) {
+		k->retried = 1;		/* a worker that says so again lies */
 		return;
+	}
 	log_result(j.qid, j.id, ST_TEMP, why, strlen(why), 0);
 	reply(ls, j.id, ST_TEMP, why, strlen(why));
 	close(msgfd);
@@ -640,7 +644,7 @@ worker_gone(struct lspawn *ls, struct child *k)
 	st = reap(k->pid);
 	log_exit(k, st);
 	if (k->busy && WIFEXITED(st) && WEXITSTATUS(st) == LWORK_EXIT_STALE &&
-	    !k->timedout && !k->bad) {
+	    !k->timedout && !k->bad && !k->retried) {
 		retry(ls, k);
 		return;
 	}

@@ -3,11 +3,13 @@
  * A seccomp filter is inherited by fork(2) and outlives execve(2): every
  * delivery child runs under this filter too, until it adds its own
  * (tighter) one.  So the list below is lspawn's own calls plus what the
- * maildir set-up in the child needs (lrun.c), and, with lspawn_exec on,
- * what the dynamic loader and libc's start-up need in sandmail-local.
+ * maildir set-up in a worker needs (lwork.c, lrun.c), and, with
+ * lspawn_exec on, what the dynamic loader and libc's start-up need in
+ * sandmail-local.
  * XXX: that means lspawn, though root, keeps openat/mkdir; what it loses
- * is every socket, every exec (with lspawn_exec: all but execveat of
- * sandmail-local's one descriptor), ptrace, mount, module and key calls.
+ * is every socket but AF_UNIX pairs, every exec (with lspawn_exec: all
+ * but execveat of sandmail-local's one descriptor), ptrace, mount, module
+ * and key calls.
  *
  * With local_allow_programs on, the commands run by sandmail-local (any
  * shell pipeline) inherit the filter as well, so no allow-list can fit
