@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hdr2047.h"
 #include "mime7.h"
 
 #define LINE_QP		76	/* RFC 2045 6.7 (5): encoded lines <= 76 */
@@ -207,14 +208,13 @@ mime7_qp(struct buf *o, const char *p, size_t n)
 	return 0;
 }
 
-/* mime7_base64 - base64 in lines of 76 (RFC 2045 6.8) */
+/* mime7_b64 - base64 of p[0..n), no line breaks (RFC 4648 4) */
 int
-mime7_base64(struct buf *o, const char *p, size_t n)
+mime7_b64(struct buf *o, const char *p, size_t n)
 {
 	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
 	const unsigned char *s = (const unsigned char *)p;
-	size_t col = 0;
 
 	for (size_t i = 0; i < n; i += 3) {
 		unsigned v = (unsigned)s[i] << 16;
@@ -230,13 +230,19 @@ mime7_base64(struct buf *o, const char *p, size_t n)
 		q[3] = i + 2 < n ? t[v & 63] : '=';
 		if (buf_put(o, q, 4) == -1)
 			return -1;
-		if ((col += 4) == 76) {
-			if (buf_putc(o, '\n') == -1)
-				return -1;
-			col = 0;
-		}
 	}
-	return col ? buf_putc(o, '\n') : 0;
+	return 0;
+}
+
+/* mime7_base64 - base64 in lines of 76 (RFC 2045 6.8): 57 bytes each */
+int
+mime7_base64(struct buf *o, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i += 57)
+		if (mime7_b64(o, p + i, n - i > 57 ? 57 : n - i) == -1 ||
+		    buf_putc(o, '\n') == -1)
+			return -1;
+	return 0;
 }
 
 static int entity(struct buf *, const char *, size_t, int, const char **);
@@ -319,31 +325,61 @@ leaf(struct buf *o, const struct ent *e, const char *type)
 	return text ? mime7_qp(o, e->b, e->bn) : mime7_base64(o, e->b, e->bn);
 }
 
+/* headers - 8-bit header fields as RFC 2047 encoded-words, into h */
 static int
-entity(struct buf *o, const char *p, size_t n, int depth, const char **why)
+headers(struct ent *e, struct buf *h, const char **why)
 {
-	struct ent e;
+	const char *f;
+	size_t fn, off = 0;
+
+	while (field(e, &off, &f, &fn))
+		if (hdr2047_field(h, f, fn, why) == -1)
+			return -1;
+	e->h = h->p ? h->p : "";
+	e->hn = h->len;
+	return 0;
+}
+
+static int
+entity_body(struct buf *o, struct ent *e, int depth, const char **why)
+{
 	char type[128], bnd[128];
 
-	if (depth > MIME7_DEPTH)
-		return *why = "MIME structure nested too deeply", -1;
-	split(p, n, &e);
-	if (mime7_has8bit(e.h, e.hn))
-		return *why = "8-bit data in a MIME header", -1;
-	if (!mime7_has8bit(e.b, e.bn))
-		return buf_put(o, p, n);
-	content_type(&e, type, sizeof type, bnd, sizeof bnd);
+	if (!mime7_has8bit(e->b, e->bn))
+		return buf_put(o, e->h, e->hn) | buf_putc(o, '\n') |
+		    buf_put(o, e->b, e->bn);
+	content_type(e, type, sizeof type, bnd, sizeof bnd);
 	if (strncmp(type, "multipart/", 10) == 0 && bnd[0] != '\0')
-		return put_headers(o, &e, NULL) | multipart(o, &e, bnd, depth,
+		return put_headers(o, e, NULL) | multipart(o, e, bnd, depth,
 		    why);
 	if (strcmp(type, "message/rfc822") == 0 ||
 	    strcmp(type, "message/global") == 0) {
 		/* RFC 2046 5.2.1: its own encoding must be 7bit: recurse */
-		if (put_headers(o, &e, "7bit") == -1)
+		if (put_headers(o, e, "7bit") == -1)
 			return -1;
-		return entity(o, e.b, e.bn, depth + 1, why);
+		return entity(o, e->b, e->bn, depth + 1, why);
 	}
-	return leaf(o, &e, type);
+	return leaf(o, e, type);
+}
+
+static int
+entity(struct buf *o, const char *p, size_t n, int depth, const char **why)
+{
+	struct ent e;
+	struct buf h = BUF_INIT(1 << 20);
+	int r;
+
+	if (depth > MIME7_DEPTH)
+		return *why = "MIME structure nested too deeply", -1;
+	split(p, n, &e);
+	if (!mime7_has8bit(p, n))
+		return buf_put(o, p, n);
+	if (mime7_has8bit(e.h, e.hn) && headers(&e, &h, why) == -1)
+		r = -1;
+	else
+		r = entity_body(o, &e, depth, why);
+	buf_free(&h);
+	return r;
 }
 
 /* mime7_convert - the whole message */
@@ -355,7 +391,10 @@ mime7_convert(const char *msg, size_t n, struct buf *out, const char **why)
 
 	*why = "out of memory";
 	split(msg, n, &e);
-	if (header(&e, "mime-version", &vn) == NULL)
+	/* 8-bit headers alone can be encoded in any message (RFC 2047);
+	 * an 8-bit body needs MIME to say how it was converted */
+	if (header(&e, "mime-version", &vn) == NULL &&
+	    mime7_has8bit(e.b, e.bn))
 		return *why = "8-bit message is not MIME", -1;
 	out->len = 0;
 	return entity(out, msg, n, 0, why) == -1 ? -1 : 0;

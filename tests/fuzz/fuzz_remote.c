@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../../remote/hdr2047.h"
 #include "../../remote/mime7.h"
 #include "../../remote/reply.h"
 
@@ -47,6 +48,12 @@ LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
 	if (mime7_convert((const char *)p, n, &out, &why) == 0 &&
 	    mime7_has8bit(out.p ? out.p : "", out.len))
 		__builtin_trap();	/* a conversion must be 7-bit */
+	buf_free(&out);
+	/* one header field as it is: encoded, it must be 7-bit too */
+	buf_init(&out, 1 << 20);
+	if (hdr2047_field(&out, (const char *)p, n, &why) == 0 &&
+	    mime7_has8bit(out.p ? out.p : "", out.len))
+		__builtin_trap();
 	buf_free(&out);
 	return 0;
 }

@@ -263,6 +263,37 @@ def test_8bit_found_without_flag_is_downgraded(env):
     assert all(b < 0x80 for b in env.mx1.done()[0].data)
 
 
+def test_8bit_headers_become_encoded_words(env):
+    """RFC 2047: an 8-bit Subject and display name reach a 7-bit server
+    as encoded-words that a real parser (Python's email) decodes to the
+    same text; the body (7-bit, not MIME) is untouched."""
+    env.mx1.ehlo = ["PIPELINING"]
+    r = env.start()
+    subject = "Grüße aus Köln — " + " ".join(["Straße"] * 20)
+    msg = (f'From: "Jörg Müller" <jm@sender.test>\nTo: b@example.test\n'
+           f"Subject: {subject}\n\nplain body\n").encode()
+    res = r.deliver(msg, ["a@example.test"], ROUTE)
+    assert statuses(res) == ["K"], res
+    raw = env.mx1.done()[0].data.replace(b"\r\n", b"\n")
+    assert all(b < 0x80 for b in raw), "8-bit byte reached the server"
+    for line in raw.split(b"\n"):
+        assert len(line) <= 78, line
+    m = email.message_from_bytes(raw, policy=email.policy.default)
+    assert str(m["Subject"]) == subject
+    assert m["From"].addresses[0].display_name == "Jörg Müller"
+    assert m["From"].addresses[0].addr_spec == "jm@sender.test"
+    assert raw.endswith(b"\n\nplain body\n")
+
+
+def test_8bit_address_header_bounces(env):
+    env.mx1.ehlo = ["PIPELINING"]
+    r = env.start()
+    msg = "To: jörg@example.test\nSubject: x\n\nbody\n".encode()
+    res = r.deliver(msg, ["a@example.test"], ROUTE)
+    assert statuses(res) == ["X"]
+    assert "SMTPUTF8" in res["rcpts"][0][1]
+
+
 def test_8bit_not_mime_bounces(env):
     env.mx1.ehlo = ["PIPELINING"]
     r = env.start()

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "buf.h"
+#include "hdr2047.h"
 #include "io.h"
 #include "mime7.h"
 #include "reply.h"
@@ -404,6 +405,223 @@ test_mime_deep_nesting(void **st)
 	buf_free(&o);
 }
 
+/* ew_decode - what a reader shows of a field value: unfolded, each
+ * =?UTF-8?B?...?= decoded, blanks between two encoded-words dropped */
+static void
+ew_decode(const char *v, size_t n, struct buf *out)
+{
+	struct buf u = BUF_INIT(1 << 20);
+	size_t i = 0, blank = 0;
+	int prev_ew = 0;
+
+	for (size_t k = 0; k < n; k++)
+		if (v[k] != '\n')
+			buf_putc(&u, v[k]);
+	out->len = 0;
+	while (i < u.len) {
+		if (u.len - i >= 10 && memcmp(u.p + i, "=?UTF-8?B?", 10) == 0) {
+			const char *e = memmem(u.p + i + 10, u.len - i - 10,
+			    "?=", 2);
+
+			assert_non_null(e);
+			if (prev_ew)
+				out->len -= blank;
+			b64_decode(u.p + i + 10, (size_t)(e - u.p) - i - 10,
+			    out);
+			i = (size_t)(e - u.p) + 2;
+			prev_ew = 1;
+			blank = 0;
+			continue;
+		}
+		if (u.p[i] == ' ' || u.p[i] == '\t')
+			blank++;
+		else
+			prev_ew = 0, blank = 0;
+		buf_putc(out, u.p[i++]);
+	}
+	buf_free(&u);
+}
+
+/* every line of an encoded field: 7-bit, at most 78 characters, and
+ * every encoded-word at most 75 */
+static void
+check_lines(const struct buf *o)
+{
+	size_t i = 0;
+
+	check_7bit(o);
+	while (i < o->len) {
+		const char *nl = memchr(o->p + i, '\n', o->len - i);
+		size_t len = nl ? (size_t)(nl - o->p) - i : o->len - i;
+
+		assert_true(len <= 78);
+		i += len + 1;
+	}
+	for (const char *e = o->p; (e = memmem(e, o->len - (size_t)(e -
+	    o->p), "=?UTF-8?B?", 10)) != NULL; e += 10) {
+		const char *end = memmem(e, o->len - (size_t)(e - o->p), "?=",
+		    2);
+
+		assert_non_null(end);
+		assert_true((size_t)(end - e) + 2 <= 75);
+	}
+}
+
+static void
+test_hdr2047_encodes(void **st)
+{
+	static const struct {
+		const char *in, *shown;
+	} cases[] = {
+		{ "Subject: Gr\xc3\xbc\xc3\x9f" "e aus K\xc3\xb6ln\n",
+		    " Gr\xc3\xbc\xc3\x9f" "e aus K\xc3\xb6ln" },
+		/* adjacent 8-bit words: one run, its blank inside */
+		{ "Subject: \xc3\xa9t\xc3\xa9 \xc3\xa0 Paris\n",
+		    " \xc3\xa9t\xc3\xa9 \xc3\xa0 Paris" },
+		/* a folded field is unfolded first */
+		{ "Subject: caf\xc3\xa9\n au lait\n", " caf\xc3\xa9 au lait" },
+		{ "X-Note:\tna\xc3\xafve  \n", "\tna\xc3\xafve  " },
+		{ "Comments: \xe2\x82\xac\n", " \xe2\x82\xac" },
+		/* phrases: quoted (escapes undone) and bare; the address stays */
+		{ "From: \"J\xc3\xb6rg M\xc3\xbcller\" <jm@example.org>\n",
+		    " J\xc3\xb6rg M\xc3\xbcller <jm@example.org>" },
+		{ "From: \"J\\\"\xc3\xb6\"<a@b.example>\n",
+		    " J\"\xc3\xb6 <a@b.example>" },
+		{ "To: J\xc3\xb6rg <j@x.example>, plain <p@x.example>\n",
+		    " J\xc3\xb6rg <j@x.example>, plain <p@x.example>" },
+		{ "Cc: a@b.example (K\xc3\xb6ln office)\n",
+		    " a@b.example (K\xc3\xb6ln office)" },
+		{ "Reply-To: team: \xc3\xa9quipe <e@x.example>;\n",
+		    " team: \xc3\xa9quipe <e@x.example>;" },
+	};
+	struct buf o = BUF_INIT(1 << 20), d = BUF_INIT(1 << 20);
+	const char *why = NULL;
+
+	(void)st;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *colon = strchr(cases[i].in, ':');
+		size_t nl;
+
+		o.len = 0;
+		assert_int_equal(hdr2047_field(&o, cases[i].in,
+		    strlen(cases[i].in), &why), 0);
+		check_lines(&o);
+		assert_true(o.len > 0 && o.p[o.len - 1] == '\n');
+		/* the name is kept as it was */
+		assert_memory_equal(o.p, cases[i].in,
+		    (size_t)(colon - cases[i].in) + 1);
+		nl = o.len - 1 - (size_t)(colon - cases[i].in) - 1;
+		ew_decode(o.p + (colon - cases[i].in) + 1, nl, &d);
+		assert_int_equal(d.len, strlen(cases[i].shown));
+		assert_memory_equal(d.p, cases[i].shown, d.len);
+	}
+	buf_free(&o);
+	buf_free(&d);
+}
+
+static void
+test_hdr2047_long_and_plain(void **st)
+{
+	struct buf in = BUF_INIT(1 << 20), o = BUF_INIT(1 << 20);
+	struct buf d = BUF_INIT(1 << 20), want = BUF_INIT(1 << 20);
+	static const char plain[] = "Subject: only ascii\n here\n";
+	const char *why = NULL;
+
+	(void)st;
+	/* 7-bit fields: byte for byte, folds and all */
+	assert_int_equal(hdr2047_field(&o, plain, sizeof plain - 1, &why), 0);
+	assert_int_equal(o.len, sizeof plain - 1);
+	assert_memory_equal(o.p, plain, o.len);
+	/* a long run of 2-, 3- and 4-byte characters: cut only between
+	 * characters, lines and words within their limits */
+	buf_puts(&in, "Subject:");
+	for (int i = 0; i < 120; i++)
+		buf_puts(&want, i % 3 == 0 ? "\xc3\xbc" : i % 3 == 1 ?
+		    "\xe2\x82\xac" : "\xf0\x9f\x93\xa7");
+	buf_puts(&want, " tail words here");
+	buf_putc(&in, ' ');
+	buf_put(&in, want.p, want.len);
+	buf_putc(&in, '\n');
+	o.len = 0;
+	assert_int_equal(hdr2047_field(&o, in.p, in.len, &why), 0);
+	check_lines(&o);
+	ew_decode(o.p + 8, o.len - 9, &d);
+	assert_int_equal(d.len, want.len + 1);
+	assert_memory_equal(d.p + 1, want.p, want.len);
+	buf_free(&in);
+	buf_free(&o);
+	buf_free(&d);
+	buf_free(&want);
+}
+
+static void
+test_hdr2047_refusals(void **st)
+{
+	static const char *const bad[] = {
+		"To: j\xc3\xb6rg@example.org\n",	/* needs SMTPUTF8 */
+		"To: J <j\xc3\xb6rg@example.org>\n",
+		"Content-Type: text/plain; name=\xc3\xa9\n",	/* RFC 2231 */
+		"Message-ID: <\xc3\xa9@x>\n",
+		"Subject: caf\xe9\n",			/* Latin-1, not UTF-8 */
+		"Subject: \xc0\xaf overlong\n",
+		"Subject: \xc3\xa9\0nul\n",
+		"Subj\xc3\xa9" "ct: x\n",		/* 8-bit name */
+		"no colon \xc3\xa9\n",
+		"From: \"unterminated \xc3\xa9 <a@b>\n",
+		"From: x (nested (\xc3\xa9)) <a@b>\n",
+		"From: x (open \xc3\xa9 <a@b>\n",
+	};
+	struct buf o = BUF_INIT(1 << 20);
+
+	(void)st;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		const char *why = NULL;
+		/* the NUL case is 16 bytes long */
+		size_t n = i == 6 ? 16 : strlen(bad[i]);
+
+		o.len = 0;
+		assert_int_equal(hdr2047_field(&o, bad[i], n, &why), -1);
+		assert_non_null(why);
+	}
+	buf_free(&o);
+}
+
+static void
+test_mime_headers_encoded(void **st)
+{
+	static const char msg[] = "From: \"Ren\xc3\xa9\" <r@x.example>\n"
+	    "Subject: r\xc3\xa9sum\xc3\xa9\n\nbody in ascii\n";
+	static const char mime[] = "MIME-Version: 1.0\nSubject: \xc3\xa9t\xc3"
+	    "\xa9\nContent-Type: text/plain; charset=utf-8\n\n\xc3\xa9t\xc3"
+	    "\xa9\n";
+	struct buf o = BUF_INIT(1 << 20), d = BUF_INIT(1 << 20);
+	const char *why = NULL, *b, *v, *nl;
+
+	(void)st;
+	/* not MIME, but only the headers are 8-bit: they are encoded and
+	 * the body is untouched */
+	assert_int_equal(mime7_convert(msg, sizeof msg - 1, &o, &why), 0);
+	check_7bit(&o);
+	b = memmem(o.p, o.len, "\n\nbody in ascii\n", 16);
+	assert_non_null(b);
+	assert_int_equal((size_t)(b - o.p) + 16, o.len);
+	assert_non_null(memmem(o.p, o.len, "<r@x.example>", 13));
+	/* MIME with an 8-bit body and an 8-bit subject: both converted */
+	o.len = 0;
+	assert_int_equal(mime7_convert(mime, sizeof mime - 1, &o, &why), 0);
+	check_7bit(&o);
+	assert_non_null(memmem(o.p, o.len, "Subject: =?UTF-8?B?", 19));
+	assert_non_null(memmem(o.p, o.len, "quoted-printable", 16));
+	v = (const char *)memmem(o.p, o.len, "Subject:", 8) + 8;
+	nl = memchr(v, '\n', o.len - (size_t)(v - o.p));
+	assert_non_null(nl);
+	ew_decode(v, (size_t)(nl - v), &d);
+	assert_int_equal(d.len, 6);
+	assert_memory_equal(d.p, " \xc3\xa9t\xc3\xa9", 6);
+	buf_free(&o);
+	buf_free(&d);
+}
+
 int
 main(void)
 {
@@ -417,6 +635,10 @@ main(void)
 		cmocka_unit_test(test_mime_convert),
 		cmocka_unit_test(test_mime_refusals),
 		cmocka_unit_test(test_mime_deep_nesting),
+		cmocka_unit_test(test_hdr2047_encodes),
+		cmocka_unit_test(test_hdr2047_long_and_plain),
+		cmocka_unit_test(test_hdr2047_refusals),
+		cmocka_unit_test(test_mime_headers_encoded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
