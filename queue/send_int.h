@@ -13,8 +13,13 @@
 #include "env.h"
 #include "qclient.h"
 
-/* local/ID and remote/ID: a magic, then one record per recipient:
- *   u8 state  u8 0  u64 next  u16 errlen  char err[SEND_ERR_MAX]
+/* info/ID (since SMINFO2): the magic, u32 len + the envelope without
+ * recipients (SMENV1), then one record per recipient, local and remote,
+ * with the kind in byte 1.  The first version (SMRCPT1) kept info/ID as
+ * the bare envelope and the records in local/ID and remote/ID, a magic
+ * then one record per recipient, byte 1 zero; send and the tools still
+ * read it, so a queue written by that version drains unchanged:
+ *   u8 state  u8 kind  u64 next  u16 errlen  char err[SEND_ERR_MAX]
  *   u32 len  len bytes: str addr str orcpt u8 notify str dest
  *   u32 uid u32 gid str domain str sender
  * The state byte is overwritten in place (then fdatasync); next and err
@@ -22,6 +27,9 @@
  * makes a retry come early). */
 #define RC_MAGIC	"SMRCPT1\n"
 #define RC_MAGIC_LEN	8
+#define INFO_MAGIC	"SMINFO2\n"
+#define INFO_MAGIC_LEN	8
+#define INFO_FILE_MAX	(64u * 1024 * 1024)
 #define SEND_ERR_MAX	200
 #define RC_OFF_NEXT	2
 #define RC_OFF_ERR	10
@@ -51,14 +59,28 @@ struct rcpt {
 	char		 err[SEND_ERR_MAX + 1];	/* last error */
 	char		*sender;	/* owner-LIST@domain, or "": the
 					 * message's sender */
+	uint8_t		 inner;		/* the record is in info/ID (SMINFO2) */
 };
 
 int	rc_encode(struct buf *, const struct rcpt *);
-/* rc_decode: a whole file into an array (appended to *v, *n); 0 or -1 */
+/* rc_decode: a whole SMRCPT1 file into an array (appended to *v, *n); 0
+ * or -1 */
 int	rc_decode(const void *, size_t, uint8_t kind, struct rcpt **v,
 	    size_t *n);
 void	rc_free(struct rcpt *);
 int	rc_pending(const struct rcpt *);
+/* rc_dir: the directory whose ID file holds r's record */
+const char *rc_dir(const struct rcpt *);
+
+/* info_encode: info/ID (SMINFO2) from the envelope (its recipients are
+ * not written) and the encoded records (rc_encode, kind set) */
+int	info_encode(struct buf *, const struct env *, const void *recs,
+	    size_t n);
+/* info_decode: an info/ID image.  SMINFO2: the envelope and every
+ * record (appended to *v, *n; *inner = 1).  The first version: the
+ * envelope only (*inner = 0: the records are in local/ and remote/). */
+int	info_decode(const void *, size_t, struct env *, struct rcpt **v,
+	    size_t *n, int *inner);
 
 /* bounce/ID: records (u32 len, payload) appended and fdatasynced:
  *   u8 action ('F' failed, 'D' delayed, 'S' delivered) u64 time
@@ -88,6 +110,7 @@ uint64_t sched_next(uint64_t arrival, uint64_t now, uint64_t first,
  * in a hash by ID and a binary heap by due time */
 struct msg {
 	char		 id[QID_MAX + 1];
+	uint8_t		 todo;		/* todo/ID to go after a syncfs */
 	uint64_t	 due;
 	size_t		 hi;		/* heap index, or IDX_NONE */
 	uint32_t	 flushseq;	/* flush requests already applied */

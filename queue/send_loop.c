@@ -1,6 +1,7 @@
 /* send_loop: the queue manager's event loop.  Messages wait in the index
- * (send_sched.c) until due; a due message is loaded from info/, local/
- * and remote/, its due recipients go to lspawn (one LJOB each) and rspawn
+ * (send_sched.c) until due; a due message is loaded from info/ID (and
+ * local/, remote/ for a message split by the first version), its due
+ * recipients go to lspawn (one LJOB each) and rspawn
  * (one RJOB per destination), and each result marks a recipient done in
  * place (one byte + fdatasync), reschedules it, or records its failure in
  * bounce/ID.  A message with nothing in flight is unloaded again; when no
@@ -41,18 +42,14 @@ struct route {
 	char		 tls[16];
 };
 
-/* marks of one SYNC_WINDOW_MS share one syncfs (group commit): a mark
- * not yet durable can only cause a duplicate delivery after a crash */
-#define SYNC_WINDOW_MS	20
-
 static uint64_t
 now_s(void)
 {
 	return (uint64_t)time(NULL);
 }
 
-static uint64_t
-mono_ms(void)
+uint64_t
+send_mono_ms(void)
 {
 	struct timespec ts;
 
@@ -66,12 +63,6 @@ sender_of(const struct live *l, const struct rcpt *r)
 {
 	return r->sender != NULL && r->sender[0] != '\0' ? r->sender :
 	    l->info.sender;
-}
-
-static const char *
-rdir(const struct rcpt *r)
-{
-	return r->kind == RC_LOCAL ? "local" : "remote";
 }
 
 /* ---- loading ---- */
@@ -127,19 +118,34 @@ live_free(struct live *l)
 	free(l);
 }
 
+/* hand_take - the image of a message split this round, or NULL */
+static struct hand *
+hand_take(struct send *s, const struct msg *m)
+{
+	for (size_t i = 0; i < s->nhand; i++)
+		if (s->hand[i].m == m)
+			return &s->hand[i];
+	return NULL;
+}
+
+/* load - info/ID (from the split's image when it was just made); a
+ * message of the first version also has local/ and remote/ */
 static struct live *
 load(struct send *s, struct msg *m)
 {
-	struct buf b = BUF_INIT(1024 * 1024);
+	struct buf b = BUF_INIT(INFO_FILE_MAX);
+	struct hand *h = hand_take(s, m);
+	struct buf *img = h != NULL ? &h->img : &b;
 	struct live *l;
 
 	if ((l = calloc(1, sizeof *l)) == NULL)
 		return NULL;
 	l->m = m;
-	if (fs_read(s->qfd, "info", m->id, &b) == -1 ||
-	    env_decode(&l->info, b.p, b.len) == -1 ||
-	    load_rc(s, l, "local", RC_LOCAL) == -1 ||
-	    load_rc(s, l, "remote", RC_REMOTE) == -1) {
+	if ((h == NULL && fs_read(s->qfd, "info", m->id, &b) == -1) ||
+	    info_decode(img->p, img->len, &l->info, &l->rc, &l->nrc,
+	    &l->inner) == -1 ||
+	    (!l->inner && (load_rc(s, l, "local", RC_LOCAL) == -1 ||
+	    load_rc(s, l, "remote", RC_REMOTE) == -1))) {
 		log_kv("warn", "id", m->id, "op", "load", "err",
 		    strerror(errno), NULL);
 		buf_free(&b);
@@ -147,7 +153,12 @@ load(struct send *s, struct msg *m)
 		return NULL;
 	}
 	buf_free(&b);
-	l->bounce = fs_exists(s->qfd, "bounce", m->id) == 1;
+	if (h != NULL) {
+		l->bounce = h->bounce;
+		buf_free(&h->img);
+		h->m = NULL;
+	} else
+		l->bounce = fs_exists(s->qfd, "bounce", m->id) == 1;
 	apply_flushes(s, l);
 	m->live = l;
 	l->next = s->loaded;
@@ -293,12 +304,12 @@ mark(struct send *s, struct live *l, struct rcpt *r, uint8_t state)
 	/* synced once per round for every mark (send_loop): nothing
 	 * depends on a mark being durable before then; a crash first only
 	 * repeats a delivery */
-	if (fs_mark(s->qfd, rdir(r), l->m->id, r->off, state, 0) == -1)
+	if (fs_mark(s->qfd, rc_dir(r), l->m->id, r->off, state, 0) == -1)
 		log_kv("warn", "id", l->m->id, "op", "mark", "err",
 		    strerror(errno), NULL);
 	r->state = state;
 	if (!s->needsync)
-		s->sync_at = mono_ms() + SYNC_WINDOW_MS;
+		s->sync_at = send_mono_ms() + SEND_SYNC_WINDOW_MS;
 	s->needsync = 1;
 }
 
@@ -347,7 +358,7 @@ result_defer(struct send *s, struct live *l, struct rcpt *r, const char *mta,
 	r->next = sched_next(l->info.arrival, now, s->c.retry_first,
 	    s->c.retry_max);
 	snprintf(r->err, sizeof r->err, "%s", text);
-	(void)fs_advise(s->qfd, rdir(r), l->m->id, r);
+	(void)fs_advise(s->qfd, rc_dir(r), l->m->id, r);
 	if (r->state == RC_PENDING && age >= s->c.delay_warning &&
 	    report_wanted(l, r, BR_DELAYED) &&
 	    add_report(s, l, r, BR_DELAYED, mta, text) == 0)
@@ -882,10 +893,18 @@ finish(struct send *s, struct live *l)
 {
 	struct msg *m = l->m;
 
-	/* info/ID last: while it exists, recovery finishes the removal */
-	(void)fs_unlink(s->qfd, "local", m->id);
-	(void)fs_unlink(s->qfd, "remote", m->id);
-	(void)fs_unlink(s->qfd, "bounce", m->id);
+	/* todo/ID first (a crash before it went only repeats deliveries
+	 * already made), info/ID last: while it exists, recovery finishes
+	 * the removal.  bounce/ID is gone already (make_report). */
+	if (m->todo) {
+		(void)fs_unlink(s->qfd, "todo", m->id);
+		m->todo = 0;
+	}
+	if (!l->inner) {
+		(void)fs_unlink(s->qfd, "local", m->id);
+		(void)fs_unlink(s->qfd, "remote", m->id);
+		(void)fs_unlink(s->qfd, "bounce", m->id);
+	}
 	(void)fs_unlink(s->qfd, "mess", m->id);
 	(void)fs_unlink(s->qfd, "info", m->id);
 	log_kv("end", "id", m->id, NULL);
@@ -1356,7 +1375,7 @@ send_loop(struct send *s)
 		if (s->stopping && (s->nlocal + s->nremote == 0 ||
 		    now >= s->stop_at)) {
 			if (s->needsync)
-				(void)syncfs(s->qfd);
+				(void)send_sync(s);
 			log_kv("stop", NULL);
 			return 0;
 		}
@@ -1378,15 +1397,15 @@ send_loop(struct send *s)
 		p[1] = (struct pollfd){ s->lsock, POLLIN, 0 };
 		p[2] = (struct pollfd){ s->rsock, POLLIN, 0 };
 		p[3] = (struct pollfd){ s->dsock, POLLIN, 0 };
-		if (s->needsync && (mono_ms() >= s->sync_at || s->stopping)) {
-			s->needsync = 0;
-			if (syncfs(s->qfd) == -1)
-				log_kv("warn", "op", "syncfs", "err",
-				    strerror(errno), NULL);
+		if (s->needsync && (send_mono_ms() >= s->sync_at ||
+		    s->stopping) && send_sync(s) == -1) {
+			/* try again after a window */
+			s->needsync = 1;
+			s->sync_at = send_mono_ms() + SEND_SYNC_WINDOW_MS;
 		}
 		ms = s->dirty ? 0 : timeout_ms(s, now);
 		if (s->needsync) {
-			uint64_t t = mono_ms();
+			uint64_t t = send_mono_ms();
 
 			ms = s->sync_at <= t ? 0 : (int)(s->sync_at - t) < ms ?
 			    (int)(s->sync_at - t) : ms;

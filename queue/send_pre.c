@@ -1,9 +1,10 @@
 /* send_pre: preprocessing of todo/ID.  The envelope's recipients are
  * expanded (aliases, recursively; address extensions; virtual users;
- * system users) and split into local/ID and remote/ID; recipients that
- * cannot exist go straight to bounce/ID.  Then info/ID is written (its
- * presence means the split is complete), the directories are fsynced once
- * for the whole batch, and only then is todo/ID removed. */
+ * system users) into one record each, local and remote, in info/ID with
+ * the envelope; recipients that cannot exist go straight to bounce/ID.
+ * A batch costs one syncfs (the data, before the renames; info/ID last,
+ * its presence means the split is complete); todo/ID is removed only
+ * after the next syncfs, the one the loop makes for its marks. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +24,7 @@
 #define XOUT_MAX	10000	/* final recipients from one envelope */
 
 struct xout {
-	struct buf	 loc, rem, bnc;	/* encoded records */
+	struct buf	 rcs, bnc;	/* encoded records */
 	size_t		 nloc, nrem, nbnc, total;
 	struct buf	 seen;		/* "K\tADDR\tDEST\n" already added */
 	const char	*qid;
@@ -108,8 +109,6 @@ static void
 x_add(struct send *s, struct xout *o, const struct env_rcpt *er,
     struct rcpt *r)
 {
-	struct buf *b = r->kind == RC_LOCAL ? &o->loc : &o->rem;
-
 	if (x_dup(o, r->kind, r->addr, r->kind == RC_LOCAL ? r->dest :
 	    r->domain))
 		return;
@@ -119,10 +118,11 @@ x_add(struct send *s, struct xout *o, const struct env_rcpt *er,
 		return;
 	}
 	r->state = RC_PENDING;
+	r->inner = 1;
 	r->sender = (char *)o->owner;
 	r->orcpt = er->orcpt;
 	r->notify = er->notify;
-	if (rc_encode(b, r) == -1) {
+	if (rc_encode(&o->rcs, r) == -1) {
 		x_fail(s, o, er, r->addr, "4.3.0 recipient record too long");
 		return;
 	}
@@ -392,64 +392,50 @@ out:
 	buf_free(&dom);
 }
 
-enum { W_LOC = 1, W_REM = 2, W_BNC = 4 };
+enum { W_BNC = 4 };
 
-/* write_one - the split into tmp/ (synced and published per batch);
- * returns the W_* files written, or -1 */
+/* write_one - the split into tmp/ (synced and published per batch): the
+ * image of info/ID in img, and tmp/bounce.ID only if a recipient failed
+ * already; returns the W_* files written besides info, or -1 */
 static int
 write_one(struct send *s, const char *id, const struct env *e,
-    struct xout *o)
+    struct xout *o, struct buf *img)
 {
-	struct env info = *e;
-	struct buf b = BUF_INIT(1024 * 1024);
-	int r = -1, w = 0;
+	int w = 0;
 
-	info.nrcpt = 0;
-	info.rcpt = NULL;
-	if (o->nloc > 0 && (w |= W_LOC, fs_write_tmp(s->qfd, "local", id,
-	    &o->loc) == -1))
-		goto out;
-	if (o->nrem > 0 && (w |= W_REM, fs_write_tmp(s->qfd, "remote", id,
-	    &o->rem) == -1))
-		goto out;
 	if (o->nbnc > 0 && (w |= W_BNC, fs_write_tmp(s->qfd, "bounce", id,
 	    &o->bnc) == -1))
-		goto out;
-	if (env_encode(&b, &info) == -1 ||
-	    fs_write_tmp(s->qfd, "info", id, &b) == -1)
-		goto out;
-	r = w;
-out:
-	buf_free(&b);
-	return r;
+		return -1;
+	if (info_encode(img, e, o->rcs.p, o->rcs.len) == -1 ||
+	    fs_write_tmp(s->qfd, "info", id, img) == -1)
+		return -1;
+	return w;
 }
 
 static void
 xout_init(struct xout *o, const char *id)
 {
 	memset(o, 0, sizeof *o);
-	buf_init(&o->loc, RC_FILE_MAX);
-	buf_init(&o->rem, RC_FILE_MAX);
+	buf_init(&o->rcs, RC_FILE_MAX);
 	buf_init(&o->bnc, RC_FILE_MAX);
 	buf_init(&o->seen, RC_FILE_MAX);
-	(void)buf_put(&o->loc, RC_MAGIC, RC_MAGIC_LEN);
-	(void)buf_put(&o->rem, RC_MAGIC, RC_MAGIC_LEN);
 	o->qid = id;
 }
 
 static void
 xout_free(struct xout *o)
 {
-	buf_free(&o->loc);
-	buf_free(&o->rem);
+	buf_free(&o->rcs);
 	buf_free(&o->bnc);
 	buf_free(&o->seen);
 }
 
-/* pre_one - split todo/ID into tmp/; 0 nothing to do but remove todo/ID,
- * -1 leave it for later, else 16 | the W_* files written */
+/* pre_one - split todo/ID into tmp/ (the image of info/ID in img); 0
+ * nothing to do but remove todo/ID, -1 leave it for later, else 16 | the
+ * W_* files written.  (info/ID cannot exist here: every info/ was in the
+ * index since the start, and a message leaves the index with its files.) */
 static int
-pre_one(struct send *s, const char *id)
+pre_one(struct send *s, const char *id, struct buf *img)
 {
 	struct buf b = BUF_INIT(64u * 1024 * 1024);
 	const char *chain[ALIAS_DEPTH + 1];
@@ -457,8 +443,6 @@ pre_one(struct send *s, const char *id)
 	struct xout o;
 	int r = -1;
 
-	if (fs_exists(s->qfd, "info", id) == 1)
-		return 0;		/* a crash after info/ID: done before */
 	if (fs_read(s->qfd, "todo", id, &b) == -1 ||
 	    env_decode(&e, b.p, b.len) == -1) {
 		log_kv("warn", "id", id, "op", "read todo", "err",
@@ -475,7 +459,7 @@ pre_one(struct send *s, const char *id)
 	xout_init(&o, id);
 	for (size_t i = 0; i < e.nrcpt; i++)
 		expand(s, &o, &e.rcpt[i], e.rcpt[i].addr, 0, chain);
-	if ((r = write_one(s, id, &e, &o)) >= 0) {
+	if ((r = write_one(s, id, &e, &o, img)) >= 0) {
 		struct logln l;
 
 		log_start(&l, "new");
@@ -499,22 +483,75 @@ static int
 publish(struct send *s, const char *id, int w)
 {
 	/* info/ID last: its presence says the split is complete */
-	return ((w & W_LOC) && fs_publish(s->qfd, "local", id) == -1) ||
-	    ((w & W_REM) && fs_publish(s->qfd, "remote", id) == -1) ||
-	    ((w & W_BNC) && fs_publish(s->qfd, "bounce", id) == -1) ||
+	return ((w & W_BNC) && fs_publish(s->qfd, "bounce", id) == -1) ||
 	    fs_publish(s->qfd, "info", id) == -1 ? -1 : 0;
 }
 
-/* pre_finish - make a batch durable with two file system syncs: the data
- * in tmp/, then the renames (info/ID last); only then todo/ID goes.
- * XXX this relies on the file system's metadata journal committing the
- * renames in order (ext4, xfs), so info/ID is never durable without the
- * files renamed before it. */
-static void
-pre_finish(struct send *s, char (*ids)[QID_MAX + 1], int *res, size_t n)
+/* todo_later - todo/ID goes after the next syncfs (send_sync) */
+static int
+todo_later(struct send *s, struct msg *m)
 {
-	int ok;
+	char (*v)[QID_MAX + 1];
+	size_t ncap;
 
+	if (s->ntpend == s->tpcap) {
+		ncap = s->tpcap ? s->tpcap * 2 : 64;
+		if ((v = reallocarray(s->tpend, ncap, sizeof *v)) == NULL)
+			return -1;
+		s->tpend = v;
+		s->tpcap = ncap;
+	}
+	memcpy(s->tpend[s->ntpend++], m->id, sizeof m->id);
+	m->todo = 1;
+	if (!s->needsync)
+		s->sync_at = send_mono_ms() + SEND_SYNC_WINDOW_MS;
+	s->needsync = 1;
+	return 0;
+}
+
+/* send_sync - one syncfs for the marks and renames made so far; then the
+ * todo/ files of the messages split before it may go */
+int
+send_sync(struct send *s)
+{
+	size_t n = s->ntpend;
+
+	s->needsync = 0;
+	if (syncfs(s->qfd) == -1) {
+		log_kv("warn", "op", "syncfs", "err", strerror(errno), NULL);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct msg *m = idx_get(&s->idx, s->tpend[i]);
+
+		if (m != NULL && m->todo) {
+			(void)fs_unlink(s->qfd, "todo", m->id);
+			m->todo = 0;
+		}
+	}
+	s->ntpend = 0;
+	return 0;
+}
+
+static void
+hand_clear(struct send *s)
+{
+	for (size_t i = 0; i < s->nhand; i++)
+		buf_free(&s->hand[i].img);
+	s->nhand = 0;
+}
+
+/* pre_finish - make a batch durable: one syncfs for the data in tmp/,
+ * then the renames (info/ID last).  todo/ID goes after the next syncfs
+ * (send_sync), so it is never removed before info/ID is durable; until
+ * then a crash splits the message again or, if info/ID made it, only
+ * removes todo/ID.  The renames rely on the file system's metadata
+ * journal committing them in order (ext4, xfs), so info/ID is never
+ * durable without bounce/ID renamed before it. */
+static void
+pre_finish(struct send *s, char (*ids)[QID_MAX + 1], int *res,
+    struct buf *img, size_t n)
+{
 	if (syncfs(s->qfd) == -1) {
 		log_kv("warn", "op", "syncfs", "err", strerror(errno), NULL);
 		return;
@@ -525,26 +562,28 @@ pre_finish(struct send *s, char (*ids)[QID_MAX + 1], int *res, size_t n)
 			    strerror(errno), NULL);
 			res[i] = -1;
 		}
-	ok = syncfs(s->qfd) == 0;
-	for (size_t i = 0; i < n && ok; i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct msg *m;
 
 		if (res[i] < 0)
 			continue;
-		if (res[i] > 0 || fs_exists(s->qfd, "info", ids[i]) == 1) {
-			/* due at 0: new mail goes before the queue's backlog */
-			if ((m = idx_get(&s->idx, ids[i])) == NULL)
-				m = idx_add(&s->idx, ids[i], 0);
-			if (m == NULL)
-				log_kv("warn", "id", ids[i], "op", "index",
-				    NULL);
-			else {
-				m->flushseq = s->flushseq;
-				if (m->live == NULL)
-					idx_sched(&s->idx, m, 0);
-			}
+		if (res[i] == 0) {	/* todo/ID without mess/ID */
+			(void)fs_unlink(s->qfd, "todo", ids[i]);
+			continue;
 		}
-		(void)fs_unlink(s->qfd, "todo", ids[i]);
+		/* due at 0: new mail goes before the queue's backlog */
+		if ((m = idx_add(&s->idx, ids[i], 0)) == NULL ||
+		    todo_later(s, m) == -1) {
+			/* at the next start: info/ID is there */
+			log_kv("warn", "id", ids[i], "op", "index", NULL);
+			continue;
+		}
+		m->flushseq = s->flushseq;
+		/* the image just written: loaded without reading it again */
+		s->hand[s->nhand].m = m;
+		s->hand[s->nhand].bounce = (res[i] & W_BNC) != 0;
+		s->hand[s->nhand++].img = img[i];
+		buf_init(&img[i], INFO_FILE_MAX);
 	}
 }
 
@@ -553,11 +592,14 @@ int
 pre_run(struct send *s)
 {
 	char ids[PRE_BATCH][QID_MAX + 1];
+	struct buf img[PRE_BATCH];
 	int res[PRE_BATCH], fd;
 	size_t n = 0;
 	struct dirent *d;
+	struct msg *m;
 	DIR *dir;
 
+	hand_clear(s);
 	if ((fd = openat(s->qfd, "todo", O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1 || (dir = fdopendir(fd)) == NULL) {
 		if (fd != -1)
@@ -567,19 +609,25 @@ pre_run(struct send *s)
 	while (n < PRE_BATCH && (d = readdir(dir)) != NULL) {
 		if (!send_idok(d->d_name))
 			continue;
-		if (idx_get(&s->idx, d->d_name) != NULL) {
-			/* info/ID was made before a crash: only todo/ID left */
-			if (fs_exists(s->qfd, "info", d->d_name) == 1)
+		if ((m = idx_get(&s->idx, d->d_name)) != NULL) {
+			/* split already: todo/ID goes after the next syncfs,
+			 * or, when info/ID was made before a crash or by the
+			 * previous version, now */
+			if (!m->todo && fs_exists(s->qfd, "info",
+			    d->d_name) == 1)
 				(void)fs_unlink(s->qfd, "todo", d->d_name);
 			continue;
 		}
 		memcpy(ids[n], d->d_name, strlen(d->d_name) + 1);
-		res[n] = pre_one(s, ids[n]);
+		buf_init(&img[n], INFO_FILE_MAX);
+		res[n] = pre_one(s, ids[n], &img[n]);
 		n++;
 	}
 	closedir(dir);
 	if (n > 0)
-		pre_finish(s, ids, res, n);
+		pre_finish(s, ids, res, img, n);
+	for (size_t i = 0; i < n; i++)
+		buf_free(&img[i]);
 	for (size_t i = 0; i < n; i++)
 		if (res[i] >= 0)
 			return n == PRE_BATCH;

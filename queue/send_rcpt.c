@@ -33,6 +33,7 @@ rc_encode(struct buf *b, const struct rcpt *r)
 
 	memset(fx, 0, sizeof fx);
 	fx[0] = r->state;
+	fx[1] = r->inner ? r->kind : 0;
 	put64(fx + RC_OFF_NEXT, r->next);
 	fx[RC_OFF_ERR] = (unsigned char)(el >> 8);
 	fx[RC_OFF_ERR + 1] = (unsigned char)el;
@@ -58,17 +59,22 @@ valid_state(uint8_t s)
 	    s == RC_FAILED;
 }
 
+/* decode_one - one record; kind 0: the kind is byte 1 (SMINFO2) */
 static int
-decode_one(struct rcpt *r, const unsigned char *p, size_t n, size_t *used)
+decode_one(struct rcpt *r, const unsigned char *p, size_t n, uint8_t kind,
+    size_t *used)
 {
 	struct cur c;
 	uint32_t len;
 	size_t el;
 
-	if (n < RC_HDR || !valid_state(p[0]))
+	if (n < RC_HDR || !valid_state(p[0]) || (kind == 0 &&
+	    p[1] != RC_LOCAL && p[1] != RC_REMOTE))
 		return errno = EPROTO, -1;
 	memset(r, 0, sizeof *r);
 	r->state = p[0];
+	r->kind = kind ? kind : p[1];
+	r->inner = kind == 0;
 	r->next = get64(p + RC_OFF_NEXT);
 	el = (size_t)p[RC_OFF_ERR] << 8 | p[RC_OFF_ERR + 1];
 	if (el > SEND_ERR_MAX)
@@ -95,17 +101,14 @@ decode_one(struct rcpt *r, const unsigned char *p, size_t n, size_t *used)
 	return 0;
 }
 
-/* rc_decode - every record of a file image, appended to *v */
-int
-rc_decode(const void *p, size_t n, uint8_t kind, struct rcpt **v,
-    size_t *nv)
+/* decode_from - the records from off to n, appended to *v */
+static int
+decode_from(const unsigned char *s, size_t off, size_t n, uint8_t kind,
+    struct rcpt **v, size_t *nv)
 {
-	const unsigned char *s = p;
-	size_t off = RC_MAGIC_LEN, used, cap = *nv;
+	size_t used, cap = *nv;
 	struct rcpt *nr;
 
-	if (n < RC_MAGIC_LEN || memcmp(s, RC_MAGIC, RC_MAGIC_LEN) != 0)
-		return errno = EPROTO, -1;
 	while (off < n) {
 		if (*nv == cap || cap == 0) {
 			cap = cap ? cap * 2 : 8;
@@ -113,13 +116,81 @@ rc_decode(const void *p, size_t n, uint8_t kind, struct rcpt **v,
 				return -1;
 			*v = nr;
 		}
-		if (decode_one(&(*v)[*nv], s + off, n - off, &used) == -1)
+		if (decode_one(&(*v)[*nv], s + off, n - off, kind, &used) == -1)
 			return -1;
 		(*v)[*nv].off = (off_t)off;
-		(*v)[*nv].kind = kind;
 		(*nv)++;
 		off += used;
 	}
+	return 0;
+}
+
+/* rc_decode - every record of an SMRCPT1 file image, appended to *v */
+int
+rc_decode(const void *p, size_t n, uint8_t kind, struct rcpt **v,
+    size_t *nv)
+{
+	const unsigned char *s = p;
+
+	if (n < RC_MAGIC_LEN || memcmp(s, RC_MAGIC, RC_MAGIC_LEN) != 0 ||
+	    kind == 0)
+		return errno = EPROTO, -1;
+	return decode_from(s, RC_MAGIC_LEN, n, kind, v, nv);
+}
+
+/* rc_dir - where r's state byte is */
+const char *
+rc_dir(const struct rcpt *r)
+{
+	if (r->inner)
+		return "info";
+	return r->kind == RC_LOCAL ? "local" : "remote";
+}
+
+/* info_encode - the magic, the framed envelope (no recipients), recs */
+int
+info_encode(struct buf *b, const struct env *e, const void *recs, size_t n)
+{
+	struct env hd = *e;
+	size_t start;
+
+	hd.nrcpt = 0;
+	hd.rcpt = NULL;
+	if (buf_put(b, INFO_MAGIC, INFO_MAGIC_LEN) == -1)
+		return -1;
+	start = b->len;
+	if (pk_begin(b) == -1 || env_encode(b, &hd) == -1 ||
+	    pk_finish(b, start) == -1)
+		return -1;
+	return buf_put(b, recs, n);
+}
+
+/* info_decode - either version of info/ID */
+int
+info_decode(const void *p, size_t n, struct env *e, struct rcpt **v,
+    size_t *nv, int *inner)
+{
+	const unsigned char *s = p;
+	uint32_t len;
+
+	*inner = 0;
+	if (n < INFO_MAGIC_LEN || memcmp(s, INFO_MAGIC, INFO_MAGIC_LEN) != 0)
+		return env_decode(e, p, n);
+	if (n < INFO_MAGIC_LEN + 4)
+		return errno = EPROTO, -1;
+	s += INFO_MAGIC_LEN;
+	len = (uint32_t)s[0] << 24 | (uint32_t)s[1] << 16 |
+	    (uint32_t)s[2] << 8 | s[3];
+	if (len > n - INFO_MAGIC_LEN - 4)
+		return errno = EPROTO, -1;
+	if (env_decode(e, s + 4, len) == -1)
+		return -1;
+	if (decode_from(p, INFO_MAGIC_LEN + 4 + (size_t)len, n, 0, v,
+	    nv) == -1) {
+		env_free(e);
+		return -1;
+	}
+	*inner = 1;
 	return 0;
 }
 

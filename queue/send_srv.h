@@ -17,6 +17,10 @@
 #define RCACHE_MAX	512	/* resolve answers remembered */
 #define FLUSH_MAX	16	/* recent flush requests */
 #define PRE_BATCH	64	/* todo/ entries per round */
+/* marks (and the todo/ removals of a split) of one window share one
+ * syncfs (group commit): a mark not yet durable can only cause a
+ * duplicate delivery after a crash */
+#define SEND_SYNC_WINDOW_MS	20
 
 struct sconf {
 	const char	*hostname;
@@ -43,6 +47,7 @@ struct live {
 	unsigned	 busy;		/* recipients in jobs */
 	unsigned	 waiting;	/* recipients waiting for resolve */
 	int		 bounce;	/* bounce/ID holds records to report */
+	int		 inner;		/* SMINFO2: the records are in info/ID */
 	int		 reread;	/* sandmail-rm changed its files */
 };
 
@@ -70,6 +75,13 @@ struct rcache {
 	char		*text;
 	struct route_host *host;
 	uint32_t	 nhost;
+};
+
+/* a message just split: its info/ID image, loaded without a read */
+struct hand {
+	struct msg	*m;
+	struct buf	 img;
+	int		 bounce;
 };
 
 struct flushreq {
@@ -100,6 +112,10 @@ struct send {
 	int		 dirty;		/* step the loaded messages */
 	int		 needsync;	/* marks written, not yet synced */
 	uint64_t	 sync_at;	/* when to sync them (ms) */
+	char		(*tpend)[QID_MAX + 1];	/* todo/ to remove after it */
+	size_t		 ntpend, tpcap;
+	struct hand	 hand[PRE_BATCH];
+	size_t		 nhand;
 	uint64_t	 sweep_at;	/* when to look for orphans, or 0 */
 	int		 stopping;
 	uint64_t	 stop_at;
@@ -126,6 +142,8 @@ int	fs_unlink(int qfd, const char *dir, const char *id);
 
 /* send_pre.c */
 int	pre_run(struct send *);
+int	send_sync(struct send *);
+uint64_t send_mono_ms(void);
 int	tables_open(struct tables *, const char *dir);
 void	tables_close(struct tables *);
 

@@ -36,17 +36,26 @@ tools_open(int argc, char *argv[], struct tools *t)
 	return optind;
 }
 
-/* tools_rcpts - the recipients of local/ID and remote/ID; 0 or -1 */
+/* tools_rcpts - the recipients of a message: in info/ID, or (split by
+ * the first version) in local/ID and remote/ID; 0 or -1 */
 int
 tools_rcpts(int qfd, const char *id, struct rcpt **v, size_t *n)
 {
 	static const char *dirs[2] = { "local", "remote" };
 	static const uint8_t kinds[2] = { RC_LOCAL, RC_REMOTE };
-	struct buf b = BUF_INIT(RC_FILE_MAX);
-	int r = 0;
+	struct buf b = BUF_INIT(INFO_FILE_MAX);
+	struct env e;
+	int r, inner;
 
 	*v = NULL, *n = 0;
-	for (int i = 0; i < 2 && r == 0; i++) {
+	if (fs_read(qfd, "info", id, &b) == -1) {
+		buf_free(&b);
+		return -1;
+	}
+	r = info_decode(b.p, b.len, &e, v, n, &inner);
+	if (r == 0)
+		env_free(&e);
+	for (int i = 0; i < 2 && r == 0 && !inner; i++) {
 		if (fs_read(qfd, dirs[i], id, &b) == -1) {
 			if (errno != ENOENT)
 				r = -1;

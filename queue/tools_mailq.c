@@ -62,8 +62,11 @@ one(int qfd, const char *dir, const char *id)
 	struct env e;
 	size_t n = 0;
 	char a[32];
+	int inner = 0;
 
-	if (fs_read(qfd, dir, id, &b) == -1 || env_decode(&e, b.p, b.len) == -1) {
+	if (fs_read(qfd, dir, id, &b) == -1 || (dir[0] == 't' ?
+	    env_decode(&e, b.p, b.len) : info_decode(b.p, b.len, &e, &v, &n,
+	    &inner)) == -1) {
 		buf_free(&b);
 		return 0;	/* gone meanwhile, or being written */
 	}
@@ -74,7 +77,7 @@ one(int qfd, const char *dir, const char *id)
 	if (dir[0] == 't')
 		for (size_t i = 0; i < e.nrcpt; i++)
 			printf("\tnew\t%s\n", e.rcpt[i].addr);
-	else if (tools_rcpts(qfd, id, &v, &n) == 0)
+	else if (inner || tools_rcpts(qfd, id, &v, &n) == 0)
 		for (size_t i = 0; i < n; i++) {
 			printf("\t%s\t%s%s%s%s\n", state_word(v[i].state),
 			    v[i].addr, v[i].err[0] && rc_pending(&v[i]) ?

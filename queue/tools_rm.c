@@ -36,8 +36,8 @@ rm_one(int qfd, const char *id)
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (rc_pending(&v[i])) {
-			if (fs_mark(qfd, v[i].kind == RC_LOCAL ? "local" :
-			    "remote", id, v[i].off, RC_DONE, 1) == -1)
+			if (fs_mark(qfd, rc_dir(&v[i]), id, v[i].off,
+			    RC_DONE, 1) == -1)
 				bad = 1;
 			else
 				k++;
