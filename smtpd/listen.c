@@ -1,16 +1,20 @@
-/* listen: smtpd's own listener (-l ADDR:PORT[/MODE], repeatable).  The parent
- * keeps the tables mapped and forks, without exec, one child per
- * connection; the child connects to the queue, drops privileges and
- * installs its filter before it reads a byte (session_go).  The parent
- * never reads from a client: it accepts, counts connections overall and
- * per client address (421 over either limit), reaps children, re-maps
- * tables that changed on disk or on SIGHUP, and on SIGTERM stops
- * listening and exits while its children finish their sessions.
+/* listen: smtpd's own listener (-l ADDR:PORT[/MODE], repeatable).  The
+ * parent keeps the tables mapped and forks, without exec, session
+ * workers; a worker connects to the queue, drops privileges and installs
+ * its filter before it reads a byte (worker.c).  The parent never reads
+ * from a client: it accepts, counts busy workers overall and per client
+ * address (421 over either limit), hands the connection to an idle worker
+ * of that listener mode over the worker's socket pair or forks a new one,
+ * reaps, re-maps tables that changed on disk or on SIGHUP (a new
+ * generation: idle workers are closed, busy ones go after their session),
+ * and on SIGTERM stops listening, closes every socket pair (idle workers
+ * exit) and exits while the busy ones finish their sessions.
  *
  * TLS: the parent makes the server context once (tlsctx_get) and makes it
  * again, at accept time, when the certificate or key file changed on
- * disk, so a renewed certificate is used without a restart; the child
- * inherits it.  The child spawns sandmail-auth before its sandbox. */
+ * disk (also a new generation), so a renewed certificate is used without
+ * a restart; the child inherits it.  A child whose session may offer AUTH
+ * spawns sandmail-auth before its sandbox and is never reused. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>

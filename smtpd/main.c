@@ -1,8 +1,9 @@
 /* sandmail-smtpd: the SMTP receiver.  Without -l, one session on fd 0/1
  * under tcpserver (or s6-tcpserver, or a systemd socket with Accept=yes);
- * with -l ADDR:PORT[/MODE] (repeatable), its own listener that forks a
- * sandboxed child per connection.  -m MODE (smtp, submission, smtps, tls)
- * sets the mode of fd 0/1 or of every -l without its own.  Trusts nothing read from a client; a session is
+ * with -l ADDR:PORT[/MODE] (repeatable), its own listener that forks
+ * sandboxed session workers (reused on port 25: worker.c).  -m MODE
+ * (smtp, submission, smtps, tls) sets the mode of fd 0/1 or of every -l
+ * without its own.  Trusts nothing read from a client; a session is
  * sandboxed before it reads a byte and touches only the fds it holds. */
 #include <stdlib.h>
 #include <time.h>

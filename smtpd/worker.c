@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +48,7 @@ static struct {
 	const volatile unsigned *gen;	/* the listener's generation page */
 	unsigned	 mygen;
 	unsigned	 uses;
+	int		 closing;	/* serve no more after this one */
 	char		 pid[24];
 } W = { .ctl = -1 };
 
@@ -238,10 +240,20 @@ worker_next(struct handoff *h, int *qok)
 	do
 		r = ppoll(p, 2, &ts, NULL);
 	while (r == -1 && errno == EINTR);
-	if (r <= 0 || !(p[0].revents & POLLIN))
-		return -1;		/* idle timeout, listener gone */
+	if (r == -1)
+		return -1;
 	if (p[1].revents != 0)
 		*qok = 0;
+	if (r == 0 || !(p[0].revents & POLLIN) || !*qok) {
+		/* going (idle timeout, queue or listener gone): first make
+		 * the listener's next hand-over fail (EPIPE: it forks or
+		 * tries another worker), then serve one already sent */
+		W.closing = 1;
+		(void)shutdown(W.ctl, SHUT_RD);
+		p[0].revents = 0;
+		if (poll(p, 1, 0) != 1 || !(p[0].revents & POLLIN))
+			return -1;
+	}
 	n = fd_recv(W.ctl, h, sizeof *h, &fd);
 	if (n != (ssize_t)sizeof *h || fd < 0) {
 		if (fd >= 0)
@@ -262,8 +274,9 @@ worker_loop(struct session *s, int qok)
 	int fd;
 
 	for (;;) {
-		if (W.uses >= W.cfg->max_use || !s->qc_ok || !qok ||
-		    *W.gen != W.mygen || rd_pending(&W.q->rd) != 0)
+		if (W.closing || W.uses >= W.cfg->max_use || !qok ||
+		    !s->qc_ok || *W.gen != W.mygen ||
+		    rd_pending(&W.q->rd) != 0)
 			finish(s, qok);
 		session_free(s);
 		close(s->in.fd);
