@@ -9,8 +9,14 @@
  * Group commit: each loop iteration reads what every ready client sent;
  * a client whose E arrived waits (state QS_COMMIT) until the end of the
  * iteration, when all of them are prepared and published together.  No K
- * is written before its own message's data and names are durable. */
+ * is written before its own message's data and names are durable.
+ *
+ * With syncfs (the service's default) the two barriers of a commit are
+ * pipelined: one syncfs per iteration makes durable both the data of the
+ * messages whose E just came (then renamed to todo/, state QS_SYNC) and
+ * the todo/ renames of the previous iteration (those get their K now). */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +42,7 @@ enum qs_state {
 	QS_IDLE,	/* between messages: M or F */
 	QS_MSG,		/* in a message: D, E or A */
 	QS_COMMIT,	/* E read: waiting for the batch commit */
+	QS_SYNC,	/* todo/ID renamed: waiting for the next syncfs */
 	QS_DEAD,	/* to be closed once its output is out */
 };
 
@@ -80,6 +87,7 @@ qsrv_init(struct qsrv *q, int dirfd, int lfd)
 	q->idle_ms = 600 * 1000;
 	q->sync = QW_SYNC_FILE;
 	q->one_shot = lfd < 0;
+	q->trig = -1;
 }
 
 /* reply - queue one answer record: a type and a string */
@@ -172,7 +180,7 @@ protocol_error(struct qsess *s, const char *why)
 	s->st = QS_DEAD;
 }
 
-/* M: a new message in tmp/ */
+/* M: a new message in mess/ */
 static void
 on_msg(struct qsrv *q, struct qsess *s, struct cur *c)
 {
@@ -448,54 +456,97 @@ log_queued(const struct qsess *s)
 	log_done(&l);
 }
 
-/* commit_batch - every message whose E arrived: prepare, publish, answer */
+/* poke - wake send: one byte on lock/trigger, the FIFO kept open */
+static void
+poke(struct qsrv *q)
+{
+	ssize_t k;
+
+	if (q->trig < 0 && (q->trig = openat(q->dirfd, "lock/trigger",
+	    O_WRONLY | O_NONBLOCK | O_CLOEXEC)) == -1)
+		return;		/* no reader: send scans todo/ at start */
+	do
+		k = write(q->trig, "T", 1);
+	while (k == -1 && errno == EINTR);
+	if (k == -1 && errno != EAGAIN) {	/* EPIPE: reader gone */
+		close(q->trig);
+		q->trig = -1;
+	}
+}
+
+/* answer - K or Z for a session whose commit is over */
+static void
+answer(struct qsrv *q, struct qsess *s)
+{
+	char text[200];
+
+	if (s->qw.made == (QW_MESS | QW_TODO)) {
+		q->committed++;
+		log_queued(s);
+		replys(s, 'K', s->qw.id);
+	} else {
+		log_fail(s, "tempfail", s->qw.op, s->qw.err);
+		snprintf(text, sizeof text, "queue: %s: %s",
+		    s->qw.op ? s->qw.op : "commit", strerror(s->qw.err));
+		replys(s, 'Z', text);
+	}
+	env_free(&s->env);
+	s->qw.id[0] = '\0';
+	s->size = 0;
+	s->st = QS_IDLE;
+}
+
+/* commit_batch - every message whose E arrived: prepare, publish, answer.
+ * fsync mode: qw_publish (both barriers) and K at once.  syncfs mode: one
+ * syncfs covers this batch's data and the last batch's renames; the
+ * last batch is answered, this one renamed and answered next time. */
 static void
 commit_batch(struct qsrv *q)
 {
-	struct qw **v;
-	char text[200];
-	size_t n = 0;
+	struct qw **v, **w;
+	size_t n = 0, nw = 0, nk = 0;
+	int pipe = q->sync == QW_SYNC_FS;
 
-	if ((v = calloc(q->n ? q->n : 1, sizeof *v)) == NULL)
+	if ((v = calloc(q->n ? 2 * q->n : 1, sizeof *v)) == NULL)
 		return;		/* they stay in QS_COMMIT for next time */
+	w = v + q->n;
 	for (size_t i = 0; i < q->n; i++) {
 		struct qsess *s = q->s[i];
 
+		if (pipe && s->st == QS_SYNC)
+			w[nw++] = &s->qw;
 		if (s->st != QS_COMMIT)
 			continue;
 		s->open = 0;	/* qw_prepare/qw_publish clean up now */
 		if (qw_prepare(&s->qw, &s->env, q->sync) == 0)
 			v[n++] = &s->qw;
 	}
-	(void)qw_publish(v, n, q->sync);
+	if (!pipe)
+		nk = qw_publish(v, n, q->sync);
+	else if (n + nw > 0 && syncfs(q->dirfd) == -1) {
+		qw_fail(v, n, "syncfs");
+		qw_fail(w, nw, "syncfs");
+	} else {
+		nk = nw;
+		(void)qw_rename(v, n);
+	}
 	free(v);
 	for (size_t i = 0; i < q->n; i++) {
 		struct qsess *s = q->s[i];
 
-		if (s->st != QS_COMMIT)
-			continue;
-		if (s->qw.made == (QW_MESS | QW_TODO)) {
-			q->committed++;
-			log_queued(s);
-			replys(s, 'K', s->qw.id);
-		} else {
-			log_fail(s, "tempfail", s->qw.op, s->qw.err);
-			snprintf(text, sizeof text, "queue: %s: %s",
-			    s->qw.op ? s->qw.op : "commit",
-			    strerror(s->qw.err));
-			replys(s, 'Z', text);
-		}
-		env_free(&s->env);
-		s->qw.id[0] = '\0';
-		s->size = 0;
-		s->st = QS_IDLE;
+		if (pipe && s->st == QS_COMMIT && s->qw.made != 0)
+			s->st = QS_SYNC;	/* renamed: K next time */
+		else if (s->st == QS_COMMIT || s->st == QS_SYNC)
+			answer(q, s);
 	}
+	if (pipe && nk > 0)
+		poke(q);	/* qw_publish pokes for itself */
 }
 
 static void
 sess_free(struct qsess *s)
 {
-	if (s->st == QS_MSG || s->st == QS_COMMIT)
+	if (s->st == QS_MSG || s->st == QS_COMMIT || s->st == QS_SYNC)
 		log_fail(s, "aborted", "client gone", 0);
 	drop_msg(s);
 	close(s->rfd);
@@ -515,6 +566,10 @@ reap(struct qsrv *q, time_t now)
 	for (size_t i = 0; i < q->n; i++) {
 		struct qsess *s = q->s[i];
 
+		if (s->st == QS_SYNC) {	/* its K comes next round */
+			q->s[j++] = s;
+			continue;
+		}
 		if (q->idle_ms > 0 && (now - s->last) * 1000 > q->idle_ms) {
 			if (s->st != QS_DEAD)
 				log_fail(s, "timeout", "client idle", 0);
@@ -577,7 +632,8 @@ static int
 poll_timeout(const struct qsrv *q)
 {
 	for (size_t i = 0; i < q->n; i++)
-		if (complete(q->s[i]) && q->s[i]->st != QS_DEAD)
+		if ((complete(q->s[i]) && q->s[i]->st != QS_DEAD) ||
+		    q->s[i]->st == QS_SYNC)
 			return 0;
 	return q->n > 0 ? 1000 : -1;
 }
@@ -650,6 +706,9 @@ qsrv_free(struct qsrv *q)
 {
 	for (size_t i = 0; i < q->n; i++)
 		sess_free(q->s[i]);
+	if (q->trig >= 0)
+		close(q->trig);
+	q->trig = -1;
 	free(q->s);
 	q->s = NULL;
 	q->n = q->cap = 0;

@@ -2,7 +2,8 @@
  * "queue"), one poll() loop for any number of clients, shared by both ways
  * sandmail-queue runs: one client on fd 0/1, or the service on
  * lock/queue.sock.  Messages whose E arrived in the same loop iteration
- * are committed together (qw_publish), so they share directory fsyncs. */
+ * are committed together, so they share their barriers (with syncfs, one
+ * per iteration, pipelined across iterations). */
 #ifndef SANDMAIL_QSERVER_H
 #define SANDMAIL_QSERVER_H
 
@@ -27,6 +28,7 @@ struct qsrv {
 	enum qw_sync	 sync;
 	int		 one_shot;	/* stop when the last client goes */
 	size_t		 committed;	/* messages, for the log and tests */
+	int		 trig;		/* lock/trigger, once opened, or -1 */
 	struct qsess	**s;
 	size_t		 n, cap;
 };

@@ -4,18 +4,24 @@
  * descriptor) and by sandmail-send for its bounces.  Every path is relative
  * to qw->dirfd.  The order that makes a crash at any instant safe:
  *
- *   tmp/ID       written (and fdatasynced, QW_SYNC_FILE)
- *   mess/ID      renamed: an orphan until todo/ID exists
+ *   mess/ID      created (O_EXCL) and written (fdatasynced, QW_SYNC_FILE):
+ *                an orphan until todo/ID exists, whole or not
  *   tmp/ID.env   written (and fdatasynced, QW_SYNC_FILE)
  *   -- barrier: fsync of mess/ (QW_SYNC_FILE) or one syncfs (QW_SYNC_FS),
  *      so the data and name of mess/ID and the envelope's data are durable
- *   todo/ID      renamed, todo/ fsynced: the commit
+ *   todo/ID      renamed: the commit, once durable
+ *   -- barrier: fsync of todo/ (qw_publish), or the next batch's syncfs
+ *      (sandmail-queue's service: qw_rename, then its next round)
  *
- * The barrier and the todo/ fsync are shared by every message of a batch
- * (qw_publish), so with QW_SYNC_FS a batch of any size costs two disk
- * flushes.  A failure at any step removes what this message made
- * (flagmademess in qmail-queue).  send treats tmp/ files and mess/ID
- * without todo/ID or info/ID as leftovers of a crash. */
+ * The message is written in place under mess/ID, not in tmp/ and renamed:
+ * the ID is random, so the name is free without the rename, and no one
+ * reads mess/ID before todo/ID (made after the barrier) names it; send
+ * removes mess/ID without todo/ID or info/ID after a day (a crash while
+ * it was written), as it did with a renamed one.  The barriers are
+ * shared by every message of a batch, so with QW_SYNC_FS a batch of any
+ * size costs at most two disk flushes (one, when batches follow each
+ * other).  A failure at any step removes what this message made
+ * (flagmademess in qmail-queue). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -113,7 +119,8 @@ write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* qw_begin - a new ID and tmp/ID opened for writing */
+/* qw_begin - a new ID and mess/ID opened for writing (O_EXCL: an ID
+ * clash takes another ID, never another message's file) */
 int
 qw_begin(struct qw *q, int qdirfd)
 {
@@ -124,28 +131,28 @@ qw_begin(struct qw *q, int qdirfd)
 	q->fd = -1;
 	for (int tries = 0; tries < 4; tries++) {
 		qw_newid(q->id);
-		if (path(p, sizeof p, "tmp", q->id, "") == -1)
+		if (path(p, sizeof p, "mess", q->id, "") == -1)
 			return fail(q, "path");
 		q->fd = openat(qdirfd, p, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC, 0640);
 		if (q->fd >= 0) {
-			q->made = QW_TMP;
+			q->made = QW_MESS;
 			return 0;
 		}
 		if (errno != EEXIST)
 			break;
 	}
-	return fail(q, "open tmp");
+	return fail(q, "open mess");
 }
 
-/* qw_write - message bytes into tmp/ID */
+/* qw_write - message bytes into mess/ID */
 int
 qw_write(struct qw *q, const void *p, size_t n)
 {
 	if (q->fd < 0)
-		return errno = EBADF, fail(q, "write tmp");
+		return errno = EBADF, fail(q, "write mess");
 	if (write_all(q->fd, p, n) == -1)
-		return fail(q, "write tmp");
+		return fail(q, "write mess");
 	q->size += n;
 	return 0;
 }
@@ -155,8 +162,6 @@ unlink_made(struct qw *q)
 {
 	char p[PATH_ID_MAX];
 
-	if ((q->made & QW_TMP) && path(p, sizeof p, "tmp", q->id, "") == 0)
-		(void)unlinkat(q->dirfd, p, 0);
 	if ((q->made & QW_ENV) && path(p, sizeof p, "tmp", q->id, ".env") == 0)
 		(void)unlinkat(q->dirfd, p, 0);
 	/* todo/ID first: without it mess/ID is a harmless orphan */
@@ -231,7 +236,7 @@ move(struct qw *q, const char *from, const char *ext, const char *to)
 	return renameat2(q->dirfd, a, q->dirfd, b, RENAME_NOREPLACE);
 }
 
-/* qw_prepare - the message in mess/, its envelope in tmp/ */
+/* qw_prepare - the message closed in mess/, its envelope in tmp/ */
 int
 qw_prepare(struct qw *q, struct env *e, enum qw_sync sync)
 {
@@ -241,13 +246,10 @@ qw_prepare(struct qw *q, struct env *e, enum qw_sync sync)
 		return errno = EBADF, abort_fail(q, "prepare");
 	/* fdatasync: the size is data here; the name is synced later */
 	if (sync == QW_SYNC_FILE && fdatasync(fd) == -1)
-		return abort_fail(q, "fsync tmp");
+		return abort_fail(q, "fsync mess");
 	q->fd = -1;
 	if (close(fd) == -1)
-		return abort_fail(q, "close tmp");
-	if (move(q, "tmp", "", "mess") == -1)
-		return abort_fail(q, "rename mess");
-	q->made = (q->made & ~QW_TMP) | QW_MESS;
+		return abort_fail(q, "close mess");
 	e->size = q->size;
 	if (write_env(q, e, sync) == -1)
 		return abort_fail(q, q->op);
@@ -280,6 +282,34 @@ fail_all(struct qw *const *v, size_t n, const char *op)
 	errno = e;
 }
 
+/* qw_rename - the todo/ renames of n prepared messages, after a barrier
+ * the caller made; those with made == 0 are skipped, those that fail are
+ * aborted.  Returns how many are renamed (made == QW_MESS|QW_TODO). */
+size_t
+qw_rename(struct qw *const *v, size_t n)
+{
+	size_t live = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->made == 0)
+			continue;
+		if (move(v[i], "tmp", ".env", "todo") == -1) {
+			abort_fail(v[i], "rename todo");
+			continue;
+		}
+		v[i]->made = QW_MESS | QW_TODO;
+		live++;
+	}
+	return live;
+}
+
+/* qw_fail - a shared step failed: every live one of n is aborted */
+void
+qw_fail(struct qw *const *v, size_t n, const char *op)
+{
+	fail_all(v, n, op);
+}
+
 /* qw_publish - the barrier, the todo/ renames and the todo/ fsync,
  * shared by n prepared messages (those with made == 0 are skipped) */
 size_t
@@ -298,17 +328,7 @@ qw_publish(struct qw *const *v, size_t n, enum qw_sync sync)
 		fail_all(v, n, sync == QW_SYNC_FS ? "syncfs" : "fsync mess");
 		return 0;
 	}
-	live = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (v[i]->made == 0)
-			continue;
-		if (move(v[i], "tmp", ".env", "todo") == -1) {
-			abort_fail(v[i], "rename todo");
-			continue;
-		}
-		v[i]->made = QW_MESS | QW_TODO;
-		live++;
-	}
+	live = qw_rename(v, n);
 	if (live > 0 && sync_dir(v[0]->dirfd, "todo") == -1) {
 		fail_all(v, n, "fsync todo");
 		return 0;

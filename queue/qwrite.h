@@ -4,7 +4,9 @@
  *
  * One message: qw_begin, qw_write..., qw_commit (or qw_abort).
  * Many at once (group commit, sandmail-queue's service): qw_begin and
- * qw_write each, qw_prepare each, then one qw_publish for all of them.
+ * qw_write each, qw_prepare each, then one qw_publish for all of them;
+ * or (pipelined) one syncfs, qw_rename, and the next batch's syncfs
+ * makes the renames durable.
  * The durable order is always: message data, mess/ID and the envelope's
  * data, then todo/ID; todo/ID commits. */
 #ifndef SANDMAIL_QWRITE_H
@@ -18,7 +20,6 @@
 
 /* what this message has put on disk so far (qw->made) */
 enum {
-	QW_TMP = 0x01,		/* tmp/ID */
 	QW_ENV = 0x02,		/* tmp/ID.env */
 	QW_MESS = 0x04,		/* mess/ID */
 	QW_TODO = 0x08,		/* todo/ID */
@@ -40,7 +41,7 @@ struct qw {
 	const char	*op;		/* the step that failed, for the log */
 };
 
-/* qw_begin: a new ID and its file in tmp/; 0 or -1 */
+/* qw_begin: a new ID and its file mess/ID (O_EXCL); 0 or -1 */
 int	qw_begin(struct qw *, int qdirfd);
 int	qw_write(struct qw *, const void *, size_t);
 /* qw_commit: fsync, rename to mess/ID, write todo/ID with env (size set
@@ -60,6 +61,14 @@ int	qw_prepare(struct qw *, struct env *, enum qw_sync);
  * are skipped; each one that fails is aborted, with op/err set.  Returns
  * how many are committed; those have made == QW_MESS|QW_TODO. */
 size_t	qw_publish(struct qw *const *, size_t n, enum qw_sync);
+/* qw_rename: for n prepared messages after the caller's barrier (a
+ * syncfs): the renames to todo/ only.  Not durable until the caller's
+ * next barrier: answer no client before it.  Returns how many are
+ * renamed (made == QW_MESS|QW_TODO); the failed ones are aborted. */
+size_t	qw_rename(struct qw *const *, size_t n);
+/* qw_fail: a barrier shared by n messages failed: abort every live one
+ * (op and err set) */
+void	qw_fail(struct qw *const *, size_t n, const char *op);
 
 /* qw_newid: a fresh queue ID, unique without coordination: the time in
  * microseconds and 64 random bits, in [0-9A-Za-z] (22 characters) */

@@ -60,6 +60,7 @@ struct rcpt {
 	char		*sender;	/* owner-LIST@domain, or "": the
 					 * message's sender */
 	uint8_t		 inner;		/* the record is in info/ID (SMINFO2) */
+	uint8_t		 dirty;		/* state changed, not yet written */
 };
 
 int	rc_encode(struct buf *, const struct rcpt *);

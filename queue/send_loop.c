@@ -169,9 +169,31 @@ load(struct send *s, struct msg *m)
 	return l;
 }
 
+/* write_marks - the state bytes changed since the last call, before the
+ * next syncfs (a message that ends before it never writes them: its
+ * files go instead, and that removal is what the syncfs makes durable) */
+static void
+write_marks(struct send *s, struct live *l)
+{
+	for (size_t i = 0; i < l->nrc && l->ndirty > 0; i++) {
+		struct rcpt *r = &l->rc[i];
+
+		if (!r->dirty)
+			continue;
+		r->dirty = 0;
+		l->ndirty--;
+		if (fs_mark(s->qfd, rc_dir(r), l->m->id, r->off, r->state,
+		    0) == -1)
+			log_kv("warn", "id", l->m->id, "op", "mark", "err",
+			    strerror(errno), NULL);
+	}
+	l->ndirty = 0;
+}
+
 static void
 unload(struct send *s, struct live *l)
 {
+	write_marks(s, l);
 	if (l->prev)
 		l->prev->next = l->next;
 	else
@@ -301,12 +323,13 @@ add_report(struct send *s, struct live *l, const struct rcpt *r,
 static void
 mark(struct send *s, struct live *l, struct rcpt *r, uint8_t state)
 {
-	/* synced once per round for every mark (send_loop): nothing
+	/* written when step() is done with the message (write_marks) and
+	 * synced once per window for every mark (send_loop): nothing
 	 * depends on a mark being durable before then; a crash first only
 	 * repeats a delivery */
-	if (fs_mark(s->qfd, rc_dir(r), l->m->id, r->off, state, 0) == -1)
-		log_kv("warn", "id", l->m->id, "op", "mark", "err",
-		    strerror(errno), NULL);
+	if (!r->dirty)
+		l->ndirty++;
+	r->dirty = 1;
 	r->state = state;
 	if (!s->needsync)
 		s->sync_at = send_mono_ms() + SEND_SYNC_WINDOW_MS;
@@ -908,6 +931,9 @@ finish(struct send *s, struct live *l)
 	(void)fs_unlink(s->qfd, "mess", m->id);
 	(void)fs_unlink(s->qfd, "info", m->id);
 	log_kv("end", "id", m->id, NULL);
+	for (size_t i = 0; i < l->nrc; i++)
+		l->rc[i].dirty = 0;	/* the files are gone */
+	l->ndirty = 0;
 	unload(s, l);
 	idx_del(&s->idx, m);
 }
@@ -924,8 +950,10 @@ step(struct send *s, struct live *l, uint64_t now)
 		dispatch_local(s, l, now);
 		dispatch_remote(s, l, now);
 	}
-	if (l->busy > 0 || (l->waiting && !l->reread))
+	if (l->busy > 0 || (l->waiting && !l->reread)) {
+		write_marks(s, l);
 		return 1;
+	}
 	if (l->reread) {
 		idx_sched(&s->idx, l->m, now);
 		unload(s, l);
@@ -945,8 +973,11 @@ step(struct send *s, struct live *l, uint64_t now)
 			next = l->rc[i].next;
 	}
 	if (blocked && !s->stopping) {
-		if (s->nloaded < LOADED_MAX / 2)
-			return 1;	/* waits loaded for a free slot */
+		if (s->nloaded < LOADED_MAX / 2) {
+			/* waits loaded for a free slot */
+			write_marks(s, l);
+			return 1;
+		}
 		/* too many wait for slots: make room for the others (new
 		 * local mail must not starve behind a slow destination) */
 		next = now + 10;
@@ -1374,6 +1405,9 @@ send_loop(struct send *s)
 		on_signals(s, now);
 		if (s->stopping && (s->nlocal + s->nremote == 0 ||
 		    now >= s->stop_at)) {
+			for (struct live *l = s->loaded; l != NULL;
+			    l = l->next)
+				write_marks(s, l);
 			if (s->needsync)
 				(void)send_sync(s);
 			log_kv("stop", NULL);

@@ -48,6 +48,7 @@ struct live {
 	unsigned	 waiting;	/* recipients waiting for resolve */
 	int		 bounce;	/* bounce/ID holds records to report */
 	int		 inner;		/* SMINFO2: the records are in info/ID */
+	unsigned	 ndirty;	/* marks not yet written (write_marks) */
 	int		 reread;	/* sandmail-rm changed its files */
 };
 

@@ -138,6 +138,65 @@ def inject(conf, sender, rcpts, body=None, **kw):
     return mid
 
 
+def rcpt_record(addr, state="P", kind=0, dest="", domain="", uid=0,
+                gid=0, orcpt="", notify=0, sender="", nxt=0, err=""):
+    """One recipient record (doc/design.md): kind 0 for the first
+    version's local/ and remote/ files, b"L"/b"R" in info/ID."""
+    e = err.encode()
+    fixed = state.encode() + bytes([kind[0] if kind else 0]) + \
+        struct.pack(">QH", nxt, len(e)) + e + b"\0" * (200 - len(e))
+    pay = pstr(addr) + pstr(orcpt) + bytes([notify]) + pstr(dest) + \
+        struct.pack(">II", uid, gid) + pstr(domain) + pstr(sender)
+    return fixed + u32(len(pay)) + pay
+
+
+def local_rec(addr, state="P", first=False, **kw):
+    """A local recipient's record (uid and maildir as TABLES give)."""
+    user = addr.split("@")[0]
+    uid = {"alice": 1001, "bob": 1002, "eve": 1004}.get(user, 1001)
+    return rcpt_record(addr, state, b"" if first else b"L",
+                       dest=f"/home/{user}/Maildir/", uid=uid, gid=uid, **kw)
+
+
+def remote_rec(addr, state="P", first=False, **kw):
+    return rcpt_record(addr, state, b"" if first else b"R",
+                       domain=addr.split("@")[1].lower(), **kw)
+
+
+def info_file(sender, records, **kw):
+    """info/ID as send writes it: the envelope and every record."""
+    e = envelope(sender, [], **kw)
+    return b"SMINFO2\n" + u32(len(e)) + e + b"".join(records)
+
+
+def rcpt_file(records):
+    """local/ID or remote/ID of the first version (SMRCPT1)."""
+    return b"SMRCPT1\n" + b"".join(records)
+
+
+def put(conf, d, mid, data):
+    """A file of the queue written by hand (a state after a crash),
+    owned by send's user (nobody, as setup() makes it) when root."""
+    p = os.path.join(qdir(conf), d, mid)
+    with open(p, "wb") as f:
+        f.write(data)
+    if os.geteuid() == 0:
+        os.chown(p, 65534, 65534)
+
+
+def states(conf, mid):
+    """The state bytes of info/ID's records, in order."""
+    with open(os.path.join(qdir(conf), "info", mid), "rb") as f:
+        b = f.read()
+    assert b[:8] == b"SMINFO2\n"
+    off = 12 + struct.unpack(">I", b[8:12])[0]
+    out = ""
+    while off < len(b):
+        out += chr(b[off])
+        off += 212 + struct.unpack(">I", b[off + 212:off + 216])[0] + 4
+    return out
+
+
 def flush(conf, domain=""):
     d = domain.encode()
     poke(conf, b"F" + bytes([len(d)]) + d)

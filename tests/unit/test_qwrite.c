@@ -132,7 +132,10 @@ test_commit(void **state)
 	mkenv(&e);
 	assert_int_equal(qw_begin(&q, f->dfd), 0);
 	assert_true(qw_idok(q.id));
-	assert_int_equal(count(f, "tmp"), 1);
+	/* written in place: mess/ID, an orphan until todo/ID names it */
+	assert_int_equal(count(f, "tmp"), 0);
+	assert_int_equal(count(f, "mess"), 1);
+	assert_int_equal(count(f, "todo"), 0);
 	assert_int_equal(qw_write(&q, "Subject: x\n\n", 12), 0);
 	assert_int_equal(qw_write(&q, "body\n", 5), 0);
 	assert_int_equal(qw_commit(&q, &e), 0);
@@ -209,7 +212,8 @@ test_todo_fails(void **state)
 	env_free(&e);
 }
 
-/* mess/ missing: nothing of the message may remain in tmp/ */
+/* tmp/ missing: the envelope cannot be written; nothing of the message
+ * may remain in mess/ */
 static void
 test_mess_fails(void **state)
 {
@@ -218,25 +222,27 @@ test_mess_fails(void **state)
 	struct env e;
 
 	mkenv(&e);
-	assert_int_equal(unlinkat(f->dfd, "mess", AT_REMOVEDIR), 0);
+	assert_int_equal(unlinkat(f->dfd, "tmp", AT_REMOVEDIR), 0);
 	assert_int_equal(qw_begin(&q, f->dfd), 0);
 	assert_int_equal(qw_write(&q, "hello\n", 6), 0);
 	assert_int_equal(qw_commit(&q, &e), -1);
-	assert_string_equal(q.op, "rename mess");
-	assert_int_equal(count(f, "tmp"), 0);
+	assert_string_equal(q.op, "open envelope");
+	assert_int_equal(q.made, 0);
+	assert_int_equal(count(f, "mess"), 0);
 	assert_int_equal(count(f, "todo"), 0);
 	env_free(&e);
 }
 
-/* tmp/ missing: qw_begin fails and says so */
+/* mess/ missing: qw_begin fails and says so */
 static void
 test_begin_fails(void **state)
 {
 	struct fx *f = *state;
 	struct qw q;
 
-	assert_int_equal(unlinkat(f->dfd, "tmp", AT_REMOVEDIR), 0);
+	assert_int_equal(unlinkat(f->dfd, "mess", AT_REMOVEDIR), 0);
 	assert_int_equal(qw_begin(&q, f->dfd), -1);
+	assert_string_equal(q.op, "open mess");
 	assert_int_equal(q.fd, -1);
 	assert_int_equal(q.made, 0);
 	assert_int_equal(errno, ENOENT);
@@ -259,7 +265,7 @@ test_write_after_prepare(void **state)
 	env_free(&e);
 }
 
-/* group commit: 8 messages, one of which collides in mess/: 7 commit */
+/* group commit: 8 messages, one of which collides in todo/: 7 commit */
 static void
 batch(struct fx *f, enum qw_sync sync)
 {
@@ -274,24 +280,60 @@ batch(struct fx *f, enum qw_sync sync)
 		assert_int_equal(qw_write(&q[i], "m\n", 2), 0);
 		v[i] = &q[i];
 	}
-	snprintf(p, sizeof p, "mess/%s", q[3].id);
+	snprintf(p, sizeof p, "todo/%s", q[3].id);
 	fd = openat(f->dfd, p, O_WRONLY | O_CREAT, 0600);
 	assert_true(fd >= 0);
 	close(fd);
 	for (int i = 0; i < 8; i++)
-		assert_int_equal(qw_prepare(&q[i], &e[i], sync),
-		    i == 3 ? -1 : 0);
-	assert_string_equal(q[3].op, "rename mess");
+		assert_int_equal(qw_prepare(&q[i], &e[i], sync), 0);
 	assert_int_equal(qw_publish(v, 8, sync), 7);
 	for (int i = 0; i < 8; i++)
 		assert_int_equal(q[i].made, i == 3 ? 0 : QW_MESS | QW_TODO);
+	assert_string_equal(q[3].op, "rename todo");
 	assert_int_equal(q[3].err, EEXIST);
 	assert_int_equal(count(f, "tmp"), 0);
-	assert_int_equal(count(f, "todo"), 7);
-	/* the collision's own file is not ours: it stays */
-	assert_int_equal(count(f, "mess"), 8);
+	/* the collision's own file is not ours: it stays; our mess/ goes */
+	assert_int_equal(count(f, "todo"), 8);
+	assert_int_equal(count(f, "mess"), 7);
 	for (int i = 0; i < 8; i++)
 		env_free(&e[i]);
+}
+
+/* the service's pipelined commit: syncfs, qw_rename (K only after the
+ * next syncfs); a failed barrier removes renamed messages as well */
+static void
+test_rename_fail(void **state)
+{
+	struct fx *f = *state;
+	struct qw q[4], *v[4];
+	struct env e[4];
+
+	for (int i = 0; i < 4; i++) {
+		mkenv(&e[i]);
+		assert_int_equal(qw_begin(&q[i], f->dfd), 0);
+		assert_int_equal(qw_write(&q[i], "m\n", 2), 0);
+		assert_int_equal(qw_prepare(&q[i], &e[i], QW_SYNC_FS), 0);
+		v[i] = &q[i];
+	}
+	assert_int_equal(count(f, "tmp"), 4);
+	assert_int_equal(syncfs(f->dfd), 0);
+	assert_int_equal(qw_rename(v, 2), 2);
+	assert_int_equal(count(f, "todo"), 2);
+	assert_int_equal(count(f, "tmp"), 2);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(q[i].made, QW_MESS | QW_TODO);
+	errno = EIO;
+	qw_fail(v, 4, "syncfs");
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(q[i].made, 0);
+		assert_string_equal(q[i].op, "syncfs");
+		assert_int_equal(q[i].err, EIO);
+		env_free(&e[i]);
+	}
+	assert_int_equal(count(f, "todo"), 0);
+	assert_int_equal(count(f, "mess"), 0);
+	assert_int_equal(count(f, "tmp"), 0);
+	assert_int_equal(qw_rename(v, 4), 0);	/* nothing live: no-op */
 }
 
 static void
@@ -393,6 +435,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_batch_fsync, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_batch_syncfs, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_rename_fail, setup,
 		    teardown),
 		cmocka_unit_test(test_publish_none),
 		cmocka_unit_test(test_ids),

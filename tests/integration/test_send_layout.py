@@ -1,0 +1,202 @@
+"""The on-disk states of a message between todo/ and its removal
+(doc/design.md, "The transitions"), each built by hand, and what
+sandmail-send makes of them at start: every pending recipient delivered
+(once, unless the table says a duplicate may happen), nothing else, the
+files gone at the end.  Also a queue written by the first version (info/
+with the bare envelope, local/ and remote/ beside it): it drains, and the
+tools read and mark it."""
+import os
+import subprocess
+import time
+
+import sendutil as su
+from conftest import prog, wait_for
+
+DIRS = ("todo", "info", "local", "remote", "bounce", "mess")
+BODY = b"Received: from test\nSubject: by hand\n\nbody\n"
+
+
+def empty(conf):
+    return all(not su.queued(conf, d) for d in DIRS)
+
+
+def delivered(s, mid):
+    out = [j["rcpt"] for j in s.local_done() if j["qid"] == mid]
+    out += [r for q, r in s.remote_done() if q == mid]
+    return sorted(out)
+
+
+def run(*argv):
+    return subprocess.run(list(argv), capture_output=True, text=True)
+
+
+def bounce_rec(addr, text="5.1.1 unknown user"):
+    """One bounce/ID record (F, now, addr, orcpt, notify, mta, text, "")."""
+    import struct
+    pay = b"F" + struct.pack(">Q", int(time.time())) + su.pstr(addr) + \
+        su.pstr("") + b"\0" + su.pstr("") + su.pstr(text) + su.pstr("")
+    return su.u32(len(pay)) + pay
+
+
+def test_each_state_of_a_split(procs, tmp_path):
+    conf = su.setup(tmp_path, su.TABLES, orphan_sweep_delay=0)
+    rcpts = ["alice@test.example", "bob@test.example", "x@remote.example"]
+    env = su.envelope("s@remote.example", rcpts, size=len(BODY))
+    m = {}
+    # S3, crashed while writing the split: tmp/ files, torn or whole
+    m["tmp"] = su.newid()
+    su.put(conf, "mess", m["tmp"], BODY)
+    su.put(conf, "todo", m["tmp"], env)
+    su.put(conf, "tmp", "info." + m["tmp"], b"SMINFO2\n\0\0")
+    su.put(conf, "tmp", "bounce." + m["tmp"], bounce_rec("z@test.example"))
+    # S3, crashed after bounce/ID was renamed, before info/ID: the split
+    # is made again and bounce/ID replaced by its own (one report)
+    m["bnc"] = su.newid()
+    su.put(conf, "mess", m["bnc"], BODY)
+    su.put(conf, "todo", m["bnc"], su.envelope(
+        "s@remote.example", ["alice@test.example", "nosuch@test.example"],
+        size=len(BODY)))
+    su.put(conf, "bounce", m["bnc"], bounce_rec("nosuch@test.example"))
+    # S4 with todo/ID still there (a crash before the syncfs after which
+    # it goes): info/ID counts, todo/ID only goes (bob is in todo/ only)
+    m["s4todo"] = su.newid()
+    su.put(conf, "mess", m["s4todo"], BODY)
+    su.put(conf, "todo", m["s4todo"], su.envelope(
+        "s@remote.example", ["alice@test.example", "bob@test.example"]))
+    su.put(conf, "info", m["s4todo"], su.info_file(
+        "s@remote.example", [su.local_rec("alice@test.example")]))
+    # S4, some marks made: only P and W are delivered; F is in bounce/
+    m["marks"] = su.newid()
+    su.put(conf, "mess", m["marks"], BODY)
+    su.put(conf, "info", m["marks"], su.info_file("s@remote.example", [
+        su.local_rec("alice@test.example", "D"),
+        su.local_rec("bob@test.example", "P"),
+        su.remote_rec("y@remote.example", "W"),
+        su.remote_rec("f@remote.example", "F"),
+        su.local_rec("eve@test.example", "D")]))
+    su.put(conf, "bounce", m["marks"], bounce_rec("f@remote.example"))
+    # S5 half done: every recipient done, info/ and mess/ left, or info/
+    # alone
+    m["s5"] = su.newid()
+    su.put(conf, "mess", m["s5"], BODY)
+    su.put(conf, "info", m["s5"], su.info_file("s@remote.example", [
+        su.local_rec("alice@test.example", "D")]))
+    m["s5b"] = su.newid()
+    su.put(conf, "info", m["s5b"], su.info_file("s@remote.example", [
+        su.remote_rec("y@remote.example", "D")]))
+    # S5 after info/ went, mess/ and a todo/-less bounce/ left: orphans
+    m["orph"] = su.newid()
+    su.put(conf, "bounce", m["orph"], bounce_rec("q@test.example"))
+
+    s = su.Send(procs, conf).start()
+    wait_for(lambda: empty(conf), what="queue empty")
+    wait_for(lambda: b"event=swept" in s.logtext(), what="sweep")
+    assert delivered(s, m["tmp"]) == sorted(rcpts)
+    assert delivered(s, m["bnc"]) == ["alice@test.example"]
+    assert delivered(s, m["s4todo"]) == ["alice@test.example"]
+    assert delivered(s, m["marks"]) == ["bob@test.example",
+                                        "y@remote.example"]
+    assert delivered(s, m["s5"]) == [] and delivered(s, m["s5b"]) == []
+    # one report each: m["bnc"]'s unknown user, m["marks"]'s failure; the
+    # bounce/ of the split made before the crash was not reported
+    reps = su.reports(s)
+    texts = [b for _, b in reps]
+    assert len(reps) == 2, texts
+    assert sum("nosuch@test.example" in b for b in texts) == 1
+    assert sum("f@remote.example" in b for b in texts) == 1
+    assert not any("z@test.example" in b or "q@test.example" in b
+                   for b in texts)
+    # tmp/info.ID was written again and renamed; the stale
+    # tmp/bounce.ID (this split had no failure) is fresh: it stays a day
+    assert su.queued(conf, "tmp") == ["bounce." + m["tmp"]]
+    assert b"todo without mess" not in s.logtext()
+
+
+def test_marks_are_in_info(procs, tmp_path):
+    """A deferred recipient keeps the message: its done neighbour is
+    marked D in info/ID, the deferred one stays P with its error."""
+    conf = su.setup(tmp_path, su.TABLES, retry_first="1h", retry_max="4h")
+    s = su.Send(procs, conf,
+                rpolicy=lambda j, r: ("Z", "451 4.7.1 later")).start()
+    mid = su.inject(conf, "s@remote.example",
+                    ["alice@test.example", "x@remote.example"])
+    wait_for(lambda: b"event=deferred" in s.logtext() and
+             delivered(s, mid) == ["alice@test.example"], what="deferral")
+    assert su.queued(conf, "local") == [] and su.queued(conf, "remote") == []
+    wait_for(lambda: mid in su.queued(conf, "info") and
+             su.states(conf, mid) == "DP", what="marks written")
+    q = run(prog("sandmail-mailq"), "-c", conf)
+    assert "\tdone\talice@test.example" in q.stdout
+    assert "\tpending\tx@remote.example\t(451 4.7.1 later)" in q.stdout
+    r = run(prog("sandmail-rm"), "-c", conf, mid)
+    assert r.returncode == 0 and "1 recipient marked done" in r.stdout
+    wait_for(lambda: empty(conf), what="removed")
+    assert su.reports(s) == []
+
+
+def test_first_version_queue_drains(procs, tmp_path):
+    """A queue written by the first version: info/ID is the bare
+    envelope, the recipients are in local/ID and remote/ID."""
+    conf = su.setup(tmp_path, su.TABLES, retry_first="1h", retry_max="4h")
+    v1info = su.envelope("s@remote.example", [], size=len(BODY))
+    m = {}
+    # S4: pending, done, failed; a deferred remote one stays
+    m["a"] = su.newid()
+    su.put(conf, "mess", m["a"], BODY)
+    su.put(conf, "info", m["a"], v1info)
+    su.put(conf, "local", m["a"], su.rcpt_file([
+        su.local_rec("alice@test.example", "P", first=True),
+        su.local_rec("bob@test.example", "D", first=True)]))
+    su.put(conf, "remote", m["a"], su.rcpt_file([
+        su.remote_rec("x@remote.example", "P", first=True),
+        su.remote_rec("later@remote.example", "P", first=True)]))
+    # S4 with its todo/ID left (the first version removed it after info/)
+    m["b"] = su.newid()
+    su.put(conf, "mess", m["b"], BODY)
+    su.put(conf, "todo", m["b"], su.envelope("s@remote.example",
+                                             ["eve@test.example"]))
+    su.put(conf, "info", m["b"], v1info)
+    su.put(conf, "local", m["b"], su.rcpt_file([
+        su.local_rec("bob@test.example", "P", first=True)]))
+    # S5 half done: local/ gone, info/ and remote/ with every one done
+    m["c"] = su.newid()
+    su.put(conf, "info", m["c"], v1info)
+    su.put(conf, "remote", m["c"], su.rcpt_file([
+        su.remote_rec("x@remote.example", "D", first=True)]))
+    # a failure recorded in bounce/ID, its state byte F
+    m["d"] = su.newid()
+    su.put(conf, "mess", m["d"], BODY)
+    su.put(conf, "info", m["d"], v1info)
+    su.put(conf, "remote", m["d"], su.rcpt_file([
+        su.remote_rec("f@remote.example", "F", first=True)]))
+    su.put(conf, "bounce", m["d"], bounce_rec("f@remote.example"))
+    q = run(prog("sandmail-mailq"), "-c", conf)
+    assert "\tpending\talice@test.example" in q.stdout
+    assert "\tdone\tbob@test.example" in q.stdout
+    assert q.stdout.strip().endswith("-- 4 messages")
+
+    s = su.Send(procs, conf, rpolicy=lambda j, r: (
+        "Z", "451 4.7.1 later") if r.startswith("later") else
+        ("K", "250 ok")).start()
+    wait_for(lambda: set(su.queued(conf, "info")) == {m["a"]},
+             what="all but the deferred one done")
+    wait_for(lambda: delivered(s, m["a"]) == [
+        "alice@test.example", "x@remote.example"], what="m[a]")
+    assert delivered(s, m["b"]) == ["bob@test.example"]
+    assert delivered(s, m["c"]) == [] and delivered(s, m["d"]) == []
+    assert len(su.reports(s)) == 1
+    # the marks went into the first version's files
+    with open(os.path.join(su.qdir(conf), "local", m["a"]), "rb") as f:
+        assert f.read()[8:9] == b"D"
+    q = run(prog("sandmail-mailq"), "-c", conf)
+    assert "\tpending\tlater@remote.example\t(451 4.7.1 later)" in q.stdout
+    assert "\tdone\tx@remote.example" in q.stdout
+    # sandmail-rm marks the first version's remote/ID
+    r = run(prog("sandmail-rm"), "-c", conf, m["a"])
+    assert r.returncode == 0 and "1 recipient marked done" in r.stdout
+    wait_for(lambda: empty(conf), what="queue empty")
+    assert su.queued(conf, "todo") == []
+    # mixed queue: new mail goes to the new layout meanwhile
+    mid = su.inject(conf, "s@remote.example", ["alice@test.example"])
+    wait_for(lambda: delivered(s, mid) == ["alice@test.example"] and
+             empty(conf), what="new mail")
