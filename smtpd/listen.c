@@ -197,9 +197,38 @@ struct worker {
 
 static struct worker *wk;
 static size_t nwk, wkcap;
+static struct pollfd *wk_pf;	/* listen_run's poll set */
+static size_t *wk_wi;
 /* the tables and certificate generation, MAP_SHARED with the workers:
  * one that sees it change after a session goes instead of idling */
 static volatile unsigned *gen;
+
+/* map_pages - zeroed anonymous memory of its own mapping, so that a
+ * forked session can unmap it (unmap_tables) */
+static void *
+map_pages(size_t n, int flags)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS,
+	    -1, 0);
+
+	if (p == MAP_FAILED)
+		die_temp("mmap", NULL);
+	return p;
+}
+
+/* unmap_tables - in a forked session: drop the listener's worker and
+ * poll tables.  Otherwise the child would keep the pages the listener
+ * writes after the fork (its own old copies: private memory per idle
+ * session), and every such write would copy a page in the listener. */
+static void
+unmap_tables(void)
+{
+	(void)munmap(wk, wkcap * sizeof *wk);
+	(void)munmap(wk_pf, (wkcap + LISTEN_MAX) * sizeof *wk_pf);
+	(void)munmap(wk_wi, wkcap * sizeof *wk_wi);
+	wk = NULL;
+	nwk = 0;
+}
 
 static unsigned
 wk_busy(const char *ip)
@@ -328,6 +357,7 @@ in_child(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	for (size_t i = 0; i < nwk; i++)
 		if (wk[i].ctl >= 0)
 			close(wk[i].ctl);
+	unmap_tables();
 	(void)mprotect((void *)gen, (size_t)pg, PROT_READ);
 	session_forked(cfg, tabs, fd, h, mode, ctl, gen);
 }
@@ -502,18 +532,13 @@ static void
 workers_setup(const struct smtpd_cfg *cfg, struct pollfd **pf,
     size_t **wi)
 {
-	void *p;
-
 	wkcap = (size_t)cfg->max_conn * 2;
-	p = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		die_temp("mmap", NULL);
-	gen = p;
-	if ((wk = calloc(wkcap, sizeof *wk)) == NULL ||
-	    (*pf = calloc(wkcap + LISTEN_MAX, sizeof **pf)) == NULL ||
-	    (*wi = calloc(wkcap, sizeof **wi)) == NULL)
-		die_temp("calloc", NULL);
+	gen = map_pages(1, MAP_SHARED);
+	wk = map_pages(wkcap * sizeof *wk, MAP_PRIVATE);
+	*pf = map_pages((wkcap + LISTEN_MAX) * sizeof **pf, MAP_PRIVATE);
+	*wi = map_pages(wkcap * sizeof **wi, MAP_PRIVATE);
+	wk_pf = *pf;
+	wk_wi = *wi;
 }
 
 /* listen_run - the listener's loop; returns at SIGTERM */
@@ -568,8 +593,6 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 		wk_retire(&wk[i]);
 	log_kv("stop", "sessions", wk_busy(NULL) ? "finishing" : "none",
 	    NULL);
-	free(wk);
-	free(pf);
-	free(wi);
+	unmap_tables();
 	return 0;
 }
