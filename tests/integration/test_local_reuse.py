@@ -327,3 +327,21 @@ def test_at_the_limit_an_idle_worker_makes_room(env):
     st, text, p3 = deliver(env, ls)
     assert st == "K" and p3 not in (p1, p2), text
     assert ls.close() == 0
+
+
+@pytest.mark.parametrize("conf,dest", [
+    ({"lspawn_exec": "yes"}, None),
+    ({"local_allow_programs": "yes"}, "|cat > /dev/null; echo piped"),
+])
+def test_exec_and_programs_keep_a_process_per_delivery(env, conf, dest):
+    ls = env.start(**conf)
+    for i in range(3):
+        j = ls.send(env.msg(b"p%d\n" % i), "u@example.org",
+                    dest or env.maildir + "/")
+        st, text = ls.result(j)
+        assert st == "K", text
+        assert env.worker_of(j) is None
+    assert env.lines("worker_start") == []
+    if dest is None:
+        assert len(lu.maildir_files(env.maildir)) == 3
+    assert ls.close() == 0
