@@ -641,6 +641,10 @@ worker_gone(struct lspawn *ls, struct child *k)
 	int st;
 
 	close(k->fd);
+	/* EOF means it is exiting, unless it closed its socket and runs
+	 * on: never wait for such a worker (an exit status already set is
+	 * not changed by the signal) */
+	(void)kill(k->pid, SIGKILL);
 	st = reap(k->pid);
 	log_exit(k, st);
 	if (k->busy && WIFEXITED(st) && WEXITSTATUS(st) == LWORK_EXIT_STALE &&
