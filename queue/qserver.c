@@ -14,7 +14,9 @@
  * With syncfs (the service's default) the two barriers of a commit are
  * pipelined: one syncfs per iteration makes durable both the data of the
  * messages whose E just came (then renamed to todo/, state QS_SYNC) and
- * the todo/ renames of the previous iteration (those get their K now). */
+ * the todo/ renames of the previous iteration (those get their K now);
+ * an iteration with renames to make durable and no new message fsyncs
+ * todo/ only. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -87,7 +89,7 @@ qsrv_init(struct qsrv *q, int dirfd, int lfd)
 	q->idle_ms = 600 * 1000;
 	q->sync = QW_SYNC_FILE;
 	q->one_shot = lfd < 0;
-	q->trig = -1;
+	q->trig = q->todofd = -1;
 }
 
 /* reply - queue one answer record: a type and a string */
@@ -474,6 +476,19 @@ poke(struct qsrv *q)
 	}
 }
 
+/* barrier - with new messages, a syncfs (their data and the last
+ * batch's renames); with renames only, the cheaper fsync of todo/ */
+static int
+barrier(struct qsrv *q, int data)
+{
+	if (data)
+		return syncfs(q->dirfd);
+	if (q->todofd < 0 && (q->todofd = openat(q->dirfd, "todo",
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	return fsync(q->todofd);
+}
+
 /* answer - K or Z for a session whose commit is over */
 static void
 answer(struct qsrv *q, struct qsess *s)
@@ -523,9 +538,9 @@ commit_batch(struct qsrv *q)
 	}
 	if (!pipe)
 		nk = qw_publish(v, n, q->sync);
-	else if (n + nw > 0 && syncfs(q->dirfd) == -1) {
-		qw_fail(v, n, "syncfs");
-		qw_fail(w, nw, "syncfs");
+	else if (n + nw > 0 && barrier(q, n > 0) == -1) {
+		qw_fail(v, n, n > 0 ? "syncfs" : "fsync todo");
+		qw_fail(w, nw, n > 0 ? "syncfs" : "fsync todo");
 	} else {
 		nk = nw;
 		(void)qw_rename(v, n);
@@ -708,7 +723,9 @@ qsrv_free(struct qsrv *q)
 		sess_free(q->s[i]);
 	if (q->trig >= 0)
 		close(q->trig);
-	q->trig = -1;
+	if (q->todofd >= 0)
+		close(q->todofd);
+	q->trig = q->todofd = -1;
 	free(q->s);
 	q->s = NULL;
 	q->n = q->cap = 0;

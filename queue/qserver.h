@@ -29,6 +29,7 @@ struct qsrv {
 	int		 one_shot;	/* stop when the last client goes */
 	size_t		 committed;	/* messages, for the log and tests */
 	int		 trig;		/* lock/trigger, once opened, or -1 */
+	int		 todofd;	/* todo/, once opened, or -1 */
 	struct qsess	**s;
 	size_t		 n, cap;
 };

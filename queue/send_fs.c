@@ -101,6 +101,7 @@ int
 fs_read(int qfd, const char *dir, const char *id, struct buf *b)
 {
 	char p[128];
+	size_t want;
 	ssize_t k;
 	int fd, e;
 
@@ -111,14 +112,18 @@ fs_read(int qfd, const char *dir, const char *id, struct buf *b)
 	for (;;) {
 		if (buf_reserve(b, 8192) == -1)
 			goto fail;
-		if ((k = read(fd, b->p + b->len, b->cap - b->len)) < 0) {
+		want = b->cap - b->len;
+		if ((k = read(fd, b->p + b->len, want)) < 0) {
 			if (errno == EINTR)
 				continue;
 			goto fail;
 		}
-		if (k == 0)
-			break;
 		b->len += (size_t)k;
+		/* a regular file reads short only at its end (a signal
+		 * would give EINTR, not a short count, before any byte):
+		 * no second read() to see 0 */
+		if ((size_t)k < want)
+			break;
 	}
 	close(fd);
 	return 0;

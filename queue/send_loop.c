@@ -1453,10 +1453,15 @@ send_loop(struct send *s)
 		}
 		if (p[0].revents & POLLIN)
 			on_trigger(s);
-		while (s->lsock >= 0 && readable(s->lsock))
-			on_lres(s);
-		while (s->rsock >= 0 && readable(s->rsock))
-			on_rres(s);
+		/* every result waiting, without a poll before the first */
+		if (s->lsock >= 0 && (p[1].revents & (POLLIN | POLLHUP)))
+			do
+				on_lres(s);
+			while (readable(s->lsock));
+		if (s->rsock >= 0 && (p[2].revents & (POLLIN | POLLHUP)))
+			do
+				on_rres(s);
+			while (readable(s->rsock));
 		if (s->dsock >= 0 && (p[3].revents & (POLLIN | POLLHUP)))
 			on_resolve(s);
 	}
