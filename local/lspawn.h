@@ -10,7 +10,8 @@
 #include "buf.h"
 #include "job.h"
 
-#define LSPAWN_CHILDREN_MAX	500	/* one pipe each: stay under 1024 fds */
+/* a pipe or socket each, and a busy worker's message: under 1024 fds */
+#define LSPAWN_CHILDREN_MAX	500
 #define LSPAWN_TEXT_MAX		JOB_TEXT_MAX
 
 struct lspawn_cfg {
@@ -36,8 +37,9 @@ const char *lspawn_check(const struct lspawn_cfg *, const struct ljob *,
 /* lspawn_result: a child's wait status and its report text (last line,
  * cleaned up in place) into a status and the final text */
 uint8_t	lspawn_result(int wstatus, struct buf *text);
-/* lspawn_run: serve jobs on sock until EOF and every child is done.
- * Returns the exit code (0, or 111 after a protocol error). */
+/* lspawn_run: serve jobs on sock (maildir jobs through reusable workers,
+ * lwork.h) until EOF and every child is done.  Returns the exit code (0,
+ * or 111 after a protocol error). */
 int	lspawn_run(const struct lspawn_cfg *, int sock);
 /* lspawn_signals: SIGTERM stops the intake of jobs (lspawn_run then
  * finishes what runs and returns); SIGPIPE ignored.  Before the sandbox. */
