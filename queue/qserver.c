@@ -188,7 +188,7 @@ on_msg(struct qsrv *q, struct qsess *s, struct cur *c)
 {
 	if (cur_end(c) == -1)
 		return protocol_error(s, "M with fields");
-	if (qw_begin(&s->qw, q->dirfd) == -1) {
+	if (qw_begin_pool(&s->qw, q->dirfd, q->pool) == -1) {
 		log_fail(s, "tempfail", s->qw.op, s->qw.err);
 		s->qw.id[0] = '\0';
 		replys(s, 'Z', "queue: cannot create the message file");

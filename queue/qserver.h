@@ -30,6 +30,7 @@ struct qsrv {
 	size_t		 committed;	/* messages, for the log and tests */
 	int		 trig;		/* lock/trigger, once opened, or -1 */
 	int		 todofd;	/* todo/, once opened, or -1 */
+	struct qw_pool	*pool;		/* retired files to reuse, or NULL */
 	struct qsess	**s;
 	size_t		 n, cap;
 };

@@ -292,6 +292,8 @@ sandbox(int dirfd, int lfd)
 		SBX_ALLOW1(syncfs, SCMP_A0(SCMP_CMP_EQ, d)),
 		SBX_ALLOW(fsync),
 		SBX_ALLOW(fdatasync),
+		/* tmp/, for the files to write again */
+		SBX_ALLOW(getdents64),
 		/* clients */
 		SBX_ALLOW1(accept4, SCMP_A0(SCMP_CMP_EQ, l)),
 		SBX_ALLOW1(getsockopt, SCMP_A2(SCMP_CMP_EQ, SO_PEERCRED)),
@@ -307,6 +309,7 @@ sandbox(int dirfd, int lfd)
 static int
 serve(const struct conf *c, const struct opts *o, const char *dir)
 {
+	struct qw_pool pool;
 	struct qsrv q;
 	char peer[32];
 	int dirfd, lfd = -1;
@@ -322,6 +325,10 @@ serve(const struct conf *c, const struct opts *o, const char *dir)
 	drop(c, o->setuid_mode);
 	qsrv_init(&q, dirfd, lfd);
 	settings(&q, c);
+	/* the service writes retired files again (qwrite.h); the files it
+	 * accepts are its own uid's, taken after the drop */
+	if (o->service && qw_pool_init(&pool, (unsigned)geteuid()) == 0)
+		q.pool = &pool;
 	sandbox(dirfd, lfd);
 	if (o->service)
 		log_kv("start", "queue", dir, "socket", SOCK_NAME, NULL);
@@ -330,6 +337,8 @@ serve(const struct conf *c, const struct opts *o, const char *dir)
 	if (qsrv_run(&q) == -1)
 		die_temp("poll", NULL);
 	qsrv_free(&q);
+	if (q.pool != NULL)
+		qw_pool_free(q.pool);
 	close(dirfd);
 	return EXIT_OK;
 }

@@ -22,8 +22,10 @@
  * size costs at most two disk flushes (one, when batches follow each
  * other).  A failure at any step removes what this message made
  * (flagmademess in qmail-queue). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -119,22 +121,141 @@ write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* ---- the pool of retired files ---- */
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* qw_pool_init - an empty pool of files owned by uid */
+int
+qw_pool_init(struct qw_pool *pl, unsigned uid)
+{
+	memset(pl, 0, sizeof *pl);
+	pl->uid = uid;
+	pl->name = calloc(QW_POOL_MAX, sizeof *pl->name);
+	return pl->name == NULL ? -1 : 0;
+}
+
+void
+qw_pool_free(struct qw_pool *pl)
+{
+	free(pl->name);
+	pl->name = NULL;
+	pl->n = 0;
+}
+
+/* refill - the tmp/re.* names, at most QW_POOL_MAX; past QW_POOL_KEEP
+ * the rest are unlinked (send retires more than the queue takes only
+ * when it makes reports).  An empty scan waits a second for the next. */
+static void
+refill(struct qw_pool *pl, int dirfd)
+{
+	struct dirent *d;
+	size_t seen = 0;
+	DIR *dp;
+	int fd;
+
+	if (mono_ms() < pl->next_scan)
+		return;
+	if ((fd = openat(dirfd, "tmp", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return;
+	if ((dp = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((d = readdir(dp)) != NULL) {
+		size_t len = strlen(d->d_name);
+
+		if (len < 4 || memcmp(d->d_name, "re.", 3) != 0 ||
+		    len >= sizeof pl->name[0])
+			continue;
+		if (++seen > QW_POOL_KEEP)
+			(void)unlinkat(fd, d->d_name, 0);
+		else if (pl->n < QW_POOL_MAX)
+			memcpy(pl->name[pl->n++], d->d_name, len + 1);
+	}
+	closedir(dp);
+	pl->next_scan = pl->n == 0 ? mono_ms() + 1000 : 0;
+}
+
+/* take - a retired file renamed to dst and opened empty for writing,
+ * or -1 (the caller makes a new one).  Only a plain file of our own with
+ * one link is written again; anything else found there is removed. */
+static int
+take(struct qw_pool *pl, int dirfd, const char *dst)
+{
+	char src[QID_MAX + 16];
+	struct stat st;
+	int fd;
+
+	if (pl == NULL)
+		return -1;
+	if (pl->n == 0)
+		refill(pl, dirfd);
+	while (pl->n > 0) {
+		pl->n--;
+		if (snprintf(src, sizeof src, "tmp/%s", pl->name[pl->n]) >=
+		    (int)sizeof src || renameat2(dirfd, src, dirfd, dst,
+		    RENAME_NOREPLACE) == -1)
+			continue;	/* gone (or dst taken): the next */
+		fd = openat(dirfd, dst, O_WRONLY | O_TRUNC | O_NOFOLLOW |
+		    O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_nlink == 1 && st.st_uid == pl->uid) {
+			pl->reused++;
+			return fd;
+		}
+		if (fd >= 0)
+			close(fd);
+		(void)unlinkat(dirfd, dst, 0);
+	}
+	return -1;
+}
+
+/* create - a new file, or one from the pool, as p (O_EXCL) */
+static int
+create(struct qw *q, const char *p)
+{
+	int fd;
+
+	if ((fd = take(q->pool, q->dirfd, p)) >= 0)
+		return fd;
+	if ((fd = openat(q->dirfd, p, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0640)) >= 0 && q->pool != NULL)
+		q->pool->made++;
+	return fd;
+}
+
 /* qw_begin - a new ID and mess/ID opened for writing (O_EXCL: an ID
  * clash takes another ID, never another message's file) */
 int
 qw_begin(struct qw *q, int qdirfd)
+{
+	return qw_begin_pool(q, qdirfd, NULL);
+}
+
+/* qw_begin_pool - the same, with files from the pool when it has some */
+int
+qw_begin_pool(struct qw *q, int qdirfd, struct qw_pool *pl)
 {
 	char p[PATH_ID_MAX];
 
 	memset(q, 0, sizeof *q);
 	q->dirfd = qdirfd;
 	q->fd = -1;
+	q->pool = pl;
 	for (int tries = 0; tries < 4; tries++) {
 		qw_newid(q->id);
 		if (path(p, sizeof p, "mess", q->id, "") == -1)
 			return fail(q, "path");
-		q->fd = openat(qdirfd, p, O_WRONLY | O_CREAT | O_EXCL |
-		    O_CLOEXEC, 0640);
+		q->fd = create(q, p);
 		if (q->fd >= 0) {
 			q->made = QW_MESS;
 			return 0;
@@ -206,8 +327,7 @@ write_env(struct qw *q, const struct env *e, enum qw_sync sync)
 		return fail(q, "encode envelope");
 	}
 	if (path(p, sizeof p, "tmp", q->id, ".env") == -1 ||
-	    (fd = openat(q->dirfd, p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0640)) == -1) {
+	    (fd = create(q, p)) == -1) {
 		buf_free(&b);
 		return fail(q, "open envelope");
 	}

@@ -31,8 +31,25 @@ enum qw_sync {
 	QW_SYNC_FS = 1,		/* one syncfs(2) for a whole batch */
 };
 
+/* files to write again instead of new ones (sandmail-queue's service):
+ * tmp/re.NAME, files of this uid that sandmail-send retired from mess/
+ * and todo/ once their removal was durable (doc/design.md).  On this
+ * kind of queue a new inode costs far more than a rename (ext4 without
+ * a journal scans every recently freed inode of the group). */
+#define QW_POOL_MAX	256	/* names held */
+#define QW_POOL_KEEP	4096	/* more than this in tmp/ are unlinked */
+
+struct qw_pool {
+	unsigned	  uid;		/* the owner a reused file must have */
+	char		(*name)[QID_MAX + 8];
+	size_t		  n;
+	uint64_t	  next_scan;	/* ms (CLOCK_MONOTONIC): not before */
+	unsigned long	  reused, made;	/* for the log and tests */
+};
+
 struct qw {
 	int		dirfd;		/* the queue directory */
+	struct qw_pool	*pool;		/* or NULL: new files only */
 	int		fd;		/* tmp/ID being written, or -1 */
 	uint64_t	size;
 	char		id[QID_MAX + 1];
@@ -43,6 +60,12 @@ struct qw {
 
 /* qw_begin: a new ID and its file mess/ID (O_EXCL); 0 or -1 */
 int	qw_begin(struct qw *, int qdirfd);
+/* qw_begin_pool: the same, taking mess/ID and (at qw_prepare) the
+ * envelope's file from the pool when it has one */
+int	qw_begin_pool(struct qw *, int qdirfd, struct qw_pool *);
+/* qw_pool_init: an empty pool for files owned by uid; qw_pool_free */
+int	qw_pool_init(struct qw_pool *, unsigned uid);
+void	qw_pool_free(struct qw_pool *);
 int	qw_write(struct qw *, const void *, size_t);
 /* qw_commit: fsync, rename to mess/ID, write todo/ID with env (size set
  * from what was written), fsync the directories, poke lock/trigger.

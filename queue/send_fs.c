@@ -58,7 +58,9 @@ fs_write_tmp(int qfd, const char *dir, const char *id, const struct buf *b)
 
 	if (tmp_name(tmp, sizeof tmp, dir, id) == -1)
 		return -1;
-	fd = openat(qfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* O_NOFOLLOW: tmp/ is the queue's directory */
+	fd = openat(qfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
 	if (fd == -1)
 		return -1;
 	if (write_all(fd, b->p, b->len) == -1) {
@@ -223,6 +225,66 @@ fs_unlink(int qfd, const char *dir, const char *id)
 	if (fs_path(p, sizeof p, dir, id) == -1)
 		return -1;
 	if (unlinkat(qfd, p, 0) == -1 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+/* fs_write_pooled - b written again into tmp/NAME, a file of send's own
+ * (one link, a plain file, uid): 0, or -1 (the caller makes a new file) */
+int
+fs_write_pooled(int qfd, const char *name, unsigned uid, const struct buf *b)
+{
+	struct stat st;
+	char p[128];
+	int fd, r;
+
+	if (snprintf(p, sizeof p, "tmp/%s", name) >= (int)sizeof p)
+		return errno = ENAMETOOLONG, -1;
+	fd = openat(qfd, p, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1 || st.st_uid != uid) {
+		close(fd);
+		(void)unlinkat(qfd, p, 0);
+		return errno = EPERM, -1;
+	}
+	r = write_all(fd, b->p, b->len);
+	if (close(fd) == -1)
+		r = -1;
+	return r;
+}
+
+/* fs_publish_from - rename tmp/NAME to dir/id (replacing it) */
+int
+fs_publish_from(int qfd, const char *name, const char *dir, const char *id)
+{
+	char tmp[128], dst[128];
+
+	if (snprintf(tmp, sizeof tmp, "tmp/%s", name) >= (int)sizeof tmp ||
+	    fs_path(dst, sizeof dst, dir, id) == -1)
+		return errno = ENAMETOOLONG, -1;
+	return renameat(qfd, tmp, qfd, dst);
+}
+
+/* fs_retire - dir/id renamed to tmp/PREFIX.id instead of unlinked, to be
+ * written again later (doc/design.md, "Files written again"): 1 retired,
+ * 0 gone (unlinked, or not there), -1 error */
+int
+fs_retire(int qfd, const char *dir, const char *id, const char *prefix)
+{
+	char src[128], dst[128];
+
+	if (fs_path(src, sizeof src, dir, id) == -1 ||
+	    snprintf(dst, sizeof dst, "tmp/%s.%s", prefix, id) >=
+	    (int)sizeof dst)
+		return errno = ENAMETOOLONG, -1;
+	if (renameat(qfd, src, qfd, dst) == 0)
+		return 1;
+	if (errno == ENOENT)
+		return 0;
+	if (unlinkat(qfd, src, 0) == -1 && errno != ENOENT)
 		return -1;
 	return 0;
 }

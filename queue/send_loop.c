@@ -920,7 +920,7 @@ finish(struct send *s, struct live *l)
 	 * already made), info/ID last: while it exists, recovery finishes
 	 * the removal.  bounce/ID is gone already (make_report). */
 	if (m->todo) {
-		(void)fs_unlink(s->qfd, "todo", m->id);
+		send_retire(s, "todo", m->id);
 		m->todo = 0;
 	}
 	if (!l->inner) {
@@ -928,8 +928,9 @@ finish(struct send *s, struct live *l)
 		(void)fs_unlink(s->qfd, "remote", m->id);
 		(void)fs_unlink(s->qfd, "bounce", m->id);
 	}
-	(void)fs_unlink(s->qfd, "mess", m->id);
-	(void)fs_unlink(s->qfd, "info", m->id);
+	/* retired, not unlinked: written again after the next syncfs */
+	send_retire(s, "mess", m->id);
+	send_retire_info(s, m->id);
 	log_kv("end", "id", m->id, NULL);
 	for (size_t i = 0; i < l->nrc; i++)
 		l->rc[i].dirty = 0;	/* the files are gone */
@@ -1250,6 +1251,13 @@ rec_tmp(struct send *s, const char *name, const struct stat *st)
 }
 
 static void
+rec_pool(struct send *s, const char *name, const struct stat *st)
+{
+	(void)st;
+	send_pool_start(s, name);
+}
+
+static void
 rec_info(struct send *s, const char *name, const struct stat *st)
 {
 	struct msg *m;
@@ -1330,6 +1338,11 @@ send_recover(struct send *s)
 
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	scan(s, "tmp", rec_tmp, 1);
+	/* what was retired before a crash is durably gone once this
+	 * syncfs returns: only then may it be written again */
+	if (syncfs(s->qfd) == -1)
+		die_temp("syncfs", NULL);
+	scan(s, "tmp", rec_pool, 0);
 	scan(s, "info", rec_info, 0);
 	s->todo = 1;
 	/* orphans are not urgent: look for them once start is over */

@@ -189,6 +189,7 @@ main(int argc, char *argv[])
 	ids(&cf, "user_send", "sandmails", &uid, &gid);
 	priv_drop_or_die(geteuid() == 0 ? uid : (uid_t)-1,
 	    geteuid() == 0 ? gid : (gid_t)-1);
+	s.uid = (unsigned)geteuid();
 	sbx_enter_or_die(send_rules);
 	log_kv("start", "queue", s.c.queue, NULL);
 	send_recover(&s);

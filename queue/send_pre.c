@@ -395,19 +395,27 @@ out:
 enum { W_BNC = 4 };
 
 /* write_one - the split into tmp/ (synced and published per batch): the
- * image of info/ID in img, and tmp/bounce.ID only if a recipient failed
+ * image of info/ID in img, written into a retired info file (src names
+ * it) or tmp/info.ID, and tmp/bounce.ID only if a recipient failed
  * already; returns the W_* files written besides info, or -1 */
 static int
 write_one(struct send *s, const char *id, const struct env *e,
-    struct xout *o, struct buf *img)
+    struct xout *o, struct buf *img, char src[POOL_NAME])
 {
 	int w = 0;
 
 	if (o->nbnc > 0 && (w |= W_BNC, fs_write_tmp(s->qfd, "bounce", id,
 	    &o->bnc) == -1))
 		return -1;
-	if (info_encode(img, e, o->rcs.p, o->rcs.len) == -1 ||
-	    fs_write_tmp(s->qfd, "info", id, img) == -1)
+	if (info_encode(img, e, o->rcs.p, o->rcs.len) == -1)
+		return -1;
+	while (s->nipool > 0) {
+		memcpy(src, s->ipool[--s->nipool], POOL_NAME);
+		if (fs_write_pooled(s->qfd, src, s->uid, img) == 0)
+			return w;
+	}
+	snprintf(src, POOL_NAME, "info.%s", id);
+	if (fs_write_tmp(s->qfd, "info", id, img) == -1)
 		return -1;
 	return w;
 }
@@ -435,7 +443,7 @@ xout_free(struct xout *o)
  * W_* files written.  (info/ID cannot exist here: every info/ was in the
  * index since the start, and a message leaves the index with its files.) */
 static int
-pre_one(struct send *s, const char *id, struct buf *img)
+pre_one(struct send *s, const char *id, struct buf *img, char src[POOL_NAME])
 {
 	struct buf b = BUF_INIT(64u * 1024 * 1024);
 	const char *chain[ALIAS_DEPTH + 1];
@@ -459,7 +467,7 @@ pre_one(struct send *s, const char *id, struct buf *img)
 	xout_init(&o, id);
 	for (size_t i = 0; i < e.nrcpt; i++)
 		expand(s, &o, &e.rcpt[i], e.rcpt[i].addr, 0, chain);
-	if ((r = write_one(s, id, &e, &o, img)) >= 0) {
+	if ((r = write_one(s, id, &e, &o, img, src)) >= 0) {
 		struct logln l;
 
 		log_start(&l, "new");
@@ -480,11 +488,97 @@ pre_one(struct send *s, const char *id, struct buf *img)
 }
 
 static int
-publish(struct send *s, const char *id, int w)
+publish(struct send *s, const char *id, int w, const char *src)
 {
 	/* info/ID last: its presence says the split is complete */
 	return ((w & W_BNC) && fs_publish(s->qfd, "bounce", id) == -1) ||
-	    fs_publish(s->qfd, "info", id) == -1 ? -1 : 0;
+	    fs_publish_from(s->qfd, src, "info", id) == -1 ? -1 : 0;
+}
+
+/* push - a name onto a growing list */
+static int
+push(char (**v)[POOL_NAME], size_t *n, size_t *cap, const char *name)
+{
+	char (*nv)[POOL_NAME];
+	size_t ncap;
+
+	if (*n == *cap) {
+		ncap = *cap ? *cap * 2 : 64;
+		if ((nv = reallocarray(*v, ncap, sizeof *nv)) == NULL)
+			return -1;
+		*v = nv;
+		*cap = ncap;
+	}
+	snprintf((*v)[(*n)++], POOL_NAME, "%s", name);
+	return 0;
+}
+
+static void
+window(struct send *s)
+{
+	if (!s->needsync)
+		s->sync_at = send_mono_ms() + SEND_SYNC_WINDOW_MS;
+	s->needsync = 1;
+}
+
+/* send_retire - todo/ID or mess/ID (the queue's files) renamed to
+ * tmp/rm.t.ID or tmp/rm.m.ID instead of unlinked; after the next syncfs
+ * made that durable they become tmp/re.*, for the queue to write again:
+ * a file is never written again while a crash could bring back its old
+ * name (doc/design.md, "Files written again") */
+void
+send_retire(struct send *s, const char *dir, const char *id)
+{
+	char name[POOL_NAME];
+	int t = dir[0] == 't';
+
+	if (fs_retire(s->qfd, dir, id, t ? "rm.t" : "rm.m") != 1)
+		return;
+	snprintf(name, sizeof name, "%c.%s", t ? 't' : 'm', id);
+	if (push(&s->retired, &s->nretired, &s->retcap, name) == -1) {
+		snprintf(name, sizeof name, "tmp/rm.%c.%s", t ? 't' : 'm', id);
+		(void)unlinkat(s->qfd, name, 0);
+		return;
+	}
+	window(s);
+}
+
+/* send_retire_info - info/ID renamed to tmp/fs.ID, send's own, to be
+ * written again by a split after the next syncfs */
+void
+send_retire_info(struct send *s, const char *id)
+{
+	char name[POOL_NAME];
+
+	if (fs_retire(s->qfd, "info", id, "fs") != 1)
+		return;
+	snprintf(name, sizeof name, "fs.%s", id);
+	if (s->nipool + s->nipend >= SEND_POOL_MAX ||
+	    push(&s->ipend, &s->nipend, &s->ipcap, name) == -1) {
+		snprintf(name, sizeof name, "tmp/fs.%s", id);
+		(void)unlinkat(s->qfd, name, 0);
+		return;
+	}
+	window(s);
+}
+
+/* send_pool_start - a file found in tmp/ at start (after a syncfs):
+ * rm.NAME is handed to the queue, fs.ID kept for the splits */
+void
+send_pool_start(struct send *s, const char *name)
+{
+	char a[128], b[128];
+
+	if (strncmp(name, "rm.", 3) == 0) {
+		snprintf(a, sizeof a, "tmp/%s", name);
+		snprintf(b, sizeof b, "tmp/re.%s", name + 3);
+		(void)renameat(s->qfd, a, s->qfd, b);
+	} else if (strncmp(name, "fs.", 3) == 0 && strlen(name) < POOL_NAME &&
+	    (s->nipool >= SEND_POOL_MAX || push(&s->ipool, &s->nipool,
+	    &s->ipoolcap, name) == -1)) {
+		snprintf(a, sizeof a, "tmp/%s", name);
+		(void)unlinkat(s->qfd, a, 0);
+	}
 }
 
 /* todo_later - todo/ID goes after the next syncfs (send_sync) */
@@ -503,29 +597,42 @@ todo_later(struct send *s, struct msg *m)
 	}
 	memcpy(s->tpend[s->ntpend++], m->id, sizeof m->id);
 	m->todo = 1;
-	if (!s->needsync)
-		s->sync_at = send_mono_ms() + SEND_SYNC_WINDOW_MS;
-	s->needsync = 1;
+	window(s);
 	return 0;
 }
 
-/* send_sync - one syncfs for the marks and renames made so far; then the
- * todo/ files of the messages split before it may go */
+/* send_sync - one syncfs for the marks and renames made so far; then
+ * the files retired before it may be written again, and the todo/ files
+ * of the messages split before it may go */
 int
 send_sync(struct send *s)
 {
-	size_t n = s->ntpend;
+	size_t n = s->ntpend, nr = s->nretired, ni = s->nipend;
+	char a[128], b[128];
 
 	s->needsync = 0;
 	if (syncfs(s->qfd) == -1) {
 		log_kv("warn", "op", "syncfs", "err", strerror(errno), NULL);
 		return -1;
 	}
+	for (size_t i = 0; i < nr; i++) {
+		snprintf(a, sizeof a, "tmp/rm.%s", s->retired[i]);
+		snprintf(b, sizeof b, "tmp/re.%s", s->retired[i]);
+		(void)renameat(s->qfd, a, s->qfd, b);
+	}
+	s->nretired = 0;
+	for (size_t i = 0; i < ni; i++)
+		if (push(&s->ipool, &s->nipool, &s->ipoolcap, s->ipend[i]) ==
+		    -1) {
+			snprintf(a, sizeof a, "tmp/%s", s->ipend[i]);
+			(void)unlinkat(s->qfd, a, 0);
+		}
+	s->nipend = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct msg *m = idx_get(&s->idx, s->tpend[i]);
 
 		if (m != NULL && m->todo) {
-			(void)fs_unlink(s->qfd, "todo", m->id);
+			send_retire(s, "todo", m->id);
 			m->todo = 0;
 		}
 	}
@@ -550,14 +657,15 @@ hand_clear(struct send *s)
  * durable without bounce/ID renamed before it. */
 static void
 pre_finish(struct send *s, char (*ids)[QID_MAX + 1], int *res,
-    struct buf *img, size_t n)
+    struct buf *img, char (*src)[POOL_NAME], size_t n)
 {
 	if (syncfs(s->qfd) == -1) {
 		log_kv("warn", "op", "syncfs", "err", strerror(errno), NULL);
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (res[i] > 0 && publish(s, ids[i], res[i] & 15) == -1) {
+		if (res[i] > 0 && publish(s, ids[i], res[i] & 15, src[i]) ==
+		    -1) {
 			log_kv("warn", "id", ids[i], "op", "rename", "err",
 			    strerror(errno), NULL);
 			res[i] = -1;
@@ -591,7 +699,7 @@ pre_finish(struct send *s, char (*ids)[QID_MAX + 1], int *res,
 int
 pre_run(struct send *s)
 {
-	char ids[PRE_BATCH][QID_MAX + 1];
+	char ids[PRE_BATCH][QID_MAX + 1], src[PRE_BATCH][POOL_NAME];
 	struct buf img[PRE_BATCH];
 	int res[PRE_BATCH], fd;
 	size_t n = 0;
@@ -620,12 +728,12 @@ pre_run(struct send *s)
 		}
 		memcpy(ids[n], d->d_name, strlen(d->d_name) + 1);
 		buf_init(&img[n], INFO_FILE_MAX);
-		res[n] = pre_one(s, ids[n], &img[n]);
+		res[n] = pre_one(s, ids[n], &img[n], src[n]);
 		n++;
 	}
 	closedir(dir);
 	if (n > 0)
-		pre_finish(s, ids, res, img, n);
+		pre_finish(s, ids, res, img, src, n);
 	for (size_t i = 0; i < n; i++)
 		buf_free(&img[i]);
 	for (size_t i = 0; i < n; i++)

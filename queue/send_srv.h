@@ -21,6 +21,9 @@
  * syncfs (group commit): a mark not yet durable can only cause a
  * duplicate delivery after a crash */
 #define SEND_SYNC_WINDOW_MS	20
+/* files written again instead of new ones (doc/design.md) */
+#define POOL_NAME	48	/* "fs.ID", "t.ID" */
+#define SEND_POOL_MAX	1024	/* info files kept for reuse */
 
 struct sconf {
 	const char	*hostname;
@@ -117,6 +120,13 @@ struct send {
 	size_t		 ntpend, tpcap;
 	struct hand	 hand[PRE_BATCH];
 	size_t		 nhand;
+	unsigned	 uid;		/* ours: a reused file must be ours */
+	char		(*retired)[POOL_NAME];	/* tmp/rm.NAME, for queue */
+	size_t		 nretired, retcap;
+	char		(*ipend)[POOL_NAME];	/* tmp/fs.ID, not yet durable */
+	size_t		 nipend, ipcap;
+	char		(*ipool)[POOL_NAME];	/* tmp/fs.ID to write again */
+	size_t		 nipool, ipoolcap;
 	uint64_t	 sweep_at;	/* when to look for orphans, or 0 */
 	int		 stopping;
 	uint64_t	 stop_at;
@@ -140,10 +150,19 @@ int	fs_append(int qfd, const char *dir, const char *id,
 	    const struct buf *);
 int	fs_exists(int qfd, const char *dir, const char *id);
 int	fs_unlink(int qfd, const char *dir, const char *id);
+int	fs_write_pooled(int qfd, const char *name, unsigned uid,
+	    const struct buf *);
+int	fs_publish_from(int qfd, const char *name, const char *dir,
+	    const char *id);
+int	fs_retire(int qfd, const char *dir, const char *id,
+	    const char *prefix);
 
 /* send_pre.c */
 int	pre_run(struct send *);
 int	send_sync(struct send *);
+void	send_retire(struct send *, const char *dir, const char *id);
+void	send_retire_info(struct send *, const char *id);
+void	send_pool_start(struct send *, const char *name);
 uint64_t send_mono_ms(void);
 int	tables_open(struct tables *, const char *dir);
 void	tables_close(struct tables *);

@@ -217,6 +217,16 @@ def queued(conf, d):
     return sorted(os.listdir(os.path.join(qdir(conf), d)))
 
 
+# names of retired files in tmp/, kept to be written again (not
+# leftovers): tmp/rm.* and tmp/re.* (the queue's), tmp/fs.* (send's)
+POOL = ("rm.", "re.", "fs.")
+
+
+def leftovers(conf, d="tmp"):
+    """d's files but the retired ones kept for reuse."""
+    return [n for n in queued(conf, d) if not n.startswith(POOL)]
+
+
 class Peer(threading.Thread):
     """A fake helper on one end of a socket pair."""
 

@@ -87,7 +87,7 @@ def test_kill9_at_random_moments(procs, tmp_path):
     assert set(c) == exp
     dups = sum(v - 1 for v in c.values())
     print(f"delivered {len(exp)} recipients, duplicates {dups}")
-    assert su.queued(conf, "tmp") == []
+    assert su.leftovers(conf) == []
 
 
 def test_recovery_of_each_state(procs, tmp_path):
@@ -130,7 +130,7 @@ def test_recovery_of_each_state(procs, tmp_path):
     s.start()
     wait_for(lambda: su.queued(conf, "info") == [], what="queue done")
     wait_for(lambda: s.logtext().count(b"event=swept") == 2, what="sweep")
-    assert sorted(su.queued(conf, "tmp")) == ["NEWTMP"]
+    assert sorted(su.leftovers(conf)) == ["NEWTMP"]
     assert sorted(su.queued(conf, "mess")) == ["NEWMESS"]
     assert su.queued(conf, "local") == [] and su.queued(conf, "bounce") == []
     assert su.queued(conf, "todo") == []

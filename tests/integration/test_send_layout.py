@@ -108,7 +108,7 @@ def test_each_state_of_a_split(procs, tmp_path):
                    for b in texts)
     # tmp/info.ID was written again and renamed; the stale
     # tmp/bounce.ID (this split had no failure) is fresh: it stays a day
-    assert su.queued(conf, "tmp") == ["bounce." + m["tmp"]]
+    assert su.leftovers(conf) == ["bounce." + m["tmp"]]
     assert b"todo without mess" not in s.logtext()
 
 
