@@ -292,8 +292,9 @@ sandbox(int dirfd, int lfd)
 		SBX_ALLOW1(syncfs, SCMP_A0(SCMP_CMP_EQ, d)),
 		SBX_ALLOW(fsync),
 		SBX_ALLOW(fdatasync),
-		/* tmp/, for the files to write again */
+		/* tmp/, for the files to write again (emptied once checked) */
 		SBX_ALLOW(getdents64),
+		SBX_ALLOW(ftruncate),
 		/* clients */
 		SBX_ALLOW1(accept4, SCMP_A0(SCMP_CMP_EQ, l)),
 		SBX_ALLOW1(getsockopt, SCMP_A2(SCMP_CMP_EQ, SO_PEERCRED)),

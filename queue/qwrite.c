@@ -187,7 +187,8 @@ refill(struct qw_pool *pl, int dirfd)
 
 /* take - a retired file renamed to dst and opened empty for writing,
  * or -1 (the caller makes a new one).  Only a plain file of our own with
- * one link is written again; anything else found there is removed. */
+ * one link is truncated and written again; anything else found there is
+ * removed (the name only: what it links to is never opened to write). */
 static int
 take(struct qw_pool *pl, int dirfd, const char *dst)
 {
@@ -205,10 +206,12 @@ take(struct qw_pool *pl, int dirfd, const char *dst)
 		    (int)sizeof src || renameat2(dirfd, src, dirfd, dst,
 		    RENAME_NOREPLACE) == -1)
 			continue;	/* gone (or dst taken): the next */
-		fd = openat(dirfd, dst, O_WRONLY | O_TRUNC | O_NOFOLLOW |
-		    O_NONBLOCK | O_CLOEXEC);
+		/* no O_TRUNC: a file that fails the checks is not touched */
+		fd = openat(dirfd, dst, O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_CLOEXEC);
 		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		    st.st_nlink == 1 && st.st_uid == pl->uid) {
+		    st.st_nlink == 1 && st.st_uid == pl->uid &&
+		    ftruncate(fd, 0) == 0) {
 			pl->reused++;
 			return fd;
 		}

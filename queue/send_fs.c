@@ -240,12 +240,12 @@ fs_write_pooled(int qfd, const char *name, unsigned uid, const struct buf *b)
 
 	if (snprintf(p, sizeof p, "tmp/%s", name) >= (int)sizeof p)
 		return errno = ENAMETOOLONG, -1;
-	fd = openat(qfd, p, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC);
+	/* no O_TRUNC: a file that fails the checks is not touched */
+	fd = openat(qfd, p, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1)
 		return -1;
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_nlink != 1 || st.st_uid != uid) {
+	    st.st_nlink != 1 || st.st_uid != uid || ftruncate(fd, 0) == -1) {
 		close(fd);
 		(void)unlinkat(qfd, p, 0);
 		return errno = EPERM, -1;

@@ -35,6 +35,8 @@ static const struct sbx_rule send_rules[] = {
 	SBX_ALLOW(pread64),
 	SBX_ALLOW(pwrite64),
 	SBX_ALLOW(statx),
+	/* a retired info/ file, emptied once checked, to be written again */
+	SBX_ALLOW(ftruncate),
 	/* jobs and results with descriptors (sockets made by our parent) */
 	SBX_ALLOW(sendmsg),
 	SBX_ALLOW(recvmsg),

@@ -554,3 +554,51 @@ def test_idle_client_dropped(tmp_path, procs):
     wait_for(closed, timeout=30, what="the queue to hang up")
     wait_for(lambda: gone(conf, qid), what="the message removed")
     c.s.close()
+
+
+def test_reuses_retired_files_safely(conf, procs):
+    """tmp/re.* (files sandmail-send retired) are written again instead of
+    new ones, but only a plain file of the queue's uid with one link: a
+    symlink or a hard link planted there is removed, never written
+    through, and what it points at is untouched."""
+    q = queue_dir(conf)
+    outside = os.path.join(os.path.dirname(q), "victim")
+    with open(outside, "wb") as f:
+        f.write(b"precious\n")
+    os.symlink(outside, os.path.join(q, "tmp", "re.a"))
+    linked = os.path.join(q, "tmp", "linked")
+    with open(linked, "wb") as f:
+        f.write(b"also precious\n")
+    os.link(linked, os.path.join(q, "tmp", "re.b"))
+    good = os.path.join(q, "tmp", "re.c")
+    with open(good, "wb") as f:
+        f.write(b"old content of a finished message, longer than the new\n")
+    if os.geteuid() == 0:		# the service runs as nobody
+        for p in (good, linked):
+            os.chown(p, 65534, 65534)
+        os.lchown(os.path.join(q, "tmp", "re.a"), 65534, 65534)
+    ino = os.stat(good).st_ino
+    start_service(procs, conf)
+    body = b"Received: from x\nSubject: reuse\n\nhello\n"
+    ids = []
+    for _ in range(2):
+        c = QClient.connect(conf)
+        t, qid = c.begin()
+        c.data(body)
+        assert c.end(envelope()) == (b"K", qid)
+        c.close()
+        ids.append(qid.decode())
+    check_consistent(conf, ids)
+    for i in ids:
+        with open(os.path.join(q, "mess", i), "rb") as f:
+            assert f.read() == body		# truncated, then written
+    with open(outside, "rb") as f:
+        assert f.read() == b"precious\n"
+    with open(linked, "rb") as f:
+        assert f.read() == b"also precious\n"
+    assert os.stat(linked).st_nlink == 1
+    left = listing(conf, "tmp")
+    assert not {"re.a", "re.b", "re.c"} & set(left), left
+    used = {os.stat(os.path.join(q, d, i)).st_ino
+            for d in ("mess", "todo") for i in ids}
+    assert ino in used			# the good one was written again

@@ -200,3 +200,43 @@ def test_first_version_queue_drains(procs, tmp_path):
     mid = su.inject(conf, "s@remote.example", ["alice@test.example"])
     wait_for(lambda: delivered(s, mid) == ["alice@test.example"] and
              empty(conf), what="new mail")
+
+
+def test_retired_files_written_again(procs, tmp_path):
+    """Finished messages leave their files in tmp/ for reuse: the queue's
+    as re.* once a syncfs made the removal durable, send's info/ files as
+    fs.*; later splits write the fs.* again.  A planted fs.* symlink is
+    never written through."""
+    conf = su.setup(tmp_path, su.TABLES)
+    q = su.qdir(conf)
+    victim = os.path.join(str(tmp_path), "victim")
+    with open(victim, "wb") as f:
+        f.write(b"precious\n")
+    os.symlink(victim, os.path.join(q, "tmp", "fs.PLANTED"))
+    s = su.Send(procs, conf).start()
+    first = [su.inject(conf, "s@remote.example", ["alice@test.example"])
+             for _ in range(5)]
+    wait_for(lambda: empty(conf) and all(
+        delivered(s, m) == ["alice@test.example"] for m in first),
+        what="first five")
+    # the queue's files come back as re.* after the window's syncfs
+    wait_for(lambda: len([n for n in su.queued(conf, "tmp")
+                          if n.startswith("re.")]) == 10, what="re.*")
+    fs = {n: os.stat(os.path.join(q, "tmp", n)).st_ino
+          for n in su.queued(conf, "tmp") if n.startswith("fs.") and
+          n != "fs.PLANTED"}
+    assert len(fs) == 5
+    second = [su.inject(conf, "s@remote.example", ["bob@test.example"])
+              for _ in range(3)]
+    wait_for(lambda: all(delivered(s, m) == ["bob@test.example"]
+                         for m in second), what="next three")
+    wait_for(lambda: empty(conf), what="empty again")
+    left = {os.stat(os.path.join(q, "tmp", n)).st_ino
+            for n in su.queued(conf, "tmp") if n.startswith("fs.")}
+    # the three splits wrote three of the five again (then retired them
+    # again, as fs.<new ID>): still five inodes, the same ones
+    assert set(fs.values()) <= left | {os.stat(victim).st_ino}
+    assert len(left & set(fs.values())) == 5
+    with open(victim, "rb") as f:
+        assert f.read() == b"precious\n"
+    assert su.leftovers(conf) == []
