@@ -3,7 +3,8 @@
  * local/, remote/ for a message split by the first version), its due
  * recipients go to lspawn (one LJOB each) and rspawn
  * (one RJOB per destination), and each result marks a recipient done in
- * place (one byte + fdatasync), reschedules it, or records its failure in
+ * place (one byte, written when step() is done with the message, synced
+ * by the window's syncfs), reschedules it, or records its failure in
  * bounce/ID.  A message with nothing in flight is unloaded again; when no
  * recipient is pending, its report (if any) is queued and its files go. */
 #include <dirent.h>
