@@ -657,12 +657,16 @@ worker_gone(struct lspawn *ls, struct child *k)
 	slot_release(ls, k);
 }
 
-/* worker_bad - a result that does not fit: kill it; EOF answers */
+/* worker_bad - a result that does not fit: kill it; EOF answers the
+ * job under way, and no other job goes to it meanwhile */
 static void
 worker_bad(struct child *k)
 {
 	k->bad = 1;
 	(void)kill(k->pid, SIGKILL);
+	if (k->state == W_IDLE)
+		k->state = W_DYING;
+	k->deadline = 0;
 }
 
 /* worker_result - a checked LRES for the job under way */
@@ -679,7 +683,8 @@ worker_result(struct lspawn *ls, struct child *k, struct lres *r)
 	k->deadline = now_ms() + (long long)ls->cfg->idle * 1000;
 	/* the worker exits by itself after a temporary failure and after
 	 * its last use; lspawn makes sure of both */
-	if (r->status == ST_TEMP || k->uses >= ls->cfg->max_use || ls->eof)
+	if (r->status == ST_TEMP || k->uses >= ls->cfg->max_use || ls->eof ||
+	    k->timedout)	/* killed at the deadline just as it answered */
 		retire(k);
 }
 
