@@ -51,8 +51,10 @@ def env(procs):
                 return [ln for ln in f if f"event={event} " in ln]
 
         def worker_of(self, job_id):
-            """The worker= pid of job job_id's result line, or None."""
-            for ln in self.lines("result"):
+            """The worker= pid of job job_id's result line (the last
+            one: an earlier lspawn of the test had its own job 1), or
+            None."""
+            for ln in reversed(self.lines("result")):
                 if re.search(rf"\bjob={job_id}\b", ln):
                     m = re.search(r"\bworker=(\d+)", ln)
                     return int(m.group(1)) if m else None
@@ -359,3 +361,23 @@ def test_exec_and_programs_keep_a_process_per_delivery(env, conf, dest):
     if dest is None:
         assert len(lu.maildir_files(env.maildir)) == 3
     assert ls.close() == 0
+
+
+def test_sigterm_and_eof_end_the_workers(env):
+    other = os.path.join(env.home, "Other")
+    for stop in ("term", "eof"):
+        ls = env.start()
+        pids = set()
+        for md in (env.maildir, other):
+            st, text, pid = deliver(env, ls, md=md)
+            assert st == "K", text
+            pids.add(pid)
+        assert len(pids) == 2 and all(alive(p) for p in pids), \
+            (pids, lu.lspawn_children(ls.proc.pid))
+        if stop == "term":
+            os.kill(ls.proc.pid, signal.SIGTERM)
+            assert ls.proc.wait(30) == 0
+            ls.sock.close()
+        else:
+            assert ls.close() == 0
+        assert not any(alive(p) for p in pids)
