@@ -152,7 +152,7 @@ qw_pool_free(struct qw_pool *pl)
 
 /* refill - the tmp/re.* names, at most QW_POOL_MAX; past QW_POOL_KEEP
  * the rest are unlinked (send retires more than the queue takes only
- * when it makes reports).  An empty scan waits a second for the next. */
+ * when it makes reports).  An empty scan waits 100 ms for the next. */
 static void
 refill(struct qw_pool *pl, int dirfd)
 {
@@ -182,7 +182,7 @@ refill(struct qw_pool *pl, int dirfd)
 			memcpy(pl->name[pl->n++], d->d_name, len + 1);
 	}
 	closedir(dp);
-	pl->next_scan = pl->n == 0 ? mono_ms() + 1000 : 0;
+	pl->next_scan = pl->n == 0 ? mono_ms() + 100 : 0;
 }
 
 /* take - a retired file renamed to dst and opened empty for writing,

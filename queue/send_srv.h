@@ -23,7 +23,7 @@
 #define SEND_SYNC_WINDOW_MS	20
 /* files written again instead of new ones (doc/design.md) */
 #define POOL_NAME	48	/* "fs.ID", "t.ID" */
-#define SEND_POOL_MAX	1024	/* info files kept for reuse */
+#define SEND_POOL_MAX	128	/* info files kept for reuse */
 
 struct sconf {
 	const char	*hostname;
