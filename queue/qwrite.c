@@ -176,9 +176,15 @@ refill(struct qw_pool *pl, int dirfd)
 		if (len < 4 || memcmp(d->d_name, "re.", 3) != 0 ||
 		    len >= sizeof pl->name[0])
 			continue;
-		if (++seen > QW_POOL_KEEP)
-			(void)unlinkat(fd, d->d_name, 0);
-		else if (pl->n < QW_POOL_MAX)
+		if (++seen > QW_POOL_KEEP) {
+			/* by the queue directory's descriptor: the
+			 * sandbox allows no other */
+			char p[QID_MAX + 16];
+
+			if (snprintf(p, sizeof p, "tmp/%s", d->d_name) <
+			    (int)sizeof p)
+				(void)unlinkat(dirfd, p, 0);
+		} else if (pl->n < QW_POOL_MAX)
 			memcpy(pl->name[pl->n++], d->d_name, len + 1);
 	}
 	closedir(dp);

@@ -602,3 +602,29 @@ def test_reuses_retired_files_safely(conf, procs):
     used = {os.stat(os.path.join(q, d, i)).st_ino
             for d in ("mess", "todo") for i in ids}
     assert ino in used			# the good one was written again
+
+
+def test_too_many_retired_files(conf, procs):
+    """More retired files than the service keeps (128): the rest are
+    unlinked when it lists tmp/ (inside its sandbox), and it goes on."""
+    q = queue_dir(conf)
+    for i in range(300):
+        p = os.path.join(q, "tmp", f"re.m.{i:022d}")
+        with open(p, "wb") as f:
+            f.write(b"old\n")
+        if os.geteuid() == 0:
+            os.chown(p, 65534, 65534)
+    svc = start_service(procs, conf)
+    ids = []
+    for _ in range(3):
+        c = QClient.connect(conf)
+        t, qid = c.begin()
+        c.data(b"Subject: x\n\nbody\n")
+        assert c.end(envelope()) == (b"K", qid)
+        c.close()
+        ids.append(qid.decode())
+    check_consistent(conf, ids)
+    assert svc.poll() is None
+    left = [n for n in listing(conf, "tmp") if n.startswith("re.")]
+    # at most 128 kept when listed, and 6 of those written again
+    assert len(left) <= 128 - 6, len(left)
