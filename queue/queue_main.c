@@ -328,7 +328,8 @@ serve(const struct conf *c, const struct opts *o, const char *dir)
 	settings(&q, c);
 	/* the service writes retired files again (qwrite.h); the files it
 	 * accepts are its own uid's, taken after the drop */
-	if (o->service && qw_pool_init(&pool, (unsigned)geteuid()) == 0)
+	if (o->service && conf_bool(c, "queue_reuse", 1) &&
+	    qw_pool_init(&pool, (unsigned)geteuid()) == 0)
 		q.pool = &pool;
 	sandbox(dirfd, lfd);
 	if (o->service)

@@ -128,6 +128,7 @@ settings(struct send *s, const struct conf *cf)
 	c->term_wait = conf_secs(cf, "term_wait", 60);
 	c->resolve_ttl = conf_secs(cf, "resolve_cache", 300);
 	c->sweep_delay = conf_secs(cf, "orphan_sweep_delay", 30);
+	c->reuse = conf_bool(cf, "queue_reuse", 1);
 	c->conc_local = (unsigned)conf_num(cf, "concurrency_local", 10, 1,
 	    1000);
 	c->conc_remote = (unsigned)conf_num(cf, "concurrency_remote", 20, 1,

@@ -532,6 +532,10 @@ send_retire(struct send *s, const char *dir, const char *id)
 	char name[POOL_NAME];
 	int t = dir[0] == 't';
 
+	if (!s->c.reuse) {
+		(void)fs_unlink(s->qfd, dir, id);
+		return;
+	}
 	if (fs_retire(s->qfd, dir, id, t ? "rm.t" : "rm.m") != 1)
 		return;
 	snprintf(name, sizeof name, "%c.%s", t ? 't' : 'm', id);
@@ -550,6 +554,10 @@ send_retire_info(struct send *s, const char *id)
 {
 	char name[POOL_NAME];
 
+	if (!s->c.reuse) {
+		(void)fs_unlink(s->qfd, "info", id);
+		return;
+	}
 	if (fs_retire(s->qfd, "info", id, "fs") != 1)
 		return;
 	snprintf(name, sizeof name, "fs.%s", id);
@@ -563,12 +571,21 @@ send_retire_info(struct send *s, const char *id)
 }
 
 /* send_pool_start - a file found in tmp/ at start (after a syncfs):
- * rm.NAME is handed to the queue, fs.ID kept for the splits */
+ * rm.NAME is handed to the queue, fs.ID kept for the splits; with
+ * queue_reuse off, every retired file goes */
 void
 send_pool_start(struct send *s, const char *name)
 {
 	char a[128], b[128];
 
+	if (!s->c.reuse) {
+		if (strncmp(name, "rm.", 3) == 0 || strncmp(name, "re.", 3) ==
+		    0 || strncmp(name, "fs.", 3) == 0) {
+			snprintf(a, sizeof a, "tmp/%s", name);
+			(void)unlinkat(s->qfd, a, 0);
+		}
+		return;
+	}
 	if (strncmp(name, "rm.", 3) == 0) {
 		snprintf(a, sizeof a, "tmp/%s", name);
 		snprintf(b, sizeof b, "tmp/re.%s", name + 3);

@@ -32,6 +32,7 @@ struct sconf {
 	uint64_t	 retry_first, retry_max, lifetime, delay_warning;
 	uint64_t	 term_wait, resolve_ttl, sweep_delay;
 	unsigned	 conc_local, conc_remote, conc_dest;
+	int		 reuse;		/* queue_reuse: retire, not unlink */
 	uint32_t	 vuid, vgid;	/* user_vmail */
 	uint32_t	 auid, agid;	/* user_alias: |command and /path */
 };

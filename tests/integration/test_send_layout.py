@@ -240,3 +240,21 @@ def test_retired_files_written_again(procs, tmp_path):
     with open(victim, "rb") as f:
         assert f.read() == b"precious\n"
     assert su.leftovers(conf) == []
+
+
+def test_reuse_off(procs, tmp_path):
+    """queue_reuse no: files are unlinked as before, and the retired ones
+    a run with reuse left in tmp/ go at start."""
+    conf = su.setup(tmp_path, su.TABLES, queue_reuse="no")
+    for name in ("rm.m.OLDA", "re.t.OLDB", "fs.OLDC"):
+        su.put(conf, "tmp", name, b"old\n")
+    s = su.Send(procs, conf).start()
+    assert su.queued(conf, "tmp") == []
+    mids = [su.inject(conf, "s@remote.example", ["alice@test.example"])
+            for _ in range(3)]
+    wait_for(lambda: empty(conf) and all(
+        delivered(s, m) == ["alice@test.example"] for m in mids),
+        what="delivered")
+    # mess/ and info/ go before event=end is logged, todo/ before empty()
+    wait_for(lambda: s.logtext().count(b"event=end") == 3, what="end")
+    assert su.queued(conf, "tmp") == []
