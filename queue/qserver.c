@@ -678,6 +678,10 @@ one_round(struct qsrv *q, struct pollfd *pf)
 			readable(q->s[i]);
 	for (size_t i = 0; i < q->n; i++)
 		parse(q, q->s[i]);
+	/* what parsing answered (I for M, refusals) goes out now, not
+	 * after the batch's barrier: a client's DATA waits for its I */
+	for (size_t i = 0; i < q->n; i++)
+		flush_out(q->s[i]);
 	commit_batch(q);
 	for (size_t i = 0; i < q->n; i++)
 		flush_out(q->s[i]);
