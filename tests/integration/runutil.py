@@ -191,6 +191,26 @@ def tree(root):
     return out
 
 
+def describe(pid):
+    """"pid state ppid cmdline" of a process, for a failure message."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            st = f.read()
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return f"{pid} (gone)"
+    v = st[st.rindex(")") + 2:].split()
+    extra = ""
+    for what in ("wchan", "syscall"):
+        try:
+            with open(f"/proc/{pid}/{what}") as f:
+                extra += f" {what}={f.read().split(' ')[0].strip()}"
+        except OSError:
+            pass
+    return f"{pid} {v[0]} ppid={v[1]}{extra} {cmd.strip()}"
+
+
 def wait_gone(text, timeout=15):
     """Wait until no process has text in its command line."""
     end = time.monotonic() + timeout

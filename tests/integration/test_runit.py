@@ -13,8 +13,8 @@ import subprocess
 import pytest
 
 from conftest import BUILD, ROOT, free_port, wait_for, wait_port
-from runutil import (find_mail, mailbox_user, scratch, system_conf,
-                     wait_gone, kill_all)
+from runutil import (describe, find_mail, mailbox_user, scratch,
+                     system_conf, wait_gone, kill_all)
 
 SRC = os.path.join(ROOT, "scripts", "runit")
 SV = shutil.which("sv") or "/usr/bin/sv"
@@ -97,7 +97,7 @@ def services():
             except subprocess.TimeoutExpired:
                 rsv.kill()
                 rsv.wait()
-        left = wait_gone(d, timeout=30)
+        left = [describe(p) for p in wait_gone(d, timeout=30)]
         kill_all(d)
         shutil.rmtree(d, ignore_errors=True)
         assert left == [], f"processes left behind: {left}"
