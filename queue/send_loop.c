@@ -158,8 +158,20 @@ load(struct send *s, struct msg *m)
 		l->bounce = h->bounce;
 		buf_free(&h->img);
 		h->m = NULL;
-	} else
+	} else {
 		l->bounce = fs_exists(s->qfd, "bounce", m->id) == 1;
+		/* finish() retires mess/ID before info/ID, and a message
+		 * that finishes writes no marks: info/ID without mess/ID
+		 * (and without bounce/ID, which goes before either) is an
+		 * end a crash interrupted; its recipients are all done */
+		if (!l->bounce && fs_exists(s->qfd, "mess", m->id) == 0) {
+			for (size_t i = 0; i < l->nrc; i++)
+				if (rc_pending(&l->rc[i]))
+					l->rc[i].state = RC_DONE;
+			log_kv("recovered", "id", m->id, "state",
+			    "finished: mess/ID already removed", NULL);
+		}
+	}
 	apply_flushes(s, l);
 	m->live = l;
 	l->next = s->loaded;

@@ -84,6 +84,13 @@ def test_each_state_of_a_split(procs, tmp_path):
     m["s5b"] = su.newid()
     su.put(conf, "info", m["s5b"], su.info_file("s@remote.example", [
         su.remote_rec("y@remote.example", "D")]))
+    # S5 interrupted after mess/ID was retired, before info/ID: a
+    # finishing message writes no marks, so info/ID still says P; it is
+    # finished, nothing delivered again (mess/ID is gone anyway)
+    m["s5p"] = su.newid()
+    su.put(conf, "info", m["s5p"], su.info_file("s@remote.example", [
+        su.local_rec("alice@test.example", "P"),
+        su.remote_rec("y@remote.example", "P")]))
     # S5 after info/ went, mess/ and a todo/-less bounce/ left: orphans
     m["orph"] = su.newid()
     su.put(conf, "bounce", m["orph"], bounce_rec("q@test.example"))
@@ -97,6 +104,8 @@ def test_each_state_of_a_split(procs, tmp_path):
     assert delivered(s, m["marks"]) == ["bob@test.example",
                                         "y@remote.example"]
     assert delivered(s, m["s5"]) == [] and delivered(s, m["s5b"]) == []
+    assert delivered(s, m["s5p"]) == []
+    assert b"mess/ID already removed" in s.logtext()
     # one report each: m["bnc"]'s unknown user, m["marks"]'s failure; the
     # bounce/ of the split made before the crash was not reported
     reps = su.reports(s)
