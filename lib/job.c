@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fdpass.h"
 #include "job.h"
 #include "rec.h"
 
@@ -78,6 +79,28 @@ lres_encode(struct buf *b, const struct lres *r)
 {
 	return pk_u8(b, JOB_LRES) | pk_u32(b, r->id) | pk_u8(b, r->status) |
 	    pk_cstr(b, r->text);
+}
+
+/* lres_send - encode and send one result, its text cut at max */
+int
+lres_send(int fd, uint32_t id, uint8_t status, const char *text, size_t n,
+    size_t max)
+{
+	struct buf b = BUF_INIT(FDPASS_MAX);
+	char t[JOB_TEXT_MAX + 1];
+	struct lres r = { id, status, t };
+	int rv;
+
+	if (max > JOB_TEXT_MAX)
+		max = JOB_TEXT_MAX;
+	if (n > max)
+		n = max;
+	memcpy(t, text, n);
+	t[n] = '\0';
+	rv = lres_encode(&b, &r) == -1 ? -1 : fd_send(fd, b.p, b.len, -1) ==
+	    -1 ? -1 : 0;
+	buf_free(&b);
+	return rv;
 }
 
 /* lres_decode - parse the result of a local delivery */

@@ -114,6 +114,10 @@ int	ljob_encode(struct buf *, const struct ljob *);
 int	ljob_decode(struct ljob *, const void *, size_t);
 void	ljob_free(struct ljob *);
 int	lres_encode(struct buf *, const struct lres *);
+/* lres_send: one LRES datagram on a socket: text[0..n) cut at max bytes
+ * (at most JOB_TEXT_MAX); 0 or -1 */
+int	lres_send(int fd, uint32_t id, uint8_t status, const char *text,
+	    size_t n, size_t max);
 int	lres_decode(struct lres *, const void *, size_t);
 void	lres_free(struct lres *);
 int	rjob_encode(struct buf *, const struct rjob *);

@@ -217,22 +217,9 @@ static void
 reply(struct lspawn *ls, uint32_t id, uint8_t status, const char *text,
     size_t n)
 {
-	struct buf b = BUF_INIT(FDPASS_MAX);
-	struct lres r;
-	char t[LSPAWN_TEXT_MAX + 1];
-
-	if (n > LSPAWN_TEXT_MAX)
-		n = LSPAWN_TEXT_MAX;
-	memcpy(t, text, n);
-	t[n] = '\0';
-	r.id = id;
-	r.status = status;
-	r.text = t;
-	if (lres_encode(&b, &r) == -1 || fd_send(ls->sock, b.p, b.len, -1) ==
-	    -1)
+	if (lres_send(ls->sock, id, status, text, n, LSPAWN_TEXT_MAX) == -1)
 		log_kv("error", "op", "send result", "err", strerror(errno),
 		    NULL);
-	buf_free(&b);
 }
 
 /* log_result - one line per job; worker= is the pid of the worker that

@@ -47,21 +47,8 @@ static unsigned char jobmsg[FDPASS_MAX];
 static void
 report(uint32_t id, uint8_t status, const char *text, size_t n)
 {
-	struct buf b = BUF_INIT(FDPASS_MAX);
-	struct lres r;
-	char t[DELIVER_TEXT_MAX + 1];
-
-	if (n > DELIVER_TEXT_MAX)
-		n = DELIVER_TEXT_MAX;
-	memcpy(t, text, n);
-	t[n] = '\0';
-	r.id = id;
-	r.status = status;
-	r.text = t;
-	if (lres_encode(&b, &r) == -1 ||
-	    fd_send(LWORK_SOCK, b.p, b.len, -1) == -1)
+	if (lres_send(LWORK_SOCK, id, status, text, n, DELIVER_TEXT_MAX) == -1)
 		_exit(EXIT_TEMP);
-	buf_free(&b);
 }
 
 /* done - the outcome of one job to lspawn, and a log line on failure
