@@ -37,9 +37,10 @@ static const struct sbx_rule own_rules[] = {
 	SBX_ALLOW(sendmsg),
 	/* children; a worker's socket pair, its EOF, its end when it
 	 * overruns (XXX: seccomp cannot tell our children's pids from
-	 * others: lspawn, root, may SIGKILL any one process; never -1,
-	 * "every process", nor a process group: pid_t's sign bit must be
-	 * clear, compared on the low 32 bits the kernel reads) */
+	 * others: lspawn, root, may SIGKILL any one process, or its own
+	 * process group (pid 0); never -1, "every process", nor another
+	 * group: pid_t's sign bit must be clear, compared on the low 32
+	 * bits the kernel reads) */
 	SBX_ALLOW1(socketpair, SCMP_A0(SCMP_CMP_EQ, AF_UNIX)),
 	SBX_ALLOW(shutdown),
 	SBX_ALLOW2(kill, SCMP_A0(SCMP_CMP_MASKED_EQ, 0x80000000u, 0),
