@@ -191,7 +191,6 @@ struct worker {
 	unsigned	 mode;
 	int		 busy;		/* serving ip */
 	unsigned	 gen;		/* the generation it was forked in */
-	unsigned	 uses;
 	char		 ip[IP_MAX];
 };
 
@@ -338,7 +337,6 @@ handoff(struct worker *w, int fd, const struct handoff *h)
 		return -1;
 	}
 	w->busy = 1;
-	w->uses++;
 	snprintf(w->ip, sizeof w->ip, "%s", h->ip);
 	return 0;
 }
@@ -401,7 +399,6 @@ fork_worker(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	w->mode = mode;
 	w->busy = 1;
 	w->gen = *gen;
-	w->uses = 1;
 	snprintf(w->ip, sizeof w->ip, "%s", h->ip);
 }
 

@@ -86,7 +86,7 @@ main(int argc, char *argv[])
 	if (tables_open(&tabs, &cfg) == -1)
 		die_msg(EXIT_TEMP, "tables", "cannot open tables");
 	tzset();		/* libc reads /etc/localtime now, not later */
-	if (sandbox_prepare() == -1)
+	if (naddrs > 0 && sandbox_prepare() == -1)
 		die_temp("sandbox", "compile");
 	if (naddrs > 0) {
 		c = listen_run(&cfg, &tabs, addrs, naddrs, mode);

@@ -185,7 +185,9 @@ void
 session_sandbox(const struct smtpd_cfg *cfg)
 {
 	priv_drop_or_die(cfg->uid, cfg->gid);
-	if (prog.filter == NULL && sandbox_prepare() == -1)
+	/* under tcpserver nothing was prepared: this process serves one
+	 * session, so the heap argument of sandbox_prepare does not apply */
+	if (prog.filter == NULL && compile() == -1)
 		die_temp("sandbox", "compile");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
 	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,

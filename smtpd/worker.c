@@ -345,10 +345,6 @@ session_forked(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	W.ctl = ctl;
 	W.gen = gen;
 	W.mygen = gen != NULL ? *gen : 0;
-	if (gen == NULL && ctl >= 0) {
-		close(ctl);
-		W.ctl = -1;
-	}
 	session_go(fd, fd, h);
 }
 
