@@ -561,7 +561,9 @@ commit_batch(struct qsrv *q)
 static void
 sess_free(struct qsess *s)
 {
-	if (s->st == QS_MSG || s->st == QS_COMMIT || s->st == QS_SYNC)
+	if (s->st == QS_SYNC)	/* renamed: it will be delivered */
+		log_fail(s, "unanswered", "client gone before its K", 0);
+	else if (s->st == QS_MSG || s->st == QS_COMMIT)
 		log_fail(s, "aborted", "client gone", 0);
 	drop_msg(s);
 	close(s->rfd);

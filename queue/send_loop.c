@@ -945,9 +945,7 @@ finish(struct send *s, struct live *l)
 	send_retire(s, "mess", m->id);
 	send_retire_info(s, m->id);
 	log_kv("end", "id", m->id, NULL);
-	for (size_t i = 0; i < l->nrc; i++)
-		l->rc[i].dirty = 0;	/* the files are gone */
-	l->ndirty = 0;
+	l->ndirty = 0;		/* the files are gone: no marks to write */
 	unload(s, l);
 	idx_del(&s->idx, m);
 }
