@@ -25,8 +25,6 @@
 #define EW_BYTES	45	/* 60 base64 characters: 75 with =?UTF-8?B??= */
 #define FOLD_COL	60	/* fold at white space past this column */
 
-enum kind { K_TEXT, K_ADDR, K_NONE };
-
 static const char *const addr_fields[] = {
 	"from", "sender", "reply-to", "to", "cc", "bcc", "resent-from",
 	"resent-sender", "resent-to", "resent-cc", "resent-bcc",
@@ -120,9 +118,7 @@ ew(struct out *w, const char *p, size_t n)
 		/* never cut a character: back off to its first byte */
 		while (k > 0 && i + k < n &&
 		    ((unsigned char)p[i + k] & 0xc0) == 0x80)
-			k--;
-		if (k == 0)
-			k = n - i > EW_BYTES ? EW_BYTES : n - i;
+			k--;	/* valid UTF-8 (hdr2047_field): k stays > 0 */
 		b.len = 0;
 		r = buf_puts(&b, "=?UTF-8?B?") | mime7_b64(&b, p + i, k) |
 		    buf_puts(&b, "?=");
@@ -192,15 +188,6 @@ ew_apart(struct out *w, const char *p, size_t n, int space_after)
 	return space_after ? put(w, " ", 1) : 0;
 }
 
-static int
-has8(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (is8(p[i]))
-			return 1;
-	return 0;
-}
-
 /* quoted - a quoted-string at p (p[0] is '"'): its length, and in *t
  * its text with the quoting undone; 0 if unterminated */
 static size_t
@@ -249,7 +236,7 @@ addr_token(struct out *w, const char *p, size_t n, struct buf *t)
 	if (p[0] == '"') {
 		if ((k = quoted(p, n, t)) == 0)
 			return w->why = "unterminated quoted string", 0;
-		if (!has8(p, k))
+		if (!mime7_has8bit(p, k))
 			return put(w, p, k) == -1 ? 0 : k;
 		return ew_apart(w, t->p ? t->p : "", t->len, k < n &&
 		    !wsp(p[k])) == -1 ? 0 : k;
@@ -257,7 +244,7 @@ addr_token(struct out *w, const char *p, size_t n, struct buf *t)
 	if (p[0] == '(') {
 		if ((k = comment(p, n, &nested)) == 0)
 			return w->why = "unterminated comment", 0;
-		if (!has8(p, k))
+		if (!mime7_has8bit(p, k))
 			return put(w, p, k) == -1 ? 0 : k;
 		if (nested || memchr(p, '\\', k) != NULL)
 			return w->why = "8-bit nested or quoted comment", 0;
@@ -270,7 +257,7 @@ addr_token(struct out *w, const char *p, size_t n, struct buf *t)
 		const char *gt = memchr(p, '>', n);
 
 		k = gt ? (size_t)(gt - p) + 1 : n;
-		if (has8(p, k))
+		if (mime7_has8bit(p, k))
 			return w->why = "8-bit address (it needs SMTPUTF8)", 0;
 		return put(w, p, k) == -1 ? 0 : k;
 	}
@@ -279,7 +266,7 @@ addr_token(struct out *w, const char *p, size_t n, struct buf *t)
 	/* a phrase, or a bare address: up to the next special */
 	while (k < n && strchr("\"(<,;:", p[k]) == NULL)
 		k++;
-	if (!has8(p, k))
+	if (!mime7_has8bit(p, k))
 		return put(w, p, k) == -1 ? 0 : k;
 	if (memchr(p, '@', k) != NULL)
 		return w->why = "8-bit address (it needs SMTPUTF8)", 0;
@@ -334,8 +321,7 @@ hdr2047_field(struct buf *o, const char *f, size_t fn, const char **why)
 	struct buf v = BUF_INIT(1 << 20);
 	const char *colon = memchr(f, ':', fn);
 	size_t nl, i, name;
-	enum kind kind = K_TEXT;
-	int r;
+	int addr, r;
 
 	if (!mime7_has8bit(f, fn))	/* NUL counts: 7BIT forbids it */
 		return buf_put(o, f, fn);
@@ -351,11 +337,8 @@ hdr2047_field(struct buf *o, const char *f, size_t fn, const char **why)
 	if (name == 0)
 		return -1;
 	if (in_list(f, name, fixed_fields))
-		kind = K_NONE;
-	else if (in_list(f, name, addr_fields))
-		kind = K_ADDR;
-	if (kind == K_NONE)
 		return -1;
+	addr = in_list(f, name, addr_fields);
 	/* the value, unfolded (the LF of each fold goes, its blank stays) */
 	nl = fn > 0 && f[fn - 1] == '\n' ? fn - 1 : fn;
 	for (i = (size_t)(colon - f) + 1; i < nl; i++)
@@ -369,7 +352,7 @@ hdr2047_field(struct buf *o, const char *f, size_t fn, const char **why)
 	}
 	r = put(&w, f, (size_t)(colon - f) + 1);
 	if (r == 0)
-		r = kind == K_ADDR ? addr_value(&w, v.p, v.len) :
+		r = addr ? addr_value(&w, v.p, v.len) :
 		    words(&w, v.p, v.len);
 	buf_free(&v);
 	if (r == 0)

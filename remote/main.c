@@ -2,13 +2,11 @@
  * fd 0: a SOCK_SEQPACKET socket to send (RJOB in, with the message fd;
  * RRES out).  Forks sandboxed SMTP workers (worker.c); itself sandboxed
  * and chrooted to an empty directory when started as root. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 

@@ -81,7 +81,7 @@ dns_query(uint8_t *out, size_t outsz, uint16_t id, const char *name,
 	put16(out, id);
 	put16(out + 2, DNS_F_RD);
 	put16(out + 4, 1);		/* QDCOUNT */
-	put16(out + 10, 1);		/* ARCOUNT: the OPT record */
+	put16(out + 10, edns ? 1 : 0);	/* ARCOUNT: the OPT record */
 	if ((k = dns_name_wire(name, out + DNS_HDR,
 	    outsz - DNS_HDR - 4 - 11)) == -1)
 		return -1;
@@ -89,10 +89,8 @@ dns_query(uint8_t *out, size_t outsz, uint16_t id, const char *name,
 	put16(out + o, type);
 	put16(out + o + 2, 1);		/* IN */
 	o += 4;
-	if (!edns) {
-		out[11] = 0;		/* ARCOUNT */
+	if (!edns)
 		return (int)o;
-	}
 	out[o] = 0;			/* OPT: root name */
 	put16(out + o + 1, DNS_T_OPT);
 	put16(out + o + 3, DNS_UDP_MAX);

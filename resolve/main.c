@@ -2,14 +2,12 @@
  * Reads RQRY records on fd 0, answers RANS records on fd 1.  Trusts
  * nothing a name server sends; once sandboxed it may only make UDP and
  * TCP sockets and talk on them, and sees no file (chroot when root). */
-#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
