@@ -94,6 +94,14 @@ def procs():
     ps.stop_all()
 
 
+def alive(pid):
+    """Whether pid is a process that has not ended (a zombie has)."""
+    try:
+        return proc_status(pid)["State"][0] != "Z"
+    except OSError:
+        return False
+
+
 def proc_status(pid):
     """/proc/PID/status as a dict."""
     out = {}

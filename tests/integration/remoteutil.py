@@ -9,7 +9,7 @@ import struct
 import subprocess
 import threading
 
-from conftest import prog
+from conftest import free_port, prog
 from dnsutil import Cursor
 
 ENV_SMTPUTF8, ENV_8BITMIME = 0x01, 0x02
@@ -415,3 +415,19 @@ def children(pid):
         if int(st[st.rindex(")") + 2:].split()[1]) == pid:
             out.append(int(d))
     return out
+
+
+def common_port(hosts):
+    """A port free on every host of hosts (loopback addresses)."""
+    for _ in range(50):
+        p = free_port(hosts[0])
+        ok = True
+        for h in hosts[1:]:
+            with socket.socket() as s:
+                try:
+                    s.bind((h, p))
+                except OSError:
+                    ok = False
+        if ok:
+            return p
+    raise RuntimeError("no common port")

@@ -177,11 +177,9 @@ def rcpt_file(records):
 def put(conf, d, mid, data):
     """A file of the queue written by hand (a state after a crash),
     owned by send's user (nobody, as setup() makes it) when root."""
-    p = os.path.join(qdir(conf), d, mid)
-    with open(p, "wb") as f:
-        f.write(data)
+    _put(qdir(conf), d, mid, data)
     if os.geteuid() == 0:
-        os.chown(p, 65534, 65534)
+        os.chown(os.path.join(qdir(conf), d, mid), 65534, 65534)
 
 
 def states(conf, mid):

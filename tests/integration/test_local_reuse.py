@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 import localutil as lu
-from conftest import proc_status, wait_for
+from conftest import alive, proc_status, wait_for
 
 ROOT = os.geteuid() == 0
 
@@ -70,13 +70,6 @@ def deliver(env, ls, data=b"x\n", md=None, **kw):
     st, text = ls.result(j)
     return st, text, env.worker_of(j)
 
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def holds(pid, path):

@@ -583,10 +583,9 @@ def test_reuses_retired_files_safely(conf, procs):
     ids = []
     for _ in range(2):
         c = QClient.connect(conf)
-        t, qid = c.begin()
-        c.data(body)
-        assert c.end(envelope()) == (b"K", qid)
+        t, qid = c.message(body)
         c.close()
+        assert t == b"K", qid
         ids.append(qid.decode())
     check_consistent(conf, ids)
     for i in ids:
@@ -618,10 +617,9 @@ def test_too_many_retired_files(conf, procs):
     ids = []
     for _ in range(3):
         c = QClient.connect(conf)
-        t, qid = c.begin()
-        c.data(b"Subject: x\n\nbody\n")
-        assert c.end(envelope()) == (b"K", qid)
+        t, qid = c.message(b"Subject: x\n\nbody\n")
         c.close()
+        assert t == b"K", qid
         ids.append(qid.decode())
     check_consistent(conf, ids)
     assert svc.poll() is None

@@ -12,26 +12,11 @@ import pytest
 
 from conftest import free_port, wait_for
 from remoteutil import (ENV_8BITMIME, ENV_SMTPUTF8, Rspawn, SMTPServer,
-                        make_ca, server_tls_ctx, write_conf)
+                        common_port, make_ca, server_tls_ctx, write_conf)
 
 MSG = (b"Received: from x by y; Mon, 1 Jan 2024 00:00:00 +0000\n"
        b"From: a@sender.test\nTo: b@example.test\nSubject: hi\n\n"
        b"line one\n.starts with a dot\n..two dots\n.\nlast line\n")
-
-
-def common_port(hosts):
-    for _ in range(50):
-        p = free_port(hosts[0])
-        ok = True
-        for h in hosts[1:]:
-            with socket.socket() as s:
-                try:
-                    s.bind((h, p))
-                except OSError:
-                    ok = False
-        if ok:
-            return p
-    raise RuntimeError("no common port")
 
 
 @pytest.fixture

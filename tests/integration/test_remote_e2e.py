@@ -13,9 +13,9 @@ import pytest
 
 from conftest import prog, wait_for
 from dnsutil import start_dnsmasq
-from remoteutil import Rspawn, SMTPServer, write_conf
+from remoteutil import Rspawn, SMTPServer, common_port, write_conf
 from smtpdutil import Smtpd
-from test_remote import MSG, common_port
+from test_remote import MSG
 
 pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None,
                                 reason="dnsmasq not installed")

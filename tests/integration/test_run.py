@@ -234,7 +234,7 @@ def test_run_routes_by_mx(tmp_path, procs):
     goes to the second after the first refuses the connection."""
     from dnsutil import start_dnsmasq
     from remoteutil import SMTPServer
-    from test_remote import common_port
+    from remoteutil import common_port
 
     port = common_port(["127.0.0.2", "127.0.0.3"])
     dns = start_dnsmasq(procs, str(tmp_path), [

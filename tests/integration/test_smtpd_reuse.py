@@ -10,7 +10,7 @@ import smtplib
 import socket
 import subprocess
 
-from conftest import proc_status, prog, wait_for
+from conftest import alive, proc_status, prog, wait_for
 import queueutil
 import smtpdutil
 import tlsutil
@@ -49,13 +49,6 @@ def settled(srv, lost=0):
     """Every session so far has ended and its worker waits (or is gone)."""
     smtpdutil.wait_idle(srv.proc.pid, srv.log, lost)
 
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_same_worker_serves_successive_connections(tmp_path, procs):

@@ -46,9 +46,25 @@ test_open(void **state)
 	assert_string_equal(ip, "127.0.0.1");
 	assert_string_not_equal(port, "0");
 	close(fd);
-	fd = listen_open("[::1]:0", 4);
-	if (fd >= 0)		/* a machine without IPv6 loopback may refuse */
+	/* [::1] where the machine has an IPv6 loopback (else refused) */
+	if ((fd = socket(AF_INET6, SOCK_STREAM, 0)) >= 0) {
+		struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
+		    .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+		int have6 = bind(fd, (struct sockaddr *)&a6, sizeof a6) == 0;
+
 		close(fd);
+		fd = listen_open("[::1]:0", 4);
+		assert_true(have6 ? fd >= 0 : fd == -1);
+		if (fd >= 0) {
+			sl = sizeof ss;
+			assert_int_equal(getsockname(fd,
+			    (struct sockaddr *)&ss, &sl), 0);
+			listen_addr_text(&ss, ip, sizeof ip, port,
+			    sizeof port);
+			assert_string_equal(ip, "::1");
+			close(fd);
+		}
+	}
 	static const char *bad[] = { "", "127.0.0.1", ":25", "127.0.0.1:",
 	    "127.0.0.1:x", "127.0.0.1:70000", "localhost:25", "[::1:25",
 	    "999.0.0.1:25" };
