@@ -191,15 +191,31 @@ refill(struct qw_pool *pl, int dirfd)
 	pl->next_scan = pl->n == 0 ? mono_ms() + 100 : 0;
 }
 
-/* take - a retired file renamed to dst and opened empty for writing,
- * or -1 (the caller makes a new one).  Only a plain file of our own with
- * one link is truncated and written again; anything else found there is
- * removed (the name only: what it links to is never opened to write). */
+/* pick - the index of a held name of this kind (tmp/re.KIND.*: m a
+ * message, t an envelope; a file of the same kind is about the size it
+ * will hold, so its blocks are written over, none freed or allocated),
+ * else the last one */
+static size_t
+pick(const struct qw_pool *pl, char kind)
+{
+	for (size_t i = pl->n; i-- > 0;)
+		if (pl->name[i][3] == kind)
+			return i;
+	return pl->n - 1;
+}
+
+/* take - a retired file renamed to dst and opened for writing over, or
+ * -1 (the caller makes a new one); *old is its size (the caller cuts it
+ * to what it wrote).  Only a plain file of our own with one link is
+ * written again; anything else found there is removed (the name only:
+ * what it links to is never opened to write). */
 static int
-take(struct qw_pool *pl, int dirfd, const char *dst)
+take(struct qw_pool *pl, int dirfd, const char *dst, char kind,
+    uint64_t *old)
 {
 	char src[QID_MAX + 16];
 	struct stat st;
+	size_t i;
 	int fd;
 
 	if (pl == NULL)
@@ -207,18 +223,24 @@ take(struct qw_pool *pl, int dirfd, const char *dst)
 	if (pl->n == 0)
 		refill(pl, dirfd);
 	while (pl->n > 0) {
-		pl->n--;
-		if (snprintf(src, sizeof src, "tmp/%s", pl->name[pl->n]) >=
-		    (int)sizeof src || renameat2(dirfd, src, dirfd, dst,
+		i = pick(pl, kind);
+		if (snprintf(src, sizeof src, "tmp/%s", pl->name[i]) >=
+		    (int)sizeof src)
+			src[0] = '\0';
+		memcpy(pl->name[i], pl->name[--pl->n], sizeof pl->name[i]);
+		if (src[0] == '\0' || renameat2(dirfd, src, dirfd, dst,
 		    RENAME_NOREPLACE) == -1)
 			continue;	/* gone (or dst taken): the next */
-		/* no O_TRUNC: a file that fails the checks is not touched */
+		/* no O_TRUNC: a file that fails the checks is not touched,
+		 * and one that passes is written over, not emptied first
+		 * (an ftruncate to 0 frees every block the write then
+		 * allocates again, on the service's loop) */
 		fd = openat(dirfd, dst, O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
 		    O_CLOEXEC);
 		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		    st.st_nlink == 1 && st.st_uid == pl->uid &&
-		    ftruncate(fd, 0) == 0) {
+		    st.st_nlink == 1 && st.st_uid == pl->uid) {
 			pl->reused++;
+			*old = (uint64_t)st.st_size;
 			return fd;
 		}
 		if (fd >= 0)
@@ -228,18 +250,27 @@ take(struct qw_pool *pl, int dirfd, const char *dst)
 	return -1;
 }
 
-/* create - a new file, or one from the pool, as p (O_EXCL) */
+/* create - a new file, or one from the pool of that kind, as p (O_EXCL);
+ * *old is the size of what it held before (0 for a new one) */
 static int
-create(struct qw *q, const char *p)
+create(struct qw *q, const char *p, char kind, uint64_t *old)
 {
 	int fd;
 
-	if ((fd = take(q->pool, q->dirfd, p)) >= 0)
+	*old = 0;
+	if ((fd = take(q->pool, q->dirfd, p, kind, old)) >= 0)
 		return fd;
 	if ((fd = openat(q->dirfd, p, O_WRONLY | O_CREAT | O_EXCL |
 	    O_CLOEXEC, 0640)) >= 0 && q->pool != NULL)
 		q->pool->made++;
 	return fd;
+}
+
+/* cut - a reused file's old bytes past n removed */
+static int
+cut(int fd, uint64_t old, uint64_t n)
+{
+	return old > n ? ftruncate(fd, (off_t)n) : 0;
 }
 
 /* qw_begin - a new ID and mess/ID opened for writing (O_EXCL: an ID
@@ -264,7 +295,7 @@ qw_begin_pool(struct qw *q, int qdirfd, struct qw_pool *pl)
 		qw_newid(q->id);
 		if (path(p, sizeof p, "mess", q->id, "") == -1)
 			return fail(q, "path");
-		q->fd = create(q, p);
+		q->fd = create(q, p, 'm', &q->old);
 		if (q->fd >= 0) {
 			q->made = QW_MESS;
 			return 0;
@@ -329,6 +360,7 @@ write_env(struct qw *q, const struct env *e, enum qw_sync sync)
 {
 	struct buf b = BUF_INIT(ENVENC_MAX);
 	char p[PATH_ID_MAX];
+	uint64_t old;
 	int fd, r = -1;
 
 	if (env_encode(&b, e) == -1) {
@@ -336,12 +368,12 @@ write_env(struct qw *q, const struct env *e, enum qw_sync sync)
 		return fail(q, "encode envelope");
 	}
 	if (path(p, sizeof p, "tmp", q->id, ".env") == -1 ||
-	    (fd = create(q, p)) == -1) {
+	    (fd = create(q, p, 't', &old)) == -1) {
 		buf_free(&b);
 		return fail(q, "open envelope");
 	}
 	q->made |= QW_ENV;
-	if (write_all(fd, b.p, b.len) == -1)
+	if (write_all(fd, b.p, b.len) == -1 || cut(fd, old, b.len) == -1)
 		fail(q, "write envelope");
 	else if (sync == QW_SYNC_FILE && fdatasync(fd) == -1)
 		fail(q, "fsync envelope");
@@ -373,6 +405,8 @@ qw_prepare(struct qw *q, struct env *e, enum qw_sync sync)
 
 	if (fd < 0)
 		return errno = EBADF, abort_fail(q, "prepare");
+	if (cut(fd, q->old, q->size) == -1)
+		return abort_fail(q, "truncate mess");
 	/* fdatasync: the size is data here; the name is synced later */
 	if (sync == QW_SYNC_FILE && fdatasync(fd) == -1)
 		return abort_fail(q, "fsync mess");

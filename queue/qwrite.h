@@ -54,6 +54,7 @@ struct qw {
 	struct qw_pool	*pool;		/* or NULL: new files only */
 	int		fd;		/* tmp/ID being written, or -1 */
 	uint64_t	size;
+	uint64_t	old;		/* size of the reused file, else 0 */
 	char		id[QID_MAX + 1];
 	unsigned	made;		/* QW_* bits: what to remove on failure */
 	int		err;		/* errno of the failure */

@@ -240,17 +240,22 @@ fs_write_pooled(int qfd, const char *name, unsigned uid, const struct buf *b)
 
 	if (snprintf(p, sizeof p, "tmp/%s", name) >= (int)sizeof p)
 		return errno = ENAMETOOLONG, -1;
-	/* no O_TRUNC: a file that fails the checks is not touched */
+	/* no O_TRUNC: a file that fails the checks is not touched, and
+	 * one that passes is written over and cut to length after, not
+	 * emptied first (freeing every block the write allocates again) */
 	fd = openat(qfd, p, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1)
 		return -1;
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_nlink != 1 || st.st_uid != uid || ftruncate(fd, 0) == -1) {
+	    st.st_nlink != 1 || st.st_uid != uid) {
 		close(fd);
 		(void)unlinkat(qfd, p, 0);
 		return errno = EPERM, -1;
 	}
 	r = write_all(fd, b->p, b->len);
+	if (r == 0 && (uint64_t)st.st_size > b->len &&
+	    ftruncate(fd, (off_t)b->len) == -1)
+		r = -1;
 	if (close(fd) == -1)
 		r = -1;
 	return r;

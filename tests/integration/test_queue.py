@@ -560,7 +560,10 @@ def test_reuses_retired_files_safely(conf, procs):
     """tmp/re.* (files sandmail-send retired) are written again instead of
     new ones, but only a plain file of the queue's uid with one link: a
     symlink or a hard link planted there is removed, never written
-    through, and what it points at is untouched."""
+    through, and what it points at is untouched.  A retired message
+    (re.m.*) is taken for a message and a retired envelope (re.t.*) for an
+    envelope; both are written over and cut to the new length, so nothing
+    of the longer old content is left behind."""
     q = queue_dir(conf)
     outside = os.path.join(os.path.dirname(q), "victim")
     with open(outside, "wb") as f:
@@ -570,14 +573,18 @@ def test_reuses_retired_files_safely(conf, procs):
     with open(linked, "wb") as f:
         f.write(b"also precious\n")
     os.link(linked, os.path.join(q, "tmp", "re.b"))
-    good = os.path.join(q, "tmp", "re.c")
-    with open(good, "wb") as f:
-        f.write(b"old content of a finished message, longer than the new\n")
+    stale = b"old content of a finished message " * 200
+    good = {}
+    for name in ("re.t.d", "re.m.c"):
+        p = os.path.join(q, "tmp", name)
+        with open(p, "wb") as f:
+            f.write(stale)
+        good[name] = p
     if os.geteuid() == 0:		# the service runs as nobody
-        for p in (good, linked):
+        for p in list(good.values()) + [linked]:
             os.chown(p, 65534, 65534)
         os.lchown(os.path.join(q, "tmp", "re.a"), 65534, 65534)
-    ino = os.stat(good).st_ino
+    ino = {name: os.stat(p).st_ino for name, p in good.items()}
     start_service(procs, conf)
     body = b"Received: from x\nSubject: reuse\n\nhello\n"
     ids = []
@@ -590,17 +597,19 @@ def test_reuses_retired_files_safely(conf, procs):
     check_consistent(conf, ids)
     for i in ids:
         with open(os.path.join(q, "mess", i), "rb") as f:
-            assert f.read() == body		# truncated, then written
+            assert f.read() == body		# written over, then cut
+        with open(os.path.join(q, "todo", i), "rb") as f:
+            assert b"old content" not in f.read()
     with open(outside, "rb") as f:
         assert f.read() == b"precious\n"
     with open(linked, "rb") as f:
         assert f.read() == b"also precious\n"
     assert os.stat(linked).st_nlink == 1
     left = listing(conf, "tmp")
-    assert not {"re.a", "re.b", "re.c"} & set(left), left
-    used = {os.stat(os.path.join(q, d, i)).st_ino
-            for d in ("mess", "todo") for i in ids}
-    assert ino in used			# the good one was written again
+    assert not {"re.a", "re.b", "re.m.c", "re.t.d"} & set(left), left
+    # each kind went where it fits: the first message took both
+    assert os.stat(os.path.join(q, "mess", ids[0])).st_ino == ino["re.m.c"]
+    assert os.stat(os.path.join(q, "todo", ids[0])).st_ino == ino["re.t.d"]
 
 
 def test_too_many_retired_files(conf, procs):
