@@ -129,17 +129,60 @@ step(struct data *d, char c, struct buf *out)
 	}
 }
 
+/* plain - how many bytes of p[0..n) hold no CR, LF or NUL: inside a
+ * body line those go out as they are, with no state to change */
+static size_t
+plain(const char *p, size_t n)
+{
+	const char *cr = memchr(p, '\r', n);
+	size_t k = cr != NULL ? (size_t)(cr - p) : n;
+	const char *lf = memchr(p, '\n', k);
+
+	if (lf != NULL)
+		k = (size_t)(lf - p);
+	return strnlen(p, k);
+}
+
+/* put_run - k plain bytes at once: what put() does to each of them */
+static void
+put_run(struct data *d, struct buf *out, const char *p, size_t k)
+{
+	if (d->bad)
+		return;
+	if (k > d->max - d->size) {
+		d->size = d->max + 1;
+		d->bad |= D_TOOBIG;
+		return;
+	}
+	d->size += k;
+	if (k > out->cap - out->len) {
+		d->bad |= D_QFAIL;
+		return;
+	}
+	memcpy(out->p + out->len, p, k);
+	out->len += k;
+}
+
 /* data_feed - decode p[0..n) into out until the end of DATA; returns how
- * many bytes were used (the rest belong to the next command) */
+ * many bytes were used (the rest belong to the next command).  Past the
+ * header, the plain bytes inside a line are taken as one run; every
+ * other byte goes through the state machine. */
 size_t
 data_feed(struct data *d, const char *p, size_t n, struct buf *out)
 {
-	size_t i;
+	size_t i = 0, k;
 
 	if (buf_reserve(out, n) == -1)
 		d->bad |= D_QFAIL;
-	for (i = 0; i < n && d->st != DS_END; i++)
-		step(d, p[i], out);
+	while (i < n && d->st != DS_END) {
+		if (d->st == DS_TEXT && !d->inhdr &&
+		    (k = plain(p + i, n - i)) > 0) {
+			put_run(d, out, p + i, k);
+			i += k;
+			continue;
+		}
+		step(d, p[i++], out);
+	}
 	return i;
 }
 

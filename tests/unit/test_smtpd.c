@@ -263,6 +263,13 @@ static const struct {
 	{ L("a\0b\r\n.\r\n"), L(""), D_NUL, 8 },
 	{ L("\xc3\xa9\x80\xff\r\n.\r\n"), L("\xc3\xa9\x80\xff\n"), 0, 9 },
 	{ L("a\r\n"), L("a\n"), 0, 3 },			/* EOF: not ended */
+	/* past the header: plain bytes go as runs */
+	{ L("H: 1\r\n\r\nab cd\r\n..e\r\n.\r\n"), L("H: 1\n\nab cd\n.e\n"), 0, 23 },
+	{ L("H: 1\r\n\r\nab\ncd\r\n.\r\n"), L(""), D_BARE, 18 },
+	{ L("H: 1\r\n\r\nab\rcd\r\n.\r\n"), L(""), D_BARE, 18 },
+	{ L("H: 1\r\n\r\nab\0cd\r\n.\r\n"), L(""), D_NUL, 18 },
+	{ L("H: 1\r\n\r\nab\r\n.\nx\r\n.\r\n"), L(""), D_BARE, 20 },
+	{ L("H: 1\r\n\r\nlong line of text\r\n.\r\nQUIT\r\n"), L("H: 1\n\nlong line of text\n"), 0, 30 },
 };
 
 static void
@@ -314,6 +321,40 @@ test_data_byte_by_byte(void **st)
 	buf_free(&out);
 }
 
+/* runs against single bytes: random text fed whole and byte by byte
+ * decodes the same (flags, bytes used, size, output) */
+static void
+test_data_runs(void **st)
+{
+	static const char abc[] = "ab.\r\n\0";
+	char in[64];
+	struct data d1, d2;
+	struct buf o1 = BUF_INIT(256), o2 = BUF_INIT(256);
+	uint32_t x = 12345;
+	size_t n, u1, u2;
+
+	(void)st;
+	for (int t = 0; t < 20000; t++) {
+		memcpy(in, "H: 1\r\n\r\n", 8);
+		n = 8 + (x >> 16) % 40;
+		for (size_t i = 8; i < n; i++) {
+			x = x * 1103515245u + 12345u;
+			in[i] = abc[(x >> 16) % (sizeof abc - 1)];
+		}
+		o1.len = o2.len = 0;
+		data_init(&d1, 20 + t % 16, 100, 0);
+		data_init(&d2, 20 + t % 16, 100, 0);
+		u1 = data_feed(&d1, in, n, &o1);
+		for (u2 = 0; u2 < n && d2.st != DS_END;)
+			u2 += data_feed(&d2, in + u2, 1, &o2);
+		if (d1.bad != d2.bad || u1 != u2 || d1.size != d2.size ||
+		    o1.len != o2.len || memcmp(o1.p, o2.p, o1.len) != 0)
+			fail_msg("case %d: %.*s", t, (int)n, in);
+	}
+	buf_free(&o1);
+	buf_free(&o2);
+}
+
 static void
 test_data_limits(void **st)
 {
@@ -333,6 +374,14 @@ test_data_limits(void **st)
 	data_feed(&d, L("abcd\r\n.\r\n"), &out);
 	assert_int_equal(d.bad, D_TOOBIG);
 	assert_int_equal(d.st, DS_END);
+	/* the same in the body, where a line goes as one run: 9 bytes */
+	for (i = 7; i <= 9; i++) {
+		out.len = 0;
+		data_init(&d, (uint64_t)i, 100, 0);
+		data_feed(&d, L("H:\r\n\r\nabcd\r\n.\r\n"), &out);
+		assert_int_equal(d.bad, i == 9 ? 0 : D_TOOBIG);
+		assert_int_equal(d.st, DS_END);
+	}
 	/* hops: Received: in the header counts, in the body not */
 	out.len = 0;
 	data_init(&d, 1 << 20, 2, 0);
@@ -382,6 +431,13 @@ test_bdat_decoder(void **st)
 	data_init(&d, 1 << 20, 100, 1);
 	data_feed(&d, L("a\nb"), &out);
 	assert_int_equal(d.bad, D_BARE);
+	/* a body run that ends the chunk at the size limit exactly: 8 */
+	for (uint64_t max = 7; max <= 8; max++) {
+		data_init(&d, max, 100, 1);
+		data_feed(&d, L("H:\r\n\r\nabcd"), &out);
+		data_last(&d);
+		assert_int_equal(d.bad, max == 8 ? 0 : D_TOOBIG);
+	}
 	buf_free(&out);
 }
 
@@ -530,6 +586,7 @@ main(void)
 		cmocka_unit_test(test_data_decoder),
 		cmocka_unit_test(test_data_byte_by_byte),
 		cmocka_unit_test(test_data_limits),
+		cmocka_unit_test(test_data_runs),
 		cmocka_unit_test(test_bdat_decoder),
 		cmocka_unit_test(test_sessions),
 	};
