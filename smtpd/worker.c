@@ -81,6 +81,8 @@ alarm_tls(void)
 		alarm(left + 5);
 }
 
+#define WORKER_TRIM_MS	1000	/* idle this long: give pages back */
+
 /* idle_pages - give back the whole pages inside an idle buffer.  The
  * queue client's two 16 KiB buffers hold nothing between messages (the
  * greeting's read dirtied a page); dropping the pages keeps an idle
@@ -221,25 +223,51 @@ finish(struct session *s, int qok)
 	_exit(EXIT_OK);
 }
 
+/* wait_ctl - poll the listener's socket and the queue's for ms */
+static int
+wait_ctl(struct pollfd p[2], int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	int r;
+
+	do
+		r = ppoll(p, 2, &ts, NULL);
+	while (r == -1 && errno == EINTR);
+	return r;
+}
+
+/* trim - an idle worker gives back its empty buffers' pages */
+static void
+trim(struct session *s)
+{
+	idle_pages(s->in.b, sizeof s->in.b);
+	idle_pages(s->out.b, sizeof s->out.b);
+	queue_idle_pages(W.q);
+}
+
 /* worker_next - say idle, then wait for the listener's next connection;
  * its fd, or -1: time to go.  The queue socket is watched too: it never
  * speaks first, so anything on it (EOF, mostly) means the queue went
- * away; a connection already handed over then gets our 421. */
+ * away; a connection already handed over then gets our 421.  A worker
+ * given its next connection within WORKER_TRIM_MS keeps its buffers'
+ * pages (dropping them costs a TLB shoot-down on every CPU it ran on,
+ * and page faults to get them back); one idle longer gives them back. */
 static int
-worker_next(struct handoff *h, int *qok)
+worker_next(struct handoff *h, int *qok, struct session *s)
 {
 	struct pollfd p[2] = { { .fd = W.ctl, .events = POLLIN },
 	    { .fd = W.q->fd, .events = POLLIN } };
 	int ms = W.cfg->idle_worker_ms;
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
 	ssize_t n;
 	int fd, r;
 
 	if (write(W.ctl, "I", 1) != 1)
 		return -1;
-	do
-		r = ppoll(p, 2, &ts, NULL);
-	while (r == -1 && errno == EINTR);
+	r = wait_ctl(p, ms < WORKER_TRIM_MS ? ms : WORKER_TRIM_MS);
+	if (r == 0 && ms > WORKER_TRIM_MS) {
+		trim(s);
+		r = wait_ctl(p, ms - WORKER_TRIM_MS);
+	}
 	if (r == -1)
 		return -1;
 	if (p[1].revents != 0)
@@ -280,10 +308,7 @@ worker_loop(struct session *s, int qok)
 			finish(s, qok);
 		session_free(s);
 		close(s->in.fd);
-		idle_pages(s->in.b, sizeof s->in.b);
-		idle_pages(s->out.b, sizeof s->out.b);
-		queue_idle_pages(W.q);
-		if ((fd = worker_next(&h, &qok)) == -1) {
+		if ((fd = worker_next(&h, &qok, s)) == -1) {
 			session_init(s, W.cfg, W.tabs, W.q, 0, -1, -1);
 			finish(s, qok);
 		}
