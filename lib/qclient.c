@@ -205,12 +205,12 @@ send_rec(struct qc *q, const struct buf *payload)
 	return 0;
 }
 
-/* qc_begin - M; the queue answers I with the ID */
+/* qc_begin_send - M, without waiting for the answer */
 int
-qc_begin(struct qc *q, char id[QID_MAX + 1])
+qc_begin_send(struct qc *q)
 {
 	struct buf b = BUF_INIT(8);
-	int r;
+	int r = QC_OK;
 
 	q->text[0] = '\0';
 	if (q->fd < 0)
@@ -218,10 +218,24 @@ qc_begin(struct qc *q, char id[QID_MAX + 1])
 	q->wr.len = 0;
 	if (pk_u8(&b, 'M') == -1 || send_rec(q, &b) == -1)
 		r = temp(q, "queue: writing");
-	else
-		r = reply(q, 'I', id);
 	buf_free(&b);
 	return r;
+}
+
+/* qc_begin_wait - the queue's answer to M: I with the ID */
+int
+qc_begin_wait(struct qc *q, char id[QID_MAX + 1])
+{
+	return reply(q, 'I', id);
+}
+
+/* qc_begin - M; the queue answers I with the ID */
+int
+qc_begin(struct qc *q, char id[QID_MAX + 1])
+{
+	int r = qc_begin_send(q);
+
+	return r == QC_OK ? qc_begin_wait(q, id) : r;
 }
 
 static void

@@ -33,6 +33,10 @@ int	qc_connect(struct qc *, const char *sockpath);
 int	qc_spawn(struct qc *, const char *prog, const char *conf);
 /* qc_begin: start a message; the queue answers with its ID */
 int	qc_begin(struct qc *, char id[QID_MAX + 1]);
+/* the same in two halves, so the caller can do something in between
+ * (smtpd sends its 354 while the queue makes the file) */
+int	qc_begin_send(struct qc *);
+int	qc_begin_wait(struct qc *, char id[QID_MAX + 1]);
 /* qc_data: message bytes (LF line ends, our Received: line first) */
 int	qc_data(struct qc *, const void *, size_t);
 /* qc_end: the envelope; returns an enum qc_status (text in qc->text) */

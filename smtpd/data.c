@@ -239,17 +239,29 @@ received_line(struct buf *b, const struct session *s)
 	return buf_fmt(b, "; %s\n", date);
 }
 
-/* xact_begin - the queue's ID and our Received: line; 0 or -1 (answered) */
+/* xact_open - M to the queue, its answer not awaited; 0 or -1 (answered) */
 static int
-xact_begin(struct session *s, int bdat)
+xact_open(struct session *s, int bdat)
 {
-	struct buf b = BUF_INIT(4096);
-	int r;
-
 	data_init(&s->dm, s->cfg->max_size, s->cfg->max_hops, bdat);
-	if (!s->qc_ok || (r = qc_begin(s->qc, s->id)) != QC_OK) {
+	if (!s->qc_ok || qc_begin_send(s->qc) != QC_OK) {
 		refuse(s, s->qc_ok ? s->qc->text : "no queue",
 		    "451 4.3.0 Queue unavailable, try again later");
+		s->id[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* xact_id - the queue's ID and our Received: line; 0, or -1 with
+ * D_QDOWN set (the text is read and refused at its end) */
+static int
+xact_id(struct session *s)
+{
+	struct buf b = BUF_INIT(4096);
+
+	if (qc_begin_wait(s->qc, s->id) != QC_OK) {
+		s->dm.bad |= D_QDOWN;
 		s->id[0] = '\0';
 		return -1;
 	}
@@ -360,7 +372,10 @@ refuse_bad(struct session *s)
 {
 	unsigned b = s->dm.bad;
 
-	if (b & D_BARE)
+	if (b & D_QDOWN)
+		refuse(s, s->qc->text, "451 4.3.0 Queue unavailable, try "
+		    "again later");
+	else if (b & D_BARE)
 		refuse(s, "bare CR or LF", "550 5.6.11 Message refused: bare "
 		    "CR or LF not allowed (RFC 5321 2.3.8)");
 	else if (b & D_NUL)
@@ -419,6 +434,8 @@ finish(struct session *s)
 int
 cmd_data(struct session *s, const char *a, size_t n)
 {
+	int r;
+
 	(void)a;
 	if (n > 0) {
 		reply(s, "501 5.5.4 Syntax: DATA");
@@ -428,9 +445,18 @@ cmd_data(struct session *s, const char *a, size_t n)
 		refuse(s, "no recipients", "554 5.5.1 No valid recipients");
 		return 0;
 	}
-	if (xact_begin(s, 0) == -1)
+	if (xact_open(s, 0) == -1)
 		return 0;
+	/* the 354 goes out while the queue makes the message's file; a
+	 * queue that then refuses gets its 451 after the text */
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	r = wr_flush(&s->out);
+	(void)xact_id(s);	/* even for a client gone: the answer is read
+				 * and the message begun, so it is aborted */
+	if (r == -1) {
+		s->why = "write error";
+		return -1;
+	}
 	if (eat(s, 0, 1) == -1)
 		return -1;	/* EOF: xact_reset at the end aborts it */
 	finish(s);
@@ -498,7 +524,10 @@ cmd_bdat(struct session *s, const char *a, size_t n)
 		return 0;
 	}
 	if (s->state == ST_RCPT) {
-		if (xact_begin(s, 1) == -1) {
+		if (xact_open(s, 1) == -1 || xact_id(s) == -1) {
+			if (s->dm.bad & D_QDOWN)
+				refuse(s, s->qc->text, "451 4.3.0 Queue "
+				    "unavailable, try again later");
 			xact_reset(s);
 			return bdat_skip(s, size);	/* answered 451 */
 		}

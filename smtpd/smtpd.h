@@ -99,6 +99,7 @@ enum {
 	D_TOOBIG = 0x04,	/* over max_size */
 	D_LOOP = 0x08,		/* more than max_hops Received: */
 	D_QFAIL = 0x10,		/* the queue failed while we wrote */
+	D_QDOWN = 0x20,		/* the queue refused to begin the message */
 };
 
 struct data {

@@ -184,6 +184,74 @@ def test_queue_unavailable_421(tmp_path, procs):
     assert c.closed()
 
 
+def _refusing_queue(path, ready, stop):
+    """A queue service that greets and answers every M with Z."""
+    import struct
+
+    def rec(t, text):
+        body = t + struct.pack(">I", len(text)) + text
+        return struct.pack(">I", len(body)) + body
+    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls.bind(path)
+    ls.listen(8)
+    ls.settimeout(0.2)
+    ready.set()
+    conns = []
+    while not stop.is_set():
+        try:
+            c, _ = ls.accept()
+            c.sendall(rec(b"V", b"sandmail-queue 1"))
+            c.settimeout(0.05)
+            conns.append(c)
+        except socket.timeout:
+            pass
+        for c in conns:
+            try:
+                got = c.recv(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                got = b""
+            # a whole M record is 5 bytes: 00 00 00 01 'M'
+            for _ in range(got.count(b"\0\0\0\x01M")):
+                c.sendall(rec(b"Z", b"queue: cannot create the "
+                              b"message file: No space left on device"))
+    for c in conns:
+        c.close()
+    ls.close()
+
+
+def test_queue_refusing_a_message_gives_451_after_the_text(tmp_path, procs):
+    """The 354 goes out before the queue has answered M; a queue that
+    then refuses (here: a fake one that says Z to every M) gets the
+    client's text read to its end and a 451, and the session goes on."""
+    import threading
+    srv = smtpdutil.Smtpd(procs, tmp_path)
+    procs.stop(srv.queue)
+    os.unlink(srv.qdir("lock/queue.sock"))
+    ready, stop = threading.Event(), threading.Event()
+    t = threading.Thread(target=_refusing_queue,
+                         args=(srv.qdir("lock/queue.sock"), ready, stop))
+    t.start()
+    try:
+        ready.wait(10)
+        c = srv.client()
+        assert c.code("EHLO client.test") == 250
+        for _ in range(2):
+            assert c.code("MAIL FROM:<a@b.test>") == 250
+            assert c.code("RCPT TO:<alice@example.test>") == 250
+            assert c.code("DATA") == 354
+            c.send("Subject: refused\r\n\r\n" + "x" * 5000 + "\r\n.\r\n")
+            code, lines = c.reply()
+            assert lines[0].startswith("451 4.3.0 Queue unavailable"), lines
+        assert c.code("NOOP") == 250
+        assert c.code("QUIT") == 221
+        assert "No space left on device" in srv.logtext()
+    finally:
+        stop.set()
+        t.join()
+
+
 def test_queue_program_spawned_without_service(tmp_path, procs):
     srv = smtpdutil.Smtpd(procs, tmp_path, listen=False,
                           queue_program=prog("sandmail-queue"))
