@@ -840,6 +840,8 @@ session_run(struct session *s)
 			}
 		}
 	}
+	if (s->quit && s->ending != NULL)
+		s->ending(s);
 	(void)wr_flush(&s->out);
 	xact_reset(s);
 	log_end(s);

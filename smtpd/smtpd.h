@@ -150,6 +150,9 @@ struct session {
 	int		 esmtp;
 	int		 relayclient;	/* in relayclients (or RELAYCLIENT) */
 	int		 quit;
+	/* called at a clean end, before the last reply is flushed (a
+	 * reusable worker says it is idle there); NULL: nothing */
+	void		(*ending)(struct session *);
 	char		 ip[IP_MAX], port[8], localip[IP_MAX];
 	char		 helo[HELO_MAX + 1];
 	struct buf	 line;

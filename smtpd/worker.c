@@ -49,6 +49,7 @@ static struct {
 	unsigned	 mygen;
 	unsigned	 uses;
 	int		 closing;	/* serve no more after this one */
+	int		 announced;	/* "I" said already for the next */
 	char		 pid[24];
 } W = { .ctl = -1 };
 
@@ -245,6 +246,26 @@ trim(struct session *s)
 	queue_idle_pages(W.q);
 }
 
+/* reusable - whether this worker may serve another session after s */
+static int
+reusable(const struct session *s, int qok)
+{
+	return !W.closing && W.uses < W.cfg->max_use && qok && s->qc_ok &&
+	    *W.gen == W.mygen && rd_pending(&W.q->rd) == 0;
+}
+
+/* ending - a session ends with QUIT: say idle before the 221 goes out,
+ * so the listener hands this worker the client's next connection rather
+ * than forking another (a client that reconnects at once used to beat
+ * the word "I"; the connection waits on the socket pair meanwhile) */
+static void
+ending(struct session *s)
+{
+	if (W.ctl >= 0 && !s->begun && reusable(s, s->qc_ok) &&
+	    write(W.ctl, "I", 1) == 1)
+		W.announced = 1;
+}
+
 /* worker_next - say idle, then wait for the listener's next connection;
  * its fd, or -1: time to go.  The queue socket is watched too: it never
  * speaks first, so anything on it (EOF, mostly) means the queue went
@@ -261,10 +282,14 @@ worker_next(struct handoff *h, int *qok, struct session *s)
 	ssize_t n;
 	int fd, r;
 
-	if (write(W.ctl, "I", 1) != 1)
+	if (!W.announced && write(W.ctl, "I", 1) != 1)
 		return -1;
-	r = wait_ctl(p, ms < WORKER_TRIM_MS ? ms : WORKER_TRIM_MS);
-	if (r == 0 && ms > WORKER_TRIM_MS) {
+	W.announced = 0;
+	if (W.closing)
+		r = 0;		/* said idle, then found it must go */
+	else
+		r = wait_ctl(p, ms < WORKER_TRIM_MS ? ms : WORKER_TRIM_MS);
+	if (r == 0 && !W.closing && ms > WORKER_TRIM_MS) {
 		trim(s);
 		r = wait_ctl(p, ms - WORKER_TRIM_MS);
 	}
@@ -302,10 +327,12 @@ worker_loop(struct session *s, int qok)
 	int fd;
 
 	for (;;) {
-		if (W.closing || W.uses >= W.cfg->max_use || !qok ||
-		    !s->qc_ok || *W.gen != W.mygen ||
-		    rd_pending(&W.q->rd) != 0)
-			finish(s, qok);
+		if (!reusable(s, qok)) {
+			if (!W.announced)
+				finish(s, qok);
+			/* a connection may be on its way: serve that one */
+			W.closing = 1;
+		}
 		session_free(s);
 		close(s->in.fd);
 		if ((fd = worker_next(&h, &qok, s)) == -1) {
@@ -314,6 +341,7 @@ worker_loop(struct session *s, int qok)
 		}
 		W.uses++;
 		session_begin(s, qok, fd, fd, &h);
+		s->ending = ending;
 		session_once(s);
 	}
 }
@@ -344,6 +372,7 @@ session_go(int infd, int outfd, const struct handoff *h)
 	W.uses = 1;
 	snprintf(W.pid, sizeof W.pid, "%ld", (long)getpid());
 	session_begin(s, qok, infd, outfd, h);
+	s->ending = ending;
 	alarm_len = (size_t)snprintf(alarm_msg, sizeof alarm_msg,
 	    "421 4.4.2 %.200s Session time limit exceeded\r\n",
 	    W.cfg->hostname);
