@@ -68,6 +68,24 @@ def test_same_worker_serves_successive_connections(tmp_path, procs):
     assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1"
 
 
+def test_reconnect_on_the_221_finds_the_worker_idle(tmp_path, procs):
+    """A client that connects again the moment it reads the 221 (as
+    smtp-source and batching MTAs do) is served by the same worker: the
+    worker says it is idle before its 221 goes out, so the listener does
+    not fork another for the new connection."""
+    srv = smtpdutil.Smtpd(procs, tmp_path)
+    settled(srv)
+    for _ in range(60):		# under smtpd_max_use (100)
+        c = srv.client()
+        assert c.code("EHLO client.test") == 250
+        assert c.code("QUIT") == 221
+        c.close()
+    settled(srv)
+    seen = connects(srv)
+    assert len(seen) == 61
+    assert len({p for p, _ in seen}) == 1, seen
+
+
 def test_max_use_starts_a_new_worker(tmp_path, procs):
     srv = smtpdutil.Smtpd(procs, tmp_path, smtpd_max_use=2)
     settled(srv)
