@@ -216,7 +216,7 @@ take(struct qw_pool *pl, int dirfd, const char *dst, char kind,
 	char src[QID_MAX + 16];
 	struct stat st;
 	size_t i;
-	int fd;
+	int fd, len;
 
 	if (pl == NULL)
 		return -1;
@@ -224,12 +224,10 @@ take(struct qw_pool *pl, int dirfd, const char *dst, char kind,
 		refill(pl, dirfd);
 	while (pl->n > 0) {
 		i = pick(pl, kind);
-		if (snprintf(src, sizeof src, "tmp/%s", pl->name[i]) >=
-		    (int)sizeof src)
-			src[0] = '\0';
+		len = snprintf(src, sizeof src, "tmp/%s", pl->name[i]);
 		memcpy(pl->name[i], pl->name[--pl->n], sizeof pl->name[i]);
-		if (src[0] == '\0' || renameat2(dirfd, src, dirfd, dst,
-		    RENAME_NOREPLACE) == -1)
+		if (len < 0 || len >= (int)sizeof src ||
+		    renameat2(dirfd, src, dirfd, dst, RENAME_NOREPLACE) == -1)
 			continue;	/* gone (or dst taken): the next */
 		/* no O_TRUNC: a file that fails the checks is not touched,
 		 * and one that passes is written over, not emptied first

@@ -239,14 +239,20 @@ received_line(struct buf *b, const struct session *s)
 	return buf_fmt(b, "; %s\n", date);
 }
 
+/* queue_down - the queue cannot take the message now */
+static void
+queue_down(struct session *s, const char *why)
+{
+	refuse(s, why, "451 4.3.0 Queue unavailable, try again later");
+}
+
 /* xact_open - M to the queue, its answer not awaited; 0 or -1 (answered) */
 static int
 xact_open(struct session *s, int bdat)
 {
 	data_init(&s->dm, s->cfg->max_size, s->cfg->max_hops, bdat);
 	if (!s->qc_ok || qc_begin_send(s->qc) != QC_OK) {
-		refuse(s, s->qc_ok ? s->qc->text : "no queue",
-		    "451 4.3.0 Queue unavailable, try again later");
+		queue_down(s, s->qc_ok ? s->qc->text : "no queue");
 		s->id[0] = '\0';
 		return -1;
 	}
@@ -373,8 +379,7 @@ refuse_bad(struct session *s)
 	unsigned b = s->dm.bad;
 
 	if (b & D_QDOWN)
-		refuse(s, s->qc->text, "451 4.3.0 Queue unavailable, try "
-		    "again later");
+		queue_down(s, s->qc->text);
 	else if (b & D_BARE)
 		refuse(s, "bare CR or LF", "550 5.6.11 Message refused: bare "
 		    "CR or LF not allowed (RFC 5321 2.3.8)");
@@ -526,8 +531,7 @@ cmd_bdat(struct session *s, const char *a, size_t n)
 	if (s->state == ST_RCPT) {
 		if (xact_open(s, 1) == -1 || xact_id(s) == -1) {
 			if (s->dm.bad & D_QDOWN)
-				refuse(s, s->qc->text, "451 4.3.0 Queue "
-				    "unavailable, try again later");
+				refuse_bad(s);
 			xact_reset(s);
 			return bdat_skip(s, size);	/* answered 451 */
 		}

@@ -246,11 +246,12 @@ trim(struct session *s)
 	queue_idle_pages(W.q);
 }
 
-/* reusable - whether this worker may serve another session after s */
+/* reusable - whether this worker may serve another session after s
+ * (s->qc_ok starts as the worker's own queue state and only falls) */
 static int
-reusable(const struct session *s, int qok)
+reusable(const struct session *s)
 {
-	return !W.closing && W.uses < W.cfg->max_use && qok && s->qc_ok &&
+	return !W.closing && W.uses < W.cfg->max_use && s->qc_ok &&
 	    *W.gen == W.mygen && rd_pending(&W.q->rd) == 0;
 }
 
@@ -261,7 +262,7 @@ reusable(const struct session *s, int qok)
 static void
 ending(struct session *s)
 {
-	if (W.ctl >= 0 && !s->begun && reusable(s, s->qc_ok) &&
+	if (W.ctl >= 0 && !s->begun && reusable(s) &&
 	    write(W.ctl, "I", 1) == 1)
 		W.announced = 1;
 }
@@ -287,9 +288,8 @@ worker_next(struct handoff *h, int *qok, struct session *s)
 	W.announced = 0;
 	if (W.closing)
 		r = 0;		/* said idle, then found it must go */
-	else
-		r = wait_ctl(p, ms < WORKER_TRIM_MS ? ms : WORKER_TRIM_MS);
-	if (r == 0 && !W.closing && ms > WORKER_TRIM_MS) {
+	else if ((r = wait_ctl(p, ms < WORKER_TRIM_MS ? ms :
+	    WORKER_TRIM_MS)) == 0 && ms > WORKER_TRIM_MS) {
 		trim(s);
 		r = wait_ctl(p, ms - WORKER_TRIM_MS);
 	}
@@ -327,7 +327,7 @@ worker_loop(struct session *s, int qok)
 	int fd;
 
 	for (;;) {
-		if (!reusable(s, qok)) {
+		if (!reusable(s)) {
 			if (!W.announced)
 				finish(s, qok);
 			/* a connection may be on its way: serve that one */
