@@ -56,6 +56,10 @@ const struct sbx_rule sbx_base[] = {
 	SBX_ALLOW(rt_sigaction),
 	SBX_ALLOW(rt_sigprocmask),
 	SBX_ALLOW(rt_sigreturn),
+	/* the kernel's resumption of a poll, nanosleep or read that a stop
+	 * signal interrupted: SIGSTOP and SIGCONT are what `sv pause` and
+	 * `sv cont` send, and a stopped process must come back alive */
+	SBX_ALLOW(restart_syscall),
 	/* randomness (libsodium) */
 	SBX_ALLOW(getrandom),
 	/* identity, for log lines */

@@ -298,9 +298,6 @@ sandbox(int dirfd, int lfd)
 		/* clients */
 		SBX_ALLOW1(accept4, SCMP_A0(SCMP_CMP_EQ, l)),
 		SBX_ALLOW1(getsockopt, SCMP_A2(SCMP_CMP_EQ, SO_PEERCRED)),
-		/* the kernel's restart of a poll a stop (ptrace, SIGSTOP)
-		 * interrupted: without it, attaching strace kills us */
-		SBX_ALLOW(restart_syscall),
 		SBX_LAST
 	};
 

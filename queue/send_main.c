@@ -41,8 +41,6 @@ static const struct sbx_rule send_rules[] = {
 	SBX_ALLOW(sendmsg),
 	SBX_ALLOW(recvmsg),
 	SBX_ALLOW1(fcntl, SCMP_A1(SCMP_CMP_EQ, F_DUPFD_CLOEXEC)),
-	/* the kernel's restart of a call a signal interrupted */
-	SBX_ALLOW(restart_syscall),
 	SBX_LAST
 };
 

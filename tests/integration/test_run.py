@@ -14,7 +14,8 @@ from email.message import EmailMessage
 import pytest
 
 from conftest import ROOT, prog, wait_for, wait_port
-from runutil import RunSystem, find_mail, mailbox_user, scratch, wait_gone
+from runutil import (RunSystem, describe, find_mail, mailbox_user, pids_with,
+                     scratch, wait_gone)
 
 
 @pytest.fixture
@@ -138,6 +139,60 @@ def test_run_mail_in_and_out(system):
     assert s.stop(signal.SIGINT) == 0, s.output()
     assert wait_gone(s.dir) == [], "processes left after Ctrl-C"
     assert "event=stopped" in s.output()
+
+
+def test_run_stop_and_cont_keeps_every_process(system):
+    """`sv pause` and `sv cont` (s6-svc -p, -c; a terminal's ^Z and fg)
+    stop and continue the daemons: a poll or read a stop interrupted is
+    resumed by restart_syscall(2), which every sandbox must allow, or the
+    process dies of SIGSYS mid-session and takes its pipes with it."""
+    s = system
+    user = mailbox_user()
+    ctx = ssl.create_default_context(
+        cafile=os.path.join(s.dir, "etc", "cert.pem"))
+    # one delivery first, so lspawn has a maildir worker waiting too
+    with smtplib.SMTP("127.0.0.1", s.ports["smtp"], timeout=30) as c:
+        c.sendmail("a@example.org", [f"{user}@localhost"],
+                   "Subject: before the stop\n\nx\n")
+    find_mail(s.maildir, b"Subject: before the stop")
+    # sessions waiting in the middle: plain, TLS with AUTH, POP3
+    plain = smtplib.SMTP("127.0.0.1", s.ports["smtp"], timeout=30)
+    plain.ehlo()
+    sub = smtplib.SMTP("127.0.0.1", s.ports["submission"], timeout=30)
+    sub.ehlo()
+    sub.starttls(context=ctx)
+    sub.ehlo()
+    sub.login(user, s.password())
+    pop = None
+    if os.path.exists(prog("sandmail-pop3d")):
+        wait_port(s.ports["pop3"])
+        pop = poplib.POP3("127.0.0.1", s.ports["pop3"], timeout=30)
+        pop.user(user)
+        pop.pass_(s.password())
+    pids = pids_with(s.dir)
+    assert len(pids) >= 5, [describe(p) for p in pids]
+    for p in pids:
+        os.kill(p, signal.SIGSTOP)
+    wait_for(lambda: all(describe(p).split()[1] == "T" for p in pids),
+             what="every process stopped")
+    for p in pids:
+        os.kill(p, signal.SIGCONT)
+    # the sessions go on where they were
+    plain.sendmail("a@example.org", [f"{user}@localhost"],
+                   "Subject: plain after the stop\n\nx\n")
+    sub.sendmail(f"{user}@localhost", [f"{user}@localhost"],
+                 "Subject: submission after the stop\n\nx\n")
+    find_mail(s.maildir, b"Subject: plain after the stop")
+    find_mail(s.maildir, b"Subject: submission after the stop")
+    if pop is not None:
+        assert pop.stat()[0] >= 1
+    gone = [p for p in pids if describe(p).endswith("(gone)")]
+    assert gone == [], s.output()
+    assert "signal 31" not in s.output()
+    plain.quit()
+    sub.quit()
+    if pop is not None:
+        pop.quit()
 
 
 def test_run_again_keeps_state(tmp_path):
