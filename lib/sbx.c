@@ -57,8 +57,8 @@ const struct sbx_rule sbx_base[] = {
 	SBX_ALLOW(rt_sigprocmask),
 	SBX_ALLOW(rt_sigreturn),
 	/* the kernel's resumption of a poll, nanosleep or read that a stop
-	 * signal interrupted: SIGSTOP and SIGCONT are what `sv pause` and
-	 * `sv cont` send, and a stopped process must come back alive */
+	 * interrupted: SIGSTOP and SIGCONT (`sv pause`, `sv cont`) or a
+	 * ptrace attach (strace -p); a stopped process must come back */
 	SBX_ALLOW(restart_syscall),
 	/* randomness (libsodium) */
 	SBX_ALLOW(getrandom),
