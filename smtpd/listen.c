@@ -328,6 +328,33 @@ wk_reap(void)
 			}
 }
 
+/* wk_drain - read the "I" of workers that went idle while this turn of
+ * the loop was accepting: without it a burst of new connections (up to
+ * 64 per turn) sees them busy and forks instead.  The number read. */
+static size_t
+wk_drain(void)
+{
+	struct pollfd *pf = wk_pf + nlfd;
+	nfds_t n = 0, i;
+	size_t got = 0;
+
+	for (size_t k = 0; k < nwk; k++)
+		if (wk[k].busy && wk[k].ctl >= 0) {
+			wk_wi[n] = k;
+			pf[n].fd = wk[k].ctl;
+			pf[n].events = POLLIN;
+			pf[n++].revents = 0;
+		}
+	if (n == 0 || poll(pf, n, 0) <= 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (pf[i].revents != 0) {
+			wk_ctl_read(&wk[wk_wi[i]]);
+			got++;
+		}
+	return got;
+}
+
 /* handoff - the connection to an idle worker; 0, or -1 (it is gone) */
 static int
 handoff(struct worker *w, int fd, const struct handoff *h)
@@ -402,6 +429,19 @@ fork_worker(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	snprintf(w->ip, sizeof w->ip, "%s", h->ip);
 }
 
+/* to_idle - the connection to an idle worker of its mode: 0, or -1
+ * (none) */
+static int
+to_idle(int fd, const struct handoff *h, unsigned mode)
+{
+	struct worker *w;
+
+	while ((w = wk_idle(mode)) != NULL)
+		if (handoff(w, fd, h) == 0)
+			return 0;
+	return -1;
+}
+
 /* spawn - a new connection: refuse it over a limit, hand it to an idle
  * worker of its mode, or fork one */
 static void
@@ -411,7 +451,6 @@ spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	struct sockaddr_storage peer, me;
 	socklen_t pl = sizeof peer, ml = sizeof me;
 	struct handoff h;
-	struct worker *w;
 	char lport[8];
 	int reusable;
 
@@ -426,17 +465,21 @@ spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	listen_addr_text(&peer, h.ip, sizeof h.ip, h.port, sizeof h.port);
 	listen_addr_text(&me, h.localip, sizeof h.localip, lport,
 	    sizeof lport);
+	/* a session that just ended counts until its "I" is read */
+	if (wk_busy(NULL) >= cfg->max_conn ||
+	    wk_busy(h.ip) >= cfg->max_per_ip)
+		(void)wk_drain();
 	if (wk_busy(NULL) >= cfg->max_conn)
 		return too_many(fd, cfg, h.ip, "", mode);
 	if (wk_busy(h.ip) >= cfg->max_per_ip)
 		return too_many(fd, cfg, h.ip, " from your address", mode);
 	/* a renewed certificate, made once here (a new generation) */
 	reusable = mode_reusable(cfg, mode, tlsctx_get(cfg));
-	while (reusable && (w = wk_idle(mode)) != NULL)
-		if (handoff(w, fd, &h) == 0) {
-			close(fd);
-			return;
-		}
+	if (reusable && (to_idle(fd, &h, mode) == 0 ||
+	    (wk_drain() > 0 && to_idle(fd, &h, mode) == 0))) {
+		close(fd);
+		return;
+	}
 	fork_worker(cfg, tabs, fd, &h, mode, reusable);
 }
 

@@ -86,6 +86,27 @@ def test_reconnect_on_the_221_finds_the_worker_idle(tmp_path, procs):
     assert len({p for p, _ in seen}) == 1, seen
 
 
+def test_a_burst_of_reconnections_forks_no_more_workers_than_sessions(
+        tmp_path, procs):
+    """smtp-source's 30 sessions, each connecting again the moment it
+    reads the 221.  The listener takes new connections in batches; a
+    worker that said idle while it was busy with one is read before it
+    forks for the next, so there are never more workers than sessions
+    at once (it forked 60-110 for 50 sessions before).  Nor is one
+    refused at max_per_ip while its last session's worker has already
+    said idle (smtp-source stops at a 421 banner)."""
+    srv = smtpdutil.Smtpd(procs, tmp_path, max_per_ip=30)
+    settled(srv)
+    subprocess.run(["smtp-source", "-s", "30", "-m", "300",
+                    "-f", "a@b.test", "-t", "alice@example.test",
+                    f"127.0.0.1:{srv.port}"], check=True, timeout=120,
+                   stdout=subprocess.DEVNULL)
+    settled(srv)
+    seen = connects(srv)
+    assert len(seen) == 301 and srv.count() == 300
+    assert len({p for p, _ in seen}) <= 30, seen
+
+
 def test_max_use_starts_a_new_worker(tmp_path, procs):
     srv = smtpdutil.Smtpd(procs, tmp_path, smtpd_max_use=2)
     settled(srv)
