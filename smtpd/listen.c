@@ -328,31 +328,45 @@ wk_reap(void)
 			}
 }
 
-/* wk_drain - read the "I" of workers that went idle while this turn of
- * the loop was accepting: without it a burst of new connections (up to
- * 64 per turn) sees them busy and forks instead.  The number read. */
-static size_t
-wk_drain(void)
+/* wk_poll_set - every worker's socket pair (wi: the worker of each) */
+static nfds_t
+wk_poll_set(struct pollfd *pf, size_t *wi)
 {
-	struct pollfd *pf = wk_pf + nlfd;
-	nfds_t n = 0, i;
-	size_t got = 0;
+	nfds_t n = 0;
 
-	for (size_t k = 0; k < nwk; k++)
-		if (wk[k].busy && wk[k].ctl >= 0) {
-			wk_wi[n] = k;
-			pf[n].fd = wk[k].ctl;
+	for (size_t i = 0; i < nwk; i++)
+		if (wk[i].ctl >= 0) {
+			wi[n] = i;
+			pf[n].fd = wk[i].ctl;
 			pf[n].events = POLLIN;
 			pf[n++].revents = 0;
 		}
+	return n;
+}
+
+/* wk_read - the workers whose socket pair the poll found ready */
+static void
+wk_read(const struct pollfd *pf, const size_t *wi, nfds_t n)
+{
+	for (nfds_t i = 0; i < n; i++)
+		if (pf[i].revents != 0)
+			wk_ctl_read(&wk[wi[i]]);
+}
+
+/* wk_drain - read the "I" of workers that went idle while this turn of
+ * the loop was accepting: without it a burst of new connections (up to
+ * 64 per turn) sees them busy and forks or refuses instead.  Whether
+ * any spoke. */
+static int
+wk_drain(void)
+{
+	struct pollfd *pf = wk_pf + nlfd;
+	nfds_t n = wk_poll_set(pf, wk_wi);
+
 	if (n == 0 || poll(pf, n, 0) <= 0)
 		return 0;
-	for (i = 0; i < n; i++)
-		if (pf[i].revents != 0) {
-			wk_ctl_read(&wk[wk_wi[i]]);
-			got++;
-		}
-	return got;
+	wk_read(pf, wk_wi, n);
+	return 1;
 }
 
 /* handoff - the connection to an idle worker; 0, or -1 (it is gone) */
@@ -442,6 +456,18 @@ to_idle(int fd, const struct handoff *h, unsigned mode)
 	return -1;
 }
 
+/* over_limit - NULL, or too_many's words for the limit a new connection
+ * from ip would pass */
+static const char *
+over_limit(const struct smtpd_cfg *cfg, const char *ip)
+{
+	if (wk_busy(NULL) >= cfg->max_conn)
+		return "";
+	if (wk_busy(ip) >= cfg->max_per_ip)
+		return " from your address";
+	return NULL;
+}
+
 /* spawn - a new connection: refuse it over a limit, hand it to an idle
  * worker of its mode, or fork one */
 static void
@@ -451,6 +477,7 @@ spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	struct sockaddr_storage peer, me;
 	socklen_t pl = sizeof peer, ml = sizeof me;
 	struct handoff h;
+	const char *why;
 	char lport[8];
 	int reusable;
 
@@ -466,17 +493,14 @@ spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	listen_addr_text(&me, h.localip, sizeof h.localip, lport,
 	    sizeof lport);
 	/* a session that just ended counts until its "I" is read */
-	if (wk_busy(NULL) >= cfg->max_conn ||
-	    wk_busy(h.ip) >= cfg->max_per_ip)
-		(void)wk_drain();
-	if (wk_busy(NULL) >= cfg->max_conn)
-		return too_many(fd, cfg, h.ip, "", mode);
-	if (wk_busy(h.ip) >= cfg->max_per_ip)
-		return too_many(fd, cfg, h.ip, " from your address", mode);
+	if ((why = over_limit(cfg, h.ip)) != NULL && wk_drain())
+		why = over_limit(cfg, h.ip);
+	if (why != NULL)
+		return too_many(fd, cfg, h.ip, why, mode);
 	/* a renewed certificate, made once here (a new generation) */
 	reusable = mode_reusable(cfg, mode, tlsctx_get(cfg));
 	if (reusable && (to_idle(fd, &h, mode) == 0 ||
-	    (wk_drain() > 0 && to_idle(fd, &h, mode) == 0))) {
+	    (wk_drain() && to_idle(fd, &h, mode) == 0))) {
 		close(fd);
 		return;
 	}
@@ -552,20 +576,11 @@ signals_setup(sigset_t *old)
 static nfds_t
 poll_set(struct pollfd *pf, size_t *wi)
 {
-	nfds_t n = 0;
-	size_t i;
-
-	for (i = 0; i < nlfd; i++, n++) {
-		pf[n].fd = lfd[i];
-		pf[n].events = POLLIN;
+	for (size_t i = 0; i < nlfd; i++) {
+		pf[i].fd = lfd[i];
+		pf[i].events = POLLIN;
 	}
-	for (i = 0; i < nwk; i++)
-		if (wk[i].ctl >= 0) {
-			wi[n - nlfd] = i;
-			pf[n].fd = wk[i].ctl;
-			pf[n++].events = POLLIN;
-		}
-	return n;
+	return nlfd + wk_poll_set(pf + nlfd, wi);
 }
 
 static void
@@ -608,9 +623,7 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 		n = poll_set(pf, wi);
 		if (ppoll(pf, n, &tick, &old) > 0) {
 			/* idle workers first: they take the new ones */
-			for (i = nlfd; i < n; i++)
-				if (pf[i].revents != 0)
-					wk_ctl_read(&wk[wi[i - nlfd]]);
+			wk_read(pf + nlfd, wi, n - nlfd);
 			for (i = 0; i < nlfd; i++)
 				if (pf[i].revents & POLLIN)
 					accept_some(cfg, tabs, pf[i].fd,
