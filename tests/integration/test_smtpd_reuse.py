@@ -92,7 +92,7 @@ def test_a_burst_of_reconnections_forks_no_more_workers_than_sessions(
     reads the 221.  The listener takes new connections in batches; a
     worker that said idle while it was busy with one is read before it
     forks for the next, so there are never more workers than sessions
-    at once (it forked 60-110 for 50 sessions before).  Nor is one
+    at once (it forked 64-111 for 50 sessions before).  Nor is one
     refused at max_per_ip while its last session's worker has already
     said idle (smtp-source stops at a 421 banner)."""
     srv = smtpdutil.Smtpd(procs, tmp_path, max_per_ip=30)
