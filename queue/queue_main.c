@@ -33,6 +33,7 @@
 #include "qserver.h"
 #include "qwrite.h"
 #include "sbx.h"
+#include "seal.h"
 
 #ifndef SANDMAIL_CONF_DEFAULT
 #define SANDMAIL_CONF_DEFAULT "/etc/sandmail/sandmail.conf"
@@ -239,6 +240,7 @@ do_dump(const char *arg)
 {
 	char path[PATH_MAX];
 	static char b[DUMP_MAX];
+	struct seal sl;
 	struct env e;
 	ssize_t n;
 	int fd, k;
@@ -255,7 +257,7 @@ do_dump(const char *arg)
 	close(fd);
 	if (n < 0)
 		die_temp("read", path);
-	if (env_decode(&e, b, (size_t)n) == -1)
+	if (seal_env(&e, b, (size_t)n, &sl) == -1)
 		die_msg(EXIT_PERM, "dump", "malformed envelope");
 	put_field("sender", e.sender);
 	put_field("envid", e.envid);
@@ -309,6 +311,7 @@ serve(const struct conf *c, const struct opts *o, const char *dir)
 {
 	struct qw_pool pool;
 	struct qsrv q;
+	uint8_t boot[SEAL_BOOT];
 	char peer[32];
 	int dirfd, lfd = -1;
 
@@ -320,6 +323,9 @@ serve(const struct conf *c, const struct opts *o, const char *dir)
 	if (sodium_init() < 0)
 		die_temp("sodium_init", NULL);
 	snprintf(peer, sizeof peer, "uid:%u", (unsigned)getuid());
+	if (boot_id(boot) == -1)	/* zeros: send checks every seal */
+		log_kv("warning", "op", "boot_id", "err", strerror(errno), NULL);
+	qw_set_boot(boot);
 	drop(c, o->setuid_mode);
 	qsrv_init(&q, dirfd, lfd);
 	settings(&q, c);

@@ -6,12 +6,18 @@
  *
  *   mess/ID      created (O_EXCL) and written (fdatasynced, QW_SYNC_FILE):
  *                an orphan until todo/ID exists, whole or not
- *   tmp/ID.env   written (and fdatasynced, QW_SYNC_FILE)
- *   -- barrier: fsync of mess/ (QW_SYNC_FILE) or one syncfs (QW_SYNC_FS),
- *      so the data and name of mess/ID and the envelope's data are durable
+ *   tmp/ID.env   written, sealed (seal.h: its own CRC32C, the message's
+ *                size and CRC32C, this boot's id) (fdatasynced, QW_SYNC_FILE)
+ *   -- QW_SYNC_FILE (qw_publish): a barrier, the fsync of mess/, so the
+ *      data and name of mess/ID and the envelope's data are durable
  *   todo/ID      renamed: the commit, once durable
- *   -- barrier: fsync of todo/ (qw_publish), or the next batch's syncfs
- *      (sandmail-queue's service: qw_rename, then its next round)
+ *   -- barrier: fsync of todo/ (qw_publish), or the service's one syncfs
+ *      for the whole batch (qw_rename first, then the syncfs)
+ *
+ * With the service's single barrier, a power loss during the syncfs may
+ * leave todo/ID durable and its bytes or mess/ID's not; no client was
+ * answered for it.  The seal tells send so (send_pre.c), and send drops
+ * such a message instead of delivering another file's bytes.
  *
  * The message is written in place under mess/ID, not in tmp/ and renamed:
  * the ID is random, so the name is free without the rename, and no one
@@ -19,8 +25,7 @@
  * removes mess/ID without todo/ID or info/ID after a day (a crash while
  * it was written), as it did with a renamed one.  The barriers are
  * shared by every message of a batch, so with QW_SYNC_FS a batch of any
- * size costs at most two disk flushes (one, when batches follow each
- * other).  A failure at any step removes what this message made
+ * size costs one syncfs.  A failure at any step removes what this message made
  * (flagmademess in qmail-queue). */
 #include <dirent.h>
 #include <errno.h>
@@ -39,9 +44,12 @@
 #include "buf.h"
 #include "env.h"
 #include "qwrite.h"
+#include "seal.h"
 
 #define PATH_ID_MAX	(QID_MAX + 16)
 #define ENVENC_MAX	(64u * 1024 * 1024)
+
+static uint8_t	boot[SEAL_BOOT];	/* zero: unknown (qw_set_boot) */
 
 static const char b62[] =
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -313,6 +321,7 @@ qw_write(struct qw *q, const void *p, size_t n)
 	if (write_all(q->fd, p, n) == -1)
 		return fail(q, "write mess");
 	q->size += n;
+	q->crc = crc32c(q->crc, p, n);
 	return 0;
 }
 
@@ -357,11 +366,18 @@ static int
 write_env(struct qw *q, const struct env *e, enum qw_sync sync)
 {
 	struct buf b = BUF_INIT(ENVENC_MAX);
+	struct seal sl;
 	char p[PATH_ID_MAX];
 	uint64_t old;
 	int fd, r = -1;
 
-	if (env_encode(&b, e) == -1) {
+	memset(&sl, 0, sizeof sl);
+	memcpy(sl.id, q->id, sizeof sl.id);
+	memcpy(sl.boot, boot, sizeof sl.boot);
+	sl.size = q->size;
+	sl.crc = q->crc;
+	if (seal_reserve(&b) == -1 || env_encode(&b, e) == -1 ||
+	    seal_fill(&b, 0, &sl) == -1) {
 		buf_free(&b);
 		return fail(q, "encode envelope");
 	}
@@ -497,6 +513,13 @@ qw_publish(struct qw *const *v, size_t n, enum qw_sync sync)
 	if (live > 0)
 		(void)qw_trigger(v[0]->dirfd, "T", 1);
 	return live;
+}
+
+/* qw_set_boot - the boot id every seal carries from now on */
+void
+qw_set_boot(const uint8_t id[16])
+{
+	memcpy(boot, id, sizeof boot);
 }
 
 /* qw_commit - one message, durable or gone */

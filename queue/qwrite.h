@@ -5,10 +5,11 @@
  * One message: qw_begin, qw_write..., qw_commit (or qw_abort).
  * Many at once (group commit, sandmail-queue's service): qw_begin and
  * qw_write each, qw_prepare each, then one qw_publish for all of them;
- * or (pipelined) one syncfs, qw_rename, and the next batch's syncfs
- * makes the renames durable.
- * The durable order is always: message data, mess/ID and the envelope's
- * data, then todo/ID; todo/ID commits. */
+ * or qw_rename each, then one syncfs for the whole batch.
+ * With qw_publish the durable order is: message data, mess/ID and the
+ * envelope's data, then todo/ID; todo/ID commits.  With one syncfs they
+ * become durable together, and the envelope's seal (seal.h) tells a torn
+ * todo/ID from a whole one after a power loss. */
 #ifndef SANDMAIL_QWRITE_H
 #define SANDMAIL_QWRITE_H
 
@@ -54,6 +55,7 @@ struct qw {
 	struct qw_pool	*pool;		/* or NULL: new files only */
 	int		fd;		/* tmp/ID being written, or -1 */
 	uint64_t	size;
+	uint32_t	crc;		/* CRC32C of the message so far */
 	uint64_t	old;		/* size of the reused file, else 0 */
 	char		id[QID_MAX + 1];
 	unsigned	made;		/* QW_* bits: what to remove on failure */
@@ -87,14 +89,19 @@ int	qw_prepare(struct qw *, struct env *, enum qw_sync);
  * are skipped; each one that fails is aborted, with op/err set.  Returns
  * how many are committed; those have made == QW_MESS|QW_TODO. */
 size_t	qw_publish(struct qw *const *, size_t n, enum qw_sync);
-/* qw_rename: for n prepared messages after the caller's barrier (a
- * syncfs): the renames to todo/ only.  Not durable until the caller's
- * next barrier: answer no client before it.  Returns how many are
+/* qw_rename: for n prepared messages: the renames to todo/ only.  Not
+ * durable until the caller's barrier (a syncfs) that follows: answer no
+ * client before it.  Returns how many are
  * renamed (made == QW_MESS|QW_TODO); the failed ones are aborted. */
 size_t	qw_rename(struct qw *const *, size_t n);
 /* qw_fail: a barrier shared by n messages failed: abort every live one
  * (op and err set) */
 void	qw_fail(struct qw *const *, size_t n, const char *op);
+
+/* qw_set_boot: this boot's id (seal.h's boot_id), for every envelope's
+ * seal from now on; never set, the seals carry zeros and are all checked
+ * in full after a crash */
+void	qw_set_boot(const uint8_t id[16]);
 
 /* qw_newid: a fresh queue ID, unique without coordination: the time in
  * microseconds and 64 random bits, in [0-9A-Za-z] (22 characters) */

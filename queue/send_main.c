@@ -19,6 +19,7 @@
 #include "exitcode.h"
 #include "log.h"
 #include "sbx.h"
+#include "qwrite.h"
 #include "send_srv.h"
 
 
@@ -157,6 +158,17 @@ open_all(struct send *s)
 	idx_init(&s->idx);
 }
 
+/* boot_time - when this boot began, by the wall clock */
+static time_t
+boot_time(void)
+{
+	struct timespec up;
+
+	if (clock_gettime(CLOCK_BOOTTIME, &up) == -1)
+		return 0;	/* no file is then older than the boot */
+	return time(NULL) - up.tv_sec;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -187,6 +199,12 @@ main(int argc, char *argv[])
 	tzset();
 	if (sodium_init() < 0)
 		die_msg(EXIT_TEMP, "sodium_init", "failed");
+	/* this boot: seals made in it are whole; others are checked
+	 * (send_pre.c); zeros match no seal, so all are checked */
+	if (boot_id(s.boot) == -1)
+		log_kv("warning", "op", "boot_id", "err", strerror(errno), NULL);
+	qw_set_boot(s.boot);	/* for the bounces' seals */
+	s.boot_at = boot_time();
 	ids(&cf, "user_send", "sandmails", &uid, &gid);
 	priv_drop_or_die(geteuid() == 0 ? uid : (uid_t)-1,
 	    geteuid() == 0 ? gid : (gid_t)-1);

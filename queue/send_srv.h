@@ -6,10 +6,12 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "buf.h"
 #include "env.h"
 #include "job.h"
+#include "seal.h"
 #include "send_int.h"
 #include "tbl.h"
 
@@ -122,6 +124,8 @@ struct send {
 	struct hand	 hand[PRE_BATCH];
 	size_t		 nhand;
 	unsigned	 uid;		/* ours: a reused file must be ours */
+	uint8_t		 boot[SEAL_BOOT];	/* this boot's id (seal.h) */
+	time_t		 boot_at;	/* when this boot began (unix time) */
 	char		(*retired)[POOL_NAME];	/* tmp/rm.NAME, for queue */
 	size_t		 nretired, retcap;
 	char		(*ipend)[POOL_NAME];	/* tmp/fs.ID, not yet durable */

@@ -13,6 +13,7 @@
 
 #include "exitcode.h"
 #include "log.h"
+#include "seal.h"
 #include "tools_common.h"
 
 static const char *
@@ -59,13 +60,14 @@ one(int qfd, const char *dir, const char *id)
 {
 	struct buf b = BUF_INIT(64u * 1024 * 1024);
 	struct rcpt *v = NULL;
+	struct seal sl;
 	struct env e;
 	size_t n = 0;
 	char a[32];
 	int inner = 0;
 
 	if (fs_read(qfd, dir, id, &b) == -1 || (dir[0] == 't' ?
-	    env_decode(&e, b.p, b.len) : info_decode(b.p, b.len, &e, &v, &n,
+	    seal_env(&e, b.p, b.len, &sl) : info_decode(b.p, b.len, &e, &v, &n,
 	    &inner)) == -1) {
 		buf_free(&b);
 		return 0;	/* gone meanwhile, or being written */

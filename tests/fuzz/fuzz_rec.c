@@ -1,5 +1,6 @@
 /* fuzz_rec: the record reader (lib/rec.c) and every decoder built on it:
- * the envelope (env.c) and send's job messages (job.c).  The first byte
+ * the envelope (env.c), a todo/ file's envelope and seal (seal.c) and
+ * send's job messages (job.c).  The first byte
  * picks the decoder.  What a decoder accepts must encode back to exactly
  * the same bytes: the decoders consume their input exactly. */
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include "env.h"
 #include "job.h"
 #include "rec.h"
+#include "seal.h"
 
 struct mem {
 	const uint8_t	*p;
@@ -54,9 +56,11 @@ static void
 decode(uint8_t which, const uint8_t *p, size_t n)
 {
 	struct buf b = BUF_INIT(1 << 24);
+	struct seal sl;
 	struct env e;
+	int k;
 
-	switch (which % 7) {
+	switch (which % 8) {
 	case 0:
 		if (env_decode(&e, p, n) == 0) {
 			if (env_encode(&b, &e) == -1)
@@ -71,6 +75,16 @@ decode(uint8_t which, const uint8_t *p, size_t n)
 	case 4: ROUND(rres, rres); break;
 	case 5: ROUND(rqry, rqry); break;
 	case 6: ROUND(rans, rans); break;
+	case 7:
+		if ((k = seal_env(&e, p, n, &sl)) >= 0) {
+			if ((k == 1 && seal_reserve(&b) == -1) ||
+			    env_encode(&b, &e) == -1 ||
+			    (k == 1 && seal_fill(&b, 0, &sl) == -1))
+				abort();
+			same(&b, p, n);
+		}
+		env_free(&e);
+		break;
 	}
 	buf_free(&b);
 }

@@ -81,8 +81,62 @@ def envelope(sender="a@example.org", rcpts=("b@example.org",),
     return out
 
 
+def _crc_table():
+    t = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        t.append(c)
+    return t
+
+
+_CRC = _crc_table()
+
+
+def crc32c(b, crc=0):
+    c = crc ^ 0xFFFFFFFF
+    for x in b:
+        c = _CRC[(c ^ x) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+SEAL_MAGIC = b"SMSEAL1"
+SEAL_LEN = 7 + 1 + 32 + 16 + 8 + 4 + 4 + 4
+
+
+def boot_id():
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return bytes.fromhex(f.read().strip().replace("-", ""))
+
+
+def seal(env, mid, boot, body):
+    """A todo/ file as lib/seal.c makes it: the header, then env."""
+    h = SEAL_MAGIC + bytes([len(mid)]) + mid.encode().ljust(32, b"\0")
+    h += boot + struct.pack(">QII", len(body), crc32c(body), len(env))
+    return h + struct.pack(">I", crc32c(env, crc32c(h))) + env
+
+
+def unseal(b):
+    """(seal dict or None for an unsealed file, envelope bytes); raises
+    on a seal that does not check."""
+    if not b.startswith(SEAL_MAGIC):
+        return None, b
+    h, env = b[:SEAL_LEN], b[SEAL_LEN:]
+    n = h[7]
+    size, crc, elen, own = struct.unpack(">QIII", h[7 + 33 + 16:])
+    if (len(h) != SEAL_LEN or elen != len(env) or not 0 < n <= 32 or
+            own != crc32c(env, crc32c(h[:-4]))):
+        raise ValueError("torn seal")
+    return {"id": h[8:8 + n].decode(), "boot": h[40:56], "size": size,
+            "crc": crc}, env
+
+
 def decode_envelope(b):
-    """Parse an SMENV1 envelope into a dict (raises on anything malformed)."""
+    """Parse an SMENV1 envelope into a dict (raises on anything malformed);
+    a todo/ file's seal, if any, is checked and its fields put in
+    e["seal"]."""
+    sl, b = unseal(b)
     assert b[:6] == b"SMENV1", "magic"
     i = 6
 
@@ -109,6 +163,7 @@ def decode_envelope(b):
         e["rcpts"].append((a, o, notify))
     if i != len(b):
         raise ValueError("trailing bytes")
+    e["seal"] = sl
     return e
 
 
@@ -209,16 +264,22 @@ def listing(conf, sub):
 
 def check_consistent(conf, acked=()):
     """Every todo/ID has a complete mess/ID and an envelope that decodes,
-    with the size matching; every acked ID is in todo/.  Returns the
-    decoded envelopes by ID."""
+    with the size matching, sealed with its ID and its message's size and
+    CRC32C; every acked ID is in todo/.  Returns the decoded envelopes by
+    ID."""
     q = queue_dir(conf)
     todo = listing(conf, "todo")
     out = {}
     for i in todo:
         with open(os.path.join(q, "todo", i), "rb") as f:
             e = decode_envelope(f.read())
-        st = os.stat(os.path.join(q, "mess", i))
-        assert st.st_size == e["size"], (i, st.st_size, e["size"])
+        with open(os.path.join(q, "mess", i), "rb") as f:
+            body = f.read()
+        assert len(body) == e["size"], (i, len(body), e["size"])
+        sl = e["seal"]
+        assert sl is not None, f"{i}: todo/ not sealed"
+        assert (sl["id"], sl["size"], sl["crc"]) == (i, len(body),
+                                                    crc32c(body)), (i, sl)
         out[i] = e
     for i in acked:
         assert i in out, f"acknowledged {i} is not in todo/"

@@ -12,6 +12,7 @@ import threading
 import time
 
 from conftest import prog, wait_for
+import queueutil
 
 B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -201,6 +202,7 @@ def flush(conf, domain=""):
 
 
 def decode_env(b):
+    b = queueutil.unseal(b)[1]
     assert b[:6] == b"SMENV1"
     c = Cur(b[6:])
     e = {"sender": c.s(), "envid": c.s(), "auth": c.s(), "client": c.s(),

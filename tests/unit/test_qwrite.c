@@ -20,6 +20,7 @@
 #include "env.h"
 #include "../../queue/qinit.h"
 #include "../../queue/qwrite.h"
+#include "seal.h"
 
 struct fx {
 	char	dir[64];
@@ -124,12 +125,15 @@ static void
 test_commit(void **state)
 {
 	struct fx *f = *state;
+	const uint8_t boot[16] = "0123456789abcdef";
+	struct seal sl;
 	struct qw q;
 	struct env e, d;
 	char b[4096];
 	size_t n;
 
 	mkenv(&e);
+	qw_set_boot(boot);
 	assert_int_equal(qw_begin(&q, f->dfd), 0);
 	assert_true(qw_idok(q.id));
 	/* written in place: mess/ID, an orphan until todo/ID names it */
@@ -146,7 +150,12 @@ test_commit(void **state)
 	assert_int_equal(n, 17);
 	assert_memory_equal(b, "Subject: x\n\nbody\n", 17);
 	n = slurp(f, "todo", q.id, b, sizeof b);
-	assert_int_equal(env_decode(&d, b, n), 0);
+	/* sealed: the message's size and CRC, its ID, this boot */
+	assert_int_equal(seal_env(&d, b, n, &sl), 1);
+	assert_string_equal(sl.id, q.id);
+	assert_int_equal(sl.size, 17);
+	assert_int_equal(sl.crc, crc32c(0, "Subject: x\n\nbody\n", 17));
+	assert_memory_equal(sl.boot, boot, 16);
 	assert_int_equal(d.size, 17);
 	assert_string_equal(d.sender, "a@example.org");
 	assert_int_equal(d.nrcpt, 1);
