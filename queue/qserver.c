@@ -11,12 +11,11 @@
  * iteration, when all of them are prepared and published together.  No K
  * is written before its own message's data and names are durable.
  *
- * With syncfs (the service's default) the two barriers of a commit are
- * pipelined: one syncfs per iteration makes durable both the data of the
- * messages whose E just came (then renamed to todo/, state QS_SYNC) and
- * the todo/ renames of the previous iteration (those get their K now);
- * an iteration with renames to make durable and no new message fsyncs
- * todo/ only. */
+ * With syncfs (the service's default) a commit has one barrier: the
+ * batch's messages are renamed into todo/ first, then one syncfs makes
+ * their data, envelopes and names durable together, then every K goes
+ * out.  A power loss inside that syncfs can leave a todo/ID torn; its seal
+ * (seal.h) tells send to drop it (no client was answered for it). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -44,7 +43,6 @@ enum qs_state {
 	QS_IDLE,	/* between messages: M or F */
 	QS_MSG,		/* in a message: D, E or A */
 	QS_COMMIT,	/* E read: waiting for the batch commit */
-	QS_SYNC,	/* todo/ID renamed: waiting for the next syncfs */
 	QS_DEAD,	/* to be closed once its output is out */
 };
 
@@ -89,7 +87,7 @@ qsrv_init(struct qsrv *q, int dirfd, int lfd)
 	q->idle_ms = 600 * 1000;
 	q->sync = QW_SYNC_FILE;
 	q->one_shot = lfd < 0;
-	q->trig = q->todofd = -1;
+	q->trig = -1;
 }
 
 /* reply - queue one answer record: a type and a string */
@@ -476,19 +474,6 @@ poke(struct qsrv *q)
 	}
 }
 
-/* barrier - with new messages, a syncfs (their data and the last
- * batch's renames); with renames only, the cheaper fsync of todo/ */
-static int
-barrier(struct qsrv *q, int data)
-{
-	if (data)
-		return syncfs(q->dirfd);
-	if (q->todofd < 0 && (q->todofd = openat(q->dirfd, "todo",
-	    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	return fsync(q->todofd);
-}
-
 /* answer - K or Z for a session whose commit is over */
 static void
 answer(struct qsrv *q, struct qsess *s)
@@ -512,58 +497,43 @@ answer(struct qsrv *q, struct qsess *s)
 }
 
 /* commit_batch - every message whose E arrived: prepare, publish, answer.
- * fsync mode: qw_publish (both barriers) and K at once.  syncfs mode: one
- * syncfs covers this batch's data and the last batch's renames; the
- * last batch is answered, this one renamed and answered next time. */
+ * fsync mode: qw_publish (both barriers).  syncfs mode: the renames to
+ * todo/, then one syncfs for the data and the names together. */
 static void
 commit_batch(struct qsrv *q)
 {
-	struct qw **v, **w;
-	size_t n = 0, nw = 0, nk = 0;
-	int pipe = q->sync == QW_SYNC_FS;
+	struct qw **v;
+	size_t n = 0;
 
-	if ((v = calloc(q->n ? 2 * q->n : 1, sizeof *v)) == NULL)
+	if ((v = calloc(q->n ? q->n : 1, sizeof *v)) == NULL)
 		return;		/* they stay in QS_COMMIT for next time */
-	w = v + q->n;
 	for (size_t i = 0; i < q->n; i++) {
 		struct qsess *s = q->s[i];
 
-		if (pipe && s->st == QS_SYNC)
-			w[nw++] = &s->qw;
 		if (s->st != QS_COMMIT)
 			continue;
 		s->open = 0;	/* qw_prepare/qw_publish clean up now */
 		if (qw_prepare(&s->qw, &s->env, q->sync) == 0)
 			v[n++] = &s->qw;
 	}
-	if (!pipe)
-		nk = qw_publish(v, n, q->sync);
-	else if (n + nw > 0 && barrier(q, n > 0) == -1) {
-		qw_fail(v, n, n > 0 ? "syncfs" : "fsync todo");
-		qw_fail(w, nw, n > 0 ? "syncfs" : "fsync todo");
-	} else {
-		nk = nw;
-		(void)qw_rename(v, n);
+	if (q->sync != QW_SYNC_FS)
+		(void)qw_publish(v, n, q->sync);
+	else if (n > 0 && qw_rename(v, n) > 0) {
+		if (syncfs(q->dirfd) == -1)
+			qw_fail(v, n, "syncfs");
+		else
+			poke(q);	/* qw_publish pokes for itself */
 	}
 	free(v);
-	for (size_t i = 0; i < q->n; i++) {
-		struct qsess *s = q->s[i];
-
-		if (pipe && s->st == QS_COMMIT && s->qw.made != 0)
-			s->st = QS_SYNC;	/* renamed: K next time */
-		else if (s->st == QS_COMMIT || s->st == QS_SYNC)
-			answer(q, s);
-	}
-	if (pipe && nk > 0)
-		poke(q);	/* qw_publish pokes for itself */
+	for (size_t i = 0; i < q->n; i++)
+		if (q->s[i]->st == QS_COMMIT)
+			answer(q, q->s[i]);
 }
 
 static void
 sess_free(struct qsess *s)
 {
-	if (s->st == QS_SYNC)	/* renamed: it will be delivered */
-		log_fail(s, "unanswered", "client gone before its K", 0);
-	else if (s->st == QS_MSG || s->st == QS_COMMIT)
+	if (s->st == QS_MSG || s->st == QS_COMMIT)
 		log_fail(s, "aborted", "client gone", 0);
 	drop_msg(s);
 	close(s->rfd);
@@ -583,10 +553,6 @@ reap(struct qsrv *q, time_t now)
 	for (size_t i = 0; i < q->n; i++) {
 		struct qsess *s = q->s[i];
 
-		if (s->st == QS_SYNC) {	/* its K comes next round */
-			q->s[j++] = s;
-			continue;
-		}
 		if (q->idle_ms > 0 && (now - s->last) * 1000 > q->idle_ms) {
 			if (s->st != QS_DEAD)
 				log_fail(s, "timeout", "client idle", 0);
@@ -649,8 +615,7 @@ static int
 poll_timeout(const struct qsrv *q)
 {
 	for (size_t i = 0; i < q->n; i++)
-		if ((complete(q->s[i]) && q->s[i]->st != QS_DEAD) ||
-		    q->s[i]->st == QS_SYNC)
+		if (complete(q->s[i]) && q->s[i]->st != QS_DEAD)
 			return 0;
 	return q->n > 0 ? 1000 : -1;
 }
@@ -729,9 +694,7 @@ qsrv_free(struct qsrv *q)
 		sess_free(q->s[i]);
 	if (q->trig >= 0)
 		close(q->trig);
-	if (q->todofd >= 0)
-		close(q->todofd);
-	q->trig = q->todofd = -1;
+	q->trig = -1;
 	free(q->s);
 	q->s = NULL;
 	q->n = q->cap = 0;

@@ -3,7 +3,7 @@
  * sandmail-queue runs: one client on fd 0/1, or the service on
  * lock/queue.sock.  Messages whose E arrived in the same loop iteration
  * are committed together, so they share their barriers (with syncfs, one
- * per iteration, pipelined across iterations). */
+ * per iteration). */
 #ifndef SANDMAIL_QSERVER_H
 #define SANDMAIL_QSERVER_H
 
@@ -29,7 +29,6 @@ struct qsrv {
 	int		 one_shot;	/* stop when the last client goes */
 	size_t		 committed;	/* messages, for the log and tests */
 	int		 trig;		/* lock/trigger, once opened, or -1 */
-	int		 todofd;	/* todo/, once opened, or -1 */
 	struct qw_pool	*pool;		/* retired files to reuse, or NULL */
 	struct qsess	**s;
 	size_t		 n, cap;
