@@ -10,11 +10,12 @@ a file system that orders nothing (ext4 without a journal): the name
 without the data (zeros, or the bytes of the file written over), the
 envelope without the message, the message cut short."""
 import os
+import subprocess
 import time
 
 import queueutil as qu
 import sendutil as su
-from conftest import wait_for
+from conftest import prog, wait_for
 
 OTHER_BOOT = bytes(range(16))	# a boot that is not this one
 
@@ -82,6 +83,19 @@ def test_torn_todo_files_are_dropped_and_whole_ones_delivered(procs,
                                   size=len(m["unsealed"])), m["unsealed"])
     # sealed in an earlier boot, mess/ID never made it
     plant(q, ids["no_mess"], sealed("no_mess"), None)
+
+    # the tools read sealed and unsealed todo/ files alike
+    mq = subprocess.run([prog("sandmail-mailq"), "-c", conf],
+                       capture_output=True, text=True, timeout=30)
+    for k in ("whole", "unsealed"):
+        assert f"{ids[k]} {len(m[k])} " in mq.stdout, (k, mq.stdout)
+    assert mq.stdout.count("\tnew\talice@test.example") >= 3, mq.stdout
+    d = subprocess.run([prog("sandmail-queue"), "-c", conf, "-d",
+                        os.path.join(su.qdir(conf), "todo", ids["whole"])],
+                       capture_output=True, text=True, timeout=30)
+    assert d.returncode == 0, d.stderr
+    assert "sender: s@remote.example" in d.stdout
+    assert "rcpt: alice@test.example" in d.stdout
 
     s = su.Send(procs, conf).start()
     want = {ids[k] for k in ("whole", "this_boot", "unsealed")}
