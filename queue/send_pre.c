@@ -439,7 +439,8 @@ xout_free(struct xout *o)
 	buf_free(&o->seen);
 }
 
-/* mess_matches - whether mess/ID has the size and CRC32C its seal says */
+/* mess_matches - whether mess/ID has the size and CRC32C its seal says:
+ * 1 yes, 0 no (or no mess/ID), -1 it could not be read (undecided) */
 static int
 mess_matches(struct send *s, const char *id, const struct seal *sl)
 {
@@ -448,18 +449,22 @@ mess_matches(struct send *s, const char *id, const struct seal *sl)
 	uint64_t got = 0;
 	uint32_t crc = 0;
 	char p[QID_MAX + 8];
-	ssize_t k;
-	int fd, r = 0;
+	ssize_t k = 0;
+	int fd, r;
 
 	snprintf(p, sizeof p, "mess/%s", id);
 	if ((fd = openat(s->qfd, p, O_RDONLY | O_CLOEXEC)) == -1)
-		return 0;
-	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == sl->size) {
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &st) == -1)
+		r = -1;
+	else if ((uint64_t)st.st_size != sl->size)
+		r = 0;
+	else {
 		while ((k = read(fd, b, sizeof b)) > 0) {
 			crc = crc32c(crc, b, (size_t)k);
 			got += (uint64_t)k;
 		}
-		r = k == 0 && got == sl->size && crc == sl->crc;
+		r = k == -1 ? -1 : got == sl->size && crc == sl->crc;
 	}
 	close(fd);
 	return r;
@@ -469,16 +474,22 @@ mess_matches(struct send *s, const char *id, const struct seal *sl)
  * k from seal_env): sealed in an earlier boot and not matching mess/ID or
  * its own name, or unreadable and last written before this boot.  Such a
  * message was never answered with a 250: it goes, and is logged.  A bad
- * todo/ID written in this boot stays (a bug, not a power loss). */
+ * todo/ID written in this boot stays (a bug, not a power loss).  1 torn,
+ * 0 not, -1 undecided (mess/ID could not be read: left for later). */
 static int
 torn(struct send *s, const char *id, int k, const struct seal *sl)
 {
 	struct stat st;
 	char p[QID_MAX + 8];
+	int m;
 
-	if (k == 1)
-		return memcmp(sl->boot, s->boot, SEAL_BOOT) != 0 &&
-		    (strcmp(sl->id, id) != 0 || !mess_matches(s, id, sl));
+	if (k == 1) {
+		if (memcmp(sl->boot, s->boot, SEAL_BOOT) == 0)
+			return 0;
+		if (strcmp(sl->id, id) != 0)
+			return 1;
+		return (m = mess_matches(s, id, sl)) == -1 ? -1 : !m;
+	}
 	snprintf(p, sizeof p, "todo/%s", id);
 	return k == -1 && fstatat(s->qfd, p, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    st.st_mtime < s->boot_at;
@@ -496,7 +507,7 @@ pre_one(struct send *s, const char *id, struct buf *img, char src[POOL_NAME])
 	struct seal sl;
 	struct env e;
 	struct xout o;
-	int r = -1, k;
+	int r = -1, k, t;
 
 	if (fs_read(s->qfd, "todo", id, &b) == -1) {
 		log_kv("warn", "id", id, "op", "read todo", "err",
@@ -506,7 +517,13 @@ pre_one(struct send *s, const char *id, struct buf *img, char src[POOL_NAME])
 	}
 	k = seal_env(&e, b.p, b.len, &sl);
 	buf_free(&b);
-	if (torn(s, id, k, &sl)) {
+	if ((t = torn(s, id, k, &sl)) == -1) {
+		env_free(&e);
+		log_kv("warn", "id", id, "op", "read mess", "err",
+		    strerror(errno), NULL);
+		return -1;
+	}
+	if (t == 1) {
 		env_free(&e);
 		log_kv("warn", "id", id, "op", "torn", "reason",
 		    "cut short by a power loss: never acknowledged", NULL);

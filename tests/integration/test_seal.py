@@ -48,7 +48,7 @@ def test_torn_todo_files_are_dropped_and_whole_ones_delivered(procs,
         - 3600
     ids = {k: su.newid() for k in ("whole", "changed", "short", "other_id",
                                    "zeros", "garbage_now", "this_boot",
-                                   "unsealed", "no_mess")}
+                                   "unsealed", "no_mess", "unreadable")}
     m = {k: body(i) for k, i in ids.items()}
 
     def sealed(k, boot=OTHER_BOOT, sealed_body=None, sid=None):
@@ -83,6 +83,12 @@ def test_torn_todo_files_are_dropped_and_whole_ones_delivered(procs,
                                   size=len(m["unsealed"])), m["unsealed"])
     # sealed in an earlier boot, mess/ID never made it
     plant(q, ids["no_mess"], sealed("no_mess"), None)
+    # mess/ID cannot be read (here: a directory of the size the seal
+    # names): undecided, so kept for later, neither delivered nor dropped
+    os.mkdir(os.path.join(q, "mess", ids["unreadable"]))
+    dsize = os.stat(os.path.join(q, "mess", ids["unreadable"])).st_size
+    plant(q, ids["unreadable"], sealed("unreadable",
+                                       sealed_body=b"x" * dsize), None)
 
     # the tools read sealed and unsealed todo/ files alike
     mq = subprocess.run([prog("sandmail-mailq"), "-c", conf],
@@ -101,8 +107,9 @@ def test_torn_todo_files_are_dropped_and_whole_ones_delivered(procs,
     want = {ids[k] for k in ("whole", "this_boot", "unsealed")}
     wait_for(lambda: {j["qid"] for j in s.local_done()} >= want,
              what="the whole ones delivered")
-    wait_for(lambda: su.queued(conf, "todo") == [ids["garbage_now"]],
-             what="only the kept one left in todo/")
+    kept = sorted([ids["garbage_now"], ids["unreadable"]])
+    wait_for(lambda: su.queued(conf, "todo") == kept,
+             what="only the kept ones left in todo/")
     got = [j["qid"] for j in s.local_done()]
     assert sorted(got) == sorted(want), got
     log = s.logtext().decode()
@@ -111,9 +118,11 @@ def test_torn_todo_files_are_dropped_and_whole_ones_delivered(procs,
         assert f"id={i} op=torn" in log, (k, log)
         assert i not in su.queued(conf, "mess"), k
         assert i not in su.queued(conf, "info"), k
-    for k in ("whole", "this_boot", "unsealed", "garbage_now"):
+    for k in ("whole", "this_boot", "unsealed", "garbage_now",
+              "unreadable"):
         assert f"id={ids[k]} op=torn" not in log, k
     assert (f'id={ids["garbage_now"]} op="read todo" '
             'err="malformed envelope"') in log, log
     assert ids["garbage_now"] in su.queued(conf, "mess")
+    assert f'id={ids["unreadable"]} op="read mess"' in log, log
     s.kill()
