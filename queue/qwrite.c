@@ -6,8 +6,9 @@
  *
  *   mess/ID      created (O_EXCL) and written (fdatasynced, QW_SYNC_FILE):
  *                an orphan until todo/ID exists, whole or not
- *   tmp/ID.env   written, sealed (seal.h: its own CRC32C, the message's
- *                size and CRC32C, this boot's id) (fdatasynced, QW_SYNC_FILE)
+ *   tmp/ID.env   written and sealed (seal.h: its own CRC32C, the
+ *                message's size and CRC32C, this boot's id), and
+ *                fdatasynced with QW_SYNC_FILE
  *   -- QW_SYNC_FILE (qw_publish): a barrier, the fsync of mess/, so the
  *      data and name of mess/ID and the envelope's data are durable
  *   todo/ID      renamed: the commit, once durable
@@ -25,8 +26,8 @@
  * removes mess/ID without todo/ID or info/ID after a day (a crash while
  * it was written), as it did with a renamed one.  The barriers are
  * shared by every message of a batch, so with QW_SYNC_FS a batch of any
- * size costs one syncfs.  A failure at any step removes what this message made
- * (flagmademess in qmail-queue). */
+ * size costs one syncfs.  A failure at any step removes what this message
+ * made (flagmademess in qmail-queue). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

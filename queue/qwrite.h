@@ -99,8 +99,8 @@ size_t	qw_rename(struct qw *const *, size_t n);
 void	qw_fail(struct qw *const *, size_t n, const char *op);
 
 /* qw_set_boot: this boot's id (seal.h's boot_id), for every envelope's
- * seal from now on; never set, the seals carry zeros and are all checked
- * in full after a crash */
+ * seal from now on; never set, the seals carry zeros, which send takes
+ * for an unknown boot and checks in full */
 void	qw_set_boot(const uint8_t id[16]);
 
 /* qw_newid: a fresh queue ID, unique without coordination: the time in

@@ -470,6 +470,8 @@ mess_matches(struct send *s, const char *id, const struct seal *sl)
 	return r;
 }
 
+static const uint8_t zero_boot[SEAL_BOOT];
+
 /* torn - whether todo/ID is a commit that a power loss cut short (seal.h,
  * k from seal_env): sealed in an earlier boot and not matching mess/ID or
  * its own name, or unreadable and last written before this boot.  Such a
@@ -484,7 +486,10 @@ torn(struct send *s, const char *id, int k, const struct seal *sl)
 	int m;
 
 	if (k == 1) {
-		if (memcmp(sl->boot, s->boot, SEAL_BOOT) == 0)
+		/* a boot id of zeros is one that could not be read: it
+		 * matches nothing, not even another unknown one */
+		if (memcmp(sl->boot, s->boot, SEAL_BOOT) == 0 &&
+		    memcmp(s->boot, zero_boot, SEAL_BOOT) != 0)
 			return 0;
 		if (strcmp(sl->id, id) != 0)
 			return 1;
