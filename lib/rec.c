@@ -188,6 +188,18 @@ cur_u64(struct cur *c, uint64_t *v)
 	return 0;
 }
 
+/* cur_raw - take n bytes as they are, pointing into the record */
+int
+cur_raw(struct cur *c, const void **out, size_t n)
+{
+	const unsigned char *p;
+
+	if (take(c, n, &p) == -1)
+		return -1;
+	*out = p;
+	return 0;
+}
+
 /* cur_str - take a length-prefixed string, pointing into the record */
 int
 cur_str(struct cur *c, const char **s, size_t *n)

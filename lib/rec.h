@@ -41,6 +41,8 @@ void	cur_init(struct cur *, const void *, size_t);
 int	cur_u8(struct cur *, uint8_t *);
 int	cur_u32(struct cur *, uint32_t *);
 int	cur_u64(struct cur *, uint64_t *);
+/* n bytes as they are (a fixed-size field): points into the record */
+int	cur_raw(struct cur *, const void **, size_t n);
 /* a string field: points into the record, not NUL-terminated */
 int	cur_str(struct cur *, const char **, size_t *);
 /* a string field copied to a C string of at most max bytes, no NUL inside */

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "rec.h"
 #include "seal.h"
 
@@ -87,23 +89,6 @@ crc32c(uint32_t crc, const void *p, size_t n)
 	return ~c;
 }
 
-static void
-put_be(unsigned char *p, uint64_t v, int n)
-{
-	for (int i = n - 1; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char)v;
-}
-
-static uint64_t
-get_be(const unsigned char *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* seal_reserve - room for the header */
 int
 seal_reserve(struct buf *b)
@@ -113,65 +98,68 @@ seal_reserve(struct buf *b)
 	return buf_put(b, z, sizeof z);
 }
 
-/* seal_fill - the header at b[start..), over the envelope after it */
+/* seal_fill - the header at b[start..), over the envelope after it: the
+ * fields are packed over the reserved bytes (rec.h), b's length kept */
 int
 seal_fill(struct buf *b, size_t start, const struct seal *s)
 {
-	unsigned char *t, *p;
-	size_t idn = strnlen(s->id, sizeof s->id), elen;
+	static const char pad[QID_MAX];
+	size_t idn = strnlen(s->id, sizeof s->id), end = b->len, elen;
+	uint32_t crc;
+	int r;
 
-	if (idn == 0 || idn > QID_MAX || start > b->len ||
-	    b->len - start < SEAL_LEN || (elen = b->len - start - SEAL_LEN) >
+	if (idn == 0 || idn > QID_MAX || start > end ||
+	    end - start < SEAL_LEN || (elen = end - start - SEAL_LEN) >
 	    UINT32_MAX)
 		return errno = EINVAL, -1;
-	t = p = (unsigned char *)b->p + start;
-	memset(t, 0, SEAL_LEN);
-	memcpy(p, SEAL_MAGIC, 7);
-	p += 7;
-	*p++ = (unsigned char)idn;
-	memcpy(p, s->id, idn);
-	p += QID_MAX;
-	memcpy(p, s->boot, SEAL_BOOT);
-	p += SEAL_BOOT;
-	put_be(p, s->size, 8);
-	p += 8;
-	put_be(p, s->crc, 4);
-	p += 4;
-	put_be(p, elen, 4);
-	p += 4;
+	b->len = start;
+	r = buf_put(b, SEAL_MAGIC, 7) == -1 || pk_u8(b, (uint8_t)idn) == -1 ||
+	    buf_put(b, s->id, idn) == -1 ||
+	    buf_put(b, pad, QID_MAX - idn) == -1 ||
+	    buf_put(b, s->boot, SEAL_BOOT) == -1 || pk_u64(b, s->size) == -1 ||
+	    pk_u32(b, s->crc) == -1 || pk_u32(b, (uint32_t)elen) == -1;
 	/* the CRC of the header so far, then of the envelope after it */
-	put_be(p, crc32c(crc32c(0, t, (size_t)(p - t)), p + 4, elen), 4);
-	return 0;
+	crc = crc32c(crc32c(0, b->p + start, b->len - start),
+	    b->p + start + SEAL_LEN, elen);
+	r = r || pk_u32(b, crc) == -1;
+	b->len = end;
+	return r ? -1 : 0;
 }
 
 /* seal_split - the seal at the start of p[0..n), if there is one */
 int
-seal_split(const void *v, size_t n, struct seal *s, size_t *off,
+seal_split(const void *p, size_t n, struct seal *s, size_t *off,
     size_t *len)
 {
-	const unsigned char *p = v, *t = p + 7;
-	size_t idn;
+	const unsigned char *id;
+	const void *boot;
+	struct cur c;
+	uint32_t elen, crc;
+	uint8_t idn;
 
 	memset(s, 0, sizeof *s);
 	*off = 0;
 	*len = n;
 	if (n < 7 || memcmp(p, SEAL_MAGIC, 7) != 0)
 		return 0;
-	if (n < SEAL_LEN || get_be(p + SEAL_LEN - 8, 4) != n - SEAL_LEN ||
-	    crc32c(crc32c(0, p, SEAL_LEN - 4), p + SEAL_LEN, n - SEAL_LEN) !=
-	    (uint32_t)get_be(p + SEAL_LEN - 4, 4))
+	if (n < SEAL_LEN)
 		return -1;
-	if ((idn = *t++) == 0 || idn > QID_MAX)
+	cur_init(&c, (const char *)p + 7, SEAL_LEN - 7);
+	if (cur_u8(&c, &idn) == -1 || cur_raw(&c, (const void **)&id,
+	    QID_MAX) == -1 || cur_raw(&c, &boot, SEAL_BOOT) == -1 ||
+	    cur_u64(&c, &s->size) == -1 || cur_u32(&c, &s->crc) == -1 ||
+	    cur_u32(&c, &elen) == -1 || cur_u32(&c, &crc) == -1)
+		return -1;
+	if (elen != n - SEAL_LEN || crc != crc32c(crc32c(0, p, SEAL_LEN - 4),
+	    (const char *)p + SEAL_LEN, elen))
+		return -1;
+	if (idn == 0 || idn > QID_MAX)
 		return -1;
 	for (size_t i = 0; i < QID_MAX; i++)	/* the id, then zeros */
-		if (i < idn ? t[i] == '\0' : t[i] != '\0')
+		if (i < idn ? id[i] == '\0' : id[i] != '\0')
 			return -1;
-	memcpy(s->id, t, idn);
-	t += QID_MAX;
-	memcpy(s->boot, t, SEAL_BOOT);
-	t += SEAL_BOOT;
-	s->size = get_be(t, 8);
-	s->crc = (uint32_t)get_be(t + 8, 4);
+	memcpy(s->id, id, idn);
+	memcpy(s->boot, boot, SEAL_BOOT);
 	*off = SEAL_LEN;
 	*len = n - SEAL_LEN;
 	return 1;
@@ -190,25 +178,15 @@ seal_env(struct env *e, const void *p, size_t n, struct seal *s)
 	return env_decode(e, (const char *)p + off, len) == -1 ? -1 : k;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* boot_id - this boot's id, from its text form (a UUID) */
 int
 boot_id(uint8_t out[SEAL_BOOT])
 {
 	char t[64];
+	const char *end;
+	size_t k;
 	ssize_t n;
-	int fd, k = 0, hi = -1, d, bad = 0;
+	int fd;
 
 	memset(out, 0, SEAL_BOOT);
 	if ((fd = open("/proc/sys/kernel/random/boot_id",
@@ -218,21 +196,11 @@ boot_id(uint8_t out[SEAL_BOOT])
 	close(fd);
 	if (n <= 0)
 		return -1;
-	for (ssize_t i = 0; i < n && t[i] != '\n'; i++) {
-		if (t[i] == '-')
-			continue;
-		if ((d = hexval((unsigned char)t[i])) == -1 || k == SEAL_BOOT) {
-			bad = 1;
-			break;
-		}
-		if (hi == -1)
-			hi = d;
-		else {
-			out[k++] = (uint8_t)(hi << 4 | d);
-			hi = -1;
-		}
-	}
-	if (bad || k != SEAL_BOOT || hi != -1) {
+	while (n > 0 && t[n - 1] == '\n')
+		n--;
+	/* 32 hex digits with dashes between, and nothing else */
+	if (sodium_hex2bin(out, SEAL_BOOT, t, (size_t)n, "-", &k, &end) != 0 ||
+	    k != SEAL_BOOT || end != t + n) {
 		memset(out, 0, SEAL_BOOT);
 		return errno = EPROTO, -1;
 	}
