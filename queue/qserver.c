@@ -517,7 +517,7 @@ commit_batch(struct qsrv *q)
 			v[n++] = &s->qw;
 	}
 	if (q->sync != QW_SYNC_FS)
-		(void)qw_publish(v, n, q->sync);
+		(void)qw_publish(v, n);
 	else if (n > 0 && qw_rename(v, n) > 0) {
 		if (syncfs(q->dirfd) == -1)
 			qw_fail(v, n, "syncfs");

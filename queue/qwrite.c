@@ -491,19 +491,16 @@ qw_fail(struct qw *const *v, size_t n, const char *op)
 /* qw_publish - the barrier, the todo/ renames and the todo/ fsync,
  * shared by n prepared messages (those with made == 0 are skipped) */
 size_t
-qw_publish(struct qw *const *v, size_t n, enum qw_sync sync)
+qw_publish(struct qw *const *v, size_t n)
 {
 	size_t live;
-	int r;
 
 	while (n > 0 && v[0]->made == 0)	/* v[0]: a live one */
 		v++, n--;
 	if (n == 0)
 		return 0;
-	r = sync == QW_SYNC_FS ? syncfs(v[0]->dirfd) :
-	    sync_dir(v[0]->dirfd, "mess");
-	if (r == -1) {
-		fail_all(v, n, sync == QW_SYNC_FS ? "syncfs" : "fsync mess");
+	if (sync_dir(v[0]->dirfd, "mess") == -1) {
+		fail_all(v, n, "fsync mess");
 		return 0;
 	}
 	live = qw_rename(v, n);
@@ -531,7 +528,7 @@ qw_commit(struct qw *q, struct env *e)
 
 	if (qw_prepare(q, e, QW_SYNC_FILE) == -1)
 		return -1;
-	if (qw_publish(v, 1, QW_SYNC_FILE) != 1) {
+	if (qw_publish(v, 1) != 1) {
 		errno = q->err;
 		return -1;
 	}

@@ -83,12 +83,13 @@ void	qw_abort(struct qw *);
  * (env->size set) written to tmp/ID.env (and fdatasynced).  0, or -1 with
  * the message aborted (op and err say why). */
 int	qw_prepare(struct qw *, struct env *, enum qw_sync);
-/* qw_publish: the shared half for n prepared messages: one barrier (an
- * fsync of mess/, or one syncfs with QW_SYNC_FS), the renames to todo/,
- * one fsync of todo/, one poke of lock/trigger.  Messages with made == 0
- * are skipped; each one that fails is aborted, with op/err set.  Returns
+/* qw_publish: the shared half for n messages prepared with QW_SYNC_FILE:
+ * one barrier (an fsync of mess/), the renames to todo/, one fsync of
+ * todo/, one poke of lock/trigger.  (With QW_SYNC_FS the caller renames,
+ * qw_rename, then makes its own syncfs.)  Messages with made == 0 are
+ * skipped; each one that fails is aborted, with op/err set.  Returns
  * how many are committed; those have made == QW_MESS|QW_TODO. */
-size_t	qw_publish(struct qw *const *, size_t n, enum qw_sync);
+size_t	qw_publish(struct qw *const *, size_t n);
 /* qw_rename: for n prepared messages: the renames to todo/ only.  Not
  * durable until the caller's barrier (a syncfs) that follows: answer no
  * client before it.  Returns how many are
