@@ -1,5 +1,5 @@
 /* fuzz_qserver: the queue protocol server (queue/qserver.c) with its real
- * writer (queue/qwrite.c) on a queue in /dev/shm: the input is everything
+ * writer (lib/qwrite.c) on a queue in /dev/shm: the input is everything
  * one client sends on fd 0.  After the client is gone, nothing may be left
  * in tmp/, and every todo/ID must have its mess/ID (a message is committed
  * whole or not at all). */

@@ -1,4 +1,4 @@
-/* test_qwrite: queue/qwrite.c and queue/qinit.c on a real directory:
+/* test_qwrite: lib/qwrite.c and queue/qinit.c on a real directory:
  * commit, abort, group commit, and cleanup when a step fails. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,7 +19,7 @@
 
 #include "env.h"
 #include "../../queue/qinit.h"
-#include "../../queue/qwrite.h"
+#include "qwrite.h"
 #include "seal.h"
 
 struct fx {

@@ -1,6 +1,7 @@
 /* qwrite: writing one new message into the queue (mess/ then todo/), the
  * way sandmail-queue does it, for sandmail-queue itself and for send's
- * bounces.  Implemented in queue/qwrite.c (the queue issue).
+ * bounces: the queue and send both commit messages with it, so it is
+ * in lib/ (send has its own folder and user).
  *
  * One message: qw_begin, qw_write..., qw_commit (or qw_abort).
  * Many at once (group commit, sandmail-queue's service): qw_begin and
