@@ -57,19 +57,11 @@ auth_delay_ms(const struct conf *c)
 {
 	const char *v = conf_str(c, "auth_fail_delay", NULL);
 	unsigned long long n;
-	char num[32];
-	size_t k;
 
 	if (v == NULL)
 		return 1000;
-	k = strlen(v);
-	if (k > 2 && k < sizeof num && strcmp(v + k - 2, "ms") == 0) {
-		memcpy(num, v, k - 2);
-		num[k - 2] = '\0';
-		if (parse_ull(num, &n) == 0 && n <= 600000)
-			return (unsigned long)n;
-	} else if (parse_secs(v, &n) == 0 && n <= 600)
-		return (unsigned long)n * 1000;
+	if (parse_msecs(v, &n) == 0 && n <= 600000)
+		return (unsigned long)n;
 	die_msg(EXIT_TEMP, "config", "auth_fail_delay: not a delay");
 }
 

@@ -34,6 +34,16 @@ put_err(const struct buf *err)
 		fwrite(err->p, 1, err->len, stderr);
 }
 
+/* report - conf_check's problems: a bad value stops, a typo is told */
+static void
+report(void *arg, int error, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "sandmail-cdb: %s%s\n", error ? "" : "warning: ", msg);
+	if (error)
+		exit(EXIT_TEMP);
+}
+
 /* table_dir - -d, else the conf's "tables" (default: the conf's dir) */
 static char *
 table_dir(const char *dir, const char *confpath)
@@ -46,6 +56,7 @@ table_dir(const char *dir, const char *confpath)
 	if (confpath == NULL)
 		confpath = conf_default_path();
 	if (conf_parse(&c, confpath, err, sizeof err) == 0) {
+		conf_check(&c, report, NULL);
 		d = conf_path(&c, "tables", ".");
 		conf_free(&c);
 		return d;

@@ -73,6 +73,16 @@ join(const char *dir, const char *name)
 	return b.p;
 }
 
+/* report - conf_check's problems: a bad value is fatal, a typo logged */
+static void
+report(void *arg, int error, const char *msg)
+{
+	(void)arg;
+	if (error)
+		fail(EX_CONFIG, "config", msg);
+	log_kv("warning", "op", "config", "err", msg, NULL);
+}
+
 static void
 load_conf(struct run *r)
 {
@@ -82,6 +92,7 @@ load_conf(struct run *r)
 	r->confpath = r->a.conf ? r->a.conf : conf_default_path();
 	if (conf_parse(&r->conf, r->confpath, err, sizeof err) == -1)
 		fail(EX_CONFIG, "config", err);
+	conf_check(&r->conf, report, NULL);
 	if (gethostname(host, sizeof host - 1) == -1)
 		host[0] = '\0';
 	r->hostname = conf_str(&r->conf, "hostname", host[0] ? host :

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "confkeys.h"
 #include "exitcode.h"
 #include "log.h"
 
@@ -175,7 +176,18 @@ conf_default_path(void)
 	return p && *p ? p : SANDMAIL_CONF_DEFAULT;
 }
 
-/* conf_load - parse or die 111 with the reason logged */
+/* report_load - conf_load's reporter: a bad value is fatal, an unknown
+ * key a warning (a typo must not stop mail, but must be seen) */
+static void
+report_load(void *arg, int error, const char *msg)
+{
+	(void)arg;
+	if (error)
+		die_msg(EXIT_TEMP, "config", msg);
+	log_kv("warning", "op", "config", "err", msg, NULL);
+}
+
+/* conf_load - parse and check, or die 111 with the reason logged */
 void
 conf_load(struct conf *c, const char *path)
 {
@@ -185,6 +197,7 @@ conf_load(struct conf *c, const char *path)
 		path = conf_default_path();
 	if (conf_parse(c, path, err, sizeof err) == -1)
 		die_msg(EXIT_TEMP, "config", err);
+	conf_check(c, report_load, NULL);
 }
 
 static const struct conf_ent *
@@ -194,6 +207,118 @@ find(const struct conf *c, const char *key)
 		if (strcmp(c->e[i - 1].key, key) == 0)
 			return &c->e[i - 1];
 	return NULL;
+}
+
+static int
+say(conf_report *report, void *arg, int error, const struct conf *c,
+    const struct conf_ent *e, const char *what)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof msg, "%s:%d: %s", c->path, e->line, what);
+	report(arg, error, msg);
+	return error;
+}
+
+/* a number of k: the last line's, else the default */
+static unsigned long long
+last_num(const struct conf *c, const char *key, const struct conf_ent **at)
+{
+	const struct conf_key *k = conf_key_find(key);
+	const char *why;
+	unsigned long long v = 0;
+
+	*at = find(c, key);
+	if (conf_key_value(k, *at ? (*at)->val : k->def, &v, &why) == -1)
+		v = 0;
+	return v;
+}
+
+/* cross - the rules between keys */
+static int
+cross(const struct conf *c, conf_report *report, void *arg)
+{
+	const struct conf_ent *emin, *emax;
+	unsigned long long lo = last_num(c, "local_uid_min", &emin);
+	unsigned long long hi = last_num(c, "local_uid_max", &emax);
+
+	if (lo <= hi || (emin == NULL && emax == NULL))
+		return 0;
+	return say(report, arg, 1, c, emin == NULL || (emax != NULL &&
+	    emax->line > emin->line) ? emax : emin,
+	    "local_uid_max is below local_uid_min");
+}
+
+/* conf_check - every line against the registry */
+int
+conf_check(const struct conf *c, conf_report *report, void *arg)
+{
+	const struct conf_key *k;
+	const struct conf_ent *e;
+	const char *why, *near;
+	char what[256];
+	int errors = 0;
+
+	for (size_t i = 0; i < c->n; i++) {
+		e = &c->e[i];
+		if ((k = conf_key_find(e->key)) == NULL) {
+			near = conf_key_near(e->key);
+			if (near != NULL)
+				snprintf(what, sizeof what, "unknown key \"%s\" "
+				    "(did you mean \"%s\"?)", e->key, near);
+			else
+				snprintf(what, sizeof what,
+				    "unknown key \"%s\"", e->key);
+			say(report, arg, 0, c, e, what);
+		} else if (conf_key_value(k, e->val, NULL, &why) == -1) {
+			snprintf(what, sizeof what, "%s: %s", e->key, why);
+			errors += say(report, arg, 1, c, e, what);
+		}
+	}
+	if (errors == 0)
+		errors += cross(c, report, arg);
+	return errors;
+}
+
+/* reg - the registry's entry of a key a getter reads.  A key missing
+ * there, read as another kind, or with a range or default that is not
+ * the registry's is a bug of the program: die before using it. */
+static const struct conf_key *
+reg(const char *key, int type)
+{
+	const struct conf_key *k = conf_key_find(key);
+	char msg[256];
+
+	if (k != NULL && (type == -1 || k->type == (enum conf_type)type))
+		return k;
+	snprintf(msg, sizeof msg, "BUG: key %s is %s lib/confkeys.c", key,
+	    k ? "read as another kind than in" : "not listed in");
+	die_msg(EXIT_TEMP, "config", msg);
+}
+
+static void __attribute__((noreturn))
+bug(const char *key, const char *what)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof msg, "BUG: key %s: the %s differs from "
+	    "lib/confkeys.c", key, what);
+	die_msg(EXIT_TEMP, "config", msg);
+}
+
+/* reg_num - a numeric key: the caller's default must be the registry's,
+ * unless the registry says it is computed */
+static const struct conf_key *
+reg_num(const char *key, enum conf_type type, unsigned long long def)
+{
+	const struct conf_key *k = reg(key, (int)type);
+	unsigned long long v;
+	const char *why;
+
+	if (!(k->flags & CONF_DYNDEF) && (k->def == NULL ||
+	    conf_key_value(k, k->def, &v, &why) == -1 || v != def))
+		bug(key, "default");
+	return k;
 }
 
 static void __attribute__((noreturn))
@@ -206,11 +331,27 @@ bad(const struct conf *c, const struct conf_ent *e, const char *why)
 	die_msg(EXIT_TEMP, "config", err);
 }
 
+/* value - the last value of a numeric key k, or def */
+static unsigned long long
+value(const struct conf *c, const struct conf_key *k,
+    unsigned long long def)
+{
+	const struct conf_ent *e = find(c, k->name);
+	unsigned long long v;
+	const char *why;
+
+	if (e == NULL)
+		return def;
+	if (conf_key_value(k, e->val, &v, &why) == -1)
+		bad(c, e, why);
+	return v;
+}
+
 /* conf_str - a string value, or def */
 const char *
 conf_str(const struct conf *c, const char *key, const char *def)
 {
-	const struct conf_ent *e = find(c, key);
+	const struct conf_ent *e = find(c, reg(key, -1)->name);
 
 	return e ? e->val : def;
 }
@@ -219,6 +360,8 @@ conf_str(const struct conf *c, const char *key, const char *def)
 const char *
 conf_next(const struct conf *c, const char *key, size_t *i)
 {
+	if (!(reg(key, -1)->flags & CONF_MULTI))
+		bug(key, "repeatability");
 	for (; *i < c->n; (*i)++)
 		if (strcmp(c->e[*i].key, key) == 0)
 			return c->e[(*i)++].val;
@@ -281,75 +424,81 @@ parse_size(const char *s, unsigned long long *v)
 	return parse_unit(s, v, "kmg", m);
 }
 
+/* parse_msecs - a delay in milliseconds: "250ms", or a duration */
+int
+parse_msecs(const char *s, unsigned long long *v)
+{
+	char num[32];
+	size_t n = strlen(s);
+
+	if (n > 2 && n < sizeof num && strcmp(s + n - 2, "ms") == 0) {
+		memcpy(num, s, n - 2);
+		num[n - 2] = '\0';
+		return parse_ull(num, v);
+	}
+	if (parse_secs(s, v) == -1 || __builtin_mul_overflow(*v, 1000, v))
+		return errno = EINVAL, -1;
+	return 0;
+}
+
 /* conf_num - a number in [min, max], or def */
 unsigned long long
 conf_num(const struct conf *c, const char *key, unsigned long long def,
     unsigned long long min, unsigned long long max)
 {
-	const struct conf_ent *e = find(c, key);
-	unsigned long long v;
+	const struct conf_key *k = reg_num(key, CONF_NUM, def);
 
-	if (e == NULL)
-		return def;
-	if (parse_ull(e->val, &v) == -1)
-		bad(c, e, "not a number");
-	if (v < min || v > max)
-		bad(c, e, "out of range");
-	return v;
+	/* what the registry lets through, this getter must take */
+	if (min > k->min || max < k->max)
+		bug(key, "range");
+	return value(c, k, def);
 }
 
 /* conf_secs - a duration in seconds, or def */
 unsigned long long
 conf_secs(const struct conf *c, const char *key, unsigned long long def)
 {
-	const struct conf_ent *e = find(c, key);
-	unsigned long long v;
-
-	if (e == NULL)
-		return def;
-	if (parse_secs(e->val, &v) == -1)
-		bad(c, e, "not a duration (number with s, m, h or d)");
-	return v;
+	return value(c, reg_num(key, CONF_SECS, def), def);
 }
 
 /* conf_size - a size in bytes, or def */
 unsigned long long
 conf_size(const struct conf *c, const char *key, unsigned long long def)
 {
-	const struct conf_ent *e = find(c, key);
-	unsigned long long v;
+	return value(c, reg_num(key, CONF_SIZE, def), def);
+}
 
-	if (e == NULL)
-		return def;
-	if (parse_size(e->val, &v) == -1)
-		bad(c, e, "not a size (number with k, m or g)");
-	return v;
+/* conf_yesno - 1 for yes/true/on/1, 0 for no/false/off/0, else -1 */
+int
+conf_yesno(const char *s)
+{
+	static const char *yes[] = { "yes", "true", "on", "1" };
+	static const char *no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(s, no[i]) == 0)
+			return 0;
+	}
+	return -1;
 }
 
 /* conf_bool - yes/no, true/false, on/off, 1/0 */
 int
 conf_bool(const struct conf *c, const char *key, int def)
 {
-	static const char *yes[] = { "yes", "true", "on", "1" };
-	static const char *no[] = { "no", "false", "off", "0" };
-	const struct conf_ent *e = find(c, key);
+	const struct conf_key *k = reg_num(key, CONF_BOOL,
+	    (unsigned long long)def);
 
-	if (e == NULL)
-		return def;
-	for (size_t i = 0; i < 4; i++) {
-		if (strcasecmp(e->val, yes[i]) == 0)
-			return 1;
-		if (strcasecmp(e->val, no[i]) == 0)
-			return 0;
-	}
-	bad(c, e, "expected yes or no");
+	return (int)value(c, k, (unsigned long long)def);
 }
 
 /* conf_path - a path, relative ones taken from the conf's directory */
 char *
 conf_path(const struct conf *c, const char *key, const char *def)
 {
-	const char *v = conf_str(c, key, def);
+	const char *v = conf_str(c, reg(key, CONF_PATH)->name, def);
 	struct buf b = BUF_INIT(PATH_MAX);
 
 	if (v == NULL)

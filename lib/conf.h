@@ -28,13 +28,24 @@ int	conf_parse_mem(struct conf *, const char *name, const char *text,
 	    size_t len, char *err, size_t errsz);
 void	conf_free(struct conf *);
 
-/* conf_load: parse $SANDMAIL_CONF, or -c FILE's path, or the default;
- * on error logs the message and exits 111. */
+/* conf_check: every line against the registry (confkeys.h).  Each
+ * problem goes to report as "file:line: reason": error 1 for a bad value
+ * of a known key (or keys that contradict each other), 0 for an unknown
+ * key.  Returns the number of errors. */
+typedef void conf_report(void *arg, int error, const char *msg);
+int	conf_check(const struct conf *, conf_report *, void *arg);
+
+/* conf_load: parse $SANDMAIL_CONF, or -c FILE's path, or the default, and
+ * check it: a syntax error or a bad value is logged and exits 111, an
+ * unknown key is logged as a warning. */
 void	conf_load(struct conf *, const char *path);
 const char *conf_default_path(void);
 
 /* Getters: the last occurrence wins.  A bad value logs file:line and exits
- * 111, since a server must not run on a half-understood configuration. */
+ * 111, since a server must not run on a half-understood configuration.
+ * Every key a getter reads must be in the registry (confkeys.h), of the
+ * getter's kind, with the getter's default and a range the getter takes;
+ * otherwise the getter dies naming the bug.  conf_str reads any key. */
 const char *conf_str(const struct conf *, const char *key, const char *def);
 unsigned long long conf_num(const struct conf *, const char *key,
 	    unsigned long long def, unsigned long long min,
@@ -55,5 +66,9 @@ char	*conf_path(const struct conf *, const char *key, const char *def);
 int	parse_ull(const char *, unsigned long long *);
 int	parse_secs(const char *, unsigned long long *);
 int	parse_size(const char *, unsigned long long *);
+/* parse_msecs: "250ms", or a duration ("2s", "1m") in milliseconds */
+int	parse_msecs(const char *, unsigned long long *);
+/* conf_yesno: 1 for yes/true/on/1, 0 for no/false/off/0, else -1 */
+int	conf_yesno(const char *);
 
 #endif

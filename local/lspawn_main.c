@@ -100,8 +100,11 @@ cfg_load(struct lspawn_cfg *c, const struct conf *conf)
 	c->host = hostname(conf);
 	c->uid_min = (uint32_t)conf_num(conf, "local_uid_min", 1000, 1,
 	    UINT32_MAX - 1);
-	c->uid_max = (uint32_t)conf_num(conf, "local_uid_max", 60000,
-	    c->uid_min, UINT32_MAX - 1);
+	c->uid_max = (uint32_t)conf_num(conf, "local_uid_max", 60000, 1,
+	    UINT32_MAX - 1);
+	if (c->uid_max < c->uid_min)	/* conf_load has said where */
+		die_msg(EXIT_TEMP, "config",
+		    "local_uid_max below local_uid_min");
 	c->programs = conf_bool(conf, "local_allow_programs", 0);
 	c->exec = conf_bool(conf, "lspawn_exec", 0);
 	c->timeout = conf_secs(conf, "local_timeout", 3600);

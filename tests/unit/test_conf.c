@@ -13,6 +13,8 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "confkeys.h"
+#include "env.h"
 #include "exitcode.h"
 
 /* A row: text (n bytes; 0 means strlen) and the error, or NULL. */
@@ -73,12 +75,12 @@ test_values(void **state)
 	    "# nameserver commented\n"
 	    "nameserver [::1]:53\n"
 	    "max_recipients 100\n"
-	    "timeout 5m\n"
+	    "retry_first 7m\n"
 	    "max_message_size 35m\n"
-	    "tls yes\n"
+	    "smtpd_vrfy yes\n"
 	    "queue q\n"
-	    "abs /var/q\n"
-	    "spaced a  b\n";
+	    "tables /var/q\n"
+	    "recipient_delimiter a  b\n";
 	struct conf c;
 	char err[256], *p;
 	size_t i = 0;
@@ -87,29 +89,31 @@ test_values(void **state)
 	assert_int_equal(conf_parse_mem(&c, "/etc/x/sandmail.conf", text,
 	    sizeof text - 1, err, sizeof err), 0);
 	assert_string_equal(conf_str(&c, "hostname", NULL), "mx.example.org");
-	assert_null(conf_str(&c, "missing", NULL));
-	assert_string_equal(conf_str(&c, "missing", "d"), "d");
-	assert_string_equal(conf_str(&c, "spaced", NULL), "a  b");
+	assert_null(conf_str(&c, "queue_program", NULL));
+	assert_string_equal(conf_str(&c, "queue_program", "d"), "d");
+	assert_string_equal(conf_str(&c, "recipient_delimiter", NULL), "a  b");
 	assert_string_equal(conf_next(&c, "nameserver", &i),
 	    "127.0.0.1:5353");
 	assert_string_equal(conf_next(&c, "nameserver", &i), "[::1]:53");
 	assert_null(conf_next(&c, "nameserver", &i));
-	assert_int_equal(conf_num(&c, "max_recipients", 7, 1, 1000), 100);
-	assert_int_equal(conf_num(&c, "missing", 7, 1, 1000), 7);
-	assert_int_equal(conf_secs(&c, "timeout", 1), 300);
-	assert_int_equal(conf_size(&c, "max_message_size", 1), 35 << 20);
-	assert_int_equal(conf_bool(&c, "tls", 0), 1);
-	assert_int_equal(conf_bool(&c, "missing", 1), 1);
+	assert_int_equal(conf_num(&c, "max_recipients", 100, 1, ENV_RCPT_MAX),
+	    100);
+	assert_int_equal(conf_num(&c, "max_errors", 10, 1, 100000), 10);
+	assert_int_equal(conf_secs(&c, "retry_first", 300), 420);
+	assert_int_equal(conf_size(&c, "max_message_size", 35 << 20),
+	    35 << 20);
+	assert_int_equal(conf_bool(&c, "smtpd_vrfy", 0), 1);
+	assert_int_equal(conf_bool(&c, "smtpd_expn", 0), 0);
 	p = conf_path(&c, "queue", NULL);
 	assert_string_equal(p, "/etc/x/q");
 	free(p);
-	p = conf_path(&c, "abs", NULL);
+	p = conf_path(&c, "tables", NULL);
 	assert_string_equal(p, "/var/q");
 	free(p);
-	p = conf_path(&c, "missing", "tables");
+	p = conf_path(&c, "bindir", "tables");
 	assert_string_equal(p, "/etc/x/tables");
 	free(p);
-	assert_null(conf_path(&c, "missing", NULL));
+	assert_null(conf_path(&c, "tls_cert", NULL));
 	assert_string_equal(c.dir, "/etc/x");
 	conf_free(&c);
 	/* a file in / and one with no directory */
@@ -132,10 +136,11 @@ test_long_lines(void **state)
 	/* exactly CONF_LINE_MAX bytes: fine; one more: refused */
 	memcpy(text, "k ", 2);
 	memset(text + 2, 'v', CONF_LINE_MAX - 2);
+	memcpy(text, "queue ", 6);
 	text[CONF_LINE_MAX] = '\n';
 	assert_int_equal(conf_parse_mem(&c, "c", text, CONF_LINE_MAX + 1, err,
 	    sizeof err), 0);
-	assert_int_equal(strlen(conf_str(&c, "k", "")), CONF_LINE_MAX - 2);
+	assert_int_equal(strlen(conf_str(&c, "queue", "")), CONF_LINE_MAX - 6);
 	conf_free(&c);
 	/* with CRLF the CR does not count */
 	text[CONF_LINE_MAX] = '\r';
@@ -212,6 +217,14 @@ test_numbers(void **state)
 		{ "1t", parse_size, 0, 0 },
 		{ "17179869184g", parse_size, 0, 0 },		/* overflows */
 		{ "k", parse_size, 0, 0 },
+		{ "250ms", parse_msecs, 1, 250 },
+		{ "0ms", parse_msecs, 1, 0 },
+		{ "2", parse_msecs, 1, 2000 },
+		{ "1m", parse_msecs, 1, 60000 },
+		{ "ms", parse_msecs, 0, 0 },
+		{ "1.5s", parse_msecs, 0, 0 },
+		{ "-1ms", parse_msecs, 0, 0 },
+		{ "213503982334602d", parse_msecs, 0, 0 },	/* overflows */
 		{ "12345678901234567890123456789012k", parse_size, 0, 0 },
 	};
 	unsigned long long v;
@@ -245,10 +258,20 @@ in_child(const char *text, int which, char *out, size_t sz)
 		    sizeof err) == -1)
 			_exit(2);
 		switch (which) {
-		case 0: conf_num(&c, "n", 0, 1, 10); break;
-		case 1: conf_secs(&c, "n", 0); break;
-		case 2: conf_size(&c, "n", 0); break;
-		case 3: conf_bool(&c, "n", 0); break;
+		case 0: conf_num(&c, "max_errors", 10, 1, 100000); break;
+		case 1: conf_secs(&c, "retry_first", 300); break;
+		case 2: conf_size(&c, "max_message_size", 35 << 20); break;
+		case 3: conf_bool(&c, "smtpd_vrfy", 0); break;
+		/* the getters' bugs: not listed, another kind, another
+		 * default, a narrower range, a list that is not */
+		case 4: conf_num(&c, "not_listed", 0, 0, 1); break;
+		case 5: conf_secs(&c, "max_errors", 10); break;
+		case 6: conf_num(&c, "max_errors", 11, 1, 100000); break;
+		case 7: conf_num(&c, "max_errors", 10, 1, 99999); break;
+		case 8: { size_t i = 0; conf_next(&c, "hostname", &i); }
+			break;
+		case 9: conf_path(&c, "hostname", NULL); break;
+		case 10: conf_str(&c, "not_listed", NULL); break;
 		}
 		_exit(0);
 	}
@@ -269,12 +292,23 @@ test_bad_values_die(void **state)
 		int which;
 		const char *msg;
 	} rows[] = {
-		{ "\nn 11\n", 0, "/x.conf:2: n: out of range" },
-		{ "n 0\n", 0, "/x.conf:1: n: out of range" },
-		{ "n ten\n", 0, "/x.conf:1: n: not a number" },
-		{ "n 5 m\n", 1, "/x.conf:1: n: not a duration" },
-		{ "n 5q\n", 2, "/x.conf:1: n: not a size" },
-		{ "n maybe\n", 3, "/x.conf:1: n: expected yes or no" },
+		{ "\nmax_errors 100001\n", 0,
+		    "/x.conf:2: max_errors: out of range" },
+		{ "max_errors 0\n", 0, "/x.conf:1: max_errors: out of range" },
+		{ "max_errors ten\n", 0, "/x.conf:1: max_errors: not a number" },
+		{ "retry_first 5 m\n", 1, "/x.conf:1: retry_first: not a "
+		    "duration" },
+		{ "max_message_size 5q\n", 2, "/x.conf:1: max_message_size: "
+		    "not a size" },
+		{ "smtpd_vrfy maybe\n", 3, "/x.conf:1: smtpd_vrfy: expected "
+		    "yes or no" },
+		{ "", 4, "BUG: key not_listed is not listed in lib/confkeys.c" },
+		{ "", 5, "BUG: key max_errors is read as another kind" },
+		{ "", 6, "BUG: key max_errors: the default differs" },
+		{ "", 7, "BUG: key max_errors: the range differs" },
+		{ "", 8, "BUG: key hostname: the repeatability differs" },
+		{ "", 9, "BUG: key hostname is read as another kind" },
+		{ "", 10, "BUG: key not_listed is not listed" },
 	};
 	char out[1024];
 	size_t i;
@@ -288,8 +322,252 @@ test_bad_values_die(void **state)
 			fail_msg("row %zu: %s", i, out);
 	}
 	/* good values do not die */
-	assert_int_equal(in_child("n 10\n", 0, out, sizeof out), 0);
-	assert_int_equal(in_child("n off\n", 3, out, sizeof out), 0);
+	assert_int_equal(in_child("max_errors 100000\n", 0, out, sizeof out),
+	    0);
+	assert_int_equal(in_child("smtpd_vrfy off\n", 3, out, sizeof out),
+	    0);
+}
+
+
+/* test_registry - the list itself is sound */
+static void
+test_registry(void **state)
+{
+	const struct conf_key *k, *j;
+	unsigned long long v;
+	const char *why, *p;
+	size_t n = 0;
+
+	(void)state;
+	for (k = conf_keys; k->name != NULL; k++, n++) {
+		for (p = k->name; *p != '\0'; p++)
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' &&
+			    *p <= '9') || *p == '_'))
+				fail_msg("%s: bad name", k->name);
+		for (j = conf_keys; j < k; j++)
+			if (strcmp(j->name, k->name) == 0)
+				fail_msg("%s: twice", k->name);
+		if (k->min > k->max)
+			fail_msg("%s: min > max", k->name);
+		if (k->progs == NULL || k->progs[0] == '\0')
+			fail_msg("%s: read by no program", k->name);
+		if ((k->type == CONF_CHOICE) != (k->choices != NULL))
+			fail_msg("%s: choices", k->name);
+		if (k->def != NULL && conf_key_value(k, k->def, &v, &why) == -1)
+			fail_msg("%s: default %s: %s", k->name, k->def, why);
+		if (k->def == NULL && !(k->flags & CONF_DYNDEF) &&
+		    k->type != CONF_STR && k->type != CONF_PATH &&
+		    k->type != CONF_HOSTPORT)
+			fail_msg("%s: no default", k->name);
+		assert_ptr_equal(conf_key_find(k->name), k);
+		assert_string_not_equal(conf_type_name(k->type), "?");
+	}
+	assert_true(n > 90);
+	assert_null(conf_key_find("max_recipents"));
+	assert_null(conf_key_find(""));
+}
+
+static void
+test_near(void **state)
+{
+	static const struct { const char *in, *want; } rows[] = {
+		{ "max_recipents", "max_recipients" },	/* one left out */
+		{ "max_recepients", "max_recipients" },
+		{ "hostnmae", "hostname" },		/* swapped */
+		{ "Hostname", "hostname" },
+		{ "smtp_timeout", "smtpd_timeout" },
+		{ "hostname", NULL },			/* itself: no typo */
+		{ "zz", NULL },
+		{ "x", NULL },
+		{ "completely_unrelated_setting", NULL },
+		{ "", NULL },
+		/* longer than the distance table: no answer, no overflow */
+		{ "a_key_name_that_is_much_longer_than_sixty_four_bytes_"
+		    "in_all_of_it", NULL },
+	};
+	const char *got;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		got = conf_key_near(rows[i].in);
+		if (rows[i].want == NULL ? got != NULL : got == NULL ||
+		    strcmp(got, rows[i].want) != 0)
+			fail_msg("row %zu: %s: %s", i, rows[i].in,
+			    got ? got : "(none)");
+	}
+}
+
+struct seen {
+	char	text[2048];
+	int	errors, warnings;
+};
+
+static void
+collect(void *arg, int error, const char *msg)
+{
+	struct seen *s = arg;
+	size_t n = strlen(s->text);
+
+	snprintf(s->text + n, sizeof s->text - n, "%s%s\n",
+	    error ? "E " : "W ", msg);
+	if (error)
+		s->errors++;
+	else
+		s->warnings++;
+}
+
+/* test_check - conf_check: each value kind at its edges, unknown keys,
+ * the rules between keys */
+static void
+test_check(void **state)
+{
+	static const struct {
+		const char *text, *want;	/* "" : no problem */
+	} rows[] = {
+		{ "max_recipients 100000\n", "" },
+		{ "max_recipients 100001\n",
+		    "E c:1: max_recipients: out of range\n" },
+		{ "max_recipients abc\n",
+		    "E c:1: max_recipients: not a number\n" },
+		{ "max_recipients 0\n", "E c:1: max_recipients: out of range\n" },
+		/* every line counts, not only the last */
+		{ "max_recipients x\nmax_recipients 5\n",
+		    "E c:1: max_recipients: not a number\n" },
+		{ "max_recipents 5\n", "W c:1: unknown key \"max_recipents\" "
+		    "(did you mean \"max_recipients\"?)\n" },
+		{ "\nzzz 1\n", "W c:2: unknown key \"zzz\"\n" },
+		{ "hostname a b\n", "E c:1: hostname: expected one word\n" },
+		{ "hostname mx.example.org\n", "" },
+		{ "recipient_delimiter + -\n", "" },
+		{ "remote_tls verify\n", "" },
+		{ "remote_tls maybe\n", "E c:1: remote_tls: expected one of "
+		    "none|may|encrypt|verify\n" },
+		{ "remote_tls ma\n", "E c:1: remote_tls: expected one of "
+		    "none|may|encrypt|verify\n" },
+		{ "queue_sync fsync\nqueue_sync syncfs\n", "" },
+		{ "queue_sync sync\n", "E c:1: queue_sync: expected one of "
+		    "syncfs|fsync\n" },
+		{ "smtpd_vrfy ON\nsmtpd_expn 0\n", "" },
+		{ "smtpd_vrfy 2\n", "E c:1: smtpd_vrfy: expected yes or no\n" },
+		{ "smtpd_timeout 5m\nmax_message_size 1g\n", "" },
+		{ "smtpd_timeout 5 m\n", "E c:1: smtpd_timeout: not a duration "
+		    "(number with s, m, h or d)\n" },
+		{ "max_message_size 1t\n", "E c:1: max_message_size: not a "
+		    "size (number with k, m or g)\n" },
+		{ "local_timeout 7d\n", "" },
+		{ "local_timeout 0\n", "E c:1: local_timeout: out of range\n" },
+		{ "local_timeout 604801\n",
+		    "E c:1: local_timeout: out of range\n" },
+		{ "auth_fail_delay 20ms\nauth_fail_delay 600\n", "" },
+		{ "auth_fail_delay 601\n",
+		    "E c:1: auth_fail_delay: out of range\n" },
+		{ "auth_fail_delay 600001ms\n",
+		    "E c:1: auth_fail_delay: out of range\n" },
+		{ "auth_fail_delay soon\n", "E c:1: auth_fail_delay: not a "
+		    "delay (a duration, or a number with ms)\n" },
+		{ "nameserver 127.0.0.1\nnameserver 127.0.0.1:5353\n"
+		    "nameserver ::1\nnameserver [::1]:53\nnameserver [::1]\n",
+		    "" },
+		{ "nameserver ns.example\n", "E c:1: nameserver: expected an "
+		    "IP address with an optional :port\n" },
+		{ "nameserver 127.0.0.1:0\n", "E c:1: nameserver: expected an "
+		    "IP address with an optional :port\n" },
+		{ "nameserver 127.0.0.1:65536\n", "E c:1: nameserver: expected "
+		    "an IP address with an optional :port\n" },
+		{ "nameserver [::1\n", "E c:1: nameserver: expected an IP "
+		    "address with an optional :port\n" },
+		{ "nameserver []:53\n", "E c:1: nameserver: expected an IP "
+		    "address with an optional :port\n" },
+		/* the rule between the uid bounds, defaults included */
+		{ "local_uid_min 2000\nlocal_uid_max 2000\n", "" },
+		{ "local_uid_min 2000\nlocal_uid_max 1999\n",
+		    "E c:2: local_uid_max is below local_uid_min\n" },
+		{ "local_uid_max 1999\nlocal_uid_min 2000\n",
+		    "E c:2: local_uid_max is below local_uid_min\n" },
+		{ "local_uid_min 70000\n",
+		    "E c:1: local_uid_max is below local_uid_min\n" },
+		{ "local_uid_max 999\n",
+		    "E c:1: local_uid_max is below local_uid_min\n" },
+		/* an error and a warning together */
+		{ "mx_port 0\nmx_prot 25\n", "E c:1: mx_port: out of range\n"
+		    "W c:2: unknown key \"mx_prot\" (did you mean "
+		    "\"mx_port\"?)\n" },
+	};
+	struct conf c;
+	struct seen s;
+	char err[256];
+	size_t i;
+	int n;
+
+	(void)state;
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		memset(&s, 0, sizeof s);
+		assert_int_equal(conf_parse_mem(&c, "c", rows[i].text,
+		    strlen(rows[i].text), err, sizeof err), 0);
+		n = conf_check(&c, collect, &s);
+		if (strcmp(s.text, rows[i].want) != 0 || n != s.errors)
+			fail_msg("row %zu: got %d [%s]", i, n, s.text);
+		conf_free(&c);
+	}
+}
+
+/* load_child - conf_load of a file in a child: its exit and stderr */
+static int
+load_child(const char *text, char *path, size_t pathsz, char *out,
+    size_t sz)
+{
+	char tmpl[] = "/tmp/test_conf.XXXXXX";
+	struct conf c;
+	int fd, p[2], st;
+	size_t got = 0;
+	ssize_t n;
+	pid_t pid;
+
+	assert_true((fd = mkstemp(tmpl)) >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	snprintf(path, pathsz, "%s", tmpl);
+	assert_int_equal(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		dup2(p[1], 2);
+		conf_load(&c, tmpl);
+		_exit(0);
+	}
+	close(p[1]);
+	while ((n = read(p[0], out + got, sz - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	close(p[0]);
+	waitpid(pid, &st, 0);
+	unlink(tmpl);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* test_load - conf_load stops on a bad value of any listed key, even one
+ * this program never reads, and only warns of an unknown one */
+static void
+test_load(void **state)
+{
+	char path[64], out[2048], want[256];
+
+	(void)state;
+	assert_int_equal(load_child("hostname h\n\nmax_recipients abc\n", path,
+	    sizeof path, out, sizeof out), EXIT_TEMP);
+	snprintf(want, sizeof want, "%s:3: max_recipients: not a number",
+	    path);
+	if (strstr(out, want) == NULL || strstr(out, "event=fatal") == NULL)
+		fail_msg("%s", out);
+	assert_int_equal(load_child("max_recipents 5\n", path, sizeof path,
+	    out, sizeof out), 0);
+	snprintf(want, sizeof want, "event=warning op=config err=\"%s:1: "
+	    "unknown key \\\"max_recipents\\\" (did you mean "
+	    "\\\"max_recipients\\\"?)\"", path);
+	if (strstr(out, want) == NULL)
+		fail_msg("%s", out);
+	assert_int_equal(load_child("hostname h\n", path, sizeof path, out,
+	    sizeof out), 0);
+	assert_string_equal(out, "");
 }
 
 static void
@@ -330,6 +608,10 @@ main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_bad_values_die),
 		cmocka_unit_test(test_file),
+		cmocka_unit_test(test_registry),
+		cmocka_unit_test(test_near),
+		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_load),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
