@@ -979,9 +979,9 @@ read_file(const char *path, struct buf *b)
 	return 0;
 }
 
-/* cdbc_compile - DIR/TABLE -> DIR/TABLE.cdb; an exit code */
-int
-cdbc_compile(const char *dir, const char *table, struct buf *err)
+/* compile - DIR/TABLE checked, and if save, made DIR/TABLE.cdb */
+static int
+compile(const char *dir, const char *table, struct buf *err, int save)
 {
 	const struct cdbc_table *t = cdbc_find(table);
 	struct buf src = BUF_INIT(PATH_MAX), dst = BUF_INIT(PATH_MAX);
@@ -1012,7 +1012,7 @@ cdbc_compile(const char *dir, const char *table, struct buf *err)
 		code = n < 0 ? EXIT_TEMP : EXIT_PERM;
 		goto out;
 	}
-	if (cdbc_write(dst.p, t->mode, &out) == -1) {
+	if (save && cdbc_write(dst.p, t->mode, &out) == -1) {
 		buf_fmt(err, "%s: %s\n", dst.p, strerror(errno));
 		goto out;
 	}
@@ -1023,4 +1023,18 @@ out:
 	buf_free(&src);
 	buf_free(&dst);
 	return code;
+}
+
+/* cdbc_compile - DIR/TABLE -> DIR/TABLE.cdb; an exit code */
+int
+cdbc_compile(const char *dir, const char *table, struct buf *err)
+{
+	return compile(dir, table, err, 1);
+}
+
+/* cdbc_verify - DIR/TABLE checked as cdbc_compile would, nothing written */
+int
+cdbc_verify(const char *dir, const char *table, struct buf *err)
+{
+	return compile(dir, table, err, 0);
 }

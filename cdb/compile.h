@@ -65,6 +65,8 @@ int	cdbc_write(const char *path, unsigned mode, struct cdbc_out *);
  * 0, 100 (a data error: messages in err, the old .cdb untouched) or
  * 111 (a system error, message in err). */
 int	cdbc_compile(const char *dir, const char *table, struct buf *err);
+/* cdbc_verify: as cdbc_compile, but nothing is written */
+int	cdbc_verify(const char *dir, const char *table, struct buf *err);
 
 /* cdbc_passwd: localusers from a passwd-format text (name:pw:uid:gid:
  * gecos:home:shell), uid 0 skipped; errors as cdbc_parse. */
