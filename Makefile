@@ -85,6 +85,7 @@ banned:
 # and integration tests both run, and check fails if either did.
 check:
 	@$(MAKE) --no-print-directory deps
+	@PYTHON=$(PYTHON) scripts/deps --check-tools
 	@$(MAKE) --no-print-directory build-all
 	@$(MAKE) --no-print-directory banned
 	@st=0; $(MAKE) --no-print-directory unit || st=1; \
