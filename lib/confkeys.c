@@ -68,7 +68,7 @@ const struct conf_key conf_keys[] = {
 	SECS("smtpd_data_timeout", "600", "smtpd"),
 	SECS("smtpd_session_limit", "3600", "smtpd"),
 	SECS("greet_delay", "0", "smtpd"),
-	{ "greet_delay_ms", CONF_NUM, CONF_DYNDEF, 0, 60000, "0", NULL,
+	{ "greet_delay_ms", CONF_NUM, CONF_DYNDEF, 0, 60000, NULL, NULL,
 	    "smtpd" },
 	BOOL("smtpd_forward_251", "no", "smtpd"),
 	BOOL("smtpd_vrfy", "no", "smtpd"),
