@@ -25,6 +25,23 @@ CHECK = os.path.join(ROOT, "scripts", "sandmail-check")
 GETTER = re.compile(
     r"\bconf_(str|num|secs|size|bool|next|path)\(\s*[^,()]+,\s*"
     r"\"([a-z0-9_]+)\"")
+# a numeric getter's default, when it is a constant expression
+DEFAULT = re.compile(
+    r"\bconf_(num|secs|size|bool)\(\s*[^,()]+,\s*\"([a-z0-9_]+)\",\s*"
+    r"([0-9][0-9 ulUL*<+]*?)\s*[,)]")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+SIZES = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def number(kind, text):
+    """A registry default as conf_key_value reads it."""
+    if kind == "bool":
+        return {"yes": 1, "no": 0}[text]
+    table = UNITS if kind == "duration" else \
+        SIZES if kind == "size" else {}
+    if text[-1:] in table:
+        return int(text[:-1]) * table[text[-1]]
+    return int(text)
 KIND = {"num": "number", "secs": "duration", "size": "size",
         "bool": "bool", "path": "path"}
 
@@ -74,6 +91,16 @@ def test_every_key_read_is_listed():
                            f"listed as {keys[key]['kind']}")
             elif getter == "next" and ",list" not in keys[key]["kind"]:
                 bad.append(f"{path}: {key} read with conf_next, not a list")
+        for m in DEFAULT.finditer(text):
+            _, key, expr = m.groups()
+            k = keys.get(key)
+            if k is None or k["default"] in ("(computed)", "-"):
+                continue
+            want = number(k["kind"], k["default"])
+            got = eval(re.sub(r"(?<=[0-9])[uUlL]+", "", expr))
+            if got != want:
+                bad.append(f"{path}: {key} defaults to {got}, "
+                           f"lib/confkeys.c says {k['default']}")
     assert bad == []
 
 
