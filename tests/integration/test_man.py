@@ -14,6 +14,7 @@ from conftest import ROOT
 
 PAGES = sorted(glob.glob(os.path.join(ROOT, "doc", "*.[1-8]")))
 STRICT = ("sandmail.conf.5", "sandmail-inject.8", "sandmail-check.8",
+          "sandmail-conf.8",
           "sandmail.7")
 
 
