@@ -32,41 +32,36 @@ struct xout {
 	const char	*owner;		/* owner-LIST of the list expanded */
 };
 
-static int
-tbl_at(struct tbl *t, const char *dir, const char *name)
-{
-	char p[4096];
-	int n = snprintf(p, sizeof p, "%s/%s.cdb", dir, name);
-
-	if (n < 0 || (size_t)n >= sizeof p)
-		return errno = ENAMETOOLONG, -1;
-	return tbl_open(t, p);
-}
+static const char *const tbl_names[T_COUNT] = {
+	[T_DOMAINS] = "domains", [T_ALIASES] = "aliases",
+	[T_VIRTUAL] = "virtual", [T_LOCALUSERS] = "localusers",
+	[T_MOVED] = "moved", [T_ROUTES] = "routes",
+	[T_TLSPOL] = "tls_policy",
+};
 
 /* tables_open - every table send reads; a missing one is empty */
 int
 tables_open(struct tables *t, const char *dir)
 {
-	if (tbl_at(&t->domains, dir, "domains") == -1 ||
-	    tbl_at(&t->aliases, dir, "aliases") == -1 ||
-	    tbl_at(&t->virt, dir, "virtual") == -1 ||
-	    tbl_at(&t->localusers, dir, "localusers") == -1 ||
-	    tbl_at(&t->routes, dir, "routes") == -1 ||
-	    tbl_at(&t->tlspol, dir, "tls_policy") == -1)
-		return -1;
-	return 0;
+	return tblset_open(&t->set, t->t, dir, tbl_names, T_COUNT);
 }
 
 /* tables_close - close them all */
 void
 tables_close(struct tables *t)
 {
-	tbl_close(&t->domains);
-	tbl_close(&t->aliases);
-	tbl_close(&t->virt);
-	tbl_close(&t->localusers);
-	tbl_close(&t->routes);
-	tbl_close(&t->tlspol);
+	tblset_close(&t->set);
+}
+
+/* tables_refresh - the loop's, before each split and delivery: tables
+ * sandmail-cdb replaced are mapped again (looked for at most once a
+ * second), all of them on SIGHUP (force); one that cannot be opened
+ * keeps its old mapping and is logged (lib/tbl.c) */
+void
+tables_refresh(struct send *s, int force)
+{
+	if (tblset_refresh(&s->t.set, force) > 0)
+		log_kv("reload", "why", force ? "hup" : "changed", NULL);
 }
 
 static void
@@ -185,13 +180,13 @@ sysuser(struct send *s, const struct addr *a, struct buf *val)
 	size_t base = strcspn(a->local, s->c.delim);
 	int r;
 
-	if ((r = tbl_get(&s->t.localusers, a->local, a->llen, val)) != 0)
+	if ((r = tbl_get(&s->t.t[T_LOCALUSERS], a->local, a->llen, val)) != 0)
 		goto out;
 	if ((r = tbl_lower(&k, a->local, a->llen)) == -1 ||
-	    (r = tbl_get(&s->t.localusers, k.p, k.len, val)) != 0)
+	    (r = tbl_get(&s->t.t[T_LOCALUSERS], k.p, k.len, val)) != 0)
 		goto out;
 	if (base > 0 && base < a->llen)
-		r = tbl_get(&s->t.localusers, k.p, base, val);
+		r = tbl_get(&s->t.t[T_LOCALUSERS], k.p, base, val);
 out:
 	buf_free(&k);
 	return r;
@@ -206,7 +201,7 @@ mailbox(struct send *s, struct xout *o, const struct env_rcpt *er,
 	int r;
 
 	if (virt) {
-		r = tbl_addr(&s->t.virt, a->local, a->domain, s->c.delim, &v,
+		r = tbl_addr(&s->t.t[T_VIRTUAL], a->local, a->domain, s->c.delim, &v,
 		    NULL);
 		if (r == 1 && v.len > 0 && v.p[0] == '/' &&
 		    buf_put(&home, v.p, v.len) == 0 &&
@@ -283,9 +278,9 @@ owner(struct send *s, const struct addr *a, int virt, struct buf *own)
 	own->len = 0;
 	r = buf_puts(&k, "owner-") == 0 && tbl_lower(&k, a->local, a->llen) ==
 	    0 && buf_putc(&k, '@') == 0 && tbl_lower(&k, a->domain, a->dlen) ==
-	    0 ? tbl_get(&s->t.aliases, k.p, k.len, &v) : -1;
+	    0 ? tbl_get(&s->t.t[T_ALIASES], k.p, k.len, &v) : -1;
 	if (r == 0 && !virt)
-		r = tbl_get(&s->t.aliases, k.p, 6 + a->llen, &v);
+		r = tbl_get(&s->t.t[T_ALIASES], k.p, 6 + a->llen, &v);
 	if (r == 1 && (buf_put(own, k.p, 6 + a->llen) == -1 ||
 	    buf_putc(own, '@') == -1 || buf_put(own, a->domain, a->dlen) ==
 	    -1 || buf_cstr(own) == -1))
@@ -345,7 +340,7 @@ domain_kind(struct send *s, const char *dom, struct buf *v)
 	if (strcasecmp(dom, s->c.hostname) == 0 ||
 	    strcasecmp(dom, "localhost") == 0)
 		return 'l';
-	if (dom[0] == '[' || tbl_domain(&s->t.domains, dom, v) != 1)
+	if (dom[0] == '[' || tbl_domain(&s->t.t[T_DOMAINS], dom, v) != 1)
 		return 'r';
 	if (v->len == 7 && strncasecmp(v->p, "virtual", 7) == 0)
 		return 'v';
@@ -379,9 +374,9 @@ expand(struct send *s, struct xout *o, const struct env_rcpt *er,
 		x_add(s, o, er, &r);
 		goto out;
 	}
-	f = tbl_addr(&s->t.aliases, a.local, dom.p, s->c.delim, &v, NULL);
+	f = tbl_addr(&s->t.t[T_ALIASES], a.local, dom.p, s->c.delim, &v, NULL);
 	if (f == 0 && kind == 'l')
-		f = tbl_addr(&s->t.aliases, a.local, "", s->c.delim, &v, NULL);
+		f = tbl_addr(&s->t.t[T_ALIASES], a.local, "", s->c.delim, &v, NULL);
 	if (f == 1)
 		aliases(s, o, er, addr, &a, kind == 'v', &v, depth, chain);
 	else if (f == 0)

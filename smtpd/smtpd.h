@@ -77,6 +77,7 @@ enum {
 
 struct tables {
 	struct tbl	t[T_COUNT];
+	struct tblset	set;		/* of t: reloads (lib/tbl.h) */
 };
 
 enum smtp_state {
@@ -227,7 +228,7 @@ void	cfg_load(struct smtpd_cfg *, struct conf *, const char *path);
 void	cfg_free(struct smtpd_cfg *);
 int	tables_open(struct tables *, const struct smtpd_cfg *);
 void	tables_close(struct tables *);
-int	tables_changed(const struct tables *);
+size_t	tables_refresh(struct tables *, int force);
 int	queue_open(struct qc *, const struct smtpd_cfg *);
 
 /* sandbox.c */
