@@ -129,6 +129,7 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 	conf_load(c, path);
 	cfg->conf_path = c->path;
 	cfg_hostname(cfg, c);
+	cfg->delim = conf_str(c, "recipient_delimiter", "-+");
 	cfg_queue(cfg, c);
 	cfg->tables_dir = conf_path(c, "tables", ".");
 	cfg->max_size = conf_size(c, "max_message_size", 35ull << 20);

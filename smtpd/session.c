@@ -633,7 +633,7 @@ verb_expn(struct session *s, const char *a, size_t n)
 		reply(s, "501 5.5.4 Syntax: EXPN address");
 		return 0;
 	}
-	r = tbl_addr(&s->tabs->t[T_ALIASES], ad.local, ad.domain, EXT_SEPS,
+	r = tbl_addr(&s->tabs->t[T_ALIASES], ad.local, ad.domain, s->cfg->delim,
 	    &s->scratch, &how);
 	if (r != 1) {
 		reply(s, r == 0 ? "550 5.1.1 No such list" :

@@ -28,11 +28,11 @@
 #define ENVID_MAX	100	/* RFC 3461 4.4 */
 #define ORCPT_MAX	500	/* RFC 3461 4.2 */
 #define MAX_HOPS	100	/* Received: lines before "mail loop" */
-#define EXT_SEPS	"-+"	/* user-ext, user+ext */
 
 /* The settings of sandmail.conf that smtpd uses (doc/sandmail-smtpd.8). */
 struct smtpd_cfg {
 	const char	*hostname;
+	const char	*delim;		/* recipient_delimiter: "-+" */
 	char		*conf_path;
 	char		*queue_sock;	/* QUEUE/lock/queue.sock */
 	char		*queue_prog;	/* spawned when the socket is absent */

@@ -117,3 +117,128 @@ def test_send_hup_never_loses_a_table(procs, tmp_path, tdir):
              what="a clean HUP")
     n = len(reload_errors(s, tdir, "routes"))
     assert n >= 3
+
+
+# ---- one recipient decision for smtpd and send (lib/rcpt.c) ----
+
+HOST = "mx.test.example"
+VMAIL = 65534 if os.geteuid() == 0 else os.getuid()
+ALIAS_UID = 65534 if os.geteuid() == 0 else os.getuid()
+RCPT_TABLES = {
+    "domains": "test.example local\nalias.example local\n"
+               "virt.example virtual\nvirt2.example virtual\n",
+    "localusers": "alice 1001:1001:/home/alice\nbob 1002:1002:/home/bob\n",
+    "aliases": "abuse alice\npostmaster alice\n"
+               "@alias.example bob@test.example\n"
+               "archive@test.example /var/mail/archive/\n"
+               "prog@test.example |/usr/bin/true\n"
+               "fwd@test.example someone@remote.example\n",
+    "virtual": "carol@virt.example /var/vmail/carol/\n"
+               "@virt2.example /var/vmail/all/\n",
+    "moved": "gone@test.example new@elsewhere.example\n",
+    "routes": "routed.example [127.0.0.1]:2600\n",
+    "relayclients": "",
+}
+ALICE = ("local", "/home/alice/Maildir/", 1001)
+# address, RCPT's code, what send does with it: ("local", dest, uid),
+# ("remote", domain) or ("fail", status)
+CASES = [
+    ("alice@test.example", 250, ALICE),
+    ("alice+ext@test.example", 250, ALICE),
+    ("alice-ext@test.example", 250, ALICE),
+    ("ALICE@Test.Example", 250, ALICE),
+    ("abuse@test.example", 250, ALICE),             # a bare alias
+    ("abuse@localhost", 250, ALICE),                # issue 18 item 7
+    ("Abuse+x@LOCALHOST", 250, ALICE),
+    ("abuse@" + HOST, 250, ALICE),
+    ("anyone@alias.example", 250, ("local", "/home/bob/Maildir/", 1002)),
+    ("archive@test.example", 250, ("local", "/var/mail/archive/",
+                                   ALIAS_UID)),
+    ("prog@test.example", 250, ("local", "|/usr/bin/true", ALIAS_UID)),
+    ("fwd@test.example", 250, ("remote", "remote.example")),
+    ("carol@virt.example", 250, ("local", "/var/vmail/carol/", VMAIL)),
+    ("Carol+x@VIRT.example", 250, ("local", "/var/vmail/carol/", VMAIL)),
+    ("who@virt2.example", 250, ("local", "/var/vmail/all/", VMAIL)),
+    ("postmaster@test.example", 250, ALICE),
+    ("PostMaster@virt.example", 250, ALICE),
+    ("x@routed.example", 250, ("remote", "routed.example")),
+    ("gone@test.example", 551, ("fail", "5.1.6")),
+    ("nosuch@test.example", 550, ("fail", "5.1.1")),
+    ("dave@virt.example", 550, ("fail", "5.1.1")),
+    ('"a%b"@test.example', 550, ("fail", "5.1.1")),
+    # not ours: relaying is smtpd's decision (a local sendmail may)
+    ("x@remote.example", 554, ("remote", "remote.example")),
+]
+
+
+@pytest.fixture
+def rsystem(procs, tdir):
+    """The real queue service, smtpd listener and send (fake lspawn,
+    rspawn and resolve) on one queue and one set of tables."""
+    import queueutil
+    import smtpdutil
+    from conftest import free_port, wait_port
+    d = tempfile.mkdtemp(prefix="sandmail-rcpt.")
+    os.chmod(d, 0o755)
+    kw = {"user_smtpd": "nobody"} if os.geteuid() == 0 else {}
+    conf = su.setup(d, RCPT_TABLES, tdir, hostname=HOST, greet_delay_ms=0,
+                    smtpd_timeout=20, **kw)
+    qlog = open(os.path.join(d, "queue.log"), "wb")
+    queueutil.start_service(procs, conf, qlog)
+    s = su.Send(procs, conf).start()
+    port = free_port()
+    slog = open(os.path.join(d, "smtpd.log"), "wb")
+    procs.start([prog("sandmail-smtpd"), "-c", conf, "-l",
+                 f"127.0.0.1:{port}"], stderr=slog)
+    wait_port(port)
+
+    class R:
+        pass
+    r = R()
+    r.conf, r.send, r.port, r.dir = conf, s, port, d
+    r.client = lambda: smtpdutil.Client(port)
+    yield r
+    qlog.close()
+    slog.close()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def outcome(s, qid):
+    """What send did with message qid: a list of ("local", dest, uid),
+    ("remote", domain) and ("fail", status)."""
+    out = [("local", j["dest"], j["uid"]) for j in s.ljobs()
+           if j["qid"] == qid]
+    out += [("remote", r[0].split("@")[1].lower()) for j in s.rjobs()
+            if j["qid"] == qid for r in j["rcpts"]]
+    for ln in s.logtext().decode("utf-8", "replace").splitlines():
+        if "event=rcpt_fail" in ln and f"id={qid} " in ln:
+            why = ln.split("why=")[1].strip('"')
+            out.append(("fail", why.split()[0]))
+    return out
+
+
+def test_rcpt_verdict_matches_delivery(rsystem):
+    """For every kind of address, RCPT's verdict and what send does with
+    the same address agree: accepted means delivered where the tables
+    say; refused as unknown or moved means send fails it the same way
+    (checked by queueing it directly, as sendmail does)."""
+    r = rsystem
+    got = []
+    for i, (addr, code, want) in enumerate(CASES):
+        c = r.client()
+        c.code("EHLO client.test")
+        assert c.code("MAIL FROM:<s@remote.example>") == 250
+        rc, lines = c.cmd(f"RCPT TO:<{addr}>")
+        qid = None
+        if rc in (250, 251):
+            assert c.code("DATA") == 354
+            dc, dl = c.cmd(f"Subject: case {i}\r\n\r\n{addr}\r\n.")
+            assert dc == 250, dl
+            qid = dl[-1].split()[-1]
+        c.cmd("QUIT")
+        if qid is None:
+            qid = su.inject(r.conf, "s@remote.example", [addr])
+        wait_for(lambda: outcome(r.send, qid), what=f"outcome of {addr}")
+        got.append((addr, rc, outcome(r.send, qid)[0]))
+    want = [(a, code, w) for a, code, w in CASES]
+    assert got == want
