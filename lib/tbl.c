@@ -169,16 +169,17 @@ tblset_close(struct tblset *s)
 		tbl_close(&s->t[i]);
 }
 
-/* tblset_refresh - map again what was replaced (at most once a second),
- * or everything (force); a table that cannot be opened is kept, logged */
+/* tblset_refresh - map again what was replaced (at most once a second,
+ * or now), or everything; a table that cannot be opened is kept, logged */
 size_t
-tblset_refresh(struct tblset *s, int force)
+tblset_refresh(struct tblset *s, int how)
 {
+	int force = how == TBLSET_ALL;
 	uint64_t now = mono_ms();
 	size_t i, n = 0;
 	struct tbl *t;
 
-	if (!force && now - s->last_ms < TBLSET_EVERY_MS)
+	if (how == TBLSET_TICK && now - s->last_ms < TBLSET_EVERY_MS)
 		return 0;
 	s->last_ms = now;
 	for (i = 0; i < s->n; i++) {

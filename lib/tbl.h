@@ -61,8 +61,12 @@ struct tblset {
 int	tblset_open(struct tblset *, struct tbl *t, const char *dir,
 	    const char *const *names, size_t n);
 void	tblset_close(struct tblset *);
-/* tblset_refresh: the number of tables mapped again (0: none) */
-size_t	tblset_refresh(struct tblset *, int force);
+/* tblset_refresh: the number of tables mapped again (0: none).  how:
+ * TBLSET_TICK from the loop (at most once a second), TBLSET_ALL on
+ * SIGHUP, TBLSET_NOW to look for replaced tables at once (a lookup that
+ * found nothing, before it gives up) */
+enum { TBLSET_TICK, TBLSET_ALL, TBLSET_NOW };
+size_t	tblset_refresh(struct tblset *, int how);
 
 /* All lookups: 1 found (value in val, replacing its contents), 0 not
  * found, -1 error (val too small: E2BIG). */

@@ -61,7 +61,7 @@ tables_close(struct tables *t)
 void
 tables_refresh(struct send *s, int force)
 {
-	if (tblset_refresh(&s->t.set, force) > 0)
+	if (tblset_refresh(&s->t.set, force ? TBLSET_ALL : TBLSET_TICK) > 0)
 		log_kv("reload", "why", force ? "hup" : "changed", NULL);
 }
 

@@ -184,7 +184,7 @@ tables_close(struct tables *t)
 size_t
 tables_refresh(struct tables *t, int force)
 {
-	return tblset_refresh(&t->set, force);
+	return tblset_refresh(&t->set, force ? TBLSET_ALL : TBLSET_TICK);
 }
 
 /* queue_open - the queue service, or a spawned queue program when the

@@ -388,11 +388,19 @@ test_tblset(void **state)
 	tbl_close(&x);
 	snprintf(path, sizeof path, "%s/moved.cdb", dir);
 	junk_over(path);
-	assert_int_equal(tblset_refresh(&s, 1), 2);	/* domains, nosuch */
+	/* domains and nosuch mapped again, moved kept */
+	assert_int_equal(tblset_refresh(&s, TBLSET_ALL), 2);
 	expect(tbl_domain(&t[0], "b.org", &v), &v, "virtual", "new domains");
 	assert_int_equal(tbl_get(&t[1], "a@a.org", 7, &v), 1);
-	assert_int_equal(tblset_refresh(&s, 1), 2);	/* still kept */
+	assert_int_equal(tblset_refresh(&s, TBLSET_ALL), 2);	/* kept */
 	assert_int_equal(tbl_get(&t[1], "a@a.org", 7, &v), 1);
+	/* NOW: only what changed, without waiting for the second */
+	build(&x, "moved", "c@a.org d@b.org\n");
+	tbl_close(&x);
+	assert_int_equal(tblset_refresh(&s, TBLSET_NOW), 1);
+	assert_int_equal(tbl_get(&t[1], "c@a.org", 7, &v), 1);
+	assert_int_equal(tblset_refresh(&s, TBLSET_NOW), 0);
+	junk_over(path);
 	tblset_close(&s);
 	/* a table that cannot be opened at start: -1, all closed */
 	assert_int_equal(tblset_open(&s, t, dir, names, 3), -1);
