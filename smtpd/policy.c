@@ -75,3 +75,20 @@ rcpt_check(struct session *s, const struct addr *a, struct buf *info)
 	buf_free(&r.val);
 	return v;
 }
+
+/* rcpt_alias - EXPN: the alias's targets, if a is one */
+int
+rcpt_alias(struct session *s, const struct addr *a, struct buf *val)
+{
+	struct rcpt_tabs rt;
+	struct rcpt_res r;
+	int k;
+
+	rcpt_tabs_of(s, &rt);
+	buf_init(&r.val, TBL_KEY_MAX * 16);
+	k = rcpt_resolve(&rt, a, 0, &r) == RK_TEMP ? -1 :
+	    r.kind != RK_ALIAS ? 0 : (val->len = 0,
+	    buf_put(val, r.val.p, r.val.len) == 0 ? 1 : -1);
+	buf_free(&r.val);
+	return k;
+}

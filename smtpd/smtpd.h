@@ -222,6 +222,9 @@ enum rcpt_verdict {
 };
 enum rcpt_verdict rcpt_check(struct session *, const struct addr *,
 	    struct buf *info);
+/* rcpt_alias: the targets of a's alias (as RCPT resolves it) into val;
+ * 1, 0 not an alias, -1 a lookup failed */
+int	rcpt_alias(struct session *, const struct addr *, struct buf *val);
 
 /* cfg.c */
 void	cfg_load(struct smtpd_cfg *, struct conf *, const char *path);

@@ -242,3 +242,39 @@ def test_rcpt_verdict_matches_delivery(rsystem):
         got.append((addr, rc, outcome(r.send, qid)[0]))
     want = [(a, code, w) for a, code, w in CASES]
     assert got == want
+
+
+def test_smtpd_hup_never_loses_a_table(procs, tmp_path):
+    """smtpd's listener (root, so no mode keeps it out): a relayclients.cdb
+    replaced by a file that is no CDB is never mapped; the old one stays
+    through every HUP, each logging an error, until a good one comes."""
+    import smtpdutil
+    srv = smtpdutil.Smtpd(procs, tmp_path,
+                          tables={"relayclients": "127.0.0.1 relay\n"})
+
+    def relay_ok():
+        c = srv.client()
+        c.code("EHLO client.test")
+        c.code("MAIL FROM:<a@b.test>")
+        code = c.code("RCPT TO:<x@foreign.test>")
+        c.close()
+        return code == 250
+
+    def errors():
+        return srv.logtext().count("event=error op=reload")
+    assert relay_ok()
+    path = os.path.join(srv.dir, "relayclients.cdb")
+    with open(path + ".new", "wb") as f:
+        f.write(b"not a cdb")
+    os.rename(path + ".new", path)
+    wait_for(lambda: errors() >= 1, what="the error of the changed file")
+    for i in range(2):
+        n = errors()
+        os.kill(srv.proc.pid, signal.SIGHUP)
+        wait_for(lambda: errors() > n, what=f"error at HUP {i + 1}")
+        assert relay_ok()
+    with open(os.path.join(srv.dir, "relayclients"), "w") as f:
+        f.write("10.0.0.0/8 relay\n")
+    subprocess.run([prog("sandmail-cdb"), "-d", srv.dir, "relayclients"],
+                   check=True)
+    wait_for(lambda: not relay_ok(), what="the good table mapped")
