@@ -221,26 +221,55 @@ rcpt_resolve(const struct rcpt_tabs *t, const struct addr *a, unsigned flags,
 	return ours(t, a, dom, flags, r);
 }
 
+static int
+blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* rcpt_item - the next target of an alias value */
+int
+rcpt_item(const char *v, size_t n, size_t *pos, size_t *s, size_t *e)
+{
+	size_t i = *pos, j, k;
+	int q;
+
+	while (i < n) {
+		while (i < n && blank(v[i]))
+			i++;
+		if (i < n && v[i] == '|')
+			j = n;		/* |command: the rest, commas too */
+		else
+			for (j = i, q = 0; j < n && (q || v[j] != ','); j++) {
+				if (q && v[j] == '\\' && j + 1 < n)
+					j++;
+				else if (v[j] == '"')
+					q = !q;
+			}
+		for (k = j; k > i && blank(v[k - 1]); k--)
+			;
+		*pos = j < n ? j + 1 : n;
+		if (k > i) {
+			*s = i, *e = k;
+			return 1;
+		}
+		i = *pos;		/* an empty item (",,") */
+	}
+	*pos = n;
+	return 0;
+}
+
 /* rcpt_offsite - the first address target not in a domain of ours */
 int
 rcpt_offsite(const struct rcpt_tabs *t, const char *v, size_t n,
     struct buf *out)
 {
-	size_t i, j, k;
+	size_t pos = 0, i, k;
 	const char *at;
 	int d;
 
-	for (i = 0; i < n; i = j + 1) {
-		for (j = i; j < n && v[j] != ','; j++)
-			;
-		while (i < j && (v[i] == ' ' || v[i] == '\t'))
-			i++;
-		k = j;
-		while (k > i && (v[k - 1] == ' ' || v[k - 1] == '\t'))
-			k--;
-		if (k > i && v[i] == '|')
-			break;		/* |command: the rest of the value */
-		if (k == i || v[i] == '/')
+	while (rcpt_item(v, n, &pos, &i, &k)) {
+		if (v[i] == '|' || v[i] == '/')
 			continue;
 		if ((at = memrchr(v + i, '@', k - i)) == NULL)
 			continue;	/* a bare local part: ours */

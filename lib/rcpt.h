@@ -48,6 +48,11 @@ enum rcpt_kind rcpt_resolve(const struct rcpt_tabs *, const struct addr *a,
 /* rcpt_domain: 'l' a local domain (the domains table, the hostname or
  * localhost), 'v' a virtual one, 0 neither, -1 a lookup failed */
 int	rcpt_domain(const struct rcpt_tabs *, const char *domain, size_t n);
+/* rcpt_item: the next target of an alias value v[0..n) from *pos (start
+ * at 0): its bounds [*s, *e), blanks trimmed.  A |command runs to the end
+ * of the value; a comma inside a quoted local part does not split (as
+ * sandmail-tables(5) says).  1, or 0 when none is left. */
+int	rcpt_item(const char *v, size_t n, size_t *pos, size_t *s, size_t *e);
 /* rcpt_offsite: the first address target of an alias value whose domain
  * is not ours (a forward, for 251), copied into out; 1, 0 none, -1 */
 int	rcpt_offsite(const struct rcpt_tabs *, const char *v, size_t n,

@@ -149,28 +149,17 @@ lspawn_check(const struct lspawn_cfg *c, const struct ljob *j, int msgfd,
 	return NULL;
 }
 
-/* alias_has - whether dest is one of the targets in an alias value: an
- * item between commas, or a |command with the rest of the value */
+/* alias_has - whether dest is a /path or |command target of the alias
+ * value v, split as send splits it (lib/rcpt.c) */
 static int
 alias_has(const struct buf *v, const char *dest)
 {
-	size_t i, j, k, n = strlen(dest);
+	size_t pos = 0, i, k, n = strlen(dest);
 
-	for (i = 0; i < v->len; i = j + 1) {
-		while (i < v->len && (v->p[i] == ' ' || v->p[i] == '\t'))
-			i++;
-		for (j = i; j < v->len && v->p[j] != ','; j++)
-			;
-		k = v->p[i] == '|' ? v->len : j;
-		while (k > i && (v->p[k - 1] == ' ' || v->p[k - 1] == '\t'))
-			k--;
+	while (rcpt_item(v->p, v->len, &pos, &i, &k))
 		if ((v->p[i] == '/' || v->p[i] == '|') && k - i == n &&
 		    memcmp(v->p + i, dest, n) == 0)
 			return 1;
-		if (v->p[i] == '|' && j < v->len && j - i == n &&
-		    memcmp(v->p + i, dest, n) == 0)
-			return 1;	/* send splits a command at commas */
-	}
 	return 0;
 }
 

@@ -262,7 +262,7 @@ aliases_items(struct send *s, struct xout *o, const struct env_rcpt *er,
     const char *addr, const struct addr *a, struct buf *val, int depth,
     const char **chain)
 {
-	char *p, *e, *it;
+	size_t pos = 0, n, b, e;
 
 	if (depth >= ALIAS_DEPTH) {
 		x_fail(s, o, er, addr, "5.4.6 alias expansion too deep");
@@ -273,16 +273,12 @@ aliases_items(struct send *s, struct xout *o, const struct env_rcpt *er,
 		x_fail(s, o, er, addr, "4.3.0 out of memory");
 		return;
 	}
-	for (p = val->p; p != NULL; p = e) {
-		if ((e = strchr(p, ',')) != NULL)
-			*e++ = '\0';
-		while (*p == ' ' || *p == '\t')
-			p++;
-		it = p;
-		for (p += strlen(p); p > it && (p[-1] == ' ' || p[-1] == '\t');)
-			*--p = '\0';
-		if (*it != '\0')
-			alias_item(s, o, er, addr, a, it, depth, chain);
+	/* split as lib/rcpt.c does: a |command takes the rest, commas in a
+	 * quoted local part do not split; each item cut in place */
+	n = val->len;
+	while (rcpt_item(val->p, n, &pos, &b, &e)) {
+		val->p[e] = '\0';
+		alias_item(s, o, er, addr, a, val->p + b, depth, chain);
 	}
 }
 

@@ -72,14 +72,21 @@ def test_send_maps_recompiled_tables_within_the_bound(procs, tmp_path,
     compile_into(tdir, "routes", "remote.example [127.0.0.1]:2526\n")
     compile_into(tdir, "localusers",
                  t["localusers"] + "zed 1005:1005:/home/zed\n")
+    compile_into(tdir, "domains",
+                 t["domains"] + "newvirt.example virtual\n")
+    compile_into(tdir, "virtual",
+                 t["virtual"] + "info@newvirt.example /var/vmail/info/\n")
     time.sleep(BOUND + 0.2)
     su.inject(conf, "a@remote.example",
-              ["x2@remote.example", "zed+ext@test.example"])
+              ["x2@remote.example", "zed+ext@test.example",
+               "info@newvirt.example"])
     assert port_for(s, "x2@remote.example") == 2526
     wait_for(lambda: empty(conf), what="queue empty")
-    zed = [j for j in s.local_done() if j["rcpt"] == "zed+ext@test.example"]
-    assert zed and zed[0]["dest"] == "/home/zed/Maildir/", s.logtext()
-    assert zed[0]["uid"] == 1005
+    loc = {j["rcpt"]: j for j in s.local_done()}
+    assert "zed+ext@test.example" in loc, s.logtext()
+    assert loc["zed+ext@test.example"]["dest"] == "/home/zed/Maildir/"
+    assert loc["zed+ext@test.example"]["uid"] == 1005
+    assert loc["info@newvirt.example"]["dest"] == "/var/vmail/info/"
     assert b"event=reload why=changed" in s.logtext()
 
 
@@ -131,7 +138,7 @@ RCPT_TABLES = {
     "aliases": "abuse alice\npostmaster alice\n"
                "@alias.example bob@test.example\n"
                "archive@test.example /var/mail/archive/\n"
-               "prog@test.example |/usr/bin/true\n"
+               "prog@test.example |/usr/bin/printf a,b\n"
                "fwd@test.example someone@remote.example\n",
     "virtual": "carol@virt.example /var/vmail/carol/\n"
                "@virt2.example /var/vmail/all/\n",
@@ -154,7 +161,9 @@ CASES = [
     ("anyone@alias.example", 250, ("local", "/home/bob/Maildir/", 1002)),
     ("archive@test.example", 250, ("local", "/var/mail/archive/",
                                    ALIAS_UID)),
-    ("prog@test.example", 250, ("local", "|/usr/bin/true", ALIAS_UID)),
+    # a |command takes the rest of the value, commas included
+    ("prog@test.example", 250, ("local", "|/usr/bin/printf a,b",
+                                ALIAS_UID)),
     ("fwd@test.example", 250, ("remote", "remote.example")),
     ("carol@virt.example", 250, ("local", "/var/vmail/carol/", VMAIL)),
     ("Carol+x@VIRT.example", 250, ("local", "/var/vmail/carol/", VMAIL)),

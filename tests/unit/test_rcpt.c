@@ -222,6 +222,45 @@ test_domain_offsite(void **state)
 }
 
 static void
+test_item(void **state)
+{
+	static const struct {
+		const char *v, *want;	/* want: the items, each then '|' */
+	} rows[] = {
+		{ "", "" },
+		{ "a", "a|" },
+		{ "a, b", "a|b|" },
+		{ " a ,\tb , ", "a|b|" },
+		{ ",,a,,", "a|" },
+		{ "\"x,y\"@d, z", "\"x,y\"@d|z|" },
+		{ "\"x\\\",y\"@d,z", "\"x\\\",y\"@d|z|" },
+		{ "a, |cmd x,y , ", "a||cmd x,y ,|" },
+		{ "|cmd", "|cmd|" },
+		{ "/p/, |c", "/p/||c|" },
+		{ "\"open, x", "\"open, x|" },
+	};
+	struct buf got = BUF_INIT(1024);
+	size_t i, pos, b, e, n;
+
+	(void)state;
+	for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		got.len = 0;
+		pos = 0;
+		n = strlen(rows[i].v);
+		while (rcpt_item(rows[i].v, n, &pos, &b, &e)) {
+			assert_true(b < e && e <= n && pos <= n);
+			buf_put(&got, rows[i].v + b, e - b);
+			buf_putc(&got, '|');
+		}
+		assert_int_equal(pos, n);
+		if (!buf_eq(&got, rows[i].want))
+			fail_msg("%s: %.*s, want %s", rows[i].v, (int)got.len,
+			    got.p, rows[i].want);
+	}
+	buf_free(&got);
+}
+
+static void
 test_user(void **state)
 {
 	static const struct {
@@ -274,6 +313,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_domain_offsite),
+		cmocka_unit_test(test_item),
 		cmocka_unit_test(test_user),
 	};
 
