@@ -10,3 +10,7 @@ test_tbl_OBJS := cdb/compile.o
 # administrator's tool that sandmail-check runs.
 PROGS += sandmail-conf
 sandmail-conf_OBJS := cdb/conf_main.o cdb/compile.o
+# tests/unit/test_rcpt.c too (lib/rcpt.c on real tables)
+test_rcpt_OBJS := cdb/compile.o
+# and tests/fuzz/fuzz_rcpt.c
+fuzz_rcpt_OBJS := cdb/compile.o

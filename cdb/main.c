@@ -15,6 +15,7 @@
 #include "compile.h"
 #include "conf.h"
 #include "exitcode.h"
+#include "rcpt.h"
 #include "tbl.h"
 
 static void __attribute__((noreturn))
@@ -22,7 +23,8 @@ usage(void)
 {
 	fputs("usage: sandmail-cdb [-c conf] [-d dir] table... | all\n"
 	    "       sandmail-cdb [-c conf] [-d dir] -p [-P passwd-file]\n"
-	    "       sandmail-cdb [-c conf] [-d dir] [-s seps] -q table key\n",
+	    "       sandmail-cdb [-c conf] [-d dir] [-s seps] -q table key\n"
+	    "       sandmail-cdb [-c conf] [-d dir] [-s seps] -r address\n",
 	    stderr);
 	exit(EXIT_PERM);
 }
@@ -228,35 +230,130 @@ do_query(const char *dir, const char *table, const char *key,
 	return r == 1 ? EXIT_OK : r == 0 ? EXIT_PERM : EXIT_TEMP;
 }
 
+/* conf_names - the conf's hostname (else the kernel's) and its
+ * recipient_delimiter (unless -s gave one), for -r */
+static void
+conf_names(const char *confpath, char *host, size_t hn, char *seps,
+    size_t sn)
+{
+	struct conf c;
+	char err[512];
+
+	if (gethostname(host, hn - 1) == -1)
+		snprintf(host, hn, "localhost");
+	host[hn - 1] = '\0';
+	if (conf_parse(&c, confpath != NULL ? confpath : conf_default_path(),
+	    err, sizeof err) != 0)
+		return;
+	snprintf(host, hn, "%s", conf_str(&c, "hostname", host));
+	if (seps[0] == '\0')
+		snprintf(seps, sn, "%s", conf_str(&c, "recipient_delimiter",
+		    "-+"));
+	conf_free(&c);
+}
+
+static int
+print_res(const struct rcpt_res *r)
+{
+	static const char *const kind[] = {
+		[RK_REMOTE] = "remote", [RK_ROUTED] = "routed",
+		[RK_ALIAS] = "alias", [RK_USER] = "user",
+		[RK_VIRTUAL] = "virtual", [RK_MOVED] = "moved",
+		[RK_UNKNOWN] = "unknown", [RK_BADENTRY] = "bad-entry",
+		[RK_TEMP] = "error",
+	};
+
+	printf("%s", kind[r->kind]);
+	if (r->kind == RK_USER)
+		printf(" %u:%u", (unsigned)r->uid, (unsigned)r->gid);
+	if (r->val.len > 0)
+		printf(" %.*s", (int)r->val.len, r->val.p);
+	if (r->kind == RK_UNKNOWN && r->postmaster)
+		printf(" (postmaster: smtpd accepts it, send bounces it)");
+	putchar('\n');
+	switch (r->kind) {
+	case RK_MOVED:
+	case RK_UNKNOWN:
+		return EXIT_PERM;
+	case RK_BADENTRY:
+	case RK_TEMP:
+		return EXIT_TEMP;
+	default:
+		return EXIT_OK;
+	}
+}
+
+/* do_resolve - -r ADDRESS: where the recipient goes, decided as smtpd
+ * and send decide it (lib/rcpt.c); 0, 100 moved or unknown, 111 */
+static int
+do_resolve(const char *dir, const char *confpath, const char *address,
+    const char *seps_opt)
+{
+	static const char *const names[] = {
+		"domains", "aliases", "virtual", "localusers", "moved",
+		"routes",
+	};
+	char host[256], seps[64];
+	struct tbl t[6];
+	struct tblset set;
+	struct rcpt_tabs rt;
+	struct rcpt_res r;
+	struct addr a;
+	int code;
+
+	snprintf(seps, sizeof seps, "%s", seps_opt ? seps_opt : "");
+	conf_names(confpath, host, sizeof host, seps, sizeof seps);
+	if (addr_parse_mailbox(address, strlen(address), ADDR_UTF8, &a) !=
+	    ADDR_OK) {
+		fprintf(stderr, "sandmail-cdb: %s: not an address\n",
+		    address);
+		return EXIT_PERM;
+	}
+	if (tblset_open(&set, t, dir, names, 6) == -1)
+		return EXIT_TEMP;
+	rt = (struct rcpt_tabs){ &t[0], &t[1], &t[2], &t[3], &t[4], &t[5],
+	    host, seps };
+	buf_init(&r.val, CDBC_VALUE_MAX);
+	rcpt_resolve(&rt, &a, 0, &r);
+	code = print_res(&r);
+	buf_free(&r.val);
+	tblset_close(&set);
+	return code;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct buf err = BUF_INIT(CDBC_ERR_MAX);
-	const char *dir = NULL, *conf = NULL, *pwfile = NULL, *seps = "-+";
-	int c, query = 0, pw = 0, code = EXIT_OK, r;
+	const char *dir = NULL, *conf = NULL, *pwfile = NULL, *seps = NULL;
+	int c, query = 0, resolve = 0, pw = 0, code = EXIT_OK, r;
 	char *d;
 
-	while ((c = getopt(argc, argv, "c:d:pP:qs:")) != -1) {
+	while ((c = getopt(argc, argv, "c:d:pP:qrs:")) != -1) {
 		switch (c) {
 		case 'c': conf = optarg; break;
 		case 'd': dir = optarg; break;
 		case 'p': pw = 1; break;
 		case 'P': pwfile = optarg; pw = 1; break;
 		case 'q': query = 1; break;
+		case 'r': resolve = 1; break;
 		case 's': seps = optarg; break;
 		default: usage();
 		}
 	}
 	argc -= optind, argv += optind;
-	if ((query && (pw || argc != 2)) || (pw && argc != 0) ||
-	    (!query && !pw && argc == 0))
+	if ((query && (pw || resolve || argc != 2)) || (pw && argc != 0) ||
+	    (resolve && (pw || argc != 1)) ||
+	    (!query && !pw && !resolve && argc == 0))
 		usage();
 	if ((d = table_dir(dir, conf)) == NULL) {
 		perror("sandmail-cdb");
 		return EXIT_TEMP;
 	}
 	if (query)
-		code = do_query(d, argv[0], argv[1], seps);
+		code = do_query(d, argv[0], argv[1], seps ? seps : "-+");
+	else if (resolve)
+		code = do_resolve(d, conf, argv[0], seps);
 	else if (pw)
 		code = do_passwd(d, pwfile, &err);
 	else if (argc == 1 && strcmp(argv[0], "all") == 0)

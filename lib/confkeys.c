@@ -111,6 +111,7 @@ const struct conf_key conf_keys[] = {
 	NUM("local_uid_max", "60000", 1, UINT32_MAX - 1, "lspawn"),
 	BOOL("local_allow_programs", "no", "lspawn"),
 	BOOL("lspawn_exec", "no", "lspawn"),
+	BOOL("local_lookup", "yes", "lspawn"),
 	{ "local_timeout", CONF_SECS, 0, 1, DAYS(7), "1h", NULL, "lspawn" },
 	NUM("lspawn_children", "100", 1, 500, "lspawn"),
 	{ "lspawn_idle", CONF_SECS, 0, 1, DAYS(1), "30", NULL, "lspawn" },

@@ -5,11 +5,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "tbl.h"
 
 /* tbl_open - open and map path; a missing file is an empty table */
@@ -59,6 +62,21 @@ tbl_close(struct tbl *t)
 	t->path = NULL;
 }
 
+static int
+ts_eq(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* is_bad - st is the file a reload last failed to open */
+static int
+is_bad(const struct tbl *t, const struct stat *st)
+{
+	return t->bad && st->st_dev == t->bad_dev &&
+	    st->st_ino == t->bad_ino && ts_eq(&st->st_mtim, &t->bad_mtime) &&
+	    ts_eq(&st->st_ctim, &t->bad_ctime);
+}
+
 /* tbl_changed - whether the file at path is not the one mapped */
 int
 tbl_changed(const struct tbl *t)
@@ -67,13 +85,115 @@ tbl_changed(const struct tbl *t)
 
 	if (t->path == NULL)
 		return 0;
-	if (stat(t->path, &st) == -1)
-		return t->fd != -1;
+	if (stat(t->path, &st) == -1)	/* gone: empty; else cannot tell */
+		return errno == ENOENT && t->fd != -1;
+	if (is_bad(t, &st))
+		return 0;
 	if (t->fd == -1)
 		return 1;
 	return st.st_dev != t->dev || st.st_ino != t->ino ||
-	    st.st_mtim.tv_sec != t->mtime.tv_sec ||
-	    st.st_mtim.tv_nsec != t->mtime.tv_nsec;
+	    !ts_eq(&st.st_mtim, &t->mtime);
+}
+
+/* tbl_reload - the file at path mapped in place of the old one, which
+ * stays when the new one cannot be opened */
+int
+tbl_reload(struct tbl *t)
+{
+	struct tbl nt;
+	struct stat st;
+	int e;
+
+	if (t->path == NULL)
+		return errno = EINVAL, -1;
+	if (tbl_open(&nt, t->path) == -1) {
+		e = errno;
+		if (stat(t->path, &st) == 0) {
+			t->bad = 1;
+			t->bad_dev = st.st_dev;
+			t->bad_ino = st.st_ino;
+			t->bad_mtime = st.st_mtim;
+			t->bad_ctime = st.st_ctim;
+		}
+		errno = e;
+		return -1;
+	}
+	tbl_close(t);
+	*t = nt;
+	return 0;
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* tblset_open - dir/NAME.cdb for each name; 0, or -1 with all closed */
+int
+tblset_open(struct tblset *s, struct tbl *t, const char *dir,
+    const char *const *names, size_t n)
+{
+	char p[4096];
+	size_t i;
+	int r = 0, k;
+
+	s->t = t;
+	s->n = n;
+	s->last_ms = mono_ms();
+	for (i = 0; i < n; i++) {
+		memset(&t[i], 0, sizeof t[i]);
+		t[i].fd = -1;
+		k = snprintf(p, sizeof p, "%s/%s.cdb", dir, names[i]);
+		if (k < 0 || (size_t)k >= sizeof p)
+			errno = ENAMETOOLONG;
+		else if (tbl_open(&t[i], p) == 0)
+			continue;
+		log_kv("error", "op", "open table", "path", p, "err",
+		    strerror(errno), NULL);
+		r = -1;
+	}
+	if (r == -1)
+		tblset_close(s);
+	return r;
+}
+
+/* tblset_close - unmap them all */
+void
+tblset_close(struct tblset *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		tbl_close(&s->t[i]);
+}
+
+/* tblset_refresh - map again what was replaced (at most once a second,
+ * or now), or everything; a table that cannot be opened is kept, logged */
+size_t
+tblset_refresh(struct tblset *s, int how)
+{
+	int force = how == TBLSET_ALL;
+	uint64_t now = mono_ms();
+	size_t i, n = 0;
+	struct tbl *t;
+
+	if (how == TBLSET_TICK && now - s->last_ms < TBLSET_EVERY_MS)
+		return 0;
+	s->last_ms = now;
+	for (i = 0; i < s->n; i++) {
+		t = &s->t[i];
+		if (t->path == NULL || (!force && !tbl_changed(t)))
+			continue;
+		if (tbl_reload(t) == -1) {
+			log_kv("error", "op", "reload", "path", t->path, "err",
+			    strerror(errno), "kept", "the old table", NULL);
+			continue;
+		}
+		n++;
+	}
+	return n;
 }
 
 /* tbl_get - the value of exactly this key */

@@ -6,6 +6,7 @@
 
 #include <cdb.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -18,14 +19,54 @@ struct tbl {
 	struct timespec	mtime;		/* for tbl_changed */
 	dev_t		dev;		/* the file open: a rename */
 	ino_t		ino;		/* gives a new inode */
+	/* the file a reload could not open (bad set): tbl_changed does not
+	 * report it again until it changes (new inode, mtime or ctime:
+	 * chmod) or a SIGHUP asks */
+	int		bad;
+	dev_t		bad_dev;
+	ino_t		bad_ino;
+	struct timespec	bad_mtime, bad_ctime;
 };
 
 #define TBL_KEY_MAX	1024	/* the longest key a lookup builds */
 
 int	tbl_open(struct tbl *, const char *path);	/* 0 or -1 */
 void	tbl_close(struct tbl *);
-/* tbl_changed: 1 if the file on disk is not the one open (reload it) */
+/* tbl_changed: 1 if the file on disk is not the one open (reload it);
+ * 0 when it is, when it cannot be looked at (stat fails but for ENOENT)
+ * and when it is the file a reload last failed to open */
 int	tbl_changed(const struct tbl *);
+/* tbl_reload: map the file at the same path again.  If it cannot be
+ * opened, the old mapping stays (a table is never lost) and the file is
+ * remembered as bad; 0 or -1 with errno */
+int	tbl_reload(struct tbl *);
+
+/* tblset: the tables of one long-lived program (smtpd's listener,
+ * sandmail-send), kept current by one mechanism (doc/design.md 8): the
+ * program's loop calls tblset_refresh often; at most once a second it
+ * looks (stat) for tables sandmail-cdb has replaced and maps them again;
+ * on SIGHUP (force) it maps every table again at once.  A table that
+ * cannot be opened keeps its old mapping and is logged as an error
+ * (event=error op=reload) at every SIGHUP and every time its file changes,
+ * until it opens. */
+#define TBLSET_EVERY_MS	1000
+struct tblset {
+	struct tbl	*t;		/* n tables, the caller's array */
+	size_t		 n;
+	uint64_t	 last_ms;	/* CLOCK_MONOTONIC of the last look */
+};
+
+/* tblset_open: map dir/names[i].cdb into t[i] for each i < n; every
+ * failure is logged; 0, or -1 (then every table is closed) */
+int	tblset_open(struct tblset *, struct tbl *t, const char *dir,
+	    const char *const *names, size_t n);
+void	tblset_close(struct tblset *);
+/* tblset_refresh: the number of tables mapped again (0: none).  how:
+ * TBLSET_TICK from the loop (at most once a second), TBLSET_ALL on
+ * SIGHUP, TBLSET_NOW to look for replaced tables at once (a lookup that
+ * found nothing, before it gives up) */
+enum { TBLSET_TICK, TBLSET_ALL, TBLSET_NOW };
+size_t	tblset_refresh(struct tblset *, int how);
 
 /* All lookups: 1 found (value in val, replacing its contents), 0 not
  * found, -1 error (val too small: E2BIG). */

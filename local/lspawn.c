@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "exitcode.h"
+#include "addr.h"
 #include "fdpass.h"
 #include "job.h"
 #include "log.h"
@@ -146,6 +147,102 @@ lspawn_check(const struct lspawn_cfg *c, const struct ljob *j, int msgfd,
 	if (strstr(j->dest, "/../") != NULL || strstr(j->dest, "/./") != NULL)
 		return "destination path has . or .. in it";
 	return NULL;
+}
+
+/* alias_has - whether dest is a /path or |command target of the alias
+ * value v, split as send splits it (lib/rcpt.c) */
+static int
+alias_has(const struct buf *v, const char *dest)
+{
+	size_t pos = 0, i, k, n = strlen(dest);
+
+	while (rcpt_item(v->p, v->len, &pos, &i, &k))
+		if ((v->p[i] == '/' || v->p[i] == '|') && k - i == n &&
+		    memcmp(v->p + i, dest, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* own_set - the job gets our uid, gid and destination */
+static const char *
+own_set(struct ljob *j, const char *dest, uint32_t uid, uint32_t gid)
+{
+	char *d;
+
+	if (j->uid != uid || j->gid != gid || strcmp(j->dest, dest) != 0) {
+		struct logln l;
+
+		log_start(&l, "warn");
+		log_s(&l, "id", j->qid);
+		log_s(&l, "op", "own lookup");
+		log_s(&l, "rcpt", j->rcpt);
+		log_s(&l, "claimed", j->dest);
+		log_u(&l, "claimed_uid", j->uid);
+		log_s(&l, "dest", dest);
+		log_u(&l, "uid", uid);
+		log_done(&l);
+		if ((d = strdup(dest)) == NULL)
+			return "out of memory";
+		free(j->dest);
+		j->dest = d;
+	}
+	j->uid = uid, j->gid = gid;
+	return NULL;
+}
+
+/* own_dest - one lookup of the recipient a */
+static const char *
+own_dest(struct lspawn_tabs *lt, const struct addr *a, struct ljob *j,
+    struct rcpt_res *r)
+{
+	if (rcpt_resolve(&lt->rt, a, 0, r) == RK_ALIAS) {
+		if (alias_has(&r->val, j->dest))
+			return own_set(j, j->dest, lt->auid, lt->agid);
+		/* "user: user, other": the user's own mailbox */
+		rcpt_resolve(&lt->rt, a, RCPT_NOALIAS, r);
+	}
+	switch (r->kind) {
+	case RK_USER:
+		return own_set(j, r->val.p, r->uid, r->gid);
+	case RK_VIRTUAL:
+		return own_set(j, r->val.p, lt->vuid, lt->vgid);
+	case RK_REMOTE:
+	case RK_ROUTED:
+		return "not a local recipient";
+	case RK_UNKNOWN:
+		return "no such recipient in lspawn's tables";
+	case RK_MOVED:
+		return "the recipient has moved";
+	default:
+		return "table lookup failed";
+	}
+}
+
+/* lspawn_own - uid, gid and destination from our own lookup */
+const char *
+lspawn_own(const struct lspawn_cfg *c, struct ljob *j, uint8_t *status)
+{
+	struct lspawn_tabs *lt = c->tabs;
+	struct rcpt_res r;
+	struct addr a;
+	const char *why;
+
+	*status = ST_TEMP;
+	if (lt == NULL)
+		return NULL;
+	if (addr_parse_mailbox(j->rcpt, strlen(j->rcpt), ADDR_UTF8, &a) !=
+	    ADDR_OK || a.dlen == 0) {
+		*status = ST_PERM;
+		return "the recipient address does not parse";
+	}
+	(void)tblset_refresh(&lt->set, TBLSET_TICK);
+	buf_init(&r.val, 16384);
+	/* send's tables may be newer than ours: look again at once */
+	if ((why = own_dest(lt, &a, j, &r)) != NULL &&
+	    tblset_refresh(&lt->set, TBLSET_NOW) > 0)
+		why = own_dest(lt, &a, j, &r);
+	buf_free(&r.val);
+	return why;
 }
 
 /* text_clean - the last non-empty line, printable (no NUL or controls) */
@@ -756,9 +853,19 @@ job(struct lspawn *ls)
 		ls->code = EXIT_TEMP;
 		return;
 	}
-	if ((why = lspawn_check(ls->cfg, &j, fd, &status)) == NULL) {
-		if ((why = dispatch(ls, &j, fd, ls->msg, (size_t)n)) == NULL)
+	if ((why = lspawn_own(ls->cfg, &j, &status)) == NULL &&
+	    (why = lspawn_check(ls->cfg, &j, fd, &status)) == NULL) {
+		/* a worker reads the job as we decided it, not as sent */
+		struct buf raw = BUF_INIT(sizeof ls->msg);
+
+		if (ljob_encode(&raw, &j) == -1)
+			why = "job too long";
+		else if ((why = dispatch(ls, &j, fd, raw.p, raw.len)) ==
+		    NULL) {
+			buf_free(&raw);
 			return;
+		}
+		buf_free(&raw);
 		status = ST_TEMP;
 	}
 	log_result(j.qid, j.id, status, why, strlen(why), 0);

@@ -9,10 +9,25 @@
 
 #include "buf.h"
 #include "job.h"
+#include "rcpt.h"
+#include "tbl.h"
 
 /* a pipe or socket each, and a busy worker's message: under 1024 fds */
 #define LSPAWN_CHILDREN_MAX	500
 #define LSPAWN_TEXT_MAX		JOB_TEXT_MAX
+
+/* lspawn's own tables for the recipient decision (lib/rcpt.h), without
+ * routes: uid, gid and destination come from its own lookup of the job's
+ * recipient, not from send (local_lookup, on by default) */
+enum { LT_DOMAINS, LT_ALIASES, LT_VIRTUAL, LT_LOCALUSERS, LT_MOVED,
+	LT_ROUTES, LT_COUNT };
+struct lspawn_tabs {
+	struct tbl	 t[LT_COUNT];	/* LT_ROUTES: never opened (empty) */
+	struct tblset	 set;
+	struct rcpt_tabs rt;
+	uint32_t	 vuid, vgid;	/* user_vmail: virtual mailboxes */
+	uint32_t	 auid, agid;	/* user_alias: /path and |command */
+};
 
 struct lspawn_cfg {
 	int		 progfd;	/* sandmail-local, opened O_PATH */
@@ -27,6 +42,7 @@ struct lspawn_cfg {
 	size_t		 children;	/* most deliveries at once */
 	unsigned long long idle;	/* lspawn_idle: retire a worker, s */
 	unsigned long	 max_use;	/* lspawn_max_use: jobs per worker */
+	struct lspawn_tabs *tabs;	/* NULL: local_lookup off */
 };
 
 /* lspawn_check: whether a job may run.  NULL, or the reason with
@@ -34,6 +50,13 @@ struct lspawn_cfg {
  * with it (-1 for none). */
 const char *lspawn_check(const struct lspawn_cfg *, const struct ljob *,
 	    int msgfd, uint8_t *status);
+/* lspawn_own: the job's uid, gid and destination from lspawn's own
+ * lookup of its recipient: a system user's or a virtual mailbox replaces
+ * what send said (a difference is logged); a /path or |command must be a
+ * target of the recipient's alias and runs as user_alias.  NULL, or the
+ * reason with *status set (ST_TEMP: send's tables may be newer). */
+const char *lspawn_own(const struct lspawn_cfg *, struct ljob *,
+	    uint8_t *status);
 /* lspawn_result: a child's wait status and its report text (last line,
  * cleaned up in place) into a status and the final text */
 uint8_t	lspawn_result(int wstatus, struct buf *text);

@@ -122,6 +122,54 @@ cfg_load(struct lspawn_cfg *c, const struct conf *conf)
 	c->self_gid = getgid();
 }
 
+/* ids - a user's uid and gid (before the sandbox); not root: our own */
+static void
+ids(const struct conf *conf, const char *key, const char *def, uint32_t *u,
+    uint32_t *g)
+{
+	uid_t uu;
+	gid_t gg;
+
+	if (geteuid() != 0) {
+		*u = getuid(), *g = getgid();
+		return;
+	}
+	if (priv_lookup(conf_str(conf, key, def), &uu, &gg) == -1)
+		die_msg(EXIT_TEMP, "user", conf_str(conf, key, def));
+	*u = uu, *g = gg;
+}
+
+/* tabs_load - local_lookup: our own tables for the recipient decision
+ * (send's uid, gid and path are not trusted), mapped before the sandbox;
+ * routes is left out (it holds smart host passwords) */
+static void
+tabs_load(struct lspawn_cfg *c, const struct conf *conf)
+{
+	static const char *const names[LT_ROUTES] = {
+		[LT_DOMAINS] = "domains", [LT_ALIASES] = "aliases",
+		[LT_VIRTUAL] = "virtual", [LT_LOCALUSERS] = "localusers",
+		[LT_MOVED] = "moved",
+	};
+	static struct lspawn_tabs lt;
+	char *dir;
+
+	if (!conf_bool(conf, "local_lookup", 1))
+		return;
+	dir = conf_path(conf, "tables", ".");
+	if (tblset_open(&lt.set, lt.t, dir, names, LT_ROUTES) == -1)
+		die_temp("open", "tables");
+	free(dir);
+	memset(&lt.t[LT_ROUTES], 0, sizeof lt.t[LT_ROUTES]);
+	lt.t[LT_ROUTES].fd = -1;
+	lt.rt = (struct rcpt_tabs){ &lt.t[LT_DOMAINS], &lt.t[LT_ALIASES],
+	    &lt.t[LT_VIRTUAL], &lt.t[LT_LOCALUSERS], &lt.t[LT_MOVED],
+	    &lt.t[LT_ROUTES], c->host,
+	    conf_str(conf, "recipient_delimiter", "-+") };
+	ids(conf, "user_vmail", "vmail", &lt.vuid, &lt.vgid);
+	ids(conf, "user_alias", "nobody", &lt.auid, &lt.agid);
+	c->tabs = &lt;
+}
+
 static void
 sock_check(int fd)
 {
@@ -151,6 +199,7 @@ main(int argc, char *argv[])
 	sock_check(0);
 	conf_load(&conf, cpath);
 	cfg_load(&cfg, &conf);
+	tabs_load(&cfg, &conf);
 	/* SIGTERM: no more jobs, finish those running, then exit 0; children
 	 * restore the default mask and actions */
 	lspawn_signals();

@@ -541,7 +541,7 @@ route_get(struct send *s, const struct rcpt *r, struct route *rt)
 	struct buf v = BUF_INIT(1024);
 
 	memset(rt, 0, sizeof *rt);
-	if (tbl_domain(&s->t.routes, r->domain, &v) == 1)
+	if (tbl_domain(&s->t.t[T_ROUTES], r->domain, &v) == 1)
 		route_parse(rt, v.p, v.len);
 	if (rt->name[0] == '\0') {	/* no route, or empty: use MX */
 		snprintf(rt->dkey, sizeof rt->dkey, "%s", r->domain);
@@ -557,7 +557,7 @@ route_get(struct send *s, const struct rcpt *r, struct route *rt)
 			rt->literal = 1;
 		}
 	}
-	if (tbl_domain(&s->t.tlspol, r->domain, &v) == 1 && v.len > 0)
+	if (tbl_domain(&s->t.t[T_TLSPOL], r->domain, &v) == 1 && v.len > 0)
 		cpy(rt->tls, sizeof rt->tls, v.p, v.len);
 	else
 		snprintf(rt->tls, sizeof rt->tls, "may");
@@ -1375,12 +1375,7 @@ on_signals(struct send *s, uint64_t now)
 		s->dirty = 1;
 	if (send_sighup) {
 		send_sighup = 0;
-		tables_close(&s->t);
-		if (tables_open(&s->t, s->c.tables) == -1)
-			log_kv("warn", "op", "reopen tables", "err",
-			    strerror(errno), NULL);
-		else
-			log_kv("reload", NULL);
+		tables_refresh(s, 1);
 	}
 	if (send_sigalrm) {
 		send_sigalrm = 0;
@@ -1427,6 +1422,7 @@ send_loop(struct send *s)
 	for (;;) {
 		now = now_s();
 		on_signals(s, now);
+		tables_refresh(s, 0);
 		if (s->stopping && (s->nlocal + s->nremote == 0 ||
 		    now >= s->stop_at)) {
 			for (struct live *l = s->loaded; l != NULL;

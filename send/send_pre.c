@@ -19,6 +19,7 @@
 #include "addr.h"
 #include "conf.h"
 #include "log.h"
+#include "rcpt.h"
 #include "send_srv.h"
 
 #define ALIAS_DEPTH	10
@@ -32,41 +33,36 @@ struct xout {
 	const char	*owner;		/* owner-LIST of the list expanded */
 };
 
-static int
-tbl_at(struct tbl *t, const char *dir, const char *name)
-{
-	char p[4096];
-	int n = snprintf(p, sizeof p, "%s/%s.cdb", dir, name);
-
-	if (n < 0 || (size_t)n >= sizeof p)
-		return errno = ENAMETOOLONG, -1;
-	return tbl_open(t, p);
-}
+static const char *const tbl_names[T_COUNT] = {
+	[T_DOMAINS] = "domains", [T_ALIASES] = "aliases",
+	[T_VIRTUAL] = "virtual", [T_LOCALUSERS] = "localusers",
+	[T_MOVED] = "moved", [T_ROUTES] = "routes",
+	[T_TLSPOL] = "tls_policy",
+};
 
 /* tables_open - every table send reads; a missing one is empty */
 int
 tables_open(struct tables *t, const char *dir)
 {
-	if (tbl_at(&t->domains, dir, "domains") == -1 ||
-	    tbl_at(&t->aliases, dir, "aliases") == -1 ||
-	    tbl_at(&t->virt, dir, "virtual") == -1 ||
-	    tbl_at(&t->localusers, dir, "localusers") == -1 ||
-	    tbl_at(&t->routes, dir, "routes") == -1 ||
-	    tbl_at(&t->tlspol, dir, "tls_policy") == -1)
-		return -1;
-	return 0;
+	return tblset_open(&t->set, t->t, dir, tbl_names, T_COUNT);
 }
 
 /* tables_close - close them all */
 void
 tables_close(struct tables *t)
 {
-	tbl_close(&t->domains);
-	tbl_close(&t->aliases);
-	tbl_close(&t->virt);
-	tbl_close(&t->localusers);
-	tbl_close(&t->routes);
-	tbl_close(&t->tlspol);
+	tblset_close(&t->set);
+}
+
+/* tables_refresh - the loop's, before each split and delivery: tables
+ * sandmail-cdb replaced are mapped again (looked for at most once a
+ * second), all of them on SIGHUP (force); one that cannot be opened
+ * keeps its old mapping and is logged (lib/tbl.c) */
+void
+tables_refresh(struct send *s, int force)
+{
+	if (tblset_refresh(&s->t.set, force ? TBLSET_ALL : TBLSET_TICK) > 0)
+		log_kv("reload", "why", force ? "hup" : "changed", NULL);
 }
 
 static void
@@ -149,93 +145,44 @@ add_local(struct send *s, struct xout *o, const struct env_rcpt *er,
 	x_add(s, o, er, &r);
 }
 
-/* parse_user - "uid:gid:home" */
-static int
-parse_user(const struct buf *v, uint32_t *uid, uint32_t *gid,
-    struct buf *home)
+static void
+rcpt_tabs_of(struct send *s, struct rcpt_tabs *rt)
 {
-	unsigned long long a, b;
-	char t[4096], *p, *q;
+	struct tbl *t = s->t.t;
 
-	if (v->len == 0 || v->len >= sizeof t)
-		return -1;
-	memcpy(t, v->p, v->len);
-	t[v->len] = '\0';
-	if ((p = strchr(t, ':')) == NULL || (q = strchr(p + 1, ':')) == NULL)
-		return -1;
-	*p++ = '\0', *q++ = '\0';
-	if (parse_ull(t, &a) == -1 || parse_ull(p, &b) == -1 ||
-	    a > UINT32_MAX || b > UINT32_MAX || *q != '/')
-		return -1;
-	*uid = (uint32_t)a, *gid = (uint32_t)b;
-	home->len = 0;
-	if (buf_puts(home, q) == -1)
-		return -1;
-	if (home->p[home->len - 1] != '/' && buf_putc(home, '/') == -1)
-		return -1;
-	return buf_puts(home, "Maildir/") == -1 || buf_cstr(home) == -1 ?
-	    -1 : 0;
+	rt->domains = &t[T_DOMAINS];
+	rt->aliases = &t[T_ALIASES];
+	rt->virt = &t[T_VIRTUAL];
+	rt->localusers = &t[T_LOCALUSERS];
+	rt->moved = &t[T_MOVED];
+	rt->routes = &t[T_ROUTES];
+	rt->hostname = s->c.hostname;
+	rt->delim = s->c.delim;
 }
 
-/* sysuser - localusers: the local part, lowercased, then without ext */
-static int
-sysuser(struct send *s, const struct addr *a, struct buf *val)
-{
-	struct buf k = BUF_INIT(TBL_KEY_MAX);
-	size_t base = strcspn(a->local, s->c.delim);
-	int r;
+static void resolved(struct send *, struct xout *, const struct env_rcpt *,
+    const char *, const struct addr *, struct rcpt_res *, int,
+    const char **);
 
-	if ((r = tbl_get(&s->t.localusers, a->local, a->llen, val)) != 0)
-		goto out;
-	if ((r = tbl_lower(&k, a->local, a->llen)) == -1 ||
-	    (r = tbl_get(&s->t.localusers, k.p, k.len, val)) != 0)
-		goto out;
-	if (base > 0 && base < a->llen)
-		r = tbl_get(&s->t.localusers, k.p, base, val);
-out:
-	buf_free(&k);
-	return r;
-}
-
+/* mailbox - "user: user, other": the user's own mailbox, no alias */
 static void
 mailbox(struct send *s, struct xout *o, const struct env_rcpt *er,
-    const char *addr, const struct addr *a, int virt)
+    const char *addr, const struct addr *a, int depth, const char **chain)
 {
-	struct buf v = BUF_INIT(4096), home = BUF_INIT(4200);
-	uint32_t uid, gid;
-	int r;
+	struct rcpt_tabs rt;
+	struct rcpt_res r;
 
-	if (virt) {
-		r = tbl_addr(&s->t.virt, a->local, a->domain, s->c.delim, &v,
-		    NULL);
-		if (r == 1 && v.len > 0 && v.p[0] == '/' &&
-		    buf_put(&home, v.p, v.len) == 0 &&
-		    (home.p[home.len - 1] == '/' || buf_putc(&home, '/') == 0) &&
-		    buf_cstr(&home) == 0)
-			add_local(s, o, er, addr, home.p, s->c.vuid, s->c.vgid);
-		else if (r == 1 && v.len > 0)
-			x_fail(s, o, er, addr, "4.3.5 bad virtual table entry");
-		else
-			x_fail(s, o, er, addr, r == -1 ? "4.3.0 table error" :
-			    "5.1.1 unknown user");
-	} else {
-		r = sysuser(s, a, &v);
-		if (r == 1 && parse_user(&v, &uid, &gid, &home) == 0)
-			add_local(s, o, er, addr, home.p, uid, gid);
-		else if (r == 1)
-			x_fail(s, o, er, addr, "4.3.5 bad localusers entry");
-		else
-			x_fail(s, o, er, addr, r == -1 ? "4.3.0 table error" :
-			    "5.1.1 unknown user");
-	}
-	buf_free(&v);
-	buf_free(&home);
+	rcpt_tabs_of(s, &rt);
+	buf_init(&r.val, 16384);
+	rcpt_resolve(&rt, a, RCPT_NOALIAS, &r);
+	resolved(s, o, er, addr, a, &r, depth, chain);
+	buf_free(&r.val);
 }
 
 static void expand(struct send *, struct xout *, const struct env_rcpt *,
     const char *, int, const char **);
 static void aliases_items(struct send *, struct xout *,
-    const struct env_rcpt *, const char *, const struct addr *, int,
+    const struct env_rcpt *, const char *, const struct addr *,
     struct buf *, int, const char **);
 
 static int
@@ -250,7 +197,7 @@ in_chain(const char **chain, int depth, const char *addr)
 /* alias_item - one comma-separated item of an alias value */
 static void
 alias_item(struct send *s, struct xout *o, const struct env_rcpt *er,
-    const char *addr, const struct addr *a, int virt, char *it, int depth,
+    const char *addr, const struct addr *a, char *it, int depth,
     const char **chain)
 {
 	struct buf full = BUF_INIT(ENV_ADDR_MAX);
@@ -263,7 +210,7 @@ alias_item(struct send *s, struct xout *o, const struct env_rcpt *er,
 	    buf_fmt(&full, "@%s", a->domain) == -1) || buf_cstr(&full) == -1) {
 		x_fail(s, o, er, addr, "5.1.3 alias target too long");
 	} else if (strcasecmp(full.p, addr) == 0) {
-		mailbox(s, o, er, addr, a, virt);	/* "user: user, x" */
+		mailbox(s, o, er, addr, a, depth, chain);	/* "user: user" */
 	} else if (in_chain(chain, depth + 1, full.p)) {
 		x_fail(s, o, er, addr, "5.4.6 alias loop");
 	} else
@@ -283,9 +230,9 @@ owner(struct send *s, const struct addr *a, int virt, struct buf *own)
 	own->len = 0;
 	r = buf_puts(&k, "owner-") == 0 && tbl_lower(&k, a->local, a->llen) ==
 	    0 && buf_putc(&k, '@') == 0 && tbl_lower(&k, a->domain, a->dlen) ==
-	    0 ? tbl_get(&s->t.aliases, k.p, k.len, &v) : -1;
+	    0 ? tbl_get(&s->t.t[T_ALIASES], k.p, k.len, &v) : -1;
 	if (r == 0 && !virt)
-		r = tbl_get(&s->t.aliases, k.p, 6 + a->llen, &v);
+		r = tbl_get(&s->t.t[T_ALIASES], k.p, 6 + a->llen, &v);
 	if (r == 1 && (buf_put(own, k.p, 6 + a->llen) == -1 ||
 	    buf_putc(own, '@') == -1 || buf_put(own, a->domain, a->dlen) ==
 	    -1 || buf_cstr(own) == -1))
@@ -305,17 +252,17 @@ aliases(struct send *s, struct xout *o, const struct env_rcpt *er,
 
 	if (owner(s, a, virt, &own) == 1)
 		o->owner = own.p;
-	aliases_items(s, o, er, addr, a, virt, val, depth, chain);
+	aliases_items(s, o, er, addr, a, val, depth, chain);
 	o->owner = saved;
 	buf_free(&own);
 }
 
 static void
 aliases_items(struct send *s, struct xout *o, const struct env_rcpt *er,
-    const char *addr, const struct addr *a, int virt, struct buf *val,
-    int depth, const char **chain)
+    const char *addr, const struct addr *a, struct buf *val, int depth,
+    const char **chain)
 {
-	char *p, *e, *it;
+	size_t pos = 0, n, b, e;
 
 	if (depth >= ALIAS_DEPTH) {
 		x_fail(s, o, er, addr, "5.4.6 alias expansion too deep");
@@ -326,30 +273,87 @@ aliases_items(struct send *s, struct xout *o, const struct env_rcpt *er,
 		x_fail(s, o, er, addr, "4.3.0 out of memory");
 		return;
 	}
-	for (p = val->p; p != NULL; p = e) {
-		if ((e = strchr(p, ',')) != NULL)
-			*e++ = '\0';
-		while (*p == ' ' || *p == '\t')
-			p++;
-		it = p;
-		for (p += strlen(p); p > it && (p[-1] == ' ' || p[-1] == '\t');)
-			*--p = '\0';
-		if (*it != '\0')
-			alias_item(s, o, er, addr, a, virt, it, depth, chain);
+	/* split as lib/rcpt.c does: a |command takes the rest, commas in a
+	 * quoted local part do not split; each item cut in place */
+	n = val->len;
+	while (rcpt_item(val->p, n, &pos, &b, &e)) {
+		val->p[e] = '\0';
+		alias_item(s, o, er, addr, a, val->p + b, depth, chain);
 	}
 }
 
-static int
-domain_kind(struct send *s, const char *dom, struct buf *v)
+static void
+add_remote(struct send *s, struct xout *o, const struct env_rcpt *er,
+    const char *addr, const struct addr *a)
 {
-	if (strcasecmp(dom, s->c.hostname) == 0 ||
-	    strcasecmp(dom, "localhost") == 0)
-		return 'l';
-	if (dom[0] == '[' || tbl_domain(&s->t.domains, dom, v) != 1)
-		return 'r';
-	if (v->len == 7 && strncasecmp(v->p, "virtual", 7) == 0)
-		return 'v';
-	return 'l';
+	struct buf dom = BUF_INIT(ADDR_DOMAIN_MAX + 1);
+	struct rcpt r;
+
+	if (tbl_lower(&dom, a->domain, a->dlen) == -1 || buf_cstr(&dom) == -1) {
+		x_fail(s, o, er, addr, "4.3.0 out of memory");
+		buf_free(&dom);
+		return;
+	}
+	memset(&r, 0, sizeof r);
+	r.kind = RC_REMOTE;
+	r.addr = (char *)addr;
+	r.dest = "";
+	r.domain = dom.p;
+	x_add(s, o, er, &r);
+	buf_free(&dom);
+}
+
+static void
+moved(struct send *s, struct xout *o, const struct env_rcpt *er,
+    const char *addr, const struct buf *to)
+{
+	struct buf t = BUF_INIT(ENV_ADDR_MAX + 64);
+
+	if (buf_fmt(&t, "5.1.6 user has moved; please try <%.*s>",
+	    (int)(to->len > ENV_ADDR_MAX ? ENV_ADDR_MAX : to->len), to->p) ==
+	    -1 || buf_cstr(&t) == -1)
+		x_fail(s, o, er, addr, "5.1.6 user has moved");
+	else
+		x_fail(s, o, er, addr, t.p);
+	buf_free(&t);
+}
+
+/* resolved - one recipient as lib/rcpt.c decided (smtpd decides RCPT
+ * with the same function): a mailbox, a forward, aliases, or a failure */
+static void
+resolved(struct send *s, struct xout *o, const struct env_rcpt *er,
+    const char *addr, const struct addr *a, struct rcpt_res *r, int depth,
+    const char **chain)
+{
+	switch (r->kind) {
+	case RK_REMOTE:
+	case RK_ROUTED:
+		add_remote(s, o, er, addr, a);
+		break;
+	case RK_ALIAS:
+		aliases(s, o, er, addr, a, r->virt, &r->val, depth, chain);
+		break;
+	case RK_USER:
+		add_local(s, o, er, addr, r->val.p, r->uid, r->gid);
+		break;
+	case RK_VIRTUAL:
+		add_local(s, o, er, addr, r->val.p, s->c.vuid, s->c.vgid);
+		break;
+	case RK_MOVED:
+		moved(s, o, er, addr, &r->val);
+		break;
+	case RK_UNKNOWN:
+		x_fail(s, o, er, addr, r->postmaster ? "5.1.1 postmaster has "
+		    "no alias or mailbox" : "5.1.1 unknown user");
+		break;
+	case RK_BADENTRY:
+		x_fail(s, o, er, addr, r->virt ? "4.3.5 bad virtual table "
+		    "entry" : "4.3.5 bad localusers entry");
+		break;
+	default:
+		x_fail(s, o, er, addr, "4.3.0 table error");
+		break;
+	}
 }
 
 /* expand - one address at depth; chain holds its ancestors */
@@ -357,40 +361,20 @@ static void
 expand(struct send *s, struct xout *o, const struct env_rcpt *er,
     const char *addr, int depth, const char **chain)
 {
-	struct buf v = BUF_INIT(16384), dom = BUF_INIT(ADDR_DOMAIN_MAX + 1);
+	struct rcpt_tabs rt;
+	struct rcpt_res r;
 	struct addr a;
-	struct rcpt r;
-	int kind, f;
 
 	if (addr_parse_mailbox(addr, strlen(addr), ADDR_UTF8, &a) != ADDR_OK ||
 	    a.dlen == 0) {
 		x_fail(s, o, er, addr, "5.1.3 bad recipient address syntax");
-		goto out;
+		return;
 	}
-	if (tbl_lower(&dom, a.domain, a.dlen) == -1 || buf_cstr(&dom) == -1)
-		goto out;
-	kind = domain_kind(s, dom.p, &v);
-	if (kind == 'r') {
-		memset(&r, 0, sizeof r);
-		r.kind = RC_REMOTE;
-		r.addr = (char *)addr;
-		r.dest = "";
-		r.domain = dom.p;
-		x_add(s, o, er, &r);
-		goto out;
-	}
-	f = tbl_addr(&s->t.aliases, a.local, dom.p, s->c.delim, &v, NULL);
-	if (f == 0 && kind == 'l')
-		f = tbl_addr(&s->t.aliases, a.local, "", s->c.delim, &v, NULL);
-	if (f == 1)
-		aliases(s, o, er, addr, &a, kind == 'v', &v, depth, chain);
-	else if (f == 0)
-		mailbox(s, o, er, addr, &a, kind == 'v');
-	else
-		x_fail(s, o, er, addr, "4.3.0 alias table error");
-out:
-	buf_free(&v);
-	buf_free(&dom);
+	rcpt_tabs_of(s, &rt);
+	buf_init(&r.val, 16384);
+	rcpt_resolve(&rt, &a, 0, &r);
+	resolved(s, o, er, addr, &a, &r, depth, chain);
+	buf_free(&r.val);
 }
 
 enum { W_BNC = 4 };

@@ -39,8 +39,14 @@ struct sconf {
 	uint32_t	 auid, agid;	/* user_alias: |command and /path */
 };
 
+/* the tables send maps, kept current by lib/tbl.h's tblset */
+enum {
+	T_DOMAINS, T_ALIASES, T_VIRTUAL, T_LOCALUSERS, T_MOVED, T_ROUTES,
+	T_TLSPOL, T_COUNT
+};
 struct tables {
-	struct tbl	domains, aliases, virt, localusers, routes, tlspol;
+	struct tbl	t[T_COUNT];
+	struct tblset	set;
 };
 
 /* a message loaded from info/, local/, remote/ */
@@ -171,6 +177,7 @@ void	send_pool_start(struct send *, const char *name);
 uint64_t send_mono_ms(void);
 int	tables_open(struct tables *, const char *dir);
 void	tables_close(struct tables *);
+void	tables_refresh(struct send *, int force);
 
 /* send_loop.c */
 void	send_recover(struct send *);

@@ -129,6 +129,7 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 	conf_load(c, path);
 	cfg->conf_path = c->path;
 	cfg_hostname(cfg, c);
+	cfg->delim = conf_str(c, "recipient_delimiter", "-+");
 	cfg_queue(cfg, c);
 	cfg->tables_dir = conf_path(c, "tables", ".");
 	cfg->max_size = conf_size(c, "max_message_size", 35ull << 20);
@@ -167,39 +168,23 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 int
 tables_open(struct tables *t, const struct smtpd_cfg *cfg)
 {
-	char *path;
-	int i, r = 0;
-
-	for (i = 0; i < T_COUNT; i++) {
-		path = join(cfg->tables_dir, tbl_names[i], ".cdb");
-		if (tbl_open(&t->t[i], path) == -1) {
-			log_kv("error", "op", "tbl_open", "path", path,
-			    "err", strerror(errno), NULL);
-			t->t[i].fd = -1;
-			t->t[i].path = NULL;
-			r = -1;
-		}
-		free(path);
-	}
-	return r;
+	return tblset_open(&t->set, t->t, cfg->tables_dir, tbl_names,
+	    T_COUNT);
 }
 
 /* tables_close - unmap them all */
 void
 tables_close(struct tables *t)
 {
-	for (int i = 0; i < T_COUNT; i++)
-		tbl_close(&t->t[i]);
+	tblset_close(&t->set);
 }
 
-/* tables_changed - some table was replaced on disk */
-int
-tables_changed(const struct tables *t)
+/* tables_refresh - map again the tables replaced on disk (looked at at
+ * most once a second) or, with force, all; the number mapped again */
+size_t
+tables_refresh(struct tables *t, int force)
 {
-	for (int i = 0; i < T_COUNT; i++)
-		if (tbl_changed(&t->t[i]))
-			return 1;
-	return 0;
+	return tblset_refresh(&t->set, force ? TBLSET_ALL : TBLSET_TICK);
 }
 
 /* queue_open - the queue service, or a spawned queue program when the

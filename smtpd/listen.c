@@ -532,19 +532,14 @@ accept_some(const struct smtpd_cfg *cfg, struct tables *tabs, int l,
 	}
 }
 
+/* reload - tables replaced on disk (or all, on SIGHUP) mapped again; a
+ * table that cannot be opened keeps its old mapping (logged in lib/tbl.c);
+ * new sessions get the new ones (gen_bump retires the idle workers) */
 static void
-reload(struct tables *tabs, const struct smtpd_cfg *cfg, const char *why)
+reload(struct tables *tabs, int force, const char *why)
 {
-	struct tables nt;
-
-	if (tables_open(&nt, cfg) == -1) {
-		tables_close(&nt);
-		log_kv("error", "op", "reload", "err", "keeping old tables",
-		    NULL);
+	if (tables_refresh(tabs, force) == 0)
 		return;
-	}
-	tables_close(tabs);
-	*tabs = nt;
 	gen_bump();
 	log_kv("reload", "why", why, NULL);
 }
@@ -605,7 +600,6 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 	struct timespec tick = { 1, 0 };
 	size_t i, *wi;
 	nfds_t n;
-	time_t last = time(NULL);
 	sigset_t old;
 
 	if (naddrs > LISTEN_MAX)
@@ -632,12 +626,9 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 		if (got_chld)
 			got_chld = 0, wk_reap();
 		if (got_hup)
-			got_hup = 0, reload(tabs, cfg, "hup");
-		else if (time(NULL) != last) {
-			last = time(NULL);
-			if (tables_changed(tabs))
-				reload(tabs, cfg, "changed");
-		}
+			got_hup = 0, reload(tabs, 1, "hup");
+		else
+			reload(tabs, 0, "changed");
 	}
 	for (i = 0; i < nlfd; i++)
 		close(lfd[i]);

@@ -621,7 +621,6 @@ static int
 verb_expn(struct session *s, const char *a, size_t n)
 {
 	struct addr ad;
-	enum tbl_match how;
 	size_t i, j;
 	int r;
 
@@ -633,9 +632,7 @@ verb_expn(struct session *s, const char *a, size_t n)
 		reply(s, "501 5.5.4 Syntax: EXPN address");
 		return 0;
 	}
-	r = tbl_addr(&s->tabs->t[T_ALIASES], ad.local, ad.domain, EXT_SEPS,
-	    &s->scratch, &how);
-	if (r != 1) {
+	if ((r = rcpt_alias(s, &ad, &s->scratch)) != 1) {
 		reply(s, r == 0 ? "550 5.1.1 No such list" :
 		    "451 4.3.0 Temporary lookup failure");
 		return 0;

@@ -28,11 +28,11 @@
 #define ENVID_MAX	100	/* RFC 3461 4.4 */
 #define ORCPT_MAX	500	/* RFC 3461 4.2 */
 #define MAX_HOPS	100	/* Received: lines before "mail loop" */
-#define EXT_SEPS	"-+"	/* user-ext, user+ext */
 
 /* The settings of sandmail.conf that smtpd uses (doc/sandmail-smtpd.8). */
 struct smtpd_cfg {
 	const char	*hostname;
+	const char	*delim;		/* recipient_delimiter: "-+" */
 	char		*conf_path;
 	char		*queue_sock;	/* QUEUE/lock/queue.sock */
 	char		*queue_prog;	/* spawned when the socket is absent */
@@ -77,6 +77,7 @@ enum {
 
 struct tables {
 	struct tbl	t[T_COUNT];
+	struct tblset	set;		/* of t: reloads (lib/tbl.h) */
 };
 
 enum smtp_state {
@@ -221,13 +222,16 @@ enum rcpt_verdict {
 };
 enum rcpt_verdict rcpt_check(struct session *, const struct addr *,
 	    struct buf *info);
+/* rcpt_alias: the targets of a's alias (as RCPT resolves it) into val;
+ * 1, 0 not an alias, -1 a lookup failed */
+int	rcpt_alias(struct session *, const struct addr *, struct buf *val);
 
 /* cfg.c */
 void	cfg_load(struct smtpd_cfg *, struct conf *, const char *path);
 void	cfg_free(struct smtpd_cfg *);
 int	tables_open(struct tables *, const struct smtpd_cfg *);
 void	tables_close(struct tables *);
-int	tables_changed(const struct tables *);
+size_t	tables_refresh(struct tables *, int force);
 int	queue_open(struct qc *, const struct smtpd_cfg *);
 
 /* sandbox.c */

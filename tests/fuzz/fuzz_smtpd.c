@@ -73,6 +73,7 @@ fuzz_session(const uint8_t *p, size_t n, int relay)
 
 	memset(&cfg, 0, sizeof cfg);
 	cfg.hostname = "mx.fuzz";
+	cfg.delim = "-+";
 	cfg.max_size = 4096;
 	cfg.max_rcpt = 5;
 	cfg.max_errors = 20;

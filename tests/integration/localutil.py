@@ -54,9 +54,12 @@ def own_dir(path):
 
 
 def write_conf(d, **keys):
-    """Write d/sandmail.conf with bindir and hostname set; returns path."""
+    """Write d/sandmail.conf with bindir and hostname set; returns path.
+    These tests drive lspawn alone with jobs of their own (uids, paths),
+    so its own lookup of the recipient (local_lookup) is off unless asked
+    for."""
     conf = {"bindir": os.path.dirname(prog("sandmail-local")),
-            "hostname": "test.example"}
+            "hostname": "test.example", "local_lookup": "no"}
     conf.update({k: str(v) for k, v in keys.items()})
     path = os.path.join(d, "sandmail.conf")
     with open(path, "w") as f:

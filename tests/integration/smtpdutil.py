@@ -15,7 +15,8 @@ TABLES = {
     "virtual": "carol@virt.test /var/vmail/carol/\n",
     "aliases": ("info@example.test alice@example.test\n"
                 "fwd@example.test someone@elsewhere.test\n"
-                "list@example.test alice@example.test, bob@example.test\n"),
+                "list@example.test alice@example.test, bob@example.test\n"
+                "abuse alice\n"),
     "moved": "gone@example.test new@elsewhere.test\n",
     "routes": "routed.test 127.0.0.1:1\n.sub.routed.test 127.0.0.1:1\n",
     "relayclients": "",

@@ -268,3 +268,37 @@ def test_readers_never_see_half_a_table(tmp_path):
     assert len(seen) == 40
     assert set(seen) <= {"local", "virtual"}, set(seen)
     assert not [f for f in os.listdir(d) if ".tmp" in f]
+
+
+def test_resolve_where_a_recipient_goes(tmp_path):
+    """-r ADDRESS: the decision smtpd and send make (lib/rcpt.c), with
+    the conf's hostname and recipient_delimiter."""
+    d = str(tmp_path)
+    tables = {"domains": "test.example local\nvirt.example virtual\n",
+              "aliases": "abuse alice\nprog@test.example |/bin/x a,b\n",
+              "localusers": "alice 1001:1001:/home/alice\n",
+              "virtual": "carol@virt.example /v/carol\n",
+              "moved": "gone@test.example new@x.example\n",
+              "routes": "routed.example [127.0.0.1]:25\n"}
+    for name, text in tables.items():
+        write(d, name, text)
+    assert run("-d", d, *tables).returncode == 0
+    write(d, "sandmail.conf", "hostname mx.test\nrecipient_delimiter +\n")
+    conf = os.path.join(d, "sandmail.conf")
+    for addr, code, out in (
+            ("Alice+x@TEST.example", 0, "user 1001:1001 /home/alice/Maildir/"),
+            ("alice-x@test.example", 100, "unknown"),
+            ("abuse@localhost", 0, "alias alice"),
+            ("abuse@mx.test", 0, "alias alice"),
+            ("prog@test.example", 0, "alias |/bin/x a,b"),
+            ("carol@virt.example", 0, "virtual /v/carol/"),
+            ("gone@test.example", 100, "moved new@x.example"),
+            ("x@routed.example", 0, "routed"),
+            ("x@else.example", 0, "remote")):
+        r = run("-c", conf, "-r", addr)
+        assert (r.returncode, r.stdout) == (code, out + "\n"), addr
+    # -s overrides the conf's delimiter
+    r = run("-c", conf, "-s", "-", "-r", "alice-x@test.example")
+    assert r.stdout.startswith("user 1001:1001")
+    r = run("-c", conf, "-r", "not an address")
+    assert r.returncode == 100 and "not an address" in r.stderr

@@ -484,3 +484,66 @@ def test_child_in_place_or_exec(env, exec_local):
     assert lu.read_new(env.maildir) == [
         lu.expected(MSG, "s@example.org", "u@example.org")]
     assert ls.close() == 0
+
+
+def test_lspawn_looks_up_the_recipient_itself(env):
+    """local_lookup: lspawn takes uid, gid and maildir from its own lookup
+    of the job's recipient, not from send (issue 20 item 1).  A /path is
+    delivered only when it is a target of the recipient's alias."""
+    uid, gid = lu.test_ids()
+    etc = os.path.join(env.dir, "etc")
+    os.mkdir(etc)
+    arch = os.path.join(env.dir, "arch")
+    os.mkdir(arch)
+    if ROOT:
+        os.chown(arch, 65534, 65534)
+    tables = {"domains": "test.example local\n",
+              "localusers": f"alice {uid}:{gid}:{env.home}\n",
+              "aliases": f"archive@test.example {arch}/Maildir/\n"}
+    for name, text in tables.items():
+        with open(os.path.join(etc, name), "w") as f:
+            f.write(text)
+    subprocess.run([prog("sandmail-cdb"), "-d", etc] + list(tables),
+                   check=True)
+    ls = env.start(local_lookup="yes", tables=etc, local_uid_max=65534,
+                   user_alias="nobody", user_vmail="nobody")
+    evil = os.path.join(env.dir, "evil")
+    # send claims another maildir and uid: lspawn delivers to alice's
+    st, text = ls.deliver(env.msg(MSG), "alice@test.example",
+                          evil + "/Maildir/", uid=uid + 1, gid=gid + 1)
+    assert st == "K", text
+    assert len(lu.read_new(env.maildir)) == 1
+    assert not os.path.exists(evil)
+    st, text = ls.deliver(env.msg(MSG), "Alice+x@TEST.example",
+                          env.maildir + "/")
+    assert st == "K", text
+    assert len(lu.read_new(env.maildir)) == 2
+    # an alias's /path target: as user_alias
+    st, text = ls.deliver(env.msg(MSG), "archive@test.example",
+                          arch + "/Maildir/")
+    assert st == "K", text
+    assert len(lu.read_new(arch + "/Maildir")) == 1
+    if ROOT:
+        assert os.stat(arch + "/Maildir").st_uid == 65534
+    # a path the alias does not name, unknown and foreign recipients
+    for rcpt, dest in (("archive@test.example", evil + "/Maildir/"),
+                       ("nosuch@test.example", evil + "/Maildir/"),
+                       ("x@remote.example", evil + "/Maildir/")):
+        st, text = ls.deliver(env.msg(MSG), rcpt, dest)
+        assert st != "K", (rcpt, text)
+    assert not os.path.exists(evil)
+    # a user added since: lspawn maps the new table at once (under its
+    # filter) rather than refuse what send, already up to date, asks
+    bob = os.path.join(env.dir, "bob")
+    os.mkdir(bob)
+    lu.own_dir(bob)
+    with open(os.path.join(etc, "localusers"), "a") as f:
+        f.write(f"bob {uid}:{gid}:{bob}\n")
+    subprocess.run([prog("sandmail-cdb"), "-d", etc, "localusers"],
+                   check=True)
+    st, text = ls.deliver(env.msg(MSG), "bob@test.example", bob + "/Maildir/")
+    assert st == "K", text
+    assert len(lu.read_new(bob + "/Maildir")) == 1
+    assert ls.close() == 0
+    with open(env.log, "rb") as f:
+        assert b'op="own lookup"' in f.read()

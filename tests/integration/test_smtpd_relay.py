@@ -102,6 +102,10 @@ def test_vrfy_expn_for_relay_clients(friend):
     assert lines == ["250-2.1.5 <alice@example.test>",
                      "250 2.1.5 <bob@example.test>"]
     assert c.cmd("EXPN nolist@example.test")[1][0].startswith("550 5.1.1")
+    # a bare local part alias, as RCPT resolves it (lib/rcpt.c)
+    assert c.cmd("EXPN abuse@example.test")[1] == ["250 2.1.5 <alice>"]
+    assert c.cmd("VRFY <abuse@example.test>")[1][0] == \
+        "250 2.1.5 <abuse@example.test>"
 
 
 def test_etrn_for_relay_client(friend):

@@ -476,6 +476,7 @@ cfg_test(struct smtpd_cfg *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->hostname = "mx.test";
+	cfg->delim = "-+";
 	cfg->max_size = 1000;
 	cfg->max_rcpt = 2;
 	cfg->max_errors = 5;

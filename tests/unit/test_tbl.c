@@ -319,6 +319,96 @@ test_get_missing_changed(void **state)
 	buf_free(&small);
 }
 
+static void
+junk_over(const char *path)
+{
+	char tmp[300];
+	FILE *f;
+
+	snprintf(tmp, sizeof tmp, "%s.junk", path);
+	assert_non_null(f = fopen(tmp, "w"));
+	fputs("junk", f);
+	fclose(f);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+/* a reload that cannot open the new file keeps the old mapping, is not
+ * retried by tbl_changed until the file changes again, and a good file
+ * then replaces the old one */
+static void
+test_reload_keeps_old(void **state)
+{
+	struct buf v = BUF_INIT(1024);
+	struct tbl t, t2;
+	char path[256];
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/routes.cdb", dir);
+	build(&t, "routes", "* [127.0.0.1]:2525\n");
+	junk_over(path);
+	assert_int_equal(tbl_changed(&t), 1);
+	assert_int_equal(tbl_reload(&t), -1);
+	expect(tbl_domain(&t, "x.org", &v), &v, "[127.0.0.1]:2525", "kept");
+	assert_int_equal(tbl_changed(&t), 0);	/* the same bad file */
+	assert_int_equal(tbl_reload(&t), -1);	/* a HUP tries again */
+	junk_over(path);			/* changed again: look */
+	assert_int_equal(tbl_changed(&t), 1);
+	assert_int_equal(tbl_reload(&t), -1);
+	expect(tbl_domain(&t, "x.org", &v), &v, "[127.0.0.1]:2525", "kept");
+	build(&t2, "routes", "* [127.0.0.2]:2526\n");
+	tbl_close(&t2);
+	assert_int_equal(tbl_changed(&t), 1);
+	assert_int_equal(tbl_reload(&t), 0);
+	expect(tbl_domain(&t, "x.org", &v), &v, "[127.0.0.2]:2526", "new");
+	assert_int_equal(tbl_changed(&t), 0);
+	tbl_close(&t);
+	buf_free(&v);
+}
+
+/* tblset: open by names, a forced refresh maps every table again and
+ * keeps the one that cannot be opened */
+static void
+test_tblset(void **state)
+{
+	static const char *const names[] = { "domains", "moved", "nosuch" };
+	struct buf v = BUF_INIT(1024);
+	struct tbl t[3], x;
+	struct tblset s;
+	char path[256];
+
+	(void)state;
+	build(&x, "domains", "a.org local\n");
+	tbl_close(&x);
+	build(&x, "moved", "a@a.org b@b.org\n");
+	tbl_close(&x);
+	assert_int_equal(tblset_open(&s, t, dir, names, 3), 0);
+	expect(tbl_domain(&t[0], "a.org", &v), &v, "local", "domains");
+	assert_int_equal(t[2].fd, -1);		/* missing: empty */
+	build(&x, "domains", "b.org virtual\n");
+	tbl_close(&x);
+	snprintf(path, sizeof path, "%s/moved.cdb", dir);
+	junk_over(path);
+	/* domains and nosuch mapped again, moved kept */
+	assert_int_equal(tblset_refresh(&s, TBLSET_ALL), 2);
+	expect(tbl_domain(&t[0], "b.org", &v), &v, "virtual", "new domains");
+	assert_int_equal(tbl_get(&t[1], "a@a.org", 7, &v), 1);
+	assert_int_equal(tblset_refresh(&s, TBLSET_ALL), 2);	/* kept */
+	assert_int_equal(tbl_get(&t[1], "a@a.org", 7, &v), 1);
+	/* NOW: only what changed, without waiting for the second */
+	build(&x, "moved", "c@a.org d@b.org\n");
+	tbl_close(&x);
+	assert_int_equal(tblset_refresh(&s, TBLSET_NOW), 1);
+	assert_int_equal(tbl_get(&t[1], "c@a.org", 7, &v), 1);
+	assert_int_equal(tblset_refresh(&s, TBLSET_NOW), 0);
+	junk_over(path);
+	tblset_close(&s);
+	/* a table that cannot be opened at start: -1, all closed */
+	assert_int_equal(tblset_open(&s, t, dir, names, 3), -1);
+	assert_int_equal(t[0].fd, -1);
+	unlink(path);
+	buf_free(&v);
+}
+
 /* the compiler's messages: every error, each file:line: reason */
 static void
 test_parse_errors(void **state)
@@ -418,6 +508,8 @@ main(void)
 		cmocka_unit_test(test_ip),
 		cmocka_unit_test(test_ip_key),
 		cmocka_unit_test(test_get_missing_changed),
+		cmocka_unit_test(test_reload_keeps_old),
+		cmocka_unit_test(test_tblset),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_passwd),
 	};
