@@ -38,38 +38,54 @@ static verb_fn verb_helo, verb_ehlo, verb_mail, verb_rcpt, verb_rset,
     verb_noop, verb_quit, verb_help, verb_vrfy, verb_expn, verb_etrn,
     verb_never;
 
-/* The verbs and where each is legal. */
+/* The verbs, where each is legal, and when HELP names it (NULL: never,
+ * as for the obsolete ones). */
+static int show_always(const struct session *);
+static int show_etrn(const struct session *);
+static int show_expn(const struct session *);
+static int show_starttls(const struct session *);
+static int show_auth(const struct session *);
+
 static const struct verb {
 	const char	*name;
 	unsigned	 legal;
 	verb_fn		*f;
+	int		(*help)(const struct session *);
 } verbs[] = {
-	{ "HELO", NOT_BDAT,			verb_helo },
-	{ "EHLO", NOT_BDAT,			verb_ehlo },
-	{ "MAIL", IN(ST_HELO),			verb_mail },
-	{ "RCPT", IN(ST_MAIL) | IN(ST_RCPT),	verb_rcpt },
-	{ "DATA", IN(ST_MAIL) | IN(ST_RCPT),	cmd_data },
+	{ "HELO", NOT_BDAT,			verb_helo, show_always },
+	{ "EHLO", NOT_BDAT,			verb_ehlo, show_always },
+	{ "MAIL", IN(ST_HELO),			verb_mail, show_always },
+	{ "RCPT", IN(ST_MAIL) | IN(ST_RCPT),	verb_rcpt, show_always },
+	{ "DATA", IN(ST_MAIL) | IN(ST_RCPT),	cmd_data, show_always },
 	/* BDAT is taken in every state: its chunk must be read even when
 	 * refused, or the chunk's bytes would be read as commands */
-	{ "BDAT", ANY,				cmd_bdat },
-	{ "RSET", ANY,				verb_rset },
-	{ "NOOP", NOT_BDAT,			verb_noop },
-	{ "QUIT", ANY,				verb_quit },
-	{ "HELP", NOT_BDAT,			verb_help },
-	{ "VRFY", NOT_BDAT,			verb_vrfy },
-	{ "EXPN", NOT_BDAT,			verb_expn },
-	{ "ETRN", IN(ST_HELO),			verb_etrn },
-	{ "STARTTLS", IN(ST_GREET) | IN(ST_HELO), verb_starttls },
-	{ "AUTH", IN(ST_HELO),			verb_auth },
+	{ "BDAT", ANY,				cmd_bdat, show_always },
+	{ "RSET", ANY,				verb_rset, show_always },
+	{ "NOOP", NOT_BDAT,			verb_noop, show_always },
+	{ "QUIT", ANY,				verb_quit, show_always },
+	{ "HELP", NOT_BDAT,			verb_help, show_always },
+	{ "VRFY", NOT_BDAT,			verb_vrfy, show_always },
+	{ "EXPN", NOT_BDAT,			verb_expn, show_expn },
+	{ "ETRN", IN(ST_HELO),			verb_etrn, show_etrn },
+	{ "STARTTLS", IN(ST_GREET) | IN(ST_HELO), verb_starttls,
+	    show_starttls },
+	{ "AUTH", IN(ST_HELO),			verb_auth, show_auth },
 	/* RFC 5321 4.1.3 obsoletes these; TURN gives the connection to
 	 * whoever claims a domain (RFC 2505 2.13) */
-	{ "SEND", NOT_BDAT,			verb_never },
-	{ "SOML", NOT_BDAT,			verb_never },
-	{ "SAML", NOT_BDAT,			verb_never },
-	{ "TURN", NOT_BDAT,			verb_never },
+	{ "SEND", NOT_BDAT,			verb_never, NULL },
+	{ "SOML", NOT_BDAT,			verb_never, NULL },
+	{ "SAML", NOT_BDAT,			verb_never, NULL },
+	{ "TURN", NOT_BDAT,			verb_never, NULL },
 };
 
 static int show_always(const struct session *s) { (void)s; return 1; }
+
+/* show_expn - EXPN answers (rather than 502) only these clients */
+static int
+show_expn(const struct session *s)
+{
+	return s->cfg->expn_real && may_relay(s);
+}
 
 static int
 show_etrn(const struct session *s)
@@ -202,15 +218,20 @@ may_relay(const struct session *s)
 	return s->relayclient || s->auth_user != NULL;
 }
 
-/* proto_name - for the Received: line and the envelope (RFC 3848) */
+/* proto_name - for the Received: line and the envelope: RFC 3848's
+ * keywords, and RFC 6531 3.7.3's for a transaction with SMTPUTF8 */
 const char *
 proto_name(const struct session *s)
 {
+	static const char *const esmtp[2][2] = {
+		{ "ESMTP", "ESMTPA" }, { "ESMTPS", "ESMTPSA" } };
+	static const char *const utf8[2][2] = {
+		{ "UTF8SMTP", "UTF8SMTPA" }, { "UTF8SMTPS", "UTF8SMTPSA" } };
+
 	if (!s->esmtp)
 		return "SMTP";
-	if (s->tls != NULL)
-		return s->auth_user != NULL ? "ESMTPSA" : "ESMTPS";
-	return s->auth_user != NULL ? "ESMTPA" : "ESMTP";
+	return (s->mp.utf8 ? utf8 : esmtp)[s->tls != NULL]
+	    [s->auth_user != NULL];
 }
 
 static void
@@ -558,12 +579,26 @@ verb_quit(struct session *s, const char *a, size_t n)
 	return 0;
 }
 
+/* verb_help - the commands this session may use now: no AUTH where
+ * none is offered, no STARTTLS once TLS is on (the EHLO keywords' rules) */
 static int
 verb_help(struct session *s, const char *a, size_t n)
 {
+	char b[REPLY_MAX];
+	size_t i, len = 0;
+	int k;
+
 	(void)a, (void)n;
-	reply(s, "214-2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET");
-	reply(s, "214-2.0.0 NOOP QUIT HELP VRFY EXPN ETRN STARTTLS AUTH");
+	b[0] = '\0';
+	for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+		if (verbs[i].help == NULL || !verbs[i].help(s))
+			continue;
+		k = snprintf(b + len, sizeof b - len, " %s", verbs[i].name);
+		if (k < 0 || (size_t)k >= sizeof b - len)
+			break;
+		len += (size_t)k;
+	}
+	reply(s, "214-2.0.0 Commands:%s", b);
 	reply(s, "214 2.0.0 See RFC 5321");
 	return 0;
 }
