@@ -9,7 +9,14 @@
  * s->tlsc and resets the session to ST_GREET (RFC 3207 4.2); AUTH sets
  * s->auth_user, which may_relay(), proto_name() and the envelope read.
  * The session limit is a deadline every read and write is cut to, so the
- * 421 goes out through TLS too (the alarm in listen.c is a backstop). */
+ * 421 goes out through TLS too (the alarm in listen.c is a backstop).
+ *
+ * Reads go through s->dl (lib/io.h), which gives a whole unit of input a
+ * deadline rather than each read: smtpd_timeout bounds the time to
+ * receive one command line (RFC 5321 4.5.3.2), however its bytes are
+ * spread, and data.c's rule bounds the message text.  A per-read timeout
+ * alone restarted with every byte: one byte a second held a session for
+ * the whole session limit. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -132,20 +139,11 @@ static const char *const seq_hint[ST_NSTATES] = {
 	[ST_BDAT] = "only BDAT, RSET or QUIT during BDAT",
 };
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* past_deadline - the whole-session limit is used up */
 int
 past_deadline(const struct session *s)
 {
-	return s->deadline >= 0 && mono_ms() >= s->deadline;
+	return s->deadline >= 0 && io_now_ms() >= s->deadline;
 }
 
 /* io_timeouts - ms for the next reads and writes (plain or TLS), cut to
@@ -156,7 +154,7 @@ io_timeouts(struct session *s, int ms)
 	long long left;
 
 	if (s->deadline >= 0) {
-		left = s->deadline - mono_ms();
+		left = s->deadline - io_now_ms();
 		if (left < 0)
 			left = 0;
 		if (ms < 0 || left < ms)
@@ -165,6 +163,16 @@ io_timeouts(struct session *s, int ms)
 	s->in.timeout_ms = ms;
 	s->out.timeout_ms = ms;
 	s->tlsc.timeout_ms = ms;
+}
+
+/* read_deadline - the reads from now on must be done by at (io_now_ms
+ * time; -1: no bound but the session limit) */
+void
+read_deadline(struct session *s, long long at)
+{
+	if (s->deadline >= 0 && (at < 0 || at > s->deadline))
+		at = s->deadline;
+	s->dl.deadline = at;
 }
 
 /* session_init - a session on infd/outfd with a queue path ready */
@@ -177,7 +185,9 @@ session_init(struct session *s, const struct smtpd_cfg *cfg,
 	s->tabs = tabs;
 	s->qc = qc;
 	s->qc_ok = qc_ok;
-	rd_init(&s->in, infd, NULL, NULL);
+	rd_init(&s->in, infd, io_read_dl, &s->dl);
+	s->dl = (struct io_dl){ io_read_fd, &s->in.timeout_ms,
+	    &s->in.timeout_ms, -1 };
 	wr_init(&s->out, outfd, NULL, NULL);
 	s->in.timeout_ms = cfg->timeout_ms;
 	s->out.timeout_ms = cfg->timeout_ms;
@@ -189,7 +199,7 @@ session_init(struct session *s, const struct smtpd_cfg *cfg,
 	s->state = ST_GREET;
 	s->why = "eof";
 	s->deadline = cfg->session_limit == 0 ? -1 :
-	    mono_ms() + (long long)cfg->session_limit * 1000;
+	    io_now_ms() + (long long)cfg->session_limit * 1000;
 }
 
 /* session_free - release what the session holds */
@@ -758,6 +768,41 @@ dispatch(struct session *s, const char *p, size_t n)
 	return v->f(s, p + i, n - i);
 }
 
+/* cmd_deadline - a command line must come whole within smtpd_timeout of
+ * our asking for it; between BDAT chunks the text's rule goes on too */
+static void
+cmd_deadline(struct session *s)
+{
+	long long at = io_now_ms() + s->cfg->timeout_ms, d;
+
+	if (s->state == ST_BDAT && (d = data_deadline(s)) >= 0 && d < at)
+		at = d;
+	read_deadline(s, at);
+}
+
+/* read_timeout - answer a read cut by a deadline: the session limit, the
+ * text's rate (data.c), or the time for one command line */
+static void
+read_timeout(struct session *s)
+{
+	long long d;
+
+	if (past_deadline(s)) {
+		reply(s, "421 4.4.2 %s Session time limit exceeded",
+		    s->cfg->hostname);
+		s->why = "session limit";
+	} else if (s->state == ST_BDAT && (d = data_deadline(s)) >= 0 &&
+	    io_now_ms() >= d) {
+		reply(s, "421 4.4.2 %s Timeout: message data too slow, "
+		    "closing", s->cfg->hostname);
+		s->why = "data too slow";
+	} else {
+		reply(s, "421 4.4.2 %s Timeout exceeded waiting for a "
+		    "complete command line, closing", s->cfg->hostname);
+		s->why = s->line.len > 0 ? "slow command" : "timeout";
+	}
+}
+
 /* read_cmd - the next command line: 1 got one, 0 go on, -1 end */
 static int
 read_cmd(struct session *s)
@@ -774,6 +819,7 @@ read_cmd(struct session *s)
 		return -1;
 	}
 	io_timeouts(s, s->cfg->timeout_ms);
+	cmd_deadline(s);
 	errno = 0;
 	if ((r = rd_line(&s->in, &s->line, s->cfg->line_max)) == 1) {
 		s->line.len--;			/* LF */
@@ -787,15 +833,9 @@ read_cmd(struct session *s)
 		refuse(s, "line too long", "500 5.5.6 Line too long");
 		return 0;
 	}
-	if (errno == ETIMEDOUT && past_deadline(s)) {
-		reply(s, "421 4.4.2 %s Session time limit exceeded",
-		    s->cfg->hostname);
-		s->why = "session limit";
-	} else if (errno == ETIMEDOUT) {
-		reply(s, "421 4.4.2 %s Timeout exceeded, closing",
-		    s->cfg->hostname);
-		s->why = "timeout";
-	} else if (errno != 0 && errno != EPROTO)
+	if (errno == ETIMEDOUT)
+		read_timeout(s);
+	else if (errno != 0 && errno != EPROTO)
 		s->why = "read error";
 	return -1;
 }
