@@ -230,7 +230,15 @@ received_line(struct buf *b, const struct session *s)
 	char date[64];
 	int v6 = strchr(s->ip, ':') != NULL;
 
-	if (date822(date, sizeof date) == -1 ||
+	if (date822(date, sizeof date) == -1)
+		return -1;
+	/* sendmail -bs: who ran it, as sendmail -t records it */
+	if ((s->mode & MODE_LOCAL) && buf_fmt(b, "Received: from %s "
+	    "(sandmail-inject -bs invoked by uid %lu)\n\tby %s (sandmail) "
+	    "with %s", s->helo[0] ? s->helo : "?", s->luid, s->cfg->hostname,
+	    proto_name(s)) == -1)
+		return -1;
+	if (!(s->mode & MODE_LOCAL) &&
 	    buf_fmt(b, "Received: from %s (rDNS unknown [%s%s])\n"
 	    "\tby %s (sandmail) with %s", s->helo[0] ? s->helo : "?",
 	    v6 ? "IPv6:" : "", s->ip[0] ? s->ip : "local", s->cfg->hostname,
@@ -409,7 +417,8 @@ fill_env(struct session *s)
 	s->env.size += s->dm.size;
 	return env_set(&s->env.client, s->ip) == -1 ||
 	    env_set(&s->env.helo, s->helo) == -1 ||
-	    env_set(&s->env.proto, proto_name(s)) == -1 ||
+	    env_set(&s->env.proto, (s->mode & MODE_LOCAL) ? "local" :
+	    proto_name(s)) == -1 ||
 	    env_set(&s->env.auth, s->auth_user ? s->auth_user : "") == -1 ||
 	    (s->env.envid == NULL && env_set(&s->env.envid, "") == -1) ?
 	    -1 : 0;

@@ -873,7 +873,8 @@ log_end(struct session *s)
 static int
 greet(struct session *s)
 {
-	int e = early_talker(s);
+	/* a local user's piped script (sendmail -bs) writes ahead */
+	int e = (s->mode & MODE_LOCAL) ? 0 : early_talker(s);
 
 	if (e == -1)
 		return -1;	/* why: "eof" */

@@ -74,6 +74,7 @@ enum tbl_id {
 enum {
 	MODE_SUBMISSION = 0x01,	/* RFC 6409: AUTH before MAIL */
 	MODE_TLS = 0x02,	/* RFC 8314: handshake before the greeting */
+	MODE_LOCAL = 0x04,	/* sendmail -bs: a local user on fd 0/1 */
 };
 
 struct tables {
@@ -143,6 +144,7 @@ struct session {
 	void		*tls;		/* &tlsc once TLS is on, else NULL */
 	char		*auth_user;	/* the AUTH login; NULL if none */
 	unsigned	 mode;		/* MODE_* */
+	unsigned long	 luid;		/* MODE_LOCAL: the invoking user */
 	SSL_CTX		*ctx;		/* NULL: no TLS offered */
 	struct authc	*ac;		/* NULL: no AUTH possible */
 	struct tlsconn	 tlsc;
