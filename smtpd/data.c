@@ -320,13 +320,16 @@ xfer_start(struct session *s)
 long long
 data_deadline(const struct session *s)
 {
-	uint64_t earned;
+	uint64_t rate = s->cfg->min_data_rate, earned;
 
-	if (s->cfg->min_data_rate == 0)
+	if (rate == 0)
 		return -1;
-	earned = s->xfer_bytes / s->cfg->min_data_rate * 1000 +
-	    s->xfer_bytes % s->cfg->min_data_rate * 1000 /
-	    s->cfg->min_data_rate;
+	/* ms earned, without overflow: capped far beyond any session */
+	if (s->xfer_bytes / rate > (uint64_t)1 << 40)
+		earned = (uint64_t)1 << 50;
+	else
+		earned = s->xfer_bytes / rate * 1000 +
+		    s->xfer_bytes % rate * 1000 / rate;
 	if (earned > (uint64_t)1 << 50)
 		earned = (uint64_t)1 << 50;
 	return s->xfer_t0 + s->cfg->data_timeout_ms + (long long)earned;
