@@ -43,8 +43,8 @@ struct smtpd_cfg {
 	unsigned	 max_hops;
 	size_t		 line_max;
 	int		 timeout_ms;	/* to receive one command line */
-	int		 data_timeout_ms;	/* DATA/BDAT: a silence; the grace */
-	unsigned	 min_data_rate;	/* DATA/BDAT: bytes/s after it; 0 off */
+	int		 data_timeout_ms;	/* DATA/BDAT: silence, grace */
+	unsigned	 min_data_rate;	/* DATA/BDAT: bytes/s; 0 off */
 	unsigned	 session_limit;	/* seconds for a whole session */
 	int		 greet_delay_ms;
 	int		 forward_251;	/* 251 for aliases forwarding away */
@@ -144,11 +144,11 @@ struct session {
 	void		*tls;		/* &tlsc once TLS is on, else NULL */
 	char		*auth_user;	/* the AUTH login; NULL if none */
 	unsigned	 mode;		/* MODE_* */
-	unsigned long	 luid;		/* MODE_LOCAL: the invoking user */
+	unsigned long	 luid;		/* MODE_LOCAL: the caller's uid */
 	SSL_CTX		*ctx;		/* NULL: no TLS offered */
 	struct authc	*ac;		/* NULL: no AUTH possible */
 	struct tlsconn	 tlsc;
-	struct io_dl	 dl;		/* s->in's op: a deadline per read unit */
+	struct io_dl	 dl;		/* s->in's op: deadline per unit */
 	long long	 deadline;	/* session limit, monotonic ms */
 	long long	 xfer_t0;	/* DATA/BDAT: when the text began */
 	uint64_t	 xfer_bytes;	/* and how many bytes came since */

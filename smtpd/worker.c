@@ -44,7 +44,7 @@ static struct {
 	SSL_CTX		*ctx;
 	struct authc	*ac;
 	unsigned	 mode;
-	unsigned long	 luid;		/* MODE_LOCAL: the invoking user */
+	unsigned long	 luid;		/* MODE_LOCAL: the caller's uid */
 	int		 ctl;		/* socket pair to the listener; -1 none */
 	const volatile unsigned *gen;	/* the listener's generation page */
 	unsigned	 mygen;
