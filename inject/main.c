@@ -126,15 +126,20 @@ exec_prog(struct run *r, const char *name, char *const *extra, size_t n)
 	fail(EX_UNAVAILABLE, "exec", argv[0]);
 }
 
-/* -bs: an SMTP session on stdin/stdout, as a local client */
+/* -bs: an SMTP session on stdin/stdout: smtpd's local mode, a local
+ * user's submission (no relay refusal, no early-talker check, the uid in
+ * the Received: line), as Postfix's sendmail -bs */
 static void
 mode_smtp(struct run *r)
 {
+	static char *local[] = { "-m", "local" };
+
 	unsetenv("TCPREMOTEIP");
 	unsetenv("TCPREMOTEHOST");
 	unsetenv("TCPREMOTEINFO");
 	unsetenv("TCPREMOTEPORT");
-	exec_prog(r, "sandmail-smtpd", NULL, 0);
+	unsetenv("RELAYCLIENT");
+	exec_prog(r, "sandmail-smtpd", local, 2);
 }
 
 /* the queue service's socket, else a queue program of our own; on

@@ -45,7 +45,7 @@ struct env {
 	char		*auth;		/* authenticated user, or "" */
 	char		*client;	/* client address, or "" (local) */
 	char		*helo;		/* client's HELO name, or "" */
-	char		*proto;		/* SMTP, ESMTP, ESMTPS, ESMTPA, local */
+	char		*proto;		/* ESMTPSA, UTF8SMTP, local... */
 	uint64_t	 arrival;	/* unix time */
 	uint64_t	 size;		/* message bytes as queued */
 	uint32_t	 flags;

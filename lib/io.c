@@ -1,7 +1,9 @@
 /* io: buffered, bounded I/O with replaceable operations. */
 #include <errno.h>
 #include <poll.h>
+#include <limits.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -49,6 +51,40 @@ io_write_fd(int fd, void *p, size_t n, void *ctx)
 	do
 		r = write(fd, p, n);
 	while (r == -1 && errno == EINTR);
+	return r;
+}
+
+/* io_now_ms - the monotonic clock in ms, the clock of io_dl deadlines */
+long long
+io_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* io_read_dl - the inner op, its wait cut to what is left of the
+ * deadline (ctx: struct io_dl) */
+ssize_t
+io_read_dl(int fd, void *p, size_t n, void *ctx)
+{
+	struct io_dl *d = ctx;
+	long long left;
+	int saved;
+	ssize_t r;
+
+	if (d->deadline < 0)
+		return d->op(fd, p, n, d->ctx);
+	if ((left = d->deadline - io_now_ms()) <= 0)
+		return errno = ETIMEDOUT, -1;
+	if (left > INT_MAX)
+		left = INT_MAX;
+	saved = *d->wait;
+	if (saved < 0 || saved > left)
+		*d->wait = (int)left;
+	r = d->op(fd, p, n, d->ctx);
+	*d->wait = saved;
 	return r;
 }
 

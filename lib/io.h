@@ -35,6 +35,23 @@ struct wr {
 ssize_t	io_read_fd(int fd, void *p, size_t n, void *ctx);
 ssize_t	io_write_fd(int fd, void *p, size_t n, void *ctx);
 
+/*
+ * A read op with a deadline for a whole unit (a command line, a message
+ * text), over another op: a per-read timeout restarts with every byte, so
+ * a client sending one byte at a time would never meet it.  Before each
+ * read the inner op's wait (*wait, ms, -1 none) is cut to what is left
+ * until deadline, and put back after; ETIMEDOUT once it has passed.
+ */
+struct io_dl {
+	io_op		*op;		/* the inner op and its ctx */
+	void		*ctx;
+	int		*wait;		/* the inner op's per-read wait */
+	long long	 deadline;	/* io_now_ms() time; -1 none */
+};
+
+ssize_t	io_read_dl(int fd, void *p, size_t n, void *ctx);
+long long io_now_ms(void);		/* CLOCK_MONOTONIC, in ms */
+
 void	rd_init(struct rd *, int fd, io_op *op, void *ctx);
 void	wr_init(struct wr *, int fd, io_op *op, void *ctx);
 

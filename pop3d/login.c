@@ -26,6 +26,7 @@
 
 struct login {
 	struct login_env *e;
+	struct io_dl	 dl;		/* rd's op: a deadline per line */
 	struct rd	 rd;		/* from the client */
 	struct wr	 wr;		/* to the client */
 	struct rd	 mrd;		/* from the monitor */
@@ -43,6 +44,14 @@ say(struct login *l, const char *s)
 	if (wr_puts(&l->wr, s) == -1 || wr_put(&l->wr, "\r\n", 2) == -1)
 		return -1;
 	return 0;
+}
+
+/* line_deadline - pop3_timeout for one whole command line (RFC 1939 3's
+ * autologout timer), not for each read: a byte a second is no command */
+static void
+line_deadline(struct login *l)
+{
+	l->dl.deadline = io_now_ms() + l->e->cfg->timeout_ms;
 }
 
 static int
@@ -70,7 +79,9 @@ capa(struct login *l)
 static void
 set_tls_ops(struct login *l)
 {
-	rd_init(&l->rd, l->e->in, tls_read_op, &l->tls);
+	l->dl = (struct io_dl){ tls_read_op, &l->tls, &l->tls.timeout_ms,
+	    -1 };
+	rd_init(&l->rd, l->e->in, io_read_dl, &l->dl);
 	wr_init(&l->wr, l->e->out, tls_write_op, &l->tls);
 	l->tls_on = 1;
 }
@@ -121,6 +132,9 @@ relay(struct login *l)
 	ssize_t n;
 	int k;
 
+	/* the mailbox process times each command line now: the relay
+	 * only watches for a client idle pop3_timeout */
+	l->dl.deadline = -1;
 	/* what the mailbox process sent along with its OK record (read
 	 * into our buffer with it) goes to the client first ... */
 	if (rd_pending(&l->mrd) > 0) {
@@ -284,6 +298,7 @@ auth_cmd(struct login *l, const struct pop3_cmd *c, struct buf *line)
 	} else {
 		if (say(l, "+ ") == -1 || wr_flush(&l->wr) == -1)
 			return -1;
+		line_deadline(l);
 		if ((r = rd_line(&l->rd, line, POP3_LINE_MAX)) != 1)
 			return r == -1 && errno == E2BIG ?
 			    (say(l, "-ERR line too long") == -1 ? -1 : 0) : -1;
@@ -354,7 +369,13 @@ serve(struct login *l)
 	for (;;) {
 		if (rd_pending(&l->rd) == 0 && wr_flush(&l->wr) == -1)
 			break;
+		line_deadline(l);
 		k = rd_line(&l->rd, &line, POP3_LINE_MAX);
+		if (k == -1 && errno == ETIMEDOUT) {
+			/* RFC 1939 3: close without a reply */
+			log_kv("timeout", "ip", l->e->peer->ip, NULL);
+			break;
+		}
 		if (k == -1 && errno == E2BIG) {
 			if (say(l, "-ERR line too long") == -1)
 				break;
@@ -386,7 +407,9 @@ login_run(struct login_env *e)
 	if ((l = calloc(1, sizeof *l)) == NULL)
 		return EXIT_TEMP;
 	l->e = e;
-	rd_init(&l->rd, e->in, NULL, NULL);
+	l->dl = (struct io_dl){ io_read_fd, &l->rd.timeout_ms,
+	    &l->rd.timeout_ms, -1 };
+	rd_init(&l->rd, e->in, io_read_dl, &l->dl);
 	wr_init(&l->wr, e->out, NULL, NULL);
 	l->rd.timeout_ms = l->wr.timeout_ms = e->cfg->timeout_ms;
 	rd_init(&l->mrd, e->mon, NULL, NULL);

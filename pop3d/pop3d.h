@@ -135,7 +135,7 @@ struct pop3_cfg {
 	char		*auth_prog;	/* bindir/sandmail-auth */
 	uid_t		 uid;		/* user_pop3d, or -1 */
 	gid_t		 gid;
-	int		 timeout_ms;	/* pop3_timeout */
+	int		 timeout_ms;	/* pop3_timeout: one command line */
 	int		 plain_loopback;	/* pop3_plain_loopback */
 	int		 implicit_tls;	/* -T or pop3_implicit_tls */
 	char		*cert, *key;	/* tls_cert, tls_key; NULL: no TLS */
@@ -174,9 +174,10 @@ enum { ML_LOGIN = 'L', ML_OK = 'K', ML_BAD = 'X', ML_TEMP = 'Z',
 #define ML_REC_MAX	4096
 
 /* trans_run: the TRANSACTION state on rd/wr, then UPDATE at QUIT;
- * returns an exit code. */
-int	trans_run(struct mbox *, struct rd *, struct wr *, const char *user,
-	    const char *ip);
+ * returns an exit code.  rd reads through dl (lib/io.h): each command
+ * line must come whole within timeout_ms (pop3_timeout). */
+int	trans_run(struct mbox *, struct rd *, struct io_dl *dl, int timeout_ms,
+	    struct wr *, const char *user, const char *ip);
 /* trans_line: one command line in the TRANSACTION state, answered into w;
  * returns 1 to go on, 0 after QUIT (UPDATE done), -1 on a write error.
  * Exposed for the unit tests. */

@@ -230,6 +230,7 @@ mailbox(int fd, const struct pop3_cfg *cfg, const char *user,
 {
 	struct mbox mb;
 	struct rd *r;
+	struct io_dl *dl;
 	struct wr *w;
 	char line[256];
 
@@ -260,7 +261,10 @@ mailbox(int fd, const struct pop3_cfg *cfg, const char *user,
 	mailbox_sandbox(&mb);
 	if ((r = malloc(sizeof *r)) == NULL || (w = malloc(sizeof *w)) == NULL)
 		die_temp("malloc", NULL);
-	rd_init(r, fd, NULL, NULL);
+	if ((dl = malloc(sizeof *dl)) == NULL)
+		die_temp("malloc", NULL);
+	rd_init(r, fd, io_read_dl, dl);
+	*dl = (struct io_dl){ io_read_fd, &r->timeout_ms, &r->timeout_ms, -1 };
 	wr_init(w, fd, NULL, NULL);
 	r->timeout_ms = w->timeout_ms = cfg->timeout_ms;
 	snprintf(line, sizeof line, "%zu", mb.n);
@@ -270,7 +274,7 @@ mailbox(int fd, const struct pop3_cfg *cfg, const char *user,
 	    "octets)\r\n", mb.n, (unsigned long long)mb.total);
 	if (wr_puts(w, line) == -1)
 		_exit(EXIT_OK);
-	_exit(trans_run(&mb, r, w, user, ip));
+	_exit(trans_run(&mb, r, dl, cfg->timeout_ms, w, user, ip));
 }
 
 /* check: one LOGIN record; returns when the login failed */

@@ -233,8 +233,8 @@ log_end(const char *event, const struct mbox *mb, const char *user,
 
 /* trans_run - serve until QUIT or EOF; an exit code */
 int
-trans_run(struct mbox *mb, struct rd *r, struct wr *w, const char *user,
-    const char *ip)
+trans_run(struct mbox *mb, struct rd *r, struct io_dl *dl, int timeout_ms,
+    struct wr *w, const char *user, const char *ip)
 {
 	struct buf line = BUF_INIT(POP3_LINE_MAX);
 	int k, quit_ok = 0;
@@ -242,7 +242,15 @@ trans_run(struct mbox *mb, struct rd *r, struct wr *w, const char *user,
 	for (;;) {
 		if (rd_pending(r) == 0 && wr_flush(w) == -1)
 			break;
+		/* RFC 1939 3: a command must come whole within the
+		 * autologout time, however its bytes are spread */
+		dl->deadline = io_now_ms() + timeout_ms;
 		k = rd_line(r, &line, POP3_LINE_MAX);
+		if (k == -1 && errno == ETIMEDOUT) {
+			/* RFC 1939 3: close without a reply, nothing deleted */
+			log_kv("timeout", "user", user, "ip", ip, NULL);
+			break;
+		}
 		if (k == -1 && errno == E2BIG) {
 			if (say(w, "-ERR line too long") == -1)
 				break;

@@ -85,8 +85,9 @@ tls_start(struct session *s)
 	}
 	quick_ack(s->in.fd);
 	s->tls = &s->tlsc;
-	s->in.op = tls_read_op;
-	s->in.ctx = &s->tlsc;
+	s->dl.op = tls_read_op;		/* under s->in's deadline op */
+	s->dl.ctx = &s->tlsc;
+	s->dl.wait = &s->tlsc.timeout_ms;
 	s->out.op = tls_write_op;
 	s->out.ctx = &s->tlsc;
 	alarm_tls();
@@ -145,6 +146,8 @@ sasl_line(struct session *s, const char *prompt, struct buf *out,
 	io_timeouts(s, s->cfg->timeout_ms);
 	if (wr_flush(&s->out) == -1)
 		return s->why = "write error", -1;
+	/* an answer is a line like a command: smtpd_timeout for all of it */
+	read_deadline(s, io_now_ms() + s->cfg->timeout_ms);
 	errno = 0;
 	r = rd_line(&s->in, &s->line, s->cfg->line_max);
 	if (r == 0 || (r == -1 && errno != E2BIG)) {

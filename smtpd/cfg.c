@@ -142,6 +142,9 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 	/* RFC 5321 4.5.3.2: 5 minutes for commands, 10 for the data */
 	cfg->timeout_ms = ms(conf_secs(c, "smtpd_timeout", 300));
 	cfg->data_timeout_ms = ms(conf_secs(c, "smtpd_data_timeout", 600));
+	/* the text earns a second per this many bytes (0: no rate rule) */
+	cfg->min_data_rate = (unsigned)conf_num(c, "smtpd_min_data_rate", 500,
+	    0, 1u << 30);
 	cfg->session_limit = (unsigned)conf_secs(c, "smtpd_session_limit",
 	    3600);
 	/* greet_delay (a duration) or greet_delay_ms; default 0 (see the

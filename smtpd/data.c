@@ -7,7 +7,16 @@
  * it marks the message bad (SMTP smuggling, CVE-2023-51764/5/6), the rest
  * is read to the real end, and the whole message is refused, so one DATA
  * can never become two messages.  NUL bytes, the size limit and the hop
- * count are checked on the decoded bytes. */
+ * count are checked on the decoded bytes.
+ *
+ * Time: the text must keep coming.  No silence may last longer than
+ * smtpd_data_timeout, and the text as a whole (from the 354, or from the
+ * first BDAT of a transaction to its LAST, the BDAT lines included) must
+ * arrive within smtpd_data_timeout plus one second per smtpd_min_data_rate
+ * bytes received: a client on a slow link gets the time its bytes earn,
+ * one that trickles a byte now and then is cut with 421 (Postfix's
+ * smtpd_min_data_rate, counted over the whole text rather than per line,
+ * so short lines trickled one by one do not each start afresh). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -221,7 +230,15 @@ received_line(struct buf *b, const struct session *s)
 	char date[64];
 	int v6 = strchr(s->ip, ':') != NULL;
 
-	if (date822(date, sizeof date) == -1 ||
+	if (date822(date, sizeof date) == -1)
+		return -1;
+	/* sendmail -bs: who ran it, as sendmail -t records it */
+	if ((s->mode & MODE_LOCAL) && buf_fmt(b, "Received: from %s "
+	    "(sandmail-inject -bs invoked by uid %lu)\n\tby %s (sandmail) "
+	    "with %s", s->helo[0] ? s->helo : "?", s->luid, s->cfg->hostname,
+	    proto_name(s)) == -1)
+		return -1;
+	if (!(s->mode & MODE_LOCAL) &&
 	    buf_fmt(b, "Received: from %s (rDNS unknown [%s%s])\n"
 	    "\tby %s (sandmail) with %s", s->helo[0] ? s->helo : "?",
 	    v6 ? "IPv6:" : "", s->ip[0] ? s->ip : "local", s->cfg->hostname,
@@ -290,23 +307,59 @@ push(struct session *s)
 	s->dout.len = 0;
 }
 
+/* xfer_start - the text's clock starts (after the 354, at a first BDAT) */
+static void
+xfer_start(struct session *s)
+{
+	s->xfer_t0 = io_now_ms();
+	s->xfer_bytes = 0;
+}
+
+/* data_deadline - when the text must be in by the rate rule (io_now_ms
+ * time), -1 with the rule off */
+long long
+data_deadline(const struct session *s)
+{
+	uint64_t rate = s->cfg->min_data_rate, earned;
+
+	if (rate == 0)
+		return -1;
+	/* ms earned, without overflow: capped far beyond any session */
+	if (s->xfer_bytes / rate > (uint64_t)1 << 40)
+		earned = (uint64_t)1 << 50;
+	else
+		earned = s->xfer_bytes / rate * 1000 +
+		    s->xfer_bytes % rate * 1000 / rate;
+	if (earned > (uint64_t)1 << 50)
+		earned = (uint64_t)1 << 50;
+	return s->xfer_t0 + s->cfg->data_timeout_ms + (long long)earned;
+}
+
 /* fill - more client bytes, flushing our replies first; 0 or -1 */
 static int
 fill(struct session *s)
 {
+	long long d;
 	int r;
 
 	if (rd_pending(&s->in) > 0)
 		return 0;
+	io_timeouts(s, s->cfg->data_timeout_ms);
 	if (wr_flush(&s->out) == -1)
 		return s->why = "write error", -1;
 	io_timeouts(s, s->cfg->data_timeout_ms);
+	read_deadline(s, d = data_deadline(s));
 	if ((r = rd_fill(&s->in)) > 0)
 		return 0;
 	if (r == -1 && errno == ETIMEDOUT && past_deadline(s)) {
 		reply(s, "421 4.4.2 %s Session time limit exceeded",
 		    s->cfg->hostname);
 		s->why = "session limit";
+	} else if (r == -1 && errno == ETIMEDOUT && d >= 0 &&
+	    io_now_ms() >= d) {
+		reply(s, "421 4.4.2 %s Timeout: message data too slow, "
+		    "closing", s->cfg->hostname);
+		s->why = "data too slow";
 	} else if (r == -1 && errno == ETIMEDOUT) {
 		reply(s, "421 4.4.2 %s Timeout exceeded, closing",
 		    s->cfg->hostname);
@@ -338,6 +391,7 @@ eat(struct session *s, uint64_t want, int keep)
 		else
 			used = avail;
 		s->in.pos += used;
+		s->xfer_bytes += used;
 		if (s->dm.bdat)
 			want -= used;
 		push(s);
@@ -366,7 +420,8 @@ fill_env(struct session *s)
 	s->env.size += s->dm.size;
 	return env_set(&s->env.client, s->ip) == -1 ||
 	    env_set(&s->env.helo, s->helo) == -1 ||
-	    env_set(&s->env.proto, proto_name(s)) == -1 ||
+	    env_set(&s->env.proto, (s->mode & MODE_LOCAL) ? "local" :
+	    proto_name(s)) == -1 ||
 	    env_set(&s->env.auth, s->auth_user ? s->auth_user : "") == -1 ||
 	    (s->env.envid == NULL && env_set(&s->env.envid, "") == -1) ?
 	    -1 : 0;
@@ -456,6 +511,7 @@ cmd_data(struct session *s, const char *a, size_t n)
 	 * queue that then refuses gets its 451 after the text */
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 	r = wr_flush(&s->out);
+	xfer_start(s);
 	(void)xact_id(s);	/* even for a client gone: the answer is read
 				 * and the message begun, so it is aborted */
 	if (r == -1) {
@@ -517,6 +573,8 @@ cmd_bdat(struct session *s, const char *a, size_t n)
 		s->why = "bad BDAT";
 		return 0;
 	}
+	if (s->state != ST_BDAT)
+		xfer_start(s);		/* a transaction's first chunk */
 	if (s->state != ST_RCPT && s->state != ST_BDAT) {
 		if (bdat_skip(s, size) == -1)
 			return -1;

@@ -54,7 +54,8 @@ on_signal(int sig)
 }
 
 /* mode_parse - "smtp", "submission", "smtps" (submission on implicit
- * TLS, RFC 8314) or "tls" (implicit TLS, smtp rules); 0 or -1 */
+ * TLS, RFC 8314), "tls" (implicit TLS, smtp rules) or "local" (sendmail
+ * -bs on fd 0/1: never for a listener); 0 or -1 */
 int
 mode_parse(const char *m, unsigned *mode)
 {
@@ -66,6 +67,8 @@ mode_parse(const char *m, unsigned *mode)
 		*mode = MODE_SUBMISSION | MODE_TLS;
 	else if (strcmp(m, "tls") == 0)
 		*mode = MODE_TLS;
+	else if (strcmp(m, "local") == 0)
+		*mode = MODE_LOCAL;
 	else
 		return -1;
 	return 0;
@@ -153,6 +156,9 @@ open_one(const char *spec0, unsigned *mode)
 			die_msg(EXIT_TEMP, "listen", "bad mode (want smtp, "
 			    "submission, smtps or tls)");
 	}
+	if (*mode & MODE_LOCAL)		/* a network client is never local */
+		die_msg(EXIT_TEMP, "listen", "mode local is for sendmail -bs "
+		    "on fd 0/1 only");
 	if ((fd = listen_open(spec, BACKLOG)) == -1) {
 		if (errno == EINVAL)
 			die_msg(EXIT_TEMP, "listen",

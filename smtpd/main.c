@@ -3,7 +3,8 @@
  * with -l ADDR:PORT[/MODE] (repeatable), its own listener that forks
  * sandboxed session workers (reused on port 25: worker.c).  -m MODE
  * (smtp, submission, smtps, tls) sets the mode of fd 0/1 or of every -l
- * without its own.  Trusts nothing read from a client; a session is
+ * without its own; -m local (fd 0/1 only) is sendmail -bs, a local
+ * user's submission.  Trusts nothing read from a client; a session is
  * sandboxed before it reads a byte and touches only the fds it holds. */
 #include <stdlib.h>
 #include <time.h>
@@ -78,7 +79,7 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (naddrs > 0 && (mode & MODE_LOCAL)))
 		usage();
 	if (naddrs > 0)
 		bind_now(argv);

@@ -9,7 +9,14 @@
  * s->tlsc and resets the session to ST_GREET (RFC 3207 4.2); AUTH sets
  * s->auth_user, which may_relay(), proto_name() and the envelope read.
  * The session limit is a deadline every read and write is cut to, so the
- * 421 goes out through TLS too (the alarm in listen.c is a backstop). */
+ * 421 goes out through TLS too (the alarm in listen.c is a backstop).
+ *
+ * Reads go through s->dl (lib/io.h), which gives a whole unit of input a
+ * deadline rather than each read: smtpd_timeout bounds the time to
+ * receive one command line (RFC 5321 4.5.3.2), however its bytes are
+ * spread, and data.c's rule bounds the message text.  A per-read timeout
+ * alone restarted with every byte: one byte a second held a session for
+ * the whole session limit. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -38,38 +45,54 @@ static verb_fn verb_helo, verb_ehlo, verb_mail, verb_rcpt, verb_rset,
     verb_noop, verb_quit, verb_help, verb_vrfy, verb_expn, verb_etrn,
     verb_never;
 
-/* The verbs and where each is legal. */
+/* The verbs, where each is legal, and when HELP names it (NULL: never,
+ * as for the obsolete ones). */
+static int show_always(const struct session *);
+static int show_etrn(const struct session *);
+static int show_expn(const struct session *);
+static int show_starttls(const struct session *);
+static int show_auth(const struct session *);
+
 static const struct verb {
 	const char	*name;
 	unsigned	 legal;
 	verb_fn		*f;
+	int		(*help)(const struct session *);
 } verbs[] = {
-	{ "HELO", NOT_BDAT,			verb_helo },
-	{ "EHLO", NOT_BDAT,			verb_ehlo },
-	{ "MAIL", IN(ST_HELO),			verb_mail },
-	{ "RCPT", IN(ST_MAIL) | IN(ST_RCPT),	verb_rcpt },
-	{ "DATA", IN(ST_MAIL) | IN(ST_RCPT),	cmd_data },
+	{ "HELO", NOT_BDAT,			verb_helo, show_always },
+	{ "EHLO", NOT_BDAT,			verb_ehlo, show_always },
+	{ "MAIL", IN(ST_HELO),			verb_mail, show_always },
+	{ "RCPT", IN(ST_MAIL) | IN(ST_RCPT),	verb_rcpt, show_always },
+	{ "DATA", IN(ST_MAIL) | IN(ST_RCPT),	cmd_data, show_always },
 	/* BDAT is taken in every state: its chunk must be read even when
 	 * refused, or the chunk's bytes would be read as commands */
-	{ "BDAT", ANY,				cmd_bdat },
-	{ "RSET", ANY,				verb_rset },
-	{ "NOOP", NOT_BDAT,			verb_noop },
-	{ "QUIT", ANY,				verb_quit },
-	{ "HELP", NOT_BDAT,			verb_help },
-	{ "VRFY", NOT_BDAT,			verb_vrfy },
-	{ "EXPN", NOT_BDAT,			verb_expn },
-	{ "ETRN", IN(ST_HELO),			verb_etrn },
-	{ "STARTTLS", IN(ST_GREET) | IN(ST_HELO), verb_starttls },
-	{ "AUTH", IN(ST_HELO),			verb_auth },
+	{ "BDAT", ANY,				cmd_bdat, show_always },
+	{ "RSET", ANY,				verb_rset, show_always },
+	{ "NOOP", NOT_BDAT,			verb_noop, show_always },
+	{ "QUIT", ANY,				verb_quit, show_always },
+	{ "HELP", NOT_BDAT,			verb_help, show_always },
+	{ "VRFY", NOT_BDAT,			verb_vrfy, show_always },
+	{ "EXPN", NOT_BDAT,			verb_expn, show_expn },
+	{ "ETRN", IN(ST_HELO),			verb_etrn, show_etrn },
+	{ "STARTTLS", IN(ST_GREET) | IN(ST_HELO), verb_starttls,
+	    show_starttls },
+	{ "AUTH", IN(ST_HELO),			verb_auth, show_auth },
 	/* RFC 5321 4.1.3 obsoletes these; TURN gives the connection to
 	 * whoever claims a domain (RFC 2505 2.13) */
-	{ "SEND", NOT_BDAT,			verb_never },
-	{ "SOML", NOT_BDAT,			verb_never },
-	{ "SAML", NOT_BDAT,			verb_never },
-	{ "TURN", NOT_BDAT,			verb_never },
+	{ "SEND", NOT_BDAT,			verb_never, NULL },
+	{ "SOML", NOT_BDAT,			verb_never, NULL },
+	{ "SAML", NOT_BDAT,			verb_never, NULL },
+	{ "TURN", NOT_BDAT,			verb_never, NULL },
 };
 
 static int show_always(const struct session *s) { (void)s; return 1; }
+
+/* show_expn - EXPN answers (rather than 502) only these clients */
+static int
+show_expn(const struct session *s)
+{
+	return s->cfg->expn_real && may_relay(s);
+}
 
 static int
 show_etrn(const struct session *s)
@@ -116,20 +139,11 @@ static const char *const seq_hint[ST_NSTATES] = {
 	[ST_BDAT] = "only BDAT, RSET or QUIT during BDAT",
 };
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* past_deadline - the whole-session limit is used up */
 int
 past_deadline(const struct session *s)
 {
-	return s->deadline >= 0 && mono_ms() >= s->deadline;
+	return s->deadline >= 0 && io_now_ms() >= s->deadline;
 }
 
 /* io_timeouts - ms for the next reads and writes (plain or TLS), cut to
@@ -140,7 +154,7 @@ io_timeouts(struct session *s, int ms)
 	long long left;
 
 	if (s->deadline >= 0) {
-		left = s->deadline - mono_ms();
+		left = s->deadline - io_now_ms();
 		if (left < 0)
 			left = 0;
 		if (ms < 0 || left < ms)
@@ -149,6 +163,16 @@ io_timeouts(struct session *s, int ms)
 	s->in.timeout_ms = ms;
 	s->out.timeout_ms = ms;
 	s->tlsc.timeout_ms = ms;
+}
+
+/* read_deadline - the reads from now on must be done by at (io_now_ms
+ * time; -1: no bound but the session limit) */
+void
+read_deadline(struct session *s, long long at)
+{
+	if (s->deadline >= 0 && (at < 0 || at > s->deadline))
+		at = s->deadline;
+	s->dl.deadline = at;
 }
 
 /* session_init - a session on infd/outfd with a queue path ready */
@@ -161,7 +185,9 @@ session_init(struct session *s, const struct smtpd_cfg *cfg,
 	s->tabs = tabs;
 	s->qc = qc;
 	s->qc_ok = qc_ok;
-	rd_init(&s->in, infd, NULL, NULL);
+	rd_init(&s->in, infd, io_read_dl, &s->dl);
+	s->dl = (struct io_dl){ io_read_fd, &s->in.timeout_ms,
+	    &s->in.timeout_ms, -1 };
 	wr_init(&s->out, outfd, NULL, NULL);
 	s->in.timeout_ms = cfg->timeout_ms;
 	s->out.timeout_ms = cfg->timeout_ms;
@@ -173,7 +199,7 @@ session_init(struct session *s, const struct smtpd_cfg *cfg,
 	s->state = ST_GREET;
 	s->why = "eof";
 	s->deadline = cfg->session_limit == 0 ? -1 :
-	    mono_ms() + (long long)cfg->session_limit * 1000;
+	    io_now_ms() + (long long)cfg->session_limit * 1000;
 }
 
 /* session_free - release what the session holds */
@@ -202,15 +228,20 @@ may_relay(const struct session *s)
 	return s->relayclient || s->auth_user != NULL;
 }
 
-/* proto_name - for the Received: line and the envelope (RFC 3848) */
+/* proto_name - for the Received: line and the envelope: RFC 3848's
+ * keywords, and RFC 6531 3.7.3's for a transaction with SMTPUTF8 */
 const char *
 proto_name(const struct session *s)
 {
+	static const char *const esmtp[2][2] = {
+		{ "ESMTP", "ESMTPA" }, { "ESMTPS", "ESMTPSA" } };
+	static const char *const utf8[2][2] = {
+		{ "UTF8SMTP", "UTF8SMTPA" }, { "UTF8SMTPS", "UTF8SMTPSA" } };
+
 	if (!s->esmtp)
 		return "SMTP";
-	if (s->tls != NULL)
-		return s->auth_user != NULL ? "ESMTPSA" : "ESMTPS";
-	return s->auth_user != NULL ? "ESMTPA" : "ESMTP";
+	return (s->mp.utf8 ? utf8 : esmtp)[s->tls != NULL]
+	    [s->auth_user != NULL];
 }
 
 static void
@@ -558,12 +589,26 @@ verb_quit(struct session *s, const char *a, size_t n)
 	return 0;
 }
 
+/* verb_help - the commands this session may use now: no AUTH where
+ * none is offered, no STARTTLS once TLS is on (the EHLO keywords' rules) */
 static int
 verb_help(struct session *s, const char *a, size_t n)
 {
+	char b[REPLY_MAX];
+	size_t i, len = 0;
+	int k;
+
 	(void)a, (void)n;
-	reply(s, "214-2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET");
-	reply(s, "214-2.0.0 NOOP QUIT HELP VRFY EXPN ETRN STARTTLS AUTH");
+	b[0] = '\0';
+	for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+		if (verbs[i].help == NULL || !verbs[i].help(s))
+			continue;
+		k = snprintf(b + len, sizeof b - len, " %s", verbs[i].name);
+		if (k < 0 || (size_t)k >= sizeof b - len)
+			break;
+		len += (size_t)k;
+	}
+	reply(s, "214-2.0.0 Commands:%s", b);
 	reply(s, "214 2.0.0 See RFC 5321");
 	return 0;
 }
@@ -720,6 +765,41 @@ dispatch(struct session *s, const char *p, size_t n)
 	return v->f(s, p + i, n - i);
 }
 
+/* cmd_deadline - a command line must come whole within smtpd_timeout of
+ * our asking for it; between BDAT chunks the text's rule goes on too */
+static void
+cmd_deadline(struct session *s)
+{
+	long long at = io_now_ms() + s->cfg->timeout_ms, d;
+
+	if (s->state == ST_BDAT && (d = data_deadline(s)) >= 0 && d < at)
+		at = d;
+	read_deadline(s, at);
+}
+
+/* read_timeout - answer a read cut by a deadline: the session limit, the
+ * text's rate (data.c), or the time for one command line */
+static void
+read_timeout(struct session *s)
+{
+	long long d;
+
+	if (past_deadline(s)) {
+		reply(s, "421 4.4.2 %s Session time limit exceeded",
+		    s->cfg->hostname);
+		s->why = "session limit";
+	} else if (s->state == ST_BDAT && (d = data_deadline(s)) >= 0 &&
+	    io_now_ms() >= d) {
+		reply(s, "421 4.4.2 %s Timeout: message data too slow, "
+		    "closing", s->cfg->hostname);
+		s->why = "data too slow";
+	} else {
+		reply(s, "421 4.4.2 %s Timeout exceeded waiting for a "
+		    "complete command line, closing", s->cfg->hostname);
+		s->why = s->line.len > 0 ? "slow command" : "timeout";
+	}
+}
+
 /* read_cmd - the next command line: 1 got one, 0 go on, -1 end */
 static int
 read_cmd(struct session *s)
@@ -736,6 +816,7 @@ read_cmd(struct session *s)
 		return -1;
 	}
 	io_timeouts(s, s->cfg->timeout_ms);
+	cmd_deadline(s);
 	errno = 0;
 	if ((r = rd_line(&s->in, &s->line, s->cfg->line_max)) == 1) {
 		s->line.len--;			/* LF */
@@ -749,15 +830,9 @@ read_cmd(struct session *s)
 		refuse(s, "line too long", "500 5.5.6 Line too long");
 		return 0;
 	}
-	if (errno == ETIMEDOUT && past_deadline(s)) {
-		reply(s, "421 4.4.2 %s Session time limit exceeded",
-		    s->cfg->hostname);
-		s->why = "session limit";
-	} else if (errno == ETIMEDOUT) {
-		reply(s, "421 4.4.2 %s Timeout exceeded, closing",
-		    s->cfg->hostname);
-		s->why = "timeout";
-	} else if (errno != 0 && errno != EPROTO)
+	if (errno == ETIMEDOUT)
+		read_timeout(s);
+	else if (errno != 0 && errno != EPROTO)
 		s->why = "read error";
 	return -1;
 }
@@ -795,7 +870,8 @@ log_end(struct session *s)
 static int
 greet(struct session *s)
 {
-	int e = early_talker(s);
+	/* a local user's piped script (sendmail -bs) writes ahead */
+	int e = (s->mode & MODE_LOCAL) ? 0 : early_talker(s);
 
 	if (e == -1)
 		return -1;	/* why: "eof" */

@@ -42,8 +42,9 @@ struct smtpd_cfg {
 	unsigned	 max_errors;
 	unsigned	 max_hops;
 	size_t		 line_max;
-	int		 timeout_ms;	/* between commands */
-	int		 data_timeout_ms;	/* between DATA/BDAT reads */
+	int		 timeout_ms;	/* to receive one command line */
+	int		 data_timeout_ms;	/* DATA/BDAT: silence, grace */
+	unsigned	 min_data_rate;	/* DATA/BDAT: bytes/s; 0 off */
 	unsigned	 session_limit;	/* seconds for a whole session */
 	int		 greet_delay_ms;
 	int		 forward_251;	/* 251 for aliases forwarding away */
@@ -73,6 +74,7 @@ enum tbl_id {
 enum {
 	MODE_SUBMISSION = 0x01,	/* RFC 6409: AUTH before MAIL */
 	MODE_TLS = 0x02,	/* RFC 8314: handshake before the greeting */
+	MODE_LOCAL = 0x04,	/* sendmail -bs: a local user on fd 0/1 */
 };
 
 struct tables {
@@ -143,10 +145,14 @@ struct session {
 	void		*tls;		/* &tlsc once TLS is on, else NULL */
 	char		*auth_user;	/* the AUTH login; NULL if none */
 	unsigned	 mode;		/* MODE_* */
+	unsigned long	 luid;		/* MODE_LOCAL: the caller's uid */
 	SSL_CTX		*ctx;		/* NULL: no TLS offered */
 	struct authc	*ac;		/* NULL: no AUTH possible */
 	struct tlsconn	 tlsc;
+	struct io_dl	 dl;		/* s->in's op: deadline per unit */
 	long long	 deadline;	/* session limit, monotonic ms */
+	long long	 xfer_t0;	/* DATA/BDAT: when the text began */
+	uint64_t	 xfer_bytes;	/* and how many bytes came since */
 	enum smtp_state	 state;
 	int		 esmtp;
 	int		 relayclient;	/* in relayclients (or RELAYCLIENT) */
@@ -188,6 +194,7 @@ void	refuse(struct session *, const char *reason, const char *fmt, ...)
 int	may_relay(const struct session *);
 int	auth_offered(const struct session *);
 void	io_timeouts(struct session *, int ms);
+void	read_deadline(struct session *, long long at);
 int	past_deadline(const struct session *);
 const char *proto_name(const struct session *);
 void	xact_reset(struct session *);
@@ -206,6 +213,7 @@ void	data_init(struct data *, uint64_t max, unsigned max_hops, int bdat);
 size_t	data_feed(struct data *, const char *, size_t, struct buf *out);
 void	data_last(struct data *);	/* BDAT LAST: a CR left is bare */
 int	received_line(struct buf *, const struct session *);
+long long data_deadline(const struct session *);
 int	cmd_data(struct session *, const char *, size_t);
 int	cmd_bdat(struct session *, const char *, size_t);
 

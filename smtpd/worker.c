@@ -44,6 +44,7 @@ static struct {
 	SSL_CTX		*ctx;
 	struct authc	*ac;
 	unsigned	 mode;
+	unsigned long	 luid;		/* MODE_LOCAL: the caller's uid */
 	int		 ctl;		/* socket pair to the listener; -1 none */
 	const volatile unsigned *gen;	/* the listener's generation page */
 	unsigned	 mygen;
@@ -124,6 +125,8 @@ copy_env(char *dst, size_t sz, const char *name, const char *def)
 static int
 auth_wanted(const struct smtpd_cfg *cfg, SSL_CTX *ctx, unsigned mode)
 {
+	if (mode & MODE_LOCAL)
+		return 0;	/* the kernel told us who it is */
 	if (!(mode & MODE_SUBMISSION) && !cfg->auth)
 		return 0;
 	return ctx != NULL || cfg->auth_plain_lo;
@@ -163,6 +166,8 @@ auth_start(const struct smtpd_cfg *cfg, SSL_CTX *ctx, unsigned mode)
 static const char *
 mode_name(unsigned mode)
 {
+	if (mode & MODE_LOCAL)
+		return "local";
 	if (mode & MODE_TLS)
 		return (mode & MODE_SUBMISSION) ? "smtps" : "tls";
 	return (mode & MODE_SUBMISSION) ? "submission" : "smtp";
@@ -181,17 +186,23 @@ session_begin(struct session *s, int qok, int infd, int outfd,
 	snprintf(s->port, sizeof s->port, "%s", h->port);
 	snprintf(s->localip, sizeof s->localip, "%s", h->localip);
 	/* RELAYCLIENT is tcpserver's per-client word (fd 0/1 only); in the
-	 * listener it would be the whole daemon's environment */
+	 * listener it would be the whole daemon's environment.  A local
+	 * user may send anywhere, as with sendmail -t (Postfix turns its
+	 * access controls off for -bs too) */
 	s->relayclient = tbl_ip(&W.tabs->t[T_RELAY], s->ip, &v) == 1 ||
-	    (infd == 0 && getenv("RELAYCLIENT") != NULL);
+	    (infd == 0 && getenv("RELAYCLIENT") != NULL) ||
+	    (W.mode & MODE_LOCAL);
+	s->luid = W.luid;
 	buf_free(&v);
 	s->mode = W.mode;
 	s->ctx = W.ctx;
 	s->ac = W.ac;
 	snprintf(use, sizeof use, "%u", W.uses);
+	if (W.mode & MODE_LOCAL)
+		snprintf(use, sizeof use, "%lu", W.luid);
 	log_kv("connect", "ip", s->ip, "port", s->port, "local", s->localip,
 	    "relay", s->relayclient ? "yes" : "no", "mode", mode_name(W.mode),
-	    "pid", W.pid, "use", use, NULL);
+	    "pid", W.pid, (W.mode & MODE_LOCAL) ? "uid" : "use", use, NULL);
 	alarm_fd = (W.mode & MODE_TLS) ? -1 : outfd;	/* no plain bytes in TLS */
 }
 
@@ -402,21 +413,42 @@ session_forked(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	session_go(fd, fd, h);
 }
 
+/* local_check - mode local is sendmail -bs: a local user's own session
+ * on a pipe or terminal.  On a network connection it would make an open
+ * relay of a misconfigured tcpserver line, so there it refuses to run. */
+static void
+local_check(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	if (getenv("TCPREMOTEIP") != NULL ||
+	    (getsockname(0, (struct sockaddr *)&ss, &len) == 0 &&
+	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)))
+		die_msg(EXIT_TEMP, "mode", "local is for sendmail -bs, not "
+		    "for a network connection");
+}
+
 /* session_ucspi - under tcpserver: fd 0 and 1, addresses from the
- * environment (TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP) */
+ * environment (TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP); or sendmail -bs
+ * (mode local) */
 void
 session_ucspi(const struct smtpd_cfg *cfg, struct tables *tabs,
     unsigned mode)
 {
 	struct handoff h;
 
+	if (mode & MODE_LOCAL)
+		local_check();
 	copy_env(h.ip, sizeof h.ip, "TCPREMOTEIP", "");
 	copy_env(h.port, sizeof h.port, "TCPREMOTEPORT", "0");
 	copy_env(h.localip, sizeof h.localip, "TCPLOCALIP", "");
 	W.cfg = cfg;
 	W.tabs = tabs;
 	W.mode = mode;
-	W.ctx = tlsctx_get(cfg);
+	/* who runs us, before any privilege drop; no TLS on a pipe */
+	W.luid = (unsigned long)getuid();
+	W.ctx = (mode & MODE_LOCAL) ? NULL : tlsctx_get(cfg);
 	W.ctl = -1;
 	session_go(0, 1, &h);
 }

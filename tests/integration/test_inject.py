@@ -4,11 +4,13 @@ PHP's mail() and mutt call sendmail."""
 import os
 import pwd
 import re
+import shutil
+import socket
 import subprocess
 
 import pytest
 
-from conftest import BUILD, prog
+from conftest import BUILD, prog, wait_for
 from queueutil import (check_consistent, qinit, queue_dir, start_service,
                        write_conf)
 
@@ -205,6 +207,13 @@ def test_bs_speaks_smtp(conf, procs):
         while line.startswith(b"250-"):
             line = p.stdout.readline()
         assert line.startswith(b"250 "), line
+        # a local user may send anywhere: no relay refusal (item 5)
+        p.stdin.write(b"MAIL FROM:<me@inj.example>\r\n"
+                      b"RCPT TO:<someone@example.net>\r\nRSET\r\n")
+        p.stdin.flush()
+        assert p.stdout.readline().startswith(b"250 2.1.0")
+        assert p.stdout.readline().startswith(b"250 2.1.5")
+        assert p.stdout.readline().startswith(b"250 2.0.0")
         p.stdin.write(b"QUIT\r\n")
         p.stdin.close()
         assert p.stdout.readline().startswith(b"221 ")
@@ -213,3 +222,92 @@ def test_bs_speaks_smtp(conf, procs):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def bs_script(rcpt, subject="piped"):
+    """The SMTP a script pipes into sendmail -bs, written for printf."""
+    return ("EHLO x\\r\\nMAIL FROM:<me@inj.example>\\r\\n"
+            f"RCPT TO:<{rcpt}>\\r\\nDATA\\r\\nSubject: {subject}\\r\\n"
+            "\\r\\nhi\\r\\n.\\r\\nQUIT\\r\\n")
+
+
+def piped_bs(conf, script):
+    """printf '...' | sendmail -bs, as a shell script writes it: every
+    byte is in the pipe before smtpd greets."""
+    return subprocess.run(["sh", "-c", 'printf "$1" | "$2" -C "$3" -bs',
+                           "sh", script, INJECT, conf],
+                          capture_output=True, timeout=60)
+
+
+def test_bs_piped_is_local_submission(conf, procs):
+    """Issue 19, item 5: -bs is a local user's submission: a script's
+    piped input is no early talker, a remote recipient is no relay
+    attempt, and the user is recorded as for -t."""
+    start_service(procs, conf)
+    r = piped_bs(conf, bs_script("someone@example.net"))
+    assert r.returncode == 0, r.stderr
+    codes = [ln[:4] for ln in r.stdout.decode().split("\r\n") if ln]
+    assert codes[0] == "220 " and codes[-1] == "221 ", r.stdout
+    assert "554 " not in codes, r.stdout
+    assert b"250 2.0.0 Ok: queued as " in r.stdout
+    qid, env, msg = only_message(conf)
+    assert rcpts(env) == ["someone@example.net"]
+    assert env["sender"] == "me@inj.example"
+    assert env["proto"] == "local" and env["client"] == ""
+    first = msg.split(b"\n\t")[0]
+    assert first == (b"Received: from x (sandmail-inject -bs invoked by "
+                     b"uid %d)" % os.getuid())
+    assert b"Subject: piped\n\nhi\n" in msg
+    assert b"mode=local" in r.stderr and b"relay=yes" in r.stderr
+
+
+def test_smtpd_local_mode_never_on_network(conf):
+    """smtpd's local mode (what -bs runs) refuses a network client: a
+    tcpserver line with -m local must not make an open relay."""
+    smtpd = prog("sandmail-smtpd")
+    r = subprocess.run([smtpd, "-c", conf, "-m", "local"], input=b"",
+                       env=dict(os.environ, TCPREMOTEIP="192.0.2.1"),
+                       capture_output=True, timeout=60)
+    assert r.returncode == 111 and b"not for a network" in r.stderr
+    r = subprocess.run([smtpd, "-c", conf, "-l", "127.0.0.1:1/local"],
+                       capture_output=True, timeout=60)
+    assert r.returncode != 0 and b"local" in r.stderr
+    r = subprocess.run([smtpd, "-c", conf, "-m", "local", "-l",
+                        "127.0.0.1:1"], capture_output=True, timeout=60)
+    assert r.returncode != 0 and b"usage" in r.stderr
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+    c = socket.create_connection(ls.getsockname())
+    s, _ = ls.accept()
+    r = subprocess.run([smtpd, "-c", conf, "-m", "local"], stdin=s,
+                       stdout=s, stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 111 and b"not for a network" in r.stderr
+    for x in (c, s, ls):
+        x.close()
+
+
+@pytest.mark.skipif(shutil.which("dnsmasq") is None,
+                    reason="dnsmasq not installed")
+def test_bs_relays_to_next_hop(procs, tmp_path):
+    """The whole way: a piped sendmail -bs to a remote recipient, routed
+    by the routes table to a test server on loopback."""
+    from remoteutil import SMTPServer
+    from test_remote_e2e import make_system
+    s = make_system(procs, tmp_path,
+                    routes=lambda port: f"far.test [127.0.0.2]:{port}\n")
+    mx = SMTPServer("127.0.0.2", s.mx_port, "mx.far.test")
+    try:
+        r = piped_bs(s.conf, bs_script("someone@far.test", "far"))
+        assert r.returncode == 0, r.stderr
+        assert b"250 2.0.0 Ok: queued as " in r.stdout, r.stdout
+        done = wait_for(lambda: mx.done(), timeout=60, what="delivery")
+        assert done[0].rcpts[0].split()[1] == "TO:<someone@far.test>"
+        assert done[0].mail.startswith("MAIL FROM:<me@inj.example>")
+        assert done[0].data.startswith(
+            b"Received: from x (sandmail-inject -bs invoked by uid %d)"
+            % os.getuid())
+    finally:
+        procs.stop(s.start_proc)
+        s.start_logfile.close()
+        mx.close()

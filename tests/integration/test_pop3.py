@@ -7,6 +7,8 @@ import poplib
 import signal
 import socket
 import ssl
+import threading
+import time
 
 import pytest
 
@@ -414,3 +416,80 @@ def test_under_tcpserver(site, procs):
 def retr_bytes_ok(p):
     resp, lines, _ = p.retr(2)
     return b"\r\n".join(lines) + b"\r\n" == MSG2
+
+
+def trickle(s, data, pause):
+    """Send data a byte at a time, pause seconds apart, until the server
+    closes; returns (bytes sent, what the server said meanwhile)."""
+    got = []
+    done = threading.Event()
+
+    def reader():
+        try:
+            while True:
+                k = s.recv(4096)
+                if not k:
+                    break
+                got.append(k)
+        except OSError:
+            pass
+        done.set()
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    sent = 0
+    for i in range(len(data)):
+        if done.is_set():
+            break
+        try:
+            s.send(data[i:i + 1])
+        except OSError:
+            break
+        sent += 1
+        time.sleep(pause)
+    t.join(30)
+    return sent, b"".join(got)
+
+
+@pytest.mark.parametrize("logged_in", [False, True])
+def test_trickled_command_is_cut(make_site, logged_in):
+    """pop3_timeout bounds one whole command line, before login (the login
+    process) and after (the mailbox process): a byte a second never
+    makes a 40-byte line in 3 s.  RFC 1939 3: closed without a reply."""
+    site = make_site(extra="pop3_timeout 3\n")
+    site.put(MSG2)
+    port = site.start()
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"+OK")
+    if logged_in:
+        s.sendall(b"USER alice\r\nPASS secret\r\n")
+        assert f.readline().startswith(b"+OK")
+        assert f.readline().startswith(b"+OK Logged in")
+    line = b"LIST 1" + b" " * 32 + b"\r\n" if logged_in else \
+        b"USER alice-who-types-rather-slowly-xyz\r\n"
+    assert len(line) == 40
+    sent, got = trickle(s, line, 1)
+    assert sent < len(line), got
+    assert got == b""
+    wait_for(lambda: "event=timeout" in site.log(), what="the timeout")
+    s.close()
+
+
+def test_slow_but_steady_commands(make_site):
+    """Each line in two halves a second apart, longer in all than
+    pop3_timeout: every command is answered."""
+    site = make_site(extra="pop3_timeout 3\n")
+    site.put(MSG2)
+    port = site.start()
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"+OK")
+    for cmd in (b"USER alice\r\n", b"PASS secret\r\n", b"STAT\r\n",
+                b"NOOP\r\n"):
+        s.sendall(cmd[:3])
+        time.sleep(1)
+        s.sendall(cmd[3:])
+        assert f.readline().startswith(b"+OK"), cmd
+    s.sendall(b"QUIT\r\n")
+    assert f.readline().startswith(b"+OK")
+    s.close()

@@ -254,6 +254,38 @@ def test_smtputf8_and_8bitmime(srv):
     env, body = srv.messages()[lines[0].split()[-1]]
     assert env["flags"] & 3 == 3
     assert "Subject: \u00e9\n".encode() in body
+    # RFC 6531 3.7.3: the trace names the SMTPUTF8 transaction
+    assert b"(sandmail) with UTF8SMTP id " in body
+    assert env["proto"] == "UTF8SMTP"
+    # a later transaction without SMTPUTF8 is plain ESMTP again
+    assert c.code("MAIL FROM:<a@b.test>") == 250
+    assert c.code("RCPT TO:<alice@example.test>") == 250
+    assert c.code("DATA") == 354
+    c.send(b"Subject: a\r\n\r\na\r\n.\r\n")
+    code, lines = c.reply()
+    assert code == 250
+    env, body = srv.messages()[lines[0].split()[-1]]
+    assert b"(sandmail) with ESMTP id " in body and env["proto"] == "ESMTP"
+
+
+def help_words(c):
+    code, lines = c.cmd("HELP")
+    assert code == 214 and lines[-1] == "214 2.0.0 See RFC 5321", lines
+    return " ".join(ln[10:] for ln in lines[:-1]).split()
+
+
+def test_help_lists_what_this_session_may_use(srv):
+    """Port 25, no AUTH offered, no certificate, not a relay client:
+    HELP names neither AUTH nor STARTTLS, ETRN nor EXPN (each would be
+    refused), nor the obsolete verbs."""
+    c = hello(srv)
+    words = help_words(c)
+    assert words[0] == "Commands:"
+    for w in ("HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET",
+              "NOOP", "QUIT", "HELP", "VRFY"):
+        assert w in words, words
+    for w in ("AUTH", "STARTTLS", "ETRN", "EXPN", "TURN", "SEND"):
+        assert w not in words, words
 
 
 def test_helo_sanitized_in_received(srv):

@@ -115,6 +115,40 @@ def test_starttls_offered_auth_only_inside(srv):
     c.quit()
 
 
+def test_help_follows_tls_and_auth(srv):
+    """HELP names STARTTLS while it is offered and TLS is not on, AUTH
+    only where it is offered and not yet done."""
+    from test_smtpd import help_words
+    c = Raw(srv.smtp)
+    assert c.code("EHLO client.test") == 250
+    words = help_words(c)
+    assert "STARTTLS" in words and "AUTH" not in words
+    assert c.code("STARTTLS") == 220
+    c.tls(srv.ctx)
+    assert c.code("EHLO client.test") == 250
+    words = help_words(c)
+    assert "STARTTLS" not in words and "AUTH" in words
+    c.close()
+    c = srv.starttls(srv.sub)
+    srv.login(c)
+    code, text = c.docmd("HELP")
+    assert code == 214 and b"AUTH" not in text and b"STARTTLS" not in text
+    assert b"ETRN" in text                   # authenticated: may relay
+    c.quit()
+
+
+def test_received_utf8smtpsa(srv):
+    c = srv.starttls(srv.sub)
+    srv.login(c)
+    c.sendmail("alice@example.test", ["alice@example.test"],
+               "Subject: \u00e9\r\n\r\nhi\r\n".encode(),
+               mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+    c.quit()
+    (env, body), = srv.s.messages().values()
+    assert b"with UTF8SMTPSA\n\t(version=" in body
+    assert env["proto"] == "UTF8SMTPSA"
+
+
 def test_smtp_mode_no_auth_by_default(procs, tmp_path):
     """Without smtpd_auth yes, port 25's mode offers no AUTH even inside
     TLS and spawns no sandmail-auth; submission still does."""

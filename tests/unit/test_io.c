@@ -226,6 +226,76 @@ test_rd_timeout(void **state)
 	buf_free(&out);
 }
 
+/* A fake inner op for io_read_dl: records the wait it was given. */
+struct seen {
+	int	 wait;		/* the inner op's setting */
+	int	 got;		/* what it was when the op ran */
+	int	 calls;
+};
+
+static ssize_t
+seen_read(int fd, void *p, size_t n, void *ctx)
+{
+	struct seen *sn = ctx;
+
+	(void)fd;
+	sn->got = sn->wait;
+	sn->calls++;
+	if (n > 0)
+		*(char *)p = 'x';
+	return n > 0 ? 1 : 0;
+}
+
+static void
+test_read_dl(void **state)
+{
+	struct seen sn = { .wait = 60000 };
+	struct io_dl d = { seen_read, &sn, &sn.wait, -1 };
+	struct buf out = BUF_INIT(100);
+	struct rd r;
+	char c;
+	int p[2];
+
+	(void)state;
+	/* no deadline: the inner op as it is */
+	assert_int_equal(io_read_dl(-1, &c, 1, &d), 1);
+	assert_int_equal(sn.got, 60000);
+	/* a deadline 5 s away cuts a 60 s wait, and the wait comes back */
+	d.deadline = io_now_ms() + 5000;
+	assert_int_equal(io_read_dl(-1, &c, 1, &d), 1);
+	assert_true(sn.got > 0 && sn.got <= 5000);
+	assert_int_equal(sn.wait, 60000);
+	/* a shorter wait is kept; "none" (-1) is cut too */
+	sn.wait = 10;
+	assert_int_equal(io_read_dl(-1, &c, 1, &d), 1);
+	assert_int_equal(sn.got, 10);
+	sn.wait = -1;
+	assert_int_equal(io_read_dl(-1, &c, 1, &d), 1);
+	assert_true(sn.got > 0 && sn.got <= 5000);
+	assert_int_equal(sn.wait, -1);
+	/* past the deadline: ETIMEDOUT without calling the op */
+	d.deadline = io_now_ms() - 1;
+	sn.calls = 0;
+	assert_int_equal(io_read_dl(-1, &c, 1, &d), -1);
+	assert_int_equal(errno, ETIMEDOUT);
+	assert_int_equal(sn.calls, 0);
+	/* over a real pipe: bytes that keep coming do not extend it */
+	assert_int_equal(pipe(p), 0);
+	rd_init(&r, p[0], NULL, NULL);
+	r.timeout_ms = 60000;
+	d = (struct io_dl){ io_read_fd, &r.timeout_ms, &r.timeout_ms,
+	    io_now_ms() + 20 };
+	r.op = io_read_dl;
+	r.ctx = &d;
+	assert_int_equal(write(p[1], "par", 3), 3);
+	assert_int_equal(rd_line(&r, &out, 10), -1);
+	assert_int_equal(errno, ETIMEDOUT);
+	assert_int_equal(r.timeout_ms, 60000);
+	close(p[0]);
+	close(p[1]);
+	buf_free(&out);
+}
+
 static void
 test_wr(void **state)
 {
@@ -267,6 +337,7 @@ main(void)
 		cmocka_unit_test(test_rd_line_long),
 		cmocka_unit_test(test_rd_errors),
 		cmocka_unit_test(test_rd_timeout),
+		cmocka_unit_test(test_read_dl),
 		cmocka_unit_test(test_wr),
 	};
 

@@ -486,6 +486,40 @@ cfg_test(struct smtpd_cfg *cfg)
 	cfg->data_timeout_ms = 1000;
 }
 
+/* The DATA/BDAT rate rule: smtpd_data_timeout of grace, then a second
+ * per smtpd_min_data_rate bytes; 0 turns it off. */
+static void
+test_data_deadline(void **state)
+{
+	static const struct {
+		unsigned	 rate;
+		uint64_t	 bytes;
+		long long	 want;		/* after t0 */
+	} cases[] = {
+		{ 500, 0, 600000 }, { 500, 1, 600002 }, { 500, 499, 600998 },
+		{ 500, 500, 601000 }, { 500, 1000000, 2600000 },
+		{ 1, 3, 603000 }, { 0, 1000, -1 },
+		{ 7, UINT64_MAX, 600000 + (1ll << 50) },	/* capped */
+	};
+	struct smtpd_cfg cfg;
+	struct session *s = calloc(1, sizeof *s);
+	size_t i;
+
+	(void)state;
+	assert_non_null(s);
+	memset(&cfg, 0, sizeof cfg);
+	cfg.data_timeout_ms = 600000;
+	s->cfg = &cfg;
+	s->xfer_t0 = 1000;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cfg.min_data_rate = cases[i].rate;
+		s->xfer_bytes = cases[i].bytes;
+		assert_int_equal(data_deadline(s), cases[i].want < 0 ? -1 :
+		    1000 + cases[i].want);
+	}
+	free(s);
+}
+
 /* run - the session's reply codes, space-separated, for a script */
 static char *
 run(const char *script, size_t n, int relay)
@@ -589,6 +623,7 @@ main(void)
 		cmocka_unit_test(test_data_limits),
 		cmocka_unit_test(test_data_runs),
 		cmocka_unit_test(test_bdat_decoder),
+		cmocka_unit_test(test_data_deadline),
 		cmocka_unit_test(test_sessions),
 	};
 
