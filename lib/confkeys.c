@@ -66,6 +66,7 @@ const struct conf_key conf_keys[] = {
 	NUM("smtpd_line_max", "1024", 512, 65536, "smtpd"),
 	SECS("smtpd_timeout", "300", "smtpd"),
 	SECS("smtpd_data_timeout", "600", "smtpd"),
+	NUM("smtpd_min_data_rate", "500", 0, 1u << 30, "smtpd"),
 	SECS("smtpd_session_limit", "3600", "smtpd"),
 	SECS("greet_delay", "0", "smtpd"),
 	{ "greet_delay_ms", CONF_NUM, CONF_DYNDEF, 0, 60000, NULL, NULL,
