@@ -41,6 +41,7 @@ struct tx {
 	char			 last[JOB_TEXT_MAX];	/* for pending ones */
 	int			 scanned, has8;
 	int			 conv;		/* 1 done, -1 failed */
+	int			 pol;		/* enum smtp_tls */
 	const char		*conv_why;
 	struct buf		 body;		/* the 7-bit version */
 	struct buf		 msg;		/* the message, for conversion */
@@ -258,19 +259,23 @@ ehlo(struct tx *t, struct smtp_conn *c)
 	return -1;
 }
 
-static int
-policy_is(const struct tx *t, const char *p)
+/* smtp_tls_policy - see smtp.h */
+int
+smtp_tls_policy(const char *s)
 {
-	const char *pol = t->job->tls && *t->job->tls ? t->job->tls :
-	    t->cfg->default_tls;
+	static const char *const name[] = { "none", "may", "encrypt",
+	    "verify" };
 
-	return pol != NULL && strcmp(pol, p) == 0;
+	for (int i = 0; s != NULL && i < 4; i++)
+		if (strcmp(s, name[i]) == 0)
+			return i;
+	return -1;
 }
 
 static int
 tls_required(const struct tx *t)
 {
-	return policy_is(t, "encrypt") || policy_is(t, "verify");
+	return t->pol == TLS_ENCRYPT || t->pol == TLS_VERIFY;
 }
 
 #ifdef REMOTE_TLS
@@ -291,10 +296,11 @@ starttls(struct tx *t, struct smtp_conn *c)
 	if ((tc = calloc(1, sizeof *tc)) == NULL)
 		die_temp("tls", "memory");
 	if (tls_connect(tc, t->cfg->tls_ctx, c->fd, c->host,
-	    policy_is(t, "verify"), t->cfg->t_cmd, err, sizeof err) == -1) {
+	    t->pol == TLS_VERIFY, t->cfg->t_cmd, err, sizeof err) == -1) {
 		free(tc);
-		snprintf(t->last, sizeof t->last, "TLS with %s failed: %s",
-		    c->mta, err);
+		/* RFC 3463 X.7.5: cryptographic failure */
+		snprintf(t->last, sizeof t->last, "4.7.5 TLS with %s failed: "
+		    "%s", c->mta, err);
 		return -1;
 	}
 	c->tls = 1;
@@ -312,12 +318,14 @@ starttls(struct tx *t, struct smtp_conn *c)
 static int
 maybe_tls(struct tx *t, struct smtp_conn *c, int notls)
 {
-	if (policy_is(t, "none") || notls)
+	if (t->pol == TLS_NONE || notls)
 		return 0;
 	if (!(c->ehlo.ext & EXT_STARTTLS) || t->cfg->tls_ctx == NULL) {
 		if (!tls_required(t))
 			return 0;
-		snprintf(t->last, sizeof t->last, "TLS is required for this "
+		/* RFC 3463 X.7.4: security features not supported */
+		snprintf(t->last, sizeof t->last, "4.7.4 TLS is required for "
+		    "this "
 		    "domain but %s", t->cfg->tls_ctx == NULL ?
 		    "this system has no TLS client" :
 		    "the server does not offer STARTTLS");
@@ -357,7 +365,9 @@ auth_step(struct tx *t, struct smtp_conn *c, const char *line, int want)
 	return 0;
 }
 
-/* smart host AUTH PLAIN (RFC 4616) or LOGIN; only over TLS */
+/* smart host AUTH PLAIN (RFC 4616) or LOGIN; only over verified TLS
+ * (tx_init refused the job's credentials under any other policy, so a
+ * session here is verified once TLS is up) */
 static int
 auth(struct tx *t, struct smtp_conn *c)
 {
@@ -368,9 +378,9 @@ auth(struct tx *t, struct smtp_conn *c)
 
 	if (j->auth_user == NULL || j->auth_user[0] == '\0')
 		return 0;
-	if (!c->tls) {
-		snprintf(t->last, sizeof t->last, "will not send credentials "
-		    "to %s without TLS", c->mta);
+	if (!c->tls || t->pol != TLS_VERIFY) {
+		snprintf(t->last, sizeof t->last, "4.7.0 will not send "
+		    "credentials to %s without verified TLS", c->mta);
 		return -1;
 	}
 	if (ul + pl + 2 > sizeof raw)
@@ -817,13 +827,30 @@ tx_init(struct tx *t, const struct smtp_cfg *cfg, const struct rjob *j,
 	if ((res->rcpt = calloc(j->nrcpt, sizeof *res->rcpt)) == NULL ||
 	    (t->st = calloc(j->nrcpt, 1)) == NULL)
 		return -1;
-	snprintf(t->last, sizeof t->last, "no host of the route could be "
-	    "reached");
+	snprintf(t->last, sizeof t->last, "4.4.1 no host of the route could "
+	    "be reached");
 	if (!addr_ok(j->sender))
-		result_all(t, ST_PERM, "bad sender address");
+		result_all(t, ST_PERM, "5.1.7 bad sender address");
 	for (uint32_t i = 0; i < j->nrcpt; i++)
 		if (!addr_ok(j->rcpt[i].addr) || j->rcpt[i].addr[0] == '\0')
-			result(t, i, ST_PERM, "bad recipient address");
+			result(t, i, ST_PERM, "5.1.3 bad recipient address");
+	t->pol = j->tls != NULL && j->tls[0] != '\0' ?
+	    smtp_tls_policy(j->tls) : cfg->default_tls;
+	if (t->pol == -1) {
+		/* send only passes what sandmail-cdb accepted: fail closed */
+		result_all(t, ST_TEMP, "4.7.0 unknown TLS policy in the job");
+		return 0;
+	}
+	if (j->auth_user != NULL && j->auth_user[0] != '\0' &&
+	    t->pol != TLS_VERIFY) {
+		/* a password goes only to a server whose certificate names
+		 * it: under may or encrypt anyone on the path could read it */
+		log_kv("auth_refused", "id", j->qid, "why", "credentials are "
+		    "sent only with TLS policy verify", NULL);
+		result_all(t, ST_TEMP, "4.7.0 smart host credentials are sent "
+		    "only over verified TLS (TLS policy verify), not sent");
+		return 0;
+	}
 	return 0;
 }
 

@@ -557,10 +557,10 @@ route_get(struct send *s, const struct rcpt *r, struct route *rt)
 			rt->literal = 1;
 		}
 	}
+	/* no tls_policy entry: the job carries none, and rspawn applies
+	 * remote_tls, the one place that setting is read */
 	if (tbl_domain(&s->t.tlspol, r->domain, &v) == 1 && v.len > 0)
 		cpy(rt->tls, sizeof rt->tls, v.p, v.len);
-	else
-		snprintf(rt->tls, sizeof rt->tls, "may");
 	buf_free(&v);
 }
 

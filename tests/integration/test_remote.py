@@ -409,8 +409,8 @@ def test_auth_over_tls(env, ca, mech):
     env.mx1.tls_ctx = server_tls_ctx(cert, key)
     env.mx1.auth_ok = ("smart", "s3cret pass")
     env.mx1.auth_mechs = mech
-    r = env.start()
-    res = r.deliver(MSG, ["a@example.test"], ROUTE[:1],
+    r = env.start(f"tls_ca_file {cafile}\n")
+    res = r.deliver(MSG, ["a@example.test"], ROUTE[:1], tls="verify",
                     auth_user="smart", auth_pass="s3cret pass")
     assert statuses(res) == ["K"], res
     t = env.mx1.done()[0]
@@ -422,8 +422,8 @@ def test_auth_rejected_defers(env, ca):
     cafile, cert, key = ca
     env.mx1.tls_ctx = server_tls_ctx(cert, key)
     env.mx1.auth_ok = ("smart", "right")
-    r = env.start()
-    res = r.deliver(MSG, ["a@example.test"], ROUTE[:1],
+    r = env.start(f"tls_ca_file {cafile}\n")
+    res = r.deliver(MSG, ["a@example.test"], ROUTE[:1], tls="verify",
                     auth_user="smart", auth_pass="wrong")
     assert statuses(res) == ["Z"]
     assert "535 5.7.8" in res["rcpts"][0][1]
@@ -436,8 +436,27 @@ def test_no_auth_without_tls(env):
     res = r.deliver(MSG, ["a@example.test"], ROUTE[:1],
                     auth_user="smart", auth_pass="pw")
     assert statuses(res) == ["Z"]
-    assert "without TLS" in res["rcpts"][0][1]
+    assert "only over verified TLS" in res["rcpts"][0][1]
     assert not any(c.startswith("AUTH") for c in env.mx1.commands)
+
+
+@pytest.mark.parametrize("policy", ["", "may", "encrypt"])
+def test_no_auth_over_unverified_tls(env, ca, policy):
+    # TLS up, but nobody checked whose certificate it is: a man in the
+    # middle would get the password (issue 20, "secrets only where
+    # needed"), so the credentials stay here and the job is deferred
+    cafile, cert, key = ca
+    env.mx1.tls_ctx = server_tls_ctx(cert, key)
+    env.mx1.auth_ok = ("smart", "pw")
+    r = env.start(f"tls_ca_file {cafile}\n")
+    res = r.deliver(MSG, ["a@example.test"], ROUTE[:1], tls=policy,
+                    auth_user="smart", auth_pass="pw")
+    assert statuses(res) == ["Z"], res
+    assert res["rcpts"][0][1].startswith("4.7.0 ")
+    assert "only over verified TLS" in res["rcpts"][0][1]
+    assert not any(c.startswith("AUTH") for c in env.mx1.commands)
+    assert env.mx1.done() == []
+    assert "event=auth_refused" in r.log()
 
 
 def test_shared_descriptor_offsets_do_not_mix(env):

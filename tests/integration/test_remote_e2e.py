@@ -21,10 +21,11 @@ pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None,
                                 reason="dnsmasq not installed")
 
 
-def make_system(procs, tmp_path, routes=None):
+def make_system(procs, tmp_path, routes=None, conf=None, tables=None):
     """smtpd + queue + sandmail-start (send, resolve, lspawn, rspawn),
     dnsmasq serving dest.test (MX mx.dest.test = 127.0.0.2) and
-    sink.test (MX sink.test = 127.0.0.3).  routes(port) -> routes table."""
+    sink.test (MX sink.test = 127.0.0.3).  routes(port) -> routes table;
+    conf: more sandmail.conf settings; tables: more tables."""
     port = common_port(["127.0.0.2", "127.0.0.3"])
     dns = start_dnsmasq(procs, str(tmp_path), [
         "--local-ttl=60",
@@ -42,10 +43,12 @@ def make_system(procs, tmp_path, routes=None):
     if os.geteuid() == 0:
         extra.update(user_resolve="nobody", user_remote="nobody",
                      user_vmail="nobody", user_alias="nobody")
-    tables = {"relayclients": "127.0.0.0/8 relay\n"}
+    extra.update(conf or {})
+    tabs = {"relayclients": "127.0.0.0/8 relay\n"}
+    tabs.update(tables or {})
     if routes is not None:
-        tables["routes"] = routes(port)
-    s = Smtpd(procs, tmp_path, tables=tables, **extra)
+        tabs["routes"] = routes(port)
+    s = Smtpd(procs, tmp_path, tables=tabs, **extra)
     log = open(os.path.join(str(tmp_path), "start.log"), "wb")
     start = procs.start([prog("sandmail-start"), "-c", s.conf], stderr=log)
     s.start_log = os.path.join(str(tmp_path), "start.log")

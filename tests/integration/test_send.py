@@ -91,7 +91,8 @@ def test_routes_tls_auth(procs, tmp_path):
     assert a["tls"] == "verify" and a["auth_user"] == ""
     b = jobs["b@x.sub.example"]
     assert b["auth_user"] == "u" and b["auth_pass"] == "p"
-    assert b["tls"] == "may"
+    # no tls_policy entry: no policy in the job, rspawn applies remote_tls
+    assert b["tls"] == ""
     assert b["hosts"][0]["port"] == 587
     assert s.resolve[0].asked == ["relay.example"]
 
