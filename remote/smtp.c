@@ -39,8 +39,9 @@ struct tx {
 	struct rres		*res;
 	uint8_t			*st;
 	char			 last[JOB_TEXT_MAX];	/* for pending ones */
-	int			 scanned, has8;
+	int			 scanned, has8, haslong;
 	int			 conv;		/* 1 done, -1 failed */
+	unsigned		 conv_mode;	/* MIME7_* of body */
 	int			 pol;		/* enum smtp_tls */
 	const char		*conv_why;
 	struct buf		 body;		/* the 7-bit version */
@@ -451,27 +452,29 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
 
 /* --- the message --- */
 
+/* scan - 8-bit bytes and lines too long for SMTP, once per job */
 static int
-scan8(struct tx *t)
+scan(struct tx *t)
 {
 	char b[16384];
 	ssize_t n;
-
+	size_t col = 0;
 	off_t off = 0;
 
 	if (t->scanned)
-		return t->has8;
-	while ((n = pread(t->msgfd, b, sizeof b, off)) > 0) {
-		if (mime7_has8bit(b, (size_t)n)) {
+		return 0;
+	while ((!t->has8 || !t->haslong) &&
+	    (n = pread(t->msgfd, b, sizeof b, off)) > 0) {
+		if (!t->has8 && mime7_has8bit(b, (size_t)n))
 			t->has8 = 1;
-			break;
-		}
+		if (!t->haslong && mime7_haslong(b, (size_t)n, &col))
+			t->haslong = 1;
 		off += n;
 	}
 	if (n < 0)
 		return -1;
 	t->scanned = 1;
-	return t->has8;
+	return 0;
 }
 
 static int
@@ -491,44 +494,71 @@ load(struct tx *t)
 	return n < 0 ? -1 : 0;
 }
 
-/* 8-bit data for a server without 8BITMIME: convert once per job */
+/* 8-bit data for a server without 8BITMIME, long lines for any: convert
+ * once per job and mode (hosts of one route may differ in 8BITMIME) */
 static int
-downgrade(struct tx *t)
+downgrade(struct tx *t, unsigned mode)
 {
-	if (t->conv != 0)
+	if (t->conv != 0 && t->conv_mode == mode)
 		return t->conv;
+	buf_free(&t->body);
 	buf_init(&t->body, MSG_MAX);
+	t->conv_mode = mode;
 	if (load(t) == -1) {
+		buf_free(&t->msg);
 		t->conv_why = "cannot read the message";
 		return t->conv = -1;
 	}
-	t->conv = mime7_convert(t->msg.p ? t->msg.p : "", t->msg.len,
+	t->conv = mime7_reencode(t->msg.p ? t->msg.p : "", t->msg.len, mode,
 	    &t->body, &t->conv_why) == 0 ? 1 : -1;
 	buf_free(&t->msg);
 	return t->conv;
 }
 
-/* LF -> CRLF and dot-stuffing (RFC 5321 4.5.2) of one chunk */
+/* Where the data stands between chunks. */
+struct dstate {
+	size_t	col;		/* octets of this line so far */
+	int	hdr;		/* still in the header section */
+};
+
+/* LF -> CRLF and dot-stuffing (RFC 5321 4.5.2) of one chunk.  No line
+ * goes out longer than MIME7_LINE_MAX octets (RFC 5321 4.5.3.1.6): what
+ * mime7_reencode could not re-encode is broken as Postfix's
+ * smtp_line_length_limit does, with CRLF SPACE in the header section (a
+ * folded field) and CRLF in the body. */
 static int
-data_chunk(struct smtp_conn *c, const char *p, size_t n, int *bol)
+data_chunk(struct smtp_conn *c, const char *p, size_t n, struct dstate *d)
 {
-	size_t i = 0, k;
+	size_t i = 0, k, room;
 
 	while (i < n) {
-		if (*bol && p[i] == '.' && wr_put(&c->wr, ".", 1) == -1)
+		if (d->col == 0 && p[i] == '\n')
+			d->hdr = 0;	/* the blank line ends the headers */
+		if (d->col == 0 && p[i] == '.' && wr_put(&c->wr, ".", 1) == -1)
 			return -1;
 		const char *nl = memchr(p + i, '\n', n - i);
 
 		k = nl ? (size_t)(nl - (p + i)) : n - i;
+		room = MIME7_LINE_MAX - d->col;
+		if (k > room) {
+			/* the line is too long: send what fits, then break */
+			if (wr_put(&c->wr, p + i, room) == -1 ||
+			    wr_put(&c->wr, d->hdr ? "\r\n " : "\r\n",
+			    d->hdr ? 3 : 2) == -1)
+				return -1;
+			i += room;
+			d->col = d->hdr ? 1 : 0;
+			continue;
+		}
 		if (wr_put(&c->wr, p + i, k) == -1)
 			return -1;
 		i += k;
-		*bol = 0;
+		d->col += k;
 		if (nl != NULL) {
 			if (wr_put(&c->wr, "\r\n", 2) == -1)
 				return -1;
 			i++;
-			*bol = 1;
+			d->col = 0;
 		}
 	}
 	return 0;
@@ -539,25 +569,25 @@ data_send(struct tx *t, struct smtp_conn *c)
 {
 	char b[65536];
 	ssize_t n;
-	int bol = 1;
+	struct dstate d = { 0, 1 };
 
 	settime(c, t->cfg->t_data_block);
 	if (t->conv == 1) {
-		if (data_chunk(c, t->body.p, t->body.len, &bol) == -1)
+		if (data_chunk(c, t->body.p, t->body.len, &d) == -1)
 			return -1;
 	} else {
 		/* pread: the descriptor's offset may be shared with others */
 		off_t off = 0;
 
 		while ((n = pread(t->msgfd, b, sizeof b, off)) > 0) {
-			if (data_chunk(c, b, (size_t)n, &bol) == -1)
+			if (data_chunk(c, b, (size_t)n, &d) == -1)
 				return -1;
 			off += n;
 		}
 		if (n < 0)
 			return -1;
 	}
-	if (!bol && wr_put(&c->wr, "\r\n", 2) == -1)
+	if (d.col > 0 && wr_put(&c->wr, "\r\n", 2) == -1)
 		return -1;
 	return wr_put(&c->wr, ".\r\n", 3);
 }
@@ -571,29 +601,45 @@ precheck(struct tx *t, struct smtp_conn *c, int *body8)
 	const struct rjob *j = t->job;
 	char text[JOB_TEXT_MAX];
 	int need8 = (j->flags & (ENV_8BITMIME | ENV_BINARY)) != 0;
+	unsigned mode = 0;
 
 	*body8 = 0;
 	if ((j->flags & ENV_SMTPUTF8) && !(c->ehlo.ext & EXT_SMTPUTF8)) {
-		snprintf(text, sizeof text, "%s does not support SMTPUTF8 "
-		    "(RFC 6531), which this message needs", c->mta);
+		/* RFC 6531 3.5 / RFC 3463 X.6.7 */
+		snprintf(text, sizeof text, "5.6.7 %s does not support "
+		    "SMTPUTF8 (RFC 6531), which this message needs", c->mta);
 		return result_all(t, ST_PERM, text), -1;
 	}
 	if ((c->ehlo.ext & EXT_SIZE) && c->ehlo.size > 0 &&
 	    j->size > c->ehlo.size) {
-		snprintf(text, sizeof text, "message size %llu exceeds the "
-		    "limit of %llu bytes of %s", (unsigned long long)j->size,
+		snprintf(text, sizeof text, "5.3.4 message size %llu exceeds "
+		    "the limit of %llu bytes of %s",
+		    (unsigned long long)j->size,
 		    (unsigned long long)c->ehlo.size, c->mta);
 		return result_all(t, ST_PERM, text), -1;
 	}
-	if (c->ehlo.ext & EXT_8BITMIME) {
+	if (scan(t) == -1) {
+		snprintf(t->last, sizeof t->last, "4.3.0 cannot read the "
+		    "message: %s", strerror(errno));
+		return result_all(t, ST_TEMP, t->last), -1;
+	}
+	if (c->ehlo.ext & EXT_8BITMIME)
 		*body8 = need8;
+	else if (need8 || t->has8)
+		mode |= MIME7_8BIT;
+	if (t->haslong)
+		mode |= MIME7_LONG;
+	t->conv = t->conv_mode == mode ? t->conv : 0;
+	if (mode == 0)
+		return 0;
+	if (downgrade(t, mode) == -1 && mode == MIME7_LONG) {
+		/* long lines alone never bounce: data_chunk breaks them */
+		t->conv = 0;
 		return 0;
 	}
-	if (!need8 && scan8(t) == 0)
-		return 0;
-	if (downgrade(t) == -1) {
-		snprintf(text, sizeof text, "%s does not support 8BITMIME and "
-		    "the message cannot be converted: %s", c->mta,
+	if (t->conv == -1) {
+		snprintf(text, sizeof text, "5.6.3 %s does not support "
+		    "8BITMIME and the message cannot be converted: %s", c->mta,
 		    t->conv_why ? t->conv_why : "error");
 		return result_all(t, ST_PERM, text), -1;
 	}
