@@ -147,8 +147,9 @@ said(struct tx *t, const struct smtp_conn *c, const struct reply *r,
 static void
 trouble(struct tx *t, const struct smtp_conn *c, const char *stage)
 {
-	snprintf(t->last, sizeof t->last, "lost connection with %s %s: %s",
-	    c->mta, stage, errno == EPROTO ? "not an SMTP reply" :
+	/* RFC 3463 X.4.2: bad connection */
+	snprintf(t->last, sizeof t->last, "4.4.2 lost connection with %s %s: "
+	    "%s", c->mta, stage, errno == EPROTO ? "not an SMTP reply" :
 	    strerror(errno));
 }
 
@@ -385,8 +386,8 @@ auth(struct tx *t, struct smtp_conn *c)
 		return -1;
 	}
 	if (ul + pl + 2 > sizeof raw)
-		return snprintf(t->last, sizeof t->last, "credentials too "
-		    "long"), -1;
+		return snprintf(t->last, sizeof t->last, "4.7.0 credentials "
+		    "too long"), -1;
 	if (c->ehlo.ext & EXT_AUTH_PLAIN) {
 		raw[0] = '\0';
 		memcpy(raw + 1, j->auth_user, ul);
@@ -403,8 +404,8 @@ auth(struct tx *t, struct smtp_conn *c)
 		if (r == 0 && b64(enc, sizeof enc, j->auth_pass, pl) == 0)
 			r = auth_step(t, c, enc, 235);
 	} else {
-		snprintf(t->last, sizeof t->last, "%s offers no AUTH PLAIN "
-		    "or LOGIN", c->mta);
+		snprintf(t->last, sizeof t->last, "4.7.0 %s offers no AUTH "
+		    "PLAIN or LOGIN", c->mta);
 		r = -1;
 	}
 	sodium_memzero(enc, sizeof enc);
@@ -427,7 +428,8 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	snprintf(c->mta, sizeof c->mta, "%s[%s]", h->name, addr);
 	if ((c->fd = tcp_connect(addr, port, t->cfg->t_connect)) == -1) {
-		snprintf(t->last, sizeof t->last, "connect to %s:%u: %s",
+		/* X.4.1: no answer from host */
+		snprintf(t->last, sizeof t->last, "4.4.1 connect to %s:%u: %s",
 		    c->mta, port, strerror(errno));
 		return -1;
 	}
@@ -765,8 +767,12 @@ data_phase(struct tx *t, struct smtp_conn *c)
 	for (uint32_t i = 0; i < t->job->nrcpt; i++) {
 		if (t->st[i] != R_ACCEPTED)
 			continue;
+		/* NOTIFY went with the recipient (rcpt_cmd): the next hop
+		 * now owns the DSN request (RFC 3461 5.2.2) */
 		if (r.code / 100 == 2)
-			result(t, i, ST_OK, text);
+			result(t, i, (c->ehlo.ext & EXT_DSN) &&
+			    t->job->rcpt[i].notify != 0 ? ST_PASSED : ST_OK,
+			    text);
 		else if (r.code / 100 == 5)
 			result(t, i, ST_PERM, text);
 		else

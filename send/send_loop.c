@@ -310,7 +310,7 @@ report_wanted(const struct live *l, const struct rcpt *r, uint8_t action)
 	if (sender_of(l, r)[0] == '\0')
 		return 0;
 	return (r->notify & (action == BR_DELAYED ? NOTIFY_DELAY :
-	    NOTIFY_SUCCESS)) != 0;
+	    NOTIFY_SUCCESS)) != 0;	/* delivered and relayed */
 }
 
 static int
@@ -410,10 +410,23 @@ result(struct send *s, struct live *l, size_t i, uint8_t st,
 	s->dirty = 1;
 	r->busy = 0;
 	l->busy--;
-	if (st == ST_OK) {
+	if (st == ST_OK && r->kind == RC_LOCAL) {
 		log_result(l, r, "delivered", mta, text);
+		/* the report says what happened, not local's text (it names
+		 * the maildir file: the log keeps that) */
 		if (report_wanted(l, r, BR_DELIVERED))
-			(void)add_report(s, l, r, BR_DELIVERED, mta, text);
+			(void)add_report(s, l, r, BR_DELIVERED, mta,
+			    r->dest[0] == '|' ? "2.0.0 handed to a program" :
+			    "2.0.0 stored in the mailbox");
+		mark(s, l, r, RC_DONE);
+		s->ndone++;
+	} else if (st == ST_OK || st == ST_PASSED) {
+		log_result(l, r, "delivered", mta, text);
+		/* handed to a next hop: "relayed" (RFC 3464 2.3.3) when it
+		 * did not take the DSN request; when it did, it reports
+		 * and we must not (RFC 3461 5.2.2) */
+		if (st == ST_OK && report_wanted(l, r, BR_RELAYED))
+			(void)add_report(s, l, r, BR_RELAYED, mta, text);
 		mark(s, l, r, RC_DONE);
 		s->ndone++;
 	} else if (st == ST_PERM)

@@ -48,7 +48,7 @@ def test_local_and_remote(procs, tmp_path):
     j = byrcpt[("x@remote.example", "y@remote.example")]
     assert j["hosts"] == [{"name": "mx.remote.example", "pref": 10,
                            "port": 0, "addrs": ["127.0.0.1"]}]
-    assert j["tls"] == "may" and j["sender"] == "sender@remote.example"
+    assert j["tls"] == "" and j["sender"] == "sender@remote.example"
     assert b"body of " + mid.encode() in j["data"]
     assert sorted(s.resolve[0].asked) == ["other.example", "remote.example"]
     assert su.reports(s) == []
