@@ -23,6 +23,7 @@
 
 #include <arpa/inet.h>
 
+#include "addr.h"
 #include "exitcode.h"
 #include "fdpass.h"
 #include "log.h"
@@ -551,10 +552,16 @@ route_parse(struct route *rt, const char *v, size_t n)
 static void
 route_get(struct send *s, const struct rcpt *r, struct route *rt)
 {
-	struct buf v = BUF_INIT(1024);
+	struct buf v = BUF_INIT(1024), lk = BUF_INIT(64);
+	const char *key = r->domain;
 
 	memset(rt, 0, sizeof *rt);
-	if (tbl_domain(&s->t.routes, r->domain, &v) == 1)
+	/* a literal is looked up in the spelling sandmail-cdb stored, so
+	 * [IPv6:2001:DB8:0::1] finds the key [IPv6:2001:db8::1] */
+	if (r->domain[0] == '[' && addr_literal_key(r->domain,
+	    strlen(r->domain), &lk) == 0 && buf_cstr(&lk) == 0)
+		key = lk.p;
+	if (tbl_domain(&s->t.routes, key, &v) == 1)
 		route_parse(rt, v.p, v.len);
 	if (rt->name[0] == '\0') {	/* no route, or empty: use MX */
 		snprintf(rt->dkey, sizeof rt->dkey, "%s", r->domain);
@@ -572,9 +579,10 @@ route_get(struct send *s, const struct rcpt *r, struct route *rt)
 	}
 	/* no tls_policy entry: the job carries none, and rspawn applies
 	 * remote_tls, the one place that setting is read */
-	if (tbl_domain(&s->t.tlspol, r->domain, &v) == 1 && v.len > 0)
+	if (tbl_domain(&s->t.tlspol, key, &v) == 1 && v.len > 0)
 		cpy(rt->tls, sizeof rt->tls, v.p, v.len);
 	buf_free(&v);
+	buf_free(&lk);
 }
 
 static struct rcache *

@@ -202,3 +202,23 @@ def test_5xx_text_reaches_the_bounce(system):
         assert b"mx.dest.test[127.0.0.2]" in done[0].data
     finally:
         mx.close()
+
+
+@pytest.mark.parametrize("key,rcpt", [
+    ("[192.0.2.1]", "r@[192.0.2.1]"),
+    # another spelling of the same address finds the key
+    ("[IPv6:2001:DB8:0::1]", "r@[IPv6:2001:db8::1]")])
+def test_routes_address_literal_key(procs, tmp_path, key, rcpt):
+    # sandmail-tables(5): a literal is looked up as itself; so mail to
+    # an address nobody can reach from here goes where routes says
+    s = make_system(procs, tmp_path,
+                    routes=lambda port: f"{key} [127.0.0.3]:{port}\n")
+    smart = SMTPServer("127.0.0.3", s.mx_port, "smarthost.test")
+    try:
+        submit(s, [rcpt])
+        done = wait_for(lambda: smart.done(), timeout=60, what="delivery")
+        assert f"TO:<{rcpt}>" in done[0].rcpts[0]
+    finally:
+        procs.stop(s.start_proc)
+        s.start_logfile.close()
+        smart.close()
