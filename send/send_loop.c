@@ -394,7 +394,9 @@ result_defer(struct send *s, struct live *l, struct rcpt *r, const char *mta,
 	log_result(l, r, "deferred", mta, text);
 	r->next = sched_next(l->info.arrival, now, s->c.retry_first,
 	    s->c.retry_max);
-	snprintf(r->err, sizeof r->err, "%s", text);
+	/* advisory: cut to what info/ID keeps */
+	snprintf(r->err, sizeof r->err, "%.*s", (int)(sizeof r->err - 1),
+	    text);
 	(void)fs_advise(s->qfd, rc_dir(r), l->m->id, r);
 	if (r->state == RC_PENDING && age >= s->c.delay_warning &&
 	    report_wanted(l, r, BR_DELAYED) &&
@@ -407,10 +409,19 @@ result(struct send *s, struct live *l, size_t i, uint8_t st,
     const char *mta, const char *text)
 {
 	struct rcpt *r = &l->rc[i];
+	char coded[JOB_TEXT_MAX + 8], sc[16];
 
 	s->dirty = 1;
 	r->busy = 0;
 	l->busy--;
+	/* a local failure gets an RFC 3463 code when its text (a program's
+	 * words, say) has none: X.3.0, other mail system status */
+	if (r->kind == RC_LOCAL && st != ST_OK &&
+	    bounce_status(text, BR_FAILED, sc) == 0) {
+		snprintf(coded, sizeof coded, "%s %s", st == ST_PERM ? "5.3.0" :
+		    "4.3.0", text);
+		text = coded;
+	}
 	if (st == ST_OK && r->kind == RC_LOCAL) {
 		log_result(l, r, "delivered", mta, text);
 		/* the report says what happened, not local's text (it names

@@ -40,6 +40,24 @@ def test_local_success_report_names_no_file(procs, tmp_path):
     assert b"new/1795410122.M607427P18199Q1R90da83.vm" in s.logtext()
 
 
+def test_local_failures_carry_codes(procs, tmp_path):
+    # local's own reasons carry their code; a program's words get X.3.0
+    texts = {"alice": "5.4.6 mail loop: a Delivered-To line names this "
+                      "recipient",
+             "bob": "no such mailbox, says the program"}
+    conf, s = start(procs, tmp_path, lpolicy=lambda j: (
+        "X", texts[j["rcpt"].split("@")[0]]))
+    su.inject(conf, "x@remote.example",
+              ["alice@test.example", "bob@test.example"])
+    wait_for(lambda: empty(conf) and su.reports(s), what="bounce")
+    (to, body), = su.reports(s)
+    _, parts, _ = su.parse_dsn(body)
+    st = {g["Final-Recipient"]: g["Status"]
+          for g in su.status_groups(parts[1])[1:]}
+    assert st == {"rfc822; alice@test.example": "5.4.6",
+                  "rfc822; bob@test.example": "5.3.0"}
+
+
 def test_relayed_without_dsn_reported_as_relayed(procs, tmp_path):
     conf, s = start(procs, tmp_path,
                     rpolicy=lambda j, r: ("K", "mx[192.0.2.1] said: 250 "
