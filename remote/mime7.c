@@ -403,7 +403,8 @@ rewrap_qp(struct buf *o, const char *p, size_t n)
 	size_t col = 0;
 
 	for (size_t i = 0; i < n; ) {
-		size_t k = p[i] == '=' && i + 2 < n && p[i + 1] != '\n' ? 3 : 1;
+		size_t k = p[i] == '=' && i + 2 < n && p[i + 1] != '\n' &&
+		    p[i + 2] != '\n' ? 3 : 1;
 
 		if (p[i] == '\n')
 			col = 0;
