@@ -24,13 +24,17 @@ struct ent {
 int
 mime7_haslong(const char *p, size_t n, size_t *col)
 {
-	size_t c = *col;
+	size_t c = *col, i = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '\n')
-			c = 0;
-		else if (++c > MIME7_LINE_MAX)
-			return *col = c, 1;
+	/* memchr: every job's message is scanned, so keep it cheap */
+	while (i < n) {
+		const char *nl = memchr(p + i, '\n', n - i);
+		size_t k = nl ? (size_t)(nl - (p + i)) : n - i;
+
+		if (c + k > MIME7_LINE_MAX)
+			return *col = c + k, 1;
+		c = nl ? 0 : c + k;
+		i += k + (nl != NULL);
 	}
 	*col = c;
 	return 0;
