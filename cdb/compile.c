@@ -69,12 +69,19 @@ key_domain(const char *s, size_t n, struct buf *out, const char **why)
 	return tbl_lower(out, s, n);
 }
 
-/* key_route - a domain, ".domain" or "*" */
+/* key_route - a domain, ".domain", "*", or an address literal (stored
+ * as addr_literal_key spells it, as send looks it up) */
 static int
 key_route(const char *s, size_t n, struct buf *out, const char **why)
 {
 	if (n == 1 && s[0] == '*')
 		return buf_putc(out, '*');
+	if (n > 0 && s[0] == '[') {
+		if (addr_literal_key(s, n, out) == -1)
+			return why_is(why, "not an address literal "
+			    "([192.0.2.1] or [IPv6:2001:db8::1])");
+		return 0;
+	}
 	return key_domain(s, n, out, why);
 }
 

@@ -434,3 +434,26 @@ addr_strerror(enum addr_err e)
 	}
 	return "unknown error";
 }
+
+/* addr_literal_key - see addr.h */
+int
+addr_literal_key(const char *s, size_t n, struct buf *out)
+{
+	char tmp[INET6_ADDRSTRLEN + 1], txt[INET6_ADDRSTRLEN];
+	unsigned char bin[16];
+	int af = AF_INET;
+
+	if (n < 3 || s[0] != '[' || s[n - 1] != ']')
+		return errno = EINVAL, -1;
+	s++, n -= 2;
+	if (n > 5 && strncasecmp(s, "IPv6:", 5) == 0)
+		af = AF_INET6, s += 5, n -= 5;
+	if (n == 0 || n >= sizeof tmp || memchr(s, '\0', n) != NULL)
+		return errno = EINVAL, -1;
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	if (inet_pton(af, tmp, bin) != 1 ||
+	    inet_ntop(af, bin, txt, sizeof txt) == NULL)
+		return errno = EINVAL, -1;
+	return buf_fmt(out, "[%s%s]", af == AF_INET6 ? "ipv6:" : "", txt);
+}

@@ -48,5 +48,10 @@ int	addr_format(struct buf *, const struct addr *);
 /* domain_check: a domain name (not a literal); ADDR_OK or an error */
 enum addr_err domain_check(const char *s, size_t n, unsigned flags);
 const char *addr_strerror(enum addr_err);
+/* addr_literal_key: s[0..n) is exactly an address literal ("[192.0.2.1]",
+ * "[IPv6:2001:db8::1]", any case); append its one spelling for table
+ * keys, lower case, the address as inet_ntop writes it ("[ipv6:2001:
+ * db8::1]"); 0, or -1 (EINVAL: not a literal) */
+int	addr_literal_key(const char *s, size_t n, struct buf *);
 
 #endif

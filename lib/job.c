@@ -303,7 +303,8 @@ rres_fields(struct rres *r, struct cur *c)
 	for (; r->nrcpt < n; r->nrcpt++) {
 		struct rres_rcpt *x = &r->rcpt[r->nrcpt];
 
-		if (cur_u8(c, &x->status) == -1 || !valid_status(x->status) ||
+		if (cur_u8(c, &x->status) == -1 || (!valid_status(x->status) &&
+		    x->status != ST_PASSED) ||
 		    cur_cstr(c, &x->text, JOB_TEXT_MAX) == -1) {
 			r->nrcpt++;
 			return bad();

@@ -32,6 +32,9 @@ enum job_status {
 	ST_OK = 'K',		/* delivered / found */
 	ST_TEMP = 'Z',		/* try again later */
 	ST_PERM = 'X',		/* give up: bounce */
+	ST_PASSED = 'P',	/* RRES only: accepted by a next hop that
+				 * took the DSN request (RFC 3461 5.2.2):
+				 * it reports, not we */
 };
 
 /* A local delivery: one recipient, one maildir (or program). */

@@ -199,10 +199,16 @@ deliver_loopcheck(int msgfd, const char *rcpt)
 	return s.loop;
 }
 
+/* why_set - the reason, after an RFC 3463 code: what's own, else 4.3.0
+ * or 5.3.0 (mail system status) for the exit code */
 static int
 why_set(struct buf *why, int code, const char *what, int err)
 {
+	int coded = what[0] >= '2' && what[0] <= '5' && what[1] == '.';
+
 	why->len = 0;
+	if (!coded)
+		buf_puts(why, code == EXIT_PERM ? "5.3.0 " : "4.3.0 ");
 	if (err != 0)
 		buf_fmt(why, "%s: %s", what, strerror(err));
 	else
@@ -216,9 +222,10 @@ static int
 why_write(struct buf *why, const char *what, int err)
 {
 	if (err == ENOSPC)
-		return why_set(why, EXIT_TEMP, "mailbox disk is full", 0);
+		return why_set(why, EXIT_TEMP, "4.3.1 mailbox disk is full", 0);
 	if (err == EDQUOT)
-		return why_set(why, EXIT_TEMP, "mailbox is over quota", 0);
+		return why_set(why, EXIT_TEMP, "4.2.2 mailbox is over quota",
+		    0);
 	return why_set(why, EXIT_TEMP, what, err);
 }
 
@@ -296,8 +303,8 @@ deliver_maildir(const struct maildir *m, int msgfd, const struct dinfo *d,
 		(void)unlinkat(m->tmp, name, 0);
 		if (r == 1)
 			return why_set(why, EXIT_PERM,
-			    "mail loop: a Delivered-To line names this "
-			    "recipient", 0);
+			    "5.4.6 mail loop: a Delivered-To line names "
+			    "this recipient", 0);
 		return why_write(why, "cannot write the message", e);
 	}
 	if (publish(m, name) == -1) {
@@ -430,11 +437,12 @@ prog_why(int st, struct buf *why)
 	if (why->len > 0)
 		return code;
 	if (WIFSIGNALED(st))
-		buf_fmt(why, "program killed by signal %d", WTERMSIG(st));
+		buf_fmt(why, "4.3.0 program killed by signal %d", WTERMSIG(st));
 	else if (code == EXIT_OK)
 		buf_puts(why, "delivered to a program");
 	else
-		buf_fmt(why, "program exited %d", WEXITSTATUS(st));
+		buf_fmt(why, "%s program exited %d", code == EXIT_PERM ?
+		    "5.3.0" : "4.3.0", WEXITSTATUS(st));
 	return code;
 }
 
@@ -456,7 +464,8 @@ deliver_program(int msgfd, const struct dinfo *d, const char *cmd,
 	switch (deliver_loopcheck(msgfd, d->rcpt)) {
 	case 1:
 		return why_set(why, EXIT_PERM,
-		    "mail loop: a Delivered-To line names this recipient", 0);
+		    "5.4.6 mail loop: a Delivered-To line names this "
+		    "recipient", 0);
 	case -1:
 		return why_set(why, EXIT_TEMP, "cannot read the message", errno);
 	}

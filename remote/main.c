@@ -76,7 +76,11 @@ config(struct rspawn_cfg *c, const struct conf *cf, char *host,
 	c->smtp.t_data_init = ms(cf, "remote_timeout_data_init", 120);
 	c->smtp.t_data_block = ms(cf, "remote_timeout_data_block", 180);
 	c->smtp.t_data_done = ms(cf, "remote_timeout_data_done", 600);
-	c->smtp.default_tls = conf_str(cf, "remote_tls", "may");
+	/* a typo must not turn "verify" into something weaker */
+	if ((c->smtp.default_tls = smtp_tls_policy(conf_str(cf, "remote_tls",
+	    "may"))) == -1)
+		die_msg(EXIT_TEMP, "config", "remote_tls must be none, may, "
+		    "encrypt or verify");
 	c->max_workers = (unsigned)conf_num(cf, "remote_concurrency", 50, 1,
 	    1000);
 	c->reuse_ms = ms(cf, "remote_reuse_time", 5);

@@ -153,7 +153,7 @@ worker_drop(struct worker *w)
 			break;
 		}
 	if (w->busy)
-		answer_temp(w->id, w->nrcpt, "the SMTP worker died");
+		answer_temp(w->id, w->nrcpt, "4.3.0 the SMTP worker died");
 	close(w->sock);
 	free(w->key);
 	free(w);
@@ -288,7 +288,7 @@ dispatch(void)
 			log_kv("reuse", "job", id, NULL);
 		}
 		if (give(w, j) == -1) {
-			answer_temp(j->id, j->nrcpt, "cannot pass the job on");
+			answer_temp(j->id, j->nrcpt, "4.3.0 cannot pass the job on");
 			worker_drop(w);
 		}
 		pjob_free(j);
@@ -310,9 +310,10 @@ take_job(const char *msg, size_t n, int fd)
 	}
 	if (fd < 0 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
 	    nqueued >= cfg->max_queued) {
-		answer_temp(j.id, j.nrcpt, fd < 0 ? "no message descriptor" :
-		    nqueued >= cfg->max_queued ? "too many jobs queued" :
-		    "the message is not a regular file");
+		answer_temp(j.id, j.nrcpt, fd < 0 ?
+		    "4.3.0 no message descriptor" :
+		    nqueued >= cfg->max_queued ? "4.3.0 too many jobs queued" :
+		    "4.3.0 the message is not a regular file");
 		if (fd >= 0)
 			close(fd);
 		rjob_free(&j);

@@ -39,8 +39,10 @@ struct tx {
 	struct rres		*res;
 	uint8_t			*st;
 	char			 last[JOB_TEXT_MAX];	/* for pending ones */
-	int			 scanned, has8;
+	int			 scanned, has8, haslong;
 	int			 conv;		/* 1 done, -1 failed */
+	unsigned		 conv_mode;	/* MIME7_* of body */
+	int			 pol;		/* enum smtp_tls */
 	const char		*conv_why;
 	struct buf		 body;		/* the 7-bit version */
 	struct buf		 msg;		/* the message, for conversion */
@@ -145,8 +147,9 @@ said(struct tx *t, const struct smtp_conn *c, const struct reply *r,
 static void
 trouble(struct tx *t, const struct smtp_conn *c, const char *stage)
 {
-	snprintf(t->last, sizeof t->last, "lost connection with %s %s: %s",
-	    c->mta, stage, errno == EPROTO ? "not an SMTP reply" :
+	/* RFC 3463 X.4.2: bad connection */
+	snprintf(t->last, sizeof t->last, "4.4.2 lost connection with %s %s: "
+	    "%s", c->mta, stage, errno == EPROTO ? "not an SMTP reply" :
 	    strerror(errno));
 }
 
@@ -258,19 +261,23 @@ ehlo(struct tx *t, struct smtp_conn *c)
 	return -1;
 }
 
-static int
-policy_is(const struct tx *t, const char *p)
+/* smtp_tls_policy - see smtp.h */
+int
+smtp_tls_policy(const char *s)
 {
-	const char *pol = t->job->tls && *t->job->tls ? t->job->tls :
-	    t->cfg->default_tls;
+	static const char *const name[] = { "none", "may", "encrypt",
+	    "verify" };
 
-	return pol != NULL && strcmp(pol, p) == 0;
+	for (int i = 0; s != NULL && i < 4; i++)
+		if (strcmp(s, name[i]) == 0)
+			return i;
+	return -1;
 }
 
 static int
 tls_required(const struct tx *t)
 {
-	return policy_is(t, "encrypt") || policy_is(t, "verify");
+	return t->pol == TLS_ENCRYPT || t->pol == TLS_VERIFY;
 }
 
 #ifdef REMOTE_TLS
@@ -291,10 +298,11 @@ starttls(struct tx *t, struct smtp_conn *c)
 	if ((tc = calloc(1, sizeof *tc)) == NULL)
 		die_temp("tls", "memory");
 	if (tls_connect(tc, t->cfg->tls_ctx, c->fd, c->host,
-	    policy_is(t, "verify"), t->cfg->t_cmd, err, sizeof err) == -1) {
+	    t->pol == TLS_VERIFY, t->cfg->t_cmd, err, sizeof err) == -1) {
 		free(tc);
-		snprintf(t->last, sizeof t->last, "TLS with %s failed: %s",
-		    c->mta, err);
+		/* RFC 3463 X.7.5: cryptographic failure */
+		snprintf(t->last, sizeof t->last, "4.7.5 TLS with %s failed: "
+		    "%s", c->mta, err);
 		return -1;
 	}
 	c->tls = 1;
@@ -312,12 +320,14 @@ starttls(struct tx *t, struct smtp_conn *c)
 static int
 maybe_tls(struct tx *t, struct smtp_conn *c, int notls)
 {
-	if (policy_is(t, "none") || notls)
+	if (t->pol == TLS_NONE || notls)
 		return 0;
 	if (!(c->ehlo.ext & EXT_STARTTLS) || t->cfg->tls_ctx == NULL) {
 		if (!tls_required(t))
 			return 0;
-		snprintf(t->last, sizeof t->last, "TLS is required for this "
+		/* RFC 3463 X.7.4: security features not supported */
+		snprintf(t->last, sizeof t->last, "4.7.4 TLS is required for "
+		    "this "
 		    "domain but %s", t->cfg->tls_ctx == NULL ?
 		    "this system has no TLS client" :
 		    "the server does not offer STARTTLS");
@@ -357,7 +367,9 @@ auth_step(struct tx *t, struct smtp_conn *c, const char *line, int want)
 	return 0;
 }
 
-/* smart host AUTH PLAIN (RFC 4616) or LOGIN; only over TLS */
+/* smart host AUTH PLAIN (RFC 4616) or LOGIN; only over verified TLS
+ * (tx_init refused the job's credentials under any other policy, so a
+ * session here is verified once TLS is up) */
 static int
 auth(struct tx *t, struct smtp_conn *c)
 {
@@ -368,14 +380,14 @@ auth(struct tx *t, struct smtp_conn *c)
 
 	if (j->auth_user == NULL || j->auth_user[0] == '\0')
 		return 0;
-	if (!c->tls) {
-		snprintf(t->last, sizeof t->last, "will not send credentials "
-		    "to %s without TLS", c->mta);
+	if (!c->tls || t->pol != TLS_VERIFY) {
+		snprintf(t->last, sizeof t->last, "4.7.0 will not send "
+		    "credentials to %s without verified TLS", c->mta);
 		return -1;
 	}
 	if (ul + pl + 2 > sizeof raw)
-		return snprintf(t->last, sizeof t->last, "credentials too "
-		    "long"), -1;
+		return snprintf(t->last, sizeof t->last, "4.7.0 credentials "
+		    "too long"), -1;
 	if (c->ehlo.ext & EXT_AUTH_PLAIN) {
 		raw[0] = '\0';
 		memcpy(raw + 1, j->auth_user, ul);
@@ -392,8 +404,8 @@ auth(struct tx *t, struct smtp_conn *c)
 		if (r == 0 && b64(enc, sizeof enc, j->auth_pass, pl) == 0)
 			r = auth_step(t, c, enc, 235);
 	} else {
-		snprintf(t->last, sizeof t->last, "%s offers no AUTH PLAIN "
-		    "or LOGIN", c->mta);
+		snprintf(t->last, sizeof t->last, "4.7.0 %s offers no AUTH "
+		    "PLAIN or LOGIN", c->mta);
 		r = -1;
 	}
 	sodium_memzero(enc, sizeof enc);
@@ -416,7 +428,8 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	snprintf(c->mta, sizeof c->mta, "%s[%s]", h->name, addr);
 	if ((c->fd = tcp_connect(addr, port, t->cfg->t_connect)) == -1) {
-		snprintf(t->last, sizeof t->last, "connect to %s:%u: %s",
+		/* X.4.1: no answer from host */
+		snprintf(t->last, sizeof t->last, "4.4.1 connect to %s:%u: %s",
 		    c->mta, port, strerror(errno));
 		return -1;
 	}
@@ -441,27 +454,29 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
 
 /* --- the message --- */
 
+/* scan - 8-bit bytes and lines too long for SMTP, once per job */
 static int
-scan8(struct tx *t)
+scan(struct tx *t)
 {
 	char b[16384];
 	ssize_t n;
-
+	size_t col = 0;
 	off_t off = 0;
 
 	if (t->scanned)
-		return t->has8;
-	while ((n = pread(t->msgfd, b, sizeof b, off)) > 0) {
-		if (mime7_has8bit(b, (size_t)n)) {
+		return 0;
+	while ((!t->has8 || !t->haslong) &&
+	    (n = pread(t->msgfd, b, sizeof b, off)) > 0) {
+		if (!t->has8 && mime7_has8bit(b, (size_t)n))
 			t->has8 = 1;
-			break;
-		}
+		if (!t->haslong && mime7_haslong(b, (size_t)n, &col))
+			t->haslong = 1;
 		off += n;
 	}
 	if (n < 0)
 		return -1;
 	t->scanned = 1;
-	return t->has8;
+	return 0;
 }
 
 static int
@@ -481,44 +496,71 @@ load(struct tx *t)
 	return n < 0 ? -1 : 0;
 }
 
-/* 8-bit data for a server without 8BITMIME: convert once per job */
+/* 8-bit data for a server without 8BITMIME, long lines for any: convert
+ * once per job and mode (hosts of one route may differ in 8BITMIME) */
 static int
-downgrade(struct tx *t)
+downgrade(struct tx *t, unsigned mode)
 {
-	if (t->conv != 0)
+	if (t->conv != 0 && t->conv_mode == mode)
 		return t->conv;
+	buf_free(&t->body);
 	buf_init(&t->body, MSG_MAX);
+	t->conv_mode = mode;
 	if (load(t) == -1) {
+		buf_free(&t->msg);
 		t->conv_why = "cannot read the message";
 		return t->conv = -1;
 	}
-	t->conv = mime7_convert(t->msg.p ? t->msg.p : "", t->msg.len,
+	t->conv = mime7_reencode(t->msg.p ? t->msg.p : "", t->msg.len, mode,
 	    &t->body, &t->conv_why) == 0 ? 1 : -1;
 	buf_free(&t->msg);
 	return t->conv;
 }
 
-/* LF -> CRLF and dot-stuffing (RFC 5321 4.5.2) of one chunk */
+/* Where the data stands between chunks. */
+struct dstate {
+	size_t	col;		/* octets of this line so far */
+	int	hdr;		/* still in the header section */
+};
+
+/* LF -> CRLF and dot-stuffing (RFC 5321 4.5.2) of one chunk.  No line
+ * goes out longer than MIME7_LINE_MAX octets (RFC 5321 4.5.3.1.6): what
+ * mime7_reencode could not re-encode is broken as Postfix's
+ * smtp_line_length_limit does, with CRLF SPACE in the header section (a
+ * folded field) and CRLF in the body. */
 static int
-data_chunk(struct smtp_conn *c, const char *p, size_t n, int *bol)
+data_chunk(struct smtp_conn *c, const char *p, size_t n, struct dstate *d)
 {
-	size_t i = 0, k;
+	size_t i = 0, k, room;
 
 	while (i < n) {
-		if (*bol && p[i] == '.' && wr_put(&c->wr, ".", 1) == -1)
+		if (d->col == 0 && p[i] == '\n')
+			d->hdr = 0;	/* the blank line ends the headers */
+		if (d->col == 0 && p[i] == '.' && wr_put(&c->wr, ".", 1) == -1)
 			return -1;
 		const char *nl = memchr(p + i, '\n', n - i);
 
 		k = nl ? (size_t)(nl - (p + i)) : n - i;
+		room = MIME7_LINE_MAX - d->col;
+		if (k > room) {
+			/* the line is too long: send what fits, then break */
+			if (wr_put(&c->wr, p + i, room) == -1 ||
+			    wr_put(&c->wr, d->hdr ? "\r\n " : "\r\n",
+			    d->hdr ? 3 : 2) == -1)
+				return -1;
+			i += room;
+			d->col = d->hdr ? 1 : 0;
+			continue;
+		}
 		if (wr_put(&c->wr, p + i, k) == -1)
 			return -1;
 		i += k;
-		*bol = 0;
+		d->col += k;
 		if (nl != NULL) {
 			if (wr_put(&c->wr, "\r\n", 2) == -1)
 				return -1;
 			i++;
-			*bol = 1;
+			d->col = 0;
 		}
 	}
 	return 0;
@@ -529,25 +571,25 @@ data_send(struct tx *t, struct smtp_conn *c)
 {
 	char b[65536];
 	ssize_t n;
-	int bol = 1;
+	struct dstate d = { 0, 1 };
 
 	settime(c, t->cfg->t_data_block);
 	if (t->conv == 1) {
-		if (data_chunk(c, t->body.p, t->body.len, &bol) == -1)
+		if (data_chunk(c, t->body.p, t->body.len, &d) == -1)
 			return -1;
 	} else {
 		/* pread: the descriptor's offset may be shared with others */
 		off_t off = 0;
 
 		while ((n = pread(t->msgfd, b, sizeof b, off)) > 0) {
-			if (data_chunk(c, b, (size_t)n, &bol) == -1)
+			if (data_chunk(c, b, (size_t)n, &d) == -1)
 				return -1;
 			off += n;
 		}
 		if (n < 0)
 			return -1;
 	}
-	if (!bol && wr_put(&c->wr, "\r\n", 2) == -1)
+	if (d.col > 0 && wr_put(&c->wr, "\r\n", 2) == -1)
 		return -1;
 	return wr_put(&c->wr, ".\r\n", 3);
 }
@@ -561,29 +603,45 @@ precheck(struct tx *t, struct smtp_conn *c, int *body8)
 	const struct rjob *j = t->job;
 	char text[JOB_TEXT_MAX];
 	int need8 = (j->flags & (ENV_8BITMIME | ENV_BINARY)) != 0;
+	unsigned mode = 0;
 
 	*body8 = 0;
 	if ((j->flags & ENV_SMTPUTF8) && !(c->ehlo.ext & EXT_SMTPUTF8)) {
-		snprintf(text, sizeof text, "%s does not support SMTPUTF8 "
-		    "(RFC 6531), which this message needs", c->mta);
+		/* RFC 6531 3.5 / RFC 3463 X.6.7 */
+		snprintf(text, sizeof text, "5.6.7 %s does not support "
+		    "SMTPUTF8 (RFC 6531), which this message needs", c->mta);
 		return result_all(t, ST_PERM, text), -1;
 	}
 	if ((c->ehlo.ext & EXT_SIZE) && c->ehlo.size > 0 &&
 	    j->size > c->ehlo.size) {
-		snprintf(text, sizeof text, "message size %llu exceeds the "
-		    "limit of %llu bytes of %s", (unsigned long long)j->size,
+		snprintf(text, sizeof text, "5.3.4 message size %llu exceeds "
+		    "the limit of %llu bytes of %s",
+		    (unsigned long long)j->size,
 		    (unsigned long long)c->ehlo.size, c->mta);
 		return result_all(t, ST_PERM, text), -1;
 	}
-	if (c->ehlo.ext & EXT_8BITMIME) {
+	if (scan(t) == -1) {
+		snprintf(t->last, sizeof t->last, "4.3.0 cannot read the "
+		    "message: %s", strerror(errno));
+		return result_all(t, ST_TEMP, t->last), -1;
+	}
+	if (c->ehlo.ext & EXT_8BITMIME)
 		*body8 = need8;
+	else if (need8 || t->has8)
+		mode |= MIME7_8BIT;
+	if (t->haslong)
+		mode |= MIME7_LONG;
+	t->conv = t->conv_mode == mode ? t->conv : 0;
+	if (mode == 0)
+		return 0;
+	if (downgrade(t, mode) == -1 && mode == MIME7_LONG) {
+		/* long lines alone never bounce: data_chunk breaks them */
+		t->conv = 0;
 		return 0;
 	}
-	if (!need8 && scan8(t) == 0)
-		return 0;
-	if (downgrade(t) == -1) {
-		snprintf(text, sizeof text, "%s does not support 8BITMIME and "
-		    "the message cannot be converted: %s", c->mta,
+	if (t->conv == -1) {
+		snprintf(text, sizeof text, "5.6.3 %s does not support "
+		    "8BITMIME and the message cannot be converted: %s", c->mta,
 		    t->conv_why ? t->conv_why : "error");
 		return result_all(t, ST_PERM, text), -1;
 	}
@@ -709,8 +767,12 @@ data_phase(struct tx *t, struct smtp_conn *c)
 	for (uint32_t i = 0; i < t->job->nrcpt; i++) {
 		if (t->st[i] != R_ACCEPTED)
 			continue;
+		/* NOTIFY went with the recipient (rcpt_cmd): the next hop
+		 * now owns the DSN request (RFC 3461 5.2.2) */
 		if (r.code / 100 == 2)
-			result(t, i, ST_OK, text);
+			result(t, i, (c->ehlo.ext & EXT_DSN) &&
+			    t->job->rcpt[i].notify != 0 ? ST_PASSED : ST_OK,
+			    text);
 		else if (r.code / 100 == 5)
 			result(t, i, ST_PERM, text);
 		else
@@ -817,13 +879,30 @@ tx_init(struct tx *t, const struct smtp_cfg *cfg, const struct rjob *j,
 	if ((res->rcpt = calloc(j->nrcpt, sizeof *res->rcpt)) == NULL ||
 	    (t->st = calloc(j->nrcpt, 1)) == NULL)
 		return -1;
-	snprintf(t->last, sizeof t->last, "no host of the route could be "
-	    "reached");
+	snprintf(t->last, sizeof t->last, "4.4.1 no host of the route could "
+	    "be reached");
 	if (!addr_ok(j->sender))
-		result_all(t, ST_PERM, "bad sender address");
+		result_all(t, ST_PERM, "5.1.7 bad sender address");
 	for (uint32_t i = 0; i < j->nrcpt; i++)
 		if (!addr_ok(j->rcpt[i].addr) || j->rcpt[i].addr[0] == '\0')
-			result(t, i, ST_PERM, "bad recipient address");
+			result(t, i, ST_PERM, "5.1.3 bad recipient address");
+	t->pol = j->tls != NULL && j->tls[0] != '\0' ?
+	    smtp_tls_policy(j->tls) : cfg->default_tls;
+	if (t->pol == -1) {
+		/* send only passes what sandmail-cdb accepted: fail closed */
+		result_all(t, ST_TEMP, "4.7.0 unknown TLS policy in the job");
+		return 0;
+	}
+	if (j->auth_user != NULL && j->auth_user[0] != '\0' &&
+	    t->pol != TLS_VERIFY) {
+		/* a password goes only to a server whose certificate names
+		 * it: under may or encrypt anyone on the path could read it */
+		log_kv("auth_refused", "id", j->qid, "why", "credentials are "
+		    "sent only with TLS policy verify", NULL);
+		result_all(t, ST_TEMP, "4.7.0 smart host credentials are sent "
+		    "only over verified TLS (TLS policy verify), not sent");
+		return 0;
+	}
 	return 0;
 }
 

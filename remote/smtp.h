@@ -1,7 +1,7 @@
 /* smtp: one SMTP client connection and the transactions on it (RFC 5321),
  * for sandmail-rspawn's workers.  Tries the route's hosts in order over
  * every address given; EHLO with HELO fallback; STARTTLS; AUTH for smart
- * hosts (only over TLS); PIPELINING, SIZE, 8BITMIME (or a downgrade to
+ * hosts (only over verified TLS); PIPELINING, SIZE, 8BITMIME (or a downgrade to
  * 7-bit MIME), SMTPUTF8, DSN; per-recipient results. */
 #ifndef SANDMAIL_REMOTE_SMTP_H
 #define SANDMAIL_REMOTE_SMTP_H
@@ -19,8 +19,11 @@ struct smtp_cfg {
 	int		 t_connect, t_greet, t_cmd, t_data_init,
 			 t_data_block, t_data_done;
 	void		*tls_ctx;	/* SSL_CTX *, or NULL: no STARTTLS */
-	const char	*default_tls;	/* policy when the job has none */
+	int		 default_tls;	/* enum smtp_tls: remote_tls */
 };
+
+/* The TLS policies (sandmail.conf(5) remote_tls, tls_policy table). */
+enum smtp_tls { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
 
 /* A connection that may outlive one job (reuse for the same route). */
 struct smtp_conn {
@@ -43,6 +46,9 @@ int	smtp_job(const struct smtp_cfg *, struct smtp_conn *,
 	    const struct rjob *, int msgfd, struct rres *res);
 /* smtp_quit: QUIT and close, if open */
 void	smtp_quit(const struct smtp_cfg *, struct smtp_conn *);
+
+/* smtp_tls_policy: the policy named s, or -1 for a name we do not know */
+int	smtp_tls_policy(const char *s);
 
 /* smtp_xtext_ok: a DSN ENVID/ORCPT value is safe on a command line */
 int	smtp_param_ok(const char *);

@@ -568,19 +568,22 @@ req_mx_done(struct req *r, const struct dres *mx)
 
 	switch (mx->status) {
 	case DRES_NXDOMAIN:
-		snprintf(text, sizeof text, "domain %s does not exist "
+		/* RFC 3463 X.1.2: bad destination system address */
+		snprintf(text, sizeof text, "5.1.2 domain %s does not exist "
 		    "(NXDOMAIN)", r->domain);
 		req_answer(r, ST_PERM, text);
 		return;
 	case DRES_FAIL:
-		snprintf(text, sizeof text, "MX lookup for %s failed: %s",
-		    r->domain, mx->why);
+		/* X.4.3: directory server failure */
+		snprintf(text, sizeof text, "4.4.3 MX lookup for %s failed: "
+		    "%s", r->domain, mx->why);
 		req_answer(r, ST_TEMP, text);
 		return;
 	case DRES_OK:
 		if (route_null_mx(mx)) {
-			snprintf(text, sizeof text, "domain %s accepts no mail "
-			    "(null MX, RFC 7505)", r->domain);
+			/* RFC 7505 4.1 registers X.1.10 */
+			snprintf(text, sizeof text, "5.1.10 domain %s accepts "
+			    "no mail (null MX, RFC 7505)", r->domain);
 			req_answer(r, ST_PERM, text);
 			return;
 		}
@@ -638,7 +641,7 @@ req_new(const void *p, size_t n)
 	nreqs++;
 	if (len == 0 || len >= DNS_NAME_BUF ||
 	    dns_name_wire(q.domain, wire, sizeof wire) == -1)
-		req_answer(r, ST_PERM, "not a valid domain name");
+		req_answer(r, ST_PERM, "5.1.2 not a valid domain name");
 	else
 		lookup_start(r, -1, r->domain, DNS_T_MX);
 	rqry_free(&q);

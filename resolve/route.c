@@ -161,19 +161,20 @@ none_usable(struct rans *a, const struct rhost *h, unsigned n, int implicit)
 
 	if (implicit && n == 1 && h[0].a.status != DRES_FAIL &&
 	    h[0].aaaa.status != DRES_FAIL) {
-		snprintf(text, sizeof text, "%s has no MX and no address",
-		    h[0].name);
+		snprintf(text, sizeof text, "5.1.2 %s has no MX and no "
+		    "address", h[0].name);
 		return route_fail(a, ST_PERM, text);
 	}
 	for (unsigned i = 0; i < n; i++)
 		if (h[i].a.status == DRES_FAIL || h[i].aaaa.status == DRES_FAIL) {
 			snprintf(text, sizeof text,
-			    "address lookup for %s failed: %s", h[i].name,
+			    "4.4.3 address lookup for %s failed: %s", h[i].name,
 			    h[i].a.status == DRES_FAIL ? h[i].a.why :
 			    h[i].aaaa.why);
 			return route_fail(a, ST_TEMP, text);
 		}
-	return route_fail(a, ST_TEMP, "no MX host has an address");
+	/* X.4.4: unable to route */
+	return route_fail(a, ST_TEMP, "4.4.4 no MX host has an address");
 }
 
 /* route_finish - the hosts that have addresses, in order */

@@ -149,7 +149,7 @@ static const char *
 action_word(uint8_t a)
 {
 	return a == BR_FAILED ? "failed" : a == BR_DELAYED ? "delayed" :
-	    "delivered";
+	    a == BR_RELAYED ? "relayed" : "delivered";
 }
 
 static int
@@ -201,6 +201,11 @@ human(struct out *o, const struct bctx *c, const char *bd,
 		o_s(o, "Your message could not be delivered yet to one or "
 		    "more\nrecipients. It will be retried until it is too "
 		    "old.\nYou do not need to send it again.\n\n");
+	else if (has(r, n, BR_RELAYED))
+		o_s(o, "Your message was delivered to the recipients "
+		    "listed below, or,\nwhere it says \"relayed\", handed "
+		    "to a mail system that does not\nsend delivery "
+		    "reports: there may be no further report.\n\n");
 	else
 		o_s(o, "Your message was delivered to the recipients "
 		    "listed below.\n\n");
@@ -227,9 +232,12 @@ status_rcpt(struct out *o, const struct bctx *c, const struct brec *r)
 	o_s(o, "\nStatus: "), o_s(o, st);
 	if (r->mta[0] != '\0')
 		o_s(o, "\nRemote-MTA: dns; "), o_clean(o, r->mta);
-	o_s(o, r->mta[0] != '\0' ? "\nDiagnostic-Code: smtp; " :
-	    "\nDiagnostic-Code: x-unix; ");
-	o_clean(o, r->text);
+	/* a local delivery that worked has no diagnostic to give */
+	if (r->mta[0] != '\0' || r->action != BR_DELIVERED) {
+		o_s(o, r->mta[0] != '\0' ? "\nDiagnostic-Code: smtp; " :
+		    "\nDiagnostic-Code: x-unix; ");
+		o_clean(o, r->text);
+	}
 	bounce_date(r->time, date, sizeof date);
 	o_s(o, "\nLast-Attempt-Date: "), o_s(o, date);
 	if (r->action == BR_DELAYED) {

@@ -84,10 +84,12 @@ int	info_decode(const void *, size_t, struct env *, struct rcpt **v,
 	    size_t *n, int *inner);
 
 /* bounce/ID: records (u32 len, payload) appended and fdatasynced:
- *   u8 action ('F' failed, 'D' delayed, 'S' delivered) u64 time
+ *   u8 action ('F' failed, 'D' delayed, 'S' delivered, 'R' relayed to
+ *   a next hop without DSN) u64 time
  *   str addr str orcpt u8 notify str mta str text str sender
  * A torn last record (a crash while appending) is ignored. */
-enum br_action { BR_FAILED = 'F', BR_DELAYED = 'D', BR_DELIVERED = 'S' };
+enum br_action { BR_FAILED = 'F', BR_DELAYED = 'D', BR_DELIVERED = 'S',
+	BR_RELAYED = 'R' };
 
 struct brec {
 	uint8_t		 action;

@@ -23,6 +23,7 @@
 
 #include <arpa/inet.h>
 
+#include "addr.h"
 #include "exitcode.h"
 #include "fdpass.h"
 #include "log.h"
@@ -310,7 +311,7 @@ report_wanted(const struct live *l, const struct rcpt *r, uint8_t action)
 	if (sender_of(l, r)[0] == '\0')
 		return 0;
 	return (r->notify & (action == BR_DELAYED ? NOTIFY_DELAY :
-	    NOTIFY_SUCCESS)) != 0;
+	    NOTIFY_SUCCESS)) != 0;	/* delivered and relayed */
 }
 
 static int
@@ -393,7 +394,9 @@ result_defer(struct send *s, struct live *l, struct rcpt *r, const char *mta,
 	log_result(l, r, "deferred", mta, text);
 	r->next = sched_next(l->info.arrival, now, s->c.retry_first,
 	    s->c.retry_max);
-	snprintf(r->err, sizeof r->err, "%s", text);
+	/* advisory: cut to what info/ID keeps */
+	snprintf(r->err, sizeof r->err, "%.*s", (int)(sizeof r->err - 1),
+	    text);
 	(void)fs_advise(s->qfd, rc_dir(r), l->m->id, r);
 	if (r->state == RC_PENDING && age >= s->c.delay_warning &&
 	    report_wanted(l, r, BR_DELAYED) &&
@@ -406,14 +409,36 @@ result(struct send *s, struct live *l, size_t i, uint8_t st,
     const char *mta, const char *text)
 {
 	struct rcpt *r = &l->rc[i];
+	char coded[JOB_TEXT_MAX + 8], sc[16];
 
 	s->dirty = 1;
 	r->busy = 0;
 	l->busy--;
-	if (st == ST_OK) {
+	/* a local failure gets an RFC 3463 code when its text (a program's
+	 * words, say) has none: X.3.0, other mail system status */
+	if (r->kind == RC_LOCAL && st != ST_OK &&
+	    bounce_status(text, BR_FAILED, sc) == 0) {
+		snprintf(coded, sizeof coded, "%s %s", st == ST_PERM ? "5.3.0" :
+		    "4.3.0", text);
+		text = coded;
+	}
+	if (st == ST_OK && r->kind == RC_LOCAL) {
 		log_result(l, r, "delivered", mta, text);
+		/* the report says what happened, not local's text (it names
+		 * the maildir file: the log keeps that) */
 		if (report_wanted(l, r, BR_DELIVERED))
-			(void)add_report(s, l, r, BR_DELIVERED, mta, text);
+			(void)add_report(s, l, r, BR_DELIVERED, mta,
+			    r->dest[0] == '|' ? "2.0.0 handed to a program" :
+			    "2.0.0 stored in the mailbox");
+		mark(s, l, r, RC_DONE);
+		s->ndone++;
+	} else if (st == ST_OK || st == ST_PASSED) {
+		log_result(l, r, "delivered", mta, text);
+		/* handed to a next hop: "relayed" (RFC 3464 2.3.3) when it
+		 * did not take the DSN request; when it did, it reports
+		 * and we must not (RFC 3461 5.2.2) */
+		if (st == ST_OK && report_wanted(l, r, BR_RELAYED))
+			(void)add_report(s, l, r, BR_RELAYED, mta, text);
 		mark(s, l, r, RC_DONE);
 		s->ndone++;
 	} else if (st == ST_PERM)
@@ -538,10 +563,16 @@ route_parse(struct route *rt, const char *v, size_t n)
 static void
 route_get(struct send *s, const struct rcpt *r, struct route *rt)
 {
-	struct buf v = BUF_INIT(1024);
+	struct buf v = BUF_INIT(1024), lk = BUF_INIT(64);
+	const char *key = r->domain;
 
 	memset(rt, 0, sizeof *rt);
-	if (tbl_domain(&s->t.t[T_ROUTES], r->domain, &v) == 1)
+	/* a literal is looked up in the spelling sandmail-cdb stored, so
+	 * [IPv6:2001:DB8:0::1] finds the key [IPv6:2001:db8::1] */
+	if (r->domain[0] == '[' && addr_literal_key(r->domain,
+	    strlen(r->domain), &lk) == 0 && buf_cstr(&lk) == 0)
+		key = lk.p;
+	if (tbl_domain(&s->t.t[T_ROUTES], key, &v) == 1)
 		route_parse(rt, v.p, v.len);
 	if (rt->name[0] == '\0') {	/* no route, or empty: use MX */
 		snprintf(rt->dkey, sizeof rt->dkey, "%s", r->domain);
@@ -557,11 +588,12 @@ route_get(struct send *s, const struct rcpt *r, struct route *rt)
 			rt->literal = 1;
 		}
 	}
-	if (tbl_domain(&s->t.t[T_TLSPOL], r->domain, &v) == 1 && v.len > 0)
+	/* no tls_policy entry: the job carries none, and rspawn applies
+	 * remote_tls, the one place that setting is read */
+	if (tbl_domain(&s->t.t[T_TLSPOL], key, &v) == 1 && v.len > 0)
 		cpy(rt->tls, sizeof rt->tls, v.p, v.len);
-	else
-		snprintf(rt->tls, sizeof rt->tls, "may");
 	buf_free(&v);
+	buf_free(&lk);
 }
 
 static struct rcache *

@@ -254,7 +254,7 @@ br_one(struct brec *r, const unsigned char *p, size_t len)
 	    cur_cstr(&c, &r->text, 8192) == -1 ||
 	    cur_cstr(&c, &r->sender, ENV_ADDR_MAX) == -1 || cur_end(&c) == -1 ||
 	    (r->action != BR_FAILED && r->action != BR_DELAYED &&
-	    r->action != BR_DELIVERED)) {
+	    r->action != BR_DELIVERED && r->action != BR_RELAYED)) {
 		br_clear(r);
 		return errno = EPROTO, -1;
 	}

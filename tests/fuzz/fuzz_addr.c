@@ -69,6 +69,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (addr_parse_mailbox((const char *)data, size, flags, &a) == ADDR_OK)
 		accepted(&a, flags);
 	(void)domain_check((const char *)data, size, flags);
+	/* a literal key is one spelling: keying it again changes nothing */
+	if (addr_literal_key((const char *)data, size, &k) == 0) {
+		struct buf k2 = BUF_INIT(256);
+
+		if (addr_literal_key(k.p, k.len, &k2) == -1 || k2.len != k.len ||
+		    memcmp(k2.p, k.p, k.len) != 0)
+			abort();
+		buf_free(&k2);
+		k.len = 0;
+	}
 	/* tbl_ip_key on the bytes as a C string */
 	if ((s = malloc(size + 1)) == NULL)
 		return 0;

@@ -49,6 +49,13 @@ LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
 	    mime7_has8bit(out.p ? out.p : "", out.len))
 		__builtin_trap();	/* a conversion must be 7-bit */
 	buf_free(&out);
+	/* long lines re-encoded: 7-bit in, 7-bit out */
+	buf_init(&out, 64 * 1024 * 1024);
+	if (mime7_reencode((const char *)p, n, MIME7_LONG, &out, &why) == 0 &&
+	    !mime7_has8bit((const char *)p, n) &&
+	    mime7_has8bit(out.p ? out.p : "", out.len))
+		__builtin_trap();
+	buf_free(&out);
 	/* one header field as it is: encoded, it must be 7-bit too */
 	buf_init(&out, 1 << 20);
 	if (hdr2047_field(&out, (const char *)p, n, &why) == 0 &&

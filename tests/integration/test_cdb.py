@@ -177,7 +177,7 @@ def test_routes_and_duplicates_merge_only_for_senders(tmp_path):
     write(d, "routes", "* [127.0.0.1]:2525\n.example.net MX.example.net:26"
           " auth=u:p:w\nexample.com\n[::1]:25 x\n")
     r = run("-d", d, "routes")
-    assert r.returncode == 100 and ":4: not a domain name" in r.stderr
+    assert r.returncode == 100 and ":4: not an address literal" in r.stderr
     write(d, "routes", "* [127.0.0.1]:2525\n.example.net MX.example.net:26"
           " auth=u:p:w\nexample.com\nv6.example [IPv6:::1]:25\n")
     assert run("-d", d, "routes").returncode == 0
@@ -190,6 +190,27 @@ def test_routes_and_duplicates_merge_only_for_senders(tmp_path):
     write(d, "senders", "bob bob@x.org\nbob @y.org\n")
     assert run("-d", d, "senders").returncode == 0
     assert query(d, "senders", "bob") == "bob@x.org,@y.org"
+
+
+@pytest.mark.parametrize("table,value", [("routes", "[127.0.0.1]:2525"),
+                                         ("tls_policy", "verify")])
+def test_address_literal_keys(tmp_path, table, value):
+    # sandmail-tables(5): a literal is looked up as itself, so it may be
+    # a key; stored in one spelling (lower case, the address as inet_ntop
+    # writes it), the one sandmail-send looks up
+    d = str(tmp_path)
+    write(d, table, f"[192.0.2.1] {value}\n[IPv6:2001:DB8:0::1] {value}\n")
+    r = run("-d", d, table)
+    assert r.returncode == 0, r.stderr
+    recs = dump(os.path.join(d, table + ".cdb"))
+    assert recs[b"[192.0.2.1]"] == value.encode()
+    assert recs[b"[ipv6:2001:db8::1]"] == value.encode()
+    for bad in ("[192.0.2.300]", "[IPv6:192.0.2.1]", "[x:1]", "[]",
+                "[192.0.2.1", "[tag:stuff]"):
+        write(d, table, f"{bad} {value}\n")
+        r = run("-d", d, table)
+        assert r.returncode == 100 and "not an address literal" in \
+            r.stderr, (bad, r.stderr)
 
 
 def test_all_and_unknown(tmp_path):

@@ -172,7 +172,8 @@ def test_size_and_dsn_parameters(env):
     r = env.start()
     res = r.deliver(MSG, [("a@example.test", "rfc822;a@example.test", 3)],
                     ROUTE, envid="ENV+2Bid", ret=2)
-    assert statuses(res) == ["K"]
+    # NOTIFY went on: the next hop owns the DSN request (RFC 3461 5.2.2)
+    assert statuses(res) == ["P"]
     t = env.mx1.done()[0]
     assert f"SIZE={len(MSG)}" in t.mail
     assert "RET=HDRS" in t.mail and "ENVID=ENV+2Bid" in t.mail
@@ -409,8 +410,8 @@ def test_auth_over_tls(env, ca, mech):
     env.mx1.tls_ctx = server_tls_ctx(cert, key)
     env.mx1.auth_ok = ("smart", "s3cret pass")
     env.mx1.auth_mechs = mech
-    r = env.start()
-    res = r.deliver(MSG, ["a@example.test"], ROUTE[:1],
+    r = env.start(f"tls_ca_file {cafile}\n")
+    res = r.deliver(MSG, ["a@example.test"], ROUTE[:1], tls="verify",
                     auth_user="smart", auth_pass="s3cret pass")
     assert statuses(res) == ["K"], res
     t = env.mx1.done()[0]
@@ -422,8 +423,8 @@ def test_auth_rejected_defers(env, ca):
     cafile, cert, key = ca
     env.mx1.tls_ctx = server_tls_ctx(cert, key)
     env.mx1.auth_ok = ("smart", "right")
-    r = env.start()
-    res = r.deliver(MSG, ["a@example.test"], ROUTE[:1],
+    r = env.start(f"tls_ca_file {cafile}\n")
+    res = r.deliver(MSG, ["a@example.test"], ROUTE[:1], tls="verify",
                     auth_user="smart", auth_pass="wrong")
     assert statuses(res) == ["Z"]
     assert "535 5.7.8" in res["rcpts"][0][1]
@@ -436,8 +437,27 @@ def test_no_auth_without_tls(env):
     res = r.deliver(MSG, ["a@example.test"], ROUTE[:1],
                     auth_user="smart", auth_pass="pw")
     assert statuses(res) == ["Z"]
-    assert "without TLS" in res["rcpts"][0][1]
+    assert "only over verified TLS" in res["rcpts"][0][1]
     assert not any(c.startswith("AUTH") for c in env.mx1.commands)
+
+
+@pytest.mark.parametrize("policy", ["", "may", "encrypt"])
+def test_no_auth_over_unverified_tls(env, ca, policy):
+    # TLS up, but nobody checked whose certificate it is: a man in the
+    # middle would get the password (issue 20, "secrets only where
+    # needed"), so the credentials stay here and the job is deferred
+    cafile, cert, key = ca
+    env.mx1.tls_ctx = server_tls_ctx(cert, key)
+    env.mx1.auth_ok = ("smart", "pw")
+    r = env.start(f"tls_ca_file {cafile}\n")
+    res = r.deliver(MSG, ["a@example.test"], ROUTE[:1], tls=policy,
+                    auth_user="smart", auth_pass="pw")
+    assert statuses(res) == ["Z"], res
+    assert res["rcpts"][0][1].startswith("4.7.0 ")
+    assert "only over verified TLS" in res["rcpts"][0][1]
+    assert not any(c.startswith("AUTH") for c in env.mx1.commands)
+    assert env.mx1.done() == []
+    assert "event=auth_refused" in r.log()
 
 
 def test_shared_descriptor_offsets_do_not_mix(env):
@@ -546,3 +566,107 @@ def test_stale_reused_connection_starts_over(env):
     assert len(env.mx1.done()) == 3
     assert env.mx2.done() == []
     assert env.mx1.connections == 3
+
+
+# --- lines longer than SMTP allows (RFC 5321 4.5.3.1.6) ---
+
+LONG_TEXT = " ".join(f"w{i}" for i in range(800)).encode()     # ~4300
+LONG_B64 = b"QUJD" * 700                                        # 2800
+LONG_MIME = (
+    b"From: a@sender.test\nTo: b@example.test\nSubject: long\n"
+    b"MIME-Version: 1.0\n"
+    b"Content-Type: multipart/mixed; boundary=\"BOUND\"\n\n"
+    b"--BOUND\nContent-Type: text/plain; charset=us-ascii\n\n"
+    + LONG_TEXT + b"\n.a dot line\n"
+    b"--BOUND\nContent-Type: application/octet-stream\n"
+    b"Content-Transfer-Encoding: base64\n\n" + LONG_B64 + b"\n"
+    b"--BOUND--\n")
+
+
+def wire_lines(t):
+    """The lines as they came (CRLF split; dots already unstuffed, which
+    RFC 5321 does not count against the limit)."""
+    assert t.data.endswith(b"\r\n")
+    return t.data[:-2].split(b"\r\n")
+
+
+@pytest.mark.parametrize("ehlo", [["PIPELINING", "8BITMIME"], None],
+                         ids=["esmtp", "rfc821"])
+def test_long_mime_lines_reencoded(env, ehlo):
+    # a MIME message: each part with a long line is re-encoded, so the
+    # receiver decodes exactly what was sent
+    env.mx1.ehlo = ehlo
+    r = env.start()
+    res = r.deliver(LONG_MIME, ["a@example.test"], ROUTE[:1])
+    assert statuses(res) == ["K"], res
+    t = env.mx1.done()[0]
+    assert max(len(x) for x in wire_lines(t)) <= 998
+    got = parts_of(t.data.replace(b"\r\n", b"\n"))
+    assert got == parts_of(LONG_MIME)
+    assert got[0].startswith(LONG_TEXT)
+    assert b"Content-Transfer-Encoding: quoted-printable" in t.data
+
+
+def test_long_plain_lines_broken(env):
+    # not MIME: nothing says how the body could be encoded, so long lines
+    # are broken as Postfix's smtp_line_length_limit does: CRLF SPACE in
+    # the headers (a folded field), CRLF in the body
+    env.mx1.ehlo = ["PIPELINING", "8BITMIME"]
+    r = env.start()
+    hdr = b"X-Token: " + b"t" * 1500
+    body = b"." + b"b" * 2500
+    msg = (b"From: a@sender.test\nTo: b@example.test\nSubject: " +
+           b"word " * 300 + b"\n" + hdr + b"\n\n" + body + b"\nend\n")
+    res = r.deliver(msg, ["a@example.test"], ROUTE[:1])
+    assert statuses(res) == ["K"], res
+    t = env.mx1.done()[0]
+    lines = wire_lines(t)
+    assert max(len(x) for x in lines) <= 998
+    head, _, rest = t.data.partition(b"\r\n\r\n")
+    # the subject was folded at a blank, the token line broken
+    m = email.message_from_bytes(head + b"\r\n\r\n",
+                                 policy=email.policy.compat32)
+    assert " ".join(m["Subject"].split()) == " ".join(["word"] * 300)
+    assert b"X-Token: " + b"t" * 989 + b"\r\n " + b"t" * 511 in head
+    # the body: every byte there, in lines of at most 998
+    assert rest.replace(b"\r\n", b"") == body + b"end"
+    assert rest.split(b"\r\n")[:3] == [b"." + b"b" * 997, b"b" * 998,
+                                       b"b" * 505]
+
+
+def test_long_lines_to_smtp_sink(env, procs, request):
+    # the same through a real receiver that records what it got:
+    # Postfix's smtp-sink, which keeps the message as it came
+    import shutil
+    import subprocess
+    import tempfile
+    import time
+    if shutil.which("smtp-sink") is None:
+        pytest.skip("smtp-sink (postfix) not installed")
+    dump = tempfile.mkdtemp(prefix="sandmail-sink-")
+    os.chmod(dump, 0o777)
+    request.addfinalizer(lambda: shutil.rmtree(dump, ignore_errors=True))
+    argv = ["smtp-sink", "-d", dump + "/", f"127.0.0.4:{env.port}", "10"]
+    if os.geteuid() == 0:
+        argv[1:1] = ["-u", "nobody"]
+    procs.start(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    msg = LONG_MIME + b"\n"     # plus a plain long line in the epilogue
+    msg = msg.replace(b"--BOUND--\n", b"--BOUND--\n" + b"e" * 1200 + b"\n")
+    r = env.start()
+    res = r.deliver(msg, ["a@example.test"], [("sink", ["127.0.0.4"])])
+    assert statuses(res) == ["K"], res
+
+    def dumped():
+        for name in os.listdir(dump):
+            with open(os.path.join(dump, name), "rb") as f:
+                b = f.read()
+            if b"--BOUND--" in b and b.rstrip().endswith(b"e" * 202):
+                return b
+        return None
+    got = wait_for(dumped, timeout=30, what="sink dump")
+    lines = got.replace(b"\r\n", b"\n").split(b"\n")
+    assert max(len(x) for x in lines) <= 998
+    start = got.index(b"From: a@sender.test")
+    body = got[start:].replace(b"\r\n", b"\n")
+    assert parts_of(body) == parts_of(msg)

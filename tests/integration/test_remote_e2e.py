@@ -21,10 +21,11 @@ pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None,
                                 reason="dnsmasq not installed")
 
 
-def make_system(procs, tmp_path, routes=None):
+def make_system(procs, tmp_path, routes=None, conf=None, tables=None):
     """smtpd + queue + sandmail-start (send, resolve, lspawn, rspawn),
     dnsmasq serving dest.test (MX mx.dest.test = 127.0.0.2) and
-    sink.test (MX sink.test = 127.0.0.3).  routes(port) -> routes table."""
+    sink.test (MX sink.test = 127.0.0.3).  routes(port) -> routes table;
+    conf: more sandmail.conf settings; tables: more tables."""
     port = common_port(["127.0.0.2", "127.0.0.3"])
     dns = start_dnsmasq(procs, str(tmp_path), [
         "--local-ttl=60",
@@ -42,10 +43,12 @@ def make_system(procs, tmp_path, routes=None):
     if os.geteuid() == 0:
         extra.update(user_resolve="nobody", user_remote="nobody",
                      user_vmail="nobody", user_alias="nobody")
-    tables = {"relayclients": "127.0.0.0/8 relay\n"}
+    extra.update(conf or {})
+    tabs = {"relayclients": "127.0.0.0/8 relay\n"}
+    tabs.update(tables or {})
     if routes is not None:
-        tables["routes"] = routes(port)
-    s = Smtpd(procs, tmp_path, tables=tables, **extra)
+        tabs["routes"] = routes(port)
+    s = Smtpd(procs, tmp_path, tables=tabs, **extra)
     log = open(os.path.join(str(tmp_path), "start.log"), "wb")
     start = procs.start([prog("sandmail-start"), "-c", s.conf], stderr=log)
     s.start_log = os.path.join(str(tmp_path), "start.log")
@@ -199,3 +202,23 @@ def test_5xx_text_reaches_the_bounce(system):
         assert b"mx.dest.test[127.0.0.2]" in done[0].data
     finally:
         mx.close()
+
+
+@pytest.mark.parametrize("key,rcpt", [
+    ("[192.0.2.1]", "r@[192.0.2.1]"),
+    # another spelling of the same address finds the key
+    ("[IPv6:2001:DB8::1]", "r@[IPv6:2001:db8:0:0::1]")])
+def test_routes_address_literal_key(procs, tmp_path, key, rcpt):
+    # sandmail-tables(5): a literal is looked up as itself; so mail to
+    # an address nobody can reach from here goes where routes says
+    s = make_system(procs, tmp_path,
+                    routes=lambda port: f"{key} [127.0.0.3]:{port}\n")
+    smart = SMTPServer("127.0.0.3", s.mx_port, "smarthost.test")
+    try:
+        submit(s, [rcpt])
+        done = wait_for(lambda: smart.done(), timeout=60, what="delivery")
+        assert f"TO:<{rcpt}>" in done[0].rcpts[0]
+    finally:
+        procs.stop(s.start_proc)
+        s.start_logfile.close()
+        smart.close()

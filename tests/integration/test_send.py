@@ -48,7 +48,7 @@ def test_local_and_remote(procs, tmp_path):
     j = byrcpt[("x@remote.example", "y@remote.example")]
     assert j["hosts"] == [{"name": "mx.remote.example", "pref": 10,
                            "port": 0, "addrs": ["127.0.0.1"]}]
-    assert j["tls"] == "may" and j["sender"] == "sender@remote.example"
+    assert j["tls"] == "" and j["sender"] == "sender@remote.example"
     assert b"body of " + mid.encode() in j["data"]
     assert sorted(s.resolve[0].asked) == ["other.example", "remote.example"]
     assert su.reports(s) == []
@@ -91,7 +91,8 @@ def test_routes_tls_auth(procs, tmp_path):
     assert a["tls"] == "verify" and a["auth_user"] == ""
     b = jobs["b@x.sub.example"]
     assert b["auth_user"] == "u" and b["auth_pass"] == "p"
-    assert b["tls"] == "may"
+    # no tls_policy entry: no policy in the job, rspawn applies remote_tls
+    assert b["tls"] == ""
     assert b["hosts"][0]["port"] == 587
     assert s.resolve[0].asked == ["relay.example"]
 

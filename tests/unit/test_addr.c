@@ -416,6 +416,52 @@ test_format(void **state)
 }
 
 static void
+test_literal_key(void **state)
+{
+	static const struct { const char *in; const char *want; } rows[] = {
+		{ "[192.0.2.1]", "[192.0.2.1]" },
+		{ "[IPv6:2001:DB8:0::1]", "[ipv6:2001:db8::1]" },
+		{ "[ipv6:::1]", "[ipv6:::1]" },
+		{ "[IPv6:::ffff:192.0.2.1]", "[ipv6:::ffff:192.0.2.1]" },
+		{ "[192.0.2.01]", NULL },	/* inet_pton refuses */
+		{ "[192.0.2.256]", NULL },
+		{ "[IPv6:192.0.2.1]", NULL },
+		{ "[2001:db8::1]", NULL },	/* IPv6 needs its tag */
+		{ "[IPv6:]", NULL },
+		{ "[]", NULL },
+		{ "[", NULL },
+		{ "", NULL },
+		{ "192.0.2.1", NULL },
+		{ "[192.0.2.1", NULL },
+		{ "[192.0.2.1]x", NULL },
+		{ "[tag:x]", NULL },
+		{ "[IPv6:1:2:3:4:5:6:7:8:9:10:11:12:13:14:15:16:17]", NULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		struct buf b = BUF_INIT(64);
+		int r = addr_literal_key(rows[i].in, strlen(rows[i].in), &b);
+
+		if (rows[i].want == NULL) {
+			assert_int_equal(r, -1);
+			continue;
+		}
+		assert_int_equal(r, 0);
+		assert_int_equal(buf_cstr(&b), 0);
+		assert_string_equal(b.p, rows[i].want);
+		buf_free(&b);
+	}
+	/* a NUL inside */
+	{
+		struct buf b = BUF_INIT(64);
+
+		assert_int_equal(addr_literal_key("[1.2.3.4\0]", 10, &b), -1);
+		buf_free(&b);
+	}
+}
+
+static void
 test_strerror(void **state)
 {
 	(void)state;
@@ -434,6 +480,7 @@ main(void)
 		cmocka_unit_test(test_domain),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_strerror),
+		cmocka_unit_test(test_literal_key),
 	};
 
 	return cmocka_run_group_tests_name("addr", tests, NULL, NULL);

@@ -405,6 +405,114 @@ test_mime_deep_nesting(void **st)
 	buf_free(&o);
 }
 
+/* the longest line of b (octets before its LF) */
+static size_t
+longest(const struct buf *b)
+{
+	size_t col = 0, max = 0;
+
+	for (size_t i = 0; i < b->len; i++) {
+		col = b->p[i] == '\n' ? 0 : col + 1;
+		if (col > max)
+			max = col;
+	}
+	return max;
+}
+
+static void
+test_mime_long_lines(void **st)
+{
+	struct buf m = BUF_INIT(1 << 20), o = BUF_INIT(1 << 20);
+	struct buf p = BUF_INIT(1 << 20), text = BUF_INIT(1 << 20);
+	struct buf b64 = BUF_INIT(1 << 20), qp = BUF_INIT(1 << 20);
+	struct buf subj = BUF_INIT(1 << 20);
+	const char *why = NULL;
+	size_t col;
+
+	(void)st;
+	/* mime7_haslong: 998 octets are allowed, 999 are not, also when a
+	 * line spans chunks */
+	for (int i = 0; i < 999; i++)
+		buf_putc(&text, 'x');
+	col = 0;
+	assert_int_equal(mime7_haslong(text.p, 998, &col), 0);
+	assert_int_equal(col, 998);
+	assert_int_equal(mime7_haslong("\n", 1, &col), 0);
+	assert_int_equal(col, 0);
+	assert_int_equal(mime7_haslong(text.p, 999, &col), 1);
+	col = 0;
+	assert_int_equal(mime7_haslong(text.p, 500, &col), 0);
+	assert_int_equal(mime7_haslong(text.p, 499, &col), 1);
+	text.len = 0;
+	for (int i = 0; i < 300; i++)
+		buf_puts(&text, "word ");
+	buf_puts(&text, "= .end\n.second line\n");
+	for (int i = 0; i < 2000; i++)
+		buf_putc(&b64, "QUJD"[i % 4]);
+	for (int i = 0; i < 500; i++)
+		buf_puts(&qp, "a=3D");
+	for (int i = 0; i < 250; i++)
+		buf_puts(&subj, "long ");
+	buf_fmt(&m, "From: a@b\nSubject: %.*s\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/mixed; boundary=\"B\"\n\npre\n--B\n"
+	    "Content-Type: text/plain\nX-Part: one\n\n", (int)subj.len,
+	    subj.p);
+	buf_put(&m, text.p, text.len - 1);
+	buf_puts(&m, "\n--B\nContent-Type: application/octet-stream\n"
+	    "X-Part: two\nContent-Transfer-Encoding: base64\n\n");
+	buf_put(&m, b64.p, b64.len);
+	buf_puts(&m, "\n--B\nContent-Type: text/plain\n"
+	    "X-Part: three\nContent-Transfer-Encoding: quoted-printable\n\n");
+	buf_put(&m, qp.p, qp.len);
+	buf_puts(&m, "\n--B\nX-Part: four\n\nshort \xc3\xa9\n--B--\n");
+	assert_true(longest(&m) > 998);
+	assert_int_equal(mime7_reencode(m.p, m.len, MIME7_LONG, &o, &why), 0);
+	assert_true(longest(&o) <= 998);
+	/* each part decodes to what it was */
+	part_body(&o, "X-Part: one", &p);
+	assert_int_equal(p.len, text.len - 1);
+	assert_memory_equal(p.p, text.p, p.len);
+	part_body(&o, "X-Part: two", &p);
+	assert_int_equal(p.len, b64.len / 4 * 3);
+	assert_memory_equal(p.p, "ABCABC", 6);
+	assert_non_null(memmem(o.p, o.len, "X-Part: two\n"
+	    "Content-Transfer-Encoding: base64\n\n", 47));
+	part_body(&o, "X-Part: three", &p);
+	assert_int_equal(p.len, 500 * 2);
+	assert_memory_equal(p.p, "a=a=", 4);
+	/* untouched: the short part, its 8-bit byte (8BITMIME is fine) */
+	assert_non_null(memmem(o.p, o.len, "X-Part: four\n\nshort \xc3\xa9\n",
+	    23));
+	/* the subject folded at a blank, its words all there */
+	assert_non_null(memmem(o.p, o.len, "long\n long", 10));
+	/* a body that is not MIME is left for the SMTP layer to break; a
+	 * field without a blank too */
+	m.len = 0;
+	buf_puts(&m, "Subject: short\nX-Long: ");
+	buf_put(&m, b64.p, b64.len);
+	buf_puts(&m, "\n\n");
+	buf_put(&m, b64.p, b64.len);
+	buf_puts(&m, "\n");
+	assert_int_equal(mime7_reencode(m.p, m.len, MIME7_LONG, &o, &why), 0);
+	assert_int_equal(o.len, m.len);
+	assert_memory_equal(o.p, m.p, m.len);
+	/* both modes at once: 8-bit converted, long lines too */
+	m.len = 0;
+	buf_puts(&m, "MIME-Version: 1.0\nContent-Type: text/plain\n\n\xc3\xa9");
+	buf_put(&m, text.p, text.len);
+	assert_int_equal(mime7_reencode(m.p, m.len, MIME7_8BIT | MIME7_LONG,
+	    &o, &why), 0);
+	check_7bit(&o);
+	assert_true(longest(&o) <= 998);
+	buf_free(&m);
+	buf_free(&o);
+	buf_free(&p);
+	buf_free(&text);
+	buf_free(&b64);
+	buf_free(&qp);
+	buf_free(&subj);
+}
+
 /* ew_decode - what a reader shows of a field value: unfolded, each
  * =?UTF-8?B?...?= decoded, blanks between two encoded-words dropped */
 static void
@@ -635,6 +743,7 @@ main(void)
 		cmocka_unit_test(test_mime_convert),
 		cmocka_unit_test(test_mime_refusals),
 		cmocka_unit_test(test_mime_deep_nesting),
+		cmocka_unit_test(test_mime_long_lines),
 		cmocka_unit_test(test_hdr2047_encodes),
 		cmocka_unit_test(test_hdr2047_long_and_plain),
 		cmocka_unit_test(test_hdr2047_refusals),

@@ -207,6 +207,14 @@ test_status(void **st)
 		{ "550 x5.1.1 glued", BR_FAILED, "5.0.0" },
 		{ "550 3.1.1 bad class", BR_FAILED, "5.0.0" },
 		{ "550 5.1.1\r\n", BR_FAILED, "5.1.1" },
+		/* resolve's own reasons (RFC 7505 4.1, RFC 3463) */
+		{ "5.1.10 domain x.example accepts no mail (null MX, RFC "
+		    "7505)", BR_FAILED, "5.1.10" },
+		{ "5.1.2 domain x.example does not exist (NXDOMAIN)",
+		    BR_FAILED, "5.1.2" },
+		{ "4.4.3 MX lookup for x.example failed: timed out",
+		    BR_DELAYED, "4.4.3" },
+		{ "mx[1.2.3.4] said: 250 2.0.0 queued", BR_RELAYED, "2.0.0" },
 	};
 	char out[16];
 
@@ -337,6 +345,30 @@ test_bounce(void **st)
 	assert_string_equal(field(b.p, "Action", v, sizeof v), "delivered");
 	assert_string_equal(field(b.p, "Status", v, sizeof v), "2.0.0");
 	assert_null(strstr(b.p, "secret body"));	/* never FULL */
+	/* handed to a next hop without DSN: relayed, and said so */
+	b.len = 0;
+	r[0].action = BR_RELAYED;
+	r[0].text = "mx1.remote.example[192.0.2.1] said: 250 2.0.0 ok";
+	assert_int_equal(bounce_write(&c, r, 1, put_buf, &b), 0);
+	assert_int_equal(buf_cstr(&b), 0);
+	assert_string_equal(field(b.p, "Action", v, sizeof v), "relayed");
+	assert_string_equal(field(b.p, "Status", v, sizeof v), "2.0.0");
+	assert_string_equal(field(b.p, "Remote-MTA", v, sizeof v),
+	    "dns; mx1.remote.example");
+	assert_non_null(strstr(b.p, "<bad@remote.example>: relayed (host "
+	    "mx1.remote.example): "));
+	assert_non_null(strstr(b.p, "there may be no further report"));
+	/* a local delivery: no internal path, no diagnostic */
+	b.len = 0;
+	r[0].action = BR_DELIVERED;
+	r[0].mta = "";
+	r[0].text = "2.0.0 stored in the mailbox";
+	assert_int_equal(bounce_write(&c, r, 1, put_buf, &b), 0);
+	assert_int_equal(buf_cstr(&b), 0);
+	assert_non_null(strstr(b.p, "<bad@remote.example>: delivered: 2.0.0 "
+	    "stored in the mailbox\n"));
+	assert_null(strstr(b.p, "Diagnostic-Code"));
+	assert_null(strstr(b.p, "Remote-MTA"));
 	close(c.msgfd);
 	buf_free(&b);
 }
