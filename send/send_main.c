@@ -118,7 +118,7 @@ settings(struct send *s, const struct conf *cf)
 		snprintf(host, sizeof host, "localhost");
 	c->hostname = conf_str(cf, "hostname", host);
 	c->delim = conf_str(cf, "recipient_delimiter", "-+");
-	c->queue = conf_path(cf, "queue", "queue");
+	c->queue = conf_path(cf, "queue", "/var/spool/sandmail");
 	c->tables = conf_path(cf, "tables", ".");
 	c->retry_first = conf_secs(cf, "retry_first", 300);
 	c->retry_max = conf_secs(cf, "retry_max", 4 * 3600);
