@@ -13,7 +13,8 @@ that asks; a test that breaks something must put it back):
     inst.mx_port, inst.dns_port   the MX port (127.0.0.2 is dest.test's MX,
                                   127.0.0.3 bounce.test's) and dnsmasq
     inst.prefix                   the install prefix (a real host path)
-    inst.users                    {"alice": "secret", "bob": "secret"}
+    inst.users                    {"alice"|"bob"|"carol": "secret"}; carol
+                                  is the crash test's (a maildir of its own)
     inst.ids[user]                [uid, gid] in the namespace
     inst.path("/etc/sandmail/x")  the host path of a namespace path
     inst.run(argv, user=None, input=None, check=True)
@@ -54,7 +55,7 @@ NEEDS = ("unshare", "nsenter", "setpriv", "runsvdir", "sv", "useradd",
 SERVICES = ("sandmail-queue", "sandmail-start", "sandmail-smtpd",
             "sandmail-submission", "sandmail-smtps", "sandmail-pop3d",
             "sandmail-pop3s")
-USERS = {"alice": "secret", "bob": "secret"}
+USERS = {"alice": "secret", "bob": "secret", "carol": "secret"}
 NSPY = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                     "installed_ns.py")
 
