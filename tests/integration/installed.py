@@ -70,13 +70,18 @@ def skip_reason():
     return None
 
 
-def make_install(prefix):
+def make_install_argv(prefix):
     """make install of the build under test (build/ or build-asan/)."""
     argv = ["make", "-C", ROOT, "--no-print-directory", "install",
             f"PREFIX={prefix}", "DESTDIR="]
     if os.path.basename(BUILD) == "build-asan":
         argv.append("SANITIZE=1")
-    r = subprocess.run(argv, capture_output=True, text=True)
+    return argv
+
+
+def make_install(prefix):
+    r = subprocess.run(make_install_argv(prefix), capture_output=True,
+                       text=True)
     if r.returncode != 0:
         raise RuntimeError("make install failed:\n" + r.stdout + r.stderr)
 

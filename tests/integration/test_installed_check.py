@@ -101,6 +101,17 @@ def test_check_names_each_broken_permission(installed, what, path, how,
         os.chmod(host, st.st_mode & 0o7777)
 
 
+def test_reinstall_keeps_the_setuid_queue(installed):
+    """make install again (an upgrade) as root on the set-up machine:
+    sandmail-queue stays set-uid and set-gid sandmailq."""
+    from installed import make_install_argv
+    r = installed.run(make_install_argv(installed.prefix), timeout=300)
+    assert b"set-uid and set-gid sandmailq" in r.stdout, r.stdout
+    st = os.stat(installed.sbin("sandmail-queue"))
+    assert st.st_mode & 0o7777 == 0o6711
+    assert (st.st_uid, st.st_gid) == tuple(installed.ids["sandmailq"])
+
+
 def test_check_passes_again_after_the_breaks(installed):
     r = check(installed)
     assert r.returncode == 0, r.stdout.decode()
