@@ -6,7 +6,9 @@
  * program drops to its own user_* itself (lspawn stays root).  If any of
  * them dies, the others are stopped and this exits 111, so the supervisor
  * starts the whole set again.  TERM goes to send (which finishes the
- * deliveries in progress); when send is gone the helpers see EOF. */
+ * deliveries in progress); when send is gone the helpers see EOF.  If
+ * this dies (kill -9), send gets TERM from the kernel (its parent-death
+ * signal), so a new set never runs beside the old one. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -118,7 +118,7 @@ class Installed:
             "retry_first": 1, "retry_max": 2,
             "remote_timeout_command": 10, "smtpd_timeout": 30,
             "passwd_opslimit": 1, "passwd_memlimit": "64k",
-            "auth_fail_delay": "10ms"}.items())
+            "auth_fail_delay": "10ms", "term_wait": 10}.items())
         params = {"prefix": self.prefix, "ports": self.port,
                   "dns_port": self.dns_port, "mx_port": self.mx_port,
                   "conf": conf, "users": self.users}
@@ -285,6 +285,14 @@ class Installed:
         if port is not None:
             wait_port(self.port[port], timeout=30)
 
+    @staticmethod
+    def _cmd(pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                return f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return "?"
+
     # --- the end -------------------------------------------------------
     def stop(self):
         if self.ns is not None and self.ns.poll() is None:
@@ -297,7 +305,11 @@ class Installed:
                 wait_for(lambda: not self.in_ns(), timeout=30,
                          what="the namespace's processes to end")
             except TimeoutError:
-                for p in self.in_ns():
+                left = self.in_ns()
+                print("installed.py: still running 30 s after runsvdir's "
+                      "stop, killed: " + "; ".join(
+                          f"{p} {self._cmd(p)}" for p in left))
+                for p in left:
                     try:
                         os.kill(p, 9)
                     except ProcessLookupError:

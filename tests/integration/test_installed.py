@@ -140,3 +140,32 @@ def test_sv_hup_and_restart(installed, service, port):
             except (smtplib.SMTPException, OSError):
                 time.sleep(0.1)     # the queue's socket is back soon
         installed.wait_mail(installed.maildir("alice"), subj)
+
+
+def _cmd(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")[0].decode()
+    except OSError:
+        return ""
+
+
+def test_kill9_of_sandmail_start_ends_its_send(installed):
+    """Found by the crash test in this layout: sandmail-start killed with
+    -9 left its send (and helpers) running, and runsv's new
+    sandmail-start ran a second send on the same queue.  send now stops
+    when its parent dies."""
+    from conftest import alive, wait_for
+    installed.wait_up("sandmail-start")
+    old = [p for p in installed.pids("sandmail-start")[1:]
+           if _cmd(p).endswith("sandmail-send")]
+    assert len(old) == 1, old
+    os.kill(installed.pids("sandmail-start")[0], 9)
+    wait_for(lambda: not alive(old[0]), timeout=30,
+             what="the old sandmail-send to stop")
+    installed.wait_up("sandmail-start")
+    send25(installed, "alice@localhost", "after-kill9-start")
+    installed.wait_mail(installed.maildir("alice"), "after-kill9-start")
+    sends = [p for p in installed.in_ns()
+             if _cmd(p).endswith("sandmail-send")]
+    assert len(sends) == 1, sends

@@ -35,10 +35,26 @@ def cmdline(pid):
         return ""
 
 
+def uid_of(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def victims(inst, what):
     """The pids a kill of this kind may hit right now."""
     if what == "session":
-        return inst.pids("sandmail-smtpd")[1:]
+        # smtpd's sessions, also those of a listener killed earlier
+        # (reparented, still serving the clients' connections): every
+        # sandmail-smtpd of the namespace not running as root
+        smtpd = inst.sbin("sandmail-smtpd")
+        return [p for p in inst.in_ns()
+                if cmdline(p).startswith(smtpd + " ") and uid_of(p) != 0]
     if what == "smtpd":
         return inst.pids("sandmail-smtpd")[:1]
     if what == "queue":
@@ -155,7 +171,8 @@ def test_crash_installed(installed):
 
     def more():
         with lock:
-            if killer.plan or sum(killer.kills.values()) < KILLS:
+            if (killer.plan or sum(killer.kills.values()) < KILLS) and \
+                    len(accepted) < 20 * N:
                 return next(extra)
             return None
     threads = [threading.Thread(target=client, args=(inst, work, accepted,
