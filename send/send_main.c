@@ -213,8 +213,9 @@ main(int argc, char *argv[])
 	s.uid = (unsigned)geteuid();
 	/* started by sandmail-start (-L): when it dies, even by kill -9,
 	 * stop as on TERM, so the supervisor's new sandmail-start never
-	 * runs a second send on the queue beside us.  After priv_drop: a
-	 * change of the effective ids clears this setting. */
+	 * runs a second send on the queue beside us.  start set this before
+	 * the exec (so `parent` is start: had it died, TERM's default action
+	 * would have ended us); priv_drop cleared it: set it again. */
 	if (s.lsock != -1 && (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 ||
 	    getppid() != parent))
 		die_msg(EXIT_TEMP, "parent", "sandmail-start is gone");

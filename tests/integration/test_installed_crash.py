@@ -214,6 +214,16 @@ def test_crash_installed(installed):
     assert not missing, f"{len(missing)} accepted messages lost: " \
         f"{missing[:20]}\n{inst.logs()}"
     assert not any(left.values()), f"queue not empty: {left}"
+    # one send on the queue: none left over from a killed sandmail-start
+    # (an old one may still be finishing for term_wait, 10 s here)
+    def sends():
+        return [p for p in inst.in_ns()
+                if cmdline(p).split(" ")[0].endswith("sandmail-send")]
+    try:
+        wait_for(lambda: len(sends()) == 1, timeout=30, what="one send")
+    except TimeoutError:
+        pass
+    assert len(sends()) == 1, [cmdline(p) for p in sends()]
     # and mail still flows afterwards
     with inst.smtp() as c:
         c.sendmail("c@example.org", ["carol@localhost"],
