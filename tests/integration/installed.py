@@ -79,9 +79,16 @@ def make_install_argv(prefix):
     return argv
 
 
+def make_env():
+    """The environment without the outer make's (make check runs pytest
+    under make: its jobserver descriptors are not ours)."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+
+
 def make_install(prefix):
     r = subprocess.run(make_install_argv(prefix), capture_output=True,
-                       text=True)
+                       text=True, env=make_env())
     if r.returncode != 0:
         raise RuntimeError("make install failed:\n" + r.stdout + r.stderr)
 

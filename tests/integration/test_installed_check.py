@@ -104,8 +104,9 @@ def test_check_names_each_broken_permission(installed, what, path, how,
 def test_reinstall_keeps_the_setuid_queue(installed):
     """make install again (an upgrade) as root on the set-up machine:
     sandmail-queue stays set-uid and set-gid sandmailq."""
-    from installed import make_install_argv
-    r = installed.run(make_install_argv(installed.prefix), timeout=300)
+    from installed import make_env, make_install_argv
+    r = installed.run(make_install_argv(installed.prefix), timeout=300,
+                      env=make_env())
     assert b"set-uid and set-gid sandmailq" in r.stdout, r.stdout
     st = os.stat(installed.sbin("sandmail-queue"))
     assert st.st_mode & 0o7777 == 0o6711
