@@ -7,29 +7,52 @@ namespace they are bind mounts of directories under the scratch
 directory.  Needs root (CI is root); otherwise the tests using it skip.
 
 Fixture `installed` (session scope: one system for every test module
-that asks; a test that breaks something must put it back):
+that asks, set up in about 10 s; a test that breaks something must put
+it back).  It is imported into conftest.py, so any test module can ask
+for it.  Attributes and helpers:
 
-    inst.port["smtp" | "submission" | "smtps" | "pop3" | "pop3s"]
-    inst.mx_port, inst.dns_port   the MX port (127.0.0.2 is dest.test's MX,
-                                  127.0.0.3 bounce.test's) and dnsmasq
-    inst.prefix                   the install prefix (a real host path)
-    inst.users                    {"alice"|"bob"|"carol": "secret"}; carol
-                                  is the crash test's (a maildir of its own)
-    inst.ids[user]                [uid, gid] in the namespace
+    inst.port[name]               loopback ports: "smtp" (25), "submission",
+                                  "smtps", "pop3" (STLS), "pop3s"
+    inst.mx, inst.bad             remoteutil.SMTPServer on 127.0.0.2 and
+                                  127.0.0.3 port inst.mx_port: the MX of
+                                  dest.test, and of bounce.test (550 to
+                                  every RCPT); dnsmasq on inst.dns_port
+    inst.prefix, inst.sbin(name)  the install prefix (a host path), its sbin
+    inst.users                    {"alice"|"bob"|"carol": "secret"}: system
+                                  users with /home/NAME, users-table
+                                  passwords, senders NAME@localhost; carol
+                                  is the crash test's (keep her maildir
+                                  to it)
+    inst.ids[user]                [uid, gid] in the namespace (also for
+                                  sandmaild sandmailq sandmails sandmailr
+                                  sandmaila vmail nobody)
+    site                          hostname mail.test; domains localhost
+                                  (local), virt.test (virtual:
+                                  info@virt.test); alias
+                                  archive@localhost -> /var/spool/archive/
+                                  Maildir/ (delivered as nobody)
     inst.path("/etc/sandmail/x")  the host path of a namespace path
-    inst.run(argv, user=None, input=None, check=True)
-                                  run in the namespace (as user: setpriv
-                                  with that user's uid, gid and groups)
-    inst.sbin(name)               PREFIX/sbin/name
-    inst.maildir(user) / inst.vmaildir(addr)   namespace maildir paths
-    inst.mail(maildir, timeout)   [bytes] of new/ and cur/ messages
-    inst.wait_mail(maildir, needle, timeout=30)   the message with needle
-    inst.sv(cmd, service)         sv CMD on a service (sandmail-queue ...)
-    inst.log(service)             the service's svlogd log text
-    inst.pids(service)            pids of the service's process tree
-    inst.smtp(port="smtp")        an smtplib.SMTP connected to it
-    inst.mx                       the SMTPServer on 127.0.0.2:mx_port
-    inst.conf(**kw)               append key value lines to sandmail.conf
+                                  (/proc/PID/root/...): read, chmod, chown
+    inst.run(argv, user=None, input=None, check=True, env=None)
+                                  run in the namespace (nsenter); as user:
+                                  setpriv with its uid, gid and groups
+    inst.in_ns()                  pids of every process in the namespace
+    inst.conf(key=value, ...)     append lines to sandmail.conf (restart or
+                                  hup the services that must see them)
+    inst.maildir(user), inst.vmaildir(addr)   namespace maildir paths
+    inst.mail(maildir)            [bytes] of its new/ and cur/ messages
+    inst.wait_mail(maildir, needle, timeout=30)
+                                  the message containing needle (on a
+                                  timeout: AssertionError with the logs)
+    inst.smtp(port="smtp")        a connected smtplib.SMTP
+    inst.tls_context()            an ssl context that trusts the test cert
+    inst.sv(cmd, service)         `sv -w 30 CMD` on a service directory
+    inst.wait_up(service, port=None)   its process up (and port open)
+    inst.pids(service)            the service's process and descendants
+    inst.log(service), inst.logs()     svlogd log text (one / all tails)
+
+Services: sandmail-queue, sandmail-start, sandmail-smtpd,
+sandmail-submission, sandmail-smtps, sandmail-pop3d, sandmail-pop3s.
 
 INSTALLED_KEEP=1 keeps the scratch directory (logs, the namespace's
 /etc, /home and /var/spool under SCRATCH/ns) for a look afterwards.
