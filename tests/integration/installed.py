@@ -45,7 +45,8 @@ for it.  Attributes and helpers:
                                   the message containing needle (on a
                                   timeout: AssertionError with the logs)
     inst.smtp(port="smtp")        a connected smtplib.SMTP
-    inst.tls_context()            an ssl context that trusts the test cert
+    inst.tls_context()            an ssl context that verifies nothing
+                                  (setup made a self-signed certificate)
     inst.sv(cmd, service)         `sv -w 30 CMD` on a service directory
     inst.wait_up(service, port=None)   its process up (and port open)
     inst.pids(service)            the service's process and descendants
