@@ -134,10 +134,17 @@ run: deps build-all
 # install: programs and sandmail-check to sbin, man pages, the setup script
 # and the service directories (runit, systemd) to libexec; then run
 # $(LIBEXEC)/setup as root.  SENDMAIL_LINKS=1 also makes sendmail, mailq
-# and newaliases links to sandmail-inject.  DESTDIR is honoured.
+# and newaliases links to sandmail-inject.  DESTDIR is honoured.  An
+# upgrade by root of a machine setup has made keeps sandmail-queue
+# set-uid and set-gid sandmailq (doc/design.md, "The installed layout").
 install: build-all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(LIBEXEC)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && \
+	    getent passwd sandmailq >/dev/null 2>&1; then \
+		chown sandmailq:sandmailq $(BINDIR)/sandmail-queue && \
+		chmod 6711 $(BINDIR)/sandmail-queue && \
+		echo "install: $(BINDIR)/sandmail-queue set-uid and set-gid sandmailq"; fi
 	install -m 0755 scripts/sandmail-check $(DESTDIR)$(BINDIR)/sandmail-check
 	for m in $(MAN_PAGES); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done

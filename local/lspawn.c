@@ -114,6 +114,18 @@ lspawn_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* svc_uid - uid is user_vmail's or user_alias's: system users (below
+ * local_uid_min, or nobody above local_uid_max) that send names for
+ * virtual mailboxes and /path aliases */
+static int
+svc_uid(const struct lspawn_cfg *c, uint32_t uid)
+{
+	for (size_t i = 0; i < c->nsvc; i++)
+		if (c->svc_uid[i] == uid)
+			return 1;
+	return 0;
+}
+
 /* lspawn_check - is this job one we may run? */
 const char *
 lspawn_check(const struct lspawn_cfg *c, const struct ljob *j, int msgfd,
@@ -128,7 +140,8 @@ lspawn_check(const struct lspawn_cfg *c, const struct ljob *j, int msgfd,
 		return "the message is not a regular file";
 	if (j->uid == 0 || (c->root && j->gid == 0))
 		return "refusing to deliver as root (uid or gid 0)";
-	if (c->root && (j->uid < c->uid_min || j->uid > c->uid_max))
+	if (c->root && (j->uid < c->uid_min || j->uid > c->uid_max) &&
+	    !svc_uid(c, j->uid))
 		return "uid outside local_uid_min..local_uid_max";
 	if (!c->root && j->uid != c->self_uid)
 		return "not root: can deliver only as my own uid";

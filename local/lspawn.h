@@ -34,6 +34,8 @@ struct lspawn_cfg {
 	int		 exec;		/* lspawn_exec: exec for maildirs too */
 	const char	*host;		/* for maildir names */
 	uint32_t	 uid_min, uid_max;
+	uint32_t	 svc_uid[2];	/* user_vmail, user_alias: allowed */
+	size_t		 nsvc;		/* outside uid_min..uid_max too */
 	int		 root;		/* we are root: become the recipient */
 	uid_t		 self_uid;	/* not root: the only uid we serve */
 	gid_t		 self_gid;

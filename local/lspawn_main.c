@@ -89,6 +89,26 @@ hostname(const struct conf *conf)
 	return u.nodename;
 }
 
+/* svc_add - allow the uid of a service user send delivers as (virtual
+ * mailboxes, /path aliases) though it lies outside local_uid_min..max;
+ * one that does not exist is allowed nothing, root never */
+static void
+svc_add(struct lspawn_cfg *c, const struct conf *conf, const char *key,
+    const char *def)
+{
+	const char *name = conf_str(conf, key, def);
+	uid_t u;
+	gid_t g;
+
+	if (priv_lookup(name, &u, &g) == -1) {
+		log_kv("warning", "op", "user", "key", key, "user", name,
+		    "reason", "no such user: no delivery as it", NULL);
+		return;
+	}
+	if (u != 0 && c->nsvc < sizeof c->svc_uid / sizeof c->svc_uid[0])
+		c->svc_uid[c->nsvc++] = (uint32_t)u;
+}
+
 static void
 cfg_load(struct lspawn_cfg *c, const struct conf *conf)
 {
@@ -118,6 +138,10 @@ cfg_load(struct lspawn_cfg *c, const struct conf *conf)
 	c->max_use = (unsigned long)conf_num(conf, "lspawn_max_use", 200, 1,
 	    1000000);
 	c->root = geteuid() == 0;
+	if (c->root) {
+		svc_add(c, conf, "user_vmail", "vmail");
+		svc_add(c, conf, "user_alias", "nobody");
+	}
 	c->self_uid = getuid();
 	c->self_gid = getgid();
 }

@@ -1,8 +1,11 @@
 /* qinit: the queue directory layout (DESIGN.md, "The queue").
  *
  * As root, each directory belongs to the program that writes it:
- *   tmp/ mess/ todo/    user_queue, group of user_send, 0770: send reads
- *                       and removes messages and writes its bounces there
+ *   tmp/ mess/ todo/    user_queue, group of user_send, 02770: send reads
+ *                       and removes messages and writes its bounces there;
+ *                       set-gid, so every file made there (0640) gets the
+ *                       group of user_send, whoever's egid made it (the
+ *                       service's, or the set-uid queue's caller's)
  *   info/ local/ remote/ bounce/   user_send, 0700
  *   lock/               user_queue, group of user_send, 0771: queue makes
  *                       queue.sock there; smtpd only needs to search it
@@ -23,9 +26,9 @@ static const struct qdir {
 	int		 own;
 	mode_t		 rootmode;
 } qdirs[] = {
-	{ "tmp", OWN_QUEUE, 0770 },
-	{ "mess", OWN_QUEUE, 0770 },
-	{ "todo", OWN_QUEUE, 0770 },
+	{ "tmp", OWN_QUEUE, 02770 },
+	{ "mess", OWN_QUEUE, 02770 },
+	{ "todo", OWN_QUEUE, 02770 },
 	{ "info", OWN_SEND, 0700 },
 	{ "local", OWN_SEND, 0700 },
 	{ "remote", OWN_SEND, 0700 },

@@ -7,8 +7,12 @@
  *   sandmail-queue -i [-c conf]   create the queue layout (idempotent)
  *   sandmail-queue -d ID|FILE     print an envelope (todo/ID) for admins
  *
- * Set-uid, it trusts nothing of its caller: not the environment, not -c
- * (the compiled-in configuration is read), only the plain mode runs.
+ * Set-uid (and set-gid) to the queue user, it trusts nothing of its
+ * caller: not the environment, not -c (the compiled-in configuration is
+ * read), only the plain mode runs.  Except for root: a caller whose real
+ * uid is 0 could run anything anyway, so the set-uid binary takes back
+ * root's ids and runs every mode as if it were not set-uid (the
+ * supervisor starts `sandmail-queue -s` as root; setup runs -i again).
  * Order: open the queue directory (and the socket) -> tzset/sodium_init ->
  * drop to user_queue -> seccomp -> the first client byte. */
 #include <errno.h>
@@ -81,6 +85,20 @@ fds_sane(void)
 		if (fcntl(fd, F_GETFD) == -1 &&
 		    open("/dev/null", O_RDWR) != fd)
 			_exit(EXIT_TEMP);
+}
+
+/* unsetuid - run by root: take back root's ids (allowed: the real uid
+ * is 0), so the set-uid bit changes nothing for root; 0 or -1 */
+static int
+unsetuid(void)
+{
+	if (getuid() != 0)
+		return -1;
+	if (setresuid(0, 0, 0) == -1 || setresgid(0, 0, 0) == -1)
+		die_temp("setresuid", "root");
+	if (geteuid() != 0 || getegid() != 0)
+		die_msg(EXIT_TEMP, "setresuid", "root: ids not taken back");
+	return 0;
 }
 
 /* untrust - set-uid: forget the caller's environment and options */
@@ -360,6 +378,8 @@ main(int argc, char *argv[])
 	log_init("queue");
 	parse_opts(&o, argc, argv);
 	o.setuid_mode = getuid() != geteuid() || getgid() != getegid();
+	if (o.setuid_mode && unsetuid() == 0)
+		o.setuid_mode = 0;
 	if (o.setuid_mode)
 		untrust(&o);
 	conf_load(&c, o.conf);

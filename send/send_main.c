@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,7 +119,7 @@ settings(struct send *s, const struct conf *cf)
 		snprintf(host, sizeof host, "localhost");
 	c->hostname = conf_str(cf, "hostname", host);
 	c->delim = conf_str(cf, "recipient_delimiter", "-+");
-	c->queue = conf_path(cf, "queue", "queue");
+	c->queue = conf_path(cf, "queue", "/var/spool/sandmail");
 	c->tables = conf_path(cf, "tables", ".");
 	c->retry_first = conf_secs(cf, "retry_first", 300);
 	c->retry_max = conf_secs(cf, "retry_max", 4 * 3600);
@@ -175,6 +176,7 @@ main(int argc, char *argv[])
 	static struct send s;
 	static struct conf cf;
 	const char *cpath = NULL;
+	pid_t parent = getppid();
 	uint32_t uid, gid;
 	int ch;
 
@@ -209,6 +211,14 @@ main(int argc, char *argv[])
 	priv_drop_or_die(geteuid() == 0 ? uid : (uid_t)-1,
 	    geteuid() == 0 ? gid : (gid_t)-1);
 	s.uid = (unsigned)geteuid();
+	/* started by sandmail-start (-L): when it dies, even by kill -9,
+	 * stop as on TERM, so the supervisor's new sandmail-start never
+	 * runs a second send on the queue beside us.  start set this before
+	 * the exec (so `parent` is start: had it died, TERM's default action
+	 * would have ended us); priv_drop cleared it: set it again. */
+	if (s.lsock != -1 && (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 ||
+	    getppid() != parent))
+		die_msg(EXIT_TEMP, "parent", "sandmail-start is gone");
 	sbx_enter_or_die(send_rules);
 	log_kv("start", "queue", s.c.queue, NULL);
 	send_recover(&s);

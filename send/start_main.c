@@ -6,7 +6,11 @@
  * program drops to its own user_* itself (lspawn stays root).  If any of
  * them dies, the others are stopped and this exits 111, so the supervisor
  * starts the whole set again.  TERM goes to send (which finishes the
- * deliveries in progress); when send is gone the helpers see EOF. */
+ * deliveries in progress); when send is gone the helpers see EOF.  If
+ * this dies (kill -9), every child gets TERM from the kernel (its
+ * parent-death signal, set before the exec; send sets it again after its
+ * privilege drop, which clears it), so a new set never runs beside the
+ * old one. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -107,7 +112,7 @@ spawn(int i, const char *path, const char *cpath, const int *peer,
 {
 	char *argv[12];
 	int n = 0;
-	pid_t pid;
+	pid_t pid, me = getpid();
 
 	if ((pid = fork()) == -1)
 		die_temp("fork", names[i]);
@@ -135,6 +140,11 @@ spawn(int i, const char *path, const char *cpath, const int *peer,
 		argv[n++] = "-D", argv[n++] = "5";
 	}
 	argv[n] = NULL;
+	/* our death (even kill -9) ends the child (TERM), from here until
+	 * it changes its ids; send arms this again after its drop.  Gone
+	 * already: the child must not start a set nobody waits for. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != me)
+		_exit(EXIT_TEMP);
 	execv(path, argv);
 	log_kv("fatal", "op", "exec", "path", path, "err", strerror(errno),
 	    NULL);

@@ -29,7 +29,7 @@ tools_open(int argc, char *argv[], struct tools *t)
 	}
 	memset(&cf, 0, sizeof cf);
 	conf_load(&cf, cpath);
-	q = conf_path(&cf, "queue", "queue");
+	q = conf_path(&cf, "queue", "/var/spool/sandmail");
 	if ((t->qfd = open(q, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		die_temp("open", q);
 	t->hostname = conf_str(&cf, "hostname", "");

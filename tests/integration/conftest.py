@@ -110,3 +110,8 @@ def proc_status(pid):
             k, _, v = line.partition(":")
             out[k] = v.strip()
     return out
+
+
+# the installed layout (installed.py): a session fixture shared by every
+# test module that asks for `installed`
+from installed import installed  # noqa: E402,F401

@@ -533,6 +533,38 @@ def test_setuid_distrusts_caller():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_setuid_run_by_root_takes_back_root(tmp_path):
+    """Issue 18, item 1: the supervisor starts the installed (set-uid,
+    set-gid) queue as root; run by root it takes back root's ids and runs
+    every mode, here -i and -d, instead of refusing."""
+    import pwd
+    import shutil
+    import tempfile
+    if os.geteuid() != 0:
+        pytest.skip("making a set-uid copy needs root")
+    d = tempfile.mkdtemp(prefix="qsetuid-", dir="/tmp")
+    try:
+        os.chmod(d, 0o755)
+        nobody = pwd.getpwnam("nobody")
+        b = os.path.join(d, "sandmail-queue")
+        shutil.copy(prog("sandmail-queue"), b)
+        os.chown(b, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(b, 0o6755)
+        conf = write_conf(tmp_path)
+        r = subprocess.run([b, "-i", "-c", conf], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=30)
+        assert r.returncode == 0, r
+        assert b"only the plain mode" not in r.stderr
+        q = os.path.join(str(tmp_path), "queue")
+        assert os.path.isdir(os.path.join(q, "todo"))
+        r = subprocess.run([b, "-d", "NOSUCHID", "-c", conf],
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=30)
+        assert b"only the plain mode" not in r.stderr
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_idle_client_dropped(tmp_path, procs):
     """A client silent for queue_timeout is dropped with its message."""
     conf = write_conf(tmp_path, queue_timeout="1s")

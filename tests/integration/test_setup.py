@@ -93,7 +93,7 @@ def test_check_finds_problems(destdir):
     r = check(destdir)
     assert r.returncode == 1, r.stdout
     assert "domains: changed since domains.cdb was made" in r.stdout
-    assert "todo: mode 777, want 770" in r.stdout
+    assert "todo: mode 777, want 2770" in r.stdout
     # setup puts both right again (and keeps the edit)
     r = run_setup(destdir)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -244,6 +244,18 @@ test_lspawn_check(void **state)
 	assert_non_null(lspawn_check(&c, &j, fd, &st));
 	j.uid = 60000;
 	assert_null(lspawn_check(&c, &j, fd, &st));
+	/* user_vmail and user_alias: allowed outside the range, no other */
+	c.svc_uid[0] = 998, c.svc_uid[1] = 65534, c.nsvc = 2;
+	j.uid = 998;
+	assert_null(lspawn_check(&c, &j, fd, &st));
+	j.uid = 65534;
+	assert_null(lspawn_check(&c, &j, fd, &st));
+	j.uid = 997;
+	assert_non_null(lspawn_check(&c, &j, fd, &st));
+	j.uid = 65533;
+	assert_non_null(lspawn_check(&c, &j, fd, &st));
+	c.nsvc = 0;
+	j.uid = 60000;
 	j.gid = 0;
 	assert_non_null(lspawn_check(&c, &j, fd, &st));
 	j.gid = 1000;

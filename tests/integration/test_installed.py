@@ -1,0 +1,171 @@
+"""The product as installed (issue 18): `make install`, the installed
+scripts/setup, separate users and groups, the runit services under
+runsvdir (installed.py).  Mail end to end through every door, each
+service reloaded and restarted with mail still flowing."""
+import os
+import poplib
+import smtplib
+import time
+
+import pytest
+
+MSG = ("From: {frm}\r\nTo: {to}\r\nSubject: {subj}\r\n\r\n"
+       "installed layout test {subj}\r\n")
+
+
+def body(subj, frm="carol@example.org", to="x"):
+    return MSG.format(frm=frm, to=to, subj=subj)
+
+
+def send25(inst, rcpt, subj, sender="carol@example.org"):
+    with inst.smtp() as c:
+        c.sendmail(sender, [rcpt], body(subj, sender, rcpt))
+
+
+def test_port25_to_system_user(installed):
+    """Items 1 and 2: the queue service runs (started as root by runit
+    through the set-uid binary), and send can read what it wrote."""
+    send25(installed, "alice@localhost", "p25-system")
+    m = installed.wait_mail(installed.maildir("alice"), "p25-system")
+    assert b"Delivered-To: alice@localhost" in m
+    st = os.stat(installed.path(installed.maildir("alice") + "new"))
+    assert st.st_uid == installed.ids["alice"][0]
+
+
+def test_port25_to_virtual_user(installed):
+    send25(installed, "info@virt.test", "p25-virtual")
+    md = installed.vmaildir("info@virt.test")
+    installed.wait_mail(md, "p25-virtual")
+    st = os.stat(installed.path(md + "new"))
+    assert st.st_uid == installed.ids["vmail"][0]
+
+
+def test_path_alias(installed):
+    """Item 4: a /path alias is delivered as user_alias (nobody, above
+    local_uid_max)."""
+    send25(installed, "archive@localhost", "path-alias")
+    md = "/var/spool/archive/Maildir/"
+    installed.wait_mail(md, "path-alias")
+    st = os.stat(installed.path(md + "new"))
+    assert st.st_uid == installed.ids["nobody"][0]
+
+
+def test_submission_starttls_auth_relays_by_mx(installed):
+    with installed.smtp("submission") as c:
+        c.starttls(context=installed.tls_context())
+        c.login("alice", installed.users["alice"])
+        c.sendmail("alice@localhost", ["rcpt@dest.test"],
+                   body("relayed", "alice@localhost", "rcpt@dest.test"))
+
+    def arrived():
+        for t in installed.mx.done():
+            if b"relayed" in t.data:
+                return t
+        return None
+    from conftest import wait_for
+    t = wait_for(arrived, timeout=30, what="the relayed message at the MX")
+    assert t.rcpts == ["rcpt@dest.test"] or "rcpt@dest.test" in str(t.rcpts)
+
+
+def test_smtps_auth(installed):
+    import smtplib as s
+    with s.SMTP_SSL("127.0.0.1", installed.port["smtps"], timeout=30,
+                    context=installed.tls_context()) as c:
+        c.login("alice", installed.users["alice"])
+        c.sendmail("alice@localhost", ["alice@localhost"],
+                   body("smtps-self", "alice@localhost", "alice@localhost"))
+    installed.wait_mail(installed.maildir("alice"), "smtps-self")
+
+
+def test_bounce_reaches_the_sender(installed):
+    send25(installed, "nobody@bounce.test", "to-bounce",
+           sender="alice@localhost")
+    m = installed.wait_mail(installed.maildir("alice"),
+                            "no such user here")
+    assert b"multipart/report" in m
+
+
+def test_pop3_login_and_retrieve(installed):
+    send25(installed, "bob@localhost", "for-pop3")
+    installed.wait_mail(installed.maildir("bob"), "for-pop3")
+    p = poplib.POP3("127.0.0.1", installed.port["pop3"], timeout=30)
+    try:
+        p.stls(context=installed.tls_context())
+        p.user("bob")
+        p.pass_(installed.users["bob"])
+        n, _ = p.stat()
+        got = [b"\n".join(p.retr(i + 1)[1]) for i in range(n)]
+        assert any(b"for-pop3" in g for g in got)
+    finally:
+        p.quit()
+    p = poplib.POP3_SSL("127.0.0.1", installed.port["pop3s"], timeout=30,
+                        context=installed.tls_context())
+    try:
+        p.user("bob")
+        p.pass_(installed.users["bob"])
+        assert p.stat()[0] >= 1
+    finally:
+        p.quit()
+
+
+def test_sendmail_by_unprivileged_user(installed):
+    """Items 2 and 3: bob's sendmail cannot reach the queue service's
+    socket (group sandmaild), so it runs the set-uid+set-gid queue, which
+    must write the trigger: send reads todo/ only when the trigger wakes
+    it (or at its start), so the message arriving at all proves it."""
+    r = installed.run([installed.sbin("sandmail-inject"), "-f",
+                       "bob@localhost", "alice@localhost"], user="bob",
+                      input=b"Subject: from-bob-sendmail\n\nhi\n")
+    assert r.returncode == 0, r.stderr
+    m = installed.wait_mail(installed.maildir("alice"),
+                            "from-bob-sendmail")
+    assert b"bob" in m
+
+
+@pytest.mark.parametrize("service,port", [
+    ("sandmail-queue", None), ("sandmail-start", None),
+    ("sandmail-smtpd", "smtp"), ("sandmail-submission", "submission"),
+    ("sandmail-smtps", "smtps"), ("sandmail-pop3d", "pop3"),
+    ("sandmail-pop3s", "pop3s")])
+def test_sv_hup_and_restart(installed, service, port):
+    for cmd in ("hup", "restart"):
+        r = installed.sv(cmd, service)
+        assert r.returncode == 0, r.stdout + r.stderr
+        installed.wait_up(service, port)
+        subj = f"after-{cmd}-{service}"
+        for attempt in range(50):
+            try:
+                send25(installed, "alice@localhost", subj)
+                break
+            except (smtplib.SMTPException, OSError):
+                time.sleep(0.1)     # the queue's socket is back soon
+        installed.wait_mail(installed.maildir("alice"), subj)
+
+
+def _cmd(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")[0].decode()
+    except OSError:
+        return ""
+
+
+def test_kill9_of_sandmail_start_ends_its_send(installed):
+    """Found by the crash test in this layout: sandmail-start killed with
+    -9 left its send (and helpers) running, and runsv's new
+    sandmail-start ran a second send on the same queue.  send now stops
+    when its parent dies."""
+    from conftest import alive, wait_for
+    installed.wait_up("sandmail-start")
+    old = [p for p in installed.pids("sandmail-start")[1:]
+           if _cmd(p).endswith("sandmail-send")]
+    assert len(old) == 1, old
+    os.kill(installed.pids("sandmail-start")[0], 9)
+    wait_for(lambda: not alive(old[0]), timeout=30,
+             what="the old sandmail-send to stop")
+    installed.wait_up("sandmail-start")
+    send25(installed, "alice@localhost", "after-kill9-start")
+    installed.wait_mail(installed.maildir("alice"), "after-kill9-start")
+    sends = [p for p in installed.in_ns()
+             if _cmd(p).endswith("sandmail-send")]
+    assert len(sends) == 1, sends
