@@ -792,6 +792,12 @@ pre_run(struct send *s)
 	DIR *dir;
 
 	hand_clear(s);
+	/* smtpd accepted these recipients by the tables it mapped then,
+	 * perhaps a moment after a recompile that our once-a-second look
+	 * has not seen yet: look now, so the split decides with tables at
+	 * least as new as the RCPT verdicts (a stat per table per batch) */
+	if (tblset_refresh(&s->t.set, TBLSET_NOW) > 0)
+		log_kv("reload", "why", "changed", NULL);
 	if ((fd = openat(s->qfd, "todo", O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1 || (dir = fdopendir(fd)) == NULL) {
 		if (fd != -1)
