@@ -5,8 +5,9 @@
  *
  *   sandmail-lspawn [-c sandmail.conf]
  *
- * It opens sandmail-local once (O_PATH) and, sandboxed, can exec only
- * that file; it touches no file by name.  Run as a plain user it delivers
+ * It opens sandmail-local once (O_PATH), then forks its forker
+ * (lfork.c), which clones every delivery child for it; sandboxed,
+ * lspawn itself can neither fork, exec, change uid nor touch a file.  Run as a plain user it delivers
  * only as that user.  EOF on fd 0 or SIGTERM: finish the deliveries
  * under way, exit 0. */
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include "conf.h"
 #include "exitcode.h"
 #include "log.h"
+#include "lfork.h"
 #include "lspawn.h"
 #include "sbx.h"
 
@@ -114,9 +116,16 @@ cfg_load(struct lspawn_cfg *c, const struct conf *conf)
 		die_msg(EXIT_TEMP, "config", "lspawn_idle: out of range");
 	c->max_use = (unsigned long)conf_num(conf, "lspawn_max_use", 200, 1,
 	    1000000);
+	c->gid_min = (uint32_t)conf_num(conf, "local_gid_min", 100, 1,
+	    UINT32_MAX - 1);
 	c->root = geteuid() == 0;
 	c->self_uid = getuid();
 	c->self_gid = getgid();
+	c->forker = -1;
+	if (c->root && priv_lookup(conf_str(conf, "user_lspawn", "nobody"),
+	    &c->fuid, &c->fgid) == -1)
+		die_msg(EXIT_TEMP, "user", conf_str(conf, "user_lspawn",
+		    "nobody"));
 }
 
 static void
@@ -152,6 +161,8 @@ main(int argc, char *argv[])
 	 * restore the default mask and actions */
 	lspawn_signals();
 	tzset();
+	/* the forker first: it must not inherit lspawn's filter */
+	cfg.forker = lfork_start(&cfg);
 	if (lspawn_sandbox(&cfg) == -1)
 		die_temp("sandbox", NULL);
 	/* _exit: nothing to flush, and no exit-time sanitizer work under the
