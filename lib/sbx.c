@@ -107,9 +107,38 @@ add_rules(scmp_filter_ctx ctx, const struct sbx_rule *r)
 	return 0;
 }
 
-/* sbx_enter - install base + rules; nothing else is allowed after */
-int
-sbx_enter(const struct sbx_rule *rules)
+/* memory_call - one of the calls sbx_enter_pinned leaves out of base */
+static int
+memory_call(int nr)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	(void)nr;
+	return 0;		/* the sanitizers' runtime maps and unmaps */
+#else
+	return nr == SCMP_SYS(mmap) || nr == SCMP_SYS(mprotect) ||
+	    nr == SCMP_SYS(munmap) || nr == SCMP_SYS(mremap);
+#endif
+}
+
+static int
+add_base(scmp_filter_ctx ctx, int pinned)
+{
+	const struct sbx_rule *r;
+
+	for (r = sbx_base; r->nr != SBX_END; r++)
+		if (!(pinned && memory_call(r->nr)) &&
+		    seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, r->nr,
+		    r->nargs, r->args) < 0)
+			return -1;
+	if (pinned && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 2,
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0),
+	    SCMP_A3(SCMP_CMP_MASKED_EQ, MAP_FIXED, 0)) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+enter(const struct sbx_rule *rules, int pinned)
 {
 	scmp_filter_ctx ctx;
 	int r;
@@ -120,7 +149,7 @@ sbx_enter(const struct sbx_rule *rules)
 		return errno = ENOMEM, -1;
 	/* kills are logged by the kernel (SECCOMP_FILTER_FLAG_LOG) */
 	(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
-	if (add_rules(ctx, sbx_base) == -1 ||
+	if (add_base(ctx, pinned) == -1 ||
 	    (rules != NULL && add_rules(ctx, rules) == -1)) {
 		seccomp_release(ctx);
 		return errno = EINVAL, -1;
@@ -130,6 +159,20 @@ sbx_enter(const struct sbx_rule *rules)
 	if (r < 0)
 		return errno = -r, -1;
 	return 0;
+}
+
+/* sbx_enter - install base + rules; nothing else is allowed after */
+int
+sbx_enter(const struct sbx_rule *rules)
+{
+	return enter(rules, 0);
+}
+
+/* sbx_enter_pinned - the same, with the memory map pinned (sbx.h) */
+int
+sbx_enter_pinned(const struct sbx_rule *rules)
+{
+	return enter(rules, 1);
 }
 
 /* sbx_enter_or_die - sandbox or exit 111 */

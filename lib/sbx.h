@@ -41,6 +41,11 @@ extern const struct sbx_rule sbx_base[];
 
 /* sbx_enter: NO_NEW_PRIVS, then base + rules; 0 or -1 with errno */
 int	sbx_enter(const struct sbx_rule *rules);
+/* sbx_enter_pinned: the same, but the memory map stays as it is: no
+ * mprotect, munmap or mremap, and mmap never MAP_FIXED (so a page made
+ * read-only before cannot be made writable or replaced; the program
+ * must not free memory to the kernel: mallopt(M_MMAP_MAX, 0)) */
+int	sbx_enter_pinned(const struct sbx_rule *rules);
 /* sbx_enter_or_die: the same, exiting 111 on failure */
 void	sbx_enter_or_die(const struct sbx_rule *rules);
 

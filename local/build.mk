@@ -4,7 +4,7 @@
 PROGS += sandmail-lspawn sandmail-local
 LOCAL_DELIVER_OBJS := local/lrun.o local/maildir.o local/deliver.o \
     local/confine.o
-sandmail-lspawn_OBJS := local/lspawn_main.o local/lspawn.o \
+sandmail-lspawn_OBJS := local/lspawn_main.o local/lspawn.o local/lspawn_cfg.o \
     local/lspawn_sbx.o local/lwork.o local/lfork.o $(LOCAL_DELIVER_OBJS)
 sandmail-local_OBJS := local/local_main.o $(LOCAL_DELIVER_OBJS)
 # objects a unit test links (never main.o): tests/unit/test_local.c

@@ -33,6 +33,10 @@ struct lspawn_cfg {
 	gid_t		 fgid;
 };
 
+struct conf;
+/* lspawn_cfg_load: the settings from conf; opens sandmail-local (O_PATH)
+ * and, as root, looks user_lspawn up.  Exits 111 on errors. */
+void	lspawn_cfg_load(struct lspawn_cfg *, const struct conf *);
 /* lspawn_check: whether a job may run.  NULL, or the reason with
  * *status set (ST_TEMP or ST_PERM).  msgfd is the descriptor that came
  * with it (-1 for none). */
