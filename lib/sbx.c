@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "exitcode.h"
@@ -214,6 +216,81 @@ priv_drop_or_die(uid_t uid, gid_t gid)
 {
 	if (priv_drop(uid, gid) == -1)
 		die_temp("priv_drop", NULL);
+}
+
+static int
+caps_set(uint64_t keep)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct d[2];
+
+	memset(d, 0, sizeof d);
+	d[0].permitted = d[0].effective = (uint32_t)keep;
+	d[1].permitted = d[1].effective = (uint32_t)(keep >> 32);
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+/* priv_caps_none - 1 if no capability is left in any set */
+int
+priv_caps_none(void)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d) == -1)
+		return 0;
+	for (int i = 0; i < 2; i++)
+		if (d[i].permitted | d[i].effective | d[i].inheritable)
+			return 0;
+	return 1;
+}
+
+/* priv_setid_only - root's uid-changing power kept, the rest dropped */
+int
+priv_setid_only(uid_t uid, gid_t gid)
+{
+	const uint64_t keep = 1ull << CAP_SETUID | 1ull << CAP_SETGID;
+	gid_t g = gid;
+	uid_t r, e, s;
+
+	if (geteuid() != 0)
+		return 0;
+	if (uid == 0 || gid == 0)
+		return errno = EPERM, -1;
+	/* nothing exec'd later may ever regain the rest */
+	for (int cap = 0; cap <= 63; cap++)
+		if (cap != CAP_SETUID && cap != CAP_SETGID &&
+		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1 &&
+		    errno != EINVAL)
+			return -1;
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == -1 ||
+	    setgroups(1, &g) == -1 || setresgid(g, g, g) == -1 ||
+	    setresuid(uid, uid, uid) == -1 ||
+	    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) == -1 || caps_set(keep) == -1)
+		return -1;
+	if (getresuid(&r, &e, &s) == -1 || r != uid || e != uid || s != uid)
+		return errno = EPERM, -1;
+	return 0;
+}
+
+/* priv_become - the user for good, from priv_setid_only's state */
+int
+priv_become(uid_t uid, gid_t gid)
+{
+	gid_t g = gid;
+	uid_t r, e, s;
+
+	if (uid == 0 || gid == 0)
+		return errno = EPERM, -1;
+	if (setgroups(1, &g) == -1 || setresgid(gid, gid, gid) == -1 ||
+	    setresuid(uid, uid, uid) == -1 || caps_set(0) == -1)
+		return -1;
+	if (getresuid(&r, &e, &s) == -1 || r != uid || e != uid || s != uid ||
+	    getegid() != gid)
+		return errno = EPERM, -1;
+	return priv_caps_none() ? 0 : (errno = EPERM, -1);
 }
 
 /* priv_lookup - uid and gid of a user name */

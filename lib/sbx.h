@@ -54,6 +54,18 @@ void	sbx_enter_or_die(const struct sbx_rule *rules);
  * or is left alone when uid is (uid_t)-1.  0 or -1 with errno. */
 int	priv_drop(uid_t uid, gid_t gid);
 void	priv_drop_or_die(uid_t uid, gid_t gid);
+/* priv_setid_only: as root, become uid/gid but keep CAP_SETUID and
+ * CAP_SETGID (and nothing else, bounding set included): a process that
+ * must later become another user (priv_become) without holding root's
+ * other powers meanwhile.  No-op when not root.  0 or -1 with errno. */
+int	priv_setid_only(uid_t uid, gid_t gid);
+/* priv_become: from priv_setid_only's state (or root), become uid/gid
+ * (groups = gid only) with every capability dropped; never uid or gid
+ * 0; verified (no setuid(0) test: callers' filters forbid setuid).
+ * 0 or -1 with errno. */
+int	priv_become(uid_t uid, gid_t gid);
+/* priv_caps_none: 1 if the process holds no capability at all */
+int	priv_caps_none(void);
 /* priv_lookup: a user name to uid/gid (before the sandbox) */
 int	priv_lookup(const char *name, uid_t *uid, gid_t *gid);
 /* sbx_chroot_empty: as root, chroot to dir (made 0755 if missing), an

@@ -8,8 +8,6 @@
  * flags to CLONE_PARENT. */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -27,69 +25,20 @@
 #include "lfork.h"
 #include "log.h"
 #include "lspawn.h"
+#include "sbx.h"
 
 #define KIND_WORKER	'W'
 #define KIND_ONCE	'E'
 
 static unsigned char req[FDPASS_MAX + 1];
 
-static int
-caps_set(uint64_t keep)
-{
-	struct __user_cap_header_struct h = {
-		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
-	struct __user_cap_data_struct d[2];
-
-	memset(d, 0, sizeof d);
-	d[0].permitted = d[0].effective = (uint32_t)keep;
-	d[1].permitted = d[1].effective = (uint32_t)(keep >> 32);
-	return (int)syscall(SYS_capset, &h, d);
-}
-
-/* caps_none - no capability left in any set (setuid(0) is no check
- * here: the forker's filter lets nobody call setuid) */
-static int
-caps_none(void)
-{
-	struct __user_cap_header_struct h = {
-		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
-	struct __user_cap_data_struct d[2];
-
-	if (syscall(SYS_capget, &h, d) == -1)
-		return 0;
-	for (int i = 0; i < 2; i++)
-		if (d[i].permitted | d[i].effective | d[i].inheritable)
-			return 0;
-	return 1;
-}
-
 /* identity - as root: user_lspawn with CAP_SETUID and CAP_SETGID only */
 static int
 identity(const struct lspawn_cfg *c)
 {
-	const uint64_t keep = 1ull << CAP_SETUID | 1ull << CAP_SETGID;
-	gid_t g = c->fgid;
-	uid_t r, e, s;
-
 	if (!c->root)
 		return 0;
-	if (c->fuid == 0 || c->fgid == 0)
-		return errno = EPERM, -1;
-	/* nothing exec'd (sandmail-local) may ever regain the rest */
-	for (int cap = 0; cap <= 63; cap++)
-		if (cap != CAP_SETUID && cap != CAP_SETGID &&
-		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1 &&
-		    errno != EINVAL)
-			return -1;
-	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == -1 ||
-	    setgroups(1, &g) == -1 || setresgid(g, g, g) == -1 ||
-	    setresuid(c->fuid, c->fuid, c->fuid) == -1 ||
-	    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) == -1 || caps_set(keep) == -1)
-		return -1;
-	if (getresuid(&r, &e, &s) == -1 || r != c->fuid || e != c->fuid ||
-	    s != c->fuid)
-		return errno = EPERM, -1;
-	return 0;
+	return priv_setid_only(c->fuid, c->fgid);
 }
 
 /* lfork_enter - the forker's identity, then its filter */
@@ -105,18 +54,7 @@ lfork_enter(const struct lspawn_cfg *c)
 int
 lfork_become(uid_t uid, gid_t gid)
 {
-	gid_t g = gid;
-	uid_t r, e, s;
-
-	if (uid == 0 || gid == 0)
-		return errno = EPERM, -1;
-	if (setgroups(1, &g) == -1 || setresgid(gid, gid, gid) == -1 ||
-	    setresuid(uid, uid, uid) == -1 || caps_set(0) == -1)
-		return -1;
-	if (getresuid(&r, &e, &s) == -1 || r != uid || e != uid || s != uid ||
-	    getegid() != gid)
-		return errno = EPERM, -1;
-	return caps_none() ? 0 : (errno = EPERM, -1);
+	return priv_become(uid, gid);
 }
 
 /* recv2 - one request with exactly two descriptors */

@@ -9,4 +9,4 @@ sandmail-probe_OBJS := testtools/probe.o queue/qsbx.o send/send_sbx.o \
 	local/lfork.o local/lspawn.o local/lspawn_sbx.o local/lspawn_cfg.o \
 	local/lwork.o $(LOCAL_DELIVER_OBJS) \
 	resolve/rsbx.o resolve/resolver.o resolve/dns.o resolve/cache.o \
-	resolve/route.o
+	resolve/route.o $(POP3D_LIB_OBJS)

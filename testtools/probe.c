@@ -25,12 +25,16 @@
  *   worker    a maildir worker: the forker's filter, lfork_become() to
  *             -u/-g (as root), lwork_enter() on the maildir -d
  *   resolve   sandmail-resolve: resolve_sandbox() (resolve/rsbx.c)
+ *   pop3-monitor  a pop3d connection's monitor: pop3_monitor_enter()
+ *   pop3-mailbox  the same after a login: pop3_mailbox_become() to
+ *             -u/-g, the maildir -d opened, pop3_mailbox_enter()
  *
  * Options: -s FILE (a root-only secret), -o DIR (a directory outside,
  * writable by anyone, with a file "victim"), -r DIR (a root-owned 0755
  * directory with a file "keep"), -m DIR (another user's maildir), -a IP:PORT (a TCP and
  * UDP address to reach), -x UID (another uid to become), -u UID -g GID
- * -d DIR (the worker's recipient and maildir).
+ * -d DIR (the worker's recipient and maildir), -D DIR (the ptrace
+ * victim's maildir, when the role locks its own).
  *
  * Attacks: read-secret create-abs create-dirfd-abs create-dotdot
  * create-root unlink-root mkdir-out rename-out link-out unlink-out connect udp
@@ -59,13 +63,14 @@
 #include "../local/lspawn.h"
 #include "../local/lwork.h"
 #include "../local/maildir.h"
+#include "../pop3d/pop3d.h"
 #include "../queue/qsbx.h"
 #include "../resolve/rsbx.h"
 #include "../send/send_sbx.h"
 
 struct opts {
 	const char	*conf, *secret, *out, *rootdir, *maildir, *addr;
-	const char	*dest;
+	const char	*dest, *vdest;	/* -d, and -D for the victim */
 	uid_t		 other, uid;
 	gid_t		 gid;
 };
@@ -167,6 +172,41 @@ role_resolve(const struct conf *c)
 	(void)resolve_sandbox(c, &rc);
 }
 
+/* the pop3 roles read their own settings as sandmail-pop3d does */
+static void
+role_pop3_monitor(const struct conf *c)
+{
+	static struct pop3_cfg pc;
+	static struct conf pcf;
+
+	(void)c;
+	cfg_load(&pc, &pcf, O.conf);
+	pop3_monitor_enter(&pc);
+}
+
+static void
+role_pop3_mailbox(const struct conf *c)
+{
+	static struct pop3_cfg pc;
+	static struct conf pcf;
+	struct box b;
+	static struct mbox mb;
+
+	(void)c;
+	if (O.dest == NULL)
+		die_msg(EXIT_TEMP, "usage", "pop3-mailbox: -d maildir");
+	cfg_load(&pc, &pcf, O.conf);
+	pop3_monitor_enter(&pc);
+	b.path = (char *)O.dest;
+	b.uid = geteuid() == 0 || pc.uid != (uid_t)-1 ? O.uid : (uid_t)-1;
+	b.gid = O.gid;
+	pop3_mailbox_become(&b);
+	if (mbox_open(&mb, b.path) == -1 || mbox_scan(&mb, 1000) == -1)
+		die_temp("mbox", b.path);
+	pop3_mailbox_enter(&mb);
+	dirfd_role = mb.cur;
+}
+
 static const struct role {
 	const char	*name;
 	void		(*enter)(const struct conf *);
@@ -177,6 +217,8 @@ static const struct role {
 	{ "lfork", role_lfork },
 	{ "worker", role_worker },
 	{ "resolve", role_resolve },
+	{ "pop3-monitor", role_pop3_monitor },
+	{ "pop3-mailbox", role_pop3_mailbox },
 	{ NULL, NULL },
 };
 
@@ -364,6 +406,9 @@ start_victim(const struct role *r)
 		die_temp("victim", NULL);
 	if (victim == 0) {
 		close(p[0]);
+		/* a maildir of its own: a pop3 mailbox is locked */
+		if (O.vdest != NULL)
+			O.dest = O.vdest;
 		enter(r);
 		(void)!write(p[1], "r", 1);
 		for (;;)
@@ -435,7 +480,7 @@ main(int argc, char *argv[])
 	int ch, ptr = 0;
 
 	log_init("probe");
-	while ((ch = getopt(argc, argv, "c:s:o:r:m:a:x:u:g:d:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:s:o:r:m:a:x:u:g:d:D:")) != -1) {
 		switch (ch) {
 		case 'c': O.conf = optarg; break;
 		case 's': O.secret = optarg; break;
@@ -447,6 +492,7 @@ main(int argc, char *argv[])
 		case 'u': O.uid = num(optarg); break;
 		case 'g': O.gid = (gid_t)num(optarg); break;
 		case 'd': O.dest = optarg; break;
+		case 'D': O.vdest = optarg; break;
 		default:
 			die_msg(EXIT_PERM, "usage", "sandmail-probe [options] "
 			    "ROLE ATTACK...");

@@ -61,8 +61,12 @@ def scene():
     with open(p("secret"), "w") as f:
         f.write("secret\n")
     os.chmod(p("secret"), 0o600)
+    for sub in ["new", "cur", "tmp"]:
+        os.makedirs(p("home", "Maildir", sub))
+        os.makedirs(p("home", "Maildir2", sub))
     if ROOT:
-        os.chown(p("home"), UID, UID)
+        for r, ds, fs in os.walk(p("home")):
+            os.chown(r, UID, UID)
     lsn = socket.socket()
     lsn.bind(("127.0.0.1", 0))
     lsn.listen(16)
@@ -73,7 +77,7 @@ def scene():
             "nameserver": f"127.0.0.1:{free_port()}"}
     if user:
         conf.update(user_queue=user, user_send=user, user_resolve=user,
-                    user_lspawn=user)
+                    user_lspawn=user, user_pop3d=user)
     with open(p("sandmail.conf"), "w") as f:
         for k, v in conf.items():
             f.write(f"{k} {v}\n")
@@ -98,6 +102,8 @@ def probe(scene, role, attacks, *extra):
         name, what = line.split(" ", 1)
         got[name] = what
     assert sorted(got) == sorted(attacks), (r.stdout, r.stderr)
+    if any(v.startswith("error") for v in got.values()):
+        print(r.stderr)
     return got
 
 
@@ -186,3 +192,30 @@ def test_running_lspawn_and_forker_identities(tmp_path, procs):
         assert mine["Seccomp"] == "2"
     finally:
         ls.close()
+
+
+def test_pop3_mailbox_contains_an_attacker(scene):
+    """A pop3d session after login: the mailbox owner (no capability
+    left, as root), Landlock on that maildir, its filter: nothing
+    outside the maildir, no other maildir, no network, no uid."""
+    md = os.path.join(scene["dir"], "home", "Maildir") + "/"
+    ids = ["-u", str(UID), "-g", str(UID)] if ROOT else \
+        ["-u", str(os.getuid()), "-g", str(os.getgid())]
+    md2 = os.path.join(scene["dir"], "home", "Maildir2") + "/"
+    got = probe(scene, "pop3-mailbox", ALL, "-d", md, "-D", md2, *ids)
+    assert_blocked(got, ALL)
+    assert_untouched(scene)
+
+
+@pytest.mark.skipif(not ROOT, reason="the monitor's identity needs root")
+def test_pop3_monitor_holds_no_root(scene):
+    """A pop3d connection's monitor (it reads the login process's
+    records): user_pop3d with only CAP_SETUID and CAP_SETGID, so it can
+    neither read nor write what only root may, nor become root; it can
+    become a mailbox owner, which is its job."""
+    attacks = ["read-secret", "create-root", "unlink-root", "setuid-root",
+               "connect", "udp", "ptrace", "exec"]
+    got = probe(scene, "pop3-monitor", attacks + ["setuid-other"])
+    assert_blocked(got, attacks)
+    assert got["setuid-other"] == "SUCCEEDED"
+    assert os.listdir(os.path.join(scene["dir"], "rootdir")) == ["keep"]
