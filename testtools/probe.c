@@ -25,6 +25,8 @@
  *   worker    a maildir worker: the forker's filter, lfork_become() to
  *             -u/-g (as root), lwork_enter() on the maildir -d
  *   resolve   sandmail-resolve: resolve_sandbox() (resolve/rsbx.c)
+ *   smtpd     an smtpd session: gen_child() on the listener's page
+ *             (smtpd/gen.c), session_sandbox() (smtpd/sandbox.c)
  *   pop3-monitor  a pop3d connection's monitor: pop3_monitor_enter()
  *   pop3-mailbox  the same after a login: pop3_mailbox_become() to
  *             -u/-g, the maildir -d opened, pop3_mailbox_enter()
@@ -36,9 +38,9 @@
  * -d DIR (the worker's recipient and maildir), -D DIR (the ptrace
  * victim's maildir, when the role locks its own).
  *
- * Attacks: read-secret create-abs create-dirfd-abs create-dotdot
+ * Attacks: read-secret read-out create-abs create-dirfd-abs create-dotdot
  * create-root unlink-root mkdir-out rename-out link-out unlink-out connect udp
- * setuid-root setuid-other ptrace maildir exec. */
+ * setuid-root setuid-other ptrace maildir genpage exec. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -67,6 +70,7 @@
 #include "../queue/qsbx.h"
 #include "../resolve/rsbx.h"
 #include "../send/send_sbx.h"
+#include "probe.h"
 
 struct opts {
 	const char	*conf, *secret, *out, *rootdir, *maildir, *addr;
@@ -79,6 +83,7 @@ static struct opts O = { .other = 4242, .uid = (uid_t)-1,
     .gid = (gid_t)-1 };
 static int dirfd_role = AT_FDCWD;	/* the role's own directory */
 static pid_t victim = -1;
+static const volatile unsigned *probe_gen;	/* smtpd's generation page */
 
 static void
 out(const char *a, const char *what, const char *detail)
@@ -172,6 +177,12 @@ role_resolve(const struct conf *c)
 	(void)resolve_sandbox(c, &rc);
 }
 
+static void
+role_smtpd(const struct conf *c)
+{
+	probe_smtpd(c, &probe_gen);
+}
+
 /* the pop3 roles read their own settings as sandmail-pop3d does */
 static void
 role_pop3_monitor(const struct conf *c)
@@ -217,6 +228,7 @@ static const struct role {
 	{ "lfork", role_lfork },
 	{ "worker", role_worker },
 	{ "resolve", role_resolve },
+	{ "smtpd", role_smtpd },
 	{ "pop3-monitor", role_pop3_monitor },
 	{ "pop3-mailbox", role_pop3_mailbox },
 	{ NULL, NULL },
@@ -283,6 +295,14 @@ attack(const char *a)
 	if (strcmp(a, "read-secret") == 0) {
 		NEED(O.secret);
 		if ((fd = open(O.secret, O_RDONLY | O_CLOEXEC)) == -1)
+			return -1;
+		return read(fd, &c, 1);
+	}
+	if (strcmp(a, "read-out") == 0) {
+		/* a world-readable file outside, by ".." from our directory */
+		NEED(O.out);
+		if ((fd = openat(dirfd_role, dotdot(O.out, "victim"), O_RDONLY |
+		    O_CLOEXEC)) == -1)
 			return -1;
 		return read(fd, &c, 1);
 	}
@@ -362,6 +382,17 @@ attack(const char *a)
 	if (strcmp(a, "maildir") == 0) {
 		NEED(O.maildir);
 		return openat(AT_FDCWD, under(O.maildir, "new/probe"), cr, 0600);
+	}
+	if (strcmp(a, "genpage") == 0) {
+		void *pg;
+
+		if (probe_gen == NULL)
+			return errno = EINVAL, -2;
+		pg = (void *)((uintptr_t)probe_gen & ~(uintptr_t)4095);
+		if (mprotect(pg, 4096, PROT_READ | PROT_WRITE) == -1)
+			return -1;
+		*(volatile unsigned *)probe_gen = 0xdead;
+		return 0;
 	}
 	if (strcmp(a, "exec") == 0) {
 		char *argv[] = { "true", NULL }, *envp[] = { NULL };

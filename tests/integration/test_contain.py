@@ -29,7 +29,7 @@ from conftest import free_port, proc_status, prog, wait_for
 ROOT = os.geteuid() == 0
 UID = lu.ROOT_TEST_UID
 
-FILE_ATTACKS = ["read-secret", "create-abs", "create-dirfd-abs",
+FILE_ATTACKS = ["read-secret", "read-out", "create-abs", "create-dirfd-abs",
                 "create-dotdot", "create-root", "unlink-root", "mkdir-out",
                 "rename-out", "link-out", "unlink-out", "maildir"]
 OTHER_ATTACKS = ["connect", "udp", "setuid-root", "setuid-other", "ptrace",
@@ -77,7 +77,7 @@ def scene():
             "nameserver": f"127.0.0.1:{free_port()}"}
     if user:
         conf.update(user_queue=user, user_send=user, user_resolve=user,
-                    user_lspawn=user, user_pop3d=user)
+                    user_lspawn=user, user_pop3d=user, user_smtpd=user)
     with open(p("sandmail.conf"), "w") as f:
         for k, v in conf.items():
             f.write(f"{k} {v}\n")
@@ -219,3 +219,14 @@ def test_pop3_monitor_holds_no_root(scene):
     assert_blocked(got, attacks)
     assert got["setuid-other"] == "SUCCEEDED"
     assert os.listdir(os.path.join(scene["dir"], "rootdir")) == ["keep"]
+
+
+def test_smtpd_session_contains_an_attacker(scene):
+    """An smtpd session as its listener forks it: no file, no socket, no
+    uid, no exec; and the listener's generation page, which the session
+    reads to learn that the tables changed, cannot be made writable
+    again (it used to be mprotected read-only: one mprotect undid it)."""
+    got = probe(scene, "smtpd", ALL + ["genpage"])
+    assert_blocked(got, ALL + ["genpage"])
+    assert got["genpage"] == "blocked EACCES"
+    assert_untouched(scene)
