@@ -293,6 +293,16 @@ priv_become(uid_t uid, gid_t gid)
 	return priv_caps_none() ? 0 : (errno = EPERM, -1);
 }
 
+/* sbx_close_inherited - every descriptor above 2 that we were started
+ * with: a supervisor's or a shell's, never ours to pass on */
+void
+sbx_close_inherited(void)
+{
+	if (close_range(3, ~0U, 0) == -1)
+		for (int fd = 3; fd < 1024; fd++)
+			(void)close(fd);
+}
+
 /* priv_lookup - uid and gid of a user name */
 int
 priv_lookup(const char *name, uid_t *uid, gid_t *gid)

@@ -66,6 +66,10 @@ int	priv_setid_only(uid_t uid, gid_t gid);
 int	priv_become(uid_t uid, gid_t gid);
 /* priv_caps_none: 1 if the process holds no capability at all */
 int	priv_caps_none(void);
+/* sbx_close_inherited: close every fd above 2 (call first in main of a
+ * server whose children and exec'd helpers must not inherit what its
+ * supervisor left open) */
+void	sbx_close_inherited(void);
 /* priv_lookup: a user name to uid/gid (before the sandbox) */
 int	priv_lookup(const char *name, uid_t *uid, gid_t *gid);
 /* sbx_chroot_empty: as root, chroot to dir (made 0755 if missing), an

@@ -230,3 +230,42 @@ def test_smtpd_session_contains_an_attacker(scene):
     assert_blocked(got, ALL + ["genpage"])
     assert got["genpage"] == "blocked EACCES"
     assert_untouched(scene)
+
+
+def _fds_with(pid, target):
+    out = []
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                    out.append(int(fd))
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return out
+
+
+def test_supervisor_fds_do_not_reach_sessions(procs, tmp_path):
+    """A descriptor the supervisor leaves open (not close-on-exec) is
+    closed by the smtpd listener at its start: it reaches neither a
+    session nor anything a session execs."""
+    import smtpdutil
+    r, w = os.pipe()
+    os.set_inheritable(w, True)
+    target = os.readlink(f"/proc/self/fd/{w}")
+    s = smtpdutil.Smtpd(procs, tmp_path, listen=False)
+    port = free_port()
+    with open(s.log, "ab") as lg:
+        p = procs.start([prog("sandmail-smtpd"), "-c", s.conf, "-l",
+                         f"127.0.0.1:{port}"], stderr=lg, pass_fds=(w,))
+    os.close(w)
+    from conftest import wait_port
+    wait_port(port)
+    c = smtpdutil.Client(port)
+    kids = wait_for(lambda: smtpdutil.children(p.pid), what="a session")
+    assert _fds_with(p.pid, target) == []
+    for k in kids:
+        assert _fds_with(k, target) == []
+    c.close()
+    os.close(r)
