@@ -27,6 +27,8 @@
  *   resolve   sandmail-resolve: resolve_sandbox() (resolve/rsbx.c)
  *   smtpd     an smtpd session: gen_child() on the listener's page
  *             (smtpd/gen.c), session_sandbox() (smtpd/sandbox.c)
+ *   rspawn    sandmail-rspawn: rspawn_sandbox() (remote/rspawn_sbx.c)
+ *   remote-worker  one of its workers: rspawn_sandbox(), worker_sandbox()
  *   pop3-monitor  a pop3d connection's monitor: pop3_monitor_enter()
  *   pop3-mailbox  the same after a login: pop3_mailbox_become() to
  *             -u/-g, the maildir -d opened, pop3_mailbox_enter()
@@ -40,11 +42,12 @@
  *
  * Attacks: read-secret read-out create-abs create-dirfd-abs create-dotdot
  * create-root unlink-root mkdir-out rename-out link-out unlink-out connect udp
- * setuid-root setuid-other ptrace maildir genpage exec. */
+ * setuid-root setuid-other ptrace maildir genpage clone-ns exec. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +56,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +72,7 @@
 #include "../local/maildir.h"
 #include "../pop3d/pop3d.h"
 #include "../queue/qsbx.h"
+#include "../remote/rspawn.h"
 #include "../resolve/rsbx.h"
 #include "../send/send_sbx.h"
 #include "probe.h"
@@ -218,6 +223,20 @@ role_pop3_mailbox(const struct conf *c)
 	dirfd_role = mb.cur;
 }
 
+static void
+role_rspawn(const struct conf *c)
+{
+	rspawn_sandbox(c);
+}
+
+/* a worker: forked by rspawn under its filter, then its own */
+static void
+role_remote_worker(const struct conf *c)
+{
+	rspawn_sandbox(c);
+	worker_sandbox();
+}
+
 static const struct role {
 	const char	*name;
 	void		(*enter)(const struct conf *);
@@ -229,6 +248,8 @@ static const struct role {
 	{ "worker", role_worker },
 	{ "resolve", role_resolve },
 	{ "smtpd", role_smtpd },
+	{ "rspawn", role_rspawn },
+	{ "remote-worker", role_remote_worker },
 	{ "pop3-monitor", role_pop3_monitor },
 	{ "pop3-mailbox", role_pop3_mailbox },
 	{ NULL, NULL },
@@ -393,6 +414,15 @@ attack(const char *a)
 			return -1;
 		*(volatile unsigned *)probe_gen = 0xdead;
 		return 0;
+	}
+	if (strcmp(a, "clone-ns") == 0) {
+		/* a new user and network namespace: root inside it */
+		long pid = syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNET |
+		    SIGCHLD, 0, NULL, NULL, 0);
+
+		if (pid == 0)
+			_exit(0);
+		return pid;
 	}
 	if (strcmp(a, "exec") == 0) {
 		char *argv[] = { "true", NULL }, *envp[] = { NULL };

@@ -33,7 +33,7 @@ FILE_ATTACKS = ["read-secret", "read-out", "create-abs", "create-dirfd-abs",
                 "create-dotdot", "create-root", "unlink-root", "mkdir-out",
                 "rename-out", "link-out", "unlink-out", "maildir"]
 OTHER_ATTACKS = ["connect", "udp", "setuid-root", "setuid-other", "ptrace",
-                 "exec"]
+                 "clone-ns", "exec"]
 ALL = FILE_ATTACKS + OTHER_ATTACKS
 
 
@@ -53,7 +53,7 @@ ASAN_ALLOWS = {"read-secret", "read-out", "create-abs", "create-dirfd-abs",
 
 
 def checked(role, attacks):
-    if SANITIZED and role in ("lspawn", "smtpd"):
+    if SANITIZED and role in ("lspawn", "smtpd", "rspawn", "remote-worker"):
         return [a for a in attacks if a not in ASAN_ALLOWS]
     return attacks
 
@@ -98,7 +98,8 @@ def scene():
             "nameserver": f"127.0.0.1:{free_port()}"}
     if user:
         conf.update(user_queue=user, user_send=user, user_resolve=user,
-                    user_lspawn=user, user_pop3d=user, user_smtpd=user)
+                    user_lspawn=user, user_pop3d=user, user_smtpd=user,
+                    user_remote=user)
     with open(p("sandmail.conf"), "w") as f:
         for k, v in conf.items():
             f.write(f"{k} {v}\n")
@@ -291,3 +292,16 @@ def test_supervisor_fds_do_not_reach_sessions(procs, tmp_path):
         assert _fds_with(k, target) == []
     c.close()
     os.close(r)
+
+
+@pytest.mark.parametrize("role", ["rspawn", "remote-worker"])
+def test_rspawn_contains_an_attacker(scene, role):
+    """sandmail-rspawn and its workers (chrooted to an empty directory as
+    root): no file, no uid, no ptrace, no exec, no new namespace (clone
+    takes fork's flags only).  TCP to any address is their job (the MX
+    hosts of any domain), so the probe's connect reaches the listener."""
+    attacks = checked(role, [a for a in ALL if a != "connect"])
+    got = probe(scene, role, attacks + ["connect"])
+    assert_blocked(got, attacks)
+    assert got["connect"] == "SUCCEEDED"
+    assert_untouched(scene)
