@@ -126,6 +126,14 @@ int
 ll_confine(const struct ll_rule *r, size_t n, const uint16_t *ports,
     size_t nports)
 {
+	return ll_confine_flags(r, n, ports, nports, 0);
+}
+
+/* ll_confine_flags - ll_confine, with LL_KEEP_SIGNALS */
+int
+ll_confine_flags(const struct ll_rule *r, size_t n, const uint16_t *ports,
+    size_t nports, unsigned flags)
+{
 	struct ll_attr a = { 0 };
 	size_t size;
 	int abi, rs, e;
@@ -140,7 +148,8 @@ ll_confine(const struct ll_rule *r, size_t n, const uint16_t *ports,
 		size = 2 * sizeof a.fs;
 	}
 	if (abi >= 6) {
-		a.scoped = SCOPE_ABSTRACT_UNIX | SCOPE_SIGNAL;
+		a.scoped = SCOPE_ABSTRACT_UNIX |
+		    (flags & LL_KEEP_SIGNALS ? 0 : SCOPE_SIGNAL);
 		size = sizeof a;
 	}
 	if ((rs = (int)syscall(SYS_landlock_create_ruleset, &a, size, 0)) < 0)

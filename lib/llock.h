@@ -38,6 +38,12 @@ int	ll_abi(void);
  * (nothing done: the caller logs it, ll_missing), -1 error with errno. */
 int	ll_confine(const struct ll_rule *r, size_t n, const uint16_t *ports,
 	    size_t nports);
+/* ll_confine_flags: the same with flags: LL_KEEP_SIGNALS leaves signals
+ * to processes outside the domain allowed (a parent that must kill
+ * children which confine themselves in domains of their own) */
+#define LL_KEEP_SIGNALS	1u
+int	ll_confine_flags(const struct ll_rule *r, size_t n,
+	    const uint16_t *ports, size_t nports, unsigned flags);
 /* ll_missing: one warning line in the log, once per process, that the
  * paths of prog are confined by seccomp and the uid alone */
 void	ll_missing(void);

@@ -174,8 +174,11 @@ lfork_start(const struct lspawn_cfg *c)
 	if ((pid = fork()) == -1)
 		die_temp("fork", "forker");
 	if (pid == 0) {
-		/* send's socket (fd 0) is lspawn's business only */
+		/* send's socket (fd 0) and the tables are lspawn's
+		 * business only */
 		close(sv[0]);
+		if (c->tables_fd >= 0)
+			close(c->tables_fd);
 		if (dup2(sv[1], 0) == -1)
 			_exit(EXIT_TEMP);
 		close(sv[1]);

@@ -29,6 +29,7 @@ struct lspawn_cfg {
 	unsigned long long idle;	/* lspawn_idle: retire a worker, s */
 	unsigned long	 max_use;	/* lspawn_max_use: jobs per worker */
 	int		 forker;	/* lspawn's socket to its forker */
+	int		 tables_fd;	/* the tables directory (O_PATH), -1 */
 	uid_t		 fuid;		/* root: the forker's user_lspawn */
 	gid_t		 fgid;
 };

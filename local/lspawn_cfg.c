@@ -67,6 +67,18 @@ hostname(const struct conf *conf)
 	return u.nodename;
 }
 
+/* tables_dir - the tables directory, for lspawn's Landlock rule (its
+ * tables may be mapped again, read-only); -1 if it cannot be opened */
+static int
+tables_dir(const struct conf *conf)
+{
+	char *dir = conf_path(conf, "tables", ".");
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	free(dir);
+	return fd;
+}
+
 /* lspawn_cfg_load - the settings, sandmail-local opened, user_lspawn */
 void
 lspawn_cfg_load(struct lspawn_cfg *c, const struct conf *conf)
@@ -99,6 +111,7 @@ lspawn_cfg_load(struct lspawn_cfg *c, const struct conf *conf)
 	c->self_uid = getuid();
 	c->self_gid = getgid();
 	c->forker = -1;
+	c->tables_fd = tables_dir(conf);
 	if (c->root && priv_lookup(conf_str(conf, "user_lspawn", "nobody"),
 	    &c->fuid, &c->fgid) == -1)
 		die_msg(EXIT_TEMP, "user", conf_str(conf, "user_lspawn",

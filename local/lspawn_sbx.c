@@ -27,7 +27,9 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include "llock.h"
 #include "lspawn.h"
 #include "maildir.h"
 #include "sbx.h"
@@ -169,6 +171,25 @@ ctx_load(scmp_filter_ctx ctx, int bad)
 #define DEFAULT_ACTION	SCMP_ACT_KILL_PROCESS
 #endif
 
+/* confine - Landlock: by any path, only the tables, read-only (its own
+ * tables may be mapped again when they change); signals stay allowed:
+ * lspawn kills workers that confined themselves.  1 if confined. */
+static int
+confine(const struct lspawn_cfg *c)
+{
+	const struct ll_rule r = { c->tables_fd, LL_READ };
+	int k;
+
+	if ((k = ll_confine_flags(&r, c->tables_fd >= 0 ? 1 : 0, NULL, 0,
+	    LL_KEEP_SIGNALS)) == -1)
+		return -1;
+	if (k == 1)
+		ll_missing();
+	if (c->tables_fd >= 0)
+		close(c->tables_fd);
+	return k == 0;
+}
+
 /* lspawn_sandbox - lspawn's own calls, nothing a delivery needs */
 int
 lspawn_sandbox(const struct lspawn_cfg *c)
@@ -178,12 +199,22 @@ lspawn_sandbox(const struct lspawn_cfg *c)
 		SBX_LAST
 	};
 	scmp_filter_ctx ctx;
+	int ll;
 
+	if ((ll = confine(c)) == -1)
+		return -1;
 	if ((ctx = ctx_new(DEFAULT_ACTION)) == NULL)
 		return errno = errno ? errno : ENOMEM, -1;
+	/* opening read-only, for a table mapped again: under Landlock it
+	 * reaches only the tables; without Landlock it fails (EACCES)
+	 * rather than let root read any file */
 	return ctx_load(ctx, add(ctx, SCMP_ACT_ALLOW, sbx_base) == -1 ||
 	    add(ctx, SCMP_ACT_ALLOW, own_rules) == -1 ||
-	    add(ctx, SCMP_ACT_ALLOW, to_forker) == -1);
+	    add(ctx, SCMP_ACT_ALLOW, to_forker) == -1 ||
+	    seccomp_rule_add(ctx, ll ? SCMP_ACT_ALLOW :
+	    SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 1,
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC |
+	    O_APPEND | O_PATH, O_RDONLY)) < 0);
 }
 
 /* fork_ids - the recipient's ids, never below the local minimums (so
