@@ -251,7 +251,14 @@ priv_caps_none(void)
 int
 priv_setid_only(uid_t uid, gid_t gid)
 {
-	const uint64_t keep = 1ull << CAP_SETUID | 1ull << CAP_SETGID;
+	return priv_keep_caps(uid, gid, 1ull << CAP_SETUID |
+	    1ull << CAP_SETGID);
+}
+
+/* priv_keep_caps - uid/gid with only the capabilities in keep */
+int
+priv_keep_caps(uid_t uid, gid_t gid, uint64_t keep)
+{
 	gid_t g = gid;
 	uid_t r, e, s;
 
@@ -261,7 +268,7 @@ priv_setid_only(uid_t uid, gid_t gid)
 		return errno = EPERM, -1;
 	/* nothing exec'd later may ever regain the rest */
 	for (int cap = 0; cap <= 63; cap++)
-		if (cap != CAP_SETUID && cap != CAP_SETGID &&
+		if (!(keep & 1ull << cap) &&
 		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1 &&
 		    errno != EINVAL)
 			return -1;

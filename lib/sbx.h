@@ -10,6 +10,7 @@
 #define SANDMAIL_SBX_H
 
 #include <seccomp.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct sbx_rule {
@@ -59,6 +60,8 @@ void	priv_drop_or_die(uid_t uid, gid_t gid);
  * must later become another user (priv_become) without holding root's
  * other powers meanwhile.  No-op when not root.  0 or -1 with errno. */
 int	priv_setid_only(uid_t uid, gid_t gid);
+/* priv_keep_caps: the same with the capabilities in keep (1 << CAP_*) */
+int	priv_keep_caps(uid_t uid, gid_t gid, uint64_t keep);
 /* priv_become: from priv_setid_only's state (or root), become uid/gid
  * (groups = gid only) with every capability dropped; never uid or gid
  * 0; verified (no setuid(0) test: callers' filters forbid setuid).

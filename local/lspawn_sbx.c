@@ -22,6 +22,7 @@
  * its own allow-list in either case. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -201,6 +202,12 @@ lspawn_sandbox(const struct lspawn_cfg *c)
 	scmp_filter_ctx ctx;
 	int ll;
 
+	/* root no more: user_lspawn with CAP_KILL (its workers run as
+	 * other users) and CAP_DAC_READ_SEARCH (its tables, which Landlock
+	 * below is the only thing it may read) */
+	if (c->root && priv_keep_caps(c->fuid, c->fgid, 1ull << CAP_KILL |
+	    1ull << CAP_DAC_READ_SEARCH) == -1)
+		return -1;
 	if ((ll = confine(c)) == -1)
 		return -1;
 	if ((ctx = ctx_new(DEFAULT_ACTION)) == NULL)

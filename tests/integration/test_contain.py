@@ -203,8 +203,10 @@ def test_forker_holds_no_root(scene):
 
 @pytest.mark.skipif(not ROOT, reason="lspawn is root only when started so")
 def test_running_lspawn_and_forker_identities(tmp_path, procs):
-    """The running lspawn (root) and its forker (user_lspawn, only
-    CAP_SETUID and CAP_SETGID, filtered) as /proc shows them."""
+    """The running lspawn and its forker as /proc shows them: neither is
+    root.  lspawn is user_lspawn with CAP_KILL (its workers run as other
+    users) and CAP_DAC_READ_SEARCH (its tables, under Landlock); the
+    forker user_lspawn with CAP_SETUID and CAP_SETGID; both filtered."""
     ls = lu.Lspawn(procs, lu.write_conf(str(tmp_path), user_lspawn="nobody"))
     try:
         wait_for(lambda: lu.lspawn_forker(ls.proc.pid), what="the forker")
@@ -216,8 +218,12 @@ def test_running_lspawn_and_forker_identities(tmp_path, procs):
         assert int(st["CapEff"], 16) == (1 << 6) | (1 << 7)
         assert int(st["CapPrm"], 16) == (1 << 6) | (1 << 7)
         assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1"
+        wait_for(lambda: proc_status(ls.proc.pid)["Seccomp"] == "2",
+                 what="lspawn's filter")
         mine = proc_status(ls.proc.pid)
-        assert mine["Seccomp"] == "2"
+        assert mine["Uid"].split() == ["65534"] * 4
+        assert int(mine["CapEff"], 16) == (1 << 5) | (1 << 2)
+        assert int(mine["CapBnd"], 16) == (1 << 5) | (1 << 2)
     finally:
         ls.close()
 
