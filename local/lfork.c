@@ -2,10 +2,11 @@
  *
  * Trusts lspawn no more than lspawn trusts send: a request is decoded
  * exactly, the job checked again with lspawn_check (uid in range, never
- * uid or gid 0, an absolute maildir or an allowed program), the
- * descriptors must be a regular file and a socket or pipe.  Its filter
- * (lspawn_sbx.c) pins setresuid and setresgid above 0 and the clone
- * flags to CLONE_PARENT. */
+ * uid or gid 0, gid at least local_gid_min, an absolute maildir or an
+ * allowed program), the descriptors must be a regular file and a socket
+ * or pipe.  Its filter (lspawn_sbx.c) pins setresuid and setresgid at or
+ * above the local minimums, allows no setuid, and pins the clone flags
+ * to CLONE_PARENT. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
