@@ -1,28 +1,26 @@
-/* sandmail-lspawn: the only root process.  Reads LJOB datagrams from send
- * on fd 0 (a SOCK_SEQPACKET socket), forks one child per job that becomes
- * the recipient's uid and gid and delivers (in place into a maildir, or
- * by exec'ing sandmail-local), and answers one LRES per job.
+/* sandmail-lspawn: local deliveries.  Reads LJOB datagrams from send on
+ * fd 0 (a SOCK_SEQPACKET socket), has a child per job (or a reused
+ * worker) become the recipient's uid and gid and deliver (in place into
+ * a maildir, or by exec'ing sandmail-local), and answers one LRES per job.
  *
  *   sandmail-lspawn [-c sandmail.conf]
  *
- * It opens sandmail-local once (O_PATH), then forks its forker
- * (lfork.c), which clones every delivery child for it; sandboxed,
- * lspawn itself can neither fork, exec, change uid nor touch a file.  Run as a plain user it delivers
- * only as that user.  EOF on fd 0 or SIGTERM: finish the deliveries
- * under way, exit 0. */
+ * Started as root, it opens sandmail-local once (O_PATH), then forks its
+ * forker (lfork.c), which clones every delivery child for it, and
+ * becomes user_lspawn with CAP_KILL and CAP_DAC_READ_SEARCH only;
+ * sandboxed, it can neither fork, exec, change uid nor create, link,
+ * rename or remove a file.  Run as a plain user it delivers only as that
+ * user.  EOF on fd 0 or SIGTERM: finish the deliveries under way, exit
+ * 0. */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
 #include "conf.h"
 #include "exitcode.h"
 #include "log.h"
