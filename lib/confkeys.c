@@ -52,8 +52,9 @@ const struct conf_key conf_keys[] = {
 	USER("user_remote", "sandmailr", "rspawn"),
 	USER("user_auth", "sandmaila", "auth"),
 	USER("user_pop3d", "sandmaild", "pop3d"),
-	USER("user_vmail", "vmail", "send pop3d"),
-	USER("user_alias", "nobody", "send"),
+	USER("user_vmail", "vmail", "send pop3d lspawn"),
+	USER("user_alias", "nobody", "send lspawn"),
+	USER("user_lspawn", "nobody", "lspawn"),
 
 	/* sandmail-inject */
 	{ "inject_domain", CONF_WORD, CONF_DYNDEF, ANY, NULL, NULL,
@@ -110,6 +111,7 @@ const struct conf_key conf_keys[] = {
 	/* sandmail-lspawn and sandmail-local */
 	NUM("local_uid_min", "1000", 1, UINT32_MAX - 1, "lspawn"),
 	NUM("local_uid_max", "60000", 1, UINT32_MAX - 1, "lspawn"),
+	NUM("local_gid_min", "100", 1, UINT32_MAX - 1, "lspawn"),
 	BOOL("local_allow_programs", "no", "lspawn"),
 	BOOL("lspawn_exec", "no", "lspawn"),
 	BOOL("local_lookup", "yes", "lspawn"),

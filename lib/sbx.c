@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "exitcode.h"
@@ -107,9 +109,38 @@ add_rules(scmp_filter_ctx ctx, const struct sbx_rule *r)
 	return 0;
 }
 
-/* sbx_enter - install base + rules; nothing else is allowed after */
-int
-sbx_enter(const struct sbx_rule *rules)
+/* memory_call - one of the calls sbx_enter_pinned leaves out of base */
+static int
+memory_call(int nr)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	(void)nr;
+	return 0;		/* the sanitizers' runtime maps and unmaps */
+#else
+	return nr == SCMP_SYS(mmap) || nr == SCMP_SYS(mprotect) ||
+	    nr == SCMP_SYS(munmap) || nr == SCMP_SYS(mremap);
+#endif
+}
+
+static int
+add_base(scmp_filter_ctx ctx, int pinned)
+{
+	const struct sbx_rule *r;
+
+	for (r = sbx_base; r->nr != SBX_END; r++)
+		if (!(pinned && memory_call(r->nr)) &&
+		    seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, r->nr,
+		    r->nargs, r->args) < 0)
+			return -1;
+	if (pinned && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 2,
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0),
+	    SCMP_A3(SCMP_CMP_MASKED_EQ, MAP_FIXED, 0)) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+enter(const struct sbx_rule *rules, int pinned)
 {
 	scmp_filter_ctx ctx;
 	int r;
@@ -120,7 +151,7 @@ sbx_enter(const struct sbx_rule *rules)
 		return errno = ENOMEM, -1;
 	/* kills are logged by the kernel (SECCOMP_FILTER_FLAG_LOG) */
 	(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
-	if (add_rules(ctx, sbx_base) == -1 ||
+	if (add_base(ctx, pinned) == -1 ||
 	    (rules != NULL && add_rules(ctx, rules) == -1)) {
 		seccomp_release(ctx);
 		return errno = EINVAL, -1;
@@ -130,6 +161,20 @@ sbx_enter(const struct sbx_rule *rules)
 	if (r < 0)
 		return errno = -r, -1;
 	return 0;
+}
+
+/* sbx_enter - install base + rules; nothing else is allowed after */
+int
+sbx_enter(const struct sbx_rule *rules)
+{
+	return enter(rules, 0);
+}
+
+/* sbx_enter_pinned - the same, with the memory map pinned (sbx.h) */
+int
+sbx_enter_pinned(const struct sbx_rule *rules)
+{
+	return enter(rules, 1);
 }
 
 /* sbx_enter_or_die - sandbox or exit 111 */
@@ -171,6 +216,98 @@ priv_drop_or_die(uid_t uid, gid_t gid)
 {
 	if (priv_drop(uid, gid) == -1)
 		die_temp("priv_drop", NULL);
+}
+
+static int
+caps_set(uint64_t keep)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct d[2];
+
+	memset(d, 0, sizeof d);
+	d[0].permitted = d[0].effective = (uint32_t)keep;
+	d[1].permitted = d[1].effective = (uint32_t)(keep >> 32);
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+/* priv_caps_none - 1 if no capability is left in any set */
+int
+priv_caps_none(void)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d) == -1)
+		return 0;
+	for (int i = 0; i < 2; i++)
+		if (d[i].permitted | d[i].effective | d[i].inheritable)
+			return 0;
+	return 1;
+}
+
+/* priv_setid_only - root's uid-changing power kept, the rest dropped */
+int
+priv_setid_only(uid_t uid, gid_t gid)
+{
+	return priv_keep_caps(uid, gid, 1ull << CAP_SETUID |
+	    1ull << CAP_SETGID);
+}
+
+/* priv_keep_caps - uid/gid with only the capabilities in keep */
+int
+priv_keep_caps(uid_t uid, gid_t gid, uint64_t keep)
+{
+	gid_t g = gid;
+	uid_t r, e, s;
+
+	if (geteuid() != 0)
+		return 0;
+	if (uid == 0 || gid == 0)
+		return errno = EPERM, -1;
+	/* nothing exec'd later may ever regain the rest */
+	for (int cap = 0; cap <= 63; cap++)
+		if (!(keep & 1ull << cap) &&
+		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1 &&
+		    errno != EINVAL)
+			return -1;
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == -1 ||
+	    setgroups(1, &g) == -1 || setresgid(g, g, g) == -1 ||
+	    setresuid(uid, uid, uid) == -1 ||
+	    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) == -1 || caps_set(keep) == -1)
+		return -1;
+	if (getresuid(&r, &e, &s) == -1 || r != uid || e != uid || s != uid)
+		return errno = EPERM, -1;
+	return 0;
+}
+
+/* priv_become - the user for good, from priv_setid_only's state */
+int
+priv_become(uid_t uid, gid_t gid)
+{
+	gid_t g = gid;
+	uid_t r, e, s;
+
+	if (uid == 0 || gid == 0)
+		return errno = EPERM, -1;
+	if (setgroups(1, &g) == -1 || setresgid(gid, gid, gid) == -1 ||
+	    setresuid(uid, uid, uid) == -1 || caps_set(0) == -1)
+		return -1;
+	if (getresuid(&r, &e, &s) == -1 || r != uid || e != uid || s != uid ||
+	    getegid() != gid)
+		return errno = EPERM, -1;
+	return priv_caps_none() ? 0 : (errno = EPERM, -1);
+}
+
+/* sbx_close_inherited - every descriptor above 2 that we were started
+ * with: a supervisor's or a shell's, never ours to pass on */
+void
+sbx_close_inherited(void)
+{
+	if (close_range(3, ~0U, 0) == -1)
+		for (int fd = 3; fd < 1024; fd++)
+			(void)close(fd);
 }
 
 /* priv_lookup - uid and gid of a user name */

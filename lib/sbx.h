@@ -10,6 +10,7 @@
 #define SANDMAIL_SBX_H
 
 #include <seccomp.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct sbx_rule {
@@ -41,6 +42,11 @@ extern const struct sbx_rule sbx_base[];
 
 /* sbx_enter: NO_NEW_PRIVS, then base + rules; 0 or -1 with errno */
 int	sbx_enter(const struct sbx_rule *rules);
+/* sbx_enter_pinned: the same, but the memory map stays as it is: no
+ * mprotect, munmap or mremap, and mmap never MAP_FIXED (so a page made
+ * read-only before cannot be made writable or replaced; the program
+ * must not free memory to the kernel: mallopt(M_MMAP_MAX, 0)) */
+int	sbx_enter_pinned(const struct sbx_rule *rules);
 /* sbx_enter_or_die: the same, exiting 111 on failure */
 void	sbx_enter_or_die(const struct sbx_rule *rules);
 
@@ -49,6 +55,24 @@ void	sbx_enter_or_die(const struct sbx_rule *rules);
  * or is left alone when uid is (uid_t)-1.  0 or -1 with errno. */
 int	priv_drop(uid_t uid, gid_t gid);
 void	priv_drop_or_die(uid_t uid, gid_t gid);
+/* priv_setid_only: as root, become uid/gid but keep CAP_SETUID and
+ * CAP_SETGID (and nothing else, bounding set included): a process that
+ * must later become another user (priv_become) without holding root's
+ * other powers meanwhile.  No-op when not root.  0 or -1 with errno. */
+int	priv_setid_only(uid_t uid, gid_t gid);
+/* priv_keep_caps: the same with the capabilities in keep (1 << CAP_*) */
+int	priv_keep_caps(uid_t uid, gid_t gid, uint64_t keep);
+/* priv_become: from priv_setid_only's state (or root), become uid/gid
+ * (groups = gid only) with every capability dropped; never uid or gid
+ * 0; verified (no setuid(0) test: callers' filters forbid setuid).
+ * 0 or -1 with errno. */
+int	priv_become(uid_t uid, gid_t gid);
+/* priv_caps_none: 1 if the process holds no capability at all */
+int	priv_caps_none(void);
+/* sbx_close_inherited: close every fd above 2 (call first in main of a
+ * server whose children and exec'd helpers must not inherit what its
+ * supervisor left open) */
+void	sbx_close_inherited(void);
 /* priv_lookup: a user name to uid/gid (before the sandbox) */
 int	priv_lookup(const char *name, uid_t *uid, gid_t *gid);
 /* sbx_chroot_empty: as root, chroot to dir (made 0755 if missing), an

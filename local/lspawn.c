@@ -13,6 +13,10 @@
  * overruns local_timeout.  Fork and set-up (Landlock, the seccomp
  * filter) are paid once per worker, not once per message.
  *
+ * lspawn forks nothing itself: its forker (lfork.c) clones each child
+ * for it, as lspawn's child, so that lspawn's own filter holds no call
+ * a delivery needs (no file, no setuid).
+ *
  * A "|command" (or every job, with lspawn_exec on) gets a child of its
  * own as before: it drops to the recipient and execs sandmail-local; its
  * fd 1 is a pipe whose last line becomes the result's text, its exit
@@ -28,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -38,6 +43,7 @@
 #include "addr.h"
 #include "fdpass.h"
 #include "job.h"
+#include "lfork.h"
 #include "log.h"
 #include "lspawn.h"
 #include "lwork.h"
@@ -143,6 +149,8 @@ lspawn_check(const struct lspawn_cfg *c, const struct ljob *j, int msgfd,
 	if (c->root && (j->uid < c->uid_min || j->uid > c->uid_max) &&
 	    !svc_uid(c, j->uid))
 		return "uid outside local_uid_min..local_uid_max";
+	if (c->root && j->gid < c->gid_min)
+		return "gid below local_gid_min";
 	if (!c->root && j->uid != c->self_uid)
 		return "not root: can deliver only as my own uid";
 	if (j->dest[0] == '|') {
@@ -418,22 +426,23 @@ child_work(const struct lspawn_cfg *c, const struct ljob *j)
 	lwork_run(&w, j);
 }
 
-/* child - after fork: default signals, the message on fd 0 and the
- * report pipe (or the worker's socket) on fd 1, the recipient's uid and
- * gid, then the delivery */
-static void __attribute__((noreturn))
-child(const struct lspawn_cfg *c, const struct ljob *j, int msgfd, int wfd,
-    int worker)
+/* lspawn_child - after the forker's clone: default signals, the message
+ * on fd 0 and the report pipe (or the worker's socket) on fd 1, the
+ * recipient's uid and gid (and no capability), then the delivery */
+void
+lspawn_child(const struct lspawn_cfg *c, const struct ljob *j, int msgfd,
+    int wfd, int worker)
 {
 	sigset_t none;
 
+	(void)prctl(PR_SET_NAME, "sandmail-lspawn", 0, 0, 0);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	if (dup2(wfd, 1) == -1 || dup2(msgfd, 0) == -1)
 		_exit(EXIT_TEMP);
-	if (c->root && priv_drop(j->uid, j->gid) == -1) {
+	if (c->root && lfork_become(j->uid, j->gid) == -1) {
 		if (worker)
 			lwork_fail(j, "lspawn: cannot become the recipient",
 			    errno);
@@ -654,14 +663,14 @@ spawn(struct lspawn *ls, struct child *k, struct ljob *j, int msgfd,
 	    p) : pipe2(p, O_CLOEXEC);
 	if (r == -1)
 		return "cannot make a pipe";
-	if ((pid = fork()) == -1) {
+	/* the forker clones the child for us: lspawn itself may not fork
+	 * or change uid (lfork.h) */
+	pid = lfork_spawn(ls->cfg->forker, j, msgfd, p[1], worker);
+	close(p[1]);
+	if (pid == -1) {
 		close(p[0]);
-		close(p[1]);
 		return "cannot fork";
 	}
-	if (pid == 0)
-		child(ls->cfg, j, msgfd, p[1], worker);
-	close(p[1]);
 	/* never block on a worker whose slot changed hands */
 	if (worker)
 		(void)fcntl(p[0], F_SETFL, O_NONBLOCK);

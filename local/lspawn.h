@@ -36,6 +36,9 @@ struct lspawn_cfg {
 	uint32_t	 uid_min, uid_max;
 	uint32_t	 svc_uid[2];	/* user_vmail, user_alias: allowed */
 	size_t		 nsvc;		/* outside uid_min..uid_max too */
+	uint32_t	 uid_floor;	/* the lowest of uid_min and svc_uid:
+					 * the forker's filter's floor */
+	uint32_t	 gid_min;	/* root: no group below it */
 	int		 root;		/* we are root: become the recipient */
 	uid_t		 self_uid;	/* not root: the only uid we serve */
 	gid_t		 self_gid;
@@ -45,8 +48,16 @@ struct lspawn_cfg {
 	unsigned long long idle;	/* lspawn_idle: retire a worker, s */
 	unsigned long	 max_use;	/* lspawn_max_use: jobs per worker */
 	struct lspawn_tabs *tabs;	/* NULL: local_lookup off */
+	int		 forker;	/* lspawn's socket to its forker */
+	int		 tables_fd;	/* the tables directory (O_PATH), -1 */
+	uid_t		 fuid;		/* root: the forker's user_lspawn */
+	gid_t		 fgid;
 };
 
+struct conf;
+/* lspawn_cfg_load: the settings from conf; opens sandmail-local (O_PATH)
+ * and, as root, looks user_lspawn up.  Exits 111 on errors. */
+void	lspawn_cfg_load(struct lspawn_cfg *, const struct conf *);
 /* lspawn_check: whether a job may run.  NULL, or the reason with
  * *status set (ST_TEMP or ST_PERM).  msgfd is the descriptor that came
  * with it (-1 for none). */
@@ -69,7 +80,17 @@ int	lspawn_run(const struct lspawn_cfg *, int sock);
 /* lspawn_signals: SIGTERM stops the intake of jobs (lspawn_run then
  * finishes what runs and returns); SIGPIPE ignored.  Before the sandbox. */
 void	lspawn_signals(void);
-/* lspawn_sandbox: the filter for lspawn and what it execs (lspawn_sbx.c) */
+/* lspawn_sandbox: lspawn's own filter (lspawn_sbx.c): jobs, results,
+ * its children's pipes, waits and kills; no file, no uid, no fork */
 int	lspawn_sandbox(const struct lspawn_cfg *);
+/* lfork_sandbox: the forker's filter, inherited by every delivery
+ * child until it adds its own: fork, the recipient's ids, what the
+ * maildir set-up (and with lspawn_exec, sandmail-local) needs */
+int	lfork_sandbox(const struct lspawn_cfg *);
+/* lspawn_child: in a child the forker cloned: the message on fd 0, wfd
+ * (report pipe or worker socket) on fd 1, the recipient's ids, then the
+ * delivery.  Never returns. */
+void	lspawn_child(const struct lspawn_cfg *, const struct ljob *,
+	    int msgfd, int wfd, int worker) __attribute__((noreturn));
 
 #endif

@@ -1,40 +1,45 @@
-/* lspawn_sbx: sandmail-lspawn's seccomp filter.
+/* lspawn_sbx: the filters of sandmail-lspawn and of its forker.
  *
- * A seccomp filter is inherited by fork(2) and outlives execve(2): every
- * delivery child runs under this filter too, until it adds its own
- * (tighter) one.  So the list below is lspawn's own calls plus what the
- * maildir set-up in a worker needs (lwork.c, lrun.c), and, with
- * lspawn_exec on, what the dynamic loader and libc's start-up need in
- * sandmail-local.
- * XXX: that means lspawn, though root, keeps openat/mkdir; what it loses
- * is every socket but AF_UNIX pairs, every exec (with lspawn_exec: all
- * but execveat of sandmail-local's one descriptor), ptrace, mount, module
- * and key calls.
+ * A seccomp filter is inherited by fork(2) and outlives execve(2), and
+ * stacked filters only narrow: whatever a delivery child needs before
+ * its own filter, its parent must allow as well.  So lspawn, which reads
+ * send's jobs, forks nothing: its filter (own_rules) has its sockets and
+ * pipes, waits and SIGKILL for its children, and no file call, no uid
+ * change, no fork, no exec.  The forker (lfork.c), which reads only
+ * lspawn's requests and runs as user_lspawn with CAP_SETUID and
+ * CAP_SETGID alone, holds what the children need (fork_rules and
+ * chain_rules): CLONE_PARENT, the recipient's ids (setresuid and
+ * setresgid pinned at or above local_uid_min and local_gid_min, so not
+ * even the forker can become root or a system user), and the maildir
+ * set-up (and with lspawn_exec, the exec of sandmail-local's one
+ * descriptor).  Whatever it opens, it opens as user_lspawn.
  *
  * With local_allow_programs on, the commands run by sandmail-local (any
- * shell pipeline) inherit the filter as well, so no allow-list can fit
- * them: lspawn then installs a deny-list of the calls no mail delivery
- * has any business making (the kernel and namespace administration calls
- * root could otherwise use), and says so in its man page. */
+ * shell pipeline) inherit the forker's filter, so no allow-list can fit
+ * them: the forker then installs a deny-list of the calls no mail
+ * delivery has any business making (the kernel and namespace
+ * administration calls, and ids below the local minimums); lspawn keeps
+ * its own allow-list in either case. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include "llock.h"
 #include "lspawn.h"
 #include "maildir.h"
 #include "sbx.h"
 
-/* fork() in glibc: clone(CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID|SIGCHLD) */
-#define FORK_FLAGS	(CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD)
-
 static const struct sbx_rule own_rules[] = {
-	/* jobs and results */
+	/* jobs and results; requests to the forker and its answers */
 	SBX_ALLOW(recvmsg),
 	SBX_ALLOW(sendmsg),
+	SBX_ALLOW(recvfrom),
 	/* children; a worker's socket pair, its EOF, its end when it
 	 * overruns (XXX: seccomp cannot tell our children's pids from
 	 * others: lspawn, root, may SIGKILL any one process, or its own
@@ -45,19 +50,27 @@ static const struct sbx_rule own_rules[] = {
 	SBX_ALLOW(shutdown),
 	SBX_ALLOW2(kill, SCMP_A0(SCMP_CMP_MASKED_EQ, 0x80000000u, 0),
 	    SCMP_A1(SCMP_CMP_EQ, SIGKILL)),
-	SBX_ALLOW1(clone, SCMP_A0(SCMP_CMP_EQ, FORK_FLAGS)),
-	SBX_ALLOW(set_robust_list),
 	SBX_ALLOW(wait4),
 	SBX_ALLOW(pipe2),
+	SBX_LAST
+};
+
+/* the forker: clone a child of lspawn's, and what lfork_become needs;
+ * the uid and gid rules are added by fork_ids() */
+static const struct sbx_rule fork_rules[] = {
+	SBX_ALLOW(recvmsg),
+	SBX_ALLOW(sendmsg),
+	SBX_ALLOW(sendto),
+	SBX_ALLOW1(clone, SCMP_A0(SCMP_CMP_EQ, CLONE_PARENT | SIGCHLD)),
+	SBX_ALLOW(set_robust_list),	/* libc's start after an exec */
+	SBX_ALLOW1(prctl, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME)),
 	SBX_ALLOW(dup2),
 	SBX_ALLOW(dup3),
 	SBX_ALLOW(umask),
 	SBX_ALLOW(close_range),	/* the child keeps fds 0-2 only */
-	/* becoming the recipient (priv_drop), and checking it */
-	SBX_ALLOW(setgroups),
-	SBX_ALLOW(setresgid),
-	SBX_ALLOW(setresuid),
-	SBX_ALLOW(setuid),
+	SBX_ALLOW1(setgroups, SCMP_A0(SCMP_CMP_EQ, 1)),
+	SBX_ALLOW(capset),
+	SBX_ALLOW(capget),
 	SBX_ALLOW(getuid),
 	SBX_ALLOW(geteuid),
 	SBX_ALLOW(getgid),
@@ -127,26 +140,24 @@ add(scmp_filter_ctx ctx, uint32_t act, const struct sbx_rule *r)
 	return 0;
 }
 
-/* allow_list - lspawn's calls, the chain's, and with lspawn_exec the one
- * exec */
-static int
-allow_list(const struct lspawn_cfg *c)
+static scmp_filter_ctx
+ctx_new(uint32_t def)
 {
 	scmp_filter_ctx ctx;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		return NULL;
+	if ((ctx = seccomp_init(def)) != NULL)
+		(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
+	return ctx;
+}
+
+static int
+ctx_load(scmp_filter_ctx ctx, int bad)
+{
 	int r;
 
-#ifdef SBX_DEBUG
-	ctx = seccomp_init(SCMP_ACT_LOG);
-#else
-	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-#endif
-	if (ctx == NULL)
-		return errno = ENOMEM, -1;
-	(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
-	if (add(ctx, SCMP_ACT_ALLOW, sbx_base) == -1 ||
-	    add(ctx, SCMP_ACT_ALLOW, own_rules) == -1 ||
-	    add(ctx, SCMP_ACT_ALLOW, chain_rules) == -1 ||
-	    (c->exec && exec_rule(ctx, c->progfd) < 0)) {
+	if (bad) {
 		seccomp_release(ctx);
 		return errno = EINVAL, -1;
 	}
@@ -155,8 +166,96 @@ allow_list(const struct lspawn_cfg *c)
 	return r < 0 ? (errno = -r, -1) : 0;
 }
 
-/* with programs: what neither lspawn nor any delivery may ever do; each
- * entry fails with EPERM (the table reuses sbx_rule) */
+#ifdef SBX_DEBUG
+#define DEFAULT_ACTION	SCMP_ACT_LOG
+#else
+#define DEFAULT_ACTION	SCMP_ACT_KILL_PROCESS
+#endif
+
+/* confine - Landlock: by any path, only the tables, read-only (its own
+ * tables may be mapped again when they change); signals stay allowed:
+ * lspawn kills workers that confined themselves.  1 if confined. */
+static int
+confine(const struct lspawn_cfg *c)
+{
+	const struct ll_rule r = { c->tables_fd, LL_READ };
+	int k;
+
+	if ((k = ll_confine_flags(&r, c->tables_fd >= 0 ? 1 : 0, NULL, 0,
+	    LL_KEEP_SIGNALS)) == -1)
+		return -1;
+	if (k == 1)
+		ll_missing();
+	if (c->tables_fd >= 0)
+		close(c->tables_fd);
+	return k == 0;
+}
+
+/* lspawn_sandbox - lspawn's own calls, nothing a delivery needs */
+int
+lspawn_sandbox(const struct lspawn_cfg *c)
+{
+	const struct sbx_rule to_forker[] = {
+		SBX_ALLOW1(sendto, SCMP_A0(SCMP_CMP_EQ, (unsigned)c->forker)),
+		SBX_LAST
+	};
+	scmp_filter_ctx ctx;
+	int ll;
+
+	/* root no more: user_lspawn with CAP_KILL (its workers run as
+	 * other users) and CAP_DAC_READ_SEARCH (its tables, which Landlock
+	 * below is the only thing it may read) */
+	if (c->root && priv_keep_caps(c->fuid, c->fgid, 1ull << CAP_KILL |
+	    1ull << CAP_DAC_READ_SEARCH) == -1)
+		return -1;
+	if ((ll = confine(c)) == -1)
+		return -1;
+	if ((ctx = ctx_new(DEFAULT_ACTION)) == NULL)
+		return errno = errno ? errno : ENOMEM, -1;
+	/* opening read-only, for a table mapped again: under Landlock it
+	 * reaches only the tables; without Landlock it fails (EACCES)
+	 * rather than let root read any file */
+	return ctx_load(ctx, add(ctx, SCMP_ACT_ALLOW, sbx_base) == -1 ||
+	    add(ctx, SCMP_ACT_ALLOW, own_rules) == -1 ||
+	    add(ctx, SCMP_ACT_ALLOW, to_forker) == -1 ||
+	    seccomp_rule_add(ctx, ll ? SCMP_ACT_ALLOW :
+	    SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 1,
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC |
+	    O_APPEND | O_PATH, O_RDONLY)) < 0);
+}
+
+/* fork_ids - the recipient's ids, never below the local minimums (so
+ * never 0): for uids the lowest of local_uid_min and the uids of
+ * user_vmail and user_alias (system users, often below it), whose exact
+ * values the forker's own check then enforces; (uid_t)-1, "unchanged",
+ * passes, but leaves nothing gained.
+ * Not root: no id changes at all. */
+static int
+fork_ids(scmp_filter_ctx ctx, const struct lspawn_cfg *c, uint32_t act,
+    enum scmp_compare op)
+{
+	const scmp_datum_t u = c->uid_floor, g = c->gid_min;
+
+	if (!c->root)
+		return 0;
+	if (op == SCMP_CMP_GE)	/* allow: each id at or above */
+		return seccomp_rule_add(ctx, act, SCMP_SYS(setresuid), 3,
+		    SCMP_A0(op, u), SCMP_A1(op, u), SCMP_A2(op, u)) < 0 ||
+		    seccomp_rule_add(ctx, act, SCMP_SYS(setresgid), 3,
+		    SCMP_A0(op, g), SCMP_A1(op, g), SCMP_A2(op, g)) < 0 ?
+		    -1 : 0;
+	/* deny: any id below */
+	for (unsigned i = 0; i < 3; i++)
+		if (seccomp_rule_add(ctx, act, SCMP_SYS(setresuid), 1,
+		    SCMP_CMP(i, op, u)) < 0 ||
+		    seccomp_rule_add(ctx, act, SCMP_SYS(setresgid), 1,
+		    SCMP_CMP(i, op, g)) < 0)
+			return -1;
+	return 0;
+}
+
+/* with programs: what neither the forker nor any delivery may ever do;
+ * each entry fails with EPERM (the table reuses sbx_rule) */
 #define DENY(name)	SBX_ALLOW(name)
 static const struct sbx_rule deny_rules[] = {
 	/* the kernel itself */
@@ -182,37 +281,31 @@ static const struct sbx_rule deny_rules[] = {
 	DENY(sethostname), DENY(setdomainname),
 	DENY(userfaultfd), DENY(fanotify_init),
 	DENY(lookup_dcookie), DENY(vhangup),
+	/* ids other than through setresuid and setresgid (the forker has
+	 * CAP_SETUID: setuid(0) would make it root) */
+	DENY(setuid), DENY(setreuid), DENY(setfsuid),
+	DENY(setgid), DENY(setregid), DENY(setfsgid),
 	SBX_LAST
 };
 
-/* deny_list - everything but deny_rules (local_allow_programs yes) */
-static int
-deny_list(void)
+/* lfork_sandbox - the forker's filter (and its children's, inherited) */
+int
+lfork_sandbox(const struct lspawn_cfg *c)
 {
 	scmp_filter_ctx ctx;
-	int r;
 
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
-		return -1;
-	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL)
-		return errno = ENOMEM, -1;
-	(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
-	if (add(ctx, SCMP_ACT_ERRNO(EPERM), deny_rules) == -1) {
-		seccomp_release(ctx);
-		return errno = EINVAL, -1;
+	if (c->programs) {
+		if ((ctx = ctx_new(SCMP_ACT_ALLOW)) == NULL)
+			return errno = errno ? errno : ENOMEM, -1;
+		return ctx_load(ctx, add(ctx, SCMP_ACT_ERRNO(EPERM),
+		    deny_rules) == -1 || fork_ids(ctx, c,
+		    SCMP_ACT_ERRNO(EPERM), SCMP_CMP_LT) == -1);
 	}
-	r = seccomp_load(ctx);
-	seccomp_release(ctx);
-	return r < 0 ? (errno = -r, -1) : 0;
-}
-
-/* lspawn_sandbox - NO_NEW_PRIVS and the filter that fits the config */
-int
-lspawn_sandbox(const struct lspawn_cfg *c)
-{
-	if (c->programs)
-		return deny_list();
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
-		return -1;
-	return allow_list(c);
+	if ((ctx = ctx_new(DEFAULT_ACTION)) == NULL)
+		return errno = errno ? errno : ENOMEM, -1;
+	return ctx_load(ctx, add(ctx, SCMP_ACT_ALLOW, sbx_base) == -1 ||
+	    add(ctx, SCMP_ACT_ALLOW, fork_rules) == -1 ||
+	    add(ctx, SCMP_ACT_ALLOW, chain_rules) == -1 ||
+	    fork_ids(ctx, c, SCMP_ACT_ALLOW, SCMP_CMP_GE) == -1 ||
+	    (c->exec && exec_rule(ctx, c->progfd) < 0));
 }

@@ -191,12 +191,27 @@ serve(struct worker *w, int code)
 	}
 }
 
+/* lwork_enter - open the maildir, then Landlock where the kernel has
+ * it, then the worker's seccomp filter; NULL, or what failed (errno) */
+const char *
+lwork_enter(struct maildir *m, const char *dest, struct stat *st)
+{
+	if (maildir_open(m, dest) == -1 || fstat(m->dir, st) == -1)
+		return "cannot open the maildir";
+	if (confine_maildir(m->dir) == -1)
+		return "cannot confine to the maildir";
+	if (lrun_sandbox(m, LWORK_SOCK) == -1)
+		return "cannot enter the sandbox";
+	return NULL;
+}
+
 /* lwork_run - set up as the recipient, deliver the first job, serve */
 void
 lwork_run(const struct lwork *c, const struct ljob *first)
 {
 	struct worker w;
 	struct stat st;
+	const char *why;
 	int code;
 
 	memset(&w, 0, sizeof w);
@@ -205,18 +220,13 @@ lwork_run(const struct lwork *c, const struct ljob *first)
 	w.gid = first->gid;
 	w.dest = first->dest;
 	umask(077);
-	if (maildir_open(&w.m, w.dest) == -1 || fstat(w.m.dir, &st) == -1)
-		lwork_fail(first, "cannot open the maildir", errno);
-	w.dev = st.st_dev;
-	w.ino = st.st_ino;
 	w.pid = getpid();
 	if (getrandom(w.rnd, sizeof w.rnd, 0) != (ssize_t)sizeof w.rnd)
 		lwork_fail(first, "cannot make a file name", errno);
-	/* Landlock where the kernel has it, then seccomp in any case */
-	if (confine_maildir(w.m.dir) == -1)
-		lwork_fail(first, "cannot confine to the maildir", errno);
-	if (lrun_sandbox(&w.m, LWORK_SOCK) == -1)
-		lwork_fail(first, "cannot enter the sandbox", errno);
+	if ((why = lwork_enter(&w.m, w.dest, &st)) != NULL)
+		lwork_fail(first, why, errno);
+	w.dev = st.st_dev;
+	w.ino = st.st_ino;
 	code = one(&w, first, 0);
 	close(0);
 	serve(&w, code);

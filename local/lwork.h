@@ -37,6 +37,13 @@ struct lwork {
  * returns. */
 void	lwork_run(const struct lwork *, const struct ljob *first)
 	    __attribute__((noreturn));
+struct maildir;
+struct stat;
+/* lwork_enter: as the recipient: open (and make) the maildir dest, with
+ * *st its stat, then Landlock and the worker's filter (recvmsg and
+ * sendmsg on LWORK_SOCK).  NULL, or what failed with errno set.  The
+ * probe calls it as a worker does. */
+const char *lwork_enter(struct maildir *, const char *dest, struct stat *st);
 /* lwork_fail: report what (with strerror(err) unless 0) as the first
  * job's temporary failure, and _exit 111 */
 void	lwork_fail(const struct ljob *, const char *what, int err)

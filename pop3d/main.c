@@ -13,6 +13,7 @@
 #include "listen.h"
 #include "log.h"
 #include "pop3d.h"
+#include "sbx.h"
 
 #define MAX_LISTEN	16
 
@@ -46,6 +47,9 @@ main(int argc, char *argv[])
 	int c, implicit = 0;
 
 	log_init("pop3d");
+	/* nothing the supervisor left open reaches a session or the
+	 * sandmail-auth it execs */
+	sbx_close_inherited();
 	while ((c = getopt(argc, argv, "c:l:T")) != -1) {
 		switch (c) {
 		case 'c':

@@ -154,6 +154,24 @@ struct peerinfo {
 	int	loopback;
 };
 
+/* a user's mailbox, found by the monitor */
+struct box {
+	char	*path;		/* the maildir, ending in '/' */
+	uid_t	 uid;		/* -1: stay who we are */
+	gid_t	 gid;
+};
+
+/* The sandbox entries of the per-connection processes (session.c), also
+ * run by the attacker probe (testtools/probe.c):
+ * pop3_monitor_enter: the monitor, after the login process is forked:
+ * as root user_pop3d with only CAP_SETUID and CAP_SETGID, then its
+ * filter; pop3_mailbox_become: the mailbox owner for good (no
+ * capability left); pop3_mailbox_enter: with the maildir open, Landlock
+ * on it and the mailbox filter.  Each exits 111 on failure. */
+void	pop3_monitor_enter(const struct pop3_cfg *);
+void	pop3_mailbox_become(const struct box *);
+void	pop3_mailbox_enter(const struct mbox *);
+
 /* session_run: the whole connection on infd/outfd; never returns */
 void	session_run(const struct pop3_cfg *, int infd, int outfd,
 	    const struct peerinfo *) __attribute__((noreturn));

@@ -33,6 +33,7 @@
 #include "exitcode.h"
 #include "log.h"
 #include "pop3d.h"
+#include "llock.h"
 #include "rec.h"
 #include "sbx.h"
 #include "tls.h"
@@ -42,11 +43,9 @@ static const char *const tbl_names[T_COUNT] = {
 	"localusers", "virtual", "domains",
 };
 
-struct box {
-	char	*path;		/* the maildir, ending in '/' */
-	uid_t	 uid;		/* -1: stay who we are */
-	gid_t	 gid;
-};
+/* monitor_root: the monitor was started as root: it keeps only
+ * CAP_SETUID and CAP_SETGID (as user_pop3d) to become a mailbox owner */
+static int monitor_root;
 
 /* user_vmail, looked up before the monitor's filter (no NSS after it) */
 static int	vmail_ok;
@@ -127,7 +126,7 @@ virtual_box(struct tbl *t, const struct pop3_cfg *cfg, const char *local,
 	if (r == 1) {
 		b->path = v.p;
 		v.p = NULL;
-		if (geteuid() == 0 && !vmail_ok) {
+		if (monitor_root && !vmail_ok) {
 			log_kv("error", "op", "getpwnam", "user",
 			    cfg->vmail_user, NULL);
 			r = -1;
@@ -194,6 +193,20 @@ say_raw(int fd, const char *s)
 			s += w, n -= (size_t)w;
 }
 
+/* mailbox_confine: Landlock: by any path, only what lies beneath the
+ * maildir, and only reading, removing and renaming (new/ -> cur/) */
+static void
+mailbox_confine(const struct mbox *mb)
+{
+	const struct ll_rule r = { mb->dir, LL_READ | LL_CREATE | LL_RENAME };
+	int k;
+
+	if ((k = ll_confine(&r, 1, NULL, 0)) == -1)
+		die_temp("landlock", NULL);
+	if (k == 1)
+		ll_missing();
+}
+
 /* mailbox_sandbox: what the mailbox process may do under its filter:
  * only the descriptors of new/ and cur/ name files */
 static void
@@ -234,12 +247,13 @@ mailbox(int fd, const struct pop3_cfg *cfg, const char *user,
 	struct wr *w;
 	char line[256];
 
-	if (b->uid == 0) {
-		log_kv("refuse", "user", user, "reason", "uid 0", NULL);
+	if (b->uid == 0 || b->gid == 0) {
+		log_kv("refuse", "user", user, "reason", b->uid == 0 ?
+		    "uid 0" : "gid 0", NULL);
 		say_raw(fd, "-ERR [SYS/PERM] this mailbox is not served\r\n");
 		_exit(EXIT_OK);
 	}
-	priv_drop_or_die(geteuid() == 0 ? b->uid : (uid_t)-1, b->gid);
+	pop3_mailbox_become(b);
 	if (mbox_open(&mb, b->path) == -1) {
 		if (errno == EWOULDBLOCK) {
 			log_kv("in_use", "user", user, "ip", ip, NULL);
@@ -258,7 +272,7 @@ mailbox(int fd, const struct pop3_cfg *cfg, const char *user,
 		say_raw(fd, "-ERR [SYS/TEMP] cannot read the mailbox\r\n");
 		_exit(EXIT_TEMP);
 	}
-	mailbox_sandbox(&mb);
+	pop3_mailbox_enter(&mb);
 	if ((r = malloc(sizeof *r)) == NULL || (w = malloc(sizeof *w)) == NULL)
 		die_temp("malloc", NULL);
 	if ((dl = malloc(sizeof *dl)) == NULL)
@@ -366,24 +380,45 @@ tls_ctx(const struct pop3_cfg *cfg)
 	return ctx;
 }
 
+/* pop3_mailbox_become - the mailbox owner, for good */
+void
+pop3_mailbox_become(const struct box *b)
+{
+	if (monitor_root) {
+		if (priv_become(b->uid, b->gid) == -1)
+			die_temp("priv_become", NULL);
+	} else
+		priv_drop_or_die((uid_t)-1, b->gid);
+}
+
+/* pop3_mailbox_enter - Landlock on the maildir, then its filter */
+void
+pop3_mailbox_enter(const struct mbox *mb)
+{
+	mailbox_confine(mb);
+	mailbox_sandbox(mb);
+}
+
 /*
- * monitor_sandbox: the monitor's filter, installed once the login process
- * is forked.  Filters stack, so it must allow what the mailbox process
- * does under its own, narrower filter later (mailbox_sandbox); what it
- * takes away is everything else: exec, sockets, signals to others,
- * ptrace, chmod/chown, links, mounts.
+ * pop3_monitor_enter: as root, become user_pop3d keeping only CAP_SETUID
+ * and CAP_SETGID (so the monitor opens and removes files with no more
+ * rights than that user), then the monitor's filter, installed once the
+ * login process is forked.  Filters stack, so it must allow what the
+ * mailbox process does under its own, narrower filter later
+ * (mailbox_sandbox); what it takes away is everything else: exec,
+ * sockets, signals to others, ptrace, chmod/chown, links, mounts, any
+ * uid or gid 0 (setresuid and setresgid above 0 only, no setuid).
  */
-static void
-monitor_sandbox(void)
+void
+pop3_monitor_enter(const struct pop3_cfg *cfg)
 {
 	static const struct sbx_rule rules[] = {
-		/* becoming the mailbox owner (priv_drop, verified) */
-		SBX_ALLOW(setgroups),
-		SBX_ALLOW(setresgid),
-		SBX_ALLOW(setresuid),
+		/* becoming the mailbox owner (priv_become, verified) */
+		SBX_ALLOW1(setgroups, SCMP_A0(SCMP_CMP_EQ, 1)),
+		SBX_ALLOW(capset),
+		SBX_ALLOW(capget),
 		SBX_ALLOW(getresuid),
 		SBX_ALLOW(getresgid),
-		SBX_ALLOW(setuid),
 		SBX_ALLOW(getuid),
 		SBX_ALLOW(geteuid),
 		SBX_ALLOW(getgid),
@@ -401,9 +436,22 @@ monitor_sandbox(void)
 		SBX_ALLOW(renameat),
 		SBX_ALLOW(renameat2),
 		SBX_ALLOW(fsync),
+		/* Landlock for the mailbox process */
+		SBX_ALLOW(landlock_create_ruleset),
+		SBX_ALLOW(landlock_add_rule),
+		SBX_ALLOW(landlock_restrict_self),
+		/* ids above 0 only: not even with CAP_SETUID can root
+		 * come back */
+		{ SCMP_SYS(setresuid), 3, { SCMP_A0(SCMP_CMP_GE, 1),
+		    SCMP_A1(SCMP_CMP_GE, 1), SCMP_A2(SCMP_CMP_GE, 1) } },
+		{ SCMP_SYS(setresgid), 3, { SCMP_A0(SCMP_CMP_GE, 1),
+		    SCMP_A1(SCMP_CMP_GE, 1), SCMP_A2(SCMP_CMP_GE, 1) } },
 		SBX_LAST
 	};
 
+	monitor_root = geteuid() == 0;
+	if (monitor_root && priv_setid_only(cfg->uid, cfg->gid) == -1)
+		die_temp("priv_setid_only", NULL);
 	sbx_enter_or_die(rules);
 }
 
@@ -469,7 +517,7 @@ session_run(const struct pop3_cfg *cfg, int infd, int outfd,
 	if (geteuid() == 0)
 		vmail_ok = priv_lookup(cfg->vmail_user, &vmail_uid,
 		    &vmail_gid) == 0;
-	monitor_sandbox();
+	pop3_monitor_enter(cfg);
 	monitor(sv[0], &a, t, cfg, peer);
 	_exit(EXIT_OK);
 }

@@ -1,5 +1,5 @@
 PROGS += sandmail-rspawn
-sandmail-rspawn_OBJS := remote/main.o remote/rspawn.o remote/worker.o \
+sandmail-rspawn_OBJS := remote/main.o remote/rspawn_sbx.o remote/rspawn.o remote/worker.o \
 	remote/smtp.o remote/reply.o remote/mime7.o remote/hdr2047.o
 # objects the unit test and the fuzzer link (never main.o)
 test_remote_OBJS := remote/reply.o remote/mime7.o remote/hdr2047.o

@@ -23,30 +23,6 @@
 
 SBX_NO_LEAK_CHECK
 
-static const struct sbx_rule rspawn_rules[] = {
-	/* its workers: fork (clone), socket pairs, reaping */
-	SBX_ALLOW(clone),
-	SBX_ALLOW(set_robust_list),
-	SBX_ALLOW(wait4),
-	SBX_ALLOW1(socketpair, SCMP_A0(SCMP_CMP_EQ, AF_UNIX)),
-	SBX_ALLOW(sendmsg),
-	SBX_ALLOW(recvmsg),
-	/* each worker installs its own, narrower filter after the fork */
-	SBX_ALLOW1(prctl, SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS)),
-	SBX_ALLOW(seccomp),
-	/* what the workers need (their own filter narrows it again) */
-	SBX_ALLOW1(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET)),
-	SBX_ALLOW1(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET6)),
-	SBX_ALLOW(connect),
-	SBX_ALLOW(getsockopt),
-	SBX_ALLOW(sendto),
-	SBX_ALLOW(recvfrom),
-	SBX_ALLOW(shutdown),
-	/* the message, read at offsets of its own */
-	SBX_ALLOW(pread64),
-	SBX_LAST
-};
-
 static int
 ms(const struct conf *cf, const char *key, unsigned long long def)
 {
@@ -111,9 +87,7 @@ main(int argc, char *argv[])
 	static char host[256];
 	struct conf cf;
 	struct rspawn_cfg c;
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
-	const char *path = NULL, *user;
+	const char *path = NULL;
 	int opt;
 
 	log_init("rspawn");
@@ -124,17 +98,12 @@ main(int argc, char *argv[])
 	}
 	conf_load(&cf, path);
 	config(&c, &cf, host, sizeof host);
-	user = conf_str(&cf, "user_remote", "sandmailr");
-	if (geteuid() == 0 && priv_lookup(user, &uid, &gid) == -1)
-		die_temp("user", user);
 	tls_setup(&c, &cf);
 	tzset();
 	if (sodium_init() < 0)
 		die_msg(EXIT_TEMP, "sodium_init", "failed");
-	/* as root: no files at all after this (an empty directory) */
-	sbx_chroot_empty(conf_str(&cf, "empty_dir", "/var/empty"));
-	priv_drop_or_die(uid, gid);
-	sbx_enter_or_die(rspawn_rules);
+	/* user_remote, chroot (as root), the filter (rspawn_sbx.c) */
+	rspawn_sandbox(&cf);
 	log_kv("start", "helo", host, NULL);
 	/* _exit: no atexit handlers (OpenSSL's) inside the sandbox */
 	_exit(rspawn_run(&c, 0) == 0 ? EXIT_OK : EXIT_TEMP);

@@ -17,6 +17,12 @@ struct rspawn_cfg {
 
 /* rspawn_run: serve on sock until EOF and every job is answered; 0 */
 int	rspawn_run(const struct rspawn_cfg *, int sock);
+struct conf;
+/* rspawn_sandbox: user_remote, chroot to empty_dir as root, rspawn's
+ * filter (rspawn_sbx.c); exits 111 on failure */
+void	rspawn_sandbox(const struct conf *);
+/* worker_sandbox: a worker's own, narrower filter (worker.c) */
+void	worker_sandbox(void);
 /* worker_run: a worker's life on its socket to rspawn; never returns */
 void	worker_run(const struct smtp_cfg *, int sock)
 	    __attribute__((noreturn));

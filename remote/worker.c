@@ -18,11 +18,14 @@
 
 static const struct sbx_rule worker_rules[] = {
 	/* TCP to the mail servers */
-	SBX_ALLOW1(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET)),
-	SBX_ALLOW1(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET6)),
+	/* TCP only: type SOCK_STREAM (with any of its flags) */
+	SBX_ALLOW2(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET),
+	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)),
+	SBX_ALLOW2(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET6),
+	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)),
 	SBX_ALLOW(connect),
 	SBX_ALLOW(getsockopt),
-	SBX_ALLOW(sendto),
+	SBX_ALLOW1(sendto, SCMP_A4(SCMP_CMP_EQ, 0)),	/* connected only */
 	SBX_ALLOW(recvfrom),
 	SBX_ALLOW(shutdown),
 	/* the message, read at offsets of its own */
@@ -72,6 +75,13 @@ one_job(const struct smtp_cfg *cfg, struct smtp_conn *c, int sock,
 	buf_free(&out);
 }
 
+/* worker_sandbox - the worker's own filter, on top of rspawn's */
+void
+worker_sandbox(void)
+{
+	sbx_enter_or_die(worker_rules);
+}
+
 /* worker_run - see rspawn.h */
 void
 worker_run(const struct smtp_cfg *cfg, int sock)
@@ -81,7 +91,7 @@ worker_run(const struct smtp_cfg *cfg, int sock)
 	ssize_t n;
 	int fd;
 
-	sbx_enter_or_die(worker_rules);
+	worker_sandbox();
 	smtp_conn_init(&c);
 	for (;;) {
 		n = fd_recv(sock, msg, sizeof msg, &fd);

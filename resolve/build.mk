@@ -1,5 +1,5 @@
 PROGS += sandmail-resolve
-sandmail-resolve_OBJS := resolve/main.o resolve/resolver.o resolve/route.o \
+sandmail-resolve_OBJS := resolve/main.o resolve/rsbx.o resolve/resolver.o resolve/route.o \
 	resolve/cache.o resolve/dns.o
 # objects the unit test and the fuzzer link (never main.o)
 test_dns_OBJS := resolve/dns.o resolve/route.o resolve/cache.o

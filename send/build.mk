@@ -4,7 +4,7 @@
 PROGS += sandmail-send
 SEND_OBJS := send/send_pre.o send/send_loop.o send/send_fs.o \
 	send/send_rcpt.o send/send_sched.o send/send_bounce.o
-sandmail-send_OBJS := send/send_main.o $(SEND_OBJS)
+sandmail-send_OBJS := send/send_main.o send/send_sbx.o $(SEND_OBJS)
 test_send_OBJS := $(SEND_OBJS)
 $(B)/tests/unit/test_send.o: CPPFLAGS += -Isend
 PROGS += sandmail-start

@@ -86,6 +86,11 @@ progpath(const struct conf *cf, int i)
 static void
 child_fds(int i, const int *peer, int devnull)
 {
+	/* /dev/null out of the way first: opened early, it is often fd 3,
+	 * which send's lspawn socket is about to take (and then fds 0 and
+	 * 1 were that socket) */
+	if ((devnull = fcntl(devnull, F_DUPFD, 10)) == -1)
+		_exit(EXIT_TEMP);
 	if (i == P_SEND) {
 		/* fds 3, 4, 5: lspawn, rspawn, resolve */
 		int want[3] = { peer[P_LSPAWN], peer[P_RSPAWN], peer[P_RESOLVE] };

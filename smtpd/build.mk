@@ -4,6 +4,8 @@ PROGS += sandmail-smtpd
 SMTPD_LIB_OBJS := smtpd/session.o smtpd/data.o smtpd/param.o smtpd/auth.o \
 	smtpd/policy.o smtpd/cfg.o smtpd/listen.o smtpd/worker.o smtpd/sandbox.o \
 	auth/authclient.o
+# the generation page (gen.c), also linked by the attacker probe
+SMTPD_LIB_OBJS += smtpd/gen.o
 sandmail-smtpd_OBJS := smtpd/main.o $(SMTPD_LIB_OBJS)
 # objects the unit test links (never main.o): tests/unit/test_smtpd.c
 test_smtpd_OBJS := $(SMTPD_LIB_OBJS)

@@ -31,6 +31,7 @@
 
 #include "exitcode.h"
 #include "fdpass.h"
+#include "gen.h"
 #include "listen.h"
 #include "log.h"
 #include "smtpd.h"
@@ -395,7 +396,7 @@ static void __attribute__((noreturn))
 in_child(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
     const struct handoff *h, unsigned mode, int ctl)
 {
-	long pg = sysconf(_SC_PAGESIZE);
+	const volatile unsigned *rogen;
 
 	signal(SIGHUP, SIG_DFL);	/* before the unblocking */
 	listen_child_reset(lfd, nlfd);
@@ -403,8 +404,10 @@ in_child(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 		if (wk[i].ctl >= 0)
 			close(wk[i].ctl);
 	unmap_tables();
-	(void)mprotect((void *)gen, (size_t)pg, PROT_READ);
-	session_forked(cfg, tabs, fd, h, mode, ctl, gen);
+	/* read-only for good, not merely mprotected (gen.c) */
+	rogen = gen_child(gen);
+	gen = NULL;
+	session_forked(cfg, tabs, fd, h, mode, ctl, rogen);
 }
 
 /* fork_worker - a new process for the connection on fd; a reusable one
@@ -589,7 +592,7 @@ workers_setup(const struct smtpd_cfg *cfg, struct pollfd **pf,
     size_t **wi)
 {
 	wkcap = (size_t)cfg->max_conn * 2;
-	gen = map_pages(1, MAP_SHARED);
+	gen = gen_map();
 	wk = map_pages(wkcap * sizeof *wk, MAP_PRIVATE);
 	*pf = map_pages((wkcap + LISTEN_MAX) * sizeof **pf, MAP_PRIVATE);
 	*wi = map_pages(wkcap * sizeof **wi, MAP_PRIVATE);

@@ -12,6 +12,7 @@
 
 #include "exitcode.h"
 #include "log.h"
+#include "sbx.h"
 #include "smtpd.h"
 
 #define MAX_LISTEN	16
@@ -61,6 +62,9 @@ main(int argc, char *argv[])
 	int c;
 
 	log_init("smtpd");
+	/* nothing the supervisor left open reaches a session or the
+	 * sandmail-auth it execs */
+	sbx_close_inherited();
 	while ((c = getopt(argc, argv, "c:l:m:")) != -1) {
 		switch (c) {
 		case 'c':

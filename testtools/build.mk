@@ -2,3 +2,12 @@
 # never installed.
 TESTPROGS += sandmail-sbxprobe
 sandmail-sbxprobe_OBJS := testtools/sbxprobe.o
+# the attacker probe: each program's own sandbox entry, linked from its
+# folder, so that the probe sets itself up exactly as the program does
+TESTPROGS += sandmail-probe
+sandmail-probe_OBJS := testtools/probe.o testtools/probe_smtpd.o queue/qsbx.o send/send_sbx.o \
+	local/lfork.o local/lspawn.o local/lspawn_sbx.o local/lspawn_cfg.o \
+	local/lwork.o $(LOCAL_DELIVER_OBJS) \
+	resolve/rsbx.o resolve/resolver.o resolve/dns.o resolve/cache.o \
+	resolve/route.o $(POP3D_LIB_OBJS) smtpd/gen.o smtpd/sandbox.o \
+	$(filter-out remote/main.o,$(sandmail-rspawn_OBJS))

@@ -162,8 +162,16 @@ def make_dir(prefix="sandmail-local-"):
     return d
 
 
-def lspawn_children(pid):
-    """Pids of lspawn's children (the running sandmail-locals)."""
+def _comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+def lspawn_all_children(pid):
+    """Pids of every child of lspawn: its forker and its deliveries."""
     out = []
     try:
         for t in os.listdir(f"/proc/{pid}/task"):
@@ -172,3 +180,18 @@ def lspawn_children(pid):
     except FileNotFoundError:
         pass
     return out
+
+
+def lspawn_forker(pid):
+    """The pid of lspawn's forker (lfork.c), or None."""
+    for k in lspawn_all_children(pid):
+        if _comm(k) == "sandmail-lfork":
+            return k
+    return None
+
+
+def lspawn_children(pid):
+    """Pids of lspawn's deliveries (workers and sandmail-locals): its
+    children but the forker, which clones them as lspawn's."""
+    return [k for k in lspawn_all_children(pid)
+            if _comm(k) != "sandmail-lfork"]

@@ -119,6 +119,9 @@ def test_idle_worker_is_confined(env):
     assert s.get("Seccomp_filters", "2") == "2"
     assert s["Uid"].split() == [str(lu.test_ids()[0])] * 4
     assert s["Gid"].split() == [str(lu.test_ids()[1])] * 4
+    # the worker closes the first message (fd 0) just after its result
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}/fd/0"),
+             what="the first message closed")
     fds = sorted(int(x) for x in os.listdir(f"/proc/{pid}/fd"))
     assert 0 not in fds and fds[:2] == [1, 2]
     assert os.readlink(f"/proc/{pid}/fd/1").startswith("socket:")

@@ -493,3 +493,41 @@ def test_slow_but_steady_commands(make_site):
     s.sendall(b"QUIT\r\n")
     assert f.readline().startswith(b"+OK")
     s.close()
+
+
+def test_gid_0_mailbox_refused(make_site):
+    """A localusers entry with gid 0 is not served: the mailbox process
+    would run in root's group (issue: pop3d accepted gid 0)."""
+    s = make_site()
+    uid, _ = pop3util.owner_ids()
+    with open(os.path.join(s.dir, "localusers"), "w") as f:
+        f.write(f"alice {uid}:0:{s.dir}/home/alice\n")
+    import subprocess
+    from conftest import prog
+    subprocess.run([prog("sandmail-cdb"), "-d", s.dir, "localusers"],
+                   check=True, capture_output=True)
+    port = s.start()
+    with pytest.raises(poplib.error_proto, match=r"SYS/PERM"):
+        connect(port)
+    assert "reason=\"gid 0\"" in s.log() or "reason=gid" in s.log()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the monitor's identity "
+                    "changes only when started as root")
+def test_monitor_keeps_only_setid_caps(site):
+    """Before login the monitor is user_pop3d with CAP_SETUID and
+    CAP_SETGID only (not root); after login the mailbox process holds no
+    capability and is confined to the maildir by Landlock."""
+    port = site.start()
+    p = poplib.POP3("127.0.0.1", port, timeout=10)
+    box = one_session(site)
+    st = proc_status(box)
+    assert st["Uid"].split() == ["65534"] * 4
+    assert int(st["CapEff"], 16) == (1 << 6) | (1 << 7)
+    assert int(st["CapBnd"], 16) == (1 << 6) | (1 << 7)
+    p.quit()
+    p = connect(port)
+    box = one_session(site)
+    st = proc_status(box)
+    assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
+    p.quit()

@@ -54,6 +54,18 @@ def test_start_runs_the_set(procs, tmp_path):
     wait_for(lambda: f"{mid} x@remote.example K" in lines(tmp_path,
                                                           "rspawn"),
              what="remote delivery")
+    # send's stdin and stdout are /dev/null, never a peer's socket; its
+    # peers are on 3, 4, 5 (they were on 0 and 1 too: the dup2 order)
+    kids = []
+    for t in os.listdir(f"/proc/{p.pid}/task"):
+        with open(f"/proc/{p.pid}/task/{t}/children") as f:
+            kids += [int(x) for x in f.read().split()]
+    send = [k for k in kids
+            if os.readlink(f"/proc/{k}/exe") == prog("sandmail-send")]
+    assert len(send) == 1
+    fds = {fd: os.readlink(f"/proc/{send[0]}/fd/{fd}") for fd in range(6)}
+    assert fds[0] == fds[1] == "/dev/null", fds
+    assert all(fds[k].startswith("socket:") for k in (3, 4, 5)), fds
     # one helper dies: the set goes down and start exits 111
     os.kill(pid_of(tmp_path, "rspawn"), signal.SIGKILL)
     assert p.wait(30) == 111

@@ -1,0 +1,28 @@
+/* probe_smtpd: sandmail-probe's smtpd role (probe.c). */
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "probe.h"
+#include "sbx.h"
+#include "../smtpd/gen.h"
+#include "../smtpd/smtpd.h"
+
+/* probe_smtpd - an smtpd session as the listener forks it: the
+ * generation page the listener maps, made read-only by the child
+ * (gen_child), then session_sandbox (smtpd/sandbox.c) as user_smtpd */
+void
+probe_smtpd(const struct conf *c, const volatile unsigned **gen)
+{
+	static struct smtpd_cfg sc;
+	const char *user = conf_str(c, "user_smtpd", "sandmaild");
+	volatile unsigned *g = gen_map();
+
+	sc.uid = (uid_t)-1;
+	sc.gid = (gid_t)-1;
+	if (geteuid() == 0 && priv_lookup(user, &sc.uid, &sc.gid) == -1)
+		die_temp("user", user);
+	*gen = gen_child(g);
+	session_sandbox(&sc);
+}
