@@ -115,6 +115,7 @@ struct msg {
 	uint64_t	 due;
 	size_t		 hi;		/* heap index, or IDX_NONE */
 	uint32_t	 flushseq;	/* flush requests already applied */
+	uint8_t		 requeue;	/* Q: every recipient due at its load */
 	struct msg	*hnext;		/* hash chain */
 	struct live	*live;		/* loaded, or NULL */
 };

@@ -173,6 +173,15 @@ load(struct send *s, struct msg *m)
 		}
 	}
 	apply_flushes(s, l);
+	if (m->requeue) {
+		flush_rcpts(l, "");
+		m->requeue = 0;
+	}
+	/* hold/ID (sandmail-queuectl hold): not tried, not expired, not
+	 * reported until released; one with nothing pending finishes */
+	if (fs_exists(s->qfd, "hold", m->id) == 1)
+		for (size_t i = 0; i < l->nrc && !l->held; i++)
+			l->held = rc_pending(&l->rc[i]);
 	m->live = l;
 	l->next = s->loaded;
 	if (s->loaded)
@@ -590,6 +599,8 @@ rc_slot(struct send *s, uint64_t now)
 	if (s->nrc < RCACHE_MAX)
 		return &s->rc[s->nrc++];
 	for (size_t i = 0; i < s->nrc; i++) {
+		if (s->rc[i].name == NULL)
+			return &s->rc[i];	/* dropped by requeue */
 		if (s->rc[i].exp == 0)
 			continue;
 		if (s->rc[i].exp <= now)
@@ -958,7 +969,7 @@ step(struct send *s, struct live *l, uint64_t now)
 	uint64_t next = UINT64_MAX;
 	int blocked = 0;
 
-	if (!s->stopping && !l->waiting && !l->reread) {
+	if (!s->stopping && !l->waiting && !l->reread && !l->held) {
 		dispatch_local(s, l, now);
 		dispatch_remote(s, l, now);
 	}
@@ -968,6 +979,14 @@ step(struct send *s, struct live *l, uint64_t now)
 	}
 	if (l->reread) {
 		idx_sched(&s->idx, l->m, now);
+		unload(s, l);
+		return 0;
+	}
+	if (l->held) {
+		/* off the schedule until an R or Q record (release) or the
+		 * next start reads hold/ again */
+		log_kv("held", "id", l->m->id, NULL);
+		idx_unsched(&s->idx, l->m);
 		unload(s, l);
 		return 0;
 	}
@@ -1186,7 +1205,42 @@ reread(struct send *s, const char *id, size_t n)
 	s->dirty = 1;
 }
 
-/* send_trigger_bytes - T, F and R records from lock/trigger */
+/* rc_drop_all - forget every cached route not being asked for now */
+static void
+rc_drop_all(struct send *s)
+{
+	for (size_t i = 0; i < s->nrc; i++)
+		if (s->rc[i].name != NULL && s->rc[i].exp != 0)
+			rc_clear(&s->rc[i]);
+}
+
+/* requeue - Q: forget cached routes; read the message again (or every
+ * message) as soon as nothing of it is in flight, every recipient due */
+static void
+requeue(struct send *s, const char *id, size_t n)
+{
+	char b[QID_MAX + 1];
+	struct msg *m;
+
+	rc_drop_all(s);
+	if (n == 0) {
+		log_kv("requeue", "id", "*", NULL);
+		flush(s, "", 0);
+		return;
+	}
+	cpy(b, sizeof b, id, n);
+	if ((m = idx_get(&s->idx, b)) == NULL)
+		return;
+	log_kv("requeue", "id", b, NULL);
+	m->requeue = 1;
+	if (m->live != NULL)
+		m->live->reread = 1;
+	else
+		idx_sched(&s->idx, m, now_s());
+	s->dirty = 1;
+}
+
+/* send_trigger_bytes - T, F, R and Q records from lock/trigger */
 void
 send_trigger_bytes(struct send *s, const char *p, size_t n)
 {
@@ -1202,10 +1256,13 @@ send_trigger_bytes(struct send *s, const char *p, size_t n)
 			buf_drop(&s->tbuf, 2 + (size_t)t[1]);
 			continue;
 		}
-		if (t[0] == 'R') {
+		if (t[0] == 'R' || t[0] == 'Q') {
 			if (s->tbuf.len < 2 || s->tbuf.len < 2 + (size_t)t[1])
 				return;
-			reread(s, s->tbuf.p + 2, t[1]);
+			if (t[0] == 'R')
+				reread(s, s->tbuf.p + 2, t[1]);
+			else
+				requeue(s, s->tbuf.p + 2, t[1]);
 			buf_drop(&s->tbuf, 2 + (size_t)t[1]);
 			continue;
 		}

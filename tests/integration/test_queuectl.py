@@ -1,0 +1,157 @@
+"""sandmail-queuectl against a running sandmail-send while mail keeps
+coming: list (text and JSON, with the right next retry times), summary,
+show, hold/release/requeue/delete by ID, by filter and from stdin; held
+mail is never tried, survives a restart of send and does not expire;
+nothing the tool did not target is lost or delivered twice."""
+import collections
+import json
+import subprocess
+import threading
+import time
+
+import sendutil as su
+from conftest import prog, wait_for
+
+
+def qctl(conf, *args, stdin=None):
+    r = subprocess.run([prog("sandmail-queuectl"), "-c", conf, *args],
+                       capture_output=True, text=True, input=stdin)
+    return r
+
+
+def ok(r):
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def jlist(conf, *filt):
+    out = ok(qctl(conf, "-j", *filt, "list"))
+    return {m["queue_id"]: m for m in map(json.loads, out.splitlines())}
+
+
+def tries(s):
+    """(qid, rcpt) -> how many delivery attempts send made"""
+    c = collections.Counter()
+    for j in s.rjobs():
+        for r in j["rcpts"]:
+            c[(j["qid"], r[0])] += 1
+    return c
+
+
+def test_queuectl_under_load(procs, tmp_path):
+    state = {"slow_ok": False}
+
+    def rpol(j, r):
+        if r.endswith("@slow.example") and not state["slow_ok"]:
+            return ("Z", "451 4.3.0 try later")
+        return ("K", "250 2.0.0 ok")
+    # the deferred ones stay far past their lifetime while held
+    conf = su.setup(tmp_path, su.TABLES, retry_first="1h", retry_max="4h",
+                    queue_lifetime="3")
+    s = su.Send(procs, conf, rpolicy=rpol).start()
+    spam = [su.inject(conf, "spam@bad.example", [f"v{i}@slow.example"])
+            for i in range(10)]
+    good = [su.inject(conf, "ann@test.example", [f"w{i}@slow.example"])
+            for i in range(10)]
+    wait_for(lambda: s.logtext().count(b"event=deferred") >= 20,
+             what="deferrals")
+
+    # JSON: one object a line; next retry = arrival + retry_first
+    js = jlist(conf)
+    assert set(js) == set(spam + good)
+    for m in js.values():
+        assert m["state"] == "deferred" and not m["held"]
+        (r,) = m["recipients"]
+        assert r["state"] == "deferred"
+        assert r["delay_reason"] == "451 4.3.0 try later"
+        assert r["next_retry"] == m["arrival_time"] + 3600
+        assert r["domain"] == "slow.example"
+    assert set(jlist(conf, "-s", "spam@")) == set(spam)
+    assert set(jlist(conf, "-r", "w3@")) == {good[3]}
+    assert jlist(conf, "-d", "nowhere.example") == {}
+    text = ok(qctl(conf, "list"))
+    assert "\tnext 20" in text and "(451 4.3.0 try later)" in text
+    assert text.strip().endswith("-- 20 messages")
+    shape = ok(qctl(conf, "summary")).splitlines()
+    assert shape[1].split()[:3] == ["TOTAL", "20", "20"]
+    assert shape[2].split()[:3] == ["slow.example", "20", "20"]
+    body = ok(qctl(conf, "show", good[0]))
+    assert "sender: <ann@test.example>" in body
+    assert f"Subject: test {good[0]}" in body
+
+    # load: new mail to a working domain keeps coming while we act
+    stop = threading.Event()
+    fresh = []
+
+    def feed():
+        while not stop.is_set():
+            fresh.append(su.inject(conf, "load@test.example",
+                                   ["x@fast.example"]))
+            time.sleep(0.01)
+    t = threading.Thread(target=feed)
+    t.start()
+    try:
+        # hold by filter; all spam held, nothing else
+        out = ok(qctl(conf, "-s", "spam@bad.example", "hold"))
+        assert out.count(": held") == 10
+        assert set(jlist(conf, "-S", "held")) == set(spam)
+        # requeue everything deferred: only the unheld are tried
+        before = tries(s)
+        state["slow_ok"] = True
+        ok(qctl(conf, "-d", "slow.example", "requeue"))
+        wait_for(lambda: not set(good) & set(su.queued(conf, "info")),
+                 what="good delivered")
+        # delete some held ones by IDs on stdin
+        out = ok(qctl(conf, "delete", "-",
+                      stdin="\n".join(spam[:3]) + "\n"))
+        assert out.count(": deleted (1 recipient)") == 3
+    finally:
+        stop.set()
+        t.join()
+    wait_for(lambda: not set(spam[:3]) & set(su.queued(conf, "info")),
+             what="deleted")
+    after = tries(s)
+    for i, m in enumerate(spam):
+        assert after[(m, f"v{i}@slow.example")] == 1
+    for i, m in enumerate(good):
+        assert after[(m, f"w{i}@slow.example")] == \
+            before[(m, f"w{i}@slow.example")] + 1
+    wait_for(lambda: not set(fresh) & set(su.queued(conf, "info") +
+                                          su.queued(conf, "todo")),
+             what="fresh delivered")
+    done = collections.Counter(q for q, _ in s.remote_done())
+    for m in fresh + good:
+        assert done[m] == 1, m
+
+    # held mail survives a restart of send, is never tried and never
+    # expires (queue_lifetime 3 s is long past; were it tried, the 451
+    # would expire it)
+    state["slow_ok"] = False
+    time.sleep(3.5)
+    s.kill()
+    s.start()
+    ok(qctl(conf, "-A", "requeue"))
+    su.flush(conf)
+    held = set(spam[3:])
+    assert set(jlist(conf, "-S", "held")) == held
+    s.kill()
+    s.start()
+    assert set(jlist(conf, "-S", "held")) == held
+    n = sum(after[(m, r)] for (m, r) in after if m in held)
+    assert sum(c for (m, _), c in tries(s).items() if m in held) == n
+    assert b"event=bounced" not in s.logtext()
+    # release: tried at once, delivered (slow.example answers now)
+    state["slow_ok"] = True
+    out = ok(qctl(conf, "release", *sorted(held)))
+    assert out.count(": released") == 7
+    wait_for(lambda: not held & set(su.queued(conf, "info")),
+             what="released delivered")
+    done = collections.Counter(q for q, _ in s.remote_done())
+    for m in held:
+        assert done[m] == 1
+    assert su.reports(s) == []
+    assert su.queued(conf, "hold") == []
+    r = qctl(conf, "hold", spam[0])
+    assert r.returncode == 111 and "no such message" in r.stderr
+    r = qctl(conf, "delete")
+    assert r.returncode == 100          # no filter: never everything
