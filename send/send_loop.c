@@ -25,6 +25,7 @@
 
 #include "exitcode.h"
 #include "fdpass.h"
+#include "dlog.h"
 #include "log.h"
 #include "qwrite.h"
 #include "rec.h"
@@ -270,6 +271,7 @@ job_new(struct send *s)
 				s->nextid = 1;
 			s->jobs[i].id = s->nextid;
 			s->jobs[i].start = now_s();
+			s->jobs[i].start_ms = send_mono_ms();
 			return &s->jobs[i];
 		}
 	return NULL;
@@ -358,36 +360,62 @@ mark(struct send *s, struct live *l, struct rcpt *r, uint8_t state)
 	s->needsync = 1;
 }
 
+/* log_result - one line per attempt of one recipient: what an admin
+ * and sandmail-logsum read (doc/logging.md).  status is sent, deferred,
+ * bounced or expired; t0 is the job's start (send_mono_ms), 0 when no
+ * job ran (the route lookup failed) */
 static void
-log_result(struct live *l, struct rcpt *r, const char *ev, const char *mta,
-    const char *text)
+log_result(struct live *l, struct rcpt *r, const char *ev,
+    const char *status, uint64_t t0, const char *mta, const char *text)
 {
+	uint64_t now = now_s(), ms = send_mono_ms();
+	uint64_t total = now > l->info.arrival ? now - l->info.arrival : 0;
+	uint64_t out = t0 != 0 && ms > t0 ? ms - t0 : 0;
+	char dsn[DLOG_DSN_MAX], b[32];
 	struct logln ln;
 
 	log_start(&ln, ev);
 	log_s(&ln, "id", l->m->id);
-	log_s(&ln, "rcpt", r->addr);
-	if (r->kind == RC_LOCAL)
+	log_s(&ln, "to", r->addr);
+	log_s(&ln, "orig_to", r->orig != NULL && r->orig[0] != '\0' ?
+	    r->orig : r->addr);
+	if (r->kind == RC_LOCAL) {
+		log_s(&ln, "relay", "local");
 		log_s(&ln, "dest", r->dest);
-	if (mta[0] != '\0')
-		log_s(&ln, "mta", mta);
+	} else
+		log_s(&ln, "relay", mta[0] != '\0' ? mta : "none");
+	/* whole seconds since the queue took it; the part in the job
+	 * (connection and transmission together) to the millisecond */
+	log_u(&ln, "delay", total);
+	if (out / 1000 > total)
+		total = out / 1000;
+	log_u(&ln, "delay_in", total - out / 1000);
+	snprintf(b, sizeof b, "%llu.%03llu", (unsigned long long)out / 1000,
+	    (unsigned long long)out % 1000);
+	log_s(&ln, "delay_out", b);
+	if (!dlog_dsn(text, strlen(text), dsn))
+		snprintf(dsn, sizeof dsn, "%s", status[0] == 's' ? "2.0.0" :
+		    status[0] == 'd' ? "4.0.0" : status[0] == 'e' ? "4.4.7" :
+		    "5.0.0");
+	log_s(&ln, "dsn", dsn);
+	log_s(&ln, "status", status);
 	log_s(&ln, "text", text);
 	log_done(&ln);
 }
 
 static void
-result_fail(struct send *s, struct live *l, struct rcpt *r, const char *mta,
-    const char *text)
+result_fail(struct send *s, struct live *l, struct rcpt *r, uint64_t t0,
+    const char *mta, const char *text, const char *status)
 {
-	log_result(l, r, "bounced", mta, text);
+	log_result(l, r, "bounced", status, t0, mta, text);
 	if (report_wanted(l, r, BR_FAILED))
 		(void)add_report(s, l, r, BR_FAILED, mta, text);
 	mark(s, l, r, RC_FAILED);
 }
 
 static void
-result_defer(struct send *s, struct live *l, struct rcpt *r, const char *mta,
-    const char *text)
+result_defer(struct send *s, struct live *l, struct rcpt *r, uint64_t t0,
+    const char *mta, const char *text)
 {
 	uint64_t now = now_s();
 	uint64_t age = now > l->info.arrival ? now - l->info.arrival : 0;
@@ -396,10 +424,10 @@ result_defer(struct send *s, struct live *l, struct rcpt *r, const char *mta,
 	if (age >= s->c.lifetime) {
 		snprintf(t, sizeof t, "4.4.7 delivery time expired; last "
 		    "error: %s", text);
-		result_fail(s, l, r, mta, t);
+		result_fail(s, l, r, t0, mta, t, "expired");
 		return;
 	}
-	log_result(l, r, "deferred", mta, text);
+	log_result(l, r, "deferred", "deferred", t0, mta, text);
 	r->next = sched_next(l->info.arrival, now, s->c.retry_first,
 	    s->c.retry_max);
 	snprintf(r->err, sizeof r->err, "%s", text);
@@ -411,7 +439,7 @@ result_defer(struct send *s, struct live *l, struct rcpt *r, const char *mta,
 }
 
 static void
-result(struct send *s, struct live *l, size_t i, uint8_t st,
+result(struct send *s, struct live *l, size_t i, uint8_t st, uint64_t t0,
     const char *mta, const char *text)
 {
 	struct rcpt *r = &l->rc[i];
@@ -420,15 +448,15 @@ result(struct send *s, struct live *l, size_t i, uint8_t st,
 	r->busy = 0;
 	l->busy--;
 	if (st == ST_OK) {
-		log_result(l, r, "delivered", mta, text);
+		log_result(l, r, "delivered", "sent", t0, mta, text);
 		if (report_wanted(l, r, BR_DELIVERED))
 			(void)add_report(s, l, r, BR_DELIVERED, mta, text);
 		mark(s, l, r, RC_DONE);
 		s->ndone++;
 	} else if (st == ST_PERM)
-		result_fail(s, l, r, mta, text);
+		result_fail(s, l, r, t0, mta, text, "bounced");
 	else
-		result_defer(s, l, r, mta, text);
+		result_defer(s, l, r, t0, mta, text);
 }
 
 /* ---- local dispatch ---- */
@@ -775,7 +803,7 @@ answer_group(struct send *s, struct live *l, size_t *idx, size_t n,
 	for (size_t k = 0; k < n; k++) {
 		l->rc[idx[k]].busy = 1;
 		l->busy++;
-		result(s, l, idx[k], c->status, "", t);
+		result(s, l, idx[k], c->status, 0, "", t);
 	}
 }
 
@@ -1077,7 +1105,7 @@ on_lres(struct send *s)
 		lres_free(&r);
 		return;
 	}
-	result(s, j->l, j->rc[0], r.status, "", r.text);
+	result(s, j->l, j->rc[0], r.status, j->start_ms, "", r.text);
 	job_end(s, j);
 	lres_free(&r);
 }
@@ -1104,7 +1132,7 @@ on_rres(struct send *s)
 	}
 	for (size_t k = 0; k < j->n; k++)
 		result(s, j->l, j->rc[k], k < r.nrcpt ? r.rcpt[k].status :
-		    ST_TEMP, r.mta, k < r.nrcpt ? r.rcpt[k].text :
+		    ST_TEMP, j->start_ms, r.mta, k < r.nrcpt ? r.rcpt[k].text :
 		    "4.3.0 no result for this recipient");
 	job_end(s, j);
 	rres_free(&r);

@@ -73,6 +73,7 @@ struct job {
 	size_t		 n;
 	char		*dkey;
 	uint64_t	 start;
+	uint64_t	 start_ms;	/* send_mono_ms(): the log's delay_out */
 };
 
 struct dcount {

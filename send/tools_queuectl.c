@@ -335,6 +335,8 @@ print_json(struct qmsg *q, void *arg)
 
 			printf(",\"orig_rcpt\":");
 			jstr(r->orcpt);
+			printf(",\"orig_to\":");
+			jstr(r->orig != NULL ? r->orig : r->addr);
 			printf(",\"kind\":\"%s\",\"domain\":",
 			    r->kind == RC_LOCAL ? "local" : "remote");
 			jstr(r->kind == RC_REMOTE ? r->domain :
