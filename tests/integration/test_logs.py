@@ -106,9 +106,29 @@ def test_delivery_lines(procs, tmp_path):
     assert "greylisted" in out.split("Deferral reasons")[1]
     assert "550 5.1.1 no such user" in out.split("Bounce reasons")[1]
     # stdin works as a file
-    r = subprocess.run([prog("sandmail-logsum")], stdin=open(s.log),
+    with open(s.log) as f:
+        lines = f.read().splitlines()
+    r = subprocess.run([prog("sandmail-logsum")], input="\n".join(lines),
                        capture_output=True, text=True)
     assert r.stdout == out
+    # by hour, from the logger's stamps: svlogd -tt, ISO 8601, TAI64N
+    t = 1796612645          # 2026-12-07 03:04:05 UTC
+    tai = "@%016x%08x" % ((1 << 62) + t + 37, 0)
+    stamps = ["2026-12-07_02:59:59.12345 ", "2026-12-07T03:00:00Z ",
+              tai + " "]
+    text = "\n".join(stamps[i % 3] + ln for i, ln in enumerate(lines))
+    r = subprocess.run([prog("sandmail-logsum")], input=text,
+                       capture_output=True, text=True)
+    rows = {}
+    for ln in r.stdout.split("Per hour (UTC)\n")[1].split("\n\n")[0] \
+            .splitlines()[1:]:
+        p = ln.split()
+        rows[p[0] + " " + p[1]] = sum(map(int, p[2:]))
+    assert set(rows) == {"2026-12-07 02", "2026-12-07 03"}
+    assert sum(rows.values()) == 8
+    n02 = sum(1 for i, ln in enumerate(lines) if i % 3 == 0 and
+              "status=" in ln)
+    assert rows["2026-12-07 02"] == n02
 
 
 def test_refusals_and_logsum(procs, tmp_path):

@@ -5,6 +5,7 @@ mail is never tried, survives a restart of send and does not expire;
 nothing the tool did not target is lost or delivered twice."""
 import collections
 import json
+import os
 import subprocess
 import threading
 import time
@@ -155,3 +156,82 @@ def test_queuectl_under_load(procs, tmp_path):
     assert r.returncode == 111 and "no such message" in r.stderr
     r = qctl(conf, "delete")
     assert r.returncode == 100          # no filter: never everything
+
+
+def test_queuectl_whole_system(procs):
+    """make run's whole system: smtp-source sends 70 messages, the remote
+    site answers 451; hold the spam run by sender, requeue the rest once
+    the site is back (each delivered once, none of the held), release the
+    spam (each delivered once); sandmail-logsum over the run's log knows
+    the counts."""
+    import shutil
+    from remoteutil import SMTPServer
+    from runutil import RunSystem, scratch
+
+    tmp = scratch()
+    s = RunSystem(tmp)
+    mx = SMTPServer("127.0.0.1", s.ports["remote"], "mx.slow.test")
+    state = {"up": False}
+    mx.rcpt = lambda a: "250 2.1.5 ok" if state["up"] else \
+        "451 4.3.0 busy, later"
+    try:
+        s.start()
+        s.wait_ready()
+        conf = s.conf
+        src = f"127.0.0.1:{s.ports['smtp']}"
+        for frm, to, n in (("spam@src.test", "a@slow.test", 50),
+                           ("good@src.test", "b@slow.test", 20)):
+            r = subprocess.run(["smtp-source", "-s", "5", "-m", str(n),
+                                "-f", frm, "-t", to, src],
+                               capture_output=True, timeout=120)
+            assert r.returncode == 0, r.stderr
+
+        def deferred():
+            js = jlist(conf)
+            return len(js) == 70 and all(
+                m["state"] == "deferred" for m in js.values()) and js
+        js = wait_for(deferred, timeout=60, what="70 deferred")
+        for m in js.values():
+            (r,) = m["recipients"]
+            # retry_first 5m: the first point after the failure
+            assert r["next_retry"] == m["arrival_time"] + 300
+            assert r["delay_reason"].endswith("451 4.3.0 busy, later")
+        spam = set(jlist(conf, "-s", "spam@src.test"))
+        assert len(spam) == 50
+        out = ok(qctl(conf, "-s", "spam@src.test", "hold"))
+        assert out.count(": held") == 50
+        state["up"] = True
+        ok(qctl(conf, "-A", "requeue"))
+
+        def got(addr):
+            return sum(1 for t in mx.transactions
+                       if any(addr in x for x in t.rcpts) and t.data)
+        wait_for(lambda: got("b@slow.test") == 20, timeout=60,
+                 what="the 20 requeued")
+        assert set(jlist(conf)) == spam
+        assert set(jlist(conf, "-S", "held")) == spam
+        assert got("a@slow.test") == 0
+        out = ok(qctl(conf, "release", "-",
+                      stdin="\n".join(sorted(spam)) + "\n"))
+        assert out.count(": released") == 50
+        wait_for(lambda: jlist(conf) == {}, timeout=60, what="queue empty")
+        assert got("a@slow.test") == 50 and got("b@slow.test") == 20
+        log = os.path.join(s.dir, "log", "sandmail.log")
+        tot, _ = logsum_of(log)
+        assert tot["received"] == 70 and tot["delivered"] == 70
+        assert tot["deferred"] == 70 and tot["bounced"] == 0
+    finally:
+        s.cleanup()
+        mx.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def logsum_of(path):
+    r = subprocess.run([prog("sandmail-logsum"), path],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    tot = {}
+    for ln in r.stdout.split("\n\n")[0].splitlines()[1:]:
+        k, v = ln.rsplit(None, 1)
+        tot[k.strip()] = int(v)
+    return tot, r.stdout
