@@ -565,8 +565,16 @@ static int
 do_hold(struct qmsg *q)
 {
 	char p[128];
+	size_t pend = 0;
 	int fd;
 
+	for (size_t i = 0; i < q->n; i++)
+		pend += (size_t)rc_pending(&q->v[i]);
+	if (pend == 0) {
+		/* send is removing it: a hold/ID would outlive it */
+		printf("%s: nothing pending; not held\n", q->id);
+		return EXIT_OK;
+	}
 	if (hold_dir() == -1 || fs_path(p, sizeof p, HOLD_DIR, q->id) == -1 ||
 	    (fd = openat(qfd, p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
 	    0600)) == -1)
