@@ -321,7 +321,9 @@ print_json(struct qmsg *q, void *arg)
 	jstr(q->id);
 	printf(",\"queue_name\":\"%s\",\"state\":\"%s\",\"held\":%s,"
 	    "\"arrival_time\":%llu,\"message_size\":%lld,\"sender\":",
-	    q->isnew ? "incoming" : q->held ? "hold" : "active", mstate(q),
+	    q->isnew ? "incoming" : q->held ? "hold" :
+	    strcmp(mstate(q), "deferred") == 0 ? "deferred" : "active",
+	    mstate(q),
 	    q->held ? "true" : "false", (unsigned long long)q->e.arrival,
 	    q->size);
 	jstr(q->e.sender);

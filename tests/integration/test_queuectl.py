@@ -61,7 +61,8 @@ def test_queuectl_under_load(procs, tmp_path):
     js = jlist(conf)
     assert set(js) == set(spam + good)
     for m in js.values():
-        assert m["state"] == "deferred" and not m["held"]
+        assert m["state"] == m["queue_name"] == "deferred"
+        assert not m["held"]
         (r,) = m["recipients"]
         assert r["state"] == "deferred"
         assert r["delay_reason"] == "451 4.3.0 try later"
