@@ -244,3 +244,20 @@ def logsum_of(path):
         k, v = ln.rsplit(None, 1)
         tot[k.strip()] = int(v)
     return tot, r.stdout
+
+
+def test_queuectl_json_any_bytes(procs, tmp_path):
+    """An envelope's bytes are the client's: JSON output parses whatever
+    they are (invalid UTF-8 as \\u00XX, quotes and controls escaped)."""
+    conf = su.setup(tmp_path, su.TABLES, retry_first="1h")
+    s = su.Send(procs, conf, rpolicy=lambda j, r: (
+        "Z", '451 4.3.0 "busy"\x01')).start()
+    snd = b'b\xffd"q\\\x7f@x.example'
+    m = su.inject(conf, snd, ["caf\u00e9@r.example"])
+    wait_for(lambda: b"event=deferred" in s.logtext(), what="deferral")
+    (j,) = jlist(conf).values()
+    assert j["queue_id"] == m
+    assert j["sender"] == 'b\u00ffd"q\\\x7f@x.example'
+    assert j["recipients"][0]["address"] == "caf\u00e9@r.example"
+    assert j["recipients"][0]["delay_reason"] == '451 4.3.0 "busy"\x01'
+    assert jlist(conf, "-s", "<>") == {}
