@@ -261,3 +261,45 @@ def test_queuectl_json_any_bytes(procs, tmp_path):
     assert j["recipients"][0]["address"] == "caf\u00e9@r.example"
     assert j["recipients"][0]["delay_reason"] == '451 4.3.0 "busy"\x01'
     assert jlist(conf, "-s", "<>") == {}
+
+
+def test_hold_during_delivery(procs, tmp_path):
+    """A hold that comes while a delivery is in flight: the delivery ends
+    as it would (its result is kept), then the message is held: not tried
+    again on a requeue or a flush, until released."""
+    go = threading.Event()
+    busy = threading.Event()
+    n = {"tries": 0}
+
+    def rpol(j, r):
+        if not r.startswith("x@"):
+            return ("K", "250 2.0.0 ok")
+        n["tries"] += 1
+        if n["tries"] == 1:
+            busy.set()
+            go.wait(30)
+            return ("Z", "451 4.3.0 later")
+        return ("K", "250 2.0.0 ok")
+    conf = su.setup(tmp_path, su.TABLES, retry_first="1h")
+    s = su.Send(procs, conf, rpolicy=rpol).start()
+    m = su.inject(conf, "ann@test.example", ["x@r.example"])
+    assert busy.wait(30)
+    out = ok(qctl(conf, "hold", m))
+    assert out == f"{m}: held\n"
+    go.set()
+    wait_for(lambda: f"event=held id={m}".encode() in s.logtext(),
+             what="held after the delivery")
+    assert b"status=deferred" in s.logtext()
+    ok(qctl(conf, "-A", "requeue"))
+    su.flush(conf)
+    # mail sent after them is delivered after them (send reads its
+    # trigger in order, rspawn answers jobs in order): by then a retry
+    # of the held message would have been answered
+    m2 = su.inject(conf, "ann@test.example", ["y@r.example"])
+    wait_for(lambda: (m2, "y@r.example") in s.remote_done(), what="m2")
+    assert n["tries"] == 1
+    (j,) = jlist(conf).values()
+    assert j["held"] and j["recipients"][0]["state"] == "held"
+    ok(qctl(conf, "release", m))
+    wait_for(lambda: m not in su.queued(conf, "info"), what="delivered")
+    assert n["tries"] == 2 and len(s.remote_done()) == 2
