@@ -7,6 +7,8 @@
  *                       group of user_send, whoever's egid made it (the
  *                       service's, or the set-uid queue's caller's)
  *   info/ local/ remote/ bounce/   user_send, 0700
+ *   hold/               user_send, 0700: sandmail-queuectl (root) puts
+ *                       hold/ID there; send only reads it
  *   lock/               user_queue, group of user_send, 0771: queue makes
  *                       queue.sock there; smtpd only needs to search it
  *   lock/trigger        FIFO, user_send, group of user_queue, 0620
@@ -33,6 +35,7 @@ static const struct qdir {
 	{ "local", OWN_SEND, 0700 },
 	{ "remote", OWN_SEND, 0700 },
 	{ "bounce", OWN_SEND, 0700 },
+	{ "hold", OWN_SEND, 0700 },
 	{ "lock", OWN_QUEUE, 0771 },
 };
 

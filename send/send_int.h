@@ -21,7 +21,9 @@
  * read it, so a queue written by that version drains unchanged:
  *   u8 state  u8 kind  u64 next  u16 errlen  char err[SEND_ERR_MAX]
  *   u32 len  len bytes: str addr str orcpt u8 notify str dest
- *   u32 uid u32 gid str domain str sender
+ *   u32 uid u32 gid str domain str sender [str orig]
+ * (orig, only when it differs from addr, since the delivery log's
+ * orig_to=; a record without it decodes with orig NULL)
  * The state byte is overwritten in place (then fdatasync); next and err
  * are advisory (written without a sync: after a crash an older value only
  * makes a retry come early). */
@@ -61,6 +63,10 @@ struct rcpt {
 					 * message's sender */
 	uint8_t		 inner;		/* the record is in info/ID (SMINFO2) */
 	uint8_t		 dirty;		/* state changed, not yet written */
+	char		*orig;		/* the envelope recipient addr came
+					 * from (before alias, virtual and
+					 * extension expansion), or NULL:
+					 * addr itself */
 };
 
 int	rc_encode(struct buf *, const struct rcpt *);
@@ -117,6 +123,7 @@ struct msg {
 	uint64_t	 due;
 	size_t		 hi;		/* heap index, or IDX_NONE */
 	uint32_t	 flushseq;	/* flush requests already applied */
+	uint8_t		 requeue;	/* Q: every recipient due at its load */
 	struct msg	*hnext;		/* hash chain */
 	struct live	*live;		/* loaded, or NULL */
 };

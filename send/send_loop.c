@@ -26,6 +26,7 @@
 #include "addr.h"
 #include "exitcode.h"
 #include "fdpass.h"
+#include "dlog.h"
 #include "log.h"
 #include "qwrite.h"
 #include "rec.h"
@@ -174,6 +175,15 @@ load(struct send *s, struct msg *m)
 		}
 	}
 	apply_flushes(s, l);
+	if (m->requeue) {
+		flush_rcpts(l, "");
+		m->requeue = 0;
+	}
+	/* hold/ID (sandmail-queuectl hold): not tried, not expired, not
+	 * reported until released; one with nothing pending finishes */
+	if (fs_exists(s->qfd, "hold", m->id) == 1)
+		for (size_t i = 0; i < l->nrc && !l->held; i++)
+			l->held = rc_pending(&l->rc[i]);
 	m->live = l;
 	l->next = s->loaded;
 	if (s->loaded)
@@ -262,6 +272,7 @@ job_new(struct send *s)
 				s->nextid = 1;
 			s->jobs[i].id = s->nextid;
 			s->jobs[i].start = now_s();
+			s->jobs[i].start_ms = send_mono_ms();
 			return &s->jobs[i];
 		}
 	return NULL;
@@ -350,36 +361,62 @@ mark(struct send *s, struct live *l, struct rcpt *r, uint8_t state)
 	s->needsync = 1;
 }
 
+/* log_result - one line per attempt of one recipient: what an admin
+ * and sandmail-logsum read (doc/logging.md).  status is sent, deferred,
+ * bounced or expired; t0 is the job's start (send_mono_ms), 0 when no
+ * job ran (the route lookup failed) */
 static void
-log_result(struct live *l, struct rcpt *r, const char *ev, const char *mta,
-    const char *text)
+log_result(struct live *l, struct rcpt *r, const char *ev,
+    const char *status, uint64_t t0, const char *mta, const char *text)
 {
+	uint64_t now = now_s(), ms = send_mono_ms();
+	uint64_t total = now > l->info.arrival ? now - l->info.arrival : 0;
+	uint64_t out = t0 != 0 && ms > t0 ? ms - t0 : 0;
+	char dsn[DLOG_DSN_MAX], b[32];
 	struct logln ln;
 
 	log_start(&ln, ev);
 	log_s(&ln, "id", l->m->id);
-	log_s(&ln, "rcpt", r->addr);
-	if (r->kind == RC_LOCAL)
+	log_s(&ln, "to", r->addr);
+	log_s(&ln, "orig_to", r->orig != NULL && r->orig[0] != '\0' ?
+	    r->orig : r->addr);
+	if (r->kind == RC_LOCAL) {
+		log_s(&ln, "relay", "local");
 		log_s(&ln, "dest", r->dest);
-	if (mta[0] != '\0')
-		log_s(&ln, "mta", mta);
+	} else
+		log_s(&ln, "relay", mta[0] != '\0' ? mta : "none");
+	/* whole seconds since the queue took it; the part in the job
+	 * (connection and transmission together) to the millisecond */
+	log_u(&ln, "delay", total);
+	if (out / 1000 > total)
+		total = out / 1000;
+	log_u(&ln, "delay_in", total - out / 1000);
+	snprintf(b, sizeof b, "%llu.%03llu", (unsigned long long)out / 1000,
+	    (unsigned long long)out % 1000);
+	log_s(&ln, "delay_out", b);
+	if (!dlog_dsn(text, strlen(text), dsn))
+		snprintf(dsn, sizeof dsn, "%s", status[0] == 's' ? "2.0.0" :
+		    status[0] == 'd' ? "4.0.0" : status[0] == 'e' ? "4.4.7" :
+		    "5.0.0");
+	log_s(&ln, "dsn", dsn);
+	log_s(&ln, "status", status);
 	log_s(&ln, "text", text);
 	log_done(&ln);
 }
 
 static void
-result_fail(struct send *s, struct live *l, struct rcpt *r, const char *mta,
-    const char *text)
+result_fail(struct send *s, struct live *l, struct rcpt *r, uint64_t t0,
+    const char *mta, const char *text, const char *status)
 {
-	log_result(l, r, "bounced", mta, text);
+	log_result(l, r, "bounced", status, t0, mta, text);
 	if (report_wanted(l, r, BR_FAILED))
 		(void)add_report(s, l, r, BR_FAILED, mta, text);
 	mark(s, l, r, RC_FAILED);
 }
 
 static void
-result_defer(struct send *s, struct live *l, struct rcpt *r, const char *mta,
-    const char *text)
+result_defer(struct send *s, struct live *l, struct rcpt *r, uint64_t t0,
+    const char *mta, const char *text)
 {
 	uint64_t now = now_s();
 	uint64_t age = now > l->info.arrival ? now - l->info.arrival : 0;
@@ -388,10 +425,10 @@ result_defer(struct send *s, struct live *l, struct rcpt *r, const char *mta,
 	if (age >= s->c.lifetime) {
 		snprintf(t, sizeof t, "4.4.7 delivery time expired; last "
 		    "error: %s", text);
-		result_fail(s, l, r, mta, t);
+		result_fail(s, l, r, t0, mta, t, "expired");
 		return;
 	}
-	log_result(l, r, "deferred", mta, text);
+	log_result(l, r, "deferred", "deferred", t0, mta, text);
 	r->next = sched_next(l->info.arrival, now, s->c.retry_first,
 	    s->c.retry_max);
 	/* advisory: cut to what info/ID keeps */
@@ -405,7 +442,7 @@ result_defer(struct send *s, struct live *l, struct rcpt *r, const char *mta,
 }
 
 static void
-result(struct send *s, struct live *l, size_t i, uint8_t st,
+result(struct send *s, struct live *l, size_t i, uint8_t st, uint64_t t0,
     const char *mta, const char *text)
 {
 	struct rcpt *r = &l->rc[i];
@@ -423,7 +460,7 @@ result(struct send *s, struct live *l, size_t i, uint8_t st,
 		text = coded;
 	}
 	if (st == ST_OK && r->kind == RC_LOCAL) {
-		log_result(l, r, "delivered", mta, text);
+		log_result(l, r, "delivered", "sent", t0, mta, text);
 		/* the report says what happened, not local's text (it names
 		 * the maildir file: the log keeps that) */
 		if (report_wanted(l, r, BR_DELIVERED))
@@ -433,7 +470,7 @@ result(struct send *s, struct live *l, size_t i, uint8_t st,
 		mark(s, l, r, RC_DONE);
 		s->ndone++;
 	} else if (st == ST_OK || st == ST_PASSED) {
-		log_result(l, r, "delivered", mta, text);
+		log_result(l, r, "delivered", "sent", t0, mta, text);
 		/* handed to a next hop: "relayed" (RFC 3464 2.3.3) when it
 		 * did not take the DSN request; when it did, it reports
 		 * and we must not (RFC 3461 5.2.2) */
@@ -442,9 +479,9 @@ result(struct send *s, struct live *l, size_t i, uint8_t st,
 		mark(s, l, r, RC_DONE);
 		s->ndone++;
 	} else if (st == ST_PERM)
-		result_fail(s, l, r, mta, text);
+		result_fail(s, l, r, t0, mta, text, "bounced");
 	else
-		result_defer(s, l, r, mta, text);
+		result_defer(s, l, r, t0, mta, text);
 }
 
 /* ---- local dispatch ---- */
@@ -622,6 +659,8 @@ rc_slot(struct send *s, uint64_t now)
 	if (s->nrc < RCACHE_MAX)
 		return &s->rc[s->nrc++];
 	for (size_t i = 0; i < s->nrc; i++) {
+		if (s->rc[i].name == NULL)
+			return &s->rc[i];	/* dropped by requeue */
 		if (s->rc[i].exp == 0)
 			continue;
 		if (s->rc[i].exp <= now)
@@ -796,7 +835,7 @@ answer_group(struct send *s, struct live *l, size_t *idx, size_t n,
 	for (size_t k = 0; k < n; k++) {
 		l->rc[idx[k]].busy = 1;
 		l->busy++;
-		result(s, l, idx[k], c->status, "", t);
+		result(s, l, idx[k], c->status, 0, "", t);
 	}
 }
 
@@ -990,7 +1029,7 @@ step(struct send *s, struct live *l, uint64_t now)
 	uint64_t next = UINT64_MAX;
 	int blocked = 0;
 
-	if (!s->stopping && !l->waiting && !l->reread) {
+	if (!s->stopping && !l->waiting && !l->reread && !l->held) {
 		dispatch_local(s, l, now);
 		dispatch_remote(s, l, now);
 	}
@@ -1000,6 +1039,14 @@ step(struct send *s, struct live *l, uint64_t now)
 	}
 	if (l->reread) {
 		idx_sched(&s->idx, l->m, now);
+		unload(s, l);
+		return 0;
+	}
+	if (l->held) {
+		/* off the schedule until an R or Q record (release) or the
+		 * next start reads hold/ again */
+		log_kv("held", "id", l->m->id, NULL);
+		idx_unsched(&s->idx, l->m);
 		unload(s, l);
 		return 0;
 	}
@@ -1090,7 +1137,7 @@ on_lres(struct send *s)
 		lres_free(&r);
 		return;
 	}
-	result(s, j->l, j->rc[0], r.status, "", r.text);
+	result(s, j->l, j->rc[0], r.status, j->start_ms, "", r.text);
 	job_end(s, j);
 	lres_free(&r);
 }
@@ -1117,7 +1164,7 @@ on_rres(struct send *s)
 	}
 	for (size_t k = 0; k < j->n; k++)
 		result(s, j->l, j->rc[k], k < r.nrcpt ? r.rcpt[k].status :
-		    ST_TEMP, r.mta, k < r.nrcpt ? r.rcpt[k].text :
+		    ST_TEMP, j->start_ms, r.mta, k < r.nrcpt ? r.rcpt[k].text :
 		    "4.3.0 no result for this recipient");
 	job_end(s, j);
 	rres_free(&r);
@@ -1218,7 +1265,42 @@ reread(struct send *s, const char *id, size_t n)
 	s->dirty = 1;
 }
 
-/* send_trigger_bytes - T, F and R records from lock/trigger */
+/* rc_drop_all - forget every cached route not being asked for now */
+static void
+rc_drop_all(struct send *s)
+{
+	for (size_t i = 0; i < s->nrc; i++)
+		if (s->rc[i].name != NULL && s->rc[i].exp != 0)
+			rc_clear(&s->rc[i]);
+}
+
+/* requeue - Q: forget cached routes; read the message again (or every
+ * message) as soon as nothing of it is in flight, every recipient due */
+static void
+requeue(struct send *s, const char *id, size_t n)
+{
+	char b[QID_MAX + 1];
+	struct msg *m;
+
+	rc_drop_all(s);
+	if (n == 0) {
+		log_kv("requeue", "id", "*", NULL);
+		flush(s, "", 0);
+		return;
+	}
+	cpy(b, sizeof b, id, n);
+	if ((m = idx_get(&s->idx, b)) == NULL)
+		return;
+	log_kv("requeue", "id", b, NULL);
+	m->requeue = 1;
+	if (m->live != NULL)
+		m->live->reread = 1;
+	else
+		idx_sched(&s->idx, m, now_s());
+	s->dirty = 1;
+}
+
+/* send_trigger_bytes - T, F, R and Q records from lock/trigger */
 void
 send_trigger_bytes(struct send *s, const char *p, size_t n)
 {
@@ -1234,10 +1316,13 @@ send_trigger_bytes(struct send *s, const char *p, size_t n)
 			buf_drop(&s->tbuf, 2 + (size_t)t[1]);
 			continue;
 		}
-		if (t[0] == 'R') {
+		if (t[0] == 'R' || t[0] == 'Q') {
 			if (s->tbuf.len < 2 || s->tbuf.len < 2 + (size_t)t[1])
 				return;
-			reread(s, s->tbuf.p + 2, t[1]);
+			if (t[0] == 'R')
+				reread(s, s->tbuf.p + 2, t[1]);
+			else
+				requeue(s, s->tbuf.p + 2, t[1]);
 			buf_drop(&s->tbuf, 2 + (size_t)t[1]);
 			continue;
 		}

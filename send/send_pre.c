@@ -118,6 +118,7 @@ x_add(struct send *s, struct xout *o, const struct env_rcpt *er,
 	r->inner = 1;
 	r->sender = (char *)o->owner;
 	r->orcpt = er->orcpt;
+	r->orig = er->addr;	/* written only if it differs from addr */
 	r->notify = er->notify;
 	if (rc_encode(&o->rcs, r) == -1) {
 		x_fail(s, o, er, r->addr, "4.3.0 recipient record too long");

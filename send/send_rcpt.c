@@ -47,6 +47,9 @@ rc_encode(struct buf *b, const struct rcpt *r)
 	    pk_u32(b, r->gid) == -1 || pk_cstr(b, r->domain) == -1 ||
 	    pk_cstr(b, r->sender) == -1)
 		return -1;
+	if (r->orig != NULL && r->orig[0] != '\0' &&
+	    strcmp(r->orig, r->addr) != 0 && pk_cstr(b, r->orig) == -1)
+		return -1;
 	if (b->len - start - 4 > RC_PAYLOAD_MAX)
 		return errno = E2BIG, -1;
 	return pk_finish(b, start);
@@ -93,7 +96,9 @@ decode_one(struct rcpt *r, const unsigned char *p, size_t n, uint8_t kind,
 	    cur_cstr(&c, &r->dest, 4096) == -1 ||
 	    cur_u32(&c, &r->uid) == -1 || cur_u32(&c, &r->gid) == -1 ||
 	    cur_cstr(&c, &r->domain, ENV_ADDR_MAX) == -1 ||
-	    cur_cstr(&c, &r->sender, ENV_ADDR_MAX) == -1 || cur_end(&c) == -1) {
+	    cur_cstr(&c, &r->sender, ENV_ADDR_MAX) == -1 ||
+	    (cur_end(&c) == -1 && (cur_cstr(&c, &r->orig, ENV_ADDR_MAX) == -1 ||
+	    cur_end(&c) == -1))) {
 		rc_free(r);
 		return errno = EPROTO, -1;
 	}
@@ -203,7 +208,9 @@ rc_free(struct rcpt *r)
 	free(r->dest);
 	free(r->domain);
 	free(r->sender);
+	free(r->orig);
 	r->addr = r->orcpt = r->dest = r->domain = r->sender = NULL;
+	r->orig = NULL;
 }
 
 /* rc_pending - still to be delivered */

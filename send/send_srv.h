@@ -62,6 +62,7 @@ struct live {
 	int		 inner;		/* SMINFO2: the records are in info/ID */
 	unsigned	 ndirty;	/* marks not yet written (write_marks) */
 	int		 reread;	/* sandmail-rm changed its files */
+	int		 held;		/* hold/ID: never tried until released */
 };
 
 struct job {
@@ -72,6 +73,7 @@ struct job {
 	size_t		 n;
 	char		*dkey;
 	uint64_t	 start;
+	uint64_t	 start_ms;	/* send_mono_ms(): the log's delay_out */
 };
 
 struct dcount {

@@ -17,8 +17,6 @@
 int
 tools_open(int argc, char *argv[], struct tools *t)
 {
-	static struct conf cf;		/* lives as long as the program */
-	static char *q;
 	const char *cpath = NULL;
 	int ch;
 
@@ -27,13 +25,24 @@ tools_open(int argc, char *argv[], struct tools *t)
 			return -1;
 		cpath = optarg;
 	}
+	tools_conf(t, cpath);
+	return optind;
+}
+
+/* tools_conf - load the conf at cpath (NULL: the default), open the queue
+ * directory */
+void
+tools_conf(struct tools *t, const char *cpath)
+{
+	static struct conf cf;		/* lives as long as the program */
+	static char *q;
+
 	memset(&cf, 0, sizeof cf);
 	conf_load(&cf, cpath);
 	q = conf_path(&cf, "queue", "/var/spool/sandmail");
 	if ((t->qfd = open(q, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		die_temp("open", q);
 	t->hostname = conf_str(&cf, "hostname", "");
-	return optind;
 }
 
 /* tools_rcpts - the recipients of a message: in info/ID, or (split by

@@ -10,6 +10,7 @@ struct tools {
 };
 
 int	tools_open(int argc, char *argv[], struct tools *);
+void	tools_conf(struct tools *, const char *cpath);
 int	tools_rcpts(int qfd, const char *id, struct rcpt **v, size_t *n);
 
 #endif

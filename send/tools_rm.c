@@ -45,6 +45,10 @@ rm_one(int qfd, const char *id)
 		rc_free(&v[i]);
 	}
 	free(v);
+	/* a held message (sandmail-queuectl hold) is removed too: its
+	 * hold/ID must not outlive it */
+	if (fs_unlink(qfd, "hold", id) == -1)
+		bad = 1;
 	rec[0] = 'R';
 	rec[1] = (unsigned char)strlen(id);
 	memcpy(rec + 2, id, rec[1]);

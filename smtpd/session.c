@@ -292,6 +292,13 @@ refuse(struct session *s, const char *reason, const char *fmt, ...)
 	log_s(&l, "ip", s->ip);
 	if (s->id[0] != '\0')
 		log_s(&l, "id", s->id);
+	log_s(&l, "stage", s->stage != NULL ? s->stage : "connect");
+	if (s->helo[0] != '\0')
+		log_s(&l, "helo", s->helo);
+	if (s->state >= ST_MAIL && s->env.sender != NULL)
+		log_s(&l, "from", s->env.sender);
+	if (s->auth_user != NULL)
+		log_s(&l, "user", s->auth_user);
 	log_s(&l, "reason", reason);
 	log_s(&l, "reply", b);
 	log_done(&l);
@@ -741,6 +748,7 @@ dispatch(struct session *s, const char *p, size_t n)
 	const struct verb *v;
 	size_t wl, i;
 
+	s->stage = "command";
 	if (memchr(p, '\0', n) != NULL || memchr(p, '\r', n) != NULL) {
 		refuse(s, "bad character", "500 5.5.2 Invalid character in "
 		    "command");
@@ -753,7 +761,9 @@ dispatch(struct session *s, const char *p, size_t n)
 	while (n > i && (p[n - 1] == ' ' || p[n - 1] == '\t'))
 		n--;
 	s->ncmd++;
-	if ((v = verb_find(p, wl)) == NULL) {
+	if ((v = verb_find(p, wl)) != NULL)
+		s->stage = v->name;
+	else {
 		refuse(s, "unknown command", "500 5.5.2 Command unrecognized");
 		return 0;
 	}

@@ -154,6 +154,7 @@ struct session {
 	long long	 xfer_t0;	/* DATA/BDAT: when the text began */
 	uint64_t	 xfer_bytes;	/* and how many bytes came since */
 	enum smtp_state	 state;
+	const char	*stage;		/* the verb being answered, for the log */
 	int		 esmtp;
 	int		 relayclient;	/* in relayclients (or RELAYCLIENT) */
 	int		 quit;

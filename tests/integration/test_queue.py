@@ -56,7 +56,7 @@ def test_layout_idempotent(conf):
     q = queue_dir(conf)
     qinit(conf)
     for d in ("tmp", "mess", "todo", "info", "local", "remote", "bounce",
-              "lock"):
+              "hold", "lock"):
         assert os.path.isdir(os.path.join(q, d))
     st = os.stat(os.path.join(q, "lock", "trigger"))
     import stat

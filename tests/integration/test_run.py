@@ -321,7 +321,7 @@ def test_run_routes_by_mx(tmp_path, procs):
         log = wait_for(lambda: [x for x in s.output().splitlines() if
                                 "prog=send event=delivered" in x],
                        timeout=30, what="the delivered line")
-        assert "mta=mx1.dest.test[127.0.0.2]" in log[0], log
+        assert "relay=mx1.dest.test[127.0.0.2]" in log[0], log
         assert s.stop() == 0
     finally:
         mx.close()

@@ -105,6 +105,8 @@ test_rcpt_codec(void **st)
 	    0, "a@x", "rfc822;a@x", "/home/a/Maildir/", "", 1000, 1001, "" };
 	r[1] = (struct rcpt){ 0, 0, RC_WARNED, RC_REMOTE, 0, 0, "b@y", "", "",
 	    "y", 0, 0, "451 later" };
+	r[0].orig = "list@x";	/* expanded from an alias: kept */
+	r[1].orig = "b@y";	/* the same address: not written */
 	assert_int_equal(buf_put(&b, RC_MAGIC, RC_MAGIC_LEN), 0);
 	assert_int_equal(rc_encode(&b, &r[0]), 0);
 	assert_int_equal(rc_encode(&b, &r[1]), 0);
@@ -120,6 +122,8 @@ test_rcpt_codec(void **st)
 	assert_int_equal(v[0].uid, 1000);
 	assert_int_equal(v[0].gid, 1001);
 	assert_int_equal(v[0].notify, NOTIFY_DELAY);
+	assert_string_equal(v[0].orig, "list@x");
+	assert_null(v[1].orig);
 	assert_string_equal(v[1].domain, "y");
 	assert_string_equal(v[1].err, "451 later");
 	assert_true(rc_pending(&v[1]));
