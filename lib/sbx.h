@@ -49,6 +49,10 @@ void	sbx_enter_or_die(const struct sbx_rule *rules);
  * or is left alone when uid is (uid_t)-1.  0 or -1 with errno. */
 int	priv_drop(uid_t uid, gid_t gid);
 void	priv_drop_or_die(uid_t uid, gid_t gid);
+/* priv_nodump: PR_SET_DUMPABLE 0 and RLIMIT_CORE 0, for every process
+ * that holds a password, a hash or a private key (after priv_drop, which
+ * resets the flag); exits 111 on failure */
+void	priv_nodump(void);
 /* priv_lookup: a user name to uid/gid (before the sandbox) */
 int	priv_lookup(const char *name, uid_t *uid, gid_t *gid);
 /* sbx_chroot_empty: as root, chroot to dir (made 0755 if missing), an

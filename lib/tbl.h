@@ -24,6 +24,9 @@ struct tbl {
 
 int	tbl_open(struct tbl *, const char *path);	/* 0 or -1 */
 void	tbl_close(struct tbl *);
+/* tbl_open_fd: the same with the file already open on fd (-1: absent);
+ * fd belongs to the table from now on (closed on failure) */
+int	tbl_open_fd(struct tbl *, int fd, const char *path);
 /* tbl_changed: 1 if the file on disk is not the one open (reload it) */
 int	tbl_changed(const struct tbl *);
 

@@ -439,8 +439,8 @@ session_run(const struct pop3_cfg *cfg, int infd, int outfd,
 	if (sodium_init() < 0)
 		die_msg(EXIT_TEMP, "sodium_init", "failed");
 	tzset();
-	if (auth_spawn(&a, cfg->auth_prog, cfg->conf_path) == -1) {
-		log_kv("error", "op", "auth_spawn", "prog", cfg->auth_prog,
+	if (auth_connect(&a, cfg->auth_sock) == -1) {
+		log_kv("error", "op", "auth_connect", "path", cfg->auth_sock,
 		    "err", strerror(errno), NULL);
 		a.fd = -1;
 	}

@@ -328,6 +328,7 @@ test_authd(void **state)
 	struct authd d;
 	struct authc a;
 	struct pwparams p = { 1, 8192 };
+	struct guard_cfg gc = { 1, 1, 100, 100, 60000, 1000 };
 	char path[128], canon[AUTH_LOGIN_MAX + 1];
 	int sv[2], st;
 	pid_t pid;
@@ -336,7 +337,8 @@ test_authd(void **state)
 	make_table(path, sizeof path);
 	memset(&d, 0, sizeof d);
 	assert_int_equal(tbl_open(&d.users, path), 0);
-	d.delay_ms = 1;
+	guard_init(&d.guard, &gc);
+	d.ofd = -1;
 	d.max_fail = 3;
 	d.timeout_ms = 5000;
 	assert_int_equal(pw_dummy(&p, d.dummy, sizeof d.dummy), 0);
