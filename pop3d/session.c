@@ -411,6 +411,7 @@ login_child(const struct pop3_cfg *cfg, int in, int out, int mon,
 	struct login_env e = { cfg, peer, ctx, in, out, mon };
 
 	priv_drop_or_die(cfg->uid, cfg->gid);
+	priv_nodump();		/* the TLS key, the client's password */
 	{
 		static const struct sbx_rule rules[] = {
 			TLS_SBX_RULES
@@ -433,6 +434,9 @@ session_run(const struct pop3_cfg *cfg, int infd, int outfd,
 	pid_t pid;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* the monitor holds passwords in flight and the TLS key: no core,
+	 * and the mailbox process's uid change keeps it undumpable */
+	priv_nodump();
 	log_kv("connect", "ip", peer->ip, "port", peer->port, NULL);
 	tables_open(t, cfg);
 	ctx = tls_ctx(cfg);

@@ -130,6 +130,7 @@ main(int argc, char *argv[])
 	/* as root: no files at all after this (an empty directory) */
 	sbx_chroot_empty(conf_str(&cf, "empty_dir", "/var/empty"));
 	priv_drop_or_die(uid, gid);
+	priv_nodump();		/* smarthost passwords, the TLS client key */
 	sbx_enter_or_die(rspawn_rules);
 	log_kv("start", "helo", host, NULL);
 	/* _exit: no atexit handlers (OpenSSL's) inside the sandbox */
