@@ -13,7 +13,10 @@
  *    failure.  A count also starts again from zero after that time.
  *
  * A success forgets the address's and the login's failures (not the
- * network's).  The table is bounded (GUARD_MAX entries): when it is
+ * network's), and is remembered for the pair (address, login) for
+ * GUARD_KNOWN_DAYS: a login locked out by guesses from elsewhere is not
+ * locked out for the addresses it has logged in from (a guesser could
+ * otherwise lock any user out of everywhere).  The table is bounded (GUARD_MAX entries): when it is
  * full, the entry whose last failure is oldest makes room.  Keys are
  * SipHash values under a key drawn at start, so a client cannot aim
  * collisions. */
@@ -24,6 +27,7 @@
 #include <stdint.h>
 
 #define GUARD_MAX	16384
+#define GUARD_KNOWN_DAYS 30
 
 struct guard_cfg {
 	unsigned long	 delay_ms;	/* auth_fail_delay */
@@ -51,7 +55,7 @@ struct guard {
 
 /* What one request is counted against: its address, network, login. */
 struct guard_who {
-	uint64_t	 k[3];
+	uint64_t	 k[4];		/* address, network, login, the pair */
 };
 
 void	guard_init(struct guard *, const struct guard_cfg *);
@@ -60,12 +64,14 @@ void	guard_who(const struct guard *, struct guard_who *, const char *ip,
 	    const char *login, size_t llen);
 /* guard_locked: 1 when the request must not be checked now */
 int	guard_locked(struct guard *, const struct guard_who *, long long now);
-/* guard_score: failures counted against it (schedules the honest first) */
+/* guard_score: 0 for a login from an address it is known from, else 1
+ * plus the failures counted against its address and network (the
+ * waiting checks go lowest first) */
 unsigned guard_score(struct guard *, const struct guard_who *, long long now);
 /* guard_fail: count a failure; the delay before its answer, in ms */
 unsigned long guard_fail(struct guard *, const struct guard_who *,
 	    long long now);
 /* guard_ok: a success */
-void	guard_ok(struct guard *, const struct guard_who *);
+void	guard_ok(struct guard *, const struct guard_who *, long long now);
 
 #endif

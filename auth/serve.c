@@ -352,7 +352,7 @@ checked(struct authd *d, size_t i, int ok)
 		sodium_memzero(c->job.p, c->job.cap);
 	buf_free(&c->job);
 	if (ok && !c->dummy) {
-		guard_ok(&d->guard, &c->who);
+		guard_ok(&d->guard, &c->who, now_ms());
 		log_check("auth_ok", c, NULL, 0);
 		c->ans = AUTH_OK;	/* text: the canonical login */
 		answer(d, i);
@@ -434,6 +434,41 @@ prepare(struct authd *d, size_t i, const struct auth_req *q)
 	return 0;
 }
 
+/* rescore - the waiting requests' failure counts as they are now (a
+ * guesser's network gathers failures while its requests wait) */
+static void
+rescore(struct authd *d)
+{
+	long long now = now_ms();
+
+	for (size_t i = 0; i < ncl; i++)
+		if (cl[i] != NULL && cl[i]->st == C_WAIT)
+			cl[i]->score = guard_score(&d->guard, &cl[i]->who, now);
+}
+
+/* make_room - the wait list is full: the waiting request with the most
+ * failures counted against it (the newest of those) makes room for one
+ * with fewer, and is answered 454; 0, or -1 (the newcomer is the worst) */
+static int
+make_room(struct authd *d, unsigned score)
+{
+	struct client *w = NULL;
+	size_t i, wi = 0;
+
+	rescore(d);
+	for (i = 0; i < ncl; i++)
+		if (cl[i] != NULL && cl[i]->st == C_WAIT && (w == NULL ||
+		    cl[i]->score > w->score || (cl[i]->score == w->score &&
+		    cl[i]->seq > w->seq)))
+			w = cl[i], wi = i;
+	if (w == NULL || w->score <= score)
+		return -1;
+	nwait--;
+	w->st = C_READ;
+	temp(d, wi, "busy");
+	return 0;
+}
+
 /* request - a whole request from client i */
 static void
 request(struct authd *d, size_t i, const unsigned char *p, size_t n)
@@ -461,7 +496,8 @@ request(struct authd *d, size_t i, const unsigned char *p, size_t n)
 		c->st = C_DELAY;
 		return;
 	}
-	if (d->nworkers > 0 && nwait >= d->max_wait) {
+	if (d->nworkers > 0 && nwait >= d->max_wait && make_room(d,
+	    guard_score(&d->guard, &c->who, now)) == -1) {
 		temp(d, i, "busy");
 		return;
 	}
@@ -588,6 +624,8 @@ dispatch(struct authd *d)
 	size_t i, best;
 	ssize_t k;
 
+	if (nwait > 0)
+		rescore(d);
 	for (unsigned w = 0; w < d->nworkers && nwait > 0; w++) {
 		if (wbusy[w] != -1)
 			continue;
