@@ -10,3 +10,4 @@ sandmail-passwd_OBJS := auth/passwd.o auth/authd.o auth/guard.o auth/users.o \
 	cdb/compile.o
 test_auth_OBJS := auth/authd.o auth/serve.o auth/guard.o auth/users.o \
 	auth/authclient.o
+fuzz_auth_OBJS := auth/authclient.o auth/guard.o
