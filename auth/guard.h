@@ -16,8 +16,9 @@
  * network's), and is remembered for the pair (address, login) for
  * GUARD_KNOWN_DAYS: a login locked out by guesses from elsewhere is not
  * locked out for the addresses it has logged in from (a guesser could
- * otherwise lock any user out of everywhere).  The table is bounded (GUARD_MAX entries): when it is
- * full, the entry whose last failure is oldest makes room.  Keys are
+ * otherwise lock any user out of everywhere).  The table is bounded
+ * (GUARD_MAX entries): a new key takes a free slot near its hash, or the
+ * one there whose last use is oldest.  Keys are
  * SipHash values under a key drawn at start, so a client cannot aim
  * collisions. */
 #ifndef SANDMAIL_GUARD_H

@@ -103,7 +103,8 @@ fd_room(struct authd *d)
 		return;
 	rl.rlim_cur = rl.rlim_max;
 	(void)setrlimit(RLIMIT_NOFILE, &rl);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY &&
 	    rl.rlim_cur < (rlim_t)d->max_clients + AUTHD_WORKERS_MAX + 16)
 		d->max_clients = rl.rlim_cur > AUTHD_WORKERS_MAX + 32 ?
 		    (unsigned)(rl.rlim_cur - AUTHD_WORKERS_MAX - 16) : 16;

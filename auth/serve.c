@@ -632,9 +632,9 @@ dispatch(struct authd *d)
 		b = NULL;
 		best = 0;
 		for (i = 0; i < ncl; i++)
-			if (cl[i] != NULL && cl[i]->st == C_WAIT && (b == NULL ||
-			    cl[i]->score < b->score || (cl[i]->score ==
-			    b->score && cl[i]->seq < b->seq)))
+			if (cl[i] != NULL && cl[i]->st == C_WAIT &&
+			    (b == NULL || cl[i]->score < b->score ||
+			    (cl[i]->score == b->score && cl[i]->seq < b->seq)))
 				b = cl[i], best = i;
 		nwait--;
 		k = write(d->wfd[w], b->job.p, b->job.len);

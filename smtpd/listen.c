@@ -1,20 +1,29 @@
 /* listen: smtpd's own listener (-l ADDR:PORT[/MODE], repeatable).  The
  * parent keeps the tables mapped and forks, without exec, session
- * workers; a worker connects to the queue, drops privileges and installs
- * its filter before it reads a byte (worker.c).  The parent never reads
- * from a client: it accepts, counts busy workers overall and per client
- * address (421 over either limit), hands the connection to an idle worker
- * of that listener mode over the worker's socket pair or forks a new one,
+ * workers; a worker drops privileges and installs its filter before it
+ * reads a byte (worker.c).  The parent never reads from a client: it
+ * accepts, counts busy workers (max_connections) and, with every other
+ * listener of the host, connections and their rate per client address
+ * and network (limits.c; 421 over a limit), hands the connection to an
+ * idle worker of that listener mode over the worker's socket pair or
+ * forks a new one,
  * reaps, re-maps tables that changed on disk or on SIGHUP (a new
  * generation: idle workers are closed, busy ones go after their session),
  * and on SIGTERM stops listening, closes every socket pair (idle workers
  * exit) and exits while the busy ones finish their sessions.
  *
+ * It also brokers for its sessions, which can open nothing themselves:
+ * on a worker's socket pair, Q asks for a connection to the queue (the
+ * first MAIL), A for one to sandmail-auth (the first AUTH), M login for a
+ * message to count against the rate limits; it connects without blocking
+ * and passes the socket back (doc/protocols.md, "broker").  So an idle
+ * client holds no queue slot.
+ *
  * TLS: the parent makes the server context once (tlsctx_get) and makes it
  * again, at accept time, when the certificate or key file changed on
  * disk (also a new generation), so a renewed certificate is used without
  * a restart; the child inherits it.  A child whose session may offer AUTH
- * spawns sandmail-auth before its sandbox and is never reused. */
+ * is never reused. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -4,8 +4,11 @@
  * without smtpd_auth), stays: it tells the listener it is idle on its
  * socket pair and waits for the next connection there (SCM_RIGHTS), up to
  * smtpd_max_use sessions.  Everything a session needs is set up before
- * the sandbox (queue, tables, server context), so a later session runs
- * in the same filter, under the same uid, with the same queue connection.
+ * the sandbox (tables, server context), so a later session runs in the
+ * same filter, under the same uid.  The queue and sandmail-auth are
+ * reached over connections the listener makes when a session first needs
+ * them (broker_*), closed at the end of the session; under tcpserver (or
+ * with a spawned queue_program) they are made before the sandbox.
  *
  * A worker goes (EXIT_OK) when it has served smtpd_max_use sessions, when
  * it was idle smtpd_idle_worker seconds, when the listener closes its
