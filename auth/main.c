@@ -144,7 +144,11 @@ main(int argc, char *argv[])
 	pw_params(&c, &pp);
 	if (pw_dummy(&pp, d.dummy, sizeof d.dummy) == -1)
 		die_msg(EXIT_TEMP, "dummy hash", "too long");
-	nw = (unsigned)conf_num(&c, "auth_workers", 2, 1, AUTHD_WORKERS_MAX);
+	/* default: half the CPUs (at least one), so that a flood of checks
+	 * leaves the other half to the sessions */
+	nw = (unsigned)sysconf(_SC_NPROCESSORS_ONLN) / 2;
+	nw = (unsigned)conf_num(&c, "auth_workers", nw > 0 ? nw : 1, 1,
+	    AUTHD_WORKERS_MAX);
 	user(&c, &uid, &gid);
 	signal(SIGPIPE, SIG_IGN);
 	tzset();

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -137,6 +138,9 @@ authd_pool(struct authd *d, unsigned n, uid_t uid, gid_t gid)
 			/* no table, no clients: a hash and a password at a
 			 * time, from its parent only */
 			tbl_close(&d->users);
+			/* argon2 takes what CPU the sessions leave: a flood
+			 * of checks must not slow the listeners' accepts */
+			(void)setpriority(PRIO_PROCESS, 0, 10);
 			priv_drop_or_die(uid, gid);
 			priv_nodump();
 			sbx_enter_or_die(worker_rules);

@@ -310,7 +310,7 @@ def test_secret_holders_not_dumpable(procs, tmp_path):
     (their /proc files belong to root, not to their uid)."""
     if os.geteuid() != 0:
         pytest.skip("needs root: the processes must run under another uid")
-    site = Site(procs, tmp_path)
+    site = Site(procs, tmp_path, auth_workers=2)
     listener, sub = site.listen("submission")
     c = connect(sub)
     c.reply()
