@@ -371,6 +371,7 @@ test_authd(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	auth_close(&a);
 	tbl_close(&d.users);
+	guard_free(&d.guard);
 	unlink(path);
 	rmdir(tdir);
 }
