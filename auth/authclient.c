@@ -3,9 +3,11 @@
  * Linked by smtpd, pop3d and sandmail-auth.  Trusts nothing it decodes:
  * every field is bounded, every record consumed exactly. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -32,34 +34,43 @@ auth_attach(struct authc *a, int fd, pid_t pid)
 	a->wr.timeout_ms = a->timeout_ms;
 }
 
-/* auth_spawn - start prog on a socket pair (before any sandbox) */
-int
-auth_spawn(struct authc *a, const char *prog, const char *conf)
+/* auth_sock_path - auth_socket, or QUEUE/lock/auth.sock (malloc'd) */
+char *
+auth_sock_path(const struct conf *c)
 {
-	char *argv[4];
-	int sv[2];
-	pid_t pid;
+	char *q, *p;
+	size_t n;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+	if (conf_str(c, "auth_socket", NULL) != NULL)
+		return conf_path(c, "auth_socket", NULL);
+	q = conf_path(c, "queue", "/var/spool/sandmail");
+	n = strlen(q) + sizeof "/lock/auth.sock";
+	if ((p = malloc(n)) != NULL)
+		snprintf(p, n, "%s/lock/auth.sock", q);
+	free(q);
+	return p;
+}
+
+/* auth_connect - the service's socket; the banner is read at the first
+ * check */
+int
+auth_connect(struct authc *a, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t n = strlen(path);
+	int fd;
+
+	a->fd = -1;
+	if (n >= sizeof sa.sun_path)
+		return errno = ENAMETOOLONG, -1;
+	memcpy(sa.sun_path, path, n + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
-	if ((pid = fork()) == -1) {
-		close(sv[0]);
-		close(sv[1]);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == -1) {
+		close(fd);
 		return -1;
 	}
-	if (pid == 0) {
-		/* dup2 clears close-on-exec on the copies */
-		if (dup2(sv[1], 0) == -1 || dup2(sv[1], 1) == -1)
-			_exit(EXIT_TEMP);
-		argv[0] = (char *)prog;
-		argv[1] = conf ? (char *)"-c" : NULL;
-		argv[2] = (char *)conf;
-		argv[3] = NULL;
-		execv(prog, argv);
-		_exit(EXIT_TEMP);
-	}
-	close(sv[1]);
-	auth_attach(a, sv[0], pid);
+	auth_attach(a, fd, -1);
 	return 0;
 }
 
@@ -136,9 +147,8 @@ done:
 	return st;
 }
 
-/* auth_close - close our end; sandmail-auth exits at EOF.  No waitpid:
- * a sandboxed caller may not wait4, and the child is reaped by init when
- * the per-connection caller exits. */
+/* auth_close - close our end; the service forgets the connection (not
+ * its failures) */
 void
 auth_close(struct authc *a)
 {

@@ -1,9 +1,6 @@
-/* authd: sandmail-auth's loop.  Reads check requests from its one client
- * (smtpd or pop3d, which it distrusts), looks the login up in the users
- * table opened before the sandbox, verifies with crypto_pwhash_str_verify
- * and answers.  A failure is answered only after auth_fail_delay; after
- * auth_max_failures it answers D and exits.  An unknown login is verified
- * against a dummy hash of the same cost, so timing tells nothing. */
+/* authd: what sandmail-auth's loop (serve.c) and sandmail-passwd share:
+ * the hash parameters, the dummy hash, the settings, and the look-up of a
+ * login in the users table opened before the sandbox. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,36 +48,50 @@ pw_dummy(const struct pwparams *p, char *out, size_t outsz)
 	return n < 0 || (size_t)n >= outsz ? -1 : 0;
 }
 
-/* auth_delay_ms - auth_fail_delay: "NNNms" or a duration in seconds */
+/* auth_delay_ms - a delay setting: "NNNms" or a duration in seconds */
 unsigned long
-auth_delay_ms(const struct conf *c)
+auth_delay_ms(const struct conf *c, const char *key, unsigned long def)
 {
-	const char *v = conf_str(c, "auth_fail_delay", NULL);
+	const char *v = conf_str(c, key, NULL);
 	unsigned long long n;
 
 	if (v == NULL)
-		return 1000;
+		return def;
 	if (parse_msecs(v, &n) == 0 && n <= 600000)
 		return (unsigned long)n;
-	die_msg(EXIT_TEMP, "config", "auth_fail_delay: not a delay");
+	die_msg(EXIT_TEMP, "config", "auth delay setting: not a delay");
 }
 
-static void
-sleep_ms(unsigned long ms)
+/* authd_settings - the limits of the service and of its guard */
+void
+authd_settings(struct authd *d, const struct conf *c)
 {
-	struct timespec ts;
+	struct guard_cfg g;
 
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000;
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
+	g.delay_ms = auth_delay_ms(c, "auth_fail_delay", 1000);
+	g.delay_max_ms = auth_delay_ms(c, "auth_fail_delay_max", 16000);
+	g.lockout = (unsigned)conf_num(c, "auth_lockout", 10, 1, 100000);
+	g.lockout_net = (unsigned)conf_num(c, "auth_lockout_net", 30, 1,
+	    1000000);
+	g.lockout_ms = (unsigned long)conf_secs(c, "auth_lockout_time", 600) *
+	    1000;
+	g.global = (unsigned)conf_num(c, "auth_global_failures", 100, 1,
+	    10000000);
+	guard_init(&d->guard, &g);
+	d->max_fail = (unsigned long)conf_num(c, "auth_max_failures", 3, 1,
+	    1000);
+	d->timeout_ms = (int)conf_secs(c, "auth_idle_timeout", 3600) * 1000;
+	d->max_clients = (unsigned)conf_num(c, "auth_max_clients", 4096, 1,
+	    1000000);
+	d->max_wait = (unsigned)conf_num(c, "auth_max_waiting", 64, 1,
+	    100000);
+	d->wait_ms = (unsigned long)conf_secs(c, "auth_max_wait", 10) * 1000;
 }
 
-/* lookup: the hash of login (exactly, then lowercased); the key that
- * matched becomes the canonical login.  1, 0 not found, -1 error */
-static int
-lookup(struct authd *d, const char *login, size_t n, struct buf *hash,
+/* authd_lookup - the hash of login (exactly, then lowercased); the key
+ * that matched becomes the canonical login.  1, 0 not found, -1 error */
+int
+authd_lookup(struct authd *d, const char *login, size_t n, struct buf *hash,
     struct buf *canon)
 {
 	int r;
@@ -98,146 +109,3 @@ lookup(struct authd *d, const char *login, size_t n, struct buf *hash,
 	return tbl_get(&d->users, canon->p, canon->len, hash);
 }
 
-static void
-log_check(const char *event, const struct auth_req *q, const char *why,
-    unsigned long fails)
-{
-	struct logln l;
-
-	log_start(&l, event);
-	log_m(&l, "service", q->service, q->slen);
-	log_m(&l, "login", q->login, q->llen);
-	log_m(&l, "client", q->client, q->clen);
-	if (why != NULL)
-		log_s(&l, "reason", why);
-	if (fails > 0)
-		log_u(&l, "failures", fails);
-	log_done(&l);
-}
-
-/* verify: the answer for one request, AUTH_OK with canon set */
-static enum auth_status
-verify(struct authd *d, const struct auth_req *q, struct buf *canon,
-    const char **why)
-{
-	struct buf hash = BUF_INIT(AUTHD_HASH_MAX);
-	const char *h = d->dummy;
-	int r = 0, ok;
-
-	*why = "no such login";
-	if (users_login_ok(q->login, q->llen) &&
-	    (r = lookup(d, q->login, q->llen, &hash, canon)) == -1) {
-		buf_free(&hash);
-		*why = "users table";
-		return AUTH_TEMP;
-	}
-	if (r == 1) {
-		if (buf_cstr(&hash) == 0 && strlen(hash.p) == hash.len) {
-			h = hash.p;
-			*why = "wrong password";
-		} else
-			*why = "bad hash in users table";
-	}
-	/* the dummy costs the same: an unknown login is not faster */
-	ok = crypto_pwhash_str_verify(h, q->pass, q->plen) == 0;
-	buf_free(&hash);
-	return ok && h != d->dummy ? AUTH_OK : AUTH_BAD;
-}
-
-static int
-reply(struct wr *w, struct buf *rec, enum auth_status st, const char *text,
-    size_t tlen)
-{
-	struct buf t = BUF_INIT(AUTH_FIELD_MAX);
-	int r;
-
-	rec->len = 0;
-	if (buf_put(&t, text, tlen) == -1 || buf_cstr(&t) == -1) {
-		buf_free(&t);
-		return -1;
-	}
-	r = auth_ans_encode(rec, st, t.p);
-	buf_free(&t);
-	if (r == -1 || rec_write(w, rec->p, rec->len) == -1 ||
-	    wr_flush(w) == -1)
-		return -1;
-	return 0;
-}
-
-/* serve_one: answer one request; 1 go on, 0 done (disconnect), -1 error */
-static int
-serve_one(struct authd *d, struct wr *w, struct buf *rec)
-{
-	struct buf canon = BUF_INIT(AUTH_FIELD_MAX);
-	struct auth_req q;
-	enum auth_status st;
-	const char *why;
-	int r = 1;
-
-	if (auth_req_decode(&q, rec->p, rec->len) == -1) {
-		log_kv("protocol", "error", "bad request", NULL);
-		return -1;
-	}
-	st = verify(d, &q, &canon, &why);
-	/* the password is not kept; q's other fields point into rec until
-	 * the reply below reuses it, so each branch logs first */
-	sodium_memzero((char *)q.pass, q.plen);
-	if (st == AUTH_OK) {
-		log_check("auth_ok", &q, NULL, 0);
-		if (reply(w, rec, AUTH_OK, canon.p, canon.len) == -1)
-			r = -1;
-	} else if (st == AUTH_TEMP) {
-		log_check("auth_temp", &q, why, 0);
-		if (reply(w, rec, AUTH_TEMP, why, strlen(why)) == -1)
-			r = -1;
-	} else {
-		d->failures++;
-		log_check("auth_fail", &q, why, d->failures);
-		sleep_ms(d->delay_ms);
-		if (d->failures >= d->max_fail) {
-			log_kv("auth_disconnect", "reason",
-			    "too many failures", NULL);
-			st = AUTH_DISCONNECT;
-			why = "too many failures";
-			r = 0;
-		} else
-			why = "authentication failed";
-		if (reply(w, rec, st, why, strlen(why)) == -1)
-			r = -1;
-	}
-	buf_free(&canon);
-	return r;
-}
-
-/* authd_run - greet and serve until EOF */
-int
-authd_run(struct authd *d, int in, int out)
-{
-	struct buf rec = BUF_INIT(AUTH_REC_MAX);
-	struct rd r;
-	struct wr w;
-	int k;
-
-	rd_init(&r, in, NULL, NULL);
-	wr_init(&w, out, NULL, NULL);
-	r.timeout_ms = d->timeout_ms;
-	w.timeout_ms = d->timeout_ms;
-	if (pk_u8(&rec, 'V') == -1 || pk_cstr(&rec, AUTH_VERSION) == -1 ||
-	    rec_write(&w, rec.p, rec.len) == -1 || wr_flush(&w) == -1)
-		return EXIT_TEMP;
-	for (;;) {
-		if ((k = rec_read(&r, &rec, AUTH_REC_MAX)) == 0)
-			break;
-		if (k == -1) {
-			log_kv("protocol", "error", strerror(errno), NULL);
-			buf_free(&rec);
-			return EXIT_TEMP;
-		}
-		if ((k = serve_one(d, &w, &rec)) <= 0) {
-			buf_free(&rec);
-			return k == 0 ? EXIT_OK : EXIT_TEMP;
-		}
-	}
-	buf_free(&rec);
-	return EXIT_OK;
-}

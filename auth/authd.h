@@ -4,19 +4,28 @@
 #define SANDMAIL_AUTHD_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "buf.h"
 #include "conf.h"
+#include "guard.h"
 #include "tbl.h"
 
 #define AUTHD_HASH_MAX	256	/* a crypto_pwhash_str string is < 128 */
+#define AUTHD_WORKERS_MAX 64
 
 struct authd {
 	struct tbl	 users;
-	unsigned long	 delay_ms;	/* auth_fail_delay */
-	unsigned long	 max_fail;	/* auth_max_failures */
-	unsigned long	 failures;	/* in this connection */
+	struct guard	 guard;		/* failures across connections */
+	unsigned long	 max_fail;	/* auth_max_failures per connection */
 	int		 timeout_ms;	/* auth_idle_timeout */
+	unsigned	 max_clients;	/* auth_max_clients */
+	unsigned	 max_wait;	/* auth_max_waiting: queued checks */
+	unsigned long	 wait_ms;	/* auth_max_wait: then 454 */
+	/* the argon2id processes (authd_pool); none: checked inline */
+	unsigned	 nworkers;
+	int		 wfd[AUTHD_WORKERS_MAX];
+	int		 ofd;		/* authd_opener's socket, or -1 */
 	char		 dummy[AUTHD_HASH_MAX];	/* for unknown logins */
 };
 
@@ -31,11 +40,26 @@ void	pw_params(const struct conf *, struct pwparams *);
  * hash: verifying against it costs what a real one costs, and matches
  * no password.  0 or -1. */
 int	pw_dummy(const struct pwparams *, char *out, size_t outsz);
-/* auth_delay_ms: auth_fail_delay ("250ms", "1", "2s"), default 1 s */
-unsigned long auth_delay_ms(const struct conf *);
+/* auth_delay_ms: a delay setting ("250ms", "1", "2s"), default def ms */
+unsigned long auth_delay_ms(const struct conf *, const char *key,
+	    unsigned long def);
+/* authd_settings: the service's limits and the guard's from conf */
+void	authd_settings(struct authd *, const struct conf *);
 
-/* authd_run: greet, then answer requests on in/out until EOF; an exit code */
+/* authd_lookup: login's hash (exactly, then lowercased) into hash, the
+ * key that matched into canon; 1, 0 not found, -1 error */
+int	authd_lookup(struct authd *, const char *login, size_t n,
+	    struct buf *hash, struct buf *canon);
+/* authd_pool: fork n argon2id processes on socket pairs (before the
+ * sandbox); each drops to uid/gid and enters its filter.  0 or -1. */
+int	authd_pool(struct authd *, unsigned n, uid_t, gid_t);
+/* authd_opener: fork the process that opens the users table at path
+ * again when the service asks (before the sandbox); 0 or -1 */
+int	authd_opener(struct authd *, const char *path);
+/* authd_run: one client on in/out (greet, answer until EOF); an exit code */
 int	authd_run(struct authd *, int in, int out);
+/* authd_serve: every client of the listening socket lfd; an exit code */
+int	authd_serve(struct authd *, int lfd);
 
 /* users_login_ok: a login fit for the users table (no space, ':', '#',
  * control bytes; 1..255 octets) */

@@ -1,33 +1,37 @@
-/* sandmail-auth: checks passwords for one smtpd or pop3d session, on fd 0
- * (requests) and fd 1 (answers), started by that session through
- * auth_spawn().  Alone opens the users table; runs as user_auth
- * (sandmaila) when started as root; sandboxed before reading a byte.
- * Trusts nothing its client sends. */
+/* sandmail-auth: the one authentication service.  With -s, a long-lived
+ * service on the socket auth_socket (default QUEUE/lock/auth.sock, 0600:
+ * only the smtpd and pop3d listeners, root, or the single user of a
+ * development run may connect), started by the supervisor like the queue
+ * service; without, one client on fd 0 (requests) and fd 1 (answers).
+ * Alone opens the users table; runs as user_auth (sandmaila) when started
+ * as root; the argon2id checks run in auth_workers processes forked
+ * before the sandbox (serve.c).  Sandboxed before reading a byte; not
+ * dumpable.  Trusts nothing its clients send. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
+#include "authc.h"
 #include "authd.h"
 #include "conf.h"
 #include "exitcode.h"
 #include "log.h"
 #include "sbx.h"
 
-/* Beyond sbx_base (read, write, poll, memory, nanosleep, getrandom):
- * nothing.  argon2 takes its memory with mmap/munmap, in the base. */
-static const struct sbx_rule auth_rules[] = {
-	SBX_LAST
-};
-
 static void
 usage(void)
 {
-	die_msg(EXIT_TEMP, "usage", "sandmail-auth [-c conf]");
+	die_msg(EXIT_TEMP, "usage", "sandmail-auth [-c conf] [-s]");
 }
 
 static void
@@ -46,18 +50,64 @@ open_users(struct authd *d, const struct conf *c)
 }
 
 static void
-drop(const struct conf *c)
+user(const struct conf *c, uid_t *uid, gid_t *gid)
 {
-	const char *user;
-	uid_t uid;
-	gid_t gid;
+	const char *u = conf_str(c, "user_auth", "sandmaila");
 
-	if (geteuid() != 0)
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (geteuid() == 0 && priv_lookup(u, uid, gid) == -1)
+		die_temp("getpwnam", u);
+}
+
+/* listen_sock - the service's socket, 0600; one already served is an
+ * error, a stale one is replaced */
+static int
+listen_sock(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old;
+	int fd;
+
+	if (strlen(path) >= sizeof sa.sun_path)
+		die_msg(EXIT_TEMP, "auth_socket", "path too long");
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		die_temp("socket", NULL);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+		die_msg(EXIT_TEMP, "listen", "another sandmail-auth -s "
+		    "serves the socket");
+	close(fd);
+	if (unlink(path) == -1 && errno != ENOENT)
+		die_temp("unlink", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1)
+		die_temp("socket", NULL);
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == -1)
+		die_temp("bind", path);
+	umask(old);
+	if (chmod(path, 0600) == -1 || listen(fd, 1024) == -1)
+		die_temp("listen", path);
+	return fd;
+}
+
+/* fd_room - as many descriptors as the hard limit allows: a client is
+ * one (auth_max_clients is cut to fit) */
+static void
+fd_room(struct authd *d)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
-	user = conf_str(c, "user_auth", "sandmaila");
-	if (priv_lookup(user, &uid, &gid) == -1)
-		die_temp("getpwnam", user);
-	priv_drop_or_die(uid, gid);
+	rl.rlim_cur = rl.rlim_max;
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)d->max_clients + AUTHD_WORKERS_MAX + 16)
+		d->max_clients = rl.rlim_cur > AUTHD_WORKERS_MAX + 32 ?
+		    (unsigned)(rl.rlim_cur - AUTHD_WORKERS_MAX - 16) : 16;
 }
 
 int
@@ -67,35 +117,78 @@ main(int argc, char *argv[])
 	struct pwparams pp;
 	struct conf c;
 	const char *cpath = NULL;
-	int ch;
+	char *path = NULL;
+	unsigned nw;
+	int ch, service = 0, lfd = -1;
+	uid_t uid;
+	gid_t gid;
 
 	log_init("auth");
-	while ((ch = getopt(argc, argv, "c:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:s")) != -1) {
 		if (ch == 'c')
 			cpath = optarg;
+		else if (ch == 's')
+			service = 1;
 		else
 			usage();
 	}
 	if (optind != argc)
 		usage();
 	memset(&d, 0, sizeof d);
+	d.ofd = -1;
 	conf_load(&c, cpath);
 	open_users(&d, &c);
-	d.delay_ms = auth_delay_ms(&c);
-	d.max_fail = (unsigned long)conf_num(&c, "auth_max_failures", 3, 1,
-	    1000);
-	d.timeout_ms = (int)conf_secs(&c, "auth_idle_timeout", 3600) * 1000;
 	if (sodium_init() < 0)
 		die_msg(EXIT_TEMP, "sodium_init", "failed");
+	authd_settings(&d, &c);
 	pw_params(&c, &pp);
 	if (pw_dummy(&pp, d.dummy, sizeof d.dummy) == -1)
 		die_msg(EXIT_TEMP, "dummy hash", "too long");
+	/* default: half the CPUs (at least one), so that a flood of checks
+	 * leaves the other half to the sessions */
+	nw = (unsigned)sysconf(_SC_NPROCESSORS_ONLN) / 2;
+	nw = (unsigned)conf_num(&c, "auth_workers", nw > 0 ? nw : 1, 1,
+	    AUTHD_WORKERS_MAX);
+	user(&c, &uid, &gid);
 	signal(SIGPIPE, SIG_IGN);
 	tzset();
-	drop(&c);
+	if (service) {
+		if ((path = auth_sock_path(&c)) == NULL)
+			die_temp("malloc", NULL);
+		lfd = listen_sock(path);
+		fd_room(&d);
+		if (authd_pool(&d, nw, uid, gid) == -1)
+			die_temp("fork", "argon2 workers");
+		if (authd_opener(&d, d.users.path) == -1)
+			die_temp("fork", "table opener");
+	}
+	priv_drop_or_die(uid, gid);
+	priv_nodump();
 	conf_free(&c);
-	sbx_enter_or_die(auth_rules);
+	{
+		/* beyond sbx_base (read, write, poll, memory, getrandom):
+		 * the service accepts its clients on its one socket */
+		const struct sbx_rule rules[] = {
+			SBX_ALLOW1(accept4, SCMP_A0(SCMP_CMP_EQ,
+			    (scmp_datum_t)lfd)),
+			/* the users table again, from authd_opener */
+			SBX_ALLOW1(recvmsg, SCMP_A2(SCMP_CMP_EQ,
+			    MSG_CMSG_CLOEXEC)),
+			SBX_LAST
+		};
+
+		sbx_enter_or_die(service ? rules : rules + 2);
+	}
+	if (service) {
+		struct logln l;
+
+		log_start(&l, "start");
+		log_s(&l, "socket", path);
+		log_u(&l, "workers", d.nworkers);
+		log_done(&l);
+		free(path);
+	}
 	/* _exit: nothing to flush, and the sanitizers' leak check at exit
 	 * cannot run inside the sandbox (it hangs there) */
-	_exit(authd_run(&d, 0, 1));
+	_exit(service ? authd_serve(&d, lfd) : authd_run(&d, 0, 1));
 }

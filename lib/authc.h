@@ -3,14 +3,16 @@
  * the LOGIN mechanism).  Implemented in auth/authclient.c: a program that
  * uses it adds auth/authclient.o to its _OBJS (and to test_*_OBJS).
  *
- * The password check runs in sandmail-auth, a separate process that alone
- * opens the users table: auth_spawn() forks and execs it on a socket pair
- * BEFORE the caller drops privileges and sandboxes itself (exec is not
- * allowed afterwards); auth_check() then only reads and writes that
- * socket, so it needs nothing beyond sbx_base.
+ * The password check runs in sandmail-auth, one service for the whole
+ * system that alone opens the users table (auth/serve.c).  A caller gets
+ * a connection to it on its socket (auth_socket) before its sandbox
+ * (auth_connect: pop3d, smtpd under tcpserver) or from smtpd's listener
+ * when a client first says AUTH (auth_attach on the descriptor passed);
+ * auth_check() then only reads and writes that socket, so it needs
+ * nothing beyond sbx_base.
  *
  *	struct authc a;				(before priv_drop/sbx_enter)
- *	if (auth_spawn(&a, "BINDIR/sandmail-auth", conf_path) == -1)
+ *	if (auth_connect(&a, "QUEUE/lock/auth.sock") == -1)
  *		a.fd = -1;			(every check is then AUTH_TEMP)
  *	...
  *	struct auth_plain p;			(AUTH PLAIN <b64>)
@@ -32,6 +34,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "conf.h"
 #include "io.h"
 
 #define AUTH_VERSION	"sandmail-auth 1"
@@ -48,18 +51,20 @@ enum auth_status {
 
 struct authc {
 	int	 fd;
-	pid_t	 pid;		/* the sandmail-auth child, or -1 */
+	pid_t	 pid;		/* -1 (a test's child) */
 	int	 greeted;	/* its banner has been read */
 	int	 timeout_ms;	/* per answer; the default is 30 s */
 	struct rd rd;
 	struct wr wr;
 };
 
-/* auth_spawn: fork+exec prog (e.g. BINDIR/sandmail-auth) with "-c conf"
- * (conf NULL: none, the child uses $SANDMAIL_CONF) on a socket pair; its
- * end is the child's fd 0 and 1.  0, or -1 with errno. */
-int	auth_spawn(struct authc *, const char *prog, const char *conf);
-/* auth_attach: use an already connected fd (tests, a forking listener) */
+/* auth_sock_path: the service's socket, auth_socket in sandmail.conf or
+ * QUEUE/lock/auth.sock; malloc'd, NULL when out of memory */
+char	*auth_sock_path(const struct conf *);
+/* auth_connect: the service on its UNIX socket at path.  0, or -1 with
+ * errno (a->fd is then -1). */
+int	auth_connect(struct authc *, const char *path);
+/* auth_attach: use an already connected fd (tests, smtpd's listener) */
 void	auth_attach(struct authc *, int fd, pid_t pid);
 /*
  * auth_check: ask whether password is right for login (the caller must
@@ -72,7 +77,7 @@ void	auth_attach(struct authc *, int fd, pid_t pid);
 enum auth_status auth_check(struct authc *, const char *service,
 	    const char *login, size_t llen, const char *pass, size_t plen,
 	    const char *client, char *canon, size_t canonsz);
-/* auth_close: close the socket and reap the child */
+/* auth_close: close the socket */
 void	auth_close(struct authc *);
 
 /* The records themselves, for sandmail-auth and the tests. */

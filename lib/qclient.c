@@ -114,6 +114,22 @@ qc_connect(struct qc *q, const char *sockpath)
 	return 0;
 }
 
+/* qc_attach - a connection to the service made by someone else (smtpd's
+ * listener); its greeting awaited at most wait_ms */
+int
+qc_attach(struct qc *q, int fd, int wait_ms)
+{
+	setup(q, fd, -1);
+	q->rd.timeout_ms = wait_ms;
+	if (greeting(q) == -1) {
+		settext(q, "queue: no greeting in time (busy or down)", NULL);
+		qc_close(q);
+		return -1;
+	}
+	q->rd.timeout_ms = QC_TIMEOUT_MS;
+	return 0;
+}
+
 /* qc_spawn - fork+exec the queue program on a socket pair */
 int
 qc_spawn(struct qc *q, const char *prog, const char *conf)

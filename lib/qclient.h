@@ -29,6 +29,9 @@ struct qc {
 
 /* qc_connect: the long-lived queue service on a UNIX socket */
 int	qc_connect(struct qc *, const char *sockpath);
+/* qc_attach: a connection to the service already made (fd); the greeting
+ * is awaited at most wait_ms (the queue is full: then -1, fd closed) */
+int	qc_attach(struct qc *, int fd, int wait_ms);
 /* qc_spawn: fork+exec the queue program on a socket pair (setuid mode) */
 int	qc_spawn(struct qc *, const char *prog, const char *conf);
 /* qc_begin: start a message; the queue answers with its ID */

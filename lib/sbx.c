@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -308,6 +309,19 @@ sbx_close_inherited(void)
 	if (close_range(3, ~0U, 0) == -1)
 		for (int fd = 3; fd < 1024; fd++)
 			(void)close(fd);
+}
+
+/* priv_nodump - no core file and no ptrace by the same uid: for a
+ * process that holds a password, a hash or a key.  After priv_drop (a
+ * change of uid resets the dumpable flag).  Exits 111 on failure. */
+void
+priv_nodump(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1 ||
+	    setrlimit(RLIMIT_CORE, &rl) == -1)
+		die_temp("priv_nodump", NULL);
 }
 
 /* priv_lookup - uid and gid of a user name */

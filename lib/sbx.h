@@ -73,6 +73,10 @@ int	priv_caps_none(void);
  * server whose children and exec'd helpers must not inherit what its
  * supervisor left open) */
 void	sbx_close_inherited(void);
+/* priv_nodump: PR_SET_DUMPABLE 0 and RLIMIT_CORE 0, for every process
+ * that holds a password, a hash or a private key (after priv_drop, which
+ * resets the flag); exits 111 on failure */
+void	priv_nodump(void);
 /* priv_lookup: a user name to uid/gid (before the sandbox) */
 int	priv_lookup(const char *name, uid_t *uid, gid_t *gid);
 /* sbx_chroot_empty: as root, chroot to dir (made 0755 if missing), an

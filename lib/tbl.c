@@ -19,17 +19,29 @@
 int
 tbl_open(struct tbl *t, const char *path)
 {
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd == -1 && errno != ENOENT) {
+		memset(t, 0, sizeof *t);
+		t->fd = -1;
+		return -1;
+	}
+	return tbl_open_fd(t, fd, path);
+}
+
+/* tbl_open_fd - the table on fd, opened by someone else (-1: absent,
+ * an empty table); fd is the table's from now on, closed on failure */
+int
+tbl_open_fd(struct tbl *t, int fd, const char *path)
+{
 	struct stat st;
 
 	memset(t, 0, sizeof *t);
-	t->fd = -1;
+	t->fd = fd;
 	if ((t->path = strdup(path)) == NULL)
-		return -1;
-	if ((t->fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		if (errno == ENOENT)
-			return 0;
 		goto fail;
-	}
+	if (fd == -1)
+		return 0;
 	if (fstat(t->fd, &st) == -1 || cdb_init(&t->cdb, t->fd) != 0)
 		goto fail;
 	t->mtime = st.st_mtim;

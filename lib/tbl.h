@@ -32,6 +32,9 @@ struct tbl {
 
 int	tbl_open(struct tbl *, const char *path);	/* 0 or -1 */
 void	tbl_close(struct tbl *);
+/* tbl_open_fd: the same with the file already open on fd (-1: absent);
+ * fd belongs to the table from now on (closed on failure) */
+int	tbl_open_fd(struct tbl *, int fd, const char *path);
 /* tbl_changed: 1 if the file on disk is not the one open (reload it);
  * 0 when it is, when it cannot be looked at (stat fails but for ENOENT)
  * and when it is the file a reload last failed to open */

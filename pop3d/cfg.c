@@ -6,36 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "authc.h"
 #include "exitcode.h"
 #include "log.h"
 #include "pop3d.h"
 #include "sbx.h"
-
-static char *
-join(const char *a, const char *b)
-{
-	struct buf x = BUF_INIT(PATH_MAX);
-
-	if (buf_puts(&x, a) == -1 || buf_putc(&x, '/') == -1 ||
-	    buf_puts(&x, b) == -1 || buf_cstr(&x) == -1)
-		die_msg(EXIT_TEMP, "config", "path too long");
-	return x.p;
-}
-
-/* self_dir: the directory of our own executable (default bindir) */
-static char *
-self_dir(void)
-{
-	char p[PATH_MAX], *s;
-	ssize_t n;
-
-	if ((n = readlink("/proc/self/exe", p, sizeof p - 1)) <= 0)
-		return strdup(".");
-	p[n] = '\0';
-	if ((s = strrchr(p, '/')) != NULL)
-		*s = '\0';
-	return strdup(p);
-}
 
 static char *
 opt_path(const struct conf *c, const char *key)
@@ -47,7 +22,6 @@ opt_path(const struct conf *c, const char *key)
 void
 cfg_load(struct pop3_cfg *cfg, struct conf *c, const char *path)
 {
-	char *bindir;
 	const char *user;
 
 	memset(cfg, 0, sizeof *cfg);
@@ -55,12 +29,8 @@ cfg_load(struct pop3_cfg *cfg, struct conf *c, const char *path)
 	cfg->conf_path = path ? path : conf_default_path();
 	cfg->hostname = conf_str(c, "hostname", "localhost");
 	cfg->tables_dir = conf_path(c, "tables", ".");
-	bindir = conf_str(c, "bindir", NULL) ? conf_path(c, "bindir", NULL) :
-	    self_dir();
-	if (bindir == NULL)
-		die_temp("config", "bindir");
-	cfg->auth_prog = join(bindir, "sandmail-auth");
-	free(bindir);
+	if ((cfg->auth_sock = auth_sock_path(c)) == NULL)
+		die_temp("malloc", NULL);
 	cfg->uid = (uid_t)-1;
 	cfg->gid = (gid_t)-1;
 	if (geteuid() == 0) {

@@ -132,7 +132,7 @@ struct pop3_cfg {
 	const char	*conf_path;	/* for sandmail-auth's -c, or NULL */
 	const char	*hostname;
 	char		*tables_dir;
-	char		*auth_prog;	/* bindir/sandmail-auth */
+	char		*auth_sock;	/* sandmail-auth's socket */
 	uid_t		 uid;		/* user_pop3d, or -1 */
 	gid_t		 gid;
 	int		 timeout_ms;	/* pop3_timeout: one command line */

@@ -463,6 +463,7 @@ login_child(const struct pop3_cfg *cfg, int in, int out, int mon,
 	struct login_env e = { cfg, peer, ctx, in, out, mon };
 
 	priv_drop_or_die(cfg->uid, cfg->gid);
+	priv_nodump();		/* the TLS key, the client's password */
 	{
 		static const struct sbx_rule rules[] = {
 			TLS_SBX_RULES
@@ -485,14 +486,17 @@ session_run(const struct pop3_cfg *cfg, int infd, int outfd,
 	pid_t pid;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* the monitor holds passwords in flight and the TLS key: no core,
+	 * and the mailbox process's uid change keeps it undumpable */
+	priv_nodump();
 	log_kv("connect", "ip", peer->ip, "port", peer->port, NULL);
 	tables_open(t, cfg);
 	ctx = tls_ctx(cfg);
 	if (sodium_init() < 0)
 		die_msg(EXIT_TEMP, "sodium_init", "failed");
 	tzset();
-	if (auth_spawn(&a, cfg->auth_prog, cfg->conf_path) == -1) {
-		log_kv("error", "op", "auth_spawn", "prog", cfg->auth_prog,
+	if (auth_connect(&a, cfg->auth_sock) == -1) {
+		log_kv("error", "op", "auth_connect", "path", cfg->auth_sock,
 		    "err", strerror(errno), NULL);
 		a.fd = -1;
 	}

@@ -57,5 +57,6 @@ rspawn_sandbox(const struct conf *cf)
 	/* as root: no files at all after this (an empty directory) */
 	sbx_chroot_empty(conf_str(cf, "empty_dir", "/var/empty"));
 	priv_drop_or_die(uid, gid);
+	priv_nodump();		/* smarthost passwords, the TLS client key */
 	sbx_enter_or_die(rspawn_rules);
 }

@@ -1,9 +1,10 @@
 /* auth: STARTTLS (RFC 3207), implicit TLS (RFC 8314) and AUTH (RFC 4954,
  * PLAIN of RFC 4616 and LOGIN) for a session, and the sender restriction
  * of an authenticated client (RFC 6409 6.1).  Runs sandboxed: the server
- * context was made and sandmail-auth spawned before the sandbox, so a
- * handshake reads and writes the socket only and a password check is a
- * record over a socket pair (lib/authc.h).  smtpd never sees a hash.
+ * context was made before the sandbox, so a handshake reads and writes
+ * the socket only, and a password check is a record to the one
+ * sandmail-auth service over a connection the listener made for the
+ * session at its first AUTH (lib/authc.h).  smtpd never sees a hash.
  *
  * The STARTTLS injection (CVE-2011-0411): bytes a client sent after
  * STARTTLS, before the handshake, were never encrypted; they are thrown
@@ -28,13 +29,14 @@
 #define PASS_PROMPT	"334 UGFzc3dvcmQ6"	/* "Password:" */
 #define SASL_MAX	(3 * AUTH_FIELD_MAX)	/* PLAIN's three fields */
 
-/* auth_offered - AUTH may be used now: sandmail-auth is there, AUTH is
- * on for this listener, and the link is TLS (or loopback, if allowed) */
+/* auth_offered - AUTH may be used now: it is on for this listener, and
+ * the link is TLS (or loopback, if allowed) */
 int
 auth_offered(const struct session *s)
 {
-	/* a failed spawn (fd -1) still offers AUTH: its checks answer 454,
-	 * a temporary failure, rather than hide AUTH from a submitter */
+	/* no connection to sandmail-auth (fd -1) still offers AUTH: its
+	 * checks answer 454, a temporary failure, rather than hide AUTH from
+	 * a submitter */
 	if (s->ac == NULL)
 		return 0;
 	if (!(s->mode & MODE_SUBMISSION) && !s->cfg->auth)
@@ -197,6 +199,9 @@ check(struct session *s, const char *mech, const char *login, size_t ll,
 	char canon[AUTH_LOGIN_MAX + 1];
 	enum auth_status st;
 
+	/* under the listener, the connection is asked for now (worker.c) */
+	if (s->auth_need != NULL)
+		(void)s->auth_need(s);
 	st = auth_check(s->ac, "smtp", login, ll, pass, pl, s->ip, canon,
 	    sizeof canon);
 	switch (st) {

@@ -2,7 +2,7 @@
 # delivery code: the queue client (lib/qclient.c) is its only way out.
 PROGS += sandmail-smtpd
 SMTPD_LIB_OBJS := smtpd/session.o smtpd/data.o smtpd/param.o smtpd/auth.o \
-	smtpd/policy.o smtpd/cfg.o smtpd/listen.o smtpd/worker.o smtpd/sandbox.o \
+	smtpd/policy.o smtpd/cfg.o smtpd/listen.o smtpd/worker.o smtpd/sandbox.o smtpd/limits.o \
 	auth/authclient.o
 # the generation page (gen.c), also linked by the attacker probe
 SMTPD_LIB_OBJS += smtpd/gen.o

@@ -59,6 +59,9 @@ cfg_queue(struct smtpd_cfg *cfg, const struct conf *c)
 	const char *prog = conf_str(c, "queue_program", NULL);
 
 	cfg->queue_sock = join(q, "lock/queue.sock", "");
+	cfg->limits_file = conf_str(c, "smtpd_limits_file", NULL) ?
+	    conf_path(c, "smtpd_limits_file", NULL) :
+	    join(q, "lock/smtpd.limits", "");
 	free(q);
 	cfg->queue_prog = NULL;
 	if (prog != NULL && strchr(prog, '/') == NULL)
@@ -77,7 +80,8 @@ cfg_free(struct smtpd_cfg *cfg)
 	free(cfg->tables_dir);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
-	free(cfg->auth_prog);
+	free(cfg->auth_sock);
+	free(cfg->limits_file);
 	memset(cfg, 0, sizeof *cfg);
 }
 
@@ -109,10 +113,10 @@ cfg_tls(struct smtpd_cfg *cfg, const struct conf *c)
 	if (cfg->tls_key == NULL && cfg->tls_cert != NULL &&
 	    (cfg->tls_key = strdup(cfg->tls_cert)) == NULL)
 		die_temp("strdup", NULL);	/* one PEM with both */
-	cfg->auth_prog = join(conf_str(c, "bindir", "/usr/local/sbin"),
-	    "sandmail-auth", "");
-	/* off on port 25 by default: an MX needs no AUTH, and each session
-	 * that may offer it costs a fork+exec of sandmail-auth */
+	if ((cfg->auth_sock = auth_sock_path(c)) == NULL)
+		die_temp("malloc", NULL);
+	/* off on port 25 by default: an MX needs no AUTH, and a session
+	 * that may offer it is never reused (worker.c) */
 	cfg->auth = conf_bool(c, "smtpd_auth", 0);
 	cfg->auth_plain_lo = conf_bool(c, "smtpd_auth_plaintext_loopback", 0);
 	cfg->sender_restrict = conf_str(c, "smtpd_sender_restrict", NULL) ?
@@ -158,6 +162,15 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 	cfg->max_conn = (unsigned)conf_num(c, "max_connections", 1000, 1,
 	    65536);
 	cfg->max_per_ip = (unsigned)conf_num(c, "max_per_ip", 20, 1, 65536);
+	cfg->max_per_net = (unsigned)conf_num(c, "max_per_net", 100, 1,
+	    65536);
+	cfg->conn_rate = (unsigned)conf_num(c, "smtpd_conn_rate", 0, 0,
+	    10000000);
+	cfg->msg_rate = (unsigned)conf_num(c, "smtpd_msg_rate", 0, 0,
+	    10000000);
+	cfg->msg_rate_user = (unsigned)conf_num(c, "smtpd_msg_rate_user", 0,
+	    0, 10000000);
+	cfg->queue_wait_ms = ms(conf_secs(c, "smtpd_queue_wait", 10));
 	/* a port 25 worker process serves this many sessions, then goes;
 	 * 1: a fresh process per connection */
 	cfg->max_use = (unsigned)conf_num(c, "smtpd_max_use", 100, 1,

@@ -1,21 +1,31 @@
 /* listen: smtpd's own listener (-l ADDR:PORT[/MODE], repeatable).  The
  * parent keeps the tables mapped and forks, without exec, session
- * workers; a worker connects to the queue, drops privileges and installs
- * its filter before it reads a byte (worker.c).  The parent never reads
- * from a client: it accepts, counts busy workers overall and per client
- * address (421 over either limit), hands the connection to an idle worker
- * of that listener mode over the worker's socket pair or forks a new one,
+ * workers; a worker drops privileges and installs its filter before it
+ * reads a byte (worker.c).  The parent never reads from a client: it
+ * accepts, counts busy workers (max_connections) and, with every other
+ * listener of the host, connections and their rate per client address
+ * and network (limits.c; 421 over a limit), hands the connection to an
+ * idle worker of that listener mode over the worker's socket pair or
+ * forks a new one,
  * reaps, re-maps tables that changed on disk or on SIGHUP (a new
  * generation: idle workers are closed, busy ones go after their session),
  * and on SIGTERM stops listening, closes every socket pair (idle workers
  * exit) and exits while the busy ones finish their sessions.
  *
+ * It also brokers for its sessions, which can open nothing themselves:
+ * on a worker's socket pair, Q asks for a connection to the queue (the
+ * first MAIL), A for one to sandmail-auth (the first AUTH), M login for a
+ * message to count against the rate limits; it connects without blocking
+ * and passes the socket back (doc/protocols.md, "broker").  So an idle
+ * client holds no queue slot.
+ *
  * TLS: the parent makes the server context once (tlsctx_get) and makes it
  * again, at accept time, when the certificate or key file changed on
  * disk (also a new generation), so a renewed certificate is used without
  * a restart; the child inherits it.  A child whose session may offer AUTH
- * spawns sandmail-auth before its sandbox and is never reused. */
+ * is never reused. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -25,6 +35,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +51,7 @@
 #define BACKLOG		1024
 
 static volatile sig_atomic_t got_chld, got_hup, got_term;
+static const struct smtpd_cfg *lcfg;	/* for the brokered connections */
 static int lfd[LISTEN_MAX];
 static unsigned lmode[LISTEN_MAX];
 static size_t nlfd;
@@ -184,8 +196,9 @@ too_many(int fd, const struct smtpd_cfg *cfg, const char *ip,
 
 	if (n > 0 && !(mode & MODE_TLS))
 		(void)send(fd, b, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
-	log_kv("refuse", "ip", ip, "reason", why[0] ? "max_per_ip" :
-	    "max_connections", NULL);
+	log_kv("refuse", "ip", ip, "reason", why[0] == '\0' ?
+	    "max_connections" : strstr(why, "minute") ? "smtpd_conn_rate" :
+	    strstr(why, "network") ? "max_per_net" : "max_per_ip", NULL);
 	close(fd);
 }
 
@@ -304,17 +317,79 @@ wk_idle(unsigned mode)
 	return NULL;
 }
 
-/* wk_ctl_read - a worker spoke: "I" (idle), or EOF (it is going) */
+/* connect_nb - a UNIX socket connected without waiting: a service whose
+ * backlog is full is a failure now, not a stuck listener; the descriptor
+ * (blocking again), or -1 */
+static int
+connect_nb(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t n = strlen(path);
+	int fd;
+
+	if (n >= sizeof sa.sun_path)
+		return -1;
+	memcpy(sa.sun_path, path, n + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == -1 ||
+	    fcntl(fd, F_SETFL, 0) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* broker - a busy worker's request: a connection to the queue or to
+ * sandmail-auth, or a message counted for the rate limits */
+static void
+broker(struct worker *w, const char *b, size_t n)
+{
+	char a = b[0];
+	int fd = -1;
+
+	if (a == BROKER_MSG)
+		a = lim_msg(lcfg, w->ip, b + 1, n - 1) == 0 ? BROKER_MSG :
+		    BROKER_NO;
+	else if ((fd = connect_nb(a == BROKER_QUEUE ? lcfg->queue_sock :
+	    lcfg->auth_sock)) == -1) {
+		log_kv("error", "op", a == BROKER_QUEUE ? "queue connect" :
+		    "auth connect", "err", strerror(errno), NULL);
+		a = BROKER_NO;
+	}
+	if (fd_send(w->ctl, &a, 1, fd) == -1)
+		wk_retire(w);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* wk_done - the worker's session has ended: its client counts no more */
+static void
+wk_done(struct worker *w)
+{
+	if (w->busy)
+		lim_conn_end(w->ip);
+	w->busy = 0;
+	w->ip[0] = '\0';
+}
+
+/* wk_ctl_read - a worker spoke: "I" (idle), a request (broker), or EOF
+ * (it is going) */
 static void
 wk_ctl_read(struct worker *w)
 {
-	char b[8];
+	char b[AUTH_LOGIN_MAX + 2];
 	ssize_t n = recv(w->ctl, b, sizeof b, MSG_DONTWAIT);
 
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
-	w->busy = 0;
-	w->ip[0] = '\0';
+	if (n > 0 && w->busy && (b[0] == BROKER_QUEUE ||
+	    b[0] == BROKER_AUTH || b[0] == BROKER_MSG)) {
+		broker(w, b, (size_t)n);
+		return;
+	}
+	wk_done(w);
 	if (n != 1 || b[0] != 'I' || w->gen != *gen || got_term)
 		wk_retire(w);
 }
@@ -329,6 +404,7 @@ wk_reap(void)
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
 		for (i = 0; i < nwk; i++)
 			if (wk[i].pid == pid) {
+				wk_done(&wk[i]);
 				wk_retire(&wk[i]);
 				wk[i] = wk[--nwk];
 				break;
@@ -404,6 +480,7 @@ in_child(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 		if (wk[i].ctl >= 0)
 			close(wk[i].ctl);
 	unmap_tables();
+	lim_child();
 	/* read-only for good, not merely mprotected (gen.c) */
 	rogen = gen_child(gen);
 	gen = NULL;
@@ -420,15 +497,20 @@ fork_worker(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	int sp[2] = { -1, -1 };
 	pid_t pid;
 
-	if (nwk == wkcap)
+	if (nwk == wkcap) {
+		lim_conn_end(h->ip);
 		return too_many(fd, cfg, h->ip, "", mode);
+	}
 	if (wk_live() >= cfg->max_conn && (w = wk_idle_any()) != NULL)
 		wk_retire(w);
-	if (reusable && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC,
-	    0, sp) == -1)
+	/* every worker has one: its session asks there for its queue and
+	 * auth connections; only a reusable one ever says it is idle */
+	(void)reusable;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
 		sp[0] = sp[1] = -1;
 	if ((pid = fork()) == -1) {
 		log_kv("error", "op", "fork", "err", strerror(errno), NULL);
+		lim_conn_end(h->ip);
 		close(fd);
 		if (sp[0] >= 0)
 			close(sp[0]), close(sp[1]);
@@ -465,16 +547,16 @@ to_idle(int fd, const struct handoff *h, unsigned mode)
 	return -1;
 }
 
-/* over_limit - NULL, or too_many's words for the limit a new connection
- * from ip would pass */
+/* over_limit - NULL (and the connection counted), or too_many's words
+ * for the limit a new connection from ip would pass: this listener's
+ * max_connections, or the limits per address and network that every
+ * listener shares (limits.c) */
 static const char *
 over_limit(const struct smtpd_cfg *cfg, const char *ip)
 {
 	if (wk_busy(NULL) >= cfg->max_conn)
 		return "";
-	if (wk_busy(ip) >= cfg->max_per_ip)
-		return " from your address";
-	return NULL;
+	return lim_conn(cfg, ip);
 }
 
 /* spawn - a new connection: refuse it over a limit, hand it to an idle
@@ -506,6 +588,7 @@ spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 		why = over_limit(cfg, h.ip);
 	if (why != NULL)
 		return too_many(fd, cfg, h.ip, why, mode);
+	/* counted from here: lim_conn_end when the worker is done */
 	/* a renewed certificate, made once here (a new generation) */
 	reusable = mode_reusable(cfg, mode, tlsctx_get(cfg));
 	if (reusable && (to_idle(fd, &h, mode) == 0 ||
@@ -607,6 +690,7 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 {
 	struct pollfd *pf;
 	struct timespec tick = { 1, 0 };
+	time_t last = time(NULL);
 	size_t i, *wi;
 	nfds_t n;
 	sigset_t old;
@@ -614,6 +698,8 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 	if (naddrs > LISTEN_MAX)
 		die_msg(EXIT_TEMP, "listen", "too many -l addresses");
 	workers_setup(cfg, &pf, &wi);
+	lcfg = cfg;
+	lim_open(cfg->limits_file);
 	for (nlfd = 0; nlfd < naddrs; nlfd++) {
 		lmode[nlfd] = mode;
 		lfd[nlfd] = open_one(addrs[nlfd], &lmode[nlfd]);
@@ -636,14 +722,29 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 			got_chld = 0, wk_reap();
 		if (got_hup)
 			got_hup = 0, reload(tabs, 1, "hup");
-		else
+		else {
+			if (time(NULL) / 60 != last / 60)
+				lim_sweep();
+			last = time(NULL);
 			reload(tabs, 0, "changed");
+		}
 	}
 	for (i = 0; i < nlfd; i++)
 		close(lfd[i]);
-	/* idle workers exit now, busy ones after their sessions */
-	for (i = 0; i < nwk; i++)
+	/* idle workers exit now, busy ones after their sessions; a busy
+	 * one is handed a queue connection first (it cannot ask us once we
+	 * are gone), which its session takes at its next MAIL if it has none */
+	for (i = 0; i < nwk; i++) {
+		int fd;
+		char a = BROKER_QUEUE;
+
+		if (wk[i].busy && wk[i].ctl >= 0 &&
+		    (fd = connect_nb(cfg->queue_sock)) >= 0) {
+			(void)fd_send(wk[i].ctl, &a, 1, fd);
+			close(fd);
+		}
 		wk_retire(&wk[i]);
+	}
 	log_kv("stop", "sessions", wk_busy(NULL) ? "finishing" : "none",
 	    NULL);
 	unmap_tables();

@@ -88,6 +88,7 @@ main(int argc, char *argv[])
 	if (naddrs > 0)
 		bind_now(argv);
 	cfg_load(&cfg, &conf, path);
+	priv_nodump();		/* the TLS key: no core file, here or below */
 	if (tables_open(&tabs, &cfg) == -1)
 		die_msg(EXIT_TEMP, "tables", "cannot open tables");
 	tzset();		/* libc reads /etc/localtime now, not later */

@@ -185,6 +185,7 @@ void
 session_sandbox(const struct smtpd_cfg *cfg)
 {
 	priv_drop_or_die(cfg->uid, cfg->gid);
+	priv_nodump();		/* the TLS key, passwords in flight */
 	/* under tcpserver nothing was prepared: this process serves one
 	 * session, so the heap argument of sandbox_prepare does not apply */
 	if (prog.filter == NULL && compile() == -1)

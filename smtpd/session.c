@@ -463,6 +463,17 @@ verb_mail(struct session *s, const char *a, size_t n)
 	}
 	if (!sender_allowed(s, s->env.sender))
 		return 0;
+	/* the rate limits and the queue connection (worker.c) */
+	if (s->mail_rate != NULL && s->mail_rate(s) == -1) {
+		refuse(s, "smtpd_msg_rate", "450 4.7.1 Too many messages, "
+		    "slow down and try again later");
+		return 0;
+	}
+	if (s->queue_need != NULL && s->queue_need(s) == -1) {
+		refuse(s, "queue unavailable", "451 4.3.0 Queue unavailable, "
+		    "try again later");
+		return 0;
+	}
 	s->state = ST_MAIL;
 	reply(s, "250 2.1.0 Ok");
 	return 0;
@@ -720,7 +731,8 @@ verb_etrn(struct session *s, const char *a, size_t n)
 		    "messages for node %s", d);
 		return 0;
 	}
-	if (!s->qc_ok || qc_flush(s->qc, d) != QC_OK) {
+	if (!s->qc_ok || (s->queue_need != NULL && s->queue_need(s) == -1) ||
+	    qc_flush(s->qc, d) != QC_OK) {
 		reply(s, "458 4.3.0 Unable to queue messages for node %s", d);
 		return 0;
 	}

@@ -51,13 +51,19 @@ struct smtpd_cfg {
 	int		 vrfy_real;	/* real VRFY answers for relay clients */
 	int		 expn_real;	/* real EXPN answers for relay clients */
 	unsigned	 max_conn;
-	unsigned	 max_per_ip;
+	unsigned	 max_per_ip;	/* at once per /32 (IPv6: /64) */
+	unsigned	 max_per_net;	/* at once per /24 (IPv6: /48) */
+	unsigned	 conn_rate;	/* a minute per /32 or /64; 0 off */
+	unsigned	 msg_rate;	/* MAILs a minute per /32 or /64 */
+	unsigned	 msg_rate_user;	/* MAILs a minute per AUTH login */
+	char		*limits_file;	/* the counts all listeners share */
+	int		 queue_wait_ms;	/* smtpd_queue_wait */
 	unsigned	 max_use;	/* sessions per worker (smtpd_max_use) */
 	int		 idle_worker_ms;	/* smtpd_idle_worker */
 	/* TLS and AUTH (doc/sandmail-smtpd.8) */
 	char		*tls_cert;	/* NULL: no STARTTLS */
 	char		*tls_key;
-	char		*auth_prog;	/* BINDIR/sandmail-auth */
+	char		*auth_sock;	/* sandmail-auth's socket */
 	int		 auth;		/* smtpd_auth: offer AUTH on smtp */
 	int		 auth_plain_lo;	/* AUTH without TLS from loopback */
 	int		 sender_restrict;	/* -1: by mode */
@@ -161,6 +167,13 @@ struct session {
 	/* called at a clean end, before the last reply is flushed (a
 	 * reusable worker says it is idle there); NULL: nothing */
 	void		(*ending)(struct session *);
+	/* under smtpd's own listener (worker.c), NULL otherwise: the queue
+	 * connection, made at the first MAIL; the message rate limits; the
+	 * connection to sandmail-auth, made at the first AUTH.  0, or -1
+	 * (nothing answered: the caller says why) */
+	int		(*queue_need)(struct session *);
+	int		(*mail_rate)(struct session *);
+	int		(*auth_need)(struct session *);
 	char		 ip[IP_MAX], port[8], localip[IP_MAX];
 	char		 helo[HELO_MAX + 1];
 	struct buf	 line;
@@ -255,9 +268,27 @@ int	listen_run(const struct smtpd_cfg *, struct tables *, char **addrs,
 SSL_CTX	*tlsctx_get(const struct smtpd_cfg *);
 SSL_CTX	*tlsctx_current(void);
 
+/* limits.c: the counts every listener shares (in the listener only) */
+void	lim_open(const char *path);
+void	lim_child(void);
+void	lim_sweep(void);
+const char *lim_conn(const struct smtpd_cfg *, const char *ip);
+void	lim_conn_end(const char *ip);
+int	lim_msg(const struct smtpd_cfg *, const char *ip, const char *login,
+	    size_t llen);
+
 /* worker.c: a session's process.  The listener hands a connection to an
  * idle worker as this message with the socket (SCM_RIGHTS) on the
- * worker's SOCK_SEQPACKET pair; a worker says "I" there when idle. */
+ * worker's SOCK_SEQPACKET pair; a worker says "I" there when idle.  A
+ * session asks there too (BROKER_*): the listener, unsandboxed, makes
+ * the connection to the queue or to sandmail-auth and passes it back
+ * (SCM_RIGHTS, one byte: the request's letter, or BROKER_NO), and counts
+ * messages for the rate limits (BROKER_MSG and the login; the answer is
+ * BROKER_MSG, or BROKER_NO over a limit). */
+enum {
+	BROKER_QUEUE = 'Q', BROKER_AUTH = 'A', BROKER_MSG = 'M',
+	BROKER_NO = 'x'
+};
 struct handoff {
 	char	ip[IP_MAX];
 	char	port[8];

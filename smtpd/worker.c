@@ -4,8 +4,11 @@
  * without smtpd_auth), stays: it tells the listener it is idle on its
  * socket pair and waits for the next connection there (SCM_RIGHTS), up to
  * smtpd_max_use sessions.  Everything a session needs is set up before
- * the sandbox (queue, tables, server context), so a later session runs
- * in the same filter, under the same uid, with the same queue connection.
+ * the sandbox (tables, server context), so a later session runs in the
+ * same filter, under the same uid.  The queue and sandmail-auth are
+ * reached over connections the listener makes when a session first needs
+ * them (broker_*), closed at the end of the session; under tcpserver (or
+ * with a spawned queue_program) they are made before the sandbox.
  *
  * A worker goes (EXIT_OK) when it has served smtpd_max_use sessions, when
  * it was idle smtpd_idle_worker seconds, when the listener closes its
@@ -27,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "authc.h"
 #include "exitcode.h"
 #include "fdpass.h"
 #include "log.h"
@@ -50,6 +54,8 @@ static struct {
 	unsigned	 mygen;
 	unsigned	 uses;
 	int		 closing;	/* serve no more after this one */
+	int		 reuse;		/* may serve more sessions (mode) */
+	int		 lazy;		/* queue and auth through the listener */
 	int		 announced;	/* "I" said already for the next */
 	char		 pid[24];
 } W = { .ctl = -1 };
@@ -142,9 +148,10 @@ mode_reusable(const struct smtpd_cfg *cfg, unsigned mode, SSL_CTX *ctx)
 	    !auth_wanted(cfg, ctx, mode);
 }
 
-/* auth_start - sandmail-auth for a session that may offer AUTH (a
- * server context, or plain AUTH allowed); NULL if none.  Before the
- * sandbox: it forks and execs. */
+/* auth_start - the way to sandmail-auth for a session that may offer
+ * AUTH (a server context, or plain AUTH allowed); NULL if none.  Under
+ * the listener the connection is asked for at the first AUTH
+ * (broker_auth); under tcpserver it is made here, before the sandbox. */
 static struct authc *
 auth_start(const struct smtpd_cfg *cfg, SSL_CTX *ctx, unsigned mode)
 {
@@ -154,13 +161,120 @@ auth_start(const struct smtpd_cfg *cfg, SSL_CTX *ctx, unsigned mode)
 		return NULL;
 	if ((a = malloc(sizeof *a)) == NULL)
 		die_temp("malloc", NULL);
-	if (auth_spawn(a, cfg->auth_prog, cfg->conf_path) == -1) {
-		log_kv("error", "op", "auth_spawn", "prog", cfg->auth_prog,
+	auth_attach(a, -1, -1);
+	if (!W.lazy && auth_connect(a, cfg->auth_sock) == -1)
+		log_kv("error", "op", "auth_connect", "path", cfg->auth_sock,
 		    "err", strerror(errno), NULL);
-		a->fd = -1;
-	}
 	a->timeout_ms = cfg->timeout_ms;
 	return a;
+}
+
+#define BROKER_MS	10000	/* the listener answers at once */
+
+/* broker_ask - a request to the listener (BROKER_*, then n bytes of p);
+ * the descriptor it passes back (-1 if none), and *ok 1 if it said yes,
+ * 0 no, -1 no answer (it is gone, or did not answer in time: this worker
+ * goes after its session). */
+static int
+broker_ask(char what, const char *p, size_t n, int *ok)
+{
+	struct pollfd pf = { .fd = W.ctl, .events = POLLIN };
+	char b[1 + AUTH_LOGIN_MAX + 1];
+	int fd = -1, r;
+
+	*ok = 0;
+	if (W.ctl < 0 || n > AUTH_LOGIN_MAX)
+		return -1;
+	/* what the listener sent unasked as it stopped (a queue connection,
+	 * listen_run): taken if it is what we want, else dropped */
+	while (poll(&pf, 1, 0) == 1 && (pf.revents & POLLIN) &&
+	    fd_recv(W.ctl, b, 1, &fd) == 1) {
+		if (b[0] == what && fd >= 0)
+			return *ok = 1, fd;
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	b[0] = what;
+	memcpy(b + 1, p, n);
+	if (write(W.ctl, b, n + 1) != (ssize_t)(n + 1)) {
+		*ok = -1;	/* no listener: no answer */
+		return -1;
+	}
+	do
+		r = poll(&pf, 1, BROKER_MS);
+	while (r == -1 && errno == EINTR);
+	if (r != 1 || fd_recv(W.ctl, b, 1, &fd) != 1) {
+		if (fd >= 0)
+			close(fd);
+		W.closing = 1;
+		W.reuse = 0;
+		*ok = -1;
+		return -1;
+	}
+	*ok = b[0] == what;
+	return fd;
+}
+
+/* broker_queue - the session's first MAIL (or ETRN): a queue connection
+ * from the listener, its greeting awaited at most smtpd_queue_wait */
+static int
+broker_queue(struct session *s)
+{
+	int ok, fd;
+
+	if (W.q->fd >= 0)
+		return 0;
+	fd = broker_ask(BROKER_QUEUE, "", 0, &ok);
+	if (fd < 0 || ok != 1) {
+		if (fd >= 0)
+			close(fd);
+		snprintf(W.q->text, sizeof W.q->text, "%s",
+		    "queue: cannot connect");
+		return -1;
+	}
+	if (qc_attach(W.q, fd, W.cfg->queue_wait_ms) == -1) {
+		log_kv("error", "op", "queue", "ip", s->ip, "err", W.q->text,
+		    NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* broker_rate - a MAIL counted against the client's address and login */
+static int
+broker_rate(struct session *s)
+{
+	const char *u = s->auth_user ? s->auth_user : "";
+	int ok, fd;
+
+	if (W.cfg->msg_rate == 0 && (W.cfg->msg_rate_user == 0 ||
+	    s->auth_user == NULL))
+		return 0;
+	fd = broker_ask(BROKER_MSG, u, strlen(u), &ok);
+	if (fd >= 0)
+		close(fd);
+	/* no listener to count with (it stopped): not counted, not refused */
+	return ok == 0 ? -1 : 0;
+}
+
+/* broker_auth - the session's first AUTH: a connection to sandmail-auth */
+static int
+broker_auth(struct session *s)
+{
+	int ok, fd;
+
+	if (s->ac == NULL || s->ac->fd >= 0)
+		return 0;
+	fd = broker_ask(BROKER_AUTH, "", 0, &ok);
+	if (fd < 0 || ok != 1) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	auth_attach(s->ac, fd, -1);
+	s->ac->timeout_ms = W.cfg->timeout_ms;
+	return 0;
 }
 
 static const char *
@@ -197,6 +311,11 @@ session_begin(struct session *s, int qok, int infd, int outfd,
 	s->mode = W.mode;
 	s->ctx = W.ctx;
 	s->ac = W.ac;
+	if (W.lazy) {
+		s->queue_need = broker_queue;
+		s->mail_rate = broker_rate;
+		s->auth_need = broker_auth;
+	}
 	snprintf(use, sizeof use, "%u", W.uses);
 	if (W.mode & MODE_LOCAL)
 		snprintf(use, sizeof use, "%lu", W.luid);
@@ -262,7 +381,7 @@ trim(struct session *s)
 static int
 reusable(const struct session *s)
 {
-	return !W.closing && W.uses < W.cfg->max_use && s->qc_ok &&
+	return W.reuse && !W.closing && W.uses < W.cfg->max_use && s->qc_ok &&
 	    *W.gen == W.mygen && rd_pending(&W.q->rd) == 0;
 }
 
@@ -346,6 +465,9 @@ worker_loop(struct session *s, int qok)
 		}
 		session_free(s);
 		close(s->in.fd);
+		/* the next session asks for its own at its first MAIL */
+		if (W.lazy && W.q->fd >= 0)
+			qc_close(W.q);
 		if ((fd = worker_next(&h, &qok, s)) == -1) {
 			session_init(s, W.cfg, W.tabs, W.q, 0, -1, -1);
 			finish(s, qok);
@@ -370,16 +492,22 @@ session_go(int infd, int outfd, const struct handoff *h)
 	if ((s = malloc(sizeof *s)) == NULL ||
 	    (W.q = malloc(sizeof *W.q)) == NULL)
 		die_temp("malloc", NULL);
-	qok = queue_open(W.q, W.cfg) == 0;
-	if (qok)
+	/* under the listener, the queue connection is made at the first
+	 * MAIL (broker_queue): an idle client holds none of the queue's
+	 * client slots.  A spawned queue (queue_program) is made here. */
+	W.lazy = W.ctl >= 0 && W.cfg->queue_prog == NULL;
+	if (W.lazy) {
+		memset(W.q->text, 0, sizeof W.q->text);
+		W.q->fd = -1;
+		W.q->pid = -1;
+		qok = 1;
+	} else if ((qok = queue_open(W.q, W.cfg) == 0))
 		queue_idle_pages(W.q);
 	if ((W.mode & MODE_TLS) && W.ctx == NULL)
 		die_msg(EXIT_TEMP, "tls", "implicit TLS without a certificate");
 	W.ac = auth_start(W.cfg, W.ctx, W.mode);
-	if (W.ac != NULL && W.ctl >= 0) {
-		close(W.ctl);		/* never reused: see mode_reusable */
-		W.ctl = -1;
-	}
+	/* never reused when it may see a password: see mode_reusable */
+	W.reuse = W.ctl >= 0 && mode_reusable(W.cfg, W.mode, W.ctx);
 	W.uses = 1;
 	snprintf(W.pid, sizeof W.pid, "%ld", (long)getpid());
 	session_begin(s, qok, infd, outfd, h);
@@ -390,7 +518,7 @@ session_go(int infd, int outfd, const struct handoff *h)
 	signal(SIGALRM, on_alarm);
 	session_sandbox(W.cfg);
 	session_once(s);
-	if (W.ctl >= 0)
+	if (W.reuse)
 		worker_loop(s, qok);
 	finish(s, qok);
 }

@@ -76,8 +76,8 @@ from remoteutil import SMTPServer, common_port
 
 NEEDS = ("unshare", "nsenter", "setpriv", "runsvdir", "sv", "useradd",
          "dnsmasq", "openssl")
-SERVICES = ("sandmail-queue", "sandmail-start", "sandmail-smtpd",
-            "sandmail-submission", "sandmail-smtps", "sandmail-pop3d",
+SERVICES = ("sandmail-queue", "sandmail-start", "sandmail-auth",
+            "sandmail-smtpd", "sandmail-submission", "sandmail-smtps", "sandmail-pop3d",
             "sandmail-pop3s")
 USERS = {"alice": "secret", "bob": "secret", "carol": "secret"}
 NSPY = os.path.join(os.path.dirname(os.path.abspath(__file__)),

@@ -20,6 +20,7 @@ import subprocess
 import sys
 
 SERVICES = {"sandmail-queue": None, "sandmail-start": None,
+            "sandmail-auth": None,
             "sandmail-smtpd": "smtp", "sandmail-submission": "submission",
             "sandmail-smtps": "smtps", "sandmail-pop3d": "pop3",
             "sandmail-pop3s": "pop3s"}

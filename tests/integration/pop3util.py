@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 
 from conftest import free_port, prog, wait_port
+import queueutil
 import tlsutil
 
 # The maildir owner when the tests run as root: no passwd entry needed.
@@ -47,7 +48,7 @@ class Pop3Site:
         self.logpath = os.path.join(self.dir, "pop3d.log")
         with open(self.conf, "w") as f:
             f.write("tables .\n"
-                    f"bindir {os.path.dirname(prog('sandmail-auth'))}\n"
+                    "auth_socket auth.sock\n"
                     "hostname test.example\n"
                     "auth_fail_delay 10ms\n"
                     "auth_max_failures 3\n"
@@ -89,11 +90,18 @@ class Pop3Site:
                 "-l", f"127.0.0.1:{port}"]
         if implicit:
             argv.append("-T")
+        self.start_auth()
         log = open(self.logpath, "ab")
         self.proc = self.procs.start(argv, stdout=log, stderr=log)
         log.close()
         wait_port(port)
         return port
+
+    def start_auth(self):
+        """The authentication service (once), logging to the site's log."""
+        if getattr(self, "auth", None) is None:
+            with open(self.logpath, "ab") as log:
+                self.auth = queueutil.start_auth(self.procs, self.conf, log)
 
     def put(self, data, user="alice", sub="new", info=""):
         """Write a message as a delivery would (tmp/ then rename)."""

@@ -18,6 +18,7 @@ def write_conf(d, **kw):
         conf["user_queue"] = "nobody"
         conf["user_send"] = "nobody"
         conf["user_smtpd"] = "nobody"
+        conf["user_auth"] = "nobody"
     conf.update({k: str(v) for k, v in kw.items()})
     path = os.path.join(str(d), "sandmail.conf")
     with open(path, "w") as f:
@@ -56,6 +57,38 @@ def start_service(procs, conf, log=None):
         except OSError:
             return False
     wait_for(up, what="queue socket")
+    return p
+
+
+def auth_sock(conf):
+    """The auth service's socket: auth_socket, or QUEUE/lock/auth.sock."""
+    with open(conf) as f:
+        for ln in f:
+            k, _, v = ln.strip().partition(" ")
+            if k == "auth_socket":
+                return os.path.join(os.path.dirname(conf), v.strip())
+    return os.path.join(queue_dir(conf), "lock", "auth.sock")
+
+
+def start_auth(procs, conf, log=None):
+    """Start sandmail-auth -s (the one authentication service) and wait
+    until it accepts."""
+    path = auth_sock(conf)
+    p = procs.start([prog("sandmail-auth"), "-s", "-c", conf],
+                    stderr=log if log is not None else subprocess.DEVNULL)
+
+    def up():
+        if p.poll() is not None:
+            raise RuntimeError(f"sandmail-auth -s exited {p.returncode}")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+    wait_for(up, what="auth socket")
     return p
 
 

@@ -43,6 +43,8 @@ class Smtpd:
         queueutil.qinit(self.conf)
         self.qlog = open(os.path.join(self.dir, "queue.log"), "wb")
         self.queue = queueutil.start_service(procs, self.conf, self.qlog)
+        self.alog = open(os.path.join(self.dir, "auth.log"), "wb")
+        self.auth = queueutil.start_auth(procs, self.conf, self.alog)
         self.log = os.path.join(self.dir, "smtpd.log")
         self.port = None
         if listen:
@@ -59,6 +61,10 @@ class Smtpd:
 
     def logtext(self):
         with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def authlog(self):
+        with open(os.path.join(self.dir, "auth.log"), "rb") as f:
             return f.read().decode("utf-8", "replace")
 
     def qdir(self, sub=""):

@@ -124,6 +124,7 @@ def test_sendmail_by_unprivileged_user(installed):
 
 @pytest.mark.parametrize("service,port", [
     ("sandmail-queue", None), ("sandmail-start", None),
+    ("sandmail-auth", None),
     ("sandmail-smtpd", "smtp"), ("sandmail-submission", "submission"),
     ("sandmail-smtps", "smtps"), ("sandmail-pop3d", "pop3"),
     ("sandmail-pop3s", "pop3s")])

@@ -394,6 +394,7 @@ def test_under_tcpserver(site, procs):
     if tcpserver is None:
         pytest.skip("ucspi-tcp is not installed")
     port = free_port()
+    site.start_auth()
     log = open(site.logpath, "ab")
     procs.start([tcpserver, "-q", "-H", "-R", "127.0.0.1", str(port),
                  prog("sandmail-pop3d"), "-c", site.conf], stderr=log)

@@ -63,7 +63,8 @@ def services():
     ports = {"smtp": free_port(), "tcpserver": free_port(),
              "pop3": free_port(), "pop3s": free_port(),
              "submission": free_port(), "smtps": free_port()}
-    names = ["sandmail-queue", "sandmail-start", "sandmail-smtpd",
+    names = ["sandmail-queue", "sandmail-auth", "sandmail-start",
+             "sandmail-smtpd",
              "sandmail-smtpd-tcpserver", "sandmail-pop3d",
              "sandmail-submission", "sandmail-smtps"]
     for n in names:
@@ -182,6 +183,7 @@ def test_runit_scripts_shape():
     for want in ("sandmail-smtpd", "sandmail-smtpd-tcpserver",
                  "sandmail-submission", "sandmail-smtps",
                  "sandmail-pop3d", "sandmail-pop3s", "sandmail-queue",
+                 "sandmail-auth",
                  "sandmail-start"):
         assert want in names
     for n in names:

@@ -174,14 +174,18 @@ def test_session_time_limit(tmp_path, procs):
     assert "Session time limit" in lines[-1]
 
 
-def test_queue_unavailable_421(tmp_path, procs):
+def test_queue_unavailable_451_at_mail(tmp_path, procs):
+    """The queue connection is made at the first MAIL, not before the
+    greeting: with no queue, the client is greeted and MAIL answered
+    451 4.3.0 (the session goes on)."""
     srv = smtpdutil.Smtpd(procs, tmp_path)
     procs.stop(srv.queue)
     os.unlink(srv.qdir("lock/queue.sock"))
-    c = srv.client(greet=False)
-    code, lines = c.reply()
-    assert lines[0].startswith("421 4.3.0")
-    assert c.closed()
+    c = srv.client()
+    assert c.greeting[0] == 220
+    assert c.code("EHLO client.test") == 250
+    assert c.cmd("MAIL FROM:<a@b.test>")[1][0].startswith("451 4.3.0")
+    assert c.code("QUIT") == 221
 
 
 def _refusing_queue(path, ready, stop):

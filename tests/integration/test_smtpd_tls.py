@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+import queueutil
 import smtpdutil
 import tlsutil
 from conftest import free_port, prog, proc_status, wait_for, wait_port
@@ -524,10 +525,11 @@ def test_swaks_submission(srv):
 
 
 def test_auth_unavailable_is_temporary(procs, tmp_path):
-    """No sandmail-auth where bindir says: AUTH answers 454, never 235."""
-    empty = tmp_path / "nobin"
-    empty.mkdir()
-    t = TlsSmtpd(procs, tmp_path, bindir=str(empty))
+    """No sandmail-auth service on its socket: AUTH answers 454, never
+    235."""
+    t = TlsSmtpd(procs, tmp_path)
+    procs.stop(t.s.auth)
+    os.unlink(queueutil.auth_sock(t.conf))
     c = t.starttls(t.sub)
     assert c.has_extn("auth")
     code, text = c.docmd("AUTH", "PLAIN " + b64("\0alice\0" + PASSWORD))

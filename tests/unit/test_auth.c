@@ -328,6 +328,7 @@ test_authd(void **state)
 	struct authd d;
 	struct authc a;
 	struct pwparams p = { 1, 8192 };
+	struct guard_cfg gc = { 1, 1, 100, 100, 60000, 1000 };
 	char path[128], canon[AUTH_LOGIN_MAX + 1];
 	int sv[2], st;
 	pid_t pid;
@@ -336,7 +337,8 @@ test_authd(void **state)
 	make_table(path, sizeof path);
 	memset(&d, 0, sizeof d);
 	assert_int_equal(tbl_open(&d.users, path), 0);
-	d.delay_ms = 1;
+	guard_init(&d.guard, &gc);
+	d.ofd = -1;
 	d.max_fail = 3;
 	d.timeout_ms = 5000;
 	assert_int_equal(pw_dummy(&p, d.dummy, sizeof d.dummy), 0);
@@ -369,8 +371,74 @@ test_authd(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	auth_close(&a);
 	tbl_close(&d.users);
+	guard_free(&d.guard);
 	unlink(path);
 	rmdir(tdir);
+}
+
+/* guard: delays that double, lockouts per address, network and login,
+ * the known (address, login) pair, the global rate, the time window */
+static void
+test_guard(void **state)
+{
+	struct guard_cfg c = { 100, 1000, 3, 5, 60000, 1000 };
+	struct guard g;
+	struct guard_who a, b, n3, k, x;
+	long long t = 1000000;
+
+	(void)state;
+	guard_init(&g, &c);
+	guard_who(&g, &a, "192.0.2.1", "alice", 5);
+	assert_false(guard_locked(&g, &a, t));
+	assert_int_equal(guard_fail(&g, &a, t), 100);
+	assert_int_equal(guard_fail(&g, &a, t), 200);
+	assert_false(guard_locked(&g, &a, t));
+	assert_int_equal(guard_fail(&g, &a, t), 400);
+	assert_true(guard_locked(&g, &a, t));	/* the address: 3 */
+	/* the same network, another address and login: 3 of 5 */
+	guard_who(&g, &b, "192.0.2.2", "bob", 3);
+	assert_false(guard_locked(&g, &b, t));
+	assert_int_equal(guard_score(&g, &b, t), 1 + 0 + 3);
+	guard_fail(&g, &b, t);
+	guard_fail(&g, &b, t);
+	guard_who(&g, &n3, "192.0.2.3", "carol", 5);
+	assert_true(guard_locked(&g, &n3, t));	/* the network: 5 */
+	guard_who(&g, &x, "198.51.100.1", "carol", 5);
+	assert_false(guard_locked(&g, &x, t));
+	/* the window: counts end lockout_time after the last failure */
+	assert_false(guard_locked(&g, &a, t + 60000));
+	assert_false(guard_locked(&g, &n3, t + 60000));
+	/* the login: carol fails from three networks, then is locked out
+	 * everywhere but where she logged in from */
+	guard_who(&g, &k, "203.0.113.9", "carol", 5);
+	guard_ok(&g, &k, t);
+	assert_int_equal(guard_score(&g, &k, t), 0);	/* known goes first */
+	for (int i = 0; i < 3; i++) {
+		char ip[32];
+
+		snprintf(ip, sizeof ip, "10.%d.0.1", i);
+		guard_who(&g, &x, ip, "carol", 5);
+		guard_fail(&g, &x, t);
+	}
+	guard_who(&g, &x, "10.9.0.1", "carol", 5);
+	assert_true(guard_locked(&g, &x, t));
+	assert_false(guard_locked(&g, &k, t));
+	/* a success forgets the address's and login's counts */
+	guard_ok(&g, &x, t);
+	assert_false(guard_locked(&g, &x, t));
+	guard_free(&g);
+
+	/* over auth_global_failures a minute: the longest delay at once */
+	c.global = 2;
+	guard_init(&g, &c);
+	for (int i = 0; i < 3; i++) {
+		char ip[32];
+
+		snprintf(ip, sizeof ip, "10.1.%d.1", i);
+		guard_who(&g, &x, ip, ip, strlen(ip));
+		assert_int_equal(guard_fail(&g, &x, t), i < 2 ? 100 : 1000);
+	}
+	guard_free(&g);
 }
 
 /* A peer that is not sandmail-auth: every answer is TEMP. */
@@ -407,6 +475,7 @@ main(void)
 		cmocka_unit_test(test_login_ok),
 		cmocka_unit_test(test_dummy),
 		cmocka_unit_test(test_authd),
+		cmocka_unit_test(test_guard),
 		cmocka_unit_test(test_bad_peer),
 	};
 

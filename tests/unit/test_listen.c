@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "listen.h"
+#include "netkey.h"
 
 static void
 test_loopback(void **state)
@@ -108,11 +109,64 @@ test_kids(void **state)
 	assert_int_equal(kids_count_ip(kids, n, "10.0.0.1"), 2);
 }
 
+/* netkey: client addresses (text from a peer's address, or a client's
+ * field in an auth request) as the networks the limits count */
+static const struct {
+	const char *ip;
+	enum netkey_kind kind;
+	int ok;
+	const char *text;
+} nk[] = {
+	{ "192.0.2.77", NK_HOST, 0, "192.0.2.77/32" },
+	{ "192.0.2.77", NK_NET, 0, "192.0.2.0/24" },
+	{ "::ffff:192.0.2.77", NK_NET, 0, "192.0.2.0/24" },	/* mapped */
+	{ "2001:db8:1:2:3:4:5:6", NK_HOST, 0, "2001:db8:1:2::/64" },
+	{ "2001:db8:1:2:3:4:5:6", NK_NET, 0, "2001:db8:1::/48" },
+	{ "::1", NK_HOST, 0, "::/64" },
+	{ "0.0.0.0", NK_NET, 0, "0.0.0.0/24" },
+	{ "255.255.255.255", NK_NET, 0, "255.255.255.0/24" },
+	{ "", NK_HOST, -1, "unknown" },
+	{ "unknown", NK_NET, -1, "unknown" },
+	{ "1.2.3.4.5", NK_HOST, -1, "unknown" },
+	{ "1.2.3.4 ", NK_HOST, -1, "unknown" },
+	{ "1.2.3.4/24", NK_HOST, -1, "unknown" },
+	{ "2001:db8::1%eth0", NK_HOST, -1, "unknown" },
+};
+
+static void
+test_netkey(void **state)
+{
+	struct netkey a, b;
+	char t[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof nk / sizeof nk[0]; i++) {
+		assert_int_equal(netkey_of(nk[i].ip, nk[i].kind, &a), nk[i].ok);
+		netkey_text(&a, t, sizeof t);
+		assert_string_equal(t, nk[i].text);
+	}
+	/* neighbours share the network, not the address */
+	netkey_of("198.51.100.1", NK_NET, &a);
+	netkey_of("198.51.100.254", NK_NET, &b);
+	assert_true(netkey_eq(&a, &b));
+	netkey_of("198.51.100.1", NK_HOST, &a);
+	netkey_of("198.51.100.254", NK_HOST, &b);
+	assert_false(netkey_eq(&a, &b));
+	netkey_of("198.51.101.1", NK_NET, &b);
+	netkey_of("198.51.100.1", NK_NET, &a);
+	assert_false(netkey_eq(&a, &b));
+	/* v4 and the same bytes in v6 differ */
+	netkey_of("::c633:6401", NK_HOST, &b);
+	netkey_of("198.51.100.1", NK_HOST, &a);
+	assert_false(netkey_eq(&a, &b));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_loopback),
+		cmocka_unit_test(test_netkey),
 		cmocka_unit_test(test_open),
 		cmocka_unit_test(test_kids),
 	};
