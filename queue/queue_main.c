@@ -187,7 +187,7 @@ drop(const struct conf *c, int setuid_mode)
 static enum qw_sync
 sync_mode(const struct conf *c)
 {
-	const char *s = conf_str(c, "queue_sync", "syncfs");
+	const char *s = conf_str(c, "queue_sync", "fsync");
 
 	if (strcmp(s, "fsync") == 0)
 		return QW_SYNC_FILE;
@@ -294,6 +294,8 @@ sandbox(int dirfd, int lfd)
 		SBX_ALLOW1(syncfs, SCMP_A0(SCMP_CMP_EQ, d)),
 		SBX_ALLOW(fsync),
 		SBX_ALLOW(fdatasync),
+		/* writeback of a batch's files begun together (qwrite.c) */
+		SBX_ALLOW(sync_file_range),
 		/* tmp/, for the files to write again (emptied once checked) */
 		SBX_ALLOW(getdents64),
 		SBX_ALLOW(ftruncate),

@@ -1,7 +1,8 @@
 /* send_fs: the crash-safe file steps of send, every path relative to the
  * queue directory's descriptor (send is sandboxed to *at calls).
- * A new file: tmp/D.ID written, fsynced, renamed to D/ID; the caller
- * fsyncs the directory (once for a batch) before anything depends on it. */
+ * A new file: tmp/D.ID written, then (for a whole batch) fdatasynced,
+ * renamed to D/ID, and the directory fsynced before anything depends on
+ * it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -95,6 +96,38 @@ fs_sync_dir(int qfd, const char *dir)
 	r = fsync(fd);
 	close(fd);
 	return r;
+}
+
+/* fs_sync_files - the data of every file in paths (relative to the
+ * queue) made durable: writeback begun for a chunk of them together, then
+ * one fdatasync each.  missing_ok: a file gone meanwhile (its message
+ * ended) is no error.  0, or -1 on the first failure. */
+int
+fs_sync_files(int qfd, char (*paths)[POOL_NAME], size_t n, int missing_ok)
+{
+	int fd[64], e = 0;
+	size_t k;
+
+	for (size_t i = 0; i < n && e == 0; i += k) {
+		size_t got = 0;
+
+		k = n - i < 64 ? n - i : 64;
+		for (size_t j = 0; j < k && e == 0; j++) {
+			fd[got] = openat(qfd, paths[i + j], O_RDONLY |
+			    O_NOFOLLOW | O_CLOEXEC);
+			if (fd[got] >= 0)
+				(void)sync_file_range(fd[got++], 0, 0,
+				    SYNC_FILE_RANGE_WRITE);
+			else if (errno != ENOENT || !missing_ok)
+				e = errno;
+		}
+		for (size_t j = 0; j < got; j++) {
+			if (e == 0 && fdatasync(fd[j]) == -1)
+				e = errno;
+			close(fd[j]);
+		}
+	}
+	return e == 0 ? 0 : (errno = e, -1);
 }
 
 /* fs_read - the whole of dir/id into b (b's max bounds it); 0, or -1
