@@ -598,6 +598,26 @@ window(struct send *s)
 	s->needsync = 1;
 }
 
+/* dirwindow - names changed (a split's info/ID, files retired): their
+ * directories are synced by the next full barrier, at most
+ * SEND_DIR_WINDOW_MS after the first change; only what waits for it
+ * (todo/ID's removal, the files to write again) and a repeated delivery
+ * after a power loss depend on it, and one fsync of each directory then
+ * serves every message of that time (with queue_sync syncfs, the marks'
+ * window) */
+static void
+dirwindow(struct send *s)
+{
+	if (!s->dirsync) {
+		s->dirsync = 1;
+		s->dir_at = send_mono_ms() + (s->c.syncfs ?
+		    SEND_SYNC_WINDOW_MS : SEND_DIR_WINDOW_MS);
+	}
+	if (!s->needsync || s->dir_at < s->sync_at)
+		s->sync_at = s->dir_at;
+	s->needsync = 1;
+}
+
 /* send_sync_file - DIR/ID was written in place (a mark): its fdatasync
  * is due at the window's barrier */
 void
@@ -642,7 +662,7 @@ send_retire(struct send *s, const char *dir, const char *id)
 	int t = dir[0] == 't';
 
 	s->dpend |= dirbit(dir);
-	window(s);
+	dirwindow(s);
 	if (!s->c.reuse) {
 		(void)fs_unlink(s->qfd, dir, id);
 		return;
@@ -665,7 +685,7 @@ send_retire_info(struct send *s, const char *id)
 	char name[POOL_NAME];
 
 	s->dpend |= SD_INFO;
-	window(s);
+	dirwindow(s);
 	if (!s->c.reuse) {
 		(void)fs_unlink(s->qfd, "info", id);
 		return;
@@ -727,7 +747,7 @@ todo_later(struct send *s, struct msg *m)
 	memcpy(s->tpend[s->ntpend++], m->id, sizeof m->id);
 	m->todo = 1;
 	s->dpend |= SD_INFO;
-	window(s);
+	dirwindow(s);
 	return 0;
 }
 
@@ -738,12 +758,12 @@ cmp_name(const void *a, const void *b)
 }
 
 /* barrier - what the window changed made durable, and only that: one
- * fdatasync of each file marked (each once), then one fsync of each
- * directory whose names changed.  With queue_sync syncfs (or when a name
- * could not be kept) one syncfs instead.  On failure nothing is
+ * fdatasync of each file marked (each once), then, if full, one fsync of
+ * each directory whose names changed.  With queue_sync syncfs (or when a
+ * name could not be kept) one syncfs instead.  On failure nothing is
  * forgotten: the next window tries again. */
 static int
-barrier(struct send *s)
+barrier(struct send *s, int full)
 {
 	static const struct {
 		unsigned	 bit;
@@ -774,7 +794,7 @@ barrier(struct send *s)
 		return -1;
 	}
 	s->nfpend = 0;
-	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+	for (size_t i = 0; full && i < sizeof dirs / sizeof dirs[0]; i++) {
 		if (!(s->dpend & dirs[i].bit))
 			continue;
 		if (fs_sync_dir(s->qfd, dirs[i].dir) == -1) {
@@ -787,18 +807,29 @@ barrier(struct send *s)
 	return 0;
 }
 
-/* send_sync - the window's barrier for the marks and renames made so
- * far; then the files retired before it may be written again, and the
- * todo/ files of the messages split before it may go */
+/* send_sync - the window's barrier for the marks made so far and, once
+ * the names' window is over, for the renames; after that full barrier
+ * the files retired before it may be written again, and the todo/ files
+ * of the messages split before it may go */
 int
 send_sync(struct send *s)
 {
 	size_t n = s->ntpend, nr = s->nretired, ni = s->nipend;
 	char a[128], b[128];
+	int full = s->dirsync && (s->stopping || send_mono_ms() >= s->dir_at);
 
 	s->needsync = 0;
-	if (barrier(s) == -1)
+	if (barrier(s, full) == -1)
 		return -1;
+	if (!full) {
+		/* the marks only: the names wait for their own window */
+		if (s->dirsync) {
+			s->needsync = 1;
+			s->sync_at = s->dir_at;
+		}
+		return 0;
+	}
+	s->dirsync = 0;
 	for (size_t i = 0; i < nr; i++) {
 		snprintf(a, sizeof a, "tmp/rm.%s", s->retired[i]);
 		snprintf(b, sizeof b, "tmp/re.%s", s->retired[i]);

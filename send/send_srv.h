@@ -25,6 +25,10 @@
  * or one syncfs with queue_sync syncfs.  A mark not yet durable can only
  * cause a duplicate delivery after a crash */
 #define SEND_SYNC_WINDOW_MS	20
+/* the directories whose names changed (splits, removals) are fsynced
+ * once per this window: at one message at a time, three directory fsyncs
+ * per message would be more disk flushes than everything else */
+#define SEND_DIR_WINDOW_MS	200
 /* files written again instead of new ones (doc/design.md) */
 #define POOL_NAME	48	/* "fs.ID", "t.ID" */
 #define SEND_POOL_MAX	128	/* info files kept for reuse */
@@ -126,6 +130,8 @@ struct send {
 	char		(*fpend)[POOL_NAME];	/* DIR/ID marked: fdatasync */
 	size_t		 nfpend, fpcap;
 	unsigned	 dpend;		/* SD_* directories changed: fsync */
+	int		 dirsync;	/* names changed, not yet synced */
+	uint64_t	 dir_at;	/* when to sync them (ms) */
 	char		(*tpend)[QID_MAX + 1];	/* todo/ to remove after it */
 	size_t		 ntpend, tpcap;
 	struct hand	 hand[PRE_BATCH];
