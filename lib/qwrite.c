@@ -485,8 +485,10 @@ sync_files(struct qw *q)
 		close(efd);
 		return -1;
 	}
-	if (close(mfd) == -1)
+	if (close(mfd) == -1) {
+		close(efd);
 		return fail(q, "close mess");
+	}
 	if (close(efd) == -1)
 		return fail(q, "close envelope");
 	return 0;

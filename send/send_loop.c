@@ -1354,7 +1354,7 @@ send_recover(struct send *s)
 	scan(s, "tmp", rec_tmp, 1);
 	/* what was retired before a crash is durably gone once the
 	 * directories it left are synced: only then may it be written
-	 * again (and marks a crashed send left unsynced become durable) */
+	 * again */
 	if (s->c.syncfs ? syncfs(s->qfd) == -1 :
 	    fs_sync_dir(s->qfd, "info") == -1 ||
 	    fs_sync_dir(s->qfd, "todo") == -1 ||
