@@ -148,7 +148,7 @@ settings(struct send *s, const struct conf *cf)
 	    1000);
 	c->conc_remote = (unsigned)conf_num(cf, "concurrency_remote", 20, 1,
 	    1000);
-	c->conc_dest = (unsigned)conf_num(cf, "concurrency_destination", 5,
+	c->conc_dest = (unsigned)conf_num(cf, "concurrency_destination", 20,
 	    1, 1000);
 	ids(cf, "user_vmail", "vmail", &c->vuid, &c->vgid);
 	ids(cf, "user_alias", "nobody", &c->auid, &c->agid);
