@@ -9,10 +9,11 @@
  *   tmp/ID.env   written and sealed (seal.h: its own CRC32C, the
  *                message's size and CRC32C, this boot's id)
  *   -- QW_SYNC_FILE (qw_publish, for a whole batch): writeback of every
- *      file of the batch started at once (sync_file_range), then one
- *      fdatasync of each mess/ID and each envelope, then one fsync of
- *      mess/: the data, the names in mess/ and the envelopes' data are
- *      durable, and nothing else of the file system was waited for
+ *      file of the batch started as it is prepared (sync_file_range),
+ *      then one fdatasync of each mess/ID and each envelope and one fsync
+ *      of mess/, submitted together (syncv.h): the data, the names in
+ *      mess/ and the envelopes' data are durable, and nothing else of the
+ *      file system was waited for
  *   todo/ID      renamed: the commit, once durable
  *   -- barrier: one fsync of todo/ for the batch (qw_publish), or, with
  *      QW_SYNC_FS, the service's one syncfs for the whole batch (qw_rename
@@ -52,6 +53,7 @@
 #include "env.h"
 #include "qwrite.h"
 #include "seal.h"
+#include "syncv.h"
 
 #define PATH_ID_MAX	(QID_MAX + 16)
 #define ENVENC_MAX	(64u * 1024 * 1024)
@@ -548,32 +550,88 @@ qw_fail(struct qw *const *v, size_t n, const char *op)
 	fail_all(v, n, op);
 }
 
+/* sync_batch - the data of every live message of v and the names in
+ * mess/, made durable together: one fdatasync of each message and each
+ * envelope and one fsync of mess/, submitted at once (syncv.h: on a
+ * journaled file system they share a commit and its flush instead of
+ * one flush each).  A message whose file fails is aborted; 0, or -1 if
+ * mess/ could not be synced (the caller fails them all). */
+static int
+sync_batch(struct qw *const *v, size_t n)
+{
+	struct syncv *sv;
+	size_t k = 0;
+	int dfd, r = 0;
+
+	if ((dfd = openat(v[0]->dirfd, "mess", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if ((sv = calloc(2 * n + 1, sizeof *sv)) == NULL) {
+		/* in turn, as syncv would without AIO */
+		for (size_t i = 0; i < n; i++)
+			if (v[i]->made != 0 && sync_files(v[i]) == -1) {
+				errno = v[i]->err;
+				abort_fail(v[i], v[i]->op);
+			}
+		r = fsync(dfd);
+		close(dfd);
+		return r;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->made != 0) {
+			sv[k++] = (struct syncv){ v[i]->fd, 1, 0 };
+			sv[k++] = (struct syncv){ v[i]->efd, 1, 0 };
+		}
+	sv[k++] = (struct syncv){ dfd, 0, 0 };
+	(void)syncv(sv, k);
+	k = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct qw *q = v[i];
+		int me, ee, ce;
+
+		if (q->made == 0)
+			continue;
+		me = sv[k++].err;
+		ee = sv[k++].err;
+		ce = close(q->fd) == -1 ? errno : 0;
+		if (close(q->efd) == -1 && ce == 0)
+			ce = errno;
+		q->fd = q->efd = -1;
+		if (me != 0 || ee != 0 || ce != 0) {
+			errno = me ? me : ee ? ee : ce;
+			abort_fail(q, me ? "fsync mess" : ee ? "fsync envelope" :
+			    "close");
+		}
+	}
+	if (sv[k].err != 0) {
+		errno = sv[k].err;
+		r = -1;
+	}
+	free(sv);
+	close(dfd);
+	return r;
+}
+
 /* qw_publish - for n messages prepared with QW_SYNC_FILE (those with
- * made == 0 are skipped): each one's fdatasyncs, one fsync of mess/, the
- * todo/ renames, one fsync of todo/.  Only these files and these two
- * directories are waited for, never the rest of the file system. */
+ * made == 0 are skipped): their fdatasyncs and one fsync of mess/, all
+ * at once, then the todo/ renames, then one fsync of todo/.  Only these
+ * files and these two directories are waited for, never the rest of the
+ * file system. */
 size_t
 qw_publish(struct qw *const *v, size_t n)
 {
-	size_t live = 0;
+	size_t live;
 
-	for (size_t i = 0; i < n; i++) {
-		if (v[i]->made == 0)
-			continue;
-		if (v[i]->fd < 0 || v[i]->efd < 0) {
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->made != 0 && (v[i]->fd < 0 || v[i]->efd < 0)) {
 			errno = EBADF;
 			abort_fail(v[i], "publish");
-		} else if (sync_files(v[i]) == -1) {
-			errno = v[i]->err;
-			abort_fail(v[i], v[i]->op);
-		} else
-			live++;
-	}
+		}
 	while (n > 0 && v[0]->made == 0)	/* v[0]: a live one */
 		v++, n--;
-	if (live == 0)
+	if (n == 0)
 		return 0;
-	if (sync_dir(v[0]->dirfd, "mess") == -1) {
+	if (sync_batch(v, n) == -1) {
 		fail_all(v, n, "fsync mess");
 		return 0;
 	}

@@ -296,6 +296,10 @@ sandbox(int dirfd, int lfd)
 		SBX_ALLOW(fdatasync),
 		/* writeback of a batch's files begun together (qwrite.c) */
 		SBX_ALLOW(sync_file_range),
+		/* a batch's fsyncs submitted at once (lib/syncv.c) */
+		SBX_ALLOW(io_setup),
+		SBX_ALLOW(io_submit),
+		SBX_ALLOW(io_getevents),
 		/* tmp/, for the files to write again (emptied once checked) */
 		SBX_ALLOW(getdents64),
 		SBX_ALLOW(ftruncate),

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "send_srv.h"
+#include "syncv.h"
 
 /* fs_path - "dir/id" */
 int
@@ -98,34 +99,41 @@ fs_sync_dir(int qfd, const char *dir)
 	return r;
 }
 
-/* fs_sync_files - the data of every file in paths (relative to the
- * queue) made durable: writeback begun for a chunk of them together, then
- * one fdatasync each.  missing_ok: a file gone meanwhile (its message
- * ended) is no error.  0, or -1 on the first failure. */
+/* fs_sync_files - every path (relative to the queue) made durable: a
+ * file ("dir/name") its data, by fdatasync, a directory (a name without
+ * '/') its names, by fsync; writeback begun for the files first, then
+ * all the syncs submitted together (syncv.h).  missing_ok: a file gone
+ * meanwhile (its message ended) is no error.  0, or -1 (errno of the
+ * first failure). */
 int
 fs_sync_files(int qfd, char (*paths)[POOL_NAME], size_t n, int missing_ok)
 {
-	int fd[64], e = 0;
+	struct syncv sv[128];
+	int e = 0;
 	size_t k;
 
 	for (size_t i = 0; i < n && e == 0; i += k) {
 		size_t got = 0;
 
-		k = n - i < 64 ? n - i : 64;
+		k = n - i < 128 ? n - i : 128;
 		for (size_t j = 0; j < k && e == 0; j++) {
-			fd[got] = openat(qfd, paths[i + j], O_RDONLY |
+			int file = strchr(paths[i + j], '/') != NULL;
+			int fd = openat(qfd, paths[i + j], O_RDONLY |
 			    O_NOFOLLOW | O_CLOEXEC);
-			if (fd[got] >= 0)
-				(void)sync_file_range(fd[got++], 0, 0,
-				    SYNC_FILE_RANGE_WRITE);
-			else if (errno != ENOENT || !missing_ok)
+
+			if (fd >= 0) {
+				if (file)
+					(void)sync_file_range(fd, 0, 0,
+					    SYNC_FILE_RANGE_WRITE);
+				sv[got++] = (struct syncv){ fd, file, 0 };
+			} else if (errno != ENOENT || !missing_ok || !file)
 				e = errno;
 		}
-		for (size_t j = 0; j < got; j++) {
-			if (e == 0 && fdatasync(fd[j]) == -1)
-				e = errno;
-			close(fd[j]);
-		}
+		if (e == 0 && syncv(sv, got) == -1)
+			for (size_t j = 0; j < got && e == 0; j++)
+				e = sv[j].err;
+		for (size_t j = 0; j < got; j++)
+			close(sv[j].fd);
 	}
 	return e == 0 ? 0 : (errno = e, -1);
 }

@@ -35,6 +35,10 @@ static const struct sbx_rule send_rules[] = {
 	SBX_ALLOW(syncfs),
 	/* writeback of a barrier's files begun together (send_fs.c) */
 	SBX_ALLOW(sync_file_range),
+	/* a batch's fsyncs submitted at once (lib/syncv.c) */
+	SBX_ALLOW(io_setup),
+	SBX_ALLOW(io_submit),
+	SBX_ALLOW(io_getevents),
 	SBX_ALLOW(pread64),
 	SBX_ALLOW(pwrite64),
 	SBX_ALLOW(statx),

@@ -788,22 +788,29 @@ barrier(struct send *s, int full)
 		if (n == 0 || strcmp(s->fpend[n - 1], s->fpend[i]) != 0)
 			memmove(s->fpend[n++], s->fpend[i], POOL_NAME);
 	s->nfpend = n;
-	if (fs_sync_files(s->qfd, s->fpend, n, 1) == -1) {
-		log_kv("warn", "op", "fdatasync", "err", strerror(errno),
-		    NULL);
-		return -1;
-	}
-	s->nfpend = 0;
+	/* the directories go with the files, all synced at once: a name
+	 * without '/' is a directory to fsync (fs_sync_files) */
 	for (size_t i = 0; full && i < sizeof dirs / sizeof dirs[0]; i++) {
 		if (!(s->dpend & dirs[i].bit))
 			continue;
-		if (fs_sync_dir(s->qfd, dirs[i].dir) == -1) {
-			log_kv("warn", "op", "fsync", "dir", dirs[i].dir,
-			    "err", strerror(errno), NULL);
-			return -1;
+		if (n == s->fpcap) {
+			char (*v)[POOL_NAME];
+
+			if ((v = reallocarray(s->fpend, n + 4, sizeof *v)) ==
+			    NULL)
+				return -1;
+			s->fpend = v;
+			s->fpcap = n + 4;
 		}
-		s->dpend &= ~dirs[i].bit;
+		snprintf(s->fpend[n++], POOL_NAME, "%s", dirs[i].dir);
 	}
+	if (fs_sync_files(s->qfd, s->fpend, n, 1) == -1) {
+		log_kv("warn", "op", "fsync", "err", strerror(errno), NULL);
+		return -1;		/* the files are named again next time */
+	}
+	s->nfpend = 0;
+	if (full)
+		s->dpend = 0;
 	return 0;
 }
 

@@ -18,14 +18,22 @@ from conftest import prog, wait_for
 from queueutil import QClient, envelope, qinit, write_conf
 
 TRACE = ["strace", "-f", "-y", "-qq", "-e",
-         "trace=syncfs,fsync,fdatasync,sync_file_range"]
+         "trace=syncfs,fsync,fdatasync,sync_file_range,io_submit"]
+AIO = {"IOCB_CMD_FDSYNC": "fdatasync", "IOCB_CMD_FSYNC": "fsync"}
 
 
 def calls(path):
-    """(name, path of the fd) for every traced call that returned 0."""
+    """(name, path of the fd) for every traced sync that was made: the
+    calls that returned 0, and the fsyncs and fdatasyncs submitted
+    together through io_submit (lib/syncv.c), in their order."""
     out = []
     with open(path) as f:
         for line in f:
+            if "io_submit(" in line:
+                out += [(AIO[op], p) for op, p in re.findall(
+                    r"aio_lio_opcode=(IOCB_CMD_F\w*SYNC), "
+                    r"aio_fildes=\d+<([^>]*)>", line)]
+                continue
             m = re.search(r"(\w+)\((\d+)<([^>]*)>.*\)\s+=\s+(-?\d+)", line)
             if m and m.group(4) == "0":
                 out.append((m.group(1), m.group(3)))
