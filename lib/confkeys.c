@@ -92,7 +92,7 @@ const struct conf_key conf_keys[] = {
 	    "smtpd" },
 
 	/* sandmail-queue */
-	{ "queue_sync", CONF_CHOICE, 0, ANY, "syncfs", "syncfs|fsync",
+	{ "queue_sync", CONF_CHOICE, 0, ANY, "fsync", "syncfs|fsync",
 	    "queue" },
 	NUM("queue_max_clients", "1000", 1, 100000, "queue"),
 	SECS("queue_timeout", "600", "queue"),
@@ -101,7 +101,7 @@ const struct conf_key conf_keys[] = {
 	/* sandmail-send and sandmail-start */
 	NUM("concurrency_local", "10", 1, 1000, "send"),
 	NUM("concurrency_remote", "20", 1, 1000, "send"),
-	NUM("concurrency_destination", "5", 1, 1000, "send"),
+	NUM("concurrency_destination", "20", 1, 1000, "send"),
 	SECS("queue_lifetime", "5d", "send"),
 	SECS("retry_first", "5m", "send"),
 	SECS("retry_max", "4h", "send"),

@@ -4,18 +4,24 @@
  * descriptor) and by sandmail-send for its bounces.  Every path is relative
  * to qw->dirfd.  The order that makes a crash at any instant safe:
  *
- *   mess/ID      created (O_EXCL) and written (fdatasynced, QW_SYNC_FILE):
- *                an orphan until todo/ID exists, whole or not
+ *   mess/ID      created (O_EXCL) and written: an orphan until todo/ID
+ *                exists, whole or not
  *   tmp/ID.env   written and sealed (seal.h: its own CRC32C, the
- *                message's size and CRC32C, this boot's id), and
- *                fdatasynced with QW_SYNC_FILE
- *   -- QW_SYNC_FILE (qw_publish): a barrier, the fsync of mess/, so the
- *      data and name of mess/ID and the envelope's data are durable
+ *                message's size and CRC32C, this boot's id)
+ *   -- QW_SYNC_FILE (qw_publish, for a whole batch): writeback of every
+ *      file of the batch started as it is prepared (sync_file_range),
+ *      then one fdatasync of each mess/ID and each envelope and one fsync
+ *      of mess/, submitted together (syncv.h): the data, the names in
+ *      mess/ and the envelopes' data are durable, and nothing else of the
+ *      file system was waited for
  *   todo/ID      renamed: the commit, once durable
- *   -- barrier: fsync of todo/ (qw_publish), or the service's one syncfs
- *      for the whole batch (qw_rename first, then the syncfs)
+ *   -- barrier: one fsync of todo/ for the batch (qw_publish), or, with
+ *      QW_SYNC_FS, the service's one syncfs for the whole batch (qw_rename
+ *      first, then the syncfs)
  *
- * With the service's single barrier, a power loss during the syncfs may
+ * With QW_SYNC_FILE a todo/ID that is durable names an envelope and a
+ * message that were durable before its rename: the seal is only a
+ * defence there.  With the single syncfs, a power loss during it may
  * leave todo/ID durable and its bytes or mess/ID's not; no client was
  * answered for it.  The seal tells send so (send_pre.c), and send drops
  * such a message instead of delivering another file's bytes.
@@ -24,10 +30,11 @@
  * the ID is random, so the name is free without the rename, and no one
  * reads mess/ID before todo/ID (made after the barrier) names it; send
  * removes mess/ID without todo/ID or info/ID after a day (a crash while
- * it was written), as it did with a renamed one.  The barriers are
- * shared by every message of a batch, so with QW_SYNC_FS a batch of any
- * size costs one syncfs.  A failure at any step removes what this message
- * made (flagmademess in qmail-queue). */
+ * it was written), as it did with a renamed one.  The directory barriers
+ * are shared by every message of a batch: a batch of n costs 2n
+ * fdatasyncs and two directory fsyncs (QW_SYNC_FILE), or one syncfs
+ * (QW_SYNC_FS).  A failure at any step removes what this message made
+ * (flagmademess in qmail-queue). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +53,7 @@
 #include "env.h"
 #include "qwrite.h"
 #include "seal.h"
+#include "syncv.h"
 
 #define PATH_ID_MAX	(QID_MAX + 16)
 #define ENVENC_MAX	(64u * 1024 * 1024)
@@ -297,6 +305,7 @@ qw_begin_pool(struct qw *q, int qdirfd, struct qw_pool *pl)
 	memset(q, 0, sizeof *q);
 	q->dirfd = qdirfd;
 	q->fd = -1;
+	q->efd = -1;
 	q->pool = pl;
 	for (int tries = 0; tries < 4; tries++) {
 		qw_newid(q->id);
@@ -317,7 +326,7 @@ qw_begin_pool(struct qw *q, int qdirfd, struct qw_pool *pl)
 int
 qw_write(struct qw *q, const void *p, size_t n)
 {
-	if (q->fd < 0)
+	if (q->fd < 0 || (q->made & QW_ENV))
 		return errno = EBADF, fail(q, "write mess");
 	if (write_all(q->fd, p, n) == -1)
 		return fail(q, "write mess");
@@ -350,6 +359,11 @@ qw_abort(struct qw *q)
 	if (q->fd >= 0)
 		close(q->fd);
 	q->fd = -1;
+	/* the envelope's descriptor is held only while tmp/ID.env is ours
+	 * (a struct qw never begun has made == 0 and no descriptor) */
+	if ((q->made & QW_ENV) && q->efd >= 0)
+		close(q->efd);
+	q->efd = -1;
 	unlink_made(q);
 	errno = e;
 }
@@ -363,6 +377,18 @@ abort_fail(struct qw *q, const char *op)
 	return -1;
 }
 
+/* start - writeback of fd's dirty pages begun, not waited for: the
+ * batch's files then go to the disk together and each fdatasync after
+ * finds its data on its way.  Only a hint (a file system without it is
+ * still made durable by the fdatasync). */
+static void
+start(int fd)
+{
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
+/* write_env - tmp/ID.env written and sealed; with QW_SYNC_FILE its
+ * descriptor stays open in q->efd for qw_publish's fdatasync */
 static int
 write_env(struct qw *q, const struct env *e, enum qw_sync sync)
 {
@@ -390,9 +416,12 @@ write_env(struct qw *q, const struct env *e, enum qw_sync sync)
 	q->made |= QW_ENV;
 	if (write_all(fd, b.p, b.len) == -1 || cut(fd, old, b.len) == -1)
 		fail(q, "write envelope");
-	else if (sync == QW_SYNC_FILE && fdatasync(fd) == -1)
-		fail(q, "fsync envelope");
-	else
+	else if (sync == QW_SYNC_FILE) {
+		start(fd);
+		q->efd = fd;		/* qw_publish syncs and closes it */
+		buf_free(&b);
+		return 0;
+	} else
 		r = 0;
 	if (close(fd) == -1 && r == 0)
 		r = fail(q, "close envelope");
@@ -412,25 +441,58 @@ move(struct qw *q, const char *from, const char *ext, const char *to)
 	return renameat2(q->dirfd, a, q->dirfd, b, RENAME_NOREPLACE);
 }
 
-/* qw_prepare - the message closed in mess/, its envelope in tmp/ */
+/* qw_prepare - the message complete in mess/, its envelope in tmp/;
+ * with QW_SYNC_FILE both stay open, their writeback begun, for the
+ * batch's fdatasyncs in qw_publish; with QW_SYNC_FS both are closed */
 int
 qw_prepare(struct qw *q, struct env *e, enum qw_sync sync)
 {
 	int fd = q->fd;
 
-	if (fd < 0)
+	if (fd < 0 || (q->made & QW_ENV))
 		return errno = EBADF, abort_fail(q, "prepare");
 	if (cut(fd, q->old, q->size) == -1)
 		return abort_fail(q, "truncate mess");
-	/* fdatasync: the size is data here; the name is synced later */
-	if (sync == QW_SYNC_FILE && fdatasync(fd) == -1)
-		return abort_fail(q, "fsync mess");
-	q->fd = -1;
-	if (close(fd) == -1)
-		return abort_fail(q, "close mess");
+	if (sync == QW_SYNC_FILE)
+		start(fd);
+	else {
+		q->fd = -1;
+		if (close(fd) == -1)
+			return abort_fail(q, "close mess");
+	}
 	e->size = q->size;
 	if (write_env(q, e, sync) == -1)
 		return abort_fail(q, q->op);
+	return 0;
+}
+
+/* sync_files - one message's data made durable: the fdatasync of mess/ID
+ * (the size is data here; the name is synced with mess/) and of its
+ * envelope, both closed */
+static int
+sync_files(struct qw *q)
+{
+	int mfd = q->fd, efd = q->efd;
+
+	q->fd = q->efd = -1;
+	if (fdatasync(mfd) == -1) {
+		fail(q, "fsync mess");
+		close(mfd);
+		close(efd);
+		return -1;
+	}
+	if (fdatasync(efd) == -1) {
+		fail(q, "fsync envelope");
+		close(mfd);
+		close(efd);
+		return -1;
+	}
+	if (close(mfd) == -1) {
+		close(efd);
+		return fail(q, "close mess");
+	}
+	if (close(efd) == -1)
+		return fail(q, "close envelope");
 	return 0;
 }
 
@@ -488,18 +550,88 @@ qw_fail(struct qw *const *v, size_t n, const char *op)
 	fail_all(v, n, op);
 }
 
-/* qw_publish - the barrier, the todo/ renames and the todo/ fsync,
- * shared by n prepared messages (those with made == 0 are skipped) */
+/* sync_batch - the data of every live message of v and the names in
+ * mess/, made durable together: one fdatasync of each message and each
+ * envelope and one fsync of mess/, submitted at once (syncv.h: on a
+ * journaled file system they share a commit and its flush instead of
+ * one flush each).  A message whose file fails is aborted; 0, or -1 if
+ * mess/ could not be synced (the caller fails them all). */
+static int
+sync_batch(struct qw *const *v, size_t n)
+{
+	struct syncv *sv;
+	size_t k = 0;
+	int dfd, r = 0;
+
+	if ((dfd = openat(v[0]->dirfd, "mess", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if ((sv = calloc(2 * n + 1, sizeof *sv)) == NULL) {
+		/* in turn, as syncv would without AIO */
+		for (size_t i = 0; i < n; i++)
+			if (v[i]->made != 0 && sync_files(v[i]) == -1) {
+				errno = v[i]->err;
+				abort_fail(v[i], v[i]->op);
+			}
+		r = fsync(dfd);
+		close(dfd);
+		return r;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->made != 0) {
+			sv[k++] = (struct syncv){ v[i]->fd, 1, 0 };
+			sv[k++] = (struct syncv){ v[i]->efd, 1, 0 };
+		}
+	sv[k++] = (struct syncv){ dfd, 0, 0 };
+	(void)syncv(sv, k);
+	k = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct qw *q = v[i];
+		int me, ee, ce;
+
+		if (q->made == 0)
+			continue;
+		me = sv[k++].err;
+		ee = sv[k++].err;
+		ce = close(q->fd) == -1 ? errno : 0;
+		if (close(q->efd) == -1 && ce == 0)
+			ce = errno;
+		q->fd = q->efd = -1;
+		if (me != 0 || ee != 0 || ce != 0) {
+			errno = me ? me : ee ? ee : ce;
+			abort_fail(q, me ? "fsync mess" : ee ? "fsync envelope" :
+			    "close");
+		}
+	}
+	if (sv[k].err != 0) {
+		errno = sv[k].err;
+		r = -1;
+	}
+	free(sv);
+	close(dfd);
+	return r;
+}
+
+/* qw_publish - for n messages prepared with QW_SYNC_FILE (those with
+ * made == 0 are skipped): their fdatasyncs and one fsync of mess/, all
+ * at once, then the todo/ renames, then one fsync of todo/.  Only these
+ * files and these two directories are waited for, never the rest of the
+ * file system. */
 size_t
 qw_publish(struct qw *const *v, size_t n)
 {
 	size_t live;
 
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->made != 0 && (v[i]->fd < 0 || v[i]->efd < 0)) {
+			errno = EBADF;
+			abort_fail(v[i], "publish");
+		}
 	while (n > 0 && v[0]->made == 0)	/* v[0]: a live one */
 		v++, n--;
 	if (n == 0)
 		return 0;
-	if (sync_dir(v[0]->dirfd, "mess") == -1) {
+	if (sync_batch(v, n) == -1) {
 		fail_all(v, n, "fsync mess");
 		return 0;
 	}

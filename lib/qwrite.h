@@ -5,12 +5,16 @@
  *
  * One message: qw_begin, qw_write..., qw_commit (or qw_abort).
  * Many at once (group commit, sandmail-queue's service): qw_begin and
- * qw_write each, qw_prepare each, then one qw_publish for all of them;
- * or qw_rename each, then one syncfs for the whole batch.
+ * qw_write each, qw_prepare each, then one qw_publish for all of them
+ * (QW_SYNC_FILE); or qw_rename each, then one syncfs for the whole batch
+ * (QW_SYNC_FS).
  * With qw_publish the durable order is: message data, mess/ID and the
- * envelope's data, then todo/ID; todo/ID commits.  With one syncfs they
- * become durable together, and the envelope's seal (seal.h) tells a torn
- * todo/ID from a whole one after a power loss. */
+ * envelope's data (an fdatasync of each file, an fsync of mess/), then
+ * todo/ID (an fsync of todo/); todo/ID commits, and nothing but these
+ * files and directories is waited for.  With one syncfs they become
+ * durable together, with every other dirty page of the file system, and
+ * the envelope's seal (seal.h) tells a torn todo/ID from a whole one
+ * after a power loss. */
 #ifndef SANDMAIL_QWRITE_H
 #define SANDMAIL_QWRITE_H
 
@@ -29,7 +33,8 @@ enum {
 
 /* how data reaches the disk */
 enum qw_sync {
-	QW_SYNC_FILE = 0,	/* fsync each file (portable) */
+	QW_SYNC_FILE = 0,	/* fdatasync each file, fsync mess/ and
+				 * todo/ once per batch (the default) */
 	QW_SYNC_FS = 1,		/* one syncfs(2) for a whole batch */
 };
 
@@ -54,7 +59,9 @@ struct qw_pool {
 struct qw {
 	int		dirfd;		/* the queue directory */
 	struct qw_pool	*pool;		/* or NULL: new files only */
-	int		fd;		/* tmp/ID being written, or -1 */
+	int		fd;		/* mess/ID being written, or -1 */
+	int		efd;		/* tmp/ID.env, prepared with QW_SYNC_FILE
+					 * and not yet published, or -1 */
 	uint64_t	size;
 	uint32_t	crc;		/* CRC32C of the message so far */
 	uint64_t	old;		/* size of the reused file, else 0 */
@@ -79,14 +86,15 @@ int	qw_write(struct qw *, const void *, size_t);
 int	qw_commit(struct qw *, struct env *);
 void	qw_abort(struct qw *);
 
-/* qw_prepare: the per-message half of a commit: the message closed (and
- * fdatasynced with QW_SYNC_FILE) and renamed to mess/ID, the envelope
- * (env->size set) written to tmp/ID.env (and fdatasynced).  0, or -1 with
- * the message aborted (op and err say why). */
+/* qw_prepare: the per-message half of a commit: the message complete in
+ * mess/ID, the envelope (env->size set) written to tmp/ID.env; with
+ * QW_SYNC_FILE both files stay open, their writeback begun, for
+ * qw_publish to fdatasync; with QW_SYNC_FS both are closed.  0, or -1
+ * with the message aborted (op and err say why). */
 int	qw_prepare(struct qw *, struct env *, enum qw_sync);
 /* qw_publish: the shared half for n messages prepared with QW_SYNC_FILE:
- * one barrier (an fsync of mess/), the renames to todo/, one fsync of
- * todo/, one poke of lock/trigger.  (With QW_SYNC_FS the caller renames,
+ * the fdatasync of each one's two files, one fsync of mess/, the renames
+ * to todo/, one fsync of todo/, one poke of lock/trigger.  (With QW_SYNC_FS the caller renames,
  * qw_rename, then makes its own syncfs.)  Messages with made == 0 are
  * skipped; each one that fails is aborted, with op/err set.  Returns
  * how many are committed; those have made == QW_MESS|QW_TODO. */

@@ -1,8 +1,10 @@
 /* seal: the header that makes a todo/ file check itself and its message.
  *
- * sandmail-queue renames todo/ID into place before the one barrier (a
- * syncfs) that makes the message, the envelope and the name durable
- * together.  A power loss inside that barrier may leave the name on disk
+ * With queue_sync syncfs, sandmail-queue renames todo/ID into place
+ * before the one barrier (a syncfs) that makes the message, the envelope
+ * and the name durable together.  (With queue_sync fsync, the default,
+ * the message and envelope are fdatasynced before the rename, so the seal
+ * is a defence only.)  A power loss inside that barrier may leave the name on disk
  * without the bytes it names: a zero or short file, an older file's bytes
  * (the files are written again, doc/design.md), or the envelope without
  * the message.  No client was answered for such a message, so it must be

@@ -67,6 +67,12 @@ filter(int dirfd, int lfd)
 		SBX_ALLOW1(syncfs, SCMP_A0(SCMP_CMP_EQ, d)),
 		SBX_ALLOW(fsync),
 		SBX_ALLOW(fdatasync),
+		/* writeback of a batch's files begun together (qwrite.c,
+		 * send_fs.c), and its fsyncs submitted at once (syncv.c) */
+		SBX_ALLOW(sync_file_range),
+		SBX_ALLOW(io_setup),
+		SBX_ALLOW(io_submit),
+		SBX_ALLOW(io_getevents),
 		/* tmp/, for the files to write again (emptied once checked) */
 		SBX_ALLOW(getdents64),
 		SBX_ALLOW(ftruncate),

@@ -11,11 +11,17 @@
  * iteration, when all of them are prepared and published together.  No K
  * is written before its own message's data and names are durable.
  *
- * With syncfs (the service's default) a commit has one barrier: the
- * batch's messages are renamed into todo/ first, then one syncfs makes
- * their data, envelopes and names durable together, then every K goes
- * out.  A power loss inside that syncfs can leave a todo/ID torn; its seal
- * (seal.h) tells send to drop it (no client was answered for it). */
+ * With fsync (the default) the batch's files are fdatasynced one by one
+ * (their writeback begun together as each message is prepared), then
+ * mess/ is fsynced, the envelopes renamed into todo/, todo/ fsynced and
+ * every K goes out: only the batch's own files and two directories are
+ * waited for, however much other data the file system holds.
+ * With syncfs a commit has one barrier: the batch's messages are renamed
+ * into todo/ first, then one syncfs makes their data, envelopes and names
+ * durable together (and every other dirty page of the file system), then
+ * every K goes out.  A power loss inside that syncfs can leave a todo/ID
+ * torn; its seal (seal.h) tells send to drop it (no client was answered
+ * for it). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -130,6 +136,7 @@ qsrv_add(struct qsrv *q, int rfd, int wfd, const char *peer)
 	s->wfd = wfd;
 	s->st = QS_IDLE;
 	s->qw.fd = -1;
+	s->qw.efd = -1;
 	buf_init(&s->in, (size_t)rec_limit(q) + REC_HDR + QS_READ_CHUNK);
 	buf_init(&s->out, QS_OUT_MAX);
 	env_init(&s->env);
@@ -497,8 +504,9 @@ answer(struct qsrv *q, struct qsess *s)
 }
 
 /* commit_batch - every message whose E arrived: prepare, publish, answer.
- * fsync mode: qw_publish (both barriers).  syncfs mode: the renames to
- * todo/, then one syncfs for the data and the names together. */
+ * fsync mode: qw_publish (each file's fdatasync, then mess/ and todo/).
+ * syncfs mode: the renames to todo/, then one syncfs for the data and
+ * the names together. */
 static void
 commit_batch(struct qsrv *q)
 {

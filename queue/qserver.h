@@ -2,7 +2,8 @@
  * "queue"), one poll() loop for any number of clients, shared by both ways
  * sandmail-queue runs: one client on fd 0/1, or the service on
  * lock/queue.sock.  Messages whose E arrived in the same loop iteration
- * are committed together, so they share their barriers (with syncfs, one
+ * are committed together, so they share their barriers (with fsync, one
+ * fsync of mess/ and one of todo/ per iteration; with syncfs, one syncfs
  * per iteration). */
 #ifndef SANDMAIL_QSERVER_H
 #define SANDMAIL_QSERVER_H

@@ -194,7 +194,7 @@ listen_sock(const struct conf *c)
 static enum qw_sync
 sync_mode(const struct conf *c)
 {
-	const char *s = conf_str(c, "queue_sync", "syncfs");
+	const char *s = conf_str(c, "queue_sync", "fsync");
 
 	if (strcmp(s, "fsync") == 0)
 		return QW_SYNC_FILE;

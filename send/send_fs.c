@@ -1,7 +1,8 @@
 /* send_fs: the crash-safe file steps of send, every path relative to the
  * queue directory's descriptor (send is sandboxed to *at calls).
- * A new file: tmp/D.ID written, fsynced, renamed to D/ID; the caller
- * fsyncs the directory (once for a batch) before anything depends on it. */
+ * A new file: tmp/D.ID written, then (for a whole batch) fdatasynced,
+ * renamed to D/ID, and the directory fsynced before anything depends on
+ * it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "send_srv.h"
+#include "syncv.h"
 
 /* fs_path - "dir/id" */
 int
@@ -95,6 +97,45 @@ fs_sync_dir(int qfd, const char *dir)
 	r = fsync(fd);
 	close(fd);
 	return r;
+}
+
+/* fs_sync_files - every path (relative to the queue) made durable: a
+ * file ("dir/name") its data, by fdatasync, a directory (a name without
+ * '/') its names, by fsync; writeback begun for the files first, then
+ * all the syncs submitted together (syncv.h).  missing_ok: a file gone
+ * meanwhile (its message ended) is no error.  0, or -1 (errno of the
+ * first failure). */
+int
+fs_sync_files(int qfd, char (*paths)[POOL_NAME], size_t n, int missing_ok)
+{
+	struct syncv sv[128];
+	int e = 0;
+	size_t k;
+
+	for (size_t i = 0; i < n && e == 0; i += k) {
+		size_t got = 0;
+
+		k = n - i < 128 ? n - i : 128;
+		for (size_t j = 0; j < k && e == 0; j++) {
+			int file = strchr(paths[i + j], '/') != NULL;
+			int fd = openat(qfd, paths[i + j], O_RDONLY |
+			    O_NOFOLLOW | O_CLOEXEC);
+
+			if (fd >= 0) {
+				if (file)
+					(void)sync_file_range(fd, 0, 0,
+					    SYNC_FILE_RANGE_WRITE);
+				sv[got++] = (struct syncv){ fd, file, 0 };
+			} else if (errno != ENOENT || !missing_ok || !file)
+				e = errno;
+		}
+		if (e == 0 && syncv(sv, got) == -1)
+			for (size_t j = 0; j < got && e == 0; j++)
+				e = sv[j].err;
+		for (size_t j = 0; j < got; j++)
+			close(sv[j].fd);
+	}
+	return e == 0 ? 0 : (errno = e, -1);
 }
 
 /* fs_read - the whole of dir/id into b (b's max bounds it); 0, or -1

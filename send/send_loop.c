@@ -4,7 +4,7 @@
  * recipients go to lspawn (one LJOB each) and rspawn
  * (one RJOB per destination), and each result marks a recipient done in
  * place (one byte, written when step() is done with the message, synced
- * by the window's syncfs), reschedules it, or records its failure in
+ * by the window's barrier), reschedules it, or records its failure in
  * bounce/ID.  A message with nothing in flight is unloaded again; when no
  * recipient is pending, its report (if any) is queued and its files go. */
 #include <dirent.h>
@@ -193,9 +193,10 @@ load(struct send *s, struct msg *m)
 	return l;
 }
 
-/* write_marks - the state bytes changed since the last call, before the
- * next syncfs (a message that ends before it never writes them: its
- * files go instead, and that removal is what the syncfs makes durable) */
+/* write_marks - the state bytes changed since the last call, each file
+ * named for the fdatasync of the window's barrier (a message that ends
+ * before it never writes them: its files go instead, and that removal
+ * is what the barrier makes durable) */
 static void
 write_marks(struct send *s, struct live *l)
 {
@@ -210,6 +211,8 @@ write_marks(struct send *s, struct live *l)
 		    0) == -1)
 			log_kv("warn", "id", l->m->id, "op", "mark", "err",
 			    strerror(errno), NULL);
+		else
+			send_sync_file(s, rc_dir(r), l->m->id);
 	}
 	l->ndirty = 0;
 }
@@ -1012,7 +1015,7 @@ finish(struct send *s, struct live *l)
 		(void)fs_unlink(s->qfd, "remote", m->id);
 		(void)fs_unlink(s->qfd, "bounce", m->id);
 	}
-	/* retired, not unlinked: written again after the next syncfs */
+	/* retired, not unlinked: written again after the next barrier */
 	send_retire(s, "mess", m->id);
 	send_retire_info(s, m->id);
 	log_kv("end", "id", m->id, NULL);
@@ -1466,10 +1469,14 @@ send_recover(struct send *s)
 
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	scan(s, "tmp", rec_tmp, 1);
-	/* what was retired before a crash is durably gone once this
-	 * syncfs returns: only then may it be written again */
-	if (syncfs(s->qfd) == -1)
-		die_temp("syncfs", NULL);
+	/* what was retired before a crash is durably gone once the
+	 * directories it left are synced: only then may it be written
+	 * again */
+	if (s->c.syncfs ? syncfs(s->qfd) == -1 :
+	    fs_sync_dir(s->qfd, "info") == -1 ||
+	    fs_sync_dir(s->qfd, "todo") == -1 ||
+	    fs_sync_dir(s->qfd, "mess") == -1)
+		die_temp(s->c.syncfs ? "syncfs" : "fsync", NULL);
 	scan(s, "tmp", rec_pool, 0);
 	scan(s, "info", rec_info, 0);
 	s->todo = 1;

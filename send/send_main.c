@@ -92,6 +92,19 @@ ids(const struct conf *cf, const char *key, const char *def, uint32_t *u,
 	*u = uu, *g = gg;
 }
 
+/* sync_mode - queue_sync, read as sandmail-queue reads it: 1 for syncfs */
+static int
+sync_mode(const struct conf *cf)
+{
+	const char *v = conf_str(cf, "queue_sync", "fsync");
+
+	if (strcmp(v, "fsync") == 0)
+		return 0;
+	if (strcmp(v, "syncfs") == 0)
+		return 1;
+	die_msg(EXIT_TEMP, "config", "queue_sync: expected fsync or syncfs");
+}
+
 static void
 settings(struct send *s, const struct conf *cf)
 {
@@ -112,11 +125,12 @@ settings(struct send *s, const struct conf *cf)
 	c->resolve_ttl = conf_secs(cf, "resolve_cache", 300);
 	c->sweep_delay = conf_secs(cf, "orphan_sweep_delay", 30);
 	c->reuse = conf_bool(cf, "queue_reuse", 1);
+	c->syncfs = sync_mode(cf);
 	c->conc_local = (unsigned)conf_num(cf, "concurrency_local", 10, 1,
 	    1000);
 	c->conc_remote = (unsigned)conf_num(cf, "concurrency_remote", 20, 1,
 	    1000);
-	c->conc_dest = (unsigned)conf_num(cf, "concurrency_destination", 5,
+	c->conc_dest = (unsigned)conf_num(cf, "concurrency_destination", 20,
 	    1, 1000);
 	ids(cf, "user_vmail", "vmail", &c->vuid, &c->vgid);
 	ids(cf, "user_alias", "nobody", &c->auid, &c->agid);

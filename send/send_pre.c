@@ -2,9 +2,11 @@
  * expanded (aliases, recursively; address extensions; virtual users;
  * system users) into one record each, local and remote, in info/ID with
  * the envelope; recipients that cannot exist go straight to bounce/ID.
- * A batch costs one syncfs (the data, before the renames; info/ID last,
- * its presence means the split is complete); todo/ID is removed only
- * after the next syncfs, the one the loop makes for its marks. */
+ * A batch costs one fdatasync of each file it wrote (before the renames;
+ * or one syncfs with queue_sync syncfs), an fsync of bounce/ when it made
+ * a bounce/ID, and info/ID is renamed last: its presence means the split
+ * is complete.  todo/ID is removed only after the next barrier, the one
+ * the loop makes for its marks, which fsyncs info/. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -518,7 +520,7 @@ pre_one(struct send *s, const char *id, struct buf *img, char src[POOL_NAME])
 		log_kv("warn", "id", id, "op", "torn", "reason",
 		    "cut short by a power loss: never acknowledged", NULL);
 		(void)fs_unlink(s->qfd, "mess", id);
-		return 0;	/* todo/ID goes after the syncfs */
+		return 0;	/* todo/ID goes after the batch */
 	}
 	if (k == -1 || (k == 1 && strcmp(sl.id, id) != 0)) {
 		env_free(&e);
@@ -555,14 +557,6 @@ pre_one(struct send *s, const char *id, struct buf *img, char src[POOL_NAME])
 	return r;
 }
 
-static int
-publish(struct send *s, const char *id, int w, const char *src)
-{
-	/* info/ID last: its presence says the split is complete */
-	return ((w & W_BNC) && fs_publish(s->qfd, "bounce", id) == -1) ||
-	    fs_publish_from(s->qfd, src, "info", id) == -1 ? -1 : 0;
-}
-
 /* push - a name onto a growing list */
 static int
 push(char (**v)[POOL_NAME], size_t *n, size_t *cap, const char *name)
@@ -589,17 +583,71 @@ window(struct send *s)
 	s->needsync = 1;
 }
 
+/* dirwindow - names changed (a split's info/ID, files retired): their
+ * directories are synced by the next full barrier, at most
+ * SEND_DIR_WINDOW_MS after the first change; only what waits for it
+ * (todo/ID's removal, the files to write again) and a repeated delivery
+ * after a power loss depend on it, and one fsync of each directory then
+ * serves every message of that time (with queue_sync syncfs, the marks'
+ * window) */
+static void
+dirwindow(struct send *s)
+{
+	if (!s->dirsync) {
+		s->dirsync = 1;
+		s->dir_at = send_mono_ms() + (s->c.syncfs ?
+		    SEND_SYNC_WINDOW_MS : SEND_DIR_WINDOW_MS);
+	}
+	if (!s->needsync || s->dir_at < s->sync_at)
+		s->sync_at = s->dir_at;
+	s->needsync = 1;
+}
+
+/* send_sync_file - DIR/ID was written in place (a mark): its fdatasync
+ * is due at the window's barrier */
+void
+send_sync_file(struct send *s, const char *dir, const char *id)
+{
+	char (*v)[POOL_NAME];
+	size_t ncap;
+
+	if (s->nfpend == s->fpcap) {
+		ncap = s->fpcap ? s->fpcap * 2 : 64;
+		if ((v = reallocarray(s->fpend, ncap, sizeof *v)) == NULL) {
+			/* no room to name it: the window's barrier is a
+			 * syncfs this once (a mark must not stay volatile) */
+			s->dpend |= SD_SYNCFS;
+			window(s);
+			return;
+		}
+		s->fpend = v;
+		s->fpcap = ncap;
+	}
+	snprintf(s->fpend[s->nfpend++], POOL_NAME, "%s/%s", dir, id);
+	window(s);
+}
+
+/* dirbit - the SD_* bit of a directory send removes names from */
+static unsigned
+dirbit(const char *dir)
+{
+	return dir[0] == 't' ? SD_TODO : dir[0] == 'm' ? SD_MESS : SD_INFO;
+}
+
 /* send_retire - todo/ID or mess/ID (the queue's files) renamed to
- * tmp/rm.t.ID or tmp/rm.m.ID instead of unlinked; after the next syncfs
- * made that durable they become tmp/re.*, for the queue to write again:
- * a file is never written again while a crash could bring back its old
- * name (doc/design.md, "Files written again") */
+ * tmp/rm.t.ID or tmp/rm.m.ID instead of unlinked; after the next barrier
+ * made that durable (the fsync of todo/ or mess/) they become tmp/re.*,
+ * for the queue to write again: a file is never written again while a
+ * crash could bring back its old name (doc/design.md, "Files written
+ * again").  Unlinked or retired, the removal is durable at that barrier. */
 void
 send_retire(struct send *s, const char *dir, const char *id)
 {
 	char name[POOL_NAME];
 	int t = dir[0] == 't';
 
+	s->dpend |= dirbit(dir);
+	dirwindow(s);
 	if (!s->c.reuse) {
 		(void)fs_unlink(s->qfd, dir, id);
 		return;
@@ -612,16 +660,17 @@ send_retire(struct send *s, const char *dir, const char *id)
 		(void)unlinkat(s->qfd, name, 0);
 		return;
 	}
-	window(s);
 }
 
 /* send_retire_info - info/ID renamed to tmp/fs.ID, send's own, to be
- * written again by a split after the next syncfs */
+ * written again by a split after the next barrier (the fsync of info/) */
 void
 send_retire_info(struct send *s, const char *id)
 {
 	char name[POOL_NAME];
 
+	s->dpend |= SD_INFO;
+	dirwindow(s);
 	if (!s->c.reuse) {
 		(void)fs_unlink(s->qfd, "info", id);
 		return;
@@ -635,10 +684,9 @@ send_retire_info(struct send *s, const char *id)
 		(void)unlinkat(s->qfd, name, 0);
 		return;
 	}
-	window(s);
 }
 
-/* send_pool_start - a file found in tmp/ at start (after a syncfs):
+/* send_pool_start - a file found in tmp/ at start (after the start's barrier):
  * rm.NAME is handed to the queue, fs.ID kept for the splits; with
  * queue_reuse off, every retired file goes */
 void
@@ -666,7 +714,8 @@ send_pool_start(struct send *s, const char *name)
 	}
 }
 
-/* todo_later - todo/ID goes after the next syncfs (send_sync) */
+/* todo_later - todo/ID goes after the next barrier (send_sync), which
+ * makes info/ID's name durable */
 static int
 todo_later(struct send *s, struct msg *m)
 {
@@ -682,11 +731,76 @@ todo_later(struct send *s, struct msg *m)
 	}
 	memcpy(s->tpend[s->ntpend++], m->id, sizeof m->id);
 	m->todo = 1;
-	window(s);
+	s->dpend |= SD_INFO;
+	dirwindow(s);
 	return 0;
 }
 
-/* send_sync - one syncfs for the marks and renames made so far; then
+static int
+cmp_name(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* barrier - what the window changed made durable, and only that: one
+ * fdatasync of each file marked (each once), then, if full, one fsync of
+ * each directory whose names changed.  With queue_sync syncfs (or when a
+ * name could not be kept) one syncfs instead.  On failure nothing is
+ * forgotten: the next window tries again. */
+static int
+barrier(struct send *s, int full)
+{
+	static const struct {
+		unsigned	 bit;
+		const char	*dir;
+	} dirs[] = { { SD_INFO, "info" }, { SD_TODO, "todo" },
+	    { SD_MESS, "mess" } };
+	size_t n = 0;
+
+	if (s->c.syncfs || (s->dpend & SD_SYNCFS)) {
+		if (syncfs(s->qfd) == -1) {
+			log_kv("warn", "op", "syncfs", "err", strerror(errno),
+			    NULL);
+			return -1;
+		}
+		s->nfpend = 0;
+		s->dpend = 0;
+		return 0;
+	}
+	if (s->nfpend > 1)
+		qsort(s->fpend, s->nfpend, sizeof s->fpend[0], cmp_name);
+	for (size_t i = 0; i < s->nfpend; i++)
+		if (n == 0 || strcmp(s->fpend[n - 1], s->fpend[i]) != 0)
+			memmove(s->fpend[n++], s->fpend[i], POOL_NAME);
+	s->nfpend = n;
+	/* the directories go with the files, all synced at once: a name
+	 * without '/' is a directory to fsync (fs_sync_files) */
+	for (size_t i = 0; full && i < sizeof dirs / sizeof dirs[0]; i++) {
+		if (!(s->dpend & dirs[i].bit))
+			continue;
+		if (n == s->fpcap) {
+			char (*v)[POOL_NAME];
+
+			if ((v = reallocarray(s->fpend, n + 4, sizeof *v)) ==
+			    NULL)
+				return -1;
+			s->fpend = v;
+			s->fpcap = n + 4;
+		}
+		snprintf(s->fpend[n++], POOL_NAME, "%s", dirs[i].dir);
+	}
+	if (fs_sync_files(s->qfd, s->fpend, n, 1) == -1) {
+		log_kv("warn", "op", "fsync", "err", strerror(errno), NULL);
+		return -1;		/* the files are named again next time */
+	}
+	s->nfpend = 0;
+	if (full)
+		s->dpend = 0;
+	return 0;
+}
+
+/* send_sync - the window's barrier for the marks made so far and, once
+ * the names' window is over, for the renames; after that full barrier
  * the files retired before it may be written again, and the todo/ files
  * of the messages split before it may go */
 int
@@ -694,12 +808,20 @@ send_sync(struct send *s)
 {
 	size_t n = s->ntpend, nr = s->nretired, ni = s->nipend;
 	char a[128], b[128];
+	int full = s->dirsync && (s->stopping || send_mono_ms() >= s->dir_at);
 
 	s->needsync = 0;
-	if (syncfs(s->qfd) == -1) {
-		log_kv("warn", "op", "syncfs", "err", strerror(errno), NULL);
+	if (barrier(s, full) == -1)
 		return -1;
+	if (!full) {
+		/* the marks only: the names wait for their own window */
+		if (s->dirsync) {
+			s->needsync = 1;
+			s->sync_at = s->dir_at;
+		}
+		return 0;
 	}
+	s->dirsync = 0;
 	for (size_t i = 0; i < nr; i++) {
 		snprintf(a, sizeof a, "tmp/rm.%s", s->retired[i]);
 		snprintf(b, sizeof b, "tmp/re.%s", s->retired[i]);
@@ -733,24 +855,75 @@ hand_clear(struct send *s)
 	s->nhand = 0;
 }
 
-/* pre_finish - make a batch durable: one syncfs for the data in tmp/,
- * then the renames (info/ID last).  todo/ID goes after the next syncfs
- * (send_sync), so it is never removed before info/ID is durable; until
- * then a crash splits the message again or, if info/ID made it, only
- * removes todo/ID.  The renames rely on the file system's metadata
- * journal committing them in order (ext4, xfs), so info/ID is never
- * durable without bounce/ID renamed before it. */
+/* pre_sync - the data a batch wrote into tmp/ made durable: with
+ * queue_sync syncfs one syncfs, else one fdatasync of each file (their
+ * writeback begun together) */
+static int
+pre_sync(struct send *s, char (*ids)[QID_MAX + 1], const int *res,
+    char (*src)[POOL_NAME], size_t n)
+{
+	char (*v)[POOL_NAME];
+	size_t k = 0;
+	int r;
+
+	if (s->c.syncfs)
+		return syncfs(s->qfd);
+	if ((v = calloc(2 * n + 1, sizeof *v)) == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (res[i] <= 0)
+			continue;
+		if ((res[i] & W_BNC) && snprintf(v[k++], POOL_NAME,
+		    "tmp/bounce.%s", ids[i]) >= POOL_NAME)
+			break;
+		if (snprintf(v[k++], POOL_NAME, "tmp/%s", src[i]) >=
+		    POOL_NAME)
+			break;
+	}
+	/* a name cut short (never: IDs are 22 characters) fails the open */
+	r = fs_sync_files(s->qfd, v, k, 0);
+	free(v);
+	return r;
+}
+
+/* pre_finish - make a batch durable: its data in tmp/ first (pre_sync),
+ * then the renames: every bounce/ID, the fsync of bounce/ (when one was
+ * made), then every info/ID.  todo/ID goes after the next barrier
+ * (send_sync, which fsyncs info/), so it is never removed before info/ID
+ * is durable; until then a crash splits the message again or, if info/ID
+ * made it, only removes todo/ID.  info/ID is never durable without the
+ * bounce/ID renamed before it: the fsync of bounce/ comes between them
+ * (with queue_sync syncfs, the file system's journal commits the renames
+ * in order: ext4, xfs). */
 static void
 pre_finish(struct send *s, char (*ids)[QID_MAX + 1], int *res,
     struct buf *img, char (*src)[POOL_NAME], size_t n)
 {
-	if (syncfs(s->qfd) == -1) {
-		log_kv("warn", "op", "syncfs", "err", strerror(errno), NULL);
+	int bnc = 0;
+
+	if (pre_sync(s, ids, res, src, n) == -1) {
+		log_kv("warn", "op", s->c.syncfs ? "syncfs" : "fdatasync",
+		    "err", strerror(errno), NULL);
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (res[i] > 0 && publish(s, ids[i], res[i] & 15, src[i]) ==
-		    -1) {
+		if (res[i] > 0 && (res[i] & W_BNC)) {
+			if (fs_publish(s->qfd, "bounce", ids[i]) == -1) {
+				log_kv("warn", "id", ids[i], "op", "rename",
+				    "err", strerror(errno), NULL);
+				res[i] = -1;
+			} else
+				bnc = 1;
+		}
+	if (bnc && !s->c.syncfs && fs_sync_dir(s->qfd, "bounce") == -1) {
+		/* no info/ID without its bounce/ID: split again later */
+		log_kv("warn", "op", "fsync", "dir", "bounce", "err",
+		    strerror(errno), NULL);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (res[i] > 0 && fs_publish_from(s->qfd, src[i], "info",
+		    ids[i]) == -1) {
 			log_kv("warn", "id", ids[i], "op", "rename", "err",
 			    strerror(errno), NULL);
 			res[i] = -1;

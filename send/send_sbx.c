@@ -57,6 +57,12 @@ filter(int qfd)
 		SBX_ALLOW(getdents64),
 		SBX_ALLOW(fsync),
 		SBX_ALLOW(fdatasync),
+		/* writeback of a batch's files begun together (qwrite.c,
+		 * send_fs.c), and its fsyncs submitted at once (syncv.c) */
+		SBX_ALLOW(sync_file_range),
+		SBX_ALLOW(io_setup),
+		SBX_ALLOW(io_submit),
+		SBX_ALLOW(io_getevents),
 		SBX_ALLOW(syncfs),
 		SBX_ALLOW(pread64),
 		SBX_ALLOW(pwrite64),

@@ -19,10 +19,16 @@
 #define RCACHE_MAX	512	/* resolve answers remembered */
 #define FLUSH_MAX	16	/* recent flush requests */
 #define PRE_BATCH	64	/* todo/ entries per round */
-/* marks (and the todo/ removals of a split) of one window share one
- * syncfs (group commit): a mark not yet durable can only cause a
- * duplicate delivery after a crash */
+/* marks (and the todo/ removals of a split, and the removals of the
+ * messages finished) of one window share one barrier (group commit): an
+ * fdatasync of each file marked and an fsync of each directory changed,
+ * or one syncfs with queue_sync syncfs.  A mark not yet durable can only
+ * cause a duplicate delivery after a crash */
 #define SEND_SYNC_WINDOW_MS	20
+/* the directories whose names changed (splits, removals) are fsynced
+ * once per this window: at one message at a time, three directory fsyncs
+ * per message would be more disk flushes than everything else */
+#define SEND_DIR_WINDOW_MS	200
 /* files written again instead of new ones (doc/design.md) */
 #define POOL_NAME	48	/* "fs.ID", "t.ID" */
 #define SEND_POOL_MAX	128	/* info files kept for reuse */
@@ -35,6 +41,8 @@ struct sconf {
 	uint64_t	 term_wait, resolve_ttl, sweep_delay;
 	unsigned	 conc_local, conc_remote, conc_dest;
 	int		 reuse;		/* queue_reuse: retire, not unlink */
+	int		 syncfs;	/* queue_sync syncfs: one syncfs per
+					 * barrier, not each file and directory */
 	uint32_t	 vuid, vgid;	/* user_vmail */
 	uint32_t	 auid, agid;	/* user_alias: |command and /path */
 };
@@ -127,6 +135,11 @@ struct send {
 	int		 dirty;		/* step the loaded messages */
 	int		 needsync;	/* marks written, not yet synced */
 	uint64_t	 sync_at;	/* when to sync them (ms) */
+	char		(*fpend)[POOL_NAME];	/* DIR/ID marked: fdatasync */
+	size_t		 nfpend, fpcap;
+	unsigned	 dpend;		/* SD_* directories changed: fsync */
+	int		 dirsync;	/* names changed, not yet synced */
+	uint64_t	 dir_at;	/* when to sync them (ms) */
 	char		(*tpend)[QID_MAX + 1];	/* todo/ to remove after it */
 	size_t		 ntpend, tpcap;
 	struct hand	 hand[PRE_BATCH];
@@ -146,6 +159,14 @@ struct send {
 	unsigned long	 nstart, ndone;
 };
 
+/* the directories whose names a window changed (send.dpend) */
+enum {
+	SD_TODO = 1,
+	SD_MESS = 2,
+	SD_INFO = 4,
+	SD_SYNCFS = 8,	/* a marked file could not be named: syncfs once */
+};
+
 extern volatile sig_atomic_t send_sighup, send_sigalrm, send_sigterm;
 
 /* send_fs.c: crash-safe files relative to the queue directory */
@@ -154,6 +175,8 @@ int	fs_write_tmp(int qfd, const char *dir, const char *id,
 	    const struct buf *);
 int	fs_publish(int qfd, const char *dir, const char *id);
 int	fs_sync_dir(int qfd, const char *dir);
+int	fs_sync_files(int qfd, char (*paths)[POOL_NAME], size_t n,
+	    int missing_ok);
 int	fs_read(int qfd, const char *dir, const char *id, struct buf *);
 int	fs_mark(int qfd, const char *dir, const char *id, off_t off,
 	    uint8_t state, int sync);
@@ -173,6 +196,7 @@ int	fs_retire(int qfd, const char *dir, const char *id,
 /* send_pre.c */
 int	pre_run(struct send *);
 int	send_sync(struct send *);
+void	send_sync_file(struct send *, const char *dir, const char *id);
 void	send_retire(struct send *, const char *dir, const char *id);
 void	send_retire_info(struct send *, const char *id);
 void	send_pool_start(struct send *, const char *name);

@@ -213,7 +213,7 @@ def test_first_version_queue_drains(procs, tmp_path):
 
 def test_retired_files_written_again(procs, tmp_path):
     """Finished messages leave their files in tmp/ for reuse: the queue's
-    as re.* once a syncfs made the removal durable, send's info/ files as
+    as re.* once a barrier made the removal durable, send's info/ files as
     fs.*; later splits write the fs.* again.  A planted fs.* symlink is
     never written through."""
     conf = su.setup(tmp_path, su.TABLES)
@@ -222,13 +222,16 @@ def test_retired_files_written_again(procs, tmp_path):
     with open(victim, "wb") as f:
         f.write(b"precious\n")
     os.symlink(victim, os.path.join(q, "tmp", "fs.PLANTED"))
-    s = su.Send(procs, conf).start()
+    # queued before send starts, split in one batch: none of the five
+    # can take another's retired info file (with send already running,
+    # a fast barrier lets a later split reuse an earlier one's)
     first = [su.inject(conf, "s@remote.example", ["alice@test.example"])
              for _ in range(5)]
+    s = su.Send(procs, conf).start()
     wait_for(lambda: empty(conf) and all(
         delivered(s, m) == ["alice@test.example"] for m in first),
         what="first five")
-    # the queue's files come back as re.* after the window's syncfs
+    # the queue's files come back as re.* after the window's barrier
     wait_for(lambda: len([n for n in su.queued(conf, "tmp")
                           if n.startswith("re.")]) == 10, what="re.*")
     fs = {n: os.stat(os.path.join(q, "tmp", n)).st_ino

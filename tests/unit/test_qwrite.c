@@ -274,6 +274,54 @@ test_write_after_prepare(void **state)
 	env_free(&e);
 }
 
+/* how many descriptors this process holds */
+static int
+nfds(void)
+{
+	struct dirent *d;
+	DIR *dp = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(dp);
+	while ((d = readdir(dp)) != NULL)
+		n += d->d_name[0] != '.';
+	closedir(dp);
+	return n;
+}
+
+/* fsync mode keeps both files open from qw_prepare to qw_publish (their
+ * fdatasyncs are the batch's); an abort in between closes both and
+ * removes both, a publish closes both */
+static void
+test_prepared_open(void **state)
+{
+	struct fx *f = *state;
+	struct qw q[2], *v[1] = { &q[1] };
+	struct env e[2];
+	int base = nfds();
+
+	for (int i = 0; i < 2; i++) {
+		mkenv(&e[i]);
+		assert_int_equal(qw_begin(&q[i], f->dfd), 0);
+		assert_int_equal(qw_write(&q[i], "m\n", 2), 0);
+		assert_int_equal(qw_prepare(&q[i], &e[i], QW_SYNC_FILE), 0);
+		assert_true(q[i].fd >= 0 && q[i].efd >= 0);
+	}
+	assert_int_equal(nfds(), base + 4);
+	qw_abort(&q[0]);
+	assert_int_equal(nfds(), base + 2);
+	assert_int_equal(count(f, "tmp"), 1);
+	assert_int_equal(count(f, "mess"), 1);
+	assert_int_equal(qw_publish(v, 1), 1);
+	assert_int_equal(nfds(), base);
+	assert_int_equal(q[1].fd, -1);
+	assert_int_equal(q[1].efd, -1);
+	assert_int_equal(count(f, "tmp"), 0);
+	assert_int_equal(count(f, "todo"), 1);
+	for (int i = 0; i < 2; i++)
+		env_free(&e[i]);
+}
+
 /* group commit: 8 messages, one of which collides in todo/: 7 commit */
 static void
 batch(struct fx *f, enum qw_sync sync)
@@ -447,6 +495,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_begin_fails, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_write_after_prepare, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_prepared_open, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_batch_fsync, setup,
 		    teardown),

@@ -1,0 +1,153 @@
+"""A commit waits for sandmail's own files only (doc/design.md, section 4):
+with queue_sync fsync (the default) sandmail-queue and sandmail-send
+fdatasync the files they wrote and fsync the directories whose names
+changed, and never call syncfs(2), which would also wait for every dirty
+page another process left on the file system.  queue_sync syncfs keeps
+its one syncfs per barrier.  The system calls are seen with strace."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+import sendutil as su
+from conftest import prog, wait_for
+from queueutil import QClient, envelope, qinit, write_conf
+
+TRACE = ["strace", "-f", "-y", "-qq", "-e",
+         "trace=syncfs,fsync,fdatasync,sync_file_range,io_submit"]
+AIO = {"IOCB_CMD_FDSYNC": "fdatasync", "IOCB_CMD_FSYNC": "fsync"}
+
+
+def calls(path):
+    """(name, path of the fd) for every traced sync that was made: the
+    calls that returned 0, and the fsyncs and fdatasyncs submitted
+    together through io_submit (lib/syncv.c), in their order."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            if "io_submit(" in line:
+                out += [(AIO[op], p) for op, p in re.findall(
+                    r"aio_lio_opcode=(IOCB_CMD_F\w*SYNC), "
+                    r"aio_fildes=\d+<([^>]*)>", line)]
+                continue
+            m = re.search(r"(\w+)\((\d+)<([^>]*)>.*\)\s+=\s+(-?\d+)", line)
+            if m and m.group(4) == "0":
+                out.append((m.group(1), m.group(3)))
+    return out
+
+
+def queue_commit(tmp_path, sync):
+    """One message through a traced one-shot sandmail-queue; returns its
+    ID and the calls."""
+    kw = {} if sync is None else {"queue_sync": sync}
+    conf = write_conf(tmp_path, **kw)
+    qinit(conf)
+    out = os.path.join(str(tmp_path), "trace")
+    a, b = socket.socketpair()
+    # LeakSanitizer cannot run under ptrace (the ASan build's tests)
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = ":".join(
+        x for x in (env.get("ASAN_OPTIONS", ""), "detect_leaks=0") if x)
+    p = subprocess.Popen(TRACE + ["-o", out, prog("sandmail-queue"),
+                                  "-c", conf],
+                         stdin=b.fileno(), stdout=b.fileno(),
+                         stderr=subprocess.DEVNULL, close_fds=True, env=env)
+    b.close()
+    c = QClient(a, p)
+    t, v = c.message(b"Subject: x\n\nbody\n", envelope())
+    assert t == b"K", v
+    c.close()
+    assert p.wait(timeout=30) == 0
+    return v.decode(), os.path.join(str(tmp_path), "queue"), calls(out)
+
+
+@pytest.mark.parametrize("sync", [None, "fsync"])
+def test_queue_syncs_its_files(tmp_path, sync):
+    mid, q, cs = queue_commit(tmp_path, sync)
+    assert [c for c in cs if c[0] == "syncfs"] == []
+    assert ("fdatasync", f"{q}/mess/{mid}") in cs
+    assert ("fdatasync", f"{q}/tmp/{mid}.env") in cs
+    assert ("fsync", f"{q}/mess") in cs
+    assert ("fsync", f"{q}/todo") in cs
+    # the order that makes a power loss safe: data, mess/, then todo/
+    assert cs.index(("fdatasync", f"{q}/tmp/{mid}.env")) < \
+        cs.index(("fsync", f"{q}/mess")) < cs.index(("fsync", f"{q}/todo"))
+
+
+def test_queue_syncfs_kept(tmp_path):
+    mid, q, cs = queue_commit(tmp_path, "syncfs")
+    assert [c for c in cs if c[0] == "syncfs"] == [("syncfs", q)]
+    assert ("fdatasync", f"{q}/mess/{mid}") not in cs
+
+
+def children(pid):
+    out = []
+    for t in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{t}/children") as f:
+            out += [int(x) for x in f.read().split()]
+    return out
+
+
+def traced_send(procs, tmp_path, lpolicy, **conf):
+    conf = su.setup(tmp_path, su.TABLES, **conf)
+    out = os.path.join(str(tmp_path), "trace")
+    s = su.Send(procs, conf, lpolicy=lpolicy)
+    s.wrap = TRACE + ["-o", out]
+    s.start()
+    return conf, s, out
+
+
+def stop(s):
+    """SIGTERM to send itself (strace -o blocks it), then strace ends."""
+    for pid in children(s.p.pid):
+        os.kill(pid, signal.SIGTERM)
+    s.p.wait(timeout=60)
+
+
+def test_send_syncs_its_files(procs, tmp_path):
+    """A split, a mark (alice delivered, bob deferred), and the end of a
+    message: each made durable by its own files and directories."""
+    tries = {}
+
+    def lpol(j):
+        tries[j["rcpt"]] = tries.get(j["rcpt"], 0) + 1
+        if j["rcpt"] == "bob@test.example" and tries[j["rcpt"]] < 2:
+            return ("Z", "4.2.2 mailbox full")
+        return ("K", "delivered")
+    conf, s, out = traced_send(procs, tmp_path, lpol)
+    q = su.qdir(conf)
+    mid = su.inject(conf, "x@remote.example",
+                    ["alice@test.example", "bob@test.example"])
+    wait_for(lambda: all(not su.queued(conf, d) for d in
+                         ("todo", "mess", "info")), timeout=30,
+             what="delivered")
+    assert tries["bob@test.example"] == 2
+    # the last barrier (the end's) is made within a window
+    wait_for(lambda: b"event=end" in s.logtext(), what="end")
+    time.sleep(0.2)
+    stop(s)
+    cs = calls(out)
+    assert [c for c in cs if c[0] == "syncfs"] == []
+    # the split: its tmp/ file, then info/ (before todo/ID goes)
+    split = [c for c in cs if c[0] == "fdatasync" and
+             c[1].startswith(f"{q}/tmp/")]
+    assert split, cs
+    # alice's mark, in place in info/ID
+    assert ("fdatasync", f"{q}/info/{mid}") in cs
+    for d in ("info", "todo", "mess"):
+        assert ("fsync", f"{q}/{d}") in cs
+
+
+def test_send_syncfs_kept(procs, tmp_path):
+    conf, s, out = traced_send(procs, tmp_path, None, queue_sync="syncfs")
+    su.inject(conf, "x@remote.example", ["alice@test.example"])
+    wait_for(lambda: b"event=end" in s.logtext(), what="end")
+    time.sleep(0.2)
+    stop(s)
+    cs = calls(out)
+    assert ("syncfs", su.qdir(conf)) in cs
+    assert [c for c in cs if c[0] == "fdatasync" and "/info/" in c[1]] == []
