@@ -17,6 +17,7 @@
 #include "log.h"
 #include "rspawn.h"
 #include "sbx.h"
+#include "uconn.h"
 #ifdef REMOTE_TLS
 #include "tls.h"
 #endif
@@ -86,6 +87,31 @@ config(struct rspawn_cfg *c, const struct conf *cf, char *host,
 	c->reuse_ms = ms(cf, "remote_reuse_time", 5);
 	c->max_queued = (unsigned)conf_num(cf, "remote_max_queued", 10000, 1,
 	    1000000);
+	c->smtp.uconn = -1;
+}
+
+/* the connector for LMTP over UNIX sockets, when sandmail.conf lists
+ * any (lmtp_socket): forked now, before the chroot hides the paths */
+static void
+uconn_setup(struct rspawn_cfg *c, const struct conf *cf, uid_t uid,
+    gid_t gid)
+{
+	static char *paths[64];
+	const char *v;
+	size_t i = 0, n = 0;
+
+	while ((v = conf_next(cf, "lmtp_socket", &i)) != NULL) {
+		if (v[0] != '/' || strlen(v) > UCONN_PATH_MAX)
+			die_msg(EXIT_TEMP, "config", "lmtp_socket must be an "
+			    "absolute path of at most 108 bytes");
+		if (n == sizeof paths / sizeof paths[0])
+			die_msg(EXIT_TEMP, "config", "too many lmtp_socket");
+		if ((paths[n++] = strdup(v)) == NULL)
+			die_temp("config", "memory");
+	}
+	c->smtp.uconn = uconn_start(paths, n, uid, gid);
+	if (n > 0)
+		log_kv("uconn", "sockets", paths[0], NULL);
 }
 
 static void
@@ -128,6 +154,7 @@ main(int argc, char *argv[])
 	if (geteuid() == 0 && priv_lookup(user, &uid, &gid) == -1)
 		die_temp("user", user);
 	tls_setup(&c, &cf);
+	uconn_setup(&c, &cf, uid, gid);
 	tzset();
 	if (sodium_init() < 0)
 		die_msg(EXIT_TEMP, "sodium_init", "failed");
