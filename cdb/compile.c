@@ -191,12 +191,17 @@ val_tls(const char *s, size_t n, struct buf *out, const char **why)
 	return why_is(why, "value must be none, may, encrypt or verify");
 }
 
-/* val_maildir - an absolute path */
+static int lmtp_ok(const char *, size_t, struct buf *, const char **);
+
+/* val_maildir - an absolute path, or an LMTP destination (lmtp_ok) */
 static int
 val_maildir(const char *s, size_t n, struct buf *out, const char **why)
 {
+	if (n > 5 && strncmp(s, "lmtp:", 5) == 0)
+		return lmtp_ok(s, n, out, why);
 	if (n == 0 || s[0] != '/')
-		return why_is(why, "value must be an absolute maildir path");
+		return why_is(why, "value must be an absolute maildir path "
+		    "or lmtp:...");
 	return buf_put(out, s, n);
 }
 

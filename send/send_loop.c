@@ -607,7 +607,9 @@ route_get(struct send *s, const struct rcpt *r, struct route *rt)
 	if (r->domain[0] == '[' && addr_literal_key(r->domain,
 	    strlen(r->domain), &lk) == 0 && buf_cstr(&lk) == 0)
 		key = lk.p;
-	if (tbl_domain(&s->t.t[T_ROUTES], key, &v) == 1)
+	if (r->dest != NULL && strncmp(r->dest, "lmtp:", 5) == 0)
+		route_parse(rt, r->dest, strlen(r->dest));	/* virtual */
+	else if (tbl_domain(&s->t.t[T_ROUTES], key, &v) == 1)
 		route_parse(rt, v.p, v.len);
 	if (rt->name[0] == '\0') {	/* no route, or empty: use MX */
 		snprintf(rt->dkey, sizeof rt->dkey, "%s", r->domain);

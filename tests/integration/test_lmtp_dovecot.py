@@ -114,7 +114,10 @@ plugin {
         procs, tmp_path,
         routes=lambda port: (f"lmtp.test lmtp:unix:{sock}\n"
                              f"tcp.test lmtp:[127.0.0.1]:{dv.lmtp_port}\n"),
-        conf={"lmtp_socket": sock})
+        conf={"lmtp_socket": sock},
+        # one user of a virtual domain over LMTP, not to a maildir
+        tables={"virtual": "carol@virt.test /var/vmail/carol/\n"
+                f"alice@virt.test lmtp:unix:{sock}\n"})
     s.dv = dv
     s.md = {u: os.path.join(homes[u], "Maildir") for u in USERS}
     yield s
@@ -142,6 +145,22 @@ def test_two_users_one_transaction(lmtp):
         assert f"250 2.0.0 <{u}@lmtp.test>" in line, line
 
 
+def test_virtual_user_over_lmtp(lmtp):
+    s = lmtp
+    # a virtual user whose entry says lmtp:, and a routed domain's user
+    # on the same socket: one destination, one transaction
+    submit(s, ["alice@virt.test", "bob@lmtp.test"], msg("virtual user"))
+    wait(s, lambda: found(s.md["alice"], b"body of virtual user"),
+         "alice's delivery")
+    wait(s, lambda: found(s.md["bob"], b"body of virtual user"),
+         "bob's delivery")
+    wait(s, lambda: deliveries(s, "alice@virt.test") == ["K"] and
+         deliveries(s, "bob@lmtp.test") == ["K"], "the log lines")
+    starts = re.findall(r"start .*kind=remote dest=route:lmtp:unix:\S+",
+                        log(s))
+    assert len(starts) == 1, log(s)
+
+
 def test_tcp_and_sieve_fileinto(lmtp):
     s = lmtp
     submit(s, ["alice@tcp.test"], msg("[list] news"))
@@ -151,7 +170,8 @@ def test_tcp_and_sieve_fileinto(lmtp):
     wait(s, lambda: found(s.md["alice"], b"body of plain note"),
          "INBOX delivery")
     assert found(s.md["alice"], b"body of [list] news") == []
-    assert "mta=127.0.0.1[127.0.0.1]" in log(s)
+    wait(s, lambda: log(s).count("mta=127.0.0.1[127.0.0.1]") >= 2,
+         "the TCP deliveries' log lines")
 
 
 def test_over_quota_mixed_results(lmtp):
