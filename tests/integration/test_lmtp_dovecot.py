@@ -24,12 +24,21 @@ pytestmark = [
                        reason="dnsmasq not installed"),
 ]
 
-USERS = ("alice", "bob", "carol")
+USERS = ("alice", "bob", "carol", "dave")
 SIEVE = b"""require ["fileinto", "mailbox"];
 if header :contains "subject" "[list]" {
   fileinto :create "Lists";
   stop;
 }
+"""
+VACATION = b"""require ["vacation"];
+vacation :days 1 :addresses ["dave@lmtp.test"] :subject "away"
+  "I am away.";
+"""
+# Dovecot sends Sieve's replies with this "sendmail": one file each
+SENDMAIL = """#!/bin/sh
+f=$(mktemp {out}/reply.XXXXXX)
+{{ echo "ARGS: $*"; cat; }} > "$f"
 """
 
 
@@ -93,6 +102,19 @@ def lmtp(procs, tmp_path):
         f.write(SIEVE)
     if os.geteuid() == 0:
         os.chown(sieve, *lu.test_ids())
+    # dave is away: a vacation script
+    vac = os.path.join(homes["dave"], ".dovecot.sieve")
+    with open(vac, "wb") as f:
+        f.write(VACATION)
+    replies = os.path.join(d, "replies")
+    os.makedirs(replies)
+    lu.own_dir(replies)
+    sendmail = os.path.join(d, "sendmail")
+    with open(sendmail, "w") as f:
+        f.write(SENDMAIL.format(out=replies))
+    os.chmod(sendmail, 0o755)
+    if os.geteuid() == 0:
+        os.chown(vac, *lu.test_ids())
     uid, gid = lu.test_ids()
     dv = dovecotutil.start(
         procs, d, {u: "pw-" + u for u in USERS}, uid, gid, home_base,
@@ -104,11 +126,12 @@ mail_plugins = $mail_plugins quota
 protocol lmtp {
   mail_plugins = $mail_plugins sieve
 }
+sendmail_path = {sendmail}
 plugin {
   quota = maildir:User quota
   sieve = file:~/sieve;active=~/.dovecot.sieve
 }
-""")
+""".replace("{sendmail}", sendmail))
     sock = dv.lmtp_socket
     s = make_system(
         procs, tmp_path,
@@ -119,6 +142,7 @@ plugin {
         tables={"virtual": "carol@virt.test /var/vmail/carol/\n"
                 f"alice@virt.test lmtp:unix:{sock}\n"})
     s.dv = dv
+    s.replies = replies
     s.md = {u: os.path.join(homes[u], "Maildir") for u in USERS}
     yield s
     procs.stop(s.start_proc)
@@ -201,3 +225,30 @@ def test_dovecot_down_deferred_then_delivered(lmtp):
          "delivery after restart", timeout=90)
     wait(s, lambda: deliveries(s, "bob@lmtp.test")[-1] == "K",
          "bob's log line")
+
+
+def vacation_replies(s):
+    out = []
+    for n in sorted(os.listdir(s.replies)):
+        with open(os.path.join(s.replies, n), "rb") as f:
+            out.append(f.read())
+    return out
+
+
+def test_vacation_answers_once(lmtp):
+    s = lmtp
+    # Sieve's vacation sees our envelope sender (MAIL FROM) and the
+    # recipient of the LMTP transaction; it answers the first message
+    # from a sender and not the second (:days 1)
+    submit(s, ["dave@lmtp.test"], msg("first", to="dave@lmtp.test"))
+    wait(s, lambda: found(s.md["dave"], b"body of first"), "the first")
+    wait(s, lambda: vacation_replies(s), "the vacation reply")
+    submit(s, ["dave@lmtp.test"], msg("second", to="dave@lmtp.test"))
+    wait(s, lambda: found(s.md["dave"], b"body of second"), "the second")
+    wait(s, lambda: deliveries(s, "dave@lmtp.test") == ["K", "K"],
+         "both deliveries logged")
+    # the second delivery is complete (Sieve ran before the 250)
+    r = vacation_replies(s)
+    assert len(r) == 1, r
+    assert b"a@sender.test" in r[0] and b"I am away." in r[0], r[0]
+    assert re.search(rb"(?mi)^To: .*a@sender\.test", r[0]), r[0]
