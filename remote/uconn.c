@@ -92,7 +92,12 @@ uconn_run(char *const *paths, size_t n, int sock)
 		}
 		if (reply < 0)
 			continue;
-		serve(paths, n, msg, (size_t)k, reply);
+		/* a worker that does not read its answer stalls only itself;
+		 * answers never go on the shared socket, so no worker can take
+		 * another's connection */
+		if (fcntl(reply, F_SETFL, fcntl(reply, F_GETFL) | O_NONBLOCK) ==
+		    0)
+			serve(paths, n, msg, (size_t)k, reply);
 		close(reply);
 	}
 }
