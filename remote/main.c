@@ -91,14 +91,16 @@ config(struct rspawn_cfg *c, const struct conf *cf, char *host,
 }
 
 /* the connector for LMTP over UNIX sockets, when sandmail.conf lists
- * any (lmtp_socket): forked now, before the chroot hides the paths */
+ * any (lmtp_socket): forked now, before the chroot hides the paths; it
+ * runs as user_remote, as rspawn does */
 static void
-uconn_setup(struct rspawn_cfg *c, const struct conf *cf, uid_t uid,
-    gid_t gid)
+uconn_setup(struct rspawn_cfg *c, const struct conf *cf)
 {
 	static char *paths[64];
-	const char *v;
+	const char *v, *user = conf_str(cf, "user_remote", "sandmailr");
 	size_t i = 0, n = 0;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
 
 	while ((v = conf_next(cf, "lmtp_socket", &i)) != NULL) {
 		if (v[0] != '/' || strlen(v) > UCONN_PATH_MAX)
@@ -109,6 +111,8 @@ uconn_setup(struct rspawn_cfg *c, const struct conf *cf, uid_t uid,
 		if ((paths[n++] = strdup(v)) == NULL)
 			die_temp("config", "memory");
 	}
+	if (n > 0 && geteuid() == 0 && priv_lookup(user, &uid, &gid) == -1)
+		die_temp("user", user);
 	c->smtp.uconn = uconn_start(paths, n, uid, gid);
 	if (n > 0)
 		log_kv("uconn", "sockets", paths[0], NULL);
@@ -154,7 +158,7 @@ main(int argc, char *argv[])
 	if (geteuid() == 0 && priv_lookup(user, &uid, &gid) == -1)
 		die_temp("user", user);
 	tls_setup(&c, &cf);
-	uconn_setup(&c, &cf, uid, gid);
+	uconn_setup(&c, &cf);
 	tzset();
 	if (sodium_init() < 0)
 		die_msg(EXIT_TEMP, "sodium_init", "failed");
