@@ -191,12 +191,17 @@ val_tls(const char *s, size_t n, struct buf *out, const char **why)
 	return why_is(why, "value must be none, may, encrypt or verify");
 }
 
-/* val_maildir - an absolute path */
+static int lmtp_ok(const char *, size_t, struct buf *, const char **);
+
+/* val_maildir - an absolute path, or an LMTP destination (lmtp_ok) */
 static int
 val_maildir(const char *s, size_t n, struct buf *out, const char **why)
 {
+	if (n > 5 && strncmp(s, "lmtp:", 5) == 0)
+		return lmtp_ok(s, n, out, why);
 	if (n == 0 || s[0] != '/')
-		return why_is(why, "value must be an absolute maildir path");
+		return why_is(why, "value must be an absolute maildir path "
+		    "or lmtp:...");
 	return buf_put(out, s, n);
 }
 
@@ -301,12 +306,47 @@ host_ok(const char *s, size_t n, struct buf *out)
 	return tbl_lower(out, s, n) == 0;
 }
 
-/* val_route - [host[:port] | [addr]:port] [auth=USER:PASS] */
+/* lmtp_ok - "lmtp:unix:/path" (absolute, at most sun_path's 108 bytes,
+ * no white space) or "lmtp:[addr][:port]"; the normal form goes to out */
+static int
+lmtp_ok(const char *s, size_t n, struct buf *out, const char **why)
+{
+	const char *p = s + 5;
+	size_t k = n - 5;
+
+	if (k > 6 && memcmp(p, "unix:/", 6) == 0 && k - 5 <= 108) {
+		for (size_t i = 0; i < k; i++)
+			if (ws(p[i]) || (unsigned char)p[i] < ' ')
+				goto bad;
+		return buf_put(out, s, n);
+	}
+	if (k > 0 && p[0] == '[' && buf_put(out, "lmtp:", 5) == 0 &&
+	    host_ok(p, k, out))
+		return 0;
+bad:
+	return why_is(why, "lmtp value must be lmtp:unix:/absolute/path or "
+	    "lmtp:[address][:port], alone");
+}
+
+/* val_route - [host[:port] | [addr]:port] [auth=USER:PASS], or an LMTP
+ * destination (lmtp_ok) */
 static int
 val_route(const char *s, size_t n, struct buf *out, const char **why)
 {
 	const char *p = s, *end = s + n, *t;
 	int host = 0, auth = 0;
+
+	if (n >= 5 && strncasecmp(s, "lmtp:", 5) == 0) {
+		if (strncmp(s, "lmtp:", 5) != 0)
+			return why_is(why, "write lmtp: in lower case");
+		for (t = s; t < end && !ws(*t); t++)
+			;
+		if (t != end)
+			return why_is(why, "lmtp value must be "
+			    "lmtp:unix:/absolute/path or "
+			    "lmtp:[address][:port], alone");
+		return lmtp_ok(s, n, out, why);
+	}
 
 	while (p < end) {
 		for (t = p; t < end && !ws(*t); t++)

@@ -150,6 +150,7 @@ const struct conf_key conf_keys[] = {
 	SECS("remote_timeout_data_init", "120", "rspawn"),
 	SECS("remote_timeout_data_block", "180", "rspawn"),
 	SECS("remote_timeout_data_done", "600", "rspawn"),
+	{ "lmtp_socket", CONF_PATH, CONF_MULTI, ANY, NULL, NULL, "rspawn" },
 
 	/* sandmail-auth and sandmail-passwd (libsodium's INTERACTIVE and
 	 * the MIN..SENSITIVE range of argon2id) */

@@ -209,7 +209,8 @@ rjob_encode(struct buf *b, const struct rjob *j)
 	for (uint32_t i = 0; i < j->nrcpt && r == 0; i++)
 		r = pk_cstr(b, j->rcpt[i].addr) | pk_cstr(b, j->rcpt[i].orcpt) |
 		    pk_u8(b, j->rcpt[i].notify);
-	return r ? -1 : hosts_encode(b, j->host, j->nhost);
+	return r || hosts_encode(b, j->host, j->nhost) == -1 ? -1 :
+	    pk_u8(b, j->proto);
 }
 
 static int
@@ -240,6 +241,8 @@ rjob_fields(struct rjob *j, struct cur *c)
 	}
 	if (hosts_decode(c, &j->host, &j->nhost) == -1)
 		return -1;
+	if (cur_u8(c, &j->proto) == -1 || j->proto > PROTO_LMTP)
+		return bad();
 	return cur_end(c);
 }
 

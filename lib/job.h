@@ -83,7 +83,13 @@ struct rjob {
 	struct rjob_rcpt *rcpt;
 	uint32_t	 nhost;
 	struct route_host *host;
+	uint8_t		 proto;		/* enum job_proto */
 };
+
+/* How a remote job is spoken (routes table "lmtp:" values).  For LMTP
+ * (RFC 2033) a host's address may be "unix:/path": rspawn's connector
+ * opens that socket for the worker (doc/design.md). */
+enum job_proto { PROTO_SMTP = 0, PROTO_LMTP = 1 };
 
 struct rres_rcpt {
 	uint8_t		 status;

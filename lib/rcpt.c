@@ -151,6 +151,10 @@ mailbox(const struct rcpt_tabs *t, const struct addr *a, const char *dom,
 	else if (!r->virt)
 		r->kind = rcpt_user(v.p, v.len, &r->uid, &r->gid, &r->val) ==
 		    0 ? RK_USER : RK_BADENTRY;
+	else if (v.len > 5 && memcmp(v.p, "lmtp:", 5) == 0 &&
+	    memchr(v.p, '\0', v.len) == NULL && buf_put(&r->val, v.p, v.len) ==
+	    0 && buf_cstr(&r->val) == 0)
+		r->kind = RK_VIRTUAL;	/* delivered over LMTP by send */
 	else if (v.len > 0 && v.p[0] == '/' && memchr(v.p, '\0', v.len) ==
 	    NULL && buf_put(&r->val, v.p, v.len) == 0 &&
 	    (r->val.p[r->val.len - 1] == '/' || buf_putc(&r->val, '/') == 0) &&

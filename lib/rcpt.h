@@ -24,7 +24,8 @@ enum rcpt_kind {
 	RK_ROUTED,	/* a domain routes names (not "*"): forwarded for all */
 	RK_ALIAS,	/* val: the targets, "a@b,c,/path/,|cmd" */
 	RK_USER,	/* a system user: uid, gid; val: home/Maildir/ */
-	RK_VIRTUAL,	/* a virtual mailbox; val: its maildir, ends in '/' */
+	RK_VIRTUAL,	/* a virtual mailbox; val: its maildir, ends in '/',
+			 * or an LMTP destination "lmtp:..." */
 	RK_MOVED,	/* val: the new address (551 5.1.6) */
 	RK_UNKNOWN,	/* no such user here (550 5.1.1) */
 	RK_BADENTRY,	/* an entry that does not parse (4.3.5) */

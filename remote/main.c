@@ -17,6 +17,7 @@
 #include "log.h"
 #include "rspawn.h"
 #include "sbx.h"
+#include "uconn.h"
 #ifdef REMOTE_TLS
 #include "tls.h"
 #endif
@@ -62,6 +63,35 @@ config(struct rspawn_cfg *c, const struct conf *cf, char *host,
 	c->reuse_ms = ms(cf, "remote_reuse_time", 5);
 	c->max_queued = (unsigned)conf_num(cf, "remote_max_queued", 10000, 1,
 	    1000000);
+	c->smtp.uconn = -1;
+}
+
+/* the connector for LMTP over UNIX sockets, when sandmail.conf lists
+ * any (lmtp_socket): forked now, before the chroot hides the paths; it
+ * runs as user_remote, as rspawn does */
+static void
+uconn_setup(struct rspawn_cfg *c, const struct conf *cf)
+{
+	static char *paths[64];
+	const char *v, *user = conf_str(cf, "user_remote", "sandmailr");
+	size_t i = 0, n = 0;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+
+	while ((v = conf_next(cf, "lmtp_socket", &i)) != NULL) {
+		if (v[0] != '/' || strlen(v) > UCONN_PATH_MAX)
+			die_msg(EXIT_TEMP, "config", "lmtp_socket must be an "
+			    "absolute path of at most 108 bytes");
+		if (n == sizeof paths / sizeof paths[0])
+			die_msg(EXIT_TEMP, "config", "too many lmtp_socket");
+		if ((paths[n++] = strdup(v)) == NULL)
+			die_temp("config", "memory");
+	}
+	if (n > 0 && geteuid() == 0 && priv_lookup(user, &uid, &gid) == -1)
+		die_temp("user", user);
+	c->smtp.uconn = uconn_start(paths, n, uid, gid);
+	if (n > 0)
+		log_kv("uconn", "sockets", paths[0], NULL);
 }
 
 static void
@@ -99,6 +129,7 @@ main(int argc, char *argv[])
 	conf_load(&cf, path);
 	config(&c, &cf, host, sizeof host);
 	tls_setup(&c, &cf);
+	uconn_setup(&c, &cf);
 	tzset();
 	if (sodium_init() < 0)
 		die_msg(EXIT_TEMP, "sodium_init", "failed");

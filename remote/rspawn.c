@@ -75,7 +75,8 @@ route_key(const struct rjob *j)
 {
 	struct buf b = BUF_INIT(JOB_MAX);
 
-	buf_fmt(&b, "%s|%s|%s", j->tls, j->auth_user, j->auth_pass);
+	buf_fmt(&b, "%u|%s|%s|%s", j->proto, j->tls, j->auth_user,
+	    j->auth_pass);
 	for (uint32_t h = 0; h < j->nhost; h++) {
 		buf_fmt(&b, "|%s:%u", j->host[h].name, j->host[h].port);
 		for (uint32_t a = 0; a < j->host[h].naddr; a++)
@@ -398,6 +399,8 @@ shutdown_all(void)
 
 	while (workers != NULL)
 		worker_drop(workers);
+	if (cfg->smtp.uconn >= 0)
+		close(cfg->smtp.uconn);	/* the connector ends with us */
 	while (now_ms() < end && waitpid(-1, NULL, WNOHANG) >= 0) {
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "mime7.h"
 #include "smtp.h"
+#include "uconn.h"
 #ifdef REMOTE_TLS
 #include "tls.h"
 #endif
@@ -238,19 +239,27 @@ fail:
 }
 
 static int
+lmtp(const struct tx *t)
+{
+	return t->job->proto == PROTO_LMTP;
+}
+
+/* EHLO, or LHLO for LMTP (RFC 2033 4.1: no HELO to fall back to) */
+static int
 ehlo(struct tx *t, struct smtp_conn *c)
 {
 	struct reply r;
 
-	if (cmd(c, "EHLO %s", t->cfg->helo) == -1 ||
+	if (cmd(c, "%s %s", lmtp(t) ? "LHLO" : "EHLO", t->cfg->helo) == -1 ||
 	    get(c, t->cfg->t_cmd, &r) == -1)
-		return trouble(t, c, "after EHLO"), -1;
+		return trouble(t, c, lmtp(t) ? "after LHLO" : "after EHLO"),
+		    -1;
 	if (r.code / 100 == 2) {
 		ehlo_parse(&r, &c->ehlo);
 		return 0;
 	}
 	memset(&c->ehlo, 0, sizeof c->ehlo);
-	if (r.code / 100 == 5) {
+	if (r.code / 100 == 5 && !lmtp(t)) {
 		if (cmd(c, "HELO %s", t->cfg->helo) == -1 ||
 		    get(c, t->cfg->t_cmd, &r) == -1)
 			return trouble(t, c, "after HELO"), -1;
@@ -427,7 +436,18 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
 	snprintf(c->host, sizeof c->host, "%s", h->name);
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	snprintf(c->mta, sizeof c->mta, "%s[%s]", h->name, addr);
-	if ((c->fd = tcp_connect(addr, port, t->cfg->t_connect)) == -1) {
+	if (lmtp(t) && strncmp(addr, "unix:", 5) == 0) {
+		char why[400];
+
+		/* LMTP to a local socket: the connector opens it */
+		snprintf(c->mta, sizeof c->mta, "%s", addr);
+		if ((c->fd = uconn_connect(t->cfg->uconn, addr + 5,
+		    t->cfg->t_connect, why, sizeof why)) == -1) {
+			snprintf(t->last, sizeof t->last, "4.4.1 %s", why);
+			return -1;
+		}
+	} else if ((c->fd = tcp_connect(addr, port, t->cfg->t_connect)) ==
+	    -1) {
 		/* X.4.1: no answer from host */
 		snprintf(t->last, sizeof t->last, "4.4.1 connect to %s:%u: %s",
 		    c->mta, port, strerror(errno));
@@ -715,6 +735,8 @@ rcpt_reply(struct tx *t, struct smtp_conn *c, uint32_t i,
 		t->st[i] = R_ACCEPTED;
 	else if (r->code / 100 == 5)
 		result(t, i, ST_PERM, text);
+	else if (lmtp(t))
+		result(t, i, ST_TEMP, text);	/* one host: no next to try */
 	else
 		memcpy(t->last, text, strlen(text) + 1);
 }
@@ -750,6 +772,39 @@ rset(struct tx *t, struct smtp_conn *c)
 	return 0;
 }
 
+/* the status of a recipient whose delivery a server accepted */
+static uint8_t
+ok_status(const struct tx *t, const struct smtp_conn *c, uint32_t i)
+{
+	/* NOTIFY went with the recipient (rcpt_cmd): the next hop now owns
+	 * the DSN request (RFC 3461 5.2.2) */
+	return (c->ehlo.ext & EXT_DSN) && t->job->rcpt[i].notify != 0 ?
+	    ST_PASSED : ST_OK;
+}
+
+/* LMTP after the end of data: one reply per accepted recipient, in the
+ * order of their RCPT commands (RFC 2033 4.2), each that recipient's
+ * own result.  A connection lost half way leaves the recipients not yet
+ * answered pending (a later try may deliver them twice, never lose). */
+static int
+lmtp_replies(struct tx *t, struct smtp_conn *c)
+{
+	struct reply r;
+	char text[JOB_TEXT_MAX];
+
+	for (uint32_t i = 0; i < t->job->nrcpt; i++) {
+		if (t->st[i] != R_ACCEPTED)
+			continue;
+		if (get(c, t->cfg->t_data_done, &r) == -1)
+			return trouble(t, c, "after the end of data"),
+			    unaccept(t), conn_close(c), -1;
+		said(t, c, &r, text, sizeof text);
+		result(t, i, r.code / 100 == 2 ? ok_status(t, c, i) :
+		    r.code / 100 == 5 ? ST_PERM : ST_TEMP, text);
+	}
+	return 0;
+}
+
 /* after 354: the data and the final reply */
 static int
 data_phase(struct tx *t, struct smtp_conn *c)
@@ -760,6 +815,8 @@ data_phase(struct tx *t, struct smtp_conn *c)
 	if (data_send(t, c) == -1)
 		return trouble(t, c, "while sending the message"), unaccept(t),
 		    conn_close(c), -1;
+	if (lmtp(t))
+		return lmtp_replies(t, c);
 	if (get(c, t->cfg->t_data_done, &r) == -1)
 		return trouble(t, c, "after the end of data"), unaccept(t),
 		    conn_close(c), -1;
@@ -767,12 +824,8 @@ data_phase(struct tx *t, struct smtp_conn *c)
 	for (uint32_t i = 0; i < t->job->nrcpt; i++) {
 		if (t->st[i] != R_ACCEPTED)
 			continue;
-		/* NOTIFY went with the recipient (rcpt_cmd): the next hop
-		 * now owns the DSN request (RFC 3461 5.2.2) */
 		if (r.code / 100 == 2)
-			result(t, i, (c->ehlo.ext & EXT_DSN) &&
-			    t->job->rcpt[i].notify != 0 ? ST_PASSED : ST_OK,
-			    text);
+			result(t, i, ok_status(t, c, i), text);
 		else if (r.code / 100 == 5)
 			result(t, i, ST_PERM, text);
 		else
@@ -886,8 +939,9 @@ tx_init(struct tx *t, const struct smtp_cfg *cfg, const struct rjob *j,
 	for (uint32_t i = 0; i < j->nrcpt; i++)
 		if (!addr_ok(j->rcpt[i].addr) || j->rcpt[i].addr[0] == '\0')
 			result(t, i, ST_PERM, "5.1.3 bad recipient address");
+	/* LMTP goes to a local store: no TLS unless tls_policy asks */
 	t->pol = j->tls != NULL && j->tls[0] != '\0' ?
-	    smtp_tls_policy(j->tls) : cfg->default_tls;
+	    smtp_tls_policy(j->tls) : lmtp(t) ? TLS_NONE : cfg->default_tls;
 	if (t->pol == -1) {
 		/* send only passes what sandmail-cdb accepted: fail closed */
 		result_all(t, ST_TEMP, "4.7.0 unknown TLS policy in the job");

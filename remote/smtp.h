@@ -20,6 +20,7 @@ struct smtp_cfg {
 			 t_data_block, t_data_done;
 	void		*tls_ctx;	/* SSL_CTX *, or NULL: no STARTTLS */
 	int		 default_tls;	/* enum smtp_tls: remote_tls */
+	int		 uconn;		/* the UNIX-socket connector, or -1 */
 };
 
 /* The TLS policies (sandmail.conf(5) remote_tls, tls_policy table). */

@@ -28,6 +28,9 @@ static const struct sbx_rule worker_rules[] = {
 	SBX_ALLOW1(sendto, SCMP_A4(SCMP_CMP_EQ, 0)),	/* connected only */
 	SBX_ALLOW(recvfrom),
 	SBX_ALLOW(shutdown),
+	/* LMTP over a UNIX socket: a pair to ask the connector on (uconn.h);
+	 * no AF_UNIX socket() of its own, so no other socket is reachable */
+	SBX_ALLOW1(socketpair, SCMP_A0(SCMP_CMP_EQ, AF_UNIX)),
 	/* the message, read at offsets of its own */
 	SBX_ALLOW(pread64),
 	/* jobs and results with the parent */

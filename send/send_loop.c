@@ -41,6 +41,7 @@ struct route {
 	char		 name[256];	/* what to resolve, or the literal */
 	uint32_t	 port;
 	int		 literal;
+	int		 lmtp;		/* "lmtp:" value: enum job_proto */
 	char		 user[256], pass[256];
 	char		 tls[16];
 };
@@ -560,7 +561,9 @@ cpy(char *d, size_t sz, const char *s, size_t n)
 	d[n] = '\0';
 }
 
-/* route_parse - "host[:port]" | "[addr]:port" | "" then " auth=U:P" */
+/* route_parse - "host[:port]" | "[addr]:port" | "" then " auth=U:P";
+ * or "lmtp:unix:/path" | "lmtp:[addr]:port" | "lmtp:addr:port": LMTP
+ * (RFC 2033) to that socket only, port 24 when none is given */
 static void
 route_parse(struct route *rt, const char *v, size_t n)
 {
@@ -568,6 +571,38 @@ route_parse(struct route *rt, const char *v, size_t n)
 	size_t hn = sp ? (size_t)(sp - v) : n;
 	unsigned char bin[16];
 	char port[8] = "";
+
+	if (hn > 5 && memcmp(v, "lmtp:", 5) == 0) {
+		snprintf(rt->dkey, sizeof rt->dkey, "route:%.*s", (int)hn, v);
+		rt->lmtp = PROTO_LMTP;
+		rt->literal = 1;	/* never resolved */
+		v += 5, hn -= 5;
+		if (hn > 5 && memcmp(v, "unix:", 5) == 0) {
+			cpy(rt->name, sizeof rt->name, v, hn);
+			return;
+		}
+		rt->port = 24;
+		if (v[0] == '[' && (c = memchr(v, ']', hn)) != NULL) {
+			cpy(rt->name, sizeof rt->name, v + 1,
+			    (size_t)(c - v - 1));
+			c = (size_t)(c - v) + 1 < hn && c[1] == ':' ? c + 1 :
+			    NULL;
+		} else {
+			c = memchr(v, ':', hn);
+			cpy(rt->name, sizeof rt->name, v, c ? (size_t)(c - v) :
+			    hn);
+		}
+		if (c != NULL) {
+			char *end;
+			unsigned long p;
+
+			cpy(port, sizeof port, c + 1, hn - (size_t)(c + 1 - v));
+			p = strtoul(port, &end, 10);
+			rt->port = *end == '\0' && p > 0 && p < 65536 ?
+			    (uint32_t)p : 24;
+		}
+		return;
+	}
 
 	if (sp != NULL && (a = memmem(sp, n - (size_t)(sp - v), "auth=", 5)) !=
 	    NULL && (c = memchr(a + 5, ':', n - (size_t)(a + 5 - v))) != NULL) {
@@ -612,7 +647,9 @@ route_get(struct send *s, const struct rcpt *r, struct route *rt)
 	if (r->domain[0] == '[' && addr_literal_key(r->domain,
 	    strlen(r->domain), &lk) == 0 && buf_cstr(&lk) == 0)
 		key = lk.p;
-	if (tbl_domain(&s->t.t[T_ROUTES], key, &v) == 1)
+	if (r->dest != NULL && strncmp(r->dest, "lmtp:", 5) == 0)
+		route_parse(rt, r->dest, strlen(r->dest));	/* virtual */
+	else if (tbl_domain(&s->t.t[T_ROUTES], key, &v) == 1)
 		route_parse(rt, v.p, v.len);
 	if (rt->name[0] == '\0') {	/* no route, or empty: use MX */
 		snprintf(rt->dkey, sizeof rt->dkey, "%s", r->domain);
@@ -729,7 +766,9 @@ hosts_for(struct send *s, struct rjob *rj, const struct route *rt,
 	for (uint32_t i = 0; i < n; i++) {
 		const struct route_host *src = rt->literal ? NULL : &c->host[i];
 
-		h[i].name = strdup(src ? src->name : rt->name);
+		h[i].name = strdup(src ? src->name : rt->lmtp &&
+		    strncmp(rt->name, "unix:", 5) == 0 ? "localhost" :
+		    rt->name);
 		h[i].pref = src ? src->pref : 0;
 		h[i].port = rt->port ? (uint16_t)rt->port : src ? src->port : 0;
 		h[i].naddr = src ? src->naddr : 1;
@@ -771,7 +810,8 @@ start_remote(struct send *s, struct live *l, const struct route *rt,
 	rj = (struct rjob){ j->id, l->m->id,
 	    (char *)sender_of(l, &l->rc[idx[0]]), l->info.envid,
 	    l->info.ret, l->info.flags, l->info.size, (char *)rt->tls,
-	    (char *)rt->user, (char *)rt->pass, (uint32_t)n, NULL, 0, NULL };
+	    (char *)rt->user, (char *)rt->pass, (uint32_t)n, NULL, 0, NULL,
+	    (uint8_t)rt->lmtp };
 	rj.rcpt = calloc(n, sizeof *rj.rcpt);
 	j->rc = malloc(n * sizeof *j->rc);
 	j->dkey = strdup(rt->dkey);

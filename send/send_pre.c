@@ -285,9 +285,11 @@ aliases_items(struct send *s, struct xout *o, const struct env_rcpt *er,
 	}
 }
 
+/* add_remote - a recipient for rspawn: by routes or MX, or to the LMTP
+ * destination dest ("lmtp:...", a virtual table entry) when not "" */
 static void
 add_remote(struct send *s, struct xout *o, const struct env_rcpt *er,
-    const char *addr, const struct addr *a)
+    const char *addr, const struct addr *a, const char *dest)
 {
 	struct buf dom = BUF_INIT(ADDR_DOMAIN_MAX + 1);
 	struct rcpt r;
@@ -300,7 +302,7 @@ add_remote(struct send *s, struct xout *o, const struct env_rcpt *er,
 	memset(&r, 0, sizeof r);
 	r.kind = RC_REMOTE;
 	r.addr = (char *)addr;
-	r.dest = "";
+	r.dest = (char *)dest;
 	r.domain = dom.p;
 	x_add(s, o, er, &r);
 	buf_free(&dom);
@@ -331,7 +333,7 @@ resolved(struct send *s, struct xout *o, const struct env_rcpt *er,
 	switch (r->kind) {
 	case RK_REMOTE:
 	case RK_ROUTED:
-		add_remote(s, o, er, addr, a);
+		add_remote(s, o, er, addr, a, "");
 		break;
 	case RK_ALIAS:
 		aliases(s, o, er, addr, a, r->virt, &r->val, depth, chain);
@@ -340,7 +342,11 @@ resolved(struct send *s, struct xout *o, const struct env_rcpt *er,
 		add_local(s, o, er, addr, r->val.p, r->uid, r->gid);
 		break;
 	case RK_VIRTUAL:
-		add_local(s, o, er, addr, r->val.p, s->c.vuid, s->c.vgid);
+		if (strncmp(r->val.p, "lmtp:", 5) == 0)
+			add_remote(s, o, er, addr, a, r->val.p);
+		else
+			add_local(s, o, er, addr, r->val.p, s->c.vuid,
+			    s->c.vgid);
 		break;
 	case RK_MOVED:
 		moved(s, o, er, addr, &r->val);

@@ -10,6 +10,14 @@ maildirs read through Dovecot's IMAP or POP3.
 Passwords: passwd-file with {PLAIN}; users: userdb static with one
 uid/gid and home=<home_base>/<user>; mail in ~/Maildir (override with
 mail_location).  Logs go to <d>/dovecot/dovecot.log.
+
+LMTP (dovecot-lmtpd): protocols=("lmtp",) listens on the UNIX socket
+dv.lmtp_socket (mode 0666) and on 127.0.0.1:dv.lmtp_port; an address's
+domain is cut off (auth_username_format %Ln), so alice@any.test is alice.
+user_extra={"bob": "userdb_quota_rule=*:storage=1K"} gives users extra
+userdb fields (the userdb is then the passwd-file); extra= is appended
+to dovecot.conf (plugins, Sieve, quota).  dv.restart() starts it again
+after dv.stop(), on the same sockets.
 """
 import os
 import grp
@@ -32,6 +40,22 @@ class Dovecot:
         self.imap_port = imap_port
         self.pop3_port = pop3_port
         self.log = log
+        self.lmtp_port = 0
+        self.lmtp_socket = None
+        self.procs = None
+        self.argv = None
+
+    def stop(self):
+        self.procs.stop(self.proc)
+
+    def restart(self):
+        with open(os.path.join(self.dir, "stderr"), "ab") as err:
+            self.proc = self.procs.start(self.argv, stdout=err, stderr=err)
+        _wait(self)
+
+    def _ports(self):
+        return [p for p in (self.imap_port, self.pop3_port, self.lmtp_port)
+                if p]
 
     def log_text(self):
         try:
@@ -41,18 +65,54 @@ class Dovecot:
             return ""
 
 
+def _wait(dv):
+    try:
+        for port in dv._ports():
+            wait_port(port, timeout=20)
+    except TimeoutError:
+        raise RuntimeError("dovecot did not start:\n" + dv.log_text() +
+                           open(os.path.join(dv.dir, "stderr")).read())
+
+
 def start(procs, d, users, uid, gid, home_base, protocols=("imap",),
-          mail_location="maildir:~/Maildir"):
+          mail_location="maildir:~/Maildir", user_extra=None, extra=""):
     base = os.path.join(d, "dovecot")
     os.makedirs(base, exist_ok=True)
     os.chmod(base, 0o755)
     imap_port = free_port() if "imap" in protocols else 0
     pop3_port = free_port() if "pop3" in protocols else 0
+    lmtp_port = free_port() if "lmtp" in protocols else 0
     log = os.path.join(base, "dovecot.log")
     passwd = os.path.join(base, "passwd")
     with open(passwd, "w") as f:
         for name, pw in users.items():
-            f.write(f"{name}:{{PLAIN}}{pw}::::::\n")
+            if user_extra is None:
+                f.write(f"{name}:{{PLAIN}}{pw}::::::\n")
+            else:
+                f.write(f"{name}:{{PLAIN}}{pw}:{uid}:{gid}::"
+                        f"{home_base}/{name}::"
+                        f"{user_extra.get(name, '')}\n")
+    if user_extra is None:
+        userdb = f"""driver = static
+  args = uid={uid} gid={gid} home={home_base}/%u"""
+    else:
+        userdb = f"""driver = passwd-file
+  args = {passwd}"""
+    lmtp = ""
+    if lmtp_port:
+        lmtp = f"""
+auth_username_format = %Ln
+postmaster_address = postmaster@dovecot.test
+service lmtp {{
+  unix_listener lmtp {{
+    mode = 0666
+  }}
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {lmtp_port}
+  }}
+}}
+"""
     if os.geteuid() == 0:
         login_user, internal_user, internal_group = \
             "dovenull", "dovecot", "dovecot"
@@ -83,8 +143,7 @@ passdb {{
   args = {passwd}
 }}
 userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={home_base}/%u
+  {userdb}
 }}
 service imap-login {{
   chroot =
@@ -117,16 +176,15 @@ service stats {{
     mode = 0666
   }}
 }}
-""")
+""" + lmtp + extra)
+    argv = [DOVECOT, "-F", "-c", conf]
     with open(os.path.join(base, "stderr"), "wb") as err:
-        p = procs.start([DOVECOT, "-F", "-c", conf], stdout=err, stderr=err)
+        p = procs.start(argv, stdout=err, stderr=err)
     dv = Dovecot(p, base, imap_port, pop3_port, log)
-    try:
-        for port in (imap_port, pop3_port):
-            if port:
-                wait_port(port, timeout=20)
-    except TimeoutError:
-        raise RuntimeError("dovecot did not start:\n" + dv.log_text() +
-                           open(os.path.join(base, "stderr")).read())
+    dv.procs, dv.argv = procs, argv
+    dv.lmtp_port = lmtp_port
+    if lmtp_port:
+        dv.lmtp_socket = os.path.join(base, "run", "lmtp")
+    _wait(dv)
     return dv
 

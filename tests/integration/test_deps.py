@@ -32,6 +32,7 @@ def test_packages_listed():
     # swaks --tls needs these; they are only recommended by swaks
     for p in ("swaks", "libnet-ssleay-perl", "libio-socket-ssl-perl",
               "python3-pytest", "dnsmasq-base", "dovecot-pop3d", "postfix",
+              "dovecot-lmtpd", "dovecot-sieve",
               "tinycdb", "ucspi-tcp", "runit", "mandoc", "man-db"):
         assert p in pkgs, p
     assert "--no-install-recommends" in text

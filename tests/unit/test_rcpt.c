@@ -31,6 +31,7 @@ static const char *const texts[NT] = {
 	"archive@test.example /var/mail/archive/\n"
 	"info@virt.example carol\n",
 	"carol@virt.example /var/vmail/carol\n"
+	"lmtp@virt.example lmtp:unix:/run/dovecot/lmtp\n"
 	"@virt2.example /var/vmail/all/\n",
 	"alice 1001:1001:/home/alice\n"
 	"www-data 33:33:/var/www/\n",
@@ -132,6 +133,9 @@ test_resolve(void **state)
 		{ "Carol+x@Virt.Example", 0, RK_VIRTUAL, "/var/vmail/carol/",
 		    0, 0 },
 		{ "dave@virt.example", 0, RK_UNKNOWN, NULL, 0, 0 },
+		/* a virtual user delivered over LMTP: the value as it is */
+		{ "lmtp@virt.example", 0, RK_VIRTUAL,
+		    "lmtp:unix:/run/dovecot/lmtp", 0, 0 },
 		{ "anyone@virt2.example", 0, RK_VIRTUAL, "/var/vmail/all/", 0,
 		    0 },
 		{ "gone@test.example", 0, RK_MOVED, "new@elsewhere.example",

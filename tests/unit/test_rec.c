@@ -415,7 +415,20 @@ test_rjob(void **state)
 	assert_string_equal(d.host[0].addr[1], "2001:db8::1");
 	assert_int_equal(d.host[1].port, 2525);
 	assert_int_equal(d.host[0].pref, 10);
+	assert_int_equal(d.proto, PROTO_SMTP);
 	rjob_free(&d);
+	/* LMTP round-trips; a protocol we do not know is refused */
+	j.proto = PROTO_LMTP;
+	b.len = 0;
+	assert_int_equal(rjob_encode(&b, &j), 0);
+	assert_int_equal(rjob_decode(&d, b.p, b.len), 0);
+	assert_int_equal(d.proto, PROTO_LMTP);
+	rjob_free(&d);
+	b.p[b.len - 1] = 2;
+	assert_int_equal(rjob_decode(&d, b.p, b.len), -1);
+	j.proto = PROTO_SMTP;
+	b.len = 0;
+	assert_int_equal(rjob_encode(&b, &j), 0);
 	cuts(&b, (dec_fn *)rjob_decode, (free_fn *)rjob_free, &d);
 	/* no recipients; a port past 65535; too many addresses */
 	j.nrcpt = 0;
@@ -429,8 +442,9 @@ test_rjob(void **state)
 	assert_int_equal(rjob_decode(&d, b.p, b.len), 0);
 	rjob_free(&d);
 	{
-		/* patch the last host's port field to 65536 */
-		size_t off = b.len - (4 + 9) - 4 - 4;
+		/* patch the last host's port field to 65536 (before it:
+		 * its address, its naddr; after them the proto byte) */
+		size_t off = b.len - 1 - (4 + 9) - 4 - 4;
 
 		assert_memory_equal(b.p + off, "\0\0\0\0", 4);
 		memcpy(b.p + off, "\0\1\0\0", 4);

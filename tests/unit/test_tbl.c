@@ -444,6 +444,29 @@ test_parse_errors(void **state)
 		{ "senders", "u a@b.c\nu @d.e\n", 0, "" },
 		{ "localusers", "u 1:2:/h\nv 4294967295:1:/h\n", 1,
 		    "t:2: value must be uid:gid:home (numbers)\n" },
+		{ "virtual", "a@b.c lmtp:unix:/run/lmtp\n"
+		    "b@b.c lmtp:[127.0.0.1]:24\nc@b.c lmtp:x\n", 1,
+		    "t:3: lmtp value must be lmtp:unix:/absolute/path or "
+		    "lmtp:[address][:port], alone\n" },
+		/* LMTP routes: a UNIX socket by absolute path, or an
+		 * address literal; nothing else, nothing after it */
+		{ "routes", "a.org lmtp:unix:/run/dovecot/lmtp\n"
+		    "b.org lmtp:[127.0.0.1]:24\nc.org lmtp:[IPv6:::1]\n", 0,
+		    "" },
+		{ "routes", "a.org lmtp:unix:run/lmtp\nb.org lmtp:host:24\n"
+		    "c.org lmtp:[127.0.0.1]:24 auth=u:p\nd.org lmtp:\n"
+		    "e.org LMTP:[127.0.0.1]\nf.org lmtp:[127.0.0.1]:0\n", 6,
+		    "t:1: lmtp value must be lmtp:unix:/absolute/path or "
+		    "lmtp:[address][:port], alone\n"
+		    "t:2: lmtp value must be lmtp:unix:/absolute/path or "
+		    "lmtp:[address][:port], alone\n"
+		    "t:3: lmtp value must be lmtp:unix:/absolute/path or "
+		    "lmtp:[address][:port], alone\n"
+		    "t:4: lmtp value must be lmtp:unix:/absolute/path or "
+		    "lmtp:[address][:port], alone\n"
+		    "t:5: write lmtp: in lower case\n"
+		    "t:6: lmtp value must be lmtp:unix:/absolute/path or "
+		    "lmtp:[address][:port], alone\n" },
 	};
 	struct buf err = BUF_INIT(65536);
 	struct cdbc_out o = { NULL, 0, 0 };
