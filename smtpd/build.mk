@@ -1,11 +1,16 @@
-# smtpd/: sandmail-smtpd, the SMTP receiver.  It links no DNS and no
-# delivery code: the queue client (lib/qclient.c) is its only way out.
+# smtpd/: sandmail-smtpd, the SMTP receiver.  It links no delivery code:
+# the queue client (lib/qclient.c) is its only way out for mail.  The DNS
+# wire code (resolve/dns.c, pure functions) builds and reads the DNS
+# blocklist lookups of smtpd/dnsbl.c.
 PROGS += sandmail-smtpd
 SMTPD_LIB_OBJS := smtpd/session.o smtpd/data.o smtpd/param.o smtpd/auth.o \
-	smtpd/policy.o smtpd/cfg.o smtpd/listen.o smtpd/worker.o smtpd/sandbox.o \
+	smtpd/policy.o smtpd/policyd.o smtpd/dnsbl.o resolve/dns.o smtpd/cfg.o smtpd/listen.o smtpd/worker.o smtpd/sandbox.o \
 	auth/authclient.o
 sandmail-smtpd_OBJS := smtpd/main.o $(SMTPD_LIB_OBJS)
 # objects the unit test links (never main.o): tests/unit/test_smtpd.c
 test_smtpd_OBJS := $(SMTPD_LIB_OBJS)
 # objects the fuzz target links: tests/fuzz/fuzz_smtpd.c
 fuzz_smtpd_OBJS := $(SMTPD_LIB_OBJS)
+# the filters' parsers: tests/unit/test_filter.c, tests/fuzz/fuzz_policyd.c
+test_filter_OBJS := $(SMTPD_LIB_OBJS)
+fuzz_policyd_OBJS := $(SMTPD_LIB_OBJS)

@@ -29,6 +29,7 @@
 
 #include "exitcode.h"
 #include "fdpass.h"
+#include "filter.h"
 #include "log.h"
 #include "smtpd.h"
 
@@ -263,6 +264,7 @@ static int
 reusable(const struct session *s)
 {
 	return !W.closing && W.uses < W.cfg->max_use && s->qc_ok &&
+	    policyd_usable() &&
 	    *W.gen == W.mygen && rd_pending(&W.q->rd) == 0;
 }
 
@@ -388,6 +390,8 @@ session_go(int infd, int outfd, const struct handoff *h)
 	    "421 4.4.2 %.200s Session time limit exceeded\r\n",
 	    W.cfg->hostname);
 	signal(SIGALRM, on_alarm);
+	policyd_open();		/* the only sockets the filters get */
+	dnsbl_open();
 	session_sandbox(W.cfg);
 	session_once(s);
 	if (W.ctl >= 0)
