@@ -12,5 +12,7 @@ test_smtpd_OBJS := $(SMTPD_LIB_OBJS)
 # objects the fuzz target links: tests/fuzz/fuzz_smtpd.c
 fuzz_smtpd_OBJS := $(SMTPD_LIB_OBJS)
 # the filters' parsers: tests/unit/test_filter.c, tests/fuzz/fuzz_policyd.c
+# and fuzz_dnsbl.c
 test_filter_OBJS := $(SMTPD_LIB_OBJS)
 fuzz_policyd_OBJS := $(SMTPD_LIB_OBJS)
+fuzz_dnsbl_OBJS := $(SMTPD_LIB_OBJS)

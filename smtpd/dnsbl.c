@@ -7,7 +7,8 @@
  * allowlist zone lets the client in whatever the blocklists say;
  * otherwise the weights ("zone*2", default 1) of the listing blocklists
  * are summed and a sum at smtpd_dnsbl_threshold or above gets
- * "554 5.7.1" and the connection is closed.  A lookup that fails or
+ * "554 5.7.1", with the TXT text of the heaviest listing zone when it
+ * has one, and the connection is closed.  A lookup that fails or
  * times out (smtpd_dnsbl_timeout, for all the zones together) counts as
  * not listed: a broken name server must not stop the mail.
  *
@@ -212,6 +213,85 @@ dnsbl_name(const char *ip, const char *zone, char *out, size_t sz)
 	return n < 0 || (size_t)n >= sz - o || o + (size_t)n > 253 ? -1 : 0;
 }
 
+static uint16_t
+get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* dnsbl_txt - the first string of the first TXT record for qname in the
+ * answer p[0..n), made printable (at most sz - 1 bytes); 0, or -1 (no
+ * such record, or a packet dns_parse refuses) */
+int
+dnsbl_txt(const uint8_t *p, size_t n, const char *qname, char *out,
+    size_t sz)
+{
+	static struct dns_msg m;
+	char name[DNS_NAME_BUF];
+	size_t off = DNS_HDR, i, l;
+	unsigned an;
+	uint16_t type, cls, rdlen;
+
+	if (sz == 0 || dns_parse(p, n, &m) == -1 || get16(p + 4) != 1)
+		return -1;
+	if (dns_name_read(p, n, &off, name) == -1 || off + 4 > n)
+		return -1;
+	off += 4;
+	for (an = get16(p + 6); an > 0; an--) {
+		if (dns_name_read(p, n, &off, name) == -1 || off + 10 > n)
+			return -1;
+		type = get16(p + off);
+		cls = get16(p + off + 2);
+		rdlen = get16(p + off + 8);
+		off += 10;
+		if (off + rdlen > n)
+			return -1;
+		if (type == 16 && cls == 1 && rdlen > 0 &&
+		    dns_name_eq(name, qname)) {
+			l = p[off];
+			if (l + 1 > rdlen)
+				return -1;
+			if (l > sz - 1)
+				l = sz - 1;
+			for (i = 0; i < l; i++)
+				out[i] = p[off + 1 + i] >= 0x20 &&
+				    p[off + 1 + i] < 0x7f ?
+				    (char)p[off + 1 + i] : '?';
+			out[l] = '\0';
+			return 0;
+		}
+		off += rdlen;
+	}
+	return -1;
+}
+
+/* txt - the TXT text of name, by the deadline dl; "" if none */
+static void
+txt(const char *name, long long dl, char *out, size_t sz)
+{
+	uint8_t pkt[DNS_UDP_MAX];
+	struct pollfd p = { .fd = D.fd, .events = POLLIN };
+	uint16_t id;
+	long long t;
+	ssize_t k;
+	int len;
+
+	out[0] = '\0';
+	randombytes_buf(&id, sizeof id);
+	if ((len = dns_query(pkt, sizeof pkt, id, name, 16, 0)) == -1 ||
+	    write(D.fd, pkt, (size_t)len) != len)
+		return;
+	while ((t = dl - io_now_ms()) > 0) {
+		if (poll(&p, 1, (int)t) <= 0)
+			continue;
+		if ((k = read(D.fd, pkt, sizeof pkt)) < DNS_HDR ||
+		    get16(pkt) != id || !(get16(pkt + 2) & DNS_F_QR))
+			continue;
+		(void)dnsbl_txt(pkt, (size_t)k, name, out, sz);
+		return;
+	}
+}
+
 /* counts - an answer record that lists the client for z */
 static int
 counts(const struct zone *z, const struct dns_rr *rr)
@@ -229,10 +309,9 @@ counts(const struct zone *z, const struct dns_rr *rr)
 /* lookup - query every zone, collect what comes back by the deadline:
  * hit[i] set for each zone that lists the client */
 static void
-lookup(const char *ip, int hit[ZONES_MAX])
+lookup(const char *ip, int hit[ZONES_MAX], char names[][DNS_NAME_BUF])
 {
 	static struct dns_msg m;
-	char names[ZONES_MAX][DNS_NAME_BUF];
 	uint8_t pkt[DNS_UDP_MAX];
 	int done[ZONES_MAX] = { 0 }, left = 0, len;
 	struct pollfd p = { .fd = D.fd, .events = POLLIN };
@@ -281,14 +360,15 @@ lookup(const char *ip, int hit[ZONES_MAX])
 int
 dnsbl_connect(struct session *s)
 {
+	char names[ZONES_MAX][DNS_NAME_BUF], text[200];
 	int hit[ZONES_MAX];
 	unsigned long score = 0;
 	const struct zone *top = NULL;
-	unsigned i;
+	unsigned i, ti = 0;
 
 	if (D.n == 0 || D.fd < 0 || (s->mode & MODE_LOCAL) || may_relay(s))
 		return 1;
-	lookup(s->ip, hit);
+	lookup(s->ip, hit, names);
 	for (i = 0; i < D.n; i++) {
 		if (!hit[i])
 			continue;
@@ -299,7 +379,7 @@ dnsbl_connect(struct session *s)
 		}
 		score += (unsigned long)D.z[i].weight;
 		if (top == NULL || D.z[i].weight > top->weight)
-			top = &D.z[i];
+			top = &D.z[ti = i];
 	}
 	if (top == NULL)
 		return 1;
@@ -308,7 +388,12 @@ dnsbl_connect(struct session *s)
 		    "verdict", "below threshold", NULL);
 		return 1;
 	}
+	/* the list's own words, if it answers in the time left (a refused
+	 * client may wait: nobody else does) */
+	txt(names[ti], io_now_ms() + (D.timeout_ms > 2000 ? 2000 :
+	    D.timeout_ms), text, sizeof text);
 	refuse(s, "dnsbl", "554 5.7.1 Service unavailable; client [%s] "
-	    "blocked using %s", s->ip, top->name);
+	    "blocked using %s%s%s", s->ip, top->name, text[0] ? "; " : "",
+	    text);
 	return 0;
 }

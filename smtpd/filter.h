@@ -8,6 +8,7 @@
 #define SANDMAIL_SMTPD_FILTER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf.h"
 
@@ -49,6 +50,10 @@ void	dnsbl_open(void);		/* before the sandbox */
 /* dnsbl_name: the reversed query name of ip under zone into out (IPv4
  * "4.3.2.1.zone", IPv6 nibbles); 0 or -1 */
 int	dnsbl_name(const char *ip, const char *zone, char *out, size_t sz);
+/* dnsbl_txt: the first string of the TXT record for qname in a DNS
+ * answer, printable, into out; 0 or -1 */
+int	dnsbl_txt(const uint8_t *p, size_t n, const char *qname, char *out,
+	    size_t sz);
 /* dnsbl_connect: 1 go on, 0 refused (554 answered) */
 int	dnsbl_connect(struct session *);
 

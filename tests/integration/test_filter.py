@@ -248,7 +248,8 @@ def dnsbl_smtpd(procs, tmp_path, zones, threshold=1):
             "--address=/5.0.0.127.bl.test/127.0.0.2",
             "--address=/5.0.0.127.bl2.test/127.0.0.3",
             "--address=/6.0.0.127.bl.test/10.0.0.1",
-            f"--address=/{v6_name('bl.test')}/127.0.0.2"]
+            f"--address=/{v6_name('bl.test')}/127.0.0.2",
+            "--txt-record=2.0.0.127.bl.test,Listed: see http://bl.test/2"]
     dport = dnsutil.start_dnsmasq(procs, str(tmp_path), recs)
     sm = Smtpd(procs, tmp_path, listen=False,
                smtpd_dnsbl_nameserver=f"127.0.0.1:{dport}",
@@ -272,8 +273,10 @@ def test_dnsbl_listed_unlisted_allowlisted(procs, tmp_path):
     # listed with a counted value
     code, lines = greeting_from(sm.port, "127.0.0.2")
     assert code == 554, lines
+    # with the list's TXT text
     assert lines[0] == ("554 5.7.1 Service unavailable; client "
-                        "[127.0.0.2] blocked using bl.test"), lines
+                        "[127.0.0.2] blocked using bl.test; Listed: see "
+                        "http://bl.test/2"), lines
     # not listed (NXDOMAIN)
     assert greeting_from(sm.port, "127.0.0.1")[0] == 220
     # listed, but with a value the zone's filter leaves out
@@ -292,7 +295,10 @@ def test_dnsbl_threshold_and_weights(procs, tmp_path):
         "smtpd_dnsbl bl.test\n", "smtpd_dnsbl bl2.test\n"], threshold=2)
     sm.start()
     assert greeting_from(sm.port, "127.0.0.2")[0] == 220   # 1 < 2
-    assert greeting_from(sm.port, "127.0.0.5")[0] == 554   # 1 + 1
+    code, lines = greeting_from(sm.port, "127.0.0.5")      # 1 + 1
+    assert code == 554, lines
+    # no TXT record: the zone alone
+    assert lines[0].endswith("[127.0.0.5] blocked using bl.test"), lines
     os.makedirs(tmp_path / "w")
     sm2 = dnsbl_smtpd(procs, tmp_path / "w", [
         "smtpd_dnsbl bl.test*2\n"], threshold=2)

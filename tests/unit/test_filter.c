@@ -1,7 +1,8 @@
 /* test_filter: the policy answer parser (smtpd/policyd.c) at its edges:
  * split and whole answers, every action, codes with and without an
  * enhanced status code, text made printable, and what is malformed; and
- * the reversed names of the DNS blocklist lookups (smtpd/dnsbl.c). */
+ * the reversed names of the DNS blocklist lookups and the TXT text read
+ * from their answers (smtpd/dnsbl.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -159,6 +160,65 @@ test_dnsbl_name(void **st)
 	assert_int_equal(dnsbl_name("1.2.3.4", "z", out, 8), -1);
 }
 
+/* pkt - a response to a TXT query for q.test: header (qd 1, an given),
+ * the question, then the answer records given as raw bytes */
+static size_t
+pkt(uint8_t *b, unsigned an, const uint8_t *rrs, size_t rl)
+{
+	static const uint8_t hq[] = { 0x12, 0x34, 0x81, 0x80, 0, 1, 0, 0,
+	    0, 0, 0, 0, 1, 'q', 4, 't', 'e', 's', 't', 0, 0, 16, 0, 1 };
+
+	memcpy(b, hq, sizeof hq);
+	b[7] = (uint8_t)an;
+	memcpy(b + sizeof hq, rrs, rl);
+	return sizeof hq + rl;
+}
+
+static void
+test_dnsbl_txt(void **st)
+{
+	/* name (a pointer to the question), TXT IN, ttl, rdlen, strings */
+	static const uint8_t one[] = { 0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 60,
+	    0, 9, 3, 'a', 'b', 1, 4, 'x', 'y', 'z', 'w' };
+	static const uint8_t a_then_txt[] = {
+	    0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 2,
+	    0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 60, 0, 3, 2, 'o', 'k' };
+	static const uint8_t other_name[] = { 1, 'r', 0, 0, 16, 0, 1, 0, 0,
+	    0, 60, 0, 3, 2, 'n', 'o' };
+	static const uint8_t long_string[] = { 0xc0, 12, 0, 16, 0, 1, 0, 0,
+	    0, 60, 0, 3, 9, 'a', 'b' };
+	static const uint8_t empty_rd[] = { 0xc0, 12, 0, 16, 0, 1, 0, 0, 0,
+	    60, 0, 0 };
+	uint8_t b[512];
+	char out[64], small[3];
+	size_t n;
+
+	(void)st;
+	n = pkt(b, 1, one, sizeof one);
+	assert_int_equal(dnsbl_txt(b, n, "q.test", out, sizeof out), 0);
+	assert_string_equal(out, "ab?");	/* the first string only */
+	n = pkt(b, 1, one, sizeof one);
+	assert_int_equal(dnsbl_txt(b, n, "Q.TEST", small, sizeof small), 0);
+	assert_string_equal(small, "ab");
+	n = pkt(b, 2, a_then_txt, sizeof a_then_txt);
+	assert_int_equal(dnsbl_txt(b, n, "q.test", out, sizeof out), 0);
+	assert_string_equal(out, "ok");
+	n = pkt(b, 1, other_name, sizeof other_name);
+	assert_int_equal(dnsbl_txt(b, n, "q.test", out, sizeof out), -1);
+	n = pkt(b, 1, long_string, sizeof long_string);
+	assert_int_equal(dnsbl_txt(b, n, "q.test", out, sizeof out), -1);
+	n = pkt(b, 1, empty_rd, sizeof empty_rd);
+	assert_int_equal(dnsbl_txt(b, n, "q.test", out, sizeof out), -1);
+	/* an answer count that lies, a cut packet, no answer at all */
+	n = pkt(b, 3, one, sizeof one);
+	assert_int_equal(dnsbl_txt(b, n, "q.test", out, sizeof out), -1);
+	n = pkt(b, 1, one, sizeof one);
+	assert_int_equal(dnsbl_txt(b, n - 1, "q.test", out, sizeof out), -1);
+	n = pkt(b, 0, one, 0);
+	assert_int_equal(dnsbl_txt(b, n, "q.test", out, sizeof out), -1);
+	assert_int_equal(dnsbl_txt(b, 5, "q.test", out, sizeof out), -1);
+}
+
 int
 main(void)
 {
@@ -167,6 +227,7 @@ main(void)
 		cmocka_unit_test(test_pd_split),
 		cmocka_unit_test(test_pd_limits),
 		cmocka_unit_test(test_dnsbl_name),
+		cmocka_unit_test(test_dnsbl_txt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
