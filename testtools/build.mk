@@ -2,3 +2,6 @@
 # never installed.
 TESTPROGS += sandmail-sbxprobe
 sandmail-sbxprobe_OBJS := testtools/sbxprobe.o
+# lib/milter.c against a real milter (tests/integration/test_milter.py)
+TESTPROGS += sandmail-milterc
+sandmail-milterc_OBJS := testtools/milterc.o

@@ -33,7 +33,7 @@ def test_packages_listed():
     for p in ("swaks", "libnet-ssleay-perl", "libio-socket-ssl-perl",
               "python3-pytest", "dnsmasq-base", "dovecot-pop3d", "postfix",
               "tinycdb", "ucspi-tcp", "runit", "mandoc", "man-db",
-              "postgrey"):
+              "postgrey", "python3-milter"):
         assert p in pkgs, p
     assert "--no-install-recommends" in text
 
