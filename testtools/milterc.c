@@ -99,10 +99,14 @@ headers(const char *msg, size_t n)
 		if (buf_put(&h, msg + i, c - i) == -1 ||
 		    buf_putc(&h, '\0') == -1 ||
 		    buf_put(&h, msg + v, e - v) == -1 ||
-		    buf_putc(&h, '\0') == -1)
+		    buf_putc(&h, '\0') == -1) {
+			buf_free(&h);
 			return -1;
-		if (!stage("header", MC_HEADER, h.p, h.len, NULL))
+		}
+		if (!stage("header", MC_HEADER, h.p, h.len, NULL)) {
+			buf_free(&h);
 			return -1;
+		}
 		i = e + 1;
 	}
 	buf_free(&h);
@@ -118,13 +122,16 @@ body(const char *p, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (p[i] == '\n' && buf_putc(&b, '\r') == -1)
+		if ((p[i] == '\n' && buf_putc(&b, '\r') == -1) ||
+		    buf_putc(&b, p[i]) == -1) {
+			buf_free(&b);
 			return -1;
-		if (buf_putc(&b, p[i]) == -1)
-			return -1;
+		}
 		if (b.len >= MILTER_CHUNK - 1 || i + 1 == n) {
-			if (!stage("body", MC_BODY, b.p, b.len, NULL))
+			if (!stage("body", MC_BODY, b.p, b.len, NULL)) {
+				buf_free(&b);
 				return -1;
+			}
 			b.len = 0;
 		}
 	}
@@ -199,9 +206,11 @@ main(int argc, char **argv)
 		    r.mods[j].name : "", r.mods[j].value ? r.mods[j].value : "");
 	milter_res_free(&r);
 	milter_close(&M);
+	buf_free(&a);
 	return 0;
 out:
 	(void)milter_stage(&M, MC_ABORT, NULL, 0, NULL, &r);
 	milter_close(&M);
+	buf_free(&a);
 	return 0;
 }
