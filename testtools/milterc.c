@@ -52,19 +52,33 @@ stage(const char *name, char cmd, const void *d, size_t n,
 	return r.v == MV_CONTINUE;
 }
 
+/* num - a whole decimal number up to max; 0 or -1 */
+static int
+num(const char *s, unsigned long max, unsigned long *v)
+{
+	char *e;
+
+	errno = 0;
+	*v = strtoul(s, &e, 10);
+	return errno != 0 || e == s || *e != '\0' || *v > max ? -1 : 0;
+}
+
 static int
 dial(const char *hp)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	char host[64];
 	const char *c = strrchr(hp, ':');
+	unsigned long port;
 	int fd;
 
 	if (c == NULL || (size_t)(c - hp) >= sizeof host)
 		return -1;
 	memcpy(host, hp, (size_t)(c - hp));
 	host[c - hp] = '\0';
-	sa.sin_port = htons((uint16_t)atoi(c + 1));
+	if (num(c + 1, 65535, &port) == -1)
+		return -1;
+	sa.sin_port = htons((uint16_t)port);
 	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
 	    (fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
@@ -150,6 +164,7 @@ main(int argc, char **argv)
 	    NULL, NULL };
 	const char *mac_mail[] = { "i", "TESTID", "{mail_addr}", NULL, NULL };
 	const char *mac_rcpt[] = { "{rcpt_addr}", NULL, NULL };
+	unsigned long secs;
 	int t = 5, i, fd, nok = 0;
 	size_t n = 0;
 	ssize_t k;
@@ -157,7 +172,9 @@ main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	if (argc > 2 && strcmp(argv[1], "-t") == 0) {
-		t = atoi(argv[2]);
+		if (num(argv[2], 3600, &secs) == -1)
+			return 2;
+		t = (int)secs;
 		argv += 2;
 		argc -= 2;
 	}
