@@ -332,3 +332,69 @@ def test_dnsbl_nameserver_silent(procs, tmp_path):
         assert "lookups timed out" in sm.logtext()
     finally:
         silent.close()
+
+
+# --- containment ---------------------------------------------------------
+
+def inet_sockets():
+    """{inode: (proto, local port, remote port)} of every inet socket."""
+    out = {}
+    for proto in ("tcp", "tcp6", "udp", "udp6"):
+        with open(f"/proc/net/{proto}") as f:
+            for line in f.readlines()[1:]:
+                x = line.split()
+                out[int(x[9])] = (proto[:3], int(x[1].split(":")[1], 16),
+                                  int(x[2].split(":")[1], 16))
+    return out
+
+
+def test_session_holds_only_its_peers(procs, tmp_path):
+    """A session with both filters holds, besides its client, one stream
+    to the policy server and one UDP socket connected to the name server
+    (both opened before the filter), and is under seccomp: it can make no
+    other socket, nor point these elsewhere (doc/design.md)."""
+    from smtpdutil import children
+    srv = PolicyServer(lambda req: b"action=DUNNO\n\n")
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    dport = silent.getsockname()[1]
+    try:
+        sm = Smtpd(procs, tmp_path, listen=False,
+                   smtpd_policy_service=f"inet:127.0.0.1:{srv.port}",
+                   smtpd_dnsbl_nameserver=f"127.0.0.1:{dport}",
+                   smtpd_dnsbl_timeout=1, smtpd_max_use=1)
+        add_conf(sm, "smtpd_dnsbl bl.test\n")
+        sm.start()
+        c, (code, lines) = session_to_rcpt(sm.port)
+        assert code == 250, lines
+        mine = c.s.getsockname()[1]
+        socks = inet_sockets()
+        workers = []
+        for pid in children(sm.proc.pid):
+            try:
+                fds = os.listdir(f"/proc/{pid}/fd")
+            except OSError:
+                continue
+            peers = set()
+            for fd in fds:
+                try:
+                    t = os.readlink(f"/proc/{pid}/fd/{fd}")
+                except OSError:
+                    continue
+                if t.startswith("socket:["):
+                    ino = int(t[8:-1])
+                    if ino in socks:
+                        peers.add((socks[ino][0], socks[ino][2]))
+            if ("tcp", mine) in peers:
+                workers.append((pid, peers))
+        assert len(workers) == 1, workers
+        pid, peers = workers[0]
+        assert peers == {("tcp", mine), ("tcp", srv.port),
+                         ("udp", dport)}, peers
+        with open(f"/proc/{pid}/status") as f:
+            st = f.read()
+        assert "Seccomp:\t2" in st and "NoNewPrivs:\t1" in st, st
+        c.code("QUIT")
+    finally:
+        silent.close()
+        srv.close()
