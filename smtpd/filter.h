@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "conf.h"
 
 struct session;
@@ -43,6 +44,10 @@ void	policyd_open(void);		/* before the sandbox */
 int	policyd_usable(void);		/* no connection lost */
 /* policyd_rcpt: ask about rcpt; 1 go on, 0 refused (answered) */
 int	policyd_rcpt(struct session *, const char *rcpt);
+/* policyd_headers: append PREPEND's headers ("Name: value\n"...) to b;
+ * policyd_reset: forget them (a new transaction) */
+int	policyd_headers(struct buf *b);
+void	policyd_reset(void);
 
 /* dnsbl.c */
 void	dnsbl_load(const struct conf *);

@@ -13,7 +13,8 @@
  * next worker connects afresh.  Meanwhile smtpd_policy_failure decides:
  * tempfail (451 4.3.5) or dunno (accept).  Answers other than defers are
  * kept for smtpd_policy_cache seconds, per process, keyed by the client,
- * HELO, sender and recipient. */
+ * HELO, sender and recipient.  PREPEND's header goes into the message
+ * after our Received: line (once, however many recipients asked). */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -35,6 +36,7 @@
 #define PD_LINE_MAX	4096	/* one answer line */
 #define PD_ANSWER_MAX	8192	/* a whole answer */
 #define PD_CACHE_N	64
+#define PD_PREPEND_MAX	2048	/* PREPEND headers for one message */
 
 static struct {
 	const char	*service;	/* NULL: no policy service */
@@ -47,6 +49,10 @@ static struct {
 	char		 rb[PD_ANSWER_MAX];
 	size_t		 rlen;
 } P = { .fd = -1 };
+
+/* the headers PREPEND asked for, for the transaction's message: lines
+ * ending in LF, each once */
+static struct buf prepend = BUF_INIT(PD_PREPEND_MAX);
 
 static struct pd_cached {
 	unsigned char	 key[16];
@@ -477,6 +483,56 @@ cache_put(const unsigned char k[16], long long now,
 	c->v = *v;
 }
 
+/* header_ok - "Name: value": a field name (RFC 5322 2.2) and a colon */
+static int
+header_ok(const char *h)
+{
+	size_t i;
+
+	for (i = 0; h[i] != '\0' && h[i] != ':'; i++)
+		if (h[i] <= 32 || h[i] >= 127)
+			return 0;
+	return i > 0 && h[i] == ':';
+}
+
+/* add_prepend - keep a PREPEND header for the message; 0, or -1 (not a
+ * header, or no room: logged by the caller as not applied) */
+static int
+add_prepend(const char *h)
+{
+	size_t l = strlen(h);
+
+	if (!header_ok(h))
+		return -1;
+	for (size_t i = 0; i < prepend.len; ) {
+		const char *nl = memchr(prepend.p + i, '\n', prepend.len - i);
+		size_t e = (size_t)(nl - prepend.p);
+
+		if (e - i == l && memcmp(prepend.p + i, h, l) == 0)
+			return 0;		/* once per message */
+		i = e + 1;
+	}
+	if (prepend.len + l + 1 > PD_PREPEND_MAX ||
+	    buf_put(&prepend, h, l) == -1 || buf_putc(&prepend, '\n') == -1)
+		return -1;
+	return 0;
+}
+
+/* policyd_headers - the PREPEND headers of this transaction, appended
+ * to b (after our Received: line); 0 or -1 */
+int
+policyd_headers(struct buf *b)
+{
+	return prepend.len == 0 ? 0 : buf_put(b, prepend.p, prepend.len);
+}
+
+/* policyd_reset - a new transaction: no PREPEND headers */
+void
+policyd_reset(void)
+{
+	prepend.len = 0;
+}
+
 /* policyd_rcpt - the policy service's word on rcpt */
 int
 policyd_rcpt(struct session *s, const char *rcpt)
@@ -514,6 +570,9 @@ policyd_rcpt(struct session *s, const char *rcpt)
 		return 0;
 	case PD_HOLD:
 	default:
+		if (strcasecmp(v.action, "PREPEND") == 0 &&
+		    add_prepend(v.text) == 0)
+			return 1;
 		if (strcasecmp(v.action, "OK") != 0 &&
 		    strcasecmp(v.action, "DUNNO") != 0)
 			log_kv("policy", "ip", s->ip, "rcpt", rcpt, "action",

@@ -307,6 +307,7 @@ xact_reset(struct session *s)
 		s->qc_ok = 0;
 	s->begun = 0;
 	s->id[0] = '\0';
+	policyd_reset();
 	env_free(&s->env);
 	env_init(&s->env);
 	memset(&s->mp, 0, sizeof s->mp);

@@ -84,6 +84,12 @@ def test_postgrey_greylists_then_passes(procs, tmp_path):
     assert c.code("Subject: t\r\n\r\nhi\r\n.") == 250
     c.code("QUIT")
     assert sm.count() == 1
+    # postgrey's PREPEND of the pass after a delay: in the message, after
+    # our Received: line
+    (_, text), = sm.messages().values()
+    head = text.split(b"\n\n", 1)[0].split(b"\n")
+    assert head[0].startswith(b"Received: "), head
+    assert any(l.startswith(b"X-Greylist: delayed ") for l in head), head
 
 
 # --- policy delegation: servers that misbehave -------------------------
@@ -162,6 +168,7 @@ def policy_smtpd(procs, tmp_path, srv, **kw):
     (b"action=DEFER_IF_PERMIT wait\n\n",
      "450 4.7.1 <alice@example.test>: Recipient address rejected: wait"),
     (b"action=HOLD quarantine me\n\n", "250 2.1.5"),
+    (b"action=PREPEND X-Policy: seen\n\n", "250 2.1.5"),
     (b"foo=bar\naction=dunno\n\n", "250 2.1.5"),
 ])
 def test_policy_actions(procs, tmp_path, answer, want):
@@ -397,4 +404,33 @@ def test_session_holds_only_its_peers(procs, tmp_path):
         c.code("QUIT")
     finally:
         silent.close()
+        srv.close()
+
+
+def test_policy_prepend_once_per_message(procs, tmp_path):
+    srv = PolicyServer(lambda req: b"action=PREPEND X-Policy: seen\n\n"
+                       if "recipient=alice" in req or "recipient=bob" in req
+                       else b"action=PREPEND not a header\n\n")
+    try:
+        sm = policy_smtpd(procs, tmp_path, srv)
+        c, (code, lines) = session_to_rcpt(sm.port)
+        assert code == 250, lines
+        assert c.code("RCPT TO:<bob@example.test>") == 250
+        assert c.code("RCPT TO:<info@example.test>") == 250
+        assert c.code("DATA") == 354
+        assert c.code("Subject: t\r\n\r\nhi\r\n.") == 250
+        # the next message of the session has none
+        assert c.code("MAIL FROM:<s@remote.test>") == 250
+        assert c.code("RCPT TO:<carol@virt.test>") == 250
+        assert c.code("DATA") == 354
+        assert c.code("Subject: u\r\n\r\nhi\r\n.") == 250
+        c.code("QUIT")
+        texts = sorted(t for _, t in sm.messages().values())
+        assert len(texts) == 2
+        one = [t for t in texts if b"Subject: t" in t][0]
+        two = [t for t in texts if b"Subject: u" in t][0]
+        assert one.count(b"\nX-Policy: seen\n") == 1, one
+        assert b"X-Policy" not in two and b"not a header" not in one
+        assert "applied=no" in sm.logtext()     # the bad one, logged
+    finally:
         srv.close()
