@@ -90,6 +90,20 @@ const struct conf_key conf_keys[] = {
 	BOOL("smtpd_auth_plaintext_loopback", "no", "smtpd"),
 	{ "smtpd_sender_restrict", CONF_BOOL, CONF_DYNDEF, ANY, NULL, NULL,
 	    "smtpd" },
+	/* smtpd's filters (doc/filters.md) */
+	STR("smtpd_policy_service", NULL, "smtpd"),
+	{ "smtpd_policy_timeout", CONF_SECS, 0, 1, 3600, "10", NULL,
+	    "smtpd" },
+	{ "smtpd_policy_failure", CONF_CHOICE, 0, ANY, "tempfail",
+	    "tempfail|dunno", "smtpd" },
+	{ "smtpd_policy_cache", CONF_SECS, 0, 0, 3600, "10", NULL,
+	    "smtpd" },
+	{ "smtpd_dnsbl", CONF_STR, CONF_MULTI, ANY, NULL, NULL, "smtpd" },
+	{ "smtpd_dnswl", CONF_STR, CONF_MULTI, ANY, NULL, NULL, "smtpd" },
+	NUM("smtpd_dnsbl_threshold", "1", 1, 1000000, "smtpd"),
+	{ "smtpd_dnsbl_nameserver", CONF_HOSTPORT, 0, ANY, "127.0.0.1",
+	    NULL, "smtpd" },
+	{ "smtpd_dnsbl_timeout", CONF_SECS, 0, 1, 60, "5", NULL, "smtpd" },
 
 	/* sandmail-queue */
 	{ "queue_sync", CONF_CHOICE, 0, ANY, "fsync", "syncfs|fsync",

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "exitcode.h"
+#include "filter.h"
 #include "log.h"
 #include "sbx.h"
 #include "smtpd.h"
@@ -178,6 +179,8 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 	cfg->idle_worker_ms = ms(conf_secs(c, "smtpd_idle_worker", 60));
 	cfg_tls(cfg, c);
 	cfg_user(cfg, c);
+	policyd_load(c);
+	dnsbl_load(c);
 }
 
 /* tables_open - map every table (a missing one is empty); 0 or -1 */

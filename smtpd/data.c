@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "filter.h"
 #include "log.h"
 #include "smtpd.h"
 
@@ -289,7 +290,8 @@ xact_id(struct session *s)
 		return -1;
 	}
 	s->begun = 1;
-	if (received_line(&b, s) == -1 || qc_data(s->qc, b.p, b.len) == -1)
+	if (received_line(&b, s) == -1 || policyd_headers(&b) == -1 ||
+	    qc_data(s->qc, b.p, b.len) == -1)
 		s->dm.bad |= D_QFAIL;
 	s->dm.size = 0;
 	s->env.size = b.len;

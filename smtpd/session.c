@@ -31,6 +31,7 @@
 
 #include <sodium.h>
 
+#include "filter.h"
 #include "log.h"
 #include "smtpd.h"
 
@@ -313,6 +314,7 @@ xact_reset(struct session *s)
 		s->qc_ok = 0;
 	s->begun = 0;
 	s->id[0] = '\0';
+	policyd_reset();
 	env_free(&s->env);
 	env_init(&s->env);
 	memset(&s->mp, 0, sizeof s->mp);
@@ -562,7 +564,7 @@ verb_rcpt(struct session *s, const char *a, size_t n)
 		return 0;
 	}
 	v = r == 1 ? RV_OK : rcpt_check(s, &ad, &s->info);
-	if (rcpt_answer(s, v, b.p, &s->info)) {
+	if (rcpt_answer(s, v, b.p, &s->info) && policyd_rcpt(s, b.p)) {
 		if (env_add_rcpt(&s->env, b.p, (uint8_t)rp.notify,
 		    rp.orcpt) == -1)
 			reply(s, "452 4.5.3 Too many recipients");
@@ -907,6 +909,10 @@ greet(struct session *s)
 		reply(s, "421 4.3.0 %s Service not available: %s",
 		    s->cfg->hostname, "queue unavailable");
 		s->why = "no queue";
+		return -1;
+	}
+	if (!dnsbl_connect(s)) {
+		s->why = "dnsbl";
 		return -1;
 	}
 	reply(s, "220 %s ESMTP sandmail", s->cfg->hostname);

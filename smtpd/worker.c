@@ -33,6 +33,7 @@
 #include "authc.h"
 #include "exitcode.h"
 #include "fdpass.h"
+#include "filter.h"
 #include "log.h"
 #include "smtpd.h"
 
@@ -382,6 +383,7 @@ static int
 reusable(const struct session *s)
 {
 	return W.reuse && !W.closing && W.uses < W.cfg->max_use && s->qc_ok &&
+	    policyd_usable() &&
 	    *W.gen == W.mygen && rd_pending(&W.q->rd) == 0;
 }
 
@@ -516,6 +518,8 @@ session_go(int infd, int outfd, const struct handoff *h)
 	    "421 4.4.2 %.200s Session time limit exceeded\r\n",
 	    W.cfg->hostname);
 	signal(SIGALRM, on_alarm);
+	policyd_open();		/* the only sockets the filters get */
+	dnsbl_open();
 	session_sandbox(W.cfg);
 	session_once(s);
 	if (W.reuse)

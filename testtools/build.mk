@@ -1,5 +1,8 @@
 # Programs only tests use: built by build-all into the build directory,
 # never installed.
+# lib/milter.c against a real milter (tests/integration/test_milter.py)
+TESTPROGS += sandmail-milterc
+sandmail-milterc_OBJS := testtools/milterc.o
 TESTPROGS += sandmail-sbxprobe
 sandmail-sbxprobe_OBJS := testtools/sbxprobe.o
 # the attacker probe: each program's own sandbox entry, linked from its
@@ -8,6 +11,6 @@ TESTPROGS += sandmail-probe
 sandmail-probe_OBJS := testtools/probe.o testtools/probe_smtpd.o queue/qsbx.o send/send_sbx.o \
 	local/lfork.o local/lspawn.o local/lspawn_sbx.o local/lspawn_cfg.o \
 	local/lwork.o $(LOCAL_DELIVER_OBJS) \
-	resolve/rsbx.o resolve/resolver.o resolve/dns.o resolve/cache.o \
+	resolve/rsbx.o resolve/resolver.o resolve/cache.o \
 	resolve/route.o $(POP3D_LIB_OBJS) smtpd/gen.o smtpd/sandbox.o \
 	$(filter-out remote/main.o,$(sandmail-rspawn_OBJS))

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "../../resolve/cache.h"
-#include "../../resolve/dns.h"
+#include "dns.h"
 #include "../../resolve/route.h"
 
 static struct dns_msg m;

@@ -14,7 +14,7 @@ from conftest import ROOT
 DEPS = os.path.join(ROOT, "scripts", "deps")
 TOOLS = ("tcpserver", "runsvdir", "sv", "openssl", "cdb", "dnsmasq",
          "smtp-sink", "smtp-source", "mandoc", "man", "setpriv", "mount",
-         "useradd", "ss", "swaks", "grep")
+         "useradd", "ss", "swaks", "postgrey", "grep")
 
 
 def check_tools(path=None, python="/usr/bin/python3"):
@@ -33,7 +33,8 @@ def test_packages_listed():
     for p in ("swaks", "libnet-ssleay-perl", "libio-socket-ssl-perl",
               "python3-pytest", "dnsmasq-base", "dovecot-pop3d", "postfix",
               "dovecot-lmtpd", "dovecot-sieve",
-              "tinycdb", "ucspi-tcp", "runit", "mandoc", "man-db"):
+              "tinycdb", "ucspi-tcp", "runit", "mandoc", "man-db",
+              "postgrey", "python3-milter"):
         assert p in pkgs, p
     assert "--no-install-recommends" in text
 

@@ -1,5 +1,6 @@
 /* dns: the DNS wire format (RFC 1035), apart from any I/O, so that unit
- * tests and the fuzzer drive the same code as sandmail-resolve.
+ * tests and the fuzzer drive the same code as sandmail-resolve (and
+ * smtpd's blocklist lookups, which is why it is in lib/).
  *
  * Every length in a packet is checked against the packet: counts that
  * lie, pointers past the end, compression loops (a pointer must point
