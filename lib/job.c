@@ -209,7 +209,8 @@ rjob_encode(struct buf *b, const struct rjob *j)
 	for (uint32_t i = 0; i < j->nrcpt && r == 0; i++)
 		r = pk_cstr(b, j->rcpt[i].addr) | pk_cstr(b, j->rcpt[i].orcpt) |
 		    pk_u8(b, j->rcpt[i].notify);
-	return r ? -1 : hosts_encode(b, j->host, j->nhost);
+	return r || hosts_encode(b, j->host, j->nhost) == -1 ? -1 :
+	    pk_cstr(b, j->dkim);
 }
 
 static int
@@ -238,7 +239,8 @@ rjob_fields(struct rjob *j, struct cur *c)
 			return bad();
 		}
 	}
-	if (hosts_decode(c, &j->host, &j->nhost) == -1)
+	if (hosts_decode(c, &j->host, &j->nhost) == -1 ||
+	    cur_cstr(c, &j->dkim, JOB_DKIM_MAX) == -1)
 		return -1;
 	return cur_end(c);
 }
@@ -266,6 +268,7 @@ rjob_free(struct rjob *j)
 	free(j->envid);
 	free(j->tls);
 	free(j->auth_user);
+	free(j->dkim);
 	if (j->auth_pass != NULL)
 		explicit_bzero(j->auth_pass, strlen(j->auth_pass));
 	free(j->auth_pass);

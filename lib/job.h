@@ -20,6 +20,7 @@
 #define JOB_HOST_MAX	32	/* hosts in one route */
 #define JOB_ADDRS_MAX	16	/* addresses of one host */
 #define JOB_TEXT_MAX	4096	/* a reply text */
+#define JOB_DKIM_MAX	16384	/* DKIM-Signature fields of one job */
 
 enum job_type {
 	JOB_LJOB = 'L', JOB_LRES = 'l',
@@ -83,6 +84,8 @@ struct rjob {
 	struct rjob_rcpt *rcpt;
 	uint32_t	 nhost;
 	struct route_host *host;
+	char		*dkim;		/* fields to put before the message
+					 * (LF line ends), or "" */
 };
 
 struct rres_rcpt {

@@ -118,6 +118,7 @@ live_free(struct live *l)
 		rc_free(&l->rc[i]);
 	free(l->rc);
 	env_free(&l->info);
+	free(l->dkim);
 	free(l);
 }
 
@@ -750,12 +751,20 @@ start_remote(struct send *s, struct live *l, const struct route *rt,
 	struct rjob rj;
 	struct job *j;
 	struct dcount *d;
+	const char *dkim;
 	int fd, rv;
 
 	if ((fd = open_mess(s, l->m->id)) == -1) {
 		/* mess/ID gone under us: nothing to send; retry later */
 		log_kv("warn", "id", l->m->id, "op", "open mess", "err",
 		    strerror(errno), NULL);
+		for (size_t k = 0; k < n; k++)
+			l->rc[idx[k]].next = now_s() + s->c.retry_first;
+		return -1;
+	}
+	if ((dkim = sdkim_fields(s, l, fd)) == NULL) {
+		/* the signer failed: try later rather than send unsigned */
+		close(fd);
 		for (size_t k = 0; k < n; k++)
 			l->rc[idx[k]].next = now_s() + s->c.retry_first;
 		return -1;
@@ -768,7 +777,8 @@ start_remote(struct send *s, struct live *l, const struct route *rt,
 	rj = (struct rjob){ j->id, l->m->id,
 	    (char *)sender_of(l, &l->rc[idx[0]]), l->info.envid,
 	    l->info.ret, l->info.flags, l->info.size, (char *)rt->tls,
-	    (char *)rt->user, (char *)rt->pass, (uint32_t)n, NULL, 0, NULL };
+	    (char *)rt->user, (char *)rt->pass, (uint32_t)n, NULL, 0, NULL,
+	    (char *)dkim };
 	rj.rcpt = calloc(n, sizeof *rj.rcpt);
 	j->rc = malloc(n * sizeof *j->rc);
 	j->dkey = strdup(rt->dkey);

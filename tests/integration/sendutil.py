@@ -321,6 +321,7 @@ class FakeRspawn(Peer):
                 h["addrs"] = [c.s() for _ in range(c.u32())]
                 hosts.append(h)
             j["hosts"] = hosts
+            j["dkim"] = c.s()	# DKIM-Signature fields, or ""
             c.end()
             assert len(fds) == 1
             with os.fdopen(fds[0], "rb") as f:
