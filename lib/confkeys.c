@@ -33,7 +33,7 @@ const struct conf_key conf_keys[] = {
 	PATH("queue", "/var/spool/sandmail",
 	    "smtpd queue send inject mailq flush rm"),
 	{ "tables", CONF_PATH, CONF_DYNDEF, ANY, ".", NULL,
-	    "smtpd send auth passwd cdb pop3d" },
+	    "smtpd send auth passwd cdb pop3d sign start" },
 	{ "bindir", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL,
 	    "smtpd start lspawn pop3d inject" },
 	SIZE("max_message_size", "35m", "smtpd queue"),
@@ -44,7 +44,7 @@ const struct conf_key conf_keys[] = {
 	PATH("tls_cert", NULL, "smtpd pop3d"),
 	{ "tls_key", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL, "smtpd pop3d" },
 	PATH("tls_ca_file", NULL, "rspawn"),
-	PATH("empty_dir", "/var/empty", "resolve rspawn"),
+	PATH("empty_dir", "/var/empty", "resolve rspawn sign"),
 	USER("user_smtpd", "sandmaild", "smtpd queue"),
 	USER("user_queue", "sandmailq", "queue"),
 	USER("user_send", "sandmails", "queue send"),
@@ -55,6 +55,7 @@ const struct conf_key conf_keys[] = {
 	USER("user_vmail", "vmail", "send pop3d lspawn"),
 	USER("user_alias", "nobody", "send lspawn"),
 	USER("user_lspawn", "nobody", "lspawn"),
+	USER("user_sign", "sandmailk", "sign"),
 
 	/* sandmail-inject */
 	{ "inject_domain", CONF_WORD, CONF_DYNDEF, ANY, NULL, NULL,
@@ -128,6 +129,7 @@ const struct conf_key conf_keys[] = {
 	{ "prog_resolve", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL, "start" },
 	{ "prog_lspawn", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL, "start" },
 	{ "prog_rspawn", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL, "start" },
+	{ "prog_sign", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL, "start" },
 
 	/* sandmail-lspawn and sandmail-local */
 	NUM("local_uid_min", "1000", 1, UINT32_MAX - 1, "lspawn"),

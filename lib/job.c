@@ -210,7 +210,7 @@ rjob_encode(struct buf *b, const struct rjob *j)
 		r = pk_cstr(b, j->rcpt[i].addr) | pk_cstr(b, j->rcpt[i].orcpt) |
 		    pk_u8(b, j->rcpt[i].notify);
 	return r || hosts_encode(b, j->host, j->nhost) == -1 ? -1 :
-	    pk_u8(b, j->proto);
+	    (pk_cstr(b, j->dkim) | pk_u8(b, j->proto));
 }
 
 static int
@@ -239,7 +239,8 @@ rjob_fields(struct rjob *j, struct cur *c)
 			return bad();
 		}
 	}
-	if (hosts_decode(c, &j->host, &j->nhost) == -1)
+	if (hosts_decode(c, &j->host, &j->nhost) == -1 ||
+	    cur_cstr(c, &j->dkim, JOB_DKIM_MAX) == -1)
 		return -1;
 	if (cur_u8(c, &j->proto) == -1 || j->proto > PROTO_LMTP)
 		return bad();
@@ -269,6 +270,7 @@ rjob_free(struct rjob *j)
 	free(j->envid);
 	free(j->tls);
 	free(j->auth_user);
+	free(j->dkim);
 	if (j->auth_pass != NULL)
 		explicit_bzero(j->auth_pass, strlen(j->auth_pass));
 	free(j->auth_pass);

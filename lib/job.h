@@ -20,6 +20,7 @@
 #define JOB_HOST_MAX	32	/* hosts in one route */
 #define JOB_ADDRS_MAX	16	/* addresses of one host */
 #define JOB_TEXT_MAX	4096	/* a reply text */
+#define JOB_DKIM_MAX	16384	/* DKIM-Signature fields of one job */
 
 enum job_type {
 	JOB_LJOB = 'L', JOB_LRES = 'l',
@@ -84,6 +85,8 @@ struct rjob {
 	uint32_t	 nhost;
 	struct route_host *host;
 	uint8_t		 proto;		/* enum job_proto */
+	char		*dkim;		/* fields to put before the message
+					 * (LF line ends), or "" */
 };
 
 /* How a remote job is spoken (routes table "lmtp:" values).  For LMTP

@@ -44,6 +44,7 @@ struct tx {
 	int			 conv;		/* 1 done, -1 failed */
 	unsigned		 conv_mode;	/* MIME7_* of body */
 	int			 pol;		/* enum smtp_tls */
+	int			 conv_same;	/* the conversion changed nothing */
 	const char		*conv_why;
 	struct buf		 body;		/* the 7-bit version */
 	struct buf		 msg;		/* the message, for conversion */
@@ -533,6 +534,10 @@ downgrade(struct tx *t, unsigned mode)
 	}
 	t->conv = mime7_reencode(t->msg.p ? t->msg.p : "", t->msg.len, mode,
 	    &t->body, &t->conv_why) == 0 ? 1 : -1;
+	/* 7-bit text declared BODY=8BITMIME comes out the same: its DKIM
+	 * signatures still hold */
+	t->conv_same = t->conv == 1 && t->body.len == t->msg.len &&
+	    (t->msg.len == 0 || memcmp(t->body.p, t->msg.p, t->msg.len) == 0);
 	buf_free(&t->msg);
 	return t->conv;
 }
@@ -594,6 +599,15 @@ data_send(struct tx *t, struct smtp_conn *c)
 	struct dstate d = { 0, 1 };
 
 	settime(c, t->cfg->t_data_block);
+	/* send's DKIM-Signature fields cover the message as queued: they
+	 * go first, except when the message goes out changed (a 7-bit or
+	 * long-line re-encoding, or long lines broken), which they would
+	 * not cover (the signature would fail: better none, as
+	 * doc/design.md says) */
+	if (!t->haslong && (t->conv != 1 || t->conv_same) &&
+	    t->job->dkim != NULL && t->job->dkim[0] != '\0' &&
+	    data_chunk(c, t->job->dkim, strlen(t->job->dkim), &d) == -1)
+		return -1;
 	if (t->conv == 1) {
 		if (data_chunk(c, t->body.p, t->body.len, &d) == -1)
 			return -1;
@@ -683,7 +697,8 @@ mail_cmd(struct tx *t, struct smtp_conn *c, int body8)
 	o += (size_t)n_;						\
 } while (0)
 	if (c->ehlo.ext & EXT_SIZE)
-		ADD(" SIZE=%llu", (unsigned long long)j->size);
+		ADD(" SIZE=%llu", (unsigned long long)j->size +
+		    (j->dkim != NULL ? strlen(j->dkim) : 0));
 	if (body8)
 		ADD(" BODY=8BITMIME");
 	if (j->flags & ENV_SMTPUTF8)

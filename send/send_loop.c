@@ -119,6 +119,7 @@ live_free(struct live *l)
 		rc_free(&l->rc[i]);
 	free(l->rc);
 	env_free(&l->info);
+	free(l->dkim);
 	free(l);
 }
 
@@ -792,12 +793,21 @@ start_remote(struct send *s, struct live *l, const struct route *rt,
 	struct rjob rj;
 	struct job *j;
 	struct dcount *d;
+	const char *dkim;
 	int fd, rv;
 
 	if ((fd = open_mess(s, l->m->id)) == -1) {
 		/* mess/ID gone under us: nothing to send; retry later */
 		log_kv("warn", "id", l->m->id, "op", "open mess", "err",
 		    strerror(errno), NULL);
+		for (size_t k = 0; k < n; k++)
+			l->rc[idx[k]].next = now_s() + s->c.retry_first;
+		return -1;
+	}
+	/* LMTP hands the message to a local store: nothing to sign */
+	if ((dkim = rt->lmtp ? "" : sdkim_fields(s, l, fd)) == NULL) {
+		/* the signer failed: try later rather than send unsigned */
+		close(fd);
 		for (size_t k = 0; k < n; k++)
 			l->rc[idx[k]].next = now_s() + s->c.retry_first;
 		return -1;
@@ -811,7 +821,7 @@ start_remote(struct send *s, struct live *l, const struct route *rt,
 	    (char *)sender_of(l, &l->rc[idx[0]]), l->info.envid,
 	    l->info.ret, l->info.flags, l->info.size, (char *)rt->tls,
 	    (char *)rt->user, (char *)rt->pass, (uint32_t)n, NULL, 0, NULL,
-	    (uint8_t)rt->lmtp };
+	    (uint8_t)rt->lmtp, (char *)dkim };
 	rj.rcpt = calloc(n, sizeof *rj.rcpt);
 	j->rc = malloc(n * sizeof *j->rc);
 	j->dkey = strdup(rt->dkey);

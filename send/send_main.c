@@ -1,6 +1,6 @@
 /* sandmail-send: the queue manager (one long-running process).
  * Run by sandmail-start with its peers' sockets: -L lspawn (SOCK_SEQPACKET),
- * -R rspawn (SOCK_SEQPACKET), -D resolve (stream).  It opens the queue
+ * -R rspawn (SOCK_SEQPACKET), -D resolve (stream), -K sign (stream).  It opens the queue
  * directory, lock/trigger and the tables, drops to user_send and enters
  * its sandbox (send_sbx.c): after that it may only use *at calls relative
  * to the queue directory (and open tables again on HUP, read-only),
@@ -178,16 +178,17 @@ main(int argc, char *argv[])
 	int ch;
 
 	log_init("send");
-	s.lsock = s.rsock = s.dsock = -1;
-	while ((ch = getopt(argc, argv, "c:L:R:D:")) != -1) {
+	s.lsock = s.rsock = s.dsock = s.ksock = -1;
+	while ((ch = getopt(argc, argv, "c:L:R:D:K:")) != -1) {
 		switch (ch) {
 		case 'c': cpath = optarg; break;
 		case 'L': s.lsock = fdopt(optarg); break;
 		case 'R': s.rsock = fdopt(optarg); break;
 		case 'D': s.dsock = fdopt(optarg); break;
+		case 'K': s.ksock = fdopt(optarg); break;
 		default:
 			die_msg(EXIT_TEMP, "usage", "sandmail-send [-c conf] "
-			    "[-L fd] [-R fd] [-D fd]");
+			    "[-L fd] [-R fd] [-D fd] [-K fd]");
 		}
 	}
 	memset(&cf, 0, sizeof cf);
@@ -207,6 +208,9 @@ main(int argc, char *argv[])
 	ids(&cf, "user_send", "sandmails", &uid, &gid);
 	s.uid = (unsigned)send_sandbox(s.qfd, s.c.tables, uid, gid,
 	    s.lsock != -1 ? parent : 0);
+	/* the signer's greeting: it is sandboxed once it has written it */
+	if (sdkim_hello(&s) == -1)
+		die_temp("read", "sandmail-sign greeting");
 	log_kv("start", "queue", s.c.queue, NULL);
 	send_recover(&s);
 	return send_loop(&s);

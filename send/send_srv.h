@@ -12,6 +12,7 @@
 #include "env.h"
 #include "job.h"
 #include "seal.h"
+#include "sign.h"
 #include "send_int.h"
 #include "tbl.h"
 
@@ -50,7 +51,8 @@ struct sconf {
 /* the tables send maps, kept current by lib/tbl.h's tblset */
 enum {
 	T_DOMAINS, T_ALIASES, T_VIRTUAL, T_LOCALUSERS, T_MOVED, T_ROUTES,
-	T_TLSPOL, T_COUNT
+	T_TLSPOL, T_RELAY, T_COUNT	/* T_RELAY: relayclients, whose mail
+					 * send DKIM-signs */
 };
 struct tables {
 	struct tbl	t[T_COUNT];
@@ -71,6 +73,8 @@ struct live {
 	unsigned	 ndirty;	/* marks not yet written (write_marks) */
 	int		 reread;	/* sandmail-rm changed its files */
 	int		 held;		/* hold/ID: never tried until released */
+	char		*dkim;		/* DKIM-Signature fields, or NULL:
+					 * not computed yet */
 };
 
 struct job {
@@ -116,6 +120,8 @@ struct send {
 	struct sconf	 c;
 	struct tables	 t;
 	int		 qfd, trig, lsock, rsock, dsock;
+	int		 ksock;		/* sandmail-sign, or -1 */
+	struct sign_keys keys;		/* the keys it holds (no secrets) */
 	struct index	 idx;
 	struct live	*loaded;
 	size_t		 nloaded;
@@ -208,6 +214,9 @@ void	tables_refresh(struct send *, int force);
 /* send_loop.c */
 void	send_recover(struct send *);
 int	send_loop(struct send *);
+/* send_dkim.c: the signing service's greeting; a message's fields */
+int	sdkim_hello(struct send *);
+const char *sdkim_fields(struct send *, struct live *, int msgfd);
 void	send_trigger_bytes(struct send *, const char *, size_t);
 
 #endif

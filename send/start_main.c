@@ -1,8 +1,10 @@
 /* sandmail-start: what the supervisor runs (as qmail-start).  Makes the
  * socket pairs between send and its helpers, starts sandmail-resolve,
- * sandmail-lspawn, sandmail-rspawn and sandmail-send with them, and then
- * only waits.  Each helper gets its socket on fd 0 (resolve also on fd 1)
- * and this program's stderr as fd 2; send gets -L 3 -R 4 -D 5.  Each
+ * sandmail-lspawn, sandmail-rspawn, sandmail-sign and sandmail-send with
+ * them, and then only waits.  Each helper gets its socket on fd 0
+ * (resolve also on fd 1) and this program's stderr as fd 2; send gets
+ * -L 3 -R 4 -D 5, and -K 6 when the key table TABLES/dkim exists (else
+ * sandmail-sign is not started and nothing is signed).  Each
  * program drops to its own user_* itself (lspawn stays root).  If any of
  * them dies, the others are stopped and this exits 111, so the supervisor
  * starts the whole set again.  TERM goes to send (which finishes the
@@ -28,17 +30,19 @@
 #include "exitcode.h"
 #include "log.h"
 
-enum { P_RESOLVE, P_LSPAWN, P_RSPAWN, P_SEND, NPROG };
+enum { P_RESOLVE, P_LSPAWN, P_RSPAWN, P_SIGN, P_SEND, NPROG };
 
 static const char *const names[NPROG] = {
 	"sandmail-resolve", "sandmail-lspawn", "sandmail-rspawn",
-	"sandmail-send",
+	"sandmail-sign", "sandmail-send",
 };
 static const char *const keys[NPROG] = {
-	"prog_resolve", "prog_lspawn", "prog_rspawn", "prog_send",
+	"prog_resolve", "prog_lspawn", "prog_rspawn", "prog_sign",
+	"prog_send",
 };
 
 static pid_t pids[NPROG];
+static int use_sign;		/* TABLES/dkim exists: start sandmail-sign */
 static volatile sig_atomic_t got_term, got_hup, got_alrm;
 
 static void
@@ -83,6 +87,20 @@ progpath(const struct conf *cf, int i)
 	return p;
 }
 
+/* sign_wanted - the signer runs only where there is a key table */
+static int
+sign_wanted(const struct conf *cf)
+{
+	char *t = conf_path(cf, "tables", ".");
+	char p[PATH_MAX];
+	int n = snprintf(p, sizeof p, "%s/dkim", t);
+
+	free(t);
+	if (n < 0 || (size_t)n >= sizeof p)
+		die_msg(EXIT_TEMP, "tables", "path too long");
+	return access(p, F_OK) == 0;
+}
+
 static void
 child_fds(int i, const int *peer, int devnull)
 {
@@ -92,14 +110,15 @@ child_fds(int i, const int *peer, int devnull)
 	if ((devnull = fcntl(devnull, F_DUPFD, 10)) == -1)
 		_exit(EXIT_TEMP);
 	if (i == P_SEND) {
-		/* fds 3, 4, 5: lspawn, rspawn, resolve */
-		int want[3] = { peer[P_LSPAWN], peer[P_RSPAWN], peer[P_RESOLVE] };
-		int tmp[3];
+		/* fds 3, 4, 5 (, 6): lspawn, rspawn, resolve (, sign) */
+		int want[4] = { peer[P_LSPAWN], peer[P_RSPAWN], peer[P_RESOLVE],
+		    peer[P_SIGN] };
+		int tmp[4], nfd = use_sign ? 4 : 3;
 
-		for (int k = 0; k < 3; k++)
+		for (int k = 0; k < nfd; k++)
 			if ((tmp[k] = fcntl(want[k], F_DUPFD, 10)) == -1)
 				_exit(EXIT_TEMP);
-		for (int k = 0; k < 3; k++)
+		for (int k = 0; k < nfd; k++)
 			if (dup2(tmp[k], 3 + k) == -1)
 				_exit(EXIT_TEMP);
 		if (dup2(devnull, 0) == -1 || dup2(devnull, 1) == -1)
@@ -126,8 +145,8 @@ spawn(int i, const char *path, const char *cpath, const int *peer,
 		return pid;
 	}
 	child_fds(i, peer, devnull);
-	/* close every other descriptor but 0-2 (and 3-5 for send) */
-	for (int fd = i == P_SEND ? 6 : 3; fd < 1024; fd++)
+	/* close every other descriptor but 0-2 (and 3-6 for send) */
+	for (int fd = i == P_SEND ? 7 : 3; fd < 1024; fd++)
 		close(fd);
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGALRM, SIG_DFL);
@@ -143,6 +162,8 @@ spawn(int i, const char *path, const char *cpath, const int *peer,
 		argv[n++] = "-L", argv[n++] = "3";
 		argv[n++] = "-R", argv[n++] = "4";
 		argv[n++] = "-D", argv[n++] = "5";
+		if (use_sign)
+			argv[n++] = "-K", argv[n++] = "6";
 	}
 	argv[n] = NULL;
 	/* our death (even kill -9) ends the child (TERM), from here until
@@ -216,7 +237,12 @@ pairs(int *mine, int *peer)
 	int sv[2];
 
 	for (int i = 0; i < P_SEND; i++) {
-		if (socketpair(AF_UNIX, (i == P_RESOLVE ? SOCK_STREAM :
+		if (i == P_SIGN && !use_sign) {
+			mine[i] = peer[i] = -1;
+			continue;
+		}
+		if (socketpair(AF_UNIX, (i == P_RESOLVE || i == P_SIGN ?
+		    SOCK_STREAM :
 		    SOCK_SEQPACKET) | SOCK_CLOEXEC, 0, sv) == -1)
 			die_temp("socketpair", names[i]);
 		mine[i] = sv[0], peer[i] = sv[1];
@@ -294,15 +320,18 @@ main(int argc, char *argv[])
 	conf_load(&cf, cpath);
 	for (int i = 0; i < NPROG; i++)
 		path[i] = progpath(&cf, i);
+	use_sign = sign_wanted(&cf);
 	if ((devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
 		die_temp("open", "/dev/null");
 	pairs(mine, peer);
 	signals(&old);
 	for (int i = 0; i < P_SEND; i++)
-		pids[i] = spawn(i, path[i], cpath, peer, devnull, &old);
+		if (i != P_SIGN || use_sign)
+			pids[i] = spawn(i, path[i], cpath, peer, devnull, &old);
 	/* send gets our ends of the pairs */
 	pids[P_SEND] = spawn(P_SEND, path[P_SEND], cpath, mine, devnull, &old);
 	for (int i = 0; i < P_SEND; i++)
-		close(mine[i]), close(peer[i]);
+		if (mine[i] != -1)
+			close(mine[i]), close(peer[i]);
 	return wait_loop((int)conf_secs(&cf, "term_wait", 60));
 }

@@ -35,7 +35,7 @@ def _str(s):
 
 def encode_rjob(jid, rcpts, hosts, sender="from@sender.test", qid="Q1",
                 envid="", ret=0, flags=0, size=0, tls="", auth_user="",
-                auth_pass="", proto=0):
+                auth_pass="", proto=0, dkim=""):
     """rcpts: list of addr or (addr, orcpt, notify); hosts: list of
     (name, [addrs]) or (name, [addrs], port); proto 1: LMTP."""
     b = b"R" + _u32(jid) + _str(qid) + _str(sender) + _str(envid)
@@ -52,7 +52,7 @@ def encode_rjob(jid, rcpts, hosts, sender="from@sender.test", qid="Q1",
         b += _str(name) + _u32(10 * (i + 1)) + _u32(port) + _u32(len(addrs))
         for a in addrs:
             b += _str(a)
-    return b + _u8(proto)
+    return b + _str(dkim) + _u8(proto)
 
 
 def decode_rres(b):

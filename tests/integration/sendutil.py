@@ -321,6 +321,7 @@ class FakeRspawn(Peer):
                 h["addrs"] = [c.s() for _ in range(c.u32())]
                 hosts.append(h)
             j["hosts"] = hosts
+            j["dkim"] = c.s()	# DKIM-Signature fields, or ""
             j["proto"] = c.u8()
             c.end()
             assert len(fds) == 1

@@ -14,7 +14,7 @@ from conftest import ROOT
 DEPS = os.path.join(ROOT, "scripts", "deps")
 TOOLS = ("tcpserver", "runsvdir", "sv", "openssl", "cdb", "dnsmasq",
          "smtp-sink", "smtp-source", "mandoc", "man", "setpriv", "mount",
-         "useradd", "ss", "swaks", "postgrey", "grep")
+         "useradd", "ss", "swaks", "postgrey", "grep", "opendkim")
 
 
 def check_tools(path=None, python="/usr/bin/python3"):

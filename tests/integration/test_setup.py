@@ -80,6 +80,33 @@ def test_setup_twice_changes_nothing(destdir):
     assert "domains.cdb: compiled, up to date" in r.stdout
 
 
+def test_setup_dkim_keys_closed(destdir):
+    """The DKIM keys: a directory only root and the signer's group read,
+    and key files made 0640 (a key anyone could read is fixed)."""
+    r = run_setup(destdir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "would create system user sandmailk" in r.stdout
+    keys = os.path.join(destdir, "etc", "sandmail", "dkimkeys")
+    assert os.stat(keys).st_mode & 0o777 == 0o750
+    r = subprocess.run([os.path.join(BUILD, "sandmail-dkim"), "keygen",
+                        "-k", keys, "example.org", "ed", "ed25519"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    k = os.path.join(keys, "example.org.ed.key")
+    assert os.stat(k).st_mode & 0o777 == 0o640
+    with open(os.path.join(destdir, "etc", "sandmail", "dkim"), "w") as f:
+        f.write("example.org ed dkimkeys/example.org.ed.key\n")
+    os.chmod(k, 0o644)
+    r = check(destdir)
+    assert "others may read the key" in r.stdout, r.stdout
+    r = run_setup(destdir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert os.stat(k).st_mode & 0o777 == 0o640
+    r = check(destdir)
+    assert "example.org.ed.key: mode 640" in r.stdout, r.stdout
+    assert "0 failed" in r.stdout, r.stdout
+
+
 def test_check_finds_problems(destdir):
     assert run_setup(destdir).returncode == 0
     etc = os.path.join(destdir, "etc", "sandmail")

@@ -393,6 +393,7 @@ rjob_sample(struct rjob *j, struct rjob_rcpt *rc, struct route_host *h,
 	h[0] = (struct route_host){ "mx1.d.e", 10, 0, 2, addrs };
 	h[1] = (struct route_host){ "[127.0.0.1]", 0, 2525, 1, addrs + 2 };
 	j->nhost = 2, j->host = h;
+	j->dkim = "DKIM-Signature: v=1; a=ed25519-sha256;\n\tb=AA==\n";
 }
 
 static void
@@ -416,6 +417,7 @@ test_rjob(void **state)
 	assert_int_equal(d.host[1].port, 2525);
 	assert_int_equal(d.host[0].pref, 10);
 	assert_int_equal(d.proto, PROTO_SMTP);
+	assert_string_equal(d.dkim, j.dkim);
 	rjob_free(&d);
 	/* LMTP round-trips; a protocol we do not know is refused */
 	j.proto = PROTO_LMTP;
@@ -443,8 +445,9 @@ test_rjob(void **state)
 	rjob_free(&d);
 	{
 		/* patch the last host's port field to 65536 (before it:
-		 * its address, its naddr; after them the proto byte) */
-		size_t off = b.len - 1 - (4 + 9) - 4 - 4;
+		 * its address, its naddr; after them the DKIM fields and
+		 * the proto byte) */
+		size_t off = b.len - 1 - (4 + strlen(j.dkim)) - (4 + 9) - 4 - 4;
 
 		assert_memory_equal(b.p + off, "\0\0\0\0", 4);
 		memcpy(b.p + off, "\0\1\0\0", 4);
