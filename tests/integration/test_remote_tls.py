@@ -88,7 +88,7 @@ def wait_deferred(s, rcpt):
     """The log line of send's deferral of rcpt (send logs each one)."""
     def line():
         for ln in log(s).splitlines():
-            if "event=deferred" in ln and f"rcpt={rcpt}" in ln:
+            if "event=deferred" in ln and f"to={rcpt}" in ln:
                 return ln
         return None
     return wait_for(line, timeout=60, what=f"deferral of {rcpt}")
