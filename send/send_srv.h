@@ -50,7 +50,7 @@ struct sconf {
 /* the tables send maps, kept current by lib/tbl.h's tblset */
 enum {
 	T_DOMAINS, T_ALIASES, T_VIRTUAL, T_LOCALUSERS, T_MOVED, T_ROUTES,
-	T_TLSPOL, T_COUNT
+	T_TLSPOL, T_RELAYAUTH, T_COUNT
 };
 struct tables {
 	struct tbl	t[T_COUNT];
