@@ -633,11 +633,9 @@ static void
 route_auth(struct send *s, struct route *rt, const char *v, size_t n)
 {
 	struct buf a = BUF_INIT(512);
-	const char *c;
-	size_t hn = strcspn(v, " ");
+	const char *c, *sp = memchr(v, ' ', n);	/* v: not a C string */
+	size_t hn = sp != NULL ? (size_t)(sp - v) : n;
 
-	if (hn > n)
-		hn = n;
 	if (hn == 0 || rt->lmtp)
 		return;
 	if (tbl_get(&s->t.t[T_RELAYAUTH], v, hn, &a) == 1 &&
