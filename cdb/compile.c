@@ -328,13 +328,14 @@ bad:
 	    "lmtp:[address][:port], alone");
 }
 
-/* val_route - [host[:port] | [addr]:port] [auth=USER:PASS], or an LMTP
- * destination (lmtp_ok) */
+/* val_route - host[:port] | [addr]:port | empty, or an LMTP destination
+ * (lmtp_ok).  Credentials live in relay_auth, which only send maps: an
+ * auth= here is refused, so no secret lands in routes.cdb. */
 static int
 val_route(const char *s, size_t n, struct buf *out, const char **why)
 {
 	const char *p = s, *end = s + n, *t;
-	int host = 0, auth = 0;
+	int host = 0;
 
 	if (n >= 5 && strncasecmp(s, "lmtp:", 5) == 0) {
 		if (strncmp(s, "lmtp:", 5) != 0)
@@ -351,24 +352,46 @@ val_route(const char *s, size_t n, struct buf *out, const char **why)
 	while (p < end) {
 		for (t = p; t < end && !ws(*t); t++)
 			;
-		if (out->len > 0 && buf_putc(out, ' ') == -1)
-			return -1;
-		if ((size_t)(t - p) > 5 && strncmp(p, "auth=", 5) == 0) {
-			const char *c = memchr(p + 5, ':', (size_t)(t - p - 5));
-
-			if (auth++ || c == NULL || c == p + 5 || c + 1 == t)
-				return why_is(why, "auth= must be USER:PASS, once");
-			if (buf_put(out, p, (size_t)(t - p)) == -1)
-				return -1;
-		} else {
-			if (host++ || auth || !host_ok(p, (size_t)(t - p), out))
-				return why_is(why, "value must be host[:port] or "
-				    "[address][:port], then auth=USER:PASS");
-		}
+		if ((size_t)(t - p) >= 5 && strncasecmp(p, "auth=", 5) == 0)
+			return why_is(why, "auth= moved to relay_auth "
+			    "(next-hop host[:port] USER:PASS)");
+		if (host++ || !host_ok(p, (size_t)(t - p), out))
+			return why_is(why, "value must be host[:port] or "
+			    "[address][:port]");
 		for (p = t; p < end && ws(*p); p++)
 			;
 	}
 	return 0;
+}
+
+/* key_hop - a next hop as a routes value names it: host[:port] or
+ * [addr][:port], in the normal form sandmail-cdb stores in routes.cdb */
+static int
+key_hop(const char *s, size_t n, struct buf *out, const char **why)
+{
+	if (!host_ok(s, n, out))
+		return why_is(why, "key must be host[:port] or [address][:port]"
+		    ", as the routes value spells it");
+	return 0;
+}
+
+/* val_auth - USER:PASS, both non-empty, no white space; the password
+ * may hold colons */
+static int
+val_auth(const char *s, size_t n, struct buf *out, const char **why)
+{
+	const char *c = memchr(s, ':', n);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (ws(s[i]))
+			break;
+	if (c == NULL || c == s || c + 1 == s + n || i != n ||
+	    !ctl_free(s, n))
+		return why_is(why, "value must be USER:PASS, alone");
+	if ((size_t)(c - s) > 255 || n - (size_t)(c - s) - 1 > 255)
+		return why_is(why, "USER and PASS: at most 255 bytes each");
+	return buf_put(out, s, n);
 }
 
 /* ---- lists (aliases, senders) ---- */
@@ -483,6 +506,7 @@ static const struct cdbc_table tables[] = {
 	{ "aliases", key_alias, val_aliases, 0, 1, LK_ADDR, 0644 },
 	{ "relayclients", key_ip, val_relay, 0, 0, LK_IP, 0644 },
 	{ "routes", key_route, val_route, 0, 0, LK_DOMAIN, 0640 },
+	{ "relay_auth", key_hop, val_auth, 0, 0, LK_EXACT, 0640 },
 	{ "users", key_login, val_argon, 0, 0, LK_EXACT, 0640 },
 	{ "localusers", key_login, val_localuser, 0, 0, LK_EXACT, 0644 },
 	{ "moved", key_addr, val_moved, 0, 0, LK_ADDR, 0644 },
@@ -492,7 +516,7 @@ static const struct cdbc_table tables[] = {
 
 const char *const cdbc_names[] = {
 	"domains", "virtual", "aliases", "relayclients", "routes", "users",
-	"localusers", "moved", "senders", "tls_policy", NULL,
+	"localusers", "moved", "senders", "tls_policy", "relay_auth", NULL,
 };
 
 /* cdbc_find - a table by name */

@@ -562,13 +562,13 @@ cpy(char *d, size_t sz, const char *s, size_t n)
 	d[n] = '\0';
 }
 
-/* route_parse - "host[:port]" | "[addr]:port" | "" then " auth=U:P";
+/* route_parse - "host[:port]" | "[addr]:port" | "";
  * or "lmtp:unix:/path" | "lmtp:[addr]:port" | "lmtp:addr:port": LMTP
  * (RFC 2033) to that socket only, port 24 when none is given */
 static void
 route_parse(struct route *rt, const char *v, size_t n)
 {
-	const char *sp = memchr(v, ' ', n), *a, *c;
+	const char *sp = memchr(v, ' ', n), *c;
 	size_t hn = sp ? (size_t)(sp - v) : n;
 	unsigned char bin[16];
 	char port[8] = "";
@@ -605,15 +605,6 @@ route_parse(struct route *rt, const char *v, size_t n)
 		return;
 	}
 
-	if (sp != NULL && (a = memmem(sp, n - (size_t)(sp - v), "auth=", 5)) !=
-	    NULL && (c = memchr(a + 5, ':', n - (size_t)(a + 5 - v))) != NULL) {
-		cpy(rt->user, sizeof rt->user, a + 5, (size_t)(c - a - 5));
-		const char *e = c + 1, *end = v + n;
-
-		while (e < end && *e != ' ')
-			e++;
-		cpy(rt->pass, sizeof rt->pass, c + 1, (size_t)(e - c - 1));
-	}
 	if (hn > 0 && v[0] == '[' && (c = memchr(v, ']', hn)) != NULL) {
 		cpy(rt->name, sizeof rt->name, v + 1, (size_t)(c - v - 1));
 		rt->literal = 1;
@@ -636,6 +627,29 @@ route_parse(struct route *rt, const char *v, size_t n)
 	snprintf(rt->dkey, sizeof rt->dkey, "route:%.*s", (int)hn, v);
 }
 
+/* route_auth - the smart host's credentials: relay_auth keyed by the
+ * next hop exactly as the routes value names it (host[:port]); only send
+ * maps that table, so no other process holds them */
+static void
+route_auth(struct send *s, struct route *rt, const char *v, size_t n)
+{
+	struct buf a = BUF_INIT(512);
+	const char *c, *sp = memchr(v, ' ', n);	/* v: not a C string */
+	size_t hn = sp != NULL ? (size_t)(sp - v) : n;
+
+	if (hn == 0 || rt->lmtp)
+		return;
+	if (tbl_get(&s->t.t[T_RELAYAUTH], v, hn, &a) == 1 &&
+	    (c = memchr(a.p, ':', a.len)) != NULL) {
+		cpy(rt->user, sizeof rt->user, a.p, (size_t)(c - a.p));
+		cpy(rt->pass, sizeof rt->pass, c + 1,
+		    a.len - (size_t)(c + 1 - a.p));
+	}
+	if (a.p != NULL)
+		explicit_bzero(a.p, a.cap);
+	buf_free(&a);
+}
+
 static void
 route_get(struct send *s, const struct rcpt *r, struct route *rt)
 {
@@ -650,8 +664,10 @@ route_get(struct send *s, const struct rcpt *r, struct route *rt)
 		key = lk.p;
 	if (r->dest != NULL && strncmp(r->dest, "lmtp:", 5) == 0)
 		route_parse(rt, r->dest, strlen(r->dest));	/* virtual */
-	else if (tbl_domain(&s->t.t[T_ROUTES], key, &v) == 1)
+	else if (tbl_domain(&s->t.t[T_ROUTES], key, &v) == 1) {
 		route_parse(rt, v.p, v.len);
+		route_auth(s, rt, v.p, v.len);
+	}
 	if (rt->name[0] == '\0') {	/* no route, or empty: use MX */
 		snprintf(rt->dkey, sizeof rt->dkey, "%s", r->domain);
 		snprintf(rt->name, sizeof rt->name, "%s", r->domain);

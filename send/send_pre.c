@@ -40,6 +40,7 @@ static const char *const tbl_names[T_COUNT] = {
 	[T_VIRTUAL] = "virtual", [T_LOCALUSERS] = "localusers",
 	[T_MOVED] = "moved", [T_ROUTES] = "routes",
 	[T_TLSPOL] = "tls_policy", [T_RELAY] = "relayclients",
+	[T_RELAYAUTH] = "relay_auth",
 };
 
 /* tables_open - every table send reads; a missing one is empty */

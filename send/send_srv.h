@@ -51,8 +51,8 @@ struct sconf {
 /* the tables send maps, kept current by lib/tbl.h's tblset */
 enum {
 	T_DOMAINS, T_ALIASES, T_VIRTUAL, T_LOCALUSERS, T_MOVED, T_ROUTES,
-	T_TLSPOL, T_RELAY, T_COUNT	/* T_RELAY: relayclients, whose mail
-					 * send DKIM-signs */
+	T_TLSPOL, T_RELAY, T_RELAYAUTH, T_COUNT	/* T_RELAY: relayclients,
+					 * whose mail send DKIM-signs */
 };
 struct tables {
 	struct tbl	t[T_COUNT];

@@ -133,7 +133,13 @@ def test_aliases_continuations_and_extensions(tmp_path):
     ("routes", "x.org host:0\n", "host[:port]"),
     ("routes", "x.org host:65536\n", "host[:port]"),
     ("routes", "x.org [1.2.3]:25\n", "host[:port]"),
-    ("routes", "x.org h auth=nopass\n", "auth= must be USER:PASS"),
+    # secrets never go into routes.cdb (mapped by smtpd): relay_auth
+    ("routes", "x.org h auth=u:p\n", "auth= moved to relay_auth"),
+    ("routes", "x.org h AUTH=u:p\n", "auth= moved to relay_auth"),
+    ("relay_auth", "h:0 u:p\n", "host[:port]"),
+    ("relay_auth", "h nopass\n", "USER:PASS"),
+    ("relay_auth", "h u:p extra\n", "USER:PASS"),
+    ("relay_auth", "h :p\n", "USER:PASS"),
     ("users", "bob secret\n", "$argon2id$"),
     ("localusers", "bob 1000:1000:home\n", "absolute path"),
     ("localusers", "bob 1000:x:/home/bob\n", "uid:gid:home"),
@@ -175,14 +181,18 @@ def test_relayclients_cidr(tmp_path):
 def test_routes_and_duplicates_merge_only_for_senders(tmp_path):
     d = str(tmp_path)
     write(d, "routes", "* [127.0.0.1]:2525\n.example.net MX.example.net:26"
-          " auth=u:p:w\nexample.com\n[::1]:25 x\n")
+          "\nexample.com\n[::1]:25 x\n")
     r = run("-d", d, "routes")
     assert r.returncode == 100 and ":4: not an address literal" in r.stderr
     write(d, "routes", "* [127.0.0.1]:2525\n.example.net MX.example.net:26"
-          " auth=u:p:w\nexample.com\nv6.example [IPv6:::1]:25\n")
+          "\nexample.com\nv6.example [IPv6:::1]:25\n")
     assert run("-d", d, "routes").returncode == 0
-    assert query(d, "routes", "a.example.net") == \
-        "mx.example.net:26 auth=u:p:w"
+    assert query(d, "routes", "a.example.net") == "mx.example.net:26"
+    # credentials: keyed by the next hop as routes.cdb spells it
+    write(d, "relay_auth", "MX.example.net:26 u:p:w\n[IPv6:::1]:25 a:b\n")
+    assert run("-d", d, "relay_auth").returncode == 0
+    assert query(d, "relay_auth", "mx.example.net:26") == "u:p:w"
+    assert query(d, "relay_auth", "[::1]:25") == "a:b"
     assert query(d, "routes", "example.com") == ""
     assert query(d, "routes", "elsewhere.org") == "[127.0.0.1]:2525"
     # the IPv6: tag is dropped: send takes what is inside the brackets

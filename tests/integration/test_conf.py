@@ -337,3 +337,18 @@ def test_changed_settings(d):
     # the output is itself a configuration that says the same
     again = write(d, r.stdout, "again.conf")
     assert conf_check(again, "-n").stdout == want
+
+
+def test_routes_auth_and_relay_auth_checked(d):
+    """An old routes line with auth= fails the check (the secret belongs
+    in relay_auth, which only send maps); relay_auth is checked too."""
+    conf = good_tree(d)
+    routes, ra = os.path.join(d, "routes"), os.path.join(d, "relay_auth")
+    with open(routes, "w") as f:
+        f.write("x.org relay.x.org:587 auth=u:p\n")
+    with open(ra, "w") as f:
+        f.write("relay.x.org:587 nopass\n")
+    r = conf_check(conf)
+    assert r.returncode == 100
+    assert f"{routes}:1: auth= moved to relay_auth" in r.stdout
+    assert f"{ra}:1: value must be USER:PASS, alone\n" in r.stdout

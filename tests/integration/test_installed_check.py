@@ -23,6 +23,8 @@ def test_check_passes_on_the_installation(installed):
     assert "set-uid and set-gid sandmailq:sandmailq 6711" in out
     assert "sandmaild can write /var/spool/sandmail/lock/queue.sock" in out
     assert "sandmails can read /etc/sandmail/routes.cdb" in out
+    assert "sandmails can read /etc/sandmail/relay_auth.cdb" in out
+    assert "sandmaild cannot read /etc/sandmail/relay_auth.cdb" in out
 
 
 def _uid(inst, user):
@@ -56,6 +58,10 @@ BREAKS = [
      "sandmaild cannot write /var/spool/sandmail/lock/queue.sock"),
     ("routes.cdb of group root", ETC + "/routes.cdb", ("group", "root"),
      "routes.cdb: group root, want sandmails"),
+    ("relay_auth.cdb readable by all", ETC + "/relay_auth.cdb",
+     ("mode", 0o644), "relay_auth.cdb: mode 644, want 640"),
+    ("relay_auth text readable by all", ETC + "/relay_auth", ("mode", 0o644),
+     "relay_auth: readable by others"),
     ("users.cdb readable by all", ETC + "/users.cdb", ("mode", 0o644),
      "users.cdb: mode 644, want 640"),
     ("the TLS key readable by all", ETC + "/tls/key.pem", ("mode", 0o644),

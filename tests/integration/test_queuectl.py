@@ -7,10 +7,10 @@ import collections
 import json
 import os
 import subprocess
-
-import pytest
 import threading
 import time
+
+import pytest
 
 import sendutil as su
 from conftest import prog, wait_for

@@ -78,7 +78,8 @@ def test_aliases_extensions(procs, tmp_path):
 def test_routes_tls_auth(procs, tmp_path):
     tables = dict(su.TABLES)
     tables["routes"] = ("routed.example [127.0.0.1]:2525\n"
-                        ".sub.example relay.example:587 auth=u:p\n")
+                        ".sub.example relay.example:587\n")
+    tables["relay_auth"] = "Relay.example:587 u:p\n"
     tables["tls_policy"] = "routed.example verify\n"
     conf, s = start(procs, tmp_path, tables=tables)
     su.inject(conf, "s@test.example",

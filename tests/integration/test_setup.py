@@ -45,7 +45,8 @@ def test_setup_twice_changes_nothing(destdir):
     assert r.returncode == 0, r.stdout + r.stderr
     etc = os.path.join(destdir, "etc", "sandmail")
     q = os.path.join(destdir, "var", "spool", "sandmail")
-    for t in ("domains", "aliases", "relayclients", "routes", "users"):
+    for t in ("domains", "aliases", "relayclients", "routes", "relay_auth",
+              "users"):
         assert os.path.isfile(os.path.join(etc, t)), t
         assert os.path.isfile(os.path.join(etc, t + ".cdb")), t
     assert os.path.isfile(os.path.join(etc, "localusers.cdb"))
@@ -64,6 +65,10 @@ def test_setup_twice_changes_nothing(destdir):
                 "#smtpd_timeout 300", "#local_uid_min 1000"):
         assert key in conf, key
     assert os.stat(os.path.join(etc, "users")).st_mode & 0o777 == 0o640
+    # smart-host credentials: their own table, secret like users
+    assert os.stat(os.path.join(etc, "relay_auth")).st_mode & 0o777 == 0o640
+    assert os.stat(os.path.join(etc, "relay_auth.cdb")).st_mode & 0o777 \
+        == 0o640
     assert os.stat(os.path.join(etc, "tls", "key.pem")).st_mode & 0o777 \
         == 0o600
 

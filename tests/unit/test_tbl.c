@@ -467,6 +467,23 @@ test_parse_errors(void **state)
 		    "t:5: write lmtp: in lower case\n"
 		    "t:6: lmtp value must be lmtp:unix:/absolute/path or "
 		    "lmtp:[address][:port], alone\n" },
+		/* credentials: their own table, never in routes */
+		{ "routes", "a.org h:587 auth=u:p\nb.org auth=u:p\n", 2,
+		    "t:1: auth= moved to relay_auth (next-hop host[:port] "
+		    "USER:PASS)\n"
+		    "t:2: auth= moved to relay_auth (next-hop host[:port] "
+		    "USER:PASS)\n" },
+		{ "relay_auth", "H.org:587 u:p:w\n[IPv6:::1]:25 u:p\n"
+		    "h.org u:p\n", 0, "" },
+		{ "relay_auth", "h:0 u:p\nh u\nh :p\nh u:\nh u:p x\n"
+		    "h.org:587 u:p\nH.ORG:587 v:q\n", 6,
+		    "t:1: key must be host[:port] or [address][:port], as "
+		    "the routes value spells it\n"
+		    "t:2: value must be USER:PASS, alone\n"
+		    "t:3: value must be USER:PASS, alone\n"
+		    "t:4: value must be USER:PASS, alone\n"
+		    "t:5: value must be USER:PASS, alone\n"
+		    "t:7: duplicate key (first on line 6)\n" },
 	};
 	struct buf err = BUF_INIT(65536);
 	struct cdbc_out o = { NULL, 0, 0 };
