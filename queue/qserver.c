@@ -187,6 +187,26 @@ protocol_error(struct qsess *s, const char *why)
 	s->st = QS_DEAD;
 }
 
+/* received - a local user's message begins with a line naming its uid,
+ * as qmail-queue's does, ahead of anything the user wrote; 0 or -1 */
+static int
+received(struct qsrv *q, struct qsess *s)
+{
+	char line[160], date[64];
+	time_t t = time(NULL);
+	struct tm tm;
+	int n;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(date, sizeof date,
+	    "%a, %d %b %Y %H:%M:%S +0000", &tm) == 0)
+		return -1;
+	n = snprintf(line, sizeof line, "Received: (sandmail-queue invoked "
+	    "by uid %lu); %s\n", (unsigned long)q->invoker, date);
+	if (n < 0 || (size_t)n >= sizeof line)
+		return -1;
+	return qw_write(&s->qw, line, (size_t)n);
+}
+
 /* M: a new message in mess/ */
 static void
 on_msg(struct qsrv *q, struct qsess *s, struct cur *c)
@@ -197,6 +217,13 @@ on_msg(struct qsrv *q, struct qsess *s, struct cur *c)
 		log_fail(s, "tempfail", s->qw.op, s->qw.err);
 		s->qw.id[0] = '\0';
 		replys(s, 'Z', "queue: cannot create the message file");
+		return;
+	}
+	if (q->local && received(q, s) == -1) {
+		log_fail(s, "tempfail", "received", s->qw.err);
+		qw_abort(&s->qw);
+		s->qw.id[0] = '\0';
+		replys(s, 'Z', "queue: cannot write the message file");
 		return;
 	}
 	s->open = 1;
@@ -270,6 +297,19 @@ perm(struct qsess *s, const char *why)
 	s->st = QS_IDLE;
 }
 
+/* unclaim - a local user's envelope claims nothing it cannot prove: no
+ * authentication, no client address or HELO name, protocol "local", and
+ * never one of our own reports (ENV_BOUNCE); its sender stays; 0 or -1 */
+static int
+unclaim(struct env *e)
+{
+	e->flags &= ~(uint32_t)ENV_BOUNCE;
+	if (env_set(&e->auth, "") == -1 || env_set(&e->client, "") == -1 ||
+	    env_set(&e->helo, "") == -1 || env_set(&e->proto, "local") == -1)
+		return -1;
+	return 0;
+}
+
 /* E: the envelope; the message waits for the batch */
 static void
 on_end(struct qsrv *q, struct qsess *s, struct cur *c)
@@ -294,6 +334,12 @@ on_end(struct qsrv *q, struct qsess *s, struct cur *c)
 		return perm(s, "malformed envelope");
 	if ((why = check_env(q, &s->env)) != NULL)
 		return perm(s, why);
+	if (q->local && unclaim(&s->env) == -1) {
+		log_fail(s, "tempfail", "envelope", errno);
+		drop_msg(s);
+		s->st = QS_IDLE;
+		return replys(s, 'Z', "queue: out of memory");
+	}
 	/* the queue's clock, not the client's */
 	s->env.arrival = (uint64_t)time(NULL);
 	s->st = QS_COMMIT;

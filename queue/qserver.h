@@ -31,6 +31,8 @@ struct qsrv {
 	size_t		 committed;	/* messages, for the log and tests */
 	int		 trig;		/* lock/trigger, once opened, or -1 */
 	struct qw_pool	*pool;		/* retired files to reuse, or NULL */
+	int		 local;		/* set-uid: the client is a local user */
+	uid_t		 invoker;	/* its real uid, when local */
 	struct qsess	**s;
 	size_t		 n, cap;
 };

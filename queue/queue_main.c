@@ -305,6 +305,9 @@ serve(const struct conf *c, const struct opts *o, const char *dir)
 	qw_set_boot(boot);
 	qsrv_init(&q, dirfd, lfd);
 	settings(&q, c);
+	/* set-uid: the caller's real uid, before the drop makes it ours */
+	q.local = o->setuid_mode;
+	q.invoker = getuid();
 	uid = queue_sandbox(c, dirfd, lfd, o->setuid_mode);
 	/* the service writes retired files again (qwrite.h); the files it
 	 * accepts are its own uid's, taken after the drop */

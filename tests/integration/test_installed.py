@@ -120,6 +120,12 @@ def test_sendmail_by_unprivileged_user(installed):
     m = installed.wait_mail(installed.maildir("alice"),
                             "from-bob-sendmail")
     assert b"bob" in m
+    # issue 20, item 5: the queue names who ran it, whatever the caller
+    # wrote; it is the message's first line
+    assert m.startswith(b"Received: (sandmail-queue invoked by uid %d); "
+                        % installed.ids["bob"][0]) or \
+        b"\nReceived: (sandmail-queue invoked by uid %d); " \
+        % installed.ids["bob"][0] in m, m
 
 
 @pytest.mark.parametrize("service,port", [

@@ -565,6 +565,92 @@ def test_setuid_run_by_root_takes_back_root(tmp_path):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def forged_envelope(rcpt="b@example.org"):
+    """What a local user might claim: authenticated as admin, from a
+    remote client, over ESMTPSA, and one of sandmail's own reports
+    (ENV_BOUNCE, 4) with the null sender."""
+    out = b"SMENV1" + pstr("") + pstr("") + pstr("admin") + \
+        pstr("192.0.2.1") + pstr("mx.forged.example") + pstr("ESMTPSA")
+    out += struct.pack(">QQIB", 0, 0, 4 | 2, 0) + u32(1)
+    return out + pstr(rcpt) + pstr("") + b"\0"
+
+
+def test_setuid_local_caller_is_attributed():
+    """Issue 20, item 5: run set-uid by a local user (as sendmail does
+    when it cannot reach the service's socket), the queue names the
+    caller's uid in a Received: line ahead of the caller's bytes and
+    drops the caller's claims of authentication, client, HELO,
+    protocol and the bounce flag.  The installed binary reads only
+    /etc/sandmail/sandmail.conf, so that file is put in a private mount
+    namespace (an overlay on /etc); the host's /etc is not touched."""
+    import pwd
+    import shutil
+    import tempfile
+    from queueutil import decode_envelope
+    if os.geteuid() != 0:
+        pytest.skip("a set-uid copy and a mount namespace need root")
+    if not (shutil.which("unshare") and shutil.which("setpriv")):
+        pytest.skip("needs unshare and setpriv")
+    if os.path.exists("/etc/sandmail"):
+        pytest.skip("/etc/sandmail exists here")
+    d = tempfile.mkdtemp(prefix="qsetuid-", dir="/tmp")
+    try:
+        os.chmod(d, 0o755)
+        nobody = pwd.getpwnam("nobody")
+        caller = pwd.getpwnam("daemon").pw_uid
+        b = os.path.join(d, "sandmail-queue")
+        shutil.copy(prog("sandmail-queue"), b)
+        os.chown(b, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(b, 0o6711)
+        conf = write_conf(d, queue=os.path.join(d, "queue"))
+        os.chmod(conf, 0o644)
+        qinit(conf)
+        for sub in ("up", "work"):
+            os.mkdir(os.path.join(d, sub))
+        script = (f"mount -t overlay overlay -o lowerdir=/etc,"
+                  f"upperdir={d}/up,workdir={d}/work /etc && "
+                  f"mkdir /etc/sandmail && "
+                  f"cp {conf} /etc/sandmail/sandmail.conf && "
+                  f"exec setpriv --reuid={caller} --regid={caller} "
+                  f"--clear-groups {b}")
+        a, s = socket.socketpair()
+        p = subprocess.Popen(["unshare", "-m", "--propagation", "private",
+                              "sh", "-c", script], stdin=s.fileno(),
+                             stdout=s.fileno(), close_fds=True)
+        s.close()
+        c = QClient(a, p)
+        t, v = c.message(b"Received: from forged\nSubject: local\n\nhi\n",
+                         forged_envelope())
+        c.close()
+        assert (t, p.returncode) == (b"K", 0), (t, v, p.returncode)
+        mid = v.decode()
+        with open(os.path.join(d, "queue", "mess", mid), "rb") as f:
+            body = f.read()
+        first, rest = body.split(b"\n", 1)
+        assert first.startswith(
+            b"Received: (sandmail-queue invoked by uid %d); " % caller), body
+        assert rest == b"Received: from forged\nSubject: local\n\nhi\n"
+        e = check_consistent(conf, [mid])[mid]
+        assert (e["sender"], e["auth"], e["client"], e["helo"],
+                e["proto"]) == ("", "", "", "", "local"), e
+        assert e["flags"] == 2, e       # 8BITMIME stays; ENV_BOUNCE not
+
+        # root (the supervisor, setup) is trusted: its envelope is kept
+        c = QClient.spawn(conf)
+        t, v = c.message(b"Subject: root\n\nhi\n", forged_envelope())
+        c.close()
+        assert t == b"K", v
+        rid = v.decode()
+        with open(os.path.join(d, "queue", "mess", rid), "rb") as f:
+            assert f.read() == b"Subject: root\n\nhi\n"
+        e = check_consistent(conf, [rid])[rid]
+        assert (e["auth"], e["client"], e["helo"], e["proto"],
+                e["flags"]) == ("admin", "192.0.2.1", "mx.forged.example",
+                                "ESMTPSA", 6), e
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_idle_client_dropped(tmp_path, procs):
     """A client silent for queue_timeout is dropped with its message."""
     conf = write_conf(tmp_path, queue_timeout="1s")
