@@ -695,12 +695,22 @@ send_retire_info(struct send *s, const char *id)
 
 /* send_pool_start - a file found in tmp/ at start (after the start's barrier):
  * rm.NAME is handed to the queue, fs.ID kept for the splits; with
- * queue_reuse off, every retired file goes */
+ * queue_reuse off, every retired file goes.  info.ID and bounce.ID are
+ * splits an earlier send wrote and never published (it was stopped
+ * between the two): todo/ID is still there and is split again, so they
+ * go now rather than after the day that tmp/ leftovers of others wait */
 void
 send_pool_start(struct send *s, const char *name)
 {
 	char a[128], b[128];
 
+	if (strncmp(name, "info.", 5) == 0 || strncmp(name, "bounce.", 7) ==
+	    0) {
+		snprintf(a, sizeof a, "tmp/%s", name);
+		if (unlinkat(s->qfd, a, 0) == 0)
+			log_kv("recover", "removed", a, NULL);
+		return;
+	}
 	if (!s->c.reuse) {
 		if (strncmp(name, "rm.", 3) == 0 || strncmp(name, "re.", 3) ==
 		    0 || strncmp(name, "fs.", 3) == 0) {
