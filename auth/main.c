@@ -151,6 +151,11 @@ main(int argc, char *argv[])
 	    AUTHD_WORKERS_MAX);
 	user(&c, &uid, &gid);
 	signal(SIGPIPE, SIG_IGN);
+	/* the supervisor's reload signal: users.cdb is opened again when it
+	 * is replaced (serve.c), the rest is read at start; by default
+	 * SIGHUP would kill the service */
+	if (service)
+		signal(SIGHUP, SIG_IGN);
 	tzset();
 	if (service) {
 		if ((path = auth_sock_path(&c)) == NULL)

@@ -4,7 +4,10 @@
  * exec one child per connection and reaps them; it never reads a byte
  * from a client.  Each child runs session_run(), which opens the tables
  * and the certificate itself, so a renewed certificate or table is used
- * by the next connection.  SIGTERM: stop listening, let sessions end. */
+ * by the next connection.  SIGTERM: stop listening, let sessions end.
+ * SIGHUP (the supervisor's reload): logged; there is nothing the
+ * listener could reload that the sessions do not read themselves, and
+ * other settings wait for a restart (which lets sessions finish). */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,7 +25,7 @@
 
 #define LISTEN_MAX	16
 
-static volatile sig_atomic_t got_term;
+static volatile sig_atomic_t got_term, got_hup;
 static int lfd[LISTEN_MAX];
 static size_t nlfd;
 
@@ -31,6 +34,13 @@ on_term(int sig)
 {
 	(void)sig;
 	got_term = 1;
+}
+
+static void
+on_hup(int sig)
+{
+	(void)sig;
+	got_hup = 1;
 }
 
 static void
@@ -136,6 +146,8 @@ listen_run(const struct pop3_cfg *cfg, char **addrs, size_t naddrs)
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = on_chld;
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -143,6 +155,7 @@ listen_run(const struct pop3_cfg *cfg, char **addrs, size_t naddrs)
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, &old);
 	while (!got_term) {
 		if (ppoll(pf, nlfd, &tick, &old) > 0)
@@ -158,6 +171,11 @@ listen_run(const struct pop3_cfg *cfg, char **addrs, size_t naddrs)
 				}
 			}
 		kids_reap(kids, &nkids);
+		if (got_hup) {
+			got_hup = 0;
+			log_kv("hup", "reload", "per session",
+			    "settings", "at restart", NULL);
+		}
 	}
 	for (i = 0; i < nlfd; i++)
 		close(lfd[i]);

@@ -293,8 +293,14 @@ serve(const struct conf *c, const struct opts *o, const char *dir)
 	int dirfd, lfd = -1;
 
 	dirfd = open_queue(dir);
-	if (o->service)
+	if (o->service) {
 		lfd = listen_sock(c);
+		/* runit's and s6's reload signal: nothing to reload (each
+		 * commit reads what it needs); by default it would kill the
+		 * service and close its socket until the supervisor starts
+		 * it again */
+		signal(SIGHUP, SIG_IGN);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	tzset();
 	if (sodium_init() < 0)

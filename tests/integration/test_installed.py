@@ -136,9 +136,17 @@ def test_sendmail_by_unprivileged_user(installed):
     ("sandmail-pop3s", "pop3s")])
 def test_sv_hup_and_restart(installed, service, port):
     for cmd in ("hup", "restart"):
+        installed.wait_up(service, port)
+        before = installed.pids(service)[0]
         r = installed.sv(cmd, service)
         assert r.returncode == 0, r.stdout + r.stderr
         installed.wait_up(service, port)
+        if cmd == "hup":
+            # a reload, not a restart: runsv would start a killed
+            # daemon again, but its port was closed meanwhile
+            time.sleep(0.5)
+            assert installed.pids(service)[0] == before, \
+                f"{service} did not survive SIGHUP"
         subj = f"after-{cmd}-{service}"
         for attempt in range(50):
             try:
