@@ -9,6 +9,10 @@ MANDIR   := $(PREFIX)/share/man
 LIBEXEC  := $(PREFIX)/libexec/sandmail
 
 PYTHON   := /usr/bin/python3
+# A test that hangs (its setup and teardown too) fails after this long,
+# with every thread's stack, instead of holding CI to its own limit; the
+# longest test (the crash test under ASan) takes about 15 minutes.
+PYTEST_TIMEOUT ?= --timeout=1500 --timeout-method=thread
 PKGS     := libseccomp libsodium libcdb libssl libcrypto
 
 CC       ?= cc
@@ -98,7 +102,7 @@ unit: $(UNIT_TESTS:%=$(B)/%)
 	done; echo "unit: $$ok programs passed, $$bad failed"; [ $$bad -eq 0 ]
 
 integration: build-all
-	SANDMAIL_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+	SANDMAIL_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_TIMEOUT) tests/integration $(PYTEST_ARGS)
 
 asan:
 	$(MAKE) SANITIZE=1 check
