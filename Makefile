@@ -102,7 +102,7 @@ unit: $(UNIT_TESTS:%=$(B)/%)
 	done; echo "unit: $$ok programs passed, $$bad failed"; [ $$bad -eq 0 ]
 
 integration: build-all
-	SANDMAIL_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_TIMEOUT) tests/integration $(PYTEST_ARGS)
+	SANDMAIL_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -rx -p no:cacheprovider $(PYTEST_TIMEOUT) tests/integration $(PYTEST_ARGS)
 
 asan:
 	$(MAKE) SANITIZE=1 check

@@ -289,6 +289,28 @@ class Installed:
             out.append(f"== {s}\n" + "\n".join(lines))
         return "\n".join(out)
 
+    def processes(self):
+        """Every process of the namespace: pid, parent, uid, state, the
+        kernel function it waits in, and its command line (for a failure
+        message that must say who is stuck where)."""
+        out = []
+        for p in sorted(self.in_ns()):
+            st = {}
+            try:
+                with open(f"/proc/{p}/status") as f:
+                    for ln in f:
+                        k, _, v = ln.partition(":")
+                        st[k] = v.split()
+                with open(f"/proc/{p}/wchan") as f:
+                    wchan = f.read().strip() or "-"
+            except OSError:
+                continue
+            out.append(f"{p} ppid={st.get('PPid', ['?'])[0]} "
+                       f"uid={st.get('Uid', ['?'])[0]} "
+                       f"state={st.get('State', ['?'])[0]} wchan={wchan} "
+                       f"{self._cmd(p)}")
+        return "\n".join(out)
+
     def pids(self, service):
         """The service's process and all its descendants."""
         try:

@@ -81,20 +81,40 @@ def test_table_edit_reaches_every_program(installed):
     inst.users["bob"] = "a new secret"
 
 
-@pytest.mark.xfail(reason="open bug (issue 18 note): in CI's full run, "
-                   "after the crash test in this layout, the first remote "
-                   "job got no answer from rspawn within 90 s; later ones "
-                   "(the next test) were delivered", strict=False)
 def test_new_route_reaches_the_mx(installed):
     """routed.test has no DNS: only the routes entry the previous test
-    compiled can take it to 127.0.0.2."""
+    compiled can take it to 127.0.0.2.
+
+    An open bug (issue 18): in CI's full runs, after the crash test in
+    this layout, this first remote job got no answer from rspawn within
+    90 s (later ones were delivered), and it never happened on the
+    developers' machines.  Until it is understood, a timeout here is an
+    expected failure whose reason carries what is needed to find it (the
+    processes and where they wait, the connections to the MX, the logs),
+    printed in the run's summary (-rx)."""
+    import subprocess
     inst = installed
     assert accepted(inst, "someone@routed.test", "new-route")
     try:
         wait_for(lambda: at_mx(inst, "new-route"), timeout=90,
                  what="the routed message at 127.0.0.2")
     except TimeoutError:
-        raise AssertionError(inst.logs())
+        ss = subprocess.run(["ss", "-tanp"], capture_output=True,
+                            text=True).stdout
+        conns = "\n".join(ln for ln in ss.splitlines()
+                          if f":{inst.mx_port}" in ln)
+        import sys
+        import traceback
+        stacks = "\n".join(
+            f"-- thread {tid}\n" + "".join(traceback.format_stack(fr)[-4:])
+            for tid, fr in sys._current_frames().items())
+        pytest.xfail("rspawn stall (issue 18) reproduced\n"
+                     f"== this process's threads\n{stacks}\n"
+                     f"MX connections={inst.mx.connections} last commands="
+                     f"{inst.mx.commands[-10:]}\n"
+                     f"== sockets on the MX port\n{conns}\n"
+                     f"== processes\n{inst.processes()}\n"
+                     f"{inst.logs(tail=60)}")
 
 
 def test_hup_of_start_keeps_the_tables(installed):
