@@ -22,7 +22,6 @@ import itertools
 import random
 import re
 import signal
-import smtplib
 import subprocess
 import threading
 import time
@@ -31,11 +30,12 @@ import pytest
 
 import runutil as ru
 from conftest import BUILD, free_port, prog, wait_for, wait_port
+from crashutil import (ACTIVE, client, cmdline, files_in, maildir_messages,
+                       tokens)
 
 ASAN = "build-asan" in BUILD
 N = int(os.environ.get("CRASH_MESSAGES", "300" if ASAN else "1000"))
 CLIENTS = 6
-ACTIVE = ("todo", "info", "local", "remote", "bounce")
 
 
 def children(pid):
@@ -59,14 +59,6 @@ def sessions(s):
                 cmdline(int(d)).startswith(want):
             out.append(int(d))
     return out
-
-
-def cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def kill9(pid):
@@ -213,72 +205,6 @@ class Killer(threading.Thread):
             self.error = e
 
 
-def message(i):
-    tok = f"crash-{i:05d}-{os.getpid()}"
-    return tok, (f"From: c@localhost\r\nTo: u@localhost\r\n"
-                 f"Message-ID: <{tok}@test>\r\nSubject: {tok}\r\n\r\n"
-                 f"body {tok}\r\n").encode()
-
-
-def client(s, user, work, accepted, stats, deadline, more):
-    """Send the messages of work; when it is empty, more() gives extra
-    ones as long as the killer has kinds of process left to kill."""
-    smtp = None
-    while time.monotonic() < deadline:
-        try:
-            i = work.pop()
-        except IndexError:
-            i = more()
-            if i is None:
-                break
-        tok, body = message(i)
-        while time.monotonic() < deadline:
-            try:
-                if smtp is None:
-                    smtp = smtplib.SMTP("127.0.0.1", s.port, timeout=15)
-                smtp.sendmail("c@localhost", [f"{user}@localhost"], body)
-                accepted.append(tok)
-                break
-            except (smtplib.SMTPException, OSError):
-                stats["retries"] += 1
-                try:
-                    if smtp is not None:
-                        smtp.close()
-                except OSError:
-                    pass
-                smtp = None
-                time.sleep(0.05)
-    if smtp is not None:
-        try:
-            smtp.quit()
-        except (smtplib.SMTPException, OSError):
-            pass
-
-
-def tokens_in(maildir):
-    out = {}
-    for sub in ("new", "cur"):
-        d = os.path.join(maildir, sub)
-        if not os.path.isdir(d):
-            continue
-        for n in os.listdir(d):
-            with open(os.path.join(d, n), "rb") as f:
-                data = f.read()
-            a = data.find(b"Message-ID: <crash-")
-            if a < 0:
-                continue
-            tok = data[a + 13:data.index(b"@", a)].decode()
-            out[tok] = out.get(tok, 0) + 1
-    return out
-
-
-def files_in(d):
-    out = []
-    for root, _, names in os.walk(d):
-        out += [os.path.join(root, n) for n in names]
-    return out
-
-
 @pytest.fixture
 def system():
     s = System(ru.scratch("sandmail-crash."))
@@ -309,9 +235,9 @@ def test_crash(system):
         # every kind killed at least once while mail is flowing
         with lock:
             return next(extra) if killer.plan else None
-    threads = [threading.Thread(target=client, args=(s, user, work,
-                                                     accepted, stats,
-                                                     deadline, more))
+    threads = [threading.Thread(target=client, args=(
+        s.port, "crash", "c@localhost", f"{user}@localhost", work,
+        accepted, stats, deadline, more))
                for _ in range(CLIENTS)]
     killer.start()
     for t in threads:
@@ -344,7 +270,7 @@ def test_crash(system):
             pass
         left = {d: files_in(os.path.join(s.queue, d)) for d in ACTIVE}
 
-    got = tokens_in(s.maildir)
+    got = tokens(maildir_messages(s.maildir), "crash")
     missing = sorted(set(accepted) - set(got))
     dups = {t: c for t, c in got.items() if c > 1}
     print(f"delivered {len(got)} distinct, {sum(got.values())} files; "

@@ -13,26 +13,17 @@ not killed every kind once and KILLS times in all."""
 import os
 import random
 import signal
-import smtplib
 import threading
 import time
 
 from conftest import BUILD, wait_for
+from crashutil import ACTIVE, client, cmdline, files_in, tokens
 
 ASAN = "build-asan" in BUILD
 N = int(os.environ.get("INSTALLED_CRASH_MESSAGES", "100" if ASAN else "200"))
 CLIENTS = 4
 KILLS = 15
-ACTIVE = ("todo", "info", "local", "remote", "bounce")
 KINDS = ("session", "smtpd", "queue", "send", "lspawn", "start")
-
-
-def cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def uid_of(pid):
@@ -97,64 +88,6 @@ class Killer(threading.Thread):
             self.error = e
 
 
-def message(i):
-    tok = f"icrash-{i:05d}-{os.getpid()}"
-    return tok, (f"From: c@example.org\r\nTo: carol@localhost\r\n"
-                 f"Message-ID: <{tok}@test>\r\nSubject: {tok}\r\n\r\n"
-                 f"body {tok}\r\n").encode()
-
-
-def client(inst, work, accepted, stats, deadline, more):
-    smtp = None
-    while time.monotonic() < deadline:
-        try:
-            i = work.pop()
-        except IndexError:
-            i = more()
-            if i is None:
-                break
-        tok, body = message(i)
-        while time.monotonic() < deadline:
-            try:
-                if smtp is None:
-                    smtp = smtplib.SMTP("127.0.0.1", inst.port["smtp"],
-                                        timeout=15)
-                smtp.sendmail("c@example.org", ["carol@localhost"], body)
-                accepted.append(tok)
-                break
-            except (smtplib.SMTPException, OSError):
-                stats["retries"] += 1
-                try:
-                    if smtp is not None:
-                        smtp.close()
-                except OSError:
-                    pass
-                smtp = None
-                time.sleep(0.05)
-    if smtp is not None:
-        try:
-            smtp.quit()
-        except (smtplib.SMTPException, OSError):
-            pass
-
-
-def tokens_in(inst, maildir):
-    out = {}
-    for m in inst.mail(maildir):
-        a = m.find(b"Message-ID: <icrash-")
-        if a >= 0:
-            tok = m[a + 13:m.index(b"@", a)].decode()
-            out[tok] = out.get(tok, 0) + 1
-    return out
-
-
-def files_in(d):
-    out = []
-    for root, _, names in os.walk(d):
-        out += [os.path.join(root, n) for n in names]
-    return out
-
-
 def test_crash_installed(installed):
     inst = installed
     seed = int(os.environ.get("CRASH_SEED", str(time.time_ns() % 10**9)))
@@ -175,8 +108,9 @@ def test_crash_installed(installed):
                     len(accepted) < 20 * N:
                 return next(extra)
             return None
-    threads = [threading.Thread(target=client, args=(inst, work, accepted,
-                                                     stats, deadline, more))
+    threads = [threading.Thread(target=client, args=(
+        inst.port["smtp"], "icrash", "c@example.org", "carol@localhost", work,
+        accepted, stats, deadline, more))
                for _ in range(CLIENTS)]
     killer.start()
     for t in threads:
@@ -198,7 +132,7 @@ def test_crash_installed(installed):
     maildir = inst.maildir("carol")
 
     def done():
-        got = tokens_in(inst, maildir)
+        got = tokens(inst.mail(maildir), "icrash")
         return not (set(accepted) - set(got)) and all(
             not files_in(os.path.join(q, d)) for d in ACTIVE)
     try:
@@ -206,7 +140,7 @@ def test_crash_installed(installed):
                  what="every accepted message delivered")
     except TimeoutError:
         pass
-    got = tokens_in(inst, maildir)
+    got = tokens(inst.mail(maildir), "icrash")
     missing = sorted(set(accepted) - set(got))
     dups = {t: c for t, c in got.items() if c > 1}
     print(f"delivered {len(got)} distinct; duplicates: {len(dups)}")
