@@ -27,4 +27,21 @@ void	worker_sandbox(void);
 void	worker_run(const struct smtp_cfg *, int sock)
 	    __attribute__((noreturn));
 
+/* RSPAWN_WORKER_RULES - the seccomp rules of a worker's job (sbx.h's
+ * entries): TCP to mail servers, the message read at its own offsets.
+ * rspawn's filter must allow them too, since filters stack and the
+ * worker installs its own after the fork. */
+#define RSPAWN_WORKER_RULES \
+	/* TCP only: type SOCK_STREAM (with any of its flags) */ \
+	SBX_ALLOW2(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET), \
+	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)), \
+	SBX_ALLOW2(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET6), \
+	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)), \
+	SBX_ALLOW(connect), \
+	SBX_ALLOW(getsockopt), \
+	SBX_ALLOW1(sendto, SCMP_A4(SCMP_CMP_EQ, 0)),	/* connected only */ \
+	SBX_ALLOW(recvfrom), \
+	SBX_ALLOW(shutdown), \
+	SBX_ALLOW(pread64)
+
 #endif

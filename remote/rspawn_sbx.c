@@ -29,18 +29,7 @@ static const struct sbx_rule rspawn_rules[] = {
 	SBX_ALLOW1(prctl, SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS)),
 	SBX_ALLOW(seccomp),
 	/* what the workers need (their own filter narrows it again) */
-	/* TCP only: type SOCK_STREAM (with any of its flags) */
-	SBX_ALLOW2(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET),
-	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)),
-	SBX_ALLOW2(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET6),
-	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)),
-	SBX_ALLOW(connect),
-	SBX_ALLOW(getsockopt),
-	SBX_ALLOW1(sendto, SCMP_A4(SCMP_CMP_EQ, 0)),	/* connected only */
-	SBX_ALLOW(recvfrom),
-	SBX_ALLOW(shutdown),
-	/* the message, read at offsets of its own */
-	SBX_ALLOW(pread64),
+	RSPAWN_WORKER_RULES,
 	SBX_LAST
 };
 

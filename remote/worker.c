@@ -17,22 +17,11 @@
 #include "sbx.h"
 
 static const struct sbx_rule worker_rules[] = {
-	/* TCP to the mail servers */
-	/* TCP only: type SOCK_STREAM (with any of its flags) */
-	SBX_ALLOW2(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET),
-	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)),
-	SBX_ALLOW2(socket, SCMP_A0(SCMP_CMP_EQ, AF_INET6),
-	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)),
-	SBX_ALLOW(connect),
-	SBX_ALLOW(getsockopt),
-	SBX_ALLOW1(sendto, SCMP_A4(SCMP_CMP_EQ, 0)),	/* connected only */
-	SBX_ALLOW(recvfrom),
-	SBX_ALLOW(shutdown),
+	/* TCP to the mail servers, the message at offsets of its own */
+	RSPAWN_WORKER_RULES,
 	/* LMTP over a UNIX socket: a pair to ask the connector on (uconn.h);
 	 * no AF_UNIX socket() of its own, so no other socket is reachable */
 	SBX_ALLOW1(socketpair, SCMP_A0(SCMP_CMP_EQ, AF_UNIX)),
-	/* the message, read at offsets of its own */
-	SBX_ALLOW(pread64),
 	/* jobs and results with the parent */
 	SBX_ALLOW(sendmsg),
 	SBX_ALLOW(recvmsg),
