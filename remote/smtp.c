@@ -19,6 +19,7 @@
 
 #include <sodium.h>
 
+#include "dane.h"
 #include "env.h"
 #include "log.h"
 #include "mime7.h"
@@ -43,7 +44,8 @@ struct tx {
 	int			 scanned, has8, haslong;
 	int			 conv;		/* 1 done, -1 failed */
 	unsigned		 conv_mode;	/* MIME7_* of body */
-	int			 pol;		/* enum smtp_tls */
+	int			 pol;		/* enum smtp_tls: the job's */
+	int			 hpol;		/* the host's (dane.h) */
 	int			 conv_same;	/* the conversion changed nothing */
 	const char		*conv_why;
 	struct buf		 body;		/* the 7-bit version */
@@ -56,6 +58,7 @@ smtp_conn_init(struct smtp_conn *c)
 {
 	memset(c, 0, sizeof *c);
 	c->fd = -1;
+	c->tlsv = "none";
 }
 
 /* smtp_param_ok - xtext and addresses: printable ASCII, no space */
@@ -101,6 +104,7 @@ conn_close(struct smtp_conn *c)
 	c->fd = -1;
 	c->tls = 0;
 	c->tlsc = NULL;
+	c->tlsv = "none";
 }
 
 static int
@@ -276,9 +280,9 @@ int
 smtp_tls_policy(const char *s)
 {
 	static const char *const name[] = { "none", "may", "encrypt",
-	    "verify" };
+	    "verify", "dane", "dane-only" };
 
-	for (int i = 0; s != NULL && i < 4; i++)
+	for (int i = 0; s != NULL && i < 6; i++)
 		if (strcmp(s, name[i]) == 0)
 			return i;
 	return -1;
@@ -287,12 +291,32 @@ smtp_tls_policy(const char *s)
 static int
 tls_required(const struct tx *t)
 {
-	return t->pol == TLS_ENCRYPT || t->pol == TLS_VERIFY;
+	return t->hpol == TLS_ENCRYPT || t->hpol == TLS_VERIFY ||
+	    t->hpol == TLS_DANE_MATCH;
+}
+
+/* the handshake under the host's policy: TLSA records, PKIX, or none */
+static int
+tls_handshake(struct tx *t, struct smtp_conn *c, struct tlsconn *tc,
+    const struct route_host *h, char *err, size_t errsz)
+{
+	struct tlsa recs[JOB_TLSA_MAX];
+	int n;
+
+	if (t->hpol != TLS_DANE_MATCH)
+		return tls_connect(tc, t->cfg->tls_ctx, c->fd, c->host,
+		    t->hpol == TLS_VERIFY, t->cfg->t_cmd, err, errsz);
+	if ((n = dane_records(h, recs, JOB_TLSA_MAX)) == -1) {
+		snprintf(err, errsz, "bad TLSA record in the job");
+		return -1;
+	}
+	return tls_connect_dane(tc, t->cfg->tls_ctx, c->fd, c->host, recs,
+	    (size_t)n, t->cfg->t_cmd, err, errsz);
 }
 
 #ifdef REMOTE_TLS
 static int
-starttls(struct tx *t, struct smtp_conn *c)
+starttls(struct tx *t, struct smtp_conn *c, const struct route_host *h)
 {
 	struct reply r;
 	struct tlsconn *tc;
@@ -307,8 +331,7 @@ starttls(struct tx *t, struct smtp_conn *c)
 	rd_discard(&c->rd);	/* nothing sent before TLS counts */
 	if ((tc = calloc(1, sizeof *tc)) == NULL)
 		die_temp("tls", "memory");
-	if (tls_connect(tc, t->cfg->tls_ctx, c->fd, c->host,
-	    t->pol == TLS_VERIFY, t->cfg->t_cmd, err, sizeof err) == -1) {
+	if (tls_handshake(t, c, tc, h, err, sizeof err) == -1) {
 		free(tc);
 		/* RFC 3463 X.7.5: cryptographic failure */
 		snprintf(t->last, sizeof t->last, "4.7.5 TLS with %s failed: "
@@ -317,10 +340,13 @@ starttls(struct tx *t, struct smtp_conn *c)
 	}
 	c->tls = 1;
 	c->tlsc = tc;
+	c->tlsv = t->hpol == TLS_DANE_MATCH ? "dane-verified" :
+	    t->hpol == TLS_VERIFY ? "verified" : "unverified";
 	rd_init(&c->rd, c->fd, tls_read_op, tc);
 	wr_init(&c->wr, c->fd, tls_write_op, tc);
 	log_kv("tls", "id", t->job->qid, "mta", c->mta, "version",
-	    tls_version(tc), "cipher", tls_cipher(tc), NULL);
+	    tls_version(tc), "cipher", tls_cipher(tc), "verify", c->tlsv,
+	    NULL);
 	return ehlo(t, c);
 }
 #endif
@@ -328,26 +354,28 @@ starttls(struct tx *t, struct smtp_conn *c)
 /* STARTTLS when offered (or required); 0 go on, -1 fail, 1 try again
  * on a new connection without TLS (policy "may", handshake failed) */
 static int
-maybe_tls(struct tx *t, struct smtp_conn *c, int notls)
+maybe_tls(struct tx *t, struct smtp_conn *c, const struct route_host *h,
+    int notls)
 {
-	if (t->pol == TLS_NONE || notls)
+	if (t->hpol == TLS_NONE || notls)
 		return 0;
 	if (!(c->ehlo.ext & EXT_STARTTLS) || t->cfg->tls_ctx == NULL) {
 		if (!tls_required(t))
 			return 0;
 		/* RFC 3463 X.7.4: security features not supported */
 		snprintf(t->last, sizeof t->last, "4.7.4 TLS is required for "
-		    "this "
-		    "domain but %s", t->cfg->tls_ctx == NULL ?
+		    "%s but %s", t->hpol == TLS_DANE_MATCH ? "this host (DANE "
+		    "TLSA records)" : "this domain", t->cfg->tls_ctx == NULL ?
 		    "this system has no TLS client" :
 		    "the server does not offer STARTTLS");
 		return -1;
 	}
 #ifdef REMOTE_TLS
-	if (starttls(t, c) == -1)
+	if (starttls(t, c, h) == -1)
 		return tls_required(t) ? -1 : 1;
 	return 0;
 #else
+	(void)h;
 	return 0;
 #endif
 }
@@ -434,6 +462,10 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
 	int k;
 
 	conn_close(c);
+	/* DANE first: a host it rules out is not even connected to */
+	if ((t->hpol = dane_host_policy(t->pol, h, t->last,
+	    sizeof t->last)) == -1)
+		return -1;
 	snprintf(c->host, sizeof c->host, "%s", h->name);
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	snprintf(c->mta, sizeof c->mta, "%s[%s]", h->name, addr);
@@ -463,7 +495,7 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
 		smtp_quit(t->cfg, c);
 		return -1;
 	}
-	if (ehlo(t, c) == -1 || (k = maybe_tls(t, c, notls)) == -1 ||
+	if (ehlo(t, c) == -1 || (k = maybe_tls(t, c, h, notls)) == -1 ||
 	    (k == 0 && auth(t, c) == -1)) {
 		smtp_quit(t->cfg, c);
 		return -1;
