@@ -11,10 +11,12 @@
 #include <cmocka.h>
 
 #include "buf.h"
+#include "dane.h"
 #include "hdr2047.h"
 #include "io.h"
 #include "mime7.h"
 #include "reply.h"
+#include "smtp.h"
 
 /* a fake peer: reads come from a string */
 struct src {
@@ -730,11 +732,60 @@ test_mime_headers_encoded(void **st)
 	buf_free(&d);
 }
 
+/* RFC 7672 2.2 host by host, under each policy */
+static void
+test_dane_policy(void **state)
+{
+	static char *recs[] = { "3 1 1 00ff", "2 0 1 aa" };
+	struct route_host h = { "mx.example.org", 10, 0, 0, NULL };
+	struct tlsa t[JOB_TLSA_MAX];
+	char why[256];
+
+	(void)state;
+	/* the other policies are not touched, whatever DNSSEC says */
+	h.dane = DANE_FAIL;
+	for (int p = TLS_NONE; p <= TLS_VERIFY; p++)
+		assert_int_equal(dane_host_policy(p, &h, why, sizeof why), p);
+	for (int p = TLS_DANE; p <= TLS_DANE_ONLY; p++) {
+		h.dane = DANE_SECURE;
+		assert_int_equal(dane_host_policy(p, &h, why, sizeof why),
+		    TLS_DANE_MATCH);
+		h.dane = DANE_UNUSABLE;
+		assert_int_equal(dane_host_policy(p, &h, why, sizeof why),
+		    TLS_ENCRYPT);
+		h.dane = DANE_FAIL;
+		why[0] = '\0';
+		assert_int_equal(dane_host_policy(p, &h, why, sizeof why), -1);
+		assert_non_null(strstr(why, "4.7.5 DANE"));
+		assert_non_null(strstr(why, "mx.example.org"));
+	}
+	h.dane = DANE_NONE;
+	assert_int_equal(dane_host_policy(TLS_DANE, &h, why, sizeof why),
+	    TLS_MAY);
+	h.dane = 0;		/* a host no one set */
+	assert_int_equal(dane_host_policy(TLS_DANE, &h, why, sizeof why),
+	    TLS_MAY);
+	assert_int_equal(dane_host_policy(TLS_DANE_ONLY, &h, why, sizeof why),
+	    -1);
+	assert_non_null(strstr(why, "4.7.4"));
+	/* the records, back from the job's text */
+	h.ntlsa = 2, h.tlsa = recs;
+	assert_int_equal(dane_records(&h, t, JOB_TLSA_MAX), 2);
+	assert_int_equal(t[0].usage, 3);
+	assert_int_equal(t[0].len, 2);
+	assert_int_equal(t[1].data[0], 0xaa);
+	assert_int_equal(dane_records(&h, t, 1), 1);
+	recs[1] = "2 0 1 a";
+	assert_int_equal(dane_records(&h, t, JOB_TLSA_MAX), -1);
+	recs[1] = "2 0 1 aa";
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reply_lines),
+		cmocka_unit_test(test_dane_policy),
 		cmocka_unit_test(test_reply_nul),
 		cmocka_unit_test(test_reply_limits),
 		cmocka_unit_test(test_ehlo),
