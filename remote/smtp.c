@@ -23,6 +23,7 @@
 #include "env.h"
 #include "log.h"
 #include "mime7.h"
+#include "rtls.h"
 #include "smtp.h"
 #include "uconn.h"
 #ifdef REMOTE_TLS
@@ -46,6 +47,7 @@ struct tx {
 	unsigned		 conv_mode;	/* MIME7_* of body */
 	int			 pol;		/* enum smtp_tls: the job's */
 	int			 hpol;		/* the host's (dane.h) */
+	int			 rtls;		/* REQUIRETLS (RFC 8689) */
 	int			 conv_same;	/* the conversion changed nothing */
 	const char		*conv_why;
 	struct buf		 body;		/* the 7-bit version */
@@ -451,6 +453,33 @@ auth(struct tx *t, struct smtp_conn *c)
 	return r;
 }
 
+/* REQUIRETLS (RFC 8689 4.2.1): a host that cannot give verified TLS is
+ * not to have the message, and when no host can the sender learns it by
+ * a bounce, 5.7.30: the TLS failure (4.7.x) of this host becomes one */
+static void
+rtls_refuse(struct tx *t)
+{
+	char why[JOB_TEXT_MAX];
+	const char *sp;
+
+	if (!t->rtls || strncmp(t->last, "4.7.", 4) != 0 ||
+	    (sp = strchr(t->last, ' ')) == NULL)
+		return;		/* the network's fault: try again later */
+	snprintf(why, sizeof why, "5.7.30 REQUIRETLS: %s", sp + 1);
+	memcpy(t->last, why, strlen(why) + 1);
+}
+
+/* the next hop must offer REQUIRETLS itself (after TLS) */
+static int
+rtls_offered(struct tx *t, struct smtp_conn *c)
+{
+	if (!t->rtls || (c->ehlo.ext & EXT_REQUIRETLS))
+		return 0;
+	snprintf(t->last, sizeof t->last, "4.7.30 %s does not offer "
+	    "REQUIRETLS", c->mta);
+	return -1;
+}
+
 /* connect, greeting, EHLO, STARTTLS, AUTH: 0 ready, -1 (t->last says
  * why), 1 retry without TLS */
 static int
@@ -465,7 +494,11 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
 	/* DANE first: a host it rules out is not even connected to */
 	if ((t->hpol = dane_host_policy(t->pol, h, t->last,
 	    sizeof t->last)) == -1)
-		return -1;
+		return rtls_refuse(t), -1;
+	/* REQUIRETLS: verified TLS, by TLSA records or else by the CA file
+	 * and the host name (RFC 8689 4.2.1) */
+	if (t->rtls && t->hpol != TLS_DANE_MATCH)
+		t->hpol = TLS_VERIFY;
 	snprintf(c->host, sizeof c->host, "%s", h->name);
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	snprintf(c->mta, sizeof c->mta, "%s[%s]", h->name, addr);
@@ -496,7 +529,9 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
 		return -1;
 	}
 	if (ehlo(t, c) == -1 || (k = maybe_tls(t, c, h, notls)) == -1 ||
+	    (k == 0 && rtls_offered(t, c) == -1) ||
 	    (k == 0 && auth(t, c) == -1)) {
+		rtls_refuse(t);
 		smtp_quit(t->cfg, c);
 		return -1;
 	}
@@ -735,6 +770,8 @@ mail_cmd(struct tx *t, struct smtp_conn *c, int body8)
 		ADD(" BODY=8BITMIME");
 	if (j->flags & ENV_SMTPUTF8)
 		ADD(" SMTPUTF8");
+	if (t->rtls)
+		ADD(" REQUIRETLS");
 	if (c->ehlo.ext & EXT_DSN) {
 		if (j->ret == RET_FULL || j->ret == RET_HDRS)
 			ADD(" RET=%s", j->ret == RET_FULL ? "FULL" : "HDRS");
@@ -964,6 +1001,16 @@ transaction(struct tx *t, struct smtp_conn *c)
 
 /* --- a whole job --- */
 
+/* "TLS-Required: No" in the message's header section */
+static int
+tls_required_no(const struct tx *t)
+{
+	static char head[RTLS_HEAD_MAX];
+	ssize_t n = pread(t->msgfd, head, sizeof head, 0);
+
+	return n > 0 && rtls_header_no(head, (size_t)n);
+}
+
 static int
 tx_init(struct tx *t, const struct smtp_cfg *cfg, const struct rjob *j,
     int msgfd, struct rres *res)
@@ -993,6 +1040,17 @@ tx_init(struct tx *t, const struct smtp_cfg *cfg, const struct rjob *j,
 		/* send only passes what sandmail-cdb accepted: fail closed */
 		result_all(t, ST_TEMP, "4.7.0 unknown TLS policy in the job");
 		return 0;
+	}
+	/* LMTP is final delivery into a store, not a relay */
+	t->rtls = !lmtp(t) && (j->flags & ENV_REQUIRETLS) != 0;
+	if (!t->rtls && (t->pol == TLS_DANE || t->pol == TLS_DANE_ONLY) &&
+	    tls_required_no(t)) {
+		/* RFC 8689 5: the sender asks that the recipient domain's
+		 * TLS policy (DANE) be set aside; the admin's own encrypt
+		 * or verify stand */
+		log_kv("tls_required_no", "id", j->qid, "policy", j->tls != NULL
+		    && j->tls[0] != '\0' ? j->tls : "remote_tls", NULL);
+		t->pol = TLS_MAY;
 	}
 	if (j->auth_user != NULL && j->auth_user[0] != '\0' &&
 	    t->pol != TLS_VERIFY) {
@@ -1036,6 +1094,10 @@ smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
 
 	if (tx_init(&t, cfg, j, msgfd, res) == -1)
 		return -1;
+	if (c->fd >= 0 && t.rtls && (!(c->ehlo.ext & EXT_REQUIRETLS) ||
+	    (strcmp(c->tlsv, "verified") != 0 &&
+	    strcmp(c->tlsv, "dane-verified") != 0)))
+		smtp_quit(cfg, c);	/* made for mail that asked less */
 	if (c->fd >= 0 && pending(&t)) {
 		/* a reused connection: if it has gone stale, start over */
 		if (transaction(&t, c) == -1)
@@ -1045,7 +1107,9 @@ smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
 	}
 	if (pending(&t))
 		try_hosts(&t, c);
-	result_all(&t, ST_TEMP, t.last);
+	/* RFC 8689 4.2.1: REQUIRETLS mail no host could take bounces */
+	result_all(&t, strncmp(t.last, "5.7.30", 6) == 0 ? ST_PERM : ST_TEMP,
+	    t.last);
 	if (c->fd < 0 && c->mta[0] == '\0')
 		res->mta = strdup("");
 	else

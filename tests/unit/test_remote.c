@@ -16,6 +16,7 @@
 #include "io.h"
 #include "mime7.h"
 #include "reply.h"
+#include "rtls.h"
 #include "smtp.h"
 
 /* a fake peer: reads come from a string */
@@ -780,12 +781,53 @@ test_dane_policy(void **state)
 	recs[1] = "2 0 1 aa";
 }
 
+/* RFC 8689 5: the TLS-Required field, in the header section only */
+static void
+test_tls_required_no(void **state)
+{
+#define NO(s)	assert_int_equal(rtls_header_no(s, strlen(s)), 1)
+#define YES(s)	assert_int_equal(rtls_header_no(s, strlen(s)), 0)
+	(void)state;
+	NO("TLS-Required: No\n\nbody\n");
+	NO("Subject: x\nTLS-Required: No\n\n");
+	NO("tls-required:no\n\n");
+	NO("TLS-REQUIRED:   nO  \n\n");
+	NO("TLS-Required :\tNo\n\n");		/* obsolete "name :" */
+	NO("TLS-Required:\n No\n\n");		/* folded */
+	NO("TLS-Required: No\r\n\r\n");		/* CRLF */
+	NO("TLS-Required: No");			/* cut, no line end */
+	NO("Subject: a\n folded: TLS-Required: No\nTLS-Required: No\n\n");
+	YES("");
+	YES("TLS-Required: Yes\n\n");
+	YES("TLS-Required: Non\n\n");
+	YES("TLS-Required: N o\n\n");
+	YES("TLS-Required: No thanks\n\n");
+	YES("TLS-Required: No\n more\n\n");
+	YES("TLS-Required:\n\n");
+	YES("TLS-Requires: No\n\n");
+	YES("X-TLS-Required: No\n\n");
+	YES("TLS-Required No\n\n");
+	/* a continuation line is not a field of its own */
+	YES("Subject: a\n TLS-Required: No\n\n");
+	/* the body is not the header */
+	YES("Subject: x\n\nTLS-Required: No\n");
+	YES("\nTLS-Required: No\n");
+	YES("Subject: x\r\n\r\nTLS-Required: No\r\n");
+	/* NUL bytes and lengths: only n bytes are read */
+	assert_int_equal(rtls_header_no("TLS-Required: No\n", 15), 0);
+	assert_int_equal(rtls_header_no("TLS-Required: No\n", 16), 1);
+	assert_int_equal(rtls_header_no("TLS-Required: N\0o\n\n", 19), 0);
+#undef NO
+#undef YES
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reply_lines),
 		cmocka_unit_test(test_dane_policy),
+		cmocka_unit_test(test_tls_required_no),
 		cmocka_unit_test(test_reply_nul),
 		cmocka_unit_test(test_reply_limits),
 		cmocka_unit_test(test_ehlo),
