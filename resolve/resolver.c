@@ -210,6 +210,19 @@ req_answer(struct req *r, uint8_t status, const char *text)
 	log_s(&l, "domain", r->domain);
 	log_m(&l, "status", &a.status, 1);
 	log_u(&l, "hosts", a.nhost);
+	if (cfg->dnssec) {
+		/* each host's DANE state, in order (doc/protocols.md) */
+		char dane[JOB_HOST_MAX + 1];
+		uint32_t i;
+
+		for (i = 0; i < a.nhost && i < JOB_HOST_MAX; i++)
+			dane[i] = (char)(a.host[i].dane ? a.host[i].dane :
+			    DANE_NONE);
+		dane[i] = '\0';
+		log_s(&l, "mx", r->mx_secure ? "secure" : "insecure");
+		if (i > 0)
+			log_s(&l, "dane", dane);
+	}
 	if (a.text != NULL && a.text[0] != '\0')
 		log_s(&l, "text", a.text);
 	log_done(&l);

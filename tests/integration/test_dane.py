@@ -277,8 +277,10 @@ def test_matching_dane_ee_is_delivered_and_logged(system):
     ln = wait_line(s, "event=delivery", "rcpt=a@ok.good.test",
                    what="rspawn's delivery line")
     assert "status=K" in ln and "tls=dane-verified" in ln
-    # the resolver asked for the TLSA records with DNSSEC OK and got AD
     assert "event=tls" in log(s) and "verify=dane-verified" in log(s)
+    # the resolver asked for the TLSA records with DNSSEC OK and got AD
+    ln = wait_line(s, "event=route", "domain=ok.good.test")
+    assert "mx=secure" in ln and "dane=S" in ln
 
 
 def test_dane_ta_is_delivered(system):
@@ -312,6 +314,7 @@ def test_bogus_tlsa_is_deferred_without_connecting(system):
     submit(s, ["a@bogus.good.test"])
     ln = wait_line(s, "event=deferred", "to=a@bogus.good.test")
     assert "4.7.5" in ln and "TLSA lookup for mx4.good.test failed" in ln
+    assert "dane=B" in wait_line(s, "event=route", "domain=bogus.good.test")
     assert s.mx[4].connections == 0
 
 
@@ -329,6 +332,8 @@ def test_unsigned_domain_gets_the_normal_policy(system):
     assert wait_delivered(s.mx[5], "a@plain.test").tls
     assert "tls=unverified" in wait_line(s, "event=delivery",
                                          "rcpt=a@plain.test")
+    ln = wait_line(s, "event=route", "domain=plain.test")
+    assert "mx=insecure" in ln and "dane=N" in ln
 
 
 def test_dane_only_refuses_an_unsigned_domain(system):
