@@ -297,6 +297,7 @@ tls_required(const struct tx *t)
 	    t->hpol == TLS_DANE_MATCH;
 }
 
+#ifdef REMOTE_TLS
 /* the handshake under the host's policy: TLSA records, PKIX, or none */
 static int
 tls_handshake(struct tx *t, struct smtp_conn *c, struct tlsconn *tc,
@@ -316,7 +317,6 @@ tls_handshake(struct tx *t, struct smtp_conn *c, struct tlsconn *tc,
 	    (size_t)n, t->cfg->t_cmd, err, errsz);
 }
 
-#ifdef REMOTE_TLS
 static int
 starttls(struct tx *t, struct smtp_conn *c, const struct route_host *h)
 {
