@@ -11,6 +11,7 @@ which the TLSA names carry: _PORT._tcp.mxN.good.test).
     bogus.good.test   mx4  TLSA altered after signing   deferred (4.7.5)
     bogusmx.good.test      MX altered after signing     deferred (4.4.3)
     ta.good.test      mx6  2 0 1 <the test CA>          delivered
+    implicit.good.test     no MX (secure denial), TLSA  delivered
     plain.test        mx5  unsigned                     normal policy
 """
 import hashlib
@@ -82,6 +83,8 @@ bogusmx IN MX 10 mx1
 ta IN MX 10 mx6
 mx6 IN A {ADDR[6]}
 _{port}._tcp.mx6 IN TLSA 2 0 1 {ca}
+implicit IN A {ADDR[1]}
+_{port}._tcp.implicit IN TLSA 3 1 1 {key}
 """
 
 
@@ -289,6 +292,18 @@ def test_dane_ta_is_delivered(system):
     assert wait_delivered(s.mx[6], "a@ta.good.test").tls
     assert "tls=dane-verified" in wait_line(
         s, "event=delivery", "rcpt=a@ta.good.test")
+
+
+def test_implicit_mx_uses_the_domains_own_tlsa(system):
+    """No MX, proven by NSEC: the domain is its own host (RFC 5321 5.1)
+    and its own TLSA base name (RFC 7672 2.2.2)."""
+    s = system(servers=(1,))
+    submit(s, ["a@implicit.good.test"])
+    assert wait_delivered(s.mx[1], "a@implicit.good.test").tls
+    assert "tls=dane-verified" in wait_line(
+        s, "event=delivery", "rcpt=a@implicit.good.test")
+    ln = wait_line(s, "event=route", "domain=implicit.good.test")
+    assert "mx=secure" in ln and "dane=S" in ln
 
 
 def test_wrong_certificate_is_deferred(system):
