@@ -487,12 +487,18 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
     const char *addr, int notls)
 {
 	uint16_t port = h->port ? h->port : t->cfg->port;
+	struct route_host dh;
 	struct reply r;
 	int k;
 
 	conn_close(c);
-	/* DANE first: a host it rules out is not even connected to */
-	if ((t->hpol = dane_host_policy(t->pol, h, t->last,
+	/* DANE first: a host it rules out is not even connected to.  The
+	 * TLSA records resolve found are those of mx_port: a route to
+	 * another port has none that count */
+	dh = *h;
+	if (h->port != 0 && h->port != t->cfg->port)
+		dh.dane = DANE_NONE, dh.ntlsa = 0;
+	if ((t->hpol = dane_host_policy(t->pol, &dh, t->last,
 	    sizeof t->last)) == -1)
 		return rtls_refuse(t), -1;
 	/* REQUIRETLS: verified TLS, by TLSA records or else by the CA file

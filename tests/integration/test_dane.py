@@ -370,3 +370,45 @@ def test_ad_is_not_trusted_without_dns_dnssec(system):
     assert wait_delivered(s.mx[2], "a@wrong.good.test").tls
     assert "tls=unverified" in wait_line(s, "event=delivery",
                                          "rcpt=a@wrong.good.test")
+
+
+# --- rspawn alone: the DANE state as the job carries it -------------------
+
+def test_rspawn_tlsa_only_for_mx_port(procs, tmp_path):
+    """The TLSA records resolve found are those of mx_port; a route to
+    another port (a routes entry host:port) gets none under dane: there
+    the wrong record does not defer, on mx_port it does."""
+    from remoteutil import Rspawn, write_conf
+    ca, cert, key = make_ca(str(tmp_path), ["mx.example.test"])
+    port, other = common_port(["127.0.84.1"]), None
+    while other is None or other == port:
+        other = common_port(["127.0.84.1"])
+    servers = [SMTPServer("127.0.84.1", p, "mx.example.test")
+               for p in (port, other)]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    for srv in servers:
+        srv.tls_ctx = ctx
+    conf = write_conf(str(tmp_path), port, f"tls_ca_file {ca}\n")
+    r = Rspawn(procs, conf, str(tmp_path))
+    wrong = ["3 1 1 " + "00" * 32]
+    right = ["3 1 1 " + spki_sha256(cert)]
+    try:
+        res = r.deliver(MSG, ["a@example.test"], [
+            ("mx.example.test", ["127.0.84.1"], other, "S", wrong)],
+            tls="dane")
+        assert res["rcpts"][0][0] == "K"
+        res = r.deliver(MSG, ["b@example.test"], [
+            ("mx.example.test", ["127.0.84.1"], 0, "S", wrong)],
+            tls="dane")
+        assert res["rcpts"][0][0] == "Z"
+        assert "DANE verification failed" in res["rcpts"][0][1]
+        res = r.deliver(MSG, ["c@example.test"], [
+            ("mx.example.test", ["127.0.84.1"], 0, "S", right)],
+            tls="dane-only")
+        assert res["rcpts"][0][0] == "K"
+    finally:
+        assert r.close() == 0, r.log()
+        for srv in servers:
+            srv.close()
+    assert "tls=dane-verified" in r.log()
