@@ -412,3 +412,15 @@ def test_rspawn_tlsa_only_for_mx_port(procs, tmp_path):
         for srv in servers:
             srv.close()
     assert "tls=dane-verified" in r.log()
+
+
+def test_tls_policy_dane_for_one_domain(system):
+    """remote_tls may, and a tls_policy entry dane for one domain: that
+    domain gets DANE all the same (the wrong key defers it)."""
+    s = system(conf={"remote_tls": "may"},
+               tables={"tls_policy": "wrong.good.test dane\n"},
+               servers=(2,))
+    submit(s, ["a@wrong.good.test"])
+    ln = wait_line(s, "event=deferred", "to=a@wrong.good.test")
+    assert "4.7.5" in ln and "DANE verification failed" in ln
+    assert s.mx[2].done() == []
