@@ -182,13 +182,15 @@ val_domains(const char *s, size_t n, struct buf *out, const char **why)
 static int
 val_tls(const char *s, size_t n, struct buf *out, const char **why)
 {
-	static const char *w[] = { "none", "may", "encrypt", "verify" };
+	static const char *w[] = { "none", "may", "encrypt", "verify",
+	    "dane", "dane-only" };
 	size_t i;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < sizeof w / sizeof w[0]; i++)
 		if (is_word(s, n, w[i]))
 			return buf_puts(out, w[i]);
-	return why_is(why, "value must be none, may, encrypt or verify");
+	return why_is(why, "value must be none, may, encrypt, verify, dane "
+	    "or dane-only");
 }
 
 static int lmtp_ok(const char *, size_t, struct buf *, const char **);

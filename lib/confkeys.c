@@ -40,7 +40,7 @@ const struct conf_key conf_keys[] = {
 	NUM("max_recipients", "100", 1, ENV_RCPT_MAX, "smtpd queue inject"),
 	{ "nameserver", CONF_HOSTPORT, CONF_MULTI, ANY, NULL, NULL,
 	    "resolve" },
-	NUM("mx_port", "25", 1, 65535, "rspawn"),
+	NUM("mx_port", "25", 1, 65535, "rspawn resolve"),
 	PATH("tls_cert", NULL, "smtpd pop3d"),
 	{ "tls_key", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL, "smtpd pop3d" },
 	PATH("tls_ca_file", NULL, "rspawn"),
@@ -153,10 +153,11 @@ const struct conf_key conf_keys[] = {
 	NUM("dns_max_queries", "500", 1, 100000, "resolve"),
 	NUM("dns_max_sockets", "200", 1, 800, "resolve"),
 	BOOL("dns_prefer_ipv6", "no", "resolve"),
+	BOOL("dns_dnssec", "no", "resolve"),
 
 	/* sandmail-rspawn */
-	{ "remote_tls", CONF_CHOICE, 0, ANY, "may", "none|may|encrypt|verify",
-	    "rspawn" },
+	{ "remote_tls", CONF_CHOICE, 0, ANY, "may",
+	    "none|may|encrypt|verify|dane|dane-only", "rspawn" },
 	NUM("remote_concurrency", "50", 1, 1000, "rspawn"),
 	NUM("remote_max_queued", "10000", 1, 1000000, "rspawn"),
 	SECS("remote_reuse_time", "5", "rspawn"),

@@ -67,11 +67,14 @@ dns_name_wire(const char *name, uint8_t *out, size_t outsz)
 }
 
 /* dns_query - a recursive query for name/type, with an EDNS0 OPT record
- * unless the server did not understand one (RFC 6891 7: FORMERR) */
+ * unless the server did not understand one (RFC 6891 7: FORMERR); with
+ * DNS_Q_DO the OPT record asks for DNSSEC records and the header for the
+ * validator's AD bit */
 int
 dns_query(uint8_t *out, size_t outsz, uint16_t id, const char *name,
-    uint16_t type, int edns)
+    uint16_t type, int flags)
 {
+	int edns = (flags & (DNS_Q_EDNS | DNS_Q_DO)) != 0;
 	int k;
 	size_t o;
 
@@ -79,7 +82,7 @@ dns_query(uint8_t *out, size_t outsz, uint16_t id, const char *name,
 		return errno = EINVAL, -1;
 	memset(out, 0, DNS_HDR);
 	put16(out, id);
-	put16(out + 2, DNS_F_RD);
+	put16(out + 2, DNS_F_RD | (flags & DNS_Q_DO ? DNS_F_AD : 0));
 	put16(out + 4, 1);		/* QDCOUNT */
 	put16(out + 10, edns ? 1 : 0);	/* ARCOUNT: the OPT record */
 	if ((k = dns_name_wire(name, out + DNS_HDR,
@@ -95,6 +98,8 @@ dns_query(uint8_t *out, size_t outsz, uint16_t id, const char *name,
 	put16(out + o + 1, DNS_T_OPT);
 	put16(out + o + 3, DNS_UDP_MAX);
 	memset(out + o + 5, 0, 6);	/* ext. rcode, version, flags, rdlen */
+	if (flags & DNS_Q_DO)
+		out[o + 7] = 0x80;	/* the DO bit of the flags */
 	return (int)(o + 11);
 }
 
@@ -190,6 +195,8 @@ parse_rdata(const uint8_t *p, size_t n, size_t off, uint16_t rdlen,
 		    o != end)
 			return -1;
 		return r;
+	case DNS_T_TLSA:
+		return tlsa_parse(p + off, rdlen, &rr->u.tlsa);
 	default:
 		return 1;	/* a type we do not keep */
 	}

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tlsa.h"
+
 #define DNS_NAME_BUF	256	/* a text name (at most 253) and its NUL */
 #define DNS_RR_MAX	64	/* answer records kept from one packet */
 #define DNS_UDP_MAX	1232	/* our EDNS0 payload size (DNS flag day) */
@@ -19,7 +21,7 @@
 
 enum dns_type {
 	DNS_T_A = 1, DNS_T_NS = 2, DNS_T_CNAME = 5, DNS_T_SOA = 6,
-	DNS_T_MX = 15, DNS_T_AAAA = 28, DNS_T_OPT = 41,
+	DNS_T_MX = 15, DNS_T_AAAA = 28, DNS_T_OPT = 41, DNS_T_TLSA = 52,
 };
 
 enum dns_rcode {
@@ -30,6 +32,12 @@ enum dns_rcode {
 #define DNS_F_QR	0x8000
 #define DNS_F_TC	0x0200
 #define DNS_F_RD	0x0100
+#define DNS_F_AD	0x0020	/* authentic data (RFC 4035 3.2.3) */
+
+/* dns_query flags */
+#define DNS_Q_EDNS	1	/* an EDNS0 OPT record (RFC 6891) */
+#define DNS_Q_DO	2	/* and in it DNSSEC OK, with AD set in the
+				 * header (RFC 3225, RFC 6840 5.7) */
 
 /* One record of the answer section; names are lower case, no final dot. */
 struct dns_rr {
@@ -44,6 +52,7 @@ struct dns_rr {
 			char		host[DNS_NAME_BUF];
 		} mx;
 		char		cname[DNS_NAME_BUF];
+		struct tlsa	tlsa;
 	} u;
 };
 
@@ -61,10 +70,10 @@ struct dns_msg {
 
 /* dns_name_wire: text name to wire labels; length or -1 (bad name) */
 int	dns_name_wire(const char *name, uint8_t *out, size_t outsz);
-/* dns_query: build a query (RD set; an EDNS0 OPT record when edns);
+/* dns_query: build a query (RD set; flags DNS_Q_*: 1 is EDNS0 alone);
  * length or -1 */
 int	dns_query(uint8_t *out, size_t outsz, uint16_t id, const char *name,
-	    uint16_t type, int edns);
+	    uint16_t type, int flags);
 /* dns_name_read: a possibly compressed name at *off into out (lower case,
  * no final dot, root is "").  *off moves past the name.  0 ok, 1 ok but
  * the name has bytes no host name has (the caller skips the record), -1

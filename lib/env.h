@@ -31,6 +31,9 @@ enum {
 	ENV_8BITMIME = 0x02,	/* BODY=8BITMIME */
 	ENV_BOUNCE = 0x04,	/* a report we made ourselves */
 	ENV_BINARY = 0x08,	/* BODY=BINARYMIME (not offered yet) */
+	ENV_REQUIRETLS = 0x10,	/* MAIL ... REQUIRETLS (RFC 8689): relay
+				 * only over verified TLS to a next hop
+				 * that offers REQUIRETLS, else bounce */
 };
 
 struct env_rcpt {

@@ -6,6 +6,7 @@
 #include "fdpass.h"
 #include "job.h"
 #include "rec.h"
+#include "tlsa.h"
 
 #define NAME_MAX_	1024	/* addresses, host names, paths */
 
@@ -137,6 +138,11 @@ hosts_encode(struct buf *b, const struct route_host *h, uint32_t n)
 		    pk_u32(b, h[i].port) | pk_u32(b, h[i].naddr);
 		for (uint32_t k = 0; k < h[i].naddr && r == 0; k++)
 			r = pk_cstr(b, h[i].addr[k]);
+		if (r == 0)
+			r = pk_u8(b, h[i].dane ? h[i].dane : DANE_NONE) |
+			    pk_u32(b, h[i].ntlsa);
+		for (uint32_t k = 0; k < h[i].ntlsa && r == 0; k++)
+			r = pk_cstr(b, h[i].tlsa[k]);
 	}
 	return r ? -1 : 0;
 }
@@ -152,8 +158,41 @@ route_hosts_free(struct route_host *h, uint32_t n)
 		for (uint32_t k = 0; k < h[i].naddr; k++)
 			free(h[i].addr[k]);
 		free(h[i].addr);
+		for (uint32_t k = 0; k < h[i].ntlsa; k++)
+			free(h[i].tlsa[k]);
+		free(h[i].tlsa);
 	}
 	free(h);
+}
+
+static int
+dane_ok(uint8_t d)
+{
+	return d == DANE_NONE || d == DANE_SECURE || d == DANE_UNUSABLE ||
+	    d == DANE_FAIL;
+}
+
+/* a host's DANE state and TLSA records: only DANE_SECURE has records,
+ * and each must be one record in tlsa.h's text form */
+static int
+tlsa_decode(struct cur *c, struct route_host *h)
+{
+	struct tlsa t;
+	uint32_t n;
+
+	if (cur_u8(c, &h->dane) == -1 || !dane_ok(h->dane) ||
+	    cur_u32(c, &n) == -1 || n > JOB_TLSA_MAX ||
+	    (n > 0) != (h->dane == DANE_SECURE))
+		return bad();
+	if (n > 0 && (h->tlsa = calloc(n, sizeof *h->tlsa)) == NULL)
+		return -1;
+	for (; h->ntlsa < n; h->ntlsa++)
+		if (cur_cstr(c, &h->tlsa[h->ntlsa], TLSA_TEXT_MAX) == -1 ||
+		    tlsa_scan(h->tlsa[h->ntlsa], &t) == -1) {
+			h->ntlsa++;	/* freed with the host */
+			return bad();
+		}
+	return 0;
 }
 
 static int
@@ -173,7 +212,7 @@ host_decode(struct cur *c, struct route_host *h)
 	for (; h->naddr < na; h->naddr++)
 		if (cur_cstr(c, &h->addr[h->naddr], 64) == -1)
 			return bad();
-	return 0;
+	return tlsa_decode(c, h);
 }
 
 static int

@@ -21,6 +21,7 @@
 #define JOB_ADDRS_MAX	16	/* addresses of one host */
 #define JOB_TEXT_MAX	4096	/* a reply text */
 #define JOB_DKIM_MAX	16384	/* DKIM-Signature fields of one job */
+#define JOB_TLSA_MAX	16	/* TLSA records of one host */
 
 enum job_type {
 	JOB_LJOB = 'L', JOB_LRES = 'l',
@@ -60,12 +61,27 @@ struct rjob_rcpt {
 	uint8_t		 notify;
 };
 
+/* What DNSSEC said of a host's TLSA records (RFC 7672 2.2). */
+enum job_dane {
+	DANE_NONE = 'N',	/* no DNSSEC-secure TLSA records: not asked
+				 * (dns_dnssec off), an insecure MX, address
+				 * or TLSA answer, or secure denial */
+	DANE_SECURE = 'S',	/* secure, and tlsa[] lists the usable ones */
+	DANE_UNUSABLE = 'U',	/* secure records, none usable: TLS without
+				 * authentication (RFC 7672 2.2) */
+	DANE_FAIL = 'B',	/* the TLSA lookup failed (bogus, SERVFAIL,
+				 * time-out): the host may not be used */
+};
+
 struct route_host {
 	char		*name;		/* MX host name, or a literal */
 	uint16_t	 pref;
 	uint16_t	 port;		/* 0: the default (25) */
 	uint32_t	 naddr;
 	char		**addr;		/* textual IPv4 / IPv6 */
+	uint8_t		 dane;		/* enum job_dane; 0 means DANE_NONE */
+	uint32_t	 ntlsa;
+	char		**tlsa;		/* tlsa.h text form: "3 1 1 HEX" */
 };
 
 /* A remote delivery: one message, recipients of one destination. */

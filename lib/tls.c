@@ -325,6 +325,84 @@ fail:
 	return -1;
 }
 
+/* tls_dane_ctx - OpenSSL's digest tables for DANE (SSL_CTX_dane_enable) */
+int
+tls_dane_ctx(SSL_CTX *ctx)
+{
+	if (SSL_CTX_dane_enable(ctx) <= 0) {
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+/* dane_add: the records on the connection; -1 if none was usable */
+static int
+dane_add(struct tlsconn *c, const struct tlsa *recs, size_t n, char *err,
+    size_t errsz)
+{
+	int usable = 0, r;
+
+	for (size_t i = 0; i < n; i++) {
+		r = SSL_dane_tlsa_add(c->ssl, recs[i].usage, recs[i].selector,
+		    recs[i].mtype, recs[i].data, recs[i].len);
+		if (r < 0) {
+			set_err(err, errsz, "DANE TLSA record");
+			return -1;
+		}
+		usable += r > 0;
+	}
+	if (usable == 0) {
+		errno = EINVAL;
+		set_err(err, errsz, "DANE: no usable TLSA record");
+		return -1;
+	}
+	ERR_clear_error();	/* the unusable ones left reasons */
+	return 0;
+}
+
+/* tls_connect_dane - see tls.h */
+int
+tls_connect_dane(struct tlsconn *c, SSL_CTX *ctx, int fd, const char *host,
+    const struct tlsa *recs, size_t n, int timeout_ms, char *err,
+    size_t errsz)
+{
+	long v;
+
+	if (conn_setup(c, ctx, fd, timeout_ms, err, errsz) == -1)
+		return -1;
+	if (host == NULL || *host == '\0' || is_ip(host) ||
+	    SSL_set_tlsext_host_name(c->ssl, host) != 1 ||
+	    SSL_dane_enable(c->ssl, host) <= 0) {
+		set_err(err, errsz, "DANE needs the MX host name");
+		goto fail;
+	}
+	/* RFC 7672 3.1.1: DANE-EE(3) names the key, not a host */
+	SSL_dane_set_flags(c->ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	if (dane_add(c, recs, n, err, errsz) == -1)
+		goto fail;
+	/* a failed match ends the handshake before anything is sent */
+	SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
+	if (handshake(c, 0, err, errsz) == -1) {
+		if ((v = SSL_get_verify_result(c->ssl)) != X509_V_OK)
+			snprintf(err, errsz, "DANE verification failed: %s",
+			    X509_verify_cert_error_string(v));
+		goto fail;
+	}
+	if (SSL_get_verify_result(c->ssl) != X509_V_OK ||
+	    SSL_get0_dane_authority(c->ssl, NULL, NULL) < 0) {
+		errno = EPROTO;
+		snprintf(err, errsz, "DANE verification failed: %s",
+		    X509_verify_cert_error_string(SSL_get_verify_result(
+		    c->ssl)));
+		goto fail;
+	}
+	return 0;
+fail:
+	tls_abort(c);
+	return -1;
+}
+
 /* io_errno: an errno for a failed SSL_read/SSL_write */
 static void
 io_errno(struct tlsconn *c, int e)

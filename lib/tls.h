@@ -11,6 +11,8 @@
 
 #include <openssl/ssl.h>
 
+#include "tlsa.h"
+
 struct tlsconn {
 	SSL	*ssl;
 	int	 fd;
@@ -35,6 +37,17 @@ int	tls_accept(struct tlsconn *, SSL_CTX *, int fd, int timeout_ms,
 /* verify: 0 opportunistic, 1 check the chain and the name sni */
 int	tls_connect(struct tlsconn *, SSL_CTX *, int fd, const char *sni,
 	    int verify, int timeout_ms, char *err, size_t errsz);
+
+/* tls_connect_dane: the client side, the server's certificate checked
+ * against TLSA records (RFC 7671, 7672) by OpenSSL's DANE code: DANE-EE
+ * matches the server's own certificate or key, names unchecked; DANE-TA
+ * a certificate of its chain, the name then being host (the MX host
+ * name).  ctx must have had tls_dane_ctx.  0, or -1 with a reason. */
+int	tls_connect_dane(struct tlsconn *, SSL_CTX *, int fd, const char *host,
+	    const struct tlsa *recs, size_t n, int timeout_ms, char *err,
+	    size_t errsz);
+/* tls_dane_ctx: make ctx able to verify with TLSA records; 0 or -1 */
+int	tls_dane_ctx(SSL_CTX *ctx);
 
 /* io.h ops: ctx is the struct tlsconn */
 ssize_t	tls_read_op(int fd, void *p, size_t n, void *ctx);

@@ -57,7 +57,7 @@ config(struct rspawn_cfg *c, const struct conf *cf, char *host,
 	if ((c->smtp.default_tls = smtp_tls_policy(conf_str(cf, "remote_tls",
 	    "may"))) == -1)
 		die_msg(EXIT_TEMP, "config", "remote_tls must be none, may, "
-		    "encrypt or verify");
+		    "encrypt, verify, dane or dane-only");
 	c->max_workers = (unsigned)conf_num(cf, "remote_concurrency", 50, 1,
 	    1000);
 	c->reuse_ms = ms(cf, "remote_reuse_time", 5);
@@ -104,6 +104,8 @@ tls_setup(struct rspawn_cfg *c, const struct conf *cf)
 	/* the CA file is read now: after the sandbox nothing can be */
 	if ((c->smtp.tls_ctx = tls_client_ctx(ca, err, sizeof err)) == NULL)
 		log_kv("warning", "op", "tls", "err", err, NULL);
+	else if (tls_dane_ctx(c->smtp.tls_ctx) == -1)
+		die_msg(EXIT_TEMP, "tls", "cannot enable DANE (OpenSSL)");
 	free(ca);
 #else
 	(void)c;

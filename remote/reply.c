@@ -136,6 +136,7 @@ keyword(const char *p, const char *end, struct ehlo *e)
 		{ "DSN", EXT_DSN }, { "SMTPUTF8", EXT_SMTPUTF8 },
 		{ "STARTTLS", EXT_STARTTLS },
 		{ "ENHANCEDSTATUSCODES", EXT_ENHANCEDSTATUSCODES },
+		{ "REQUIRETLS", EXT_REQUIRETLS },
 	};
 	const char *w = p;
 	size_t n;

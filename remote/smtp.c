@@ -19,9 +19,11 @@
 
 #include <sodium.h>
 
+#include "dane.h"
 #include "env.h"
 #include "log.h"
 #include "mime7.h"
+#include "rtls.h"
 #include "smtp.h"
 #include "uconn.h"
 #ifdef REMOTE_TLS
@@ -43,7 +45,9 @@ struct tx {
 	int			 scanned, has8, haslong;
 	int			 conv;		/* 1 done, -1 failed */
 	unsigned		 conv_mode;	/* MIME7_* of body */
-	int			 pol;		/* enum smtp_tls */
+	int			 pol;		/* enum smtp_tls: the job's */
+	int			 hpol;		/* the host's (dane.h) */
+	int			 rtls;		/* REQUIRETLS (RFC 8689) */
 	int			 conv_same;	/* the conversion changed nothing */
 	const char		*conv_why;
 	struct buf		 body;		/* the 7-bit version */
@@ -56,6 +60,7 @@ smtp_conn_init(struct smtp_conn *c)
 {
 	memset(c, 0, sizeof *c);
 	c->fd = -1;
+	c->tlsv = "none";
 }
 
 /* smtp_param_ok - xtext and addresses: printable ASCII, no space */
@@ -101,6 +106,7 @@ conn_close(struct smtp_conn *c)
 	c->fd = -1;
 	c->tls = 0;
 	c->tlsc = NULL;
+	c->tlsv = "none";
 }
 
 static int
@@ -276,9 +282,9 @@ int
 smtp_tls_policy(const char *s)
 {
 	static const char *const name[] = { "none", "may", "encrypt",
-	    "verify" };
+	    "verify", "dane", "dane-only" };
 
-	for (int i = 0; s != NULL && i < 4; i++)
+	for (int i = 0; s != NULL && i < 6; i++)
 		if (strcmp(s, name[i]) == 0)
 			return i;
 	return -1;
@@ -287,12 +293,32 @@ smtp_tls_policy(const char *s)
 static int
 tls_required(const struct tx *t)
 {
-	return t->pol == TLS_ENCRYPT || t->pol == TLS_VERIFY;
+	return t->hpol == TLS_ENCRYPT || t->hpol == TLS_VERIFY ||
+	    t->hpol == TLS_DANE_MATCH;
 }
 
 #ifdef REMOTE_TLS
+/* the handshake under the host's policy: TLSA records, PKIX, or none */
 static int
-starttls(struct tx *t, struct smtp_conn *c)
+tls_handshake(struct tx *t, struct smtp_conn *c, struct tlsconn *tc,
+    const struct route_host *h, char *err, size_t errsz)
+{
+	struct tlsa recs[JOB_TLSA_MAX];
+	int n;
+
+	if (t->hpol != TLS_DANE_MATCH)
+		return tls_connect(tc, t->cfg->tls_ctx, c->fd, c->host,
+		    t->hpol == TLS_VERIFY, t->cfg->t_cmd, err, errsz);
+	if ((n = dane_records(h, recs, JOB_TLSA_MAX)) == -1) {
+		snprintf(err, errsz, "bad TLSA record in the job");
+		return -1;
+	}
+	return tls_connect_dane(tc, t->cfg->tls_ctx, c->fd, c->host, recs,
+	    (size_t)n, t->cfg->t_cmd, err, errsz);
+}
+
+static int
+starttls(struct tx *t, struct smtp_conn *c, const struct route_host *h)
 {
 	struct reply r;
 	struct tlsconn *tc;
@@ -307,8 +333,7 @@ starttls(struct tx *t, struct smtp_conn *c)
 	rd_discard(&c->rd);	/* nothing sent before TLS counts */
 	if ((tc = calloc(1, sizeof *tc)) == NULL)
 		die_temp("tls", "memory");
-	if (tls_connect(tc, t->cfg->tls_ctx, c->fd, c->host,
-	    t->pol == TLS_VERIFY, t->cfg->t_cmd, err, sizeof err) == -1) {
+	if (tls_handshake(t, c, tc, h, err, sizeof err) == -1) {
 		free(tc);
 		/* RFC 3463 X.7.5: cryptographic failure */
 		snprintf(t->last, sizeof t->last, "4.7.5 TLS with %s failed: "
@@ -317,10 +342,13 @@ starttls(struct tx *t, struct smtp_conn *c)
 	}
 	c->tls = 1;
 	c->tlsc = tc;
+	c->tlsv = t->hpol == TLS_DANE_MATCH ? "dane-verified" :
+	    t->hpol == TLS_VERIFY ? "verified" : "unverified";
 	rd_init(&c->rd, c->fd, tls_read_op, tc);
 	wr_init(&c->wr, c->fd, tls_write_op, tc);
 	log_kv("tls", "id", t->job->qid, "mta", c->mta, "version",
-	    tls_version(tc), "cipher", tls_cipher(tc), NULL);
+	    tls_version(tc), "cipher", tls_cipher(tc), "verify", c->tlsv,
+	    NULL);
 	return ehlo(t, c);
 }
 #endif
@@ -328,26 +356,28 @@ starttls(struct tx *t, struct smtp_conn *c)
 /* STARTTLS when offered (or required); 0 go on, -1 fail, 1 try again
  * on a new connection without TLS (policy "may", handshake failed) */
 static int
-maybe_tls(struct tx *t, struct smtp_conn *c, int notls)
+maybe_tls(struct tx *t, struct smtp_conn *c, const struct route_host *h,
+    int notls)
 {
-	if (t->pol == TLS_NONE || notls)
+	if (t->hpol == TLS_NONE || notls)
 		return 0;
 	if (!(c->ehlo.ext & EXT_STARTTLS) || t->cfg->tls_ctx == NULL) {
 		if (!tls_required(t))
 			return 0;
 		/* RFC 3463 X.7.4: security features not supported */
 		snprintf(t->last, sizeof t->last, "4.7.4 TLS is required for "
-		    "this "
-		    "domain but %s", t->cfg->tls_ctx == NULL ?
+		    "%s but %s", t->hpol == TLS_DANE_MATCH ? "this host (DANE "
+		    "TLSA records)" : "this domain", t->cfg->tls_ctx == NULL ?
 		    "this system has no TLS client" :
 		    "the server does not offer STARTTLS");
 		return -1;
 	}
 #ifdef REMOTE_TLS
-	if (starttls(t, c) == -1)
+	if (starttls(t, c, h) == -1)
 		return tls_required(t) ? -1 : 1;
 	return 0;
 #else
+	(void)h;
 	return 0;
 #endif
 }
@@ -423,6 +453,33 @@ auth(struct tx *t, struct smtp_conn *c)
 	return r;
 }
 
+/* REQUIRETLS (RFC 8689 4.2.1): a host that cannot give verified TLS is
+ * not to have the message, and when no host can the sender learns it by
+ * a bounce, 5.7.30: the TLS failure (4.7.x) of this host becomes one */
+static void
+rtls_refuse(struct tx *t)
+{
+	char why[JOB_TEXT_MAX];
+	const char *sp;
+
+	if (!t->rtls || strncmp(t->last, "4.7.", 4) != 0 ||
+	    (sp = strchr(t->last, ' ')) == NULL)
+		return;		/* the network's fault: try again later */
+	snprintf(why, sizeof why, "5.7.30 REQUIRETLS: %s", sp + 1);
+	memcpy(t->last, why, strlen(why) + 1);
+}
+
+/* the next hop must offer REQUIRETLS itself (after TLS) */
+static int
+rtls_offered(struct tx *t, struct smtp_conn *c)
+{
+	if (!t->rtls || (c->ehlo.ext & EXT_REQUIRETLS))
+		return 0;
+	snprintf(t->last, sizeof t->last, "4.7.30 %s does not offer "
+	    "REQUIRETLS", c->mta);
+	return -1;
+}
+
 /* connect, greeting, EHLO, STARTTLS, AUTH: 0 ready, -1 (t->last says
  * why), 1 retry without TLS */
 static int
@@ -430,10 +487,24 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
     const char *addr, int notls)
 {
 	uint16_t port = h->port ? h->port : t->cfg->port;
+	struct route_host dh;
 	struct reply r;
 	int k;
 
 	conn_close(c);
+	/* DANE first: a host it rules out is not even connected to.  The
+	 * TLSA records resolve found are those of mx_port: a route to
+	 * another port has none that count */
+	dh = *h;
+	if (h->port != 0 && h->port != t->cfg->port)
+		dh.dane = DANE_NONE, dh.ntlsa = 0;
+	if ((t->hpol = dane_host_policy(t->pol, &dh, t->last,
+	    sizeof t->last)) == -1)
+		return rtls_refuse(t), -1;
+	/* REQUIRETLS: verified TLS, by TLSA records or else by the CA file
+	 * and the host name (RFC 8689 4.2.1) */
+	if (t->rtls && t->hpol != TLS_DANE_MATCH)
+		t->hpol = TLS_VERIFY;
 	snprintf(c->host, sizeof c->host, "%s", h->name);
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	snprintf(c->mta, sizeof c->mta, "%s[%s]", h->name, addr);
@@ -463,8 +534,10 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
 		smtp_quit(t->cfg, c);
 		return -1;
 	}
-	if (ehlo(t, c) == -1 || (k = maybe_tls(t, c, notls)) == -1 ||
+	if (ehlo(t, c) == -1 || (k = maybe_tls(t, c, h, notls)) == -1 ||
+	    (k == 0 && rtls_offered(t, c) == -1) ||
 	    (k == 0 && auth(t, c) == -1)) {
+		rtls_refuse(t);
 		smtp_quit(t->cfg, c);
 		return -1;
 	}
@@ -703,6 +776,8 @@ mail_cmd(struct tx *t, struct smtp_conn *c, int body8)
 		ADD(" BODY=8BITMIME");
 	if (j->flags & ENV_SMTPUTF8)
 		ADD(" SMTPUTF8");
+	if (t->rtls)
+		ADD(" REQUIRETLS");
 	if (c->ehlo.ext & EXT_DSN) {
 		if (j->ret == RET_FULL || j->ret == RET_HDRS)
 			ADD(" RET=%s", j->ret == RET_FULL ? "FULL" : "HDRS");
@@ -932,6 +1007,16 @@ transaction(struct tx *t, struct smtp_conn *c)
 
 /* --- a whole job --- */
 
+/* "TLS-Required: No" in the message's header section */
+static int
+tls_required_no(const struct tx *t)
+{
+	static char head[RTLS_HEAD_MAX];
+	ssize_t n = pread(t->msgfd, head, sizeof head, 0);
+
+	return n > 0 && rtls_header_no(head, (size_t)n);
+}
+
 static int
 tx_init(struct tx *t, const struct smtp_cfg *cfg, const struct rjob *j,
     int msgfd, struct rres *res)
@@ -961,6 +1046,17 @@ tx_init(struct tx *t, const struct smtp_cfg *cfg, const struct rjob *j,
 		/* send only passes what sandmail-cdb accepted: fail closed */
 		result_all(t, ST_TEMP, "4.7.0 unknown TLS policy in the job");
 		return 0;
+	}
+	/* LMTP is final delivery into a store, not a relay */
+	t->rtls = !lmtp(t) && (j->flags & ENV_REQUIRETLS) != 0;
+	if (!t->rtls && (t->pol == TLS_DANE || t->pol == TLS_DANE_ONLY) &&
+	    tls_required_no(t)) {
+		/* RFC 8689 5: the sender asks that the recipient domain's
+		 * TLS policy (DANE) be set aside; the admin's own encrypt
+		 * or verify stand */
+		log_kv("tls_required_no", "id", j->qid, "policy", j->tls != NULL
+		    && j->tls[0] != '\0' ? j->tls : "remote_tls", NULL);
+		t->pol = TLS_MAY;
 	}
 	if (j->auth_user != NULL && j->auth_user[0] != '\0' &&
 	    t->pol != TLS_VERIFY) {
@@ -1004,6 +1100,10 @@ smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
 
 	if (tx_init(&t, cfg, j, msgfd, res) == -1)
 		return -1;
+	if (c->fd >= 0 && t.rtls && (!(c->ehlo.ext & EXT_REQUIRETLS) ||
+	    (strcmp(c->tlsv, "verified") != 0 &&
+	    strcmp(c->tlsv, "dane-verified") != 0)))
+		smtp_quit(cfg, c);	/* made for mail that asked less */
 	if (c->fd >= 0 && pending(&t)) {
 		/* a reused connection: if it has gone stale, start over */
 		if (transaction(&t, c) == -1)
@@ -1013,7 +1113,9 @@ smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
 	}
 	if (pending(&t))
 		try_hosts(&t, c);
-	result_all(&t, ST_TEMP, t.last);
+	/* RFC 8689 4.2.1: REQUIRETLS mail no host could take bounces */
+	result_all(&t, strncmp(t.last, "5.7.30", 6) == 0 ? ST_PERM : ST_TEMP,
+	    t.last);
 	if (c->fd < 0 && c->mta[0] == '\0')
 		res->mta = strdup("");
 	else

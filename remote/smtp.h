@@ -23,8 +23,11 @@ struct smtp_cfg {
 	int		 uconn;		/* the UNIX-socket connector, or -1 */
 };
 
-/* The TLS policies (sandmail.conf(5) remote_tls, tls_policy table). */
-enum smtp_tls { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
+/* The TLS policies (sandmail.conf(5) remote_tls, tls_policy table);
+ * TLS_DANE_MATCH is no policy's name: what dane.h gives a host with
+ * secure TLSA records under dane or dane-only. */
+enum smtp_tls { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_DANE,
+	TLS_DANE_ONLY, TLS_DANE_MATCH };
 
 /* A connection that may outlive one job (reuse for the same route). */
 struct smtp_conn {
@@ -37,6 +40,9 @@ struct smtp_conn {
 	char		 host[256];
 	char		 addr[64];
 	char		 mta[330];	/* "host[addr]" */
+	const char	*tlsv;		/* what TLS checked: "none" (clear
+					 * text), "unverified", "verified"
+					 * (PKIX), "dane-verified" */
 };
 
 void	smtp_conn_init(struct smtp_conn *);

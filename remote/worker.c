@@ -29,7 +29,8 @@ static const struct sbx_rule worker_rules[] = {
 };
 
 static void
-log_result(const struct rjob *j, const struct rres *r)
+log_result(const struct rjob *j, const struct rres *r,
+    const struct smtp_conn *c)
 {
 	struct logln l;
 
@@ -39,6 +40,7 @@ log_result(const struct rjob *j, const struct rres *r)
 		log_s(&l, "rcpt", j->rcpt[i].addr);
 		log_m(&l, "status", &r->rcpt[i].status, 1);
 		log_s(&l, "mta", r->mta);
+		log_s(&l, "tls", c->tlsv);
 		log_s(&l, "text", r->rcpt[i].text);
 		log_done(&l);
 	}
@@ -57,7 +59,7 @@ one_job(const struct smtp_cfg *cfg, struct smtp_conn *c, int sock,
 	if (smtp_job(cfg, c, &j, fd, &r) == -1)
 		die_temp("job", "memory");
 	close(fd);
-	log_result(&j, &r);
+	log_result(&j, &r, c);
 	if (buf_putc(&out, c->fd >= 0 ? 'C' : 'N') == -1 ||
 	    rres_encode(&out, &r) == -1 ||
 	    fd_send(sock, out.p, out.len, -1) == -1)

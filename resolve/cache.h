@@ -19,7 +19,8 @@ enum dres_status {
 
 struct dres_item {
 	uint16_t	pref;		/* MX only */
-	char		s[DNS_NAME_BUF];	/* host, or textual address */
+	char		s[DNS_NAME_BUF];	/* host, textual address, or a
+					 * usable TLSA record (tlsa.h) */
 };
 
 /* The outcome of one lookup. */
@@ -29,6 +30,10 @@ struct dres {
 	unsigned	n;
 	struct dres_item it[DRES_ITEMS];
 	char		why[128];	/* for DRES_FAIL */
+	int		secure;		/* AD from a trusted validator, on
+					 * every answer of the CNAME chain */
+	unsigned	nbad;		/* TLSA: records not usable (not in
+					 * it[]); DRES_OK even when n == 0 */
 };
 
 /* cache_init: at most max entries; 0 or -1 */

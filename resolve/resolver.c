@@ -42,12 +42,14 @@ struct req;
 struct lookup {
 	struct lookup	*next;
 	struct req	*req;
-	int		 slot;		/* -1: MX; else 2*host + (AAAA) */
+	int		 slot;		/* -1: MX; else 3*host + 0 A, 1 AAAA,
+					 * 2 TLSA */
 	char		 orig[DNS_NAME_BUF];	/* the name asked for */
 	char		 name[DNS_NAME_BUF];	/* where the CNAME chain is */
 	uint16_t	 type;
 	int		 hops;
 	int		 noedns;	/* the server said FORMERR to EDNS */
+	int		 insecure;	/* a CNAME hop came without AD */
 	enum lk_state	 st;
 	int		 fd;
 	uint16_t	 qid;
@@ -67,6 +69,7 @@ struct req {
 	int		 pending;	/* address lookups outstanding */
 	int		 issuing;
 	int		 implicit;
+	int		 mx_secure;	/* the MX answer (or its denial) had AD */
 	unsigned	 nhost;
 	struct rhost	*host;
 };
@@ -207,6 +210,19 @@ req_answer(struct req *r, uint8_t status, const char *text)
 	log_s(&l, "domain", r->domain);
 	log_m(&l, "status", &a.status, 1);
 	log_u(&l, "hosts", a.nhost);
+	if (cfg->dnssec) {
+		/* each host's DANE state, in order (doc/protocols.md) */
+		char dane[JOB_HOST_MAX + 1];
+		uint32_t i;
+
+		for (i = 0; i < a.nhost && i < JOB_HOST_MAX; i++)
+			dane[i] = (char)(a.host[i].dane ? a.host[i].dane :
+			    DANE_NONE);
+		dane[i] = '\0';
+		log_s(&l, "mx", r->mx_secure ? "secure" : "insecure");
+		if (i > 0)
+			log_s(&l, "dane", dane);
+	}
 	if (a.text != NULL && a.text[0] != '\0')
 		log_s(&l, "text", a.text);
 	log_done(&l);
@@ -286,6 +302,8 @@ lookup_fail(struct lookup *lk, const char *why)
 
 	memset(&d, 0, offsetof(struct dres, it));
 	d.status = DRES_FAIL;
+	d.secure = 0;
+	d.nbad = 0;
 	snprintf(d.why, sizeof d.why, "%s", why);
 	lookup_done(lk, &d);
 }
@@ -354,7 +372,8 @@ lookup_send(struct lookup *lk)
 
 	lk->qid = (uint16_t)randombytes_uniform(65536);
 	if ((n = dns_query(lk->q + 2, sizeof lk->q - 2, lk->qid, lk->name,
-	    lk->type, !lk->noedns)) == -1) {
+	    lk->type, lk->noedns ? 0 : cfg->dnssec ? DNS_Q_DO : DNS_Q_EDNS)) ==
+	    -1) {
 		lookup_fail(lk, "bad name");
 		return;
 	}
@@ -424,6 +443,7 @@ lookup_answer(struct lookup *lk, const struct dns_msg *m)
 		return;
 	}
 	if (route_from_msg(m, lk->name, lk->type, &d, follow) == 1) {
+		lk->insecure |= (m->flags & DNS_F_AD) == 0;
 		if (++lk->hops > CNAME_HOPS) {
 			lookup_fail(lk, "CNAME chain too long");
 			return;
@@ -434,6 +454,7 @@ lookup_answer(struct lookup *lk, const struct dns_msg *m)
 		lk->st = LK_QUEUED;
 		return;
 	}
+	d.secure = cfg->dnssec && !lk->insecure && d.secure;
 	lookup_done(lk, &d);
 }
 
@@ -560,6 +581,24 @@ req_hosts(struct req *r, const struct dres *mx)
 	}
 }
 
+/* DANE (RFC 7672 2.2.1): the TLSA records of a host of a secure MX set,
+ * asked at the same time as its addresses; route_dane() decides later
+ * whether the addresses were secure enough for them to count */
+static void
+tlsa_start(struct req *r, unsigned i)
+{
+	char name[DNS_NAME_BUF + 16];
+	int n;
+
+	n = snprintf(name, sizeof name, "_%u._tcp.%s", cfg->mx_port,
+	    r->host[i].name);
+	if (n < 0 || n > 253)
+		return;		/* no such name can hold records */
+	r->host[i].tlsa_asked = 1;
+	r->pending++;
+	lookup_start(r, (int)(3 * i + 2), name, DNS_T_TLSA);
+}
+
 static void
 req_mx_done(struct req *r, const struct dres *mx)
 {
@@ -594,11 +633,14 @@ req_mx_done(struct req *r, const struct dres *mx)
 	default:
 		req_hosts(r, NULL);
 	}
+	r->mx_secure = cfg->dnssec && mx->secure;
 	r->issuing = 1;
 	for (unsigned i = 0; i < r->nhost; i++) {
 		r->pending += 2;
-		lookup_start(r, (int)(2 * i), r->host[i].name, DNS_T_A);
-		lookup_start(r, (int)(2 * i + 1), r->host[i].name, DNS_T_AAAA);
+		lookup_start(r, (int)(3 * i), r->host[i].name, DNS_T_A);
+		lookup_start(r, (int)(3 * i + 1), r->host[i].name, DNS_T_AAAA);
+		if (r->mx_secure)
+			tlsa_start(r, i);
 	}
 	r->issuing = 0;
 	req_check_done(r);
@@ -611,10 +653,12 @@ req_lookup_done(struct req *r, int slot, const struct dres *d)
 		req_mx_done(r, d);
 		return;
 	}
-	if (slot & 1)
-		r->host[slot / 2].aaaa = *d;
+	if (slot % 3 == 2)
+		r->host[slot / 3].tlsa = *d;
+	else if (slot % 3 == 1)
+		r->host[slot / 3].aaaa = *d;
 	else
-		r->host[slot / 2].a = *d;
+		r->host[slot / 3].a = *d;
 	r->pending--;
 	req_check_done(r);
 }

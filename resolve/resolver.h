@@ -4,6 +4,7 @@
 #ifndef SANDMAIL_RESOLVER_H
 #define SANDMAIL_RESOLVER_H
 
+#include <stdint.h>
 #include <sys/socket.h>
 
 #define NS_MAX	8
@@ -24,6 +25,8 @@ struct rcfg {
 	unsigned	max_queries;	/* requests in flight */
 	unsigned	max_sockets;	/* lookups on the wire at once */
 	int		v6first;
+	int		dnssec;		/* dns_dnssec: DO bit, trust AD, TLSA */
+	uint16_t	mx_port;	/* the port in TLSA names (_25._tcp) */
 };
 
 /* ns_parse: "1.2.3.4", "1.2.3.4:5353", "::1", "[::1]:5353"; 0 or -1 */

@@ -20,7 +20,15 @@ item_set(struct dres *out, const struct dns_rr *rr)
 	struct dres_item *it = &out->it[out->n];
 
 	it->pref = 0;
-	if (rr->type == DNS_T_A)
+	if (rr->type == DNS_T_TLSA) {
+		/* only usable records are carried (RFC 7672 3.1.3); the
+		 * others still say that the host has TLSA records */
+		if (!tlsa_usable(&rr->u.tlsa) ||
+		    tlsa_format(&rr->u.tlsa, it->s, sizeof it->s) == -1) {
+			out->nbad++;
+			return;
+		}
+	} else if (rr->type == DNS_T_A)
 		inet_ntop(AF_INET, rr->u.a, it->s, sizeof it->s);
 	else if (rr->type == DNS_T_AAAA)
 		inet_ntop(AF_INET6, rr->u.aaaa, it->s, sizeof it->s);
@@ -44,6 +52,8 @@ route_from_msg(const struct dns_msg *m, const char *qname, uint16_t qtype,
 
 	memset(out, 0, offsetof(struct dres, it));
 	out->why[0] = '\0';
+	out->secure = (m->flags & DNS_F_AD) != 0;
+	out->nbad = 0;
 	while (moved && hops < CNAME_HOPS) {
 		moved = 0;
 		for (size_t i = 0; i < m->nrr; i++)
@@ -60,7 +70,7 @@ route_from_msg(const struct dns_msg *m, const char *qname, uint16_t qtype,
 	for (size_t i = 0; i < m->nrr && out->n < DRES_ITEMS; i++)
 		if (m->rr[i].type == qtype && dns_name_eq(m->rr[i].name, cur))
 			item_set(out, &m->rr[i]);
-	if (out->n > 0) {
+	if (out->n > 0 || out->nbad > 0) {
 		out->status = DRES_OK;
 		out->ttl = min32(out->ttl, chain_ttl);
 		return 0;
@@ -133,11 +143,49 @@ add_addrs(struct route_host *rh, const struct dres *d)
 	return 0;
 }
 
+/* an answer with addresses was validated (or there was none) */
+static int
+addr_secure(const struct dres *d)
+{
+	return d->status != DRES_OK || d->n == 0 || d->secure;
+}
+
+/* route_dane - RFC 7672 2.2: TLSA records count only when the MX set
+ * (h->tlsa_asked says it was secure, with dns_dnssec on), the host's
+ * addresses and the TLSA answer itself are all DNSSEC-secure; a failed
+ * TLSA lookup of such a host makes it unusable, whatever else */
+enum job_dane
+route_dane(const struct rhost *h)
+{
+	if (!h->tlsa_asked || !addr_secure(&h->a) || !addr_secure(&h->aaaa))
+		return DANE_NONE;
+	if (h->tlsa.status == DRES_FAIL)
+		return DANE_FAIL;
+	if (h->tlsa.status != DRES_OK || !h->tlsa.secure)
+		return DANE_NONE;
+	return h->tlsa.n > 0 ? DANE_SECURE : DANE_UNUSABLE;
+}
+
+static int
+fill_dane(struct route_host *rh, const struct rhost *h)
+{
+	rh->dane = (uint8_t)route_dane(h);
+	if (rh->dane != DANE_SECURE)
+		return 0;
+	if ((rh->tlsa = calloc(h->tlsa.n, sizeof *rh->tlsa)) == NULL)
+		return -1;
+	for (unsigned i = 0; i < h->tlsa.n && i < JOB_TLSA_MAX; i++)
+		if (dupe(&rh->tlsa[rh->ntlsa++], h->tlsa.it[i].s) == -1)
+			return -1;
+	return 0;
+}
+
 static int
 fill_host(struct route_host *rh, const struct rhost *h, int v6first)
 {
 	if (dupe(&rh->name, h->name) == -1 ||
-	    (rh->addr = calloc(JOB_ADDRS_MAX, sizeof *rh->addr)) == NULL)
+	    (rh->addr = calloc(JOB_ADDRS_MAX, sizeof *rh->addr)) == NULL ||
+	    fill_dane(rh, h) == -1)
 		return -1;
 	rh->pref = h->pref;
 	if (v6first)

@@ -26,7 +26,12 @@ struct rhost {
 	char		name[DNS_NAME_BUF];
 	uint16_t	pref;
 	struct dres	a, aaaa;
+	int		tlsa_asked;	/* dns_dnssec on and a secure MX set */
+	struct dres	tlsa;		/* _PORT._tcp.NAME, when asked */
 };
+
+/* route_dane: what DNSSEC says of h's TLSA records (enum job_dane) */
+enum job_dane route_dane(const struct rhost *h);
 
 /* route_finish: hosts[] with their address lookups done -> the answer.
  * implicit: the host is the domain itself (no MX).  v6first: AAAA

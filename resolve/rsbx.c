@@ -99,6 +99,11 @@ resolve_config(struct rcfg *c, const struct conf *cf)
 	c->max_sockets = (unsigned)conf_num(cf, "dns_max_sockets", 200, 1,
 	    800);
 	c->v6first = conf_bool(cf, "dns_prefer_ipv6", 0);
+	/* the AD bit means something only from a validating resolver the
+	 * admin trusts, on this host (RFC 7672 2.1.1; Postfix's
+	 * smtp_dns_support_level = dnssec) */
+	c->dnssec = conf_bool(cf, "dns_dnssec", 0);
+	c->mx_port = (uint16_t)conf_num(cf, "mx_port", 25, 1, 65535);
 }
 
 

@@ -770,6 +770,21 @@ resolve_ask(struct send *s, const char *name, uint64_t now)
 
 /* ---- remote dispatch ---- */
 
+/* what resolve said of the host's TLSA records, for rspawn (RFC 7672) */
+static int
+tlsa_copy(struct route_host *h, const struct route_host *src)
+{
+	h->dane = src->dane;
+	if (src->ntlsa == 0)
+		return 0;
+	if ((h->tlsa = calloc(src->ntlsa, sizeof *h->tlsa)) == NULL)
+		return -1;
+	for (; h->ntlsa < src->ntlsa; h->ntlsa++)
+		if ((h->tlsa[h->ntlsa] = strdup(src->tlsa[h->ntlsa])) == NULL)
+			return -1;
+	return 0;
+}
+
 static int
 hosts_for(struct send *s, struct rjob *rj, const struct route *rt,
     const struct rcache *c)
@@ -796,6 +811,8 @@ hosts_for(struct send *s, struct rjob *rj, const struct route *rt,
 			if ((h[i].addr[k] = strdup(src ? src->addr[k] :
 			    rt->name)) == NULL)
 				return -1;
+		if (src != NULL && tlsa_copy(&h[i], src) == -1)
+			return -1;
 	}
 	(void)s;
 	return 0;

@@ -108,7 +108,7 @@ copy_xtext(const char *v, size_t vl, char *out, size_t max)
 }
 
 enum { M_SIZE = 1, M_BODY = 2, M_UTF8 = 4, M_RET = 8, M_ENVID = 16,
-	M_AUTH = 32 };
+	M_AUTH = 32, M_RTLS = 64 };
 
 #define AUTH_PARAM_MAX	500	/* an xtext mailbox, as ORCPT */
 
@@ -130,6 +130,10 @@ mail_param(const char *k, size_t kl, const char *v, size_t vl,
 			e = P_SYNTAX;
 	} else if (key_is(k, kl, "SMTPUTF8")) {
 		bit = M_UTF8, mp->utf8 = 1;
+		e = v == NULL ? P_OK : P_SYNTAX;
+	} else if (key_is(k, kl, "REQUIRETLS")) {
+		/* RFC 8689 4.1: no value */
+		bit = M_RTLS, mp->requiretls = 1;
 		e = v == NULL ? P_OK : P_SYNTAX;
 	} else if (key_is(k, kl, "RET")) {
 		bit = M_RET;

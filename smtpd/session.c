@@ -107,6 +107,14 @@ show_starttls(const struct session *s)
 	return s->ctx != NULL && s->tls == NULL;
 }
 
+/* RFC 8689 2: REQUIRETLS only inside TLS (STARTTLS or port 465), and
+ * not to a local sendmail -bs, where there is no next hop to ask */
+static int
+show_requiretls(const struct session *s)
+{
+	return s->tls != NULL && !(s->mode & MODE_LOCAL);
+}
+
 static int
 show_auth(const struct session *s)
 {
@@ -127,6 +135,7 @@ static const struct ehlo_kw {
 	{ "CHUNKING",		show_always },
 	{ "ETRN",		show_etrn },
 	{ "STARTTLS",		show_starttls },
+	{ "REQUIRETLS",		show_requiretls },
 	{ "AUTH PLAIN LOGIN",	show_auth },
 	{ "HELP",		show_always },
 };
@@ -423,7 +432,8 @@ mail_set_env(struct session *s, const struct addr *a)
 	    env_set(&s->env.envid, s->mp.envid) == -1 ? -1 : 0;
 	buf_free(&b);
 	s->env.flags = (s->mp.utf8 ? ENV_SMTPUTF8 : 0) |
-	    (s->mp.body8 ? ENV_8BITMIME : 0);
+	    (s->mp.body8 ? ENV_8BITMIME : 0) |
+	    (s->mp.requiretls ? ENV_REQUIRETLS : 0);
 	s->env.ret = (uint8_t)s->mp.ret;
 	return r;
 }
@@ -450,6 +460,8 @@ verb_mail(struct session *s, const char *a, size_t n)
 		return param_error(s, P_UNKNOWN);
 	if ((pe = mail_params(a + end, n - end, &s->mp)) != P_OK)
 		return param_error(s, pe);
+	if (s->mp.requiretls && !show_requiretls(s))
+		return param_error(s, P_UNKNOWN);	/* not offered here */
 	if (!s->mp.utf8 && has_8bit(a, end)) {
 		path_error(s, ADDR_8BIT, "Sender");
 		return 0;

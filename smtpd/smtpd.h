@@ -127,6 +127,7 @@ struct mailparam {
 	uint64_t	 size;		/* SIZE=, 0 if not given */
 	int		 body8;		/* BODY=8BITMIME */
 	int		 utf8;		/* SMTPUTF8 */
+	int		 requiretls;	/* REQUIRETLS (RFC 8689) */
 	int		 ret;		/* enum env_ret */
 	char		 envid[ENVID_MAX + 1];
 };

@@ -1,5 +1,6 @@
 /* fuzz_remote: what a hostile SMTP server sends (replies, EHLO keywords)
- * and what a hostile sender puts in a message (the 7-bit downgrade). */
+ * and what a hostile sender puts in a message (the 7-bit downgrade, the
+ * TLS-Required header field). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "../../remote/hdr2047.h"
 #include "../../remote/mime7.h"
 #include "../../remote/reply.h"
+#include "../../remote/rtls.h"
 
 struct src {
 	const uint8_t	*p;
@@ -40,6 +42,7 @@ LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
 	const char *why;
 	char one[REPLY_TEXT_MAX + 8];
 
+	(void)rtls_header_no((const char *)p, n);
 	rd_init(&rd, -1, src_read, &s);
 	while (reply_read(&rd, &r) == 0) {
 		ehlo_parse(&r, &e);

@@ -113,8 +113,11 @@ def decode_hosts(c):
     hosts = []
     for _ in range(c.u32()):
         name, pref, port, naddr = c.str(), c.u32(), c.u32(), c.u32()
-        hosts.append({"name": name, "pref": pref, "port": port,
-                      "addrs": [c.str() for _ in range(naddr)]})
+        h = {"name": name, "pref": pref, "port": port,
+             "addrs": [c.str() for _ in range(naddr)]}
+        h["dane"] = chr(c.u8())        # enum job_dane: N S U B
+        h["tlsa"] = [c.str() for _ in range(c.u32())]
+        hosts.append(h)
     return hosts
 
 

@@ -37,7 +37,9 @@ def encode_rjob(jid, rcpts, hosts, sender="from@sender.test", qid="Q1",
                 envid="", ret=0, flags=0, size=0, tls="", auth_user="",
                 auth_pass="", proto=0, dkim=""):
     """rcpts: list of addr or (addr, orcpt, notify); hosts: list of
-    (name, [addrs]) or (name, [addrs], port); proto 1: LMTP."""
+    (name, [addrs]) or (name, [addrs], port) or (name, [addrs], port,
+    dane, [tlsa text]) (enum job_dane: "N", "S", "U", "B"); proto 1:
+    LMTP."""
     b = b"R" + _u32(jid) + _str(qid) + _str(sender) + _str(envid)
     b += _u8(ret) + _u32(flags) + _u64(size) + _str(tls)
     b += _str(auth_user) + _str(auth_pass) + _u32(len(rcpts))
@@ -49,9 +51,13 @@ def encode_rjob(jid, rcpts, hosts, sender="from@sender.test", qid="Q1",
     for i, h in enumerate(hosts):
         name, addrs = h[0], h[1]
         port = h[2] if len(h) > 2 else 0
+        dane, tlsa = (h[3], h[4]) if len(h) > 4 else ("N", [])
         b += _str(name) + _u32(10 * (i + 1)) + _u32(port) + _u32(len(addrs))
         for a in addrs:
             b += _str(a)
+        b += dane.encode() + _u32(len(tlsa))
+        for t in tlsa:
+            b += _str(t)
     return b + _str(dkim) + _u8(proto)
 
 

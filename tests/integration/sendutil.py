@@ -319,6 +319,8 @@ class FakeRspawn(Peer):
             for _ in range(c.u32()):
                 h = {"name": c.s(), "pref": c.u32(), "port": c.u32()}
                 h["addrs"] = [c.s() for _ in range(c.u32())]
+                h["dane"] = chr(c.u8())
+                h["tlsa"] = [c.s() for _ in range(c.u32())]
                 hosts.append(h)
             j["hosts"] = hosts
             j["dkim"] = c.s()	# DKIM-Signature fields, or ""
@@ -386,10 +388,15 @@ class FakeResolve(Peer):
             st, text, hosts = self.answers.get(dom, (
                 "K", "", [("mx." + dom, 10, 0, ["127.0.0.1"])]))
             out = b"q" + u32(qid) + st.encode() + pstr(text) + u32(len(hosts))
-            for name, pref, port, addrs in hosts:
+            for h in hosts:
+                name, pref, port, addrs = h[:4]
+                dane, tlsa = h[4:6] if len(h) > 4 else ("N", [])
                 out += pstr(name) + u32(pref) + u32(port) + u32(len(addrs))
                 for a in addrs:
                     out += pstr(a)
+                out += dane.encode() + u32(len(tlsa))
+                for t in tlsa:
+                    out += pstr(t)
             try:
                 self.sock.sendall(u32(len(out)) + out)
             except OSError:

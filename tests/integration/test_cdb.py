@@ -146,7 +146,8 @@ def test_aliases_continuations_and_extensions(tmp_path):
     ("virtual", "u@x.org Maildir/\n", "absolute maildir path"),
     ("virtual", "u@x..org /m/\n", "not an address"),
     ("moved", "u@x.org a, b\n", "one address"),
-    ("tls_policy", "x.org maybe\n", "none, may, encrypt or verify"),
+    ("tls_policy", "x.org maybe\n",
+     "none, may, encrypt, verify, dane or dane-only"),
     ("senders", "bob @bad..domain\n", "not a domain name"),
 ])
 def test_bad_lines(tmp_path, table, text, reason):

@@ -269,7 +269,8 @@ def test_good_configuration_passes(d):
     ("max_recipents 5\n",
      ':9: unknown key "max_recipents" (did you mean "max_recipients"?)'),
     ("remote_tls maybe\n",
-     ":9: remote_tls: expected one of none|may|encrypt|verify"),
+     ":9: remote_tls: expected one of "
+     "none|may|encrypt|verify|dane|dane-only"),
     ("local_uid_min 70000\n", ":9: local_uid_max is below local_uid_min"),
 ], ids=["bad-value", "unknown-key", "bad-choice", "contradiction"])
 def test_bad_setting_fails(d, extra, want):

@@ -14,7 +14,8 @@ from conftest import ROOT
 DEPS = os.path.join(ROOT, "scripts", "deps")
 TOOLS = ("tcpserver", "runsvdir", "sv", "openssl", "cdb", "dnsmasq",
          "smtp-sink", "smtp-source", "mandoc", "man", "setpriv", "mount",
-         "useradd", "ss", "swaks", "postgrey", "grep", "opendkim")
+         "useradd", "ss", "swaks", "postgrey", "grep", "opendkim",
+         "unbound", "ldns-signzone", "ldns-keygen")
 
 
 def check_tools(path=None, python="/usr/bin/python3"):
@@ -34,7 +35,7 @@ def test_packages_listed():
               "python3-pytest", "dnsmasq-base", "dovecot-pop3d", "postfix",
               "dovecot-lmtpd", "dovecot-sieve",
               "tinycdb", "ucspi-tcp", "runit", "mandoc", "man-db",
-              "postgrey", "python3-milter"):
+              "postgrey", "python3-milter", "unbound", "ldnsutils"):
         assert p in pkgs, p
     assert "--no-install-recommends" in text
 

@@ -47,7 +47,8 @@ def test_local_and_remote(procs, tmp_path):
                            ("z@other.example",)}
     j = byrcpt[("x@remote.example", "y@remote.example")]
     assert j["hosts"] == [{"name": "mx.remote.example", "pref": 10,
-                           "port": 0, "addrs": ["127.0.0.1"]}]
+                           "port": 0, "addrs": ["127.0.0.1"],
+                           "dane": "N", "tlsa": []}]
     assert j["tls"] == "" and j["sender"] == "sender@remote.example"
     assert b"body of " + mid.encode() in j["data"]
     assert sorted(s.resolve[0].asked) == ["other.example", "remote.example"]
@@ -75,6 +76,24 @@ def test_aliases_extensions(procs, tmp_path):
     assert su.reports(s) == []
 
 
+def test_dane_state_goes_from_resolve_to_rspawn(procs, tmp_path):
+    """send copies each host's DANE state and TLSA records (RFC 7672)
+    from resolve's answer into the job untouched, host by host."""
+    rec = "3 1 1 " + "ab" * 32
+    answers = {"remote.example": ("K", "", [
+        ("mx1.remote.example", 10, 0, ["127.0.0.1"], "S", [rec]),
+        ("mx2.remote.example", 20, 0, ["127.0.0.2"], "B", []),
+        ("mx3.remote.example", 30, 0, ["127.0.0.3"], "U", [])])}
+    conf, s = start(procs, tmp_path, answers=answers)
+    su.inject(conf, "s@test.example", ["x@remote.example"])
+    wait_for(lambda: empty(conf), what="queue empty")
+    (j,) = s.rjobs()
+    assert [(h["name"], h["dane"], h["tlsa"]) for h in j["hosts"]] == [
+        ("mx1.remote.example", "S", [rec]),
+        ("mx2.remote.example", "B", []),
+        ("mx3.remote.example", "U", [])]
+
+
 def test_routes_tls_auth(procs, tmp_path):
     tables = dict(su.TABLES)
     tables["routes"] = ("routed.example [127.0.0.1]:2525\n"
@@ -88,7 +107,8 @@ def test_routes_tls_auth(procs, tmp_path):
     jobs = {j["rcpts"][0][0]: j for j in s.rjobs()}
     a = jobs["a@routed.example"]
     assert a["hosts"] == [{"name": "127.0.0.1", "pref": 0, "port": 2525,
-                           "addrs": ["127.0.0.1"]}]
+                           "addrs": ["127.0.0.1"], "dane": "N",
+                           "tlsa": []}]
     assert a["tls"] == "verify" and a["auth_user"] == ""
     b = jobs["b@x.sub.example"]
     assert b["auth_user"] == "u" and b["auth_pass"] == "p"

@@ -442,9 +442,9 @@ test_check(void **state)
 		{ "recipient_delimiter + -\n", "" },
 		{ "remote_tls verify\n", "" },
 		{ "remote_tls maybe\n", "E c:1: remote_tls: expected one of "
-		    "none|may|encrypt|verify\n" },
+		    "none|may|encrypt|verify|dane|dane-only\n" },
 		{ "remote_tls ma\n", "E c:1: remote_tls: expected one of "
-		    "none|may|encrypt|verify\n" },
+		    "none|may|encrypt|verify|dane|dane-only\n" },
 		{ "queue_sync fsync\nqueue_sync syncfs\n", "" },
 		{ "queue_sync sync\n", "E c:1: queue_sync: expected one of "
 		    "syncfs|fsync\n" },

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,6 +120,172 @@ test_query_roundtrip(void **st)
 	    DNS_HDR + 5 + 4);
 	assert_int_equal(q[11], 0);
 	assert_int_equal(dns_parse(q, DNS_HDR + 9, &m), 0);
+}
+
+/* DNSSEC OK (RFC 3225): the DO bit in the OPT record, AD in the header */
+static void
+test_query_dnssec_ok(void **st)
+{
+	uint8_t q[512];
+	int n;
+
+	(void)st;
+	n = dns_query(q, sizeof q, 2, "_25._tcp.mx.example.org", DNS_T_TLSA,
+	    DNS_Q_DO);
+	assert_true(n > 0);
+	assert_int_equal(q[11], 1);		/* the OPT record */
+	assert_int_equal(q[n - 4], 0x80);	/* DO: top bit of its flags */
+	assert_int_equal(q[n - 3], 0);
+	assert_int_equal((q[2] << 8 | q[3]) & DNS_F_AD, DNS_F_AD);
+	assert_int_equal(dns_parse(q, (size_t)n, &m), 0);
+	assert_string_equal(m.qname, "_25._tcp.mx.example.org");
+	assert_int_equal(m.qtype, DNS_T_TLSA);
+	/* plain EDNS0: neither */
+	n = dns_query(q, sizeof q, 2, "a.b", DNS_T_A, DNS_Q_EDNS);
+	assert_int_equal(q[n - 4], 0);
+	assert_int_equal((q[2] << 8 | q[3]) & DNS_F_AD, 0);
+}
+
+static void
+rr_tlsa(struct pk *p, uint8_t u, uint8_t s, uint8_t mt, size_t len)
+{
+	uint8_t d[300];
+
+	assert_true(len <= sizeof d);
+	memset(d, 0x11, len);
+	u16(p, 0xc00c);
+	u16(p, DNS_T_TLSA);
+	u16(p, 1);
+	u32(p, 600);
+	u16(p, (uint16_t)(3 + len));
+	put(p, (uint8_t[]){ u, s, mt }, 3);
+	put(p, d, len);
+}
+
+static void
+test_tlsa_answer(void **st)
+{
+	struct pk p;
+	struct dres d;
+	char follow[DNS_NAME_BUF];
+
+	(void)st;
+	/* AD set: one usable, one PKIX-EE, one too long, one bad digest */
+	head(&p, 9, 0x81a0, 4, 0, DNS_T_TLSA);
+	rr_tlsa(&p, 3, 1, 1, 32);
+	rr_tlsa(&p, 1, 1, 1, 32);
+	rr_tlsa(&p, 3, 0, 0, 200);
+	rr_tlsa(&p, 2, 1, 1, 20);
+	assert_int_equal(dns_parse(p.b, p.n, &m), 0);
+	assert_int_equal(m.nrr, 4);
+	assert_int_equal(m.rr[0].u.tlsa.len, 32);
+	assert_true(m.rr[2].u.tlsa.oversize);
+	assert_int_equal(route_from_msg(&m, "example.org", DNS_T_TLSA, &d,
+	    follow), 0);
+	assert_int_equal(d.status, DRES_OK);
+	assert_true(d.secure);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.nbad, 3);
+	assert_int_equal(strncmp(d.it[0].s, "3 1 1 1111", 10), 0);
+	/* only unusable ones: still an answer, with none to use */
+	head(&p, 9, 0x8180, 1, 0, DNS_T_TLSA);
+	rr_tlsa(&p, 0, 0, 1, 32);
+	assert_int_equal(dns_parse(p.b, p.n, &m), 0);
+	assert_int_equal(route_from_msg(&m, "example.org", DNS_T_TLSA, &d,
+	    follow), 0);
+	assert_int_equal(d.status, DRES_OK);
+	assert_false(d.secure);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(d.nbad, 1);
+	/* three bytes of rdata: no data, a malformed packet */
+	head(&p, 9, 0x8180, 1, 0, DNS_T_TLSA);
+	rr_tlsa(&p, 3, 1, 1, 0);
+	assert_int_equal(dns_parse(p.b, p.n, &m), -1);
+}
+
+static void
+dres_set(struct dres *d, enum dres_status st, int secure, unsigned n,
+    unsigned nbad)
+{
+	memset(d, 0, sizeof *d);
+	d->status = st;
+	d->secure = secure;
+	d->n = n;
+	d->nbad = nbad;
+	for (unsigned i = 0; i < n; i++)
+		snprintf(d->it[i].s, sizeof d->it[i].s, i == 0 ?
+		    "3 1 1 aabb" : "2 0 1 ccdd");
+}
+
+/* RFC 7672 2.2: what counts, host by host */
+static void
+test_route_dane(void **st)
+{
+	static struct rhost h;
+
+	(void)st;
+	memset(&h, 0, sizeof h);
+	snprintf(h.name, sizeof h.name, "mx.example.org");
+	dres_set(&h.a, DRES_OK, 1, 1, 0);
+	dres_set(&h.aaaa, DRES_NODATA, 1, 0, 0);
+	dres_set(&h.tlsa, DRES_OK, 1, 2, 0);
+	/* not asked: dns_dnssec off, or an insecure MX set */
+	assert_int_equal(route_dane(&h), DANE_NONE);
+	h.tlsa_asked = 1;
+	assert_int_equal(route_dane(&h), DANE_SECURE);
+	/* an insecure address answer: the TLSA records do not count */
+	h.a.secure = 0;
+	assert_int_equal(route_dane(&h), DANE_NONE);
+	h.a.secure = 1;
+	dres_set(&h.aaaa, DRES_OK, 0, 1, 0);
+	assert_int_equal(route_dane(&h), DANE_NONE);
+	dres_set(&h.aaaa, DRES_FAIL, 0, 0, 0);	/* no AAAA: A decides */
+	assert_int_equal(route_dane(&h), DANE_SECURE);
+	/* an insecure TLSA answer, and secure denial */
+	h.tlsa.secure = 0;
+	assert_int_equal(route_dane(&h), DANE_NONE);
+	dres_set(&h.tlsa, DRES_NODATA, 1, 0, 0);
+	assert_int_equal(route_dane(&h), DANE_NONE);
+	dres_set(&h.tlsa, DRES_NXDOMAIN, 1, 0, 0);
+	assert_int_equal(route_dane(&h), DANE_NONE);
+	/* bogus or unanswered: the host is not to be used */
+	dres_set(&h.tlsa, DRES_FAIL, 0, 0, 0);
+	assert_int_equal(route_dane(&h), DANE_FAIL);
+	/* records, none usable: TLS, unauthenticated */
+	dres_set(&h.tlsa, DRES_OK, 1, 0, 2);
+	assert_int_equal(route_dane(&h), DANE_UNUSABLE);
+}
+
+static void
+test_route_finish_tlsa(void **st)
+{
+	static struct rhost h[2];
+	struct rans a;
+
+	(void)st;
+	memset(h, 0, sizeof h);
+	memset(&a, 0, sizeof a);
+	snprintf(h[0].name, sizeof h[0].name, "mx1.example.org");
+	snprintf(h[1].name, sizeof h[1].name, "mx2.example.org");
+	for (int i = 0; i < 2; i++) {
+		dres_set(&h[i].a, DRES_OK, 1, 0, 0);
+		h[i].a.n = 1;
+		snprintf(h[i].a.it[0].s, sizeof h[i].a.it[0].s, "192.0.2.%d",
+		    i + 1);
+		dres_set(&h[i].aaaa, DRES_NODATA, 1, 0, 0);
+		h[i].tlsa_asked = 1;
+	}
+	dres_set(&h[0].tlsa, DRES_OK, 1, 2, 0);
+	dres_set(&h[1].tlsa, DRES_FAIL, 0, 0, 0);
+	assert_int_equal(route_finish(&a, h, 2, 0, 0), 0);
+	assert_int_equal(a.nhost, 2);
+	assert_int_equal(a.host[0].dane, DANE_SECURE);
+	assert_int_equal(a.host[0].ntlsa, 2);
+	assert_string_equal(a.host[0].tlsa[0], "3 1 1 aabb");
+	assert_string_equal(a.host[0].tlsa[1], "2 0 1 ccdd");
+	assert_int_equal(a.host[1].dane, DANE_FAIL);
+	assert_int_equal(a.host[1].ntlsa, 0);
+	rans_free(&a);
 }
 
 static void
@@ -497,6 +664,10 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_query_roundtrip),
 		cmocka_unit_test(test_name_wire_limits),
+		cmocka_unit_test(test_query_dnssec_ok),
+		cmocka_unit_test(test_tlsa_answer),
+		cmocka_unit_test(test_route_dane),
+		cmocka_unit_test(test_route_finish_tlsa),
 		cmocka_unit_test(test_mx_answer),
 		cmocka_unit_test(test_null_mx),
 		cmocka_unit_test(test_nxdomain_soa),

@@ -445,9 +445,10 @@ test_rjob(void **state)
 	rjob_free(&d);
 	{
 		/* patch the last host's port field to 65536 (before it:
-		 * its address, its naddr; after them the DKIM fields and
-		 * the proto byte) */
-		size_t off = b.len - 1 - (4 + strlen(j.dkim)) - (4 + 9) - 4 - 4;
+		 * its address, its naddr; after them its DANE state and
+		 * TLSA count, the DKIM fields and the proto byte) */
+		size_t off = b.len - 1 - (4 + strlen(j.dkim)) - 5 - (4 + 9) -
+		    4 - 4;
 
 		assert_memory_equal(b.p + off, "\0\0\0\0", 4);
 		memcpy(b.p + off, "\0\1\0\0", 4);
@@ -465,6 +466,74 @@ test_rjob(void **state)
 		rjob_encode(&b, &j);
 		assert_int_equal(rjob_decode(&d, b.p, b.len), -1);
 	}
+	buf_free(&b);
+}
+
+/* a host's DANE state and TLSA records (RFC 7672) in RANS and RJOB */
+static void
+test_hosts_dane(void **state)
+{
+	static char *addrs[] = { "192.0.2.1" };
+	char *recs[JOB_TLSA_MAX + 1];
+	struct route_host h = { "mx.example.org", 5, 0, 1, addrs };
+	struct rans a = { 4, ST_OK, "", 1, &h }, ad;
+	struct buf b = BUF_INIT(JOB_MAX);
+
+	(void)state;
+	recs[0] = "3 1 1 0a0b";
+	recs[1] = "2 0 2 ff";
+	h.dane = DANE_SECURE, h.ntlsa = 2, h.tlsa = recs;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), 0);
+	assert_int_equal(ad.host[0].dane, DANE_SECURE);
+	assert_int_equal(ad.host[0].ntlsa, 2);
+	assert_string_equal(ad.host[0].tlsa[1], "2 0 2 ff");
+	rans_free(&ad);
+	cuts(&b, (dec_fn *)rans_decode, (free_fn *)rans_free, &ad);
+	/* a record not in the text form */
+	recs[1] = "2 0 2 f";
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), -1);
+	recs[1] = "2 0 2 ff";
+	/* records go only with DANE_SECURE, which needs some */
+	h.dane = DANE_NONE;
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), -1);
+	h.dane = DANE_SECURE, h.ntlsa = 0;
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), -1);
+	/* a state we do not know; 0 (never set) goes out as DANE_NONE */
+	h.dane = 'Q';
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), -1);
+	h.dane = 0;
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), 0);
+	assert_int_equal(ad.host[0].dane, DANE_NONE);
+	rans_free(&ad);
+	h.dane = DANE_FAIL;
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), 0);
+	assert_int_equal(ad.host[0].dane, DANE_FAIL);
+	rans_free(&ad);
+	/* at most JOB_TLSA_MAX records */
+	for (size_t i = 0; i < JOB_TLSA_MAX + 1; i++)
+		recs[i] = "3 1 1 00";
+	h.dane = DANE_SECURE, h.ntlsa = JOB_TLSA_MAX;
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), 0);
+	rans_free(&ad);
+	h.ntlsa = JOB_TLSA_MAX + 1;
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), -1);
 	buf_free(&b);
 }
 
@@ -522,6 +591,7 @@ main(void)
 		cmocka_unit_test(test_ljob),
 		cmocka_unit_test(test_rjob),
 		cmocka_unit_test(test_rres_rqry_rans),
+		cmocka_unit_test(test_hosts_dane),
 	};
 
 	return cmocka_run_group_tests_name("rec", tests, NULL, NULL);

@@ -11,10 +11,13 @@
 #include <cmocka.h>
 
 #include "buf.h"
+#include "dane.h"
 #include "hdr2047.h"
 #include "io.h"
 #include "mime7.h"
 #include "reply.h"
+#include "rtls.h"
+#include "smtp.h"
 
 /* a fake peer: reads come from a string */
 struct src {
@@ -730,11 +733,101 @@ test_mime_headers_encoded(void **st)
 	buf_free(&d);
 }
 
+/* RFC 7672 2.2 host by host, under each policy */
+static void
+test_dane_policy(void **state)
+{
+	static char *recs[] = { "3 1 1 00ff", "2 0 1 aa" };
+	struct route_host h = { "mx.example.org", 10, 0, 0, NULL };
+	struct tlsa t[JOB_TLSA_MAX];
+	char why[256];
+
+	(void)state;
+	/* the other policies are not touched, whatever DNSSEC says */
+	h.dane = DANE_FAIL;
+	for (int p = TLS_NONE; p <= TLS_VERIFY; p++)
+		assert_int_equal(dane_host_policy(p, &h, why, sizeof why), p);
+	for (int p = TLS_DANE; p <= TLS_DANE_ONLY; p++) {
+		h.dane = DANE_SECURE;
+		assert_int_equal(dane_host_policy(p, &h, why, sizeof why),
+		    TLS_DANE_MATCH);
+		h.dane = DANE_UNUSABLE;
+		assert_int_equal(dane_host_policy(p, &h, why, sizeof why),
+		    TLS_ENCRYPT);
+		h.dane = DANE_FAIL;
+		why[0] = '\0';
+		assert_int_equal(dane_host_policy(p, &h, why, sizeof why), -1);
+		assert_non_null(strstr(why, "4.7.5 DANE"));
+		assert_non_null(strstr(why, "mx.example.org"));
+	}
+	h.dane = DANE_NONE;
+	assert_int_equal(dane_host_policy(TLS_DANE, &h, why, sizeof why),
+	    TLS_MAY);
+	h.dane = 0;		/* a host no one set */
+	assert_int_equal(dane_host_policy(TLS_DANE, &h, why, sizeof why),
+	    TLS_MAY);
+	assert_int_equal(dane_host_policy(TLS_DANE_ONLY, &h, why, sizeof why),
+	    -1);
+	assert_non_null(strstr(why, "4.7.4"));
+	/* the records, back from the job's text */
+	h.ntlsa = 2, h.tlsa = recs;
+	assert_int_equal(dane_records(&h, t, JOB_TLSA_MAX), 2);
+	assert_int_equal(t[0].usage, 3);
+	assert_int_equal(t[0].len, 2);
+	assert_int_equal(t[1].data[0], 0xaa);
+	assert_int_equal(dane_records(&h, t, 1), 1);
+	recs[1] = "2 0 1 a";
+	assert_int_equal(dane_records(&h, t, JOB_TLSA_MAX), -1);
+	recs[1] = "2 0 1 aa";
+}
+
+/* RFC 8689 5: the TLS-Required field, in the header section only */
+static void
+test_tls_required_no(void **state)
+{
+#define NO(s)	assert_int_equal(rtls_header_no(s, strlen(s)), 1)
+#define YES(s)	assert_int_equal(rtls_header_no(s, strlen(s)), 0)
+	(void)state;
+	NO("TLS-Required: No\n\nbody\n");
+	NO("Subject: x\nTLS-Required: No\n\n");
+	NO("tls-required:no\n\n");
+	NO("TLS-REQUIRED:   nO  \n\n");
+	NO("TLS-Required :\tNo\n\n");		/* obsolete "name :" */
+	NO("TLS-Required:\n No\n\n");		/* folded */
+	NO("TLS-Required: No\r\n\r\n");		/* CRLF */
+	NO("TLS-Required: No");			/* cut, no line end */
+	NO("Subject: a\n folded: TLS-Required: No\nTLS-Required: No\n\n");
+	YES("");
+	YES("TLS-Required: Yes\n\n");
+	YES("TLS-Required: Non\n\n");
+	YES("TLS-Required: N o\n\n");
+	YES("TLS-Required: No thanks\n\n");
+	YES("TLS-Required: No\n more\n\n");
+	YES("TLS-Required:\n\n");
+	YES("TLS-Requires: No\n\n");
+	YES("X-TLS-Required: No\n\n");
+	YES("TLS-Required No\n\n");
+	/* a continuation line is not a field of its own */
+	YES("Subject: a\n TLS-Required: No\n\n");
+	/* the body is not the header */
+	YES("Subject: x\n\nTLS-Required: No\n");
+	YES("\nTLS-Required: No\n");
+	YES("Subject: x\r\n\r\nTLS-Required: No\r\n");
+	/* NUL bytes and lengths: only n bytes are read */
+	assert_int_equal(rtls_header_no("TLS-Required: No\n", 15), 0);
+	assert_int_equal(rtls_header_no("TLS-Required: No\n", 16), 1);
+	assert_int_equal(rtls_header_no("TLS-Required: N\0o\n\n", 19), 0);
+#undef NO
+#undef YES
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reply_lines),
+		cmocka_unit_test(test_dane_policy),
+		cmocka_unit_test(test_tls_required_no),
 		cmocka_unit_test(test_reply_nul),
 		cmocka_unit_test(test_reply_limits),
 		cmocka_unit_test(test_ehlo),

@@ -81,6 +81,26 @@ static const struct {
 	{ L("SIZE=1\0"), P_SYNTAX, 0, 0, 0, 0, NULL },
 };
 
+/* RFC 8689 4.1: REQUIRETLS takes no value and comes once */
+static void
+test_mail_requiretls(void **st)
+{
+	struct mailparam mp;
+
+	(void)st;
+	assert_int_equal(mail_params(L("REQUIRETLS"), &mp), P_OK);
+	assert_int_equal(mp.requiretls, 1);
+	assert_int_equal(mail_params(L("requiretls SMTPUTF8"), &mp), P_OK);
+	assert_int_equal(mp.requiretls, 1);
+	assert_int_equal(mail_params(L("SIZE=1"), &mp), P_OK);
+	assert_int_equal(mp.requiretls, 0);
+	assert_int_equal(mail_params(L("REQUIRETLS=YES"), &mp), P_SYNTAX);
+	assert_int_equal(mail_params(L("REQUIRETLS="), &mp), P_SYNTAX);
+	assert_int_equal(mail_params(L("REQUIRETLS REQUIRETLS"), &mp),
+	    P_DUP);
+	assert_int_equal(mail_params(L("REQUIRETLSX"), &mp), P_UNKNOWN);
+}
+
 static void
 test_mail_params(void **st)
 {
@@ -614,6 +634,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_xtext),
 		cmocka_unit_test(test_mail_params),
+		cmocka_unit_test(test_mail_requiretls),
 		cmocka_unit_test(test_rcpt_params),
 		cmocka_unit_test(test_cmd_path),
 		cmocka_unit_test(test_helo_sanitize),
