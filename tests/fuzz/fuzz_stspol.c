@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "dnstxt.h"
 #include "stspol.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -13,6 +14,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
 {
 	static struct sts_policy pol;
+	static struct dns_txt txt;
 	char id[STS_ID_MAX + 1], rua[TLSRPT_RUA_MAX][TLSRPT_URI_BUF];
 	char host[STS_NAME_BUF];
 	const char *why, *s = (const char *)p;
@@ -28,5 +30,9 @@ LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
 	}
 	(void)sts_txt_parse(s, n, id);
 	(void)tlsrpt_txt_parse(s, n, rua, &nrua);
+	/* the same bytes as a DNS answer to _mta-sts.example.org TXT */
+	if (n >= 2)
+		(void)dns_txt_parse(p, n, (uint16_t)(p[0] << 8 | p[1]),
+		    "_mta-sts.example.org", &txt);
 	return 0;
 }

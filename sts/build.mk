@@ -1,0 +1,6 @@
+# sandmail-sts: the MTA-STS policy fetcher send asks (uid user_sts).
+# The one program that links libcurl (HTTPS to policy servers); DNS
+# through lib's packet code to the configured name servers.
+PROGS += sandmail-sts
+sandmail-sts_OBJS := sts/main.o sts/sbx.o sts/dnsq.o sts/fetch.o sts/cache.o
+sandmail-sts_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
