@@ -29,7 +29,7 @@
 const struct conf_key conf_keys[] = {
 	/* shared */
 	{ "hostname", CONF_WORD, CONF_DYNDEF, ANY, NULL, NULL,
-	    "smtpd inject lspawn rspawn send pop3d mailq" },
+	    "smtpd inject lspawn rspawn send pop3d mailq sts" },
 	PATH("queue", "/var/spool/sandmail",
 	    "smtpd queue send inject mailq flush rm"),
 	{ "tables", CONF_PATH, CONF_DYNDEF, ANY, ".", NULL,
@@ -204,6 +204,7 @@ const struct conf_key conf_keys[] = {
 	PATH("mta_sts_ca_file", "/etc/ssl/certs/ca-certificates.crt", "sts"),
 	{ "mta_sts_fetch_timeout", CONF_SECS, 0, 1, 300, "10", NULL, "sts" },
 	NUM("mta_sts_port", "443", 1, 65535, "sts"),
+	{ "tlsrpt_period", CONF_SECS, 0, 1, DAYS(7), "86400", NULL, "sts" },
 	{ NULL, CONF_STR, 0, 0, 0, NULL, NULL, NULL },
 };
 

@@ -1,6 +1,7 @@
 /* stsmsg: send <-> sts records (see stsmsg.h).  A record is a pk_*
  * payload framed by rec.c: 'Q' u32 qid, str domain; 'A' u32 qid, str
- * domain, u8 mode, u32 n, n × str mx pattern, str why. */
+ * domain, u8 mode, u32 n, n × str mx pattern, str why; 'R' str domain,
+ * u8 ok, str result-type, str mx; 'M' str rcpt, str message. */
 #include <errno.h>
 #include <string.h>
 
@@ -87,6 +88,65 @@ sts_ans_decode(const void *p, size_t n, struct sts_ans *a)
 			return errno = EPROTO, -1;
 	if (cur_str(&c, &s, &sn) == -1 || cur_end(&c) == -1 ||
 	    copy(a->why, sizeof a->why, s, sn) == -1)
+		return errno = EPROTO, -1;
+	return 0;
+}
+
+int
+sts_res_encode(struct buf *b, const struct sts_res *r)
+{
+	size_t st = b->len;
+
+	if (pk_begin(b) == -1 || pk_u8(b, 'R') == -1 ||
+	    pk_cstr(b, r->domain) == -1 || pk_u8(b, r->ok) == -1 ||
+	    pk_cstr(b, r->type) == -1 || pk_cstr(b, r->mx) == -1)
+		return -1;
+	return pk_finish(b, st);
+}
+
+int
+sts_res_decode(const void *p, size_t n, struct sts_res *r)
+{
+	struct cur c;
+	const char *s;
+	size_t sn;
+	uint8_t t;
+
+	memset(r, 0, sizeof *r);
+	cur_init(&c, p, n);
+	if (cur_u8(&c, &t) == -1 || t != 'R' || cur_str(&c, &s, &sn) == -1 ||
+	    copy(r->domain, sizeof r->domain, s, sn) == -1 ||
+	    cur_u8(&c, &r->ok) == -1 || cur_str(&c, &s, &sn) == -1 ||
+	    copy(r->type, sizeof r->type, s, sn) == -1 ||
+	    cur_str(&c, &s, &sn) == -1 ||
+	    copy(r->mx, sizeof r->mx, s, sn) == -1 || cur_end(&c) == -1)
+		return errno = EPROTO, -1;
+	return 0;
+}
+
+int
+sts_mail_encode(struct buf *b, const char *rcpt, const void *msg, size_t len)
+{
+	size_t st = b->len;
+
+	if (pk_begin(b) == -1 || pk_u8(b, 'M') == -1 ||
+	    pk_cstr(b, rcpt) == -1 || pk_str(b, msg, len) == -1)
+		return -1;
+	return pk_finish(b, st);
+}
+
+int
+sts_mail_decode(const void *p, size_t n, struct sts_mail *m)
+{
+	struct cur c;
+	const char *s;
+	size_t sn;
+	uint8_t t;
+
+	cur_init(&c, p, n);
+	if (cur_u8(&c, &t) == -1 || t != 'M' || cur_str(&c, &s, &sn) == -1 ||
+	    copy(m->rcpt, sizeof m->rcpt, s, sn) == -1 ||
+	    cur_str(&c, &m->msg, &m->len) == -1 || cur_end(&c) == -1)
 		return errno = EPROTO, -1;
 	return 0;
 }

@@ -1281,6 +1281,8 @@ on_rres(struct send *s)
 		rres_free(&r);
 		return;
 	}
+	ssts_session(j->dkey, r.nrcpt ? r.rcpt[0].status : ST_TEMP, r.mta,
+	    r.nrcpt ? r.rcpt[0].text : "");
 	for (size_t k = 0; k < j->n; k++)
 		result(s, j->l, j->rc[k], k < r.nrcpt ? r.rcpt[k].status :
 		    ST_TEMP, j->start_ms, r.mta, k < r.nrcpt ? r.rcpt[k].text :
@@ -1726,7 +1728,7 @@ send_loop(struct send *s)
 		if (s->dsock >= 0 && (p[3].revents & (POLLIN | POLLHUP)))
 			on_resolve(s);
 		if (ssts_fd() >= 0 && (p[4].revents & (POLLIN | POLLHUP)) &&
-		    ssts_read(now_s()) == 1) {
+		    ssts_read(s, now_s()) == 1) {
 			for (struct live *l = s->loaded; l != NULL;
 			    l = l->next)
 				l->waiting = 0;

@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "env.h"
 #include "exitcode.h"
 #include "job.h"
 #include "log.h"
+#include "qwrite.h"
 #include "rec.h"
 #include "send_srv.h"
 #include "send_sts.h"
@@ -19,6 +21,7 @@
 #define SSTS_MAX	256		/* domains remembered */
 #define SSTS_TTL	60		/* seconds an answer is used */
 #define SSTS_WAIT	120		/* seconds to wait for one */
+#define SSTS_IN_MAX	(STS_MAIL_MAX + 4096)	/* a TLS report, the largest */
 
 struct ssts {
 	uint64_t	 asked, exp;	/* exp 0: in flight */
@@ -29,7 +32,7 @@ static int sock = -1;
 static struct ssts *tab;
 static size_t ntab;
 static uint32_t nextq;
-static struct buf in = BUF_INIT(STS_ANS_MAX + 4);
+static struct buf in = BUF_INIT(SSTS_IN_MAX + 4);
 
 void
 ssts_init(int fd)
@@ -102,12 +105,52 @@ ssts_policy(const char *domain, uint64_t now)
 	return NULL;
 }
 
+/* queue_report - a TLS report from sts: a new message from the null
+ * sender (no report about a report can come back) to its rua */
 static void
-take(const void *p, size_t n, uint64_t now)
+queue_report(struct send *s, const void *p, size_t n)
+{
+	struct sts_mail m;
+	struct env e;
+	struct qw q;
+	int rv = -1;
+
+	if (sts_mail_decode(p, n, &m) == -1)
+		die_msg(EXIT_TEMP, "sandmail-sts", "bad report");
+	env_init(&e);
+	if (qw_begin(&q, s->qfd) == -1) {
+		log_kv("warn", "op", "tlsrpt queue", "err", strerror(errno),
+		    NULL);
+		return;
+	}
+	if (qw_write(&q, m.msg, m.len) == 0 && env_set(&e.sender, "") == 0 &&
+	    env_set(&e.envid, "") == 0 && env_set(&e.auth, "") == 0 &&
+	    env_set(&e.client, "") == 0 && env_set(&e.helo, "") == 0 &&
+	    env_set(&e.proto, "local") == 0 &&
+	    env_add_rcpt(&e, m.rcpt, 0, "") == 0) {
+		e.arrival = (uint64_t)time(NULL);
+		e.flags = ENV_BOUNCE;
+		rv = qw_commit(&q, &e);
+	} else
+		qw_abort(&q);
+	if (rv == 0) {
+		log_kv("tlsrpt", "to", m.rcpt, "new", q.id, NULL);
+		s->todo = 1;
+	} else
+		log_kv("warn", "op", "tlsrpt queue", "to", m.rcpt, NULL);
+	env_free(&e);
+}
+
+static void
+take(struct send *s, const void *p, size_t n, uint64_t now)
 {
 	struct sts_ans a;
 
-	if (sts_ans_decode(p, n, &a) == -1)
+	if (n > 0 && *(const char *)p == 'M') {
+		queue_report(s, p, n);
+		return;
+	}
+	if (n > STS_ANS_MAX || sts_ans_decode(p, n, &a) == -1)
 		die_msg(EXIT_TEMP, "sandmail-sts", "bad answer");
 	for (size_t i = 0; i < ntab; i++)
 		if (tab[i].exp == 0 && tab[i].a.qid == a.qid) {
@@ -119,13 +162,13 @@ take(const void *p, size_t n, uint64_t now)
 }
 
 int
-ssts_read(uint64_t now)
+ssts_read(struct send *s, uint64_t now)
 {
 	uint32_t len;
 	ssize_t k;
 	int got = 0;
 
-	if (buf_reserve(&in, 16384) == -1)
+	if (buf_reserve(&in, 65536) == -1)
 		die_msg(EXIT_TEMP, "sandmail-sts", "answer too long");
 	k = read(sock, in.p + in.len, in.cap - in.len);
 	if (k <= 0) {
@@ -139,15 +182,73 @@ ssts_read(uint64_t now)
 
 		len = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
 		    (uint32_t)h[2] << 8 | h[3];
-		if (len > STS_ANS_MAX)
+		if (len > SSTS_IN_MAX)
 			die_msg(EXIT_TEMP, "sandmail-sts", "record too long");
 		if (in.len < 4 + (size_t)len)
 			break;
-		take(in.p + 4, len, now);
+		take(s, in.p + 4, len, now);
 		buf_drop(&in, 4 + (size_t)len);
 		got = 1;
 	}
 	return got;
+}
+
+/* tell - one session's outcome to sts (for TLS reporting) */
+static void
+tell(const char *domain, int ok, const char *type, const char *mx)
+{
+	struct buf b = BUF_INIT(1024);
+	struct sts_res r;
+
+	memset(&r, 0, sizeof r);
+	if (strlen(domain) >= sizeof r.domain || strlen(mx) >= sizeof r.mx)
+		return;
+	memcpy(r.domain, domain, strlen(domain) + 1);
+	memcpy(r.mx, mx, strlen(mx) + 1);
+	r.ok = (uint8_t)ok;
+	snprintf(r.type, sizeof r.type, "%s", type);
+	if (sts_res_encode(&b, &r) == -1 || rec_send(sock, &b) == -1)
+		die_temp("send", "sandmail-sts");
+	buf_free(&b);
+}
+
+/* tls_failure - the RFC 8460 result-type of rspawn's text, or NULL
+ * when the text is not about TLS */
+static const char *
+tls_failure(const char *t)
+{
+	if (strncmp(t, "4.7.4 TLS is required", 21) == 0)
+		return "starttls-not-supported";
+	if (strncmp(t, "4.7.5 TLS with", 14) != 0)
+		return NULL;
+	if (strstr(t, "expired") != NULL)
+		return "certificate-expired";
+	if (strstr(t, "hostname mismatch") != NULL)
+		return "certificate-host-mismatch";
+	if (strstr(t, "verify failed") != NULL ||
+	    strstr(t, "self-signed") != NULL ||
+	    strstr(t, "self signed") != NULL ||
+	    strstr(t, "local issuer") != NULL)
+		return "certificate-not-trusted";
+	return "validation-failure";
+}
+
+void
+ssts_session(const char *domain, uint8_t st, const char *mta,
+    const char *text)
+{
+	const struct ssts *e = sock >= 0 ? find(domain) : NULL;
+	char mx[STS_NAME_BUF];
+	const char *type;
+
+	if (e == NULL || e->exp == 0 || e->a.pol.mode == STS_NONE)
+		return;
+	snprintf(mx, sizeof mx, "%.*s", (int)strcspn(mta, "["), mta);
+	if ((type = tls_failure(text)) != NULL)
+		tell(domain, 0, type, mx);
+	else if (st == ST_OK || st == ST_PASSED || st == ST_PERM)
+		tell(domain, 1, "", mx);	/* the server answered us */
+	/* else no session (no connection, say): nothing to report */
 }
 
 int
@@ -168,6 +269,7 @@ ssts_apply(const struct sts_ans *a, const struct rcache *c,
 			out->host[k++] = c->host[i];
 			continue;
 		}
+		tell(a->domain, 0, "validation-failure", c->host[i].name);
 		log_kv("mta-sts", "domain", a->domain, "mode",
 		    sts_mode_name(a->pol.mode), "mx", c->host[i].name,
 		    "result", a->pol.mode == STS_ENFORCE ?

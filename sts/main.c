@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,19 +181,48 @@ domain_ok(char *d)
 	return d[n - 1] != '.';
 }
 
+/* wait_input - until a record can be read or a report is due (0) */
+static int
+wait_input(const struct rd *rd)
+{
+	struct pollfd pf = { 0, POLLIN, 0 };
+	int ms, r;
+
+	if (rd->pos < rd->len)
+		return 1;		/* a record already buffered */
+	for (;;) {
+		if ((ms = report_due(&cfg, time(NULL))) == 0)
+			return 0;
+		if ((r = poll(&pf, 1, ms)) == 1)
+			return 1;
+		if (r == -1 && errno != EINTR)
+			die_temp("poll", NULL);
+	}
+}
+
 static int
 serve(void)
 {
 	struct buf in = BUF_INIT(STS_REQ_MAX), out = BUF_INIT(STS_ANS_MAX);
 	struct sts_req q;
+	struct sts_res res;
 	static struct sts_ans a;
 	struct rd rd;
 	int r;
 
 	rd_init(&rd, 0, io_read_fd, NULL);
 	for (;;) {
+		if (wait_input(&rd) == 0) {
+			report_tick(&cfg, time(NULL));
+			continue;
+		}
 		if ((r = rec_read(&rd, &in, STS_REQ_MAX)) == 0)
 			return EXIT_OK;
+		if (r == 1 && in.len > 0 && in.p[0] == 'R' &&
+		    sts_res_decode(in.p, in.len, &res) == 0) {
+			report_count(&cfg, &res, time(NULL));
+			continue;
+		}
 		if (r == -1 || sts_req_decode(in.p, in.len, &q) == -1)
 			die_msg(EXIT_TEMP, "request", "malformed");
 		memset(&a, 0, sizeof a);
@@ -265,6 +295,7 @@ int
 main(int argc, char *argv[])
 {
 	static struct conf cf;
+	static char host[256];
 	const char *path = NULL;
 	char *dir;
 	int opt;
@@ -287,6 +318,12 @@ main(int argc, char *argv[])
 	if (cfg.fetch_timeout_ms <= 0)
 		cfg.fetch_timeout_ms = 1000;
 	cfg.port = (unsigned)conf_num(&cf, "mta_sts_port", 443, 1, 65535);
+	cfg.rpt_period = conf_secs(&cf, "tlsrpt_period", 86400);
+	if (cfg.rpt_period == 0)
+		cfg.rpt_period = 86400;
+	if (gethostname(host, sizeof host - 1) == -1)
+		snprintf(host, sizeof host, "localhost");
+	cfg.hostname = conf_str(&cf, "hostname", host);
 	read_ca(conf_str(&cf, "mta_sts_ca_file",
 	    "/etc/ssl/certs/ca-certificates.crt"));
 	dir = conf_path(&cf, "mta_sts_cache", "/var/lib/sandmail/sts");

@@ -23,6 +23,8 @@ struct sts_cfg {
 	char			*ca;		/* PEM bundle, read before the sandbox */
 	size_t			calen;
 	int			cachefd;	/* the cache directory */
+	const char		*hostname;	/* the reports' submitter */
+	unsigned long long	rpt_period;	/* tlsrpt_period, seconds */
 };
 
 struct sts_entry {
@@ -53,5 +55,11 @@ struct sts_entry *cache_find(const char *domain);
 struct sts_entry *cache_put(const struct sts_cfg *, const char *domain,
 	    const char *id, const char *body, size_t len, time_t now);
 int	cache_valid(const struct sts_entry *, time_t now);
+
+/* report.c: TLS reporting (RFC 8460); reports go to fd 0 as 'M' */
+struct sts_res;
+void	report_count(const struct sts_cfg *, struct sts_res *, time_t now);
+int	report_due(const struct sts_cfg *, time_t now);
+void	report_tick(const struct sts_cfg *, time_t now);
 
 #endif
