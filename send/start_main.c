@@ -1,10 +1,12 @@
 /* sandmail-start: what the supervisor runs (as qmail-start).  Makes the
  * socket pairs between send and its helpers, starts sandmail-resolve,
- * sandmail-lspawn, sandmail-rspawn, sandmail-sign and sandmail-send with
+ * sandmail-lspawn, sandmail-rspawn, sandmail-sign, sandmail-sts and
+ * sandmail-send with
  * them, and then only waits.  Each helper gets its socket on fd 0
  * (resolve also on fd 1) and this program's stderr as fd 2; send gets
  * -L 3 -R 4 -D 5, and -K 6 when the key table TABLES/dkim exists (else
- * sandmail-sign is not started and nothing is signed).  Each
+ * sandmail-sign is not started and nothing is signed), and -M 7 when
+ * mta_sts is on (sandmail-sts, the MTA-STS policy fetcher).  Each
  * program drops to its own user_* itself (lspawn stays root).  If any of
  * them dies, the others are stopped and this exits 111, so the supervisor
  * starts the whole set again.  TERM goes to send (which finishes the
