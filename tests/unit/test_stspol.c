@@ -11,6 +11,9 @@
 
 #include <cmocka.h>
 
+#include "buf.h"
+#include "dnstxt.h"
+#include "stsmsg.h"
 #include "stspol.h"
 
 static struct sts_policy pol;
@@ -209,6 +212,155 @@ tlsrpt(void **st)
 	assert_int_equal(n, TLSRPT_RUA_MAX);
 }
 
+/* a DNS answer to (id 0x4242, _mta-sts.a.test, TXT) with the given
+ * answer records appended raw */
+static size_t
+answer(uint8_t *b, uint16_t flags, uint16_t an, const void *rrs, size_t n)
+{
+	static const uint8_t q[] = "\x08_mta-sts\x01" "a\x04test";
+	size_t o = 0;
+
+	b[o++] = 0x42, b[o++] = 0x42;
+	b[o++] = (uint8_t)(flags >> 8), b[o++] = (uint8_t)flags;
+	b[o++] = 0, b[o++] = 1, b[o++] = 0, b[o++] = (uint8_t)an;
+	memset(b + o, 0, 4), o += 4;
+	memcpy(b + o, q, sizeof q), o += sizeof q;	/* with the root */
+	b[o++] = 0, b[o++] = 16, b[o++] = 0, b[o++] = 1;
+	memcpy(b + o, rrs, n);
+	return o + n;
+}
+
+static void
+dns_txt(void **st)
+{
+	static struct dns_txt t;
+	uint8_t b[1024];
+	size_t n;
+	/* owner: a pointer to the question (offset 12); TXT IN ttl 300 */
+	static const uint8_t two[] =
+	    "\xc0\x0c\x00\x10\x00\x01\x00\x00\x01\x2c\x00\x0b"
+	    "\x04v=ST\x05Sv1;x"
+	    "\xc0\x0c\x00\x10\x00\x01\x00\x00\x00\x3c\x00\x02"
+	    "\x01z";
+	static const uint8_t over[] =	/* a string past its rdata */
+	    "\xc0\x0c\x00\x10\x00\x01\x00\x00\x01\x2c\x00\x03"
+	    "\x05" "abc";
+	static const uint8_t empty[] =	/* rdlength 0: no string at all */
+	    "\xc0\x0c\x00\x10\x00\x01\x00\x00\x01\x2c\x00\x00";
+	static const uint8_t cname[] =	/* CNAME to b.test, then its TXT */
+	    "\xc0\x0c\x00\x05\x00\x01\x00\x00\x01\x2c\x00\x08"
+	    "\x01" "b\x04test\x00"
+	    "\x01" "b\x04test\x00\x00\x10\x00\x01\x00\x00\x01\x2c\x00\x02"
+	    "\x01y"
+	    "\x01" "c\x04test\x00\x00\x10\x00\x01\x00\x00\x01\x2c\x00\x02"
+	    "\x01w";
+
+	(void)st;
+	n = answer(b, 0x8180, 2, two, sizeof two - 1);
+	assert_int_equal(dns_txt_parse(b, n, 0x4242, "_mta-sts.A.test", &t),
+	    0);
+	assert_int_equal(t.n, 2);
+	assert_int_equal(t.len[0], 9);
+	assert_memory_equal(t.txt[0], "v=STSv1;x", 9);
+	assert_int_equal(t.ttl, 60);
+	/* another id, another name, a query, a count that lies */
+	assert_int_equal(dns_txt_parse(b, n, 0x4243, "_mta-sts.a.test", &t),
+	    -1);
+	assert_int_equal(dns_txt_parse(b, n, 0x4242, "_mta-sts.b.test", &t),
+	    -1);
+	n = answer(b, 0x0100, 2, two, sizeof two - 1);
+	assert_int_equal(dns_txt_parse(b, n, 0x4242, "_mta-sts.a.test", &t),
+	    -1);
+	n = answer(b, 0x8180, 3, two, sizeof two - 1);
+	assert_int_equal(dns_txt_parse(b, n, 0x4242, "_mta-sts.a.test", &t),
+	    -1);
+	/* every cut of a good answer is refused or reads less */
+	n = answer(b, 0x8180, 2, two, sizeof two - 1);
+	for (size_t k = 0; k < n; k++)
+		if (dns_txt_parse(b, k, 0x4242, "_mta-sts.a.test", &t) == 0)
+			assert_true(t.n < 2);
+	n = answer(b, 0x8180, 1, over, sizeof over - 1);
+	assert_int_equal(dns_txt_parse(b, n, 0x4242, "_mta-sts.a.test", &t),
+	    -1);
+	n = answer(b, 0x8180, 1, empty, sizeof empty - 1);
+	assert_int_equal(dns_txt_parse(b, n, 0x4242, "_mta-sts.a.test", &t),
+	    -1);
+	/* NXDOMAIN, truncated: said, no records */
+	n = answer(b, 0x8183, 0, "", 0);
+	assert_int_equal(dns_txt_parse(b, n, 0x4242, "_mta-sts.a.test", &t),
+	    0);
+	assert_int_equal(t.rcode, 3);
+	assert_int_equal(t.n, 0);
+	n = answer(b, 0x8380, 0, "", 0);
+	assert_int_equal(dns_txt_parse(b, n, 0x4242, "_mta-sts.a.test", &t),
+	    0);
+	assert_true(t.tc);
+	/* the CNAME's target's record counts, a stranger's does not */
+	n = answer(b, 0x8180, 3, cname, sizeof cname - 1);
+	assert_int_equal(dns_txt_parse(b, n, 0x4242, "_mta-sts.a.test", &t),
+	    0);
+	assert_int_equal(t.n, 1);
+	assert_memory_equal(t.txt[0], "y", 1);
+}
+
+static void
+records(void **st)
+{
+	struct buf b = BUF_INIT(STS_ANS_MAX + 8);
+	struct sts_ans a, d;
+	struct sts_res r, rd;
+	struct sts_req q = { 7, "example.org" }, qd;
+	struct sts_mail m;
+
+	(void)st;
+	assert_int_equal(sts_req_encode(&b, &q), 0);
+	assert_int_equal(sts_req_decode(b.p + 4, b.len - 4, &qd), 0);
+	assert_int_equal(qd.qid, 7);
+	assert_string_equal(qd.domain, "example.org");
+	/* one byte short, one too many, a NUL in the name */
+	assert_int_equal(sts_req_decode(b.p + 4, b.len - 5, &qd), -1);
+	assert_int_equal(buf_put(&b, "x", 1), 0);
+	assert_int_equal(sts_req_decode(b.p + 4, b.len - 4, &qd), -1);
+	b.len = 0;
+	memset(&a, 0, sizeof a);
+	a.qid = 9;
+	snprintf(a.domain, sizeof a.domain, "example.org");
+	a.pol.mode = STS_ENFORCE;
+	a.pol.nmx = 2;
+	snprintf(a.pol.mx[0], sizeof a.pol.mx[0], "mx.example.org");
+	snprintf(a.pol.mx[1], sizeof a.pol.mx[1], "*.example.net");
+	snprintf(a.why, sizeof a.why, "fetched");
+	assert_int_equal(sts_ans_encode(&b, &a), 0);
+	assert_int_equal(sts_ans_decode(b.p + 4, b.len - 4, &d), 0);
+	assert_int_equal(d.pol.mode, STS_ENFORCE);
+	assert_int_equal(d.pol.nmx, 2);
+	assert_string_equal(d.pol.mx[1], "*.example.net");
+	for (size_t k = 0; k < b.len - 4; k++)
+		assert_int_equal(sts_ans_decode(b.p + 4, k, &d), -1);
+	/* a mode past enforce, more patterns than we keep */
+	b.p[4 + 1 + 4 + 4 + 11] = 3;
+	assert_int_equal(sts_ans_decode(b.p + 4, b.len - 4, &d), -1);
+	b.p[4 + 1 + 4 + 4 + 11] = 2;
+	b.p[4 + 1 + 4 + 4 + 11 + 1 + 3] = STS_MX_MAX + 1;
+	assert_int_equal(sts_ans_decode(b.p + 4, b.len - 4, &d), -1);
+	b.len = 0;
+	memset(&r, 0, sizeof r);
+	snprintf(r.domain, sizeof r.domain, "example.org");
+	snprintf(r.type, sizeof r.type, "certificate-expired");
+	snprintf(r.mx, sizeof r.mx, "mx.example.org");
+	assert_int_equal(sts_res_encode(&b, &r), 0);
+	assert_int_equal(sts_res_decode(b.p + 4, b.len - 4, &rd), 0);
+	assert_string_equal(rd.type, "certificate-expired");
+	b.len = 0;
+	assert_int_equal(sts_mail_encode(&b, "a@b", "x\ny\n", 4), 0);
+	assert_int_equal(sts_mail_decode(b.p + 4, b.len - 4, &m), 0);
+	assert_string_equal(m.rcpt, "a@b");
+	assert_int_equal(m.len, 4);
+	/* a record of one kind is not another */
+	assert_int_equal(sts_ans_decode(b.p + 4, b.len - 4, &d), -1);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -219,6 +371,8 @@ main(void)
 		cmocka_unit_test(mx_match),
 		cmocka_unit_test(txt),
 		cmocka_unit_test(tlsrpt),
+		cmocka_unit_test(dns_txt),
+		cmocka_unit_test(records),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
