@@ -39,7 +39,9 @@ def env(procs, tmp_path):
         recs.append(f"--host-record=mta-sts.{d}.test,127.0.0.1")
     recs.append("--txt-record=_mta-sts.two.test,v=STSv1; id=1")
     recs.append("--txt-record=_mta-sts.two.test,v=STSv1; id=2")
+    e.recs = recs
     e.dns = start_dnsmasq(procs, e.tmp, recs)
+    e.dnsproc = procs.procs[-1]
     e.port = free_port()
     e.web = PolicyServer(e.port, e.cert, e.key)
     e.cache = os.path.join(e.tmp, "cache")
@@ -216,5 +218,31 @@ def test_certificate_must_verify(env):
         assert mode == "none" and "fetch failed" in why, why
         assert env.web.requests == [] or all(
             h != "mta-sts.good.test" for h, _ in env.web.requests)
+    finally:
+        s.close()
+
+
+def test_new_txt_id_fetches_the_policy_again(env):
+    env.web.behave["good"] = policy("enforce", ["mx.good.test"])
+    s = start(env)
+    try:
+        assert s.ask("good.test")[:2] == ("enforce", ["mx.good.test"])
+        # the server changes its policy, the TXT id stays: cached
+        env.web.behave["good"] = policy("testing", ["mx2.good.test"])
+        mode, _, why = s.ask("good.test")
+        assert mode == "enforce" and "cached (id 1)" in why, why
+        assert len(env.web.requests) == 1
+        # the domain publishes a new id: fetched again
+        env.procs.stop(env.dnsproc)
+        recs = [r.replace("_mta-sts.good.test,v=STSv1; id=1",
+                          "_mta-sts.good.test,v=STSv1; id=2")
+                for r in env.recs]
+        start_dnsmasq(env.procs, env.tmp, recs, port=env.dns)
+        mode, mx, why = s.ask("good.test")
+        assert (mode, mx) == ("testing", ["mx2.good.test"]), why
+        assert "fetched (id 2)" in why
+        assert len(env.web.requests) == 2
+        with open(os.path.join(env.cache, "good.test")) as f:
+            assert f.readline().startswith("sts1 2 ")
     finally:
         s.close()
