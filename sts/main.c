@@ -31,8 +31,6 @@
 #include "stsmsg.h"
 #include "sts.h"
 
-void	sts_sandbox(const struct conf *, const struct sts_cfg *);
-
 static struct sts_cfg cfg;
 
 /* answer_entry - a cached policy as the answer */

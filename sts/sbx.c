@@ -2,19 +2,37 @@
  * attacker probe can run exactly this code.  As root it chroots into
  * its cache directory (nothing else of the file system is needed: the
  * CA bundle and the configuration were read before) and drops to
- * user_sts; then the filter: network sockets (UDP to the name servers,
- * TCP to policy servers: any address, fetching from other hosts is its
- * job), and files only relative to the cache directory's fd. */
+ * user_sts; then Landlock: files only beneath the cache directory (by
+ * any path: seccomp alone cannot see where "../" leads, which matters
+ * when it runs as a plain user without the chroot) and TCP connect only
+ * to mta_sts_port; then the filter: network sockets (UDP to the name
+ * servers, TCP to policy servers: any address, fetching from other
+ * hosts is its job), and files only relative to the cache directory's
+ * fd. */
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "conf.h"
 #include "exitcode.h"
+#include "llock.h"
 #include "log.h"
 #include "sbx.h"
 #include "sts.h"
 
-void	sts_sandbox(const struct conf *, const struct sts_cfg *);
+static void
+sts_confine(const struct sts_cfg *c)
+{
+	const struct ll_rule r[1] = {
+		{ c->cachefd, LL_READ | LL_WRITE | LL_CREATE | LL_RENAME },
+	};
+	uint16_t port = (uint16_t)c->port;
+	int k;
+
+	if ((k = ll_confine(r, 1, &port, 1)) == -1)
+		die_temp("landlock", NULL);
+	if (k == 1)
+		ll_missing();
+}
 
 void
 sts_sandbox(const struct conf *cf, const struct sts_cfg *c)
@@ -29,7 +47,7 @@ sts_sandbox(const struct conf *cf, const struct sts_cfg *c)
 		/* libcurl's wake-up pair */
 		SBX_ALLOW1(socketpair, SCMP_A0(SCMP_CMP_EQ, AF_UNIX)),
 		SBX_ALLOW(connect),
-		SBX_ALLOW(sendto),
+		SBX_ALLOW1(sendto, SCMP_A4(SCMP_CMP_EQ, 0)),	/* connected */
 		SBX_ALLOW(recvfrom),
 		SBX_ALLOW(sendmsg),
 		SBX_ALLOW(recvmsg),
@@ -54,5 +72,6 @@ sts_sandbox(const struct conf *cf, const struct sts_cfg *c)
 	if (geteuid() == 0 && (fchdir(c->cachefd) == -1 || chroot(".") == -1))
 		die_temp("chroot", "mta_sts_cache");
 	priv_drop_or_die(uid, gid);
+	sts_confine(c);
 	sbx_enter_or_die(rules);
 }

@@ -49,6 +49,10 @@ int	fetch_init(void);
 int	fetch_policy(const struct sts_cfg *, const char *domain,
 	    const char *addr, struct buf *body, char *err, size_t errsz);
 
+/* sbx.c: the sandbox (uid, chroot, Landlock, seccomp) */
+struct conf;
+void	sts_sandbox(const struct conf *, const struct sts_cfg *);
+
 /* cache.c: the policies on disk (one file per domain) and in memory */
 void	cache_load(const struct sts_cfg *);
 struct sts_entry *cache_find(const char *domain);
