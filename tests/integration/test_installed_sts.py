@@ -42,6 +42,11 @@ def test_sts_runs_as_its_user_in_its_cache(installed):
                  timeout=60, what="delivery by MX with mta_sts on")
         assert "domain=dest.test mode=none" in installed.log(
             "sandmail-start")
+        # sandmail-check looks at the cache and the bundle now
+        from test_installed_check import check
+        out = check(installed).stdout.decode()
+        assert "ok    /var/lib/sandmail/sts: sandmailm:sandmailm 700" in out, out
+        assert "ok    mta_sts_ca_file /etc/sandmail/tls/cert.pem" in out, out
     finally:
         installed.conf(mta_sts="no")
         installed.sv("restart", "sandmail-start")
