@@ -189,8 +189,15 @@ wait_input(const struct rd *rd)
 	if (rd->pos < rd->len)
 		return 1;		/* a record already buffered */
 	for (;;) {
-		if ((ms = report_due(&cfg, time(NULL))) == 0)
+		time_t now = time(NULL);
+		int sv = report_save_due(now);
+
+		if ((ms = report_due(&cfg, now)) == 0)
 			return 0;
+		if (sv == 0)
+			report_save(&cfg, now);
+		else if (sv > 0 && (ms < 0 || sv < ms))
+			ms = sv;
 		if ((r = poll(&pf, 1, ms)) == 1)
 			return 1;
 		if (r == -1 && errno != EINTR)
@@ -214,8 +221,10 @@ serve(void)
 			report_tick(&cfg, time(NULL));
 			continue;
 		}
-		if ((r = rec_read(&rd, &in, STS_REQ_MAX)) == 0)
+		if ((r = rec_read(&rd, &in, STS_REQ_MAX)) == 0) {
+			report_save(&cfg, time(NULL));	/* send stopped */
 			return EXIT_OK;
+		}
 		if (r == 1 && in.len > 0 && in.p[0] == 'R' &&
 		    sts_res_decode(in.p, in.len, &res) == 0) {
 			report_count(&cfg, &res, time(NULL));
@@ -329,6 +338,7 @@ main(int argc, char *argv[])
 	    -1)
 		die_temp("open", dir);
 	cache_load(&cfg);
+	report_load(&cfg);
 	if (fetch_init() == -1)
 		die_msg(EXIT_TEMP, "curl_global_init", "failed");
 	tzset();

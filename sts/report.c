@@ -5,12 +5,17 @@
  * tlsrpt_period); when it ends, each domain with counts whose
  * _smtp._tls TXT record names mailto: addresses gets the JSON report
  * (RFC 8460 4.4), gzipped, in a multipart/report message (5.3), handed
- * to send to queue.  The counts live in memory only: a restart loses
- * the current period's. */
+ * to send to queue.  The counts are written to CACHE/.tlsrpt at most a
+ * minute apart and when send closes the socket, and read back at start,
+ * so a restart keeps them (a crash may lose a minute's: counts, never
+ * mail). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <zlib.h>
@@ -42,6 +47,11 @@ struct rdom {
 static struct rdom *doms;
 static size_t ndoms;
 static time_t start;		/* of the current period */
+static int dirty;		/* counts not yet in .tlsrpt */
+static time_t saved;		/* when they last were */
+
+#define RPT_FILE	".tlsrpt"	/* no domain begins with a dot */
+#define RPT_FILE_MAX	(1024 * 1024)
 
 static const char *const types[] = {
 	"starttls-not-supported", "certificate-host-mismatch",
@@ -65,6 +75,7 @@ report_count(const struct sts_cfg *c, struct sts_res *r, time_t now)
 
 	if (start == 0)
 		start = period_of(c, now);
+	dirty = 1;
 	for (i = 0; i < ndoms && d == NULL; i++)
 		if (strcmp(doms[i].domain, r->domain) == 0)
 			d = &doms[i];
@@ -355,4 +366,111 @@ report_tick(const struct sts_cfg *c, time_t now)
 		one(c, &doms[i], start, end);
 	ndoms = 0;
 	start = period_of(c, now);
+	dirty = 1;
+	report_save(c, now);
+}
+
+/* report_save - the counts to CACHE/.tlsrpt (written to a temporary
+ * name and renamed; no fsync: a power loss costs counts, not mail) */
+void
+report_save(const struct sts_cfg *c, time_t now)
+{
+	struct buf b = BUF_INIT(RPT_FILE_MAX);
+	int fd, r = 0, ok;
+
+	if (!dirty)
+		return;
+	dirty = 0, saved = now;
+	if (ndoms == 0) {
+		(void)unlinkat(c->cachefd, RPT_FILE, 0);
+		return;
+	}
+	r = buf_fmt(&b, "rpt1 %lld\n", (long long)start);
+	for (size_t i = 0; r == 0 && i < ndoms; i++) {
+		r = buf_fmt(&b, "D %s %lu %lu\n", doms[i].domain, doms[i].ok,
+		    doms[i].bad);
+		for (size_t k = 0; r == 0 && k < doms[i].nf; k++)
+			r = buf_fmt(&b, "F %s %s %lu\n", doms[i].f[k].type,
+			    doms[i].f[k].mx[0] ? doms[i].f[k].mx : "-",
+			    doms[i].f[k].n);
+	}
+	if (r == -1 || (fd = openat(c->cachefd, RPT_FILE ".tmp", O_WRONLY |
+	    O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) == -1) {
+		log_kv("warning", "op", "tlsrpt save", "err", strerror(errno),
+		    NULL);
+		buf_free(&b);
+		return;
+	}
+	ok = write(fd, b.p, b.len) == (ssize_t)b.len;
+	if (close(fd) == -1 || !ok || renameat(c->cachefd, RPT_FILE ".tmp",
+	    c->cachefd, RPT_FILE) == -1)
+		log_kv("warning", "op", "tlsrpt save", "err", strerror(errno),
+		    NULL);
+	buf_free(&b);
+}
+
+/* report_save_due - ms until counts not yet saved should be (-1) */
+int
+report_save_due(time_t now)
+{
+	if (!dirty)
+		return -1;
+	return saved + 60 <= now ? 0 : (int)(saved + 60 - now) * 1000;
+}
+
+/* report_load - the counts a former run saved (before the sandbox); a
+ * malformed file is dropped, whole */
+void
+report_load(const struct sts_cfg *c)
+{
+	char *p, *line, *nl, dom[STS_NAME_BUF], type[64], mx[STS_NAME_BUF];
+	struct rdom *d = NULL;
+	unsigned long a, b;
+	long long at;
+	ssize_t n;
+	int fd, bad = 0;
+
+	if ((fd = openat(c->cachefd, RPT_FILE, O_RDONLY | O_CLOEXEC |
+	    O_NOFOLLOW)) == -1)
+		return;
+	if ((p = malloc(RPT_FILE_MAX + 1)) == NULL) {
+		close(fd);
+		return;
+	}
+	n = read(fd, p, RPT_FILE_MAX);
+	close(fd);
+	p[n > 0 ? n : 0] = '\0';
+	if (n <= 0 || sscanf(p, "rpt1 %lld", &at) != 1 ||
+	    (doms == NULL && (doms = calloc(RPT_DOMAINS, sizeof *doms)) ==
+	    NULL))
+		bad = 1;
+	for (line = p; !bad && (nl = strchr(line, '\n')) != NULL;
+	    line = nl + 1) {
+		*nl = '\0';
+		if (sscanf(line, "D %255s %lu %lu", dom, &a, &b) == 3 &&
+		    ndoms < RPT_DOMAINS) {
+			d = &doms[ndoms++];
+			memset(d, 0, sizeof *d);
+			snprintf(d->domain, sizeof d->domain, "%s", dom);
+			d->ok = a, d->bad = b;
+		} else if (sscanf(line, "F %63s %255s %lu", type, mx, &a) == 3 &&
+		    d != NULL && d->nf < RPT_FAILS) {
+			snprintf(d->f[d->nf].type, sizeof d->f[d->nf].type, "%s",
+			    type);
+			snprintf(d->f[d->nf].mx, sizeof d->f[d->nf].mx, "%s",
+			    strcmp(mx, "-") == 0 ? "" : mx);
+			d->f[d->nf++].n = a;
+		} else if (strncmp(line, "rpt1 ", 5) != 0)
+			bad = 1;
+	}
+	if (bad) {
+		ndoms = 0;
+		log_kv("warning", "op", "tlsrpt load", "err", "malformed: "
+		    "dropped", NULL);
+		(void)unlinkat(c->cachefd, RPT_FILE, 0);
+	} else
+		start = (time_t)at;
+	free(p);
+	log_kv("tlsrpt", "op", "counts loaded", "domains", ndoms ? "some" :
+	    "none", NULL);
 }

@@ -65,5 +65,8 @@ struct sts_res;
 void	report_count(const struct sts_cfg *, struct sts_res *, time_t now);
 int	report_due(const struct sts_cfg *, time_t now);
 void	report_tick(const struct sts_cfg *, time_t now);
+void	report_save(const struct sts_cfg *, time_t now);
+int	report_save_due(time_t now);
+void	report_load(const struct sts_cfg *);
 
 #endif

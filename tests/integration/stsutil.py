@@ -159,25 +159,53 @@ class StsClient:
         self.procs = procs
         self.qid = 0
 
-    def ask(self, domain, timeout=60):
-        """(mode, [mx...], why) for domain."""
-        self.qid += 1
-        pay = b"Q" + struct.pack(">I", self.qid) + _str(domain.encode())
-        self.sock.sendall(struct.pack(">I", len(pay)) + pay)
-        buf = b""
+    buf = b""
+
+    def record(self, timeout=60):
+        """The next record's payload."""
         end = time.monotonic() + timeout
         while True:
-            if len(buf) >= 4 and len(buf) >= 4 + struct.unpack(
-                    ">I", buf[:4])[0]:
-                break
+            if len(self.buf) >= 4:
+                n, = struct.unpack(">I", self.buf[:4])
+                if len(self.buf) >= 4 + n:
+                    p, self.buf = self.buf[4:4 + n], self.buf[4 + n:]
+                    return p
             left = end - time.monotonic()
             if left <= 0 or not select.select([self.sock], [], [], left)[0]:
                 raise TimeoutError("sandmail-sts did not answer")
             b = self.sock.recv(65536)
             if not b:
                 raise EOFError("sandmail-sts closed its socket")
-            buf += b
-        return self.decode(buf[4:])
+            self.buf += b
+
+    def ask(self, domain, timeout=60):
+        """(mode, [mx...], why) for domain."""
+        self.qid += 1
+        pay = b"Q" + struct.pack(">I", self.qid) + _str(domain.encode())
+        self.sock.sendall(struct.pack(">I", len(pay)) + pay)
+        return self.decode(self.record(timeout))
+
+    def tell(self, domain, ok, rtype="", mx=""):
+        """One session's outcome, as send tells it (no answer)."""
+        pay = (b"R" + _str(domain.encode()) + bytes([1 if ok else 0]) +
+               _str(rtype.encode()) + _str(mx.encode()))
+        self.sock.sendall(struct.pack(">I", len(pay)) + pay)
+
+    def mail(self, timeout=60):
+        """(rcpt, message bytes) of the next report sts hands over."""
+        p = self.record(timeout)
+        assert p[0:1] == b"M", p[:1]
+        n, = struct.unpack(">I", p[1:5])
+        rcpt = p[5:5 + n].decode()
+        m, = struct.unpack(">I", p[5 + n:9 + n])
+        assert len(p) == 9 + n + m
+        return rcpt, p[9 + n:]
+
+    def eof(self, timeout=30):
+        """Close our end, as send does when it stops; sts exits."""
+        self.sock.close()
+        self.p.wait(timeout)
+        self.log.close()
 
     def decode(self, p):
         assert p[0:1] == b"A"

@@ -3,6 +3,10 @@ ours serves the _mta-sts TXT records and the policy hosts' addresses, an
 HTTPS server of ours (a certificate from a test CA made here) serves
 the policies, and the test asks over the socket send would use
 (doc/protocols.md, "sts")."""
+import base64
+import email
+import gzip
+import json
 import os
 import shutil
 
@@ -37,6 +41,8 @@ def env(procs, tmp_path):
         if d != "nopolicy":
             recs.append(f'--txt-record=_mta-sts.{d}.test,v=STSv1; id=1')
         recs.append(f"--host-record=mta-sts.{d}.test,127.0.0.1")
+    recs.append("--txt-record=_smtp._tls.good.test,v=TLSRPTv1; "
+                "rua=mailto:tls@rpt.test")
     recs.append("--txt-record=_mta-sts.two.test,v=STSv1; id=1")
     recs.append("--txt-record=_mta-sts.two.test,v=STSv1; id=2")
     e.recs = recs
@@ -246,3 +252,45 @@ def test_new_txt_id_fetches_the_policy_again(env):
             assert f.readline().startswith("sts1 2 ")
     finally:
         s.close()
+
+
+def test_tls_counts_survive_restart_and_are_reported(env):
+    """TLS reporting at the fetcher: the sessions send tells are counted,
+    kept across a restart (CACHE/.tlsrpt), and when the period ends the
+    report goes to the rua as an 'M' record for send to queue."""
+    env.web.behave["good"] = policy("enforce", ["mx.good.test"])
+    s = start(env)
+    assert s.ask("good.test")[0] == "enforce"
+    s.tell("good.test", True, mx="mx.good.test")
+    s.tell("good.test", True, mx="mx.good.test")
+    s.tell("good.test", False, "certificate-expired", "mx.good.test")
+    s.tell("good.test", False, "no-such-type", "mx.good.test")
+    s.eof()
+    assert ".tlsrpt" in os.listdir(env.cache)
+    # a short period now: the saved one has ended, its report goes out
+    s = start(env, write_conf(env, env.ca, "short.conf",
+                              "tlsrpt_period 2\nhostname mx.sender.test\n"))
+    try:
+        rcpt, msg = s.mail()
+        assert rcpt == "tls@rpt.test"
+        m = email.message_from_bytes(msg)
+        assert m["TLS-Report-Domain"] == "good.test"
+        assert m["TLS-Report-Submitter"] == "mx.sender.test"
+        gz = [p for p in m.walk()
+              if p.get_content_type() == "application/tlsrpt+gzip"][0]
+        js = json.loads(gzip.decompress(base64.b64decode(gz.get_payload())))
+        assert js["organization-name"] == "mx.sender.test"
+        p = js["policies"][0]
+        assert p["policy"]["policy-domain"] == "good.test"
+        assert p["summary"] == {"total-successful-session-count": 2,
+                                "total-failure-session-count": 2}
+        assert sorted((d["result-type"], d["failed-session-count"])
+                      for d in p["failure-details"]) == [
+            ("certificate-expired", 1), ("validation-failure", 1)]
+        # reported: the counts are gone
+        assert s.ask("good.test")[0] == "enforce"
+        s.eof()
+        assert ".tlsrpt" not in os.listdir(env.cache)
+    finally:
+        if s.p.poll() is None:
+            s.close()
