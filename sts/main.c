@@ -87,6 +87,19 @@ txt_id(const char *domain, char *id, uint32_t *ttl)
 	return found == 1 ? 0 : 1;
 }
 
+/* fetch_failed - a policy that could not be had is a failure for the
+ * TLS report too (RFC 8460 4.3.2.2) */
+static void
+fetch_failed(const char *domain, const char *type)
+{
+	struct sts_res r;
+
+	memset(&r, 0, sizeof r);
+	snprintf(r.domain, sizeof r.domain, "%s", domain);
+	snprintf(r.type, sizeof r.type, "%s", type);
+	report_count(&cfg, &r, time(NULL));
+}
+
 static void
 fetch(struct sts_ans *a, const char *domain, const char *id,
     struct sts_entry *e, time_t now)
@@ -107,6 +120,9 @@ fetch(struct sts_ans *a, const char *domain, const char *id,
 
 		snprintf(w, sizeof w, "fetch failed: %s", err);
 		log_kv("sts", "domain", domain, "op", "fetch", "err", err, NULL);
+		fetch_failed(domain, strstr(err, "SSL") != NULL ||
+		    strstr(err, "certificate") != NULL ? "sts-webpki-invalid" :
+		    "sts-policy-fetch-error");
 		fallback(a, e, now, w);
 	} else if (sts_policy_parse(body.p ? body.p : "", body.len, &pol,
 	    &why) == -1) {
@@ -114,6 +130,7 @@ fetch(struct sts_ans *a, const char *domain, const char *id,
 
 		snprintf(w, sizeof w, "bad policy: %s", why);
 		log_kv("sts", "domain", domain, "op", "parse", "err", why, NULL);
+		fetch_failed(domain, "sts-policy-invalid");
 		fallback(a, e, now, w);
 	} else if ((n = cache_put(&cfg, domain, id, body.p, body.len,
 	    now)) == NULL)

@@ -43,6 +43,8 @@ def env(procs, tmp_path):
         recs.append(f"--host-record=mta-sts.{d}.test,127.0.0.1")
     recs.append("--txt-record=_smtp._tls.good.test,v=TLSRPTv1; "
                 "rua=mailto:tls@rpt.test")
+    recs.append("--txt-record=_smtp._tls.garbage.test,v=TLSRPTv1; "
+                "rua=mailto:tls@rpt.test")
     recs.append("--txt-record=_mta-sts.two.test,v=STSv1; id=1")
     recs.append("--txt-record=_mta-sts.two.test,v=STSv1; id=2")
     e.recs = recs
@@ -74,6 +76,11 @@ def write_conf(e, ca, name="sandmail.conf", extra=""):
     return conf
 
 
+def cached(e):
+    """The policy files in the cache (not the report counts, .tlsrpt)."""
+    return sorted(f for f in os.listdir(e.cache) if not f.startswith("."))
+
+
 def start(e, conf=None):
     return StsClient(e.procs, conf or e.conf, os.path.join(e.tmp, "sts.log"))
 
@@ -87,7 +94,7 @@ def test_enforce_policy_fetched_and_cached_on_disk(env):
         assert mode == "enforce", why
         assert mx == ["mx.good.test", "*.backup.good.test"]
         assert "fetched" in why
-        assert os.listdir(env.cache) == ["good.test"]
+        assert cached(env) == ["good.test"]
         # asked again: from the cache, no second fetch (same TXT id)
         mode, mx, why = s.ask("GOOD.test")
         assert mode == "enforce" and "cached" in why, why
@@ -124,7 +131,7 @@ def test_expired_policy_is_dropped_and_fetched_again(env):
         env.web.behave["good"] = "404"
         mode, _, why = s.ask("good.test")
         assert mode == "none" and "HTTP status 404" in why, why
-        assert os.listdir(env.cache) == []
+        assert cached(env) == []
     finally:
         s.close()
 
@@ -200,7 +207,7 @@ def test_garbage_and_wrong_type_are_no_policy(env):
         assert mode == "none" and "bad policy" in why, why
         mode, _, why = s.ask("html.test")
         assert mode == "none" and "text/plain" in why, why
-        assert os.listdir(env.cache) == []
+        assert cached(env) == []
     finally:
         s.close()
 
@@ -259,7 +266,9 @@ def test_tls_counts_survive_restart_and_are_reported(env):
     kept across a restart (CACHE/.tlsrpt), and when the period ends the
     report goes to the rua as an 'M' record for send to queue."""
     env.web.behave["good"] = policy("enforce", ["mx.good.test"])
+    env.web.behave["garbage"] = "garbage"
     s = start(env)
+    assert s.ask("garbage.test")[0] == "none"     # a failure reported
     assert s.ask("good.test")[0] == "enforce"
     s.tell("good.test", True, mx="mx.good.test")
     s.tell("good.test", True, mx="mx.good.test")
@@ -271,15 +280,22 @@ def test_tls_counts_survive_restart_and_are_reported(env):
     s = start(env, write_conf(env, env.ca, "short.conf",
                               "tlsrpt_period 2\nhostname mx.sender.test\n"))
     try:
-        rcpt, msg = s.mail()
-        assert rcpt == "tls@rpt.test"
-        m = email.message_from_bytes(msg)
-        assert m["TLS-Report-Domain"] == "good.test"
-        assert m["TLS-Report-Submitter"] == "mx.sender.test"
-        gz = [p for p in m.walk()
-              if p.get_content_type() == "application/tlsrpt+gzip"][0]
-        js = json.loads(gzip.decompress(base64.b64decode(gz.get_payload())))
+        got = {}
+        for _ in range(2):
+            rcpt, msg = s.mail()
+            assert rcpt == "tls@rpt.test"
+            m = email.message_from_bytes(msg)
+            assert m["TLS-Report-Submitter"] == "mx.sender.test"
+            gz = [p for p in m.walk()
+                  if p.get_content_type() == "application/tlsrpt+gzip"][0]
+            got[m["TLS-Report-Domain"]] = json.loads(gzip.decompress(
+                base64.b64decode(gz.get_payload())))
+        js = got["good.test"]
         assert js["organization-name"] == "mx.sender.test"
+        g = got["garbage.test"]["policies"][0]
+        assert g["policy"]["policy-type"] == "no-policy-found"
+        assert g["summary"]["total-failure-session-count"] == 1
+        assert g["failure-details"][0]["result-type"] == "sts-policy-invalid"
         p = js["policies"][0]
         assert p["policy"]["policy-domain"] == "good.test"
         assert p["summary"] == {"total-successful-session-count": 2,
