@@ -913,10 +913,9 @@ answer_group(struct send *s, struct live *l, size_t *idx, size_t n,
  * and no tls_policy entry (the administrator's word wins); 0 with *pa
  * the policy or NULL (none applies), -1 asked: wait */
 static int
-sts_ask(struct send *s, const struct route *rt, const char *domain,
-    uint64_t now, const struct sts_ans **pa)
+sts_ask(const struct route *rt, const char *domain, uint64_t now,
+    const struct sts_ans **pa)
 {
-	(void)s;
 	*pa = NULL;
 	if (ssts_fd() < 0 || rt->literal || rt->lmtp || rt->tls[0] != '\0' ||
 	    strcasecmp(rt->name, domain) != 0)
@@ -983,7 +982,7 @@ dispatch_remote(struct send *s, struct live *l, uint64_t now)
 		}
 		pa = NULL;
 		if (c != NULL && c->status == ST_OK &&
-		    sts_ask(s, &rt, l->rc[i].domain, now, &pa) == -1) {
+		    sts_ask(&rt, l->rc[i].domain, now, &pa) == -1) {
 			l->waiting = 1;
 			continue;
 		}

@@ -112,6 +112,7 @@ fetch(struct sts_ans *a, const char *domain, const char *id,
 
 	snprintf(host, sizeof host, "mta-sts.%s", domain);
 	if (dnsq_addr(&cfg, host, addr, sizeof addr) != 0) {
+		fetch_failed(domain, "sts-policy-fetch-error");
 		fallback(a, e, now, "policy host has no address");
 		return;
 	}
