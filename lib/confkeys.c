@@ -29,7 +29,7 @@
 const struct conf_key conf_keys[] = {
 	/* shared */
 	{ "hostname", CONF_WORD, CONF_DYNDEF, ANY, NULL, NULL,
-	    "smtpd inject lspawn rspawn send pop3d mailq" },
+	    "smtpd inject lspawn rspawn send pop3d mailq sts" },
 	PATH("queue", "/var/spool/sandmail",
 	    "smtpd queue send inject mailq flush rm"),
 	{ "tables", CONF_PATH, CONF_DYNDEF, ANY, ".", NULL,
@@ -39,7 +39,7 @@ const struct conf_key conf_keys[] = {
 	SIZE("max_message_size", "35m", "smtpd queue"),
 	NUM("max_recipients", "100", 1, ENV_RCPT_MAX, "smtpd queue inject"),
 	{ "nameserver", CONF_HOSTPORT, CONF_MULTI, ANY, NULL, NULL,
-	    "resolve" },
+	    "resolve sts" },
 	NUM("mx_port", "25", 1, 65535, "rspawn resolve"),
 	PATH("tls_cert", NULL, "smtpd pop3d"),
 	{ "tls_key", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL, "smtpd pop3d" },
@@ -144,8 +144,8 @@ const struct conf_key conf_keys[] = {
 	NUM("lspawn_max_use", "200", 1, 1000000, "lspawn"),
 
 	/* sandmail-resolve */
-	PATH("resolv_conf", "/etc/resolv.conf", "resolve"),
-	SECS("dns_timeout", "5", "resolve"),
+	PATH("resolv_conf", "/etc/resolv.conf", "resolve sts"),
+	SECS("dns_timeout", "5", "resolve sts"),
 	NUM("dns_retries", "2", 0, 10, "resolve"),
 	SECS("dns_ttl_max", "86400", "resolve"),
 	SECS("dns_negative_ttl_max", "900", "resolve"),
@@ -196,6 +196,16 @@ const struct conf_key conf_keys[] = {
 	NUM("pop3_max_connections", "100", 1, 100000, "pop3d"),
 	NUM("pop3_max_per_ip", "10", 1, 100000, "pop3d"),
 	NUM("pop3_max_messages", "100000", 1, 10000000, "pop3d"),
+
+	/* MTA-STS (sandmail-sts) and TLS reporting */
+	BOOL("mta_sts", "no", "start send"),
+	USER("user_sts", "sandmailm", "sts"),
+	{ "prog_sts", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL, "start" },
+	PATH("mta_sts_cache", "/var/lib/sandmail/sts", "sts"),
+	PATH("mta_sts_ca_file", "/etc/ssl/certs/ca-certificates.crt", "sts"),
+	{ "mta_sts_fetch_timeout", CONF_SECS, 0, 1, 300, "10", NULL, "sts" },
+	NUM("mta_sts_port", "443", 1, 65535, "sts"),
+	{ "tlsrpt_period", CONF_SECS, 0, 1, DAYS(7), "86400", NULL, "sts" },
 	{ NULL, CONF_STR, 0, 0, 0, NULL, NULL, NULL },
 };
 

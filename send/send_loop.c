@@ -31,6 +31,7 @@
 #include "qwrite.h"
 #include "rec.h"
 #include "send_srv.h"
+#include "send_sts.h"
 
 #define DAY	86400
 
@@ -925,10 +926,50 @@ answer_group(struct send *s, struct live *l, size_t *idx, size_t n,
 	}
 }
 
+/* sts_ask - MTA-STS (send_sts.c) for a domain reached by its MX hosts
+ * and no tls_policy entry (the administrator's word wins); 0 with *pa
+ * the policy or NULL (none applies), -1 asked: wait */
+static int
+sts_ask(const struct route *rt, const char *domain, uint64_t now,
+    const struct sts_ans **pa)
+{
+	*pa = NULL;
+	if (ssts_fd() < 0 || rt->literal || rt->lmtp || rt->tls[0] != '\0' ||
+	    strcasecmp(rt->name, domain) != 0)
+		return 0;
+	if ((*pa = ssts_policy(domain, now)) == NULL)
+		return -1;
+	if ((*pa)->pol.mode == STS_NONE)
+		*pa = NULL;
+	return 0;
+}
+
+/* sts_start - a remote job under an MTA-STS policy: only the MX hosts
+ * it allows, TLS verified when it enforces; else a deferral */
+static void
+sts_start(struct send *s, struct live *l, const struct route *rt,
+    const struct rcache *c, const struct sts_ans *pa, size_t *idx, size_t n)
+{
+	struct route r2 = *rt;
+	struct rcache c2;
+	struct rcache no = { NULL, 1, 0, 0, ST_TEMP, NULL, NULL, 0 };
+	char why[JOB_TEXT_MAX];
+
+	if (ssts_apply(pa, c, &c2, r2.tls, sizeof r2.tls, why,
+	    sizeof why) == -1) {
+		no.text = why;
+		answer_group(s, l, idx, n, &no);
+		return;
+	}
+	(void)start_remote(s, l, &r2, &c2, idx, n);
+	free(c2.host);
+}
+
 static void
 dispatch_remote(struct send *s, struct live *l, uint64_t now)
 {
 	size_t *idx = calloc(JOB_RCPT_MAX, sizeof *idx), n;
+	const struct sts_ans *pa = NULL;
 	struct route rt;
 	struct rcache *c;
 	struct dcount *d;
@@ -956,9 +997,17 @@ dispatch_remote(struct send *s, struct live *l, uint64_t now)
 			l->waiting = 1;
 			continue;
 		}
+		pa = NULL;
+		if (c != NULL && c->status == ST_OK &&
+		    sts_ask(&rt, l->rc[i].domain, now, &pa) == -1) {
+			l->waiting = 1;
+			continue;
+		}
 		n = group(s, l, i, &rt, idx, now);
 		if (c != NULL && c->status != ST_OK)
 			answer_group(s, l, idx, n, c);
+		else if (pa != NULL)
+			sts_start(s, l, &rt, c, pa, idx, n);
 		else
 			(void)start_remote(s, l, &rt, c, idx, n);
 	}
@@ -1248,6 +1297,8 @@ on_rres(struct send *s)
 		rres_free(&r);
 		return;
 	}
+	ssts_session(j->dkey, r.nrcpt ? r.rcpt[0].status : ST_TEMP, r.mta,
+	    r.nrcpt ? r.rcpt[0].text : "");
 	for (size_t k = 0; k < j->n; k++)
 		result(s, j->l, j->rc[k], k < r.nrcpt ? r.rcpt[k].status :
 		    ST_TEMP, j->start_ms, r.mta, k < r.nrcpt ? r.rcpt[k].text :
@@ -1620,7 +1671,7 @@ readable(int fd)
 int
 send_loop(struct send *s)
 {
-	struct pollfd p[4];
+	struct pollfd p[5];
 	sigset_t none;
 	uint64_t now, laststep = 0;
 	int ms;
@@ -1658,6 +1709,7 @@ send_loop(struct send *s)
 		p[1] = (struct pollfd){ s->lsock, POLLIN, 0 };
 		p[2] = (struct pollfd){ s->rsock, POLLIN, 0 };
 		p[3] = (struct pollfd){ s->dsock, POLLIN, 0 };
+		p[4] = (struct pollfd){ ssts_fd(), POLLIN, 0 };
 		if (s->needsync && (send_mono_ms() >= s->sync_at ||
 		    s->stopping) && send_sync(s) == -1) {
 			/* try again after a window */
@@ -1673,7 +1725,7 @@ send_loop(struct send *s)
 		}
 		struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
 
-		if (ppoll(p, 4, &ts, &none) == -1) {
+		if (ppoll(p, 5, &ts, &none) == -1) {
 			if (errno == EINTR)
 				continue;
 			die_temp("poll", NULL);
@@ -1691,5 +1743,12 @@ send_loop(struct send *s)
 			while (readable(s->rsock));
 		if (s->dsock >= 0 && (p[3].revents & (POLLIN | POLLHUP)))
 			on_resolve(s);
+		if (ssts_fd() >= 0 && (p[4].revents & (POLLIN | POLLHUP)) &&
+		    ssts_read(s, now_s()) == 1) {
+			for (struct live *l = s->loaded; l != NULL;
+			    l = l->next)
+				l->waiting = 0;
+			s->dirty = 1;
+		}
 	}
 }

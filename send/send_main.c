@@ -24,6 +24,7 @@
 #include "qwrite.h"
 #include "send_sbx.h"
 #include "send_srv.h"
+#include "send_sts.h"
 
 /* LeakSanitizer reads /proc at exit, which Landlock keeps out of reach */
 SBX_NO_LEAK_CHECK
@@ -179,16 +180,17 @@ main(int argc, char *argv[])
 
 	log_init("send");
 	s.lsock = s.rsock = s.dsock = s.ksock = -1;
-	while ((ch = getopt(argc, argv, "c:L:R:D:K:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:L:R:D:K:M:")) != -1) {
 		switch (ch) {
 		case 'c': cpath = optarg; break;
 		case 'L': s.lsock = fdopt(optarg); break;
 		case 'R': s.rsock = fdopt(optarg); break;
 		case 'D': s.dsock = fdopt(optarg); break;
 		case 'K': s.ksock = fdopt(optarg); break;
+		case 'M': ssts_init(fdopt(optarg)); break;
 		default:
 			die_msg(EXIT_TEMP, "usage", "sandmail-send [-c conf] "
-			    "[-L fd] [-R fd] [-D fd] [-K fd]");
+			    "[-L fd] [-R fd] [-D fd] [-K fd] [-M fd]");
 		}
 	}
 	memset(&cf, 0, sizeof cf);

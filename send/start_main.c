@@ -1,10 +1,12 @@
 /* sandmail-start: what the supervisor runs (as qmail-start).  Makes the
  * socket pairs between send and its helpers, starts sandmail-resolve,
- * sandmail-lspawn, sandmail-rspawn, sandmail-sign and sandmail-send with
+ * sandmail-lspawn, sandmail-rspawn, sandmail-sign, sandmail-sts and
+ * sandmail-send with
  * them, and then only waits.  Each helper gets its socket on fd 0
  * (resolve also on fd 1) and this program's stderr as fd 2; send gets
  * -L 3 -R 4 -D 5, and -K 6 when the key table TABLES/dkim exists (else
- * sandmail-sign is not started and nothing is signed).  Each
+ * sandmail-sign is not started and nothing is signed), and -M 7 when
+ * mta_sts is on (sandmail-sts, the MTA-STS policy fetcher).  Each
  * program drops to its own user_* itself (lspawn stays root).  If any of
  * them dies, the others are stopped and this exits 111, so the supervisor
  * starts the whole set again.  TERM goes to send (which finishes the
@@ -30,19 +32,27 @@
 #include "exitcode.h"
 #include "log.h"
 
-enum { P_RESOLVE, P_LSPAWN, P_RSPAWN, P_SIGN, P_SEND, NPROG };
+enum { P_RESOLVE, P_LSPAWN, P_RSPAWN, P_SIGN, P_STS, P_SEND, NPROG };
 
 static const char *const names[NPROG] = {
 	"sandmail-resolve", "sandmail-lspawn", "sandmail-rspawn",
-	"sandmail-sign", "sandmail-send",
+	"sandmail-sign", "sandmail-sts", "sandmail-send",
 };
 static const char *const keys[NPROG] = {
 	"prog_resolve", "prog_lspawn", "prog_rspawn", "prog_sign",
-	"prog_send",
+	"prog_sts", "prog_send",
 };
 
 static pid_t pids[NPROG];
 static int use_sign;		/* TABLES/dkim exists: start sandmail-sign */
+static int use_sts;		/* mta_sts yes: start sandmail-sts */
+
+/* wanted - whether program i runs in this set */
+static int
+wanted(int i)
+{
+	return (i != P_SIGN || use_sign) && (i != P_STS || use_sts);
+}
 static volatile sig_atomic_t got_term, got_hup, got_alrm;
 
 static void
@@ -110,16 +120,18 @@ child_fds(int i, const int *peer, int devnull)
 	if ((devnull = fcntl(devnull, F_DUPFD, 10)) == -1)
 		_exit(EXIT_TEMP);
 	if (i == P_SEND) {
-		/* fds 3, 4, 5 (, 6): lspawn, rspawn, resolve (, sign) */
-		int want[4] = { peer[P_LSPAWN], peer[P_RSPAWN], peer[P_RESOLVE],
-		    peer[P_SIGN] };
-		int tmp[4], nfd = use_sign ? 4 : 3;
+		/* fds 3, 4, 5 (, 6) (, 7): lspawn, rspawn, resolve (, sign)
+		 * (, sts) */
+		int want[5] = { peer[P_LSPAWN], peer[P_RSPAWN], peer[P_RESOLVE],
+		    peer[P_SIGN], peer[P_STS] };
+		int tmp[5];
 
-		for (int k = 0; k < nfd; k++)
-			if ((tmp[k] = fcntl(want[k], F_DUPFD, 10)) == -1)
+		for (int k = 0; k < 5; k++)
+			if (want[k] != -1 &&
+			    (tmp[k] = fcntl(want[k], F_DUPFD, 10)) == -1)
 				_exit(EXIT_TEMP);
-		for (int k = 0; k < nfd; k++)
-			if (dup2(tmp[k], 3 + k) == -1)
+		for (int k = 0; k < 5; k++)
+			if (want[k] != -1 && dup2(tmp[k], 3 + k) == -1)
 				_exit(EXIT_TEMP);
 		if (dup2(devnull, 0) == -1 || dup2(devnull, 1) == -1)
 			_exit(EXIT_TEMP);
@@ -134,7 +146,7 @@ static pid_t
 spawn(int i, const char *path, const char *cpath, const int *peer,
     int devnull, const sigset_t *old)
 {
-	char *argv[12];
+	char *argv[16];
 	int n = 0;
 	pid_t pid, me = getpid();
 
@@ -145,8 +157,8 @@ spawn(int i, const char *path, const char *cpath, const int *peer,
 		return pid;
 	}
 	child_fds(i, peer, devnull);
-	/* close every other descriptor but 0-2 (and 3-6 for send) */
-	for (int fd = i == P_SEND ? 7 : 3; fd < 1024; fd++)
+	/* close every other descriptor but 0-2 (and 3-7 for send) */
+	for (int fd = i == P_SEND ? 8 : 3; fd < 1024; fd++)
 		close(fd);
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGALRM, SIG_DFL);
@@ -164,6 +176,8 @@ spawn(int i, const char *path, const char *cpath, const int *peer,
 		argv[n++] = "-D", argv[n++] = "5";
 		if (use_sign)
 			argv[n++] = "-K", argv[n++] = "6";
+		if (use_sts)
+			argv[n++] = "-M", argv[n++] = "7";
 	}
 	argv[n] = NULL;
 	/* our death (even kill -9) ends the child (TERM), from here until
@@ -237,11 +251,12 @@ pairs(int *mine, int *peer)
 	int sv[2];
 
 	for (int i = 0; i < P_SEND; i++) {
-		if (i == P_SIGN && !use_sign) {
+		if (!wanted(i)) {
 			mine[i] = peer[i] = -1;
 			continue;
 		}
-		if (socketpair(AF_UNIX, (i == P_RESOLVE || i == P_SIGN ?
+		if (socketpair(AF_UNIX, (i == P_RESOLVE || i == P_SIGN ||
+		    i == P_STS ?
 		    SOCK_STREAM :
 		    SOCK_SEQPACKET) | SOCK_CLOEXEC, 0, sv) == -1)
 			die_temp("socketpair", names[i]);
@@ -321,12 +336,13 @@ main(int argc, char *argv[])
 	for (int i = 0; i < NPROG; i++)
 		path[i] = progpath(&cf, i);
 	use_sign = sign_wanted(&cf);
+	use_sts = conf_bool(&cf, "mta_sts", 0);
 	if ((devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
 		die_temp("open", "/dev/null");
 	pairs(mine, peer);
 	signals(&old);
 	for (int i = 0; i < P_SEND; i++)
-		if (i != P_SIGN || use_sign)
+		if (wanted(i))
 			pids[i] = spawn(i, path[i], cpath, peer, devnull, &old);
 	/* send gets our ends of the pairs */
 	pids[P_SEND] = spawn(P_SEND, path[P_SEND], cpath, mine, devnull, &old);

@@ -29,6 +29,7 @@
  *             (smtpd/gen.c), session_sandbox() (smtpd/sandbox.c)
  *   rspawn    sandmail-rspawn: rspawn_sandbox() (remote/rspawn_sbx.c)
  *   remote-worker  one of its workers: rspawn_sandbox(), worker_sandbox()
+ *   sts       sandmail-sts: sts_sandbox() (sts/sbx.c) on mta_sts_cache
  *   pop3-monitor  a pop3d connection's monitor: pop3_monitor_enter()
  *   pop3-mailbox  the same after a login: pop3_mailbox_become() to
  *             -u/-g, the maildir -d opened, pop3_mailbox_enter()
@@ -75,6 +76,7 @@
 #include "../remote/rspawn.h"
 #include "../resolve/rsbx.h"
 #include "../send/send_sbx.h"
+#include "../sts/sts.h"
 #include "probe.h"
 
 struct opts {
@@ -237,6 +239,20 @@ role_remote_worker(const struct conf *c)
 	worker_sandbox();
 }
 
+/* sandmail-sts: its cache directory, its sandbox (sts/sbx.c) */
+static void
+role_sts(const struct conf *c)
+{
+	static struct sts_cfg sc;
+	char *dir = conf_path(c, "mta_sts_cache", "/var/lib/sandmail/sts");
+
+	if ((dirfd_role = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		die_temp("open", dir);
+	sc.cachefd = dirfd_role;
+	sc.port = (unsigned)conf_num(c, "mta_sts_port", 443, 1, 65535);
+	sts_sandbox(c, &sc);
+}
+
 static const struct role {
 	const char	*name;
 	void		(*enter)(const struct conf *);
@@ -250,6 +266,7 @@ static const struct role {
 	{ "smtpd", role_smtpd },
 	{ "rspawn", role_rspawn },
 	{ "remote-worker", role_remote_worker },
+	{ "sts", role_sts },
 	{ "pop3-monitor", role_pop3_monitor },
 	{ "pop3-mailbox", role_pop3_mailbox },
 	{ NULL, NULL },

@@ -114,7 +114,8 @@ def main():
     svdir = services(scratch, prefix, params["ports"])
     ids = {u: list(pwd.getpwnam(u)[2:4]) for u in
            list(params["users"]) + ["sandmaild", "sandmailq", "sandmails",
-                                    "sandmailr", "sandmaila", "vmail",
+                                    "sandmailr", "sandmaila", "sandmailm",
+                                    "vmail",
                                     "nobody"]}
     with open(os.path.join(scratch, "setup.out"), "w") as f:
         f.write(out)

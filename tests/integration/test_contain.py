@@ -318,3 +318,24 @@ def test_rspawn_contains_an_attacker(scene, role):
     assert_blocked(got, attacks)
     assert got["connect"] == "SUCCEEDED"
     assert_untouched(scene)
+
+
+def test_sts_contains_an_attacker(scene):
+    """sandmail-sts (chrooted into its cache as root): Landlock keeps every
+    path beneath the cache directory, whatever descriptor or "../" a call
+    names, and TCP connect to mta_sts_port only (the listener here is on
+    another port); no sendto with an address, no uid, no ptrace, no exec,
+    no new namespace."""
+    d = scene["dir"]
+    cache = os.path.join(d, "sts")
+    os.mkdir(cache, 0o700)
+    with open(scene["conf"], "a") as f:
+        f.write(f"mta_sts_cache {cache}\nmta_sts_port {free_port()}\n")
+        if ROOT:
+            f.write("user_sts nobody\n")
+    if ROOT:
+        os.chown(cache, 65534, 65534)
+    attacks = checked("sts", ALL)
+    got = probe(scene, "sts", attacks)
+    assert_blocked(got, attacks)
+    assert_untouched(scene)
