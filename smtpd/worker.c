@@ -520,6 +520,7 @@ session_go(int infd, int outfd, const struct handoff *h)
 	signal(SIGALRM, on_alarm);
 	policyd_open();		/* the only sockets the filters get */
 	dnsbl_open();
+	verify_open();
 	session_sandbox(W.cfg);
 	session_once(s);
 	if (W.reuse)
