@@ -84,6 +84,13 @@ rdata(const uint8_t *p, size_t end, size_t off, uint16_t type,
 		if (r == 1)
 			return 0;	/* no host has such a name */
 		break;
+	case DNS_T_PTR:
+		if ((r = dns_name_read(p, end, &o, rr->name)) == -1 ||
+		    o != end)
+			return -1;
+		if (r == 1)
+			return 0;
+		break;
 	case DNS_T_TXT:
 		if (txt_take(p + off, rdlen, a, rr) == -1)
 			return errno == E2BIG ? 0 : -1;

@@ -1,5 +1,5 @@
 /* dnsans: one DNS question's answer as the mail-authentication checks
- * (SPF, DKIM keys, DMARC) need it: A, AAAA, MX and TXT records of the
+ * (SPF, DKIM keys, DMARC) need it: A, AAAA, MX, PTR and TXT records of the
  * name asked, CNAME chains inside the answer followed.  No I/O: a caller
  * (smtpd's verifier, a unit test's fake zone) fills a struct dnsans per
  * question through a dnsans_fn.  The packet is checked by lib/dns.c's
@@ -12,6 +12,7 @@
 
 #include "dns.h"
 
+#define DNS_T_PTR	12
 #define DNS_T_TXT	16
 #define DNSANS_RR_MAX	32	/* records kept of one answer */
 #define DNSANS_TXT_MAX	4096	/* TXT bytes kept of one answer */
@@ -26,7 +27,7 @@ struct dnsans_rr {
 	uint16_t	 type;
 	uint16_t	 pref;		/* MX */
 	uint8_t		 ip[16];	/* A (4 bytes), AAAA */
-	char		 name[DNS_NAME_BUF];	/* MX: the exchange */
+	char		 name[DNS_NAME_BUF];	/* MX: the exchange; PTR */
 	size_t		 off, len;	/* TXT: the strings joined, in txt */
 };
 

@@ -78,6 +78,99 @@ why(struct ctx *c, enum spf_result r, const char *w)
 	return r;
 }
 
+/* ---- the client's names (RFC 7208 5.5) ---- */
+
+#define PTR_NAMES_MAX	10	/* 4.6.4: PTR names looked at */
+
+/* client_ip - the client's address; IPv4-mapped IPv6 is IPv4 (5) */
+static int
+client_ip(const char *ip, uint8_t a[16], int *v6)
+{
+	if (strncasecmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.'))
+		ip += 7;
+	memset(a, 0, 16);
+	if (inet_pton(AF_INET, ip, a) == 1)
+		return *v6 = 0, 0;
+	if (inet_pton(AF_INET6, ip, a) == 1)
+		return *v6 = 1, 0;
+	return -1;
+}
+
+/* rev_name - the in-addr.arpa or ip6.arpa name of an address */
+static void
+rev_name(const uint8_t *a, int v6, char out[DNS_NAME_BUF])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (!v6) {
+		snprintf(out, DNS_NAME_BUF, "%u.%u.%u.%u.in-addr.arpa", a[3],
+		    a[2], a[1], a[0]);
+		return;
+	}
+	for (int i = 15; i >= 0; i--) {
+		out[o++] = hex[a[i] & 15];
+		out[o++] = '.';
+		out[o++] = hex[a[i] >> 4];
+		out[o++] = '.';
+	}
+	memcpy(out + o, "ip6.arpa", 9);
+}
+
+/* under - name is target or a name under it */
+static int
+under(const char *name, const char *target)
+{
+	size_t n = strlen(name), t = strlen(target);
+
+	return strcasecmp(name, target) == 0 || (n > t && name[n - t - 1] ==
+	    '.' && strcasecmp(name + n - t, target) == 0);
+}
+
+/* ptr_check - 5.5: the client's validated names (a PTR name whose A or
+ * AAAA records hold the client's address).  1 when one is target or
+ * under it (copied to out), 0 when none is (out: the first validated
+ * name, or ""), -1 when the PTR query found nothing (a void lookup) */
+static int
+ptr_check(const struct spf_req *q, const char *target, char *out,
+    size_t sz, struct dnsans *a)
+{
+	char names[PTR_NAMES_MAX][DNS_NAME_BUF], rev[DNS_NAME_BUF];
+	uint8_t ip[16];
+	size_t nn = 0;
+	int v6, found = 0;
+	uint16_t ty;
+
+	out[0] = '\0';
+	if (q->dns == NULL || client_ip(q->ip, ip, &v6) == -1)
+		return 0;
+	ty = v6 ? DNS_T_AAAA : DNS_T_A;
+	rev_name(ip, v6, rev);
+	q->dns(q->arg, rev, DNS_T_PTR, a);
+	if (a->st != DA_OK || a->n == 0)
+		return a->st == DA_TEMP ? 0 : -1;	/* an error: no match */
+	for (size_t i = 0; i < a->n && nn < PTR_NAMES_MAX; i++)
+		if (a->rr[i].type == DNS_T_PTR && a->rr[i].name[0] != '\0')
+			memcpy(names[nn++], a->rr[i].name, DNS_NAME_BUF);
+	for (size_t i = 0; i < nn; i++) {
+		int ok = 0;
+
+		q->dns(q->arg, names[i], ty, a);
+		for (size_t k = 0; a->st == DA_OK && k < a->n; k++)
+			ok |= a->rr[k].type == ty &&
+			    memcmp(a->rr[k].ip, ip, v6 ? 16 : 4) == 0;
+		if (!ok)
+			continue;	/* not validated, or a DNS error */
+		if ((under(names[i], target) || !found) &&
+		    strlen(names[i]) < sz)
+			memcpy(out, names[i], strlen(names[i]) + 1);
+		if (under(names[i], target))
+			return 1;
+		found = 1;
+	}
+	return 0;
+}
+
 /* ---- macros (RFC 7208 7) ---- */
 
 static int
@@ -138,9 +231,14 @@ letter_value(const struct spf_req *q, const char *domain, char l, int exp,
 	case 'h':
 		n = snprintf(v, sz, "%s", q->helo);
 		break;
-	case 'p':
-		n = snprintf(v, sz, "unknown");	/* no PTR validation */
+	case 'p': {
+		static struct dnsans pa;	/* not the evaluation's */
+
+		(void)ptr_check(q, domain, v, sz, &pa);
+		if (v[0] == '\0')
+			n = snprintf(v, sz, "unknown");
 		break;
+	}
 	case 'v':
 		n = snprintf(v, sz, "%s", strchr(q->ip, ':') &&
 		    !strchr(q->ip, '.') ? "ip6" : "in-addr");
@@ -168,8 +266,17 @@ letter_value(const struct spf_req *q, const char *domain, char l, int exp,
 	case 't':
 		if (!exp)
 			return -1;
-		if (l == 'c')
-			n = snprintf(v, sz, "%s", q->ip);
+		if (l == 'c') {
+			char t[INET6_ADDRSTRLEN];
+			int v6;
+
+			/* 7.3: in its usual text form, IPv6 compressed */
+			if (client_ip(q->ip, a, &v6) == -1 ||
+			    inet_ntop(v6 ? AF_INET6 : AF_INET, a, t,
+			    sizeof t) == NULL)
+				return -1;
+			n = snprintf(v, sz, "%s", t);
+		}
 		else if (l == 'r')
 			n = snprintf(v, sz, "%s", q->receiver && *q->receiver ?
 			    q->receiver : "unknown");
@@ -353,41 +460,42 @@ spec_ok(const char *p, size_t n)
 	return p[n - 1] == '}' || toplabel_ok(p, n);
 }
 
-/* split_cidr - arg[0..n) into the domain-spec and a dual-cidr-length
- * (a, mx); 0 or -1 */
-static int
-split_cidr(struct term *t, const char *p, size_t n, int v6only)
+/* digits_at_end - the length of a "/N" (one slash) or "//N" suffix of
+ * p[0..n) made of digits, or 0 */
+static size_t
+digits_at_end(const char *p, size_t n, int two)
 {
-	size_t i, e = n, braces = 0;
-	const char *s6;
+	size_t d = 0;
 
-	for (i = 0; i < n; i++) {	/* the first '/' outside a macro */
-		if (p[i] == '{')
-			braces++;
-		else if (p[i] == '}' && braces > 0)
-			braces--;
-		else if (p[i] == '/' && braces == 0) {
-			e = i;
-			break;
-		}
-	}
-	t->arg = e > 0 ? p : NULL;
-	t->alen = e;
-	if (e == n)
+	while (d < n && digit(p[n - 1 - d]))
+		d++;
+	if (d == 0 || d == n || p[n - 1 - d] != '/')
 		return 0;
-	p += e, n -= e;			/* "/4", "//6" or "/4//6" */
-	s6 = NULL;
-	for (i = 0; i + 1 < n; i++)
-		if (p[i] == '/' && p[i + 1] == '/') {
-			s6 = p + i;
-			break;
-		}
-	if (s6 != p && (v6only || (t->c4 = cidr(p + 1, (size_t)((s6 ? s6 :
-	    p + n) - p - 1), 32)) == -1))
-		return -1;
-	if (s6 != NULL && (t->c6 = cidr(s6 + 2, (size_t)(p + n - s6 - 2),
-	    128)) == -1)
-		return -1;
+	if (two)
+		return d + 2 <= n && p[n - 2 - d] == '/' ? d + 2 : 0;
+	return d + 2 <= n && p[n - 2 - d] == '/' ? 0 : d + 1;
+}
+
+/* split_cidr - arg[0..n) into the domain-spec and a dual-cidr-length
+ * (a, mx), read from the end: a domain-spec may hold '/' and ':' (7.1)
+ * but a CIDR length is digits; 0 or -1 */
+static int
+split_cidr(struct term *t, const char *p, size_t n)
+{
+	size_t k;
+
+	if ((k = digits_at_end(p, n, 1)) > 0) {
+		if ((t->c6 = cidr(p + n - k + 2, k - 2, 128)) == -1)
+			return -1;
+		n -= k;
+	}
+	if ((k = digits_at_end(p, n, 0)) > 0) {
+		if ((t->c4 = cidr(p + n - k + 1, k - 1, 32)) == -1)
+			return -1;
+		n -= k;
+	}
+	t->arg = n > 0 ? p : NULL;
+	t->alen = n;
 	return 0;
 }
 
@@ -453,7 +561,7 @@ mech_parse(struct term *t, const char *p, size_t n)
 	case M_MX:
 		if (nl < n && p[nl] == '/')
 			arg = p + nl, al = n - nl;
-		if (split_cidr(t, arg, al, 0) == -1)
+		if (split_cidr(t, arg, al) == -1)
 			return -1;
 		if (nl < n && p[nl] == '/')
 			t->arg = NULL, t->alen = 0;
@@ -731,8 +839,15 @@ term_match(struct ctx *c, const char *domain, const struct term *t,
 	case M_EXISTS:
 		r = name_ok(name) ? exists_match(c, name) : 0;
 		break;
-	default:
-		return 0;	/* ptr: counted, never matches */
+	default: {	/* ptr */
+		char got[DNS_NAME_BUF];
+
+		r = name_ok(name) ? ptr_check(c->q, name, got, sizeof got,
+		    &c->a) : 0;
+		if (r == -1)
+			r = ++c->o->voids > SPF_VOID_MAX ? -2 : 0;
+		break;
+	}
 	}
 	if (r == -1)
 		return why(c, SPF_TEMPERROR, "DNS error"), -1 - SPF_TEMPERROR;
@@ -850,21 +965,16 @@ enum spf_result
 spf_check(const struct spf_req *q, struct spf_out *o)
 {
 	static struct ctx c;
-	const char *ip = q->ip;
 
 	memset(o, 0, sizeof *o);
 	c.q = q;
 	c.o = o;
 	c.err = 0;
-	if (strncasecmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.'))
-		ip += 7;	/* 5: IPv4-mapped addresses are IPv4 */
-	memset(c.ip, 0, sizeof c.ip);
-	if (inet_pton(AF_INET, ip, c.ip) == 1)
-		c.v6 = 0;
-	else if (inet_pton(AF_INET6, ip, c.ip) == 1)
-		c.v6 = 1;
-	else
+	if (client_ip(q->ip, c.ip, &c.v6) == -1)
 		return o->why = "bad address", o->r = SPF_PERMERROR;
+	/* 4.3: a domain that is not a multi-label name: none */
+	if (strchr(q->domain, '.') == NULL || q->domain[0] == '[')
+		return o->why = "not a domain name", o->r = SPF_NONE;
 	o->r = check_host(&c, q->domain, 0, 1);
 	return o->r;
 }

@@ -5,8 +5,9 @@
  * at most 10 mechanisms and modifiers that cause DNS queries, at most 2
  * "void" lookups (no data or NXDOMAIN), at most 10 names of one mx and
  * (here) 10 addresses of one a, and the whole record is checked for
- * syntax before any term is evaluated (4.6).  ptr is counted against the
- * limit and never matches (RFC 7208 5.5: "SHOULD NOT be used"). */
+ * syntax before any term is evaluated (4.6).  ptr and %{p} validate the
+ * client's PTR names (at most 10) as 5.5 says.  tests/integration/
+ * test_spf_suite.py runs the RFC 7208 test suite against this code. */
 #ifndef SANDMAIL_SPF_H
 #define SANDMAIL_SPF_H
 

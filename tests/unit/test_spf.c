@@ -54,7 +54,7 @@ fake_dns(void *arg, const char *name, uint16_t type, struct dnsans *a)
 			assert_int_equal(inet_pton(AF_INET, z->val, rr->ip), 1);
 		else if (type == DNS_T_AAAA)
 			assert_int_equal(inet_pton(AF_INET6, z->val, rr->ip), 1);
-		else if (type == DNS_T_MX)
+		else if (type == DNS_T_MX || type == DNS_T_PTR)
 			snprintf(rr->name, sizeof rr->name, "%s", z->val);
 		else {
 			rr->off = a->txtlen;
@@ -310,6 +310,39 @@ test_macros(void **st)
 	assert_int_equal(spf_macro(&q, q.domain, "%{s}", 4, 0, out, 8), -1);
 }
 
+/* 5.5: ptr and %{p} use the validated names only; a domain-spec may hold
+ * ':' and '/', a CIDR length is digits at its end (7.1, 5.3) */
+static void
+test_ptr_and_odd_specs(void **st)
+{
+	static const struct zrr z[] = {
+		{ "p.test", DNS_T_TXT, "v=spf1 ptr -all" },
+		{ "pp.test", DNS_T_TXT, "v=spf1 exists:%{p}.ok.test -all" },
+		{ "1.2.0.192.in-addr.arpa", DNS_T_PTR, "fake.p.test" },
+		{ "1.2.0.192.in-addr.arpa", DNS_T_PTR, "mail.p.test" },
+		{ "fake.p.test", DNS_T_A, "192.0.2.99" },
+		{ "mail.p.test", DNS_T_A, "192.0.2.1" },
+		{ "mail.p.test.ok.test", DNS_T_A, "127.0.0.2" },
+		{ "2.2.0.192.in-addr.arpa", DNS_T_PTR, "fake.p.test" },
+		{ "colon.test", DNS_T_TXT, "v=spf1 a:foo:bar/baz.test/24 -all" },
+		{ "foo:bar/baz.test", DNS_T_A, "192.0.2.200" },
+		{ NULL, 0, NULL }
+	};
+	struct spf_out o;
+
+	(void)st;
+	assert_int_equal(check(z, "192.0.2.1", "u@p.test", &o), SPF_PASS);
+	/* the only PTR name does not hold the address: not validated */
+	assert_int_equal(check(z, "192.0.2.2", "u@p.test", &o), SPF_FAIL);
+	assert_int_equal(check(z, "192.0.2.3", "u@p.test", &o), SPF_FAIL);
+	assert_int_equal(check(z, "192.0.2.1", "u@pp.test", &o), SPF_PASS);
+	assert_int_equal(check(z, "192.0.2.2", "u@pp.test", &o), SPF_FAIL);
+	assert_int_equal(check(z, "192.0.2.9", "u@colon.test", &o),
+	    SPF_PASS);
+	assert_int_equal(check(z, "192.0.3.9", "u@colon.test", &o),
+	    SPF_FAIL);
+}
+
 static void
 test_exists_exp(void **st)
 {
@@ -443,6 +476,7 @@ main(void)
 		cmocka_unit_test(test_include_redirect),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_macros),
+		cmocka_unit_test(test_ptr_and_odd_specs),
 		cmocka_unit_test(test_exists_exp),
 		cmocka_unit_test(test_dnsans),
 	};
