@@ -352,6 +352,26 @@ def test_dmarc_policy_none_only_marks(procs, tmp_path, world):
     assert b"X-Sandmail-Quarantine" not in stored
 
 
+def test_bdat_is_held_and_checked(procs, tmp_path, world):
+    sm = verifying(procs, tmp_path, world)
+    m = message("a@signed.test", b"Chunked text.\r\n")
+    signed = dkimpy_sign(m, world, alg=b"ed25519-sha256") + m
+    c = Client(sm.port)
+    assert c.code("EHLO helo.test") == 250
+    assert c.code("MAIL FROM:<a@signed.test>") == 250
+    assert c.code(f"RCPT TO:<{RCPT}>") == 250
+    half = len(signed) // 2
+    c.send(f"BDAT {half}\r\n".encode() + signed[:half])
+    assert c.reply()[0] == 250
+    c.send(f"BDAT {len(signed) - half} LAST\r\n".encode() + signed[half:])
+    assert c.reply()[0] == 250
+    c.close()
+    (stored,) = [m for _, m in sm.messages().values()]
+    ar = ar_of(stored)
+    assert "dkim=pass (good) header.d=signed.test header.s=e1" in ar, ar
+    assert stored.endswith(b"Chunked text.\n")
+
+
 def test_forged_results_removed(procs, tmp_path, world):
     sm = verifying(procs, tmp_path, world)
     forged = (b"Authentication-Results: " + HOST.encode() +

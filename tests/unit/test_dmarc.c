@@ -292,6 +292,50 @@ test_ar_header(void **st)
 	buf_free(&b);
 }
 
+static unsigned nkeyq;
+
+static void
+count_dns(void *arg, const char *name, uint16_t type, struct dnsans *a)
+{
+	(void)arg, (void)name, (void)type;
+	nkeyq++;
+	a->n = a->txtlen = 0;
+	a->st = DA_NXDOMAIN;
+}
+
+/* 10,000 signatures: at most AR_DKIM_MAX keys asked for, the rest only
+ * counted; more fields than DKIM_FIELDS_MAX: none checked, and said so */
+static void
+test_many_signatures(void **st)
+{
+	static struct authres ar;
+	struct buf m = BUF_INIT(1 << 24);
+	const char sig[] = "DKIM-Signature: v=1; a=rsa-sha256; d=x.test; "
+	    "s=s; h=from; bh=; b=\n";
+
+	(void)st;
+	for (int i = 0; i < 900; i++)
+		assert_int_equal(buf_puts(&m, sig), 0);
+	assert_int_equal(buf_puts(&m, "From: a@x.test\n\nbody\n"), 0);
+	nkeyq = 0;
+	ar_dkim_verify(&ar, m.p, m.len, count_dns, NULL, 0);
+	assert_int_equal(ar.nsig_all, 900);
+	assert_int_equal(ar.nsig, AR_DKIM_MAX);
+	assert_int_equal(nkeyq, AR_DKIM_MAX);
+	assert_int_equal(ar.sig[0].r, ARD_PERMERROR);
+	assert_string_equal(ar.sig[0].why, "no key");
+	m.len = 0;
+	for (int i = 0; i < 10000; i++)
+		assert_int_equal(buf_puts(&m, sig), 0);
+	assert_int_equal(buf_puts(&m, "From: a@x.test\n\nbody\n"), 0);
+	nkeyq = 0;
+	ar_dkim_verify(&ar, m.p, m.len, count_dns, NULL, 0);
+	assert_int_equal(ar.nsig, 0);
+	assert_int_equal(nkeyq, 0);
+	assert_string_equal(ar.dkim_why, "too many header fields");
+	buf_free(&m);
+}
+
 int
 main(void)
 {
@@ -302,6 +346,7 @@ main(void)
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_ar_is_ours),
 		cmocka_unit_test(test_ar_header),
+		cmocka_unit_test(test_many_signatures),
 	};
 
 	if ((psl = psl_latest(NULL)) == NULL)
