@@ -236,6 +236,16 @@ ar_header(const struct authres *ar, const char *id, struct buf *b)
 		    pval(b, sg->b) == -1))
 			return -1;
 	}
+	if (ar->arc_done) {
+		char c[300];
+
+		snprintf(c, sizeof c, ar->arc.r == ARC_PASS ? "%s, %u sets, "
+		    "newest d=%s" : "%s", ar->arc.why ? ar->arc.why : "",
+		    ar->arc.n, ar->arc.d);
+		if (buf_fmt(b, ";\n\tarc=%s", arc_name(ar->arc.r)) == -1 ||
+		    comment(b, c) == -1)
+			return -1;
+	}
 	if (ar->dmarc_done) {
 		if (buf_fmt(b, ";\n\tdmarc=%s", dmarc_name(ar->dmarc.r)) == -1)
 			return -1;

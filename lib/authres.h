@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "addr.h"
+#include "arc.h"
 #include "buf.h"
 #include "dkim.h"
 #include "dmarc.h"
@@ -41,6 +42,9 @@ struct authres {
 	struct ar_sig	 sig[AR_DKIM_MAX];
 	size_t		 nsig, nsig_all;
 	const char	*dkim_why;	/* no signature checked: why */
+	/* ARC (recorded only) */
+	int		 arc_done;
+	struct arc_out	 arc;
 	/* DMARC */
 	int		 dmarc_done;
 	struct dmarc_out dmarc;

@@ -10,7 +10,8 @@
  * only after the checks, with any Authentication-Results field that
  * claims our name (smtpd_authserv_id, default the host name) removed.
  * DMARC (lib/dmarc.c) takes the organizational domain from the Public
- * Suffix List (libpsl, read before the sandbox).
+ * Suffix List (libpsl, read before the sandbox).  An ARC chain (lib/arc.c)
+ * is verified and recorded; no policy uses its result yet.
  *
  * Policy: spf_policy reject refuses an SPF "fail" at MAIL (550 5.7.23);
  * dmarc_policy reject refuses a DMARC failure whose domain says
@@ -343,6 +344,8 @@ check(void)
 
 	V.dl = io_now_ms() + V.timeout_ms;
 	ar_dkim_verify(&V.ar, m, n, ask, NULL, time(NULL));
+	arc_verify(m, n, ask, NULL, &V.ar.arc);
+	V.ar.arc_done = 1;
 	from_domain(m, n, &in);
 	in.spf = V.ar.spf.r;
 	in.spf_domain = at != NULL ? at + 1 : "";
@@ -381,7 +384,8 @@ log_results(const struct session *s)
 	    "pass" : ar_dkim_name(V.ar.sig[0].r));
 	log_kv("verify", "id", s->id, "ip", s->ip, "spf",
 	    spf_name(V.ar.spf.r), "spf_helo", V.ar.helo_done ?
-	    spf_name(V.ar.spf_helo.r) : "none", "dkim", dk, "dmarc",
+	    spf_name(V.ar.spf_helo.r) : "none", "dkim", dk, "arc",
+	    arc_name(V.ar.arc.r), "dmarc",
 	    dmarc_name(V.ar.dmarc.r), "from_domain", V.ar.from,
 	    "policy", V.ar.dmarc.r == DMARC_FAIL ?
 	    dmarc_policy_name(V.ar.dmarc.disposition) : "none", NULL);

@@ -2,13 +2,15 @@
  * outside bytes.  The first byte picks: a DMARC record; a From field's
  * value; an Authentication-Results field (is it ours?); or a whole
  * message whose DKIM signatures are verified with a key from a fake DNS
- * (the rest of the input's first line, as a key record), then written
- * into an Authentication-Results field. */
+ * (the rest of the input's first line, as a key record), its ARC chain
+ * checked with the same key, and the results written into an
+ * Authentication-Results field. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "arc.h"
 #include "authres.h"
 #include "buf.h"
 #include "dmarc.h"
@@ -62,6 +64,8 @@ LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		memset(&ar, 0, sizeof ar);
 		ar_dkim_verify(&ar, nl + 1, n - keylen - 1, key_dns, NULL,
 		    (time_t)1700000000);
+		arc_verify(nl + 1, n - keylen - 1, key_dns, NULL, &ar.arc);
+		ar.arc_done = 1;
 		if (ar_header(&ar, "mx.example.org", &b) == 0 &&
 		    !ar_is_ours(b.p, b.len, "mx.example.org"))
 			abort();	/* our own field must read as ours */

@@ -352,6 +352,66 @@ def test_dmarc_policy_none_only_marks(procs, tmp_path, world):
     assert b"X-Sandmail-Quarantine" not in stored
 
 
+def arc_hop(msg, w, srv, domain="signed.test", alg=b"rsa-sha256"):
+    """one forwarding hop: its Authentication-Results, then dkimpy's ARC
+    set over the message"""
+    seen = b"; arc=pass" if b"ARC-Seal:" in msg else b""
+    msg = b"Authentication-Results: " + srv + b"; spf=pass " \
+        b"smtp.mailfrom=a@signed.test" + seen + b"\r\n" + msg
+    key, sel = (w["rsa"], b"r1") if alg == b"rsa-sha256" else \
+        (w["ed"], b"e1")
+    if isinstance(key, str):
+        key = open(key, "rb").read()
+    sig = dkim.arc_sign(msg, sel, domain.encode(), key, srv,
+                        signature_algorithm=alg)
+    return b"".join(sig) + msg
+
+
+def test_arc_chains_from_dkimpy(procs, tmp_path, world):
+    sm = verifying(procs, tmp_path, world)
+    m = message("a@elsewhere.test", b"Forwarded text.\r\n")
+    one = arc_hop(m, world, b"relay1.test")
+    two = arc_hop(one, world, b"relay2.test")
+    # dkimpy itself judges them valid
+    for msg in (one, two):
+        cv, _, why = dkim.arc_verify(msg, dnsfunc=dnsfunc_for(world))
+        assert cv == dkim.CV_Pass, why
+    code, stored = send(sm, "a@fail.test", one)
+    assert code == 250
+    assert "arc=pass (chain valid, 1 sets, newest d=signed.test)" in \
+        ar_of(stored), ar_of(stored)
+    code, stored = send(sm, "a@fail.test", two)
+    assert "arc=pass (chain valid, 2 sets" in ar_of(stored)
+    # the body changed after the last hop: its message signature fails
+    code, stored = send(sm, "a@fail.test",
+                        two.replace(b"Forwarded", b"Altered"))
+    assert "arc=fail (message signature)" in ar_of(stored)
+    # a seal of the first hop changed: the chain fails
+    bad = two.replace(b"ARC-Authentication-Results: i=1; relay1.test;",
+                      b"ARC-Authentication-Results: i=1; relay9.test;")
+    assert bad != two
+    code, stored = send(sm, "a@fail.test", bad)
+    assert "arc=fail (seal)" in ar_of(stored)
+    # a set missing
+    cut = re.sub(rb"ARC-Seal: i=1;.*?\r\n(?![ \t])", b"", two, flags=re.S)
+    code, stored = send(sm, "a@fail.test", cut)
+    assert "arc=fail (incomplete set)" in ar_of(stored)
+    code, stored = send(sm, "a@fail.test", m)
+    assert "arc=none" in ar_of(stored)
+    assert "arc=pass" in sm.logtext()
+
+
+def dnsfunc_for(w):
+    recs = {"r1._domainkey.signed.test.": w["rtxt"].encode(),
+            "e1._domainkey.signed.test.": w["etxt"].encode()}
+
+    def dnsfunc(name, timeout=5):
+        if isinstance(name, bytes):
+            name = name.decode()
+        return recs.get(name)
+    return dnsfunc
+
+
 def test_bdat_is_held_and_checked(procs, tmp_path, world):
     sm = verifying(procs, tmp_path, world)
     m = message("a@signed.test", b"Chunked text.\r\n")

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <libpsl.h>
 
+#include "arc.h"
 #include "authres.h"
 #include "dmarc.h"
 
@@ -336,6 +337,48 @@ test_many_signatures(void **st)
 	buf_free(&m);
 }
 
+/* ARC's structure is judged before any key is asked for */
+static void
+test_arc_structure(void **st)
+{
+	static const struct {
+		const char *msg, *why;
+		enum arc_result r;
+	} cases[] = {
+		{ "From: a@x.test\n\nbody\n", "no ARC sets", ARC_NONE },
+		{ "ARC-Seal: i=0; cv=none; b=\nFrom: a\n\n", "bad or "
+		    "repeated i=", ARC_FAIL },
+		{ "ARC-Seal: i=51; cv=none; b=\nFrom: a\n\n", "bad or "
+		    "repeated i=", ARC_FAIL },
+		{ "ARC-Seal: i=x; cv=none; b=\nFrom: a\n\n", "bad or "
+		    "repeated i=", ARC_FAIL },
+		{ "ARC-Seal: i=1; cv=none; b=\nARC-Seal: i=1; cv=none; b=\n"
+		    "\n", "bad or repeated i=", ARC_FAIL },
+		{ "ARC-Authentication-Results: i=1 x.test; spf=pass\n\n",
+		    "bad or repeated i=", ARC_FAIL },
+		{ "ARC-Seal: i=1; cv=none; b=\n\n", "incomplete set",
+		    ARC_FAIL },
+		{ "ARC-Seal: i=2; cv=pass; b=\nARC-Message-Signature: i=2; "
+		    "b=\nARC-Authentication-Results: i=2; x.test; none\n\n",
+		    "incomplete set", ARC_FAIL },	/* no set 1 */
+		{ "ARC-Seal: i=1; cv=none; b=\nARC-Message-Signature: i=1; "
+		    "a=rsa-sha256; h=from:arc-seal; bh=; b=\n"
+		    "ARC-Authentication-Results: i=1; x.test; none\n\n",
+		    "message signature", ARC_FAIL },	/* h= names the seal */
+	};
+	struct arc_out o;
+
+	(void)st;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		nkeyq = 0;
+		arc_verify(cases[i].msg, strlen(cases[i].msg), count_dns, NULL,
+		    &o);
+		if (o.r != cases[i].r || strcmp(o.why, cases[i].why) != 0)
+			fail_msg("case %zu: %s (%s)", i, arc_name(o.r), o.why);
+		assert_int_equal(nkeyq, 0);
+	}
+}
+
 int
 main(void)
 {
@@ -347,6 +390,7 @@ main(void)
 		cmocka_unit_test(test_ar_is_ours),
 		cmocka_unit_test(test_ar_header),
 		cmocka_unit_test(test_many_signatures),
+		cmocka_unit_test(test_arc_structure),
 	};
 
 	if ((psl = psl_latest(NULL)) == NULL)
