@@ -52,6 +52,9 @@ void	policyd_reset(void);
 /* verify.c: SPF, DKIM, DMARC and Authentication-Results (port 25) */
 void	verify_load(const struct conf *, const char *hostname);
 void	verify_open(void);		/* before the sandbox */
+/* verify_tcp: in the listener, a TCP socket to smtpd_verify_nameserver,
+ * its connect under way; the fd or -1 */
+int	verify_tcp(void);
 void	verify_reset(void);		/* a new transaction */
 /* verify_mail: SPF at MAIL; 1 go on, 0 refused (answered) */
 int	verify_mail(struct session *);

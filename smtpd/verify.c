@@ -23,7 +23,11 @@
  * the sandbox to smtpd_verify_nameserver, a local caching resolver; the
  * session can ask it and nothing else.  Answers are read by lib/dns.c's
  * parser through lib/dnsans.c.  Each query waits at most 3 seconds (one
- * retransmission), all the queries of one message smtpd_verify_timeout. */
+ * retransmission), all the queries of one message smtpd_verify_timeout.
+ * An answer too long for UDP (TC) is asked again over TCP, on a
+ * connection the session's listener makes to the same name server and
+ * passes over (BROKER_DNS, doc/protocols.md "broker"); a session under
+ * tcpserver has no listener and counts it as a temporary error. */
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -122,19 +126,17 @@ warm_up(void)
 		(void)dkim_body_final(&b, h);
 }
 
-/* verify_open - the socket to the name server, before the sandbox */
-void
-verify_open(void)
+/* ns_addr - smtpd_verify_nameserver: "IP", "IP:port", "[IPv6]:port";
+ * 0 or -1 */
+static int
+ns_addr(struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
 	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *ai;
 	char host[IP_MAX];
 	const char *port = "53", *c, *s = V.ns;
 	size_t hl;
-	int fd;
 
-	if (!V.on || V.fd >= 0)
-		return;
 	if (*s == '[' && (c = strchr(s, ']')) != NULL) {
 		hl = (size_t)(c - s - 1);
 		s++;
@@ -146,22 +148,61 @@ verify_open(void)
 	} else
 		hl = strlen(s);
 	if (hl == 0 || hl >= sizeof host)
-		die_msg(EXIT_TEMP, "smtpd_verify_nameserver", "bad address");
+		return -1;
 	memcpy(host, s, hl);
 	host[hl] = '\0';
 	if (getaddrinfo(host, port, &hints, &ai) != 0)
+		return -1;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+/* verify_open - the socket to the name server, before the sandbox */
+void
+verify_open(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
+
+	if (!V.on || V.fd >= 0)
+		return;
+	if (ns_addr(&ss, &len) == -1)
 		die_msg(EXIT_TEMP, "smtpd_verify_nameserver", "bad address");
-	if ((fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC |
+	if ((fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC |
 	    SOCK_NONBLOCK, 0)) == -1 ||
-	    connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
+	    connect(fd, (struct sockaddr *)&ss, len) == -1) {
 		log_kv("verify", "err", strerror(errno), NULL);
 		if (fd >= 0)
 			close(fd);
 		fd = -1;
 	}
-	freeaddrinfo(ai);
 	V.fd = fd;
 	warm_up();
+}
+
+/* verify_tcp - in the listener (unsandboxed), for a session whose answer
+ * came truncated: a TCP socket to the same name server, its connect
+ * under way (the listener never waits for it) */
+int
+verify_tcp(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
+
+	if (!V.on || ns_addr(&ss, &len) == -1 ||
+	    (fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len) == -1 &&
+	    errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* applies - the checks are for port 25 clients that may not relay */
@@ -172,7 +213,56 @@ applies(const struct session *s)
 	    MODE_LOCAL)) && !may_relay(s);
 }
 
-/* ask - one query over the socket, by the message's deadline */
+/* io_wait - poll one fd for ev until the message's deadline; 0 or -1 */
+static int
+io_wait(int fd, short ev)
+{
+	struct pollfd p = { .fd = fd, .events = ev };
+	long long t;
+
+	while ((t = V.dl - io_now_ms()) > 0)
+		if (poll(&p, 1, (int)t) == 1)
+			return (p.revents & ev) ? 0 : -1;
+	return -1;
+}
+
+/* tcp_ask - the query q[0..ql) again over TCP (RFC 7766: a 2-byte
+ * length before each message), on a connection the listener made */
+static void
+tcp_ask(struct session *s, const uint8_t *q, int ql, const char *name,
+    uint16_t type, struct dnsans *a)
+{
+	static uint8_t in[2 + 65535];
+	uint8_t out[2 + DNS_UDP_MAX];
+	size_t got = 0, want = 2;
+	ssize_t k;
+	int fd;
+
+	if (s == NULL || s->dns_tcp == NULL || (fd = s->dns_tcp(s)) < 0)
+		return;
+	out[0] = (uint8_t)(ql >> 8);
+	out[1] = (uint8_t)ql;
+	memcpy(out + 2, q, (size_t)ql);
+	if (io_wait(fd, POLLOUT) == -1 ||
+	    write(fd, out, (size_t)ql + 2) != ql + 2)
+		goto out;
+	while (got < want) {
+		if (io_wait(fd, POLLIN) == -1 ||
+		    (k = read(fd, in + got, want - got)) <= 0)
+			goto out;
+		got += (size_t)k;
+		if (got == 2 && want == 2 && (want += (size_t)(in[0] << 8 |
+		    in[1])) == 2)
+			goto out;
+	}
+	if (dnsans_parse(in + 2, want - 2, name, type, a) == -1)
+		a->st = DA_TEMP;
+out:
+	close(fd);
+}
+
+/* ask - one query over the socket, by the message's deadline; an answer
+ * cut short (TC) is asked again over TCP */
 static void
 ask(void *arg, const char *name, uint16_t type, struct dnsans *a)
 {
@@ -183,7 +273,6 @@ ask(void *arg, const char *name, uint16_t type, struct dnsans *a)
 	ssize_t k;
 	int len, tries = 0;
 
-	(void)arg;
 	a->st = DA_TEMP;
 	a->n = 0;
 	while (read(V.fd, pkt, sizeof pkt) > 0)
@@ -206,6 +295,10 @@ ask(void *arg, const char *name, uint16_t type, struct dnsans *a)
 			continue;
 		if (dnsans_parse(pkt + len, (size_t)k, name, type, a) == 0)
 			return;
+		if (pkt[len + 2] & (DNS_F_TC >> 8)) {
+			tcp_ask(arg, pkt, len, name, type, a);
+			return;
+		}
 		if (pkt[len + 3] & 0x0f)	/* SERVFAIL, REFUSED */
 			return;
 	}
@@ -250,7 +343,7 @@ verify_mail(struct session *s)
 	identity(s, V.ar.mailfrom, sizeof V.ar.mailfrom);
 	at = strrchr(V.ar.mailfrom, '@');
 	q = (struct spf_req){ s->ip, V.ar.mailfrom, s->helo, at + 1,
-	    s->cfg->hostname, ask, NULL };
+	    s->cfg->hostname, ask, s };
 	spf_check(&q, &V.ar.spf);
 	V.ar.spf_done = 1;
 	if (s->helo[0] != '\0' && strchr(s->helo, '.') != NULL &&
@@ -333,9 +426,9 @@ from_domain(const char *m, size_t n, struct dmarc_in *in)
 	}
 }
 
-/* check - DKIM and DMARC on the held text */
+/* check - DKIM, ARC and DMARC on the held text */
 static void
-check(void)
+check(struct session *s)
 {
 	const char *m = V.held.p + V.msg_off;
 	size_t n = V.held.len - V.msg_off;
@@ -343,8 +436,8 @@ check(void)
 	const char *at = strrchr(V.ar.mailfrom, '@');
 
 	V.dl = io_now_ms() + V.timeout_ms;
-	ar_dkim_verify(&V.ar, m, n, ask, NULL, time(NULL));
-	arc_verify(m, n, ask, NULL, &V.ar.arc);
+	ar_dkim_verify(&V.ar, m, n, ask, s, time(NULL));
+	arc_verify(m, n, ask, s, &V.ar.arc);
 	V.ar.arc_done = 1;
 	from_domain(m, n, &in);
 	in.spf = V.ar.spf.r;
@@ -356,6 +449,7 @@ check(void)
 	in.psl = V.psl;
 	in.roll = randombytes_uniform(100);
 	in.dns = ask;
+	in.arg = s;
 	dmarc_check(&in, &V.ar.dmarc);
 	V.ar.dmarc_done = 1;
 }
@@ -433,7 +527,7 @@ verify_end(struct session *s)
 	if (!V.hold)
 		return 0;
 	V.hold = 0;
-	check();
+	check(s);
 	log_results(s);
 	fail = V.ar.dmarc.r == DMARC_FAIL;
 	if (fail && V.dmarc == POL_REJECT &&

@@ -66,6 +66,7 @@ SPF = {
                                        for i in range(9)) +
                   " include:pass.test -all",
     "helo.test": "v=spf1 ip4:127.0.0.1 -all",
+    "big.test": "v=spf1 ip4:127.0.0.1 -all",
 }
 
 
@@ -110,6 +111,9 @@ def records(w):
              txt("_dmarc.org.test", "v=DMARC1; p=reject; adkim=r"),
              txt("_dmarc.sorg.test", "v=DMARC1; p=none; sp=reject"),
              txt("_dmarc.pct0.test", "v=DMARC1; p=reject; pct=0")]
+    # big.test has more TXT records than a UDP answer holds (1232 bytes)
+    recs += [txt("big.test", f"site-verification-{i}=" + "x" * 180)
+             for i in range(8)]
     return recs
 
 
@@ -410,6 +414,13 @@ def dnsfunc_for(w):
             name = name.decode()
         return recs.get(name)
     return dnsfunc
+
+
+def test_long_answer_asked_again_over_tcp(procs, tmp_path, world):
+    sm = verifying(procs, tmp_path, world)
+    code, stored = send(sm, "u@big.test", message())
+    assert code == 250
+    assert "spf=pass (matched) smtp.mailfrom=u@big.test" in ar_of(stored)
 
 
 def test_bdat_is_held_and_checked(procs, tmp_path, world):
