@@ -266,7 +266,8 @@ out:
 static void
 ask(void *arg, const char *name, uint16_t type, struct dnsans *a)
 {
-	uint8_t pkt[DNS_UDP_MAX + 512];
+	uint8_t pkt[512 + 4096];	/* the query, then an answer (larger
+					 * than asked for: a server ignoring EDNS) */
 	struct pollfd p = { .fd = V.fd, .events = POLLIN };
 	long long now, t, resend;
 	uint16_t id;

@@ -423,6 +423,35 @@ def test_long_answer_asked_again_over_tcp(procs, tmp_path, world):
     assert "spf=pass (matched) smtp.mailfrom=u@big.test" in ar_of(stored)
 
 
+def test_silent_name_server(procs, tmp_path, world):
+    """a name server that never answers: temporary errors, recorded; the
+    mail is taken (nothing refused by default), or deferred with 451 when
+    the admin refuses SPF failures"""
+    import socket
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    try:
+        port = silent.getsockname()[1]
+        sm = Smtpd(procs, tmp_path, smtpd_verify="yes",
+                   smtpd_verify_nameserver=f"127.0.0.1:{port}",
+                   smtpd_verify_timeout=1)
+        m = message("a@signed.test")
+        signed = dkimpy_sign(m, world, alg=b"ed25519-sha256") + m
+        code, stored = send(sm, "a@signed.test", signed)
+        assert code == 250
+        ar = ar_of(stored)
+        assert "spf=temperror" in ar and "dkim=temperror (key lookup " \
+            "failed)" in ar and "dmarc=temperror" in ar, ar
+        (tmp_path / "r").mkdir()
+        sm2 = Smtpd(procs, tmp_path / "r", smtpd_verify="yes",
+                    smtpd_verify_nameserver=f"127.0.0.1:{port}",
+                    smtpd_verify_timeout=1, spf_policy="reject")
+        code, lines = send(sm2, "a@signed.test", signed)
+        assert code == 451 and "4.7.24" in lines[0], lines
+    finally:
+        silent.close()
+
+
 def test_bdat_is_held_and_checked(procs, tmp_path, world):
     sm = verifying(procs, tmp_path, world)
     m = message("a@signed.test", b"Chunked text.\r\n")
