@@ -22,7 +22,9 @@ CFLAGS   := -std=c17 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wvla \
 	    -fstack-protector-strong -fPIE
 CPPFLAGS := -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -MMD -MP -Ilib
 LDFLAGS  := -pie -Wl,-z,relro,-z,now
-LDLIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lseccomp -lsodium -lcdb -lssl -lcrypto)
+LDLIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lseccomp -lsodium -lcdb -lssl -lcrypto -lpsl)
+# libpsl: the Public Suffix List, for DMARC's organizational domain
+PKGS     += libpsl
 
 # SANITIZE=1 builds everything into build-asan/ with ASan and UBSan, so the
 # two builds never mix objects.

@@ -105,6 +105,18 @@ const struct conf_key conf_keys[] = {
 	{ "smtpd_dnsbl_nameserver", CONF_HOSTPORT, 0, ANY, "127.0.0.1",
 	    NULL, "smtpd" },
 	{ "smtpd_dnsbl_timeout", CONF_SECS, 0, 1, 60, "5", NULL, "smtpd" },
+	/* inbound SPF, DKIM, DMARC (smtpd/verify.c) */
+	BOOL("smtpd_verify", "no", "smtpd"),
+	{ "smtpd_verify_nameserver", CONF_HOSTPORT, 0, ANY, "127.0.0.1",
+	    NULL, "smtpd" },
+	{ "smtpd_verify_timeout", CONF_SECS, 0, 1, 300, "20", NULL,
+	    "smtpd" },
+	{ "smtpd_authserv_id", CONF_WORD, CONF_DYNDEF, ANY, NULL, NULL,
+	    "smtpd" },
+	{ "spf_policy", CONF_CHOICE, 0, ANY, "none", "none|reject",
+	    "smtpd" },
+	{ "dmarc_policy", CONF_CHOICE, 0, ANY, "none",
+	    "none|quarantine-header|reject", "smtpd" },
 
 	/* sandmail-queue */
 	{ "queue_sync", CONF_CHOICE, 0, ANY, "fsync", "syncfs|fsync",

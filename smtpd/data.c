@@ -274,6 +274,7 @@ xact_open(struct session *s, int bdat)
 		s->id[0] = '\0';
 		return -1;
 	}
+	(void)verify_holding(s);
 	return 0;
 }
 
@@ -291,7 +292,8 @@ xact_id(struct session *s)
 	}
 	s->begun = 1;
 	if (received_line(&b, s) == -1 || policyd_headers(&b) == -1 ||
-	    qc_data(s->qc, b.p, b.len) == -1)
+	    (verify_held() ? verify_keep(b.p, b.len, 1) :
+	    qc_data(s->qc, b.p, b.len)) == -1)
 		s->dm.bad |= D_QFAIL;
 	s->dm.size = 0;
 	s->env.size = b.len;
@@ -304,7 +306,8 @@ static void
 push(struct session *s)
 {
 	if (s->dout.len > 0 && !s->dm.bad && s->begun &&
-	    qc_data(s->qc, s->dout.p, s->dout.len) == -1)
+	    (verify_held() ? verify_keep(s->dout.p, s->dout.len, 0) :
+	    qc_data(s->qc, s->dout.p, s->dout.len)) == -1)
 		s->dm.bad |= D_QFAIL;
 	s->dout.len = 0;
 }
@@ -473,6 +476,13 @@ finish(struct session *s)
 	s->state = ST_HELO;
 	if (s->dm.bad || fill_env(s) == -1) {
 		refuse_bad(s);
+		xact_reset(s);
+		return;
+	}
+	/* held for the checks (verify.c): they may refuse it */
+	if (verify_end(s) == -1) {
+		if (s->dm.bad)
+			refuse_bad(s);
 		xact_reset(s);
 		return;
 	}

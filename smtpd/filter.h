@@ -49,6 +49,24 @@ int	policyd_rcpt(struct session *, const char *rcpt);
 int	policyd_headers(struct buf *b);
 void	policyd_reset(void);
 
+/* verify.c: SPF, DKIM, DMARC and Authentication-Results (port 25) */
+void	verify_load(const struct conf *, const char *hostname);
+void	verify_open(void);		/* before the sandbox */
+/* verify_tcp: in the listener, a TCP socket to smtpd_verify_nameserver,
+ * its connect under way; the fd or -1 */
+int	verify_tcp(void);
+void	verify_reset(void);		/* a new transaction */
+/* verify_mail: SPF at MAIL; 1 go on, 0 refused (answered) */
+int	verify_mail(struct session *);
+/* verify_holding: the text starts; 1 when it is held for the checks */
+int	verify_holding(const struct session *);
+int	verify_held(void);		/* the text is being held */
+/* verify_keep: held bytes (ours: our Received: and the like); 0 or -1 */
+int	verify_keep(const char *, size_t, int ours);
+/* verify_end: check the held text, send our field and the text to the
+ * queue; 0, or -1 (refused and answered, or D_QFAIL set) */
+int	verify_end(struct session *);
+
 /* dnsbl.c */
 void	dnsbl_load(const struct conf *);
 void	dnsbl_open(void);		/* before the sandbox */

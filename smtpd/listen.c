@@ -42,6 +42,7 @@
 
 #include "exitcode.h"
 #include "fdpass.h"
+#include "filter.h"
 #include "gen.h"
 #include "listen.h"
 #include "log.h"
@@ -352,7 +353,10 @@ broker(struct worker *w, const char *b, size_t n)
 	if (a == BROKER_MSG)
 		a = lim_msg(lcfg, w->ip, b + 1, n - 1) == 0 ? BROKER_MSG :
 		    BROKER_NO;
-	else if ((fd = connect_nb(a == BROKER_QUEUE ? lcfg->queue_sock :
+	else if (a == BROKER_DNS) {
+		if ((fd = verify_tcp()) == -1)
+			a = BROKER_NO;
+	} else if ((fd = connect_nb(a == BROKER_QUEUE ? lcfg->queue_sock :
 	    lcfg->auth_sock)) == -1) {
 		log_kv("error", "op", a == BROKER_QUEUE ? "queue connect" :
 		    "auth connect", "err", strerror(errno), NULL);
@@ -385,7 +389,8 @@ wk_ctl_read(struct worker *w)
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n > 0 && w->busy && (b[0] == BROKER_QUEUE ||
-	    b[0] == BROKER_AUTH || b[0] == BROKER_MSG)) {
+	    b[0] == BROKER_AUTH || b[0] == BROKER_MSG ||
+	    b[0] == BROKER_DNS)) {
 		broker(w, b, (size_t)n);
 		return;
 	}

@@ -324,6 +324,7 @@ xact_reset(struct session *s)
 	s->begun = 0;
 	s->id[0] = '\0';
 	policyd_reset();
+	verify_reset();
 	env_free(&s->env);
 	env_init(&s->env);
 	memset(&s->mp, 0, sizeof s->mp);
@@ -488,6 +489,8 @@ verb_mail(struct session *s, const char *a, size_t n)
 		    "try again later");
 		return 0;
 	}
+	if (!verify_mail(s))
+		return 0;
 	s->state = ST_MAIL;
 	reply(s, "250 2.1.0 Ok");
 	return 0;

@@ -175,6 +175,10 @@ struct session {
 	int		(*queue_need)(struct session *);
 	int		(*mail_rate)(struct session *);
 	int		(*auth_need)(struct session *);
+	/* under the listener: a TCP connection (connect under way) to
+	 * smtpd_verify_nameserver, for an answer too long for UDP; the fd,
+	 * or -1.  NULL: none (under tcpserver) */
+	int		(*dns_tcp)(struct session *);
 	char		 ip[IP_MAX], port[8], localip[IP_MAX];
 	char		 helo[HELO_MAX + 1];
 	struct buf	 line;
@@ -288,7 +292,7 @@ int	lim_msg(const struct smtpd_cfg *, const char *ip, const char *login,
  * BROKER_MSG, or BROKER_NO over a limit). */
 enum {
 	BROKER_QUEUE = 'Q', BROKER_AUTH = 'A', BROKER_MSG = 'M',
-	BROKER_NO = 'x'
+	BROKER_DNS = 'D', BROKER_NO = 'x'
 };
 struct handoff {
 	char	ip[IP_MAX];

@@ -242,6 +242,21 @@ broker_queue(struct session *s)
 	return 0;
 }
 
+/* broker_dns - a TCP connection to the checks' name server (verify.c) */
+static int
+broker_dns(struct session *s)
+{
+	int ok, fd;
+
+	(void)s;
+	fd = broker_ask(BROKER_DNS, "", 0, &ok);
+	if (fd >= 0 && ok != 1) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 /* broker_rate - a MAIL counted against the client's address and login */
 static int
 broker_rate(struct session *s)
@@ -316,6 +331,7 @@ session_begin(struct session *s, int qok, int infd, int outfd,
 		s->queue_need = broker_queue;
 		s->mail_rate = broker_rate;
 		s->auth_need = broker_auth;
+		s->dns_tcp = broker_dns;
 	}
 	snprintf(use, sizeof use, "%u", W.uses);
 	if (W.mode & MODE_LOCAL)
@@ -520,6 +536,7 @@ session_go(int infd, int outfd, const struct handoff *h)
 	signal(SIGALRM, on_alarm);
 	policyd_open();		/* the only sockets the filters get */
 	dnsbl_open();
+	verify_open();
 	session_sandbox(W.cfg);
 	session_once(s);
 	if (W.reuse)

@@ -14,3 +14,7 @@ sandmail-probe_OBJS := testtools/probe.o testtools/probe_smtpd.o queue/qsbx.o se
 	resolve/rsbx.o resolve/resolver.o resolve/cache.o \
 	resolve/route.o $(POP3D_LIB_OBJS) smtpd/gen.o smtpd/sandbox.o \
 	$(filter-out remote/main.o,$(sandmail-rspawn_OBJS)) sts/sbx.o
+# lib/spf.c driven by the RFC 7208 test suite (tests/integration/
+# test_spf_suite.py): DNS questions and answers on stdin/stdout
+TESTPROGS += sandmail-spfcheck
+sandmail-spfcheck_OBJS := testtools/spfcheck.o

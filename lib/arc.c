@@ -1,0 +1,339 @@
+/* arc: RFC 8617 5.2's validation of the chain (lib/arc.h).  The newest
+ * ARC-Message-Signature is checked as a DKIM signature is (its h= may not
+ * name ARC-Seal); each ARC-Seal i signs, with relaxed header
+ * canonicalization, the sets 1..i in order (AAR, AMS, AS), its own field
+ * last with b= emptied and no line end (5.1.1).  Seal i=1 must say
+ * cv=none and every later one cv=pass; any other value fails the chain. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "arc.h"
+#include "buf.h"
+#include "dkim.h"
+#include "dnsans.h"
+
+enum { AAR, AMS, AS };
+
+#define WSP(c)	((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\n')
+
+static const char *const names[] = { "none", "pass", "fail" };
+
+const char *
+arc_name(enum arc_result r)
+{
+	return r <= ARC_FAIL ? names[r] : "fail";
+}
+
+static enum arc_result
+verdict(struct arc_out *o, enum arc_result r, const char *why)
+{
+	o->r = r;
+	o->why = why;
+	return r;
+}
+
+/* instance - i= of an AAR ("i=N;" first) or of a tag list: 1..50, 0 bad */
+static unsigned
+instance(const struct dkim_field *f, int kind)
+{
+	static struct dkim_tags tl;
+	const char *v = f->p + f->nlen + 1, *end = f->p + f->n;
+	const struct dkim_tag *t;
+	unsigned i = 0;
+	size_t k;
+
+	if (kind == AAR) {
+		while (v < end && WSP(*v))
+			v++;
+		if (end - v < 2 || v[0] != 'i' || v[1] != '=')
+			return 0;
+		for (v += 2, k = 0; v < end && *v >= '0' && *v <= '9' &&
+		    k < 3; v++, k++)
+			i = i * 10 + (unsigned)(*v - '0');
+		while (v < end && WSP(*v))
+			v++;
+		return k > 0 && v < end && *v == ';' && i <= ARC_SETS_MAX ?
+		    i : 0;
+	}
+	if (dkim_tags_parse(&tl, v, (size_t)(end - v)) == -1 ||
+	    (t = dkim_tag_get(&tl, "i")) == NULL || t->vlen == 0 ||
+	    t->vlen > 2)
+		return 0;
+	for (k = 0; k < t->vlen; k++) {
+		if (t->val[k] < '0' || t->val[k] > '9')
+			return 0;
+		i = i * 10 + (unsigned)(t->val[k] - '0');
+	}
+	return i <= ARC_SETS_MAX ? i : 0;
+}
+
+static int
+tag_is(const struct dkim_tag *t, const char *s)
+{
+	return t != NULL && t->vlen == strlen(s) &&
+	    strncasecmp(t->val, s, t->vlen) == 0;
+}
+
+static int
+name_ok(const struct dkim_tag *t)
+{
+	if (t == NULL || t->vlen == 0 || t->vlen > 200 || t->val[0] == '.')
+		return 0;
+	for (size_t i = 0; i < t->vlen; i++) {
+		char c = t->val[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		    c == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+/* key - the key of s._domainkey.d; 0, or -1 */
+static int
+key(const struct dkim_tags *tl, dnsans_fn *dns, void *arg, EVP_PKEY **k)
+{
+	static struct dnsans a;
+	const struct dkim_tag *s = dkim_tag_get(tl, "s"),
+	    *d = dkim_tag_get(tl, "d");
+	char q[DNS_NAME_BUF];
+	int n;
+
+	if (!name_ok(s) || !name_ok(d))
+		return -1;
+	n = snprintf(q, sizeof q, "%.*s._domainkey.%.*s", (int)s->vlen,
+	    s->val, (int)d->vlen, d->val);
+	if (n < 0 || (size_t)n >= sizeof q || n > 253)
+		return -1;
+	dns(arg, q, DNS_T_TXT, &a);
+	for (size_t i = 0; a.st == DA_OK && i < a.n; i++)
+		if (a.rr[i].type == DNS_T_TXT && dkim_pubkey_parse(a.txt +
+		    a.rr[i].off, a.rr[i].len, k) == 0)
+			return 0;
+	return -1;
+}
+
+/* alg_of - a=; 0 or -1 */
+static int
+alg_of(const struct dkim_tags *tl, enum dkim_alg *alg)
+{
+	const struct dkim_tag *a = dkim_tag_get(tl, "a");
+
+	if (tag_is(a, "rsa-sha256"))
+		*alg = DKIM_RSA_SHA256;
+	else if (tag_is(a, "ed25519-sha256"))
+		*alg = DKIM_ED25519_SHA256;
+	else
+		return -1;
+	return 0;
+}
+
+/* strip_b - the field with its b= value removed, into out */
+static int
+strip_b(const struct dkim_field *f, const struct dkim_tag *b,
+    struct buf *out)
+{
+	const char *rest = b->val + b->vlen;
+
+	out->len = 0;
+	return buf_put(out, f->p, (size_t)(b->val - f->p)) == -1 ||
+	    buf_put(out, rest, (size_t)(f->p + f->n - rest)) == -1 ? -1 : 0;
+}
+
+/* sig_check - verify a signature over hash with the field's key */
+static int
+sig_check(const struct dkim_tags *tl, const unsigned char *hash,
+    dnsans_fn *dns, void *arg)
+{
+	const struct dkim_tag *b = dkim_tag_get(tl, "b");
+	unsigned char sig[DKIM_SIG_MAX];
+	enum dkim_alg alg;
+	EVP_PKEY *k = NULL;
+	size_t sl;
+	int r;
+
+	if (b == NULL || alg_of(tl, &alg) == -1 ||
+	    dkim_b64_get(b->val, b->vlen, sig, sizeof sig, &sl) == -1 ||
+	    key(tl, dns, arg, &k) == -1)
+		return -1;
+	r = dkim_pk_verify(k, alg, hash, sig, sl);
+	EVP_PKEY_free(k);
+	return r == 1 ? 0 : -1;
+}
+
+/* h_names_seal - whether an h= list names ARC-Seal (5.1.2: it may not) */
+static int
+h_names_seal(const struct dkim_tag *h)
+{
+	size_t i = 0, e, s, k;
+
+	while (i < h->vlen) {
+		for (e = i; e < h->vlen && h->val[e] != ':'; e++)
+			;
+		for (s = i; s < e && WSP(h->val[s]); s++)
+			;
+		for (k = e; k > s && WSP(h->val[k - 1]); k--)
+			;
+		if (k - s == 8 && strncasecmp(h->val + s, "arc-seal", 8) == 0)
+			return 1;
+		i = e + 1;
+	}
+	return 0;
+}
+
+/* ams_check - the newest ARC-Message-Signature (5.2 step 4) */
+static int
+ams_check(const char *msg, size_t n, const struct dkim_fields *fs,
+    size_t fi, dnsans_fn *dns, void *arg)
+{
+	static struct dkim_tags tl;
+	const struct dkim_field *f = &fs->f[fi];
+	const struct dkim_tag *bh, *h, *c, *b;
+	unsigned char want[DKIM_HASHLEN], got[DKIM_HASHLEN],
+	    hh[DKIM_HASHLEN];
+	struct buf sf = BUF_INIT(1 << 16);
+	enum dkim_canon hc = DKIM_SIMPLE, bc = DKIM_SIMPLE;
+	struct dkim_body body;
+	size_t len;
+	int r = -1;
+
+	if (dkim_tags_parse(&tl, f->p + f->nlen + 1, f->n - f->nlen - 1) ==
+	    -1 || (bh = dkim_tag_get(&tl, "bh")) == NULL ||
+	    (h = dkim_tag_get(&tl, "h")) == NULL ||
+	    (b = dkim_tag_get(&tl, "b")) == NULL || h_names_seal(h) ||
+	    dkim_tag_get(&tl, "l") != NULL)
+		return -1;
+	if ((c = dkim_tag_get(&tl, "c")) != NULL) {
+		if (tag_is(c, "relaxed/relaxed"))
+			hc = bc = DKIM_RELAXED;
+		else if (tag_is(c, "relaxed") || tag_is(c, "relaxed/simple"))
+			hc = DKIM_RELAXED;
+		else if (tag_is(c, "simple/relaxed"))
+			bc = DKIM_RELAXED;
+		else if (!tag_is(c, "simple") && !tag_is(c, "simple/simple"))
+			return -1;
+	}
+	if (dkim_b64_get(bh->val, bh->vlen, want, sizeof want, &len) == -1 ||
+	    len != DKIM_HASHLEN || dkim_body_init(&body, bc) == -1)
+		return -1;
+	if (dkim_body_update(&body, msg + fs->body, n - fs->body) == -1) {
+		dkim_body_free(&body);
+		return -1;
+	}
+	if (dkim_body_final(&body, got) == -1 ||
+	    memcmp(want, got, DKIM_HASHLEN) != 0)
+		return -1;
+	if (strip_b(f, b, &sf) == 0 && dkim_headers_hash(hc, fs, h->val,
+	    h->vlen, sf.p, sf.len, hh) == 0 &&
+	    sig_check(&tl, hh, dns, arg) == 0)
+		r = 0;
+	buf_free(&sf);
+	return r;
+}
+
+/* seal_check - ARC-Seal i over the sets 1..i (5.1.1, 5.2 step 6) */
+static int
+seal_check(const struct dkim_fields *fs, size_t idx[][3], unsigned i,
+    dnsans_fn *dns, void *arg, struct arc_out *o)
+{
+	static struct dkim_tags tl;
+	const struct dkim_field *f = &fs->f[idx[i][AS]];
+	const struct dkim_tag *b, *cv, *d;
+	struct buf in = BUF_INIT(1 << 20), sf = BUF_INIT(1 << 16);
+	unsigned char hash[DKIM_HASHLEN];
+	int r = -1;
+
+	if (dkim_tags_parse(&tl, f->p + f->nlen + 1, f->n - f->nlen - 1) ==
+	    -1 || (b = dkim_tag_get(&tl, "b")) == NULL ||
+	    (cv = dkim_tag_get(&tl, "cv")) == NULL ||
+	    dkim_tag_get(&tl, "h") != NULL)
+		return -1;
+	if (!tag_is(cv, i == 1 ? "none" : "pass"))
+		return -1;
+	if (i == o->n && (d = dkim_tag_get(&tl, "d")) != NULL &&
+	    d->vlen < sizeof o->d) {
+		memcpy(o->d, d->val, d->vlen);
+		o->d[d->vlen] = '\0';
+	}
+	for (unsigned j = 1; j <= i; j++)
+		for (int k = AAR; k <= AS; k++) {
+			const struct dkim_field *g = &fs->f[idx[j][k]];
+
+			if (j == i && k == AS) {
+				if (strip_b(g, b, &sf) == -1 ||
+				    dkim_canon_header(DKIM_RELAXED, sf.p,
+				    sf.len, &in, 0) == -1)
+					goto out;
+			} else if (dkim_canon_header(DKIM_RELAXED, g->p, g->n,
+			    &in, 1) == -1)
+				goto out;
+		}
+	if (EVP_Digest(in.p, in.len, hash, NULL, EVP_sha256(), NULL) == 1 &&
+	    sig_check(&tl, hash, dns, arg) == 0)
+		r = 0;
+out:
+	buf_free(&in);
+	buf_free(&sf);
+	return r;
+}
+
+/* arc_verify - see arc.h */
+void
+arc_verify(const char *msg, size_t n, dnsans_fn *dns, void *arg,
+    struct arc_out *o)
+{
+	static struct dkim_fields fs;
+	static size_t idx[ARC_SETS_MAX + 1][3];
+	static const struct { const char *name; size_t len; } kinds[3] = {
+		{ "arc-authentication-results", 26 },
+		{ "arc-message-signature", 21 }, { "arc-seal", 8 },
+	};
+	unsigned i;
+
+	memset(o, 0, sizeof *o);
+	o->r = ARC_NONE;
+	if (dkim_fields_split(&fs, msg, n) == -1) {
+		verdict(o, ARC_FAIL, "too many header fields");
+		return;
+	}
+	memset(idx, 0xff, sizeof idx);
+	for (size_t f = 0; f < fs.n; f++)
+		for (int k = AAR; k <= AS; k++) {
+			if (!dkim_field_is(&fs.f[f], kinds[k].name,
+			    kinds[k].len))
+				continue;
+			if ((i = instance(&fs.f[f], k)) == 0 ||
+			    idx[i][k] != (size_t)-1) {
+				verdict(o, ARC_FAIL, "bad or repeated i=");
+				return;
+			}
+			idx[i][k] = f;
+			if (i > o->n)
+				o->n = i;
+		}
+	if (o->n == 0) {
+		verdict(o, ARC_NONE, "no ARC sets");
+		return;
+	}
+	for (i = 1; i <= o->n; i++)
+		for (int k = AAR; k <= AS; k++)
+			if (idx[i][k] == (size_t)-1) {
+				verdict(o, ARC_FAIL, "incomplete set");
+				return;
+			}
+	if (ams_check(msg, n, &fs, idx[o->n][AMS], dns, arg) == -1) {
+		verdict(o, ARC_FAIL, "message signature");
+		return;
+	}
+	for (i = o->n; i >= 1; i--)
+		if (seal_check(&fs, idx, i, dns, arg, o) == -1) {
+			verdict(o, ARC_FAIL, "seal");
+			return;
+		}
+	verdict(o, ARC_PASS, "chain valid");
+}

@@ -1,0 +1,399 @@
+/* test_dmarc: the DMARC record parser, the From field's domain, the
+ * organizational domain and alignment (libpsl), the policy decision with
+ * sp= and pct=, and the Authentication-Results field: what we write and
+ * which incoming fields count as claiming our authserv-id. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cmocka.h>
+#include <libpsl.h>
+
+#include "arc.h"
+#include "authres.h"
+#include "dmarc.h"
+
+static psl_ctx_t *psl;
+
+static void
+test_record(void **st)
+{
+	static const struct {
+		const char *in;
+		int ok;
+		enum dmarc_policy p, sp;
+		unsigned pct;
+	} cases[] = {
+		{ "v=DMARC1; p=reject", 1, DMARC_P_REJECT, 0, 100 },
+		{ "v=DMARC1;p=quarantine;pct=20;sp=none", 1,
+		    DMARC_P_QUARANTINE, DMARC_P_NONE, 20 },
+		{ "v=DMARC1; p=none; pct=101", 1, DMARC_P_NONE, 0, 100 },
+		{ "v=DMARC1; p=none; pct=x", 1, DMARC_P_NONE, 0, 100 },
+		{ "v=DMARC1; p=Reject", 1, DMARC_P_REJECT, 0, 100 },
+		/* no p=: only with a rua= is it p=none (6.6.3) */
+		{ "v=DMARC1; rua=mailto:d@example.org", 1, DMARC_P_NONE, 0,
+		    100 },
+		{ "v=DMARC1; p=bogus", 0, 0, 0, 0 },
+		{ "v=DMARC1", 0, 0, 0, 0 },
+		{ "p=reject; v=DMARC1", 0, 0, 0, 0 },	/* v= first */
+		{ "v=DMARC2; p=reject", 0, 0, 0, 0 },
+		{ "v=spf1 -all", 0, 0, 0, 0 },
+		{ "v=DMARC1; p=reject; p=none", 0, 0, 0, 0 },	/* twice */
+		{ "", 0, 0, 0, 0 },
+	};
+	struct dmarc_rec r;
+
+	(void)st;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int got = dmarc_rec_parse(cases[i].in, strlen(cases[i].in),
+		    &r) == 0;
+
+		if (got != cases[i].ok)
+			fail_msg("%s: %d", cases[i].in, got);
+		if (!got)
+			continue;
+		assert_int_equal(r.p, cases[i].p);
+		assert_int_equal(r.pct, cases[i].pct);
+		if (strstr(cases[i].in, "sp=") != NULL)
+			assert_int_equal(r.sp, cases[i].sp);
+	}
+	assert_int_equal(dmarc_rec_parse("v=DMARC1; p=none; adkim=s; aspf=r",
+	    33, &r), 0);
+	assert_true(r.adkim_strict && !r.aspf_strict);
+}
+
+static void
+test_from_domain(void **st)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ " a@Example.ORG", "example.org" },
+		{ " Some One <a@example.org>", "example.org" },
+		{ " \"x@evil.test\" <a@example.org>", "example.org" },
+		{ " (c@evil.test) a@example.org", "example.org" },
+		{ " a@example.org (comment)", "example.org" },
+		{ " <a@example.org.>", "example.org" },
+		{ " a@example.org, b@EXAMPLE.org", "example.org" },
+		{ " a@x.example.org\r\n\t(folded)", "x.example.org" },
+		{ " \"a,b\" <a@example.org>", "example.org" },
+		{ " a@example.org, b@other.test", NULL },
+		{ " undisclosed-recipients:;", NULL },
+		{ " no address here", NULL },
+		{ " <a@>", NULL },
+		{ " <a@example.org", NULL },
+		{ " a@[192.0.2.1]", NULL },
+		{ "", NULL },
+	};
+	char out[256];
+
+	(void)st;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int r = dmarc_from_domain(cases[i].in, strlen(cases[i].in),
+		    out, sizeof out);
+
+		if (cases[i].want == NULL) {
+			if (r != -1)
+				fail_msg("%s: %s", cases[i].in, out);
+			continue;
+		}
+		if (r != 0)
+			fail_msg("%s: refused", cases[i].in);
+		assert_string_equal(out, cases[i].want);
+	}
+	/* a domain longer than out: refused, not cut */
+	assert_int_equal(dmarc_from_domain("a@example.org", 13, out, 8), -1);
+}
+
+static void
+test_alignment(void **st)
+{
+	(void)st;
+	assert_string_equal(dmarc_orgdom(psl, "mail.example.co.uk"),
+	    "example.co.uk");
+	assert_string_equal(dmarc_orgdom(psl, "a.b.example.com"),
+	    "example.com");
+	assert_true(dmarc_aligned(psl, "mail.example.com", "example.com", 0));
+	assert_false(dmarc_aligned(psl, "mail.example.com", "example.com",
+	    1));
+	assert_true(dmarc_aligned(psl, "EXAMPLE.com", "example.com", 1));
+	/* a public suffix is nobody's organization */
+	assert_false(dmarc_aligned(psl, "a.co.uk", "b.co.uk", 0));
+	assert_false(dmarc_aligned(psl, "example.com", "example.net", 0));
+	assert_false(dmarc_aligned(psl, "", "example.net", 0));
+}
+
+/* a fake DNS: the TXT records of _dmarc names */
+static const char *const *zone;
+
+static void
+fake_dns(void *arg, const char *name, uint16_t type, struct dnsans *a)
+{
+	(void)arg;
+	a->n = a->txtlen = 0;
+	a->st = DA_NXDOMAIN;
+	for (size_t i = 0; zone[i] != NULL; i += 2) {
+		if (strcasecmp(zone[i], name) != 0 || type != DNS_T_TXT)
+			continue;
+		if (strcmp(zone[i + 1], "TEMP") == 0) {
+			a->st = DA_TEMP;
+			return;
+		}
+		a->st = DA_OK;
+		a->rr[a->n].type = DNS_T_TXT;
+		a->rr[a->n].off = a->txtlen;
+		a->rr[a->n].len = strlen(zone[i + 1]);
+		memcpy(a->txt + a->txtlen, zone[i + 1], a->rr[a->n].len);
+		a->txtlen += a->rr[a->n++].len;
+	}
+}
+
+static void
+test_policy(void **st)
+{
+	static const char *const z[] = {
+		"_dmarc.example.com", "v=DMARC1; p=reject; sp=quarantine",
+		"_dmarc.half.test", "v=DMARC1; p=reject; pct=50",
+		"_dmarc.two.test", "v=DMARC1; p=reject",
+		"_dmarc.two.test", "v=DMARC1; p=none",
+		"_dmarc.temp.test", "TEMP",
+		"_dmarc.strict.test", "v=DMARC1; p=reject; adkim=s; aspf=s",
+		NULL
+	};
+	struct dmarc_in in = { .psl = NULL, .dns = fake_dns };
+	struct dmarc_out o;
+
+	(void)st;
+	zone = z;
+	in.psl = psl;
+	in.from = "example.com";
+	in.spf = SPF_FAIL;
+	in.spf_domain = "example.com";
+	dmarc_check(&in, &o);
+	assert_int_equal(o.r, DMARC_FAIL);
+	assert_int_equal(o.disposition, DMARC_P_REJECT);
+	/* SPF passes, aligned: pass */
+	in.spf = SPF_PASS;
+	dmarc_check(&in, &o);
+	assert_int_equal(o.r, DMARC_PASS);
+	assert_true(o.spf_aligned);
+	/* a subdomain without a record: the organization's sp= */
+	in.from = "news.example.com";
+	in.spf = SPF_SOFTFAIL;
+	dmarc_check(&in, &o);
+	assert_int_equal(o.r, DMARC_FAIL);
+	assert_int_equal(o.policy, DMARC_P_QUARANTINE);
+	assert_string_equal(o.domain, "example.com");
+	/* relaxed DKIM alignment through the organizational domain */
+	in.dkim_pass[0] = "mail.example.com";
+	in.ndkim = 1;
+	dmarc_check(&in, &o);
+	assert_int_equal(o.r, DMARC_PASS);
+	assert_true(o.dkim_aligned);
+	/* strict: the same names no longer align */
+	in.from = "strict.test";
+	in.dkim_pass[0] = "a.strict.test";
+	in.spf = SPF_PASS;
+	in.spf_domain = "b.strict.test";
+	dmarc_check(&in, &o);
+	assert_int_equal(o.r, DMARC_FAIL);
+	in.ndkim = 0;
+	/* pct=50: rolls under it apply, the others are one step milder */
+	in.from = "half.test";
+	in.spf = SPF_FAIL;
+	in.roll = 49;
+	dmarc_check(&in, &o);
+	assert_int_equal(o.disposition, DMARC_P_REJECT);
+	in.roll = 50;
+	dmarc_check(&in, &o);
+	assert_int_equal(o.disposition, DMARC_P_QUARANTINE);
+	/* two records: none; a DNS error: temperror; nothing: none */
+	in.from = "two.test";
+	dmarc_check(&in, &o);
+	assert_int_equal(o.r, DMARC_NONE);
+	in.from = "temp.test";
+	dmarc_check(&in, &o);
+	assert_int_equal(o.r, DMARC_TEMPERROR);
+	in.from = "nothing.test";
+	dmarc_check(&in, &o);
+	assert_int_equal(o.r, DMARC_NONE);
+	in.from = NULL;
+	in.from_bad = 1;
+	dmarc_check(&in, &o);
+	assert_int_equal(o.r, DMARC_PERMERROR);
+}
+
+static void
+test_ar_is_ours(void **st)
+{
+	static const struct {
+		const char *in;
+		int ours;
+	} cases[] = {
+		{ "Authentication-Results: mx.example.org; spf=pass", 1 },
+		{ "authentication-results:MX.Example.ORG;dkim=pass", 1 },
+		{ "Authentication-Results : mx.example.org; none", 1 },
+		{ "Authentication-Results: (c) mx.example.org 1; none", 1 },
+		{ "Authentication-Results:\r\n\tmx.example.org;\r\n\tnone", 1 },
+		{ "Authentication-Results: \"mx.example.org\"; none", 1 },
+		{ "Authentication-Results: mx.example.org", 1 },
+		{ "Authentication-Results: mx.example.org.evil; none", 0 },
+		{ "Authentication-Results: evil.mx.example.org; none", 0 },
+		{ "Authentication-Results: other.org; mx.example.org", 0 },
+		{ "Authentication-Results-X: mx.example.org; none", 0 },
+		{ "X-Authentication-Results: mx.example.org; none", 0 },
+		{ "Authentication-Results: (unclosed mx.example.org", 0 },
+		{ "Authentication-Results: \"mx.example.org", 0 },
+		{ "Authentication-Results", 0 },
+		{ "", 0 },
+	};
+
+	(void)st;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		if (ar_is_ours(cases[i].in, strlen(cases[i].in),
+		    "mx.example.org") != cases[i].ours)
+			fail_msg("%s", cases[i].in);
+}
+
+static void
+test_ar_header(void **st)
+{
+	static struct authres ar;
+	struct buf b = BUF_INIT(1 << 16);
+
+	(void)st;
+	ar.spf_done = 1;
+	ar.spf.r = SPF_PASS;
+	ar.spf.why = "matched";
+	snprintf(ar.mailfrom, sizeof ar.mailfrom, "%s", "a b\"c@example.org");
+	ar.nsig = 1;
+	ar.sig[0].r = ARD_FAIL;
+	ar.sig[0].why = "body hash (mismatch)";
+	snprintf(ar.sig[0].d, sizeof ar.sig[0].d, "example.org");
+	snprintf(ar.sig[0].s, sizeof ar.sig[0].s, "sel");
+	snprintf(ar.sig[0].b, sizeof ar.sig[0].b, "abcd+/12");
+	ar.dmarc_done = 1;
+	ar.dmarc.r = DMARC_FAIL;
+	ar.dmarc.policy = ar.dmarc.disposition = DMARC_P_REJECT;
+	snprintf(ar.from, sizeof ar.from, "example.org");
+	assert_int_equal(ar_header(&ar, "mx.test", &b), 0);
+	assert_int_equal(buf_put(&b, "", 1), 0);
+	assert_string_equal(b.p, "Authentication-Results: mx.test;\n"
+	    "\tspf=pass (matched) smtp.mailfrom=\"a b\\\"c@example.org\";\n"
+	    "\tdkim=fail (body hash ?mismatch?) header.d=example.org "
+	    "header.s=sel header.b=abcd+/12;\n"
+	    "\tdmarc=fail (p=reject dis=reject) header.from=example.org\n");
+	/* what we write is ours when it comes back */
+	assert_true(ar_is_ours(b.p, b.len - 1, "mx.test"));
+	buf_free(&b);
+}
+
+static unsigned nkeyq;
+
+static void
+count_dns(void *arg, const char *name, uint16_t type, struct dnsans *a)
+{
+	(void)arg, (void)name, (void)type;
+	nkeyq++;
+	a->n = a->txtlen = 0;
+	a->st = DA_NXDOMAIN;
+}
+
+/* 10,000 signatures: at most AR_DKIM_MAX keys asked for, the rest only
+ * counted; more fields than DKIM_FIELDS_MAX: none checked, and said so */
+static void
+test_many_signatures(void **st)
+{
+	static struct authres ar;
+	struct buf m = BUF_INIT(1 << 24);
+	const char sig[] = "DKIM-Signature: v=1; a=rsa-sha256; d=x.test; "
+	    "s=s; h=from; bh=; b=\n";
+
+	(void)st;
+	for (int i = 0; i < 900; i++)
+		assert_int_equal(buf_puts(&m, sig), 0);
+	assert_int_equal(buf_puts(&m, "From: a@x.test\n\nbody\n"), 0);
+	nkeyq = 0;
+	ar_dkim_verify(&ar, m.p, m.len, count_dns, NULL, 0);
+	assert_int_equal(ar.nsig_all, 900);
+	assert_int_equal(ar.nsig, AR_DKIM_MAX);
+	assert_int_equal(nkeyq, AR_DKIM_MAX);
+	assert_int_equal(ar.sig[0].r, ARD_PERMERROR);
+	assert_string_equal(ar.sig[0].why, "no key");
+	m.len = 0;
+	for (int i = 0; i < 10000; i++)
+		assert_int_equal(buf_puts(&m, sig), 0);
+	assert_int_equal(buf_puts(&m, "From: a@x.test\n\nbody\n"), 0);
+	nkeyq = 0;
+	ar_dkim_verify(&ar, m.p, m.len, count_dns, NULL, 0);
+	assert_int_equal(ar.nsig, 0);
+	assert_int_equal(nkeyq, 0);
+	assert_string_equal(ar.dkim_why, "too many header fields");
+	buf_free(&m);
+}
+
+/* ARC's structure is judged before any key is asked for */
+static void
+test_arc_structure(void **st)
+{
+	static const struct {
+		const char *msg, *why;
+		enum arc_result r;
+	} cases[] = {
+		{ "From: a@x.test\n\nbody\n", "no ARC sets", ARC_NONE },
+		{ "ARC-Seal: i=0; cv=none; b=\nFrom: a\n\n", "bad or "
+		    "repeated i=", ARC_FAIL },
+		{ "ARC-Seal: i=51; cv=none; b=\nFrom: a\n\n", "bad or "
+		    "repeated i=", ARC_FAIL },
+		{ "ARC-Seal: i=x; cv=none; b=\nFrom: a\n\n", "bad or "
+		    "repeated i=", ARC_FAIL },
+		{ "ARC-Seal: i=1; cv=none; b=\nARC-Seal: i=1; cv=none; b=\n"
+		    "\n", "bad or repeated i=", ARC_FAIL },
+		{ "ARC-Authentication-Results: i=1 x.test; spf=pass\n\n",
+		    "bad or repeated i=", ARC_FAIL },
+		{ "ARC-Seal: i=1; cv=none; b=\n\n", "incomplete set",
+		    ARC_FAIL },
+		{ "ARC-Seal: i=2; cv=pass; b=\nARC-Message-Signature: i=2; "
+		    "b=\nARC-Authentication-Results: i=2; x.test; none\n\n",
+		    "incomplete set", ARC_FAIL },	/* no set 1 */
+		{ "ARC-Seal: i=1; cv=none; b=\nARC-Message-Signature: i=1; "
+		    "a=rsa-sha256; h=from:arc-seal; bh=; b=\n"
+		    "ARC-Authentication-Results: i=1; x.test; none\n\n",
+		    "message signature", ARC_FAIL },	/* h= names the seal */
+	};
+	struct arc_out o;
+
+	(void)st;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		nkeyq = 0;
+		arc_verify(cases[i].msg, strlen(cases[i].msg), count_dns, NULL,
+		    &o);
+		if (o.r != cases[i].r || strcmp(o.why, cases[i].why) != 0)
+			fail_msg("case %zu: %s (%s)", i, arc_name(o.r), o.why);
+		assert_int_equal(nkeyq, 0);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_record),
+		cmocka_unit_test(test_from_domain),
+		cmocka_unit_test(test_alignment),
+		cmocka_unit_test(test_policy),
+		cmocka_unit_test(test_ar_is_ours),
+		cmocka_unit_test(test_ar_header),
+		cmocka_unit_test(test_many_signatures),
+		cmocka_unit_test(test_arc_structure),
+	};
+
+	if ((psl = psl_latest(NULL)) == NULL)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
