@@ -1629,6 +1629,10 @@ send_loop(struct send *s)
 			s->sweep_at = 0;
 			sweep(s);
 		}
+		if (s->c.stats_interval != 0 && now >= s->stats_at) {
+			s->stats_at = now + s->c.stats_interval;
+			send_stats(s, now);
+		}
 		load_due(s, now);
 		if (s->dirty || laststep + 5 <= now) {
 			/* slots were freed, answers came: the messages kept
