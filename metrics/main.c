@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include "buf.h"
 #include "conf.h"
 #include "exitcode.h"
@@ -242,23 +244,42 @@ serve(int lfd)
 	close(fd);
 }
 
+/* loopback_spec - "ADDR:PORT" or "[V6]:PORT" names a loopback address
+ * (checked before anything is bound) */
+static int
+loopback_spec(const char *spec)
+{
+	char host[LISTEN_IP_MAX], bin[16];
+	const char *end;
+	size_t n;
+
+	if (spec[0] == '[') {
+		if ((end = strchr(spec, ']')) == NULL)
+			return 0;
+		spec++;
+	} else if ((end = strrchr(spec, ':')) == NULL)
+		return 0;
+	if ((n = (size_t)(end - spec)) >= sizeof host)
+		return 0;
+	memcpy(host, spec, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, bin) != 1 &&
+	    inet_pton(AF_INET6, host, bin) != 1)
+		return 0;
+	return listen_is_loopback(host);
+}
+
 /* open_listen - metrics_listen, a loopback address only: the counters
  * say what the mail system does, not for the network to read */
 static int
 open_listen(const char *spec)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	char ip[LISTEN_IP_MAX], port[8];
 	int fd;
 
+	if (!loopback_spec(spec))
+		die_msg(EXIT_PERM, "metrics_listen", "not a loopback address");
 	if ((fd = listen_open(spec, 16)) == -1)
 		die_perm("metrics_listen", spec);
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1)
-		die_temp("getsockname", spec);
-	listen_addr_text(&ss, ip, sizeof ip, port, sizeof port);
-	if (!listen_is_loopback(ip))
-		die_msg(EXIT_PERM, "metrics_listen", "not a loopback address");
 	log_kv("listen", "addr", spec, NULL);
 	return fd;
 }

@@ -1,0 +1,254 @@
+"""sandmail-metrics (issue 24): the counters move as mail flows through
+make run's whole system (sent, bounced, deferred, refused at RCPT), the
+queue gauges follow what waits, the textfile and the HTTP answer parse
+as the Prometheus text format (a strict parser here, and
+prometheus_client's), and the HTTP endpoint is loopback only."""
+import os
+import pwd
+import re
+import shutil
+import smtplib
+import socket
+import subprocess
+import time
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import free_port, prog, wait_for, wait_port
+
+NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+SAMPLE = re.compile(rf"({NAME})(\{{(?:{LABEL})(?:,{LABEL})*\}})? "
+                    r"(-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?|[+-]Inf|NaN)$")
+COMMENT = re.compile(rf"# (HELP|TYPE) ({NAME}) (.*)$")
+TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
+
+
+def strict_parse(text):
+    """The exposition format 0.0.4, strictly: every line a HELP, a TYPE
+    or a sample; a family's TYPE before its samples and only once; a
+    sample's name its family's (with _bucket/_sum/_count for a
+    histogram); no sample twice; ends with a newline.  Returns
+    {(name, frozenset(labels)): value}."""
+    assert text.endswith("\n")
+    types, seen, out = {}, set(), {}
+    for ln in text[:-1].split("\n"):
+        m = COMMENT.match(ln)
+        if m:
+            kind, name, rest = m.groups()
+            if kind == "TYPE":
+                assert rest in TYPES, ln
+                assert name not in types, f"second TYPE: {ln}"
+                assert name not in seen, f"TYPE after samples: {ln}"
+                types[name] = rest
+            continue
+        m = SAMPLE.match(ln)
+        assert m, f"not a sample line: {ln!r}"
+        name, labels, value = m.groups()
+        fam = name
+        if name not in types:
+            fam = re.sub(r"_(bucket|sum|count)$", "", name)
+            assert types.get(fam) == "histogram", f"untyped: {ln}"
+        seen.add(fam)
+        lab = frozenset(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|'
+                                   r'\\.)*)"', labels or ""))
+        key = (name, lab)
+        assert key not in out, f"twice: {ln}"
+        out[key] = float(value)
+    # and the reference parser agrees on every sample
+    n = 0
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            assert out[(s.name, frozenset(s.labels.items()))] == s.value
+            n += 1
+    assert n == len(out)
+    return out
+
+
+def val(m, name, **labels):
+    return m.get((name, frozenset(labels.items())), 0.0)
+
+
+def http_get(port, path="/metrics", host="127.0.0.1"):
+    with socket.create_connection((host, port), timeout=10) as c:
+        c.sendall(f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        data = b""
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            data += b
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.decode(), body.decode()
+
+
+@pytest.fixture
+def runsys():
+    from remoteutil import SMTPServer
+    from runutil import RunSystem, scratch
+
+    tmp = scratch()
+    s = RunSystem(tmp)
+    mx = SMTPServer("127.0.0.1", s.ports["remote"], "mx.metrics.test")
+
+    def rcpt(a):
+        if a.startswith("bad@"):
+            return "550 5.1.1 no such user here"
+        if a.startswith("later@"):
+            return "451 4.3.0 try later"
+        return "250 2.1.5 ok"
+    mx.rcpt = rcpt
+    os.makedirs(os.path.join(s.dir, "etc"))
+    # the textfile's directory: metrics runs as user_metrics (nobody)
+    # when the test is root, as make run's daemons do
+    out = os.path.join(tmp, "textfile")
+    os.makedirs(out)
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        os.chown(out, nobody.pw_uid, nobody.pw_gid)
+    s.metrics_port = free_port()
+    s.prom = os.path.join(out, "sandmail.prom")
+    with open(os.path.join(s.dir, "etc", "sandmail.conf.local"), "w") as f:
+        f.write("metrics_interval 1\n"
+                f"metrics_log {s.dir}/log/sandmail.log\n"
+                f"metrics_file {s.prom}\n"
+                f"metrics_listen 127.0.0.1:{s.metrics_port}\n")
+    s.mx = mx
+    s.metrics = None
+    try:
+        s.start()
+        s.wait_ready()
+        s.metrics = subprocess.Popen([prog("sandmail-metrics"), "-c",
+                                      s.conf], stderr=subprocess.PIPE)
+        wait_port(s.metrics_port)
+        yield s
+    finally:
+        if s.metrics is not None:
+            s.metrics.terminate()
+            s.metrics.wait(timeout=10)
+        s.cleanup()
+        mx.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def scrape(s):
+    head, body = http_get(s.metrics_port)
+    assert head.startswith("HTTP/1.0 200 OK"), head
+    assert "Content-Type: text/plain; version=0.0.4" in head
+    return strict_parse(body)
+
+
+def smtp(s):
+    c = smtplib.SMTP("127.0.0.1", s.ports["smtp"], timeout=30)
+    c.ehlo("client.metrics.test")
+    return c
+
+
+def test_counters_follow_the_mail(runsys):
+    s = runsys
+    before = scrape(s)
+    n = 5
+    c = smtp(s)
+    for i in range(n):
+        c.sendmail("alice@src.test", [f"ok{i}@far.test"],
+                   f"Subject: m{i}\r\n\r\nhello\r\n")
+    # the null sender: the bounce makes no report to count
+    c.sendmail("", ["bad@far.test"], "Subject: b\r\n\r\nx\r\n")
+    c.sendmail("", ["later@far.test"], "Subject: l\r\n\r\nx\r\n")
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        c.sendmail("alice@src.test", ["nosuchuser@localhost"],
+                   "Subject: r\r\n\r\nx\r\n")
+    c.quit()
+
+    def moved():
+        m = scrape(s)
+        d = lambda name, **lab: val(m, name, **lab) - val(before, name, **lab)
+        ok = (d("sandmail_deliveries_total", kind="remote",
+                status="sent") == n and
+              d("sandmail_deliveries_total", kind="remote",
+                status="bounced") == 1 and
+              d("sandmail_deliveries_total", kind="remote",
+                status="deferred") >= 1)
+        return ok and (m, d)
+    m, d = wait_for(moved, timeout=60, what="the deliveries counted")
+    assert d("sandmail_smtpd_accepted_total") == n + 2
+    assert d("sandmail_queued_total") == n + 2
+    assert d("sandmail_smtpd_connections_total") == 1
+    assert d("sandmail_smtpd_rejected_total", stage="RCPT",
+             reason="unknown user") == 1
+    assert d("sandmail_delivery_delay_seconds_count") == n
+    assert d("sandmail_delivery_delay_seconds_bucket", le="+Inf") == n
+    assert d("sandmail_deliveries_total", kind="local", status="sent") == 0
+    # what send knows: the deferred one waits in info/; nothing in flight
+    # once it is deferred (the gauges come every metrics_interval)
+
+    def gauges():
+        g = scrape(s)
+        return val(g, "sandmail_queue_messages", queue="info") == 1 and \
+            val(g, "sandmail_queue_messages", queue="todo") == 0 and \
+            val(g, "sandmail_deliveries_active", kind="remote") == 0 and g
+    g = wait_for(gauges, timeout=30, what="the queue gauges")
+    assert val(g, "sandmail_queue_messages", queue="hold") == 0
+    assert 0 <= val(g, "sandmail_queue_oldest_age_seconds") < 600
+    assert val(g, "sandmail_send_stats_age_seconds") < 30
+    # the textfile says the same, written by a rename every second
+
+    def textfile():
+        try:
+            with open(s.prom) as f:
+                t = strict_parse(f.read())
+        except FileNotFoundError:
+            return None
+        return val(t, "sandmail_deliveries_total", kind="remote",
+                   status="sent") == val(m, "sandmail_deliveries_total",
+                                         kind="remote", status="sent") and t
+    wait_for(textfile, timeout=30, what="the textfile")
+    mode = os.stat(s.prom).st_mode & 0o777
+    assert mode == 0o644
+
+
+def test_http_answers_only_metrics(runsys):
+    head, _ = http_get(runsys.metrics_port, "/other")
+    assert head.startswith("HTTP/1.0 404")
+    head, body = http_get(runsys.metrics_port, "/")
+    assert head.startswith("HTTP/1.0 200")
+    strict_parse(body)
+
+
+def test_listen_loopback_only(tmp_path):
+    """metrics_listen on a non-loopback address: refused at start;
+    on 127.0.0.1 it is bound to that address only."""
+    conf = tmp_path / "sandmail.conf"
+    q = tmp_path / "q"
+    (q / "lock").mkdir(parents=True)
+    port = free_port()
+    conf.write_text(f"queue {q}\nmetrics_listen 0.0.0.0:{port}\n")
+    r = subprocess.run([prog("sandmail-metrics"), "-c", str(conf)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 100
+    assert "not a loopback address" in r.stderr
+    for bad in ("[::]", "10.0.0.1", "127.0.0.1x", "[::ffff:10.0.0.1]"):
+        conf.write_text(f"queue {q}\nmetrics_listen {bad}:{port}\n")
+        r = subprocess.run([prog("sandmail-metrics"), "-c", str(conf)],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 100, bad
+        assert "not a loopback address" in r.stderr, bad
+    conf.write_text(f"queue {q}\n")
+    r = subprocess.run([prog("sandmail-metrics"), "-c", str(conf)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 100 and "neither metrics_file" in r.stderr
+    conf.write_text(f"queue {q}\nmetrics_listen 127.0.0.1:{port}\n")
+    p = subprocess.Popen([prog("sandmail-metrics"), "-c", str(conf)],
+                         stderr=subprocess.PIPE)
+    try:
+        wait_port(port)
+        with open("/proc/net/tcp") as f:
+            mine = [ln.split() for ln in f.read().splitlines()[1:]
+                    if ln.split()[1].endswith(f":{port:04X}") and
+                    ln.split()[3] == "0A"]
+        assert [x[1] for x in mine] == [f"0100007F:{port:04X}"]
+        strict_parse(http_get(port)[1])
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
