@@ -37,6 +37,7 @@ struct smtp_conn {
 	char		 host[256];
 	char		 addr[64];
 	char		 mta[330];	/* "host[addr]" */
+	uint16_t	 port;		/* of mta; 0 for a UNIX socket */
 };
 
 void	smtp_conn_init(struct smtp_conn *);

@@ -60,6 +60,7 @@ def decode_rres(b):
     if c.u8() != ord("r"):
         raise ValueError("not an RRES")
     r = {"id": c.u32(), "mta": c.str(), "rcpts": []}
+    r["port"] = c.u32()
     for _ in range(c.u32()):
         r["rcpts"].append((chr(c.u8()), c.str()))
     c.end()

@@ -153,8 +153,8 @@ def test_counters_follow_the_mail(runsys):
     for i in range(n):
         c.sendmail("alice@src.test", [f"ok{i}@far.test"],
                    f"Subject: m{i}\r\n\r\nhello\r\n")
-    # the null sender: the bounce makes no report to count
-    c.sendmail("", ["bad@far.test"], "Subject: b\r\n\r\nx\r\n")
+    # the bounce's report goes to alice@src.test: one more remote sent
+    c.sendmail("alice@src.test", ["bad@far.test"], "Subject: b\r\n\r\nx\r\n")
     c.sendmail("", ["later@far.test"], "Subject: l\r\n\r\nx\r\n")
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         c.sendmail("alice@src.test", ["nosuchuser@localhost"],
@@ -165,7 +165,7 @@ def test_counters_follow_the_mail(runsys):
         m = scrape(s)
         d = lambda name, **lab: val(m, name, **lab) - val(before, name, **lab)
         ok = (d("sandmail_deliveries_total", kind="remote",
-                status="sent") == n and
+                status="sent") == n + 1 and
               d("sandmail_deliveries_total", kind="remote",
                 status="bounced") == 1 and
               d("sandmail_deliveries_total", kind="remote",
@@ -173,13 +173,19 @@ def test_counters_follow_the_mail(runsys):
         return ok and (m, d)
     m, d = wait_for(moved, timeout=60, what="the deliveries counted")
     assert d("sandmail_smtpd_accepted_total") == n + 2
+    # (the report is send's own, not the queue service's)
     assert d("sandmail_queued_total") == n + 2
     assert d("sandmail_smtpd_connections_total") == 1
     assert d("sandmail_smtpd_rejected_total", stage="RCPT",
              reason="unknown user") == 1
-    assert d("sandmail_delivery_delay_seconds_count") == n
-    assert d("sandmail_delivery_delay_seconds_bucket", le="+Inf") == n
+    assert d("sandmail_delivery_delay_seconds_count") == n + 1
+    assert d("sandmail_delivery_delay_seconds_bucket", le="+Inf") == n + 1
     assert d("sandmail_deliveries_total", kind="local", status="sent") == 0
+    # relay= names the port that answered (host[addr]:port)
+    with open(os.path.join(s.dir, "log", "sandmail.log")) as f:
+        log = f.read()
+    relay = f"relay=127.0.0.1[127.0.0.1]:{s.ports['remote']} "
+    assert log.count(relay) >= n + 3
     # what send knows: the deferred one waits in info/; nothing in flight
     # once it is deferred (the gauges come every metrics_interval)
 
