@@ -5,7 +5,6 @@ sandmails), writes its textfile and answers on loopback; its counters
 move with the mail a test sends: local deliveries, a remote bounce, a
 refusal at RCPT, a TLS session in."""
 import os
-import smtplib
 
 from conftest import wait_for
 from test_metrics import http_get, strict_parse, val

@@ -10,7 +10,6 @@ import shutil
 import smtplib
 import socket
 import subprocess
-import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -258,3 +257,40 @@ def test_listen_loopback_only(tmp_path):
     finally:
         p.terminate()
         p.wait(timeout=10)
+
+
+def test_dashboard_names_real_metrics():
+    """doc/grafana-dashboard.json asks only for families sandmail-metrics
+    writes (-1: once, to stdout), the queue gauges included."""
+    import json
+    from conftest import ROOT
+    from runutil import scratch
+    tmp = scratch()     # nobody (user_metrics, when root) reads it
+    try:
+        q = os.path.join(tmp, "q")
+        os.makedirs(os.path.join(q, "lock"), mode=0o755)
+        with open(os.path.join(q, "lock", "send.stats"), "w") as f:
+            f.write("todo 0\ninfo 2\nbounce 0\nhold 1\noldest 1\n"
+                    "active_local 0\nactive_remote 1\ntime 5\n")
+        conf = os.path.join(tmp, "sandmail.conf")
+        with open(conf, "w") as f:
+            f.write(f"queue {q}\n")
+        r = subprocess.run([prog("sandmail-metrics"), "-1", "-c", conf],
+                           capture_output=True, text=True, timeout=30)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    assert r.returncode == 0, r.stderr
+    strict_parse(r.stdout)
+    have = set()
+    for name, kind in re.findall(r"^# TYPE (\S+) (\S+)$", r.stdout, re.M):
+        have.add(name)
+        if kind == "histogram":
+            have |= {name + "_bucket", name + "_sum", name + "_count"}
+    assert "sandmail_queue_messages" in have
+    with open(os.path.join(ROOT, "doc", "grafana-dashboard.json")) as f:
+        dash = json.load(f)
+    want = set()
+    for p in dash["panels"]:
+        for t in p["targets"]:
+            want |= set(re.findall(r"sandmail_[a-z_]+", t["expr"]))
+    assert want and want <= have, want - have
