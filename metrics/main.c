@@ -90,32 +90,34 @@ drain(struct follow *f)
 }
 
 /* follow_one - what was added; a file renamed away is read to its end
- * and the new one from its start; a truncated one from its start */
+ * and the new one from its start (twice at most a round: a file that
+ * keeps moving waits for the next); a truncated one from its start */
 static void
 follow_one(struct follow *f)
 {
 	struct stat st, cur;
 
-	if (f->fd == -1) {
-		if ((f->fd = open(f->path, O_RDONLY | O_CLOEXEC)) == -1)
-			return;
-		if (fstat(f->fd, &st) == 0)
-			f->dev = st.st_dev, f->ino = st.st_ino;
-	}
-	drain(f);
-	if (stat(f->path, &st) == -1 || st.st_dev != f->dev ||
-	    st.st_ino != f->ino) {
+	for (int round = 0; round < 2; round++) {
+		if (f->fd == -1) {
+			if ((f->fd = open(f->path, O_RDONLY | O_CLOEXEC)) == -1)
+				return;
+			if (fstat(f->fd, &st) == 0)
+				f->dev = st.st_dev, f->ino = st.st_ino;
+		}
+		drain(f);
+		if (stat(f->path, &st) == 0 && st.st_dev == f->dev &&
+		    st.st_ino == f->ino)
+			break;
 		close(f->fd);
 		f->fd = -1;
 		f->part.len = 0;
 		f->skip = 0;
-		follow_one(f);
-		return;
 	}
-	if (fstat(f->fd, &cur) == 0 && cur.st_size < lseek(f->fd, 0,
-	    SEEK_CUR)) {
+	if (f->fd != -1 && fstat(f->fd, &cur) == 0 &&
+	    cur.st_size < lseek(f->fd, 0, SEEK_CUR)) {
 		(void)lseek(f->fd, 0, SEEK_SET);
 		f->part.len = 0;
+		f->skip = 0;
 		drain(f);
 	}
 }

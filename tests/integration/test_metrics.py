@@ -294,3 +294,47 @@ def test_dashboard_names_real_metrics():
         for t in p["targets"]:
             want |= set(re.findall(r"sandmail_[a-z_]+", t["expr"]))
     assert want and want <= have, want - have
+
+
+def test_follows_rotation_and_truncation():
+    """A log renamed away (svlogd's rotation) is read to its end and the
+    new file from its start; a truncated one from its start; a line is
+    counted once it ends, never twice."""
+    from runutil import scratch
+    tmp = scratch()
+    port = free_port()
+    log = os.path.join(tmp, "current")
+    line = "prog=smtpd event=accept id=X from=a nrcpt=1\n"
+
+    def write(path, text, mode="a"):
+        with open(path, mode) as f:
+            f.write(text)
+        os.chmod(path, 0o644)
+    try:
+        os.makedirs(os.path.join(tmp, "q", "lock"))
+        conf = os.path.join(tmp, "sandmail.conf")
+        write(conf, f"queue {tmp}/q\nmetrics_log {log}\n"
+              f"metrics_listen 127.0.0.1:{port}\n", "w")
+        write(log, line * 2 + "prog=smtpd event=acc")   # half a line
+        p = subprocess.Popen([prog("sandmail-metrics"), "-c", conf],
+                             stderr=subprocess.PIPE)
+        try:
+            wait_port(port)
+
+            def accepted():
+                return val(strict_parse(http_get(port)[1]),
+                           "sandmail_smtpd_accepted_total")
+            assert accepted() == 2
+            write(log, "ept id=Y\n")                # the line ends
+            assert accepted() == 3
+            os.rename(log, os.path.join(tmp, "@4000.s"))
+            write(os.path.join(tmp, "@4000.s"), line)   # late, old file
+            write(log, line * 4)
+            assert accepted() == 8
+            write(log, line, "w")                   # truncated: 1 line
+            assert accepted() == 9
+        finally:
+            p.terminate()
+            p.wait(timeout=10)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
