@@ -308,10 +308,29 @@ sandbox(void)
 	sbx_enter_or_die(rules);
 }
 
+/* cleanup - everything given back before exit (the sanitizers' leak
+ * check runs then) */
+static void
+cleanup(struct conf *cf, char *queue)
+{
+	for (size_t i = 0; i < nlogs; i++) {
+		if (logs[i].fd != -1)
+			close(logs[i].fd);
+		buf_free(&logs[i].part);
+		free(logs[i].path);
+	}
+	buf_free(&out);
+	free(statspath);
+	free(outpath);
+	free(queue);
+	conf_free(cf);
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct conf cf;
+	int rc;
 	const char *cpath = NULL, *v, *lspec;
 	char *queue;
 	unsigned long long interval;
@@ -374,7 +393,9 @@ main(int argc, char *argv[])
 			write_file();
 		else
 			fwrite(out.p, 1, out.len, stdout);
-		return fflush(stdout) == 0 ? EXIT_OK : EXIT_TEMP;
+		rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_TEMP;
+		cleanup(&cf, queue);
+		return rc;
 	}
 	log_kv("start", "logs", nlogs ? "yes" : "none", "file",
 	    outpath != NULL ? outpath : "none", NULL);
@@ -392,5 +413,8 @@ main(int argc, char *argv[])
 			serve(lfd);
 	}
 	log_kv("stop", NULL);
+	if (lfd >= 0)
+		close(lfd);
+	cleanup(&cf, queue);
 	return EXIT_OK;
 }
