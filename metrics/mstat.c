@@ -2,7 +2,7 @@
  *   smtpd connect                      sandmail_smtpd_connections_total
  *   smtpd accept                       sandmail_smtpd_accepted_total
  *   smtpd refuse (stage=, reason=)     sandmail_smtpd_rejected_total
- *   smtpd refuse at AUTH               sandmail_auth_failures_total
+ *   smtpd, pop3d refuse at AUTH        sandmail_auth_failures_total
  *   queue queued (size=)               sandmail_queued_total, _bytes_total
  *   send delivered/deferred/bounced    sandmail_deliveries_total, by
  *     (relay=, status=, delay=)          kind (local, remote, none) and
@@ -136,6 +136,9 @@ mt_line(struct mt *m, const char *p, size_t n)
 		fam_bump(&m->rejected, a, b);
 		if (is(a, "AUTH"))
 			fam_bump(&m->authfail, "smtp", "");
+	} else if (is(prog, "pop3d") && is(ev, "refuse")) {
+		if (dlog_get(p, n, "stage", a, sizeof a) && is(a, "AUTH"))
+			fam_bump(&m->authfail, "pop3", "");
 	} else if (is(prog, "queue") && is(ev, "queued")) {
 		m->queued++;
 		if (dlog_get(p, n, "size", a, sizeof a))

@@ -199,6 +199,43 @@ def test_counters_follow_the_mail(runsys):
     assert mode == 0o644
 
 
+def test_auth_failures_and_tls(runsys):
+    """A wrong password over SMTP (submission, after STARTTLS) and over
+    POP3: one auth failure each, and one TLS session in."""
+    import base64
+    import poplib
+    import ssl
+    s = runsys
+    before = scrape(s)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    c = smtplib.SMTP("127.0.0.1", s.ports["submission"], timeout=30)
+    c.starttls(context=ctx)
+    c.ehlo("client.metrics.test")
+    code, _ = c.docmd("AUTH", "PLAIN " + base64.b64encode(
+        b"\0nosuch\0wrong").decode())
+    assert code == 535
+    c.quit()
+    p = poplib.POP3("127.0.0.1", s.ports["pop3"], timeout=30)
+    p.user("nosuch")
+    with pytest.raises(poplib.error_proto):
+        p.pass_("wrong")
+    p.quit()
+
+    def moved():
+        m = scrape(s)
+
+        def d(name, **lab):
+            return val(m, name, **lab) - val(before, name, **lab)
+        return d("sandmail_auth_failures_total", service="pop3") == 1 and d
+    d = wait_for(moved, timeout=30, what="the pop3 auth failure")
+    assert d("sandmail_auth_failures_total", service="smtp") == 1
+    assert d("sandmail_smtpd_rejected_total", stage="AUTH",
+             reason="auth failed") == 1
+    assert sum(d("sandmail_tls_sessions_total", direction="in", version=v)
+               for v in ("TLSv1.2", "TLSv1.3")) == 1
+
+
 def test_http_answers_only_metrics(runsys):
     head, _ = http_get(runsys.metrics_port, "/other")
     assert head.startswith("HTTP/1.0 404")

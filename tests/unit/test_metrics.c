@@ -50,6 +50,8 @@ test_lines(void **st)
 	ln("prog=send event=bounced id=X to=a relay=mx status=expired");
 	ln("prog=send event=rcpt_fail id=X rcpt=b why=\"5.1.1 unknown\"");
 	ln("prog=smtpd event=refuse ip=1 stage=AUTH reason=\"auth failed\"");
+	ln("prog=pop3d event=refuse ip=1 stage=AUTH reason=\"auth failed\"");
+	ln("prog=pop3d event=refuse ip=1 reason=\"too many\"");
 	ln("prog=smtpd event=tls ip=1 version=TLSv1.3 cipher=x");
 	ln("prog=rspawn event=tls id=X mta=m version=TLSv1.2");
 	/* not ours, or not lines at all */
@@ -73,11 +75,13 @@ test_lines(void **st)
 	assert_int_equal(m.rejected.n, 1);
 	assert_string_equal(m.rejected.v[0].a, "AUTH");
 	assert_string_equal(m.rejected.v[0].b, "auth failed");
-	assert_int_equal(m.authfail.n, 1);
+	assert_int_equal(m.authfail.n, 2);
+	assert_string_equal(m.authfail.v[1].a, "pop3");
+	assert_int_equal(m.rejected.n, 1);	/* smtpd's only */
 	assert_int_equal(m.tls.n, 2);
 	assert_string_equal(m.tls.v[0].a, "in");
 	assert_string_equal(m.tls.v[1].a, "out");
-	assert_int_equal(m.lines, 13);
+	assert_int_equal(m.lines, 15);
 }
 
 static void
