@@ -201,6 +201,13 @@ const struct conf_key conf_keys[] = {
 	NUM("passwd_opslimit", "2", 1, 4, "auth passwd"),
 	SIZE("passwd_memlimit", "64m", "auth passwd"),
 
+	/* sandmail-metrics (and send, which writes lock/send.stats) */
+	{ "metrics_log", CONF_PATH, CONF_MULTI, ANY, NULL, NULL, "metrics" },
+	PATH("metrics_file", NULL, "metrics"),
+	STR("metrics_listen", NULL, "metrics"),
+	SECS("metrics_interval", "30", "metrics send"),
+	USER("user_metrics", "nobody", "metrics"),
+
 	/* sandmail-pop3d */
 	SECS("pop3_timeout", "600", "pop3d"),
 	BOOL("pop3_plain_loopback", "no", "pop3d"),

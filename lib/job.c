@@ -327,7 +327,7 @@ int
 rres_encode(struct buf *b, const struct rres *r)
 {
 	int e = pk_u8(b, JOB_RRES) | pk_u32(b, r->id) | pk_cstr(b, r->mta) |
-	    pk_u32(b, r->nrcpt);
+	    pk_u32(b, r->port) | pk_u32(b, r->nrcpt);
 
 	for (uint32_t i = 0; i < r->nrcpt && e == 0; i++)
 		e = pk_u8(b, r->rcpt[i].status) | pk_cstr(b, r->rcpt[i].text);
@@ -340,6 +340,7 @@ rres_fields(struct rres *r, struct cur *c)
 	uint32_t n;
 
 	if (cur_u32(c, &r->id) == -1 || cur_cstr(c, &r->mta, NAME_MAX_) == -1 ||
+	    cur_u32(c, &r->port) == -1 || r->port > 65535 ||
 	    cur_u32(c, &n) == -1 || n > JOB_RCPT_MAX)
 		return bad();
 	if (n > 0 && (r->rcpt = calloc(n, sizeof *r->rcpt)) == NULL)

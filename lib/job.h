@@ -118,6 +118,7 @@ struct rres_rcpt {
 struct rres {
 	uint32_t	 id;
 	char		*mta;		/* the host that answered last, or "" */
+	uint32_t	 port;		/* its TCP port; 0: none (a UNIX socket) */
 	uint32_t	 nrcpt;
 	struct rres_rcpt *rcpt;
 };

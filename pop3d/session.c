@@ -314,6 +314,10 @@ check(int fd, struct authc *a, struct tbl *t, const struct pop3_cfg *cfg,
 	    sizeof canon);
 	sodium_memzero((char *)pass, pn);
 	if (st == AUTH_BAD || st == AUTH_DISCONNECT) {
+		/* as smtpd logs a refused AUTH (no login: it may be a
+		 * password typed in the wrong field) */
+		log_kv("refuse", "ip", peer->ip, "stage", "AUTH", "reason",
+		    st == AUTH_BAD ? "auth failed" : "auth failures", NULL);
 		if (reply(fd, st == AUTH_BAD ? ML_BAD : ML_DISCONNECT, "") == -1
 		    || st == AUTH_DISCONNECT)
 			_exit(EXIT_OK);

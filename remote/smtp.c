@@ -508,11 +508,13 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
 	snprintf(c->host, sizeof c->host, "%s", h->name);
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	snprintf(c->mta, sizeof c->mta, "%s[%s]", h->name, addr);
+	c->port = port;
 	if (lmtp(t) && strncmp(addr, "unix:", 5) == 0) {
 		char why[400];
 
 		/* LMTP to a local socket: the connector opens it */
 		snprintf(c->mta, sizeof c->mta, "%s", addr);
+		c->port = 0;
 		if ((c->fd = uconn_connect(t->cfg->uconn, addr + 5,
 		    t->cfg->t_connect, why, sizeof why)) == -1) {
 			snprintf(t->last, sizeof t->last, "4.4.1 %s", why);
@@ -1118,8 +1120,10 @@ smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
 	    t.last);
 	if (c->fd < 0 && c->mta[0] == '\0')
 		res->mta = strdup("");
-	else
+	else {
 		res->mta = strdup(c->mta);
+		res->port = c->port;
+	}
 	free(t.st);
 	buf_free(&t.body);
 	buf_free(&t.msg);

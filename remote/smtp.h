@@ -43,6 +43,7 @@ struct smtp_conn {
 	const char	*tlsv;		/* what TLS checked: "none" (clear
 					 * text), "unverified", "verified"
 					 * (PKIX), "dane-verified" */
+	uint16_t	 port;		/* of mta; 0 for a UNIX socket */
 };
 
 void	smtp_conn_init(struct smtp_conn *);

@@ -4,7 +4,8 @@
 PROGS += sandmail-send
 SEND_OBJS := send/send_pre.o send/send_loop.o send/send_fs.o \
 	send/send_rcpt.o send/send_sched.o send/send_bounce.o send/send_dkim.o \
-	send/send_sts.o
+	send/send_sts.o \
+	send/send_stats.o
 sandmail-send_OBJS := send/send_main.o send/send_sbx.o $(SEND_OBJS)
 test_send_OBJS := $(SEND_OBJS)
 $(B)/tests/unit/test_send.o: CPPFLAGS += -Isend

@@ -36,6 +36,9 @@
 #define DAY	86400
 
 volatile sig_atomic_t send_sighup, send_sigalrm, send_sigterm;
+/* the port of the remote result being applied (on_rres), for the log's
+ * relay= only: reports name the host without it */
+static uint32_t relay_port;
 
 struct route {
 	char		 dkey[300];	/* per-destination key */
@@ -378,8 +381,9 @@ log_result(struct live *l, struct rcpt *r, const char *ev,
 	uint64_t now = now_s(), ms = send_mono_ms();
 	uint64_t total = now > l->info.arrival ? now - l->info.arrival : 0;
 	uint64_t out = t0 != 0 && ms > t0 ? ms - t0 : 0;
-	char dsn[DLOG_DSN_MAX], b[32];
+	char dsn[DLOG_DSN_MAX], b[32], rel[600];
 	struct logln ln;
+	int k;
 
 	log_start(&ln, ev);
 	log_s(&ln, "id", l->m->id);
@@ -389,7 +393,11 @@ log_result(struct live *l, struct rcpt *r, const char *ev,
 	if (r->kind == RC_LOCAL) {
 		log_s(&ln, "relay", "local");
 		log_s(&ln, "dest", r->dest);
-	} else
+	} else if (mta[0] != '\0' && relay_port != 0 &&
+	    (k = snprintf(rel, sizeof rel, "%s:%u", mta,
+	    (unsigned)relay_port)) > 0 && (size_t)k < sizeof rel)
+		log_s(&ln, "relay", rel);	/* host[addr]:port */
+	else
 		log_s(&ln, "relay", mta[0] != '\0' ? mta : "none");
 	/* whole seconds since the queue took it; the part in the job
 	 * (connection and transmission together) to the millisecond */
@@ -1299,10 +1307,12 @@ on_rres(struct send *s)
 	}
 	ssts_session(j->dkey, r.nrcpt ? r.rcpt[0].status : ST_TEMP, r.mta,
 	    r.nrcpt ? r.rcpt[0].text : "");
+	relay_port = r.port;
 	for (size_t k = 0; k < j->n; k++)
 		result(s, j->l, j->rc[k], k < r.nrcpt ? r.rcpt[k].status :
 		    ST_TEMP, j->start_ms, r.mta, k < r.nrcpt ? r.rcpt[k].text :
 		    "4.3.0 no result for this recipient");
+	relay_port = 0;
 	job_end(s, j);
 	rres_free(&r);
 }
@@ -1696,6 +1706,10 @@ send_loop(struct send *s)
 		if (s->sweep_at != 0 && now >= s->sweep_at && !s->todo) {
 			s->sweep_at = 0;
 			sweep(s);
+		}
+		if (s->c.stats_interval != 0 && now >= s->stats_at) {
+			s->stats_at = now + s->c.stats_interval;
+			send_stats(s, now);
 		}
 		load_due(s, now);
 		if (s->dirty || laststep + 5 <= now) {

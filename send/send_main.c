@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -125,6 +126,7 @@ settings(struct send *s, const struct conf *cf)
 	c->term_wait = conf_secs(cf, "term_wait", 60);
 	c->resolve_ttl = conf_secs(cf, "resolve_cache", 300);
 	c->sweep_delay = conf_secs(cf, "orphan_sweep_delay", 30);
+	c->stats_interval = conf_secs(cf, "metrics_interval", 30);
 	c->reuse = conf_bool(cf, "queue_reuse", 1);
 	c->syncfs = sync_mode(cf);
 	c->conc_local = (unsigned)conf_num(cf, "concurrency_local", 10, 1,
@@ -208,6 +210,9 @@ main(int argc, char *argv[])
 	qw_set_boot(s.boot);	/* for the bounces' seals */
 	s.boot_at = boot_time();
 	ids(&cf, "user_send", "sandmails", &uid, &gid);
+	/* lock/send.stats is for sandmail-metrics' user to read (0644);
+	 * every other file send makes names its mode, none wider */
+	umask(022);
 	s.uid = (unsigned)send_sandbox(s.qfd, s.c.tables, uid, gid,
 	    s.lsock != -1 ? parent : 0);
 	/* the signer's greeting: it is sandboxed once it has written it */

@@ -40,6 +40,7 @@ struct sconf {
 	char		*queue, *tables;
 	uint64_t	 retry_first, retry_max, lifetime, delay_warning;
 	uint64_t	 term_wait, resolve_ttl, sweep_delay;
+	uint64_t	 stats_interval;	/* metrics_interval; 0: none */
 	unsigned	 conc_local, conc_remote, conc_dest;
 	int		 reuse;		/* queue_reuse: retire, not unlink */
 	int		 syncfs;	/* queue_sync syncfs: one syncfs per
@@ -160,6 +161,7 @@ struct send {
 	char		(*ipool)[POOL_NAME];	/* tmp/fs.ID to write again */
 	size_t		 nipool, ipoolcap;
 	uint64_t	 sweep_at;	/* when to look for orphans, or 0 */
+	uint64_t	 stats_at;	/* when to write lock/send.stats */
 	int		 stopping;
 	uint64_t	 stop_at;
 	unsigned long	 nstart, ndone;
@@ -218,5 +220,9 @@ int	send_loop(struct send *);
 int	sdkim_hello(struct send *);
 const char *sdkim_fields(struct send *, struct live *, int msgfd);
 void	send_trigger_bytes(struct send *, const char *, size_t);
+
+/* send_stats: lock/send.stats, the queue's gauges for sandmail-metrics
+ * (send_stats.c) */
+void	send_stats(struct send *, uint64_t now);
 
 #endif

@@ -53,7 +53,10 @@ for it.  Attributes and helpers:
     inst.log(service), inst.logs()     svlogd log text (one / all tails)
 
 Services: sandmail-queue, sandmail-start, sandmail-smtpd,
-sandmail-submission, sandmail-smtps, sandmail-pop3d, sandmail-pop3s.
+sandmail-submission, sandmail-smtps, sandmail-pop3d, sandmail-pop3s,
+sandmail-metrics (inst.port["metrics"], loopback HTTP; its textfile
+/var/spool/sandmail-metrics/sandmail.prom; it follows the services'
+svlogd logs).
 
 INSTALLED_KEEP=1 keeps the scratch directory (logs, the namespace's
 /etc, /home and /var/spool under SCRATCH/ns) for a look afterwards.
@@ -78,7 +81,7 @@ NEEDS = ("unshare", "nsenter", "setpriv", "runsvdir", "sv", "useradd",
          "dnsmasq", "openssl")
 SERVICES = ("sandmail-queue", "sandmail-start", "sandmail-auth",
             "sandmail-smtpd", "sandmail-submission", "sandmail-smtps", "sandmail-pop3d",
-            "sandmail-pop3s")
+            "sandmail-pop3s", "sandmail-metrics")
 USERS = {"alice": "secret", "bob": "secret", "carol": "secret"}
 NSPY = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                     "installed_ns.py")
@@ -125,7 +128,8 @@ class Installed:
         os.chmod(self.scratch, 0o755)   # the set-uid queue is under it
         self.prefix = os.path.join(self.scratch, "prefix")
         self.port = {n: free_port() for n in
-                     ("smtp", "submission", "smtps", "pop3", "pop3s")}
+                     ("smtp", "submission", "smtps", "pop3", "pop3s",
+                      "metrics")}
         self.mx_port = common_port(["127.0.0.2", "127.0.0.3"])
         self.ns = None
         self.mx = None
@@ -149,7 +153,17 @@ class Installed:
             "retry_first": 1, "retry_max": 2,
             "remote_timeout_command": 10, "smtpd_timeout": 30,
             "passwd_opslimit": 1, "passwd_memlimit": "64k",
-            "auth_fail_delay": "10ms", "term_wait": 10}.items())
+            "auth_fail_delay": "10ms", "term_wait": 10,
+            "metrics_interval": 1,
+            "metrics_file": "/var/spool/sandmail-metrics/sandmail.prom",
+            "metrics_listen": f"127.0.0.1:{self.port['metrics']}"}.items())
+        # sandmail-metrics follows the svlogd logs of the services whose
+        # lines it counts
+        conf += "".join(
+            f"metrics_log {self.scratch}/service/{n}/log/main/current\n"
+            for n in ("sandmail-queue", "sandmail-start", "sandmail-smtpd",
+                      "sandmail-submission", "sandmail-smtps",
+                      "sandmail-pop3d", "sandmail-pop3s"))
         params = {"prefix": self.prefix, "ports": self.port,
                   "dns_port": self.dns_port, "mx_port": self.mx_port,
                   "conf": conf, "users": self.users}

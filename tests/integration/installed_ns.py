@@ -23,7 +23,7 @@ SERVICES = {"sandmail-queue": None, "sandmail-start": None,
             "sandmail-auth": None,
             "sandmail-smtpd": "smtp", "sandmail-submission": "submission",
             "sandmail-smtps": "smtps", "sandmail-pop3d": "pop3",
-            "sandmail-pop3s": "pop3s"}
+            "sandmail-pop3s": "pop3s", "sandmail-metrics": None}
 
 
 def sh(*argv, **kw):
@@ -110,6 +110,7 @@ def main():
         f.write("\n# installed.py\n" + params["conf"])
     owned_dir("/var/spool/vhosts", "vmail")
     owned_dir("/var/spool/archive", "nobody")
+    owned_dir("/var/spool/sandmail-metrics", "nobody")   # metrics_file's
     tables(etc, prefix, params["users"])
     svdir = services(scratch, prefix, params["ports"])
     ids = {u: list(pwd.getpwnam(u)[2:4]) for u in

@@ -66,6 +66,7 @@ def decode_rres(b):
     if c.u8() != ord("r"):
         raise ValueError("not an RRES")
     r = {"id": c.u32(), "mta": c.str(), "rcpts": []}
+    r["port"] = c.u32()
     for _ in range(c.u32()):
         r["rcpts"].append((chr(c.u8()), c.str()))
     c.end()
@@ -191,6 +192,14 @@ class SMTPServer:
                 srv.session(self)
 
         class TS(socketserver.ThreadingTCPServer):
+            # socketserver listens with a backlog of 5: a burst of
+            # connections (send opens up to concurrency_destination, 20,
+            # at once) overflows it, and with SYN cookies the kernel then
+            # drops the handshake's last ACK and forgets the connection
+            # while the client, which waits for the greeting and sends
+            # nothing, sits in ESTABLISHED until remote_timeout_greeting
+            # (300 s). Real MTAs listen with a backlog of 100 or more.
+            request_queue_size = 128
             allow_reuse_address = True
             daemon_threads = True
             address_family = (socket.AF_INET6 if ":" in host

@@ -338,7 +338,8 @@ class FakeRspawn(Peer):
             j["results"] = res
             with self.lock:
                 self.jobs.append(j)
-            out = b"r" + u32(j["id"]) + pstr(self.mta) + u32(len(res))
+            out = b"r" + u32(j["id"]) + pstr(self.mta) + u32(0) + \
+                u32(len(res))
             for st, text in res:
                 out += st.encode() + pstr(text)
             try:

@@ -169,11 +169,6 @@ def test_queuectl_under_load(procs, tmp_path):
     assert r.returncode == 100          # no filter: never everything
 
 
-@pytest.mark.xfail(reason="known bug, open in issue 24: after `queuectl -A "
-                   "requeue` on make run's whole system some deferred "
-                   "messages (5 of 20 in the runs seen) wait for their "
-                   "next retry instead of going at once; seen since "
-                   "concurrency_destination became 20", strict=False)
 def test_queuectl_whole_system(procs):
     """make run's whole system: smtp-source sends 70 messages, the remote
     site answers 451; hold the spam run by sender, requeue the rest once

@@ -542,7 +542,7 @@ test_rres_rqry_rans(void **state)
 {
 	static char *addrs[] = { "192.0.2.1" };
 	struct rres_rcpt rr[2] = { { ST_OK, "250 ok" }, { ST_PERM, "550 no" } };
-	struct rres r = { 3, "mx.d.e", 2, rr }, rd;
+	struct rres r = { 3, "mx.d.e", 2525, 2, rr }, rd;
 	struct rqry q = { 4, "example.org" }, qd;
 	struct route_host h = { "mx.example.org", 5, 0, 1, addrs };
 	struct rans a = { 4, ST_OK, "", 1, &h }, ad;
@@ -552,10 +552,17 @@ test_rres_rqry_rans(void **state)
 	assert_int_equal(rres_encode(&b, &r), 0);
 	assert_int_equal(rres_decode(&rd, b.p, b.len), 0);
 	assert_int_equal(rd.nrcpt, 2);
+	assert_int_equal(rd.port, 2525);
 	assert_int_equal(rd.rcpt[1].status, ST_PERM);
 	assert_string_equal(rd.rcpt[1].text, "550 no");
 	rres_free(&rd);
 	cuts(&b, (dec_fn *)rres_decode, (free_fn *)rres_free, &rd);
+	/* a port above 65535 is no port */
+	b.len = 0;
+	r.port = 65536;
+	assert_int_equal(rres_encode(&b, &r), 0);
+	assert_int_equal(rres_decode(&rd, b.p, b.len), -1);
+	r.port = 2525;
 	b.len = 0;
 	assert_int_equal(rqry_encode(&b, &q), 0);
 	assert_int_equal(rqry_decode(&qd, b.p, b.len), 0);
