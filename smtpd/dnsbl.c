@@ -34,6 +34,7 @@
 #include "exitcode.h"
 #include "filter.h"
 #include "log.h"
+#include "saddr.h"
 #include "smtpd.h"
 
 #define ZONES_MAX	16
@@ -123,42 +124,6 @@ dnsbl_load(const struct conf *c)
 	D.timeout_ms = (int)conf_secs(c, "smtpd_dnsbl_timeout", 5) * 1000;
 }
 
-/* ns_addr - "IP", "IP:port", "[IPv6]:port"; 0 or -1 */
-static int
-ns_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
-	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *ai;
-	char host[IP_MAX];
-	const char *port = "53", *c;
-	size_t hl;
-
-	if (*s == '[') {
-		if ((c = strchr(s, ']')) == NULL || (c[1] != '\0' &&
-		    c[1] != ':'))
-			return -1;
-		hl = (size_t)(c - s - 1);
-		s++;
-		if (c[1] == ':')
-			port = c + 2;
-	} else if ((c = strchr(s, ':')) != NULL && strchr(c + 1, ':') ==
-	    NULL) {
-		hl = (size_t)(c - s);
-		port = c + 1;
-	} else
-		hl = strlen(s);
-	if (hl == 0 || hl >= sizeof host)
-		return -1;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	if (getaddrinfo(host, port, &hints, &ai) != 0)
-		return -1;
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
-}
-
 /* dnsbl_open - the UDP socket to the name server, before the sandbox */
 void
 dnsbl_open(void)
@@ -169,7 +134,7 @@ dnsbl_open(void)
 
 	if (D.n == 0 || D.fd >= 0)
 		return;
-	if (ns_addr(D.ns, &ss, &len) == -1) {
+	if (saddr_parse(D.ns, "53", &ss, &len) == -1) {
 		log_kv("dnsbl", "err", "bad smtpd_dnsbl_nameserver", NULL);
 		return;
 	}
