@@ -4,7 +4,7 @@
 # reads the DNS blocklist lookups of smtpd/dnsbl.c.
 PROGS += sandmail-smtpd
 SMTPD_LIB_OBJS := smtpd/session.o smtpd/data.o smtpd/param.o smtpd/auth.o \
-	smtpd/policy.o smtpd/policyd.o smtpd/dnsbl.o smtpd/cfg.o smtpd/listen.o \
+	smtpd/policy.o smtpd/policyd.o smtpd/dnsbl.o smtpd/milters.o smtpd/cfg.o smtpd/listen.o \
 	smtpd/worker.o smtpd/sandbox.o smtpd/limits.o \
 	auth/authclient.o
 # the generation page (gen.c), also linked by the attacker probe

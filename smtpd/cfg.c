@@ -181,6 +181,7 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 	cfg_user(cfg, c);
 	policyd_load(c);
 	dnsbl_load(c);
+	milters_load(c);
 }
 
 /* tables_open - map every table (a missing one is empty); 0 or -1 */

@@ -269,6 +269,7 @@ static int
 xact_open(struct session *s, int bdat)
 {
 	data_init(&s->dm, s->cfg->max_size, s->cfg->max_hops, bdat);
+	s->spooling = milters_spooling(s);
 	if (!s->qc_ok || qc_begin_send(s->qc) != QC_OK) {
 		queue_down(s, s->qc_ok ? s->qc->text : "no queue");
 		s->id[0] = '\0';
@@ -299,12 +300,14 @@ xact_id(struct session *s)
 	return 0;
 }
 
-/* push - hand decoded bytes to the queue while the message is good */
+/* push - hand decoded bytes to the queue while the message is good (to
+ * the milters' spool while they want it: milters.c) */
 static void
 push(struct session *s)
 {
-	if (s->dout.len > 0 && !s->dm.bad && s->begun &&
-	    qc_data(s->qc, s->dout.p, s->dout.len) == -1)
+	if (s->dout.len > 0 && !s->dm.bad && s->begun && (s->spooling ?
+	    milters_spool(s->dout.p, s->dout.len) :
+	    qc_data(s->qc, s->dout.p, s->dout.len)) == -1)
 		s->dm.bad |= D_QFAIL;
 	s->dout.len = 0;
 }
@@ -468,6 +471,7 @@ printable(char *t)
 static void
 finish(struct session *s)
 {
+	uint64_t w;
 	int r;
 
 	s->state = ST_HELO;
@@ -475,6 +479,16 @@ finish(struct session *s)
 		refuse_bad(s);
 		xact_reset(s);
 		return;
+	}
+	if (s->spooling) {
+		/* the milters have their say; the message they leave goes to
+		 * the queue now, still uncommitted */
+		s->spooling = 0;
+		if (!milters_eom(s, s->dm.bdat, &w)) {
+			xact_reset(s);
+			return;
+		}
+		s->env.size = s->env.size - s->dm.size + w;
 	}
 	s->begun = 0;		/* qc_end ends it either way */
 	r = qc_end(s->qc, &s->env);
@@ -507,6 +521,8 @@ cmd_data(struct session *s, const char *a, size_t n)
 		refuse(s, "no recipients", "554 5.5.1 No valid recipients");
 		return 0;
 	}
+	if (!milters_data(s))
+		return 0;
 	if (xact_open(s, 0) == -1)
 		return 0;
 	/* the 354 goes out while the queue makes the message's file; a

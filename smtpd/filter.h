@@ -62,4 +62,32 @@ int	dnsbl_txt(const uint8_t *p, size_t n, const char *qname, char *out,
 /* dnsbl_connect: 1 go on, 0 refused (554 answered) */
 int	dnsbl_connect(struct session *);
 
+/* milters.c: the milter clients (doc/filters.md, "Milters") */
+#define MILTERS_MAX	8
+void	milters_load(const struct conf *);
+unsigned milters_count(void);
+/* milters_dial: a connection to the i-th configured milter, begun; the
+ * fd or -1 (the listener, and milters_open under tcpserver) */
+int	milters_dial(unsigned i);
+/* milters_open: before the sandbox: the spool, and the connections
+ * when dial (no listener to ask) */
+void	milters_open(int dial);
+/* the stages: 1 go on, 0 refused (answered; at connect the session
+ * ends) */
+int	milters_connect(struct session *);
+int	milters_helo(struct session *);
+int	milters_mail(struct session *);
+int	milters_rcpt(struct session *, const char *rcpt);
+int	milters_data(struct session *);
+/* milters_spooling: the text begins; 1 when it goes to milters_spool
+ * rather than to the queue */
+int	milters_spooling(struct session *);
+int	milters_spool(const char *, size_t);	/* 0 or -1 */
+/* milters_eom: the text's end: 1 the changed message went to the queue
+ * (*written bytes; qc_end is the caller's), 0 answered (refused or
+ * discarded: the caller aborts the queue's message) */
+int	milters_eom(struct session *, int bdat, uint64_t *written);
+void	milters_abort(struct session *);	/* the transaction ends */
+void	milters_end(struct session *);		/* the session ends */
+
 #endif

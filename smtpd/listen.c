@@ -42,6 +42,7 @@
 
 #include "exitcode.h"
 #include "fdpass.h"
+#include "filter.h"
 #include "gen.h"
 #include "listen.h"
 #include "log.h"
@@ -341,8 +342,9 @@ connect_nb(const char *path)
 	return fd;
 }
 
-/* broker - a busy worker's request: a connection to the queue or to
- * sandmail-auth, or a message counted for the rate limits */
+/* broker - a busy worker's request: a connection to the queue, to
+ * sandmail-auth or to a milter, or a message counted for the rate
+ * limits */
 static void
 broker(struct worker *w, const char *b, size_t n)
 {
@@ -352,7 +354,14 @@ broker(struct worker *w, const char *b, size_t n)
 	if (a == BROKER_MSG)
 		a = lim_msg(lcfg, w->ip, b + 1, n - 1) == 0 ? BROKER_MSG :
 		    BROKER_NO;
-	else if ((fd = connect_nb(a == BROKER_QUEUE ? lcfg->queue_sock :
+	else if (a == BROKER_MILTER) {
+		/* only a configured milter, by its index */
+		if (n != 2 || (fd = milters_dial((unsigned char)b[1])) == -1) {
+			log_kv("error", "op", "milter connect", "err",
+			    n != 2 ? "bad request" : strerror(errno), NULL);
+			a = BROKER_NO;
+		}
+	} else if ((fd = connect_nb(a == BROKER_QUEUE ? lcfg->queue_sock :
 	    lcfg->auth_sock)) == -1) {
 		log_kv("error", "op", a == BROKER_QUEUE ? "queue connect" :
 		    "auth connect", "err", strerror(errno), NULL);
@@ -385,7 +394,8 @@ wk_ctl_read(struct worker *w)
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n > 0 && w->busy && (b[0] == BROKER_QUEUE ||
-	    b[0] == BROKER_AUTH || b[0] == BROKER_MSG)) {
+	    b[0] == BROKER_AUTH || b[0] == BROKER_MSG ||
+	    b[0] == BROKER_MILTER)) {
 		broker(w, b, (size_t)n);
 		return;
 	}

@@ -48,6 +48,9 @@ static const struct sbx_rule smtpd_rules[] = {
 	    SCMP_A2(SCMP_CMP_EQ, TCP_QUICKACK)),
 	/* sockets already open */
 	SBX_ALLOW(shutdown),
+	/* the milters' spool, a memfd made before (milters.c), is emptied
+	 * for each message; the session opens no file to truncate */
+	SBX_ALLOW(ftruncate),
 	/* a spawned sandmail-queue */
 	SBX_ALLOW(wait4),
 	/* a reused worker (worker.c) takes its next connection from the

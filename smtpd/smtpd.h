@@ -174,6 +174,9 @@ struct session {
 	int		(*queue_need)(struct session *);
 	int		(*mail_rate)(struct session *);
 	int		(*auth_need)(struct session *);
+	/* the connection to the i-th milter (through the listener), or
+	 * -1; NULL: made before the sandbox (milters.c) */
+	int		(*milter_need)(struct session *, unsigned i);
 	char		 ip[IP_MAX], port[8], localip[IP_MAX];
 	char		 helo[HELO_MAX + 1];
 	struct buf	 line;
@@ -184,6 +187,7 @@ struct session {
 	struct mailparam mp;
 	char		 id[QID_MAX + 1];
 	int		 begun;		/* qc_begin done */
+	int		 spooling;	/* the text goes to the milters' spool */
 	struct data	 dm;
 	struct buf	 dout;		/* decoded bytes for the queue */
 	char		*firstrcpt;
@@ -284,10 +288,11 @@ int	lim_msg(const struct smtpd_cfg *, const char *ip, const char *login,
  * the connection to the queue or to sandmail-auth and passes it back
  * (SCM_RIGHTS, one byte: the request's letter, or BROKER_NO), and counts
  * messages for the rate limits (BROKER_MSG and the login; the answer is
- * BROKER_MSG, or BROKER_NO over a limit). */
+ * BROKER_MSG, or BROKER_NO over a limit).  BROKER_MILTER and one byte, a
+ * milter's index in smtpd_milter's list: a connection to that milter. */
 enum {
 	BROKER_QUEUE = 'Q', BROKER_AUTH = 'A', BROKER_MSG = 'M',
-	BROKER_NO = 'x'
+	BROKER_MILTER = 'F', BROKER_NO = 'x'
 };
 struct handoff {
 	char	ip[IP_MAX];

@@ -1,0 +1,192 @@
+"""Milters in smtpd (doc/filters.md, "Milters"): the tests' own milter
+(python3-milter, testmilter.py) at each stage of real sessions through
+smtpd's listener: header changes applied before the queue commits the
+message, a custom reply at RCPT, reject and discard at the end of DATA,
+and milters that hang, crash or are not there, each meeting its
+default action within its time-out."""
+import os
+import socket
+import subprocess
+
+import pytest
+
+from conftest import free_port, wait_port
+from smtpdutil import Smtpd
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+MSG = ("From: a@remote.test\r\nSubject: hello\r\nTo: alice@example.test\r\n"
+       "\r\nline one\r\n..dot line\r\n")
+
+
+def start_milter(procs, d):
+    port = free_port()
+    log = open(os.path.join(str(d), "milter.log"), "w")
+    procs.start(["/usr/bin/python3", os.path.join(HERE, "testmilter.py"),
+                 str(port)], stdout=log, stderr=subprocess.STDOUT)
+    wait_port(port, timeout=30)
+    return port
+
+
+def smtpd(procs, d, milter):
+    sm = Smtpd(procs, d, listen=False, smtpd_milter=milter)
+    sm.start()
+    return sm
+
+
+def to_data(c, sender="s@remote.test", rcpts=("alice@example.test",)):
+    assert c.greeting[0] == 220, c.greeting
+    assert c.code("EHLO client.test") == 250
+    assert c.code(f"MAIL FROM:<{sender}>") == 250
+    for r in rcpts:
+        assert c.code(f"RCPT TO:<{r}>") == 250
+    assert c.code("DATA") == 354
+
+
+def send(c, msg):
+    c.send(msg + ".\r\n")
+    return c.reply()
+
+
+@pytest.fixture
+def mport(procs, tmp_path):
+    return start_milter(procs, tmp_path)
+
+
+def test_header_changes_before_commit(procs, tmp_path, mport):
+    sm = smtpd(procs, tmp_path, f"inet:127.0.0.1:{mport}")
+    c = sm.client()
+    to_data(c)
+    code, lines = send(c, MSG)
+    assert code == 250, lines
+    qid = lines[0].split()[-1]
+    c.code("QUIT")
+    msgs = sm.messages()
+    assert list(msgs) == [qid]
+    env, text = msgs[qid]
+    text = text.decode()
+    head, _, body = text.partition("\n\n")
+    fields = head.split("\n")
+    # ours first, then the client's with the milter's changes: X-First
+    # inserted at 1, Subject changed in place, X-Milter-Test at the end
+    assert fields[0].startswith("Received: from client.test"), fields
+    i = next(k for k, f in enumerate(fields) if f.startswith("From:"))
+    assert fields[i:] == ["From: a@remote.test", "X-First: yes",
+                          "Subject: changed", "To: alice@example.test",
+                          "X-Milter-Test: passed"], fields
+    assert body == "line one\n.dot line\n"
+    assert env["size"] == len(text.encode())
+    log = open(tmp_path / "milter.log").read()
+    # the macros milters read, and the body as CRLF lines
+    assert "connect [127.0.0.1] ('127.0.0.1'," in log, log
+    assert f"mail <s@remote.test> s@remote.test" in log
+    assert "rcpt <alice@example.test> alice@example.test" in log
+    assert "body 21 2" in log
+
+
+def test_rcpt_custom_reply_and_tempfail(procs, tmp_path, mport):
+    sm = smtpd(procs, tmp_path, f"inet:127.0.0.1:{mport}")
+    c = sm.client()
+    c.code("EHLO client.test")
+    assert c.code("MAIL FROM:<s@remote.test>") == 250
+    assert c.cmd("RCPT TO:<reject@routed.test>") == \
+        (550, ["550 5.7.1 no such luck here"])
+    assert c.cmd("RCPT TO:<tempfail@routed.test>")[0] == 451
+    assert c.code("RCPT TO:<alice@example.test>") == 250
+    assert c.code("DATA") == 354
+    code, _ = send(c, MSG)
+    assert code == 250
+    env = list(sm.messages().values())[0][0]
+    assert [r[0] for r in env["rcpts"]] == ["alice@example.test"]
+
+
+def test_gtube_rejected_and_discard(procs, tmp_path, mport):
+    sm = smtpd(procs, tmp_path, f"inet:127.0.0.1:{mport}")
+    c = sm.client()
+    to_data(c)
+    assert send(c, f"Subject: spam\r\n\r\n{GTUBE}\r\n") == \
+        (554, ["554 5.7.1 GTUBE seen"])
+    # the same session goes on: a discarded message hears 250
+    assert c.code("MAIL FROM:<s@remote.test>") == 250
+    assert c.code("RCPT TO:<alice@example.test>") == 250
+    assert c.code("DATA") == 354
+    code, lines = send(c, "Subject: discard\r\n\r\nx\r\n")
+    assert code == 250, lines
+    c.code("QUIT")
+    assert sm.count() == 0
+    assert os.listdir(sm.qdir("tmp")) == []
+    assert "event=discarded" in sm.logtext()
+
+
+def test_bdat_goes_through_the_milter(procs, tmp_path, mport):
+    sm = smtpd(procs, tmp_path, f"inet:127.0.0.1:{mport}")
+    c = sm.client()
+    c.code("EHLO client.test")
+    assert c.code("MAIL FROM:<s@remote.test>") == 250
+    assert c.code("RCPT TO:<alice@example.test>") == 250
+    m = "Subject: bdat\r\n\r\nbody\r\n"
+    c.send(f"BDAT {len(m)} LAST\r\n{m}")
+    assert c.reply()[0] == 250
+    text = list(sm.messages().values())[0][1].decode()
+    assert "\nX-Milter-Test: passed\n" in text
+    assert "\nSubject: changed\n" in text
+
+
+def dead_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s, s.getsockname()[1]      # bound, never listening
+
+
+@pytest.mark.parametrize("action,code", [("tempfail", 451),
+                                         ("reject", 550),
+                                         ("accept", 250)])
+def test_hanging_milter_meets_default_action(procs, tmp_path, mport, action,
+                                             code):
+    sm = smtpd(procs, tmp_path, f"inet:127.0.0.1:{mport} "
+               f"default_action={action} timeout=2")
+    c = sm.client()
+    c.code("EHLO client.test")
+    # hang@ makes the milter sleep in MAIL: our time-out, then the action
+    got = c.cmd("MAIL FROM:<hang@remote.test>")
+    assert got[0] == code, got
+    if code != 250:
+        assert c.code("QUIT") == 221
+        return
+    # accept: the milter is left out, mail flows
+    assert c.code("RCPT TO:<alice@example.test>") == 250
+    assert c.code("DATA") == 354
+    assert send(c, MSG)[0] == 250
+    assert sm.count() == 1
+    assert "event=failure" in sm.logtext()
+
+
+def test_crashing_milter_tempfails_then_next_session(procs, tmp_path, mport):
+    sm = smtpd(procs, tmp_path, f"inet:127.0.0.1:{mport} timeout=5")
+    c = sm.client()
+    c.code("EHLO client.test")
+    assert c.cmd("MAIL FROM:<crash@remote.test>")[0] == 451
+    # dead for the rest of the session: every MAIL is deferred
+    assert c.cmd("MAIL FROM:<s@remote.test>")[0] == 451
+    c.code("QUIT")
+    assert sm.count() == 0
+
+
+def test_absent_milter(procs, tmp_path):
+    s, port = dead_port()
+    try:
+        sm = smtpd(procs, tmp_path, f"inet:127.0.0.1:{port}")
+        c = sm.client()
+        assert c.greeting[0] == 421, c.greeting
+        assert c.closed()
+        (tmp_path / "b").mkdir()
+        sm2 = Smtpd(procs, tmp_path / "b", listen=False,
+                    smtpd_milter=f"inet:127.0.0.1:{port} "
+                    "default_action=accept")
+        sm2.start()
+        c = sm2.client()
+        to_data(c)
+        assert send(c, MSG)[0] == 250
+        assert sm2.count() == 1
+    finally:
+        s.close()
