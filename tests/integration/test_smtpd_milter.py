@@ -190,3 +190,74 @@ def test_absent_milter(procs, tmp_path):
         assert sm2.count() == 1
     finally:
         s.close()
+
+
+# --- rspamd, in its milter mode (the proxy worker scanning itself) -----
+
+RSPAMD_CONF = """\
+.include "$CONFDIR/common.conf"
+options {
+    pidfile = "$RUNDIR/rspamd.pid";
+    .include "$CONFDIR/options.inc"
+    dns { nameserver = ["127.0.0.1:1"]; timeout = 1s; retransmits = 1; }
+}
+logging { type = "file"; filename = "$LOGDIR/rspamd.log"; level = "info"; }
+worker "rspamd_proxy" {
+    bind_socket = "127.0.0.1:PORT";
+    milter = yes;
+    upstream "local" { default = yes; self_scan = yes; }
+    timeout = 120s;
+    count = 1;
+    reject_message = "Spam message rejected";
+}
+"""
+
+
+def start_rspamd(procs, d):
+    """rspamd with a configuration of its own in d: the Debian defaults
+    (modules, GTUBE), our headers, no network (a dead name server)."""
+    import shutil
+    if shutil.which("rspamd") is None:
+        pytest.fail("rspamd is not installed (scripts/deps)")
+    d = os.path.join(str(d), "rspamd")
+    for sub in ("local.d", "db", "run", "log"):
+        os.makedirs(os.path.join(d, sub))
+    port = free_port()
+    with open(os.path.join(d, "rspamd.conf"), "w") as f:
+        f.write(RSPAMD_CONF.replace("PORT", str(port)))
+    with open(os.path.join(d, "local.d", "milter_headers.conf"), "w") as f:
+        f.write('use = ["x-spamd-result", "x-rspamd-queue-id"];\n'
+                "skip_local = false;\nskip_authenticated = false;\n")
+    with open(os.path.join(d, "local.d", "options.inc"), "w") as f:
+        f.write("local_addrs = [];\n")
+    out = open(os.path.join(d, "out.log"), "w")
+    procs.start(["rspamd", "-f", "-i", "-u", "root", "-g", "root", "-c",
+                 os.path.join(d, "rspamd.conf"),
+                 "--var", f"LOCAL_CONFDIR={d}", "--var", f"DBDIR={d}/db",
+                 "--var", f"RUNDIR={d}/run", "--var", f"LOGDIR={d}/log"],
+                stdout=out, stderr=subprocess.STDOUT)
+    wait_port(port, timeout=180)      # it loads its rules first
+    return port
+
+
+def test_rspamd_rejects_gtube_and_adds_headers(procs, tmp_path):
+    rport = start_rspamd(procs, tmp_path)
+    sm = smtpd(procs, tmp_path, f"inet:127.0.0.1:{rport} timeout=60")
+    c = sm.client()
+    to_data(c)
+    code, lines = send(c, "From: a@remote.test\r\nTo: alice@example.test\r\n"
+                       f"Subject: spam\r\n\r\n{GTUBE}\r\n")
+    assert lines == ["554 5.7.1 Gtube pattern"], lines
+    assert c.code("MAIL FROM:<s@remote.test>") == 250
+    assert c.code("RCPT TO:<alice@example.test>") == 250
+    assert c.code("DATA") == 354
+    code, lines = send(c, MSG)
+    assert code == 250, lines
+    c.code("QUIT")
+    msgs = sm.messages()
+    assert len(msgs) == 1
+    text = list(msgs.values())[0][1].decode()
+    head = text.partition("\n\n")[0]
+    assert "\nX-Spamd-Result: default: False [" in head, head
+    assert "\nX-Rspamd-Queue-Id: " in head, head
+    assert text.endswith("\n\nline one\n.dot line\n")
