@@ -10,7 +10,8 @@ import subprocess
 
 import pytest
 
-from conftest import free_port, wait_port
+from conftest import free_port, prog, wait_port
+import smtpdutil
 from smtpdutil import Smtpd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -130,6 +131,26 @@ def test_bdat_goes_through_the_milter(procs, tmp_path, mport):
     text = list(sm.messages().values())[0][1].decode()
     assert "\nX-Milter-Test: passed\n" in text
     assert "\nSubject: changed\n" in text
+
+
+def test_under_tcpserver(procs, tmp_path, mport):
+    """Under tcpserver the connections are made before the sandbox."""
+    sm = Smtpd(procs, tmp_path, listen=False,
+               smtpd_milter=f"inet:127.0.0.1:{mport}")
+    port = free_port()
+    with open(sm.log, "ab") as lg:
+        ts = procs.start(["tcpserver", "-q", "-H", "-R", "-l", "localhost",
+                          "127.0.0.1", str(port), prog("sandmail-smtpd"),
+                          "-c", sm.conf], stderr=lg)
+    wait_port(port)
+    smtpdutil.wait_idle(ts.pid, sm.log)
+    c = smtpdutil.Client(port)
+    to_data(c)
+    assert send(c, MSG)[0] == 250
+    c.code("QUIT")
+    text = list(sm.messages().values())[0][1].decode()
+    assert "\nX-Milter-Test: passed\n" in text
+    assert "connect [127.0.0.1]" in open(tmp_path / "milter.log").read()
 
 
 def dead_port():
