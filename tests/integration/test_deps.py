@@ -14,7 +14,8 @@ from conftest import ROOT
 DEPS = os.path.join(ROOT, "scripts", "deps")
 TOOLS = ("tcpserver", "runsvdir", "sv", "openssl", "cdb", "dnsmasq",
          "smtp-sink", "smtp-source", "mandoc", "man", "setpriv", "mount",
-         "useradd", "ss", "swaks", "postgrey", "grep", "opendkim")
+         "useradd", "ss", "swaks", "postgrey", "grep", "opendkim",
+         "opendkim-genkey", "rspamd")
 
 
 def check_tools(path=None, python="/usr/bin/python3"):
