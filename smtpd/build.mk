@@ -19,3 +19,5 @@ fuzz_smtpd_OBJS := $(SMTPD_LIB_OBJS)
 test_filter_OBJS := $(SMTPD_LIB_OBJS)
 fuzz_policyd_OBJS := $(SMTPD_LIB_OBJS)
 fuzz_dnsbl_OBJS := $(SMTPD_LIB_OBJS)
+# milters.c's header and body code: tests/fuzz/fuzz_mhdr.c
+fuzz_mhdr_OBJS := $(SMTPD_LIB_OBJS)

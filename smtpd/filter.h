@@ -88,6 +88,19 @@ int	milters_spool(const char *, size_t);	/* 0 or -1 */
  * discarded: the caller aborts the queue's message) */
 int	milters_eom(struct session *, int bdat, uint64_t *written);
 void	milters_abort(struct session *);	/* the transaction ends */
+/* the pure parts, for tests: mhdr_name, the length of a header field's
+ * name before its ':' in p[0..n), or 0 (not a field); mhdr_end, the LF
+ * ending the field that starts at p[i] (not followed by a fold), or -1
+ * when p[0..n) does not tell (whole: p holds the whole text, so its last
+ * LF ends a field); mhdr_make, "Name: value\n" (malloc) from a milter's
+ * name and value, CRs dropped and every inner LF followed by a fold, or
+ * NULL for a bad name; mbody_lf, CRLF lines made LF lines (out: room for
+ * n + 1 bytes; *cr carries a CR across chunks), the length written */
+size_t	mhdr_name(const char *p, size_t n);
+long	mhdr_end(const char *p, size_t n, size_t i, int whole);
+char	*mhdr_make(const char *name, const char *value, int leadspc,
+	    size_t *len);
+size_t	mbody_lf(const char *p, size_t n, int *cr, char *out);
 void	milters_end(struct session *);		/* the session ends */
 
 #endif

@@ -491,10 +491,10 @@ milters_spool(const char *p, size_t n)
 	return 0;
 }
 
-/* name_len - the length of a field name ending at ':' in p[0..n) (RFC
+/* mhdr_name - the length of a field name ending at ':' in p[0..n) (RFC
  * 5322 2.2: printable ASCII but ':'), or 0 */
-static size_t
-name_len(const char *p, size_t n)
+size_t
+mhdr_name(const char *p, size_t n)
 {
 	size_t i;
 
@@ -504,11 +504,11 @@ name_len(const char *p, size_t n)
 	return i < n ? i : 0;
 }
 
-/* field_end - the LF ending the field at p[i], not followed by a fold;
+/* mhdr_end - the LF ending the field at p[i], not followed by a fold;
  * its offset, or -1 when p[0..n) does not tell (whole: p is the whole
  * text, so its end ends a field) */
-static long
-field_end(const char *p, size_t n, size_t i, int whole)
+long
+mhdr_end(const char *p, size_t n, size_t i, int whole)
 {
 	for (size_t e = i; e < n; e++) {
 		if (p[e] != '\n')
@@ -553,8 +553,8 @@ msg_read(struct msg *mg)
 			i++;
 			break;
 		}
-		if ((e = field_end(p, n, i, n == X.len)) == -1 ||
-		    name_len(p + i, (size_t)e - i) == 0)
+		if ((e = mhdr_end(p, n, i, n == X.len)) == -1 ||
+		    mhdr_name(p + i, (size_t)e - i) == 0)
 			break;		/* not a field: the body begins */
 		mg->f[mg->nf].len = (size_t)e + 1 - i;
 		if ((mg->f[mg->nf].raw = malloc((size_t)e + 1 - i)) == NULL) {
@@ -570,36 +570,58 @@ msg_read(struct msg *mg)
 	return 0;
 }
 
-/* field_make - "Name: value\n" from a milter's name and value: CR
+/* mhdr_make - "Name: value\n" from a milter's name and value: CR
  * dropped, each LF followed by a fold (a value cannot end the header or
  * start a field); NULL when the name is not a field name */
-static char *
-field_make(const char *name, const char *value, int leadspc, size_t *len)
+/* blank_tail - the last line of b (from start) holds only white space;
+ * its LF's offset in *nl (or start when it is the first) */
+static int
+blank_tail(const struct buf *b, size_t start, size_t *nl)
+{
+	size_t i = b->len;
+
+	while (i > start && (b->p[i - 1] == ' ' || b->p[i - 1] == '\t'))
+		i--;
+	*nl = i > start ? i - 1 : start;
+	return i == start || b->p[i - 1] == '\n';
+}
+
+char *
+mhdr_make(const char *name, const char *value, int leadspc, size_t *len)
 {
 	struct buf b = BUF_INIT(MILTER_PKT_MAX * 2);
-	size_t nl = strlen(name);
+	size_t nl = strlen(name), start, at;
 	const char *v;
 	int r;
 
-	if (nl == 0 || name_len(name, nl) != 0 || memchr(name, ' ', nl))
+	if (nl == 0)
 		return NULL;
 	for (size_t i = 0; i < nl; i++)
 		if ((unsigned char)name[i] <= 32 ||
-		    (unsigned char)name[i] >= 127)
+		    (unsigned char)name[i] >= 127 || name[i] == ':')
 			return NULL;
 	r = buf_put(&b, name, nl) | buf_putc(&b, ':');
+	start = b.len;
 	if (!leadspc)
 		r |= buf_putc(&b, ' ');
 	for (v = value; *v != '\0'; v++) {
 		if (*v == '\r')
 			continue;
-		r |= buf_putc(&b, *v);
-		if (*v == '\n' && v[1] != ' ' && v[1] != '\t')
+		if (*v != '\n') {
+			r |= buf_putc(&b, *v);
+			continue;
+		}
+		/* a fold, never a line of white space only (some readers
+		 * take one for the end of the header) */
+		if (blank_tail(&b, start, &at))
+			continue;
+		r |= buf_putc(&b, '\n');
+		if (v[1] != ' ' && v[1] != '\t')
 			r |= buf_putc(&b, '\t');
 	}
-	while (b.len > 0 && (b.p[b.len - 1] == '\n' ||
-	    (b.p[b.len - 1] == '\t' && b.len > 1 && b.p[b.len - 2] == '\n')))
-		b.len--;
+	while (b.len > start && blank_tail(&b, start, &at) &&
+	    b.p[at] == '\n')
+		b.len = at;		/* no white-space line at the end */
 	r |= buf_putc(&b, '\n');
 	if (r != 0) {
 		buf_free(&b);
@@ -617,7 +639,7 @@ hdr_insert(struct msg *mg, size_t at, const char *name, const char *value,
 	struct field f;
 
 	if (mg->nf == FIELDS_MAX ||
-	    (f.raw = field_make(name, value ? value : "", leadspc,
+	    (f.raw = mhdr_make(name, value ? value : "", leadspc,
 	    &f.len)) == NULL)
 		return -1;
 	if (at > mg->nf)
@@ -639,7 +661,7 @@ hdr_change(struct msg *mg, const char *name, uint32_t idx,
 	uint32_t k = 0;
 
 	for (i = 0; i < mg->nf; i++)
-		if (name_len(mg->f[i].raw, mg->f[i].len) == nl &&
+		if (mhdr_name(mg->f[i].raw, mg->f[i].len) == nl &&
 		    strncasecmp(mg->f[i].raw, name, nl) == 0 && ++k == idx)
 			break;
 	if (i == mg->nf)
@@ -652,7 +674,7 @@ hdr_change(struct msg *mg, const char *name, uint32_t idx,
 		mg->nf--;
 		return 0;
 	}
-	if ((f.raw = field_make(name, value, leadspc, &f.len)) == NULL)
+	if ((f.raw = mhdr_make(name, value, leadspc, &f.len)) == NULL)
 		return -1;
 	free(mg->f[i].raw);
 	mg->f[i] = f;
@@ -714,26 +736,37 @@ env_mod(struct session *s, const struct milter_mod *md)
 	return r;
 }
 
-/* body_add - a chunk of a replaced body (CRLF lines) to the spool's end,
- * as LF lines; *cr: a CR held back from the chunk before */
-static int
-body_add(uint64_t *len, const char *p, size_t n, int *cr)
+/* mbody_lf - a replaced body's chunk (CRLF lines) as LF lines into out
+ * (room for n + 1 bytes); *cr: a CR held back from the chunk before (a
+ * CR not followed by LF is kept).  The bytes written. */
+size_t
+mbody_lf(const char *p, size_t n, int *cr, char *out)
 {
-	char b[4096];
 	size_t o = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		if (*cr && p[i] != '\n')
-			b[o++] = '\r';
+			out[o++] = '\r';
 		*cr = p[i] == '\r';
 		if (!*cr)
-			b[o++] = p[i];
-		if (o >= sizeof b - 1 || i + 1 == n) {
-			if (spool_write(X.end + *len, b, o) == -1)
-				return -1;
-			*len += o;
-			o = 0;
-		}
+			out[o++] = p[i];
+	}
+	return o;
+}
+
+/* body_add - a chunk of a replaced body to the spool's end, as LF lines */
+static int
+body_add(uint64_t *len, const char *p, size_t n, int *cr)
+{
+	char b[4097];
+	size_t k, o;
+
+	for (size_t i = 0; i < n; i += k) {
+		k = n - i < sizeof b - 1 ? n - i : sizeof b - 1;
+		o = mbody_lf(p + i, k, cr, b);
+		if (spool_write(X.end + *len, b, o) == -1)
+			return -1;
+		*len += o;
 	}
 	return 0;
 }
@@ -790,7 +823,7 @@ field_stage(struct session *s, unsigned i, const struct field *f)
 {
 	struct buf b = BUF_INIT(HDRS_MAX + 2);
 	struct milter_res r = { 0 };
-	size_t nl = name_len(f->raw, f->len), v = nl + 1;
+	size_t nl = mhdr_name(f->raw, f->len), v = nl + 1;
 	int ok;
 
 	if (!(M[i].m.proto & MP_HDR_LEADSPC) && v < f->len &&
