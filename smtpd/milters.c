@@ -14,8 +14,8 @@
  *
  * Stages: connect (at the greeting), HELO, MAIL, RCPT and DATA as the
  * commands come; the message itself after its end.  While milters want
- * the message, data.c writes the decoded text to a spool (a memfd made
- * before the sandbox, at most max_message_size plus a replaced body)
+ * the message, data.c writes the decoded text to a spool (a memfd per
+ * message, at most max_message_size plus a replaced body)
  * instead of the queue; at the end of the text each milter in turn gets
  * the header fields, the body and end-of-message, and its changes are
  * applied before the next milter sees the message.  Then the changed
@@ -202,16 +202,11 @@ milters_dial(unsigned i)
 	return fd;
 }
 
-/* milters_open - before the sandbox: the spool, and with dial the
- * connections (under tcpserver; under the listener they come from it) */
+/* milters_open - before the sandbox, with dial: the connections (under
+ * tcpserver; under the listener they come from it) */
 void
 milters_open(int dial)
 {
-	if (nconf == 0)
-		return;
-	if (spool < 0 && (spool = memfd_create("smtpd-spool",
-	    MFD_CLOEXEC)) == -1)
-		log_kv("error", "op", "memfd", "err", strerror(errno), NULL);
 	for (unsigned i = 0; dial && i < nconf; i++)
 		if (pre[i] < 0 && (pre[i] = milters_dial(i)) == -1)
 			log_kv("milter", "event", "failure", "milter",
@@ -435,8 +430,14 @@ milters_spooling(struct session *s)
 	for (unsigned i = 0; i < nconf; i++)
 		X.active |= live(i);
 	X.active |= X.discard | X.xdiscard;
-	if (X.active && spool >= 0 && ftruncate(spool, 0) == -1)
+	if (spool >= 0)
+		close(spool);
+	spool = -1;
+	if (X.active && (spool = memfd_create("smtpd-spool",
+	    MFD_CLOEXEC)) == -1) {
+		log_kv("error", "op", "memfd", "err", strerror(errno), NULL);
 		X.active = -1;		/* writes fail: 451 */
+	}
 	return X.active != 0;
 }
 
@@ -1012,6 +1013,9 @@ milters_abort(struct session *s)
 	X.mailed = 0;
 	X.xdiscard = X.discard;
 	X.active = 0;
+	if (spool >= 0)
+		close(spool);		/* its memory back */
+	spool = -1;
 	X.quarantine[0] = '\0';
 }
 
