@@ -85,6 +85,24 @@ def test_header_changes_before_commit(procs, tmp_path, mport):
     assert "body 21 2" in log
 
 
+def test_body_envelope_and_delete(procs, tmp_path, mport):
+    """A replaced body, a deleted field, a new sender, a recipient added
+    and one deleted: all in what the queue commits."""
+    sm = smtpd(procs, tmp_path, f"inet:127.0.0.1:{mport}")
+    c = sm.client()
+    to_data(c)
+    code, lines = send(c, "Subject: rewrite\r\nX-Remove: me\r\n"
+                       "X-Keep: me\r\n\r\nold body\r\n")
+    assert code == 250, lines
+    env, text = list(sm.messages().values())[0]
+    text = text.decode()
+    assert "X-Remove" not in text and "\nX-Keep: me\n" in text, text
+    assert text.endswith("\n\nnew body\nsecond line\n"), text
+    assert env["sender"] == "changed@remote.test"
+    assert [r[0] for r in env["rcpts"]] == ["bob@example.test"]
+    assert env["size"] == len(text.encode())
+
+
 def test_rcpt_custom_reply_and_tempfail(procs, tmp_path, mport):
     sm = smtpd(procs, tmp_path, f"inet:127.0.0.1:{mport}")
     c = sm.client()
