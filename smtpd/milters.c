@@ -89,6 +89,7 @@ struct field {
 struct msg {
 	struct field	*f;
 	size_t		 nf;
+	size_t		 nf0;		/* the client's fields */
 	int		 sep;		/* an empty line before the body */
 	uint64_t	 boff, blen;	/* the body in the spool */
 };
@@ -566,6 +567,7 @@ msg_read(struct msg *mg)
 		i = (size_t)e + 1;
 	}
 	free(p);
+	mg->nf0 = mg->nf;
 	mg->boff = i;
 	mg->blen = X.len - i;
 	return 0;
@@ -931,7 +933,9 @@ msg_write(struct session *s, const struct msg *mg, uint64_t *written)
 			return -1;
 		*written += mg->f[i].len;
 	}
-	if (mg->sep) {
+	/* a text without fields that milters gave some: the empty line,
+	 * or its first line would join the header */
+	if (mg->sep || (mg->nf0 == 0 && mg->nf > 0 && mg->blen > 0)) {
 		if (qc_data(s->qc, "\n", 1) == -1)
 			return -1;
 		*written += 1;

@@ -85,6 +85,18 @@ def test_header_changes_before_commit(procs, tmp_path, mport):
     assert "body 21 2" in log
 
 
+def test_fields_added_to_a_text_without_any(procs, tmp_path, mport):
+    sm = smtpd(procs, tmp_path, f"inet:127.0.0.1:{mport}")
+    c = sm.client()
+    to_data(c)
+    assert send(c, "hello\r\nworld\r\n")[0] == 250
+    text = list(sm.messages().values())[0][1].decode()
+    head, sep, body = text.partition("\n\n")
+    assert head.split("\n")[-3:] == ["X-Milter-Test: passed", "X-First: yes",
+                                     "Subject: changed"], text
+    assert body == "hello\nworld\n", text
+
+
 def test_body_envelope_and_delete(procs, tmp_path, mport):
     """A replaced body, a deleted field, a new sender, a recipient added
     and one deleted: all in what the queue commits."""
