@@ -31,6 +31,8 @@ enum {
 	ENV_8BITMIME = 0x02,	/* BODY=8BITMIME */
 	ENV_BOUNCE = 0x04,	/* a report we made ourselves */
 	ENV_BINARY = 0x08,	/* BODY=BINARYMIME (not offered yet) */
+	ENV_HOLD = 0x10,	/* quarantined (a milter): send puts it on
+				 * hold (hold/ID) before it tries it */
 };
 
 struct env_rcpt {

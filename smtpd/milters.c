@@ -986,8 +986,11 @@ milters_eom(struct session *s, int bdat, uint64_t *written)
 	if (ok && (X.xdiscard || s->env.nrcpt == 0))
 		ok = discarded(s);
 	else if (ok && X.quarantine[0] != '\0') {
+		/* committed as usual; send holds it (hold/ID) before any
+		 * delivery, until sandmail-queuectl releases it */
+		s->env.flags |= ENV_HOLD;
 		log_kv("milter", "event", "quarantine", "id", s->id,
-		    "reason", X.quarantine, "applied", "no", NULL);
+		    "reason", X.quarantine, NULL);
 	}
 	if (ok && msg_write(s, &mg, written) == -1) {
 		refuse(s, "queue write", "451 4.3.0 Queue write failed, try "

@@ -1,7 +1,9 @@
 """Milters in the installed layout (installed.py): the tests' own milter
 (python3-milter) behind the installed port-25 service, its listener
 making the session's milter connection; header changes reach the
-mailbox, a GTUBE message is refused at the end of DATA."""
+mailbox, a GTUBE message is refused at the end of DATA, a quarantined
+one waits on hold (sandmail-queuectl) until released."""
+import json
 import os
 import smtplib
 import subprocess
@@ -35,6 +37,30 @@ def send(inst, subj, text):
     raise AssertionError("port 25 did not take the message")
 
 
+def held(inst):
+    r = inst.run([inst.sbin("sandmail-queuectl"), "list", "-j"])
+    out = r.stdout if isinstance(r.stdout, str) else r.stdout.decode()
+    return [m["queue_id"] for m in map(json.loads, out.splitlines())
+            if m["held"]]
+
+
+def quarantine(inst):
+    """The milter's quarantine: accepted (250: on disk), then held by
+    send before any delivery; released, it is delivered."""
+    send(inst, "quarantine", "hello milter-quarantined")
+    for _ in range(300):
+        ids = held(inst)
+        if ids:
+            break
+        time.sleep(0.1)
+    assert len(ids) == 1, ids
+    assert not any(b"milter-quarantined" in m
+                   for m in inst.mail(inst.maildir("alice")))
+    assert f"prog=send event=hold id={ids[0]}" in inst.logs()
+    inst.run([inst.sbin("sandmail-queuectl"), "release", ids[0]])
+    inst.wait_mail(inst.maildir("alice"), "milter-quarantined")
+
+
 def test_installed_milter(installed, procs, tmp_path):
     port = free_port()
     log = open(tmp_path / "milter.log", "w")
@@ -59,6 +85,7 @@ def test_installed_milter(installed, procs, tmp_path):
         assert e.value.smtp_code == 554
         assert b"GTUBE seen" in e.value.smtp_error
         assert "connect [127.0.0.1]" in open(tmp_path / "milter.log").read()
+        quarantine(installed)
     finally:
         with open(path, "w") as f:
             f.write(saved)
