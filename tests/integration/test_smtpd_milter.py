@@ -366,3 +366,17 @@ def test_opendkim_signs_and_dkimpy_verifies(procs, tmp_path):
     assert dkim.verify(wire, dnsfunc=dns), text
     # and a changed body fails, so the check means something
     assert not dkim.verify(wire.replace(b"Hello", b"Jello"), dnsfunc=dns)
+
+
+@pytest.mark.parametrize("value", [
+    "inet:127.0.0.1", "127.0.0.1:8891", "unix:relative/path",
+    "inet:127.0.0.1:8891 default_action=dunno",
+    "inet:127.0.0.1:8891 timeout=0", "inet:127.0.0.1:8891 timeout=5s",
+    "inet:127.0.0.1:8891 colour=blue"])
+def test_bad_milter_setting_stops_smtpd(procs, tmp_path, value):
+    sm = Smtpd(procs, tmp_path, listen=False, smtpd_milter=value)
+    r = subprocess.run([prog("sandmail-smtpd"), "-c", sm.conf, "-l",
+                        f"127.0.0.1:{free_port()}"], capture_output=True,
+                       timeout=30)
+    assert r.returncode == 111, r
+    assert b"smtpd_milter" in r.stderr, r.stderr
