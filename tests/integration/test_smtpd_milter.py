@@ -115,6 +115,28 @@ def test_body_envelope_and_delete(procs, tmp_path, mport):
     assert env["size"] == len(text.encode())
 
 
+def test_reused_worker_connects_again(procs, tmp_path, mport):
+    """A port-25 worker serves the next sessions: each gets its own
+    milter connections from the listener, and ends them with QUIT."""
+    sm = smtpd(procs, tmp_path, f"inet:127.0.0.1:{mport}")
+    pids = set()
+    for k in range(3):
+        c = sm.client()
+        to_data(c)
+        assert send(c, MSG)[0] == 250
+        assert c.code("QUIT") == 221
+        c.close()
+    for line in sm.logtext().splitlines():
+        if "event=connect " in line:
+            pids.add(line.split(" pid=")[1].split()[0])
+    assert len(sm.messages()) == 3
+    for _, text in sm.messages().values():
+        assert b"\nX-Milter-Test: passed\n" in text
+    assert len(pids) < 3, pids      # a worker served more than one
+    log = open(tmp_path / "milter.log").read()
+    assert log.count("connect [127.0.0.1]") == 3, log
+
+
 def test_rcpt_custom_reply_and_tempfail(procs, tmp_path, mport):
     sm = smtpd(procs, tmp_path, f"inet:127.0.0.1:{mport}")
     c = sm.client()
