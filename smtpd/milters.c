@@ -370,8 +370,7 @@ milters_mail(struct session *s)
 {
 	struct buf b = BUF_INIT(ENV_ADDR_MAX + 8);
 	const char *mac[] = { "{mail_addr}", s->env.sender,
-	    "{auth_authen}", s->auth_user ? s->auth_user : "",
-	    "{auth_type}", s->auth_user ? "PLAIN" : "", NULL, NULL };
+	    "{auth_authen}", s->auth_user ? s->auth_user : "", NULL, NULL };
 	int ok;
 
 	if (!X.on)
