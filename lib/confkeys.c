@@ -105,6 +105,7 @@ const struct conf_key conf_keys[] = {
 	{ "smtpd_dnsbl_nameserver", CONF_HOSTPORT, 0, ANY, "127.0.0.1",
 	    NULL, "smtpd" },
 	{ "smtpd_dnsbl_timeout", CONF_SECS, 0, 1, 60, "5", NULL, "smtpd" },
+	BOOL("smtpd_iprev", "no", "smtpd"),
 	{ "smtpd_milter", CONF_STR, CONF_MULTI, ANY, NULL, NULL, "smtpd" },
 	{ "smtpd_milter_timeout", CONF_SECS, 0, 1, 3600, "30", NULL,
 	    "smtpd" },

@@ -291,7 +291,8 @@ xact_id(struct session *s)
 		return -1;
 	}
 	s->begun = 1;
-	if (received_line(&b, s) == -1 || policyd_headers(&b) == -1 ||
+	if (received_line(&b, s) == -1 || dnsbl_iprev_header(&b, s) == -1 ||
+	    policyd_headers(&b) == -1 ||
 	    qc_data(s->qc, b.p, b.len) == -1)
 		s->dm.bad |= D_QFAIL;
 	s->dm.size = 0;

@@ -59,6 +59,10 @@ int	dnsbl_name(const char *ip, const char *zone, char *out, size_t sz);
  * answer, printable, into out; 0 or -1 */
 int	dnsbl_txt(const uint8_t *p, size_t n, const char *qname, char *out,
 	    size_t sz);
+/* dnsbl_iprev_header: with smtpd_iprev, the client's reverse-DNS check
+ * (done at connect) as an Authentication-Results field appended to b;
+ * 0 or -1 */
+int	dnsbl_iprev_header(struct buf *b, const struct session *);
 /* dnsbl_connect: 1 go on, 0 refused (554 answered) */
 int	dnsbl_connect(struct session *);
 
