@@ -117,6 +117,12 @@ const struct conf_key conf_keys[] = {
 	    "smtpd" },
 	{ "dmarc_policy", CONF_CHOICE, 0, ANY, "none",
 	    "none|quarantine-header|reject", "smtpd" },
+	BOOL("smtpd_iprev", "no", "smtpd"),
+	{ "smtpd_milter", CONF_STR, CONF_MULTI, ANY, NULL, NULL, "smtpd" },
+	{ "smtpd_milter_timeout", CONF_SECS, 0, 1, 3600, "30", NULL,
+	    "smtpd" },
+	{ "smtpd_milter_default_action", CONF_CHOICE, 0, ANY, "tempfail",
+	    "tempfail|accept|reject", "smtpd" },
 
 	/* sandmail-queue */
 	{ "queue_sync", CONF_CHOICE, 0, ANY, "fsync", "syncfs|fsync",

@@ -191,6 +191,7 @@ parse_rdata(const uint8_t *p, size_t n, size_t off, uint16_t rdlen,
 			return -1;
 		return r;
 	case DNS_T_CNAME:
+	case DNS_T_PTR:
 		if ((r = dns_name_read(p, end, &o, rr->u.cname)) == -1 ||
 		    o != end)
 			return -1;

@@ -21,7 +21,8 @@
 
 enum dns_type {
 	DNS_T_A = 1, DNS_T_NS = 2, DNS_T_CNAME = 5, DNS_T_SOA = 6,
-	DNS_T_MX = 15, DNS_T_AAAA = 28, DNS_T_OPT = 41, DNS_T_TLSA = 52,
+	DNS_T_PTR = 12, DNS_T_MX = 15, DNS_T_AAAA = 28, DNS_T_OPT = 41,
+	DNS_T_TLSA = 52,
 };
 
 enum dns_rcode {
@@ -51,7 +52,7 @@ struct dns_rr {
 			uint16_t	pref;
 			char		host[DNS_NAME_BUF];
 		} mx;
-		char		cname[DNS_NAME_BUF];
+		char		cname[DNS_NAME_BUF];	/* CNAME, PTR */
 		struct tlsa	tlsa;
 	} u;
 };

@@ -2,7 +2,7 @@
  * Postfix speaks it (doc/protocols.md, "milter").  The codec (packets,
  * the negotiation, the replies) is pure and fuzzed; milter_open and
  * milter_stage talk over a connected socket with a deadline per stage.
- * Not yet wired into smtpd (doc/filters.md, "Not there yet"). */
+ * smtpd's session uses it (smtpd/milters.c, doc/filters.md). */
 #ifndef SANDMAIL_MILTER_H
 #define SANDMAIL_MILTER_H
 

@@ -494,6 +494,26 @@ torn(struct send *s, const char *id, int k, const struct seal *sl)
 	    st.st_mtime < s->boot_at;
 }
 
+/* hold_new - a message quarantined at arrival (ENV_HOLD, from a milter
+ * through smtpd): hold/ID, durable before the message is ever loaded, so
+ * it is never tried until sandmail-queuectl releases it; 0 or -1 */
+static int
+hold_new(struct send *s, const char *id)
+{
+	struct buf b = BUF_INIT(128);
+	int r;
+
+	r = buf_fmt(&b, "quarantined at arrival (smtpd's log: id=%s)\n",
+	    id) == -1 || fs_write_tmp(s->qfd, "hold", id, &b) == -1 ||
+	    fs_publish(s->qfd, "hold", id) == -1 ||
+	    fs_sync_dir(s->qfd, "hold") == -1 ? -1 : 0;
+	buf_free(&b);
+	if (r == 0)
+		log_kv("hold", "id", id, "reason", "quarantined at arrival",
+		    NULL);
+	return r;
+}
+
 /* pre_one - split todo/ID into tmp/ (the image of info/ID in img); 0
  * nothing to do but remove todo/ID, -1 leave it for later, else 16 | the
  * W_* files written.  (info/ID cannot exist here: every info/ was in the
@@ -541,6 +561,13 @@ pre_one(struct send *s, const char *id, struct buf *img, char src[POOL_NAME])
 		env_free(&e);
 		return 0;
 	}
+	if ((e.flags & ENV_HOLD) && hold_new(s, id) == -1) {
+		log_kv("warn", "id", id, "op", "hold", "err",
+		    strerror(errno), NULL);
+		env_free(&e);
+		return -1;
+	}
+	e.flags &= ~(uint32_t)ENV_HOLD;
 	xout_init(&o, id);
 	for (size_t i = 0; i < e.nrcpt; i++)
 		expand(s, &o, &e.rcpt[i], e.rcpt[i].addr, 0, chain);

@@ -4,7 +4,7 @@
 # reads the DNS blocklist lookups of smtpd/dnsbl.c.
 PROGS += sandmail-smtpd
 SMTPD_LIB_OBJS := smtpd/session.o smtpd/data.o smtpd/param.o smtpd/auth.o \
-	smtpd/policy.o smtpd/policyd.o smtpd/dnsbl.o smtpd/verify.o smtpd/cfg.o smtpd/listen.o \
+	smtpd/policy.o smtpd/policyd.o smtpd/dnsbl.o smtpd/verify.o smtpd/milters.o smtpd/cfg.o smtpd/listen.o \
 	smtpd/worker.o smtpd/sandbox.o smtpd/limits.o \
 	auth/authclient.o
 # the generation page (gen.c), also linked by the attacker probe
@@ -19,3 +19,5 @@ fuzz_smtpd_OBJS := $(SMTPD_LIB_OBJS)
 test_filter_OBJS := $(SMTPD_LIB_OBJS)
 fuzz_policyd_OBJS := $(SMTPD_LIB_OBJS)
 fuzz_dnsbl_OBJS := $(SMTPD_LIB_OBJS)
+# milters.c's header and body code: tests/fuzz/fuzz_mhdr.c
+fuzz_mhdr_OBJS := $(SMTPD_LIB_OBJS)

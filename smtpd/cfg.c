@@ -182,6 +182,7 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 	policyd_load(c);
 	dnsbl_load(c);
 	verify_load(c, cfg->hostname);
+	milters_load(c);
 }
 
 /* tables_open - map every table (a missing one is empty); 0 or -1 */

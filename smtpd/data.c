@@ -269,6 +269,7 @@ static int
 xact_open(struct session *s, int bdat)
 {
 	data_init(&s->dm, s->cfg->max_size, s->cfg->max_hops, bdat);
+	s->spooling = milters_spooling(s);
 	if (!s->qc_ok || qc_begin_send(s->qc) != QC_OK) {
 		queue_down(s, s->qc_ok ? s->qc->text : "no queue");
 		s->id[0] = '\0';
@@ -291,7 +292,8 @@ xact_id(struct session *s)
 		return -1;
 	}
 	s->begun = 1;
-	if (received_line(&b, s) == -1 || policyd_headers(&b) == -1 ||
+	if (received_line(&b, s) == -1 || dnsbl_iprev_header(&b, s) == -1 ||
+	    policyd_headers(&b) == -1 ||
 	    (verify_held() ? verify_keep(b.p, b.len, 1) :
 	    qc_data(s->qc, b.p, b.len)) == -1)
 		s->dm.bad |= D_QFAIL;
@@ -301,13 +303,24 @@ xact_id(struct session *s)
 	return 0;
 }
 
-/* push - hand decoded bytes to the queue while the message is good */
+/* data_out - the client's text to where it goes next: the milters'
+ * spool while they want it (milters.c), else the queue.  verify.c hands
+ * the client's text it held here too (our own fields, its
+ * Authentication-Results first, go to the queue ahead of it). */
+int
+data_out(struct session *s, const char *p, size_t n)
+{
+	return s->spooling ? milters_spool(p, n) : qc_data(s->qc, p, n);
+}
+
+/* push - hand decoded bytes to the queue while the message is good (to
+ * the milters' spool while they want it: milters.c) */
 static void
 push(struct session *s)
 {
 	if (s->dout.len > 0 && !s->dm.bad && s->begun &&
 	    (verify_held() ? verify_keep(s->dout.p, s->dout.len, 0) :
-	    qc_data(s->qc, s->dout.p, s->dout.len)) == -1)
+	    data_out(s, s->dout.p, s->dout.len)) == -1)
 		s->dm.bad |= D_QFAIL;
 	s->dout.len = 0;
 }
@@ -471,6 +484,7 @@ printable(char *t)
 static void
 finish(struct session *s)
 {
+	uint64_t w;
 	int r;
 
 	s->state = ST_HELO;
@@ -485,6 +499,16 @@ finish(struct session *s)
 			refuse_bad(s);
 		xact_reset(s);
 		return;
+	}
+	if (s->spooling) {
+		/* the milters have their say; the message they leave goes to
+		 * the queue now, still uncommitted */
+		s->spooling = 0;
+		if (!milters_eom(s, s->dm.bdat, &w)) {
+			xact_reset(s);
+			return;
+		}
+		s->env.size = s->env.size - s->dm.size + w;
 	}
 	s->begun = 0;		/* qc_end ends it either way */
 	r = qc_end(s->qc, &s->env);
@@ -517,6 +541,8 @@ cmd_data(struct session *s, const char *a, size_t n)
 		refuse(s, "no recipients", "554 5.5.1 No valid recipients");
 		return 0;
 	}
+	if (!milters_data(s))
+		return 0;
 	if (xact_open(s, 0) == -1)
 		return 0;
 	/* the 354 goes out while the queue makes the message's file; a

@@ -34,6 +34,7 @@
 #include "exitcode.h"
 #include "filter.h"
 #include "log.h"
+#include "saddr.h"
 #include "smtpd.h"
 
 #define ZONES_MAX	16
@@ -54,7 +55,17 @@ static struct {
 	const char	*ns;
 	int		 timeout_ms;
 	int		 fd;
+	int		 iprev;		/* smtpd_iprev */
 } D = { .fd = -1 };
+
+#define IPREV_NAMES	3	/* PTR names tried forward */
+
+/* the session's iprev result (RFC 8601 2.7.3), for its messages */
+static struct {
+	const char	*res;		/* NULL: not checked */
+	char		 name[DNS_NAME_BUF];
+	char		 ip[IP_MAX];
+} I;
 
 /* zone_parse - "zone[=a.b.c.d[,a.b.c.d...]][*weight]"; 0 or -1 */
 static int
@@ -121,42 +132,7 @@ dnsbl_load(const struct conf *c)
 	D.threshold = conf_num(c, "smtpd_dnsbl_threshold", 1, 1, 1000000);
 	D.ns = conf_str(c, "smtpd_dnsbl_nameserver", "127.0.0.1");
 	D.timeout_ms = (int)conf_secs(c, "smtpd_dnsbl_timeout", 5) * 1000;
-}
-
-/* ns_addr - "IP", "IP:port", "[IPv6]:port"; 0 or -1 */
-static int
-ns_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
-	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *ai;
-	char host[IP_MAX];
-	const char *port = "53", *c;
-	size_t hl;
-
-	if (*s == '[') {
-		if ((c = strchr(s, ']')) == NULL || (c[1] != '\0' &&
-		    c[1] != ':'))
-			return -1;
-		hl = (size_t)(c - s - 1);
-		s++;
-		if (c[1] == ':')
-			port = c + 2;
-	} else if ((c = strchr(s, ':')) != NULL && strchr(c + 1, ':') ==
-	    NULL) {
-		hl = (size_t)(c - s);
-		port = c + 1;
-	} else
-		hl = strlen(s);
-	if (hl == 0 || hl >= sizeof host)
-		return -1;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	if (getaddrinfo(host, port, &hints, &ai) != 0)
-		return -1;
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
+	D.iprev = conf_bool(c, "smtpd_iprev", 0);
 }
 
 /* dnsbl_open - the UDP socket to the name server, before the sandbox */
@@ -167,9 +143,9 @@ dnsbl_open(void)
 	socklen_t len;
 	int fd;
 
-	if (D.n == 0 || D.fd >= 0)
+	if ((D.n == 0 && !D.iprev) || D.fd >= 0)
 		return;
-	if (ns_addr(D.ns, &ss, &len) == -1) {
+	if (saddr_parse(D.ns, "53", &ss, &len) == -1) {
 		log_kv("dnsbl", "err", "bad smtpd_dnsbl_nameserver", NULL);
 		return;
 	}
@@ -356,6 +332,94 @@ lookup(const char *ip, int hit[ZONES_MAX], char names[][DNS_NAME_BUF])
 		log_kv("dnsbl", "ip", ip, "err", "lookups timed out", NULL);
 }
 
+/* ask - one query and its answer by the deadline; 0 (m holds it) or -1
+ * (no answer) */
+static int
+ask(const char *name, uint16_t type, long long dl, struct dns_msg *m)
+{
+	uint8_t pkt[DNS_UDP_MAX];
+	struct pollfd p = { .fd = D.fd, .events = POLLIN };
+	uint16_t id;
+	long long t;
+	ssize_t k;
+	int len;
+
+	while (read(D.fd, pkt, sizeof pkt) > 0)
+		;		/* late answers */
+	randombytes_buf(&id, sizeof id);
+	if ((len = dns_query(pkt, sizeof pkt, id, name, type, 0)) == -1 ||
+	    write(D.fd, pkt, (size_t)len) != len)
+		return -1;
+	while ((t = dl - io_now_ms()) > 0) {
+		if (poll(&p, 1, (int)t) <= 0)
+			continue;
+		if ((k = read(D.fd, pkt, sizeof pkt)) <= 0)
+			continue;
+		if (dns_parse(pkt, (size_t)k, m) == -1 ||
+		    !(m->flags & DNS_F_QR) || m->id != id ||
+		    m->qtype != type || !dns_name_eq(m->qname, name))
+			continue;	/* not ours, or spoofed */
+		return 0;
+	}
+	return -1;
+}
+
+/* iprev - the client's reverse name, confirmed forward: "pass" (name
+ * set), "fail" (no PTR, or none of its names leads back), "temperror" */
+static const char *
+iprev(const char *ip, char *name)
+{
+	static struct dns_msg m;
+	char ptr[DNS_NAME_BUF], names[IPREV_NAMES][DNS_NAME_BUF];
+	long long dl = io_now_ms() + D.timeout_ms;
+	uint8_t a[16];
+	size_t alen;
+	unsigned n = 0;
+	int temp = 0, v4;
+	uint16_t t;
+
+	if (strncasecmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.'))
+		ip += 7;
+	v4 = inet_pton(AF_INET, ip, a) == 1;
+	if (!v4 && inet_pton(AF_INET6, ip, a) != 1)
+		return "temperror";
+	alen = v4 ? 4 : 16;
+	t = v4 ? DNS_T_A : DNS_T_AAAA;
+	if (dnsbl_name(ip, v4 ? "in-addr.arpa" : "ip6.arpa", ptr,
+	    sizeof ptr) == -1 || ask(ptr, DNS_T_PTR, dl, &m) == -1 ||
+	    (m.rcode != DNS_R_OK && m.rcode != DNS_R_NXDOMAIN))
+		return "temperror";
+	for (size_t r = 0; r < m.nrr && n < IPREV_NAMES; r++)
+		if (m.rr[r].type == DNS_T_PTR)
+			memcpy(names[n++], m.rr[r].u.cname, DNS_NAME_BUF);
+	for (unsigned i = 0; i < n; i++) {
+		if (ask(names[i], t, dl, &m) == -1 ||
+		    (m.rcode != DNS_R_OK && m.rcode != DNS_R_NXDOMAIN)) {
+			temp = 1;
+			continue;
+		}
+		for (size_t r = 0; r < m.nrr; r++)
+			if (m.rr[r].type == t && memcmp(t == DNS_T_A ?
+			    m.rr[r].u.a : m.rr[r].u.aaaa, a, alen) == 0) {
+				memcpy(name, names[i], DNS_NAME_BUF);
+				return "pass";
+			}
+	}
+	return temp ? "temperror" : "fail";
+}
+
+/* dnsbl_iprev_header - the session's iprev result as an
+ * Authentication-Results field (RFC 8601), appended to b; 0 or -1 */
+int
+dnsbl_iprev_header(struct buf *b, const struct session *s)
+{
+	if (I.res == NULL || strcmp(I.ip, s->ip) != 0)
+		return 0;
+	return buf_fmt(b, "Authentication-Results: %s;\n\tiprev=%s "
+	    "policy.iprev=%s%s%s%s\n", s->cfg->hostname, I.res, s->ip,
+	    I.name[0] ? " (" : "", I.name, I.name[0] ? ")" : "");
+}
+
 /* dnsbl_connect - the verdict of the lists on the client */
 int
 dnsbl_connect(struct session *s)
@@ -366,6 +430,14 @@ dnsbl_connect(struct session *s)
 	const struct zone *top = NULL;
 	unsigned i, ti = 0;
 
+	I.res = NULL;
+	if (D.iprev && D.fd >= 0 && !(s->mode & MODE_LOCAL) && s->ip[0]) {
+		I.name[0] = '\0';
+		I.res = iprev(s->ip, I.name);
+		snprintf(I.ip, sizeof I.ip, "%s", s->ip);
+		log_kv("iprev", "ip", s->ip, "result", I.res, "name", I.name,
+		    NULL);
+	}
 	if (D.n == 0 || D.fd < 0 || (s->mode & MODE_LOCAL) || may_relay(s))
 		return 1;
 	lookup(s->ip, hit, names);

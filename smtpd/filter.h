@@ -77,7 +77,52 @@ int	dnsbl_name(const char *ip, const char *zone, char *out, size_t sz);
  * answer, printable, into out; 0 or -1 */
 int	dnsbl_txt(const uint8_t *p, size_t n, const char *qname, char *out,
 	    size_t sz);
+/* dnsbl_iprev_header: with smtpd_iprev, the client's reverse-DNS check
+ * (done at connect) as an Authentication-Results field appended to b;
+ * 0 or -1 */
+int	dnsbl_iprev_header(struct buf *b, const struct session *);
 /* dnsbl_connect: 1 go on, 0 refused (554 answered) */
 int	dnsbl_connect(struct session *);
+
+/* milters.c: the milter clients (doc/filters.md, "Milters") */
+#define MILTERS_MAX	8
+void	milters_load(const struct conf *);
+unsigned milters_count(void);
+/* milters_dial: a connection to the i-th configured milter, begun; the
+ * fd or -1 (the listener, and milters_open under tcpserver) */
+int	milters_dial(unsigned i);
+/* milters_open: before the sandbox: the spool, and the connections
+ * when dial (no listener to ask) */
+void	milters_open(int dial);
+/* the stages: 1 go on, 0 refused (answered; at connect the session
+ * ends) */
+int	milters_connect(struct session *);
+int	milters_helo(struct session *);
+int	milters_mail(struct session *);
+int	milters_rcpt(struct session *, const char *rcpt);
+int	milters_data(struct session *);
+/* milters_spooling: the text begins; 1 when it goes to milters_spool
+ * rather than to the queue */
+int	milters_spooling(struct session *);
+int	milters_spool(const char *, size_t);	/* 0 or -1 */
+/* milters_eom: the text's end: 1 the changed message went to the queue
+ * (*written bytes; qc_end is the caller's), 0 answered (refused or
+ * discarded: the caller aborts the queue's message) */
+int	milters_eom(struct session *, int bdat, uint64_t *written);
+void	milters_abort(struct session *);	/* the transaction ends */
+/* the pure parts, for tests: mhdr_name, the length of a header field's
+ * name before its ':' in p[0..n), or 0 (not a field); mhdr_end, the LF
+ * ending the field that starts at p[i] (not followed by a fold), or -1
+ * when p[0..n) does not tell (whole: p holds the whole text, so its last
+ * LF ends a field); mhdr_make, "Name: value\n" (malloc) from a milter's
+ * name and value, CRs dropped and every inner LF followed by a fold, or
+ * NULL for a bad name; mbody_lf, CRLF lines made LF lines (out: room for
+ * n + 1 bytes; *cr carries a CR across chunks), the length written */
+size_t	mhdr_name(const char *p, size_t n);
+long	mhdr_end(const char *p, size_t n, size_t i, int whole);
+char	*mhdr_make(const char *name, const char *value, int leadspc,
+	    size_t *len);
+size_t	mbody_lf(const char *p, size_t n, int *cr, char *out);
+void	milters_end(struct session *);		/* the session ends */
 
 #endif

@@ -342,8 +342,9 @@ connect_nb(const char *path)
 	return fd;
 }
 
-/* broker - a busy worker's request: a connection to the queue or to
- * sandmail-auth, or a message counted for the rate limits */
+/* broker - a busy worker's request: a connection to the queue, to
+ * sandmail-auth or to a milter, or a message counted for the rate
+ * limits */
 static void
 broker(struct worker *w, const char *b, size_t n)
 {
@@ -356,6 +357,13 @@ broker(struct worker *w, const char *b, size_t n)
 	else if (a == BROKER_DNS) {
 		if ((fd = verify_tcp()) == -1)
 			a = BROKER_NO;
+	} else if (a == BROKER_MILTER) {
+		/* only a configured milter, by its index */
+		if (n != 2 || (fd = milters_dial((unsigned char)b[1])) == -1) {
+			log_kv("error", "op", "milter connect", "err",
+			    n != 2 ? "bad request" : strerror(errno), NULL);
+			a = BROKER_NO;
+		}
 	} else if ((fd = connect_nb(a == BROKER_QUEUE ? lcfg->queue_sock :
 	    lcfg->auth_sock)) == -1) {
 		log_kv("error", "op", a == BROKER_QUEUE ? "queue connect" :
@@ -390,7 +398,7 @@ wk_ctl_read(struct worker *w)
 		return;
 	if (n > 0 && w->busy && (b[0] == BROKER_QUEUE ||
 	    b[0] == BROKER_AUTH || b[0] == BROKER_MSG ||
-	    b[0] == BROKER_DNS)) {
+	    b[0] == BROKER_DNS || b[0] == BROKER_MILTER)) {
 		broker(w, b, (size_t)n);
 		return;
 	}

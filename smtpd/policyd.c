@@ -17,20 +17,19 @@
  * after our Received: line (once, however many recipients asked). */
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "filter.h"
 #include "log.h"
+#include "saddr.h"
 #include "smtpd.h"
 
 #define PD_LINE_MAX	4096	/* one answer line */
@@ -235,53 +234,6 @@ await(int fd, short ev, long long deadline)
 	}
 }
 
-/* addr_of - "unix:/path" or "inet:IP:port" ("inet:[::1]:port") */
-static int
-addr_of(const char *svc, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *ai;
-	struct sockaddr_un *un = (struct sockaddr_un *)ss;
-	char host[IP_MAX];
-	const char *h, *port;
-	size_t hl;
-
-	memset(ss, 0, sizeof *ss);
-	if (strncmp(svc, "unix:", 5) == 0) {
-		if (strlen(svc + 5) >= sizeof un->sun_path || svc[5] != '/')
-			return -1;
-		un->sun_family = AF_UNIX;
-		memcpy(un->sun_path, svc + 5, strlen(svc + 5) + 1);
-		*len = sizeof *un;
-		return 0;
-	}
-	if (strncmp(svc, "inet:", 5) != 0)
-		return -1;
-	h = svc + 5;
-	if (*h == '[') {
-		if ((port = strstr(h, "]:")) == NULL)
-			return -1;
-		h++;
-		hl = (size_t)(port - h);
-		port += 2;
-	} else {
-		if ((port = strrchr(h, ':')) == NULL)
-			return -1;
-		hl = (size_t)(port - h);
-		port++;
-	}
-	if (hl == 0 || hl >= sizeof host)
-		return -1;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	if (getaddrinfo(host, port, &hints, &ai) != 0)
-		return -1;
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
-}
-
 static void
 lose(const char *why)
 {
@@ -305,7 +257,7 @@ policyd_open(void)
 
 	if (P.service == NULL || P.fd >= 0)
 		return;
-	if (addr_of(P.service, &ss, &len) == -1) {
+	if (saddr_service(P.service, &ss, &len) == -1) {
 		lose("bad smtpd_policy_service");
 		return;
 	}

@@ -48,6 +48,10 @@ static const struct sbx_rule smtpd_rules[] = {
 	    SCMP_A2(SCMP_CMP_EQ, TCP_QUICKACK)),
 	/* sockets already open */
 	SBX_ALLOW(shutdown),
+	/* the milters' spool (milters.c): a memfd per message, anonymous
+	 * memory as mmap gives.  Not ftruncate, which could shorten a file
+	 * the session holds for writing (a log on stderr) */
+	SBX_ALLOW1(memfd_create, SCMP_A1(SCMP_CMP_EQ, MFD_CLOEXEC)),
 	/* a spawned sandmail-queue */
 	SBX_ALLOW(wait4),
 	/* a reused worker (worker.c) takes its next connection from the

@@ -325,6 +325,7 @@ xact_reset(struct session *s)
 	s->id[0] = '\0';
 	policyd_reset();
 	verify_reset();
+	milters_abort(s);
 	env_free(&s->env);
 	env_init(&s->env);
 	memset(&s->mp, 0, sizeof s->mp);
@@ -352,6 +353,10 @@ greet_name(struct session *s, const char *a, size_t n, int esmtp)
 	s->esmtp = esmtp;
 	xact_reset(s);
 	s->state = ST_HELO;
+	if (!milters_helo(s)) {
+		s->state = ST_GREET;	/* refused: greet again */
+		return -1;
+	}
 	return 0;
 }
 
@@ -491,6 +496,10 @@ verb_mail(struct session *s, const char *a, size_t n)
 	}
 	if (!verify_mail(s))
 		return 0;
+	if (!milters_mail(s)) {
+		xact_reset(s);
+		return 0;
+	}
 	s->state = ST_MAIL;
 	reply(s, "250 2.1.0 Ok");
 	return 0;
@@ -579,7 +588,8 @@ verb_rcpt(struct session *s, const char *a, size_t n)
 		return 0;
 	}
 	v = r == 1 ? RV_OK : rcpt_check(s, &ad, &s->info);
-	if (rcpt_answer(s, v, b.p, &s->info) && policyd_rcpt(s, b.p)) {
+	if (rcpt_answer(s, v, b.p, &s->info) && policyd_rcpt(s, b.p) &&
+	    milters_rcpt(s, b.p)) {
 		if (env_add_rcpt(&s->env, b.p, (uint8_t)rp.notify,
 		    rp.orcpt) == -1)
 			reply(s, "452 4.5.3 Too many recipients");
@@ -930,6 +940,10 @@ greet(struct session *s)
 		s->why = "dnsbl";
 		return -1;
 	}
+	if (!milters_connect(s)) {
+		s->why = "milter";
+		return -1;
+	}
 	reply(s, "220 %s ESMTP sandmail", s->cfg->hostname);
 	return 0;
 }
@@ -960,6 +974,7 @@ session_run(struct session *s)
 		s->ending(s);
 	(void)wr_flush(&s->out);
 	xact_reset(s);
+	milters_end(s);
 	log_end(s);
 	return 0;
 }

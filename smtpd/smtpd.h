@@ -179,6 +179,9 @@ struct session {
 	 * smtpd_verify_nameserver, for an answer too long for UDP; the fd,
 	 * or -1.  NULL: none (under tcpserver) */
 	int		(*dns_tcp)(struct session *);
+	/* the connection to the i-th milter (through the listener), or
+	 * -1; NULL: made before the sandbox (milters.c) */
+	int		(*milter_need)(struct session *, unsigned i);
 	char		 ip[IP_MAX], port[8], localip[IP_MAX];
 	char		 helo[HELO_MAX + 1];
 	struct buf	 line;
@@ -189,6 +192,7 @@ struct session {
 	struct mailparam mp;
 	char		 id[QID_MAX + 1];
 	int		 begun;		/* qc_begin done */
+	int		 spooling;	/* the text goes to the milters' spool */
 	struct data	 dm;
 	struct buf	 dout;		/* decoded bytes for the queue */
 	char		*firstrcpt;
@@ -234,6 +238,7 @@ void	data_last(struct data *);	/* BDAT LAST: a CR left is bare */
 int	received_line(struct buf *, const struct session *);
 long long data_deadline(const struct session *);
 int	cmd_data(struct session *, const char *, size_t);
+int	data_out(struct session *, const char *, size_t);	/* 0 or -1 */
 int	cmd_bdat(struct session *, const char *, size_t);
 
 /* auth.c: STARTTLS and AUTH */
@@ -289,10 +294,11 @@ int	lim_msg(const struct smtpd_cfg *, const char *ip, const char *login,
  * the connection to the queue or to sandmail-auth and passes it back
  * (SCM_RIGHTS, one byte: the request's letter, or BROKER_NO), and counts
  * messages for the rate limits (BROKER_MSG and the login; the answer is
- * BROKER_MSG, or BROKER_NO over a limit). */
+ * BROKER_MSG, or BROKER_NO over a limit).  BROKER_MILTER and one byte, a
+ * milter's index in smtpd_milter's list: a connection to that milter. */
 enum {
 	BROKER_QUEUE = 'Q', BROKER_AUTH = 'A', BROKER_MSG = 'M',
-	BROKER_DNS = 'D', BROKER_NO = 'x'
+	BROKER_DNS = 'D', BROKER_MILTER = 'F', BROKER_NO = 'x'
 };
 struct handoff {
 	char	ip[IP_MAX];

@@ -492,10 +492,14 @@ static long long
 send_stripped(struct session *s)
 {
 	const char *p = V.held.p, *end = p + V.held.len, *f, *e;
-	const char *from = p;
+	const char *from = p + V.msg_off;
 	long long removed = 0;
 
-	f = p + V.msg_off;
+	/* our own fields to the queue; the client's text to where it goes
+	 * next (data_out: the milters' spool, or the queue) */
+	if (V.msg_off > 0 && qc_data(s->qc, p, V.msg_off) == -1)
+		return -1;
+	f = from;
 	while (f < end && *f != '\n') {		/* header fields */
 		for (e = f; e < end; e++)
 			if (*e == '\n' && (e + 1 == end || (e[1] != ' ' &&
@@ -504,14 +508,14 @@ send_stripped(struct session *s)
 		if (e < end)
 			e++;
 		if (ar_is_ours(f, (size_t)(e - f), V.id)) {
-			if (qc_data(s->qc, from, (size_t)(f - from)) == -1)
+			if (data_out(s, from, (size_t)(f - from)) == -1)
 				return -1;
 			removed += e - f;
 			from = e;
 		}
 		f = e;
 	}
-	return qc_data(s->qc, from, (size_t)(end - from)) == -1 ? -1 :
+	return data_out(s, from, (size_t)(end - from)) == -1 ? -1 :
 	    removed;
 }
 
@@ -553,7 +557,10 @@ verify_end(struct session *s)
 		return -1;
 	}
 	s->env.size += h.len;
-	s->env.size -= (uint64_t)removed;
+	/* with milters, what they leave (the spool never had the removed
+	 * fields) replaces the whole client's text in the size (data.c) */
+	if (!s->spooling)
+		s->env.size -= (uint64_t)removed;
 	buf_free(&h);
 	return 0;
 }

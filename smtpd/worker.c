@@ -293,6 +293,23 @@ broker_auth(struct session *s)
 	return 0;
 }
 
+/* broker_milter - the session's connection to milter i, made by the
+ * listener (only to a configured milter) */
+static int
+broker_milter(struct session *s, unsigned i)
+{
+	char b = (char)i;
+	int ok, fd;
+
+	(void)s;
+	fd = broker_ask(BROKER_MILTER, &b, 1, &ok);
+	if (fd >= 0 && ok != 1) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 static const char *
 mode_name(unsigned mode)
 {
@@ -333,6 +350,8 @@ session_begin(struct session *s, int qok, int infd, int outfd,
 		s->auth_need = broker_auth;
 		s->dns_tcp = broker_dns;
 	}
+	if (W.ctl >= 0)
+		s->milter_need = broker_milter;
 	snprintf(use, sizeof use, "%u", W.uses);
 	if (W.mode & MODE_LOCAL)
 		snprintf(use, sizeof use, "%lu", W.luid);
@@ -537,6 +556,7 @@ session_go(int infd, int outfd, const struct handoff *h)
 	policyd_open();		/* the only sockets the filters get */
 	dnsbl_open();
 	verify_open();
+	milters_open(W.ctl < 0);	/* the listener makes them */
 	session_sandbox(W.cfg);
 	session_once(s);
 	if (W.reuse)

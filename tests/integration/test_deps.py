@@ -15,7 +15,8 @@ DEPS = os.path.join(ROOT, "scripts", "deps")
 TOOLS = ("tcpserver", "runsvdir", "sv", "openssl", "cdb", "dnsmasq",
          "smtp-sink", "smtp-source", "mandoc", "man", "setpriv", "mount",
          "useradd", "ss", "swaks", "postgrey", "grep", "opendkim",
-         "unbound", "ldns-signzone", "ldns-keygen")
+         "unbound", "ldns-signzone", "ldns-keygen", "opendkim-genkey",
+         "rspamd")
 
 
 def check_tools(path=None, python="/usr/bin/python3"):

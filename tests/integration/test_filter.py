@@ -434,3 +434,38 @@ def test_policy_prepend_once_per_message(procs, tmp_path):
         assert "applied=no" in sm.logtext()     # the bad one, logged
     finally:
         srv.close()
+
+
+# --- iprev (smtpd_iprev): Authentication-Results ------------------------
+
+def test_iprev_in_authentication_results(procs, tmp_path):
+    recs = ["--local=/127.in-addr.arpa/",
+            "--ptr-record=1.0.0.127.in-addr.arpa,client.test",
+            "--host-record=client.test,127.0.0.1",
+            "--ptr-record=2.0.0.127.in-addr.arpa,liar.test",
+            "--host-record=liar.test,127.0.0.9"]
+    dport = dnsutil.start_dnsmasq(procs, str(tmp_path), recs)
+    sm = Smtpd(procs, tmp_path, listen=False, smtpd_iprev="yes",
+               smtpd_dnsbl_nameserver=f"127.0.0.1:{dport}")
+    sm.start()
+    got = {}
+    for src in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
+        c, (code, lines) = session_to_rcpt(sm.port, src=src)
+        assert code == 250, lines
+        assert c.code("DATA") == 354
+        c.send(f"Subject: {src}\r\n\r\nx\r\n.\r\n")
+        assert c.reply()[0] == 250
+        c.code("QUIT")
+    for _, text in sm.messages().values():
+        text = text.decode()
+        ar = text.split("\nAuthentication-Results: ", 1)[1]
+        ar = ar.split("\nSubject: ")[0]
+        got[text.split("\nSubject: ")[1].split("\n")[0]] = ar
+    assert got["127.0.0.1"] == ("test.example;\n\tiprev=pass "
+                                "policy.iprev=127.0.0.1 (client.test)"), got
+    assert got["127.0.0.2"] == ("test.example;\n\tiprev=fail "
+                                "policy.iprev=127.0.0.2"), got
+    assert got["127.0.0.3"] == ("test.example;\n\tiprev=fail "
+                                "policy.iprev=127.0.0.3"), got
+    assert "event=iprev ip=127.0.0.1 result=pass name=client.test" in \
+        sm.logtext()

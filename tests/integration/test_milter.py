@@ -1,8 +1,8 @@
 """lib/milter.c, the milter protocol client, against a real milter
 (python3-milter, tests/integration/testmilter.py) through the test tool
 sandmail-milterc: every stage, the verdicts, a custom reply, header
-changes, and milters that hang or crash.  smtpd does not use it yet
-(doc/filters.md)."""
+changes, and milters that hang or crash.  smtpd wires it in:
+test_smtpd_milter.py."""
 import os
 import subprocess
 import sys

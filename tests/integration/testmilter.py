@@ -7,6 +7,9 @@ serves every case of test_milter.py:
   rcpt reject@...     550 5.7.1 with a custom text (setreply)
   rcpt tempfail@...   TEMPFAIL
   Subject: discard    DISCARD at end of message
+  Subject: quarantine end of message: quarantine, ACCEPT
+  Subject: rewrite    end of message: replace the body, delete X-Remove,
+                      change the sender, add bob, delete alice, ACCEPT
   body with GTUBE     554 5.7.1 at end of message
   otherwise           end of message: add header X-Milter-Test, insert
                       X-First at 1, change Subject, ACCEPT
@@ -62,6 +65,16 @@ class TestMilter(Milter.Base):
     def eom(self):
         if self.subject == "discard":
             return Milter.DISCARD
+        if self.subject == "quarantine":
+            self.quarantine("held by the test milter")
+            return Milter.ACCEPT
+        if self.subject == "rewrite":
+            self.replacebody(b"new body\r\nsecond line\r\n")
+            self.chgheader("X-Remove", 1, "")
+            self.chgfrom("<changed@remote.test>")
+            self.addrcpt("<bob@example.test>")
+            self.delrcpt("<alice@example.test>")
+            return Milter.ACCEPT
         if b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST" \
                 in self.text:
             self.setreply("554", "5.7.1", "GTUBE seen")
@@ -75,5 +88,7 @@ class TestMilter(Milter.Base):
 
 if __name__ == "__main__":
     Milter.factory = TestMilter
-    Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS)
+    Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.CHGBODY |
+                     Milter.CHGFROM | Milter.ADDRCPT | Milter.DELRCPT |
+                     Milter.QUARANTINE)
     Milter.runmilter("testmilter", f"inet:{sys.argv[1]}@127.0.0.1", 600)

@@ -395,6 +395,31 @@ test_nxdomain_soa(void **st)
 }
 
 static void
+test_ptr(void **st)
+{
+	struct pk p;
+	uint8_t w[DNS_NAME_BUF];
+	int n = dns_name_wire("mx.example.net", w, sizeof w);
+
+	(void)st;
+	head(&p, 1, 0x8180, 1, 0, DNS_T_PTR);
+	u16(&p, 0xc00c);
+	u16(&p, DNS_T_PTR);
+	u16(&p, 1);
+	u32(&p, 60);
+	u16(&p, (uint16_t)n);
+	put(&p, w, (size_t)n);
+	assert_int_equal(dns_parse(p.b, p.n, &m), 0);
+	assert_int_equal(m.nrr, 1);
+	assert_int_equal(m.rr[0].type, DNS_T_PTR);
+	assert_string_equal(m.rr[0].u.cname, "mx.example.net");
+	/* a byte after the name, inside its rdata: malformed */
+	p.b[p.n - n - 1]++;
+	put(&p, (const uint8_t *)"x", 1);
+	assert_int_equal(dns_parse(p.b, p.n, &m), -1);
+}
+
+static void
 test_cname_follow(void **st)
 {
 	struct pk p;
@@ -672,6 +697,7 @@ main(void)
 		cmocka_unit_test(test_null_mx),
 		cmocka_unit_test(test_nxdomain_soa),
 		cmocka_unit_test(test_cname_follow),
+		cmocka_unit_test(test_ptr),
 		cmocka_unit_test(test_truncated_flag),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_odd_names_skipped),

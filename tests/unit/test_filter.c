@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -219,11 +220,111 @@ test_dnsbl_txt(void **st)
 	assert_int_equal(dnsbl_txt(b, 5, "q.test", out, sizeof out), -1);
 }
 
+/* milters.c: the header fields of a message, as milters see them */
+static void
+test_mhdr_split(void **st)
+{
+	const char *m = "Subject: a\n b\nTo: x\n\nbody\n";
+	size_t n = strlen(m);
+
+	(void)st;
+	assert_int_equal(mhdr_name(m, n), 7);
+	assert_int_equal(mhdr_end(m, n, 0, 1), 13);	/* the fold kept */
+	assert_int_equal(mhdr_name(m + 14, n - 14), 2);
+	assert_int_equal(mhdr_end(m, n, 14, 1), 19);
+	/* not fields: no colon, a space or a control byte in the name, an
+	 * empty name */
+	assert_int_equal(mhdr_name("body line\n", 10), 0);
+	assert_int_equal(mhdr_name("Sub ject: x\n", 12), 0);
+	assert_int_equal(mhdr_name("Subject : x\n", 12), 0);
+	assert_int_equal(mhdr_name("X\x01: x\n", 6), 0);
+	assert_int_equal(mhdr_name(": x\n", 4), 0);
+	assert_int_equal(mhdr_name("X-\x80: x\n", 7), 0);
+	/* the end is known only with the next line's first byte, or at the
+	 * end of the whole text */
+	assert_int_equal(mhdr_end("A: b\n", 5, 0, 0), -1);
+	assert_int_equal(mhdr_end("A: b\n", 5, 0, 1), 4);
+	assert_int_equal(mhdr_end("A: b\n\tc", 7, 0, 1), -1);
+	assert_int_equal(mhdr_end("A: b", 4, 0, 1), -1);
+	assert_int_equal(mhdr_end("A: b\n\tc\n", 8, 0, 1), 7);
+}
+
+static void
+make_is(const char *name, const char *value, int lead, const char *want)
+{
+	size_t len = 0;
+	char *f = mhdr_make(name, value, lead, &len);
+
+	if (want == NULL) {
+		assert_null(f);
+		return;
+	}
+	assert_non_null(f);
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(f, want, len);
+	free(f);
+}
+
+static void
+test_mhdr_make(void **st)
+{
+	(void)st;
+	make_is("X-A", "b", 0, "X-A: b\n");
+	make_is("X-A", " b", 1, "X-A: b\n");
+	make_is("X-A", "", 0, "X-A: \n");
+	make_is("X-A", "", 1, "X-A:\n");
+	/* folds: CRLF or LF, kept; a line without its white space gets a
+	 * tab, so a value cannot start a field or end the header */
+	make_is("D", "v=1;\r\n\tb=x", 0, "D: v=1;\n\tb=x\n");
+	make_is("D", "a\nTo: evil", 0, "D: a\n\tTo: evil\n");
+	make_is("D", "a\n\nbody", 0, "D: a\n\tbody\n");
+	make_is("D", "a\n \n\t\nb", 0, "D: a\n \tb\n");
+	make_is("D", "a\r\n", 0, "D: a\n");
+	make_is("D", "a\n \n", 0, "D: a\n");
+	make_is("D", "\nx", 0, "D: x\n");
+	make_is("D", "a\rb", 0, "D: ab\n");
+	/* names: printable, no colon, no space, not empty */
+	make_is("", "x", 0, NULL);
+	make_is("A:B", "x", 0, NULL);
+	make_is("A B", "x", 0, NULL);
+	make_is("A\tB", "x", 0, NULL);
+	make_is("A\x7f", "x", 0, NULL);
+}
+
+static void
+test_mbody_lf(void **st)
+{
+	char out[32];
+	int cr = 0;
+	size_t o;
+
+	(void)st;
+	o = mbody_lf("a\r\nb\rc\n", 8, &cr, out);
+	assert_int_equal(o, 7);
+	assert_memory_equal(out, "a\nb\rc\n", 7);
+	assert_int_equal(cr, 0);
+	/* a CRLF split across chunks */
+	o = mbody_lf("x\r", 2, &cr, out);
+	assert_int_equal(o, 1);
+	assert_int_equal(cr, 1);
+	o = mbody_lf("\ny", 2, &cr, out);
+	assert_int_equal(o, 2);
+	assert_memory_equal(out, "\ny", 2);
+	/* a CR held, then not followed by LF */
+	o = mbody_lf("\r", 1, &cr, out);
+	o = mbody_lf("z", 1, &cr, out);
+	assert_int_equal(o, 2);
+	assert_memory_equal(out, "\rz", 2);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pd_parse),
+		cmocka_unit_test(test_mhdr_split),
+		cmocka_unit_test(test_mhdr_make),
+		cmocka_unit_test(test_mbody_lf),
 		cmocka_unit_test(test_pd_split),
 		cmocka_unit_test(test_pd_limits),
 		cmocka_unit_test(test_dnsbl_name),
