@@ -49,6 +49,7 @@ for it.  Attributes and helpers:
                                   (setup made a self-signed certificate)
     inst.sv(cmd, service)         `sv -w 30 CMD` on a service directory
     inst.wait_up(service, port=None)   its process up (and port open)
+    inst.restart(service, port=None)   sv restart, the old process gone
     inst.pids(service)            the service's process and descendants
     inst.log(service), inst.logs()     svlogd log text (one / all tails)
 
@@ -345,6 +346,19 @@ class Installed:
             except OSError:
                 pass
         return out
+
+    def restart(self, service, port=None):
+        """sv restart, then wait for the old process to be gone and the
+        new one up (and its port open): right after `sv restart` the
+        old listener may still hold the port, and a client reach it."""
+        from conftest import alive
+        old = self.pids(service)[:1]
+        r = self.sv("restart", service)
+        assert r.returncode == 0, r.stdout + r.stderr
+        if old:
+            wait_for(lambda: not alive(old[0]), timeout=30,
+                     what=f"the old {service} to end")
+        self.wait_up(service, port)
 
     def wait_up(self, service, port=None):
         wait_for(lambda: self.pids(service), timeout=30,

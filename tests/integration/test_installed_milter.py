@@ -19,9 +19,7 @@ CONF = "/etc/sandmail/sandmail.conf"
 
 
 def restart_smtpd(inst):
-    r = inst.sv("restart", "sandmail-smtpd")
-    assert r.returncode == 0, r.stdout + r.stderr
-    inst.wait_up("sandmail-smtpd", "smtp")
+    inst.restart("sandmail-smtpd", "smtp")
 
 
 def send(inst, subj, text):
