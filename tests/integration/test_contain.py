@@ -104,7 +104,7 @@ def scene():
     if user:
         conf.update(user_queue=user, user_send=user, user_resolve=user,
                     user_lspawn=user, user_pop3d=user, user_smtpd=user,
-                    user_remote=user)
+                    user_remote=user, user_auth=user)
     with open(p("sandmail.conf"), "w") as f:
         for k, v in conf.items():
             f.write(f"{k} {v}\n")
@@ -318,3 +318,109 @@ def test_rspawn_contains_an_attacker(scene, role):
     assert_blocked(got, attacks)
     assert got["connect"] == "SUCCEEDED"
     assert_untouched(scene)
+
+
+def users_table(scene, mode):
+    """The scene's users table (one login), mode as asked: 0644 any user
+    may read it, 0600 only root (a scratch layout's table)."""
+    t = os.path.join(scene["dir"], "tables")
+    with open(os.path.join(t, "users"), "w") as f:
+        f.write("alice $argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA\n")
+    r = subprocess.run([prog("sandmail-cdb"), "-c", scene["conf"], "users"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    os.chmod(os.path.join(t, "users.cdb"), mode)
+
+
+AUTH_ATTACKS = ALL + ["read-users"]
+
+
+@pytest.mark.parametrize("role", ["auth", "auth-worker"])
+def test_auth_contains_an_attacker(scene, role):
+    """sandmail-auth -s (the users table mapped before, its one socket)
+    and its argon2 workers: user_auth with no capability, no file call at
+    all (not even the users table again: only the opener may), no
+    socket, no uid change, no ptrace, no exec."""
+    users_table(scene, 0o644)
+    attacks = checked(role, AUTH_ATTACKS)
+    got = probe(scene, role, attacks)
+    assert_blocked(got, attacks)
+    assert_untouched(scene)
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o600])
+def test_auth_opener_reads_the_users_table_only(scene, mode):
+    """The auth service's table opener: it may open the users table
+    (its job), nothing else: no other file (Landlock keeps it to the
+    table's directory, read only), no file made, no network, no uid, no
+    exec.  As root it is user_auth: with no capability when user_auth
+    may read the table (the installed root:sandmaila 0640), and with
+    CAP_DAC_READ_SEARCH alone, confined to the tables directory, when
+    only root may (a scratch layout's 0600 table)."""
+    users_table(scene, mode)
+    attacks = checked("auth-opener", ALL)
+    got = probe(scene, "auth-opener", attacks + ["read-users"])
+    assert_blocked(got, attacks)
+    # as root with a 0600 table, only CAP_DAC_READ_SEARCH reads it (the
+    # running service's test checks that it is the one capability left)
+    assert got["read-users"] == "SUCCEEDED"
+    if ROOT:
+        # that capability would read the secret too: Landlock stops it
+        assert got["read-secret"] == "blocked EACCES"
+    assert_untouched(scene)
+
+
+@pytest.mark.skipif(not ROOT, reason="the drop to user_auth needs root")
+def test_running_auth_service_holds_no_root(procs, tmp_path):
+    """Every process of a running sandmail-auth -s started as root is
+    user_auth, the table opener too (it used to keep root).  Here the
+    table sits in a 0700 scratch directory only root may search, so the
+    opener keeps CAP_DAC_READ_SEARCH alone, says so in the log, and still
+    opens the table again after sandmail-passwd replaced it."""
+    import test_exhaust as tx
+    site = tx.Site(procs, tmp_path, auth_workers=1)
+    assert os.stat(str(tmp_path)).st_mode & 0o777 == 0o700
+    wait_for(lambda: len([p for p, (n, _) in tx.sandmail_procs().items()
+                          if n == "sandmail-auth"]) == 3,
+             what="service, worker and opener")
+    ps = [p for p, (n, _) in tx.sandmail_procs().items()
+          if n == "sandmail-auth"]
+    caps = []
+    for p in ps:
+        wait_for(lambda: proc_status(p)["Seccomp"] == "2",
+                 what="the filter")
+        st = proc_status(p)
+        assert st["Uid"].split() == ["65534"] * 4, (p, st["Uid"])
+        caps.append(int(st["CapEff"], 16))
+    assert sorted(caps) == [0, 0, 1 << 2]
+    assert "opener keeps CAP_DAC_READ_SEARCH" in site.s.authlog()
+    # the opener still does its job: a new password takes effect
+    r = subprocess.run([prog("sandmail-passwd"), "-c", site.conf, "alice"],
+                       input=b"new pass\n", capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    _, sub = site.listen("submission")
+    c = tx.connect(sub)
+    c.reply()
+    c.cmd("EHLO client.test")
+    assert c.code(tx.plain("alice", "new pass")) == 235
+    c.close()
+
+
+def test_installed_auth_service_holds_no_root(installed):
+    """Installed, users.cdb is root:sandmaila 0640: every process of the
+    auth service, its table opener included, is sandmaila with no
+    capability at all, filtered."""
+    inst = installed
+    inst.wait_up("sandmail-auth")
+    want = [str(inst.ids["sandmaila"][0])] * 4
+    def filtered():
+        ps = [p for p in inst.pids("sandmail-auth")
+              if proc_status(p)["Name"] == "sandmail-auth"
+              and proc_status(p)["Seccomp"] == "2"]
+        # the service, its workers (auth_workers) and the opener
+        return ps if len(ps) >= 3 else None
+    ps = wait_for(filtered, what="sandmail-auth's processes filtered")
+    for p in ps:
+        st = proc_status(p)
+        assert st["Uid"].split() == want, (p, st["Uid"])
+        assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
