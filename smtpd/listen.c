@@ -26,6 +26,8 @@
  * is never reused. */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -33,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -212,6 +215,12 @@ struct worker {
 	int		 busy;		/* serving ip */
 	unsigned	 gen;		/* the generation it was forked in */
 	char		 ip[IP_MAX];
+	/* the client sockets, ours too: a connection counts until the
+	 * worker is gone or the socket is seen shut (conn_open), not
+	 * merely because the worker said "I" (it could go on serving) */
+	int		 conn;		/* its session's, or -1 */
+	int		 prev;		/* the last one, said done; or -1 */
+	char		 pip[IP_MAX];	/* prev's client */
 };
 
 static struct worker *wk;
@@ -249,13 +258,51 @@ unmap_tables(void)
 	nwk = 0;
 }
 
+/* conn_open - whether a client socket is still open both ways: a
+ * worker shuts its socket down when its session ends, and a client
+ * that went has closed its side (either leaves ESTABLISHED) */
+static int
+conn_open(int fd)
+{
+	struct tcp_info ti;
+	socklen_t n = sizeof ti;
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n) == -1)
+		return 0;
+	return ti.tcpi_state == TCP_ESTABLISHED;
+}
+
+/* wk_settle - the worker's last connection counts no more once it is
+ * seen shut */
+static void
+wk_settle(struct worker *w)
+{
+	if (w->prev < 0 || conn_open(w->prev))
+		return;
+	close(w->prev);
+	w->prev = -1;
+	lim_conn_end(w->pip);
+}
+
+static void
+wk_settle_all(void)
+{
+	for (size_t i = 0; i < nwk; i++)
+		wk_settle(&wk[i]);
+}
+
+/* wk_busy - the connections counted against ip (NULL: all): those being
+ * served, and those whose worker said done but which are not yet shut */
 static unsigned
 wk_busy(const char *ip)
 {
 	unsigned n = 0;
 
-	for (size_t i = 0; i < nwk; i++)
+	for (size_t i = 0; i < nwk; i++) {
 		n += wk[i].busy && (ip == NULL || strcmp(wk[i].ip, ip) == 0);
+		n += wk[i].prev >= 0 && (ip == NULL ||
+		    strcmp(wk[i].pip, ip) == 0);
+	}
 	return n;
 }
 
@@ -364,14 +411,62 @@ broker(struct worker *w, const char *b, size_t n)
 		close(fd);
 }
 
-/* wk_done - the worker's session has ended: its client counts no more */
+/* wk_gone - the worker has exited: its clients count no more */
 static void
-wk_done(struct worker *w)
+wk_gone(struct worker *w)
 {
 	if (w->busy)
 		lim_conn_end(w->ip);
+	if (w->prev >= 0)
+		lim_conn_end(w->pip);
+	if (w->conn >= 0)
+		close(w->conn);
+	if (w->prev >= 0)
+		close(w->prev);
+	w->busy = 0;
+	w->conn = w->prev = -1;
+}
+
+/* wk_rogue - a worker that broke the protocol: one that says it is idle
+ * while the connection of its session before is still open (a worker
+ * shuts it down right after its 221, long before its next session can
+ * end), or says what no worker says.  Its code is not ours any more:
+ * its connections are shut and it is killed (counted until reaped). */
+static void
+wk_rogue(struct worker *w, const char *why)
+{
+	char pid[24];
+
+	snprintf(pid, sizeof pid, "%ld", (long)w->pid);
+	log_kv("error", "op", "worker", "pid", pid, "err", why, "action",
+	    "killed", NULL);
+	if (w->conn >= 0)
+		(void)shutdown(w->conn, SHUT_RDWR);
+	if (w->prev >= 0)
+		(void)shutdown(w->prev, SHUT_RDWR);
+	(void)kill(w->pid, SIGKILL);
+	wk_retire(w);
+}
+
+/* wk_idle_said - the worker says its session is over ("I", before its
+ * 221): it may take the next connection now, but the one it served
+ * counts until its socket is seen shut (wk_settle) */
+static void
+wk_idle_said(struct worker *w)
+{
+	wk_settle(w);
+	if (w->prev >= 0)
+		return wk_rogue(w, "said idle while serving");
+	if (!w->busy)
+		return;
+	w->prev = w->conn;
+	w->conn = -1;
+	snprintf(w->pip, sizeof w->pip, "%s", w->ip);
+	if (w->prev < 0)
+		lim_conn_end(w->ip);
 	w->busy = 0;
 	w->ip[0] = '\0';
+	wk_settle(w);
 }
 
 /* wk_ctl_read - a worker spoke: "I" (idle), a request (broker), or EOF
@@ -389,8 +484,12 @@ wk_ctl_read(struct worker *w)
 		broker(w, b, (size_t)n);
 		return;
 	}
-	wk_done(w);
-	if (n != 1 || b[0] != 'I' || w->gen != *gen || got_term)
+	if (n > 0 && (n != 1 || b[0] != 'I'))
+		return wk_rogue(w, "unknown request");
+	if (n == 1)
+		wk_idle_said(w);
+	/* EOF: it is going; its clients count until it is reaped */
+	if (n != 1 || w->gen != *gen || got_term)
 		wk_retire(w);
 }
 
@@ -404,7 +503,7 @@ wk_reap(void)
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
 		for (i = 0; i < nwk; i++)
 			if (wk[i].pid == pid) {
-				wk_done(&wk[i]);
+				wk_gone(&wk[i]);
 				wk_retire(&wk[i]);
 				wk[i] = wk[--nwk];
 				break;
@@ -461,6 +560,7 @@ handoff(struct worker *w, int fd, const struct handoff *h)
 		return -1;
 	}
 	w->busy = 1;
+	w->conn = fd;
 	snprintf(w->ip, sizeof w->ip, "%s", h->ip);
 	return 0;
 }
@@ -476,9 +576,15 @@ in_child(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 
 	signal(SIGHUP, SIG_DFL);	/* before the unblocking */
 	listen_child_reset(lfd, nlfd);
-	for (size_t i = 0; i < nwk; i++)
+	/* nor the other clients' sockets, which the listener holds */
+	for (size_t i = 0; i < nwk; i++) {
 		if (wk[i].ctl >= 0)
 			close(wk[i].ctl);
+		if (wk[i].conn >= 0)
+			close(wk[i].conn);
+		if (wk[i].prev >= 0)
+			close(wk[i].prev);
+	}
 	unmap_tables();
 	lim_child();
 	/* read-only for good, not merely mprotected (gen.c) */
@@ -521,12 +627,13 @@ fork_worker(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 			close(sp[0]);
 		in_child(cfg, tabs, fd, h, mode, sp[1]);
 	}
-	close(fd);
 	if (sp[1] >= 0)
 		close(sp[1]);
 	w = &wk[nwk++];
 	memset(w, 0, sizeof *w);
 	w->pid = pid;
+	w->conn = fd;
+	w->prev = -1;
 	w->ctl = sp[0];
 	w->mode = mode;
 	w->busy = 1;
@@ -554,6 +661,7 @@ to_idle(int fd, const struct handoff *h, unsigned mode)
 static const char *
 over_limit(const struct smtpd_cfg *cfg, const char *ip)
 {
+	wk_settle_all();
 	if (wk_busy(NULL) >= cfg->max_conn)
 		return "";
 	return lim_conn(cfg, ip);
@@ -592,10 +700,8 @@ spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	/* a renewed certificate, made once here (a new generation) */
 	reusable = mode_reusable(cfg, mode, tlsctx_get(cfg));
 	if (reusable && (to_idle(fd, &h, mode) == 0 ||
-	    (wk_drain() && to_idle(fd, &h, mode) == 0))) {
-		close(fd);
-		return;
-	}
+	    (wk_drain() && to_idle(fd, &h, mode) == 0)))
+		return;		/* fd is the worker's conn now */
 	fork_worker(cfg, tabs, fd, &h, mode, reusable);
 }
 
@@ -670,10 +776,24 @@ poll_set(struct pollfd *pf, size_t *wi)
 	return nlfd + wk_poll_set(pf + nlfd, wi);
 }
 
+/* fd_room - the listener holds two descriptors per connection (the
+ * socket and the worker's socket pair): as many as the hard limit lets */
+static void
+fd_room(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static void
 workers_setup(const struct smtpd_cfg *cfg, struct pollfd **pf,
     size_t **wi)
 {
+	fd_room();
 	wkcap = (size_t)cfg->max_conn * 2;
 	gen = gen_map();
 	wk = map_pages(wkcap * sizeof *wk, MAP_PRIVATE);
@@ -720,6 +840,7 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 		}
 		if (got_chld)
 			got_chld = 0, wk_reap();
+		wk_settle_all();
 		if (got_hup)
 			got_hup = 0, reload(tabs, 1, "hup");
 		else {

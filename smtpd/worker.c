@@ -466,6 +466,9 @@ worker_loop(struct session *s, int qok)
 			W.closing = 1;
 		}
 		session_free(s);
+		/* shut, not only closed: the listener holds the socket too
+		 * and counts the client until it sees it shut */
+		(void)shutdown(s->in.fd, SHUT_RDWR);
 		close(s->in.fd);
 		/* the next session asks for its own at its first MAIL */
 		if (W.lazy && W.q->fd >= 0)
