@@ -194,6 +194,10 @@ const struct conf_key conf_keys[] = {
 	BOOL("pop3_implicit_tls", "no", "pop3d"),
 	NUM("pop3_max_connections", "100", 1, 100000, "pop3d"),
 	NUM("pop3_max_per_ip", "10", 1, 100000, "pop3d"),
+	NUM("pop3_max_per_net", "50", 1, 100000, "pop3d"),
+	NUM("pop3_conn_rate", "0", 0, 10000000, "pop3d"),
+	{ "pop3_limits_file", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL,
+	    "pop3d" },
 	NUM("pop3_max_messages", "100000", 1, 10000000, "pop3d"),
 	{ NULL, CONF_STR, 0, 0, 0, NULL, NULL, NULL },
 };

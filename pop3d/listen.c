@@ -1,6 +1,8 @@
 /* listen: sandmail-pop3d's own listener (-l ADDR:PORT, repeatable), for
  * `make run` and sites without tcpserver.  The parent only accepts,
- * counts connections (overall and per client address), forks without
+ * counts connections (overall; per client address and network and per
+ * minute with every other pop3d listener of the host, in the shared
+ * pop3_limits_file: lib/connlim.c), forks without
  * exec one child per connection and reaps them; it never reads a byte
  * from a client.  Each child runs session_run(), which opens the tables
  * and the certificate itself, so a renewed certificate or table is used
@@ -13,8 +15,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "connlim.h"
 #include "exitcode.h"
 #include "listen.h"
 #include "log.h"
@@ -85,6 +89,7 @@ static void
 child_start(const struct pop3_cfg *cfg, int fd, const struct peerinfo *p)
 {
 	listen_child_reset(lfd, nlfd);
+	lim_child();
 	session_run(cfg, fd, fd, p);
 }
 
@@ -92,15 +97,19 @@ static void
 spawn(const struct pop3_cfg *cfg, int fd, struct kid *kids, size_t *nkids)
 {
 	struct peerinfo p;
+	const char *why;
 	pid_t pid;
 
 	peer_of(fd, &p);
 	if (*nkids >= cfg->max_conn)
 		return refuse(fd, p.ip, "max_connections");
-	if (kids_count_ip(kids, *nkids, p.ip) >= cfg->max_per_ip)
-		return refuse(fd, p.ip, "max_per_ip");
+	if ((why = lim_conn(&cfg->lim, p.ip)) != NULL)
+		return refuse(fd, p.ip, strstr(why, "minute") ?
+		    "pop3_conn_rate" : strstr(why, "network") ?
+		    "pop3_max_per_net" : "pop3_max_per_ip");
 	if ((pid = fork()) == -1) {
 		log_kv("error", "op", "fork", "err", strerror(errno), NULL);
+		lim_conn_end(p.ip);
 		close(fd);
 		return;
 	}
@@ -108,6 +117,23 @@ spawn(const struct pop3_cfg *cfg, int fd, struct kid *kids, size_t *nkids)
 		child_start(cfg, fd, &p);	/* never returns */
 	close(fd);
 	kids_add(kids, nkids, pid, p.ip);
+}
+
+/* reap - the sessions that ended count no more */
+static void
+reap(struct kid *kids, size_t *nkids)
+{
+	pid_t pid;
+	size_t i;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+		for (i = 0; i < *nkids; i++)
+			if (kids[i].pid == pid) {
+				lim_conn_end(kids[i].ip);
+				kids[i] = kids[--*nkids];
+				break;
+			}
 }
 
 /* listen_run - accept until SIGTERM */
@@ -120,6 +146,7 @@ listen_run(const struct pop3_cfg *cfg, char **addrs, size_t naddrs)
 	struct kid *kids;
 	sigset_t set, old;
 	size_t nkids = 0, i;
+	time_t last = time(NULL);
 	int fd, k;
 
 	if (naddrs > LISTEN_MAX)
@@ -131,6 +158,7 @@ listen_run(const struct pop3_cfg *cfg, char **addrs, size_t naddrs)
 	}
 	if ((kids = calloc(cfg->max_conn, sizeof *kids)) == NULL)
 		die_temp("calloc", NULL);
+	lim_open(cfg->limits_file);
 	memset(&sa, 0, sizeof sa);
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = on_term;
@@ -157,7 +185,10 @@ listen_run(const struct pop3_cfg *cfg, char **addrs, size_t naddrs)
 					spawn(cfg, fd, kids, &nkids);
 				}
 			}
-		kids_reap(kids, &nkids);
+		reap(kids, &nkids);
+		if (time(NULL) / 60 != last / 60)
+			lim_sweep();
+		last = time(NULL);
 	}
 	for (i = 0; i < nlfd; i++)
 		close(lfd[i]);

@@ -397,7 +397,7 @@ broker(struct worker *w, const char *b, size_t n)
 	int fd = -1;
 
 	if (a == BROKER_MSG)
-		a = lim_msg(lcfg, w->ip, b + 1, n - 1) == 0 ? BROKER_MSG :
+		a = lim_msg(&lcfg->lim, w->ip, b + 1, n - 1) == 0 ? BROKER_MSG :
 		    BROKER_NO;
 	else if ((fd = connect_nb(a == BROKER_QUEUE ? lcfg->queue_sock :
 	    lcfg->auth_sock)) == -1) {
@@ -664,7 +664,7 @@ over_limit(const struct smtpd_cfg *cfg, const char *ip)
 	wk_settle_all();
 	if (wk_busy(NULL) >= cfg->max_conn)
 		return "";
-	return lim_conn(cfg, ip);
+	return lim_conn(&cfg->lim, ip);
 }
 
 /* spawn - a new connection: refuse it over a limit, hand it to an idle

@@ -249,7 +249,7 @@ broker_rate(struct session *s)
 	const char *u = s->auth_user ? s->auth_user : "";
 	int ok, fd;
 
-	if (W.cfg->msg_rate == 0 && (W.cfg->msg_rate_user == 0 ||
+	if (W.cfg->lim.msg_rate == 0 && (W.cfg->lim.msg_rate_user == 0 ||
 	    s->auth_user == NULL))
 		return 0;
 	fd = broker_ask(BROKER_MSG, u, strlen(u), &ok);

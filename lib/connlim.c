@@ -1,11 +1,13 @@
-/* limits: the connection and rate counts that every smtpd listener on
- * this host shares (port 25, submission and smtps run as separate
- * processes under the supervisor), so that a client's limits hold across
- * all of them.  Kept in one small file (smtpd_limits_file, by default
- * QUEUE/lock/smtpd.limits, 0600) that each listener maps MAP_SHARED and
- * locks with flock(2) around each change; no session maps it (in_child
- * unmaps it before the sandbox), so a compromised session cannot forge
- * counts.  If the file cannot be made, a listener counts alone (logged).
+/* connlim: the connection and rate counts that every listener of one
+ * server on this host shares (smtpd's port 25, submission and smtps run
+ * as separate processes under the supervisor, so do pop3d's pop3 and
+ * pop3s), so that a client's limits hold across all of them.  Kept in
+ * one small file per server (smtpd_limits_file, by default
+ * QUEUE/lock/smtpd.limits; pop3_limits_file, QUEUE/lock/pop3d.limits;
+ * 0600) that each listener maps MAP_SHARED and locks with flock(2)
+ * around each change; no session maps it (lim_child unmaps it before
+ * the sandbox), so a compromised session cannot forge counts.  If the
+ * file cannot be made, a listener counts alone (logged).
  *
  * The file is a table of LIM_SLOTS entries, open addressing on a SipHash
  * of the key (the hash key is the file's own, drawn when it is made):
@@ -31,9 +33,9 @@
 
 #include <sodium.h>
 
+#include "connlim.h"
 #include "log.h"
 #include "netkey.h"
-#include "smtpd.h"
 
 #define LIM_MAGIC	0x736d6c31u	/* "sml1" */
 #define LIM_SLOTS	16384
@@ -230,7 +232,7 @@ sum(uint64_t key)
 /* lim_conn - a new connection from ip: NULL and counted, or the words
  * of the limit it would pass */
 const char *
-lim_conn(const struct smtpd_cfg *cfg, const char *ip)
+lim_conn(const struct lim_cfg *cfg, const char *ip)
 {
 	uint64_t h = ipkey(K_CONN_HOST, ip, NK_HOST);
 	uint64_t n = ipkey(K_CONN_NET, ip, NK_NET);
@@ -285,7 +287,7 @@ lim_conn_end(const char *ip)
 /* lim_msg - a MAIL from ip (and login, "" if none): 0 and counted, or
  * -1 over a per-minute limit */
 int
-lim_msg(const struct smtpd_cfg *cfg, const char *ip, const char *login,
+lim_msg(const struct lim_cfg *cfg, const char *ip, const char *login,
     size_t llen)
 {
 	uint32_t now = minute();
