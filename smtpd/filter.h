@@ -41,6 +41,7 @@ long	pd_parse(const char *p, size_t n, struct pd_verdict *);
 /* policyd.c: the service */
 void	policyd_load(const struct conf *);
 void	policyd_open(void);		/* before the sandbox */
+unsigned policyd_port(void);		/* its TCP port, or 0 */
 int	policyd_usable(void);		/* no connection lost */
 /* policyd_rcpt: ask about rcpt; 1 go on, 0 refused (answered) */
 int	policyd_rcpt(struct session *, const char *rcpt);

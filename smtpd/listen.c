@@ -45,6 +45,7 @@
 
 #include "exitcode.h"
 #include "fdpass.h"
+#include "filter.h"
 #include "gen.h"
 #include "listen.h"
 #include "log.h"
@@ -827,6 +828,10 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 			die_msg(EXIT_TEMP, "tls", "implicit TLS needs "
 			    "tls_cert (and tls_key)");
 	}
+	/* the tables, the limits, a first TLS context: then confined */
+	(void)tlsctx_get(cfg);
+	if (listener_sandbox(cfg, (uint16_t)policyd_port()) == -1)
+		die_temp("listener sandbox", NULL);
 	signals_setup(&old);
 	while (!got_term) {
 		n = poll_set(pf, wi);

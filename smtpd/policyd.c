@@ -15,9 +15,11 @@
  * kept for smtpd_policy_cache seconds, per process, keyed by the client,
  * HELO, sender and recipient.  PREPEND's header goes into the message
  * after our Received: line (once, however many recipients asked). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +281,22 @@ addr_of(const char *svc, struct sockaddr_storage *ss, socklen_t *len)
 	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
 	*len = ai->ai_addrlen;
 	freeaddrinfo(ai);
+	return 0;
+}
+
+/* policyd_port - the policy service's TCP port, or 0 (none, or UNIX) */
+unsigned
+policyd_port(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (P.service == NULL || addr_of(P.service, &ss, &len) == -1)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	return 0;
 }
 

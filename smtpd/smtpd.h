@@ -261,6 +261,9 @@ void	session_sandbox(const struct smtpd_cfg *);
 int	mode_parse(const char *, unsigned *);
 int	listen_run(const struct smtpd_cfg *, struct tables *, char **addrs,
 	    size_t naddrs, unsigned mode);
+/* lsbx.c: the listener's own confinement, before its first accept
+ * (Landlock and a seccomp deny-list); 0 or -1 */
+int	listener_sandbox(const struct smtpd_cfg *, uint16_t policy_port);
 /* the server context: made once, re-made when the files change */
 SSL_CTX	*tlsctx_get(const struct smtpd_cfg *);
 SSL_CTX	*tlsctx_current(void);

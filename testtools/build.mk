@@ -12,5 +12,5 @@ sandmail-probe_OBJS := testtools/probe.o testtools/probe_smtpd.o queue/qsbx.o se
 	local/lfork.o local/lspawn.o local/lspawn_sbx.o local/lspawn_cfg.o \
 	local/lwork.o $(LOCAL_DELIVER_OBJS) \
 	resolve/rsbx.o resolve/resolver.o resolve/cache.o \
-	resolve/route.o $(POP3D_LIB_OBJS) smtpd/gen.o smtpd/sandbox.o \
+	resolve/route.o $(POP3D_LIB_OBJS) smtpd/gen.o smtpd/sandbox.o smtpd/lsbx.o \
 	$(filter-out remote/main.o,$(sandmail-rspawn_OBJS)) auth/auth_sbx.o

@@ -32,6 +32,8 @@
  *   pop3-monitor  a pop3d connection's monitor: pop3_monitor_enter()
  *   pop3-mailbox  the same after a login: pop3_mailbox_become() to
  *             -u/-g, the maildir -d opened, pop3_mailbox_enter()
+ *   smtpd-listener  the smtpd listener once set up: listener_sandbox()
+ *             (smtpd/lsbx.c), as root when installed
  *   auth      sandmail-auth -s: the users table mapped, its socket,
  *             authd_sandbox() (auth/auth_sbx.c)
  *   auth-worker   one of its argon2 workers: authd_worker_enter()
@@ -308,6 +310,7 @@ static const struct role {
 	{ "worker", role_worker },
 	{ "resolve", role_resolve },
 	{ "smtpd", role_smtpd },
+	{ "smtpd-listener", probe_smtpd_listener },
 	{ "rspawn", role_rspawn },
 	{ "remote-worker", role_remote_worker },
 	{ "pop3-monitor", role_pop3_monitor },

@@ -424,3 +424,39 @@ def test_installed_auth_service_holds_no_root(installed):
         st = proc_status(p)
         assert st["Uid"].split() == want, (p, st["Uid"])
         assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
+
+
+@pytest.mark.skipif(SANITIZED, reason="a sanitizer build leaves the "
+                    "listener unconfined (its runtime needs ptrace, /proc)")
+def test_smtpd_listener_contains_an_attacker(scene):
+    """The smtpd listener after its set-up (smtpd/lsbx.c), root as
+    installed: Landlock lets it read only its tables and TLS files and
+    make no TCP connection but to a policy service; its deny-list filter
+    stops every file change, exec, ptrace, new namespace, addressed UDP
+    and any uid but user_smtpd's.  What it keeps is written down in
+    doc/design.md: UNIX-socket connects (the queue's and the auth
+    service's, for its sessions), connected UDP, signals."""
+    attacks = ALL
+    got = probe(scene, "smtpd-listener", attacks)
+    assert_blocked(got, attacks)
+    if ROOT:
+        # root's DAC would allow all these: only the confinement stops them
+        assert got["read-secret"] == "blocked EACCES"
+        assert got["setuid-root"] == "blocked EPERM"
+        assert got["create-root"].startswith("blocked")
+    assert_untouched(scene)
+
+
+@pytest.mark.skipif(not ROOT, reason="the listener is root only as root")
+def test_running_smtpd_listener_is_filtered(procs, tmp_path):
+    """A running root smtpd listener is filtered (Seccomp 2) and still
+    serves: a session greets and takes a message."""
+    import smtpdutil
+    s = smtpdutil.Smtpd(procs, tmp_path)
+    st = proc_status(s.proc.pid)
+    assert st["Uid"].split()[1] == "0"
+    assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1"
+    c = s.client()
+    assert c.code("EHLO client.test") == 250
+    assert c.code("MAIL FROM:<a@b.test>") == 250
+    c.close()
