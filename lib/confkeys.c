@@ -79,6 +79,7 @@ const struct conf_key conf_keys[] = {
 	NUM("max_connections", "1000", 1, 65536, "smtpd"),
 	NUM("max_per_ip", "20", 1, 65536, "smtpd"),
 	NUM("max_per_net", "100", 1, 65536, "smtpd"),
+	NUM("max_unauth_per_net", "50", 0, 65536, "smtpd"),
 	NUM("smtpd_conn_rate", "0", 0, 10000000, "smtpd"),
 	NUM("smtpd_msg_rate", "0", 0, 10000000, "smtpd"),
 	NUM("smtpd_msg_rate_user", "0", 0, 10000000, "smtpd"),

@@ -60,7 +60,7 @@ static int lfd = -1;
 static uint32_t mypid;
 
 enum { K_CONN_HOST = 'h', K_CONN_NET = 'n', K_RATE_CONN = 'c',
-    K_RATE_MSG = 'm', K_RATE_USER = 'u' };
+    K_RATE_MSG = 'm', K_RATE_USER = 'u', K_UNAUTH_NET = 'a' };
 
 static uint32_t
 minute(void)
@@ -258,29 +258,65 @@ lim_conn(const struct lim_cfg *cfg, const char *ip)
 	return why;
 }
 
+/* dec - one less of key in our entry (under the lock) */
+static void
+dec(uint64_t key)
+{
+	struct lim_ent *e;
+	size_t i, k;
+
+	for (k = 0, i = key % LIM_SLOTS; k < LIM_PROBE && lf->e[i].key != 0;
+	    k++, i = (i + 1) % LIM_SLOTS) {
+		e = &lf->e[i];
+		if (e->key == key && e->pid == mypid) {
+			if (e->count > 0)
+				e->count--;
+			return;
+		}
+	}
+}
+
 /* lim_conn_end - a connection from ip counted by lim_conn has ended */
 void
 lim_conn_end(const char *ip)
 {
-	uint64_t key[2];
-	struct lim_ent *e;
-	size_t i, k;
-
 	if (ip[0] == '\0')
 		return;
-	key[0] = ipkey(K_CONN_HOST, ip, NK_HOST);
-	key[1] = ipkey(K_CONN_NET, ip, NK_NET);
 	lock(LOCK_EX);
-	for (int j = 0; j < 2; j++)
-		for (k = 0, i = key[j] % LIM_SLOTS; k < LIM_PROBE &&
-		    lf->e[i].key != 0; k++, i = (i + 1) % LIM_SLOTS) {
-			e = &lf->e[i];
-			if (e->key == key[j] && e->pid == mypid) {
-				if (e->count > 0)
-					e->count--;
-				break;
-			}
-		}
+	dec(ipkey(K_CONN_HOST, ip, NK_HOST));
+	dec(ipkey(K_CONN_NET, ip, NK_NET));
+	lock(LOCK_UN);
+}
+
+/* lim_unauth - a session that must authenticate, counted per network
+ * until lim_unauth_end: the guessers of one network get so many
+ * processes at once, whatever max_per_net allows the authenticated */
+const char *
+lim_unauth(const struct lim_cfg *cfg, const char *ip)
+{
+	uint64_t n;
+	const char *why = NULL;
+	struct lim_ent *e;
+
+	if (cfg->max_unauth_per_net == 0)
+		return NULL;
+	n = ipkey(K_UNAUTH_NET, ip, NK_NET);
+	lock(LOCK_EX);
+	if (sum(n) >= cfg->max_unauth_per_net)
+		why = " unauthenticated from your network";
+	else if ((e = slot(n, mypid, minute())) != NULL)
+		e->count++;
+	lock(LOCK_UN);
+	return why;
+}
+
+void
+lim_unauth_end(const char *ip)
+{
+	if (ip[0] == '\0')
+		return;
+	lock(LOCK_EX);
+	dec(ipkey(K_UNAUTH_NET, ip, NK_NET));
 	lock(LOCK_UN);
 }
 

@@ -13,6 +13,8 @@ struct lim_cfg {
 	unsigned	 conn_rate;	/* a minute per /32 or /64; 0 off */
 	unsigned	 msg_rate;	/* MAILs a minute per /32 or /64 */
 	unsigned	 msg_rate_user;	/* MAILs a minute per AUTH login */
+	unsigned	 max_unauth_per_net;	/* not yet authenticated, at
+					 * once per /24 or /48; 0 off */
 };
 
 /* lim_open: map the shared file at path (made 0600 if absent; counting
@@ -28,6 +30,11 @@ void	lim_sweep(void);
 const char *lim_conn(const struct lim_cfg *, const char *ip);
 /* lim_conn_end: a connection lim_conn counted has ended */
 void	lim_conn_end(const char *ip);
+/* lim_unauth: a new session from ip that must authenticate (submission):
+ * NULL and counted, or " unauthenticated from your network" over
+ * max_unauth_per_net; lim_unauth_end: it authenticated, or ended */
+const char *lim_unauth(const struct lim_cfg *, const char *ip);
+void	lim_unauth_end(const char *ip);
 /* lim_msg: a message from ip (login "" if none): 0 and counted, or -1
  * over a per-minute limit */
 int	lim_msg(const struct lim_cfg *, const char *ip, const char *login,

@@ -165,6 +165,8 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 	cfg->lim.max_per_ip = (unsigned)conf_num(c, "max_per_ip", 20, 1, 65536);
 	cfg->lim.max_per_net = (unsigned)conf_num(c, "max_per_net", 100, 1,
 	    65536);
+	cfg->lim.max_unauth_per_net = (unsigned)conf_num(c,
+	    "max_unauth_per_net", 50, 0, 65536);
 	cfg->lim.conn_rate = (unsigned)conf_num(c, "smtpd_conn_rate", 0, 0,
 	    10000000);
 	cfg->lim.msg_rate = (unsigned)conf_num(c, "smtpd_msg_rate", 0, 0,

@@ -201,7 +201,8 @@ too_many(int fd, const struct smtpd_cfg *cfg, const char *ip,
 	if (n > 0 && !(mode & MODE_TLS))
 		(void)send(fd, b, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	log_kv("refuse", "ip", ip, "reason", why[0] == '\0' ?
-	    "max_connections" : strstr(why, "minute") ? "smtpd_conn_rate" :
+	    "max_connections" : strstr(why, "unauth") ? "max_unauth_per_net" :
+	    strstr(why, "minute") ? "smtpd_conn_rate" :
 	    strstr(why, "network") ? "max_per_net" : "max_per_ip", NULL);
 	close(fd);
 }
@@ -222,6 +223,7 @@ struct worker {
 	int		 conn;		/* its session's, or -1 */
 	int		 prev;		/* the last one, said done; or -1 */
 	char		 pip[IP_MAX];	/* prev's client */
+	int		 unauth;	/* counted by lim_unauth (ip) */
 };
 
 static struct worker *wk;
@@ -416,6 +418,9 @@ broker(struct worker *w, const char *b, size_t n)
 static void
 wk_gone(struct worker *w)
 {
+	if (w->unauth)
+		lim_unauth_end(w->ip);
+	w->unauth = 0;
 	if (w->busy)
 		lim_conn_end(w->ip);
 	if (w->prev >= 0)
@@ -460,6 +465,9 @@ wk_idle_said(struct worker *w)
 		return wk_rogue(w, "said idle while serving");
 	if (!w->busy)
 		return;
+	if (w->unauth)
+		lim_unauth_end(w->ip);
+	w->unauth = 0;
 	w->prev = w->conn;
 	w->conn = -1;
 	snprintf(w->pip, sizeof w->pip, "%s", w->ip);
@@ -483,6 +491,12 @@ wk_ctl_read(struct worker *w)
 	if (n > 0 && w->busy && (b[0] == BROKER_QUEUE ||
 	    b[0] == BROKER_AUTH || b[0] == BROKER_MSG)) {
 		broker(w, b, (size_t)n);
+		return;
+	}
+	if (n == 1 && b[0] == BROKER_AUTHED && w->busy) {
+		if (w->unauth)
+			lim_unauth_end(w->ip);
+		w->unauth = 0;
 		return;
 	}
 	if (n > 0 && (n != 1 || b[0] != 'I'))
@@ -598,13 +612,15 @@ in_child(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
  * gets a socket pair to come back on */
 static void
 fork_worker(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
-    const struct handoff *h, unsigned mode, int reusable)
+    const struct handoff *h, unsigned mode, int unauth)
 {
 	struct worker *w;
 	int sp[2] = { -1, -1 };
 	pid_t pid;
 
 	if (nwk == wkcap) {
+		if (unauth)
+			lim_unauth_end(h->ip);
 		lim_conn_end(h->ip);
 		return too_many(fd, cfg, h->ip, "", mode);
 	}
@@ -612,11 +628,12 @@ fork_worker(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 		wk_retire(w);
 	/* every worker has one: its session asks there for its queue and
 	 * auth connections; only a reusable one ever says it is idle */
-	(void)reusable;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
 		sp[0] = sp[1] = -1;
 	if ((pid = fork()) == -1) {
 		log_kv("error", "op", "fork", "err", strerror(errno), NULL);
+		if (unauth)
+			lim_unauth_end(h->ip);
 		lim_conn_end(h->ip);
 		close(fd);
 		if (sp[0] >= 0)
@@ -638,6 +655,7 @@ fork_worker(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	w->ctl = sp[0];
 	w->mode = mode;
 	w->busy = 1;
+	w->unauth = unauth;
 	w->gen = *gen;
 	snprintf(w->ip, sizeof w->ip, "%s", h->ip);
 }
@@ -698,12 +716,19 @@ spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	if (why != NULL)
 		return too_many(fd, cfg, h.ip, why, mode);
 	/* counted from here: lim_conn_end when the worker is done */
+	/* submission: a session that must authenticate first, its network
+	 * limited to max_unauth_per_net of them, refused without a fork */
+	if ((mode & MODE_SUBMISSION) &&
+	    (why = lim_unauth(&cfg->lim, h.ip)) != NULL) {
+		lim_conn_end(h.ip);
+		return too_many(fd, cfg, h.ip, why, mode);
+	}
 	/* a renewed certificate, made once here (a new generation) */
 	reusable = mode_reusable(cfg, mode, tlsctx_get(cfg));
 	if (reusable && (to_idle(fd, &h, mode) == 0 ||
 	    (wk_drain() && to_idle(fd, &h, mode) == 0)))
 		return;		/* fd is the worker's conn now */
-	fork_worker(cfg, tabs, fd, &h, mode, reusable);
+	fork_worker(cfg, tabs, fd, &h, mode, (mode & MODE_SUBMISSION) != 0);
 }
 
 static void

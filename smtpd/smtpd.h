@@ -164,6 +164,7 @@ struct session {
 	/* called at a clean end, before the last reply is flushed (a
 	 * reusable worker says it is idle there); NULL: nothing */
 	void		(*ending)(struct session *);
+	void		(*authed)(struct session *);	/* after a 235 */
 	/* under smtpd's own listener (worker.c), NULL otherwise: the queue
 	 * connection, made at the first MAIL; the message rate limits; the
 	 * connection to sandmail-auth, made at the first AUTH.  0, or -1
@@ -279,6 +280,7 @@ SSL_CTX	*tlsctx_current(void);
  * BROKER_MSG, or BROKER_NO over a limit). */
 enum {
 	BROKER_QUEUE = 'Q', BROKER_AUTH = 'A', BROKER_MSG = 'M',
+	BROKER_AUTHED = 'U',	/* unanswered: the client authenticated */
 	BROKER_NO = 'x'
 };
 struct handoff {

@@ -278,6 +278,18 @@ broker_auth(struct session *s)
 	return 0;
 }
 
+/* broker_authed - tell the listener the client authenticated (no
+ * answer): it counts the session no more as an unauthenticated one */
+static void
+broker_authed(struct session *s)
+{
+	char b = BROKER_AUTHED;
+
+	(void)s;
+	if (W.ctl >= 0)
+		(void)!write(W.ctl, &b, 1);
+}
+
 static const char *
 mode_name(unsigned mode)
 {
@@ -316,6 +328,7 @@ session_begin(struct session *s, int qok, int infd, int outfd,
 		s->queue_need = broker_queue;
 		s->mail_rate = broker_rate;
 		s->auth_need = broker_auth;
+		s->authed = broker_authed;
 	}
 	snprintf(use, sizeof use, "%u", W.uses);
 	if (W.mode & MODE_LOCAL)

@@ -397,3 +397,40 @@ def test_worker_claiming_idle_while_serving_still_counts(procs, tmp_path):
     with pytest.raises((EOFError, OSError, AssertionError)):
         a.code("NOOP")
     assert "said idle while serving" in s.logtext()
+
+
+def test_unauthenticated_submission_sessions_per_network(procs, tmp_path):
+    """On submission, sessions that have not authenticated yet are
+    limited per client network (max_unauth_per_net), whatever
+    max_per_net allows: a network's guessers get that many processes at
+    once, the rest a 421 without a fork; a session that authenticated
+    counts no more, so its network gets a place again; another network
+    and port 25 are untouched."""
+    site = Site(procs, tmp_path, max_unauth_per_net=3)
+    _, sub = site.listen("submission")
+    _, p25 = site.listen("smtp")
+    held = []
+    for i in range(3):
+        c = connect(sub, f"127.0.7.{i + 1}")
+        assert c.reply()[0] == 220
+        held.append(c)
+    extra = connect(sub, "127.0.7.9")
+    code, lines = extra.reply()
+    assert code == 421 and "unauthenticated" in lines[0], lines
+    extra.close()
+    other = connect(sub, "127.0.8.1")           # another /24
+    assert other.reply()[0] == 220
+    smtp = connect(p25, "127.0.7.10")           # port 25: not limited
+    assert smtp.reply()[0] == 220
+    held[0].cmd("EHLO honest.test")
+    assert held[0].code(plain("alice", PASSWORD)) == 235
+
+    def room():
+        d = connect(sub, "127.0.7.11")
+        code = d.reply()[0]
+        d.close()
+        return code == 220
+    wait_for(room, what="the authenticated session to count no more")
+    assert "reason=max_unauth_per_net" in site.s.logtext()
+    for c in held + [other, smtp]:
+        c.close()
