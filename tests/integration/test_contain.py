@@ -378,13 +378,15 @@ def test_running_auth_service_holds_no_root(procs, tmp_path):
     opener keeps CAP_DAC_READ_SEARCH alone, says so in the log, and still
     opens the table again after sandmail-passwd replaced it."""
     import test_exhaust as tx
+    import smtpdutil
     site = tx.Site(procs, tmp_path, auth_workers=1)
     assert os.stat(str(tmp_path)).st_mode & 0o777 == 0o700
-    wait_for(lambda: len([p for p, (n, _) in tx.sandmail_procs().items()
-                          if n == "sandmail-auth"]) == 3,
+    top = site.s.auth.pid
+    # this service's processes only (an installed layout of the same
+    # test run has its own)
+    wait_for(lambda: len(smtpdutil.children(top)) == 2,
              what="service, worker and opener")
-    ps = [p for p, (n, _) in tx.sandmail_procs().items()
-          if n == "sandmail-auth"]
+    ps = [top] + smtpdutil.children(top)
     caps = []
     for p in ps:
         wait_for(lambda: proc_status(p)["Seccomp"] == "2",
@@ -453,6 +455,9 @@ def test_running_smtpd_listener_is_filtered(procs, tmp_path):
     serves: a session greets and takes a message."""
     import smtpdutil
     s = smtpdutil.Smtpd(procs, tmp_path)
+    # it listens before it confines itself: the port opens a moment early
+    wait_for(lambda: proc_status(s.proc.pid)["Seccomp"] == "2",
+             what="the listener's filter")
     st = proc_status(s.proc.pid)
     assert st["Uid"].split()[1] == "0"
     assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1"
