@@ -27,9 +27,13 @@
  * /proc at exit): logged. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <seccomp.h>
@@ -111,42 +115,72 @@ deny_writes(scmp_filter_ctx ctx)
 	return 0;
 }
 
+/* deny_build - the filter's rules into ctx */
 static int
-deny_list(uid_t uid, gid_t gid)
+deny_build(scmp_filter_ctx ctx, uid_t uid, gid_t gid)
 {
 	static const scmp_datum_t ns[] = { CLONE_NEWNS, CLONE_NEWUSER,
 	    CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS,
 	    CLONE_NEWCGROUP };
-	scmp_filter_ctx ctx;
-	int r = -1;
-
-	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL)
-		return errno = ENOMEM, -1;
 	for (size_t i = 0; i < sizeof denied / sizeof denied[0]; i++)
 		if (denied[i] >= 0 && EPERM_IF(ctx, denied[i], 0) < 0)
-			goto out;
+			return -1;
 	for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
 		if (EPERM_IF(ctx, SCMP_SYS(clone), 1,
 		    SCMP_A0(SCMP_CMP_MASKED_EQ, ns[i], ns[i])) < 0)
-			goto out;
+			return -1;
 	/* clone3 and openat2 carry their flags in memory: not there */
 	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3),
 	    0) < 0 || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
 	    SCMP_SYS(openat2), 0) < 0)
-		goto out;
+		return -1;
 	/* UDP only on connected sockets (the DNSBL's): no address */
 	if (EPERM_IF(ctx, SCMP_SYS(sendto), 1, SCMP_A4(SCMP_CMP_NE, 0)) < 0)
-		goto out;
+		return -1;
 	if (deny_writes(ctx) == -1 ||
 	    deny_ids(ctx, SCMP_SYS(setresuid), (unsigned)uid) == -1 ||
 	    deny_ids(ctx, SCMP_SYS(setresgid), (unsigned)gid) == -1 ||
 	    EPERM_IF(ctx, SCMP_SYS(setgroups), 1,
 	    SCMP_A0(SCMP_CMP_NE, 1)) < 0)
-		goto out;
-	r = seccomp_load(ctx) < 0 ? -1 : 0;
-out:
-	seccomp_release(ctx);
-	return r;
+		return -1;
+	return 0;
+}
+
+/* deny_list - the filter, compiled in a short-lived child and loaded
+ * here: libseccomp's work would leave free chunks all over the
+ * listener's heap, which its forked sessions' mallocs would land in
+ * (a page copied each; sandbox.c does the same for theirs) */
+static int
+deny_list(uid_t uid, gid_t gid)
+{
+	static char b[64 * 1024];
+	struct sock_fprog prog;
+	scmp_filter_ctx ctx;
+	size_t n = 0;
+	ssize_t k;
+	int p[2], st;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) == -1 || (pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		close(p[0]);
+		_exit((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL ||
+		    deny_build(ctx, uid, gid) == -1 ||
+		    seccomp_export_bpf(ctx, p[1]) < 0 ? 1 : 0);
+	}
+	close(p[1]);
+	while ((k = read(p[0], b + n, sizeof b - n)) > 0 && n < sizeof b)
+		n += (size_t)k;
+	close(p[0]);
+	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || n == 0 ||
+	    n == sizeof b || n % sizeof(struct sock_filter) != 0)
+		return errno = EINVAL, -1;
+	prog.len = (unsigned short)(n / sizeof(struct sock_filter));
+	prog.filter = (struct sock_filter *)b;
+	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
 
 /* dir_fd - the directory of path (path itself if dir), O_PATH; or -1 */

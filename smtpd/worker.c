@@ -515,7 +515,8 @@ session_go(int infd, int outfd, const struct handoff *h)
 	 * client slots.  A spawned queue (queue_program) is made here. */
 	W.lazy = W.ctl >= 0 && W.cfg->queue_prog == NULL;
 	if (W.lazy) {
-		memset(W.q->text, 0, sizeof W.q->text);
+		/* all of it: reusable() reads W.q->rd before any MAIL */
+		memset(W.q, 0, sizeof *W.q);
 		W.q->fd = -1;
 		W.q->pid = -1;
 		qok = 1;

@@ -408,26 +408,6 @@ def test_running_auth_service_holds_no_root(procs, tmp_path):
     c.close()
 
 
-def test_installed_auth_service_holds_no_root(installed):
-    """Installed, users.cdb is root:sandmaila 0640: every process of the
-    auth service, its table opener included, is sandmaila with no
-    capability at all, filtered."""
-    inst = installed
-    inst.wait_up("sandmail-auth")
-    want = [str(inst.ids["sandmaila"][0])] * 4
-    def filtered():
-        ps = [p for p in inst.pids("sandmail-auth")
-              if proc_status(p)["Name"] == "sandmail-auth"
-              and proc_status(p)["Seccomp"] == "2"]
-        # the service, its workers (auth_workers) and the opener
-        return ps if len(ps) >= 3 else None
-    ps = wait_for(filtered, what="sandmail-auth's processes filtered")
-    for p in ps:
-        st = proc_status(p)
-        assert st["Uid"].split() == want, (p, st["Uid"])
-        assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
-
-
 @pytest.mark.skipif(SANITIZED, reason="a sanitizer build leaves the "
                     "listener unconfined (its runtime needs ptrace, /proc)")
 def test_smtpd_listener_contains_an_attacker(scene):
