@@ -280,7 +280,7 @@ dec(uint64_t key)
 void
 lim_conn_end(const char *ip)
 {
-	if (ip[0] == '\0')
+	if (lf == NULL || ip[0] == '\0')
 		return;
 	lock(LOCK_EX);
 	dec(ipkey(K_CONN_HOST, ip, NK_HOST));
@@ -313,7 +313,7 @@ lim_unauth(const struct lim_cfg *cfg, const char *ip)
 void
 lim_unauth_end(const char *ip)
 {
-	if (ip[0] == '\0')
+	if (lf == NULL || ip[0] == '\0')
 		return;
 	lock(LOCK_EX);
 	dec(ipkey(K_UNAUTH_NET, ip, NK_NET));

@@ -1,8 +1,6 @@
 /* listen: sandmail-pop3d's own listener (-l ADDR:PORT, repeatable), for
  * `make run` and sites without tcpserver.  The parent only accepts,
- * counts connections (overall; per client address and network and per
- * minute with every other pop3d listener of the host, in the shared
- * pop3_limits_file: lib/connlim.c), forks without
+ * counts connections (overall and per client address), forks without
  * exec one child per connection and reaps them; it never reads a byte
  * from a client.  Each child runs session_run(), which opens the tables
  * and the certificate itself, so a renewed certificate or table is used
@@ -93,13 +91,21 @@ child_start(const struct pop3_cfg *cfg, int fd, const struct peerinfo *p)
 	session_run(cfg, fd, fd, p);
 }
 
+/* spawn - a session for the connection on fd.  The counts per client
+ * address and network (and per minute) are shared with every other pop3d
+ * listener of the host in pop3_limits_file (lib/connlim.c); kids_reap
+ * frees a session's place when it ends. */
 static void
 spawn(const struct pop3_cfg *cfg, int fd, struct kid *kids, size_t *nkids)
 {
+	static time_t last;
 	struct peerinfo p;
 	const char *why;
 	pid_t pid;
 
+	if (time(NULL) / 60 != last / 60)
+		lim_sweep();		/* what listeners now gone held */
+	last = time(NULL);
 	peer_of(fd, &p);
 	if (*nkids >= cfg->max_conn)
 		return refuse(fd, p.ip, "max_connections");
@@ -119,23 +125,6 @@ spawn(const struct pop3_cfg *cfg, int fd, struct kid *kids, size_t *nkids)
 	kids_add(kids, nkids, pid, p.ip);
 }
 
-/* reap - the sessions that ended count no more */
-static void
-reap(struct kid *kids, size_t *nkids)
-{
-	pid_t pid;
-	size_t i;
-	int st;
-
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-		for (i = 0; i < *nkids; i++)
-			if (kids[i].pid == pid) {
-				lim_conn_end(kids[i].ip);
-				kids[i] = kids[--*nkids];
-				break;
-			}
-}
-
 /* listen_run - accept until SIGTERM */
 int
 listen_run(const struct pop3_cfg *cfg, char **addrs, size_t naddrs)
@@ -146,7 +135,6 @@ listen_run(const struct pop3_cfg *cfg, char **addrs, size_t naddrs)
 	struct kid *kids;
 	sigset_t set, old;
 	size_t nkids = 0, i;
-	time_t last = time(NULL);
 	int fd, k;
 
 	if (naddrs > LISTEN_MAX)
@@ -185,10 +173,7 @@ listen_run(const struct pop3_cfg *cfg, char **addrs, size_t naddrs)
 					spawn(cfg, fd, kids, &nkids);
 				}
 			}
-		reap(kids, &nkids);
-		if (time(NULL) / 60 != last / 60)
-			lim_sweep();
-		last = time(NULL);
+		kids_reap(kids, &nkids);
 	}
 	for (i = 0; i < nlfd; i++)
 		close(lfd[i]);
