@@ -515,8 +515,10 @@ session_go(int infd, int outfd, const struct handoff *h)
 	 * client slots.  A spawned queue (queue_program) is made here. */
 	W.lazy = W.ctl >= 0 && W.cfg->queue_prog == NULL;
 	if (W.lazy) {
-		/* all of it: reusable() reads W.q->rd before any MAIL */
-		memset(W.q, 0, sizeof *W.q);
+		memset(W.q->text, 0, sizeof W.q->text);
+		/* reusable() reads W.q->rd before any MAIL (not its
+		 * buffers: untouched, they cost no memory) */
+		rd_init(&W.q->rd, -1, NULL, NULL);
 		W.q->fd = -1;
 		W.q->pid = -1;
 		qok = 1;
