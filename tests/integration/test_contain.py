@@ -46,10 +46,12 @@ def _sanitized():
 # A SANITIZE=1 build's base filter lets the sanitizer runtime open files,
 # ptrace and clone with any flags (lib/sbx.c): no role is checked for a
 # new namespace there, and the roles whose filter alone keeps them from
-# files (no Landlock: lspawn, an smtpd session, rspawn) are not checked
+# files (no Landlock: lspawn, an smtpd session, rspawn, the auth service
+# and its workers) are not checked
 # for those attacks.  Release builds never carry those calls.
 SANITIZED = _sanitized()
-ASAN_ALLOWS = {"read-secret", "read-out", "create-abs", "create-dirfd-abs",
+ASAN_ALLOWS = {"read-secret", "read-out", "read-users", "create-abs",
+               "create-dirfd-abs",
                "create-dotdot", "create-root", "maildir", "ptrace"}
 
 
@@ -58,7 +60,8 @@ def checked(role, attacks):
         return attacks
     # clone with any flags (LeakSanitizer's tracer) for every role
     attacks = [a for a in attacks if a != "clone-ns"]
-    if role in ("lspawn", "smtpd", "rspawn", "remote-worker"):
+    if role in ("lspawn", "smtpd", "rspawn", "remote-worker", "auth",
+                "auth-worker"):
         return [a for a in attacks if a not in ASAN_ALLOWS]
     return attacks
 
