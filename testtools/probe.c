@@ -233,20 +233,6 @@ role_pop3_mailbox(const struct conf *c)
 	dirfd_role = mb.cur;
 }
 
-static void
-role_rspawn(const struct conf *c)
-{
-	rspawn_sandbox(c);
-}
-
-/* a worker: forked by rspawn under its filter, then its own */
-static void
-role_remote_worker(const struct conf *c)
-{
-	rspawn_sandbox(c);
-	worker_sandbox();
-}
-
 /* the auth roles: the table as sandmail-auth names it, its user */
 static char *
 auth_users(const struct conf *c, uid_t *uid, gid_t *gid)
@@ -297,6 +283,20 @@ role_auth_opener(const struct conf *c)
 	const char *path = auth_users(c, &u, &g);
 
 	(void)authd_opener_enter(path, u, g);
+}
+
+static void
+role_rspawn(const struct conf *c)
+{
+	rspawn_sandbox(c);
+}
+
+/* a worker: forked by rspawn under its filter, then its own */
+static void
+role_remote_worker(const struct conf *c)
+{
+	rspawn_sandbox(c);
+	worker_sandbox();
 }
 
 static const struct role {

@@ -310,19 +310,6 @@ def test_supervisor_fds_do_not_reach_sessions(procs, tmp_path):
     os.close(r)
 
 
-@pytest.mark.parametrize("role", ["rspawn", "remote-worker"])
-def test_rspawn_contains_an_attacker(scene, role):
-    """sandmail-rspawn and its workers (chrooted to an empty directory as
-    root): no file, no uid, no ptrace, no exec, no new namespace (clone
-    takes fork's flags only).  TCP to any address is their job (the MX
-    hosts of any domain), so the probe's connect reaches the listener."""
-    attacks = checked(role, [a for a in ALL if a != "connect"])
-    got = probe(scene, role, attacks + ["connect"])
-    assert_blocked(got, attacks)
-    assert got["connect"] == "SUCCEEDED"
-    assert_untouched(scene)
-
-
 def users_table(scene, mode):
     """The scene's users table (one login), mode as asked: 0644 any user
     may read it, 0600 only root (a scratch layout's table)."""
@@ -450,3 +437,16 @@ def test_running_smtpd_listener_is_filtered(procs, tmp_path):
     assert c.code("EHLO client.test") == 250
     assert c.code("MAIL FROM:<a@b.test>") == 250
     c.close()
+
+
+@pytest.mark.parametrize("role", ["rspawn", "remote-worker"])
+def test_rspawn_contains_an_attacker(scene, role):
+    """sandmail-rspawn and its workers (chrooted to an empty directory as
+    root): no file, no uid, no ptrace, no exec, no new namespace (clone
+    takes fork's flags only).  TCP to any address is their job (the MX
+    hosts of any domain), so the probe's connect reaches the listener."""
+    attacks = checked(role, [a for a in ALL if a != "connect"])
+    got = probe(scene, role, attacks + ["connect"])
+    assert_blocked(got, attacks)
+    assert got["connect"] == "SUCCEEDED"
+    assert_untouched(scene)
