@@ -280,9 +280,10 @@ SSL_CTX	*tlsctx_current(void);
  * BROKER_MSG, or BROKER_NO over a limit). */
 enum {
 	BROKER_QUEUE = 'Q', BROKER_AUTH = 'A', BROKER_MSG = 'M',
-	BROKER_AUTHED = 'U',	/* unanswered: the client authenticated */
 	BROKER_NO = 'x'
 };
+/* unanswered: the client authenticated (max_unauth_per_net) */
+#define BROKER_AUTHED	'U'
 struct handoff {
 	char	ip[IP_MAX];
 	char	port[8];

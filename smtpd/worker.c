@@ -325,10 +325,10 @@ session_begin(struct session *s, int qok, int infd, int outfd,
 	s->ctx = W.ctx;
 	s->ac = W.ac;
 	if (W.lazy) {
+		s->authed = broker_authed;
 		s->queue_need = broker_queue;
 		s->mail_rate = broker_rate;
 		s->auth_need = broker_auth;
-		s->authed = broker_authed;
 	}
 	snprintf(use, sizeof use, "%u", W.uses);
 	if (W.mode & MODE_LOCAL)
