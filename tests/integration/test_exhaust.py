@@ -431,6 +431,7 @@ def test_unauthenticated_submission_sessions_per_network(procs, tmp_path):
         d.close()
         return code == 220
     wait_for(room, what="the authenticated session to count no more")
-    assert "reason=max_unauth_per_net" in site.s.logtext()
+    wait_for(lambda: "reason=max_unauth_per_net" in site.s.logtext(),
+             what="the refusal logged")
     for c in held + [other, smtp]:
         c.close()
