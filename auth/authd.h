@@ -54,8 +54,16 @@ int	authd_lookup(struct authd *, const char *login, size_t n,
  * sandbox); each drops to uid/gid and enters its filter.  0 or -1. */
 int	authd_pool(struct authd *, unsigned n, uid_t, gid_t);
 /* authd_opener: fork the process that opens the users table at path
- * again when the service asks (before the sandbox); 0 or -1 */
-int	authd_opener(struct authd *, const char *path);
+ * again when the service asks (before the sandbox), as uid/gid when
+ * root; 0 or -1 */
+int	authd_opener(struct authd *, const char *path, uid_t, gid_t);
+/* auth_sbx.c: each process's confinement, exits 111 on failure.
+ * authd_sandbox: the service (service: lfd is its listening socket);
+ * authd_worker_enter: an argon2 worker; authd_opener_enter: the table
+ * opener (0, or 1 when it kept CAP_DAC_READ_SEARCH: see auth_sbx.c) */
+void	authd_sandbox(uid_t, gid_t, int lfd, int service);
+void	authd_worker_enter(uid_t, gid_t);
+int	authd_opener_enter(const char *path, uid_t, gid_t);
 /* authd_run: one client on in/out (greet, answer until EOF); an exit code */
 int	authd_run(struct authd *, int in, int out);
 /* authd_serve: every client of the listening socket lfd; an exit code */

@@ -164,26 +164,11 @@ main(int argc, char *argv[])
 		fd_room(&d);
 		if (authd_pool(&d, nw, uid, gid) == -1)
 			die_temp("fork", "argon2 workers");
-		if (authd_opener(&d, d.users.path) == -1)
+		if (authd_opener(&d, d.users.path, uid, gid) == -1)
 			die_temp("fork", "table opener");
 	}
-	priv_drop_or_die(uid, gid);
-	priv_nodump();
 	conf_free(&c);
-	{
-		/* beyond sbx_base (read, write, poll, memory, getrandom):
-		 * the service accepts its clients on its one socket */
-		const struct sbx_rule rules[] = {
-			SBX_ALLOW1(accept4, SCMP_A0(SCMP_CMP_EQ,
-			    (scmp_datum_t)lfd)),
-			/* the users table again, from authd_opener */
-			SBX_ALLOW1(recvmsg, SCMP_A2(SCMP_CMP_EQ,
-			    MSG_CMSG_CLOEXEC)),
-			SBX_LAST
-		};
-
-		sbx_enter_or_die(service ? rules : rules + 2);
-	}
+	authd_sandbox(uid, gid, lfd, service);
 	if (service) {
 		struct logln l;
 

@@ -111,10 +111,6 @@ worker_run(int fd)
 	_exit(EXIT_OK);
 }
 
-/* Beyond sbx_base: nothing (argon2 takes its memory with mmap). */
-static const struct sbx_rule worker_rules[] = {
-	SBX_LAST
-};
 
 /* authd_pool - the argon2id processes (see authd.h) */
 int
@@ -138,12 +134,7 @@ authd_pool(struct authd *d, unsigned n, uid_t uid, gid_t gid)
 			/* no table, no clients: a hash and a password at a
 			 * time, from its parent only */
 			tbl_close(&d->users);
-			/* argon2 takes what CPU the sessions leave: a flood
-			 * of checks must not slow the listeners' accepts */
-			(void)setpriority(PRIO_PROCESS, 0, 10);
-			priv_drop_or_die(uid, gid);
-			priv_nodump();
-			sbx_enter_or_die(worker_rules);
+			authd_worker_enter(uid, gid);
 			worker_run(sv[1]);
 		}
 		close(sv[1]);
@@ -154,21 +145,13 @@ authd_pool(struct authd *d, unsigned n, uid_t uid, gid_t gid)
 
 /* --- the users table, opened again when it changes ------------------ */
 
-/* Beyond sbx_base: opening (read-only) and passing the descriptor. */
-static const struct sbx_rule opener_rules[] = {
-	SBX_ALLOW1(openat, SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT |
-	    O_TRUNC | O_APPEND, O_RDONLY)),
-	SBX_ALLOW1(sendmsg, SCMP_A2(SCMP_CMP_EQ, MSG_NOSIGNAL)),
-	SBX_LAST
-};
-
 /* authd_opener - a process that opens the users table (path, a fixed
  * name) whenever the service sends it a byte, and passes the descriptor
  * back: the sandboxed service cannot open files, and sandmail-passwd
- * replaces the table under it.  It reads nothing but that byte.  It
- * keeps the starting uid (the table is 0640 root), filtered.  0 or -1. */
+ * replaces the table under it.  It reads nothing but that byte.  As
+ * root it becomes uid/gid too (authd_opener_enter), filtered.  0 or -1. */
 int
-authd_opener(struct authd *d, const char *path0)
+authd_opener(struct authd *d, const char *path0, uid_t uid, gid_t gid)
 {
 	const char *path = path0;
 	int sv[2], fd;
@@ -190,8 +173,7 @@ authd_opener(struct authd *d, const char *path0)
 	tbl_close(&d->users);
 	for (unsigned i = 0; i < d->nworkers; i++)
 		close(d->wfd[i]);
-	priv_nodump();
-	sbx_enter_or_die(opener_rules);
+	(void)authd_opener_enter(path, uid, gid);
 	while (read(sv[1], &b, 1) == 1) {
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		b = fd >= 0 ? 'o' : errno == ENOENT ? 'n' : 'x';

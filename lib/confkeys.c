@@ -79,6 +79,7 @@ const struct conf_key conf_keys[] = {
 	NUM("max_connections", "1000", 1, 65536, "smtpd"),
 	NUM("max_per_ip", "20", 1, 65536, "smtpd"),
 	NUM("max_per_net", "100", 1, 65536, "smtpd"),
+	NUM("max_unauth_per_net", "50", 0, 65536, "smtpd"),
 	NUM("smtpd_conn_rate", "0", 0, 10000000, "smtpd"),
 	NUM("smtpd_msg_rate", "0", 0, 10000000, "smtpd"),
 	NUM("smtpd_msg_rate_user", "0", 0, 10000000, "smtpd"),
@@ -220,6 +221,10 @@ const struct conf_key conf_keys[] = {
 	BOOL("pop3_implicit_tls", "no", "pop3d"),
 	NUM("pop3_max_connections", "100", 1, 100000, "pop3d"),
 	NUM("pop3_max_per_ip", "10", 1, 100000, "pop3d"),
+	NUM("pop3_max_per_net", "50", 1, 100000, "pop3d"),
+	NUM("pop3_conn_rate", "0", 0, 10000000, "pop3d"),
+	{ "pop3_limits_file", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL,
+	    "pop3d" },
 	NUM("pop3_max_messages", "100000", 1, 10000000, "pop3d"),
 
 	/* MTA-STS (sandmail-sts) and TLS reporting */

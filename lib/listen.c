@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "connlim.h"
 #include "listen.h"
 
 /* split_addr - "ADDR:PORT", "[V6]:PORT" or "V6:PORT" */
@@ -129,6 +130,7 @@ kids_reap(struct kid *kids, size_t *nkids)
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
 		for (i = 0; i < *nkids; i++)
 			if (kids[i].pid == pid) {
+				lim_conn_end(kids[i].ip);
 				kids[i] = kids[--*nkids];
 				break;
 			}

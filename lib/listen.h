@@ -34,7 +34,9 @@ void	listen_child_reset(const int *lfd, size_t nlfd);
  * TCPREMOTEIP) is 127.0.0.0/8, ::1 or an IPv4-mapped 127.x.x.x */
 int	listen_is_loopback(const char *ip);
 
-/* kids_reap: wait for every ended child, dropping it from the table */
+/* kids_reap: wait for every ended child, dropping it from the table and
+ * freeing its place in the shared counts (lim_conn_end; nothing if no
+ * lim_open) */
 void	kids_reap(struct kid *kids, size_t *nkids);
 /* kids_count_ip: how many children serve ip */
 unsigned	kids_count_ip(const struct kid *kids, size_t nkids,

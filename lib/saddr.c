@@ -2,6 +2,7 @@
  * One parser for every filter of smtpd, so that "[::1]:53", "::1" and
  * "127.0.0.1:10023" mean the same wherever they are written. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,4 +87,15 @@ saddr_service(const char *svc, struct sockaddr_storage *ss, socklen_t *len)
 	if (strncmp(svc, "inet:", 5) != 0)
 		return errno = EINVAL, -1;
 	return saddr_parse(svc + 5, NULL, ss, len);
+}
+
+/* saddr_port - see saddr.h */
+unsigned
+saddr_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0;
 }

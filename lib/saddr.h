@@ -20,4 +20,7 @@ int	saddr_parse(const char *s, const char *defport,
 int	saddr_service(const char *svc, struct sockaddr_storage *ss,
 	    socklen_t *len);
 
+/* saddr_port: the TCP/UDP port of an AF_INET/AF_INET6 address, else 0 */
+unsigned	saddr_port(const struct sockaddr_storage *ss);
+
 #endif

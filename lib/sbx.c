@@ -232,6 +232,13 @@ caps_set(uint64_t keep)
 	return (int)syscall(SYS_capset, &h, d);
 }
 
+/* priv_caps_keep - only the capabilities in keep, of those held */
+int
+priv_caps_keep(uint64_t keep)
+{
+	return caps_set(keep);
+}
+
 /* priv_caps_none - 1 if no capability is left in any set */
 int
 priv_caps_none(void)

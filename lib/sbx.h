@@ -67,6 +67,9 @@ int	priv_keep_caps(uid_t uid, gid_t gid, uint64_t keep);
  * 0; verified (no setuid(0) test: callers' filters forbid setuid).
  * 0 or -1 with errno. */
 int	priv_become(uid_t uid, gid_t gid);
+/* priv_caps_keep: narrow the capabilities to keep (permitted and
+ * effective; none can be added back): 0 or -1 with errno */
+int	priv_caps_keep(uint64_t keep);
 /* priv_caps_none: 1 if the process holds no capability at all */
 int	priv_caps_none(void);
 /* sbx_close_inherited: close every fd above 2 (call first in main of a

@@ -48,8 +48,23 @@ cfg_load(struct pop3_cfg *cfg, struct conf *c, const char *path)
 		cfg->key = strdup(cfg->cert);	/* one PEM with both */
 	cfg->max_conn = (unsigned)conf_num(c, "pop3_max_connections", 100, 1,
 	    100000);
-	cfg->max_per_ip = (unsigned)conf_num(c, "pop3_max_per_ip", 10, 1,
+	cfg->lim.max_per_ip = (unsigned)conf_num(c, "pop3_max_per_ip", 10, 1,
 	    100000);
+	cfg->lim.max_per_net = (unsigned)conf_num(c, "pop3_max_per_net", 50,
+	    1, 100000);
+	cfg->lim.conn_rate = (unsigned)conf_num(c, "pop3_conn_rate", 0, 0,
+	    10000000);
+	if (conf_str(c, "pop3_limits_file", NULL) != NULL)
+		cfg->limits_file = conf_path(c, "pop3_limits_file", NULL);
+	else {
+		char *q = conf_path(c, "queue", "/var/spool/sandmail");
+		size_t n = strlen(q) + sizeof "/lock/pop3d.limits";
+
+		if ((cfg->limits_file = malloc(n)) == NULL)
+			die_temp("malloc", NULL);
+		snprintf(cfg->limits_file, n, "%s/lock/pop3d.limits", q);
+		free(q);
+	}
 	cfg->max_msgs = (size_t)conf_num(c, "pop3_max_messages",
 	    POP3_MSGS_MAX, 1, 10000000);
 }

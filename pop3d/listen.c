@@ -16,8 +16,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "connlim.h"
 #include "exitcode.h"
 #include "listen.h"
 #include "log.h"
@@ -95,22 +97,35 @@ static void
 child_start(const struct pop3_cfg *cfg, int fd, const struct peerinfo *p)
 {
 	listen_child_reset(lfd, nlfd);
+	lim_child();
 	session_run(cfg, fd, fd, p);
 }
 
+/* spawn - a session for the connection on fd.  The counts per client
+ * address and network (and per minute) are shared with every other pop3d
+ * listener of the host in pop3_limits_file (lib/connlim.c); kids_reap
+ * frees a session's place when it ends. */
 static void
 spawn(const struct pop3_cfg *cfg, int fd, struct kid *kids, size_t *nkids)
 {
+	static time_t last;
 	struct peerinfo p;
+	const char *why;
 	pid_t pid;
 
+	if (time(NULL) / 60 != last / 60)
+		lim_sweep();		/* what listeners now gone held */
+	last = time(NULL);
 	peer_of(fd, &p);
 	if (*nkids >= cfg->max_conn)
 		return refuse(fd, p.ip, "max_connections");
-	if (kids_count_ip(kids, *nkids, p.ip) >= cfg->max_per_ip)
-		return refuse(fd, p.ip, "max_per_ip");
+	if ((why = lim_conn(&cfg->lim, p.ip)) != NULL)
+		return refuse(fd, p.ip, strstr(why, "minute") ?
+		    "pop3_conn_rate" : strstr(why, "network") ?
+		    "pop3_max_per_net" : "pop3_max_per_ip");
 	if ((pid = fork()) == -1) {
 		log_kv("error", "op", "fork", "err", strerror(errno), NULL);
+		lim_conn_end(p.ip);
 		close(fd);
 		return;
 	}
@@ -141,6 +156,7 @@ listen_run(const struct pop3_cfg *cfg, char **addrs, size_t naddrs)
 	}
 	if ((kids = calloc(cfg->max_conn, sizeof *kids)) == NULL)
 		die_temp("calloc", NULL);
+	lim_open(cfg->limits_file);
 	memset(&sa, 0, sizeof sa);
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = on_term;

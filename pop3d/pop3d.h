@@ -22,6 +22,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "connlim.h"
 #include "io.h"
 #include "tbl.h"
 
@@ -140,7 +141,9 @@ struct pop3_cfg {
 	int		 implicit_tls;	/* -T or pop3_implicit_tls */
 	char		*cert, *key;	/* tls_cert, tls_key; NULL: no TLS */
 	const char	*vmail_user;	/* user_vmail */
-	unsigned	 max_conn, max_per_ip;
+	unsigned	 max_conn;
+	struct lim_cfg	 lim;		/* per address and network, shared */
+	char		*limits_file;	/* pop3_limits_file */
 	size_t		 max_msgs;
 };
 

@@ -212,6 +212,8 @@ check(struct session *s, const char *mech, const char *login, size_t ll,
 		}
 		log_kv("auth", "ip", s->ip, "mech", mech, "user", canon, NULL);
 		reply(s, "235 2.7.0 Authentication successful");
+		if (s->authed != NULL)
+			s->authed(s);
 		return 0;
 	case AUTH_BAD:
 		refuse(s, "auth failed", "535 5.7.8 Authentication "

@@ -5,7 +5,7 @@
 PROGS += sandmail-smtpd
 SMTPD_LIB_OBJS := smtpd/session.o smtpd/data.o smtpd/param.o smtpd/auth.o \
 	smtpd/policy.o smtpd/policyd.o smtpd/dnsbl.o smtpd/verify.o smtpd/milters.o smtpd/cfg.o smtpd/listen.o \
-	smtpd/worker.o smtpd/sandbox.o smtpd/limits.o \
+	smtpd/worker.o smtpd/sandbox.o smtpd/lsbx.o \
 	auth/authclient.o
 # the generation page (gen.c), also linked by the attacker probe
 SMTPD_LIB_OBJS += smtpd/gen.o

@@ -162,14 +162,16 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 	cfg->expn_real = conf_bool(c, "smtpd_expn", 0);
 	cfg->max_conn = (unsigned)conf_num(c, "max_connections", 1000, 1,
 	    65536);
-	cfg->max_per_ip = (unsigned)conf_num(c, "max_per_ip", 20, 1, 65536);
-	cfg->max_per_net = (unsigned)conf_num(c, "max_per_net", 100, 1,
+	cfg->lim.max_per_ip = (unsigned)conf_num(c, "max_per_ip", 20, 1, 65536);
+	cfg->lim.max_per_net = (unsigned)conf_num(c, "max_per_net", 100, 1,
 	    65536);
-	cfg->conn_rate = (unsigned)conf_num(c, "smtpd_conn_rate", 0, 0,
+	cfg->lim.max_unauth_per_net = (unsigned)conf_num(c,
+	    "max_unauth_per_net", 50, 0, 65536);
+	cfg->lim.conn_rate = (unsigned)conf_num(c, "smtpd_conn_rate", 0, 0,
 	    10000000);
-	cfg->msg_rate = (unsigned)conf_num(c, "smtpd_msg_rate", 0, 0,
+	cfg->lim.msg_rate = (unsigned)conf_num(c, "smtpd_msg_rate", 0, 0,
 	    10000000);
-	cfg->msg_rate_user = (unsigned)conf_num(c, "smtpd_msg_rate_user", 0,
+	cfg->lim.msg_rate_user = (unsigned)conf_num(c, "smtpd_msg_rate_user", 0,
 	    0, 10000000);
 	cfg->queue_wait_ms = ms(conf_secs(c, "smtpd_queue_wait", 10));
 	/* a port 25 worker process serves this many sessions, then goes;

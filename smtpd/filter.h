@@ -41,6 +41,7 @@ long	pd_parse(const char *p, size_t n, struct pd_verdict *);
 /* policyd.c: the service */
 void	policyd_load(const struct conf *);
 void	policyd_open(void);		/* before the sandbox */
+unsigned policyd_port(void);		/* its TCP port, or 0 */
 int	policyd_usable(void);		/* no connection lost */
 /* policyd_rcpt: ask about rcpt; 1 go on, 0 refused (answered) */
 int	policyd_rcpt(struct session *, const char *rcpt);
@@ -55,6 +56,8 @@ void	verify_open(void);		/* before the sandbox */
 /* verify_tcp: in the listener, a TCP socket to smtpd_verify_nameserver,
  * its connect under way; the fd or -1 */
 int	verify_tcp(void);
+/* verify_port: the TCP port verify_tcp connects to, or 0 (checks off) */
+unsigned verify_port(void);
 void	verify_reset(void);		/* a new transaction */
 /* verify_mail: SPF at MAIL; 1 go on, 0 refused (answered) */
 int	verify_mail(struct session *);
@@ -91,6 +94,9 @@ unsigned milters_count(void);
 /* milters_dial: a connection to the i-th configured milter, begun; the
  * fd or -1 (the listener, and milters_open under tcpserver) */
 int	milters_dial(unsigned i);
+/* milters_ports: the TCP ports of the inet: milters, at most max, into
+ * out; returns how many */
+size_t	milters_ports(uint16_t *out, size_t max);
 /* milters_open: before the sandbox: the spool, and the connections
  * when dial (no listener to ask) */
 void	milters_open(int dial);

@@ -26,6 +26,8 @@
  * is never reused. */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -33,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -198,7 +201,8 @@ too_many(int fd, const struct smtpd_cfg *cfg, const char *ip,
 	if (n > 0 && !(mode & MODE_TLS))
 		(void)send(fd, b, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	log_kv("refuse", "ip", ip, "reason", why[0] == '\0' ?
-	    "max_connections" : strstr(why, "minute") ? "smtpd_conn_rate" :
+	    "max_connections" : strstr(why, "unauth") ? "max_unauth_per_net" :
+	    strstr(why, "minute") ? "smtpd_conn_rate" :
 	    strstr(why, "network") ? "max_per_net" : "max_per_ip", NULL);
 	close(fd);
 }
@@ -213,6 +217,13 @@ struct worker {
 	int		 busy;		/* serving ip */
 	unsigned	 gen;		/* the generation it was forked in */
 	char		 ip[IP_MAX];
+	/* the client sockets, ours too: a connection counts until the
+	 * worker is gone or the socket is seen shut (conn_open), not
+	 * merely because the worker said "I" (it could go on serving) */
+	int		 conn;		/* its session's, or -1 */
+	int		 prev;		/* the last one, said done; or -1 */
+	char		 pip[IP_MAX];	/* prev's client */
+	int		 unauth;	/* counted by lim_unauth (ip) */
 };
 
 static struct worker *wk;
@@ -250,13 +261,51 @@ unmap_tables(void)
 	nwk = 0;
 }
 
+/* conn_open - whether a client socket is still open both ways: a
+ * worker shuts its socket down when its session ends, and a client
+ * that went has closed its side (either leaves ESTABLISHED) */
+static int
+conn_open(int fd)
+{
+	struct tcp_info ti;
+	socklen_t n = sizeof ti;
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n) == -1)
+		return 0;
+	return ti.tcpi_state == TCP_ESTABLISHED;
+}
+
+/* wk_settle - the worker's last connection counts no more once it is
+ * seen shut */
+static void
+wk_settle(struct worker *w)
+{
+	if (w->prev < 0 || conn_open(w->prev))
+		return;
+	close(w->prev);
+	w->prev = -1;
+	lim_conn_end(w->pip);
+}
+
+static void
+wk_settle_all(void)
+{
+	for (size_t i = 0; i < nwk; i++)
+		wk_settle(&wk[i]);
+}
+
+/* wk_busy - the connections counted against ip (NULL: all): those being
+ * served, and those whose worker said done but which are not yet shut */
 static unsigned
 wk_busy(const char *ip)
 {
 	unsigned n = 0;
 
-	for (size_t i = 0; i < nwk; i++)
+	for (size_t i = 0; i < nwk; i++) {
 		n += wk[i].busy && (ip == NULL || strcmp(wk[i].ip, ip) == 0);
+		n += wk[i].prev >= 0 && (ip == NULL ||
+		    strcmp(wk[i].pip, ip) == 0);
+	}
 	return n;
 }
 
@@ -352,7 +401,7 @@ broker(struct worker *w, const char *b, size_t n)
 	int fd = -1;
 
 	if (a == BROKER_MSG)
-		a = lim_msg(lcfg, w->ip, b + 1, n - 1) == 0 ? BROKER_MSG :
+		a = lim_msg(&lcfg->lim, w->ip, b + 1, n - 1) == 0 ? BROKER_MSG :
 		    BROKER_NO;
 	else if (a == BROKER_DNS) {
 		if ((fd = verify_tcp()) == -1)
@@ -376,14 +425,68 @@ broker(struct worker *w, const char *b, size_t n)
 		close(fd);
 }
 
-/* wk_done - the worker's session has ended: its client counts no more */
+/* wk_gone - the worker has exited: its clients count no more */
 static void
-wk_done(struct worker *w)
+wk_gone(struct worker *w)
 {
+	if (w->unauth)
+		lim_unauth_end(w->ip);
+	w->unauth = 0;
 	if (w->busy)
+		lim_conn_end(w->ip);
+	if (w->prev >= 0)
+		lim_conn_end(w->pip);
+	if (w->conn >= 0)
+		close(w->conn);
+	if (w->prev >= 0)
+		close(w->prev);
+	w->busy = 0;
+	w->conn = w->prev = -1;
+}
+
+/* wk_rogue - a worker that broke the protocol: one that says it is idle
+ * while the connection of its session before is still open (a worker
+ * shuts it down right after its 221, long before its next session can
+ * end), or says what no worker says.  Its code is not ours any more:
+ * its connections are shut and it is killed (counted until reaped). */
+static void
+wk_rogue(struct worker *w, const char *why)
+{
+	char pid[24];
+
+	snprintf(pid, sizeof pid, "%ld", (long)w->pid);
+	log_kv("error", "op", "worker", "pid", pid, "err", why, "action",
+	    "killed", NULL);
+	if (w->conn >= 0)
+		(void)shutdown(w->conn, SHUT_RDWR);
+	if (w->prev >= 0)
+		(void)shutdown(w->prev, SHUT_RDWR);
+	(void)kill(w->pid, SIGKILL);
+	wk_retire(w);
+}
+
+/* wk_idle_said - the worker says its session is over ("I", before its
+ * 221): it may take the next connection now, but the one it served
+ * counts until its socket is seen shut (wk_settle) */
+static void
+wk_idle_said(struct worker *w)
+{
+	wk_settle(w);
+	if (w->prev >= 0)
+		return wk_rogue(w, "said idle while serving");
+	if (!w->busy)
+		return;
+	if (w->unauth)
+		lim_unauth_end(w->ip);
+	w->unauth = 0;
+	w->prev = w->conn;
+	w->conn = -1;
+	snprintf(w->pip, sizeof w->pip, "%s", w->ip);
+	if (w->prev < 0)
 		lim_conn_end(w->ip);
 	w->busy = 0;
 	w->ip[0] = '\0';
+	wk_settle(w);
 }
 
 /* wk_ctl_read - a worker spoke: "I" (idle), a request (broker), or EOF
@@ -402,8 +505,18 @@ wk_ctl_read(struct worker *w)
 		broker(w, b, (size_t)n);
 		return;
 	}
-	wk_done(w);
-	if (n != 1 || b[0] != 'I' || w->gen != *gen || got_term)
+	if (n == 1 && b[0] == BROKER_AUTHED && w->busy) {
+		if (w->unauth)
+			lim_unauth_end(w->ip);
+		w->unauth = 0;
+		return;
+	}
+	if (n > 0 && (n != 1 || b[0] != 'I'))
+		return wk_rogue(w, "unknown request");
+	if (n == 1)
+		wk_idle_said(w);
+	/* EOF: it is going; its clients count until it is reaped */
+	if (n != 1 || w->gen != *gen || got_term)
 		wk_retire(w);
 }
 
@@ -417,7 +530,7 @@ wk_reap(void)
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
 		for (i = 0; i < nwk; i++)
 			if (wk[i].pid == pid) {
-				wk_done(&wk[i]);
+				wk_gone(&wk[i]);
 				wk_retire(&wk[i]);
 				wk[i] = wk[--nwk];
 				break;
@@ -474,6 +587,7 @@ handoff(struct worker *w, int fd, const struct handoff *h)
 		return -1;
 	}
 	w->busy = 1;
+	w->conn = fd;
 	snprintf(w->ip, sizeof w->ip, "%s", h->ip);
 	return 0;
 }
@@ -489,9 +603,15 @@ in_child(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 
 	signal(SIGHUP, SIG_DFL);	/* before the unblocking */
 	listen_child_reset(lfd, nlfd);
-	for (size_t i = 0; i < nwk; i++)
+	/* nor the other clients' sockets, which the listener holds */
+	for (size_t i = 0; i < nwk; i++) {
 		if (wk[i].ctl >= 0)
 			close(wk[i].ctl);
+		if (wk[i].conn >= 0)
+			close(wk[i].conn);
+		if (wk[i].prev >= 0)
+			close(wk[i].prev);
+	}
 	unmap_tables();
 	lim_child();
 	/* read-only for good, not merely mprotected (gen.c) */
@@ -504,13 +624,15 @@ in_child(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
  * gets a socket pair to come back on */
 static void
 fork_worker(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
-    const struct handoff *h, unsigned mode, int reusable)
+    const struct handoff *h, unsigned mode, int unauth)
 {
 	struct worker *w;
 	int sp[2] = { -1, -1 };
 	pid_t pid;
 
 	if (nwk == wkcap) {
+		if (unauth)
+			lim_unauth_end(h->ip);
 		lim_conn_end(h->ip);
 		return too_many(fd, cfg, h->ip, "", mode);
 	}
@@ -518,11 +640,12 @@ fork_worker(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 		wk_retire(w);
 	/* every worker has one: its session asks there for its queue and
 	 * auth connections; only a reusable one ever says it is idle */
-	(void)reusable;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
 		sp[0] = sp[1] = -1;
 	if ((pid = fork()) == -1) {
 		log_kv("error", "op", "fork", "err", strerror(errno), NULL);
+		if (unauth)
+			lim_unauth_end(h->ip);
 		lim_conn_end(h->ip);
 		close(fd);
 		if (sp[0] >= 0)
@@ -534,15 +657,17 @@ fork_worker(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 			close(sp[0]);
 		in_child(cfg, tabs, fd, h, mode, sp[1]);
 	}
-	close(fd);
 	if (sp[1] >= 0)
 		close(sp[1]);
 	w = &wk[nwk++];
 	memset(w, 0, sizeof *w);
 	w->pid = pid;
+	w->conn = fd;
+	w->prev = -1;
 	w->ctl = sp[0];
 	w->mode = mode;
 	w->busy = 1;
+	w->unauth = unauth;
 	w->gen = *gen;
 	snprintf(w->ip, sizeof w->ip, "%s", h->ip);
 }
@@ -567,9 +692,10 @@ to_idle(int fd, const struct handoff *h, unsigned mode)
 static const char *
 over_limit(const struct smtpd_cfg *cfg, const char *ip)
 {
+	wk_settle_all();
 	if (wk_busy(NULL) >= cfg->max_conn)
 		return "";
-	return lim_conn(cfg, ip);
+	return lim_conn(&cfg->lim, ip);
 }
 
 /* spawn - a new connection: refuse it over a limit, hand it to an idle
@@ -602,14 +728,19 @@ spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	if (why != NULL)
 		return too_many(fd, cfg, h.ip, why, mode);
 	/* counted from here: lim_conn_end when the worker is done */
+	/* submission: a session that must authenticate first, its network
+	 * limited to max_unauth_per_net of them, refused without a fork */
+	if ((mode & MODE_SUBMISSION) &&
+	    (why = lim_unauth(&cfg->lim, h.ip)) != NULL) {
+		lim_conn_end(h.ip);
+		return too_many(fd, cfg, h.ip, why, mode);
+	}
 	/* a renewed certificate, made once here (a new generation) */
 	reusable = mode_reusable(cfg, mode, tlsctx_get(cfg));
 	if (reusable && (to_idle(fd, &h, mode) == 0 ||
-	    (wk_drain() && to_idle(fd, &h, mode) == 0))) {
-		close(fd);
-		return;
-	}
-	fork_worker(cfg, tabs, fd, &h, mode, reusable);
+	    (wk_drain() && to_idle(fd, &h, mode) == 0)))
+		return;		/* fd is the worker's conn now */
+	fork_worker(cfg, tabs, fd, &h, mode, (mode & MODE_SUBMISSION) != 0);
 }
 
 static void
@@ -683,10 +814,24 @@ poll_set(struct pollfd *pf, size_t *wi)
 	return nlfd + wk_poll_set(pf + nlfd, wi);
 }
 
+/* fd_room - the listener holds two descriptors per connection (the
+ * socket and the worker's socket pair): as many as the hard limit lets */
+static void
+fd_room(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static void
 workers_setup(const struct smtpd_cfg *cfg, struct pollfd **pf,
     size_t **wi)
 {
+	fd_room();
 	wkcap = (size_t)cfg->max_conn * 2;
 	gen = gen_map();
 	wk = map_pages(wkcap * sizeof *wk, MAP_PRIVATE);
@@ -704,7 +849,8 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 	struct pollfd *pf;
 	struct timespec tick = { 1, 0 };
 	time_t last = time(NULL);
-	size_t i, *wi;
+	uint16_t ports[MILTERS_MAX + 2];	/* milters, policy service, DNS */
+	size_t i, *wi, nports;
 	nfds_t n;
 	sigset_t old;
 
@@ -720,6 +866,15 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 			die_msg(EXIT_TEMP, "tls", "implicit TLS needs "
 			    "tls_cert (and tls_key)");
 	}
+	/* the tables, the limits, a first TLS context: then confined */
+	(void)tlsctx_get(cfg);
+	nports = milters_ports(ports, MILTERS_MAX);
+	if ((ports[nports] = (uint16_t)policyd_port()) != 0)
+		nports++;
+	if ((ports[nports] = (uint16_t)verify_port()) != 0)
+		nports++;
+	if (listener_sandbox(cfg, ports, nports) == -1)
+		die_temp("listener sandbox", NULL);
 	signals_setup(&old);
 	while (!got_term) {
 		n = poll_set(pf, wi);
@@ -733,6 +888,7 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 		}
 		if (got_chld)
 			got_chld = 0, wk_reap();
+		wk_settle_all();
 		if (got_hup)
 			got_hup = 0, reload(tabs, 1, "hup");
 		else {

@@ -203,6 +203,22 @@ milters_dial(unsigned i)
 	return fd;
 }
 
+/* milters_ports - see filter.h */
+size_t
+milters_ports(uint16_t *out, size_t max)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	size_t n = 0;
+	unsigned p;
+
+	for (unsigned i = 0; i < nconf && n < max; i++)
+		if (saddr_service(C[i].svc, &ss, &len) == 0 &&
+		    (p = saddr_port(&ss)) != 0)
+			out[n++] = (uint16_t)p;
+	return n;
+}
+
 /* milters_open - before the sandbox, with dial: the connections (under
  * tcpserver; under the listener they come from it) */
 void

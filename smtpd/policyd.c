@@ -15,8 +15,10 @@
  * kept for smtpd_policy_cache seconds, per process, keyed by the client,
  * HELO, sender and recipient.  PREPEND's header goes into the message
  * after our Received: line (once, however many recipients asked). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,6 +234,18 @@ await(int fd, short ev, long long deadline)
 		if (r != 0)
 			return r;
 	}
+}
+
+/* policyd_port - the policy service's TCP port, or 0 (none, or UNIX) */
+unsigned
+policyd_port(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (P.service == NULL || saddr_service(P.service, &ss, &len) == -1)
+		return 0;
+	return saddr_port(&ss);
 }
 
 static void

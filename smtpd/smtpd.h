@@ -16,6 +16,7 @@
 #include "authc.h"
 #include "buf.h"
 #include "conf.h"
+#include "connlim.h"
 #include "env.h"
 #include "io.h"
 #include "qclient.h"
@@ -51,11 +52,7 @@ struct smtpd_cfg {
 	int		 vrfy_real;	/* real VRFY answers for relay clients */
 	int		 expn_real;	/* real EXPN answers for relay clients */
 	unsigned	 max_conn;
-	unsigned	 max_per_ip;	/* at once per /32 (IPv6: /64) */
-	unsigned	 max_per_net;	/* at once per /24 (IPv6: /48) */
-	unsigned	 conn_rate;	/* a minute per /32 or /64; 0 off */
-	unsigned	 msg_rate;	/* MAILs a minute per /32 or /64 */
-	unsigned	 msg_rate_user;	/* MAILs a minute per AUTH login */
+	struct lim_cfg	 lim;		/* per address and network, shared */
 	char		*limits_file;	/* the counts all listeners share */
 	int		 queue_wait_ms;	/* smtpd_queue_wait */
 	unsigned	 max_use;	/* sessions per worker (smtpd_max_use) */
@@ -168,6 +165,7 @@ struct session {
 	/* called at a clean end, before the last reply is flushed (a
 	 * reusable worker says it is idle there); NULL: nothing */
 	void		(*ending)(struct session *);
+	void		(*authed)(struct session *);	/* after a 235 */
 	/* under smtpd's own listener (worker.c), NULL otherwise: the queue
 	 * connection, made at the first MAIL; the message rate limits; the
 	 * connection to sandmail-auth, made at the first AUTH.  0, or -1
@@ -274,18 +272,14 @@ void	session_sandbox(const struct smtpd_cfg *);
 int	mode_parse(const char *, unsigned *);
 int	listen_run(const struct smtpd_cfg *, struct tables *, char **addrs,
 	    size_t naddrs, unsigned mode);
+/* lsbx.c: the listener's own confinement, before its first accept
+ * (Landlock and a seccomp deny-list); 0 or -1 */
+int	listener_sandbox(const struct smtpd_cfg *, const uint16_t *ports,
+	    size_t nports);
 /* the server context: made once, re-made when the files change */
 SSL_CTX	*tlsctx_get(const struct smtpd_cfg *);
 SSL_CTX	*tlsctx_current(void);
 
-/* limits.c: the counts every listener shares (in the listener only) */
-void	lim_open(const char *path);
-void	lim_child(void);
-void	lim_sweep(void);
-const char *lim_conn(const struct smtpd_cfg *, const char *ip);
-void	lim_conn_end(const char *ip);
-int	lim_msg(const struct smtpd_cfg *, const char *ip, const char *login,
-	    size_t llen);
 
 /* worker.c: a session's process.  The listener hands a connection to an
  * idle worker as this message with the socket (SCM_RIGHTS) on the
@@ -300,6 +294,8 @@ enum {
 	BROKER_QUEUE = 'Q', BROKER_AUTH = 'A', BROKER_MSG = 'M',
 	BROKER_DNS = 'D', BROKER_MILTER = 'F', BROKER_NO = 'x'
 };
+/* unanswered: the client authenticated (max_unauth_per_net) */
+#define BROKER_AUTHED	'U'
 struct handoff {
 	char	ip[IP_MAX];
 	char	port[8];

@@ -50,6 +50,7 @@
 #include "exitcode.h"
 #include "filter.h"
 #include "log.h"
+#include "saddr.h"
 #include "smtpd.h"
 #include "spf.h"
 
@@ -203,6 +204,18 @@ verify_tcp(void)
 		return -1;
 	}
 	return fd;
+}
+
+/* verify_port - see filter.h */
+unsigned
+verify_port(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (!V.on || ns_addr(&ss, &len) == -1)
+		return 0;
+	return saddr_port(&ss);
 }
 
 /* applies - the checks are for port 25 clients that may not relay */

@@ -264,7 +264,7 @@ broker_rate(struct session *s)
 	const char *u = s->auth_user ? s->auth_user : "";
 	int ok, fd;
 
-	if (W.cfg->msg_rate == 0 && (W.cfg->msg_rate_user == 0 ||
+	if (W.cfg->lim.msg_rate == 0 && (W.cfg->lim.msg_rate_user == 0 ||
 	    s->auth_user == NULL))
 		return 0;
 	fd = broker_ask(BROKER_MSG, u, strlen(u), &ok);
@@ -310,6 +310,18 @@ broker_milter(struct session *s, unsigned i)
 	return fd;
 }
 
+/* broker_authed - tell the listener the client authenticated (no
+ * answer): it counts the session no more as an unauthenticated one */
+static void
+broker_authed(struct session *s)
+{
+	char b = BROKER_AUTHED;
+
+	(void)s;
+	if (W.ctl >= 0)
+		(void)!write(W.ctl, &b, 1);
+}
+
 static const char *
 mode_name(unsigned mode)
 {
@@ -345,6 +357,7 @@ session_begin(struct session *s, int qok, int infd, int outfd,
 	s->ctx = W.ctx;
 	s->ac = W.ac;
 	if (W.lazy) {
+		s->authed = broker_authed;
 		s->queue_need = broker_queue;
 		s->mail_rate = broker_rate;
 		s->auth_need = broker_auth;
@@ -501,6 +514,9 @@ worker_loop(struct session *s, int qok)
 			W.closing = 1;
 		}
 		session_free(s);
+		/* shut, not only closed: the listener holds the socket too
+		 * and counts the client until it sees it shut */
+		(void)shutdown(s->in.fd, SHUT_RDWR);
 		close(s->in.fd);
 		/* the next session asks for its own at its first MAIL */
 		if (W.lazy && W.q->fd >= 0)
@@ -535,6 +551,9 @@ session_go(int infd, int outfd, const struct handoff *h)
 	W.lazy = W.ctl >= 0 && W.cfg->queue_prog == NULL;
 	if (W.lazy) {
 		memset(W.q->text, 0, sizeof W.q->text);
+		/* reusable() reads W.q->rd before any MAIL (not its
+		 * buffers: untouched, they cost no memory) */
+		rd_init(&W.q->rd, -1, NULL, NULL);
 		W.q->fd = -1;
 		W.q->pid = -1;
 		qok = 1;

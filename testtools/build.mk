@@ -9,6 +9,7 @@ sandmail-sbxprobe_OBJS := testtools/sbxprobe.o
 # folder, so that the probe sets itself up exactly as the program does
 TESTPROGS += sandmail-probe
 sandmail-probe_OBJS := testtools/probe.o testtools/probe_smtpd.o queue/qsbx.o send/send_sbx.o \
+	auth/auth_sbx.o smtpd/lsbx.o \
 	local/lfork.o local/lspawn.o local/lspawn_sbx.o local/lspawn_cfg.o \
 	local/lwork.o $(LOCAL_DELIVER_OBJS) \
 	resolve/rsbx.o resolve/resolver.o resolve/cache.o \

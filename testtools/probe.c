@@ -33,6 +33,13 @@
  *   pop3-monitor  a pop3d connection's monitor: pop3_monitor_enter()
  *   pop3-mailbox  the same after a login: pop3_mailbox_become() to
  *             -u/-g, the maildir -d opened, pop3_mailbox_enter()
+ *   smtpd-listener  the smtpd listener once set up: listener_sandbox()
+ *             (smtpd/lsbx.c), as root when installed
+ *   auth      sandmail-auth -s: the users table mapped, its socket,
+ *             authd_sandbox() (auth/auth_sbx.c)
+ *   auth-worker   one of its argon2 workers: authd_worker_enter()
+ *   auth-opener   its table opener: authd_opener_enter() on the users
+ *             table (the one process that may open it again)
  *
  * Options: -s FILE (a root-only secret), -o DIR (a directory outside,
  * writable by anyone, with a file "victim"), -r DIR (a root-owned 0755
@@ -43,7 +50,8 @@
  *
  * Attacks: read-secret read-out create-abs create-dirfd-abs create-dotdot
  * create-root unlink-root mkdir-out rename-out link-out unlink-out connect udp
- * setuid-root setuid-other ptrace maildir genpage clone-ns exec. */
+ * setuid-root setuid-other ptrace maildir genpage clone-ns exec
+ * read-users (open the users table: only the opener's job). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -67,6 +75,7 @@
 #include "log.h"
 #include "sbx.h"
 /* the programs' own sandbox entries */
+#include "../auth/authd.h"
 #include "../local/lfork.h"
 #include "../local/lspawn.h"
 #include "../local/lwork.h"
@@ -91,6 +100,7 @@ static struct opts O = { .other = 4242, .uid = (uid_t)-1,
 static int dirfd_role = AT_FDCWD;	/* the role's own directory */
 static pid_t victim = -1;
 static const volatile unsigned *probe_gen;	/* smtpd's generation page */
+static char users_path[4096];	/* TABLES/users.cdb */
 
 static void
 out(const char *a, const char *what, const char *detail)
@@ -225,6 +235,58 @@ role_pop3_mailbox(const struct conf *c)
 	dirfd_role = mb.cur;
 }
 
+/* the auth roles: the table as sandmail-auth names it, its user */
+static char *
+auth_users(const struct conf *c, uid_t *uid, gid_t *gid)
+{
+	const char *u = conf_str(c, "user_auth", "sandmaila");
+
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (geteuid() == 0 && priv_lookup(u, uid, gid) == -1)
+		die_temp("user", u);
+	return users_path;
+}
+
+static void
+role_auth(const struct conf *c)
+{
+	static struct tbl users;
+	const char *path;
+	uid_t u;
+	gid_t g;
+	int sv[2];
+
+	path = auth_users(c, &u, &g);
+	if (tbl_open(&users, path) == -1)
+		die_temp("open", path);
+	/* a socket stands in for the listening one: accept4 is allowed on
+	 * its number only */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		die_temp("socketpair", NULL);
+	authd_sandbox(u, g, sv[0], 1);
+}
+
+static void
+role_auth_worker(const struct conf *c)
+{
+	uid_t u;
+	gid_t g;
+
+	(void)auth_users(c, &u, &g);
+	authd_worker_enter(u, g);
+}
+
+static void
+role_auth_opener(const struct conf *c)
+{
+	uid_t u;
+	gid_t g;
+	const char *path = auth_users(c, &u, &g);
+
+	(void)authd_opener_enter(path, u, g);
+}
+
 static void
 role_rspawn(const struct conf *c)
 {
@@ -264,11 +326,15 @@ static const struct role {
 	{ "worker", role_worker },
 	{ "resolve", role_resolve },
 	{ "smtpd", role_smtpd },
+	{ "smtpd-listener", probe_smtpd_listener },
 	{ "rspawn", role_rspawn },
 	{ "remote-worker", role_remote_worker },
 	{ "sts", role_sts },
 	{ "pop3-monitor", role_pop3_monitor },
 	{ "pop3-mailbox", role_pop3_mailbox },
+	{ "auth", role_auth },
+	{ "auth-worker", role_auth_worker },
+	{ "auth-opener", role_auth_opener },
 	{ NULL, NULL },
 };
 
@@ -441,6 +507,11 @@ attack(const char *a)
 			_exit(0);
 		return pid;
 	}
+	if (strcmp(a, "read-users") == 0) {
+		if ((fd = open(users_path, O_RDONLY | O_CLOEXEC)) == -1)
+			return -1;
+		return read(fd, &c, 1);
+	}
 	if (strcmp(a, "exec") == 0) {
 		char *argv[] = { "true", NULL }, *envp[] = { NULL };
 
@@ -465,9 +536,13 @@ static void
 enter(const struct role *r)
 {
 	struct conf c;
+	char *dir;
 
 	memset(&c, 0, sizeof c);
 	conf_load(&c, O.conf);
+	dir = conf_path(&c, "tables", ".");
+	snprintf(users_path, sizeof users_path, "%s/users.cdb", dir);
+	free(dir);
 	r->enter(&c);
 }
 

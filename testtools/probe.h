@@ -8,5 +8,7 @@
 /* probe_smtpd: enter an smtpd session's sandbox as the listener's child
  * does; *gen gets its generation page */
 void	probe_smtpd(const struct conf *, const volatile unsigned **gen);
+/* probe_smtpd_listener: the smtpd listener's own confinement */
+void	probe_smtpd_listener(const struct conf *);
 
 #endif

@@ -26,3 +26,25 @@ probe_smtpd(const struct conf *c, const volatile unsigned **gen)
 	*gen = gen_child(g);
 	session_sandbox(&sc);
 }
+
+/* probe_smtpd_listener - the listener after its set-up: root (as
+ * installed), listener_sandbox (smtpd/lsbx.c) with the tables directory
+ * and TLS files of the configuration */
+void
+probe_smtpd_listener(const struct conf *c)
+{
+	static struct smtpd_cfg sc;
+	const char *user = conf_str(c, "user_smtpd", "sandmaild");
+
+	sc.uid = (uid_t)-1;
+	sc.gid = (gid_t)-1;
+	if (geteuid() == 0 && priv_lookup(user, &sc.uid, &sc.gid) == -1)
+		die_temp("user", user);
+	sc.tables_dir = conf_path(c, "tables", ".");
+	if (conf_str(c, "tls_cert", NULL) != NULL)
+		sc.tls_cert = conf_path(c, "tls_cert", NULL);
+	if (conf_str(c, "tls_key", NULL) != NULL)
+		sc.tls_key = conf_path(c, "tls_key", NULL);
+	if (listener_sandbox(&sc, NULL, 0) == -1)
+		die_temp("listener sandbox", NULL);
+}

@@ -55,6 +55,8 @@ class Pop3Site:
                     "passwd_opslimit 1\n"
                     "passwd_memlimit 64k\n"
                     "pop3_timeout 30\n"
+                    # the counts every listener of this site shares
+                    "pop3_limits_file pop3d.limits\n"
                     f"tls_cert {self.cert}\n"
                     f"tls_key {self.key}\n"
                     f"pop3_plain_loopback {'yes' if plain_loopback else 'no'}\n")

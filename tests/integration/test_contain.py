@@ -46,10 +46,12 @@ def _sanitized():
 # A SANITIZE=1 build's base filter lets the sanitizer runtime open files,
 # ptrace and clone with any flags (lib/sbx.c): no role is checked for a
 # new namespace there, and the roles whose filter alone keeps them from
-# files (no Landlock: lspawn, an smtpd session, rspawn) are not checked
+# files (no Landlock: lspawn, an smtpd session, rspawn, the auth service
+# and its workers) are not checked
 # for those attacks.  Release builds never carry those calls.
 SANITIZED = _sanitized()
-ASAN_ALLOWS = {"read-secret", "read-out", "create-abs", "create-dirfd-abs",
+ASAN_ALLOWS = {"read-secret", "read-out", "read-users", "create-abs",
+               "create-dirfd-abs",
                "create-dotdot", "create-root", "maildir", "ptrace"}
 
 
@@ -58,7 +60,8 @@ def checked(role, attacks):
         return attacks
     # clone with any flags (LeakSanitizer's tracer) for every role
     attacks = [a for a in attacks if a != "clone-ns"]
-    if role in ("lspawn", "smtpd", "rspawn", "remote-worker"):
+    if role in ("lspawn", "smtpd", "rspawn", "remote-worker", "auth",
+                "auth-worker"):
         return [a for a in attacks if a not in ASAN_ALLOWS]
     return attacks
 
@@ -104,7 +107,7 @@ def scene():
     if user:
         conf.update(user_queue=user, user_send=user, user_resolve=user,
                     user_lspawn=user, user_pop3d=user, user_smtpd=user,
-                    user_remote=user)
+                    user_remote=user, user_auth=user)
     with open(p("sandmail.conf"), "w") as f:
         for k, v in conf.items():
             f.write(f"{k} {v}\n")
@@ -305,6 +308,135 @@ def test_supervisor_fds_do_not_reach_sessions(procs, tmp_path):
         assert _fds_with(k, target) == []
     c.close()
     os.close(r)
+
+
+def users_table(scene, mode):
+    """The scene's users table (one login), mode as asked: 0644 any user
+    may read it, 0600 only root (a scratch layout's table)."""
+    t = os.path.join(scene["dir"], "tables")
+    with open(os.path.join(t, "users"), "w") as f:
+        f.write("alice $argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA\n")
+    r = subprocess.run([prog("sandmail-cdb"), "-c", scene["conf"], "users"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    os.chmod(os.path.join(t, "users.cdb"), mode)
+
+
+AUTH_ATTACKS = ALL + ["read-users"]
+
+
+@pytest.mark.parametrize("role", ["auth", "auth-worker"])
+def test_auth_contains_an_attacker(scene, role):
+    """sandmail-auth -s (the users table mapped before, its one socket)
+    and its argon2 workers: user_auth with no capability, no file call at
+    all (not even the users table again: only the opener may), no
+    socket, no uid change, no ptrace, no exec."""
+    users_table(scene, 0o644)
+    attacks = checked(role, AUTH_ATTACKS)
+    got = probe(scene, role, attacks)
+    assert_blocked(got, attacks)
+    assert_untouched(scene)
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o600])
+def test_auth_opener_reads_the_users_table_only(scene, mode):
+    """The auth service's table opener: it may open the users table
+    (its job), nothing else: no other file (Landlock keeps it to the
+    table's directory, read only), no file made, no network, no uid, no
+    exec.  As root it is user_auth: with no capability when user_auth
+    may read the table (the installed root:sandmaila 0640), and with
+    CAP_DAC_READ_SEARCH alone, confined to the tables directory, when
+    only root may (a scratch layout's 0600 table)."""
+    users_table(scene, mode)
+    attacks = checked("auth-opener", ALL)
+    got = probe(scene, "auth-opener", attacks + ["read-users"])
+    assert_blocked(got, attacks)
+    # as root with a 0600 table, only CAP_DAC_READ_SEARCH reads it (the
+    # running service's test checks that it is the one capability left)
+    assert got["read-users"] == "SUCCEEDED"
+    if ROOT:
+        # that capability would read the secret too: Landlock stops it
+        assert got["read-secret"] == "blocked EACCES"
+    assert_untouched(scene)
+
+
+@pytest.mark.skipif(not ROOT, reason="the drop to user_auth needs root")
+def test_running_auth_service_holds_no_root(procs, tmp_path):
+    """Every process of a running sandmail-auth -s started as root is
+    user_auth, the table opener too (it used to keep root).  Here the
+    table sits in a 0700 scratch directory only root may search, so the
+    opener keeps CAP_DAC_READ_SEARCH alone, says so in the log, and still
+    opens the table again after sandmail-passwd replaced it."""
+    import test_exhaust as tx
+    import smtpdutil
+    site = tx.Site(procs, tmp_path, auth_workers=1)
+    assert os.stat(str(tmp_path)).st_mode & 0o777 == 0o700
+    top = site.s.auth.pid
+    # this service's processes only (an installed layout of the same
+    # test run has its own)
+    wait_for(lambda: len(smtpdutil.children(top)) == 2,
+             what="service, worker and opener")
+    ps = [top] + smtpdutil.children(top)
+    caps = []
+    for p in ps:
+        wait_for(lambda: proc_status(p)["Seccomp"] == "2",
+                 what="the filter")
+        st = proc_status(p)
+        assert st["Uid"].split() == ["65534"] * 4, (p, st["Uid"])
+        caps.append(int(st["CapEff"], 16))
+    assert sorted(caps) == [0, 0, 1 << 2]
+    assert "opener keeps CAP_DAC_READ_SEARCH" in site.s.authlog()
+    # the opener still does its job: a new password takes effect
+    r = subprocess.run([prog("sandmail-passwd"), "-c", site.conf, "alice"],
+                       input=b"new pass\n", capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    _, sub = site.listen("submission")
+    c = tx.connect(sub)
+    c.reply()
+    c.cmd("EHLO client.test")
+    assert c.code(tx.plain("alice", "new pass")) == 235
+    c.close()
+
+
+@pytest.mark.skipif(SANITIZED, reason="a sanitizer build leaves the "
+                    "listener unconfined (its runtime needs ptrace, /proc)")
+def test_smtpd_listener_contains_an_attacker(scene):
+    """The smtpd listener after its set-up (smtpd/lsbx.c), root as
+    installed: Landlock lets it read only its tables and TLS files and
+    make no TCP connection but to a policy service; its deny-list filter
+    stops every file change, exec, ptrace, new namespace, addressed UDP
+    and any uid but user_smtpd's.  What it keeps is written down in
+    doc/design.md: UNIX-socket connects (the queue's and the auth
+    service's, for its sessions), connected UDP, signals."""
+    attacks = ALL
+    got = probe(scene, "smtpd-listener", attacks)
+    assert_blocked(got, attacks)
+    if ROOT:
+        # root's DAC would allow all these: only the confinement stops them
+        assert got["read-secret"] == "blocked EACCES"
+        assert got["setuid-root"] == "blocked EPERM"
+        assert got["create-root"].startswith("blocked")
+    assert_untouched(scene)
+
+
+@pytest.mark.skipif(not ROOT, reason="the listener is root only as root")
+@pytest.mark.skipif(SANITIZED, reason="a sanitizer build leaves the "
+                    "listener unconfined (its runtime needs ptrace, /proc)")
+def test_running_smtpd_listener_is_filtered(procs, tmp_path):
+    """A running root smtpd listener is filtered (Seccomp 2) and still
+    serves: a session greets and takes a message."""
+    import smtpdutil
+    s = smtpdutil.Smtpd(procs, tmp_path)
+    # it listens before it confines itself: the port opens a moment early
+    wait_for(lambda: proc_status(s.proc.pid)["Seccomp"] == "2",
+             what="the listener's filter")
+    st = proc_status(s.proc.pid)
+    assert st["Uid"].split()[1] == "0"
+    assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1"
+    c = s.client()
+    assert c.code("EHLO client.test") == 250
+    assert c.code("MAIL FROM:<a@b.test>") == 250
+    c.close()
 
 
 @pytest.mark.parametrize("role", ["rspawn", "remote-worker"])

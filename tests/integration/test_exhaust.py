@@ -331,3 +331,107 @@ def test_secret_holders_not_dumpable(procs, tmp_path):
             uid = [ln for ln in f if ln.startswith("Uid:")][0].split()[1]
         if uid != "0":
             assert os.stat(f"/proc/{p}/mem").st_uid == 0, p
+
+
+def _ctl_socket(pid):
+    """A descriptor, in this process, of worker pid's socket pair to its
+    listener (its one SOCK_SEQPACKET socket), taken with pidfd_getfd(2):
+    bytes written on it are exactly what that worker would say."""
+    import ctypes
+    unix = {}
+    with open("/proc/net/unix") as f:
+        next(f)
+        for ln in f:
+            x = ln.split()
+            unix[x[6]] = x[4]                   # inode -> type
+    fdnum = None
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            t = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if t.startswith("socket:[") and unix.get(t[8:-1]) == "0005":
+            fdnum = int(fd)
+    assert fdnum is not None
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    fd = libc.syscall(438, pidfd, fdnum, 0)     # pidfd_getfd
+    os.close(pidfd)
+    assert fd >= 0, os.strerror(ctypes.get_errno())
+    return fd
+
+
+def test_worker_claiming_idle_while_serving_still_counts(procs, tmp_path):
+    """A compromised port-25 worker says "I" (idle) on its socket pair
+    while it goes on serving its client.  Its client still counts
+    against max_per_ip (the listener holds the socket and sees it open),
+    so a second connection from the same address is refused; and when it
+    says "I" again with that client still there, the listener kills it
+    and shuts the connection.  Before, the first "I" alone freed the
+    place: the second client got its 220 while the first was served."""
+    if os.geteuid() != 0:
+        pytest.skip("pidfd_getfd of another process's socket needs root")
+    s = smtpdutil.Smtpd(procs, tmp_path, max_per_ip=1)
+    smtpdutil.wait_idle(s.proc.pid, s.log, 0)
+    a = s.client()
+    assert a.code("EHLO first.test") == 250
+    import re
+    worker = int(re.findall(r"event=connect .* pid=(\d+)",
+                            s.logtext())[-1])
+    ctl = _ctl_socket(worker)
+    os.write(ctl, b"I")
+    # the first client is still served ...
+    assert a.code("NOOP") == 250
+    # ... so it still counts: the same address gets no second place
+    b = smtpdutil.Client(s.port, greet=False)
+    code = b.reply()[0]
+    b.close()
+    assert code == 421
+    assert a.code("NOOP") == 250
+    # said again, still serving: killed, its client cut off
+    os.write(ctl, b"I")
+    os.close(ctl)
+    wait_for(lambda: not os.path.exists(f"/proc/{worker}/stat") or
+             open(f"/proc/{worker}/stat").read().split()[2] == "Z",
+             what="the rogue worker killed")
+    with pytest.raises((EOFError, OSError, AssertionError)):
+        a.code("NOOP")
+    assert "said idle while serving" in s.logtext()
+
+
+def test_unauthenticated_submission_sessions_per_network(procs, tmp_path):
+    """On submission, sessions that have not authenticated yet are
+    limited per client network (max_unauth_per_net), whatever
+    max_per_net allows: a network's guessers get that many processes at
+    once, the rest a 421 without a fork; a session that authenticated
+    counts no more, so its network gets a place again; another network
+    and port 25 are untouched."""
+    site = Site(procs, tmp_path, max_unauth_per_net=3)
+    _, sub = site.listen("submission")
+    _, p25 = site.listen("smtp")
+    held = []
+    for i in range(3):
+        c = connect(sub, f"127.0.7.{i + 1}")
+        assert c.reply()[0] == 220
+        held.append(c)
+    extra = connect(sub, "127.0.7.9")
+    code, lines = extra.reply()
+    assert code == 421 and "unauthenticated" in lines[0], lines
+    extra.close()
+    other = connect(sub, "127.0.8.1")           # another /24
+    assert other.reply()[0] == 220
+    smtp = connect(p25, "127.0.7.10")           # port 25: not limited
+    assert smtp.reply()[0] == 220
+    held[0].cmd("EHLO honest.test")
+    assert held[0].code(plain("alice", PASSWORD)) == 235
+
+    def room():
+        d = connect(sub, "127.0.7.11")
+        code = d.reply()[0]
+        d.close()
+        return code == 220
+    wait_for(room, what="the authenticated session to count no more")
+    wait_for(lambda: "reason=max_unauth_per_net" in site.s.logtext(),
+             what="the refusal logged")
+    for c in held + [other, smtp]:
+        c.close()

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from conftest import proc_status, wait_for
+
 MSG = ("From: {frm}\r\nTo: {to}\r\nSubject: {subj}\r\n\r\n"
        "installed layout test {subj}\r\n")
 
@@ -184,3 +186,27 @@ def test_kill9_of_sandmail_start_ends_its_send(installed):
     sends = [p for p in installed.in_ns()
              if _cmd(p).endswith("sandmail-send")]
     assert len(sends) == 1, sends
+
+
+# (here, not in test_contain.py: the installed layout, a session fixture,
+# must start after test_exhaust.py counts its own sandmail processes)
+def test_installed_auth_service_holds_no_root(installed):
+    """Installed, users.cdb is root:sandmaila 0640: every process of the
+    auth service, its table opener included, is sandmaila with no
+    capability at all, filtered."""
+    inst = installed
+    inst.wait_up("sandmail-auth")
+    want = [str(inst.ids["sandmaila"][0])] * 4
+
+    def filtered():
+        ps = [p for p in inst.pids("sandmail-auth")
+              if proc_status(p)["Name"] == "sandmail-auth"
+              and proc_status(p)["Seccomp"] == "2"]
+        # the service, its workers (auth_workers) and the opener
+        return ps if len(ps) >= 3 else None
+    ps = wait_for(filtered, what="sandmail-auth's processes filtered")
+    for p in ps:
+        st = proc_status(p)
+        assert st["Uid"].split() == want, (p, st["Uid"])
+        assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
+

@@ -532,3 +532,53 @@ def test_monitor_keeps_only_setid_caps(site):
     st = proc_status(box)
     assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
     p.quit()
+
+
+def _greet(port, src):
+    s = socket.socket()
+    s.settimeout(20)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    line = b""
+    while not line.endswith(b"\n"):
+        b = s.recv(512)
+        if not b:
+            break
+        line += b
+    return s, line
+
+
+def test_limits_hold_across_listeners(make_site):
+    """Two pop3d listener processes of one host (pop3 and pop3s run so
+    under the supervisor) share their counts per client address (/32,
+    /64) and network (/24, /48) in pop3_limits_file, as smtpd's do: one
+    address or network gets no more places by connecting to the other
+    listener.  Before, each listener counted alone."""
+    site = make_site(extra="pop3_max_per_ip 1\npop3_max_per_net 2\n")
+    p1 = site.start()
+    first = site.proc
+    p2 = site.start()
+    assert site.proc.pid != first.pid
+    # from 127.0.1.0/24: wait_port's probes (127.0.0.1) may still count
+    a, line = _greet(p1, "127.0.1.1")
+    assert line.startswith(b"+OK"), line
+    b, line = _greet(p2, "127.0.1.1")
+    assert line.startswith(b"-ERR [SYS/TEMP] too many"), line
+    b.close()
+    c, line = _greet(p2, "127.0.1.2")
+    assert line.startswith(b"+OK"), line
+    d, line = _greet(p1, "127.0.1.3")           # the /24 has two already
+    assert line.startswith(b"-ERR [SYS/TEMP] too many"), line
+    d.close()
+    # the listener logs a refusal just after the client has its -ERR
+    wait_for(lambda: "reason=pop3_max_per_ip" in site.log() and
+             "reason=pop3_max_per_net" in site.log(), what="the refusals")
+    # a session that ended frees its place for every listener
+    a.close()
+
+    def again():
+        s, ln = _greet(p2, "127.0.1.1")
+        s.close()
+        return ln.startswith(b"+OK")
+    wait_for(again, what="the ended session's place")
+    c.close()

@@ -7,7 +7,7 @@ import smtplib
 import socket
 import subprocess
 
-from conftest import free_port, proc_status, prog, wait_for, wait_port
+from conftest import BUILD, free_port, proc_status, prog, wait_for, wait_port
 import smtpdutil
 
 
@@ -30,8 +30,12 @@ def test_session_is_sandboxed(tmp_path, procs):
         nobody = int(subprocess.run(["id", "-u", "nobody"], check=True,
                                     capture_output=True).stdout)
         assert st["Uid"].split() == [str(nobody)] * 4
-    # the listener itself never reads a client and keeps its tables
-    assert proc_status(srv.proc.pid)["Seccomp"] == "0"
+    # the listener never reads a client; it keeps its tables (it maps
+    # them again when they change) under its own deny-list filter and
+    # Landlock (smtpd/lsbx.c; test_contain.py's smtpd-listener role)
+    # (not in a sanitizer build: its runtime needs ptrace and /proc)
+    assert proc_status(srv.proc.pid)["Seccomp"] == \
+        ("0" if "build-asan" in BUILD else "2")
     assert c.code("QUIT") == 221
 
 

@@ -1,11 +1,13 @@
-/* limits: the connection and rate counts that every smtpd listener on
- * this host shares (port 25, submission and smtps run as separate
- * processes under the supervisor), so that a client's limits hold across
- * all of them.  Kept in one small file (smtpd_limits_file, by default
- * QUEUE/lock/smtpd.limits, 0600) that each listener maps MAP_SHARED and
- * locks with flock(2) around each change; no session maps it (in_child
- * unmaps it before the sandbox), so a compromised session cannot forge
- * counts.  If the file cannot be made, a listener counts alone (logged).
+/* connlim: the connection and rate counts that every listener of one
+ * server on this host shares (smtpd's port 25, submission and smtps run
+ * as separate processes under the supervisor, so do pop3d's pop3 and
+ * pop3s), so that a client's limits hold across all of them.  Kept in
+ * one small file per server (smtpd_limits_file, by default
+ * QUEUE/lock/smtpd.limits; pop3_limits_file, QUEUE/lock/pop3d.limits;
+ * 0600) that each listener maps MAP_SHARED and locks with flock(2)
+ * around each change; no session maps it (lim_child unmaps it before
+ * the sandbox), so a compromised session cannot forge counts.  If the
+ * file cannot be made, a listener counts alone (logged).
  *
  * The file is a table of LIM_SLOTS entries, open addressing on a SipHash
  * of the key (the hash key is the file's own, drawn when it is made):
@@ -31,9 +33,9 @@
 
 #include <sodium.h>
 
+#include "connlim.h"
 #include "log.h"
 #include "netkey.h"
-#include "smtpd.h"
 
 #define LIM_MAGIC	0x736d6c31u	/* "sml1" */
 #define LIM_SLOTS	16384
@@ -58,7 +60,7 @@ static int lfd = -1;
 static uint32_t mypid;
 
 enum { K_CONN_HOST = 'h', K_CONN_NET = 'n', K_RATE_CONN = 'c',
-    K_RATE_MSG = 'm', K_RATE_USER = 'u' };
+    K_RATE_MSG = 'm', K_RATE_USER = 'u', K_UNAUTH_NET = 'a' };
 
 static uint32_t
 minute(void)
@@ -230,7 +232,7 @@ sum(uint64_t key)
 /* lim_conn - a new connection from ip: NULL and counted, or the words
  * of the limit it would pass */
 const char *
-lim_conn(const struct smtpd_cfg *cfg, const char *ip)
+lim_conn(const struct lim_cfg *cfg, const char *ip)
 {
 	uint64_t h = ipkey(K_CONN_HOST, ip, NK_HOST);
 	uint64_t n = ipkey(K_CONN_NET, ip, NK_NET);
@@ -256,36 +258,72 @@ lim_conn(const struct smtpd_cfg *cfg, const char *ip)
 	return why;
 }
 
+/* dec - one less of key in our entry (under the lock) */
+static void
+dec(uint64_t key)
+{
+	struct lim_ent *e;
+	size_t i, k;
+
+	for (k = 0, i = key % LIM_SLOTS; k < LIM_PROBE && lf->e[i].key != 0;
+	    k++, i = (i + 1) % LIM_SLOTS) {
+		e = &lf->e[i];
+		if (e->key == key && e->pid == mypid) {
+			if (e->count > 0)
+				e->count--;
+			return;
+		}
+	}
+}
+
 /* lim_conn_end - a connection from ip counted by lim_conn has ended */
 void
 lim_conn_end(const char *ip)
 {
-	uint64_t key[2];
-	struct lim_ent *e;
-	size_t i, k;
-
-	if (ip[0] == '\0')
+	if (lf == NULL || ip[0] == '\0')
 		return;
-	key[0] = ipkey(K_CONN_HOST, ip, NK_HOST);
-	key[1] = ipkey(K_CONN_NET, ip, NK_NET);
 	lock(LOCK_EX);
-	for (int j = 0; j < 2; j++)
-		for (k = 0, i = key[j] % LIM_SLOTS; k < LIM_PROBE &&
-		    lf->e[i].key != 0; k++, i = (i + 1) % LIM_SLOTS) {
-			e = &lf->e[i];
-			if (e->key == key[j] && e->pid == mypid) {
-				if (e->count > 0)
-					e->count--;
-				break;
-			}
-		}
+	dec(ipkey(K_CONN_HOST, ip, NK_HOST));
+	dec(ipkey(K_CONN_NET, ip, NK_NET));
+	lock(LOCK_UN);
+}
+
+/* lim_unauth - a session that must authenticate, counted per network
+ * until lim_unauth_end: the guessers of one network get so many
+ * processes at once, whatever max_per_net allows the authenticated */
+const char *
+lim_unauth(const struct lim_cfg *cfg, const char *ip)
+{
+	uint64_t n;
+	const char *why = NULL;
+	struct lim_ent *e;
+
+	if (cfg->max_unauth_per_net == 0)
+		return NULL;
+	n = ipkey(K_UNAUTH_NET, ip, NK_NET);
+	lock(LOCK_EX);
+	if (sum(n) >= cfg->max_unauth_per_net)
+		why = " unauthenticated from your network";
+	else if ((e = slot(n, mypid, minute())) != NULL)
+		e->count++;
+	lock(LOCK_UN);
+	return why;
+}
+
+void
+lim_unauth_end(const char *ip)
+{
+	if (lf == NULL || ip[0] == '\0')
+		return;
+	lock(LOCK_EX);
+	dec(ipkey(K_UNAUTH_NET, ip, NK_NET));
 	lock(LOCK_UN);
 }
 
 /* lim_msg - a MAIL from ip (and login, "" if none): 0 and counted, or
  * -1 over a per-minute limit */
 int
-lim_msg(const struct smtpd_cfg *cfg, const char *ip, const char *login,
+lim_msg(const struct lim_cfg *cfg, const char *ip, const char *login,
     size_t llen)
 {
 	uint32_t now = minute();

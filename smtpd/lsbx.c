@@ -1,0 +1,241 @@
+/* lsbx: the smtpd listener's own confinement, entered once its sockets
+ * are bound, its tables mapped and its limits file open, before the
+ * first accept.  The listener stays root (it reads root-only TLS keys
+ * again on renewal and forks sessions that become user_smtpd), so this
+ * is what keeps code running in it from the rest of the host:
+ *
+ *  - Landlock: files only read, and only beneath the tables directory
+ *    and the directories of tls_cert and tls_key; no execution; TCP
+ *    connect only to the policy service's port (none without one), no
+ *    TCP bind.  Its sessions inherit it (they open nothing anyway).
+ *  - a seccomp deny-list (EPERM): no file made, written, removed,
+ *    renamed, linked or re-moded (open with write flags included), no
+ *    exec, no ptrace or other process's memory, no mount, namespace or
+ *    module call, no bind or listen, no uid or gid but user_smtpd's (the
+ *    ids its sessions drop to: setresuid and setresgid pinned to them),
+ *    no capset, no handle-based open.  A deny-list, not an allow-list:
+ *    a session's steps before its own filter (policy and DNSBL sockets,
+ *    the uid drop, its filter) run under it, and stacked filters only
+ *    narrow.
+ *
+ * No sendto with an address either (the DNSBL's UDP socket is connected).
+ * What it keeps: root's uid; UDP and UNIX-socket connects anywhere
+ * (seccomp cannot read a socket path; it connects to the queue's and the
+ * auth service's sockets for its sessions), and signals.  Not entered
+ * with queue_program (a session then execs sandmail-queue, which writes
+ * the queue) nor in a sanitizer build (its runtime needs ptrace and
+ * /proc at exit): logged. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <seccomp.h>
+
+#include "llock.h"
+#include "log.h"
+#include "smtpd.h"
+
+static const int denied[] = {
+	SCMP_SYS(execve), SCMP_SYS(execveat),
+	SCMP_SYS(ptrace), SCMP_SYS(process_vm_readv),
+	SCMP_SYS(process_vm_writev), SCMP_SYS(pidfd_getfd), SCMP_SYS(kcmp),
+	SCMP_SYS(mount), SCMP_SYS(umount2), SCMP_SYS(pivot_root),
+	SCMP_SYS(chroot), SCMP_SYS(unshare), SCMP_SYS(setns),
+	SCMP_SYS(open_tree), SCMP_SYS(move_mount), SCMP_SYS(fsopen),
+	SCMP_SYS(fsconfig), SCMP_SYS(fsmount), SCMP_SYS(fspick),
+	SCMP_SYS(mount_setattr),
+	SCMP_SYS(creat), SCMP_SYS(unlink), SCMP_SYS(unlinkat),
+	SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2),
+	SCMP_SYS(link), SCMP_SYS(linkat), SCMP_SYS(symlink),
+	SCMP_SYS(symlinkat), SCMP_SYS(mkdir), SCMP_SYS(mkdirat),
+	SCMP_SYS(rmdir), SCMP_SYS(mknod), SCMP_SYS(mknodat),
+	SCMP_SYS(chmod), SCMP_SYS(fchmod), SCMP_SYS(fchmodat),
+	SCMP_SYS(chown), SCMP_SYS(fchown), SCMP_SYS(lchown),
+	SCMP_SYS(fchownat), SCMP_SYS(truncate), SCMP_SYS(ftruncate),
+	SCMP_SYS(utimes), SCMP_SYS(utimensat), SCMP_SYS(setxattr),
+	SCMP_SYS(lsetxattr), SCMP_SYS(fsetxattr), SCMP_SYS(removexattr),
+	SCMP_SYS(lremovexattr), SCMP_SYS(fremovexattr),
+	SCMP_SYS(name_to_handle_at), SCMP_SYS(open_by_handle_at),
+	SCMP_SYS(bind), SCMP_SYS(listen),
+	SCMP_SYS(setuid), SCMP_SYS(setreuid), SCMP_SYS(setfsuid),
+	SCMP_SYS(setgid), SCMP_SYS(setregid), SCMP_SYS(setfsgid),
+	SCMP_SYS(capset),
+	SCMP_SYS(bpf), SCMP_SYS(perf_event_open), SCMP_SYS(userfaultfd),
+	SCMP_SYS(init_module), SCMP_SYS(finit_module),
+	SCMP_SYS(delete_module), SCMP_SYS(kexec_load),
+	SCMP_SYS(kexec_file_load), SCMP_SYS(reboot), SCMP_SYS(swapon),
+	SCMP_SYS(swapoff), SCMP_SYS(settimeofday), SCMP_SYS(clock_settime),
+	SCMP_SYS(adjtimex), SCMP_SYS(clock_adjtime), SCMP_SYS(sethostname),
+	SCMP_SYS(setdomainname), SCMP_SYS(acct), SCMP_SYS(quotactl),
+	SCMP_SYS(keyctl), SCMP_SYS(add_key), SCMP_SYS(request_key),
+	SCMP_SYS(iopl), SCMP_SYS(ioperm), SCMP_SYS(syslog),
+	SCMP_SYS(vhangup), SCMP_SYS(fanotify_init), SCMP_SYS(personality),
+	SCMP_SYS(io_uring_setup),
+};
+
+#define EPERM_IF(ctx, nr, ...) \
+	seccomp_rule_add((ctx), SCMP_ACT_ERRNO(EPERM), (nr), __VA_ARGS__)
+
+/* deny_ids - set*id only to id (every argument), or never (id -1) */
+static int
+deny_ids(scmp_filter_ctx ctx, int nr, unsigned id)
+{
+	if (id == (unsigned)-1)
+		return EPERM_IF(ctx, nr, 0);
+	for (unsigned i = 0; i < 3; i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,
+		    (struct scmp_arg_cmp){ i, SCMP_CMP_NE, id, 0 }) < 0)
+			return -1;
+	return 0;
+}
+
+/* deny_writes - open and openat with any flag that writes or makes */
+static int
+deny_writes(scmp_filter_ctx ctx)
+{
+	static const int bits[] = { O_WRONLY, O_RDWR, O_CREAT, O_TRUNC,
+	    O_APPEND, O_TMPFILE };
+
+	for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++) {
+		scmp_datum_t b = (scmp_datum_t)bits[i];
+
+		if (EPERM_IF(ctx, SCMP_SYS(open), 1,
+		    SCMP_A1(SCMP_CMP_MASKED_EQ, b, b)) < 0 ||
+		    EPERM_IF(ctx, SCMP_SYS(openat), 1,
+		    SCMP_A2(SCMP_CMP_MASKED_EQ, b, b)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* deny_build - the filter's rules into ctx */
+static int
+deny_build(scmp_filter_ctx ctx, uid_t uid, gid_t gid)
+{
+	static const scmp_datum_t ns[] = { CLONE_NEWNS, CLONE_NEWUSER,
+	    CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS,
+	    CLONE_NEWCGROUP };
+	for (size_t i = 0; i < sizeof denied / sizeof denied[0]; i++)
+		if (denied[i] >= 0 && EPERM_IF(ctx, denied[i], 0) < 0)
+			return -1;
+	for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+		if (EPERM_IF(ctx, SCMP_SYS(clone), 1,
+		    SCMP_A0(SCMP_CMP_MASKED_EQ, ns[i], ns[i])) < 0)
+			return -1;
+	/* clone3 and openat2 carry their flags in memory: not there */
+	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3),
+	    0) < 0 || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
+	    SCMP_SYS(openat2), 0) < 0)
+		return -1;
+	/* UDP only on connected sockets (the DNSBL's): no address */
+	if (EPERM_IF(ctx, SCMP_SYS(sendto), 1, SCMP_A4(SCMP_CMP_NE, 0)) < 0)
+		return -1;
+	if (deny_writes(ctx) == -1 ||
+	    deny_ids(ctx, SCMP_SYS(setresuid), (unsigned)uid) == -1 ||
+	    deny_ids(ctx, SCMP_SYS(setresgid), (unsigned)gid) == -1 ||
+	    EPERM_IF(ctx, SCMP_SYS(setgroups), 1,
+	    SCMP_A0(SCMP_CMP_NE, 1)) < 0)
+		return -1;
+	return 0;
+}
+
+/* deny_list - the filter, compiled in a short-lived child and loaded
+ * here: libseccomp's work would leave free chunks all over the
+ * listener's heap, which its forked sessions' mallocs would land in
+ * (a page copied each; sandbox.c does the same for theirs) */
+static int
+deny_list(uid_t uid, gid_t gid)
+{
+	static char b[64 * 1024];
+	struct sock_fprog prog;
+	scmp_filter_ctx ctx;
+	size_t n = 0;
+	ssize_t k;
+	int p[2], st;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) == -1 || (pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		close(p[0]);
+		_exit((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL ||
+		    deny_build(ctx, uid, gid) == -1 ||
+		    seccomp_export_bpf(ctx, p[1]) < 0 ? 1 : 0);
+	}
+	close(p[1]);
+	while ((k = read(p[0], b + n, sizeof b - n)) > 0 && n < sizeof b)
+		n += (size_t)k;
+	close(p[0]);
+	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || n == 0 ||
+	    n == sizeof b || n % sizeof(struct sock_filter) != 0)
+		return errno = EINVAL, -1;
+	prog.len = (unsigned short)(n / sizeof(struct sock_filter));
+	prog.filter = (struct sock_filter *)b;
+	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+/* dir_fd - the directory of path (path itself if dir), O_PATH; or -1 */
+static int
+dir_fd(const char *path, int dir)
+{
+	const char *sl;
+	char *d;
+	int fd;
+
+	if (path == NULL)
+		return -1;
+	if (dir || (sl = strrchr(path, '/')) == NULL)
+		return open(dir ? path : ".", O_PATH | O_DIRECTORY |
+		    O_CLOEXEC);
+	if ((d = strndup(path, sl == path ? 1 : (size_t)(sl - path))) == NULL)
+		return -1;
+	fd = open(d, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	free(d);
+	return fd;
+}
+
+/* listener_sandbox - see above; ports: the TCP ports the listener
+ * connects to for its sessions (the policy service, the mail checks' name
+ * server, inet: milters).  0, or -1 with errno (the caller dies) */
+int
+listener_sandbox(const struct smtpd_cfg *cfg, const uint16_t *ports,
+    size_t nports)
+{
+	struct ll_rule r[3];
+	size_t n = 0;
+	int k, fd;
+
+#if defined(__SANITIZE_ADDRESS__)
+	log_kv("warning", "op", "listener sandbox", "err", "off in a "
+	    "sanitizer build", NULL);
+	return 0;
+#endif
+	if (cfg->queue_prog != NULL) {
+		log_kv("warning", "op", "listener sandbox", "err", "off: "
+		    "queue_program makes sessions exec the queue", NULL);
+		return 0;
+	}
+	if ((fd = dir_fd(cfg->tables_dir, 1)) >= 0)
+		r[n++] = (struct ll_rule){ fd, LL_READ };
+	if ((fd = dir_fd(cfg->tls_cert, 0)) >= 0)
+		r[n++] = (struct ll_rule){ fd, LL_READ };
+	if ((fd = dir_fd(cfg->tls_key, 0)) >= 0)
+		r[n++] = (struct ll_rule){ fd, LL_READ };
+	k = ll_confine_flags(r, n, ports, nports, LL_KEEP_SIGNALS);
+	while (n > 0)
+		close(r[--n].fd);
+	if (k == -1)
+		return -1;
+	if (k == 1)
+		ll_missing();
+	return deny_list(cfg->uid, cfg->gid);
+}
