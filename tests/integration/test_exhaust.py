@@ -95,10 +95,18 @@ def sandmail_procs():
                 return False
             p = parent[p]
         return False
+    def same_ns(p):
+        # the installed layout's system (installed.py) is this process's
+        # descendant too, in a mount namespace of its own
+        try:
+            return os.readlink(f"/proc/{p}/ns/mnt") == mine
+        except OSError:
+            return False
+    mine = os.readlink("/proc/self/ns/mnt")
     out = {}
     for p, st in st_of.items():
         name = st.get("Name", "").strip()
-        if name.startswith("sandmail-") and ours(p):
+        if name.startswith("sandmail-") and ours(p) and same_ns(p):
             rss = int((st.get("VmRSS", "0 kB").split() or ["0"])[0])
             out[p] = (name, rss)
     return out
