@@ -501,3 +501,31 @@ def test_relay_clients_and_off_are_not_checked(procs, tmp_path, world):
     sm3 = Smtpd(procs, tmp_path / "off")
     code, stored = send(sm3, "u@fail.test", message())
     assert code == 250 and b"Authentication-Results" not in stored
+
+
+def test_checks_and_a_milter_together(procs, tmp_path, world):
+    """smtpd_verify and a milter on one listener (as root: its confined
+    listener connects to both the checks' name server and the milter):
+    our Authentication-Results comes first, the forged one is gone before
+    the milter sees the text, the milter's changes are in what the queue
+    holds, and the envelope's size is that of the stored text."""
+    from test_smtpd_milter import start_milter
+    mport = start_milter(procs, tmp_path)
+    sm = verifying(procs, tmp_path, world,
+                   smtpd_milter=f"inet:127.0.0.1:{mport}")
+    forged = (b"Authentication-Results: " + HOST.encode() +
+              b"; dkim=pass header.d=bank.test\r\n")
+    code, stored = send(sm, "u@pass.test", message(extra=forged))
+    assert code == 250, stored
+    assert stored.startswith(b"Authentication-Results: " + HOST.encode())
+    assert "spf=pass" in ar_of(stored)
+    assert b"bank.test" not in stored
+    assert b"\nSubject: changed\n" in stored, stored
+    assert b"\nX-Milter-Test: passed\n" in stored, stored
+    envs = {len(t): e for e, t in sm.messages().values()}
+    assert list(envs) == [len(stored)]
+    assert envs[len(stored)]["size"] == len(stored)
+    # the milter saw the client's fields, the forged one already removed
+    log = open(tmp_path / "milter.log").read()
+    assert "header Subject test" in log, log
+    assert "bank.test" not in log, log

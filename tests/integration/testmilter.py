@@ -54,6 +54,7 @@ class TestMilter(Milter.Base):
         return Milter.CONTINUE
 
     def header(self, name, value):
+        self.log("header", name, value)
         if name.lower() == "subject":
             self.subject = value
         return Milter.CONTINUE
