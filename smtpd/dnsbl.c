@@ -413,11 +413,21 @@ iprev(const char *ip, char *name)
 int
 dnsbl_iprev_header(struct buf *b, const struct session *s)
 {
+	if (I.res == NULL || strcmp(I.ip, s->ip) != 0 || verify_held())
+		return 0;
+	return buf_fmt(b, "Authentication-Results: %s;\n\t", s->cfg->hostname)
+	    == -1 || dnsbl_iprev_method(b, s) == -1 || buf_putc(b, '\n') == -1 ?
+	    -1 : 0;
+}
+
+/* dnsbl_iprev_method - see filter.h */
+int
+dnsbl_iprev_method(struct buf *b, const struct session *s)
+{
 	if (I.res == NULL || strcmp(I.ip, s->ip) != 0)
 		return 0;
-	return buf_fmt(b, "Authentication-Results: %s;\n\tiprev=%s "
-	    "policy.iprev=%s%s%s%s\n", s->cfg->hostname, I.res, s->ip,
-	    I.name[0] ? " (" : "", I.name, I.name[0] ? ")" : "");
+	return buf_fmt(b, "iprev=%s policy.iprev=%s%s%s%s", I.res, s->ip,
+	    I.name[0] ? " (" : "", I.name, I.name[0] ? ")" : "") == -1 ? -1 : 1;
 }
 
 /* dnsbl_connect - the verdict of the lists on the client */

@@ -84,6 +84,11 @@ int	dnsbl_txt(const uint8_t *p, size_t n, const char *qname, char *out,
  * (done at connect) as an Authentication-Results field appended to b;
  * 0 or -1 */
 int	dnsbl_iprev_header(struct buf *b, const struct session *);
+/* dnsbl_iprev_method: the same result as one method ("iprev=... policy.
+ * iprev=..."), appended to b; 1, 0 (no result), or -1.  A message the
+ * mail checks hold (verify.c) carries it in their one field instead of
+ * a field of its own */
+int	dnsbl_iprev_method(struct buf *b, const struct session *);
 /* dnsbl_connect: 1 go on, 0 refused (554 answered) */
 int	dnsbl_connect(struct session *);
 

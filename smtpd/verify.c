@@ -532,6 +532,28 @@ send_stripped(struct session *s)
 	    removed;
 }
 
+/* with_iprev - the session's iprev result (smtpd_iprev, dnsbl.c) as one
+ * more method of our field h (it ends with a newline): one field of ours,
+ * not two */
+static int
+with_iprev(struct buf *h, const struct session *s)
+{
+	size_t len = h->len;
+	int r;
+
+	if (len == 0 || h->p[len - 1] != '\n')
+		return 0;
+	h->len--;
+	if ((r = buf_put(h, ";\n\t", 3)) == 0 &&
+	    (r = dnsbl_iprev_method(h, s)) == 1)
+		r = buf_putc(h, '\n');
+	else if (r == 0) {
+		h->len = len;		/* no result: the field as it was */
+		return 0;
+	}
+	return r == -1 ? -1 : 0;
+}
+
 /* verify_end - the text is in: check, decide, and hand the held text to
  * the queue behind our field.  0 go on to commit; -1 refused (answered)
  * or the queue failed (D_QFAIL set) */
@@ -558,7 +580,7 @@ verify_end(struct session *s)
 			    "rejected: DMARC policy of %s", V.ar.dmarc.domain);
 		return -1;
 	}
-	if (ar_header(&V.ar, V.id, &h) == -1 ||
+	if (ar_header(&V.ar, V.id, &h) == -1 || with_iprev(&h, s) == -1 ||
 	    (fail && V.dmarc >= POL_QUARANTINE &&
 	    V.ar.dmarc.disposition != DMARC_P_NONE &&
 	    buf_fmt(&h, "X-Sandmail-Quarantine: dmarc=fail policy=%s\n",

@@ -529,3 +529,20 @@ def test_checks_and_a_milter_together(procs, tmp_path, world):
     log = open(tmp_path / "milter.log").read()
     assert "header Subject test" in log, log
     assert "bank.test" not in log, log
+
+
+def test_one_field_with_iprev(procs, tmp_path, world):
+    """smtpd_iprev and the mail checks on: one Authentication-Results
+    field of ours, at the top, with the iprev result among its methods
+    (RFC 8601 allows several fields, but readers look at the first)."""
+    dport = dnsutil.start_dnsmasq(procs, str(tmp_path), records(world))
+    sm = Smtpd(procs, tmp_path, smtpd_verify="yes",
+               smtpd_verify_nameserver=f"127.0.0.1:{dport}",
+               smtpd_iprev="yes",
+               smtpd_dnsbl_nameserver=f"127.0.0.1:{dport}")
+    code, stored = send(sm, "u@pass.test", message())
+    assert code == 250, stored
+    assert stored.count(b"Authentication-Results: " + HOST.encode()) == 1
+    ar = ar_of(stored)
+    assert "spf=pass" in ar and "iprev=" in ar, ar
+    assert "policy.iprev=127.0.0.1" in ar, ar
