@@ -32,6 +32,19 @@ dane_host_policy(int pol, const struct route_host *h, char *why,
 	}
 }
 
+/* dane_sts_policy - see dane.h */
+int
+dane_sts_policy(int dflt, const struct route_host *h, char *why,
+    size_t whysz)
+{
+	int p;
+
+	if (dflt != TLS_DANE && dflt != TLS_DANE_ONLY)
+		return TLS_VERIFY;
+	p = dane_host_policy(dflt, h, why, whysz);
+	return p == TLS_DANE_MATCH || p == -1 ? p : TLS_VERIFY;
+}
+
 /* dane_records - see dane.h */
 int
 dane_records(const struct route_host *h, struct tlsa *out, size_t max)

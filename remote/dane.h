@@ -19,6 +19,13 @@
  * 3463 code) and the host is not to be tried. */
 int	dane_host_policy(int pol, const struct route_host *h, char *why,
 	    size_t whysz);
+/* dane_sts_policy: the enum smtp_tls for host h of a domain whose MTA-STS
+ * policy enforces (job policy mta-sts) when remote_tls is dflt: DANE wins
+ * where both exist (RFC 8461 2), so when dflt is dane or dane-only,
+ * whatever dane_host_policy gives TLS_DANE_MATCH or -1 (why set) stands;
+ * otherwise TLS_VERIFY, the policy's PKIX check. */
+int	dane_sts_policy(int dflt, const struct route_host *h, char *why,
+	    size_t whysz);
 /* dane_records: h's records into out[max]; the count, or -1 if one is
  * not in tlsa.h's text form */
 int	dane_records(const struct route_host *h, struct tlsa *out,

@@ -69,7 +69,9 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* the route as a string: jobs with equal keys may share a connection */
+/* the route as a string: jobs with equal keys may share a connection.
+ * The DANE state and TLSA records are part of it: a connection checked
+ * against other records (or none) must not carry a job they changed */
 static char *
 route_key(const struct rjob *j)
 {
@@ -78,7 +80,10 @@ route_key(const struct rjob *j)
 	buf_fmt(&b, "%u|%s|%s|%s", j->proto, j->tls, j->auth_user,
 	    j->auth_pass);
 	for (uint32_t h = 0; h < j->nhost; h++) {
-		buf_fmt(&b, "|%s:%u", j->host[h].name, j->host[h].port);
+		buf_fmt(&b, "|%s:%u/%c", j->host[h].name, j->host[h].port,
+		    j->host[h].dane ? j->host[h].dane : '-');
+		for (uint32_t k = 0; k < j->host[h].ntlsa; k++)
+			buf_fmt(&b, "/%s", j->host[h].tlsa[k]);
 		for (uint32_t a = 0; a < j->host[h].naddr; a++)
 			buf_fmt(&b, ",%s", j->host[h].addr[a]);
 	}

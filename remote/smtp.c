@@ -290,6 +290,15 @@ smtp_tls_policy(const char *s)
 	return -1;
 }
 
+/* smtp_job_tls - see smtp.h */
+int
+smtp_job_tls(const char *s)
+{
+	if (s != NULL && strcmp(s, "mta-sts") == 0)
+		return TLS_STS;
+	return smtp_tls_policy(s);
+}
+
 static int
 tls_required(const struct tx *t)
 {
@@ -498,8 +507,18 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
 	dh = *h;
 	if (h->port != 0 && h->port != t->cfg->port)
 		dh.dane = DANE_NONE, dh.ntlsa = 0;
-	if ((t->hpol = dane_host_policy(t->pol, &dh, t->last,
-	    sizeof t->last)) == -1)
+	if (t->pol == TLS_STS) {
+		/* DANE wins where both exist (RFC 8461 2) */
+		t->hpol = dane_sts_policy(t->cfg->default_tls, &dh, t->last,
+		    sizeof t->last);
+		if (t->hpol == TLS_DANE_MATCH)
+			log_kv("mta-sts", "id", t->job->qid, "mx", h->name,
+			    "result", "DANE-secure TLSA records: DANE "
+			    "instead of the policy's PKIX check", NULL);
+	} else
+		t->hpol = dane_host_policy(t->pol, &dh, t->last,
+		    sizeof t->last);
+	if (t->hpol == -1)
 		return rtls_refuse(t), -1;
 	/* REQUIRETLS: verified TLS, by TLSA records or else by the CA file
 	 * and the host name (RFC 8689 4.2.1) */
@@ -1043,7 +1062,7 @@ tx_init(struct tx *t, const struct smtp_cfg *cfg, const struct rjob *j,
 			result(t, i, ST_PERM, "5.1.3 bad recipient address");
 	/* LMTP goes to a local store: no TLS unless tls_policy asks */
 	t->pol = j->tls != NULL && j->tls[0] != '\0' ?
-	    smtp_tls_policy(j->tls) : lmtp(t) ? TLS_NONE : cfg->default_tls;
+	    smtp_job_tls(j->tls) : lmtp(t) ? TLS_NONE : cfg->default_tls;
 	if (t->pol == -1) {
 		/* send only passes what sandmail-cdb accepted: fail closed */
 		result_all(t, ST_TEMP, "4.7.0 unknown TLS policy in the job");

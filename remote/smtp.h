@@ -25,9 +25,11 @@ struct smtp_cfg {
 
 /* The TLS policies (sandmail.conf(5) remote_tls, tls_policy table);
  * TLS_DANE_MATCH is no policy's name: what dane.h gives a host with
- * secure TLSA records under dane or dane-only. */
+ * secure TLSA records under dane or dane-only.  TLS_STS ("mta-sts") is
+ * no setting either: send puts it in the jobs of a domain whose MTA-STS
+ * policy enforces (verify, but DANE first where remote_tls allows it). */
 enum smtp_tls { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_DANE,
-	TLS_DANE_ONLY, TLS_DANE_MATCH };
+	TLS_DANE_ONLY, TLS_DANE_MATCH, TLS_STS };
 
 /* A connection that may outlive one job (reuse for the same route). */
 struct smtp_conn {
@@ -57,6 +59,8 @@ void	smtp_quit(const struct smtp_cfg *, struct smtp_conn *);
 
 /* smtp_tls_policy: the policy named s, or -1 for a name we do not know */
 int	smtp_tls_policy(const char *s);
+/* smtp_job_tls: a job's policy: smtp_tls_policy's names, and mta-sts */
+int	smtp_job_tls(const char *s);
 
 /* smtp_xtext_ok: a DSN ENVID/ORCPT value is safe on a command line */
 int	smtp_param_ok(const char *);

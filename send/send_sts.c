@@ -281,8 +281,9 @@ ssts_apply(const struct sts_ans *a, const struct rcache *c,
 	out->nhost = k;
 	if (a->pol.mode == STS_TESTING)
 		return 0;
-	/* enforce: a PKIX-valid certificate for the MX name (RFC 8461 4.2) */
-	snprintf(tls, tlssz, "verify");
+	/* enforce: a PKIX-valid certificate for the MX name (RFC 8461 4.2),
+	 * or DANE where it applies: rspawn decides per host (smtp.h) */
+	snprintf(tls, tlssz, "mta-sts");
 	if (k == 0) {
 		free(out->host);
 		out->host = NULL;

@@ -424,3 +424,57 @@ def test_tls_policy_dane_for_one_domain(system):
     ln = wait_line(s, "event=deferred", "to=a@wrong.good.test")
     assert "4.7.5" in ln and "DANE verification failed" in ln
     assert s.mx[2].done() == []
+
+
+def test_rspawn_dane_wins_over_mta_sts(procs, tmp_path):
+    """RFC 8461 2: a job of a domain whose MTA-STS policy enforces
+    (tls mta-sts, what send gives it) is checked by DANE where the host
+    has secure TLSA records and remote_tls allows DANE, and by PKIX
+    where it has none.  The MX certificate is from a CA tls_ca_file does
+    not name: PKIX fails, the TLSA record matches."""
+    from remoteutil import Rspawn, write_conf
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    mine.mkdir()
+    theirs.mkdir()
+    _, cert, key = make_ca(str(theirs), ["mx.example.test"])
+    ca, _, _ = make_ca(str(mine), ["unused.test"])
+    port = common_port(["127.0.84.2"])
+    srv = SMTPServer("127.0.84.2", port, "mx.example.test")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.tls_ctx = ctx
+    right = ["3 1 1 " + spki_sha256(cert)]
+    wrong = ["3 1 1 " + "00" * 32]
+    host = ("mx.example.test", ["127.0.84.2"], 0)
+    logs = []
+    try:
+        for rt, cases in (
+                ("dane", [("a", "S", right, "K", None),
+                          ("b", "S", wrong, "Z", "DANE verification"),
+                          ("c", "N", [], "Z", "4.7.5 TLS with")]),
+                ("may", [("d", "S", right, "Z", "4.7.5 TLS with")])):
+            # (the policy send gave such jobs before: verify, PKIX only,
+            # as the admin's tls_policy verify still is)
+            cases += [("e", "S", right, "Z", "4.7.5 TLS with", "verify")]
+            d = tmp_path / rt
+            d.mkdir()
+            conf = write_conf(str(d), port, f"tls_ca_file {ca}\n"
+                              f"remote_tls {rt}\n")
+            r = Rspawn(procs, conf, str(d))
+            try:
+                for who, st, recs, want, text, *tls in cases:
+                    res = r.deliver(MSG, [f"{who}@example.test"],
+                                    [host + (st, recs)],
+                                    tls=(tls or ["mta-sts"])[0])
+                    assert res["rcpts"][0][0] == want, (who, res)
+                    if text is not None:
+                        assert text in res["rcpts"][0][1], (who, res)
+            finally:
+                assert r.close() == 0, r.log()
+                logs.append(r.log())
+    finally:
+        srv.close()
+    assert [m.rcpts for m in srv.done()] == [["RCPT TO:<a@example.test>"]]
+    assert "tls=dane-verified" in logs[0]
+    assert "DANE instead of the policy's PKIX check" in logs[0]
+    assert "dane-verified" not in logs[1]

@@ -781,6 +781,36 @@ test_dane_policy(void **state)
 	recs[1] = "2 0 1 aa";
 }
 
+/* RFC 8461 2: an MTA-STS enforce job (mta-sts) is verify, but DANE wins
+ * where remote_tls allows it and the host has secure TLSA records */
+static void
+test_dane_sts_policy(void **state)
+{
+	struct route_host h = { "mx.example.org", 10, 0, 0, NULL };
+	char why[256];
+
+	(void)state;
+	h.dane = DANE_SECURE;
+	for (int p = TLS_NONE; p <= TLS_VERIFY; p++)
+		assert_int_equal(dane_sts_policy(p, &h, why, sizeof why),
+		    TLS_VERIFY);
+	for (int p = TLS_DANE; p <= TLS_DANE_ONLY; p++) {
+		h.dane = DANE_SECURE;
+		assert_int_equal(dane_sts_policy(p, &h, why, sizeof why),
+		    TLS_DANE_MATCH);
+		h.dane = DANE_UNUSABLE;
+		assert_int_equal(dane_sts_policy(p, &h, why, sizeof why),
+		    TLS_VERIFY);
+		h.dane = DANE_FAIL;
+		assert_int_equal(dane_sts_policy(p, &h, why, sizeof why), -1);
+	}
+	h.dane = DANE_NONE;
+	assert_int_equal(dane_sts_policy(TLS_DANE, &h, why, sizeof why),
+	    TLS_VERIFY);
+	assert_int_equal(dane_sts_policy(TLS_DANE_ONLY, &h, why, sizeof why),
+	    -1);
+}
+
 /* RFC 8689 5: the TLS-Required field, in the header section only */
 static void
 test_tls_required_no(void **state)
@@ -827,6 +857,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reply_lines),
 		cmocka_unit_test(test_dane_policy),
+		cmocka_unit_test(test_dane_sts_policy),
 		cmocka_unit_test(test_tls_required_no),
 		cmocka_unit_test(test_reply_nul),
 		cmocka_unit_test(test_reply_limits),
