@@ -34,8 +34,9 @@ enum {
 	ENV_REQUIRETLS = 0x10,	/* MAIL ... REQUIRETLS (RFC 8689): relay
 				 * only over verified TLS to a next hop
 				 * that offers REQUIRETLS, else bounce */
-	ENV_HOLD = 0x20,	/* quarantined (a milter): send puts it on
-				 * hold (hold/ID) before it tries it */
+	ENV_HOLD = 0x20,	/* quarantined (a milter, a policy HOLD):
+				 * send puts it on hold (hold/ID) before
+				 * it tries it */
 };
 
 struct env_rcpt {

@@ -510,6 +510,7 @@ finish(struct session *s)
 		}
 		s->env.size = s->env.size - s->dm.size + w;
 	}
+	policyd_commit(s);	/* a policy HOLD: quarantined */
 	s->begun = 0;		/* qc_end ends it either way */
 	r = qc_end(s->qc, &s->env);
 	if (r == QC_OK) {

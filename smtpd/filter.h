@@ -49,6 +49,10 @@ int	policyd_rcpt(struct session *, const char *rcpt);
  * policyd_reset: forget them (a new transaction) */
 int	policyd_headers(struct buf *b);
 void	policyd_reset(void);
+/* policyd_taken: the recipient asked about was accepted (its HOLD
+ * counts); policyd_commit: before the commit, a HOLD sets ENV_HOLD */
+void	policyd_taken(void);
+void	policyd_commit(struct session *);
 
 /* verify.c: SPF, DKIM, DMARC and Authentication-Results (port 25) */
 void	verify_load(const struct conf *, const char *hostname);

@@ -14,7 +14,11 @@
  * tempfail (451 4.3.5) or dunno (accept).  Answers other than defers are
  * kept for smtpd_policy_cache seconds, per process, keyed by the client,
  * HELO, sender and recipient.  PREPEND's header goes into the message
- * after our Received: line (once, however many recipients asked). */
+ * after our Received: line (once, however many recipients asked).
+ * HOLD (access(5): accept, then hold) for a recipient that is then
+ * accepted quarantines the whole message like a milter's quarantine:
+ * committed as usual with ENV_HOLD, so send puts it on hold (hold/ID)
+ * before any delivery, until sandmail-queuectl releases it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +58,10 @@ static struct {
 /* the headers PREPEND asked for, for the transaction's message: lines
  * ending in LF, each once */
 static struct buf prepend = BUF_INIT(PD_PREPEND_MAX);
+
+/* HOLD: the reason asked for the recipient being decided (pend), and
+ * for the transaction's message once a recipient that asked is taken */
+static char hold_pend[PD_TEXT_MAX], hold[PD_TEXT_MAX];
 
 static struct pd_cached {
 	unsigned char	 key[16];
@@ -492,11 +500,34 @@ policyd_headers(struct buf *b)
 	return prepend.len == 0 ? 0 : buf_put(b, prepend.p, prepend.len);
 }
 
-/* policyd_reset - a new transaction: no PREPEND headers */
+/* policyd_reset - a new transaction: no PREPEND headers, no HOLD */
 void
 policyd_reset(void)
 {
 	prepend.len = 0;
+	hold_pend[0] = hold[0] = '\0';
+}
+
+/* policyd_taken - the recipient last asked about was accepted: its HOLD
+ * (if any) now holds the message */
+void
+policyd_taken(void)
+{
+	if (hold_pend[0] != '\0' && hold[0] == '\0')
+		memcpy(hold, hold_pend, sizeof hold);
+	hold_pend[0] = '\0';
+}
+
+/* policyd_commit - the message is about to be committed: a HOLD marks
+ * it quarantined (ENV_HOLD) */
+void
+policyd_commit(struct session *s)
+{
+	if (hold[0] == '\0')
+		return;
+	s->env.flags |= ENV_HOLD;
+	log_kv("quarantine", "id", s->id, "by", "policy", "reason", hold,
+	    NULL);
 }
 
 /* policyd_rcpt - the policy service's word on rcpt */
@@ -510,6 +541,7 @@ policyd_rcpt(struct session *s, const char *rcpt)
 	long long now = io_now_ms();
 	int r;
 
+	hold_pend[0] = '\0';
 	if (P.service == NULL || (s->mode & MODE_LOCAL) || may_relay(s))
 		return 1;
 	cache_key(s, rcpt, key);
@@ -535,6 +567,12 @@ policyd_rcpt(struct session *s, const char *rcpt)
 		    "%s", v.code, v.esc, rcpt, v.text);
 		return 0;
 	case PD_HOLD:
+		/* "HOLD" alone still needs a reason for the log */
+		snprintf(hold_pend, sizeof hold_pend, "%s", v.text[0] != '\0' ?
+		    v.text : "policy HOLD");
+		log_kv("policy", "ip", s->ip, "rcpt", rcpt, "action", "HOLD",
+		    "text", hold_pend, "applied", "hold", NULL);
+		return 1;
 	default:
 		if (strcasecmp(v.action, "PREPEND") == 0 &&
 		    add_prepend(v.text) == 0)

@@ -593,12 +593,15 @@ verb_rcpt(struct session *s, const char *a, size_t n)
 		if (env_add_rcpt(&s->env, b.p, (uint8_t)rp.notify,
 		    rp.orcpt) == -1)
 			reply(s, "452 4.5.3 Too many recipients");
-		else if (v == RV_FORWARD && s->cfg->forward_251)
-			reply(s, "251 2.1.5 User not local; will forward to "
-			    "<%.*s>", (int)(s->info.len > 256 ? 256 :
-			    s->info.len), s->info.p);
-		else
-			reply(s, "250 2.1.5 Ok");
+		else {
+			policyd_taken();	/* its HOLD now counts */
+			if (v == RV_FORWARD && s->cfg->forward_251)
+				reply(s, "251 2.1.5 User not local; will "
+				    "forward to <%.*s>", (int)(s->info.len >
+				    256 ? 256 : s->info.len), s->info.p);
+			else
+				reply(s, "250 2.1.5 Ok");
+		}
 		if (s->env.nrcpt > 0)
 			s->state = ST_RCPT;
 	}

@@ -16,7 +16,7 @@ TOOLS = ("tcpserver", "runsvdir", "sv", "openssl", "cdb", "dnsmasq",
          "smtp-sink", "smtp-source", "mandoc", "man", "setpriv", "mount",
          "useradd", "ss", "swaks", "postgrey", "grep", "opendkim",
          "unbound", "ldns-signzone", "ldns-keygen", "opendkim-genkey",
-         "rspamd")
+         "rspamd", "spamd", "spamc", "spamass-milter")
 
 
 def check_tools(path=None, python="/usr/bin/python3"):

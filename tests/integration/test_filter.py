@@ -436,6 +436,34 @@ def test_policy_prepend_once_per_message(procs, tmp_path):
         srv.close()
 
 
+def test_policy_hold_once_per_message(procs, tmp_path):
+    """HOLD quarantines the message of its transaction only (the held
+    path end to end: test_installed_milter.py)."""
+    srv = PolicyServer(lambda req: b"action=HOLD look at it\n\n"
+                       if "recipient=alice" in req else b"action=DUNNO\n\n")
+    try:
+        sm = policy_smtpd(procs, tmp_path, srv)
+        c, (code, lines) = session_to_rcpt(sm.port)
+        assert code == 250, lines
+        assert c.code("DATA") == 354
+        code, lines = c.cmd("Subject: t\r\n\r\nhi\r\n.")
+        assert code == 250, lines
+        one = lines[0].split()[-1]
+        assert c.code("MAIL FROM:<s@remote.test>") == 250
+        assert c.code("RCPT TO:<carol@virt.test>") == 250
+        assert c.code("DATA") == 354
+        code, lines = c.cmd("Subject: u\r\n\r\nhi\r\n.")
+        assert code == 250, lines
+        two = lines[0].split()[-1]
+        c.code("QUIT")
+        log = sm.logtext()
+        assert (f'event=quarantine id={one} by=policy '
+                'reason="look at it"') in log, log
+        assert f"event=quarantine id={two}" not in log, log
+    finally:
+        srv.close()
+
+
 # --- iprev (smtpd_iprev): Authentication-Results ------------------------
 
 def test_iprev_in_authentication_results(procs, tmp_path):

@@ -2,7 +2,9 @@
 (python3-milter) behind the installed port-25 service, its listener
 making the session's milter connection; header changes reach the
 mailbox, a GTUBE message is refused at the end of DATA, a quarantined
-one waits on hold (sandmail-queuectl) until released."""
+one waits on hold (sandmail-queuectl) until released.  A policy
+service's HOLD (Postfix access(5): accept, then hold) quarantines the
+same way."""
 import json
 import os
 import smtplib
@@ -42,21 +44,22 @@ def held(inst):
             if m["held"]]
 
 
-def quarantine(inst):
+def quarantine(inst, token="milter-quarantined", subj="quarantine"):
     """The milter's quarantine: accepted (250: on disk), then held by
     send before any delivery; released, it is delivered."""
-    send(inst, "quarantine", "hello milter-quarantined")
+    send(inst, subj, f"hello {token}")
     for _ in range(300):
         ids = held(inst)
         if ids:
             break
         time.sleep(0.1)
     assert len(ids) == 1, ids
-    assert not any(b"milter-quarantined" in m
+    assert not any(token.encode() in m
                    for m in inst.mail(inst.maildir("alice")))
     assert f"prog=send event=hold id={ids[0]}" in inst.logs()
     inst.run([inst.sbin("sandmail-queuectl"), "release", ids[0]])
-    inst.wait_mail(inst.maildir("alice"), "milter-quarantined")
+    inst.wait_mail(inst.maildir("alice"), token)
+    return ids[0]
 
 
 def test_installed_milter(installed, procs, tmp_path):
@@ -88,3 +91,42 @@ def test_installed_milter(installed, procs, tmp_path):
         with open(path, "w") as f:
             f.write(saved)
         restart_smtpd(installed)
+
+
+def test_installed_policy_hold(installed):
+    """action=HOLD from the policy service: the message is accepted, then
+    held like a milter's quarantine (hold/, sandmail-queuectl), the
+    reason logged; released, it is delivered."""
+    from test_filter import PolicyServer
+    srv = PolicyServer(lambda req: b"action=HOLD policy wants a look\n\n"
+                       if "recipient=alice@localhost" in req
+                       else b"action=DUNNO\n\n")
+    path = installed.path(CONF)
+    relay = installed.path("/etc/sandmail/relayclients")
+    cdb = [installed.sbin("sandmail-cdb"), "-d", "/etc/sandmail",
+           "relayclients"]
+    with open(path) as f:
+        saved = f.read()
+    with open(relay) as f:
+        saved_relay = f.read()
+    try:
+        # relay clients skip the policy service: loopback is not one here
+        with open(relay, "w") as f:
+            f.write("127.0.0.9 relay\n")
+        installed.run(cdb)
+        installed.conf(smtpd_policy_service=f"inet:127.0.0.1:{srv.port}")
+        restart_smtpd(installed)
+        qid = quarantine(installed, "policy-held", "policy")
+        assert any("recipient=alice@localhost" in r for r in srv.requests)
+        logs = installed.logs(tail=200)
+        assert 'action=HOLD text="policy wants a look"' in logs, logs
+        assert (f'event=quarantine id={qid} by=policy '
+                'reason="policy wants a look"') in logs, logs
+    finally:
+        with open(path, "w") as f:
+            f.write(saved)
+        with open(relay, "w") as f:
+            f.write(saved_relay)
+        installed.run(cdb)
+        restart_smtpd(installed)
+        srv.close()

@@ -336,6 +336,102 @@ def test_rspamd_rejects_gtube_and_adds_headers(procs, tmp_path):
     assert text.endswith("\n\nline one\n.dot line\n")
 
 
+# --- SpamAssassin through spamass-milter (spamd on loopback) ----------
+
+SA_CF = """required_score 5.0
+use_bayes 0
+skip_rbl_checks 1
+use_razor2 0
+use_pyzor 0
+lock_method flock
+"""
+
+
+def start_spamass(procs, d, site, argv):
+    """spamd (the Debian rules as shipped: no update, no network test) on
+    a loopback port with a site configuration of its own in site, and
+    spamass-milter on a UNIX socket in d asking it through spamc; argv:
+    spamass-milter's own options.  The socket's path.  spamd's children
+    run as nobody (it refuses root): site must be readable by all, which
+    pytest's scratch directories are not."""
+    import glob
+    import shutil
+    for p in ("spamd", "spamc", "spamass-milter"):
+        if shutil.which(p) is None:
+            pytest.fail(f"{p} is not installed (scripts/deps)")
+    d = os.path.join(str(d), "spamassassin")
+    os.chmod(site, 0o755)
+    for pre in glob.glob("/etc/spamassassin/*.pre"):
+        shutil.copy(pre, site)      # the plugins Debian loads
+    with open(os.path.join(site, "local.cf"), "w") as f:
+        f.write(SA_CF)
+    os.makedirs(os.path.join(d, "home"))
+    os.makedirs(os.path.join(site, "home"))
+    port = free_port()
+    log = open(os.path.join(d, "spamd.log"), "w")
+    procs.start(["spamd", f"--listen=127.0.0.1:{port}",
+                 "--configpath=/usr/share/spamassassin",
+                 f"--siteconfigpath={site}", "--nouser-config", "--local",
+                 "--syslog=stderr", "--username=nobody",
+                 f"--helper-home-dir={site}/home", "--max-children=2",
+                 f"--pidfile={d}/spamd.pid"],
+                stdout=log, stderr=subprocess.STDOUT)
+    wait_port(port, timeout=60)
+    sock = os.path.join(d, "milter.sock")
+    mlog = open(os.path.join(d, "milter.log"), "w")
+    procs.start(["spamass-milter", "-p", sock, "-P", f"{d}/milter.pid"] +
+                argv + ["--", "-d", "127.0.0.1", "-p", str(port)],
+                stdout=mlog, stderr=subprocess.STDOUT)
+    smtpdutil.settle(lambda: os.path.exists(sock), timeout=30)
+    return sock
+
+
+@pytest.mark.parametrize("mode", ["reject", "tag"])
+def test_spamassassin_gtube(procs, tmp_path, mode):
+    """GTUBE: refused at the end of DATA (-r 15) or kept, marked as spam
+    in its headers (no -r); a clean message is kept, marked clean."""
+    import shutil
+    import tempfile
+    site = tempfile.mkdtemp(prefix="sandmail-sa-")
+    try:
+        spamassassin_gtube(procs, tmp_path, site, mode)
+    finally:
+        procs.stop_all()        # spamd, before its configuration goes
+        shutil.rmtree(site, ignore_errors=True)
+
+
+def spamassassin_gtube(procs, tmp_path, site, mode):
+    sock = start_spamass(procs, tmp_path, site,
+                         ["-r", "15"] if mode == "reject" else [])
+    sm = smtpd(procs, tmp_path, f"unix:{sock} timeout=60")
+    c = sm.client()
+    to_data(c)
+    code, lines = send(c, "From: a@remote.test\r\nTo: alice@example.test\r\n"
+                       f"Subject: spam\r\n\r\n{GTUBE}\r\n")
+    if mode == "reject":
+        assert code == 550 and "SpamAssassin" in lines[0], lines
+    else:
+        assert code == 250, lines
+    assert c.code("MAIL FROM:<s@remote.test>") == 250
+    assert c.code("RCPT TO:<alice@example.test>") == 250
+    assert c.code("DATA") == 354
+    code, lines = send(c, MSG)
+    assert code == 250, lines
+    c.code("QUIT")
+    heads = {}
+    for _, text in sm.messages().values():
+        head = text.decode().partition("\n\n")[0]
+        heads["spam" if "\nSubject: spam" in head or
+              "Subject: *****SPAM*****" in head else "clean"] = head
+    assert sorted(heads) == (["clean"] if mode == "reject"
+                             else ["clean", "spam"]), heads
+    assert "\nX-Spam-Status: No, " in heads["clean"], heads["clean"]
+    assert "\nX-Spam-Checker-Version: SpamAssassin" in heads["clean"]
+    if mode == "tag":
+        assert "\nX-Spam-Flag: YES" in heads["spam"], heads["spam"]
+        assert "GTUBE" in heads["spam"], heads["spam"]
+
+
 # --- OpenDKIM as a signing milter, checked with dkimpy -----------------
 
 def start_opendkim(procs, d):
