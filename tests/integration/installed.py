@@ -326,6 +326,15 @@ class Installed:
                        f"{self._cmd(p)}")
         return "\n".join(out)
 
+    def stall_report(self):
+        """What a test needs to say when a delivery to the test MX did not
+        happen in time (issue 18's open bug: the first remote job after
+        a restart of sandmail-start, now and then, only in CI): this
+        process's threads, the test MX's view, the sockets on its port,
+        the namespace's processes and the logs."""
+        return stall_report(self.mx, self.mx_port) + \
+            f"\n== processes\n{self.processes()}\n{self.logs(tail=60)}"
+
     def pids(self, service):
         """The service's process and all its descendants."""
         try:
@@ -405,6 +414,22 @@ class Installed:
             print(f"installed.py: kept {self.scratch}")
         else:
             shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def stall_report(mx, port):
+    """The test process's threads, the test MX (remoteutil.SMTPServer)
+    and the TCP sockets on its port, as text."""
+    import sys
+    import traceback
+    ss = subprocess.run(["ss", "-tanp"], capture_output=True,
+                        text=True).stdout
+    conns = "\n".join(ln for ln in ss.splitlines() if f":{port}" in ln)
+    stacks = "\n".join(
+        f"-- thread {tid}\n" + "".join(traceback.format_stack(fr)[-4:])
+        for tid, fr in sys._current_frames().items())
+    return (f"== this process's threads\n{stacks}\n"
+            f"MX connections={mx.connections} last commands="
+            f"{mx.commands[-10:]}\n== sockets on the MX port\n{conns}")
 
 
 @pytest.fixture(scope="session")

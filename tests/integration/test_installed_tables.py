@@ -92,29 +92,14 @@ def test_new_route_reaches_the_mx(installed):
     expected failure whose reason carries what is needed to find it (the
     processes and where they wait, the connections to the MX, the logs),
     printed in the run's summary (-rx)."""
-    import subprocess
     inst = installed
     assert accepted(inst, "someone@routed.test", "new-route")
     try:
         wait_for(lambda: at_mx(inst, "new-route"), timeout=90,
                  what="the routed message at 127.0.0.2")
     except TimeoutError:
-        ss = subprocess.run(["ss", "-tanp"], capture_output=True,
-                            text=True).stdout
-        conns = "\n".join(ln for ln in ss.splitlines()
-                          if f":{inst.mx_port}" in ln)
-        import sys
-        import traceback
-        stacks = "\n".join(
-            f"-- thread {tid}\n" + "".join(traceback.format_stack(fr)[-4:])
-            for tid, fr in sys._current_frames().items())
-        pytest.xfail("rspawn stall (issue 18) reproduced\n"
-                     f"== this process's threads\n{stacks}\n"
-                     f"MX connections={inst.mx.connections} last commands="
-                     f"{inst.mx.commands[-10:]}\n"
-                     f"== sockets on the MX port\n{conns}\n"
-                     f"== processes\n{inst.processes()}\n"
-                     f"{inst.logs(tail=60)}")
+        pytest.xfail("rspawn stall (issue 18) reproduced\n" +
+                     inst.stall_report())
 
 
 def test_hup_of_start_keeps_the_tables(installed):
