@@ -538,20 +538,19 @@ send_stripped(struct session *s)
 static int
 with_iprev(struct buf *h, const struct session *s)
 {
-	size_t len = h->len;
+	struct buf m = BUF_INIT(512);
 	int r;
 
-	if (len == 0 || h->p[len - 1] != '\n')
-		return 0;
-	h->len--;
-	if ((r = buf_put(h, ";\n\t", 3)) == 0 &&
-	    (r = dnsbl_iprev_method(h, s)) == 1)
-		r = buf_putc(h, '\n');
-	else if (r == 0) {
-		h->len = len;		/* no result: the field as it was */
+	if (h->len == 0 || h->p[h->len - 1] != '\n' ||
+	    (r = dnsbl_iprev_method(&m, s)) == 0) {
+		buf_free(&m);
 		return 0;
 	}
-	return r == -1 ? -1 : 0;
+	h->len--;		/* the method goes before the newline */
+	r = r == -1 || buf_put(h, ";\n\t", 3) == -1 ||
+	    buf_put(h, m.p, m.len) == -1 || buf_putc(h, '\n') == -1 ? -1 : 0;
+	buf_free(&m);
+	return r;
 }
 
 /* verify_end - the text is in: check, decide, and hand the held text to

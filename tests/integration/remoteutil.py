@@ -206,6 +206,13 @@ class SMTPServer:
                               else socket.AF_INET)
 
         self.server = TS((host, port), Handler)
+        # socketserver accepts on a blocking socket after poll said
+        # readable: a connection reset while it waited in the queue (a
+        # killed rspawn worker's) leaves accept() blocked, and the whole
+        # server with it.  CI's stall report caught serve_forever there,
+        # with a new connection from rspawn unanswered.  Non-blocking, a
+        # vanished connection is an OSError that serve_forever ignores.
+        self.server.socket.setblocking(False)
         self.t = threading.Thread(target=self.server.serve_forever,
                                   daemon=True)
         self.t.start()
