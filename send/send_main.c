@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,20 @@ open_all(struct send *s)
 	if ((s->trig = openat(s->qfd, "lock/trigger", O_RDWR | O_NONBLOCK |
 	    O_CLOEXEC)) == -1)
 		die_temp("open", "lock/trigger");
+	/* one send per queue: a send whose sandmail-start was killed gets
+	 * TERM and may finish its work for term_wait, while the new start's
+	 * send begins.  Beside it, the new one would read info/ before the
+	 * old one published a split there, and never learn of that message
+	 * (the installed crash test found such an info/ID left).  The lock
+	 * is held until exit, on the trigger, which every send opens. */
+	if (flock(s->trig, LOCK_EX | LOCK_NB) == -1) {
+		if (errno != EWOULDBLOCK)
+			die_temp("flock", "lock/trigger");
+		log_kv("wait", "for", "the previous send to end", NULL);
+		while (flock(s->trig, LOCK_EX) == -1)
+			if (errno != EINTR)
+				die_temp("flock", "lock/trigger");
+	}
 	if (tables_open(&s->t, s->c.tables) == -1)
 		die_temp("open", "tables");
 	s->njobs = s->c.conc_local + s->c.conc_remote;

@@ -6,6 +6,7 @@ files gone at the end.  Also a queue written by the first version (info/
 with the bare envelope, local/ and remote/ beside it): it drains, and the
 tools read and mark it."""
 import os
+import signal
 import subprocess
 import time
 
@@ -272,3 +273,25 @@ def test_reuse_off(procs, tmp_path):
     # mess/ and info/ go before event=end is logged, todo/ before empty()
     wait_for(lambda: s.logtext().count(b"event=end") == 3, what="end")
     assert su.queued(conf, "tmp") == []
+
+
+def test_one_send_per_queue(procs, tmp_path):
+    """A second send on the same queue (the new start's, while a killed
+    start's send still finishes) waits for the first to end before it
+    reads the queue: beside it, it could miss an info/ file the first
+    publishes meanwhile."""
+    import threading
+    conf = su.setup(tmp_path, su.TABLES)
+    a = su.Send(procs, conf).start()
+    b = su.Send(procs, conf)
+    b.log = os.path.join(str(tmp_path), "send-b.log")
+    t = threading.Thread(target=b.start, daemon=True)
+    t.start()
+    wait_for(lambda: os.path.exists(b.log) and
+             b"event=wait" in b.logtext(), what="the second send to wait")
+    time.sleep(0.5)
+    assert b"event=recovered" not in b.logtext()
+    a.kill(signal.SIGTERM)
+    wait_for(lambda: b"event=recovered" in b.logtext(),
+             what="the second send to start once the first ended")
+    t.join(30)
