@@ -26,18 +26,6 @@ word(const char **p, const char *e, const char **w, size_t *n)
 	return *n > 0;
 }
 
-static char *
-dupn(const char *p, size_t n)
-{
-	char *s = malloc(n + 1);
-
-	if (s != NULL) {
-		memcpy(s, p, n);
-		s[n] = '\0';
-	}
-	return s;
-}
-
 /* name_ok - a domain or selector: letters, digits, '-', '.', '_' */
 static int
 name_ok(const char *p, size_t n, size_t max)
@@ -79,8 +67,9 @@ one_line(struct sign_key *k, const char *p, const char *e, const char *dir,
 		return *why = "want: DOMAIN SELECTOR KEYFILE", -1;
 	if (!name_ok(d, dn, SIGN_DOMAIN_MAX) || !name_ok(s, sn, SIGN_SEL_MAX))
 		return *why = "bad domain or selector", -1;
-	if ((k->domain = dupn(d, dn)) == NULL ||
-	    (k->selector = dupn(s, sn)) == NULL)
+	/* name_ok let no NUL through: strndup copies all n */
+	if ((k->domain = strndup(d, dn)) == NULL ||
+	    (k->selector = strndup(s, sn)) == NULL)
 		return *why = "out of memory", -1;
 	lower(k->domain);
 	k->k = NULL;

@@ -343,22 +343,9 @@ class SMTPServer:
 def make_ca(tmp, names):
     """A test CA and a server certificate for names (first is the CN).
     Returns (cafile, certfile, keyfile)."""
-    ca_key, ca = os.path.join(tmp, "ca.key"), os.path.join(tmp, "ca.pem")
-    key, csr = os.path.join(tmp, "srv.key"), os.path.join(tmp, "srv.csr")
-    cert, ext = os.path.join(tmp, "srv.pem"), os.path.join(tmp, "ext.cnf")
-    q = dict(check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
-                    "-nodes", "-keyout", ca_key, "-out", ca, "-days", "2",
-                    "-subj", "/CN=sandmail test CA"], **q)
-    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes",
-                    "-keyout", key, "-out", csr, "-subj",
-                    f"/CN={names[0]}"], **q)
-    with open(ext, "w") as f:
-        f.write("subjectAltName=" + ",".join(f"DNS:{n}" for n in names)
-                + "\n")
-    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca,
-                    "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
-                    "-days", "2", "-extfile", ext], **q)
+    from stsutil import make_ca as ca_only, make_cert
+    ca, ca_key = ca_only(tmp, "sandmail test CA")
+    cert, key = make_cert(tmp, ca, ca_key, "srv", names)
     return ca, cert, key
 
 
