@@ -522,6 +522,10 @@ def test_monitor_keeps_only_setid_caps(site):
     port = site.start()
     p = poplib.POP3("127.0.0.1", port, timeout=10)
     box = one_session(site)
+    # the login process greets while the monitor (its parent) may still
+    # be changing its identity: wait for the change, then look
+    wait_for(lambda: proc_status(box)["Uid"].split() != ["0"] * 4,
+             what="the monitor's uid change")
     st = proc_status(box)
     assert st["Uid"].split() == ["65534"] * 4
     assert int(st["CapEff"], 16) == (1 << 6) | (1 << 7)
