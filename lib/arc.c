@@ -41,7 +41,8 @@ static unsigned
 instance(const struct dkim_field *f, int kind)
 {
 	static struct dkim_tags tl;
-	const char *v = f->p + f->nlen + 1, *end = f->p + f->n;
+	size_t vn;
+	const char *v = dkim_field_value(f, &vn), *end = v + vn;
 	const struct dkim_tag *t;
 	unsigned i = 0;
 	size_t k;
@@ -199,10 +200,12 @@ ams_check(const char *msg, size_t n, const struct dkim_fields *fs,
 	struct buf sf = BUF_INIT(1 << 16);
 	enum dkim_canon hc = DKIM_SIMPLE, bc = DKIM_SIMPLE;
 	struct dkim_body body;
-	size_t len;
+	size_t len, vn;
+	const char *v;
 	int r = -1;
 
-	if (dkim_tags_parse(&tl, f->p + f->nlen + 1, f->n - f->nlen - 1) ==
+	v = dkim_field_value(f, &vn);
+	if (dkim_tags_parse(&tl, v, vn) ==
 	    -1 || (bh = dkim_tag_get(&tl, "bh")) == NULL ||
 	    (h = dkim_tag_get(&tl, "h")) == NULL ||
 	    (b = dkim_tag_get(&tl, "b")) == NULL || h_names_seal(h) ||
@@ -246,9 +249,12 @@ seal_check(const struct dkim_fields *fs, size_t idx[][3], unsigned i,
 	const struct dkim_tag *b, *cv, *d;
 	struct buf in = BUF_INIT(1 << 20), sf = BUF_INIT(1 << 16);
 	unsigned char hash[DKIM_HASHLEN];
+	const char *v;
+	size_t vn;
 	int r = -1;
 
-	if (dkim_tags_parse(&tl, f->p + f->nlen + 1, f->n - f->nlen - 1) ==
+	v = dkim_field_value(f, &vn);
+	if (dkim_tags_parse(&tl, v, vn) ==
 	    -1 || (b = dkim_tag_get(&tl, "b")) == NULL ||
 	    (cv = dkim_tag_get(&tl, "cv")) == NULL ||
 	    dkim_tag_get(&tl, "h") != NULL)

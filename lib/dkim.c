@@ -144,6 +144,8 @@ dkim_fields_split(struct dkim_fields *fs, const char *m, size_t n)
 			while (nl > 0 && WSP(m[i + nl - 1]))
 				nl--;
 			fs->f[fs->n].nlen = nl;
+			fs->f[fs->n].v = colon ?
+			    (size_t)(colon - (m + i)) + 1 : 0;
 		}
 		fs->n++;
 		i = e < n ? e + 1 : n;
@@ -155,7 +157,17 @@ dkim_fields_split(struct dkim_fields *fs, const char *m, size_t n)
 int
 dkim_field_is(const struct dkim_field *f, const char *name, size_t n)
 {
-	return f->nlen == n && strncasecmp(f->p, name, n) == 0;
+	return f->v != 0 && f->nlen == n && strncasecmp(f->p, name, n) == 0;
+}
+
+/* dkim_field_value - see dkim.h */
+const char *
+dkim_field_value(const struct dkim_field *f, size_t *len)
+{
+	size_t v = f->v != 0 ? f->v : f->n;
+
+	*len = f->n - v;
+	return f->p + v;
 }
 
 /* canon_simple - the field as it is, line ends made CRLF */

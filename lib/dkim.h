@@ -45,10 +45,12 @@ int	dkim_tags_parse(struct dkim_tags *, const char *, size_t);
 const struct dkim_tag *dkim_tag_get(const struct dkim_tags *, const char *);
 
 /* One header field: p..p+n is the field without its final line end,
- * folded lines included; nlen is the length of its name. */
+ * folded lines included; nlen is the length of its name; v the offset of
+ * its value (one past the colon), 0 for a line with no colon, which is no
+ * field (dkim_field_is matches no name to it). */
 struct dkim_field {
 	const char	*p;
-	size_t		 n, nlen;
+	size_t		 n, nlen, v;
 };
 
 struct dkim_fields {
@@ -56,6 +58,10 @@ struct dkim_fields {
 	size_t			n;
 	size_t			body;	/* offset of the body in the message */
 };
+
+/* dkim_field_value - the field's value, after the colon (its length in
+ * *len); an empty one for a line with no colon */
+const char *dkim_field_value(const struct dkim_field *, size_t *);
 
 /* dkim_fields_split - the header fields of a message; 0, or -1 with
  * E2BIG (more than DKIM_FIELDS_MAX).  A message with no empty line is all

@@ -73,8 +73,9 @@ from_domain(const struct dkim_fields *fs, char *d, size_t max)
 		if (dkim_field_is(&fs->f[i], "from", 4)) {
 			if (p != NULL)	/* two From fields: sign nothing */
 				return -1;
-			p = fs->f[i].p + fs->f[i].nlen + 1;
-			e = fs->f[i].p + fs->f[i].n;
+			p = dkim_field_value(&fs->f[i], &k);
+			e = p + k;
+			k = 0;
 		}
 	if (p == NULL)
 		return -1;

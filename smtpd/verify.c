@@ -427,11 +427,14 @@ from_domain(const char *m, size_t n, struct dmarc_in *in)
 	}
 	for (size_t i = 0; i < fs.n; i++) {
 		const struct dkim_field *f = &fs.f[i];
+		const char *v;
+		size_t vn;
 
 		if (!dkim_field_is(f, "from", 4))
 			continue;
-		if (nfrom++ > 0 || dmarc_from_domain(f->p + f->nlen + 1,
-		    f->n - f->nlen - 1, V.ar.from, sizeof V.ar.from) == -1) {
+		v = dkim_field_value(f, &vn);
+		if (nfrom++ > 0 || dmarc_from_domain(v, vn, V.ar.from,
+		    sizeof V.ar.from) == -1) {
 			in->from_bad = 1;
 			V.ar.from[0] = '\0';
 			return;

@@ -191,6 +191,27 @@ t_fields(void **state)
 	assert_int_equal(fs.n, 1);
 	assert_int_equal(fs.body, 4);
 	assert_int_equal(fs.f[0].n, 4);
+	/* a line with no colon is no field: no name matches it, and its
+	 * value is empty (it once began one past the line's end) */
+	assert_int_equal(dkim_fields_split(&fs, "From\nA : b\nARC-Seal", 20),
+	    0);
+	assert_int_equal(fs.n, 3);
+	{
+		size_t vn;
+		const char *v;
+
+		assert_false(dkim_field_is(&fs.f[0], "from", 4));
+		v = dkim_field_value(&fs.f[0], &vn);
+		assert_int_equal(vn, 0);
+		assert_ptr_equal(v, fs.f[0].p + fs.f[0].n);
+		/* "A : b": the value starts after the colon, not the name */
+		assert_true(dkim_field_is(&fs.f[1], "a", 1));
+		v = dkim_field_value(&fs.f[1], &vn);
+		assert_int_equal(vn, 2);
+		assert_memory_equal(v, " b", 2);
+		assert_false(dkim_field_is(&fs.f[2], "arc-seal", 8));
+		assert_int_equal((dkim_field_value(&fs.f[2], &vn), vn), 0);
+	}
 }
 
 static void
