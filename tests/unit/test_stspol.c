@@ -361,6 +361,49 @@ records(void **st)
 	buf_free(&b);
 }
 
+/* the bytes on the wire, as doc/protocols.md draws them */
+static void
+record_bytes(void **st)
+{
+	static const char req[] = "\0\0\0\x0c" "Q" "\0\0\0\x07"
+	    "\0\0\0\x03" "a.t",
+	    ans[] = "\0\0\0\x1f" "A" "\0\0\0\x09" "\0\0\0\x03" "a.t"
+	    "\x02" "\0\0\0\x01" "\0\0\0\x04" "mx.t" "\0\0\0\x02" "ok",
+	    res[] = "\0\0\0\x12" "R" "\0\0\0\x03" "a.t" "\0"
+	    "\0\0\0\x01" "x" "\0\0\0\0",
+	    mail[] = "\0\0\0\x0f" "M" "\0\0\0\x03" "a@b" "\0\0\0\x03"
+	    "m\0\n";
+	struct buf b = BUF_INIT(256);
+	struct sts_req q = { 7, "a.t" };
+	struct sts_ans a;
+	struct sts_res r = { "a.t", 0, "x", "" };
+
+	(void)st;
+	assert_int_equal(sts_req_encode(&b, &q), 0);
+	assert_int_equal(b.len, sizeof req - 1);
+	assert_memory_equal(b.p, req, b.len);
+	b.len = 0;
+	memset(&a, 0, sizeof a);
+	a.qid = 9;
+	snprintf(a.domain, sizeof a.domain, "a.t");
+	a.pol.mode = STS_ENFORCE;
+	a.pol.nmx = 1;
+	snprintf(a.pol.mx[0], sizeof a.pol.mx[0], "mx.t");
+	snprintf(a.why, sizeof a.why, "ok");
+	assert_int_equal(sts_ans_encode(&b, &a), 0);
+	assert_int_equal(b.len, sizeof ans - 1);
+	assert_memory_equal(b.p, ans, b.len);
+	b.len = 0;
+	assert_int_equal(sts_res_encode(&b, &r), 0);
+	assert_int_equal(b.len, sizeof res - 1);
+	assert_memory_equal(b.p, res, b.len);
+	b.len = 0;
+	assert_int_equal(sts_mail_encode(&b, "a@b", "m\0\n", 3), 0);
+	assert_int_equal(b.len, sizeof mail - 1);
+	assert_memory_equal(b.p, mail, b.len);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -373,6 +416,7 @@ main(void)
 		cmocka_unit_test(tlsrpt),
 		cmocka_unit_test(dns_txt),
 		cmocka_unit_test(records),
+		cmocka_unit_test(record_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
