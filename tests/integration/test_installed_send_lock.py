@@ -10,6 +10,8 @@ import subprocess
 import time
 
 from conftest import wait_for
+from test_installed_crash import uid_of
+from test_pop3 import comm
 
 CONF = "/etc/sandmail/sandmail.conf"
 
@@ -46,27 +48,12 @@ def test_installed_one_send_per_queue(installed, procs, tmp_path):
                        "Subject: lock-2\r\n\r\nsend-lock-second\r\n")
         inst.wait_mail(inst.maildir("alice"), "send-lock-second")
         # ours is the only send of the namespace, and it runs as sandmails
-        sends = [q for q in inst.in_ns() if _comm(q) == "sandmail-send"]
+        sends = [q for q in inst.in_ns() if comm(q) == "sandmail-send"]
         assert len(sends) == 1, sends
-        assert _uid(sends[0]) == inst.ids["sandmails"][0]
+        assert uid_of(sends[0]) == inst.ids["sandmails"][0]
     finally:
         procs.stop(p, signal.SIGTERM, timeout=30)
         log.close()
         inst.sv("start", "sandmail-start")
         inst.wait_up("sandmail-start")
 
-
-def _comm(pid):
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
-def _uid(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("Uid:"):
-                return int(line.split()[1])
-    return None

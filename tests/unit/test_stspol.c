@@ -303,6 +303,20 @@ dns_txt(void **st)
 	assert_memory_equal(t.txt[0], "y", 1);
 }
 
+/* ans_fill - an enforce answer, qid 9, with one pattern */
+static void
+ans_fill(struct sts_ans *a, const char *domain, const char *mx,
+    const char *why)
+{
+	memset(a, 0, sizeof *a);
+	a->qid = 9;
+	snprintf(a->domain, sizeof a->domain, "%s", domain);
+	a->pol.mode = STS_ENFORCE;
+	a->pol.nmx = 1;
+	snprintf(a->pol.mx[0], sizeof a->pol.mx[0], "%s", mx);
+	snprintf(a->why, sizeof a->why, "%s", why);
+}
+
 static void
 records(void **st)
 {
@@ -322,14 +336,9 @@ records(void **st)
 	assert_int_equal(buf_put(&b, "x", 1), 0);
 	assert_int_equal(sts_req_decode(b.p + 4, b.len - 4, &qd), -1);
 	b.len = 0;
-	memset(&a, 0, sizeof a);
-	a.qid = 9;
-	snprintf(a.domain, sizeof a.domain, "example.org");
-	a.pol.mode = STS_ENFORCE;
+	ans_fill(&a, "example.org", "mx.example.org", "fetched");
 	a.pol.nmx = 2;
-	snprintf(a.pol.mx[0], sizeof a.pol.mx[0], "mx.example.org");
 	snprintf(a.pol.mx[1], sizeof a.pol.mx[1], "*.example.net");
-	snprintf(a.why, sizeof a.why, "fetched");
 	assert_int_equal(sts_ans_encode(&b, &a), 0);
 	assert_int_equal(sts_ans_decode(b.p + 4, b.len - 4, &d), 0);
 	assert_int_equal(d.pol.mode, STS_ENFORCE);
@@ -383,13 +392,7 @@ record_bytes(void **st)
 	assert_int_equal(b.len, sizeof req - 1);
 	assert_memory_equal(b.p, req, b.len);
 	b.len = 0;
-	memset(&a, 0, sizeof a);
-	a.qid = 9;
-	snprintf(a.domain, sizeof a.domain, "a.t");
-	a.pol.mode = STS_ENFORCE;
-	a.pol.nmx = 1;
-	snprintf(a.pol.mx[0], sizeof a.pol.mx[0], "mx.t");
-	snprintf(a.why, sizeof a.why, "ok");
+	ans_fill(&a, "a.t", "mx.t", "ok");
 	assert_int_equal(sts_ans_encode(&b, &a), 0);
 	assert_int_equal(b.len, sizeof ans - 1);
 	assert_memory_equal(b.p, ans, b.len);
