@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "hdr.h"
+#include "rfc5322.h"
 
 /* field headers ---------------------------------------------------------- */
 
@@ -110,35 +111,17 @@ is_special(char c)
 	return c != '\0' && strchr("()<>@,;:\\\".[]", c) != NULL;
 }
 
-/* skip a comment that starts at lx->i; nesting and escapes as 3.2.2 */
-static void
-skip_comment(struct lex *lx)
-{
-	size_t depth = 0;
-
-	while (lx->i < lx->n) {
-		char c = lx->s[lx->i++];
-
-		if (c == '\\')
-			lx->i++;
-		else if (c == '(')
-			depth++;
-		else if (c == ')' && --depth == 0)
-			return;
-	}
-	lx->err = HDR_SYNTAX;	/* unterminated */
-}
-
+/* blanks and comments (nesting and escapes as 3.2.2: lib/rfc5322.c) */
 static void
 skip_cfws(struct lex *lx)
 {
 	while (lx->i < lx->n && lx->err == 0) {
 		if (is_wsp(lx->s[lx->i]))
 			lx->i++;
-		else if (lx->s[lx->i] == '(')
-			skip_comment(lx);
-		else
+		else if (lx->s[lx->i] != '(')
 			break;
+		else if (rfc5322_skip(lx->s, lx->n, &lx->i) == -1)
+			lx->err = HDR_SYNTAX;	/* unterminated */
 	}
 }
 

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "dkim.h"
 #include "dnsans.h"
+#include "rfc5322.h"
 
 #define WSP(c)	((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\n')
 
@@ -266,28 +267,6 @@ ar_header(const struct authres *ar, const char *id, struct buf *b)
 	return buf_puts(b, "\n");
 }
 
-/* skip_cfws - blanks and comments */
-static size_t
-skip_cfws(const char *p, size_t n, size_t i)
-{
-	int depth = 0;
-
-	for (; i < n; i++) {
-		if (depth > 0) {
-			if (p[i] == '\\')
-				i++;
-			else if (p[i] == '(')
-				depth++;
-			else if (p[i] == ')')
-				depth--;
-		} else if (p[i] == '(')
-			depth++;
-		else if (!WSP(p[i]))
-			break;
-	}
-	return i;
-}
-
 /* ar_is_ours - see authres.h */
 int
 ar_is_ours(const char *p, size_t n, const char *id)
@@ -301,12 +280,12 @@ ar_is_ours(const char *p, size_t n, const char *id)
 		i++;
 	if (i == n || p[i++] != ':')
 		return 0;
-	i = skip_cfws(p, n, i);
+	i = rfc5322_cfws(p, n, i);
 	if (i < n && p[i] == '"') {	/* a quoted authserv-id */
-		for (s = ++i; i < n && p[i] != '"'; i++)
-			if (p[i] == '\\')
-				i++;
-		return i < n && i - s == l && strncasecmp(p + s, id, l) == 0;
+		s = i + 1;
+		if (rfc5322_skip(p, n, &i) == -1)
+			return 0;
+		return i - 1 - s == l && strncasecmp(p + s, id, l) == 0;
 	}
 	for (s = i; i < n && !WSP(p[i]) && p[i] != ';' && p[i] != '('; i++)
 		;

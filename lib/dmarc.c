@@ -10,6 +10,7 @@
 #include "dkim.h"
 #include "dmarc.h"
 #include "dnsans.h"
+#include "rfc5322.h"
 
 static int
 tag_eq(const struct dkim_tag *t, const char *s)
@@ -75,35 +76,19 @@ addr_domain(const char *p, size_t n, char *out, size_t sz)
 {
 	const char *lt = NULL, *gt = NULL, *at = NULL;
 	size_t i, s, e, k = 0;
-	int q = 0, depth = 0;
 
-	for (i = 0; i < n; i++) {	/* the <...> outside quotes, comments */
-		if (q) {
-			if (p[i] == '\\')
-				i++;
-			else if (p[i] == '"')
-				q = 0;
+	for (i = 0; i < n; ) {	/* the <...> outside quotes, comments */
+		if (p[i] == '"' || p[i] == '(') {
+			(void)rfc5322_skip(p, n, &i);
 			continue;
 		}
-		if (depth > 0) {
-			if (p[i] == '\\')
-				i++;
-			else if (p[i] == '(')
-				depth++;
-			else if (p[i] == ')')
-				depth--;
-			continue;
-		}
-		if (p[i] == '"')
-			q = 1;
-		else if (p[i] == '(')
-			depth++;
-		else if (p[i] == '<' && lt == NULL)
+		if (p[i] == '<' && lt == NULL)
 			lt = p + i;
 		else if (p[i] == '>' && lt != NULL && gt == NULL)
 			gt = p + i;
 		else if (p[i] == '@' && (lt == NULL || gt == NULL))
 			at = p + i;	/* the last @ of the address part */
+		i++;
 	}
 	if (lt != NULL && gt == NULL)
 		return -1;
@@ -142,32 +127,17 @@ dmarc_from_domain(const char *p, size_t n, char *out, size_t sz)
 {
 	char d[DNS_NAME_BUF];
 	size_t i, s = 0;
-	int q = 0, depth = 0, angle = 0, got = 0;
+	int angle = 0, got = 0;
 
 	for (i = 0; i <= n; i++) {	/* mailboxes split at commas */
-		if (i < n && q) {
-			if (p[i] == '\\')
-				i++;
-			else if (p[i] == '"')
-				q = 0;
-			continue;
-		}
-		if (i < n && depth > 0) {
-			if (p[i] == '\\')
-				i++;
-			else if (p[i] == '(')
-				depth++;
-			else if (p[i] == ')')
-				depth--;
+		if (i < n && (p[i] == '"' || p[i] == '(')) {
+			(void)rfc5322_skip(p, n, &i);
+			i--;		/* the loop steps past it */
 			continue;
 		}
 		if (i < n && p[i] == ':' && !angle)
 			return -1;	/* a group: no single author */
-		if (i < n && p[i] == '"')
-			q = 1;
-		else if (i < n && p[i] == '(')
-			depth++;
-		else if (i < n && p[i] == '<')
+		if (i < n && p[i] == '<')
 			angle = 1;
 		else if (i < n && p[i] == '>')
 			angle = 0;

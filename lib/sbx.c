@@ -100,12 +100,14 @@ const struct sbx_rule sbx_base[] = {
 	SBX_LAST
 };
 
-static int
-add_rules(scmp_filter_ctx ctx, const struct sbx_rule *r)
+/* sbx_rules_add - see sbx.h */
+int
+sbx_rules_add(scmp_filter_ctx ctx, const struct sbx_rule *r,
+    uint32_t action)
 {
 	for (; r->nr != SBX_END; r++)
-		if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, r->nr,
-		    r->nargs, r->args) < 0)
+		if (seccomp_rule_add_array(ctx, action, r->nr, r->nargs,
+		    r->args) < 0)
 			return -1;
 	return 0;
 }
@@ -153,7 +155,8 @@ enter(const struct sbx_rule *rules, int pinned)
 	/* kills are logged by the kernel (SECCOMP_FILTER_FLAG_LOG) */
 	(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
 	if (add_base(ctx, pinned) == -1 ||
-	    (rules != NULL && add_rules(ctx, rules) == -1)) {
+	    (rules != NULL && sbx_rules_add(ctx, rules, SCMP_ACT_ALLOW) ==
+	    -1)) {
 		seccomp_release(ctx);
 		return errno = EINVAL, -1;
 	}

@@ -40,6 +40,12 @@ struct sbx_rule {
 /* Memory, time, exit, read/write/close on open fds, signals, poll. */
 extern const struct sbx_rule sbx_base[];
 
+/* sbx_rules_add: each rule of a table (to SBX_END) into a filter being
+ * built, with action (SCMP_ACT_ALLOW for an allow-list); for a program
+ * that builds its own filter (smtpd's sessions, compiled ahead in the
+ * listener); 0 or -1 */
+int	sbx_rules_add(scmp_filter_ctx, const struct sbx_rule *,
+	    uint32_t action);
 /* sbx_enter: NO_NEW_PRIVS, then base + rules; 0 or -1 with errno */
 int	sbx_enter(const struct sbx_rule *rules);
 /* sbx_enter_pinned: the same, but the memory map stays as it is: no

@@ -121,6 +121,7 @@ struct msg {
 	char		 id[QID_MAX + 1];
 	uint8_t		 todo;		/* todo/ID to go after a syncfs */
 	uint64_t	 due;
+	uint64_t	 arrival;	/* unix time; 0: not known yet */
 	size_t		 hi;		/* heap index, or IDX_NONE */
 	uint32_t	 flushseq;	/* flush requests already applied */
 	uint8_t		 requeue;	/* Q: every recipient due at its load */
@@ -135,6 +136,8 @@ struct index {
 	size_t		  tabsz, n;
 	struct msg	**heap;
 	size_t		  hn, hcap;
+	uint64_t	  oldest;	/* the least arrival known, or 0 */
+	int		  ostale;	/* its message went: look again */
 };
 
 void	idx_init(struct index *);
@@ -144,6 +147,11 @@ void	idx_del(struct index *, struct msg *);
 void	idx_sched(struct index *, struct msg *, uint64_t due);
 void	idx_unsched(struct index *, struct msg *);
 struct msg *idx_top(const struct index *);
+/* idx_arrival: a message's arrival time, learnt; idx_oldest: the least
+ * arrival of those known, 0 if none (it walks the hash only after the
+ * oldest message went, not on each call) */
+void	idx_arrival(struct index *, struct msg *, uint64_t);
+uint64_t idx_oldest(struct index *);
 void	idx_free(struct index *);
 
 /* IDs: [0-9A-Za-z]{1,32} */

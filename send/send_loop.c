@@ -162,6 +162,7 @@ load(struct send *s, struct msg *m)
 		return NULL;
 	}
 	buf_free(&b);
+	idx_arrival(&s->idx, m, l->info.arrival);
 	if (h != NULL) {
 		l->bounce = h->bounce;
 		buf_free(&h->img);

@@ -196,6 +196,8 @@ idx_del(struct index *x, struct msg *m)
 	struct msg **pp;
 
 	idx_unsched(x, m);
+	if (m->arrival != 0 && m->arrival == x->oldest)
+		x->ostale = 1;
 	for (pp = &x->tab[hash(m->id, x->tabsz)]; *pp != NULL;
 	    pp = &(*pp)->hnext)
 		if (*pp == m) {
@@ -211,6 +213,35 @@ struct msg *
 idx_top(const struct index *x)
 {
 	return x->hn ? x->heap[0] : NULL;
+}
+
+/* idx_arrival - see send_int.h */
+void
+idx_arrival(struct index *x, struct msg *m, uint64_t t)
+{
+	if (m->arrival != 0 && m->arrival == x->oldest && t != m->arrival)
+		x->ostale = 1;
+	m->arrival = t;
+	if (t != 0 && (x->oldest == 0 || t < x->oldest))
+		x->oldest = t;
+}
+
+/* idx_oldest - see send_int.h */
+uint64_t
+idx_oldest(struct index *x)
+{
+	const struct msg *m;
+
+	if (!x->ostale)
+		return x->oldest;
+	x->oldest = 0;
+	for (size_t i = 0; i < x->tabsz; i++)
+		for (m = x->tab[i]; m != NULL; m = m->hnext)
+			if (m->arrival != 0 && (x->oldest == 0 ||
+			    m->arrival < x->oldest))
+				x->oldest = m->arrival;
+	x->ostale = 0;
+	return x->oldest;
 }
 
 /* idx_free - free every message and the tables */

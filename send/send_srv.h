@@ -162,6 +162,8 @@ struct send {
 	size_t		 nipool, ipoolcap;
 	uint64_t	 sweep_at;	/* when to look for orphans, or 0 */
 	uint64_t	 stats_at;	/* when to write lock/send.stats */
+	int		 stats_known;	/* the arrivals of the messages
+					 * recovered are in the index */
 	int		 stopping;
 	uint64_t	 stop_at;
 	unsigned long	 nstart, ndone;

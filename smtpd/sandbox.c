@@ -65,16 +65,6 @@ static const struct sbx_rule smtpd_rules[] = {
 
 static struct sock_fprog prog;
 
-static int
-add(scmp_filter_ctx ctx, const struct sbx_rule *r)
-{
-	for (; r->nr != SBX_END; r++)
-		if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, r->nr,
-		    r->nargs, r->args) < 0)
-			return -1;
-	return 0;
-}
-
 /* export - the filter's BPF into memory, through a memfd */
 static int
 export(scmp_filter_ctx ctx)
@@ -112,7 +102,8 @@ compile(void)
 		return 0;
 	if ((ctx = seccomp_init(DEFAULT_ACTION)) == NULL)
 		return errno = ENOMEM, -1;
-	r = add(ctx, sbx_base) == -1 || add(ctx, smtpd_rules) == -1 ||
+	r = sbx_rules_add(ctx, sbx_base, SCMP_ACT_ALLOW) == -1 ||
+	    sbx_rules_add(ctx, smtpd_rules, SCMP_ACT_ALLOW) == -1 ||
 	    export(ctx) == -1 ? -1 : 0;
 	seccomp_release(ctx);
 	return r;

@@ -70,9 +70,14 @@ def test_installed_metrics(installed):
     assert ("sandmail_queue_messages", frozenset({("queue", "info")})) in g
     # the textfile, as node_exporter would read it
     path = inst.path("/var/spool/sandmail-metrics/sandmail.prom")
-    t = wait_for(lambda: os.path.exists(path) and
-                 strict_parse(open(path).read()), timeout=30,
-                 what="the textfile")
-    assert val(t, "sandmail_deliveries_total", kind="local",
-               status="sent") >= n
+    # (written every metrics_interval: the one there now may be from
+    # before the deliveries just counted)
+
+    def textfile():
+        if not os.path.exists(path):
+            return None
+        t = strict_parse(open(path).read())
+        return val(t, "sandmail_deliveries_total", kind="local",
+                   status="sent") >= n and t
+    wait_for(textfile, timeout=30, what="the textfile")
     assert os.stat(path).st_uid == inst.ids["nobody"][0]

@@ -183,6 +183,23 @@ def test_counters_follow_the_mail(runsys):
     assert val(g, "sandmail_queue_messages", queue="hold") == 0
     assert 0 <= val(g, "sandmail_queue_oldest_age_seconds") < 600
     assert val(g, "sandmail_send_stats_age_seconds") < 30
+    # the oldest comes from send's index (the envelope's arrival), not
+    # from a stat of every message file each interval: a mess/ file's
+    # time moved back changes nothing
+    q = os.path.join(s.dir, "queue")
+    path = os.path.join(q, "lock", "send.stats")
+
+    def stats():
+        with open(path) as f:
+            return dict(ln.split() for ln in f.read().splitlines())
+    first = stats()
+    assert int(first["oldest"]) > 1000, first
+    for n_ in os.listdir(os.path.join(q, "mess")):
+        os.utime(os.path.join(q, "mess", n_), (1000, 1000))
+    later = wait_for(lambda: (lambda t: int(t["time"]) > int(first["time"])
+                              + 1 and t)(stats()),
+                     timeout=30, what="send.stats written again")
+    assert later["oldest"] == first["oldest"], (first, later)
     # the textfile says the same, written by a rename every second
 
     def textfile():

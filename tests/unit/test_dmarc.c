@@ -88,6 +88,14 @@ test_from_domain(void **st)
 		{ " <a@>", NULL },
 		{ " <a@example.org", NULL },
 		{ " a@[192.0.2.1]", NULL },
+		{ " ((a@evil.test) \\) b@evil.test) a@example.org",
+		    "example.org" },
+		{ " \"\\\" x@evil.test\" <a@example.org>", "example.org" },
+		/* an unterminated quote or comment ends the field alike,
+		 * with or without a quoted-pair cut at the end */
+		{ " a@example.org \"x", "example.org" },
+		{ " a@example.org \"x\\", "example.org" },
+		{ " a@example.org (x\\", "example.org" },
 		{ "", NULL },
 	};
 	char out[256];
@@ -249,6 +257,9 @@ test_ar_is_ours(void **st)
 		{ "X-Authentication-Results: mx.example.org; none", 0 },
 		{ "Authentication-Results: (unclosed mx.example.org", 0 },
 		{ "Authentication-Results: \"mx.example.org", 0 },
+		{ "Authentication-Results: \"mx.example.org\\\"", 0 },
+		{ "Authentication-Results: ((a) \\) b) mx.example.org", 1 },
+		{ "Authentication-Results: (x\\", 0 },
 		{ "Authentication-Results", 0 },
 		{ "", 0 },
 	};

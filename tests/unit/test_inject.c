@@ -67,6 +67,10 @@ static const struct lcase lists[] = {
 	{ "a@b (comma, inside)", -1, HDR_OK, "a@b" },
 	{ "a@b (escaped \\) paren)", -1, HDR_OK, "a@b" },
 	{ "a@b (unterminated", -1, HDR_SYNTAX, NULL },
+	{ "a@b (cut in a pair \\", -1, HDR_SYNTAX, NULL },
+	{ "a@b ((a) \\) (b)) c@d", -1, HDR_SYNTAX, NULL },
+	{ "a@b ((a) \\) (b)), c@d", -1, HDR_OK, "a@b|c@d" },
+	{ "(\"quoted) ( in a comment\") a@b", -1, HDR_OK, "a@b" },
 	{ "a@b )", -1, HDR_SYNTAX, NULL },
 	/* quoted strings and literals */
 	{ "\"john doe\"@example.org", -1, HDR_OK, "\"john doe\"@example.org" },

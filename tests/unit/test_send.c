@@ -92,6 +92,40 @@ test_index(void **st)
 	idx_free(&x);
 }
 
+/* the oldest arrival: kept as messages come and go, and looked for
+ * again only when the oldest one went */
+static void
+test_index_oldest(void **st)
+{
+	struct index x;
+	struct msg *a, *b, *c;
+
+	(void)st;
+	idx_init(&x);
+	assert_int_equal(idx_oldest(&x), 0);		/* empty */
+	a = idx_add(&x, "a", 0);
+	b = idx_add(&x, "b", 0);
+	c = idx_add(&x, "c", 0);
+	assert_int_equal(idx_oldest(&x), 0);		/* none known yet */
+	idx_arrival(&x, b, 200);
+	idx_arrival(&x, c, 300);
+	assert_int_equal(idx_oldest(&x), 200);
+	idx_arrival(&x, a, 100);
+	assert_int_equal(idx_oldest(&x), 100);
+	idx_arrival(&x, a, 100);			/* loaded again */
+	assert_int_equal(idx_oldest(&x), 100);
+	idx_del(&x, c);					/* not the oldest */
+	assert_int_equal(x.ostale, 0);
+	assert_int_equal(idx_oldest(&x), 100);
+	idx_del(&x, a);					/* the oldest */
+	assert_int_equal(idx_oldest(&x), 200);
+	idx_arrival(&x, b, 250);			/* its time corrected */
+	assert_int_equal(idx_oldest(&x), 250);
+	idx_del(&x, b);
+	assert_int_equal(idx_oldest(&x), 0);		/* empty again */
+	idx_free(&x);
+}
+
 static void
 test_rcpt_codec(void **st)
 {
@@ -397,6 +431,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sched),
 		cmocka_unit_test(test_index),
+		cmocka_unit_test(test_index_oldest),
 		cmocka_unit_test(test_rcpt_codec),
 		cmocka_unit_test(test_brec_codec),
 		cmocka_unit_test(test_status),

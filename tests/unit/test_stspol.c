@@ -303,6 +303,20 @@ dns_txt(void **st)
 	assert_memory_equal(t.txt[0], "y", 1);
 }
 
+/* ans_fill - an enforce answer, qid 9, with one pattern */
+static void
+ans_fill(struct sts_ans *a, const char *domain, const char *mx,
+    const char *why)
+{
+	memset(a, 0, sizeof *a);
+	a->qid = 9;
+	snprintf(a->domain, sizeof a->domain, "%s", domain);
+	a->pol.mode = STS_ENFORCE;
+	a->pol.nmx = 1;
+	snprintf(a->pol.mx[0], sizeof a->pol.mx[0], "%s", mx);
+	snprintf(a->why, sizeof a->why, "%s", why);
+}
+
 static void
 records(void **st)
 {
@@ -322,14 +336,9 @@ records(void **st)
 	assert_int_equal(buf_put(&b, "x", 1), 0);
 	assert_int_equal(sts_req_decode(b.p + 4, b.len - 4, &qd), -1);
 	b.len = 0;
-	memset(&a, 0, sizeof a);
-	a.qid = 9;
-	snprintf(a.domain, sizeof a.domain, "example.org");
-	a.pol.mode = STS_ENFORCE;
+	ans_fill(&a, "example.org", "mx.example.org", "fetched");
 	a.pol.nmx = 2;
-	snprintf(a.pol.mx[0], sizeof a.pol.mx[0], "mx.example.org");
 	snprintf(a.pol.mx[1], sizeof a.pol.mx[1], "*.example.net");
-	snprintf(a.why, sizeof a.why, "fetched");
 	assert_int_equal(sts_ans_encode(&b, &a), 0);
 	assert_int_equal(sts_ans_decode(b.p + 4, b.len - 4, &d), 0);
 	assert_int_equal(d.pol.mode, STS_ENFORCE);
@@ -361,6 +370,43 @@ records(void **st)
 	buf_free(&b);
 }
 
+/* the bytes on the wire, as doc/protocols.md draws them */
+static void
+record_bytes(void **st)
+{
+	static const char req[] = "\0\0\0\x0c" "Q" "\0\0\0\x07"
+	    "\0\0\0\x03" "a.t",
+	    ans[] = "\0\0\0\x1f" "A" "\0\0\0\x09" "\0\0\0\x03" "a.t"
+	    "\x02" "\0\0\0\x01" "\0\0\0\x04" "mx.t" "\0\0\0\x02" "ok",
+	    res[] = "\0\0\0\x12" "R" "\0\0\0\x03" "a.t" "\0"
+	    "\0\0\0\x01" "x" "\0\0\0\0",
+	    mail[] = "\0\0\0\x0f" "M" "\0\0\0\x03" "a@b" "\0\0\0\x03"
+	    "m\0\n";
+	struct buf b = BUF_INIT(256);
+	struct sts_req q = { 7, "a.t" };
+	struct sts_ans a;
+	struct sts_res r = { "a.t", 0, "x", "" };
+
+	(void)st;
+	assert_int_equal(sts_req_encode(&b, &q), 0);
+	assert_int_equal(b.len, sizeof req - 1);
+	assert_memory_equal(b.p, req, b.len);
+	b.len = 0;
+	ans_fill(&a, "a.t", "mx.t", "ok");
+	assert_int_equal(sts_ans_encode(&b, &a), 0);
+	assert_int_equal(b.len, sizeof ans - 1);
+	assert_memory_equal(b.p, ans, b.len);
+	b.len = 0;
+	assert_int_equal(sts_res_encode(&b, &r), 0);
+	assert_int_equal(b.len, sizeof res - 1);
+	assert_memory_equal(b.p, res, b.len);
+	b.len = 0;
+	assert_int_equal(sts_mail_encode(&b, "a@b", "m\0\n", 3), 0);
+	assert_int_equal(b.len, sizeof mail - 1);
+	assert_memory_equal(b.p, mail, b.len);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -373,6 +419,7 @@ main(void)
 		cmocka_unit_test(tlsrpt),
 		cmocka_unit_test(dns_txt),
 		cmocka_unit_test(records),
+		cmocka_unit_test(record_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
