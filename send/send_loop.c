@@ -1540,6 +1540,21 @@ rec_info(struct send *s, const char *name, const struct stat *st)
 	(void)st;
 	if (!send_idok(name))
 		return;
+	if (fs_exists(s->qfd, "todo", name) == 1 &&
+	    fs_exists(s->qfd, "local", name) == 0 &&
+	    fs_exists(s->qfd, "remote", name) == 0) {
+		/* a split whose todo/ID had not gone yet: its info/ID was
+		 * not known durable (send_pre.c, pre_finish), so it and
+		 * its bounce/ID go, and todo/ID is split again: at worst
+		 * a delivery or a report made twice.  (A first-version
+		 * message, with local/ID or remote/ID, synced its split
+		 * before: its info/ID counts and todo/ID goes, pre_run.) */
+		(void)fs_unlink(s->qfd, "info", name);
+		(void)fs_unlink(s->qfd, "bounce", name);
+		log_kv("recover", "id", name, "state",
+		    "split again: todo/ID still there", NULL);
+		return;
+	}
 	if ((m = idx_add(&s->idx, name, now_s())) == NULL)
 		die_temp("index", name);
 	m->flushseq = s->flushseq;

@@ -168,14 +168,45 @@ def test_send_syncs_its_files(procs, tmp_path):
     stop(s)
     cs = calls(out)
     assert [c for c in cs if c[0] == "syncfs"] == []
-    # the split: its tmp/ file, then info/ (before todo/ID goes)
-    split = [c for c in cs if c[0] == "fdatasync" and
-             c[1].startswith(f"{q}/tmp/")]
-    assert split, cs
+    # the split (no bounce) syncs nothing in tmp/: its info/ID is made
+    # durable with info/ by the barrier after which todo/ID goes
+    assert [c for c in cs if c[0] == "fdatasync" and
+            c[1].startswith(f"{q}/tmp/")] == [], cs
     # alice's mark, in place in info/ID
     assert ("fdatasync", f"{q}/info/{mid}") in cs
     for d in ("info", "todo", "mess"):
         assert ("fsync", f"{q}/{d}") in cs
+
+
+def test_send_split_has_no_barrier_of_its_own(procs, tmp_path):
+    """A message delivered at once costs send no barrier but the names'
+    one: the split is not synced apart (pre_finish), its info/ID is
+    fdatasynced only in a barrier that also fsyncs info/ (data and name
+    together, before todo/ID goes), and the end's removals share that
+    kind of barrier.  A change that syncs the split apart again (one more
+    journal commit and disk flush per message) fails here."""
+    conf, s, out = traced_send(procs, tmp_path, None)
+    q = su.qdir(conf)
+    # the start's barrier (info/, todo/, mess/) is not the message's
+    wait_for(lambda: os.path.exists(out) and
+             len(barriers(out)) >= 3, what="start barrier")
+    start = len(barriers(out))
+    mid = su.inject(conf, "x@remote.example", ["alice@test.example"])
+    wait_for(lambda: b"event=end" in s.logtext(), what="end")
+    wait_for(lambda: any(("fsync", f"{q}/mess") in b
+                         for b in barriers(out)[start:]),
+             what="the end's barrier")
+    stop(s)
+    bs = barriers(out)[start:]
+    assert bs, bs
+    for b in bs:
+        # no file synced on its own, nothing of tmp/
+        assert any(c[0] == "fsync" for c in b), bs
+        assert not any(c[1].startswith(f"{q}/tmp/") for c in b), bs
+        if ("fdatasync", f"{q}/info/{mid}") in b:
+            assert ("fsync", f"{q}/info") in b, bs
+    # the split's barrier and the end's, or one for both
+    assert len(bs) <= 2, bs
 
 
 def test_send_syncfs_kept(procs, tmp_path):
