@@ -1540,24 +1540,33 @@ rec_info(struct send *s, const char *name, const struct stat *st)
 	(void)st;
 	if (!send_idok(name))
 		return;
-	if (fs_exists(s->qfd, "todo", name) == 1 &&
-	    fs_exists(s->qfd, "local", name) == 0 &&
-	    fs_exists(s->qfd, "remote", name) == 0) {
-		/* a split whose todo/ID had not gone yet: its info/ID was
-		 * not known durable (send_pre.c, pre_finish), so it and
-		 * its bounce/ID go, and todo/ID is split again: at worst
-		 * a delivery or a report made twice.  (A first-version
-		 * message, with local/ID or remote/ID, synced its split
-		 * before: its info/ID counts and todo/ID goes, pre_run.) */
-		(void)fs_unlink(s->qfd, "info", name);
-		(void)fs_unlink(s->qfd, "bounce", name);
-		log_kv("recover", "id", name, "state",
-		    "split again: todo/ID still there", NULL);
-		return;
-	}
 	if ((m = idx_add(&s->idx, name, now_s())) == NULL)
 		die_temp("index", name);
 	m->flushseq = s->flushseq;
+}
+
+/* rec_todo - a todo/ID beside its info/ID at start: a split whose
+ * todo/ID had not gone yet, so its info/ID was not known durable
+ * (send_pre.c, pre_finish): it and its bounce/ID go, and pre_run splits
+ * todo/ID again, at worst repeating a delivery or a report.  A
+ * first-version message (local/ID or remote/ID) synced its split before
+ * todo/ID was ever there: its info/ID counts and todo/ID goes (pre_run).
+ * todo/ is scanned after info/, before anything is loaded. */
+static void
+rec_todo(struct send *s, const char *name, const struct stat *st)
+{
+	struct msg *m;
+
+	(void)st;
+	if (!send_idok(name) || (m = idx_get(&s->idx, name)) == NULL ||
+	    fs_exists(s->qfd, "local", name) != 0 ||
+	    fs_exists(s->qfd, "remote", name) != 0)
+		return;
+	idx_del(&s->idx, m);
+	(void)fs_unlink(s->qfd, "info", name);
+	(void)fs_unlink(s->qfd, "bounce", name);
+	log_kv("recover", "id", name, "state",
+	    "split again: todo/ID still there", NULL);
 }
 
 static void
@@ -1638,6 +1647,7 @@ send_recover(struct send *s)
 		die_temp(s->c.syncfs ? "syncfs" : "fsync", NULL);
 	scan(s, "tmp", rec_pool, 0);
 	scan(s, "info", rec_info, 0);
+	scan(s, "todo", rec_todo, 0);
 	s->todo = 1;
 	/* orphans are not urgent: look for them once start is over */
 	s->sweep_at = now_s() + s->c.sweep_delay;
