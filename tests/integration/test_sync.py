@@ -205,8 +205,10 @@ def test_send_split_has_no_barrier_of_its_own(procs, tmp_path):
         assert not any(c[1].startswith(f"{q}/tmp/") for c in b), bs
         if ("fdatasync", f"{q}/info/{mid}") in b:
             assert ("fsync", f"{q}/info") in b, bs
-    # the split's barrier and the end's, or one for both
-    assert len(bs) <= 2, bs
+    # at most the names' windows a slow delivery can span: the split's
+    # (its info/ID with info/), the one its todo/ID's removal opens, and
+    # the end's; at one message at a time usually one for all
+    assert len(bs) <= 3, bs
 
 
 def test_send_syncfs_kept(procs, tmp_path):
