@@ -8,23 +8,26 @@
  *                exists, whole or not
  *   tmp/ID.env   written and sealed (seal.h: its own CRC32C, the
  *                message's size and CRC32C, this boot's id)
- *   -- QW_SYNC_FILE (qw_publish, for a whole batch): writeback of every
- *      file of the batch started as it is prepared (sync_file_range),
- *      then one fdatasync of each mess/ID and each envelope and one fsync
- *      of mess/, submitted together (syncv.h): the data, the names in
- *      mess/ and the envelopes' data are durable, and nothing else of the
- *      file system was waited for
- *   todo/ID      renamed: the commit, once durable
- *   -- barrier: one fsync of todo/ for the batch (qw_publish), or, with
- *      QW_SYNC_FS, the service's one syncfs for the whole batch (qw_rename
- *      first, then the syncfs)
+ *   todo/ID      renamed from tmp/ID.env (its descriptor kept open)
+ *   -- barrier: QW_SYNC_FILE (qw_publish, for a whole batch): writeback
+ *      of every file of the batch started as it is prepared
+ *      (sync_file_range), then one fdatasync of each mess/ID and each
+ *      envelope and one fsync of mess/ and of todo/, all submitted
+ *      together (syncv.h: one journal commit and its flush serve them
+ *      all); nothing else of the file system is waited for.  With
+ *      QW_SYNC_FS, the service's one syncfs for the whole batch
+ *      (qw_rename first, then the syncfs).  Only then is a client
+ *      answered.
  *
- * With QW_SYNC_FILE a todo/ID that is durable names an envelope and a
- * message that were durable before its rename: the seal is only a
- * defence there.  With the single syncfs, a power loss during it may
- * leave todo/ID durable and its bytes or mess/ID's not; no client was
- * answered for it.  The seal tells send so (send_pre.c), and send drops
- * such a message instead of delivering another file's bytes.
+ * Either way a power loss inside the barrier may leave todo/ID durable
+ * and its bytes or mess/ID's not (the file system writes them in any
+ * order); no client was answered for it.  The seal tells send so
+ * (send_pre.c: a seal of an earlier boot is checked against mess/ID's
+ * size and CRC32C), and send drops such a message instead of delivering
+ * another file's bytes.  Once the barrier has returned, every byte and
+ * name of the batch is durable (fsync and fdatasync of each).  One
+ * barrier, not two (the data, then the renames): two were two journal
+ * commits and two disk cache flushes per commit.
  *
  * The message is written in place under mess/ID, not in tmp/ and renamed:
  * the ID is random, so the name is free without the rename, and no one
@@ -32,8 +35,8 @@
  * removes mess/ID without todo/ID or info/ID after a day (a crash while
  * it was written), as it did with a renamed one.  The directory barriers
  * are shared by every message of a batch: a batch of n costs 2n
- * fdatasyncs and two directory fsyncs (QW_SYNC_FILE), or one syncfs
- * (QW_SYNC_FS).  A failure at any step removes what this message made
+ * fdatasyncs and two directory fsyncs in one barrier (QW_SYNC_FILE), or
+ * one syncfs (QW_SYNC_FS).  A failure at any step removes what this message made
  * (flagmademess in qmail-queue). */
 #include <dirent.h>
 #include <errno.h>
@@ -496,18 +499,6 @@ sync_files(struct qw *q)
 	return 0;
 }
 
-static int
-sync_dir(int dirfd, const char *name)
-{
-	int fd, r;
-
-	if ((fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	r = fsync(fd);
-	close(fd);
-	return r;
-}
-
 /* fail_all - a shared step failed: every message still alive fails */
 static void
 fail_all(struct qw *const *v, size_t n, const char *op)
@@ -550,31 +541,39 @@ qw_fail(struct qw *const *v, size_t n, const char *op)
 	fail_all(v, n, op);
 }
 
-/* sync_batch - the data of every live message of v and the names in
- * mess/, made durable together: one fdatasync of each message and each
- * envelope and one fsync of mess/, submitted at once (syncv.h: on a
- * journaled file system they share a commit and its flush instead of
- * one flush each).  A message whose file fails is aborted; 0, or -1 if
- * mess/ could not be synced (the caller fails them all). */
+/* sync_batch - the commit of every live message of v, already renamed
+ * into todo/: one fdatasync of each message and each envelope and one
+ * fsync of mess/ and of todo/, submitted at once (syncv.h: on a
+ * journaled file system they share one commit and its flush).  A
+ * message whose file fails is aborted; 0, or -1 if a directory could
+ * not be synced (the caller fails them all). */
 static int
 sync_batch(struct qw *const *v, size_t n)
 {
+	static const char *const dirs[] = { "mess", "todo" };
 	struct syncv *sv;
 	size_t k = 0;
-	int dfd, r = 0;
+	int dfd[2], r = 0;
 
-	if ((dfd = openat(v[0]->dirfd, "mess", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		return -1;
-	if ((sv = calloc(2 * n + 1, sizeof *sv)) == NULL) {
+	for (size_t d = 0; d < 2; d++)
+		if ((dfd[d] = openat(v[0]->dirfd, dirs[d], O_RDONLY |
+		    O_DIRECTORY | O_CLOEXEC)) == -1) {
+			if (d > 0)
+				close(dfd[0]);
+			return -1;
+		}
+	if ((sv = calloc(2 * n + 2, sizeof *sv)) == NULL) {
 		/* in turn, as syncv would without AIO */
 		for (size_t i = 0; i < n; i++)
 			if (v[i]->made != 0 && sync_files(v[i]) == -1) {
 				errno = v[i]->err;
 				abort_fail(v[i], v[i]->op);
 			}
-		r = fsync(dfd);
-		close(dfd);
+		for (size_t d = 0; d < 2; d++) {
+			if (fsync(dfd[d]) == -1)
+				r = -1;
+			close(dfd[d]);
+		}
 		return r;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -582,7 +581,8 @@ sync_batch(struct qw *const *v, size_t n)
 			sv[k++] = (struct syncv){ v[i]->fd, 1, 0 };
 			sv[k++] = (struct syncv){ v[i]->efd, 1, 0 };
 		}
-	sv[k++] = (struct syncv){ dfd, 0, 0 };
+	sv[k++] = (struct syncv){ dfd[0], 0, 0 };
+	sv[k++] = (struct syncv){ dfd[1], 0, 0 };
 	(void)syncv(sv, k);
 	k = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -603,20 +603,23 @@ sync_batch(struct qw *const *v, size_t n)
 			    "close");
 		}
 	}
-	if (sv[k].err != 0) {
-		errno = sv[k].err;
-		r = -1;
-	}
+	for (size_t d = 0; d < 2; d++, k++)
+		if (sv[k].err != 0) {
+			errno = sv[k].err;
+			r = -1;
+		}
 	free(sv);
-	close(dfd);
+	close(dfd[0]);
+	close(dfd[1]);
 	return r;
 }
 
 /* qw_publish - for n messages prepared with QW_SYNC_FILE (those with
- * made == 0 are skipped): their fdatasyncs and one fsync of mess/, all
- * at once, then the todo/ renames, then one fsync of todo/.  Only these
- * files and these two directories are waited for, never the rest of the
- * file system. */
+ * made == 0 are skipped): their todo/ renames, then one barrier for the
+ * batch: each file's fdatasync and one fsync of mess/ and of todo/, all
+ * at once.  Only these files and these two directories are waited for,
+ * never the rest of the file system; a todo/ID that a power loss during
+ * the barrier leaves without its bytes is dropped by its seal. */
 size_t
 qw_publish(struct qw *const *v, size_t n)
 {
@@ -631,15 +634,22 @@ qw_publish(struct qw *const *v, size_t n)
 		v++, n--;
 	if (n == 0)
 		return 0;
+	/* the envelopes' descriptors stay open across their renames */
+	if (qw_rename(v, n) == 0)
+		return 0;
 	if (sync_batch(v, n) == -1) {
-		fail_all(v, n, "fsync mess");
+		for (size_t i = 0; i < n; i++)
+			if (v[i]->made != 0 && v[i]->efd >= 0) {
+				close(v[i]->efd);	/* no longer QW_ENV */
+				v[i]->efd = -1;
+			}
+		fail_all(v, n, "fsync queue");
 		return 0;
 	}
-	live = qw_rename(v, n);
-	if (live > 0 && sync_dir(v[0]->dirfd, "todo") == -1) {
-		fail_all(v, n, "fsync todo");
-		return 0;
-	}
+	live = 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->made != 0)
+			live++;
 	if (live > 0)
 		(void)qw_trigger(v[0]->dirfd, "T", 1);
 	return live;

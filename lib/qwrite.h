@@ -8,13 +8,13 @@
  * qw_write each, qw_prepare each, then one qw_publish for all of them
  * (QW_SYNC_FILE); or qw_rename each, then one syncfs for the whole batch
  * (QW_SYNC_FS).
- * With qw_publish the durable order is: message data, mess/ID and the
- * envelope's data (an fdatasync of each file, an fsync of mess/), then
- * todo/ID (an fsync of todo/); todo/ID commits, and nothing but these
- * files and directories is waited for.  With one syncfs they become
- * durable together, with every other dirty page of the file system, and
- * the envelope's seal (seal.h) tells a torn todo/ID from a whole one
- * after a power loss. */
+ * Either way the envelopes are renamed into todo/ first, then one
+ * barrier makes everything durable together: with qw_publish an
+ * fdatasync of each file and an fsync of mess/ and of todo/, submitted
+ * at once (nothing but these files and directories is waited for);
+ * with one syncfs every other dirty page of the file system too.  No
+ * order holds inside the barrier, so after a power loss in it the
+ * envelope's seal (seal.h) tells a torn todo/ID from a whole one. */
 #ifndef SANDMAIL_QWRITE_H
 #define SANDMAIL_QWRITE_H
 
@@ -34,7 +34,8 @@ enum {
 /* how data reaches the disk */
 enum qw_sync {
 	QW_SYNC_FILE = 0,	/* fdatasync each file, fsync mess/ and
-				 * todo/ once per batch (the default) */
+				 * todo/, in one barrier per batch (the
+				 * default) */
 	QW_SYNC_FS = 1,		/* one syncfs(2) for a whole batch */
 };
 
@@ -93,8 +94,9 @@ void	qw_abort(struct qw *);
  * with the message aborted (op and err say why). */
 int	qw_prepare(struct qw *, struct env *, enum qw_sync);
 /* qw_publish: the shared half for n messages prepared with QW_SYNC_FILE:
- * the fdatasync of each one's two files, one fsync of mess/, the renames
- * to todo/, one fsync of todo/, one poke of lock/trigger.  (With QW_SYNC_FS the caller renames,
+ * the renames to todo/, then one barrier (the fdatasync of each one's
+ * two files, one fsync of mess/ and of todo/, at once), one poke of
+ * lock/trigger.  (With QW_SYNC_FS the caller renames,
  * qw_rename, then makes its own syncfs.)  Messages with made == 0 are
  * skipped; each one that fails is aborted, with op/err set.  Returns
  * how many are committed; those have made == QW_MESS|QW_TODO. */

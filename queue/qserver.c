@@ -11,17 +11,15 @@
  * iteration, when all of them are prepared and published together.  No K
  * is written before its own message's data and names are durable.
  *
- * With fsync (the default) the batch's files are fdatasynced one by one
- * (their writeback begun together as each message is prepared), then
- * mess/ is fsynced, the envelopes renamed into todo/, todo/ fsynced and
- * every K goes out: only the batch's own files and two directories are
- * waited for, however much other data the file system holds.
- * With syncfs a commit has one barrier: the batch's messages are renamed
- * into todo/ first, then one syncfs makes their data, envelopes and names
- * durable together (and every other dirty page of the file system), then
- * every K goes out.  A power loss inside that syncfs can leave a todo/ID
- * torn; its seal (seal.h) tells send to drop it (no client was answered
- * for it). */
+ * Either way a commit has one barrier, after the batch's envelopes are
+ * renamed into todo/.  With fsync (the default) it is each file's
+ * fdatasync and one fsync of mess/ and of todo/, submitted together
+ * (their writeback begun as each message is prepared): only the batch's
+ * own files and two directories are waited for, however much other data
+ * the file system holds.  With syncfs it is one syncfs (and every other
+ * dirty page of the file system).  Then every K goes out.  A power loss
+ * inside the barrier can leave a todo/ID torn; its seal (seal.h) tells
+ * send to drop it (no client was answered for it). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -550,7 +548,8 @@ answer(struct qsrv *q, struct qsess *s)
 }
 
 /* commit_batch - every message whose E arrived: prepare, publish, answer.
- * fsync mode: qw_publish (each file's fdatasync, then mess/ and todo/).
+ * fsync mode: qw_publish (the renames to todo/, then each file's
+ * fdatasync and mess/ and todo/, at once).
  * syncfs mode: the renames to todo/, then one syncfs for the data and
  * the names together. */
 static void

@@ -1546,6 +1546,30 @@ rec_info(struct send *s, const char *name, const struct stat *st)
 	m->flushseq = s->flushseq;
 }
 
+/* rec_todo - a todo/ID beside its info/ID at start: a split whose
+ * todo/ID had not gone yet, so its info/ID was not known durable
+ * (send_pre.c, pre_finish): it and its bounce/ID go, and pre_run splits
+ * todo/ID again, at worst repeating a delivery or a report.  A
+ * first-version message (local/ID or remote/ID) synced its split before
+ * todo/ID was ever there: its info/ID counts and todo/ID goes (pre_run).
+ * todo/ is scanned after info/, before anything is loaded. */
+static void
+rec_todo(struct send *s, const char *name, const struct stat *st)
+{
+	struct msg *m;
+
+	(void)st;
+	if (!send_idok(name) || (m = idx_get(&s->idx, name)) == NULL ||
+	    fs_exists(s->qfd, "local", name) != 0 ||
+	    fs_exists(s->qfd, "remote", name) != 0)
+		return;
+	idx_del(&s->idx, m);
+	(void)fs_unlink(s->qfd, "info", name);
+	(void)fs_unlink(s->qfd, "bounce", name);
+	log_kv("recover", "id", name, "state",
+	    "split again: todo/ID still there", NULL);
+}
+
 static void
 rec_orphan(struct send *s, const char *dir, const char *name, int age)
 {
@@ -1624,6 +1648,7 @@ send_recover(struct send *s)
 		die_temp(s->c.syncfs ? "syncfs" : "fsync", NULL);
 	scan(s, "tmp", rec_pool, 0);
 	scan(s, "info", rec_info, 0);
+	scan(s, "todo", rec_todo, 0);
 	s->todo = 1;
 	/* orphans are not urgent: look for them once start is over */
 	s->sweep_at = now_s() + s->c.sweep_delay;

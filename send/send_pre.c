@@ -2,11 +2,13 @@
  * expanded (aliases, recursively; address extensions; virtual users;
  * system users) into one record each, local and remote, in info/ID with
  * the envelope; recipients that cannot exist go straight to bounce/ID.
- * A batch costs one fdatasync of each file it wrote (before the renames;
- * or one syncfs with queue_sync syncfs), an fsync of bounce/ when it made
- * a bounce/ID, and info/ID is renamed last: its presence means the split
- * is complete.  todo/ID is removed only after the next barrier, the one
- * the loop makes for its marks, which fsyncs info/. */
+ * A batch syncs nothing of its own unless it made a bounce/ID (then one
+ * fdatasync of each file it wrote before the renames, and an fsync of
+ * bounce/; or one syncfs with queue_sync syncfs); info/ID is renamed
+ * last.  todo/ID is removed only after the next full barrier, which
+ * fdatasyncs info/ID and fsyncs info/: while todo/ID is there, info/ID
+ * means nothing after a crash (the message is split again), and once it
+ * is gone info/ID is durable and complete. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -817,22 +819,25 @@ barrier(struct send *s, int full)
 		if (n == 0 || strcmp(s->fpend[n - 1], s->fpend[i]) != 0)
 			memmove(s->fpend[n++], s->fpend[i], POOL_NAME);
 	s->nfpend = n;
+	if (full && n + s->ntpend + 3 > s->fpcap) {
+		char (*v)[POOL_NAME];
+		size_t ncap = n + s->ntpend + 3;
+
+		if ((v = reallocarray(s->fpend, ncap, sizeof *v)) == NULL)
+			return -1;
+		s->fpend = v;
+		s->fpcap = ncap;
+	}
+	/* the splits whose todo/ID goes after this barrier: their info/ID
+	 * made durable in it, data and name together (pre_finish renamed
+	 * them unsynced; one that ended meanwhile is gone, and skipped) */
+	for (size_t i = 0; full && i < s->ntpend; i++)
+		snprintf(s->fpend[n++], POOL_NAME, "info/%s", s->tpend[i]);
 	/* the directories go with the files, all synced at once: a name
 	 * without '/' is a directory to fsync (fs_sync_files) */
-	for (size_t i = 0; full && i < sizeof dirs / sizeof dirs[0]; i++) {
-		if (!(s->dpend & dirs[i].bit))
-			continue;
-		if (n == s->fpcap) {
-			char (*v)[POOL_NAME];
-
-			if ((v = reallocarray(s->fpend, n + 4, sizeof *v)) ==
-			    NULL)
-				return -1;
-			s->fpend = v;
-			s->fpcap = n + 4;
-		}
-		snprintf(s->fpend[n++], POOL_NAME, "%s", dirs[i].dir);
-	}
+	for (size_t i = 0; full && i < sizeof dirs / sizeof dirs[0]; i++)
+		if (s->dpend & dirs[i].bit)
+			snprintf(s->fpend[n++], POOL_NAME, "%s", dirs[i].dir);
 	if (fs_sync_files(s->qfd, s->fpend, n, 1) == -1) {
 		log_kv("warn", "op", "fsync", "err", strerror(errno), NULL);
 		return -1;		/* the files are named again next time */
@@ -930,26 +935,37 @@ pre_sync(struct send *s, char (*ids)[QID_MAX + 1], const int *res,
 	return r;
 }
 
-/* pre_finish - make a batch durable: its data in tmp/ first (pre_sync),
- * then the renames: every bounce/ID, the fsync of bounce/ (when one was
- * made), then every info/ID.  todo/ID goes after the next barrier
- * (send_sync, which fsyncs info/), so it is never removed before info/ID
- * is durable; until then a crash splits the message again or, if info/ID
- * made it, only removes todo/ID.  info/ID is never durable without the
- * bounce/ID renamed before it: the fsync of bounce/ comes between them
- * (with queue_sync syncfs, the file system's journal commits the renames
- * in order: ext4, xfs). */
+/* pre_finish - publish a batch.  A batch with a bounce/ID: its data in
+ * tmp/ made durable first (pre_sync), then every bounce/ID renamed and
+ * bounce/ fsynced, so info/ID is never durable without the bounce/ID
+ * renamed before it (with queue_sync syncfs, the file system's journal
+ * commits the renames in order: ext4, xfs).  Without one (the common
+ * case), nothing is synced here.  Then every info/ID is renamed.
+ * todo/ID goes only after the next full barrier (send_sync), which
+ * fdatasyncs each such info/ID and fsyncs info/, so it is never removed
+ * before info/ID is durable; until then a crash finds todo/ID beside
+ * info/ID and splits the message again (rec_info), whatever info/ID
+ * holds. */
 static void
 pre_finish(struct send *s, char (*ids)[QID_MAX + 1], int *res,
     struct buf *img, char (*src)[POOL_NAME], size_t n)
 {
 	int bnc = 0;
 
-	if (pre_sync(s, ids, res, src, n) == -1) {
+	for (size_t i = 0; i < n; i++)
+		if (res[i] > 0 && (res[i] & W_BNC))
+			bnc = 1;
+	/* without a bounce/ID, nothing is synced now: each info/ID is
+	 * renamed unsynced and made durable (data and name) by the full
+	 * barrier after which its todo/ID goes (send_sync); until then a
+	 * crash finds todo/ID and splits again (rec_info).  A message that
+	 * ends before that barrier never syncs its split at all. */
+	if ((bnc || s->c.syncfs) && pre_sync(s, ids, res, src, n) == -1) {
 		log_kv("warn", "op", s->c.syncfs ? "syncfs" : "fdatasync",
 		    "err", strerror(errno), NULL);
 		return;
 	}
+	bnc = 0;
 	for (size_t i = 0; i < n; i++)
 		if (res[i] > 0 && (res[i] & W_BNC)) {
 			if (fs_publish(s->qfd, "bounce", ids[i]) == -1) {

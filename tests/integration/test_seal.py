@@ -1,5 +1,5 @@
-"""A power loss during sandmail-queue's one barrier (the syncfs after the
-todo/ rename) can leave todo/ID on disk without the bytes it names.  No
+"""A power loss during sandmail-queue's one barrier (the fsyncs, or the
+syncfs, after the todo/ rename) can leave todo/ID on disk without the bytes it names.  No
 client got a 250 for such a message.  sandmail-send checks the seal of
 every todo/ file written in an earlier boot (lib/seal.h) and drops the
 torn ones; what a power loss cannot have cut (sealed in this boot, or
