@@ -30,6 +30,7 @@
 #include "log.h"
 #include "qwrite.h"
 #include "rec.h"
+#include "seal.h"
 #include "send_srv.h"
 #include "send_sts.h"
 
@@ -1546,16 +1547,42 @@ rec_info(struct send *s, const char *name, const struct stat *st)
 	m->flushseq = s->flushseq;
 }
 
+/* same_boot - whether todo/ID was sealed by the queue in this boot: then
+ * no power loss came between its commit and now, and an info/ID split
+ * from it (written whole, then renamed) is whole too, durable or not */
+static int
+same_boot(struct send *s, const char *id)
+{
+	static const uint8_t zero[SEAL_BOOT];
+	struct buf b = BUF_INIT(64u * 1024 * 1024);
+	struct seal sl;
+	size_t off, len;
+	int r;
+
+	r = fs_read(s->qfd, "todo", id, &b) == 0 &&
+	    seal_split(b.p, b.len, &sl, &off, &len) == 1 &&
+	    memcmp(sl.boot, s->boot, SEAL_BOOT) == 0 &&
+	    memcmp(s->boot, zero, SEAL_BOOT) != 0;
+	buf_free(&b);
+	return r;
+}
+
 /* rec_todo - a todo/ID beside its info/ID at start: a split whose
- * todo/ID had not gone yet, so its info/ID was not known durable
- * (send_pre.c, pre_finish): it and its bounce/ID go, and pre_run splits
- * todo/ID again, at worst repeating a delivery or a report.  A
- * first-version message (local/ID or remote/ID) synced its split before
- * todo/ID was ever there: its info/ID counts and todo/ID goes (pre_run).
- * todo/ is scanned after info/, before anything is loaded. */
+ * todo/ID had not gone yet, so its info/ID was not yet made durable
+ * (send_pre.c, pre_finish).  In the boot that sealed todo/ID (a send
+ * killed, no power loss) info/ID is whole: it is made durable now, as
+ * the barrier it missed would have, and todo/ID goes, so no delivery or
+ * sandmail-rm mark made since the split is undone.  Otherwise (an
+ * earlier boot, or a todo/ID with no seal) info/ID may be torn: it and
+ * its bounce/ID go, and pre_run splits todo/ID again, at worst repeating
+ * a delivery or a report.  A first-version message (local/ID or
+ * remote/ID) synced its split before todo/ID was ever there: its info/ID
+ * counts and todo/ID goes (pre_run).  todo/ is scanned after info/,
+ * before anything is loaded. */
 static void
 rec_todo(struct send *s, const char *name, const struct stat *st)
 {
+	char sync[2][POOL_NAME];
 	struct msg *m;
 
 	(void)st;
@@ -1563,6 +1590,19 @@ rec_todo(struct send *s, const char *name, const struct stat *st)
 	    fs_exists(s->qfd, "local", name) != 0 ||
 	    fs_exists(s->qfd, "remote", name) != 0)
 		return;
+	if (same_boot(s, name)) {
+		if (fs_path(sync[0], sizeof sync[0], "info", name) == -1)
+			return;		/* send_idok: never */
+		snprintf(sync[1], sizeof sync[1], "info");
+		if (fs_sync_files(s->qfd, sync, 2, 0) == 0 &&
+		    fs_unlink(s->qfd, "todo", name) == 0) {
+			log_kv("recover", "id", name, "state",
+			    "split kept: sealed in this boot", NULL);
+			return;
+		}
+		log_kv("warn", "id", name, "op", "keep split", "err",
+		    strerror(errno), NULL);
+	}
 	idx_del(&s->idx, m);
 	(void)fs_unlink(s->qfd, "info", name);
 	(void)fs_unlink(s->qfd, "bounce", name);

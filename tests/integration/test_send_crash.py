@@ -6,6 +6,7 @@ import random
 import signal
 import time
 
+import queueutil as qu
 import sendutil as su
 from conftest import wait_for
 
@@ -117,14 +118,22 @@ def test_recovery_of_each_state(procs, tmp_path):
     # is not known durable before the barrier after which todo/ID goes,
     # so the message is split again from todo/ID; the first life splits
     # it, then the crash is faked with another todo/ID
+    # (an unsealed todo/ID).  A todo/ID sealed in this boot (send was
+    # killed, no power loss) keeps its info/ID, made durable at start;
+    # one sealed in another boot is split again.
     s = su.Send(procs, conf, lpolicy=lambda j: None).start()
     mid = su.inject(conf, "s@remote.example", ["alice@test.example"])
-    wait_for(lambda: s.ljobs(), what="job")
+    kept = su.inject(conf, "s@remote.example", ["alice@test.example"])
+    other = su.inject(conf, "s@remote.example", ["alice@test.example"])
+    wait_for(lambda: len(s.ljobs()) >= 3, what="three jobs")
     s.kill(signal.SIGKILL)
     with open(os.path.join(q, "mess", mid), "rb") as f:
         body = f.read()
-    put("todo", mid, su.envelope("s@remote.example",
-                                 ["bob@test.example"]))
+    bob = su.envelope("s@remote.example", ["bob@test.example"])
+    put("todo", mid, bob)
+    for k, boot in ((kept, qu.boot_id()), (other, b"\x5a" * 16)):
+        with open(os.path.join(q, "mess", k), "rb") as f:
+            put("todo", k, qu.seal(bob, k, boot, f.read()))
     # S5 half done: info/ and mess/ left, every recipient done
     put("info", "HALFDONE", su.envelope("s@remote.example", []))
     put("mess", "HALFDONE", body)
@@ -138,6 +147,12 @@ def test_recovery_of_each_state(procs, tmp_path):
     assert su.queued(conf, "todo") == []
     # todo/ID beside info/ID was split again: bob (only in todo/) was
     # delivered, alice (only in the first split) not
-    rc = [j["rcpt"] for j in s.local_done() if j["qid"] == mid]
-    assert rc == ["bob@test.example"]
-    assert b"split again" in s.logtext()
+    def rc(q):
+        return [j["rcpt"] for j in s.local_done() if j["qid"] == q]
+    assert rc(mid) == ["bob@test.example"]
+    assert rc(other) == ["bob@test.example"]
+    # sealed in this boot: alice (from the kept split), not bob
+    assert rc(kept) == ["alice@test.example"]
+    log = s.logtext()
+    assert log.count(b"split again") == 2
+    assert f"id={kept} state=\"split kept".encode() in log
