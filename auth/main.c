@@ -61,12 +61,28 @@ user(const struct conf *c, uid_t *uid, gid_t *gid)
 		die_temp("getpwnam", u);
 }
 
-/* listen_sock - the service's socket, 0660 and of user_smtpd's group as
- * root (the smtpd listener connects for its sessions as that user, no
- * more root); one already served is an error, a stale one is replaced */
+/* clients_gid - the group of the listeners that connect, no more root:
+ * user_smtpd's, or user_pop3d's where there is no user_smtpd (a pop3d
+ * only site); -1: neither is a user (root alone connects) */
+static gid_t
+clients_gid(const struct conf *c)
+{
+	uid_t u;
+	gid_t g;
+
+	if (priv_lookup(conf_str(c, "user_smtpd", "sandmaild"), &u, &g) == 0 ||
+	    priv_lookup(conf_str(c, "user_pop3d", "sandmaild"), &u, &g) == 0)
+		return g;
+	return (gid_t)-1;
+}
+
+/* listen_sock - the service's socket, 0660 and of the listeners' group
+ * as root (clients_gid: they connect as that user, no more root); one
+ * already served is an error, a stale one is replaced */
 static int
 listen_sock(const char *path, const struct conf *c)
 {
+	gid_t dg = (gid_t)-1;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	mode_t old;
 	int fd;
@@ -89,17 +105,10 @@ listen_sock(const char *path, const struct conf *c)
 	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == -1)
 		die_temp("bind", path);
 	umask(old);
-	if (geteuid() == 0) {
-		const char *su = conf_str(c, "user_smtpd", "sandmaild");
-		uid_t du;
-		gid_t dg;
-
-		if (priv_lookup(su, &du, &dg) == -1)
-			die_temp("getpwnam", su);
-		if (chown(path, 0, dg) == -1)
-			die_temp("chown", path);
-	}
-	if (chmod(path, geteuid() == 0 ? 0660 : 0600) == -1 ||
+	if (geteuid() == 0 && (dg = clients_gid(c)) != (gid_t)-1 &&
+	    chown(path, 0, dg) == -1)
+		die_temp("chown", path);
+	if (chmod(path, dg != (gid_t)-1 ? 0660 : 0600) == -1 ||
 	    listen(fd, 1024) == -1)
 		die_temp("listen", path);
 	return fd;

@@ -35,6 +35,8 @@
  *             -u/-g, the maildir -d opened, pop3_mailbox_enter()
  *   smtpd-listener  the smtpd listener once set up: listener_sandbox()
  *             (smtpd/lsbx.c), as root when installed
+ *   pop3-listener  the pop3d listener once set up:
+ *             pop3_listener_sandbox() (pop3d/lsbx.c)
  *   auth      sandmail-auth -s: the users table mapped, its socket,
  *             authd_sandbox() (auth/auth_sbx.c)
  *   auth-worker   one of its argon2 workers: authd_worker_enter()
@@ -242,6 +244,19 @@ role_pop3_mailbox(const struct conf *c)
 	dirfd_role = mb.cur;
 }
 
+/* the pop3d listener once set up: pop3_listener_sandbox (pop3d/lsbx.c) */
+static void
+role_pop3_listener(const struct conf *c)
+{
+	static struct pop3_cfg pc;
+	static struct conf pcf;
+
+	(void)c;
+	cfg_load(&pc, &pcf, O.conf);
+	if (pop3_listener_sandbox(&pc) == -1)
+		die_temp("listener sandbox", NULL);
+}
+
 /* the auth roles: the table as sandmail-auth names it, its user */
 static char *
 auth_users(const struct conf *c, uid_t *uid, gid_t *gid)
@@ -339,6 +354,7 @@ static const struct role {
 	{ "sts", role_sts },
 	{ "pop3-monitor", role_pop3_monitor },
 	{ "pop3-mailbox", role_pop3_mailbox },
+	{ "pop3-listener", role_pop3_listener },
 	{ "auth", role_auth },
 	{ "auth-worker", role_auth_worker },
 	{ "auth-opener", role_auth_opener },
