@@ -1,7 +1,8 @@
 /* sandmail-auth: the one authentication service.  With -s, a long-lived
- * service on the socket auth_socket (default QUEUE/lock/auth.sock, 0600:
- * only the smtpd and pop3d listeners, root, or the single user of a
- * development run may connect), started by the supervisor like the queue
+ * service on the socket auth_socket (default QUEUE/lock/auth.sock, 0660,
+ * group of user_smtpd as root: only the smtpd and pop3d listeners and
+ * their connection processes, which run as that user, root, or the
+ * single user of a development run may connect), started by the supervisor like the queue
  * service; without, one client on fd 0 (requests) and fd 1 (answers).
  * Alone opens the users table; runs as user_auth (sandmaila) when started
  * as root; the argon2id checks run in auth_workers processes forked
@@ -60,11 +61,28 @@ user(const struct conf *c, uid_t *uid, gid_t *gid)
 		die_temp("getpwnam", u);
 }
 
-/* listen_sock - the service's socket, 0600; one already served is an
- * error, a stale one is replaced */
-static int
-listen_sock(const char *path)
+/* clients_gid - the group of the listeners that connect, no more root:
+ * user_smtpd's, or user_pop3d's where there is no user_smtpd (a pop3d
+ * only site); -1: neither is a user (root alone connects) */
+static gid_t
+clients_gid(const struct conf *c)
 {
+	uid_t u;
+	gid_t g;
+
+	if (priv_lookup(conf_str(c, "user_smtpd", "sandmaild"), &u, &g) == 0 ||
+	    priv_lookup(conf_str(c, "user_pop3d", "sandmaild"), &u, &g) == 0)
+		return g;
+	return (gid_t)-1;
+}
+
+/* listen_sock - the service's socket, 0660 and of the listeners' group
+ * as root (clients_gid: they connect as that user, no more root); one
+ * already served is an error, a stale one is replaced */
+static int
+listen_sock(const char *path, const struct conf *c)
+{
+	gid_t dg = (gid_t)-1;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	mode_t old;
 	int fd;
@@ -87,7 +105,11 @@ listen_sock(const char *path)
 	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == -1)
 		die_temp("bind", path);
 	umask(old);
-	if (chmod(path, 0600) == -1 || listen(fd, 1024) == -1)
+	if (geteuid() == 0 && (dg = clients_gid(c)) != (gid_t)-1 &&
+	    chown(path, 0, dg) == -1)
+		die_temp("chown", path);
+	if (chmod(path, dg != (gid_t)-1 ? 0660 : 0600) == -1 ||
+	    listen(fd, 1024) == -1)
 		die_temp("listen", path);
 	return fd;
 }
@@ -160,7 +182,7 @@ main(int argc, char *argv[])
 	if (service) {
 		if ((path = auth_sock_path(&c)) == NULL)
 			die_temp("malloc", NULL);
-		lfd = listen_sock(path);
+		lfd = listen_sock(path, &c);
 		fd_room(&d);
 		if (authd_pool(&d, nw, uid, gid) == -1)
 			die_temp("fork", "argon2 workers");

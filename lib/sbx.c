@@ -100,6 +100,29 @@ const struct sbx_rule sbx_base[] = {
 	SBX_LAST
 };
 
+/* What the sanitizers' runtime needs of a process confined by a
+ * deny-list and Landlock (the listeners: smtpd/lsbx.c, pop3d/lsbx.c), in
+ * SANITIZE=1 builds only, next to what it needs of sbx_base above:
+ * LeakSanitizer's exit-time tracer attaches to the process's own threads
+ * (ptrace) and reads /proc/self (maps, task/).  Release builds: none. */
+#if defined(__SANITIZE_ADDRESS__)
+const char *const sbx_sanitizer_dirs[] = { "/proc", NULL };
+#else
+const char *const sbx_sanitizer_dirs[] = { NULL };
+#endif
+
+/* sbx_sanitizer_call - 1 if a deny-list must leave nr to the runtime */
+int
+sbx_sanitizer_call(int nr)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return nr == SCMP_SYS(ptrace);
+#else
+	(void)nr;
+	return 0;
+#endif
+}
+
 /* sbx_rules_add - see sbx.h */
 int
 sbx_rules_add(scmp_filter_ctx ctx, const struct sbx_rule *r,
@@ -240,6 +263,19 @@ int
 priv_caps_keep(uint64_t keep)
 {
 	return caps_set(keep);
+}
+
+/* priv_cap_held - 1 if cap is effective */
+int
+priv_cap_held(int cap)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (cap < 0 || cap > 63 || syscall(SYS_capget, &h, d) == -1)
+		return 0;
+	return (d[cap / 32].effective >> (cap % 32)) & 1;
 }
 
 /* priv_caps_none - 1 if no capability is left in any set */

@@ -46,6 +46,13 @@ extern const struct sbx_rule sbx_base[];
  * listener); 0 or -1 */
 int	sbx_rules_add(scmp_filter_ctx, const struct sbx_rule *,
 	    uint32_t action);
+/* What the sanitizers' runtime needs beyond a deny-list and Landlock, in
+ * a SANITIZE=1 build only (none in a release build), kept here in one
+ * place: sbx_sanitizer_call(nr) 1 if a deny-list must not deny nr;
+ * sbx_sanitizer_dirs, NULL-ended: directories Landlock must let it read */
+int	sbx_sanitizer_call(int nr);
+extern const char *const sbx_sanitizer_dirs[];
+
 /* sbx_enter: NO_NEW_PRIVS, then base + rules; 0 or -1 with errno */
 int	sbx_enter(const struct sbx_rule *rules);
 /* sbx_enter_pinned: the same, but the memory map stays as it is: no
@@ -76,6 +83,8 @@ int	priv_become(uid_t uid, gid_t gid);
 /* priv_caps_keep: narrow the capabilities to keep (permitted and
  * effective; none can be added back): 0 or -1 with errno */
 int	priv_caps_keep(uint64_t keep);
+/* priv_cap_held: 1 if cap (CAP_*) is in the effective set */
+int	priv_cap_held(int cap);
 /* priv_caps_none: 1 if the process holds no capability at all */
 int	priv_caps_none(void);
 /* sbx_close_inherited: close every fd above 2 (call first in main of a

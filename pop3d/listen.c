@@ -7,7 +7,13 @@
  * by the next connection.  SIGTERM: stop listening, let sessions end.
  * SIGHUP (the supervisor's reload): logged; there is nothing the
  * listener could reload that the sessions do not read themselves, and
- * other settings wait for a restart (which lets sessions finish). */
+ * other settings wait for a restart (which lets sessions finish).
+ *
+ * Once set up it confines itself (lsbx.c): no more root, so it makes the
+ * TLS context itself (as root, first) and its sessions inherit it; it
+ * makes it again, at accept time, when tls_cert or tls_key changed on
+ * disk, keeping the old one if the new key cannot be read (a key for a
+ * renewal without a restart must be readable by user_pop3d's group). */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -15,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +31,7 @@
 #include "listen.h"
 #include "log.h"
 #include "pop3d.h"
+#include "tls.h"
 
 #define LISTEN_MAX	16
 
@@ -93,11 +101,65 @@ refuse(int fd, const char *ip, const char *why)
 	close(fd);
 }
 
+/* The server context and the files it came from. */
+static SSL_CTX *tctx;
+static struct stat tcert_st, tkey_st;
+static int tctx_tried;
+
+static int
+st_same(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	    a->st_size == b->st_size &&
+	    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	    a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	    a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* tls_get - the server context (NULL: no TLS), made at the first call
+ * and again when tls_cert or tls_key changed on disk; the old one is
+ * kept if the new files do not load */
+static SSL_CTX *
+tls_get(const struct pop3_cfg *cfg)
+{
+	struct stat cs, ks;
+	char err[512];
+	SSL_CTX *n;
+
+	if (cfg->cert == NULL)
+		return NULL;
+	if (stat(cfg->cert, &cs) == -1 || stat(cfg->key, &ks) == -1) {
+		if (!tctx_tried)
+			log_kv("error", "op", "tls", "err", strerror(errno),
+			    NULL);
+		tctx_tried = 1;
+		return tctx;
+	}
+	if (tctx_tried && st_same(&cs, &tcert_st) && st_same(&ks, &tkey_st))
+		return tctx;
+	tctx_tried = 1;
+	tcert_st = cs;
+	tkey_st = ks;
+	if ((n = tls_server_ctx(cfg->cert, cfg->key, err, sizeof err)) ==
+	    NULL) {
+		log_kv("error", "op", "tls", "err", err, "keeping",
+		    tctx ? "old certificate" : "no tls", NULL);
+		return tctx;
+	}
+	if (tctx != NULL) {
+		SSL_CTX_free(tctx);
+		log_kv("reload", "why", "certificate", NULL);
+	}
+	return tctx = n;
+}
+
 static void
 child_start(const struct pop3_cfg *cfg, int fd, const struct peerinfo *p)
 {
 	listen_child_reset(lfd, nlfd);
 	lim_child();
+	session_tls_given(tctx);
 	session_run(cfg, fd, fd, p);
 }
 
@@ -117,6 +179,7 @@ spawn(const struct pop3_cfg *cfg, int fd, struct kid *kids, size_t *nkids)
 		lim_sweep();		/* what listeners now gone held */
 	last = time(NULL);
 	peer_of(fd, &p);
+	(void)tls_get(cfg);		/* a renewed certificate */
 	if (*nkids >= cfg->max_conn)
 		return refuse(fd, p.ip, "max_connections");
 	if ((why = lim_conn(&cfg->lim, p.ip)) != NULL)
@@ -157,6 +220,11 @@ listen_run(const struct pop3_cfg *cfg, char **addrs, size_t naddrs)
 	if ((kids = calloc(cfg->max_conn, sizeof *kids)) == NULL)
 		die_temp("calloc", NULL);
 	lim_open(cfg->limits_file);
+	if (tls_get(cfg) == NULL && cfg->implicit_tls)
+		die_msg(EXIT_TEMP, "tls", "implicit TLS without a usable "
+		    "tls_cert and tls_key");
+	if (pop3_listener_sandbox(cfg) == -1)
+		die_temp("listener sandbox", NULL);
 	memset(&sa, 0, sizeof sa);
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = on_term;

@@ -175,6 +175,15 @@ void	pop3_monitor_enter(const struct pop3_cfg *);
 void	pop3_mailbox_become(const struct box *);
 void	pop3_mailbox_enter(const struct mbox *);
 
+/* pop3_vmail_lookup: user_vmail's ids (as root; once, before any
+ * confinement); session_tls_given: the listener's TLS context for
+ * session_run (else it reads tls_cert and tls_key itself) */
+void	pop3_vmail_lookup(const struct pop3_cfg *);
+void	session_tls_given(SSL_CTX *);
+/* pop3_listener_sandbox (lsbx.c): the listener's own confinement, once
+ * its sockets are bound and its limits file open; 0, or -1 with errno */
+int	pop3_listener_sandbox(const struct pop3_cfg *);
+
 /* session_run: the whole connection on infd/outfd; never returns */
 void	session_run(const struct pop3_cfg *, int infd, int outfd,
 	    const struct peerinfo *) __attribute__((noreturn));

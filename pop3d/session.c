@@ -1,7 +1,9 @@
 /* session: one POP3 connection, from the set-up to the end.
  *
- * The monitor (this process, root or the invoking uid) opens the tables,
- * makes the TLS context, starts sandmail-auth, and forks the login
+ * The monitor (this process: root under tcpserver, the invoking uid, or
+ * user_pop3d with CAP_SETUID and CAP_SETGID when forked by the listener)
+ * opens the tables, makes the TLS context (or takes the listener's:
+ * session_tls_given), connects to sandmail-auth, and forks the login
  * process, which drops to user_pop3d, sandboxes itself and talks to the
  * client.  The monitor never reads the client: it reads only the login
  * process's bounded LOGIN records (doc/protocols.md, "pop3d"), asks
@@ -18,6 +20,7 @@
  * bytes. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,14 +46,39 @@ static const char *const tbl_names[T_COUNT] = {
 	"localusers", "virtual", "domains",
 };
 
-/* monitor_root: the monitor was started as root: it keeps only
- * CAP_SETUID and CAP_SETGID (as user_pop3d) to become a mailbox owner */
+/* monitor_root: the monitor was started as root, or by a listener that
+ * kept CAP_SETUID and CAP_SETGID for it (lsbx.c): it keeps only those
+ * (as user_pop3d) to become a mailbox owner */
 static int monitor_root;
 
-/* user_vmail, looked up before the monitor's filter (no NSS after it) */
-static int	vmail_ok;
+/* user_vmail, looked up before the monitor's filter (no NSS after it),
+ * by the listener before its own confinement */
+static int	vmail_ok, vmail_looked;
 static uid_t	vmail_uid = (uid_t)-1;
 static gid_t	vmail_gid = (gid_t)-1;
+
+/* the listener's TLS context (listen.c), inherited: set, it is used
+ * instead of reading the key again (the listener is no more root) */
+static SSL_CTX	*given_ctx;
+static int	 ctx_given;
+
+/* pop3_vmail_lookup - user_vmail's ids, as root, once */
+void
+pop3_vmail_lookup(const struct pop3_cfg *cfg)
+{
+	if (vmail_looked || geteuid() != 0)
+		return;
+	vmail_looked = 1;
+	vmail_ok = priv_lookup(cfg->vmail_user, &vmail_uid, &vmail_gid) == 0;
+}
+
+/* session_tls_given - the context session_run uses (NULL: no TLS) */
+void
+session_tls_given(SSL_CTX *ctx)
+{
+	given_ctx = ctx;
+	ctx_given = 1;
+}
 
 static void
 tables_open(struct tbl *t, const struct pop3_cfg *cfg)
@@ -453,9 +481,12 @@ pop3_monitor_enter(const struct pop3_cfg *cfg)
 		SBX_LAST
 	};
 
-	monitor_root = geteuid() == 0;
-	if (monitor_root && priv_setid_only(cfg->uid, cfg->gid) == -1)
+	monitor_root = geteuid() == 0 || priv_cap_held(CAP_SETUID);
+	if (geteuid() == 0 && priv_setid_only(cfg->uid, cfg->gid) == -1)
 		die_temp("priv_setid_only", NULL);
+	if (geteuid() != 0 && monitor_root && priv_caps_keep(1ull <<
+	    CAP_SETUID | 1ull << CAP_SETGID) == -1)
+		die_temp("priv_caps_keep", NULL);
 	sbx_enter_or_die(rules);
 }
 
@@ -467,6 +498,9 @@ login_child(const struct pop3_cfg *cfg, int in, int out, int mon,
 	struct login_env e = { cfg, peer, ctx, in, out, mon };
 
 	priv_drop_or_die(cfg->uid, cfg->gid);
+	/* forked by a listener that kept CAP_SETUID: none of it here */
+	if (!priv_caps_none() && priv_caps_keep(0) == -1)
+		die_temp("priv_caps_keep", NULL);
 	priv_nodump();		/* the TLS key, the client's password */
 	{
 		static const struct sbx_rule rules[] = {
@@ -495,7 +529,7 @@ session_run(const struct pop3_cfg *cfg, int infd, int outfd,
 	priv_nodump();
 	log_kv("connect", "ip", peer->ip, "port", peer->port, NULL);
 	tables_open(t, cfg);
-	ctx = tls_ctx(cfg);
+	ctx = ctx_given ? given_ctx : tls_ctx(cfg);
 	if (sodium_init() < 0)
 		die_msg(EXIT_TEMP, "sodium_init", "failed");
 	tzset();
@@ -522,9 +556,7 @@ session_run(const struct pop3_cfg *cfg, int infd, int outfd,
 		close(outfd);
 	if (ctx != NULL)
 		SSL_CTX_free(ctx);
-	if (geteuid() == 0)
-		vmail_ok = priv_lookup(cfg->vmail_user, &vmail_uid,
-		    &vmail_gid) == 0;
+	pop3_vmail_lookup(cfg);
 	pop3_monitor_enter(cfg);
 	monitor(sv[0], &a, t, cfg, peer);
 	_exit(EXIT_OK);

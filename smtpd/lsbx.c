@@ -1,32 +1,44 @@
 /* lsbx: the smtpd listener's own confinement, entered once its sockets
  * are bound, its tables mapped and its limits file open, before the
- * first accept.  The listener stays root (it reads root-only TLS keys
- * again on renewal and forks sessions that become user_smtpd), so this
- * is what keeps code running in it from the rest of the host:
+ * first accept.  Started as root, it becomes user_smtpd here, the uid
+ * its sessions run as, keeping one capability: CAP_DAC_READ_SEARCH, to
+ * map again the root-only tables (routes.cdb, root:sandmails) and the
+ * root-only TLS key when they change on disk; bounding set included, so
+ * nothing else ever comes back.  No CAP_SETUID: its sessions need not
+ * change uid, only drop that capability (session_sandbox).  So a UNIX
+ * socket it reaches is one user_smtpd's uid and group may reach (the
+ * queue's, group user_smtpd; sandmail-auth's, the same), and a process
+ * it signals is its own kind.  Then:
  *
  *  - Landlock: files only read, and only beneath the tables directory
- *    and the directories of tls_cert and tls_key; no execution; TCP
- *    connect only to the policy service's port (none without one), no
- *    TCP bind.  Its sessions inherit it (they open nothing anyway).
+ *    and the directories of tls_cert and tls_key (what the capability
+ *    reads is bounded by these); no execution; TCP connect only to the
+ *    policy service's, the mail checks' name server's and inet milters'
+ *    ports (none without them), no TCP bind; no signal to a process
+ *    outside its domain (its sessions are inside).
  *  - a seccomp deny-list (EPERM): no file made, written, removed,
  *    renamed, linked or re-moded (open with write flags included), no
  *    exec, no ptrace or other process's memory, no mount, namespace or
- *    module call, no bind or listen, no uid or gid but user_smtpd's (the
- *    ids its sessions drop to: setresuid and setresgid pinned to them),
- *    no capset, no handle-based open.  A deny-list, not an allow-list:
- *    a session's steps before its own filter (policy and DNSBL sockets,
- *    the uid drop, its filter) run under it, and stacked filters only
- *    narrow.
+ *    module call, no bind or listen, no uid or gid but user_smtpd's
+ *    (setresuid and setresgid pinned to them), no handle-based open.  A
+ *    deny-list, not an allow-list: a session's steps before its own
+ *    filter (policy and DNSBL sockets, dropping the capability, its
+ *    filter) run under it, and stacked filters only narrow.
  *
  * No sendto with an address either (the DNSBL's UDP socket is connected).
- * What it keeps: root's uid; UDP and UNIX-socket connects anywhere
- * (seccomp cannot read a socket path; it connects to the queue's and the
- * auth service's sockets for its sessions), and signals.  Not entered
- * with queue_program (a session then execs sandmail-queue, which writes
- * the queue) nor in a sanitizer build (its runtime needs ptrace and
- * /proc at exit): logged. */
+ * What it keeps: reading its tables and TLS files beneath Landlock
+ * (users.cdb and relay_auth.cdb share the tables directory: readable
+ * too, as by root before); UDP connects; UNIX-socket connects where
+ * user_smtpd may connect.  In a sanitizer build the same, but for what
+ * its runtime needs (ptrace, /proc: lib/sbx.c, sbx_sanitizer_*).  Not
+ * entered with queue_program (logged): a session then execs the queue
+ * program as root before its drop, so that the queue can write the
+ * queue; exec and root are what this takes away, and the set-uid
+ * sandmail-queue would not help, NO_NEW_PRIVS (needed by seccomp and
+ * Landlock alike) ignores its set-uid bit. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -40,6 +52,7 @@
 
 #include "llock.h"
 #include "log.h"
+#include "sbx.h"
 #include "smtpd.h"
 
 static const int denied[] = {
@@ -66,7 +79,6 @@ static const int denied[] = {
 	SCMP_SYS(bind), SCMP_SYS(listen),
 	SCMP_SYS(setuid), SCMP_SYS(setreuid), SCMP_SYS(setfsuid),
 	SCMP_SYS(setgid), SCMP_SYS(setregid), SCMP_SYS(setfsgid),
-	SCMP_SYS(capset),
 	SCMP_SYS(bpf), SCMP_SYS(perf_event_open), SCMP_SYS(userfaultfd),
 	SCMP_SYS(init_module), SCMP_SYS(finit_module),
 	SCMP_SYS(delete_module), SCMP_SYS(kexec_load),
@@ -123,7 +135,8 @@ deny_build(scmp_filter_ctx ctx, uid_t uid, gid_t gid)
 	    CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS,
 	    CLONE_NEWCGROUP };
 	for (size_t i = 0; i < sizeof denied / sizeof denied[0]; i++)
-		if (denied[i] >= 0 && EPERM_IF(ctx, denied[i], 0) < 0)
+		if (denied[i] >= 0 && !sbx_sanitizer_call(denied[i]) &&
+		    EPERM_IF(ctx, denied[i], 0) < 0)
 			return -1;
 	for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
 		if (EPERM_IF(ctx, SCMP_SYS(clone), 1,
@@ -203,6 +216,20 @@ dir_fd(const char *path, int dir)
 	return fd;
 }
 
+/* listener_drop - as root: user_smtpd, CAP_DAC_READ_SEARCH alone
+ * (the bounding set too), not dumpable; as another user: nothing */
+static int
+listener_drop(const struct smtpd_cfg *cfg)
+{
+	if (geteuid() != 0)
+		return 0;
+	if (cfg->uid == (uid_t)-1 || priv_keep_caps(cfg->uid, cfg->gid,
+	    1ull << CAP_DAC_READ_SEARCH) == -1)
+		return -1;
+	priv_nodump();		/* the uid change reset it: the TLS key */
+	return 0;
+}
+
 /* listener_sandbox - see above; ports: the TCP ports the listener
  * connects to for its sessions (the policy service, the mail checks' name
  * server, inet: milters).  0, or -1 with errno (the caller dies) */
@@ -210,15 +237,10 @@ int
 listener_sandbox(const struct smtpd_cfg *cfg, const uint16_t *ports,
     size_t nports)
 {
-	struct ll_rule r[3];
+	struct ll_rule r[3 + 4];
 	size_t n = 0;
 	int k, fd;
 
-#if defined(__SANITIZE_ADDRESS__)
-	log_kv("warning", "op", "listener sandbox", "err", "off in a "
-	    "sanitizer build", NULL);
-	return 0;
-#endif
 	if (cfg->queue_prog != NULL) {
 		log_kv("warning", "op", "listener sandbox", "err", "off: "
 		    "queue_program makes sessions exec the queue", NULL);
@@ -230,7 +252,15 @@ listener_sandbox(const struct smtpd_cfg *cfg, const uint16_t *ports,
 		r[n++] = (struct ll_rule){ fd, LL_READ };
 	if ((fd = dir_fd(cfg->tls_key, 0)) >= 0)
 		r[n++] = (struct ll_rule){ fd, LL_READ };
-	k = ll_confine_flags(r, n, ports, nports, LL_KEEP_SIGNALS);
+	for (size_t i = 0; sbx_sanitizer_dirs[i] != NULL && n < 7; i++)
+		if ((fd = dir_fd(sbx_sanitizer_dirs[i], 1)) >= 0)
+			r[n++] = (struct ll_rule){ fd, LL_READ };
+	if (listener_drop(cfg) == -1) {
+		while (n > 0)
+			close(r[--n].fd);
+		return -1;
+	}
+	k = ll_confine(r, n, ports, nports);
 	while (n > 0)
 		close(r[--n].fd);
 	if (k == -1)

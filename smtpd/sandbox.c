@@ -174,12 +174,16 @@ sandbox_prepare(void)
 	return r;
 }
 
-/* session_sandbox - drop to user_smtpd (as root) and load the filter:
- * after this the session opens no file, makes no socket, runs nothing */
+/* session_sandbox - drop to user_smtpd (as root; forked by the listener
+ * it is user_smtpd already, and drops the capability the listener kept)
+ * and load the filter: after this the session opens no file, makes no
+ * socket, runs nothing */
 void
 session_sandbox(const struct smtpd_cfg *cfg)
 {
 	priv_drop_or_die(cfg->uid, cfg->gid);
+	if (!priv_caps_none() && priv_caps_keep(0) == -1)
+		die_temp("sandbox", "capabilities");
 	priv_nodump();		/* the TLS key, passwords in flight */
 	/* under tcpserver nothing was prepared: this process serves one
 	 * session, so the heap argument of sandbox_prepare does not apply */

@@ -35,6 +35,8 @@
  *             -u/-g, the maildir -d opened, pop3_mailbox_enter()
  *   smtpd-listener  the smtpd listener once set up: listener_sandbox()
  *             (smtpd/lsbx.c), as root when installed
+ *   pop3-listener  the pop3d listener once set up:
+ *             pop3_listener_sandbox() (pop3d/lsbx.c)
  *   auth      sandmail-auth -s: the users table mapped, its socket,
  *             authd_sandbox() (auth/auth_sbx.c)
  *   auth-worker   one of its argon2 workers: authd_worker_enter()
@@ -46,12 +48,16 @@
  * directory with a file "keep"), -m DIR (another user's maildir), -a IP:PORT (a TCP and
  * UDP address to reach), -x UID (another uid to become), -u UID -g GID
  * -d DIR (the worker's recipient and maildir), -D DIR (the ptrace
- * victim's maildir, when the role locks its own).
+ * victim's maildir, when the role locks its own), -U PATH (a UNIX
+ * socket nobody of the role's uid may reach), -k PID (another user's
+ * process, to signal).
  *
  * Attacks: read-secret read-out create-abs create-dirfd-abs create-dotdot
  * create-root unlink-root mkdir-out rename-out link-out unlink-out connect udp
  * setuid-root setuid-other ptrace maildir genpage clone-ns exec
- * read-users (open the users table: only the opener's job). */
+ * read-users (open the users table: only the opener's job)
+ * connect-unix (-U) signal-root (signal 0 to pid 1, root's init)
+ * signal-other (signal 0 to -k). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -66,6 +72,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,6 +98,8 @@
 struct opts {
 	const char	*conf, *secret, *out, *rootdir, *maildir, *addr;
 	const char	*dest, *vdest;	/* -d, and -D for the victim */
+	const char	*usock;		/* -U */
+	pid_t		 kpid;		/* -k */
 	uid_t		 other, uid;
 	gid_t		 gid;
 };
@@ -235,6 +244,19 @@ role_pop3_mailbox(const struct conf *c)
 	dirfd_role = mb.cur;
 }
 
+/* the pop3d listener once set up: pop3_listener_sandbox (pop3d/lsbx.c) */
+static void
+role_pop3_listener(const struct conf *c)
+{
+	static struct pop3_cfg pc;
+	static struct conf pcf;
+
+	(void)c;
+	cfg_load(&pc, &pcf, O.conf);
+	if (pop3_listener_sandbox(&pc) == -1)
+		die_temp("listener sandbox", NULL);
+}
+
 /* the auth roles: the table as sandmail-auth names it, its user */
 static char *
 auth_users(const struct conf *c, uid_t *uid, gid_t *gid)
@@ -332,6 +354,7 @@ static const struct role {
 	{ "sts", role_sts },
 	{ "pop3-monitor", role_pop3_monitor },
 	{ "pop3-mailbox", role_pop3_mailbox },
+	{ "pop3-listener", role_pop3_listener },
 	{ "auth", role_auth },
 	{ "auth-worker", role_auth_worker },
 	{ "auth-opener", role_auth_opener },
@@ -512,6 +535,24 @@ attack(const char *a)
 			return -1;
 		return read(fd, &c, 1);
 	}
+	if (strcmp(a, "connect-unix") == 0) {
+		struct sockaddr_un su = { .sun_family = AF_UNIX };
+
+		NEED(O.usock);
+		if (strlen(O.usock) >= sizeof su.sun_path)
+			return errno = EINVAL, -2;
+		memcpy(su.sun_path, O.usock, strlen(O.usock) + 1);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+			return -1;
+		return connect(fd, (struct sockaddr *)&su, sizeof su);
+	}
+	if (strcmp(a, "signal-root") == 0)
+		return kill(1, 0);
+	if (strcmp(a, "signal-other") == 0) {
+		if (O.kpid <= 0)
+			return errno = EINVAL, -2;
+		return kill(O.kpid, 0);
+	}
 	if (strcmp(a, "exec") == 0) {
 		char *argv[] = { "true", NULL }, *envp[] = { NULL };
 
@@ -644,7 +685,7 @@ main(int argc, char *argv[])
 #endif
 		return 0;
 	}
-	while ((ch = getopt(argc, argv, "c:s:o:r:m:a:x:u:g:d:D:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:s:o:r:m:a:x:u:g:d:D:U:k:")) != -1) {
 		switch (ch) {
 		case 'c': O.conf = optarg; break;
 		case 's': O.secret = optarg; break;
@@ -657,6 +698,8 @@ main(int argc, char *argv[])
 		case 'g': O.gid = (gid_t)num(optarg); break;
 		case 'd': O.dest = optarg; break;
 		case 'D': O.vdest = optarg; break;
+		case 'U': O.usock = optarg; break;
+		case 'k': O.kpid = (pid_t)num(optarg); break;
 		default:
 			die_msg(EXIT_PERM, "usage", "sandmail-probe [options] "
 			    "ROLE ATTACK...");

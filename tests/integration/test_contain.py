@@ -398,44 +398,99 @@ def test_running_auth_service_holds_no_root(procs, tmp_path):
     c.close()
 
 
-@pytest.mark.skipif(SANITIZED, reason="a sanitizer build leaves the "
-                    "listener unconfined (its runtime needs ptrace, /proc)")
-def test_smtpd_listener_contains_an_attacker(scene):
-    """The smtpd listener after its set-up (smtpd/lsbx.c), root as
-    installed: Landlock lets it read only its tables and TLS files and
-    make no TCP connection but to a policy service; its deny-list filter
-    stops every file change, exec, ptrace, new namespace, addressed UDP
-    and any uid but user_smtpd's.  What it keeps is written down in
-    doc/design.md: UNIX-socket connects (the queue's and the auth
-    service's, for its sessions), connected UDP, signals."""
-    attacks = ALL
-    got = probe(scene, "smtpd-listener", attacks)
+@pytest.fixture
+def strangers(scene):
+    """What a root process may reach and no other: a root-owned 0600
+    UNIX socket (as a docker or init socket is) and a process of another
+    user (the test uid) to signal."""
+    d = scene["dir"]
+    path = os.path.join(d, "root.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    os.chmod(path, 0o600)
+    srv.listen(16)
+    other = subprocess.Popen(["sleep", "600"], user=UID, group=UID)
+    yield ["-U", path, "-k", str(other.pid)]
+    other.kill()
+    other.wait()
+    srv.close()
+
+
+LISTENER_ATTACKS = ALL + ["connect-unix", "signal-root", "signal-other"]
+
+
+@pytest.mark.skipif(not ROOT, reason="root's powers are taken away as root")
+def test_smtpd_listener_contains_an_attacker(scene, strangers):
+    """The smtpd listener after its set-up (smtpd/lsbx.c), started as
+    root as installed: it is user_smtpd now, keeping CAP_DAC_READ_SEARCH
+    only; Landlock lets it read only its tables and TLS files, make no TCP
+    connection but to a policy service, signal no process outside its
+    own (its sessions); its deny-list filter stops every file change,
+    exec, ptrace, new namespace, addressed UDP and any uid but
+    user_smtpd's.  Before, as root, it reached a root-only UNIX socket
+    and signalled init and another user's process."""
+    attacks = LISTENER_ATTACKS
+    got = probe(scene, "smtpd-listener", attacks, *strangers)
     assert_blocked(got, attacks)
-    if ROOT:
-        # root's DAC would allow all these: only the confinement stops them
-        assert got["read-secret"] == "blocked EACCES"
-        assert got["setuid-root"] == "blocked EPERM"
-        assert got["create-root"].startswith("blocked")
+    # root's DAC would allow all these: only the confinement stops them
+    assert got["read-secret"] == "blocked EACCES"
+    assert got["connect-unix"] == "blocked EACCES"
+    assert got["signal-root"] == "blocked EPERM"
+    assert got["signal-other"] == "blocked EPERM"
+    assert got["setuid-root"] == "blocked EPERM"
+    assert got["create-root"].startswith("blocked")
     assert_untouched(scene)
 
 
-@pytest.mark.skipif(not ROOT, reason="the listener is root only as root")
-@pytest.mark.skipif(SANITIZED, reason="a sanitizer build leaves the "
-                    "listener unconfined (its runtime needs ptrace, /proc)")
+# what a pop3d listener's children must keep, so it keeps it too: any
+# uid but root (the mailbox owner) and, as that user, reading, creating,
+# renaming and removing files wherever that user may (a maildir may be
+# anywhere): a world-readable or world-writable place is reached
+POP3_LISTENER_KEEPS = {"read-out", "create-abs", "create-dirfd-abs",
+                       "create-dotdot", "rename-out", "unlink-out",
+                       "maildir", "setuid-other"}
+
+
+@pytest.mark.skipif(not ROOT, reason="root's powers are taken away as root")
+def test_pop3_listener_contains_an_attacker(scene, strangers):
+    """The pop3d listener after its set-up (pop3d/lsbx.c), started as
+    root: user_pop3d with CAP_SETUID and CAP_SETGID alone; Landlock: no
+    exec, no TCP, no signal outside its own; its deny-list: no link,
+    mkdir, chmod, ptrace, namespace, exec, bind, uid 0.  Before, it was
+    root, unfiltered: every attack here SUCCEEDED."""
+    attacks = [a for a in LISTENER_ATTACKS if a not in POP3_LISTENER_KEEPS]
+    got = probe(scene, "pop3-listener", attacks, *strangers)
+    assert_blocked(got, attacks)
+    assert got["read-secret"] == "blocked EACCES"
+    assert got["connect-unix"] == "blocked EACCES"
+    assert got["signal-root"] == "blocked EPERM"
+    assert got["signal-other"] == "blocked EPERM"
+    assert got["setuid-root"] == "blocked EPERM"
+    assert got["unlink-root"] == "blocked EACCES"
+    assert_untouched(scene)
+
+
+@pytest.mark.skipif(not ROOT, reason="the listener drops root only as root")
 def test_running_smtpd_listener_is_filtered(procs, tmp_path):
-    """A running root smtpd listener is filtered (Seccomp 2) and still
-    serves: a session greets and takes a message."""
+    """A running smtpd listener started as root is user_smtpd with
+    CAP_DAC_READ_SEARCH alone (bounding set included), filtered (Seccomp
+    2), and still serves: a session greets and takes a message."""
     import smtpdutil
     s = smtpdutil.Smtpd(procs, tmp_path)
     # it listens before it confines itself: the port opens a moment early
     wait_for(lambda: proc_status(s.proc.pid)["Seccomp"] == "2",
              what="the listener's filter")
     st = proc_status(s.proc.pid)
-    assert st["Uid"].split()[1] == "0"
+    assert st["Uid"].split() != ["0"] * 4
+    assert "0" not in st["Uid"].split()
+    assert int(st["CapEff"], 16) == 1 << 2      # CAP_DAC_READ_SEARCH
+    assert int(st["CapPrm"], 16) == 1 << 2
+    assert int(st["CapBnd"], 16) == 1 << 2
     assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1"
     c = s.client()
     assert c.code("EHLO client.test") == 250
     assert c.code("MAIL FROM:<a@b.test>") == 250
+    assert c.code("RCPT TO:<someone@localhost>") in (250, 550)
     c.close()
 
 

@@ -188,6 +188,54 @@ def test_kill9_of_sandmail_start_ends_its_send(installed):
     assert len(sends) == 1, sends
 
 
+def test_installed_smtpd_listeners_hold_no_root(installed):
+    """Installed, each smtpd listener (25, submission, smtps) is sandmaild
+    once set up, with CAP_DAC_READ_SEARCH alone (bounding set too),
+    filtered; it still reaches sandmail-auth's socket (root:sandmaild
+    0660) for its sessions: a login on submission and on smtps works."""
+    inst = installed
+    want = [str(inst.ids["sandmaild"][0])] * 4
+    for svc in ("sandmail-smtpd", "sandmail-submission", "sandmail-smtps"):
+        inst.wait_up(svc)
+        top = inst.pids(svc)[0]
+        wait_for(lambda: proc_status(top)["Seccomp"] == "2",
+                 what=f"{svc}'s listener filtered")
+        st = proc_status(top)
+        assert st["Uid"].split() == want, (svc, st["Uid"])
+        assert st["Gid"].split() == [str(inst.ids["sandmaild"][1])] * 4
+        for k in ("CapEff", "CapPrm", "CapBnd"):
+            assert int(st[k], 16) == 1 << 2, (svc, k, st[k])
+    sock = os.stat(inst.path("/var/spool/sandmail/lock/auth.sock"))
+    assert (sock.st_uid, sock.st_gid) == (0, inst.ids["sandmaild"][1])
+    assert sock.st_mode & 0o777 == 0o660
+    with inst.smtp("submission") as c:
+        c.starttls(context=inst.tls_context())
+        c.login("alice", inst.users["alice"])
+    c = smtplib.SMTP_SSL("127.0.0.1", inst.port["smtps"],
+                         context=inst.tls_context(), timeout=30)
+    c.login("alice", inst.users["alice"])
+    c.quit()
+
+
+def test_installed_pop3d_listeners_hold_no_root(installed):
+    """Installed, each pop3d listener (110, 995) is sandmaild once set up,
+    with CAP_SETUID and CAP_SETGID alone (bounding set too: what its
+    connections' monitors need to become a mailbox owner), filtered;
+    logins on both still work (test_pop3_login_and_retrieve)."""
+    inst = installed
+    want = [str(inst.ids["sandmaild"][0])] * 4
+    for svc in ("sandmail-pop3d", "sandmail-pop3s"):
+        inst.wait_up(svc)
+        top = inst.pids(svc)[0]
+        wait_for(lambda: proc_status(top)["Seccomp"] == "2",
+                 what=f"{svc}'s listener filtered")
+        st = proc_status(top)
+        assert st["Uid"].split() == want, (svc, st["Uid"])
+        for k in ("CapEff", "CapPrm", "CapBnd"):
+            assert int(st[k], 16) == 1 << 6 | 1 << 7, (svc, k, st[k])
+    test_pop3_login_and_retrieve(installed)
+
+
 # (here, not in test_contain.py: the installed layout, a session fixture,
 # must start after test_exhaust.py counts its own sandmail processes)
 def test_installed_auth_service_holds_no_root(installed):

@@ -377,12 +377,16 @@ def start_spamass(procs, d, site, argv):
                  f"--pidfile={d}/spamd.pid"],
                 stdout=log, stderr=subprocess.STDOUT)
     wait_port(port, timeout=60)
-    sock = os.path.join(d, "milter.sock")
+    # the smtpd listener connects as user_smtpd (nobody here), no more
+    # root: the socket lies where all may search, writable by all, as a
+    # site makes its milter's socket reachable for its smtpd user
+    sock = os.path.join(site, "milter.sock")
     mlog = open(os.path.join(d, "milter.log"), "w")
     procs.start(["spamass-milter", "-p", sock, "-P", f"{d}/milter.pid"] +
                 argv + ["--", "-d", "127.0.0.1", "-p", str(port)],
                 stdout=mlog, stderr=subprocess.STDOUT)
     smtpdutil.settle(lambda: os.path.exists(sock), timeout=30)
+    os.chmod(sock, 0o666)
     return sock
 
 

@@ -1,0 +1,213 @@
+/* lsbx: sandmail-pop3d's listener's own confinement, entered once its
+ * sockets are bound, its limits file open, its TLS context made and
+ * user_vmail looked up, before the first accept.  Its children become
+ * a connection's monitor (user_pop3d keeping CAP_SETUID and CAP_SETGID)
+ * and then any mailbox owner, and open any maildir, so nothing here can
+ * be narrower than all of those together.  What it takes away:
+ *
+ *  - root: started as root, it becomes user_pop3d keeping CAP_SETUID and
+ *    CAP_SETGID alone (bounding set too), not dumpable.  Its sessions
+ *    read the tables as that user (0644) and get the TLS context from
+ *    it (made as root; made again when the files change, which needs a
+ *    key user_pop3d may read: listen.c); their login process drops the
+ *    two capabilities, their monitor keeps them (session.c).
+ *  - Landlock: read, write, create, remove and rename files beneath
+ *    every top directory but /dev, /proc and /sys (a maildir may be
+ *    anywhere else); no execution, no device, FIFO or socket made, no
+ *    directory made or removed; no TCP at all (it has no peer over TCP:
+ *    sandmail-auth is a UNIX socket); no signal to a process outside its
+ *    domain, no abstract UNIX socket outside it.
+ *  - a seccomp deny-list (EPERM): no exec, ptrace or other process's
+ *    memory, no mount, namespace or module call, no bind or listen, no
+ *    link, symlink, mkdir, mknod, chmod, chown, truncate or xattr call,
+ *    no handle-based open, no addressed sendto, no setuid-family call
+ *    but setresuid and setresgid, and those never to 0, setgroups of one
+ *    group only.
+ *
+ * What it keeps (doc/design.md): becoming any user but root and, as that
+ * user, what that user may do to files outside /dev, /proc and /sys
+ * (the mailbox process's job); UNIX-socket connects where user_pop3d
+ * may connect (sandmail-auth's socket).  In a sanitizer build the same,
+ * but for what its runtime needs (ptrace, /proc: lib/sbx.c). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <seccomp.h>
+#include <sodium.h>
+
+#include "llock.h"
+#include "log.h"
+#include "pop3d.h"
+#include "sbx.h"
+
+#define TOPS_MAX	64
+
+static const int denied[] = {
+	SCMP_SYS(execve), SCMP_SYS(execveat),
+	SCMP_SYS(ptrace), SCMP_SYS(process_vm_readv),
+	SCMP_SYS(process_vm_writev), SCMP_SYS(pidfd_getfd), SCMP_SYS(kcmp),
+	SCMP_SYS(mount), SCMP_SYS(umount2), SCMP_SYS(pivot_root),
+	SCMP_SYS(chroot), SCMP_SYS(unshare), SCMP_SYS(setns),
+	SCMP_SYS(open_tree), SCMP_SYS(move_mount), SCMP_SYS(fsopen),
+	SCMP_SYS(fsconfig), SCMP_SYS(fsmount), SCMP_SYS(fspick),
+	SCMP_SYS(mount_setattr),
+	SCMP_SYS(creat), SCMP_SYS(link), SCMP_SYS(linkat), SCMP_SYS(symlink),
+	SCMP_SYS(symlinkat), SCMP_SYS(mkdir), SCMP_SYS(mkdirat),
+	SCMP_SYS(rmdir), SCMP_SYS(mknod), SCMP_SYS(mknodat),
+	SCMP_SYS(chmod), SCMP_SYS(fchmod), SCMP_SYS(fchmodat),
+	SCMP_SYS(chown), SCMP_SYS(fchown), SCMP_SYS(lchown),
+	SCMP_SYS(fchownat), SCMP_SYS(truncate), SCMP_SYS(ftruncate),
+	SCMP_SYS(utimes), SCMP_SYS(utimensat), SCMP_SYS(setxattr),
+	SCMP_SYS(lsetxattr), SCMP_SYS(fsetxattr), SCMP_SYS(removexattr),
+	SCMP_SYS(lremovexattr), SCMP_SYS(fremovexattr),
+	SCMP_SYS(name_to_handle_at), SCMP_SYS(open_by_handle_at),
+	SCMP_SYS(bind), SCMP_SYS(listen),
+	SCMP_SYS(setuid), SCMP_SYS(setreuid), SCMP_SYS(setfsuid),
+	SCMP_SYS(setgid), SCMP_SYS(setregid), SCMP_SYS(setfsgid),
+	SCMP_SYS(bpf), SCMP_SYS(perf_event_open), SCMP_SYS(userfaultfd),
+	SCMP_SYS(init_module), SCMP_SYS(finit_module),
+	SCMP_SYS(delete_module), SCMP_SYS(kexec_load),
+	SCMP_SYS(kexec_file_load), SCMP_SYS(reboot), SCMP_SYS(swapon),
+	SCMP_SYS(swapoff), SCMP_SYS(settimeofday), SCMP_SYS(clock_settime),
+	SCMP_SYS(adjtimex), SCMP_SYS(clock_adjtime), SCMP_SYS(sethostname),
+	SCMP_SYS(setdomainname), SCMP_SYS(acct), SCMP_SYS(quotactl),
+	SCMP_SYS(keyctl), SCMP_SYS(add_key), SCMP_SYS(request_key),
+	SCMP_SYS(iopl), SCMP_SYS(ioperm), SCMP_SYS(syslog),
+	SCMP_SYS(vhangup), SCMP_SYS(fanotify_init), SCMP_SYS(personality),
+	SCMP_SYS(io_uring_setup),
+};
+
+#define EPERM_IF(ctx, nr, ...) \
+	seccomp_rule_add((ctx), SCMP_ACT_ERRNO(EPERM), (nr), __VA_ARGS__)
+
+/* deny_build - the filter's rules into ctx */
+static int
+deny_build(scmp_filter_ctx ctx)
+{
+	static const scmp_datum_t ns[] = { CLONE_NEWNS, CLONE_NEWUSER,
+	    CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS,
+	    CLONE_NEWCGROUP };
+
+	for (size_t i = 0; i < sizeof denied / sizeof denied[0]; i++)
+		if (denied[i] >= 0 && !sbx_sanitizer_call(denied[i]) &&
+		    EPERM_IF(ctx, denied[i], 0) < 0)
+			return -1;
+	for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+		if (EPERM_IF(ctx, SCMP_SYS(clone), 1,
+		    SCMP_A0(SCMP_CMP_MASKED_EQ, ns[i], ns[i])) < 0)
+			return -1;
+	/* clone3 and openat2 carry their flags in memory: not there */
+	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3),
+	    0) < 0 || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
+	    SCMP_SYS(openat2), 0) < 0)
+		return -1;
+	if (EPERM_IF(ctx, SCMP_SYS(sendto), 1, SCMP_A4(SCMP_CMP_NE, 0)) < 0 ||
+	    EPERM_IF(ctx, SCMP_SYS(setgroups), 1, SCMP_A0(SCMP_CMP_NE, 1)) < 0)
+		return -1;
+	/* never uid or gid 0, in any of the three */
+	for (unsigned i = 0; i < 3; i++)
+		if (EPERM_IF(ctx, SCMP_SYS(setresuid), 1,
+		    (struct scmp_arg_cmp){ i, SCMP_CMP_EQ, 0, 0 }) < 0 ||
+		    EPERM_IF(ctx, SCMP_SYS(setresgid), 1,
+		    (struct scmp_arg_cmp){ i, SCMP_CMP_EQ, 0, 0 }) < 0)
+			return -1;
+	return 0;
+}
+
+/* deny_list - the filter, loaded (the listener forks no reused
+ * workers: libseccomp's heap left here costs its sessions nothing) */
+static int
+deny_list(void)
+{
+	scmp_filter_ctx ctx;
+	int r;
+
+	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL)
+		return errno = ENOMEM, -1;
+	if (deny_build(ctx) == -1) {
+		seccomp_release(ctx);
+		return errno = EINVAL, -1;
+	}
+	r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return r < 0 ? (errno = -r, -1) : 0;
+}
+
+/* tops - a read-write rule for each top directory but /dev, /proc and
+ * /sys (symlinks skipped: their targets have rules of their own);
+ * the number of rules */
+static size_t
+tops(struct ll_rule *r, size_t max)
+{
+	struct dirent *e;
+	size_t n = 0;
+	DIR *d;
+	int fd;
+
+	if ((d = opendir("/")) == NULL)
+		return 0;
+	while (n < max && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || strcmp(e->d_name, "dev") == 0 ||
+		    strcmp(e->d_name, "proc") == 0 ||
+		    strcmp(e->d_name, "sys") == 0)
+			continue;
+		if ((fd = openat(dirfd(d), e->d_name, O_PATH | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC)) == -1)
+			continue;
+		r[n++] = (struct ll_rule){ fd, LL_READ | LL_WRITE |
+		    LL_CREATE | LL_RENAME };
+	}
+	closedir(d);
+	return n;
+}
+
+/* listener_drop - as root: user_pop3d with CAP_SETUID and CAP_SETGID
+ * alone, not dumpable; as another user: nothing */
+static int
+listener_drop(const struct pop3_cfg *cfg)
+{
+	if (geteuid() != 0)
+		return 0;
+	if (cfg->uid == (uid_t)-1 || priv_setid_only(cfg->uid, cfg->gid) == -1)
+		return -1;
+	priv_nodump();		/* the TLS key */
+	return 0;
+}
+
+/* pop3_listener_sandbox - see above */
+int
+pop3_listener_sandbox(const struct pop3_cfg *cfg)
+{
+	struct ll_rule r[TOPS_MAX];
+	size_t n;
+	int k;
+
+	/* what a session would otherwise do first, confined */
+	pop3_vmail_lookup(cfg);
+	if (sodium_init() < 0)
+		return errno = EINVAL, -1;
+	tzset();
+	n = tops(r, TOPS_MAX - 4);
+	for (size_t i = 0; sbx_sanitizer_dirs[i] != NULL && i < 4; i++)
+		if ((r[n].fd = open(sbx_sanitizer_dirs[i], O_PATH |
+		    O_DIRECTORY | O_CLOEXEC)) >= 0)
+			r[n++].allow = LL_READ;
+	if (listener_drop(cfg) == -1)
+		k = -1;
+	else
+		k = ll_confine(r, n, NULL, 0);
+	while (n > 0)
+		close(r[--n].fd);
+	if (k == -1)
+		return -1;
+	if (k == 1)
+		ll_missing();
+	return deny_list();
+}
