@@ -153,7 +153,7 @@ const struct conf_key conf_keys[] = {
 	/* sandmail-lspawn and sandmail-local */
 	NUM("local_uid_min", "1000", 1, UINT32_MAX - 1, "lspawn"),
 	NUM("local_uid_max", "60000", 1, UINT32_MAX - 1, "lspawn"),
-	NUM("local_gid_min", "100", 1, UINT32_MAX - 1, "lspawn"),
+	NUM("local_gid_min", "100", 1, UINT32_MAX - 1, "lspawn pop3d"),
 	BOOL("local_allow_programs", "no", "lspawn"),
 	BOOL("lspawn_exec", "no", "lspawn"),
 	BOOL("local_lookup", "yes", "lspawn"),

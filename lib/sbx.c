@@ -217,7 +217,6 @@ int
 priv_drop(uid_t uid, gid_t gid)
 {
 	uid_t r, e, s;
-	gid_t g;
 
 	if (uid == (uid_t)-1)
 		return 0;
@@ -226,8 +225,7 @@ priv_drop(uid_t uid, gid_t gid)
 		    (errno = EPERM, -1);
 	if (uid == 0)
 		return errno = EPERM, -1;	/* never "drop" to root */
-	g = gid;
-	if (setgroups(1, &g) == -1 || setresgid(gid, gid, gid) == -1 ||
+	if (setgroups(0, NULL) == -1 || setresgid(gid, gid, gid) == -1 ||
 	    setresuid(uid, uid, uid) == -1)
 		return -1;
 	if (getresuid(&r, &e, &s) == -1 || r != uid || e != uid || s != uid)
@@ -320,7 +318,7 @@ priv_keep_caps(uid_t uid, gid_t gid, uint64_t keep)
 		    errno != EINVAL)
 			return -1;
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == -1 ||
-	    setgroups(1, &g) == -1 || setresgid(g, g, g) == -1 ||
+	    setgroups(0, NULL) == -1 || setresgid(g, g, g) == -1 ||
 	    setresuid(uid, uid, uid) == -1 ||
 	    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) == -1 || caps_set(keep) == -1)
 		return -1;
@@ -333,12 +331,11 @@ priv_keep_caps(uid_t uid, gid_t gid, uint64_t keep)
 int
 priv_become(uid_t uid, gid_t gid)
 {
-	gid_t g = gid;
 	uid_t r, e, s;
 
 	if (uid == 0 || gid == 0)
 		return errno = EPERM, -1;
-	if (setgroups(1, &g) == -1 || setresgid(gid, gid, gid) == -1 ||
+	if (setgroups(0, NULL) == -1 || setresgid(gid, gid, gid) == -1 ||
 	    setresuid(uid, uid, uid) == -1 || caps_set(0) == -1)
 		return -1;
 	if (getresuid(&r, &e, &s) == -1 || r != uid || e != uid || s != uid ||

@@ -68,7 +68,7 @@ static const struct sbx_rule fork_rules[] = {
 	SBX_ALLOW(dup3),
 	SBX_ALLOW(umask),
 	SBX_ALLOW(close_range),	/* the child keeps fds 0-2 only */
-	SBX_ALLOW1(setgroups, SCMP_A0(SCMP_CMP_EQ, 1)),
+	SBX_ALLOW1(setgroups, SCMP_A0(SCMP_CMP_EQ, 0)),
 	SBX_ALLOW(capset),
 	SBX_ALLOW(capget),
 	SBX_ALLOW(getuid),

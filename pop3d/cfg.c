@@ -67,4 +67,8 @@ cfg_load(struct pop3_cfg *cfg, struct conf *c, const char *path)
 	}
 	cfg->max_msgs = (size_t)conf_num(c, "pop3_max_messages",
 	    POP3_MSGS_MAX, 1, 10000000);
+	/* lspawn's floor: no mailbox process in a system group (shadow,
+	 * disk, ...), and the monitor's and listener's filters hold it */
+	cfg->gid_min = (unsigned long)conf_num(c, "local_gid_min", 100, 1,
+	    UINT32_MAX - 1);
 }

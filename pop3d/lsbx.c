@@ -21,8 +21,8 @@
  *    memory, no mount, namespace or module call, no bind or listen, no
  *    link, symlink, mkdir, mknod, chmod, chown, truncate or xattr call,
  *    no handle-based open, no addressed sendto, no setuid-family call
- *    but setresuid and setresgid, and those never to 0, setgroups of one
- *    group only.
+ *    but setresuid and setresgid, those never to uid 0 nor to a group
+ *    below local_gid_min (pop3_gid_floor), setgroups only to none.
  *
  * What it keeps (doc/design.md): becoming any user but root and, as that
  * user, what that user may do to files outside /dev, /proc and /sys
@@ -87,9 +87,20 @@ static const int denied[] = {
 #define EPERM_IF(ctx, nr, ...) \
 	seccomp_rule_add((ctx), SCMP_ACT_ERRNO(EPERM), (nr), __VA_ARGS__)
 
+/* pop3_gid_floor - the lowest group a setresgid may name in the
+ * listener and its monitors: local_gid_min, or user_pop3d's own group if
+ * that is lower (its login processes drop to it) */
+unsigned long
+pop3_gid_floor(const struct pop3_cfg *cfg)
+{
+	if (cfg->gid != (gid_t)-1 && (unsigned long)cfg->gid < cfg->gid_min)
+		return cfg->gid > 0 ? (unsigned long)cfg->gid : 1;
+	return cfg->gid_min;
+}
+
 /* deny_build - the filter's rules into ctx */
 static int
-deny_build(scmp_filter_ctx ctx)
+deny_build(scmp_filter_ctx ctx, unsigned long gid_floor)
 {
 	static const scmp_datum_t ns[] = { CLONE_NEWNS, CLONE_NEWUSER,
 	    CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS,
@@ -109,14 +120,16 @@ deny_build(scmp_filter_ctx ctx)
 	    SCMP_SYS(openat2), 0) < 0)
 		return -1;
 	if (EPERM_IF(ctx, SCMP_SYS(sendto), 1, SCMP_A4(SCMP_CMP_NE, 0)) < 0 ||
-	    EPERM_IF(ctx, SCMP_SYS(setgroups), 1, SCMP_A0(SCMP_CMP_NE, 1)) < 0)
+	    EPERM_IF(ctx, SCMP_SYS(setgroups), 1, SCMP_A0(SCMP_CMP_NE, 0)) < 0)
 		return -1;
-	/* never uid or gid 0, in any of the three */
+	/* never uid 0, never a group below the floor (shadow, disk, ...:
+	 * local_gid_min, as lspawn), in any of the three; supplementary
+	 * groups none (priv_become's setgroups(0), above) */
 	for (unsigned i = 0; i < 3; i++)
 		if (EPERM_IF(ctx, SCMP_SYS(setresuid), 1,
 		    (struct scmp_arg_cmp){ i, SCMP_CMP_EQ, 0, 0 }) < 0 ||
 		    EPERM_IF(ctx, SCMP_SYS(setresgid), 1,
-		    (struct scmp_arg_cmp){ i, SCMP_CMP_EQ, 0, 0 }) < 0)
+		    (struct scmp_arg_cmp){ i, SCMP_CMP_LT, gid_floor, 0 }) < 0)
 			return -1;
 	return 0;
 }
@@ -124,14 +137,14 @@ deny_build(scmp_filter_ctx ctx)
 /* deny_list - the filter, loaded (the listener forks no reused
  * workers: libseccomp's heap left here costs its sessions nothing) */
 static int
-deny_list(void)
+deny_list(unsigned long gid_floor)
 {
 	scmp_filter_ctx ctx;
 	int r;
 
 	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL)
 		return errno = ENOMEM, -1;
-	if (deny_build(ctx) == -1) {
+	if (deny_build(ctx, gid_floor) == -1) {
 		seccomp_release(ctx);
 		return errno = EINVAL, -1;
 	}
@@ -209,5 +222,5 @@ pop3_listener_sandbox(const struct pop3_cfg *cfg)
 		return -1;
 	if (k == 1)
 		ll_missing();
-	return deny_list();
+	return deny_list(pop3_gid_floor(cfg));
 }

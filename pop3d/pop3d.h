@@ -145,6 +145,7 @@ struct pop3_cfg {
 	struct lim_cfg	 lim;		/* per address and network, shared */
 	char		*limits_file;	/* pop3_limits_file */
 	size_t		 max_msgs;
+	unsigned long	 gid_min;	/* local_gid_min: no mailbox group below */
 };
 
 void	cfg_load(struct pop3_cfg *, struct conf *, const char *path);
@@ -183,6 +184,9 @@ void	session_tls_given(SSL_CTX *);
 /* pop3_listener_sandbox (lsbx.c): the listener's own confinement, once
  * its sockets are bound and its limits file open; 0, or -1 with errno */
 int	pop3_listener_sandbox(const struct pop3_cfg *);
+/* pop3_gid_floor (lsbx.c): the lowest group id the listener and the
+ * monitors may take (local_gid_min, or user_pop3d's group if lower) */
+unsigned long	pop3_gid_floor(const struct pop3_cfg *);
 
 /* session_run: the whole connection on infd/outfd; never returns */
 void	session_run(const struct pop3_cfg *, int infd, int outfd,

@@ -275,9 +275,10 @@ mailbox(int fd, const struct pop3_cfg *cfg, const char *user,
 	struct wr *w;
 	char line[256];
 
-	if (b->uid == 0 || b->gid == 0) {
+	if (b->uid == 0 || b->gid == 0 || b->gid < cfg->gid_min) {
 		log_kv("refuse", "user", user, "reason", b->uid == 0 ?
-		    "uid 0" : "gid 0", NULL);
+		    "uid 0" : b->gid == 0 ? "gid 0" : "gid below local_gid_min",
+		    NULL);
 		say_raw(fd, "-ERR [SYS/PERM] this mailbox is not served\r\n");
 		_exit(EXIT_OK);
 	}
@@ -446,7 +447,7 @@ pop3_monitor_enter(const struct pop3_cfg *cfg)
 {
 	static const struct sbx_rule rules[] = {
 		/* becoming the mailbox owner (priv_become, verified) */
-		SBX_ALLOW1(setgroups, SCMP_A0(SCMP_CMP_EQ, 1)),
+		SBX_ALLOW1(setgroups, SCMP_A0(SCMP_CMP_EQ, 0)),
 		SBX_ALLOW(capset),
 		SBX_ALLOW(capget),
 		SBX_ALLOW(getresuid),
@@ -476,10 +477,13 @@ pop3_monitor_enter(const struct pop3_cfg *cfg)
 		 * come back */
 		{ SCMP_SYS(setresuid), 3, { SCMP_A0(SCMP_CMP_GE, 1),
 		    SCMP_A1(SCMP_CMP_GE, 1), SCMP_A2(SCMP_CMP_GE, 1) } },
+		/* groups from the floor up (local_gid_min): set below */
 		{ SCMP_SYS(setresgid), 3, { SCMP_A0(SCMP_CMP_GE, 1),
 		    SCMP_A1(SCMP_CMP_GE, 1), SCMP_A2(SCMP_CMP_GE, 1) } },
 		SBX_LAST
 	};
+	struct sbx_rule r[sizeof rules / sizeof rules[0]];
+	scmp_datum_t floor = pop3_gid_floor(cfg);
 
 	monitor_root = geteuid() == 0 || priv_cap_held(CAP_SETUID);
 	if (geteuid() == 0 && priv_setid_only(cfg->uid, cfg->gid) == -1)
@@ -487,7 +491,12 @@ pop3_monitor_enter(const struct pop3_cfg *cfg)
 	if (geteuid() != 0 && monitor_root && priv_caps_keep(1ull <<
 	    CAP_SETUID | 1ull << CAP_SETGID) == -1)
 		die_temp("priv_caps_keep", NULL);
-	sbx_enter_or_die(rules);
+	memcpy(r, rules, sizeof rules);
+	for (size_t i = 0; r[i].nr != SBX_END; i++)
+		if (r[i].nr == SCMP_SYS(setresgid))
+			for (unsigned a = 0; a < 3; a++)
+				r[i].args[a].datum_a = floor;
+	sbx_enter_or_die(r);
 }
 
 /* login_child: the login process's set-up; never returns */

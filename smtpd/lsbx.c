@@ -154,7 +154,7 @@ deny_build(scmp_filter_ctx ctx, uid_t uid, gid_t gid)
 	    deny_ids(ctx, SCMP_SYS(setresuid), (unsigned)uid) == -1 ||
 	    deny_ids(ctx, SCMP_SYS(setresgid), (unsigned)gid) == -1 ||
 	    EPERM_IF(ctx, SCMP_SYS(setgroups), 1,
-	    SCMP_A0(SCMP_CMP_NE, 1)) < 0)
+	    SCMP_A0(SCMP_CMP_NE, 0)) < 0)
 		return -1;
 	return 0;
 }

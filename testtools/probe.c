@@ -57,9 +57,12 @@
  * setuid-root setuid-other ptrace maildir genpage clone-ns exec
  * read-users (open the users table: only the opener's job)
  * connect-unix (-U) signal-root (signal 0 to pid 1, root's init)
- * signal-other (signal 0 to -k). */
+ * signal-other (signal 0 to -k)
+ * setgid-system (setresgid to group 42, Debian's shadow: below
+ * local_gid_min) setgroups-system (supplementary group 42). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -501,6 +504,13 @@ attack(const char *a)
 	}
 	if (strcmp(a, "setuid-other") == 0)
 		return setresuid(O.other, O.other, O.other);
+	if (strcmp(a, "setgid-system") == 0)
+		return setresgid(42, 42, 42);
+	if (strcmp(a, "setgroups-system") == 0) {
+		gid_t g = 42;
+
+		return setgroups(1, &g);
+	}
 	if (strcmp(a, "ptrace") == 0) {
 		if (victim <= 0)
 			return errno = ESRCH, -2;

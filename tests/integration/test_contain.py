@@ -197,7 +197,8 @@ def test_forker_holds_no_root(scene):
     its filter), and has no network, no ptrace, no exec of its own.  What
     it can do is its job: become a recipient (setuid-other, uid 4242)."""
     attacks = ["read-secret", "create-root", "unlink-root", "setuid-root",
-               "connect", "udp", "ptrace", "exec"]
+               "connect", "udp", "ptrace", "exec", "setgid-system",
+               "setgroups-system"]
     got = probe(scene, "lfork", attacks + ["setuid-other"])
     assert_blocked(got, attacks)
     assert got["setuid-other"] == "SUCCEEDED"
@@ -252,7 +253,8 @@ def test_pop3_monitor_holds_no_root(scene):
     neither read nor write what only root may, nor become root; it can
     become a mailbox owner, which is its job."""
     attacks = ["read-secret", "create-root", "unlink-root", "setuid-root",
-               "connect", "udp", "ptrace", "exec"]
+               "connect", "udp", "ptrace", "exec", "setgid-system",
+               "setgroups-system"]
     got = probe(scene, "pop3-monitor", attacks + ["setuid-other"])
     assert_blocked(got, attacks)
     assert got["setuid-other"] == "SUCCEEDED"
@@ -459,6 +461,10 @@ def test_pop3_listener_contains_an_attacker(scene, strangers):
     mkdir, chmod, ptrace, namespace, exec, bind, uid 0.  Before, it was
     root, unfiltered: every attack here SUCCEEDED."""
     attacks = [a for a in LISTENER_ATTACKS if a not in POP3_LISTENER_KEEPS]
+    # with CAP_SETGID it could take a system group (shadow) or add it as
+    # a supplementary one: groups below local_gid_min and any
+    # supplementary group are refused (both SUCCEEDED before)
+    attacks += ["setgid-system", "setgroups-system"]
     got = probe(scene, "pop3-listener", attacks, *strangers)
     assert_blocked(got, attacks)
     assert got["read-secret"] == "blocked EACCES"

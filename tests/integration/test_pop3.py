@@ -496,13 +496,16 @@ def test_slow_but_steady_commands(make_site):
     s.close()
 
 
-def test_gid_0_mailbox_refused(make_site):
+@pytest.mark.parametrize("gid", [0, 42])
+def test_gid_0_mailbox_refused(make_site, gid):
     """A localusers entry with gid 0 is not served: the mailbox process
-    would run in root's group (issue: pop3d accepted gid 0)."""
+    would run in root's group (issue: pop3d accepted gid 0); nor one
+    below local_gid_min (42: Debian's shadow), as lspawn delivers to
+    none."""
     s = make_site()
     uid, _ = pop3util.owner_ids()
     with open(os.path.join(s.dir, "localusers"), "w") as f:
-        f.write(f"alice {uid}:0:{s.dir}/home/alice\n")
+        f.write(f"alice {uid}:{gid}:{s.dir}/home/alice\n")
     import subprocess
     from conftest import prog
     subprocess.run([prog("sandmail-cdb"), "-d", s.dir, "localusers"],
@@ -510,7 +513,8 @@ def test_gid_0_mailbox_refused(make_site):
     port = s.start()
     with pytest.raises(poplib.error_proto, match=r"SYS/PERM"):
         connect(port)
-    assert "reason=\"gid 0\"" in s.log() or "reason=gid" in s.log()
+    why = "gid 0" if gid == 0 else "gid below local_gid_min"
+    assert f"reason=\"{why}\"" in s.log()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the monitor's identity "
