@@ -272,7 +272,7 @@ RSPAMD_CONF = """\
 options {
     pidfile = "$RUNDIR/rspamd.pid";
     .include "$CONFDIR/options.inc"
-    dns { nameserver = ["127.0.0.1:1"]; timeout = 1s; retransmits = 1; }
+    .include(try=true; priority=1,duplicate=merge) "$LOCAL_CONFDIR/local.d/options.inc"
 }
 logging { type = "file"; filename = "$LOGDIR/rspamd.log"; level = "info"; }
 worker "rspamd_proxy" {
@@ -286,9 +286,12 @@ worker "rspamd_proxy" {
 """
 
 
-def start_rspamd(procs, d):
+def start_rspamd(procs, d, nameserver="127.0.0.1:1",
+                 headers=("x-spamd-result", "x-rspamd-queue-id"),
+                 local=None):
     """rspamd with a configuration of its own in d: the Debian defaults
-    (modules, GTUBE), our headers, no network (a dead name server)."""
+    (modules, GTUBE), our headers, no network (a dead name server, or
+    the test's own); local: more local.d files, {name: text}."""
     import shutil
     if shutil.which("rspamd") is None:
         pytest.fail("rspamd is not installed (scripts/deps)")
@@ -299,10 +302,15 @@ def start_rspamd(procs, d):
     with open(os.path.join(d, "rspamd.conf"), "w") as f:
         f.write(RSPAMD_CONF.replace("PORT", str(port)))
     with open(os.path.join(d, "local.d", "milter_headers.conf"), "w") as f:
-        f.write('use = ["x-spamd-result", "x-rspamd-queue-id"];\n'
+        f.write("use = [%s];\n" % ", ".join(f'"{h}"' for h in headers) +
                 "skip_local = false;\nskip_authenticated = false;\n")
     with open(os.path.join(d, "local.d", "options.inc"), "w") as f:
-        f.write("local_addrs = [];\n")
+        f.write("local_addrs = [];\n"
+                f'dns {{ nameserver = ["{nameserver}"]; timeout = 5s; '
+                "retransmits = 2; }\n")
+    for name, text in (local or {}).items():
+        with open(os.path.join(d, "local.d", name), "w") as f:
+            f.write(text)
     out = open(os.path.join(d, "out.log"), "w")
     procs.start(["rspamd", "-f", "-i", "-u", "root", "-g", "root", "-c",
                  os.path.join(d, "rspamd.conf"),
