@@ -576,3 +576,27 @@ def test_policy_eom_off_by_default(procs, tmp_path):
         assert all("protocol_state=RCPT" in r for r in srv.requests)
     finally:
         srv.close()
+
+
+@pytest.mark.parametrize("failure,code", [("tempfail", 451), ("dunno", 250)])
+def test_policy_eom_failure_mode(procs, tmp_path, failure, code):
+    """A policy server that never answers END-OF-MESSAGE: its failure
+    mode, 451 4.3.5 and nothing queued, or the message taken."""
+    srv = PolicyServer(lambda req: None if "END-OF-MESSAGE" in req
+                       else b"action=DUNNO\n\n")
+    try:
+        sm = policy_smtpd(procs, tmp_path, srv, smtpd_policy_eom="yes",
+                          smtpd_policy_failure=failure)
+        c = client_from(sm.port)
+        assert c.code("EHLO client.test") == 250
+        code_, lines = eom_message(c, 10)
+        assert code_ == code, lines
+        if code == 451:
+            assert lines == ["451 4.3.5 <END-OF-MESSAGE>: Server "
+                             "configuration problem"], lines
+        c.code("QUIT")
+        assert sm.count() == (1 if code == 250 else 0)
+        assert os.listdir(sm.qdir("tmp")) == []
+        assert "event=failure" in sm.logtext()
+    finally:
+        srv.close()
