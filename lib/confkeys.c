@@ -100,6 +100,7 @@ const struct conf_key conf_keys[] = {
 	    "tempfail|dunno", "smtpd" },
 	{ "smtpd_policy_cache", CONF_SECS, 0, 0, 3600, "10", NULL,
 	    "smtpd" },
+	BOOL("smtpd_policy_eom", "no", "smtpd"),
 	{ "smtpd_dnsbl", CONF_STR, CONF_MULTI, ANY, NULL, NULL, "smtpd" },
 	{ "smtpd_dnswl", CONF_STR, CONF_MULTI, ANY, NULL, NULL, "smtpd" },
 	NUM("smtpd_dnsbl_threshold", "1", 1, 1000000, "smtpd"),

@@ -500,6 +500,12 @@ finish(struct session *s)
 		xact_reset(s);
 		return;
 	}
+	/* the policy service at END-OF-MESSAGE, before the milters' end of
+	 * message as in Postfix (its end-of-data restrictions come first) */
+	if (!policyd_eom(s)) {
+		xact_reset(s);
+		return;
+	}
 	if (s->spooling) {
 		/* the milters have their say; the message they leave goes to
 		 * the queue now, still uncommitted */

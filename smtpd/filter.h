@@ -1,5 +1,6 @@
 /* filter: smtpd's outside checks (doc/filters.md).  Policy delegation
- * (Postfix's SMTP access policy protocol) at RCPT, in policyd.c, and DNS
+ * (Postfix's SMTP access policy protocol) at RCPT and optionally at the
+ * end of the message, in policyd.c, and DNS
  * blocklists at connect, in dnsbl.c.  Each reads its keys from
  * sandmail.conf with cfg_load and opens its one socket before the
  * sandbox (filter_open): a session, compromised or not, can reach the
@@ -53,6 +54,9 @@ void	policyd_reset(void);
  * counts); policyd_commit: before the commit, a HOLD sets ENV_HOLD */
 void	policyd_taken(void);
 void	policyd_commit(struct session *);
+/* policyd_eom: ask about the message at its end (smtpd_policy_eom); 1 go
+ * on, 0 refused (answered) */
+int	policyd_eom(struct session *);
 
 /* verify.c: SPF, DKIM, DMARC and Authentication-Results (port 25) */
 void	verify_load(const struct conf *, const char *hostname);

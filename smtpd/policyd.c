@@ -48,6 +48,7 @@ static struct {
 	int		 timeout_ms;
 	int		 dunno;		/* failure mode: accept */
 	long long	 cache_ms;
+	int		 eom;		/* ask at the end of the message too */
 	int		 fd;
 	int		 lost;		/* the connection failed once */
 	unsigned long	 seq;		/* requests sent, for instance= */
@@ -222,6 +223,7 @@ policyd_load(const struct conf *c)
 	f = conf_str(c, "smtpd_policy_failure", "tempfail");
 	P.dunno = strcmp(f, "dunno") == 0;
 	P.cache_ms = (long long)conf_secs(c, "smtpd_policy_cache", 10) * 1000;
+	P.eom = conf_bool(c, "smtpd_policy_eom", 0);
 }
 
 /* await - poll fd for ev until the deadline (io_now_ms); 1, 0 late, -1 */
@@ -327,14 +329,20 @@ put_attr(struct buf *b, const char *name, const char *val)
 	return 0;
 }
 
+/* request - the request for rcpt at RCPT (rcpt != NULL), or at the end
+ * of the message (NULL: Postfix's END-OF-MESSAGE, the recipient only when
+ * there is one, the text's size) */
 static int
 request(struct buf *b, const struct session *s, const char *rcpt)
 {
 	char n[64];
 	int r = 0;
+	int eom = rcpt == NULL;
 
+	if (eom)
+		rcpt = s->env.nrcpt == 1 ? s->env.rcpt[0].addr : "";
 	r |= put_attr(b, "request", "smtpd_access_policy");
-	r |= put_attr(b, "protocol_state", "RCPT");
+	r |= put_attr(b, "protocol_state", eom ? "END-OF-MESSAGE" : "RCPT");
 	r |= put_attr(b, "protocol_name", s->esmtp ? "ESMTP" : "SMTP");
 	r |= put_attr(b, "client_address", s->ip);
 	r |= put_attr(b, "client_name", "unknown");
@@ -348,7 +356,8 @@ request(struct buf *b, const struct session *s, const char *rcpt)
 	r |= put_attr(b, "queue_id", "");
 	snprintf(n, sizeof n, "%ld.%u.%lu", (long)getpid(), s->nmsg, P.seq);
 	r |= put_attr(b, "instance", n);
-	snprintf(n, sizeof n, "%llu", (unsigned long long)s->mp.size);
+	snprintf(n, sizeof n, "%llu", (unsigned long long)(eom ?
+	    s->env.size : s->mp.size));
 	r |= put_attr(b, "size", n);
 	r |= put_attr(b, "sasl_username", s->auth_user);
 	r |= put_attr(b, "encryption_protocol", s->tls ? "TLS" : "");
@@ -581,6 +590,55 @@ policyd_rcpt(struct session *s, const char *rcpt)
 		    strcasecmp(v.action, "DUNNO") != 0)
 			log_kv("policy", "ip", s->ip, "rcpt", rcpt, "action",
 			    v.action, "text", v.text, "applied", "no", NULL);
+		return 1;
+	}
+}
+
+/* policyd_eom - the policy service's word on the whole message, before
+ * the milters' end of message and the commit (smtpd_policy_eom; Postfix's
+ * check_policy_service in smtpd_end_of_data_restrictions): REJECT and
+ * DEFER refuse the message, HOLD quarantines it; 1 go on, 0 refused
+ * (answered).  Not cached: the message is new each time. */
+int
+policyd_eom(struct session *s)
+{
+	struct buf req = BUF_INIT(PD_ANSWER_MAX);
+	struct pd_verdict v;
+	int r;
+
+	if (P.service == NULL || !P.eom || (s->mode & MODE_LOCAL) ||
+	    may_relay(s))
+		return 1;
+	r = request(&req, s, NULL) == -1 ? (lose("request too long"), -1) :
+	    ask(&req, &v);
+	buf_free(&req);
+	if (r == -1) {
+		if (P.dunno)
+			return 1;
+		refuse(s, "policy service failed", "451 4.3.5 "
+		    "<END-OF-MESSAGE>: Server configuration problem");
+		return 0;
+	}
+	switch (v.kind) {
+	case PD_REJECT:
+	case PD_DEFER:
+		refuse(s, "policy", "%s %s <END-OF-MESSAGE>: End-of-data "
+		    "rejected: %s", v.code, v.esc, v.text);
+		return 0;
+	case PD_HOLD:
+		if (hold[0] == '\0')
+			snprintf(hold, sizeof hold, "%s", v.text[0] != '\0' ?
+			    v.text : "policy HOLD");
+		log_kv("policy", "ip", s->ip, "state", "END-OF-MESSAGE",
+		    "action", "HOLD", "text", hold, "applied", "hold", NULL);
+		return 1;
+	default:
+		/* the text is written: a PREPEND comes too late */
+		if (strcasecmp(v.action, "OK") != 0 &&
+		    strcasecmp(v.action, "DUNNO") != 0)
+			log_kv("policy", "ip", s->ip, "state",
+			    "END-OF-MESSAGE", "action", v.action, "text",
+			    v.text, "applied", "no", NULL);
 		return 1;
 	}
 }

@@ -25,16 +25,20 @@ def udp_free_port(host="127.0.0.1"):
     raise RuntimeError("no free port")
 
 
-def start_dnsmasq(procs, tmp, records, port=None):
+def start_dnsmasq(procs, tmp, records, port=None, tcp_fork=False):
     """Start dnsmasq on 127.0.0.1:port answering for .test only.
 
     records: extra dnsmasq options, e.g. ["--mx-host=a.test,mx.a.test,10"].
+    tcp_fork: serve each TCP connection in a child (--keep-in-foreground
+    rather than --no-daemon, which serves TCP inline: a client that keeps
+    a TCP connection open, as rspamd does, stops all answers).
     Returns the port."""
     if shutil.which("dnsmasq") is None:
         raise RuntimeError("dnsmasq is not installed (scripts/deps)")
     port = port or udp_free_port()
     log = open(os.path.join(tmp, "dnsmasq.log"), "w")
-    argv = ["dnsmasq", "--no-daemon", f"--port={port}",
+    argv = ["dnsmasq", "--keep-in-foreground" if tcp_fork else
+            "--no-daemon", f"--port={port}",
             "--listen-address=127.0.0.1", "--bind-interfaces",
             "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
             "--log-facility=-", "--local=/test/", "--user=root",

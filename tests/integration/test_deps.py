@@ -16,7 +16,8 @@ TOOLS = ("tcpserver", "runsvdir", "sv", "openssl", "cdb", "dnsmasq",
          "smtp-sink", "smtp-source", "mandoc", "man", "setpriv", "mount",
          "useradd", "ss", "swaks", "postgrey", "grep", "opendkim",
          "unbound", "ldns-signzone", "ldns-keygen", "opendkim-genkey",
-         "rspamd", "spamd", "spamc", "spamass-milter")
+         "rspamd", "spamd", "spamc", "spamass-milter", "clamd",
+         "clamav-milter")
 
 
 def check_tools(path=None, python="/usr/bin/python3"):

@@ -497,3 +497,106 @@ def test_iprev_in_authentication_results(procs, tmp_path):
                                 "policy.iprev=127.0.0.3"), got
     assert "event=iprev ip=127.0.0.1 result=pass name=client.test" in \
         sm.logtext()
+
+
+# --- policy at END-OF-MESSAGE (smtpd_policy_eom) ----------------------
+
+def eom_answer(req):
+    """RCPT: DUNNO; END-OF-MESSAGE: by the subject's size class"""
+    if "protocol_state=END-OF-MESSAGE" not in req:
+        return b"action=DUNNO\n\n"
+    size = int(req.split("\nsize=")[1].split("\n")[0])
+    return {0: b"action=DUNNO\n\n", 1: b"action=HOLD big one\n\n",
+            2: b"action=REJECT too big\n\n",
+            3: b"action=DEFER later\n\n"}[min(size // 1000, 3)]
+
+
+def eom_message(c, pad, rcpts=("alice@example.test",)):
+    assert c.code("MAIL FROM:<sender@remote.test>") == 250
+    for r in rcpts:
+        assert c.code(f"RCPT TO:<{r}>") == 250
+    assert c.code("DATA") == 354
+    c.send(f"Subject: t\r\n\r\n{'x' * pad}\r\n.\r\n")
+    return c.reply()
+
+
+def test_policy_at_end_of_message(procs, tmp_path):
+    """smtpd_policy_eom: asked again with protocol_state=END-OF-MESSAGE
+    and the text's size, before the commit: HOLD quarantines the message
+    (Postfix's HOLD in smtpd_end_of_data_restrictions), REJECT and DEFER
+    refuse it and nothing stays in the queue."""
+    srv = PolicyServer(eom_answer)
+    try:
+        sm = policy_smtpd(procs, tmp_path, srv, smtpd_policy_eom="yes")
+        c = client_from(sm.port)
+        assert c.code("EHLO client.test") == 250
+        code, lines = eom_message(c, 10)
+        assert code == 250, lines
+        plain = lines[0].split()[-1]
+        code, lines = eom_message(c, 1200)
+        assert code == 250, lines
+        held = lines[0].split()[-1]
+        assert eom_message(c, 2200) == (554, [
+            "554 5.7.1 <END-OF-MESSAGE>: End-of-data rejected: too big"])
+        assert eom_message(c, 3200, ("alice@example.test",
+                                     "bob@example.test")) == (450, [
+            "450 4.7.1 <END-OF-MESSAGE>: End-of-data rejected: later"])
+        c.code("QUIT")
+        msgs = sm.messages()
+        assert sorted(msgs) == sorted([plain, held]), msgs
+        assert not msgs[plain][0]["flags"] & 32
+        assert msgs[held][0]["flags"] & 32          # ENV_HOLD
+        assert os.listdir(sm.qdir("tmp")) == []
+        log = sm.logtext()
+        assert (f'event=quarantine id={held} by=policy '
+                'reason="big one"') in log, log
+        eoms = [r for r in srv.requests
+                if "protocol_state=END-OF-MESSAGE" in r]
+        assert len(eoms) == 4, srv.requests
+        # the size is the text's; the recipient only when there is one
+        size = len(msgs[plain][1])
+        first = dict(l.split("=", 1) for l in eoms[0].split("\n"))
+        assert first["recipient"] == "alice@example.test", first
+        assert first["recipient_count"] == "1"
+        assert 0 < int(first["size"]) <= size, (first, size)
+        last = dict(l.split("=", 1) for l in eoms[3].split("\n"))
+        assert last["recipient"] == "" and last["recipient_count"] == "2"
+    finally:
+        srv.close()
+
+
+def test_policy_eom_off_by_default(procs, tmp_path):
+    srv = PolicyServer(eom_answer)
+    try:
+        sm = policy_smtpd(procs, tmp_path, srv)
+        c = client_from(sm.port)
+        assert c.code("EHLO client.test") == 250
+        assert eom_message(c, 2200)[0] == 250
+        c.code("QUIT")
+        assert all("protocol_state=RCPT" in r for r in srv.requests)
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize("failure,code", [("tempfail", 451), ("dunno", 250)])
+def test_policy_eom_failure_mode(procs, tmp_path, failure, code):
+    """A policy server that never answers END-OF-MESSAGE: its failure
+    mode, 451 4.3.5 and nothing queued, or the message taken."""
+    srv = PolicyServer(lambda req: None if "END-OF-MESSAGE" in req
+                       else b"action=DUNNO\n\n")
+    try:
+        sm = policy_smtpd(procs, tmp_path, srv, smtpd_policy_eom="yes",
+                          smtpd_policy_failure=failure)
+        c = client_from(sm.port)
+        assert c.code("EHLO client.test") == 250
+        code_, lines = eom_message(c, 10)
+        assert code_ == code, lines
+        if code == 451:
+            assert lines == ["451 4.3.5 <END-OF-MESSAGE>: Server "
+                             "configuration problem"], lines
+        c.code("QUIT")
+        assert sm.count() == (1 if code == 250 else 0)
+        assert os.listdir(sm.qdir("tmp")) == []
+        assert "event=failure" in sm.logtext()
+    finally:
+        srv.close()

@@ -272,7 +272,7 @@ RSPAMD_CONF = """\
 options {
     pidfile = "$RUNDIR/rspamd.pid";
     .include "$CONFDIR/options.inc"
-    dns { nameserver = ["127.0.0.1:1"]; timeout = 1s; retransmits = 1; }
+    .include(try=true; priority=1,duplicate=merge) "$LOCAL_CONFDIR/local.d/options.inc"
 }
 logging { type = "file"; filename = "$LOGDIR/rspamd.log"; level = "info"; }
 worker "rspamd_proxy" {
@@ -286,9 +286,12 @@ worker "rspamd_proxy" {
 """
 
 
-def start_rspamd(procs, d):
+def start_rspamd(procs, d, nameserver="127.0.0.1:1",
+                 headers=("x-spamd-result", "x-rspamd-queue-id"),
+                 local=None):
     """rspamd with a configuration of its own in d: the Debian defaults
-    (modules, GTUBE), our headers, no network (a dead name server)."""
+    (modules, GTUBE), our headers, no network (a dead name server, or
+    the test's own); local: more local.d files, {name: text}."""
     import shutil
     if shutil.which("rspamd") is None:
         pytest.fail("rspamd is not installed (scripts/deps)")
@@ -299,10 +302,15 @@ def start_rspamd(procs, d):
     with open(os.path.join(d, "rspamd.conf"), "w") as f:
         f.write(RSPAMD_CONF.replace("PORT", str(port)))
     with open(os.path.join(d, "local.d", "milter_headers.conf"), "w") as f:
-        f.write('use = ["x-spamd-result", "x-rspamd-queue-id"];\n'
+        f.write("use = [%s];\n" % ", ".join(f'"{h}"' for h in headers) +
                 "skip_local = false;\nskip_authenticated = false;\n")
     with open(os.path.join(d, "local.d", "options.inc"), "w") as f:
-        f.write("local_addrs = [];\n")
+        f.write("local_addrs = [];\n"
+                f'dns {{ nameserver = ["{nameserver}"]; timeout = 5s; '
+                "retransmits = 2; }\n")
+    for name, text in (local or {}).items():
+        with open(os.path.join(d, "local.d", name), "w") as f:
+            f.write(text)
     out = open(os.path.join(d, "out.log"), "w")
     procs.start(["rspamd", "-f", "-i", "-u", "root", "-g", "root", "-c",
                  os.path.join(d, "rspamd.conf"),
@@ -502,3 +510,112 @@ def test_bad_milter_setting_stops_smtpd(procs, tmp_path, value):
                        timeout=30)
     assert r.returncode == 111, r
     assert b"smtpd_milter" in r.stderr, r.stderr
+
+
+# --- a quarantine before the end of the message -----------------------
+
+class RawMilter:
+    """A milter of raw packets on loopback: it asks for the quarantine
+    action and answers MAIL with a quarantine packet ('q'), which the
+    protocol allows at end of message only (libmilter's smfi_quarantine
+    refuses elsewhere, so python3-milter cannot send it)."""
+
+    def __init__(self, at=b"M"):
+        import threading
+        self.at = at            # the stage answered with 'q'
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(8)
+        self.port = self.ls.getsockname()[1]
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        import threading
+        while True:
+            try:
+                s, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(s,),
+                             daemon=True).start()
+
+    @staticmethod
+    def pkt(cmd, data=b""):
+        import struct
+        return struct.pack(">I", len(data) + 1) + cmd + data
+
+    def serve(self, s):
+        import struct
+        buf = b""
+        with s:
+            while True:
+                while len(buf) < 4 or len(buf) < 4 + \
+                        struct.unpack(">I", buf[:4])[0]:
+                    k = s.recv(65536)
+                    if not k:
+                        return
+                    buf += k
+                n = struct.unpack(">I", buf[:4])[0]
+                cmd, buf = buf[4:5], buf[4 + n:]
+                if cmd == b"O":         # version 6, quarantine, all steps
+                    s.sendall(self.pkt(b"O", struct.pack(">III", 6, 0x20,
+                                                         0)))
+                elif cmd == self.at == b"M":
+                    s.sendall(self.pkt(b"q", b"held at MAIL\0"))
+                elif cmd == b"E":
+                    s.sendall((self.pkt(b"q", b"held at the end\0")
+                               if self.at == b"E" else b"") +
+                              self.pkt(b"a"))
+                elif cmd in b"CHMRTLNB":
+                    s.sendall(self.pkt(b"c"))
+                # D (macros), A (abort), Q (quit): no answer
+
+    def close(self):
+        self.ls.close()
+
+
+@pytest.mark.parametrize("action,code", [("tempfail", 451),
+                                         ("accept", 250)])
+def test_quarantine_at_mail_is_a_protocol_error(procs, tmp_path, action,
+                                                code):
+    """A quarantine answered to MAIL is not honoured: the milter broke the
+    protocol, its default action applies (451, or left out), and a
+    message accepted after it is not held."""
+    m = RawMilter()
+    try:
+        sm = smtpd(procs, tmp_path, f"inet:127.0.0.1:{m.port} "
+                   f"default_action={action} timeout=10")
+        c = sm.client()
+        c.code("EHLO client.test")
+        assert c.cmd("MAIL FROM:<s@remote.test>")[0] == code
+        if code == 250:
+            assert c.code("RCPT TO:<alice@example.test>") == 250
+            assert c.code("DATA") == 354
+            assert send(c, MSG)[0] == 250
+        c.code("QUIT")
+        msgs = sm.messages()
+        assert len(msgs) == (1 if code == 250 else 0)
+        for env, _ in msgs.values():
+            assert not env["flags"] & 32, env
+        assert "event=quarantine" not in sm.logtext()
+        assert "event=failure" in sm.logtext()
+    finally:
+        m.close()
+
+
+def test_raw_quarantine_at_end_holds(procs, tmp_path):
+    """The same milter's quarantine at end of message holds it (so the
+    refusal above is about the stage)."""
+    m = RawMilter(at=b"E")
+    try:
+        sm = smtpd(procs, tmp_path, f"inet:127.0.0.1:{m.port} timeout=10")
+        c = sm.client()
+        to_data(c)
+        code, lines = send(c, MSG)
+        assert code == 250, lines
+        c.code("QUIT")
+        env = sm.messages()[lines[0].split()[-1]][0]
+        assert env["flags"] & 32, env
+        assert 'reason="held at the end"' in sm.logtext()
+    finally:
+        m.close()
