@@ -154,3 +154,40 @@ def test_rspamd_verifies(procs, tmp_path):
     assert 'dkim=fail ("body hash did not verify") header.d=signed.test ' \
         "header.s=r1 header.b=" in ar[0], ar
     assert "R_DKIM_REJECT" in text, text
+
+
+def test_rspamd_signs(procs, tmp_path):
+    """rspamd's DKIM signing module (dkim_signing), given a key for the
+    From: domain, signs mail from a local client through the milter; the
+    signature it added, as the queue stored it, verifies (dkimpy, the
+    key's record from the test's own function)."""
+    key, rec = rsa_key(str(tmp_path))
+    kdir = os.path.join(str(tmp_path), "keys")
+    os.makedirs(kdir)
+    shutil.copy(key, os.path.join(kdir, "signed.test.r1.key"))
+    rport = start_rspamd(procs, tmp_path, headers=("x-spamd-result",),
+                         local={"dkim_signing.conf":
+                                f'path = "{kdir}/$domain.$selector.key";\n'
+                                'selector = "r1";\nsign_local = true;\n'
+                                'use_domain = "header";\n'
+                                'allow_hdrfrom_mismatch = true;\n'})
+    sm = Smtpd(procs, tmp_path,
+               smtpd_milter=f"inet:127.0.0.1:{rport} timeout=60")
+    msg = (b"From: Someone <a@signed.test>\r\nTo: <alice@example.test>\r\n"
+           b"Subject: to be signed\r\nDate: Mon, 7 Dec 2026 05:00:00 +0000\r\n"
+           b"Message-ID: <s1@signed.test>\r\n\r\nSome text.\r\n")
+    text = send(sm, msg)
+    head = text.partition("\n\n")[0]
+    assert re.search(r"^DKIM-Signature: .*d=signed\.test", head,
+                     re.M | re.S), head
+    assert "s=r1" in head, head
+    data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+    # the Received: field our session put on top is not signed by rspamd
+    # (it was there first, but rspamd signs From, To, Subject...): the
+    # signature must verify as stored
+    assert dkim.verify(data, dnsfunc=lambda name, timeout=5:
+                       rec.encode() if name == b"r1._domainkey.signed.test."
+                       else None), text
+    # and not once the body is changed
+    assert not dkim.verify(data.replace(b"Some text", b"Other text"),
+                           dnsfunc=lambda name, timeout=5: rec.encode())
