@@ -399,9 +399,13 @@ def test_worker_claiming_idle_while_serving_still_counts(procs, tmp_path):
     # said again, still serving: killed, its client cut off
     os.write(ctl, b"I")
     os.close(ctl)
-    wait_for(lambda: not os.path.exists(f"/proc/{worker}/stat") or
-             open(f"/proc/{worker}/stat").read().split()[2] == "Z",
-             what="the rogue worker killed")
+    def gone():
+        try:
+            with open(f"/proc/{worker}/stat") as f:
+                return f.read().split()[2] == "Z"
+        except FileNotFoundError:      # reaped meanwhile
+            return True
+    wait_for(gone, what="the rogue worker killed")
     with pytest.raises((EOFError, OSError, AssertionError)):
         a.code("NOOP")
     assert "said idle while serving" in s.logtext()

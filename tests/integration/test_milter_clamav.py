@@ -41,7 +41,9 @@ def start_clamav(procs, d, on_infected):
                 f"TemporaryDirectory {d}\nPidFile {d}/clamd.pid\n")
     msock = os.path.join(d, "milter.sock")
     with open(os.path.join(d, "milter.conf"), "w") as f:
-        f.write(f"MilterSocket unix:{msock}\nClamdSocket unix:{csock}\n"
+        # the smtpd listener connects as user_smtpd, not root
+        f.write(f"MilterSocket unix:{msock}\nMilterSocketMode 666\n"
+                f"ClamdSocket unix:{csock}\n"
                 f"Foreground yes\nOnInfected {on_infected}\n"
                 f"OnClean Accept\nAddHeader Replace\nLogInfected Full\n"
                 f"LogFile {d}/milter.log\nPidFile {d}/milter.pid\n"
