@@ -489,6 +489,22 @@ rtls_offered(struct tx *t, struct smtp_conn *c)
 	return -1;
 }
 
+/* REQUIRETLS (RFC 8689 4.2.1, first item): the host must come from a
+ * DNSSEC-secure MX lookup or be listed by an MTA-STS policy in enforce
+ * mode (send gives such jobs tls "mta-sts" and only the listed hosts);
+ * a host the routes table names is the administrator's choice */
+static int
+rtls_mx(struct tx *t, const struct route_host *h)
+{
+	if (!t->rtls || h->mx == MX_SECURE || h->mx == MX_ROUTE ||
+	    t->pol == TLS_STS)
+		return 0;
+	snprintf(t->last, sizeof t->last, "4.7.30 MX host %s was not found "
+	    "by a DNSSEC-secure MX lookup and no MTA-STS policy in enforce "
+	    "mode lists it", h->name);
+	return -1;
+}
+
 /* connect, greeting, EHLO, STARTTLS, AUTH: 0 ready, -1 (t->last says
  * why), 1 retry without TLS */
 static int
@@ -501,6 +517,8 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
 	int k;
 
 	conn_close(c);
+	if (rtls_mx(t, h) == -1)
+		return rtls_refuse(t), -1;
 	/* DANE first: a host it rules out is not even connected to.  The
 	 * TLSA records resolve found are those of mx_port: a route to
 	 * another port has none that count */
@@ -1112,6 +1130,22 @@ try_hosts(struct tx *t, struct smtp_conn *c)
 		}
 }
 
+/* a connection kept from an earlier job may carry REQUIRETLS mail only
+ * to a host this job's route lets it go to */
+static int
+rtls_reuse(struct tx *t, const struct smtp_conn *c)
+{
+	char last[sizeof t->last];
+	int ok = 0;
+
+	memcpy(last, t->last, sizeof last);
+	for (uint32_t i = 0; i < t->job->nhost && !ok; i++)
+		ok = strcasecmp(t->job->host[i].name, c->host) == 0 &&
+		    rtls_mx(t, &t->job->host[i]) == 0;
+	memcpy(t->last, last, sizeof last);
+	return ok;
+}
+
 /* smtp_job - see smtp.h */
 int
 smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
@@ -1123,7 +1157,7 @@ smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
 		return -1;
 	if (c->fd >= 0 && t.rtls && (!(c->ehlo.ext & EXT_REQUIRETLS) ||
 	    (strcmp(c->tlsv, "verified") != 0 &&
-	    strcmp(c->tlsv, "dane-verified") != 0)))
+	    strcmp(c->tlsv, "dane-verified") != 0) || !rtls_reuse(&t, c)))
 		smtp_quit(cfg, c);	/* made for mail that asked less */
 	if (c->fd >= 0 && pending(&t)) {
 		/* a reused connection: if it has gone stale, start over */

@@ -636,6 +636,7 @@ req_mx_done(struct req *r, const struct dres *mx)
 	r->mx_secure = cfg->dnssec && mx->secure;
 	r->issuing = 1;
 	for (unsigned i = 0; i < r->nhost; i++) {
+		r->host[i].mx_secure = r->mx_secure;
 		r->pending += 2;
 		lookup_start(r, (int)(3 * i), r->host[i].name, DNS_T_A);
 		lookup_start(r, (int)(3 * i + 1), r->host[i].name, DNS_T_AAAA);

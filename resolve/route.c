@@ -188,6 +188,7 @@ fill_host(struct route_host *rh, const struct rhost *h, int v6first)
 	    fill_dane(rh, h) == -1)
 		return -1;
 	rh->pref = h->pref;
+	rh->mx = h->mx_secure ? MX_SECURE : MX_INSECURE;
 	if (v6first)
 		return add_addrs(rh, &h->aaaa) | add_addrs(rh, &h->a);
 	return add_addrs(rh, &h->a) | add_addrs(rh, &h->aaaa);

@@ -26,7 +26,8 @@ struct rhost {
 	char		name[DNS_NAME_BUF];
 	uint16_t	pref;
 	struct dres	a, aaaa;
-	int		tlsa_asked;	/* dns_dnssec on and a secure MX set */
+	int		mx_secure;	/* dns_dnssec on and a secure MX set */
+	int		tlsa_asked;	/* that, and a name TLSA can have */
 	struct dres	tlsa;		/* _PORT._tcp.NAME, when asked */
 };
 

@@ -794,12 +794,16 @@ tlsa_copy(struct route_host *h, const struct route_host *src)
 	return 0;
 }
 
+/* hosts_for - the job's hosts.  Those of the domain's own MX set carry
+ * resolve's word on it (REQUIRETLS needs a secure one, RFC 8689 4.2.1);
+ * a host the routes table names was chosen by the administrator */
 static int
 hosts_for(struct send *s, struct rjob *rj, const struct route *rt,
-    const struct rcache *c)
+    const struct rcache *c, const char *domain)
 {
 	struct route_host *h;
 	uint32_t n = rt->literal ? 1 : c->nhost;
+	int routed = rt->literal || strcasecmp(rt->name, domain) != 0;
 
 	if ((h = calloc(n ? n : 1, sizeof *h)) == NULL)
 		return -1;
@@ -822,6 +826,7 @@ hosts_for(struct send *s, struct rjob *rj, const struct route *rt,
 				return -1;
 		if (src != NULL && tlsa_copy(&h[i], src) == -1)
 			return -1;
+		h[i].mx = routed ? MX_ROUTE : src->mx;
 	}
 	(void)s;
 	return 0;
@@ -868,7 +873,7 @@ start_remote(struct send *s, struct live *l, const struct route *rt,
 	j->rc = malloc(n * sizeof *j->rc);
 	j->dkey = strdup(rt->dkey);
 	if (rj.rcpt == NULL || j->rc == NULL || j->dkey == NULL ||
-	    hosts_for(s, &rj, rt, c) == -1)
+	    hosts_for(s, &rj, rt, c, l->rc[idx[0]].domain) == -1)
 		die_temp("malloc", NULL);
 	for (size_t k = 0; k < n; k++) {
 		struct rcpt *r = &l->rc[idx[k]];

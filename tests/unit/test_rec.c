@@ -445,9 +445,10 @@ test_rjob(void **state)
 	rjob_free(&d);
 	{
 		/* patch the last host's port field to 65536 (before it:
-		 * its address, its naddr; after them its DANE state and
-		 * TLSA count, the DKIM fields and the proto byte) */
-		size_t off = b.len - 1 - (4 + strlen(j.dkim)) - 5 - (4 + 9) -
+		 * its address, its naddr; after them its DANE state,
+		 * TLSA count and MX state, the DKIM fields and the proto
+		 * byte) */
+		size_t off = b.len - 1 - (4 + strlen(j.dkim)) - 6 - (4 + 9) -
 		    4 - 4;
 
 		assert_memory_equal(b.p + off, "\0\0\0\0", 4);
@@ -466,6 +467,40 @@ test_rjob(void **state)
 		rjob_encode(&b, &j);
 		assert_int_equal(rjob_decode(&d, b.p, b.len), -1);
 	}
+	buf_free(&b);
+}
+
+/* how a host came into the route (RFC 8689 4.2.1): MX secure or not, or
+ * a route; 0 goes out as insecure, anything else is malformed */
+static void
+test_hosts_mx(void **state)
+{
+	static char *addrs[] = { "192.0.2.1" };
+	static const uint8_t ok[] = { MX_SECURE, MX_INSECURE, MX_ROUTE };
+	struct route_host h = { "mx.example.org", 5, 0, 1, addrs };
+	struct rans a = { 4, ST_OK, "", 1, &h }, ad;
+	struct buf b = BUF_INIT(JOB_MAX);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof ok; i++) {
+		h.mx = ok[i];
+		b.len = 0;
+		assert_int_equal(rans_encode(&b, &a), 0);
+		assert_int_equal(rans_decode(&ad, b.p, b.len), 0);
+		assert_int_equal(ad.host[0].mx, ok[i]);
+		rans_free(&ad);
+	}
+	cuts(&b, (dec_fn *)rans_decode, (free_fn *)rans_free, &ad);
+	h.mx = 0;
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), 0);
+	assert_int_equal(ad.host[0].mx, MX_INSECURE);
+	rans_free(&ad);
+	h.mx = 's';
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), -1);
 	buf_free(&b);
 }
 
@@ -599,6 +634,7 @@ main(void)
 		cmocka_unit_test(test_rjob),
 		cmocka_unit_test(test_rres_rqry_rans),
 		cmocka_unit_test(test_hosts_dane),
+		cmocka_unit_test(test_hosts_mx),
 	};
 
 	return cmocka_run_group_tests_name("rec", tests, NULL, NULL);
