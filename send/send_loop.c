@@ -1039,9 +1039,13 @@ static int
 commit_report(struct send *s, struct live *l, const char *to,
     const struct brec *v, size_t n)
 {
+	/* RFC 8689 5: a report on REQUIRETLS mail tells of it as much as
+	 * the mail itself did, so it goes with REQUIRETLS too, and as if
+	 * RET=HDRS had been given: never the body, whatever RET said */
+	uint32_t rtls = l->info.flags & ENV_REQUIRETLS;
 	struct bctx bc = { s->c.hostname, l->m->id, to, l->info.envid,
 	    l->info.arrival, now_s(), l->info.arrival + s->c.lifetime,
-	    l->info.ret, -1, NULL };
+	    rtls ? RET_HDRS : l->info.ret, -1, NULL };
 	struct env e;
 	struct qw q;
 	int rv = -1;
@@ -1056,7 +1060,7 @@ commit_report(struct send *s, struct live *l, const char *to,
 	    env_add_rcpt(&e, to, 0, "") == 0 &&
 	    bounce_write(&bc, v, n, qw_put, &q) == 0) {
 		e.arrival = now_s();
-		e.flags = ENV_BOUNCE;
+		e.flags = ENV_BOUNCE | rtls;
 		rv = qw_commit(&q, &e);
 		if (rv == 0)
 			log_kv("report", "id", l->m->id, "to", to, "new",

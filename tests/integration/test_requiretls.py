@@ -187,3 +187,29 @@ def test_rspawn_requiretls_needs_a_secure_route(procs, tmp_path):
         srv.close()
     assert sorted(t.rcpts[0] for t in srv.done()) == [
         f"RCPT TO:<{w}@example.test>" for w in "bcde"]
+
+
+def test_bounce_of_requiretls_mail_goes_with_requiretls(system, dns):
+    """RFC 8689 5: the report on REQUIRETLS mail is sent with REQUIRETLS
+    itself, and as if RET=HDRS had been given: the original's headers,
+    never its body, even when the sender asked for RET=FULL.  The mail
+    to plain.test bounces (an insecure MX set); the report goes to the
+    sender at ok.good.test, whose mx1 is DANE-secure and offers
+    REQUIRETLS."""
+    s = system(conf=tls_conf(dns), servers=(1, 5))
+    s.mx[1].ehlo.append("REQUIRETLS")
+    with smtplib.SMTP("127.0.0.1", s.port, timeout=20) as c:
+        c.starttls(context=client_ctx())
+        c.ehlo()
+        c.sendmail("a@ok.good.test", ["x@plain.test"],
+                   MSG.replace(b"\n", b"\r\n"),
+                   mail_options=["REQUIRETLS", "RET=FULL"])
+    wait_line(s, "event=bounced", "to=x@plain.test")
+    t = wait_delivered(s.mx[1], "a@ok.good.test")
+    assert t.tls
+    words = t.mail.upper().split()
+    assert words[1] == "FROM:<>" and "REQUIRETLS" in words, t.mail
+    assert not any(w.startswith("RET=") for w in words), t.mail
+    assert b"Subject: hi" in t.data and b"text/rfc822-headers" in t.data
+    assert b"line one" not in t.data and b"message/rfc822" not in t.data
+    assert s.mx[5].connections == 0
