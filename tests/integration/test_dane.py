@@ -12,6 +12,10 @@ which the TLSA names carry: _PORT._tcp.mxN.good.test).
     bogusmx.good.test      MX altered after signing     deferred (4.4.3)
     ta.good.test      mx6  2 0 1 <the test CA>          delivered
     implicit.good.test     no MX (secure denial), TLSA  delivered
+    cname.good.test   alias1 CNAME mx1: mx1's key; another at alias1
+                                                    delivered (mx1's)
+    cname2.good.test  alias2 CNAME mx7: no TLSA at mx7; the key at
+                      alias2                        delivered (alias2's)
     plain.test        mx5  unsigned                     normal policy
 """
 import hashlib
@@ -85,6 +89,13 @@ mx6 IN A {ADDR[6]}
 _{port}._tcp.mx6 IN TLSA 2 0 1 {ca}
 implicit IN A {ADDR[1]}
 _{port}._tcp.implicit IN TLSA 3 1 1 {key}
+cname IN MX 10 alias1
+alias1 IN CNAME mx1
+_{port}._tcp.alias1 IN TLSA 3 1 1 {other}
+cname2 IN MX 10 alias2
+alias2 IN CNAME mx7
+mx7 IN A {ADDR[1]}
+_{port}._tcp.alias2 IN TLSA 3 1 1 {key}
 """
 
 
@@ -304,6 +315,29 @@ def test_implicit_mx_uses_the_domains_own_tlsa(system):
         s, "event=delivery", "rcpt=a@implicit.good.test")
     ln = wait_line(s, "event=route", "domain=implicit.good.test")
     assert "mx=secure" in ln and "dane=S" in ln
+
+
+def test_tlsa_of_the_cname_expanded_name_first(system):
+    """RFC 7672 2.2.3: the MX host alias1 is a CNAME of mx1; the TLSA
+    records of the expanded name (mx1's, matching) count, not the
+    alias's own (not matching)."""
+    s = system(servers=(1,))
+    submit(s, ["a@cname.good.test"])
+    assert wait_delivered(s.mx[1], "a@cname.good.test").tls
+    assert "tls=dane-verified" in wait_line(
+        s, "event=delivery", "rcpt=a@cname.good.test")
+    ln = wait_line(s, "event=route", "domain=cname.good.test")
+    assert "mx=secure" in ln and "dane=S" in ln
+
+
+def test_tlsa_of_the_alias_when_the_expanded_name_has_none(system):
+    """alias2 is a CNAME of mx7, which has no TLSA records (secure
+    denial): the alias's own records count."""
+    s = system(servers=(1,))
+    submit(s, ["a@cname2.good.test"])
+    assert wait_delivered(s.mx[1], "a@cname2.good.test").tls
+    assert "tls=dane-verified" in wait_line(
+        s, "event=delivery", "rcpt=a@cname2.good.test")
 
 
 def test_wrong_certificate_is_deferred(system):
