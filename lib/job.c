@@ -338,6 +338,8 @@ rres_encode(struct buf *b, const struct rres *r)
 
 	for (uint32_t i = 0; i < r->nrcpt && e == 0; i++)
 		e = pk_u8(b, r->rcpt[i].status) | pk_cstr(b, r->rcpt[i].text);
+	if (e == 0)
+		e = pk_cstr(b, r->tlsfail != NULL ? r->tlsfail : "");
 	return e ? -1 : 0;
 }
 
@@ -362,6 +364,8 @@ rres_fields(struct rres *r, struct cur *c)
 			return bad();
 		}
 	}
+	if (cur_cstr(c, &r->tlsfail, JOB_TEXT_MAX) == -1)
+		return bad();
 	return cur_end(c);
 }
 
@@ -387,6 +391,7 @@ rres_free(struct rres *r)
 	for (uint32_t i = 0; i < r->nrcpt; i++)
 		free(r->rcpt[i].text);
 	free(r->rcpt);
+	free(r->tlsfail);
 	memset(r, 0, sizeof *r);
 }
 

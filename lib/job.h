@@ -132,6 +132,10 @@ struct rres {
 	uint32_t	 port;		/* its TCP port; 0: none (a UNIX socket) */
 	uint32_t	 nrcpt;
 	struct rres_rcpt *rcpt;
+	char		*tlsfail;	/* a TLS failure the policy let pass
+					 * (MTA-STS testing, RFC 8461 5), in
+					 * the words it would have deferred
+					 * with, for TLS reporting; or "" */
 };
 
 /* A route for a domain. */

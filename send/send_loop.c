@@ -47,7 +47,7 @@ struct route {
 	int		 literal;
 	int		 lmtp;		/* "lmtp:" value: enum job_proto */
 	char		 user[256], pass[256];
-	char		 tls[16];
+	char		 tls[24];	/* tls_policy value, or mta-sts[-testing] */
 };
 
 static uint64_t
@@ -1314,8 +1314,10 @@ on_rres(struct send *s)
 		rres_free(&r);
 		return;
 	}
-	ssts_session(j->dkey, r.nrcpt ? r.rcpt[0].status : ST_TEMP, r.mta,
-	    r.nrcpt ? r.rcpt[0].text : "");
+	/* a failure MTA-STS testing let pass is reported as one */
+	ssts_session(j->dkey, r.tlsfail[0] != '\0' ? ST_TEMP : r.nrcpt ?
+	    r.rcpt[0].status : ST_TEMP, r.mta, r.tlsfail[0] != '\0' ?
+	    r.tlsfail : r.nrcpt ? r.rcpt[0].text : "");
 	relay_port = r.port;
 	for (size_t k = 0; k < j->n; k++)
 		result(s, j->l, j->rc[k], k < r.nrcpt ? r.rcpt[k].status :

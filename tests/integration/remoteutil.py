@@ -71,6 +71,7 @@ def decode_rres(b):
     r["port"] = c.u32()
     for _ in range(c.u32()):
         r["rcpts"].append((chr(c.u8()), c.str()))
+    r["tlsfail"] = c.str()
     c.end()
     return r
 

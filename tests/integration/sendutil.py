@@ -343,6 +343,7 @@ class FakeRspawn(Peer):
                 u32(len(res))
             for st, text in res:
                 out += st.encode() + pstr(text)
+            out += pstr("")     # tlsfail: no MTA-STS testing here
             try:
                 self.sock.send(out)
             except OSError:

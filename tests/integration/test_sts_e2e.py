@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None,
 MSG = b"From: a@sender.test\nSubject: sts\n\nhello\n"
 # domain label -> the address of its MX host mx.LABEL.test
 MX = {"enf": "127.0.0.2", "notin": "127.0.0.3", "cert": "127.0.0.4",
-      "testing": "127.0.0.5"}
+      "testing": "127.0.0.5", "testcert": "127.0.0.7"}
 
 
 class System:
@@ -56,14 +56,15 @@ def system(procs, tmp_path):
     s.ca, cakey = make_ca(tmp)
     web_cert, web_key = make_cert(tmp, s.ca, cakey, "web",
                                   [f"mta-sts.{d}.test" for d in MX])
-    # every MX host's certificate is from our CA but cert.test's
+    # every MX host's certificate is from our CA but cert.test's and
+    # testcert.test's
     other = os.path.join(tmp, "other")
     os.mkdir(other)
     ca2, ca2key = make_ca(other, "a CA nobody trusts")
     s.mx_port = common_port(list(MX.values()) + ["127.0.0.6"])
     s.mx = {}
     for d, addr in MX.items():
-        if d == "cert":
+        if d in ("cert", "testcert"):
             c, k = make_cert(other, ca2, ca2key, "mx", [f"mx.{d}.test"])
         else:
             c, k = make_cert(tmp, s.ca, cakey, f"mx-{d}", [f"mx.{d}.test"])
@@ -85,6 +86,8 @@ def system(procs, tmp_path):
              "rua=mailto:tls@rpt.test",
              # (no comma: dnsmasq makes one string of each part)
              "--txt-record=_smtp._tls.cert.test,v=TLSRPTv1;rua=mailto:"
+             "tls@rpt.test",
+             "--txt-record=_smtp._tls.testcert.test,v=TLSRPTv1;rua=mailto:"
              "tls@rpt.test"]
     dns = start_dnsmasq(procs, tmp, recs)
     s.web_port = free_port()
@@ -94,6 +97,7 @@ def system(procs, tmp_path):
         "notin": policy("enforce", ["mx.elsewhere.test", "*.notin.test.x"]),
         "cert": policy("enforce", ["*.cert.test"]),
         "testing": policy("testing", ["elsewhere.testing.test"]),
+        "testcert": policy("testing", ["mx.testcert.test"]),
     })
     cache = os.path.join(tmp, "sts")
     os.mkdir(cache, 0o700)
@@ -290,3 +294,34 @@ def test_tls_reports_reach_the_rua(system):
     d = cert["failure-details"][0]
     assert d["result-type"] == "certificate-not-trusted"
     assert d["receiving-mx-hostname"] == "mx.cert.test"
+
+
+def test_testing_mode_checks_the_certificate_and_reports(system):
+    """RFC 8461 5: under a policy in testing mode the MX certificate is
+    checked as enforce would (it is from a CA nobody trusts here), the
+    failure logged and reported (RFC 8460), and the mail delivered all
+    the same."""
+    submit(system, ["b@testcert.test"])
+    t = wait_for(lambda: system.mx["testcert"].done(), timeout=60,
+                 what="delivery")[0]
+    assert t.tls and "TO:<b@testcert.test>" in t.rcpts[0]
+    ln = wait_for(lambda: [x for x in startlog(system).splitlines()
+                           if "event=mta-sts" in x and "mode=testing" in x
+                           and "mx=mx.testcert.test" in x and
+                           "would fail under enforce" in x],
+                  timeout=60, what="the log line")[0]
+    assert "TLS with mx.testcert.test" in ln
+
+    def report():
+        for r in system.rpt.done():
+            m, js = report_of(r)
+            if m["TLS-Report-Domain"] == "testcert.test":
+                return js
+        return None
+    js = wait_for(report, timeout=60, what="the TLS report")
+    p = js["policies"][0]
+    assert "mode: testing" in p["policy"]["policy-string"]
+    assert p["summary"]["total-failure-session-count"] >= 1
+    d = p["failure-details"][0]
+    assert d["result-type"] == "certificate-not-trusted"
+    assert d["receiving-mx-hostname"] == "mx.testcert.test"

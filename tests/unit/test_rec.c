@@ -590,6 +590,14 @@ test_rres_rqry_rans(void **state)
 	assert_int_equal(rd.port, 2525);
 	assert_int_equal(rd.rcpt[1].status, ST_PERM);
 	assert_string_equal(rd.rcpt[1].text, "550 no");
+	assert_string_equal(rd.tlsfail, "");	/* NULL goes out as "" */
+	rres_free(&rd);
+	r.tlsfail = "4.7.5 TLS with mx.d.e[192.0.2.1] failed: hostname "
+	    "mismatch";
+	b.len = 0;
+	assert_int_equal(rres_encode(&b, &r), 0);
+	assert_int_equal(rres_decode(&rd, b.p, b.len), 0);
+	assert_string_equal(rd.tlsfail, r.tlsfail);
 	rres_free(&rd);
 	cuts(&b, (dec_fn *)rres_decode, (free_fn *)rres_free, &rd);
 	/* a port above 65535 is no port */
