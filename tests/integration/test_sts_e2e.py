@@ -55,7 +55,8 @@ def system(procs, tmp_path):
     tmp = str(tmp_path)
     s.ca, cakey = make_ca(tmp)
     web_cert, web_key = make_cert(tmp, s.ca, cakey, "web",
-                                  [f"mta-sts.{d}.test" for d in MX])
+                                  [f"mta-sts.{d}.test" for d in MX] +
+                                  ["rua.rpt.test"])
     # every MX host's certificate is from our CA but cert.test's and
     # testcert.test's
     other = os.path.join(tmp, "other")
@@ -88,7 +89,11 @@ def system(procs, tmp_path):
              "--txt-record=_smtp._tls.cert.test,v=TLSRPTv1;rua=mailto:"
              "tls@rpt.test",
              "--txt-record=_smtp._tls.testcert.test,v=TLSRPTv1;rua=mailto:"
-             "tls@rpt.test"]
+             "tls@rpt.test",
+             # testing.test's go by HTTPS POST to our policy server
+             "--host-record=rua.rpt.test,127.0.0.1",
+             "--txt-record=_smtp._tls.testing.test,v=TLSRPTv1;rua=https:"
+             "//rua.rpt.test/tlsrpt"]
     dns = start_dnsmasq(procs, tmp, recs)
     s.web_port = free_port()
     s.web = PolicyServer(s.web_port, web_cert, web_key)
@@ -325,3 +330,25 @@ def test_testing_mode_checks_the_certificate_and_reports(system):
     d = p["failure-details"][0]
     assert d["result-type"] == "certificate-not-trusted"
     assert d["receiving-mx-hostname"] == "mx.testcert.test"
+
+
+def test_tls_report_posted_to_an_https_rua(system):
+    """RFC 8460 3: an https: rua gets the gzipped JSON report by POST
+    as application/tlsrpt+gzip (the host by our own DNS, its certificate
+    checked against mta_sts_ca_file)."""
+    import jsonschema                   # python3-jsonschema (scripts/deps)
+    submit(system, ["b@testing.test"])
+    wait_for(lambda: system.mx["testing"].done(), timeout=60,
+             what="delivery")
+    host, path, ctype, body = wait_for(
+        lambda: system.web.posts, timeout=60, what="the POSTed report")[0]
+    assert (host, path, ctype) == ("rua.rpt.test", "/tlsrpt",
+                                   "application/tlsrpt+gzip")
+    js = json.loads(gzip.decompress(body))
+    jsonschema.validate(js, SCHEMA)
+    p = js["policies"][0]
+    assert p["policy"]["policy-domain"] == "testing.test"
+    assert "mode: testing" in p["policy"]["policy-string"]
+    assert p["summary"]["total-successful-session-count"] >= 1
+    wait_for(lambda: "to=https://rua.rpt.test/tlsrpt" in startlog(system),
+             timeout=30, what="the log line of the POST")
