@@ -512,3 +512,42 @@ def test_rspawn_dane_wins_over_mta_sts(procs, tmp_path):
     assert "tls=dane-verified" in logs[0]
     assert "DANE instead of the policy's PKIX check" in logs[0]
     assert "dane-verified" not in logs[1]
+
+
+# --- sandmail-tlspolicy: what applies to a domain, and why ---------------
+
+def tlspolicy(s, domain):
+    return subprocess.run([prog("sandmail-tlspolicy"), "-c", s.conf,
+                           domain], check=True, capture_output=True,
+                          text=True, timeout=60).stdout
+
+
+def test_tlspolicy_tool_says_what_applies(system, dns):
+    s = system(tables={"tls_policy": "wrong.good.test verify\n",
+                       "routes": "routed.good.test relay.good.test:2525\n"},
+               servers=())
+    out = tlspolicy(s, "OK.good.test")
+    assert "domain: ok.good.test\n" in out
+    assert "tls_policy: (no entry: remote_tls applies)" in out
+    assert "remote_tls: dane" in out
+    assert "mx: DNSSEC-secure" in out
+    assert ("mx host: mx1.good.test pref 10: secure TLSA records, 1 "
+            "usable (first: 3 1 1 ") in out
+    assert "next delivery: remote_tls dane (DANE for the hosts" in out
+    assert "requiretls: possible" in out
+    assert "mta-sts: off" in out
+    out = tlspolicy(s, "plain.test")
+    assert "mx: not DNSSEC-secure" in out
+    assert "mx host: mx5.plain.test pref 10: no DANE" in out
+    assert "requiretls: REQUIRETLS mail bounces (5.7.30)" in out
+    out = tlspolicy(s, "bogus.good.test")
+    assert f"TLSA lookup of _{dns['port']}._tcp.mx4.good.test failed" in out
+    assert "mx4.good.test is not used" in out
+    out = tlspolicy(s, "wrong.good.test")
+    assert "tls_policy: verify" in out
+    assert "next delivery: tls_policy verify" in out
+    out = tlspolicy(s, "routed.good.test")
+    assert "route: relay.good.test:2525" in out
+    assert "next delivery: to the route relay.good.test:2525 under dane" \
+        in out
+    assert "requiretls: possible (a route" in out

@@ -352,3 +352,22 @@ def test_tls_report_posted_to_an_https_rua(system):
     assert p["summary"]["total-successful-session-count"] >= 1
     wait_for(lambda: "to=https://rua.rpt.test/tlsrpt" in startlog(system),
              timeout=30, what="the log line of the POST")
+
+
+def test_tlspolicy_tool_shows_the_cached_policy(system):
+    """sandmail-tlspolicy reads the policy sandmail-sts cached."""
+    import subprocess
+    submit(system, ["b@enf.test"])
+    wait_for(lambda: system.mx["enf"].done(), timeout=60, what="delivery")
+    out = subprocess.run([prog("sandmail-tlspolicy"), "-c",
+                          system.smtpd.conf, "enf.test"], check=True,
+                         capture_output=True, text=True, timeout=60).stdout
+    assert "mta-sts: mode enforce, id 1, max_age 86400, valid; mx: " \
+        "mx.enf.test" in out
+    assert "mx: DNSSEC not trusted (dns_dnssec no)" in out
+    assert "next delivery: MTA-STS enforce: only the MX hosts" in out
+    assert "requiretls: possible" in out
+    out = subprocess.run([prog("sandmail-tlspolicy"), "-c",
+                          system.smtpd.conf, "nothing.test"], check=True,
+                         capture_output=True, text=True, timeout=60).stdout
+    assert "mta-sts: no policy cached" in out
