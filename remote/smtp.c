@@ -371,6 +371,8 @@ starttls(struct tx *t, struct smtp_conn *c, const struct route_host *h)
 		/* RFC 3463 X.7.5: cryptographic failure */
 		snprintf(t->last, sizeof t->last, "4.7.5 TLS with %s failed: "
 		    "%s", c->mta, err);
+		if (t->sts_testing && !tls_required(t))
+			sts_testing_fail(t, c, "%s", t->last);
 		return -1;
 	}
 	c->tls = 1;
@@ -553,7 +555,8 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
 	int k;
 
 	conn_close(c);
-	c->tlsfail[0] = '\0';
+	if (!notls)	/* (the retry in clear keeps why TLS failed) */
+		c->tlsfail[0] = '\0';
 	if (rtls_mx(t, h) == -1)
 		return rtls_refuse(t), -1;
 	/* DANE first: a host it rules out is not even connected to.  The

@@ -371,3 +371,56 @@ def test_tlspolicy_tool_shows_the_cached_policy(system):
                           system.smtpd.conf, "nothing.test"], check=True,
                          capture_output=True, text=True, timeout=60).stdout
     assert "mta-sts: no policy cached" in out
+
+
+def test_rspawn_testing_mode_reports_what_enforce_would_refuse(procs,
+                                                               tmp_path):
+    """rspawn alone, jobs with tls mta-sts-testing (remote_tls may): each
+    is delivered, and the result's tlsfail says what an enforced policy
+    would have deferred: a certificate nothing here trusts, a handshake
+    that failed (then the mail goes in clear), no STARTTLS.  Without the
+    testing value tlsfail stays empty."""
+    import ssl
+    from remoteutil import Rspawn, write_conf
+    from test_remote import MSG as RMSG
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    mine.mkdir()
+    theirs.mkdir()
+    ca, cakey = make_ca(str(mine))
+    ca2, ca2key = make_ca(str(theirs), "a CA nobody trusts")
+    good = make_cert(str(mine), ca, cakey, "good", ["mx.example.test"])
+    bad = make_cert(str(theirs), ca2, ca2key, "bad", ["mx.example.test"])
+    addrs = ["127.0.84.11", "127.0.84.12", "127.0.84.13", "127.0.84.14"]
+    port = common_port(addrs)
+    srv = [SMTPServer(a, port, "mx.example.test") for a in addrs]
+    srv[0].tls_ctx = server_tls_ctx(*good)
+    srv[1].tls_ctx = server_tls_ctx(*bad)
+    old = server_tls_ctx(*good)
+    old.maximum_version = ssl.TLSVersion.TLSv1_1    # we refuse it
+    srv[2].tls_ctx = old
+    srv[3].tls_ctx = None
+    conf = write_conf(str(tmp_path), port, f"tls_ca_file {ca}\n")
+    r = Rspawn(procs, conf, str(tmp_path))
+    try:
+        want = [None, "failed: ", "4.7.5 TLS with",
+                "does not offer STARTTLS"]
+        for i, (a, text) in enumerate(zip(addrs, want)):
+            res = r.deliver(RMSG, [f"t{i}@example.test"],
+                            [("mx.example.test", [a])],
+                            tls="mta-sts-testing")
+            assert res["rcpts"][0][0] == "K", (i, res)
+            if text is None:
+                assert res["tlsfail"] == "", (i, res)
+            else:
+                assert text in res["tlsfail"], (i, res)
+                assert res["tlsfail"].startswith(("4.7.5 ", "4.7.4 ")), res
+        res = r.deliver(RMSG, ["plain@example.test"],
+                        [("mx.example.test", [addrs[1]])])
+        assert res["rcpts"][0][0] == "K" and res["tlsfail"] == "", res
+    finally:
+        assert r.close() == 0, r.log()
+        for s in srv:
+            s.close()
+    log = r.log()
+    assert log.count("event=mta-sts") == 3, log
+    assert "would fail under enforce" in log
