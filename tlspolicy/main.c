@@ -262,7 +262,8 @@ main(int argc, char *argv[])
 	struct host h[HOSTS_MAX];
 	struct sts_policy pol;
 	struct ns ns;
-	const char *conf = NULL, *route, *tp, *rt, *dir;
+	const char *conf = NULL, *route, *tp, *rt;
+	char *dir, *cache;
 	char domain[DNS_NAME_BUF], why[128], id[STS_ID_MAX + 1];
 	int dnssec, tmo, mxsec = 0, nh = 0, c, have_sts = 0, enforce = 0;
 	unsigned port;
@@ -286,6 +287,9 @@ main(int argc, char *argv[])
 	memset(&cf, 0, sizeof cf);
 	conf_load(&cf, conf);
 	dir = conf_path(&cf, "tables", ".");
+	cache = conf_path(&cf, "mta_sts_cache", "/var/lib/sandmail/sts");
+	if (dir == NULL || cache == NULL)
+		die_temp("config", "memory");
 	dnssec = conf_bool(&cf, "dns_dnssec", 0);
 	tmo = (int)conf_secs(&cf, "dns_timeout", 5) * 1000;
 	if (tmo <= 0 || tmo > 60000)
@@ -300,12 +304,13 @@ main(int argc, char *argv[])
 	printf("tls_policy: %s\n", tp && tp[0] ? tp : "(no entry: remote_tls "
 	    "applies)");
 	printf("remote_tls: %s\n", rt);
-	if (ns_of(&cf, &ns) == -1) {
-		printf("dns: the nameserver setting is not an address\n");
-		return EXIT_OK;
-	}
 	/* the MX set and its DNSSEC state */
-	a = ask(&ns, tmo, domain, DNS_T_MX, why, sizeof why);
+	if (ns_of(&cf, &ns) == -1) {
+		snprintf(why, sizeof why, "the nameserver setting is not an "
+		    "address");
+		a = A_FAIL;
+	} else
+		a = ask(&ns, tmo, domain, DNS_T_MX, why, sizeof why);
 	mxsec = a != A_FAIL && secure(dnssec);
 	if (a == A_FAIL)
 		printf("mx: lookup failed: %s\n", why);
@@ -342,8 +347,7 @@ main(int argc, char *argv[])
 	/* MTA-STS, as sandmail-sts cached it */
 	if (!conf_bool(&cf, "mta_sts", 0))
 		printf("mta-sts: off (mta_sts no)\n");
-	else if (!sts_cached(conf_path(&cf, "mta_sts_cache",
-	    "/var/lib/sandmail/sts"), domain, &pol, &at, id))
+	else if (!sts_cached(cache, domain, &pol, &at, id))
 		printf("mta-sts: no policy cached (sandmail-sts fetches it "
 		    "before the next delivery)\n");
 	else {
@@ -383,12 +387,15 @@ main(int argc, char *argv[])
 			printf("; %s is not used (TLSA lookup failed)",
 			    h[i].name);
 	printf("\nrequiretls: %s\n", route && route[0] ? "possible (a route "
-	    "the administrator named)" : mxsec || enforce ? "possible (the "
+	    "the administrator named)" : a == A_FAIL ? "unknown (the MX "
+	    "lookup failed: mail waits)" : mxsec || enforce ? "possible (the "
 	    "MX set is DNSSEC-secure or listed by an enforced MTA-STS "
 	    "policy)" : "REQUIRETLS mail bounces (5.7.30): the MX set is "
 	    "neither DNSSEC-secure nor listed by an enforced MTA-STS policy");
 	buf_free(&rv);
 	buf_free(&tv);
+	free(dir);
+	free(cache);
 	conf_free(&cf);
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_TEMP;
 }
