@@ -241,10 +241,132 @@ host_tlsa(const struct ns *ns, int tmo, unsigned port, struct host *h)
 	    strlen(rec) > 40 ? "..." : "");
 }
 
+/* what the tool found, for the summary lines */
+struct view {
+	char			 domain[DNS_NAME_BUF];
+	const char		*route, *tp, *rt;	/* "" for none */
+	int			 dnssec, mxsec, tmo;
+	unsigned		 port;
+	enum ans		 a;		/* of the MX question */
+	struct host		 h[HOSTS_MAX];
+	int			 nh;
+	struct sts_policy	 pol;
+	int			 have_sts, enforce;
+};
+
 static int
 want_dane(const char *pol)
 {
 	return strcmp(pol, "dane") == 0 || strcmp(pol, "dane-only") == 0;
+}
+
+/* the MX set, its DNSSEC state, and each host's TLSA records */
+static void
+show_mx(struct view *v, const struct conf *cf)
+{
+	struct ns ns;
+	char why[128];
+
+	if (ns_of(cf, &ns) == -1) {
+		snprintf(why, sizeof why, "the nameserver setting is not an "
+		    "address");
+		v->a = A_FAIL;
+	} else
+		v->a = ask(&ns, v->tmo, v->domain, DNS_T_MX, why, sizeof why);
+	v->mxsec = v->a != A_FAIL && secure(v->dnssec);
+	if (v->a == A_FAIL) {
+		printf("mx: lookup failed: %s\n", why);
+		return;
+	}
+	if (v->a == A_NXDOMAIN) {
+		printf("mx: the domain does not exist\n");
+		return;
+	}
+	printf("mx: %s%s\n", v->a == A_NODATA ? "none (the domain is its own "
+	    "host), " : "", !v->dnssec ? "DNSSEC not trusted (dns_dnssec no)" :
+	    v->mxsec ? "DNSSEC-secure" : "not DNSSEC-secure");
+	if (v->a == A_NODATA)	/* (domain is shorter than DNS_NAME_BUF) */
+		memcpy(v->h[v->nh++].name, v->domain, strlen(v->domain) + 1);
+	for (size_t i = 0; v->a == A_OK && i < msg.nrr && v->nh < HOSTS_MAX;
+	    i++)
+		if (msg.rr[i].type == DNS_T_MX) {
+			snprintf(v->h[v->nh].name, sizeof v->h[0].name, "%s",
+			    msg.rr[i].u.mx.host);
+			v->h[v->nh++].pref = msg.rr[i].u.mx.pref;
+		}
+	for (int i = 0; i < v->nh; i++) {
+		if (v->mxsec)
+			host_tlsa(&ns, v->tmo, v->port, &v->h[i]);
+		else
+			snprintf(v->h[i].dane, sizeof v->h[i].dane, "no DANE "
+			    "(the MX set is not DNSSEC-secure)");
+		printf("mx host: %s pref %d: %s\n", v->h[i].name, v->h[i].pref,
+		    v->h[i].dane);
+	}
+}
+
+/* MTA-STS, as sandmail-sts cached it */
+static void
+show_sts(struct view *v, const struct conf *cf, const char *cache)
+{
+	char id[STS_ID_MAX + 1];
+	long long at = 0;
+
+	if (!conf_bool(cf, "mta_sts", 0)) {
+		printf("mta-sts: off (mta_sts no)\n");
+		return;
+	}
+	if (!sts_cached(cache, v->domain, &v->pol, &at, id)) {
+		printf("mta-sts: no policy cached (sandmail-sts fetches it "
+		    "before the next delivery)\n");
+		return;
+	}
+	v->have_sts = at + (long long)v->pol.max_age > (long long)time(NULL);
+	v->enforce = v->have_sts && v->pol.mode == STS_ENFORCE;
+	printf("mta-sts: mode %s, id %s, max_age %lu, %s; mx:",
+	    sts_mode_name(v->pol.mode), id, (unsigned long)v->pol.max_age,
+	    v->have_sts ? "valid" : "expired");
+	for (size_t i = 0; i < v->pol.nmx; i++)
+		printf(" %s", v->pol.mx[i]);
+	printf("\n");
+}
+
+/* what the next delivery requires (send's and rspawn's rules) */
+static void
+show_next(const struct view *v)
+{
+	printf("next delivery: ");
+	if (v->route[0])
+		printf("to the route %s under %s%s (no MX, DANE or MTA-STS "
+		    "of the domain)", v->route, v->tp[0] ? v->tp : v->rt,
+		    v->tp[0] ? " (tls_policy)" : " (remote_tls)");
+	else if (v->tp[0])
+		printf("tls_policy %s%s", v->tp, want_dane(v->tp) ? ": DANE "
+		    "where an MX host has secure TLSA records" : "");
+	else if (v->enforce)
+		printf("MTA-STS enforce: only the MX hosts the policy lists, "
+		    "their certificates verified (PKIX and the name)%s",
+		    want_dane(v->rt) ? ", or DANE where a host has secure "
+		    "TLSA records" : "");
+	else {
+		printf("remote_tls %s", v->rt);
+		if (want_dane(v->rt))
+			printf(" (DANE for the hosts with secure TLSA records)");
+		if (v->have_sts && v->pol.mode == STS_TESTING)
+			printf("; MTA-STS testing: certificates checked and "
+			    "reported, not enforced");
+	}
+	for (int i = 0; i < v->nh && !v->route[0]; i++)
+		if (v->h[i].bogus)
+			printf("; %s is not used (TLSA lookup failed)",
+			    v->h[i].name);
+	printf("\nrequiretls: %s\n", v->route[0] ? "possible (a route the "
+	    "administrator named)" : v->a == A_FAIL ? "unknown (the MX "
+	    "lookup failed: mail waits)" : v->mxsec || v->enforce ?
+	    "possible (the MX set is DNSSEC-secure or listed by an enforced "
+	    "MTA-STS policy)" : "REQUIRETLS mail bounces (5.7.30): the MX "
+	    "set is neither DNSSEC-secure nor listed by an enforced MTA-STS "
+	    "policy");
 }
 
 static void
@@ -257,18 +379,12 @@ usage(void)
 int
 main(int argc, char *argv[])
 {
+	static struct view v;
 	struct conf cf;
 	struct buf rv = BUF_INIT(1024), tv = BUF_INIT(256);
-	struct host h[HOSTS_MAX];
-	struct sts_policy pol;
-	struct ns ns;
-	const char *conf = NULL, *route, *tp, *rt;
+	const char *conf = NULL;
 	char *dir, *cache;
-	char domain[DNS_NAME_BUF], why[128], id[STS_ID_MAX + 1];
-	int dnssec, tmo, mxsec = 0, nh = 0, c, have_sts = 0, enforce = 0;
-	unsigned port;
-	long long at = 0;
-	enum ans a;
+	int c;
 
 	log_init("tlspolicy");
 	while ((c = getopt(argc, argv, "c:")) != -1)
@@ -276,11 +392,11 @@ main(int argc, char *argv[])
 			conf = optarg;
 		else
 			usage();
-	if (optind + 1 != argc || strlen(argv[optind]) >= sizeof domain ||
+	if (optind + 1 != argc || strlen(argv[optind]) >= sizeof v.domain ||
 	    argv[optind][0] == '\0')
 		usage();
-	snprintf(domain, sizeof domain, "%s", argv[optind]);
-	for (char *p = domain; *p; p++)
+	snprintf(v.domain, sizeof v.domain, "%s", argv[optind]);
+	for (char *p = v.domain; *p; p++)
 		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
 	if (sodium_init() < 0)
 		die_temp("sodium_init", NULL);
@@ -290,108 +406,25 @@ main(int argc, char *argv[])
 	cache = conf_path(&cf, "mta_sts_cache", "/var/lib/sandmail/sts");
 	if (dir == NULL || cache == NULL)
 		die_temp("config", "memory");
-	dnssec = conf_bool(&cf, "dns_dnssec", 0);
-	tmo = (int)conf_secs(&cf, "dns_timeout", 5) * 1000;
-	if (tmo <= 0 || tmo > 60000)
-		tmo = 5000;
-	port = (unsigned)conf_num(&cf, "mx_port", 25, 1, 65535);
-	rt = conf_str(&cf, "remote_tls", "may");
-	route = lookup(dir, "routes", domain, &rv);
-	tp = lookup(dir, "tls_policy", domain, &tv);
-	printf("domain: %s\n", domain);
-	printf("route: %s\n", route && route[0] ? route : "(none: the MX "
-	    "hosts of the domain)");
-	printf("tls_policy: %s\n", tp && tp[0] ? tp : "(no entry: remote_tls "
+	v.dnssec = conf_bool(&cf, "dns_dnssec", 0);
+	v.tmo = (int)conf_secs(&cf, "dns_timeout", 5) * 1000;
+	if (v.tmo <= 0 || v.tmo > 60000)
+		v.tmo = 5000;
+	v.port = (unsigned)conf_num(&cf, "mx_port", 25, 1, 65535);
+	v.rt = conf_str(&cf, "remote_tls", "may");
+	if ((v.route = lookup(dir, "routes", v.domain, &rv)) == NULL)
+		v.route = "";
+	if ((v.tp = lookup(dir, "tls_policy", v.domain, &tv)) == NULL)
+		v.tp = "";
+	printf("domain: %s\n", v.domain);
+	printf("route: %s\n", v.route[0] ? v.route : "(none: the MX hosts "
+	    "of the domain)");
+	printf("tls_policy: %s\n", v.tp[0] ? v.tp : "(no entry: remote_tls "
 	    "applies)");
-	printf("remote_tls: %s\n", rt);
-	/* the MX set and its DNSSEC state */
-	if (ns_of(&cf, &ns) == -1) {
-		snprintf(why, sizeof why, "the nameserver setting is not an "
-		    "address");
-		a = A_FAIL;
-	} else
-		a = ask(&ns, tmo, domain, DNS_T_MX, why, sizeof why);
-	mxsec = a != A_FAIL && secure(dnssec);
-	if (a == A_FAIL)
-		printf("mx: lookup failed: %s\n", why);
-	else if (a == A_NXDOMAIN)
-		printf("mx: the domain does not exist\n");
-	else {
-		printf("mx: %s%s\n", a == A_NODATA ? "none (the domain is its "
-		    "own host), " : "", !dnssec ? "DNSSEC not trusted "
-		    "(dns_dnssec no)" : mxsec ? "DNSSEC-secure" :
-		    "not DNSSEC-secure");
-		if (a == A_NODATA) {
-			snprintf(h[0].name, sizeof h[0].name, "%s", domain);
-			h[0].pref = 0;
-			nh = 1;
-		}
-		for (size_t i = 0; a == A_OK && i < msg.nrr && nh < HOSTS_MAX;
-		    i++)
-			if (msg.rr[i].type == DNS_T_MX) {
-				snprintf(h[nh].name, sizeof h[nh].name, "%s",
-				    msg.rr[i].u.mx.host);
-				h[nh++].pref = msg.rr[i].u.mx.pref;
-			}
-	}
-	for (int i = 0; i < nh; i++) {
-		h[i].tlsa = h[i].bogus = 0;
-		if (mxsec)
-			host_tlsa(&ns, tmo, port, &h[i]);
-		else
-			snprintf(h[i].dane, sizeof h[i].dane, "no DANE (the MX "
-			    "set is not DNSSEC-secure)");
-		printf("mx host: %s pref %d: %s\n", h[i].name, h[i].pref,
-		    h[i].dane);
-	}
-	/* MTA-STS, as sandmail-sts cached it */
-	if (!conf_bool(&cf, "mta_sts", 0))
-		printf("mta-sts: off (mta_sts no)\n");
-	else if (!sts_cached(cache, domain, &pol, &at, id))
-		printf("mta-sts: no policy cached (sandmail-sts fetches it "
-		    "before the next delivery)\n");
-	else {
-		have_sts = at + (long long)pol.max_age > (long long)time(NULL);
-		enforce = have_sts && pol.mode == STS_ENFORCE;
-		printf("mta-sts: mode %s, id %s, max_age %lu, %s; mx:",
-		    sts_mode_name(pol.mode), id, (unsigned long)pol.max_age,
-		    have_sts ? "valid" : "expired");
-		for (size_t i = 0; i < pol.nmx; i++)
-			printf(" %s", pol.mx[i]);
-		printf("\n");
-	}
-	/* what the next delivery requires (send's and rspawn's rules) */
-	printf("next delivery: ");
-	if (route && route[0])
-		printf("to the route %s under %s%s (no MX, DANE or MTA-STS "
-		    "of the domain)", route, tp && tp[0] ? tp : rt,
-		    tp && tp[0] ? " (tls_policy)" : " (remote_tls)");
-	else if (tp && tp[0])
-		printf("tls_policy %s%s", tp, want_dane(tp) ? ": DANE where "
-		    "an MX host has secure TLSA records" : "");
-	else if (enforce)
-		printf("MTA-STS enforce: only the MX hosts the policy lists, "
-		    "their certificates verified (PKIX and the name)%s",
-		    want_dane(rt) ? ", or DANE where a host has secure TLSA "
-		    "records" : "");
-	else {
-		printf("remote_tls %s", rt);
-		if (want_dane(rt))
-			printf(" (DANE for the hosts with secure TLSA records)");
-		if (have_sts && pol.mode == STS_TESTING)
-			printf("; MTA-STS testing: certificates checked and "
-			    "reported, not enforced");
-	}
-	for (int i = 0; i < nh && !(route && route[0]); i++)
-		if (h[i].bogus)
-			printf("; %s is not used (TLSA lookup failed)",
-			    h[i].name);
-	printf("\nrequiretls: %s\n", route && route[0] ? "possible (a route "
-	    "the administrator named)" : a == A_FAIL ? "unknown (the MX "
-	    "lookup failed: mail waits)" : mxsec || enforce ? "possible (the "
-	    "MX set is DNSSEC-secure or listed by an enforced MTA-STS "
-	    "policy)" : "REQUIRETLS mail bounces (5.7.30): the MX set is "
-	    "neither DNSSEC-secure nor listed by an enforced MTA-STS policy");
+	printf("remote_tls: %s\n", v.rt);
+	show_mx(&v, &cf);
+	show_sts(&v, &cf, cache);
+	show_next(&v);
 	buf_free(&rv);
 	buf_free(&tv);
 	free(dir);
