@@ -93,7 +93,10 @@ def system(procs, tmp_path):
              # testing.test's go by HTTPS POST to our policy server
              "--host-record=rua.rpt.test,127.0.0.1",
              "--txt-record=_smtp._tls.testing.test,v=TLSRPTv1;rua=https:"
-             "//rua.rpt.test/tlsrpt"]
+             "//rua.rpt.test/tlsrpt",
+             # a port the sandbox may not connect to
+             "--txt-record=_smtp._tls.notin.test,v=TLSRPTv1;rua=https:"
+             "//rua.rpt.test:1/tlsrpt"]
     dns = start_dnsmasq(procs, tmp, recs)
     s.web_port = free_port()
     s.web = PolicyServer(s.web_port, web_cert, web_key)
@@ -431,3 +434,15 @@ def test_rspawn_testing_mode_reports_what_enforce_would_refuse(procs,
     log = r.log()
     assert log.count("event=mta-sts") == 3, log
     assert "would fail under enforce" in log
+
+
+def test_https_rua_on_another_port_is_skipped(system):
+    """sandmail-sts connects to mta_sts_port only (its Landlock rule): an
+    https rua naming another port is logged and skipped, nothing sent."""
+    submit(system, ["b@notin.test"])
+    ln = wait_for(lambda: [x for x in startlog(system).splitlines()
+                           if "op=tlsrpt" in x and "domain=notin.test" in x
+                           and "err=" in x], timeout=60,
+                  what="the skipped report")[0]
+    assert "port 1 is not mta_sts_port" in ln
+    assert system.web.posts == []
