@@ -143,6 +143,8 @@ hosts_encode(struct buf *b, const struct route_host *h, uint32_t n)
 			    pk_u32(b, h[i].ntlsa);
 		for (uint32_t k = 0; k < h[i].ntlsa && r == 0; k++)
 			r = pk_cstr(b, h[i].tlsa[k]);
+		if (r == 0)
+			r = pk_u8(b, h[i].mx ? h[i].mx : MX_INSECURE);
 	}
 	return r ? -1 : 0;
 }
@@ -212,7 +214,12 @@ host_decode(struct cur *c, struct route_host *h)
 	for (; h->naddr < na; h->naddr++)
 		if (cur_cstr(c, &h->addr[h->naddr], 64) == -1)
 			return bad();
-	return tlsa_decode(c, h);
+	if (tlsa_decode(c, h) == -1)
+		return -1;
+	if (cur_u8(c, &h->mx) == -1 ||
+	    (h->mx != MX_INSECURE && h->mx != MX_SECURE && h->mx != MX_ROUTE))
+		return bad();
+	return 0;
 }
 
 static int
@@ -331,6 +338,8 @@ rres_encode(struct buf *b, const struct rres *r)
 
 	for (uint32_t i = 0; i < r->nrcpt && e == 0; i++)
 		e = pk_u8(b, r->rcpt[i].status) | pk_cstr(b, r->rcpt[i].text);
+	if (e == 0)
+		e = pk_cstr(b, r->tlsfail != NULL ? r->tlsfail : "");
 	return e ? -1 : 0;
 }
 
@@ -355,6 +364,8 @@ rres_fields(struct rres *r, struct cur *c)
 			return bad();
 		}
 	}
+	if (cur_cstr(c, &r->tlsfail, JOB_TEXT_MAX) == -1)
+		return bad();
 	return cur_end(c);
 }
 
@@ -380,6 +391,7 @@ rres_free(struct rres *r)
 	for (uint32_t i = 0; i < r->nrcpt; i++)
 		free(r->rcpt[i].text);
 	free(r->rcpt);
+	free(r->tlsfail);
 	memset(r, 0, sizeof *r);
 }
 

@@ -73,6 +73,16 @@ enum job_dane {
 				 * time-out): the host may not be used */
 };
 
+/* How a host came to be in the route: REQUIRETLS mail goes only to a
+ * host of a DNSSEC-secure MX set (or one an enforced MTA-STS policy
+ * lists) or one the administrator named (RFC 8689 4.2.1). */
+enum job_mx {
+	MX_INSECURE = 'I',	/* an MX (or implicit MX) answer without AD
+				 * from a trusted validator */
+	MX_SECURE = 'S',	/* a DNSSEC-secure MX answer (or denial) */
+	MX_ROUTE = 'R',		/* the routes table named it: no MX lookup */
+};
+
 struct route_host {
 	char		*name;		/* MX host name, or a literal */
 	uint16_t	 pref;
@@ -82,6 +92,7 @@ struct route_host {
 	uint8_t		 dane;		/* enum job_dane; 0 means DANE_NONE */
 	uint32_t	 ntlsa;
 	char		**tlsa;		/* tlsa.h text form: "3 1 1 HEX" */
+	uint8_t		 mx;		/* enum job_mx; 0 means MX_INSECURE */
 };
 
 /* A remote delivery: one message, recipients of one destination. */
@@ -121,6 +132,10 @@ struct rres {
 	uint32_t	 port;		/* its TCP port; 0: none (a UNIX socket) */
 	uint32_t	 nrcpt;
 	struct rres_rcpt *rcpt;
+	char		*tlsfail;	/* a TLS failure the policy let pass
+					 * (MTA-STS testing, RFC 8461 5), in
+					 * the words it would have deferred
+					 * with, for TLS reporting; or "" */
 };
 
 /* A route for a domain. */

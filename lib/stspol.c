@@ -2,6 +2,7 @@
  * stspol.h).  The grammars are RFC 8461 3.1 and 3.2 and RFC 8460 3; where
  * they leave room, a text that does not fit is refused rather than
  * guessed at, so a broken policy is treated as no policy. */
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -331,7 +332,8 @@ sts_txt_parse(const char *p, size_t n, char id[STS_ID_MAX + 1])
 }
 
 /* mailto - one rua URI; 1 kept, 0 skipped (another scheme, or an
- * address we do not take) */
+ * address we do not take: no ':', so that no address looks like an
+ * https URI) */
 static int
 mailto(const char *u, size_t n, char *out)
 {
@@ -345,10 +347,45 @@ mailto(const char *u, size_t n, char *out)
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (u[i] == '%' || u[i] == '?' || u[i] == '<' || u[i] == '>' ||
-		    u[i] == ' ' || u[i] == '\t' ||
+		    u[i] == ' ' || u[i] == '\t' || u[i] == ':' ||
 		    u[i] == '"' || u[i] == '\\' || u[i] == '(' || u[i] == ')')
 			return 0;
 	memcpy(out, u, n);
+	out[n] = '\0';
+	return 1;
+}
+
+/* https - one rua URI of the https scheme (RFC 8460 3): kept whole, the
+ * scheme lowercased, when it is "https://HOST[:PORT][/PATH]" with a
+ * host name of letters, digits, '-' and '.', a port of 1 to 5 digits,
+ * and a path of visible ASCII but none of "<>\"\\^`{|}"; 1 kept, 0
+ * skipped */
+static int
+https(const char *u, size_t n, char *out)
+{
+	size_t i = 8, h;
+
+	if (n <= 8 || n >= TLSRPT_URI_BUF || strncasecmp(u, "https://", 8))
+		return 0;
+	for (h = i; i < n && (isalnum((unsigned char)u[i]) || u[i] == '-' ||
+	    u[i] == '.'); i++)
+		;
+	if (i == h)
+		return 0;
+	if (i < n && u[i] == ':') {
+		for (h = ++i; i < n && isdigit((unsigned char)u[i]); i++)
+			;
+		if (i == h || i - h > 5)
+			return 0;
+	}
+	if (i < n && u[i] != '/')
+		return 0;
+	for (; i < n; i++)
+		if ((unsigned char)u[i] <= ' ' || (unsigned char)u[i] >= 0x7f ||
+		    strchr("<>\"\\^`{|}", u[i]) != NULL)
+			return 0;
+	memcpy(out, "https://", 8);
+	memcpy(out + 8, u + 8, n - 8);
 	out[n] = '\0';
 	return 1;
 }
@@ -382,7 +419,8 @@ tlsrpt_txt_parse(const char *p, size_t n,
 			if (e == u)
 				return -1;	/* an empty URI */
 			if (*nrua < TLSRPT_RUA_MAX &&
-			    mailto(u, (size_t)(e - u), rua[*nrua]))
+			    (mailto(u, (size_t)(e - u), rua[*nrua]) ||
+			    https(u, (size_t)(e - u), rua[*nrua])))
 				(*nrua)++;
 		}
 	}

@@ -44,10 +44,11 @@ const char *sts_mode_name(enum sts_mode);
 /* sts_mode_parse: the inverse; -1 if none matches */
 int	sts_mode_parse(const char *s);
 
-/* tlsrpt_txt_parse: an _smtp._tls TXT record; 0 with the mailto:
- * addresses of its rua (the "mailto:" removed, %-escapes refused, other
- * schemes skipped) in rua[0..*nrua), 1 if not a TLSRPTv1 record, -1 if
- * malformed */
+/* tlsrpt_txt_parse: an _smtp._tls TXT record; 0 with its rua URIs in
+ * rua[0..*nrua): a mailto: one as the bare address ("mailto:" removed,
+ * %-escapes and ':' refused), an https: one whole ("https://HOST[:PORT]
+ * [/PATH]"), other schemes skipped; 1 if not a TLSRPTv1 record, -1 if
+ * malformed.  An entry starts with "https://" only if it is a URI */
 int	tlsrpt_txt_parse(const char *p, size_t n,
 	    char rua[TLSRPT_RUA_MAX][TLSRPT_URI_BUF], size_t *nrua);
 

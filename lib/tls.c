@@ -308,12 +308,16 @@ tls_connect(struct tlsconn *c, SSL_CTX *ctx, int fd, const char *sni,
 			set_err(err, errsz, "verify name");
 			goto fail;
 		}
-		SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
+		/* TLS_CHECK: OpenSSL still verifies, and keeps the result
+		 * for tls_verified(), but the handshake goes on */
+		SSL_set_verify(c->ssl, verify == TLS_CHECK ? SSL_VERIFY_NONE :
+		    SSL_VERIFY_PEER, NULL);
 	} else
 		SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL);
 	if (handshake(c, 0, err, errsz) == -1)
 		goto fail;
-	if (verify && SSL_get_verify_result(c->ssl) != X509_V_OK) {
+	if (verify == TLS_ENFORCE &&
+	    SSL_get_verify_result(c->ssl) != X509_V_OK) {
 		errno = EPROTO;
 		set_err(err, errsz, X509_verify_cert_error_string(
 		    SSL_get_verify_result(c->ssl)));
@@ -322,6 +326,19 @@ tls_connect(struct tlsconn *c, SSL_CTX *ctx, int fd, const char *sni,
 	return 0;
 fail:
 	tls_abort(c);
+	return -1;
+}
+
+/* tls_verified - what the chain and name check of a TLS_CHECK
+ * connection found */
+int
+tls_verified(const struct tlsconn *c, char *err, size_t errsz)
+{
+	long v = SSL_get_verify_result(c->ssl);
+
+	if (v == X509_V_OK)
+		return 0;
+	set_err(err, errsz, X509_verify_cert_error_string(v));
 	return -1;
 }
 

@@ -34,9 +34,15 @@ SSL_CTX	*tls_client_ctx(const char *cafile, char *err, size_t errsz);
 /* Handshakes on fd: 0, or -1 with a reason in err. */
 int	tls_accept(struct tlsconn *, SSL_CTX *, int fd, int timeout_ms,
 	    char *err, size_t errsz);
-/* verify: 0 opportunistic, 1 check the chain and the name sni */
+/* verify: 0 opportunistic, TLS_ENFORCE (1) check the chain and the
+ * name sni, TLS_CHECK check them but go on whatever they say (then
+ * tls_verified tells: MTA-STS testing mode, RFC 8461 5) */
+enum { TLS_ENFORCE = 1, TLS_CHECK = 2 };
 int	tls_connect(struct tlsconn *, SSL_CTX *, int fd, const char *sni,
 	    int verify, int timeout_ms, char *err, size_t errsz);
+/* tls_verified: 0 if the chain and name checks of the connection
+ * passed, else -1 with OpenSSL's reason in err */
+int	tls_verified(const struct tlsconn *, char *err, size_t errsz);
 
 /* tls_connect_dane: the client side, the server's certificate checked
  * against TLSA records (RFC 7671, 7672) by OpenSSL's DANE code: DANE-EE

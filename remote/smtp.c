@@ -48,6 +48,7 @@ struct tx {
 	int			 pol;		/* enum smtp_tls: the job's */
 	int			 hpol;		/* the host's (dane.h) */
 	int			 rtls;		/* REQUIRETLS (RFC 8689) */
+	int			 sts_testing;	/* MTA-STS testing (smtp.h) */
 	int			 conv_same;	/* the conversion changed nothing */
 	const char		*conv_why;
 	struct buf		 body;		/* the 7-bit version */
@@ -296,6 +297,8 @@ smtp_job_tls(const char *s)
 {
 	if (s != NULL && strcmp(s, "mta-sts") == 0)
 		return TLS_STS;
+	if (s != NULL && strcmp(s, "mta-sts-testing") == 0)
+		return TLS_STS_TESTING;
 	return smtp_tls_policy(s);
 }
 
@@ -304,6 +307,26 @@ tls_required(const struct tx *t)
 {
 	return t->hpol == TLS_ENCRYPT || t->hpol == TLS_VERIFY ||
 	    t->hpol == TLS_DANE_MATCH;
+}
+
+/* MTA-STS testing (RFC 8461 5): what would have deferred the delivery
+ * under enforce is logged and kept for the TLS report, and the delivery
+ * goes on */
+static void
+sts_testing_fail(struct tx *t, struct smtp_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+sts_testing_fail(struct tx *t, struct smtp_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->tlsfail, sizeof c->tlsfail, fmt, ap);
+	va_end(ap);
+	log_kv("mta-sts", "id", t->job->qid, "mx", c->host, "mode", "testing",
+	    "result", "would fail under enforce: delivered all the same",
+	    "why", c->tlsfail, NULL);
 }
 
 #ifdef REMOTE_TLS
@@ -317,7 +340,8 @@ tls_handshake(struct tx *t, struct smtp_conn *c, struct tlsconn *tc,
 
 	if (t->hpol != TLS_DANE_MATCH)
 		return tls_connect(tc, t->cfg->tls_ctx, c->fd, c->host,
-		    t->hpol == TLS_VERIFY, t->cfg->t_cmd, err, errsz);
+		    t->hpol == TLS_VERIFY ? TLS_ENFORCE : t->sts_testing ?
+		    TLS_CHECK : 0, t->cfg->t_cmd, err, errsz);
 	if ((n = dane_records(h, recs, JOB_TLSA_MAX)) == -1) {
 		snprintf(err, errsz, "bad TLSA record in the job");
 		return -1;
@@ -347,12 +371,22 @@ starttls(struct tx *t, struct smtp_conn *c, const struct route_host *h)
 		/* RFC 3463 X.7.5: cryptographic failure */
 		snprintf(t->last, sizeof t->last, "4.7.5 TLS with %s failed: "
 		    "%s", c->mta, err);
+		if (t->sts_testing && !tls_required(t))
+			sts_testing_fail(t, c, "%s", t->last);
 		return -1;
 	}
 	c->tls = 1;
 	c->tlsc = tc;
 	c->tlsv = t->hpol == TLS_DANE_MATCH ? "dane-verified" :
 	    t->hpol == TLS_VERIFY ? "verified" : "unverified";
+	if (t->sts_testing && t->hpol != TLS_DANE_MATCH &&
+	    t->hpol != TLS_VERIFY) {
+		if (tls_verified(tc, err, sizeof err) == 0)
+			c->tlsv = "verified";
+		else
+			sts_testing_fail(t, c, "4.7.5 TLS with %s failed: %s",
+			    c->mta, err);
+	}
 	rd_init(&c->rd, c->fd, tls_read_op, tc);
 	wr_init(&c->wr, c->fd, tls_write_op, tc);
 	log_kv("tls", "id", t->job->qid, "mta", c->mta, "version",
@@ -371,6 +405,10 @@ maybe_tls(struct tx *t, struct smtp_conn *c, const struct route_host *h,
 	if (t->hpol == TLS_NONE || notls)
 		return 0;
 	if (!(c->ehlo.ext & EXT_STARTTLS) || t->cfg->tls_ctx == NULL) {
+		if (t->sts_testing && t->cfg->tls_ctx != NULL &&
+		    t->hpol != TLS_DANE_MATCH)
+			sts_testing_fail(t, c, "4.7.4 TLS is required for this "
+			    "domain but the server does not offer STARTTLS");
 		if (!tls_required(t))
 			return 0;
 		/* RFC 3463 X.7.4: security features not supported */
@@ -489,6 +527,22 @@ rtls_offered(struct tx *t, struct smtp_conn *c)
 	return -1;
 }
 
+/* REQUIRETLS (RFC 8689 4.2.1, first item): the host must come from a
+ * DNSSEC-secure MX lookup or be listed by an MTA-STS policy in enforce
+ * mode (send gives such jobs tls "mta-sts" and only the listed hosts);
+ * a host the routes table names is the administrator's choice */
+static int
+rtls_mx(struct tx *t, const struct route_host *h)
+{
+	if (!t->rtls || h->mx == MX_SECURE || h->mx == MX_ROUTE ||
+	    t->pol == TLS_STS)
+		return 0;
+	snprintf(t->last, sizeof t->last, "4.7.30 MX host %s was not found "
+	    "by a DNSSEC-secure MX lookup and no MTA-STS policy in enforce "
+	    "mode lists it", h->name);
+	return -1;
+}
+
 /* connect, greeting, EHLO, STARTTLS, AUTH: 0 ready, -1 (t->last says
  * why), 1 retry without TLS */
 static int
@@ -501,6 +555,10 @@ session(struct tx *t, struct smtp_conn *c, const struct route_host *h,
 	int k;
 
 	conn_close(c);
+	if (!notls)	/* (the retry in clear keeps why TLS failed) */
+		c->tlsfail[0] = '\0';
+	if (rtls_mx(t, h) == -1)
+		return rtls_refuse(t), -1;
 	/* DANE first: a host it rules out is not even connected to.  The
 	 * TLSA records resolve found are those of mx_port: a route to
 	 * another port has none that count */
@@ -1063,6 +1121,11 @@ tx_init(struct tx *t, const struct smtp_cfg *cfg, const struct rjob *j,
 	/* LMTP goes to a local store: no TLS unless tls_policy asks */
 	t->pol = j->tls != NULL && j->tls[0] != '\0' ?
 	    smtp_job_tls(j->tls) : lmtp(t) ? TLS_NONE : cfg->default_tls;
+	if (t->pol == TLS_STS_TESTING) {
+		/* report only: the delivery goes as remote_tls says */
+		t->sts_testing = 1;
+		t->pol = cfg->default_tls;
+	}
 	if (t->pol == -1) {
 		/* send only passes what sandmail-cdb accepted: fail closed */
 		result_all(t, ST_TEMP, "4.7.0 unknown TLS policy in the job");
@@ -1112,6 +1175,22 @@ try_hosts(struct tx *t, struct smtp_conn *c)
 		}
 }
 
+/* a connection kept from an earlier job may carry REQUIRETLS mail only
+ * to a host this job's route lets it go to */
+static int
+rtls_reuse(struct tx *t, const struct smtp_conn *c)
+{
+	char last[sizeof t->last];
+	int ok = 0;
+
+	memcpy(last, t->last, sizeof last);
+	for (uint32_t i = 0; i < t->job->nhost && !ok; i++)
+		ok = strcasecmp(t->job->host[i].name, c->host) == 0 &&
+		    rtls_mx(t, &t->job->host[i]) == 0;
+	memcpy(t->last, last, sizeof last);
+	return ok;
+}
+
 /* smtp_job - see smtp.h */
 int
 smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
@@ -1123,7 +1202,7 @@ smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
 		return -1;
 	if (c->fd >= 0 && t.rtls && (!(c->ehlo.ext & EXT_REQUIRETLS) ||
 	    (strcmp(c->tlsv, "verified") != 0 &&
-	    strcmp(c->tlsv, "dane-verified") != 0)))
+	    strcmp(c->tlsv, "dane-verified") != 0) || !rtls_reuse(&t, c)))
 		smtp_quit(cfg, c);	/* made for mail that asked less */
 	if (c->fd >= 0 && pending(&t)) {
 		/* a reused connection: if it has gone stale, start over */
@@ -1143,6 +1222,10 @@ smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
 		res->mta = strdup(c->mta);
 		res->port = c->port;
 	}
+	/* the last session's (conn_close keeps it) */
+	res->tlsfail = strdup(t.sts_testing ? c->tlsfail : "");
+	if (res->tlsfail == NULL)
+		return -1;
 	free(t.st);
 	buf_free(&t.body);
 	buf_free(&t.msg);

@@ -29,7 +29,13 @@ struct smtp_cfg {
  * no setting either: send puts it in the jobs of a domain whose MTA-STS
  * policy enforces (verify, but DANE first where remote_tls allows it). */
 enum smtp_tls { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_DANE,
-	TLS_DANE_ONLY, TLS_DANE_MATCH, TLS_STS };
+	TLS_DANE_ONLY, TLS_DANE_MATCH, TLS_STS, TLS_STS_TESTING };
+/* TLS_STS_TESTING ("mta-sts-testing") is what send puts in the jobs of a
+ * domain whose MTA-STS policy is in testing mode (RFC 8461 5): remote_tls
+ * applies, and where it does not verify the certificate, the certificate
+ * is checked all the same (PKIX and the MX name) without stopping the
+ * delivery; a failure is logged and given back in the result's tlsfail
+ * for TLS reporting.  Only a job's value, never a setting. */
 
 /* A connection that may outlive one job (reuse for the same route). */
 struct smtp_conn {
@@ -45,6 +51,8 @@ struct smtp_conn {
 	const char	*tlsv;		/* what TLS checked: "none" (clear
 					 * text), "unverified", "verified"
 					 * (PKIX), "dane-verified" */
+	char		 tlsfail[512];	/* MTA-STS testing: what the check
+					 * found wrong with this session */
 	uint16_t	 port;		/* of mta; 0 for a UNIX socket */
 };
 
@@ -59,7 +67,8 @@ void	smtp_quit(const struct smtp_cfg *, struct smtp_conn *);
 
 /* smtp_tls_policy: the policy named s, or -1 for a name we do not know */
 int	smtp_tls_policy(const char *s);
-/* smtp_job_tls: a job's policy: smtp_tls_policy's names, and mta-sts */
+/* smtp_job_tls: a job's policy: smtp_tls_policy's names, mta-sts and
+ * mta-sts-testing */
 int	smtp_job_tls(const char *s);
 
 /* smtp_xtext_ok: a DSN ENVID/ORCPT value is safe on a command line */

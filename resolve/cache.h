@@ -34,6 +34,8 @@ struct dres {
 					 * every answer of the CNAME chain */
 	unsigned	nbad;		/* TLSA: records not usable (not in
 					 * it[]); DRES_OK even when n == 0 */
+	char		canon[DNS_NAME_BUF];	/* the name at the end of
+					 * the CNAME chain, or "" */
 };
 
 /* cache_init: at most max entries; 0 or -1 */

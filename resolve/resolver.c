@@ -42,8 +42,8 @@ struct req;
 struct lookup {
 	struct lookup	*next;
 	struct req	*req;
-	int		 slot;		/* -1: MX; else 3*host + 0 A, 1 AAAA,
-					 * 2 TLSA */
+	int		 slot;		/* -1: MX; else 4*host + 0 A, 1 AAAA,
+					 * 2 TLSA, 3 TLSA of the expanded name */
 	char		 orig[DNS_NAME_BUF];	/* the name asked for */
 	char		 name[DNS_NAME_BUF];	/* where the CNAME chain is */
 	uint16_t	 type;
@@ -304,6 +304,7 @@ lookup_fail(struct lookup *lk, const char *why)
 	d.status = DRES_FAIL;
 	d.secure = 0;
 	d.nbad = 0;
+	d.canon[0] = '\0';
 	snprintf(d.why, sizeof d.why, "%s", why);
 	lookup_done(lk, &d);
 }
@@ -596,7 +597,30 @@ tlsa_start(struct req *r, unsigned i)
 		return;		/* no such name can hold records */
 	r->host[i].tlsa_asked = 1;
 	r->pending++;
-	lookup_start(r, (int)(3 * i + 2), name, DNS_T_TLSA);
+	lookup_start(r, (int)(4 * i + 2), name, DNS_T_TLSA);
+}
+
+/* RFC 7672 2.2.3: a host name that is an alias, by a secure CNAME chain
+ * (its address answer says so), has its TLSA records looked for at the
+ * expanded name too; route_tlsa() prefers them */
+static void
+tlsa_expanded(struct req *r, unsigned i, const struct dres *d)
+{
+	struct rhost *h = &r->host[i];
+	char name[DNS_NAME_BUF + 16];
+	int n;
+
+	if (!h->tlsa_asked || h->tlsa_x_asked || d->status != DRES_OK ||
+	    !d->secure || d->canon[0] == '\0' ||
+	    dns_name_eq(d->canon, h->name))
+		return;
+	n = snprintf(name, sizeof name, "_%u._tcp.%s", cfg->mx_port,
+	    d->canon);
+	if (n < 0 || n > 253)
+		return;
+	h->tlsa_x_asked = 1;
+	r->pending++;
+	lookup_start(r, (int)(4 * i + 3), name, DNS_T_TLSA);
 }
 
 static void
@@ -636,11 +660,13 @@ req_mx_done(struct req *r, const struct dres *mx)
 	r->mx_secure = cfg->dnssec && mx->secure;
 	r->issuing = 1;
 	for (unsigned i = 0; i < r->nhost; i++) {
-		r->pending += 2;
-		lookup_start(r, (int)(3 * i), r->host[i].name, DNS_T_A);
-		lookup_start(r, (int)(3 * i + 1), r->host[i].name, DNS_T_AAAA);
+		r->host[i].mx_secure = r->mx_secure;
+		/* first: an address answer (cached) may ask for more */
 		if (r->mx_secure)
 			tlsa_start(r, i);
+		r->pending += 2;
+		lookup_start(r, (int)(4 * i), r->host[i].name, DNS_T_A);
+		lookup_start(r, (int)(4 * i + 1), r->host[i].name, DNS_T_AAAA);
 	}
 	r->issuing = 0;
 	req_check_done(r);
@@ -653,12 +679,21 @@ req_lookup_done(struct req *r, int slot, const struct dres *d)
 		req_mx_done(r, d);
 		return;
 	}
-	if (slot % 3 == 2)
-		r->host[slot / 3].tlsa = *d;
-	else if (slot % 3 == 1)
-		r->host[slot / 3].aaaa = *d;
-	else
-		r->host[slot / 3].a = *d;
+	switch (slot % 4) {
+	case 3:
+		r->host[slot / 4].tlsa_x = *d;
+		break;
+	case 2:
+		r->host[slot / 4].tlsa = *d;
+		break;
+	case 1:
+		r->host[slot / 4].aaaa = *d;
+		tlsa_expanded(r, (unsigned)slot / 4, d);
+		break;
+	default:
+		r->host[slot / 4].a = *d;
+		tlsa_expanded(r, (unsigned)slot / 4, d);
+	}
 	r->pending--;
 	req_check_done(r);
 }

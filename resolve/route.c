@@ -67,6 +67,7 @@ route_from_msg(const struct dns_msg *m, const char *qname, uint16_t qtype,
 				break;
 			}
 	}
+	snprintf(out->canon, sizeof out->canon, "%s", cur);
 	for (size_t i = 0; i < m->nrr && out->n < DRES_ITEMS; i++)
 		if (m->rr[i].type == qtype && dns_name_eq(m->rr[i].name, cur))
 			item_set(out, &m->rr[i]);
@@ -150,6 +151,19 @@ addr_secure(const struct dres *d)
 	return d->status != DRES_OK || d->n == 0 || d->secure;
 }
 
+/* route_tlsa - the TLSA answer that counts (RFC 7672 2.2.3, RFC 7671
+ * 7): when the host name is an alias (a secure CNAME chain), the
+ * records of the expanded name first; the original name's when the
+ * expanded name has none (a denial, or an insecure answer) */
+const struct dres *
+route_tlsa(const struct rhost *h)
+{
+	if (h->tlsa_x_asked && (h->tlsa_x.status == DRES_FAIL ||
+	    (h->tlsa_x.status == DRES_OK && h->tlsa_x.secure)))
+		return &h->tlsa_x;
+	return &h->tlsa;
+}
+
 /* route_dane - RFC 7672 2.2: TLSA records count only when the MX set
  * (h->tlsa_asked says it was secure, with dns_dnssec on), the host's
  * addresses and the TLSA answer itself are all DNSSEC-secure; a failed
@@ -157,25 +171,29 @@ addr_secure(const struct dres *d)
 enum job_dane
 route_dane(const struct rhost *h)
 {
+	const struct dres *t = route_tlsa(h);
+
 	if (!h->tlsa_asked || !addr_secure(&h->a) || !addr_secure(&h->aaaa))
 		return DANE_NONE;
-	if (h->tlsa.status == DRES_FAIL)
+	if (t->status == DRES_FAIL)
 		return DANE_FAIL;
-	if (h->tlsa.status != DRES_OK || !h->tlsa.secure)
+	if (t->status != DRES_OK || !t->secure)
 		return DANE_NONE;
-	return h->tlsa.n > 0 ? DANE_SECURE : DANE_UNUSABLE;
+	return t->n > 0 ? DANE_SECURE : DANE_UNUSABLE;
 }
 
 static int
 fill_dane(struct route_host *rh, const struct rhost *h)
 {
+	const struct dres *t = route_tlsa(h);
+
 	rh->dane = (uint8_t)route_dane(h);
 	if (rh->dane != DANE_SECURE)
 		return 0;
-	if ((rh->tlsa = calloc(h->tlsa.n, sizeof *rh->tlsa)) == NULL)
+	if ((rh->tlsa = calloc(t->n, sizeof *rh->tlsa)) == NULL)
 		return -1;
-	for (unsigned i = 0; i < h->tlsa.n && i < JOB_TLSA_MAX; i++)
-		if (dupe(&rh->tlsa[rh->ntlsa++], h->tlsa.it[i].s) == -1)
+	for (unsigned i = 0; i < t->n && i < JOB_TLSA_MAX; i++)
+		if (dupe(&rh->tlsa[rh->ntlsa++], t->it[i].s) == -1)
 			return -1;
 	return 0;
 }
@@ -188,6 +206,7 @@ fill_host(struct route_host *rh, const struct rhost *h, int v6first)
 	    fill_dane(rh, h) == -1)
 		return -1;
 	rh->pref = h->pref;
+	rh->mx = h->mx_secure ? MX_SECURE : MX_INSECURE;
 	if (v6first)
 		return add_addrs(rh, &h->aaaa) | add_addrs(rh, &h->a);
 	return add_addrs(rh, &h->a) | add_addrs(rh, &h->aaaa);

@@ -26,10 +26,15 @@ struct rhost {
 	char		name[DNS_NAME_BUF];
 	uint16_t	pref;
 	struct dres	a, aaaa;
-	int		tlsa_asked;	/* dns_dnssec on and a secure MX set */
+	int		mx_secure;	/* dns_dnssec on and a secure MX set */
+	int		tlsa_asked;	/* that, and a name TLSA can have */
 	struct dres	tlsa;		/* _PORT._tcp.NAME, when asked */
+	int		tlsa_x_asked;	/* NAME is an alias, securely */
+	struct dres	tlsa_x;		/* _PORT._tcp.EXPANDED-NAME */
 };
 
+/* route_tlsa: the TLSA answer of h that counts (expanded name first) */
+const struct dres *route_tlsa(const struct rhost *h);
 /* route_dane: what DNSSEC says of h's TLSA records (enum job_dane) */
 enum job_dane route_dane(const struct rhost *h);
 

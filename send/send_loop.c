@@ -48,7 +48,7 @@ struct route {
 	int		 literal;
 	int		 lmtp;		/* "lmtp:" value: enum job_proto */
 	char		 user[256], pass[256];
-	char		 tls[16];
+	char		 tls[24];	/* tls_policy value, or mta-sts[-testing] */
 };
 
 static uint64_t
@@ -796,12 +796,16 @@ tlsa_copy(struct route_host *h, const struct route_host *src)
 	return 0;
 }
 
+/* hosts_for - the job's hosts.  Those of the domain's own MX set carry
+ * resolve's word on it (REQUIRETLS needs a secure one, RFC 8689 4.2.1);
+ * a host the routes table names was chosen by the administrator */
 static int
 hosts_for(struct send *s, struct rjob *rj, const struct route *rt,
-    const struct rcache *c)
+    const struct rcache *c, const char *domain)
 {
 	struct route_host *h;
 	uint32_t n = rt->literal ? 1 : c->nhost;
+	int routed = rt->literal || strcasecmp(rt->name, domain) != 0;
 
 	if ((h = calloc(n ? n : 1, sizeof *h)) == NULL)
 		return -1;
@@ -824,6 +828,7 @@ hosts_for(struct send *s, struct rjob *rj, const struct route *rt,
 				return -1;
 		if (src != NULL && tlsa_copy(&h[i], src) == -1)
 			return -1;
+		h[i].mx = routed ? MX_ROUTE : src->mx;
 	}
 	(void)s;
 	return 0;
@@ -870,7 +875,7 @@ start_remote(struct send *s, struct live *l, const struct route *rt,
 	j->rc = malloc(n * sizeof *j->rc);
 	j->dkey = strdup(rt->dkey);
 	if (rj.rcpt == NULL || j->rc == NULL || j->dkey == NULL ||
-	    hosts_for(s, &rj, rt, c) == -1)
+	    hosts_for(s, &rj, rt, c, l->rc[idx[0]].domain) == -1)
 		die_temp("malloc", NULL);
 	for (size_t k = 0; k < n; k++) {
 		struct rcpt *r = &l->rc[idx[k]];
@@ -1036,9 +1041,13 @@ static int
 commit_report(struct send *s, struct live *l, const char *to,
     const struct brec *v, size_t n)
 {
+	/* RFC 8689 5: a report on REQUIRETLS mail tells of it as much as
+	 * the mail itself did, so it goes with REQUIRETLS too, and as if
+	 * RET=HDRS had been given: never the body, whatever RET said */
+	uint32_t rtls = l->info.flags & ENV_REQUIRETLS;
 	struct bctx bc = { s->c.hostname, l->m->id, to, l->info.envid,
 	    l->info.arrival, now_s(), l->info.arrival + s->c.lifetime,
-	    l->info.ret, -1, NULL };
+	    rtls ? RET_HDRS : l->info.ret, -1, NULL };
 	struct env e;
 	struct qw q;
 	int rv = -1;
@@ -1053,7 +1062,7 @@ commit_report(struct send *s, struct live *l, const char *to,
 	    env_add_rcpt(&e, to, 0, "") == 0 &&
 	    bounce_write(&bc, v, n, qw_put, &q) == 0) {
 		e.arrival = now_s();
-		e.flags = ENV_BOUNCE;
+		e.flags = ENV_BOUNCE | rtls;
 		rv = qw_commit(&q, &e);
 		if (rv == 0)
 			log_kv("report", "id", l->m->id, "to", to, "new",
@@ -1307,8 +1316,10 @@ on_rres(struct send *s)
 		rres_free(&r);
 		return;
 	}
-	ssts_session(j->dkey, r.nrcpt ? r.rcpt[0].status : ST_TEMP, r.mta,
-	    r.nrcpt ? r.rcpt[0].text : "");
+	/* a failure MTA-STS testing let pass is reported as one */
+	ssts_session(j->dkey, r.tlsfail[0] != '\0' ? ST_TEMP : r.nrcpt ?
+	    r.rcpt[0].status : ST_TEMP, r.mta, r.tlsfail[0] != '\0' ?
+	    r.tlsfail : r.nrcpt ? r.rcpt[0].text : "");
 	relay_port = r.port;
 	for (size_t k = 0; k < j->n; k++)
 		result(s, j->l, j->rc[k], k < r.nrcpt ? r.rcpt[k].status :

@@ -279,8 +279,12 @@ ssts_apply(const struct sts_ans *a, const struct rcache *c,
 			out->host[k++] = c->host[i];
 	}
 	out->nhost = k;
-	if (a->pol.mode == STS_TESTING)
+	if (a->pol.mode == STS_TESTING) {
+		/* RFC 8461 5: deliver as ever, but check the certificate and
+		 * report what enforce would have refused (smtp.h) */
+		snprintf(tls, tlssz, "mta-sts-testing");
 		return 0;
+	}
 	/* enforce: a PKIX-valid certificate for the MX name (RFC 8461 4.2),
 	 * or DANE where it applies: rspawn decides per host (smtp.h) */
 	snprintf(tls, tlssz, "mta-sts");

@@ -5,7 +5,8 @@
  * tlsrpt_period); when it ends, each domain with counts whose
  * _smtp._tls TXT record names mailto: addresses gets the JSON report
  * (RFC 8460 4.4), gzipped, in a multipart/report message (5.3), handed
- * to send to queue.  The counts are written to CACHE/.tlsrpt at most a
+ * to send to queue; its https: URIs get the gzipped JSON by POST
+ * (fetch.c).  The counts are written to CACHE/.tlsrpt at most a
  * minute apart and when send closes the socket, and read back at start,
  * so a restart keeps them (a crash may lose a minute's: counts, never
  * mail). */
@@ -310,6 +311,21 @@ rua(const struct sts_cfg *c, const char *domain,
 	return 0;
 }
 
+/* post - the report to an https: rua (RFC 8460 3); a failure is logged,
+ * not retried (the report is one of many, and a day late is too late) */
+static void
+post(const struct sts_cfg *c, const char *domain, const char *uri,
+    const char *id, const struct buf *gz)
+{
+	char err[256];
+
+	if (post_report(c, uri, gz->p, gz->len, err, sizeof err) == 0)
+		log_kv("tlsrpt", "domain", domain, "to", uri, "id", id, NULL);
+	else
+		log_kv("warning", "op", "tlsrpt", "domain", domain, "to", uri,
+		    "err", err, NULL);
+}
+
 static void
 one(const struct sts_cfg *c, const struct rdom *d, time_t from, time_t to)
 {
@@ -329,6 +345,10 @@ one(const struct sts_cfg *c, const struct rdom *d, time_t from, time_t to)
 		    "report too big", NULL);
 	else
 		for (size_t i = 0; i < n; i++) {
+			if (strncmp(to_[i], "https://", 8) == 0) {
+				post(c, d->domain, to_[i], id, &gz);
+				continue;
+			}
 			out.len = 0;
 			if (sts_mail_encode(&out, to_[i], m.p, m.len) == -1 ||
 			    rec_send(0, &out) == -1)

@@ -48,6 +48,11 @@ int	dnsq_ns_add(struct sts_cfg *, const char *);
 int	fetch_init(void);
 int	fetch_policy(const struct sts_cfg *, const char *domain,
 	    const char *addr, struct buf *body, char *err, size_t errsz);
+/* post_report: the gzipped JSON report gz[0..n) POSTed to an https rua
+ * (RFC 8460 3) as application/tlsrpt+gzip, to HOST (our DNS) on
+ * mta_sts_port only; 0 on a 2xx answer, or -1 with err set */
+int	post_report(const struct sts_cfg *, const char *uri, const void *gz,
+	    size_t n, char *err, size_t errsz);
 
 /* sbx.c: the sandbox (uid, chroot, Landlock, seccomp) */
 struct conf;

@@ -121,6 +121,7 @@ def decode_hosts(c):
              "addrs": [c.str() for _ in range(naddr)]}
         h["dane"] = chr(c.u8())        # enum job_dane: N S U B
         h["tlsa"] = [c.str() for _ in range(c.u32())]
+        h["mx"] = chr(c.u8())          # enum job_mx: I S (R: send's)
         hosts.append(h)
     return hosts
 

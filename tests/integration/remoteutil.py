@@ -38,8 +38,9 @@ def encode_rjob(jid, rcpts, hosts, sender="from@sender.test", qid="Q1",
                 auth_pass="", proto=0, dkim=""):
     """rcpts: list of addr or (addr, orcpt, notify); hosts: list of
     (name, [addrs]) or (name, [addrs], port) or (name, [addrs], port,
-    dane, [tlsa text]) (enum job_dane: "N", "S", "U", "B"); proto 1:
-    LMTP."""
+    dane, [tlsa text]) (enum job_dane: "N", "S", "U", "B") or that and
+    mx (enum job_mx: "I" insecure, the default, "S" secure, "R" a
+    route); proto 1: LMTP."""
     b = b"R" + _u32(jid) + _str(qid) + _str(sender) + _str(envid)
     b += _u8(ret) + _u32(flags) + _u64(size) + _str(tls)
     b += _str(auth_user) + _str(auth_pass) + _u32(len(rcpts))
@@ -58,6 +59,7 @@ def encode_rjob(jid, rcpts, hosts, sender="from@sender.test", qid="Q1",
         b += dane.encode() + _u32(len(tlsa))
         for t in tlsa:
             b += _str(t)
+        b += (h[5] if len(h) > 5 else "I").encode()
     return b + _str(dkim) + _u8(proto)
 
 
@@ -69,6 +71,7 @@ def decode_rres(b):
     r["port"] = c.u32()
     for _ in range(c.u32()):
         r["rcpts"].append((chr(c.u8()), c.str()))
+    r["tlsfail"] = c.str()
     c.end()
     return r
 

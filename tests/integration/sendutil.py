@@ -321,6 +321,7 @@ class FakeRspawn(Peer):
                 h["addrs"] = [c.s() for _ in range(c.u32())]
                 h["dane"] = chr(c.u8())
                 h["tlsa"] = [c.s() for _ in range(c.u32())]
+                h["mx"] = chr(c.u8())
                 hosts.append(h)
             j["hosts"] = hosts
             j["dkim"] = c.s()	# DKIM-Signature fields, or ""
@@ -342,6 +343,7 @@ class FakeRspawn(Peer):
                 u32(len(res))
             for st, text in res:
                 out += st.encode() + pstr(text)
+            out += pstr("")     # tlsfail: no MTA-STS testing here
             try:
                 self.sock.send(out)
             except OSError:
@@ -357,7 +359,8 @@ class FakeRspawn(Peer):
 
 class FakeResolve(Peer):
     """Answers RQRY with one host per domain: answers[domain] ->
-    (status, text, [(name, pref, port, [addrs])])."""
+    (status, text, [(name, pref, port, [addrs])]), each host with
+    optionally dane, [tlsa], mx (enum job_mx, "I" when not given)."""
 
     def __init__(self, sock, answers=None):
         super().__init__(sock)
@@ -398,6 +401,7 @@ class FakeResolve(Peer):
                 out += dane.encode() + u32(len(tlsa))
                 for t in tlsa:
                     out += pstr(t)
+                out += (h[6] if len(h) > 6 else "I").encode()
             try:
                 self.sock.sendall(u32(len(out)) + out)
             except OSError:

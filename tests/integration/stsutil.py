@@ -56,11 +56,15 @@ class PolicyServer:
     policy, served as text/plain), "slow" (nothing for a minute),
     "huge" (16 MB of text/plain), "redirect" (301 to another policy
     host), "garbage" (200 text/plain of noise), "html" (a policy as
-    text/html), "404".  self.requests lists (host, path) asked for."""
+    text/html), "404".  self.requests lists (host, path) asked for;
+    self.posts (host, path, content type, body) of each POST (a TLS
+    report, RFC 8460 3), answered self.post_status."""
 
     def __init__(self, port, cert, key):
         self.behave = {}
         self.requests = []
+        self.posts = []
+        self.post_status = 201
         self.stop = threading.Event()
         srv = self
 
@@ -69,6 +73,16 @@ class PolicyServer:
 
             def log_message(self, *a):
                 pass
+
+            def do_POST(self):
+                host = (self.headers.get("Host") or "").split(":")[0]
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(min(n, 1 << 20))
+                srv.posts.append((host, self.path,
+                                  self.headers.get("Content-Type"), body))
+                self.send_response(srv.post_status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def do_GET(self):
                 host = (self.headers.get("Host") or "").split(":")[0]

@@ -12,6 +12,10 @@ which the TLSA names carry: _PORT._tcp.mxN.good.test).
     bogusmx.good.test      MX altered after signing     deferred (4.4.3)
     ta.good.test      mx6  2 0 1 <the test CA>          delivered
     implicit.good.test     no MX (secure denial), TLSA  delivered
+    cname.good.test   alias1 CNAME mx1: mx1's key; another at alias1
+                                                    delivered (mx1's)
+    cname2.good.test  alias2 CNAME mx7: no TLSA at mx7; the key at
+                      alias2                        delivered (alias2's)
     plain.test        mx5  unsigned                     normal policy
 """
 import hashlib
@@ -85,6 +89,13 @@ mx6 IN A {ADDR[6]}
 _{port}._tcp.mx6 IN TLSA 2 0 1 {ca}
 implicit IN A {ADDR[1]}
 _{port}._tcp.implicit IN TLSA 3 1 1 {key}
+cname IN MX 10 alias1
+alias1 IN CNAME mx1
+_{port}._tcp.alias1 IN TLSA 3 1 1 {other}
+cname2 IN MX 10 alias2
+alias2 IN CNAME mx7
+mx7 IN A {ADDR[1]}
+_{port}._tcp.alias2 IN TLSA 3 1 1 {key}
 """
 
 
@@ -306,6 +317,29 @@ def test_implicit_mx_uses_the_domains_own_tlsa(system):
     assert "mx=secure" in ln and "dane=S" in ln
 
 
+def test_tlsa_of_the_cname_expanded_name_first(system):
+    """RFC 7672 2.2.3: the MX host alias1 is a CNAME of mx1; the TLSA
+    records of the expanded name (mx1's, matching) count, not the
+    alias's own (not matching)."""
+    s = system(servers=(1,))
+    submit(s, ["a@cname.good.test"])
+    assert wait_delivered(s.mx[1], "a@cname.good.test").tls
+    assert "tls=dane-verified" in wait_line(
+        s, "event=delivery", "rcpt=a@cname.good.test")
+    ln = wait_line(s, "event=route", "domain=cname.good.test")
+    assert "mx=secure" in ln and "dane=S" in ln
+
+
+def test_tlsa_of_the_alias_when_the_expanded_name_has_none(system):
+    """alias2 is a CNAME of mx7, which has no TLSA records (secure
+    denial): the alias's own records count."""
+    s = system(servers=(1,))
+    submit(s, ["a@cname2.good.test"])
+    assert wait_delivered(s.mx[1], "a@cname2.good.test").tls
+    assert "tls=dane-verified" in wait_line(
+        s, "event=delivery", "rcpt=a@cname2.good.test")
+
+
 def test_wrong_certificate_is_deferred(system):
     s = system(servers=(2,))
     submit(s, ["a@wrong.good.test"])
@@ -478,3 +512,42 @@ def test_rspawn_dane_wins_over_mta_sts(procs, tmp_path):
     assert "tls=dane-verified" in logs[0]
     assert "DANE instead of the policy's PKIX check" in logs[0]
     assert "dane-verified" not in logs[1]
+
+
+# --- sandmail-tlspolicy: what applies to a domain, and why ---------------
+
+def tlspolicy(s, domain):
+    return subprocess.run([prog("sandmail-tlspolicy"), "-c", s.conf,
+                           domain], check=True, capture_output=True,
+                          text=True, timeout=60).stdout
+
+
+def test_tlspolicy_tool_says_what_applies(system, dns):
+    s = system(tables={"tls_policy": "wrong.good.test verify\n",
+                       "routes": "routed.good.test relay.good.test:2525\n"},
+               servers=())
+    out = tlspolicy(s, "OK.good.test")
+    assert "domain: ok.good.test\n" in out
+    assert "tls_policy: (no entry: remote_tls applies)" in out
+    assert "remote_tls: dane" in out
+    assert "mx: DNSSEC-secure" in out
+    assert ("mx host: mx1.good.test pref 10: secure TLSA records, 1 "
+            "usable (first: 3 1 1 ") in out
+    assert "next delivery: remote_tls dane (DANE for the hosts" in out
+    assert "requiretls: possible" in out
+    assert "mta-sts: off" in out
+    out = tlspolicy(s, "plain.test")
+    assert "mx: not DNSSEC-secure" in out
+    assert "mx host: mx5.plain.test pref 10: no DANE" in out
+    assert "requiretls: REQUIRETLS mail bounces (5.7.30)" in out
+    out = tlspolicy(s, "bogus.good.test")
+    assert f"TLSA lookup of _{dns['port']}._tcp.mx4.good.test failed" in out
+    assert "mx4.good.test is not used" in out
+    out = tlspolicy(s, "wrong.good.test")
+    assert "tls_policy: verify" in out
+    assert "next delivery: tls_policy verify" in out
+    out = tlspolicy(s, "routed.good.test")
+    assert "route: relay.good.test:2525" in out
+    assert "next delivery: to the route relay.good.test:2525 under dane" \
+        in out
+    assert "requiretls: possible (a route" in out

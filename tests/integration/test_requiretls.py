@@ -133,3 +133,83 @@ def test_tls_required_no_sets_dane_aside(system, dns):
     assert "tls=unverified" in wait_line(s, "event=delivery",
                                          "rcpt=a@wrong.good.test")
     assert "event=tls_required_no" in log(s)
+
+
+def test_insecure_mx_bounces_even_with_verified_tls(system, dns):
+    """RFC 8689 4.2.1: the MX lookup itself must be DNSSEC-secure (or
+    the host listed by an enforced MTA-STS policy).  plain.test is
+    unsigned; mx5 offers REQUIRETLS and a certificate the CA file
+    verifies: the TLS would do, the route does not."""
+    s = system(conf=dict(tls_conf(dns), tls_ca_file=dns["chain"]),
+               servers=(5,))
+    s.mx[5].ehlo.append("REQUIRETLS")
+    send_requiretls(s, "a@plain.test")
+    ln = wait_line(s, "event=bounced", "to=a@plain.test")
+    assert "5.7.30 REQUIRETLS" in ln and "DNSSEC-secure MX" in ln
+    assert s.mx[5].connections == 0
+
+
+def test_rspawn_requiretls_needs_a_secure_route(procs, tmp_path):
+    """rspawn alone, one verifiable host offering REQUIRETLS: the job's
+    MX state decides.  A host of an insecure MX set is refused (5.7.30,
+    not even connected to) unless the job is under an enforced MTA-STS
+    policy (tls mta-sts); a secure MX set or a routes entry will do."""
+    from remoteutil import Rspawn, common_port, make_ca, write_conf
+    ca, cert, key = make_ca(str(tmp_path), ["mx.example.test"])
+    port = common_port(["127.0.84.3"])
+    srv = SMTPServer("127.0.84.3", port, "mx.example.test")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.tls_ctx = ctx
+    srv.ehlo.append("REQUIRETLS")
+    conf = write_conf(str(tmp_path), port, f"tls_ca_file {ca}\n")
+    r = Rspawn(procs, conf, str(tmp_path))
+
+    def host(mx):
+        return ("mx.example.test", ["127.0.84.3"], 0, "N", [], mx)
+    try:
+        res = r.deliver(MSG, ["a@example.test"], [host("I")],
+                        flags=ENV_REQUIRETLS)
+        assert res["rcpts"][0][0] == "X", res
+        assert "5.7.30" in res["rcpts"][0][1]
+        assert "DNSSEC-secure MX" in res["rcpts"][0][1]
+        assert srv.connections == 0
+        for who, mx, tls in (("b", "I", "mta-sts"), ("c", "S", ""),
+                             ("d", "R", "")):
+            res = r.deliver(MSG, [f"{who}@example.test"], [host(mx)],
+                            flags=ENV_REQUIRETLS, tls=tls)
+            assert res["rcpts"][0][0] == "K", (who, res)
+        # without REQUIRETLS the insecure MX set is as good as ever
+        res = r.deliver(MSG, ["e@example.test"], [host("I")])
+        assert res["rcpts"][0][0] == "K", res
+    finally:
+        assert r.close() == 0, r.log()
+        srv.close()
+    assert sorted(t.rcpts[0] for t in srv.done()) == [
+        f"RCPT TO:<{w}@example.test>" for w in "bcde"]
+
+
+def test_bounce_of_requiretls_mail_goes_with_requiretls(system, dns):
+    """RFC 8689 5: the report on REQUIRETLS mail is sent with REQUIRETLS
+    itself, and as if RET=HDRS had been given: the original's headers,
+    never its body, even when the sender asked for RET=FULL.  The mail
+    to plain.test bounces (an insecure MX set); the report goes to the
+    sender at ok.good.test, whose mx1 is DANE-secure and offers
+    REQUIRETLS."""
+    s = system(conf=tls_conf(dns), servers=(1, 5))
+    s.mx[1].ehlo.append("REQUIRETLS")
+    with smtplib.SMTP("127.0.0.1", s.port, timeout=20) as c:
+        c.starttls(context=client_ctx())
+        c.ehlo()
+        c.sendmail("a@ok.good.test", ["x@plain.test"],
+                   MSG.replace(b"\n", b"\r\n"),
+                   mail_options=["REQUIRETLS", "RET=FULL"])
+    wait_line(s, "event=bounced", "to=x@plain.test")
+    t = wait_delivered(s.mx[1], "a@ok.good.test")
+    assert t.tls
+    words = t.mail.upper().split()
+    assert words[1] == "FROM:<>" and "REQUIRETLS" in words, t.mail
+    assert not any(w.startswith("RET=") for w in words), t.mail
+    assert b"Subject: hi" in t.data and b"text/rfc822-headers" in t.data
+    assert b"line one" not in t.data and b"message/rfc822" not in t.data
+    assert s.mx[5].connections == 0

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None,
 MSG = b"From: a@sender.test\nSubject: sts\n\nhello\n"
 # domain label -> the address of its MX host mx.LABEL.test
 MX = {"enf": "127.0.0.2", "notin": "127.0.0.3", "cert": "127.0.0.4",
-      "testing": "127.0.0.5"}
+      "testing": "127.0.0.5", "testcert": "127.0.0.7"}
 
 
 class System:
@@ -55,15 +55,17 @@ def system(procs, tmp_path):
     tmp = str(tmp_path)
     s.ca, cakey = make_ca(tmp)
     web_cert, web_key = make_cert(tmp, s.ca, cakey, "web",
-                                  [f"mta-sts.{d}.test" for d in MX])
-    # every MX host's certificate is from our CA but cert.test's
+                                  [f"mta-sts.{d}.test" for d in MX] +
+                                  ["rua.rpt.test"])
+    # every MX host's certificate is from our CA but cert.test's and
+    # testcert.test's
     other = os.path.join(tmp, "other")
     os.mkdir(other)
     ca2, ca2key = make_ca(other, "a CA nobody trusts")
     s.mx_port = common_port(list(MX.values()) + ["127.0.0.6"])
     s.mx = {}
     for d, addr in MX.items():
-        if d == "cert":
+        if d in ("cert", "testcert"):
             c, k = make_cert(other, ca2, ca2key, "mx", [f"mx.{d}.test"])
         else:
             c, k = make_cert(tmp, s.ca, cakey, f"mx-{d}", [f"mx.{d}.test"])
@@ -85,7 +87,16 @@ def system(procs, tmp_path):
              "rua=mailto:tls@rpt.test",
              # (no comma: dnsmasq makes one string of each part)
              "--txt-record=_smtp._tls.cert.test,v=TLSRPTv1;rua=mailto:"
-             "tls@rpt.test"]
+             "tls@rpt.test",
+             "--txt-record=_smtp._tls.testcert.test,v=TLSRPTv1;rua=mailto:"
+             "tls@rpt.test",
+             # testing.test's go by HTTPS POST to our policy server
+             "--host-record=rua.rpt.test,127.0.0.1",
+             "--txt-record=_smtp._tls.testing.test,v=TLSRPTv1;rua=https:"
+             "//rua.rpt.test/tlsrpt",
+             # a port the sandbox may not connect to
+             "--txt-record=_smtp._tls.notin.test,v=TLSRPTv1;rua=https:"
+             "//rua.rpt.test:1/tlsrpt"]
     dns = start_dnsmasq(procs, tmp, recs)
     s.web_port = free_port()
     s.web = PolicyServer(s.web_port, web_cert, web_key)
@@ -94,6 +105,7 @@ def system(procs, tmp_path):
         "notin": policy("enforce", ["mx.elsewhere.test", "*.notin.test.x"]),
         "cert": policy("enforce", ["*.cert.test"]),
         "testing": policy("testing", ["elsewhere.testing.test"]),
+        "testcert": policy("testing", ["mx.testcert.test"]),
     })
     cache = os.path.join(tmp, "sts")
     os.mkdir(cache, 0o700)
@@ -290,3 +302,147 @@ def test_tls_reports_reach_the_rua(system):
     d = cert["failure-details"][0]
     assert d["result-type"] == "certificate-not-trusted"
     assert d["receiving-mx-hostname"] == "mx.cert.test"
+
+
+def test_testing_mode_checks_the_certificate_and_reports(system):
+    """RFC 8461 5: under a policy in testing mode the MX certificate is
+    checked as enforce would (it is from a CA nobody trusts here), the
+    failure logged and reported (RFC 8460), and the mail delivered all
+    the same."""
+    submit(system, ["b@testcert.test"])
+    t = wait_for(lambda: system.mx["testcert"].done(), timeout=60,
+                 what="delivery")[0]
+    assert t.tls and "TO:<b@testcert.test>" in t.rcpts[0]
+    ln = wait_for(lambda: [x for x in startlog(system).splitlines()
+                           if "event=mta-sts" in x and "mode=testing" in x
+                           and "mx=mx.testcert.test" in x and
+                           "would fail under enforce" in x],
+                  timeout=60, what="the log line")[0]
+    assert "TLS with mx.testcert.test" in ln
+
+    def report():
+        for r in system.rpt.done():
+            m, js = report_of(r)
+            if m["TLS-Report-Domain"] == "testcert.test":
+                return js
+        return None
+    js = wait_for(report, timeout=60, what="the TLS report")
+    p = js["policies"][0]
+    assert "mode: testing" in p["policy"]["policy-string"]
+    assert p["summary"]["total-failure-session-count"] >= 1
+    d = p["failure-details"][0]
+    assert d["result-type"] == "certificate-not-trusted"
+    assert d["receiving-mx-hostname"] == "mx.testcert.test"
+
+
+def test_tls_report_posted_to_an_https_rua(system):
+    """RFC 8460 3: an https: rua gets the gzipped JSON report by POST
+    as application/tlsrpt+gzip (the host by our own DNS, its certificate
+    checked against mta_sts_ca_file)."""
+    import jsonschema                   # python3-jsonschema (scripts/deps)
+    submit(system, ["b@testing.test"])
+    wait_for(lambda: system.mx["testing"].done(), timeout=60,
+             what="delivery")
+
+    def reports():
+        # the MX outside the policy (a failure, counted before the
+        # session) and the session (a success) may fall in two periods
+        got = []
+        for host, path, ctype, body in list(system.web.posts):
+            assert (host, path, ctype) == ("rua.rpt.test", "/tlsrpt",
+                                           "application/tlsrpt+gzip")
+            got.append(json.loads(gzip.decompress(body)))
+        ok = sum(js["policies"][0]["summary"]
+                 ["total-successful-session-count"] for js in got)
+        return got if ok >= 1 else None
+    for js in wait_for(reports, timeout=60, what="the POSTed reports"):
+        jsonschema.validate(js, SCHEMA)
+        p = js["policies"][0]
+        assert p["policy"]["policy-domain"] == "testing.test"
+        assert "mode: testing" in p["policy"]["policy-string"]
+    wait_for(lambda: "to=https://rua.rpt.test/tlsrpt" in startlog(system),
+             timeout=30, what="the log line of the POST")
+
+
+def test_tlspolicy_tool_shows_the_cached_policy(system):
+    """sandmail-tlspolicy reads the policy sandmail-sts cached."""
+    import subprocess
+    submit(system, ["b@enf.test"])
+    wait_for(lambda: system.mx["enf"].done(), timeout=60, what="delivery")
+    out = subprocess.run([prog("sandmail-tlspolicy"), "-c",
+                          system.smtpd.conf, "enf.test"], check=True,
+                         capture_output=True, text=True, timeout=60).stdout
+    assert "mta-sts: mode enforce, id 1, max_age 86400, valid; mx: " \
+        "mx.enf.test" in out
+    assert "mx: DNSSEC not trusted (dns_dnssec no)" in out
+    assert "next delivery: MTA-STS enforce: only the MX hosts" in out
+    assert "requiretls: possible" in out
+    out = subprocess.run([prog("sandmail-tlspolicy"), "-c",
+                          system.smtpd.conf, "nothing.test"], check=True,
+                         capture_output=True, text=True, timeout=60).stdout
+    assert "mta-sts: no policy cached" in out
+
+
+def test_rspawn_testing_mode_reports_what_enforce_would_refuse(procs,
+                                                               tmp_path):
+    """rspawn alone, jobs with tls mta-sts-testing (remote_tls may): each
+    is delivered, and the result's tlsfail says what an enforced policy
+    would have deferred: a certificate nothing here trusts, a handshake
+    that failed (then the mail goes in clear), no STARTTLS.  Without the
+    testing value tlsfail stays empty."""
+    import ssl
+    from remoteutil import Rspawn, write_conf
+    from test_remote import MSG as RMSG
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    mine.mkdir()
+    theirs.mkdir()
+    ca, cakey = make_ca(str(mine))
+    ca2, ca2key = make_ca(str(theirs), "a CA nobody trusts")
+    good = make_cert(str(mine), ca, cakey, "good", ["mx.example.test"])
+    bad = make_cert(str(theirs), ca2, ca2key, "bad", ["mx.example.test"])
+    addrs = ["127.0.84.11", "127.0.84.12", "127.0.84.13", "127.0.84.14"]
+    port = common_port(addrs)
+    srv = [SMTPServer(a, port, "mx.example.test") for a in addrs]
+    srv[0].tls_ctx = server_tls_ctx(*good)
+    srv[1].tls_ctx = server_tls_ctx(*bad)
+    old = server_tls_ctx(*good)
+    old.maximum_version = ssl.TLSVersion.TLSv1_1    # we refuse it
+    srv[2].tls_ctx = old
+    srv[3].tls_ctx = None
+    conf = write_conf(str(tmp_path), port, f"tls_ca_file {ca}\n")
+    r = Rspawn(procs, conf, str(tmp_path))
+    try:
+        want = [None, "failed: ", "4.7.5 TLS with",
+                "does not offer STARTTLS"]
+        for i, (a, text) in enumerate(zip(addrs, want)):
+            res = r.deliver(RMSG, [f"t{i}@example.test"],
+                            [("mx.example.test", [a])],
+                            tls="mta-sts-testing")
+            assert res["rcpts"][0][0] == "K", (i, res)
+            if text is None:
+                assert res["tlsfail"] == "", (i, res)
+            else:
+                assert text in res["tlsfail"], (i, res)
+                assert res["tlsfail"].startswith(("4.7.5 ", "4.7.4 ")), res
+        res = r.deliver(RMSG, ["plain@example.test"],
+                        [("mx.example.test", [addrs[1]])])
+        assert res["rcpts"][0][0] == "K" and res["tlsfail"] == "", res
+    finally:
+        assert r.close() == 0, r.log()
+        for s in srv:
+            s.close()
+    log = r.log()
+    assert log.count("event=mta-sts") == 3, log
+    assert "would fail under enforce" in log
+
+
+def test_https_rua_on_another_port_is_skipped(system):
+    """sandmail-sts connects to mta_sts_port only (its Landlock rule): an
+    https rua naming another port is logged and skipped, nothing sent."""
+    submit(system, ["b@notin.test"])
+    ln = wait_for(lambda: [x for x in startlog(system).splitlines()
+                           if "op=tlsrpt" in x and "domain=notin.test" in x
+                           and "err=" in x], timeout=60,
+                  what="the skipped report")[0]
+    assert "port 1 is not mta_sts_port" in ln
+    assert system.web.posts == []

@@ -256,6 +256,41 @@ test_route_dane(void **st)
 	assert_int_equal(route_dane(&h), DANE_UNUSABLE);
 }
 
+/* RFC 7672 2.2.3: an alias's expanded name first, else the original */
+static void
+test_route_dane_cname(void **st)
+{
+	static struct rhost h;
+
+	(void)st;
+	memset(&h, 0, sizeof h);
+	snprintf(h.name, sizeof h.name, "alias.example.org");
+	h.tlsa_asked = 1;
+	dres_set(&h.a, DRES_OK, 1, 1, 0);
+	dres_set(&h.aaaa, DRES_NODATA, 1, 0, 0);
+	dres_set(&h.tlsa, DRES_NODATA, 1, 0, 0);
+	/* not an alias: the original name's answer alone */
+	assert_int_equal(route_dane(&h), DANE_NONE);
+	assert_ptr_equal(route_tlsa(&h), &h.tlsa);
+	/* records at the expanded name win over a denial at the alias */
+	h.tlsa_x_asked = 1;
+	dres_set(&h.tlsa_x, DRES_OK, 1, 1, 0);
+	assert_int_equal(route_dane(&h), DANE_SECURE);
+	assert_ptr_equal(route_tlsa(&h), &h.tlsa_x);
+	/* and over records at the alias */
+	dres_set(&h.tlsa, DRES_OK, 1, 2, 0);
+	assert_ptr_equal(route_tlsa(&h), &h.tlsa_x);
+	/* none at the expanded name (denied, or insecure): the alias's */
+	dres_set(&h.tlsa_x, DRES_NXDOMAIN, 1, 0, 0);
+	assert_ptr_equal(route_tlsa(&h), &h.tlsa);
+	assert_int_equal(route_dane(&h), DANE_SECURE);
+	dres_set(&h.tlsa_x, DRES_OK, 0, 1, 0);
+	assert_ptr_equal(route_tlsa(&h), &h.tlsa);
+	/* a failed lookup at the expanded name: the host is unusable */
+	dres_set(&h.tlsa_x, DRES_FAIL, 0, 0, 0);
+	assert_int_equal(route_dane(&h), DANE_FAIL);
+}
+
 static void
 test_route_finish_tlsa(void **st)
 {
@@ -454,6 +489,8 @@ test_cname_follow(void **st)
 	assert_int_equal(d.status, DRES_OK);
 	assert_string_equal(d.it[0].s, "192.0.2.1");
 	assert_int_equal(d.ttl, 30);
+	/* the end of the chain, for the TLSA lookup (RFC 7672 2.2.3) */
+	assert_string_equal(d.canon, "target.example.net");
 }
 
 static void
@@ -692,6 +729,7 @@ main(void)
 		cmocka_unit_test(test_query_dnssec_ok),
 		cmocka_unit_test(test_tlsa_answer),
 		cmocka_unit_test(test_route_dane),
+		cmocka_unit_test(test_route_dane_cname),
 		cmocka_unit_test(test_route_finish_tlsa),
 		cmocka_unit_test(test_mx_answer),
 		cmocka_unit_test(test_null_mx),

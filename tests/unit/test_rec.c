@@ -445,9 +445,10 @@ test_rjob(void **state)
 	rjob_free(&d);
 	{
 		/* patch the last host's port field to 65536 (before it:
-		 * its address, its naddr; after them its DANE state and
-		 * TLSA count, the DKIM fields and the proto byte) */
-		size_t off = b.len - 1 - (4 + strlen(j.dkim)) - 5 - (4 + 9) -
+		 * its address, its naddr; after them its DANE state,
+		 * TLSA count and MX state, the DKIM fields and the proto
+		 * byte) */
+		size_t off = b.len - 1 - (4 + strlen(j.dkim)) - 6 - (4 + 9) -
 		    4 - 4;
 
 		assert_memory_equal(b.p + off, "\0\0\0\0", 4);
@@ -466,6 +467,40 @@ test_rjob(void **state)
 		rjob_encode(&b, &j);
 		assert_int_equal(rjob_decode(&d, b.p, b.len), -1);
 	}
+	buf_free(&b);
+}
+
+/* how a host came into the route (RFC 8689 4.2.1): MX secure or not, or
+ * a route; 0 goes out as insecure, anything else is malformed */
+static void
+test_hosts_mx(void **state)
+{
+	static char *addrs[] = { "192.0.2.1" };
+	static const uint8_t ok[] = { MX_SECURE, MX_INSECURE, MX_ROUTE };
+	struct route_host h = { "mx.example.org", 5, 0, 1, addrs };
+	struct rans a = { 4, ST_OK, "", 1, &h }, ad;
+	struct buf b = BUF_INIT(JOB_MAX);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof ok; i++) {
+		h.mx = ok[i];
+		b.len = 0;
+		assert_int_equal(rans_encode(&b, &a), 0);
+		assert_int_equal(rans_decode(&ad, b.p, b.len), 0);
+		assert_int_equal(ad.host[0].mx, ok[i]);
+		rans_free(&ad);
+	}
+	cuts(&b, (dec_fn *)rans_decode, (free_fn *)rans_free, &ad);
+	h.mx = 0;
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), 0);
+	assert_int_equal(ad.host[0].mx, MX_INSECURE);
+	rans_free(&ad);
+	h.mx = 's';
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), -1);
 	buf_free(&b);
 }
 
@@ -555,6 +590,14 @@ test_rres_rqry_rans(void **state)
 	assert_int_equal(rd.port, 2525);
 	assert_int_equal(rd.rcpt[1].status, ST_PERM);
 	assert_string_equal(rd.rcpt[1].text, "550 no");
+	assert_string_equal(rd.tlsfail, "");	/* NULL goes out as "" */
+	rres_free(&rd);
+	r.tlsfail = "4.7.5 TLS with mx.d.e[192.0.2.1] failed: hostname "
+	    "mismatch";
+	b.len = 0;
+	assert_int_equal(rres_encode(&b, &r), 0);
+	assert_int_equal(rres_decode(&rd, b.p, b.len), 0);
+	assert_string_equal(rd.tlsfail, r.tlsfail);
 	rres_free(&rd);
 	cuts(&b, (dec_fn *)rres_decode, (free_fn *)rres_free, &rd);
 	/* a port above 65535 is no port */
@@ -599,6 +642,7 @@ main(void)
 		cmocka_unit_test(test_rjob),
 		cmocka_unit_test(test_rres_rqry_rans),
 		cmocka_unit_test(test_hosts_dane),
+		cmocka_unit_test(test_hosts_mx),
 	};
 
 	return cmocka_run_group_tests_name("rec", tests, NULL, NULL);

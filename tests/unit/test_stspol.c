@@ -192,11 +192,24 @@ tlsrpt(void **st)
 	assert_int_equal(tlsrpt_txt_parse(s, strlen(s), rua, &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(rua[0], "tls@example.com");
-	s = "v=TLSRPTv1;rua=https://r.example/x , MAILTO:a@b.c,mailto:c@d";
+	s = "v=TLSRPTv1;rua=HTTPS://r.example/x , MAILTO:a@b.c,mailto:c@d";
+	assert_int_equal(tlsrpt_txt_parse(s, strlen(s), rua, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(rua[0], "https://r.example/x");
+	assert_string_equal(rua[1], "a@b.c");
+	assert_string_equal(rua[2], "c@d");
+	/* https: host, port, path; anything else is skipped, as is an
+	 * address with ':' (it could pass for a URI) */
+	s = "v=TLSRPTv1;rua=https://r.example:8443,https://r-1.example/a/b?c";
 	assert_int_equal(tlsrpt_txt_parse(s, strlen(s), rua, &n), 0);
 	assert_int_equal(n, 2);
-	assert_string_equal(rua[0], "a@b.c");
-	assert_string_equal(rua[1], "c@d");
+	assert_string_equal(rua[0], "https://r.example:8443");
+	assert_string_equal(rua[1], "https://r-1.example/a/b?c");
+	s = "v=TLSRPTv1;rua=https://,https://:1/,https://a:/,https://a:123456,"
+	    "https://a_b/,https://a/<x>,https://a@b/,http://a/,"
+	    "mailto:https://a@b,mailto:a:b@c";
+	assert_int_equal(tlsrpt_txt_parse(s, strlen(s), rua, &n), 0);
+	assert_int_equal(n, 0);
 	s = "v=TLSRPTv1; rua=mailto:a%40b@c,mailto:@c,mailto:x@";
 	assert_int_equal(tlsrpt_txt_parse(s, strlen(s), rua, &n), 0);
 	assert_int_equal(n, 0);
