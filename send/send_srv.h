@@ -13,6 +13,7 @@
 #include "job.h"
 #include "seal.h"
 #include "sign.h"
+#include "srs.h"
 #include "send_int.h"
 #include "tbl.h"
 
@@ -47,6 +48,9 @@ struct sconf {
 					 * barrier, not each file and directory */
 	uint32_t	 vuid, vgid;	/* user_vmail */
 	uint32_t	 auid, agid;	/* user_alias: |command and /path */
+	const char	*srs_domain;	/* SRS for forwards, or NULL */
+	const char	*srs_exclude;	/* senders' domains never rewritten */
+	unsigned	 srs_maxdays;	/* srs_max_age */
 };
 
 /* the tables send maps, kept current by lib/tbl.h's tblset */
@@ -123,6 +127,7 @@ struct send {
 	int		 qfd, trig, lsock, rsock, dsock;
 	int		 ksock;		/* sandmail-sign, or -1 */
 	struct sign_keys keys;		/* the keys it holds (no secrets) */
+	struct srs_keys	 srs;		/* srs_secret's lines (srs_domain) */
 	struct index	 idx;
 	struct live	*loaded;
 	size_t		 nloaded;
