@@ -51,6 +51,8 @@ struct sconf {
 	const char	*srs_domain;	/* SRS for forwards, or NULL */
 	const char	*srs_exclude;	/* senders' domains never rewritten */
 	unsigned	 srs_maxdays;	/* srs_max_age */
+	const char	*arc_domain;	/* ARC-seal verified mail relayed, with
+					 * this domain's rsa key, or NULL */
 };
 
 /* the tables send maps, kept current by lib/tbl.h's tblset */

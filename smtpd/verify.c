@@ -591,6 +591,10 @@ verify_end(struct session *s)
 		return -1;
 	}
 	s->env.size += h.len;
+	/* for send's ARC seal: our field is the first, and what the chain
+	 * it came with was worth (cv=) */
+	s->env.flags |= ENV_VERIFIED |
+	    (V.ar.arc.r == ARC_PASS ? ENV_ARC_PASS : 0);
 	/* with milters, what they leave (the spool never had the removed
 	 * fields) replaces the whole client's text in the size (data.c) */
 	if (!s->spooling)

@@ -379,6 +379,32 @@ test_arc_structure(void **st)
 	}
 }
 
+/* an ARC field name with no colon has no value: judged without reading
+ * past it (the message in a buffer of its exact size, for ASan) */
+static void
+test_arc_no_colon(void **st)
+{
+	static const char *const msgs[] = {
+		"From: a@x.test\nARC-Seal", "ARC-Seal",
+		"From: a@x.test\nARC-Message-Signature",
+		"From: a@x.test\nARC-Authentication-Results",
+	};
+	struct arc_out o;
+
+	(void)st;
+	for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++) {
+		size_t n = strlen(msgs[i]);
+		char *m = malloc(n);
+
+		assert_non_null(m);
+		memcpy(m, msgs[i], n);
+		arc_verify(m, n, count_dns, NULL, &o);
+		assert_int_equal(o.r, ARC_FAIL);
+		assert_string_equal(o.why, "bad or repeated i=");
+		free(m);
+	}
+}
+
 int
 main(void)
 {
@@ -391,6 +417,7 @@ main(void)
 		cmocka_unit_test(test_ar_header),
 		cmocka_unit_test(test_many_signatures),
 		cmocka_unit_test(test_arc_structure),
+		cmocka_unit_test(test_arc_no_colon),
 	};
 
 	if ((psl = psl_latest(NULL)) == NULL)
