@@ -121,13 +121,13 @@ const struct conf_key conf_keys[] = {
 	BOOL("smtpd_iprev", "no", "smtpd"),
 	/* SRS (lib/srs.c): send rewrites forwarded senders and takes back
 	 * bounces; smtpd refuses malformed and stale SRS recipients */
-	WORD("srs_domain", NULL, "smtpd send"),
+	STR("srs_domain", NULL, "smtpd send"),
 	PATH("srs_secret", "srs.secret", "send"),
 	{ "srs_max_age", CONF_SECS, 0, DAYS(1), DAYS(1000), "21d", NULL,
 	    "smtpd send" },
 	STR("srs_exclude", NULL, "send"),
 	/* ARC sealing (lib/arc.c) of verified mail send relays */
-	WORD("arc_domain", NULL, "send"),
+	STR("arc_domain", NULL, "send"),
 	{ "smtpd_milter", CONF_STR, CONF_MULTI, ANY, NULL, NULL, "smtpd" },
 	{ "smtpd_milter_timeout", CONF_SECS, 0, 1, 3600, "30", NULL,
 	    "smtpd" },
