@@ -219,7 +219,14 @@ def test_setup_makes_the_srs_secret(destdir):
     assert first.endswith(b"\n") and first.count(b"\n") == 1
     assert len(base64.b64decode(first.strip())) == 32
     os.chmod(f, 0o644)
+    with open(os.path.join(destdir, "etc", "sandmail", "sandmail.conf"),
+              "a") as c:
+        c.write("srs_domain example.org\n")
+    r = check(destdir)
+    assert "others may read the SRS secret" in r.stdout, r.stdout
     r = run_setup(destdir)
     assert r.returncode == 0, r.stdout + r.stderr
     assert os.stat(f).st_mode & 0o777 == 0o640
     assert open(f, "rb").read() == first
+    r = check(destdir)
+    assert "srs.secret: mode 640" in r.stdout, r.stdout
