@@ -273,7 +273,8 @@ srs_forward(const struct srs_keys *k, const char *l, size_t ll,
 	} else {
 		t = (unsigned)((unsigned long)(now / SRS_DAY) % SRS_SLOTS);
 		st[0] = b32[t >> 5 & 31], st[1] = b32[t & 31];
-		f[0] = st, fl[0] = 2, f[1] = d, fl[1] = dl, f[2] = l, fl[2] = ll;
+		f[0] = st, fl[0] = 2, f[1] = d, fl[1] = dl;
+		f[2] = l, fl[2] = ll;
 		if (hash(k, 0, f, fl, 3, h) == -1)
 			return -1;
 		r = buf_fmt(out, "SRS0=%.4s=%.2s=%.*s=%.*s", h, st, (int)dl, d,

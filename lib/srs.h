@@ -21,7 +21,7 @@
 #define SRS_HASHLEN	4	/* base64 characters of the HMAC */
 #define SRS_SECRETS_MAX	8	/* lines of the secret file; the first signs */
 #define SRS_SECRET_MAX	256	/* bytes of one secret */
-#define SRS_LOCAL_MAX	64	/* RFC 5321 4.5.3.1.1: a longer one is not made */
+#define SRS_LOCAL_MAX	64	/* RFC 5321 4.5.3.1.1: no longer one made */
 #define SRS_SLOTS	1024	/* days the time stamp counts, then wraps */
 
 struct srs_keys {
@@ -34,7 +34,7 @@ struct srs_keys {
 struct srs_parts {
 	int		 tag;		/* 0: SRS0, 1: SRS1 */
 	const char	*hash;		/* SRS_HASHLEN bytes */
-	const char	*stamp;		/* 2 bytes; of the inner SRS0 for SRS1 */
+	const char	*stamp;		/* 2 bytes (SRS1: its inner SRS0's) */
 	const char	*host;		/* SRS0: the original domain; SRS1: the
 					 * first forwarder's */
 	size_t		 hostlen;

@@ -187,7 +187,7 @@ test_syntax(void **state)
 		assert_int_equal(srs_parse(bad[i], strlen(bad[i]), &sp), -1);
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
 		assert_int_equal(srs_parse(good[i], strlen(good[i]), &sp), 0);
-	/* every prefix shorter than "SRS0=mQ8V=6M=Example.org=J" is malformed */
+	/* a prefix shorter than "SRS0=mQ8V=6M=Example.org=J" is malformed */
 	for (size_t n = 0; n < 26; n++)
 		assert_int_equal(srs_parse(g, n, &sp), -1);
 	assert_int_equal(srs_parse(g, strlen(g), &sp), 0);
