@@ -501,7 +501,8 @@ applied(void)
 static void
 log_results(const struct session *s)
 {
-	char dk[64], dd[512];
+	const struct dmarc_rec *rec = &V.ar.dmarc.rec;
+	char dk[64], dd[512], pub[64], rua[2 * 256 + 2];
 	const char *at = strrchr(V.ar.mailfrom, '@');
 	size_t npass = 0, k = 0;
 	int n;
@@ -519,6 +520,21 @@ log_results(const struct session *s)
 	}
 	snprintf(dk, sizeof dk, "%s", V.ar.nsig == 0 ? "none" : npass > 0 ?
 	    "pass" : ar_dkim_name(V.ar.sig[0].r));
+	/* the record that applied: policy_published, and where reports go */
+	pub[0] = rua[0] = '\0';
+	if (V.ar.dmarc.has_rec) {
+		snprintf(pub, sizeof pub, "p=%s,sp=%s,pct=%u,adkim=%c,aspf=%c",
+		    dmarc_policy_name(rec->p), dmarc_policy_name(rec->has_sp ?
+		    rec->sp : rec->p), rec->pct, rec->adkim_strict ? 's' : 'r',
+		    rec->aspf_strict ? 's' : 'r');
+		for (size_t i = 0, j = 0; i < rec->nrua; i++) {
+			n = snprintf(rua + j, sizeof rua - j, "%s%s",
+			    i ? "," : "", rec->rua[i]);
+			if (n < 0 || (size_t)n >= sizeof rua - j)
+				break;
+			j += (size_t)n;
+		}
+	}
 	log_kv("verify", "id", s->id, "ip", s->ip, "spf",
 	    spf_name(V.ar.spf.r), "spf_helo", V.ar.helo_done ?
 	    spf_name(V.ar.spf_helo.r) : "none", "dkim", dk, "arc",
@@ -530,7 +546,7 @@ log_results(const struct session *s)
 	    "dmarc_domain", V.ar.dmarc.domain, "aligned",
 	    V.ar.dmarc.spf_aligned ? (V.ar.dmarc.dkim_aligned ? "spf,dkim" :
 	    "spf") : V.ar.dmarc.dkim_aligned ? "dkim" : "none",
-	    "applied", applied(), NULL);
+	    "applied", applied(), "published", pub, "rua", rua, NULL);
 }
 
 /* send_stripped - the held text to the queue without the fields that

@@ -91,7 +91,18 @@ LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	n--;
 	switch (d[0] % 4) {
 	case 0:
-		(void)dmarc_rec_parse(p, n, &r);
+		/* rua= addresses: plain mailboxes only (they go in a log
+		 * line and, later, an envelope) */
+		if (dmarc_rec_parse(p, n, &r) == 0)
+			for (size_t i = 0; i < r.nrua; i++) {
+				size_t l = strnlen(r.rua[i], sizeof r.rua[i]);
+
+				if (r.nrua > DMARC_RUA_MAX || l == 0 ||
+				    l == sizeof r.rua[i] || strspn(r.rua[i],
+				    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+				    "OPQRSTUVWXYZ0123456789@.-_+=") != l)
+					abort();
+			}
 		break;
 	case 1:
 		(void)dmarc_from_domain(p, n, out, sizeof out);
