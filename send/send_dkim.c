@@ -172,6 +172,25 @@ crlf_to_lf(struct buf *b)
 	b->len = j;
 }
 
+/* arc_key - the first rsa-sha256 key for domain, or NULL */
+static const struct sign_key *
+arc_key(struct send *s, const char *domain)
+{
+	const struct sign_key *k;
+	size_t i = 0;
+
+	while ((k = sign_find(&s->keys, domain, &i)) != NULL &&
+	    k->alg != DKIM_RSA_SHA256)
+		;
+	return k;
+}
+
+int
+sdkim_has_rsa(struct send *s, const char *domain)
+{
+	return arc_key(s, domain) != NULL;
+}
+
 /* arc_fields - an ARC set (RFC 8617) for a message smtpd verified
  * (ENV_VERIFIED: its first field is our Authentication-Results) that
  * leaves for another host: sealed with arc_domain's rsa-sha256 key in
@@ -186,14 +205,10 @@ arc_fields(struct send *s, struct live *l, int fd)
 	    .hc = DKIM_RELAXED, .bc = DKIM_RELAXED };
 	const struct sign_key *k;
 	const struct dkim_field *f;
-	size_t i = 0;
 
 	if (s->c.arc_domain == NULL || !(l->info.flags & ENV_VERIFIED))
 		return l->dkim = strdup("");
-	while ((k = sign_find(&s->keys, s->c.arc_domain, &i)) != NULL &&
-	    k->alg != DKIM_RSA_SHA256)
-		;
-	if (k == NULL || read_mess(fd, &m) == -1 ||
+	if ((k = arc_key(s, s->c.arc_domain)) == NULL || read_mess(fd, &m) == -1 ||
 	    (m.len > 0 && memmem(m.p, m.len, "\r\n", 2) != NULL) ||
 	    dkim_fields_split(&fs, m.p ? m.p : "", m.len) == -1 ||
 	    fs.n == 0 || !dkim_field_is(&fs.f[0], "authentication-results",

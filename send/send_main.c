@@ -271,6 +271,10 @@ main(int argc, char *argv[])
 	/* the signer's greeting: it is sandboxed once it has written it */
 	if (sdkim_hello(&s) == -1)
 		die_temp("read", "sandmail-sign greeting");
+	if (s.c.arc_domain != NULL && !sdkim_has_rsa(&s, s.c.arc_domain))
+		log_kv("warning", "op", "arc", "domain", s.c.arc_domain, "err",
+		    "no rsa key for arc_domain in the dkim table: nothing "
+		    "is sealed", NULL);
 	log_kv("start", "queue", s.c.queue, NULL);
 	send_recover(&s);
 	return send_loop(&s);

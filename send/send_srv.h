@@ -226,6 +226,8 @@ int	send_loop(struct send *);
 /* send_dkim.c: the signing service's greeting; a message's fields */
 int	sdkim_hello(struct send *);
 const char *sdkim_fields(struct send *, struct live *, int msgfd);
+/* sdkim_has_rsa - sandmail-sign holds an rsa key for domain */
+int	sdkim_has_rsa(struct send *, const char *domain);
 void	send_trigger_bytes(struct send *, const char *, size_t);
 
 /* send_stats: lock/send.stats, the queue's gauges for sandmail-metrics

@@ -131,3 +131,29 @@ def test_unverified_forward_is_not_sealed(arc_system):
         assert b"ARC-Seal" not in data
     finally:
         mx.close()
+
+
+def test_arc_domain_without_key_is_said(procs, tmp_path):
+    """An arc_domain with no rsa key in the dkim table seals nothing;
+    send says so when it starts instead of staying silent."""
+    pytest.importorskip("dnsutil")
+    if shutil.which("dnsmasq") is None:
+        pytest.skip("dnsmasq not installed")
+    from test_remote_e2e import make_system
+    d = str(tmp_path)
+    kd = os.path.join(d, "keys")
+    os.makedirs(kd)
+    key, _ = keygen(kd, "example.test", "a1")
+    with open(os.path.join(d, "dkim"), "w") as f:
+        f.write(f"example.test a1 {key}\n")
+    conf = {"arc_domain": "nokey.test"}
+    if os.geteuid() == 0:
+        conf["user_sign"] = "nobody"
+    s = make_system(procs, tmp_path, conf=conf, verify=True)
+    try:
+        wait_for(lambda: b"no rsa key for arc_domain" in
+                 open(s.start_log, "rb").read(), timeout=30,
+                 what="send's warning")
+    finally:
+        procs.stop(s.start_proc)
+        s.start_logfile.close()
