@@ -29,13 +29,13 @@
 const struct conf_key conf_keys[] = {
 	/* shared */
 	{ "hostname", CONF_WORD, CONF_DYNDEF, ANY, NULL, NULL,
-	    "smtpd inject lspawn rspawn send pop3d mailq sts" },
+	    "smtpd inject lspawn rspawn send pop3d mailq sts dmarcrep" },
 	PATH("queue", "/var/spool/sandmail",
 	    "smtpd queue send inject mailq flush rm"),
 	{ "tables", CONF_PATH, CONF_DYNDEF, ANY, ".", NULL,
 	    "smtpd send auth passwd cdb pop3d sign start" },
 	{ "bindir", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL,
-	    "smtpd start lspawn pop3d inject" },
+	    "smtpd start lspawn pop3d inject dmarcrep" },
 	SIZE("max_message_size", "35m", "smtpd queue"),
 	NUM("max_recipients", "100", 1, ENV_RCPT_MAX, "smtpd queue inject"),
 	{ "nameserver", CONF_HOSTPORT, CONF_MULTI, ANY, NULL, NULL,
