@@ -1,16 +1,20 @@
 /* sandmail-dmarcrep: DMARC aggregate reports (RFC 7489 7.2, appendix C)
  * from the event=verify lines smtpd logs, one report per policy domain
  * for the period [-b, -e], gzipped XML in a mail handed to
- * sandmail-inject for the record's rua= addresses.  Only addresses whose
- * organizational domain is the policy domain's get a report: the
- * external destination record (7.1) is not looked up, so other ones are
- * skipped and said.  -n prints the XML instead of sending.  An
- * administrator's tool: it reads only the log files it is given. */
+ * sandmail-inject for the record's rua= addresses: those of the policy
+ * domain's organization, and others whose domain publishes the external
+ * destination record D._report._dmarc.RUADOMAIN (7.1), asked of the
+ * first configured name server over UDP.  -n prints the XML instead of
+ * sending.  An administrator's tool: it reads only the log files it is
+ * given. */
 #include <errno.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +27,8 @@
 #include "conf.h"
 #include "dlog.h"
 #include "dmarc.h"
+#include "dns.h"
+#include "dnstxt.h"
 #include "exitcode.h"
 #include "log.h"
 
@@ -315,7 +321,81 @@ inject(const char *bindir, const char *host, char *const *to, size_t nto,
 	    WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
-/* report - one domain's report, to its own-organization rua= only */
+static struct sockaddr_storage ns;
+static socklen_t nslen;
+
+/* ns_set - the first "nameserver" (IP or IP:port, [v6]:port); 0 or -1 */
+static int
+ns_set(const char *s)
+{
+	struct addrinfo hints, *ai;
+	char host[128], *port = NULL;
+	const char *colon = strrchr(s, ':');
+
+	if (strlen(s) >= sizeof host)
+		return -1;
+	snprintf(host, sizeof host, "%s", s);
+	if (host[0] == '[') {
+		char *e = strchr(host, ']');
+
+		if (e == NULL)
+			return -1;
+		*e = '\0';
+		if (e[1] == ':')
+			port = e + 2;
+		memmove(host, host + 1, strlen(host + 1) + 1);
+	} else if (colon != NULL && strchr(s, ':') == colon) {
+		host[colon - s] = '\0';
+		port = host + (colon - s) + 1;
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	hints.ai_socktype = SOCK_DGRAM;
+	if (getaddrinfo(host, port ? port : "53", &hints, &ai) != 0)
+		return -1;
+	memcpy(&ns, ai->ai_addr, ai->ai_addrlen);
+	nslen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+/* external_ok - 7.1: D._report._dmarc.RUADOMAIN has a "v=DMARC1"
+ * record; 1 yes, 0 no or no answer */
+static int
+external_ok(const char *dom, const char *ruadom)
+{
+	static struct dns_txt t;
+	uint8_t q[512], a[DNS_UDP_MAX];
+	char name[DNS_NAME_BUF];
+	struct pollfd pf;
+	uint16_t id;
+	ssize_t k = -1;
+	int fd, n, qn;
+
+	n = snprintf(name, sizeof name, "%s._report._dmarc.%s", dom, ruadom);
+	if (nslen == 0 || n < 0 || (size_t)n >= sizeof name || n > 253)
+		return 0;
+	randombytes_buf(&id, sizeof id);
+	if ((qn = dns_query(q, sizeof q, id, name, DNS_T_TXT, 1)) == -1 ||
+	    (fd = socket(ns.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	if (connect(fd, (struct sockaddr *)&ns, nslen) == 0 &&
+	    send(fd, q, (size_t)qn, 0) == qn) {
+		pf = (struct pollfd){ fd, POLLIN, 0 };
+		if (poll(&pf, 1, 5000) == 1)
+			k = recv(fd, a, sizeof a, 0);
+	}
+	close(fd);
+	if (k <= 0 || dns_txt_parse(a, (size_t)k, id, name, &t) == -1 ||
+	    t.rcode != DNS_R_OK)
+		return 0;
+	for (size_t i = 0; i < t.n && i < DNS_TXT_RECS; i++)
+		if (t.len[i] >= 8 && strncmp(t.txt[i], "v=DMARC1", 8) == 0)
+			return 1;
+	return 0;
+}
+
+/* report - one domain's report, to its rua= addresses that may have it */
 static int
 report(size_t first, const char *host, const char *bindir,
     const psl_ctx_t *psl, long long beg, long long end, int dry)
@@ -342,13 +422,13 @@ report(size_t first, const char *host, const char *bindir,
 
 		snprintf(od, sizeof od, "%s", dmarc_orgdom(psl,
 		    r0->f[F_DOMAIN]));
-		if (at != NULL && strcasecmp(dmarc_orgdom(psl, at + 1), od) ==
-		    0)
+		if (at != NULL && (strcasecmp(dmarc_orgdom(psl, at + 1), od) ==
+		    0 || external_ok(r0->f[F_DOMAIN], at + 1)))
 			to[nto++] = p;
 		else
 			log_kv("skip", "domain", r0->f[F_DOMAIN], "rua", p,
-			    "why", "another organization's (its _report._dmarc "
-			    "record is not checked)", NULL);
+			    "why", "another organization's, without a "
+			    "_report._dmarc record for this domain", NULL);
 	}
 	if (nto == 0) {
 		r = 0;
@@ -406,6 +486,13 @@ main(int argc, char *argv[])
 	confpath = cf.path;
 	host = conf_str(&cf, "hostname", "localhost");
 	bindir = conf_path(&cf, "bindir", "/usr/sbin");
+	{
+		size_t it = 0;
+		const char *nsv = conf_next(&cf, "nameserver", &it);
+
+		if (nsv != NULL && ns_set(nsv) == -1)
+			die_msg(EXIT_TEMP, "config", "nameserver");
+	}
 	if (sodium_init() < 0 || (rows = calloc(ROWS_MAX, sizeof *rows)) ==
 	    NULL)
 		die_temp("init", NULL);

@@ -39,7 +39,7 @@ const struct conf_key conf_keys[] = {
 	SIZE("max_message_size", "35m", "smtpd queue"),
 	NUM("max_recipients", "100", 1, ENV_RCPT_MAX, "smtpd queue inject"),
 	{ "nameserver", CONF_HOSTPORT, CONF_MULTI, ANY, NULL, NULL,
-	    "resolve sts" },
+	    "resolve sts dmarcrep" },
 	NUM("mx_port", "25", 1, 65535, "rspawn resolve"),
 	PATH("tls_cert", NULL, "smtpd pop3d"),
 	{ "tls_key", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL, "smtpd pop3d" },

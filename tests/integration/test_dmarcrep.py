@@ -1,8 +1,10 @@
 """DMARC aggregate reports (RFC 7489 7.2): smtpd checks mail for a domain
-whose record asks for reports (rua= in its own organization, and one
-elsewhere), sandmail-dmarcrep turns the event=verify lines into one
-gzipped XML report and mails it; the report arrives at the rua's MX and
-its XML has the structure of the RFC's appendix C, rows counted."""
+whose record asks for reports (rua= in its own organization, and one in
+another that publishes the external destination record), and for a
+domain whose rua= is elsewhere without that record; sandmail-dmarcrep
+turns the event=verify lines into gzipped XML reports and mails them:
+they arrive at both MXs of the first, the XML has the structure of the
+RFC's appendix C, rows counted, and the second's report is not sent."""
 import email
 import gzip
 import os
@@ -16,7 +18,8 @@ import pytest
 from conftest import prog, wait_for
 
 REC = ("v=DMARC1; p=quarantine; pct=100; "
-       "rua=mailto:agg@dest.test!10m,mailto:other@elsewhere.test")
+       "rua=mailto:agg@dest.test!10m,mailto:ext@sink.test")
+REC2 = "v=DMARC1; p=none; rua=mailto:x@dest.test"
 
 
 @pytest.fixture
@@ -29,9 +32,12 @@ def system(procs, tmp_path):
     # string and quotes would be text
     extra = os.path.join(str(tmp_path), "dmarc.conf")
     with open(extra, "w") as f:
-        f.write(f'txt-record=_dmarc.dest.test,"{REC}"\n')
+        f.write(f'txt-record=_dmarc.dest.test,"{REC}"\n'
+                f'txt-record=_dmarc.sink.test,"{REC2}"\n')
     s = make_system(procs, tmp_path, verify=True, dns_extra=[
-        f"--conf-file={extra}", "--txt-record=dest.test,v=spf1 -all"],
+        f"--conf-file={extra}", "--txt-record=dest.test,v=spf1 -all",
+        "--txt-record=sink.test,v=spf1 -all",
+        "--txt-record=dest.test._report._dmarc.sink.test,v=DMARC1"],
         tables={"relayclients": ""})
     yield s
     procs.stop(s.start_proc)
@@ -46,38 +52,53 @@ def msg(frm, subj):
 def test_report_is_mailed_and_well_formed(system):
     from remoteutil import SMTPServer
     s = system
-    for i in range(3):      # SPF -all, no signature: DMARC fails
+    for frm in ("boss@dest.test",) * 3 + ("boss@sink.test",):
         with smtplib.SMTP("127.0.0.1", s.port, timeout=20) as c:
-            c.sendmail("x@dest.test", ["alice@example.test"],
-                       msg("boss@dest.test", f"forged {i}"))
+            # SPF -all, no signature: DMARC fails
+            c.sendmail(frm.replace("boss", "x"), ["alice@example.test"],
+                       msg(frm, "forged"))
     log = open(s.log, "rb").read().decode()
-    assert log.count("event=verify") == 3 and "applied=none" in log
-    # -n: the XML alone
+    assert log.count("event=verify") == 4 and "applied=none" in log
+    # -n: the XML alone (dest.test's lines: one report)
+    one = os.path.join(os.path.dirname(s.log), "dest.log")
+    with open(one, "w") as f:
+        f.writelines(x for x in log.splitlines(True)
+                     if "from_domain=dest.test" in x)
     r = subprocess.run([prog("sandmail-dmarcrep"), "-c", s.conf, "-n",
-                        "-b", "100", "-e", "200", s.log],
+                        "-b", "100", "-e", "200", one],
                        capture_output=True, timeout=30)
     assert r.returncode == 0, r.stderr
     root = ET.fromstring(r.stdout)
     check_xml(root)
     mx = SMTPServer("127.0.0.2", s.mx_port, "mx.dest.test")
+    ext = SMTPServer("127.0.0.3", s.mx_port, "mx.sink.test")
     try:
         r = subprocess.run([prog("sandmail-dmarcrep"), "-c", s.conf,
                             "-b", "100", "-e", "200", s.log],
                            capture_output=True, timeout=30)
         assert r.returncode == 0, r.stderr
         err = r.stderr.decode()
-        assert "event=skip" in err and "other@elsewhere.test" in err
+        # sink.test's rua is at dest.test, another organization, which
+        # has no sink.test._report._dmarc.dest.test record
+        assert "event=skip domain=sink.test rua=x@dest.test" in err, err
         t = wait_for(lambda: mx.done(), timeout=60, what="the report")[0]
+        u = wait_for(lambda: ext.done(), timeout=60,
+                     what="the external report")[0]
     finally:
         mx.close()
-    assert "agg@dest.test" in str(t.rcpts) and \
-        "elsewhere" not in str(t.rcpts)
-    m = email.message_from_bytes(t.data)
-    assert m["Subject"].startswith("Report Domain: dest.test Submitter: ")
-    part = [p for p in m.walk()
-            if p.get_content_type() == "application/gzip"][0]
-    assert part.get_filename().endswith("!dest.test!100!200.xml.gz")
-    check_xml(ET.fromstring(gzip.decompress(part.get_payload(decode=True))))
+        ext.close()
+    assert [r.split()[1] for r in t.rcpts] == ["TO:<agg@dest.test>"]
+    assert [r.split()[1] for r in u.rcpts] == ["TO:<ext@sink.test>"]
+    assert len(mx.done()) == 1      # no report of sink.test
+    for d in (t.data, u.data):
+        m = email.message_from_bytes(d)
+        assert m["Subject"].startswith(
+            "Report Domain: dest.test Submitter: ")
+        part = [p for p in m.walk()
+                if p.get_content_type() == "application/gzip"][0]
+        assert part.get_filename().endswith("!dest.test!100!200.xml.gz")
+        check_xml(ET.fromstring(gzip.decompress(
+            part.get_payload(decode=True))))
 
 
 def check_xml(root):
