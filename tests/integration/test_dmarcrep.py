@@ -123,3 +123,50 @@ def check_xml(root):
     spf = recs[0].find("auth_results/spf")
     assert [(c.tag, c.text) for c in spf] == [
         ("domain", "dest.test"), ("scope", "mfrom"), ("result", "fail")]
+
+
+def test_hostile_values_stay_text(tmp_path):
+    """The log's values come from outside (signatures' d=, From
+    domains): whatever they hold, the XML parses and says them as text;
+    lines of other programs, other events, without a record, or of a
+    451 are not counted."""
+    conf = os.path.join(str(tmp_path), "sandmail.conf")
+    with open(conf, "w") as f:
+        f.write("hostname rep<&>.test\n")
+    base = ('prog=smtpd event=verify id=X ip=192.0.2.1 spf=fail '
+            'dkim=fail arc=none dmarc=fail from_domain="a&b<c>.test" '
+            'policy=reject spf_domain="s\'q.test" '
+            'dkim_d="x<y>:fail,\\"q\\":pass,nocolon" '
+            'dmarc_domain="a&b<c>.test" aligned=none applied=reject '
+            'published="p=reject,sp=none,pct=50,adkim=s,aspf=r" '
+            'rua=""\n')
+    log = os.path.join(str(tmp_path), "log")
+    with open(log, "w") as f:
+        f.write(base * 2)
+        f.write(base.replace("prog=smtpd", "prog=send"))
+        f.write(base.replace("event=verify", "event=accept"))
+        f.write(base.replace("applied=reject", "applied=tempfail"))
+        f.write(base.replace('published="p=reject,sp=none,pct=50,adkim=s,'
+                             'aspf=r"', 'published=""'))
+        f.write("garbage without fields\n\n")
+    r = subprocess.run([prog("sandmail-dmarcrep"), "-c", conf, "-n", "-b",
+                        "1", "-e", "2", log], capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    root = ET.fromstring(r.stdout)
+    assert root.find("report_metadata/org_name").text == "rep<&>.test"
+    pp = root.find("policy_published")
+    assert [(c.tag, c.text) for c in pp] == [
+        ("domain", "a&b<c>.test"), ("adkim", "s"), ("aspf", "r"),
+        ("p", "reject"), ("sp", "none"), ("pct", "50")]
+    recs = root.findall("record")
+    assert len(recs) == 1 and recs[0].find("row/count").text == "2"
+    assert recs[0].find("identifiers/header_from").text == "a&b<c>.test"
+    dk = [(d.find("domain").text, d.find("result").text)
+          for d in recs[0].findall("auth_results/dkim")]
+    assert dk == [("x<y>", "fail"), ('"q"', "pass")]
+    assert recs[0].find("auth_results/spf/domain").text == "s'q.test"
+    # a usage error is 100
+    r = subprocess.run([prog("sandmail-dmarcrep"), "-b", "2", "-e", "1",
+                        log], capture_output=True, timeout=30)
+    assert r.returncode == 100
