@@ -141,7 +141,8 @@ pub(const char *p, const char *key, char *out, size_t sz)
 		size_t n = e != NULL ? (size_t)(e - s) : strlen(s);
 
 		if (n > kl && strncmp(s, key, kl) == 0 && s[kl] == '=') {
-			snprintf(out, sz, "%.*s", (int)(n - kl - 1), s + kl + 1);
+			snprintf(out, sz, "%.*s", (int)(n - kl - 1),
+			    s + kl + 1);
 			return;
 		}
 		s = e != NULL ? e + 1 : NULL;
@@ -273,8 +274,8 @@ message(struct buf *m, const char *dom, const char *host, const char *id,
 	    ".xml.gz\"\n\n", host, id, host, dom, host, id, id, id, host, dom,
 	    id, host, dom, beg, end);
 	for (size_t o = 0; r == 0 && o < n - 1; o += 76)
-		r = buf_put(m, b64 + o, n - 1 - o < 76 ? n - 1 - o : 76) == -1 ||
-		    buf_put(m, "\n", 1) == -1 ? -1 : 0;
+		r = buf_put(m, b64 + o, n - 1 - o < 76 ? n - 1 - o :
+		    76) == -1 || buf_put(m, "\n", 1) == -1 ? -1 : 0;
 	if (r == 0)
 		r = buf_fmt(m, "\n--dmarc-%s--\n", id);
 	free(b64);
@@ -464,7 +465,8 @@ int
 main(int argc, char *argv[])
 {
 	static struct conf cf;
-	const char *cpath = NULL, *host, *bindir;
+	const char *cpath = NULL, *host;
+	char *bindir;
 	long long beg = -1, end = -1;
 	psl_ctx_t *psl;
 	int ch, dry = 0, bad = 0;
@@ -512,5 +514,7 @@ main(int argc, char *argv[])
 		    -1)
 			die_temp("report", rows[i].f[F_DOMAIN]);
 	}
+	psl_free(psl);		/* (the built-in one it leaves alone) */
+	free(bindir);
 	return EXIT_OK;
 }

@@ -208,7 +208,8 @@ arc_fields(struct send *s, struct live *l, int fd)
 
 	if (s->c.arc_domain == NULL || !(l->info.flags & ENV_VERIFIED))
 		return l->dkim = strdup("");
-	if ((k = arc_key(s, s->c.arc_domain)) == NULL || read_mess(fd, &m) == -1 ||
+	if ((k = arc_key(s, s->c.arc_domain)) == NULL ||
+	    read_mess(fd, &m) == -1 ||
 	    (m.len > 0 && memmem(m.p, m.len, "\r\n", 2) != NULL) ||
 	    dkim_fields_split(&fs, m.p ? m.p : "", m.len) == -1 ||
 	    fs.n == 0 || !dkim_field_is(&fs.f[0], "authentication-results",
