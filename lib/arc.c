@@ -288,6 +288,39 @@ out:
 	return r;
 }
 
+/* sets - the field index of each ARC set's AAR, AMS, AS by i= into
+ * idx, the highest i= into *n; 0, or -1 with *why */
+static int
+sets(const struct dkim_fields *fs, size_t idx[][3], unsigned *n,
+    const char **why)
+{
+	static const struct { const char *name; size_t len; } kinds[3] = {
+		{ "arc-authentication-results", 26 },
+		{ "arc-message-signature", 21 }, { "arc-seal", 8 },
+	};
+	unsigned i;
+
+	*n = 0;
+	memset(idx, 0xff, (ARC_SETS_MAX + 1) * sizeof idx[0]);
+	for (size_t f = 0; f < fs->n; f++)
+		for (int k = AAR; k <= AS; k++) {
+			if (!dkim_field_is(&fs->f[f], kinds[k].name,
+			    kinds[k].len))
+				continue;
+			if ((i = instance(&fs->f[f], k)) == 0 ||
+			    idx[i][k] != (size_t)-1)
+				return *why = "bad or repeated i=", -1;
+			idx[i][k] = f;
+			if (i > *n)
+				*n = i;
+		}
+	for (i = 1; i <= *n; i++)
+		for (int k = AAR; k <= AS; k++)
+			if (idx[i][k] == (size_t)-1)
+				return *why = "incomplete set", -1;
+	return 0;
+}
+
 /* arc_verify - see arc.h */
 void
 arc_verify(const char *msg, size_t n, dnsans_fn *dns, void *arg,
@@ -295,10 +328,7 @@ arc_verify(const char *msg, size_t n, dnsans_fn *dns, void *arg,
 {
 	static struct dkim_fields fs;
 	static size_t idx[ARC_SETS_MAX + 1][3];
-	static const struct { const char *name; size_t len; } kinds[3] = {
-		{ "arc-authentication-results", 26 },
-		{ "arc-message-signature", 21 }, { "arc-seal", 8 },
-	};
+	const char *why;
 	unsigned i;
 
 	memset(o, 0, sizeof *o);
@@ -307,31 +337,14 @@ arc_verify(const char *msg, size_t n, dnsans_fn *dns, void *arg,
 		verdict(o, ARC_FAIL, "too many header fields");
 		return;
 	}
-	memset(idx, 0xff, sizeof idx);
-	for (size_t f = 0; f < fs.n; f++)
-		for (int k = AAR; k <= AS; k++) {
-			if (!dkim_field_is(&fs.f[f], kinds[k].name,
-			    kinds[k].len))
-				continue;
-			if ((i = instance(&fs.f[f], k)) == 0 ||
-			    idx[i][k] != (size_t)-1) {
-				verdict(o, ARC_FAIL, "bad or repeated i=");
-				return;
-			}
-			idx[i][k] = f;
-			if (i > o->n)
-				o->n = i;
-		}
+	if (sets(&fs, idx, &o->n, &why) == -1) {
+		verdict(o, ARC_FAIL, why);
+		return;
+	}
 	if (o->n == 0) {
 		verdict(o, ARC_NONE, "no ARC sets");
 		return;
 	}
-	for (i = 1; i <= o->n; i++)
-		for (int k = AAR; k <= AS; k++)
-			if (idx[i][k] == (size_t)-1) {
-				verdict(o, ARC_FAIL, "incomplete set");
-				return;
-			}
 	if (ams_check(msg, n, &fs, idx[o->n][AMS], dns, arg) == -1) {
 		verdict(o, ARC_FAIL, "message signature");
 		return;
@@ -342,4 +355,102 @@ arc_verify(const char *msg, size_t n, dnsans_fn *dns, void *arg,
 			return;
 		}
 	verdict(o, ARC_PASS, "chain valid");
+}
+
+/* ams_make - the new ARC-Message-Signature, signed, into ams (CRLF) */
+static int
+ams_make(const char *msg, size_t n, const struct dkim_fields *fs,
+    unsigned i, const struct dkim_sigreq *q, dkim_signfn *sign, void *arg,
+    struct buf *ams)
+{
+	struct buf h = BUF_INIT(8192);
+	unsigned char bh[DKIM_HASHLEN];
+	struct dkim_sigout o;
+	struct dkim_body body;
+	int r = -1;
+
+	if (dkim_body_init(&body, DKIM_RELAXED) == -1)
+		return -1;
+	if (dkim_body_update(&body, msg + fs->body, n - fs->body) == -1) {
+		dkim_body_free(&body);
+		return -1;
+	}
+	if (dkim_body_final(&body, bh) == -1 ||
+	    dkim_sign_headers(fs, &h) == -1 || buf_fmt(ams,
+	    "ARC-Message-Signature: i=%u; a=rsa-sha256; c=relaxed/relaxed;"
+	    "\r\n\td=%s; s=%s; t=%lld;\r\n\th=", i, q->domain, q->selector,
+	    (long long)q->t) == -1 || buf_put(ams, h.p, h.len) == -1 ||
+	    buf_puts(ams, ";\r\n\tbh=") == -1 ||
+	    dkim_b64_put(ams, bh, sizeof bh) == -1 ||
+	    buf_puts(ams, "; b=") == -1)
+		goto out;
+	if (dkim_headers_hash(DKIM_RELAXED, fs, h.p, h.len, ams->p, ams->len,
+	    o.hash) == -1 || sign(arg, q, &o, 1) == -1 ||
+	    dkim_sig_end(ams, o.sig, o.siglen) == -1)
+		goto out;
+	r = 0;
+out:
+	buf_free(&h);
+	return r;
+}
+
+/* arc_seal - see arc.h */
+int
+arc_seal(const char *msg, size_t n, const char *ar, size_t arlen,
+    enum arc_result cv, const struct dkim_sigreq *q, dkim_signfn *sign,
+    void *arg, struct buf *out)
+{
+	static struct dkim_fields fs;
+	static size_t idx[ARC_SETS_MAX + 1][3];
+	struct buf aar = BUF_INIT(1 << 16), ams = BUF_INIT(1 << 16),
+	    as = BUF_INIT(1 << 16), in = BUF_INIT(1 << 20);
+	struct dkim_sigout o;
+	const char *why;
+	unsigned old, i;
+	int r = -1;
+
+	if (dkim_fields_split(&fs, msg, n) == -1)
+		return -1;
+	if (sets(&fs, idx, &old, &why) == -1 || old >= ARC_SETS_MAX)
+		return errno = EINVAL, -1;
+	i = old + 1;
+	/* the AAR: our Authentication-Results' value, its line ends CRLF */
+	while (arlen > 0 && WSP(*ar))
+		ar++, arlen--;
+	if (buf_fmt(&aar, "ARC-Authentication-Results: i=%u; ", i) == -1)
+		goto out;
+	for (size_t k = 0; k < arlen; k++)
+		if ((ar[k] == '\n' && (k == 0 || ar[k - 1] != '\r') &&
+		    buf_putc(&aar, '\r') == -1) || buf_putc(&aar, ar[k]) == -1)
+			goto out;
+	while (aar.len > 0 && WSP(aar.p[aar.len - 1]))
+		aar.len--;
+	if (buf_puts(&aar, "\r\n") == -1 ||
+	    ams_make(msg, n, &fs, i, q, sign, arg, &ams) == -1)
+		goto out;
+	if (buf_fmt(&as, "ARC-Seal: i=%u; a=rsa-sha256; t=%lld; cv=%s;\r\n"
+	    "\td=%s; s=%s; b=", i, (long long)q->t, i == 1 ? "none" :
+	    cv == ARC_PASS ? "pass" : "fail", q->domain, q->selector) == -1)
+		goto out;
+	/* the seal's input (5.1.1): the sets 1..i, its own field last */
+	for (unsigned j = 1; j < i; j++)
+		for (int k = AAR; k <= AS; k++)
+			if (dkim_canon_header(DKIM_RELAXED, fs.f[idx[j][k]].p,
+			    fs.f[idx[j][k]].n, &in, 1) == -1)
+				goto out;
+	if (dkim_canon_header(DKIM_RELAXED, aar.p, aar.len - 2, &in, 1) ==
+	    -1 || dkim_canon_header(DKIM_RELAXED, ams.p, ams.len - 2, &in,
+	    1) == -1 || dkim_canon_header(DKIM_RELAXED, as.p, as.len, &in,
+	    0) == -1 || EVP_Digest(in.p, in.len, o.hash, NULL, EVP_sha256(),
+	    NULL) != 1 || sign(arg, q, &o, 1) == -1 ||
+	    dkim_sig_end(&as, o.sig, o.siglen) == -1)
+		goto out;
+	r = buf_put(out, as.p, as.len) == -1 || buf_put(out, ams.p,
+	    ams.len) == -1 || buf_put(out, aar.p, aar.len) == -1 ? -1 : 0;
+out:
+	buf_free(&aar);
+	buf_free(&ams);
+	buf_free(&as);
+	buf_free(&in);
+	return r;
 }

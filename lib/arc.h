@@ -1,4 +1,5 @@
-/* arc: verification of an Authenticated Received Chain (RFC 8617): the
+/* arc: verification and sealing of an Authenticated Received Chain (RFC
+ * 8617; sealing: arc_seal below).  Verification: the
  * ARC sets a message carries (ARC-Authentication-Results, ARC-Message-
  * Signature and ARC-Seal with the same i=), their structure, the newest
  * message signature (a DKIM signature under another name, lib/dkim.c's
@@ -10,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "buf.h"
+#include "dkim.h"
 #include "dnsans.h"
 
 #define ARC_SETS_MAX	50	/* RFC 8617 4.2.1: i= is 1..50 */
@@ -26,6 +29,18 @@ struct arc_out {
 /* arc_verify - the chain of msg (LF or CRLF line ends) */
 void	arc_verify(const char *msg, size_t n, dnsans_fn *, void *,
 	    struct arc_out *);
+/* arc_seal - a new ARC set (RFC 8617 5.1) for msg, the bytes as they
+ * will be sent: ARC-Seal, ARC-Message-Signature and ARC-Authentication-
+ * Results (from ar, our Authentication-Results field's value), CRLF-ended,
+ * appended to out.  i= follows the sets msg has; cv= is none for the
+ * first, else pass or fail as the verification of the chain said (cv).
+ * The AMS signs the default DKIM header list (never an ARC field),
+ * relaxed/relaxed; q names the rsa-sha256 key and t=; sign is asked twice
+ * (the seal covers the AMS's signature).  0, or -1 (EINVAL: the sets
+ * msg carries are malformed or already 50). */
+int	arc_seal(const char *msg, size_t n, const char *ar, size_t arlen,
+	    enum arc_result cv, const struct dkim_sigreq *q, dkim_signfn *,
+	    void *, struct buf *out);
 /* arc_name - "none", "pass", "fail" */
 const char *arc_name(enum arc_result);
 

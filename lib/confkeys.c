@@ -29,17 +29,17 @@
 const struct conf_key conf_keys[] = {
 	/* shared */
 	{ "hostname", CONF_WORD, CONF_DYNDEF, ANY, NULL, NULL,
-	    "smtpd inject lspawn rspawn send pop3d mailq sts" },
+	    "smtpd inject lspawn rspawn send pop3d mailq sts dmarcrep" },
 	PATH("queue", "/var/spool/sandmail",
 	    "smtpd queue send inject mailq flush rm"),
 	{ "tables", CONF_PATH, CONF_DYNDEF, ANY, ".", NULL,
 	    "smtpd send auth passwd cdb pop3d sign start" },
 	{ "bindir", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL,
-	    "smtpd start lspawn pop3d inject" },
+	    "smtpd start lspawn pop3d inject dmarcrep" },
 	SIZE("max_message_size", "35m", "smtpd queue"),
 	NUM("max_recipients", "100", 1, ENV_RCPT_MAX, "smtpd queue inject"),
 	{ "nameserver", CONF_HOSTPORT, CONF_MULTI, ANY, NULL, NULL,
-	    "resolve sts" },
+	    "resolve sts dmarcrep" },
 	NUM("mx_port", "25", 1, 65535, "rspawn resolve"),
 	PATH("tls_cert", NULL, "smtpd pop3d"),
 	{ "tls_key", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL, "smtpd pop3d" },
@@ -120,6 +120,15 @@ const struct conf_key conf_keys[] = {
 	{ "dmarc_policy", CONF_CHOICE, 0, ANY, "none",
 	    "none|quarantine-header|reject", "smtpd" },
 	BOOL("smtpd_iprev", "no", "smtpd"),
+	/* SRS (lib/srs.c): send rewrites forwarded senders and takes back
+	 * bounces; smtpd refuses malformed and stale SRS recipients */
+	STR("srs_domain", NULL, "smtpd send"),
+	PATH("srs_secret", "srs.secret", "send"),
+	{ "srs_max_age", CONF_SECS, 0, DAYS(1), DAYS(1000), "21d", NULL,
+	    "smtpd send" },
+	STR("srs_exclude", NULL, "send"),
+	/* ARC sealing (lib/arc.c) of verified mail send relays */
+	STR("arc_domain", NULL, "send"),
 	{ "smtpd_milter", CONF_STR, CONF_MULTI, ANY, NULL, NULL, "smtpd" },
 	{ "smtpd_milter_timeout", CONF_SECS, 0, 1, 3600, "30", NULL,
 	    "smtpd" },

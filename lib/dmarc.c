@@ -34,6 +34,54 @@ policy_of(const struct dkim_tag *t, enum dmarc_policy *p)
 }
 
 /* dmarc_rec_parse - see dmarc.h */
+/* rua_ok - the bytes of a plain mailbox: local@domain, nothing that
+ * needs escaping in a URI or a log line */
+static int
+rua_ok(const char *a, size_t n)
+{
+	const char *at = memchr(a, '@', n);
+
+	if (n == 0 || n >= sizeof ((struct dmarc_rec *)0)->rua[0] ||
+	    at == NULL || at == a || at == a + n - 1 ||
+	    memchr(at + 1, '@', (size_t)(a + n - at - 1)) != NULL)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((a[i] >= 'a' && a[i] <= 'z') || (a[i] >= 'A' &&
+		    a[i] <= 'Z') || (a[i] >= '0' && a[i] <= '9') ||
+		    strchr("@.-_+=", a[i]) != NULL) || a[i] == '\0')
+			return 0;
+	return 1;
+}
+
+/* rua_parse - rua=: comma-separated URIs (6.3), "mailto:" ones kept
+ * (7.1: "!10m" is a size limit, dropped) */
+static void
+rua_parse(const char *v, size_t n, struct dmarc_rec *r)
+{
+	size_t i = 0, b, e, k;
+
+	while (i < n && r->nrua < DMARC_RUA_MAX) {
+		for (b = i; i < n && v[i] != ','; i++)
+			;
+		e = i++;
+		while (b < e && (v[b] == ' ' || v[b] == '\t' ||
+		    v[b] == '\r' || v[b] == '\n'))
+			b++;
+		while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\t' ||
+		    v[e - 1] == '\r' || v[e - 1] == '\n'))
+			e--;
+		if (e - b < 7 || strncasecmp(v + b, "mailto:", 7) != 0)
+			continue;
+		b += 7;
+		for (k = b; k < e && v[k] != '!'; k++)
+			;
+		if (!rua_ok(v + b, k - b))
+			continue;
+		memcpy(r->rua[r->nrua], v + b, k - b);
+		r->rua[r->nrua++][k - b] = '\0';
+	}
+}
+
 int
 dmarc_rec_parse(const char *s, size_t n, struct dmarc_rec *r)
 {
@@ -67,6 +115,8 @@ dmarc_rec_parse(const char *s, size_t n, struct dmarc_rec *r)
 	}
 	r->adkim_strict = tag_eq(dkim_tag_get(&tl, "adkim"), "s");
 	r->aspf_strict = tag_eq(dkim_tag_get(&tl, "aspf"), "s");
+	if ((t = dkim_tag_get(&tl, "rua")) != NULL)
+		rua_parse(t->val, t->vlen, r);
 	return 0;
 }
 
@@ -259,6 +309,8 @@ dmarc_check(const struct dmarc_in *in, struct dmarc_out *o)
 		o->why = "no policy";
 		return;
 	}
+	o->has_rec = 1;
+	o->rec = rec;
 	o->policy = sub && rec.has_sp ? rec.sp : rec.p;
 	o->spf_aligned = in->spf == SPF_PASS &&
 	    dmarc_aligned(in->psl, in->spf_domain, in->from, rec.aspf_strict);

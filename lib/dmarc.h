@@ -4,7 +4,8 @@
  * the Public Suffix List gives through libpsl), identifier alignment
  * (relaxed or strict) of the SPF and DKIM results the caller has already
  * computed, and the disposition p=/sp= after pct= sampling.  DNS comes
- * through a dnsans_fn; no reports are sent (rua/ruf are ignored). */
+ * through a dnsans_fn; no reports are sent (rua= is parsed and kept for
+ * the log; ruf= is ignored). */
 #ifndef SANDMAIL_DMARC_H
 #define SANDMAIL_DMARC_H
 
@@ -24,11 +25,18 @@ enum dmarc_result {
 	DMARC_PASS, DMARC_FAIL, DMARC_TEMPERROR, DMARC_PERMERROR
 };
 
+#define DMARC_RUA_MAX	2	/* rua= mailto: addresses kept (6.2) */
+
 struct dmarc_rec {
 	enum dmarc_policy p, sp;
 	int		 has_sp;
 	unsigned	 pct;		/* 0..100, default 100 */
 	int		 adkim_strict, aspf_strict;
+	/* rua=: the first DMARC_RUA_MAX mailto: addresses, without the
+	 * "!size" suffix; URIs of other schemes, with '%' escapes or with
+	 * bytes no plain address has are skipped */
+	char		 rua[DMARC_RUA_MAX][256];
+	size_t		 nrua;
 };
 
 /* dmarc_rec_parse - one TXT record (6.3, 6.6.3); 0, or -1 when it is no
@@ -67,6 +75,8 @@ struct dmarc_out {
 	int		 spf_aligned, dkim_aligned;
 	const char	*why;
 	char		 domain[DNS_NAME_BUF];	/* where the record was */
+	int		 has_rec;	/* rec is the record that applied */
+	struct dmarc_rec rec;
 };
 
 /* dmarc_check - evaluate one message (6.6) */

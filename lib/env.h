@@ -37,6 +37,10 @@ enum {
 	ENV_HOLD = 0x20,	/* quarantined (a milter, a policy HOLD):
 				 * send puts it on hold (hold/ID) before
 				 * it tries it */
+	ENV_VERIFIED = 0x40,	/* smtpd checked it (smtpd_verify): its
+				 * first field is our Authentication-
+				 * Results; send ARC-seals it on relay */
+	ENV_ARC_PASS = 0x80,	/* and the ARC chain it came with passed */
 };
 
 struct env_rcpt {

@@ -297,11 +297,13 @@ perm(struct qsess *s, const char *why)
 
 /* unclaim - a local user's envelope claims nothing it cannot prove: no
  * authentication, no client address or HELO name, protocol "local", and
- * never one of our own reports (ENV_BOUNCE); its sender stays; 0 or -1 */
+ * never one of our own reports (ENV_BOUNCE), nor checked by smtpd
+ * (ENV_VERIFIED: send would ARC-seal its fields); its sender stays; 0 or
+ * -1 */
 static int
 unclaim(struct env *e)
 {
-	e->flags &= ~(uint32_t)ENV_BOUNCE;
+	e->flags &= ~(uint32_t)(ENV_BOUNCE | ENV_VERIFIED | ENV_ARC_PASS);
 	if (env_set(&e->auth, "") == -1 || env_set(&e->client, "") == -1 ||
 	    env_set(&e->helo, "") == -1 || env_set(&e->proto, "local") == -1)
 		return -1;

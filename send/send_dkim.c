@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arc.h"
 #include "buf.h"
 #include "dkim.h"
 #include "exitcode.h"
@@ -172,8 +173,82 @@ crlf_to_lf(struct buf *b)
 	b->len = j;
 }
 
-/* sdkim_fields - the DKIM-Signature fields for l (cached on l), "" when
- * it is not signed; NULL when signing failed (try again later) */
+/* arc_key - the first rsa-sha256 key for domain, or NULL */
+static const struct sign_key *
+arc_key(struct send *s, const char *domain)
+{
+	const struct sign_key *k;
+	size_t i = 0;
+
+	while ((k = sign_find(&s->keys, domain, &i)) != NULL &&
+	    k->alg != DKIM_RSA_SHA256)
+		;
+	return k;
+}
+
+int
+sdkim_has_rsa(struct send *s, const char *domain)
+{
+	return arc_key(s, domain) != NULL;
+}
+
+/* arc_fields - an ARC set (RFC 8617) for a message smtpd verified
+ * (ENV_VERIFIED: its first field is our Authentication-Results) that
+ * leaves for another host: sealed with arc_domain's rsa-sha256 key in
+ * sandmail-sign, cv= from the chain it came with; "" when not sealed,
+ * NULL when signing failed (try again later) */
+static const char *
+arc_fields(struct send *s, struct live *l, int fd)
+{
+	static struct dkim_fields fs;
+	struct buf m = BUF_INIT(SIGN_MSG_MAX), out = BUF_INIT(JOB_DKIM_MAX);
+	struct dkim_sigreq q = { .alg = DKIM_RSA_SHA256,
+	    .hc = DKIM_RELAXED, .bc = DKIM_RELAXED };
+	const struct sign_key *k;
+	const struct dkim_field *f;
+	const char *av;
+	size_t an;
+
+	if (s->c.arc_domain == NULL || !(l->info.flags & ENV_VERIFIED))
+		return l->dkim = strdup("");
+	if ((k = arc_key(s, s->c.arc_domain)) == NULL ||
+	    read_mess(fd, &m) == -1 ||
+	    (m.len > 0 && memmem(m.p, m.len, "\r\n", 2) != NULL) ||
+	    dkim_fields_split(&fs, m.p ? m.p : "", m.len) == -1 ||
+	    fs.n == 0 || !dkim_field_is(&fs.f[0], "authentication-results",
+	    22)) {
+		log_kv("arc", "id", l->m->id, "sealed", "no", "why", k == NULL ?
+		    "no rsa key for arc_domain" : "no field of ours", NULL);
+		buf_free(&m);
+		return l->dkim = strdup("");
+	}
+	f = &fs.f[0];
+	av = dkim_field_value(f, &an);
+	q.domain = s->c.arc_domain;
+	q.selector = k->selector;
+	q.t = time(NULL);
+	if (arc_seal(m.p, m.len, av, an,
+	    l->info.flags & ENV_ARC_PASS ? ARC_PASS : ARC_FAIL, &q,
+	    ask_sign, s, &out) == -1 || buf_cstr(&out) == -1) {
+		int bad = errno == EINVAL;
+
+		log_kv("warn", "id", l->m->id, "op", "arc seal", "err",
+		    strerror(errno), NULL);
+		buf_free(&m);
+		buf_free(&out);
+		return bad ? (l->dkim = strdup("")) : NULL;
+	}
+	buf_free(&m);
+	crlf_to_lf(&out);
+	(void)buf_cstr(&out);
+	log_kv("arc", "id", l->m->id, "sealed", "yes", "domain", q.domain,
+	    NULL);
+	return l->dkim = out.p;
+}
+
+/* sdkim_fields - the DKIM-Signature fields for l (cached on l), or its
+ * ARC set (arc_fields); "" when it is not signed; NULL when signing
+ * failed (try again later) */
 const char *
 sdkim_fields(struct send *s, struct live *l, int fd)
 {
@@ -188,8 +263,10 @@ sdkim_fields(struct send *s, struct live *l, int fd)
 
 	if (l->dkim != NULL)
 		return l->dkim;
-	if (s->keys.n == 0 || !submitted(s, &l->info))
+	if (s->keys.n == 0)
 		return l->dkim = strdup("");
+	if (!submitted(s, &l->info))
+		return arc_fields(s, l, fd);
 	/* A CR before an LF in mess/ID goes out as CR CR LF (the worker
 	 * makes each LF a CRLF) while DKIM would read a line end: smtpd
 	 * refuses such data, so this is rare; sign nothing rather than

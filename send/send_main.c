@@ -138,6 +138,43 @@ settings(struct send *s, const struct conf *cf)
 	    1, 1000);
 	ids(cf, "user_vmail", "vmail", &c->vuid, &c->vgid);
 	ids(cf, "user_alias", "nobody", &c->auid, &c->agid);
+	c->srs_domain = conf_str(cf, "srs_domain", NULL);
+	c->arc_domain = conf_str(cf, "arc_domain", NULL);
+	c->srs_exclude = conf_str(cf, "srs_exclude", NULL);
+	c->srs_maxdays = (unsigned)(conf_secs(cf, "srs_max_age", 21 * 86400) /
+	    86400);
+}
+
+/* srs_open - srs_secret, read before the sandbox (installed: root:
+ * user_send 0640, send alone reads it): the SRS secret stays in this
+ * process, which reads no network bytes */
+static void
+srs_open(struct send *s, const struct conf *cf)
+{
+	struct buf b = BUF_INIT(SRS_SECRETS_MAX * (SRS_SECRET_MAX + 2));
+	char *path;
+	ssize_t k;
+	int fd;
+
+	if (s->c.srs_domain == NULL)
+		return;
+	if ((path = conf_path(cf, "srs_secret", "srs.secret")) == NULL)
+		die_temp("malloc", NULL);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		die_temp("open", path);
+	if (buf_reserve(&b, b.max) == -1)
+		die_temp("malloc", NULL);
+	while ((k = read(fd, b.p + b.len, b.max - b.len)) > 0)
+		b.len += (size_t)k;
+	if (k == -1)
+		die_temp("read", path);
+	close(fd);
+	if (b.len == b.max || srs_keys_load(&s->srs, b.p, b.len) == -1)
+		die_msg(EXIT_TEMP, "srs_secret", "expected 1 to 8 lines of at "
+		    "most 256 bytes");
+	sodium_memzero(b.p, b.len);
+	buf_free(&b);
+	free(path);
 }
 
 static void
@@ -214,6 +251,7 @@ main(int argc, char *argv[])
 	conf_load(&cf, cpath);
 	settings(&s, &cf);
 	open_all(&s);
+	srs_open(&s, &cf);
 	signals();
 	tzset();
 	if (sodium_init() < 0)
@@ -233,6 +271,10 @@ main(int argc, char *argv[])
 	/* the signer's greeting: it is sandboxed once it has written it */
 	if (sdkim_hello(&s) == -1)
 		die_temp("read", "sandmail-sign greeting");
+	if (s.c.arc_domain != NULL && !sdkim_has_rsa(&s, s.c.arc_domain))
+		log_kv("warning", "op", "arc", "domain", s.c.arc_domain, "err",
+		    "no rsa key for arc_domain in the dkim table: nothing "
+		    "is sealed", NULL);
 	log_kv("start", "queue", s.c.queue, NULL);
 	send_recover(&s);
 	return send_loop(&s);

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "rcpt.h"
 #include "send_srv.h"
+#include "srs.h"
 
 #define ALIAS_DEPTH	10
 #define XOUT_MAX	10000	/* final recipients from one envelope */
@@ -35,6 +36,11 @@ struct xout {
 	struct buf	 seen;		/* "K\tADDR\tDEST\n" already added */
 	const char	*qid;
 	const char	*owner;		/* owner-LIST of the list expanded */
+	const char	*sender;	/* the envelope's */
+	int		 fwd;		/* under an alias: remote ones are
+					 * forwards, their sender SRS'd */
+	struct buf	 srs;		/* the SRS sender of forwards, or "" */
+	int		 srs_done;	/* srs is computed (maybe "") */
 };
 
 static const char *const tbl_names[T_COUNT] = {
@@ -107,6 +113,63 @@ out:
 	return dup;
 }
 
+static void rcpt_tabs_of(struct send *, struct rcpt_tabs *);
+
+/* excluded - domain d is in srs_exclude (blank- or comma-separated) */
+static int
+excluded(const char *list, const char *d, size_t dl)
+{
+	size_t i = 0, b;
+
+	while (list != NULL && list[i] != '\0') {
+		while (list[i] == ' ' || list[i] == '\t' || list[i] == ',')
+			i++;
+		for (b = i; list[i] != '\0' && list[i] != ' ' &&
+		    list[i] != '\t' && list[i] != ','; i++)
+			;
+		if (i > b && i - b == dl && strncasecmp(list + b, d, dl) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* srs_sender - the sender of forwards (o->srs, "" when kept): the
+ * envelope's rewritten by SRS unless it is null, ours (a local domain or
+ * srs_domain itself), excluded, or one SRS cannot carry (logged) */
+static const char *
+srs_sender(struct send *s, struct xout *o)
+{
+	struct rcpt_tabs rt;
+	struct addr a;
+
+	if (o->srs_done)
+		return o->srs.p;
+	o->srs_done = 1;
+	o->srs.len = 0;
+	if (buf_cstr(&o->srs) == -1)
+		return "";
+	if (s->c.srs_domain == NULL || o->sender == NULL ||
+	    o->sender[0] == '\0' || addr_parse_mailbox(o->sender,
+	    strlen(o->sender), ADDR_UTF8, &a) != ADDR_OK || a.dlen == 0 ||
+	    a.literal)
+		return o->srs.p;
+	rcpt_tabs_of(s, &rt);
+	if (strcasecmp(a.domain, s->c.srs_domain) == 0 ||
+	    rcpt_domain(&rt, a.domain, a.dlen) != 0 ||
+	    excluded(s->c.srs_exclude, a.domain, a.dlen))
+		return o->srs.p;
+	if (srs_forward(&s->srs, a.local, a.llen, a.domain, a.dlen,
+	    s->c.srs_domain, time(NULL), &o->srs) == -1 ||
+	    buf_cstr(&o->srs) == -1) {
+		log_kv("srs", "id", o->qid, "from", o->sender, "kept",
+		    errno == E2BIG ? "local part too long" : "not rewritable",
+		    NULL);
+		o->srs.len = 0;
+		(void)buf_cstr(&o->srs);
+	}
+	return o->srs.p;
+}
+
 static void
 x_add(struct send *s, struct xout *o, const struct env_rcpt *er,
     struct rcpt *r)
@@ -122,6 +185,11 @@ x_add(struct send *s, struct xout *o, const struct env_rcpt *er,
 	r->state = RC_PENDING;
 	r->inner = 1;
 	r->sender = (char *)o->owner;
+	/* a forward to another domain: SRS, so it passes SPF there (an
+	 * owner-LIST sender is ours already) */
+	if (r->kind == RC_REMOTE && o->fwd && o->owner == NULL &&
+	    r->dest[0] == '\0')
+		r->sender = (char *)srs_sender(s, o);
 	r->orcpt = er->orcpt;
 	r->orig = er->addr;	/* written only if it differs from addr */
 	r->notify = er->notify;
@@ -187,6 +255,8 @@ mailbox(struct send *s, struct xout *o, const struct env_rcpt *er,
 
 static void expand(struct send *, struct xout *, const struct env_rcpt *,
     const char *, int, const char **);
+static void srs_back(struct send *, struct xout *, const struct env_rcpt *,
+    const char *, const struct addr *, int, const char **);
 static void aliases_items(struct send *, struct xout *,
     const struct env_rcpt *, const char *, const struct addr *,
     struct buf *, int, const char **);
@@ -255,11 +325,14 @@ aliases(struct send *s, struct xout *o, const struct env_rcpt *er,
 {
 	struct buf own = BUF_INIT(ENV_ADDR_MAX);
 	const char *saved = o->owner;
+	int fwd = o->fwd;
 
 	if (owner(s, a, virt, &own) == 1)
 		o->owner = own.p;
+	o->fwd = 1;
 	aliases_items(s, o, er, addr, a, val, depth, chain);
 	o->owner = saved;
+	o->fwd = fwd;
 	buf_free(&own);
 }
 
@@ -382,11 +455,44 @@ expand(struct send *s, struct xout *o, const struct env_rcpt *er,
 		x_fail(s, o, er, addr, "5.1.3 bad recipient address syntax");
 		return;
 	}
+	if (s->c.srs_domain != NULL && srs_is(a.local, a.llen) &&
+	    strcasecmp(a.domain, s->c.srs_domain) == 0) {
+		srs_back(s, o, er, addr, &a, depth, chain);
+		return;
+	}
 	rcpt_tabs_of(s, &rt);
 	buf_init(&r.val, 16384);
 	rcpt_resolve(&rt, &a, 0, &r);
 	resolved(s, o, er, addr, &a, &r, depth, chain);
 	buf_free(&r.val);
+}
+
+/* srs_back - a bounce to one of our SRS addresses goes to the address it
+ * stands for; a forged or stale one fails (smtpd refused what it could
+ * tell without the secret: the hash is checked only here) */
+static void
+srs_back(struct send *s, struct xout *o, const struct env_rcpt *er,
+    const char *addr, const struct addr *a, int depth, const char **chain)
+{
+	struct buf to = BUF_INIT(ENV_ADDR_MAX);
+	enum srs_res k;
+
+	k = srs_reverse(&s->srs, a->local, a->llen, time(NULL),
+	    s->c.srs_maxdays, &to);
+	log_kv("srs", "id", o->qid, "rcpt", addr, "result", srs_res_name(k),
+	    k == SRS_OK ? "to" : NULL, to.p, NULL);
+	if (k == SRS_ERROR)
+		x_fail(s, o, er, addr, "4.3.0 SRS address not checked");
+	else if (k != SRS_OK)
+		x_fail(s, o, er, addr, k == SRS_STALE ? "5.1.1 SRS address "
+		    "expired" : "5.1.1 bad SRS address");
+	else if (depth + 1 >= ALIAS_DEPTH)
+		x_fail(s, o, er, addr, "5.4.6 SRS expansion too deep");
+	else {
+		chain[depth] = addr;
+		expand(s, o, er, to.p, depth + 1, chain);
+	}
+	buf_free(&to);
 }
 
 enum { W_BNC = 4 };
@@ -424,6 +530,7 @@ xout_init(struct xout *o, const char *id)
 	buf_init(&o->rcs, RC_FILE_MAX);
 	buf_init(&o->bnc, RC_FILE_MAX);
 	buf_init(&o->seen, RC_FILE_MAX);
+	buf_init(&o->srs, ENV_ADDR_MAX);
 	o->qid = id;
 }
 
@@ -433,6 +540,7 @@ xout_free(struct xout *o)
 	buf_free(&o->rcs);
 	buf_free(&o->bnc);
 	buf_free(&o->seen);
+	buf_free(&o->srs);
 }
 
 /* mess_matches - whether mess/ID has the size and CRC32C its seal says:
@@ -571,6 +679,7 @@ pre_one(struct send *s, const char *id, struct buf *img, char src[POOL_NAME])
 	}
 	e.flags &= ~(uint32_t)ENV_HOLD;
 	xout_init(&o, id);
+	o.sender = e.sender;
 	for (size_t i = 0; i < e.nrcpt; i++)
 		expand(s, &o, &e.rcpt[i], e.rcpt[i].addr, 0, chain);
 	if ((r = write_one(s, id, &e, &o, img, src)) >= 0) {

@@ -13,6 +13,7 @@
 #include "job.h"
 #include "seal.h"
 #include "sign.h"
+#include "srs.h"
 #include "send_int.h"
 #include "tbl.h"
 
@@ -47,6 +48,11 @@ struct sconf {
 					 * barrier, not each file and directory */
 	uint32_t	 vuid, vgid;	/* user_vmail */
 	uint32_t	 auid, agid;	/* user_alias: |command and /path */
+	const char	*srs_domain;	/* SRS for forwards, or NULL */
+	const char	*srs_exclude;	/* senders' domains never rewritten */
+	unsigned	 srs_maxdays;	/* srs_max_age */
+	const char	*arc_domain;	/* ARC-seal verified mail relayed, with
+					 * this domain's rsa key, or NULL */
 };
 
 /* the tables send maps, kept current by lib/tbl.h's tblset */
@@ -123,6 +129,7 @@ struct send {
 	int		 qfd, trig, lsock, rsock, dsock;
 	int		 ksock;		/* sandmail-sign, or -1 */
 	struct sign_keys keys;		/* the keys it holds (no secrets) */
+	struct srs_keys	 srs;		/* srs_secret's lines (srs_domain) */
 	struct index	 idx;
 	struct live	*loaded;
 	size_t		 nloaded;
@@ -221,6 +228,8 @@ int	send_loop(struct send *);
 /* send_dkim.c: the signing service's greeting; a message's fields */
 int	sdkim_hello(struct send *);
 const char *sdkim_fields(struct send *, struct live *, int msgfd);
+/* sdkim_has_rsa - sandmail-sign holds an rsa key for domain */
+int	sdkim_has_rsa(struct send *, const char *domain);
 void	send_trigger_bytes(struct send *, const char *, size_t);
 
 /* send_stats: lock/send.stats, the queue's gauges for sandmail-metrics

@@ -179,6 +179,11 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 	cfg->max_use = (unsigned)conf_num(c, "smtpd_max_use", 100, 1,
 	    1000000);
 	cfg->idle_worker_ms = ms(conf_secs(c, "smtpd_idle_worker", 60));
+	/* SRS recipients: the session checks form and age, not the hash
+	 * (the secret stays in sandmail-send) */
+	cfg->srs_domain = conf_str(c, "srs_domain", NULL);
+	cfg->srs_maxdays = (unsigned)(conf_secs(c, "srs_max_age", 21 * 86400) /
+	    86400);
 	cfg_tls(cfg, c);
 	cfg_user(cfg, c);
 	policyd_load(c);

@@ -5,9 +5,12 @@
  * routes names, for forwarding; any other domain only from a client
  * that may relay.  Lookups touch only mapped tables. */
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "rcpt.h"
 #include "smtpd.h"
+#include "srs.h"
 
 /* rcpt_tabs_of - the session's tables as lib/rcpt.h takes them */
 static void
@@ -68,6 +71,14 @@ rcpt_check(struct session *s, const struct addr *a, struct buf *info)
 	info->len = 0;
 	if (a->null)
 		return RV_UNKNOWN;
+	/* a bounce to one of our SRS addresses: any client may send it
+	 * (it goes back to the sender we rewrote); malformed or stale ones
+	 * are refused here, forged hashes by sandmail-send, which alone
+	 * holds the secret */
+	if (s->cfg->srs_domain != NULL && srs_is(a->local, a->llen) &&
+	    strcasecmp(a->domain, s->cfg->srs_domain) == 0)
+		return srs_check(a->local, a->llen, time(NULL),
+		    s->cfg->srs_maxdays) == SRS_OK ? RV_OK : RV_UNKNOWN;
 	rcpt_tabs_of(s, &rt);
 	buf_init(&r.val, TBL_KEY_MAX * 16);
 	rcpt_resolve(&rt, a, 0, &r);

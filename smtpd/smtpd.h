@@ -64,6 +64,8 @@ struct smtpd_cfg {
 	int		 auth;		/* smtpd_auth: offer AUTH on smtp */
 	int		 auth_plain_lo;	/* AUTH without TLS from loopback */
 	int		 sender_restrict;	/* -1: by mode */
+	const char	*srs_domain;	/* our SRS addresses' domain, or NULL */
+	unsigned	 srs_maxdays;	/* srs_max_age in days */
 	uid_t		 uid;		/* user_smtpd when root, else -1 */
 	gid_t		 gid;
 };

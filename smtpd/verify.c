@@ -483,23 +483,73 @@ dns_trouble(void)
 	return 0;
 }
 
+/* applied - what this host does with the message for DMARC: none,
+ * quarantine (the header) or reject, by dmarc_policy and the result */
+static const char *
+applied(void)
+{
+	if (V.ar.dmarc.r != DMARC_FAIL ||
+	    V.ar.dmarc.disposition == DMARC_P_NONE)
+		return "none";
+	if (V.dmarc == POL_REJECT &&
+	    V.ar.dmarc.disposition == DMARC_P_REJECT)
+		return dns_trouble() ? "tempfail" : "reject";
+	return V.dmarc >= POL_QUARANTINE ? "quarantine" : "none";
+}
+
+/* log_results - every result on the message's line, with what a DMARC
+ * aggregate report's row needs (RFC 7489 7.2, appendix C): each
+ * signature's d= and result, the SPF domain, the record's domain, the
+ * alignment and what was done */
 static void
 log_results(const struct session *s)
 {
-	char dk[64];
-	size_t npass = 0;
+	const struct dmarc_rec *rec = &V.ar.dmarc.rec;
+	char dk[64], dd[512], pub[64], rua[2 * 256 + 2];
+	const char *at = strrchr(V.ar.mailfrom, '@');
+	size_t npass = 0, k = 0;
+	int n;
 
-	for (size_t i = 0; i < V.ar.nsig; i++)
+	dd[0] = '\0';
+	for (size_t i = 0; i < V.ar.nsig; i++) {
 		npass += V.ar.sig[i].r == ARD_PASS;
+		n = snprintf(dd + k, sizeof dd - k, "%s%s:%s", k ? "," : "",
+		    V.ar.sig[i].d, ar_dkim_name(V.ar.sig[i].r));
+		if (n < 0 || (size_t)n >= sizeof dd - k) {
+			dd[k] = '\0';	/* whole entries only */
+			break;
+		}
+		k += (size_t)n;
+	}
 	snprintf(dk, sizeof dk, "%s", V.ar.nsig == 0 ? "none" : npass > 0 ?
 	    "pass" : ar_dkim_name(V.ar.sig[0].r));
+	/* the record that applied: policy_published, and where reports go */
+	pub[0] = rua[0] = '\0';
+	if (V.ar.dmarc.has_rec) {
+		snprintf(pub, sizeof pub, "p=%s,sp=%s,pct=%u,adkim=%c,aspf=%c",
+		    dmarc_policy_name(rec->p), dmarc_policy_name(rec->has_sp ?
+		    rec->sp : rec->p), rec->pct, rec->adkim_strict ? 's' : 'r',
+		    rec->aspf_strict ? 's' : 'r');
+		for (size_t i = 0, j = 0; i < rec->nrua; i++) {
+			n = snprintf(rua + j, sizeof rua - j, "%s%s",
+			    i ? "," : "", rec->rua[i]);
+			if (n < 0 || (size_t)n >= sizeof rua - j)
+				break;
+			j += (size_t)n;
+		}
+	}
 	log_kv("verify", "id", s->id, "ip", s->ip, "spf",
 	    spf_name(V.ar.spf.r), "spf_helo", V.ar.helo_done ?
 	    spf_name(V.ar.spf_helo.r) : "none", "dkim", dk, "arc",
 	    arc_name(V.ar.arc.r), "dmarc",
 	    dmarc_name(V.ar.dmarc.r), "from_domain", V.ar.from,
 	    "policy", V.ar.dmarc.r == DMARC_FAIL ?
-	    dmarc_policy_name(V.ar.dmarc.disposition) : "none", NULL);
+	    dmarc_policy_name(V.ar.dmarc.disposition) : "none",
+	    "spf_domain", at != NULL ? at + 1 : "", "dkim_d", dd,
+	    "dmarc_domain", V.ar.dmarc.domain, "aligned",
+	    V.ar.dmarc.spf_aligned ? (V.ar.dmarc.dkim_aligned ? "spf,dkim" :
+	    "spf") : V.ar.dmarc.dkim_aligned ? "dkim" : "none",
+	    "applied", applied(), "published", pub, "rua", rua, NULL);
 }
 
 /* send_stripped - the held text to the queue without the fields that
@@ -594,6 +644,10 @@ verify_end(struct session *s)
 		return -1;
 	}
 	s->env.size += h.len;
+	/* for send's ARC seal: our field is the first, and what the chain
+	 * it came with was worth (cv=) */
+	s->env.flags |= ENV_VERIFIED |
+	    (V.ar.arc.r == ARC_PASS ? ENV_ARC_PASS : 0);
 	/* with milters, what they leave (the spool never had the removed
 	 * fields) replaces the whole client's text in the size (data.c) */
 	if (!s->spooling)

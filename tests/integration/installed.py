@@ -155,7 +155,7 @@ class Installed:
             "remote_timeout_command": 10, "smtpd_timeout": 30,
             "passwd_opslimit": 1, "passwd_memlimit": "64k",
             "auth_fail_delay": "10ms", "term_wait": 10,
-            "metrics_interval": 1,
+            "metrics_interval": 1, "srs_domain": "mail.test",
             "metrics_file": "/var/spool/sandmail-metrics/sandmail.prom",
             "metrics_listen": f"127.0.0.1:{self.port['metrics']}"}.items())
         # sandmail-metrics follows the svlogd logs of the services whose

@@ -70,7 +70,8 @@ def tables(etc, prefix, users):
             f.write(text)
     add("domains", "virt.test virtual\n")
     add("virtual", "info@virt.test /var/spool/vhosts/virt.test/info/\n")
-    add("aliases", "archive@localhost /var/spool/archive/Maildir/\n")
+    add("aliases", "archive@localhost /var/spool/archive/Maildir/\n"
+        "away@localhost away@dest.test\n")
     add("senders", "".join(f"{u} {u}@localhost\n" for u in users))
     cdb = os.path.join(prefix, "sbin", "sandmail-cdb")
     sh(cdb, "all")

@@ -258,3 +258,32 @@ def test_installed_auth_service_holds_no_root(installed):
         assert st["Uid"].split() == want, (p, st["Uid"])
         assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
 
+
+
+def test_srs_forward_and_bounce_back(installed):
+    """SRS in the installed layout: setup's srs.secret (root:sandmails
+    0640) is read by send, an alias's forward leaves with an SRS sender,
+    and a bounce to that address comes back in on port 25 and goes to
+    the original sender."""
+    from conftest import wait_for
+    st = os.stat(installed.path("/etc/sandmail/srs.secret"))
+    assert st.st_mode & 0o777 == 0o640
+    assert st.st_gid == installed.ids["sandmails"][1]
+    send25(installed, "away@localhost", "srs-forward",
+           sender="orig@dest.test")
+
+    def arrived(subj):
+        for t in installed.mx.done():
+            if subj.encode() in t.data:
+                return t
+        return None
+    t = wait_for(lambda: arrived("srs-forward"), timeout=30,
+                 what="the forward at the MX")
+    srs = t.mail.split("<", 1)[1].split(">", 1)[0]
+    assert srs.startswith("SRS0=") and srs.endswith(
+        "=dest.test=orig@mail.test"), t.mail
+    with installed.smtp() as c:
+        c.sendmail("", [srs], b"Subject: srs-bounce\r\n\r\nfailed\r\n")
+    b = wait_for(lambda: arrived("srs-bounce"), timeout=30,
+                 what="the bounce at the original sender's MX")
+    assert "orig@dest.test" in str(b.rcpts)

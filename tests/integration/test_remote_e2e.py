@@ -21,11 +21,13 @@ pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None,
                                 reason="dnsmasq not installed")
 
 
-def make_system(procs, tmp_path, routes=None, conf=None, tables=None):
+def make_system(procs, tmp_path, routes=None, conf=None, tables=None,
+                dns_extra=(), verify=False):
     """smtpd + queue + sandmail-start (send, resolve, lspawn, rspawn),
     dnsmasq serving dest.test (MX mx.dest.test = 127.0.0.2) and
     sink.test (MX sink.test = 127.0.0.3).  routes(port) -> routes table;
-    conf: more sandmail.conf settings; tables: more tables."""
+    conf: more sandmail.conf settings; tables: more tables; dns_extra:
+    more dnsmasq options; verify: smtpd_verify on, with that dnsmasq."""
     port = common_port(["127.0.0.2", "127.0.0.3"])
     dns = start_dnsmasq(procs, str(tmp_path), [
         "--local-ttl=60",
@@ -34,7 +36,7 @@ def make_system(procs, tmp_path, routes=None, conf=None, tables=None):
         "--mx-host=sink.test,mx.sink.test,10",
         "--host-record=mx.sink.test,127.0.0.3",
         "--mx-host=nullmx.test,.,0",
-    ])
+    ] + list(dns_extra))
     extra = {"nameserver": f"127.0.0.1:{dns}", "mx_port": port,
              "bindir": os.path.dirname(prog("sandmail-send")),
              "dns_timeout": 2, "remote_timeout_command": 10,
@@ -43,6 +45,9 @@ def make_system(procs, tmp_path, routes=None, conf=None, tables=None):
     if os.geteuid() == 0:
         extra.update(user_resolve="nobody", user_remote="nobody",
                      user_vmail="nobody", user_alias="nobody")
+    if verify:
+        extra.update(smtpd_verify="yes",
+                     smtpd_verify_nameserver=f"127.0.0.1:{dns}")
     extra.update(conf or {})
     tabs = {"relayclients": "127.0.0.0/8 relay\n"}
     tabs.update(tables or {})

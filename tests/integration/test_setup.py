@@ -1,6 +1,7 @@
 """scripts/setup into a scratch root (DESTDIR) twice: the second run changes
 nothing (a tree listing with modes, owners, contents and mtimes compared),
 and sandmail-check passes on the result and notices a stale table."""
+import base64
 import os
 import shutil
 import subprocess
@@ -204,3 +205,28 @@ def test_install_then_setup(destdir):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout
     assert f"ok    {sbin}/sandmail-smtpd" in r.stdout
+
+
+def test_setup_makes_the_srs_secret(destdir):
+    """The SRS secret: random, one line, 0640 (group: send's), kept as it
+    is on a second run, and its mode fixed if someone opened it."""
+    r = run_setup(destdir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    f = os.path.join(destdir, "etc", "sandmail", "srs.secret")
+    assert os.stat(f).st_mode & 0o777 == 0o640
+    with open(f, "rb") as fh:
+        first = fh.read()
+    assert first.endswith(b"\n") and first.count(b"\n") == 1
+    assert len(base64.b64decode(first.strip())) == 32
+    os.chmod(f, 0o644)
+    with open(os.path.join(destdir, "etc", "sandmail", "sandmail.conf"),
+              "a") as c:
+        c.write("srs_domain example.org\n")
+    r = check(destdir)
+    assert "others may read the SRS secret" in r.stdout, r.stdout
+    r = run_setup(destdir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert os.stat(f).st_mode & 0o777 == 0o640
+    assert open(f, "rb").read() == first
+    r = check(destdir)
+    assert "srs.secret: mode 640" in r.stdout, r.stdout

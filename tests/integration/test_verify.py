@@ -107,7 +107,8 @@ def records(w):
              txt("_dmarc.strict.test", "v=DMARC1; p=reject; aspf=s"),
              txt("_dmarc.rej.test", "v=DMARC1; p=reject"),
              txt("rej.test", "v=spf1 ip4:192.0.2.1 -all"),
-             txt("_dmarc.quar.test", "v=DMARC1; p=quarantine"),
+             txt("_dmarc.quar.test", "v=DMARC1; p=quarantine; "
+                 "rua=mailto:agg@quar.test!10m,https://r.test/"),
              txt("_dmarc.org.test", "v=DMARC1; p=reject; adkim=r"),
              txt("_dmarc.sorg.test", "v=DMARC1; p=none; sp=reject"),
              txt("_dmarc.pct0.test", "v=DMARC1; p=reject; pct=0")]
@@ -345,6 +346,23 @@ def test_dmarc_policies(procs, tmp_path, world):
     assert code == 250 and "p=none" in ar_of(stored)
     assert "reason=\"dmarc reject\"" in sm.logtext() or \
         "reason=dmarc" in sm.logtext()
+    # each message's line has what an aggregate report's row needs
+    lines = [x for x in sm.logtext().splitlines() if "event=verify" in x]
+    assert " from_domain=rej.test " in lines[0] and \
+        " dmarc_domain=rej.test " in lines[0] and \
+        " aligned=none applied=reject" in lines[0], lines[0]
+    assert " spf=pass " in lines[1] and " spf_domain=pass.test " in \
+        lines[1] and " aligned=none applied=reject" in lines[1], lines[1]
+    assert " dmarc=none " in lines[2] and " applied=none" in lines[2], \
+        lines[2]
+    assert " dmarc_domain=quar.test " in lines[3] and \
+        " applied=quarantine" in lines[3], lines[3]
+    assert lines[3].endswith(' published="p=quarantine,sp=quarantine,'
+                             'pct=100,adkim=r,aspf=r" rua=agg@quar.test'), \
+        lines[3]
+    assert " dkim_d=sub.org.test:pass " in lines[5] and \
+        " dmarc_domain=org.test aligned=dkim applied=none" in lines[5], \
+        lines[5]
 
 
 def test_dmarc_policy_none_only_marks(procs, tmp_path, world):

@@ -65,6 +65,51 @@ test_record(void **st)
 	assert_int_equal(dmarc_rec_parse("v=DMARC1; p=none; adkim=s; aspf=r",
 	    33, &r), 0);
 	assert_true(r.adkim_strict && !r.aspf_strict);
+	assert_int_equal(r.nrua, 0);
+}
+
+/* rua=: mailto: URIs kept (their "!size" dropped), others skipped, at
+ * most DMARC_RUA_MAX; nothing a log line or an address must not hold */
+static void
+test_rua(void **st)
+{
+	static const struct {
+		const char *in, *a, *b;
+	} cases[] = {
+		{ "v=DMARC1; p=none; rua=mailto:d@example.org", "d@example.org",
+		    NULL },
+		{ "v=DMARC1; p=none; rua=MAILTO:d@x.test!10m , mailto:e@y.test",
+		    "d@x.test", "e@y.test" },
+		{ "v=DMARC1; p=none; rua=https://x.test/r,mailto:e@y.test",
+		    "e@y.test", NULL },
+		{ "v=DMARC1; p=none; rua=mailto:a@x.test,mailto:b@x.test,"
+		    "mailto:c@x.test", "a@x.test", "b@x.test" },
+		{ "v=DMARC1; p=none; rua=mailto:a%40b@x.test,mailto:nodomain,"
+		    "mailto:@x.test,mailto:x@,mailto:a@b@c.test,mailto:a b@x.t,"
+		    "mailto:,mailto:\"q\"@x.test", NULL, NULL },
+		{ "v=DMARC1; p=none; rua=", NULL, NULL },
+	};
+	struct dmarc_rec r;
+	char big[600];
+	int k;
+
+	(void)st;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		assert_int_equal(dmarc_rec_parse(cases[i].in,
+		    strlen(cases[i].in), &r), 0);
+		assert_int_equal(r.nrua, (cases[i].a != NULL) +
+		    (cases[i].b != NULL));
+		if (cases[i].a != NULL)
+			assert_string_equal(r.rua[0], cases[i].a);
+		if (cases[i].b != NULL)
+			assert_string_equal(r.rua[1], cases[i].b);
+	}
+	/* an address longer than the room is skipped, not cut */
+	k = snprintf(big, sizeof big, "v=DMARC1; p=none; rua=mailto:%0300d"
+	    "@x.test", 0);
+	assert_true(k > 0 && (size_t)k < sizeof big);
+	assert_int_equal(dmarc_rec_parse(big, (size_t)k, &r), 0);
+	assert_int_equal(r.nrua, 0);
 }
 
 static void
@@ -403,11 +448,38 @@ test_arc_structure(void **st)
 	}
 }
 
+/* an ARC field name with no colon has no value: judged without reading
+ * past it (the message in a buffer of its exact size, for ASan) */
+static void
+test_arc_no_colon(void **st)
+{
+	static const char *const msgs[] = {
+		"From: a@x.test\nARC-Seal", "ARC-Seal",
+		"From: a@x.test\nARC-Message-Signature",
+		"From: a@x.test\nARC-Authentication-Results",
+	};
+	struct arc_out o;
+
+	(void)st;
+	for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++) {
+		size_t n = strlen(msgs[i]);
+		char *m = malloc(n);
+
+		assert_non_null(m);
+		memcpy(m, msgs[i], n);
+		arc_verify(m, n, count_dns, NULL, &o);
+		assert_int_equal(o.r, ARC_FAIL);
+		assert_string_equal(o.why, "bad or repeated i=");
+		free(m);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_record),
+		cmocka_unit_test(test_rua),
 		cmocka_unit_test(test_from_domain),
 		cmocka_unit_test(test_alignment),
 		cmocka_unit_test(test_policy),
@@ -415,6 +487,7 @@ main(void)
 		cmocka_unit_test(test_ar_header),
 		cmocka_unit_test(test_many_signatures),
 		cmocka_unit_test(test_arc_structure),
+		cmocka_unit_test(test_arc_no_colon),
 	};
 
 	if ((psl = psl_latest(NULL)) == NULL)

@@ -1,0 +1,520 @@
+/* sandmail-dmarcrep: DMARC aggregate reports (RFC 7489 7.2, appendix C)
+ * from the event=verify lines smtpd logs, one report per policy domain
+ * for the period [-b, -e], gzipped XML in a mail handed to
+ * sandmail-inject for the record's rua= addresses: those of the policy
+ * domain's organization, and others whose domain publishes the external
+ * destination record D._report._dmarc.RUADOMAIN (7.1), asked of the
+ * first configured name server over UDP.  -n prints the XML instead of
+ * sending.  An administrator's tool: it reads only the log files it is
+ * given. */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpsl.h>
+#include <sodium.h>
+#include <zlib.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "dlog.h"
+#include "dmarc.h"
+#include "dns.h"
+#include "dnstxt.h"
+#include "exitcode.h"
+#include "log.h"
+
+#define ROWS_MAX	100000
+#define LINE_MAX_	65536
+
+enum { F_IP, F_FROM, F_APPLIED, F_ALIGNED, F_DKIMD, F_SPF, F_SPFD,
+	F_DOMAIN, F_PUB, F_RUA, F_DMARC, F_N };
+static const char *const keys[F_N] = { "ip", "from_domain", "applied",
+	"aligned", "dkim_d", "spf", "spf_domain", "dmarc_domain", "published",
+	"rua", "dmarc" };
+
+struct row {
+	char	*f[F_N];
+	unsigned long count;
+};
+
+static struct row *rows;
+static size_t nrows;
+
+static int
+same(const struct row *a, char f[F_N][1024])
+{
+	for (int i = 0; i < F_N; i++)
+		if (strcmp(a->f[i], f[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* take - one log line: a row counted, or nothing */
+static void
+take(const char *l, size_t n)
+{
+	static char f[F_N][1024];
+	size_t i;
+
+	if (dlog_get(l, n, "prog", f[0], sizeof f[0]) != 1 ||
+	    strcmp(f[0], "smtpd") != 0 || dlog_get(l, n, "event", f[0],
+	    sizeof f[0]) != 1 || strcmp(f[0], "verify") != 0)
+		return;
+	for (i = 0; i < F_N; i++)
+		if (dlog_get(l, n, keys[i], f[i], sizeof f[i]) != 1)
+			f[i][0] = '\0';
+	/* no record, or a 451 (no disposition): nothing to report */
+	if (f[F_PUB][0] == '\0' || f[F_DOMAIN][0] == '\0' ||
+	    strcmp(f[F_APPLIED], "tempfail") == 0 ||
+	    strcmp(f[F_DMARC], "none") == 0)
+		return;
+	for (i = 0; i < nrows; i++)
+		if (same(&rows[i], f)) {
+			rows[i].count++;
+			return;
+		}
+	if (nrows == ROWS_MAX)
+		die_msg(EXIT_TEMP, "rows", "too many distinct rows");
+	for (int k = 0; k < F_N; k++)
+		if ((rows[nrows].f[k] = strdup(f[k])) == NULL)
+			die_temp("malloc", NULL);
+	rows[nrows++].count = 1;
+}
+
+static void
+read_log(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t k;
+
+	if (fp == NULL)
+		die_temp("open", path);
+	while ((k = getline(&line, &cap, fp)) > 0)
+		if (k < LINE_MAX_)
+			take(line, (size_t)k);
+	free(line);
+	fclose(fp);
+}
+
+/* esc - text as XML character data */
+static int
+esc(struct buf *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		const char *e = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" :
+		    *s == '>' ? "&gt;" : *s == '"' ? "&quot;" : *s == '\'' ?
+		    "&apos;" : NULL;
+
+		if ((e != NULL ? buf_puts(b, e) : buf_putc(b, *s)) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+el(struct buf *b, const char *name, const char *v)
+{
+	return buf_fmt(b, "<%s>", name) == -1 || esc(b, v) == -1 ||
+	    buf_fmt(b, "</%s>", name) == -1 ? -1 : 0;
+}
+
+/* pub - one value of "p=none,sp=none,pct=100,adkim=r,aspf=r" */
+static void
+pub(const char *p, const char *key, char *out, size_t sz)
+{
+	size_t kl = strlen(key);
+
+	out[0] = '\0';
+	for (const char *s = p; s != NULL && *s != '\0'; ) {
+		const char *e = strchr(s, ',');
+		size_t n = e != NULL ? (size_t)(e - s) : strlen(s);
+
+		if (n > kl && strncmp(s, key, kl) == 0 && s[kl] == '=') {
+			snprintf(out, sz, "%.*s", (int)(n - kl - 1),
+			    s + kl + 1);
+			return;
+		}
+		s = e != NULL ? e + 1 : NULL;
+	}
+}
+
+static int
+auth_results(struct buf *b, const struct row *r)
+{
+	char d[1024], *p, *save = NULL, *c;
+
+	snprintf(d, sizeof d, "%s", r->f[F_DKIMD]);
+	if (buf_puts(b, "<auth_results>") == -1)
+		return -1;
+	for (p = strtok_r(d, ",", &save); p != NULL;
+	    p = strtok_r(NULL, ",", &save)) {
+		if ((c = strrchr(p, ':')) == NULL)
+			continue;
+		*c++ = '\0';
+		if (buf_puts(b, "<dkim>") == -1 || el(b, "domain", p) == -1 ||
+		    el(b, "result", c) == -1 || buf_puts(b, "</dkim>") == -1)
+			return -1;
+	}
+	return buf_puts(b, "<spf>") == -1 || el(b, "domain",
+	    r->f[F_SPFD]) == -1 || el(b, "scope", "mfrom") == -1 ||
+	    el(b, "result", r->f[F_SPF]) == -1 ||
+	    buf_puts(b, "</spf></auth_results>") == -1 ? -1 : 0;
+}
+
+static int
+record(struct buf *b, const struct row *r)
+{
+	const char *a = r->f[F_ALIGNED];
+
+	return buf_fmt(b, "<record><row>") == -1 ||
+	    el(b, "source_ip", r->f[F_IP]) == -1 ||
+	    buf_fmt(b, "<count>%lu</count><policy_evaluated>", r->count) ==
+	    -1 || el(b, "disposition", r->f[F_APPLIED]) == -1 ||
+	    el(b, "dkim", strstr(a, "dkim") ? "pass" : "fail") == -1 ||
+	    el(b, "spf", strstr(a, "spf") ? "pass" : "fail") == -1 ||
+	    buf_puts(b, "</policy_evaluated></row><identifiers>") == -1 ||
+	    el(b, "header_from", r->f[F_FROM]) == -1 ||
+	    buf_puts(b, "</identifiers>") == -1 || auth_results(b, r) == -1 ||
+	    buf_puts(b, "</record>\n") == -1 ? -1 : 0;
+}
+
+/* xml - the report of domain (rows[first] names its policy) */
+static int
+xml(struct buf *b, const char *host, const char *id, size_t first,
+    long long beg, long long end)
+{
+	const struct row *r0 = &rows[first];
+	static const char *const pk[] = { "adkim", "aspf", "p", "sp", "pct" };
+	char v[64];
+
+	if (buf_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<feedback>\n<report_metadata>") == -1 ||
+	    el(b, "org_name", host) == -1 ||
+	    buf_puts(b, "<email>postmaster@") == -1 || esc(b, host) == -1 ||
+	    buf_puts(b, "</email>") == -1 || el(b, "report_id", id) == -1 ||
+	    buf_fmt(b, "<date_range><begin>%lld</begin><end>%lld</end>"
+	    "</date_range></report_metadata>\n<policy_published>", beg,
+	    end) == -1 || el(b, "domain", r0->f[F_DOMAIN]) == -1)
+		return -1;
+	for (size_t i = 0; i < sizeof pk / sizeof pk[0]; i++) {
+		pub(r0->f[F_PUB], pk[i], v, sizeof v);
+		if (el(b, pk[i], v) == -1)
+			return -1;
+	}
+	if (buf_puts(b, "</policy_published>\n") == -1)
+		return -1;
+	for (size_t i = first; i < nrows; i++)
+		if (strcmp(rows[i].f[F_DOMAIN], r0->f[F_DOMAIN]) == 0 &&
+		    record(b, &rows[i]) == -1)
+			return -1;
+	return buf_puts(b, "</feedback>\n");
+}
+
+static int
+gzip(const struct buf *in, struct buf *out)
+{
+	z_stream z;
+	uLong bound;
+	int r;
+
+	memset(&z, 0, sizeof z);
+	if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+	    Z_OK)
+		return -1;
+	bound = deflateBound(&z, (uLong)in->len) + 32;
+	if (buf_reserve(out, bound) == -1) {
+		deflateEnd(&z);
+		return -1;
+	}
+	z.next_in = (Bytef *)in->p;
+	z.avail_in = (uInt)in->len;
+	z.next_out = (Bytef *)out->p + out->len;
+	z.avail_out = (uInt)bound;
+	r = deflate(&z, Z_FINISH);
+	out->len += bound - z.avail_out;
+	deflateEnd(&z);
+	return r == Z_STREAM_END ? 0 : -1;
+}
+
+/* message - the report mail (7.2.1.1): the gzip in base64, LF ends */
+static int
+message(struct buf *m, const char *dom, const char *host, const char *id,
+    long long beg, long long end, const struct buf *gz)
+{
+	size_t n = sodium_base64_ENCODED_LEN(gz->len,
+	    sodium_base64_VARIANT_ORIGINAL);
+	char *b64 = malloc(n);
+	int r;
+
+	if (b64 == NULL)
+		return -1;
+	sodium_bin2base64(b64, n, (const unsigned char *)gz->p, gz->len,
+	    sodium_base64_VARIANT_ORIGINAL);
+	r = buf_fmt(m, "From: DMARC reporting <postmaster@%s>\n"
+	    "Message-ID: <%s@%s>\n"
+	    "Subject: Report Domain: %s Submitter: %s Report-ID: <%s>\n"
+	    "MIME-Version: 1.0\nContent-Type: multipart/mixed; "
+	    "boundary=\"dmarc-%s\"\n\n--dmarc-%s\n"
+	    "Content-Type: text/plain; charset=us-ascii\n\n"
+	    "The DMARC aggregate report of %s for %s, attached.\n\n"
+	    "--dmarc-%s\nContent-Type: application/gzip\n"
+	    "Content-Transfer-Encoding: base64\n"
+	    "Content-Disposition: attachment; filename=\"%s!%s!%lld!%lld"
+	    ".xml.gz\"\n\n", host, id, host, dom, host, id, id, id, host, dom,
+	    id, host, dom, beg, end);
+	for (size_t o = 0; r == 0 && o < n - 1; o += 76)
+		r = buf_put(m, b64 + o, n - 1 - o < 76 ? n - 1 - o :
+		    76) == -1 || buf_put(m, "\n", 1) == -1 ? -1 : 0;
+	if (r == 0)
+		r = buf_fmt(m, "\n--dmarc-%s--\n", id);
+	free(b64);
+	return r;
+}
+
+/* inject - hand the message to sandmail-inject for the addresses */
+static const char *confpath;	/* handed to sandmail-inject */
+
+static int
+inject(const char *bindir, const char *host, char *const *to, size_t nto,
+    const struct buf *m)
+{
+	char prog[4096], from[512], *argv[8 + DMARC_RUA_MAX];
+	int p[2], st;
+	size_t k = 0;
+	pid_t pid;
+
+	snprintf(prog, sizeof prog, "%s/sandmail-inject", bindir);
+	snprintf(from, sizeof from, "postmaster@%s", host);
+	argv[k++] = prog, argv[k++] = "-f", argv[k++] = from;
+	argv[k++] = "--";
+	for (size_t i = 0; i < nto; i++)
+		argv[k++] = to[i];
+	argv[k] = NULL;
+	if (pipe(p) == -1 || (pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		dup2(p[0], 0);
+		close(p[0]), close(p[1]);
+		if (confpath != NULL)
+			setenv("SANDMAIL_CONF", confpath, 1);
+		execv(prog, argv);
+		_exit(111);
+	}
+	close(p[0]);
+	if (write(p[1], m->p, m->len) != (ssize_t)m->len) {
+		close(p[1]);
+		waitpid(pid, &st, 0);
+		return -1;
+	}
+	close(p[1]);
+	return waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+	    WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static struct sockaddr_storage ns;
+static socklen_t nslen;
+
+/* ns_set - the first "nameserver" (IP or IP:port, [v6]:port); 0 or -1 */
+static int
+ns_set(const char *s)
+{
+	struct addrinfo hints, *ai;
+	char host[128], *port = NULL;
+	const char *colon = strrchr(s, ':');
+
+	if (strlen(s) >= sizeof host)
+		return -1;
+	snprintf(host, sizeof host, "%s", s);
+	if (host[0] == '[') {
+		char *e = strchr(host, ']');
+
+		if (e == NULL)
+			return -1;
+		*e = '\0';
+		if (e[1] == ':')
+			port = e + 2;
+		memmove(host, host + 1, strlen(host + 1) + 1);
+	} else if (colon != NULL && strchr(s, ':') == colon) {
+		host[colon - s] = '\0';
+		port = host + (colon - s) + 1;
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	hints.ai_socktype = SOCK_DGRAM;
+	if (getaddrinfo(host, port ? port : "53", &hints, &ai) != 0)
+		return -1;
+	memcpy(&ns, ai->ai_addr, ai->ai_addrlen);
+	nslen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+/* external_ok - 7.1: D._report._dmarc.RUADOMAIN has a "v=DMARC1"
+ * record; 1 yes, 0 no or no answer */
+static int
+external_ok(const char *dom, const char *ruadom)
+{
+	static struct dns_txt t;
+	uint8_t q[512], a[DNS_UDP_MAX];
+	char name[DNS_NAME_BUF];
+	struct pollfd pf;
+	uint16_t id;
+	ssize_t k = -1;
+	int fd, n, qn;
+
+	n = snprintf(name, sizeof name, "%s._report._dmarc.%s", dom, ruadom);
+	if (nslen == 0 || n < 0 || (size_t)n >= sizeof name || n > 253)
+		return 0;
+	randombytes_buf(&id, sizeof id);
+	if ((qn = dns_query(q, sizeof q, id, name, DNS_T_TXT, 1)) == -1 ||
+	    (fd = socket(ns.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	if (connect(fd, (struct sockaddr *)&ns, nslen) == 0 &&
+	    send(fd, q, (size_t)qn, 0) == qn) {
+		pf = (struct pollfd){ fd, POLLIN, 0 };
+		if (poll(&pf, 1, 5000) == 1)
+			k = recv(fd, a, sizeof a, 0);
+	}
+	close(fd);
+	if (k <= 0 || dns_txt_parse(a, (size_t)k, id, name, &t) == -1 ||
+	    t.rcode != DNS_R_OK)
+		return 0;
+	for (size_t i = 0; i < t.n && i < DNS_TXT_RECS; i++)
+		if (t.len[i] >= 8 && strncmp(t.txt[i], "v=DMARC1", 8) == 0)
+			return 1;
+	return 0;
+}
+
+/* report - one domain's report, to its rua= addresses that may have it */
+static int
+report(size_t first, const char *host, const char *bindir,
+    const psl_ctx_t *psl, long long beg, long long end, int dry)
+{
+	const struct row *r0 = &rows[first];
+	struct buf x = BUF_INIT(64u << 20), gz = BUF_INIT(64u << 20),
+	    m = BUF_INIT(128u << 20);
+	char id[512], ruas[2 * 256 + 2], *to[DMARC_RUA_MAX], *p, *save = NULL;
+	size_t nto = 0;
+	int r = -1;
+
+	snprintf(id, sizeof id, "%s.%lld.%lld", r0->f[F_DOMAIN], beg, end);
+	snprintf(ruas, sizeof ruas, "%s", r0->f[F_RUA]);
+	if (xml(&x, host, id, first, beg, end) == -1)
+		goto out;
+	if (dry) {
+		r = fwrite(x.p, 1, x.len, stdout) == x.len ? 0 : -1;
+		goto out;
+	}
+	for (p = strtok_r(ruas, ",", &save); p != NULL && nto < DMARC_RUA_MAX;
+	    p = strtok_r(NULL, ",", &save)) {
+		const char *at = strrchr(p, '@');
+		char od[256];
+
+		snprintf(od, sizeof od, "%s", dmarc_orgdom(psl,
+		    r0->f[F_DOMAIN]));
+		if (at != NULL && (strcasecmp(dmarc_orgdom(psl, at + 1), od) ==
+		    0 || external_ok(r0->f[F_DOMAIN], at + 1)))
+			to[nto++] = p;
+		else
+			log_kv("skip", "domain", r0->f[F_DOMAIN], "rua", p,
+			    "why", "another organization's, without a "
+			    "_report._dmarc record for this domain", NULL);
+	}
+	if (nto == 0) {
+		r = 0;
+		goto out;
+	}
+	if (gzip(&x, &gz) == -1 || message(&m, r0->f[F_DOMAIN], host, id,
+	    beg, end, &gz) == -1 || inject(bindir, host, to, nto, &m) == -1)
+		goto out;
+	log_kv("sent", "domain", r0->f[F_DOMAIN], "rua", r0->f[F_RUA],
+	    "report_id", id, NULL);
+	r = 0;
+out:
+	buf_free(&x);
+	buf_free(&gz);
+	buf_free(&m);
+	return r;
+}
+
+static long long
+num(const char *s)
+{
+	char *e;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &e, 10);
+	if (errno != 0 || *e != '\0' || e == s || v < 0)
+		die_msg(EXIT_PERM, "usage", "-b and -e take unix times");
+	return v;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct conf cf;
+	const char *cpath = NULL, *host;
+	char *bindir;
+	long long beg = -1, end = -1;
+	psl_ctx_t *psl;
+	int ch, dry = 0, bad = 0;
+
+	log_init("dmarcrep");
+	while ((ch = getopt(argc, argv, "c:b:e:n")) != -1) {
+		switch (ch) {
+		case 'c': cpath = optarg; break;
+		case 'b': beg = num(optarg); break;
+		case 'e': end = num(optarg); break;
+		case 'n': dry = 1; break;
+		default: bad = 1; break;
+		}
+	}
+	if (bad || beg < 0 || end < beg || optind == argc)
+		die_msg(EXIT_PERM, "usage", "sandmail-dmarcrep [-c conf] [-n] "
+		    "-b BEGIN -e END LOGFILE...");
+	conf_load(&cf, cpath);
+	confpath = cf.path;
+	host = conf_str(&cf, "hostname", "localhost");
+	bindir = conf_path(&cf, "bindir", "/usr/sbin");
+	{
+		size_t it = 0;
+		const char *nsv = conf_next(&cf, "nameserver", &it);
+
+		if (nsv != NULL && ns_set(nsv) == -1)
+			die_msg(EXIT_TEMP, "config", "nameserver");
+	}
+	if (sodium_init() < 0 || (rows = calloc(ROWS_MAX, sizeof *rows)) ==
+	    NULL)
+		die_temp("init", NULL);
+	if ((psl = psl_latest(NULL)) == NULL &&
+	    (psl = (psl_ctx_t *)psl_builtin()) == NULL)
+		die_msg(EXIT_TEMP, "psl", "no Public Suffix List");
+	for (int i = optind; i < argc; i++)
+		read_log(argv[i]);
+	for (size_t i = 0; i < nrows; i++) {
+		size_t j;
+
+		for (j = 0; j < i; j++)	/* the first row of its domain */
+			if (strcmp(rows[j].f[F_DOMAIN], rows[i].f[F_DOMAIN]) ==
+			    0)
+				break;
+		if (j == i && report(i, host, bindir, psl, beg, end, dry) ==
+		    -1)
+			die_temp("report", rows[i].f[F_DOMAIN]);
+	}
+	psl_free(psl);		/* (the built-in one it leaves alone) */
+	free(bindir);
+	return EXIT_OK;
+}
