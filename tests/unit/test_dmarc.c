@@ -433,19 +433,6 @@ test_arc_structure(void **st)
 			fail_msg("case %zu: %s (%s)", i, arc_name(o.r), o.why);
 		assert_int_equal(nkeyq, 0);
 	}
-	/* a last line "ARC-Seal" with no colon and no line end: read as no
-	 * field, never past the message (fuzz_authres found the overread;
-	 * the copy is exactly the message's size, so ASan sees it) */
-	{
-		static const char m[] = "From: a@x.test\nARC-Seal";
-		char *c = malloc(sizeof m - 1);
-
-		assert_non_null(c);
-		memcpy(c, m, sizeof m - 1);
-		arc_verify(c, sizeof m - 1, count_dns, NULL, &o);
-		assert_int_equal(o.r, ARC_NONE);
-		free(c);
-	}
 }
 
 /* an ARC field name with no colon has no value: judged without reading
@@ -468,8 +455,8 @@ test_arc_no_colon(void **st)
 		assert_non_null(m);
 		memcpy(m, msgs[i], n);
 		arc_verify(m, n, count_dns, NULL, &o);
-		assert_int_equal(o.r, ARC_FAIL);
-		assert_string_equal(o.why, "bad or repeated i=");
+		/* a line with no colon is no field (dkim_fields_split) */
+		assert_int_equal(o.r, ARC_NONE);
 		free(m);
 	}
 }
