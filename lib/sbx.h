@@ -51,6 +51,14 @@ int	sbx_rules_add(scmp_filter_ctx, const struct sbx_rule *,
  * place: sbx_sanitizer_call(nr) 1 if a deny-list must not deny nr;
  * sbx_sanitizer_dirs, NULL-ended: directories Landlock must let it read */
 int	sbx_sanitizer_call(int nr);
+/* sbx_deny_base: the rules every listener's deny-list shares (EPERM):
+ * exec, ptrace and other processes' memory, mounts and namespaces (also
+ * by clone; clone3 and openat2 ENOSYS), links, mkdir, mknod, modes,
+ * owners, times, xattrs, handles, bind, listen, the old set*id calls,
+ * the kernel's own (modules, bpf, clock, reboot, keys, ...), addressed
+ * sendto; with removals, unlink and rename too.  The sanitizers'
+ * runtime keeps what sbx_sanitizer_call says.  0 or -1 */
+int	sbx_deny_base(scmp_filter_ctx, int removals);
 extern const char *const sbx_sanitizer_dirs[];
 
 /* sbx_enter: NO_NEW_PRIVS, then base + rules; 0 or -1 with errno */

@@ -55,42 +55,6 @@
 #include "sbx.h"
 #include "smtpd.h"
 
-static const int denied[] = {
-	SCMP_SYS(execve), SCMP_SYS(execveat),
-	SCMP_SYS(ptrace), SCMP_SYS(process_vm_readv),
-	SCMP_SYS(process_vm_writev), SCMP_SYS(pidfd_getfd), SCMP_SYS(kcmp),
-	SCMP_SYS(mount), SCMP_SYS(umount2), SCMP_SYS(pivot_root),
-	SCMP_SYS(chroot), SCMP_SYS(unshare), SCMP_SYS(setns),
-	SCMP_SYS(open_tree), SCMP_SYS(move_mount), SCMP_SYS(fsopen),
-	SCMP_SYS(fsconfig), SCMP_SYS(fsmount), SCMP_SYS(fspick),
-	SCMP_SYS(mount_setattr),
-	SCMP_SYS(creat), SCMP_SYS(unlink), SCMP_SYS(unlinkat),
-	SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2),
-	SCMP_SYS(link), SCMP_SYS(linkat), SCMP_SYS(symlink),
-	SCMP_SYS(symlinkat), SCMP_SYS(mkdir), SCMP_SYS(mkdirat),
-	SCMP_SYS(rmdir), SCMP_SYS(mknod), SCMP_SYS(mknodat),
-	SCMP_SYS(chmod), SCMP_SYS(fchmod), SCMP_SYS(fchmodat),
-	SCMP_SYS(chown), SCMP_SYS(fchown), SCMP_SYS(lchown),
-	SCMP_SYS(fchownat), SCMP_SYS(truncate), SCMP_SYS(ftruncate),
-	SCMP_SYS(utimes), SCMP_SYS(utimensat), SCMP_SYS(setxattr),
-	SCMP_SYS(lsetxattr), SCMP_SYS(fsetxattr), SCMP_SYS(removexattr),
-	SCMP_SYS(lremovexattr), SCMP_SYS(fremovexattr),
-	SCMP_SYS(name_to_handle_at), SCMP_SYS(open_by_handle_at),
-	SCMP_SYS(bind), SCMP_SYS(listen),
-	SCMP_SYS(setuid), SCMP_SYS(setreuid), SCMP_SYS(setfsuid),
-	SCMP_SYS(setgid), SCMP_SYS(setregid), SCMP_SYS(setfsgid),
-	SCMP_SYS(bpf), SCMP_SYS(perf_event_open), SCMP_SYS(userfaultfd),
-	SCMP_SYS(init_module), SCMP_SYS(finit_module),
-	SCMP_SYS(delete_module), SCMP_SYS(kexec_load),
-	SCMP_SYS(kexec_file_load), SCMP_SYS(reboot), SCMP_SYS(swapon),
-	SCMP_SYS(swapoff), SCMP_SYS(settimeofday), SCMP_SYS(clock_settime),
-	SCMP_SYS(adjtimex), SCMP_SYS(clock_adjtime), SCMP_SYS(sethostname),
-	SCMP_SYS(setdomainname), SCMP_SYS(acct), SCMP_SYS(quotactl),
-	SCMP_SYS(keyctl), SCMP_SYS(add_key), SCMP_SYS(request_key),
-	SCMP_SYS(iopl), SCMP_SYS(ioperm), SCMP_SYS(syslog),
-	SCMP_SYS(vhangup), SCMP_SYS(fanotify_init), SCMP_SYS(personality),
-	SCMP_SYS(io_uring_setup),
-};
 
 #define EPERM_IF(ctx, nr, ...) \
 	seccomp_rule_add((ctx), SCMP_ACT_ERRNO(EPERM), (nr), __VA_ARGS__)
@@ -131,24 +95,9 @@ deny_writes(scmp_filter_ctx ctx)
 static int
 deny_build(scmp_filter_ctx ctx, uid_t uid, gid_t gid)
 {
-	static const scmp_datum_t ns[] = { CLONE_NEWNS, CLONE_NEWUSER,
-	    CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWIPC, CLONE_NEWUTS,
-	    CLONE_NEWCGROUP };
-	for (size_t i = 0; i < sizeof denied / sizeof denied[0]; i++)
-		if (denied[i] >= 0 && !sbx_sanitizer_call(denied[i]) &&
-		    EPERM_IF(ctx, denied[i], 0) < 0)
-			return -1;
-	for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
-		if (EPERM_IF(ctx, SCMP_SYS(clone), 1,
-		    SCMP_A0(SCMP_CMP_MASKED_EQ, ns[i], ns[i])) < 0)
-			return -1;
-	/* clone3 and openat2 carry their flags in memory: not there */
-	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3),
-	    0) < 0 || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
-	    SCMP_SYS(openat2), 0) < 0)
-		return -1;
-	/* UDP only on connected sockets (the DNSBL's): no address */
-	if (EPERM_IF(ctx, SCMP_SYS(sendto), 1, SCMP_A4(SCMP_CMP_NE, 0)) < 0)
+	/* lib's list, removals and renames too; its sendto rule leaves
+	 * UDP on connected sockets only (the DNSBL's) */
+	if (sbx_deny_base(ctx, 1) == -1)
 		return -1;
 	if (deny_writes(ctx) == -1 ||
 	    deny_ids(ctx, SCMP_SYS(setresuid), (unsigned)uid) == -1 ||
