@@ -31,6 +31,7 @@
 #include "dnstxt.h"
 #include "exitcode.h"
 #include "log.h"
+#include "report.h"
 
 #define ROWS_MAX	100000
 #define LINE_MAX_	65536
@@ -221,46 +222,13 @@ xml(struct buf *b, const char *host, const char *id, size_t first,
 	return buf_puts(b, "</feedback>\n");
 }
 
-static int
-gzip(const struct buf *in, struct buf *out)
-{
-	z_stream z;
-	uLong bound;
-	int r;
-
-	memset(&z, 0, sizeof z);
-	if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-	    Z_OK)
-		return -1;
-	bound = deflateBound(&z, (uLong)in->len) + 32;
-	if (buf_reserve(out, bound) == -1) {
-		deflateEnd(&z);
-		return -1;
-	}
-	z.next_in = (Bytef *)in->p;
-	z.avail_in = (uInt)in->len;
-	z.next_out = (Bytef *)out->p + out->len;
-	z.avail_out = (uInt)bound;
-	r = deflate(&z, Z_FINISH);
-	out->len += bound - z.avail_out;
-	deflateEnd(&z);
-	return r == Z_STREAM_END ? 0 : -1;
-}
-
 /* message - the report mail (7.2.1.1): the gzip in base64, LF ends */
 static int
 message(struct buf *m, const char *dom, const char *host, const char *id,
     long long beg, long long end, const struct buf *gz)
 {
-	size_t n = sodium_base64_ENCODED_LEN(gz->len,
-	    sodium_base64_VARIANT_ORIGINAL);
-	char *b64 = malloc(n);
 	int r;
 
-	if (b64 == NULL)
-		return -1;
-	sodium_bin2base64(b64, n, (const unsigned char *)gz->p, gz->len,
-	    sodium_base64_VARIANT_ORIGINAL);
 	r = buf_fmt(m, "From: DMARC reporting <postmaster@%s>\n"
 	    "Message-ID: <%s@%s>\n"
 	    "Subject: Report Domain: %s Submitter: %s Report-ID: <%s>\n"
@@ -273,12 +241,10 @@ message(struct buf *m, const char *dom, const char *host, const char *id,
 	    "Content-Disposition: attachment; filename=\"%s!%s!%lld!%lld"
 	    ".xml.gz\"\n\n", host, id, host, dom, host, id, id, id, host, dom,
 	    id, host, dom, beg, end);
-	for (size_t o = 0; r == 0 && o < n - 1; o += 76)
-		r = buf_put(m, b64 + o, n - 1 - o < 76 ? n - 1 - o :
-		    76) == -1 || buf_put(m, "\n", 1) == -1 ? -1 : 0;
+	if (r == 0)
+		r = report_b64(m, gz);
 	if (r == 0)
 		r = buf_fmt(m, "\n--dmarc-%s--\n", id);
-	free(b64);
 	return r;
 }
 
@@ -435,8 +401,8 @@ report(size_t first, const char *host, const char *bindir,
 		r = 0;
 		goto out;
 	}
-	if (gzip(&x, &gz) == -1 || message(&m, r0->f[F_DOMAIN], host, id,
-	    beg, end, &gz) == -1 || inject(bindir, host, to, nto, &m) == -1)
+	if (report_gzip(&x, &gz) == -1 || message(&m, r0->f[F_DOMAIN], host,
+	    id, beg, end, &gz) == -1 || inject(bindir, host, to, nto, &m) == -1)
 		goto out;
 	log_kv("sent", "domain", r0->f[F_DOMAIN], "rua", r0->f[F_RUA],
 	    "report_id", id, NULL);

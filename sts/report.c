@@ -25,6 +25,7 @@
 #include "dnstxt.h"
 #include "log.h"
 #include "rec.h"
+#include "report.h"
 #include "stsmsg.h"
 #include "sts.h"
 
@@ -223,52 +224,19 @@ report_json(struct buf *b, const struct rdom *d, const char *host,
 	return r == 0 ? buf_fmt(b, "}]}\n") : -1;
 }
 
-/* gzip - RFC 1952 around deflate (zlib's window bits + 16) */
-static int
-gzip(const struct buf *in, struct buf *out)
-{
-	z_stream z;
-	uLong bound;
-	int r;
-
-	memset(&z, 0, sizeof z);
-	if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-	    Z_OK)
-		return -1;
-	bound = deflateBound(&z, (uLong)in->len) + 32;
-	if (buf_reserve(out, bound) == -1) {
-		deflateEnd(&z);
-		return -1;
-	}
-	z.next_in = (Bytef *)in->p;
-	z.avail_in = (uInt)in->len;
-	z.next_out = (Bytef *)out->p + out->len;
-	z.avail_out = (uInt)bound;
-	r = deflate(&z, Z_FINISH);
-	out->len += bound - z.avail_out;
-	deflateEnd(&z);
-	return r == Z_STREAM_END ? 0 : -1;
-}
-
 /* message - the report mail (RFC 8460 5.3), the gzip in base64; LF
  * line ends, as every message in the queue has them */
 static int
 message(struct buf *m, const char *domain, const char *host, const char *id,
     time_t from, time_t to, const struct buf *gz)
 {
-	char date[64], *b64;
-	size_t n = sodium_base64_ENCODED_LEN(gz->len,
-	    sodium_base64_VARIANT_ORIGINAL);
+	char date[64];
 	struct tm tm;
 	time_t now = time(NULL);
 	int r;
 
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	if ((b64 = malloc(n)) == NULL)
-		return -1;
-	sodium_bin2base64(b64, n, (const unsigned char *)gz->p, gz->len,
-	    sodium_base64_VARIANT_ORIGINAL);
 	r = buf_fmt(m, "From: TLS reporting <postmaster@%s>\n"
 	    "Date: %s\nMessage-ID: <%s>\n"
 	    "Subject: Report Domain: %s Submitter: %s Report-ID: <%s>\n"
@@ -283,12 +251,10 @@ message(struct buf *m, const char *domain, const char *host, const char *id,
 	    ".json.gz\"\n\n", host, date, id, domain, host, id, domain,
 	    host, (long long)from, (long long)from, host, domain,
 	    (long long)from, host, domain, (long long)from, (long long)to);
-	for (size_t o = 0; r == 0 && o < n - 1; o += 76)
-		r = buf_put(m, b64 + o, n - 1 - o < 76 ? n - 1 - o : 76) == -1 ||
-		    buf_put(m, "\n", 1) == -1 ? -1 : 0;
+	if (r == 0)
+		r = report_b64(m, gz);
 	if (r == 0)
 		r = buf_fmt(m, "\n--tlsrpt-%lld--\n", (long long)from);
-	free(b64);
 	return r;
 }
 
@@ -339,8 +305,8 @@ one(const struct sts_cfg *c, const struct rdom *d, time_t from, time_t to)
 	if (n == 0)
 		log_kv("tlsrpt", "domain", d->domain, "op", "no rua", NULL);
 	else if (report_json(&js, d, c->hostname, id, from, to) == -1 ||
-	    gzip(&js, &gz) == -1 || message(&m, d->domain, c->hostname, id,
-	    from, to, &gz) == -1)
+	    report_gzip(&js, &gz) == -1 || message(&m, d->domain, c->hostname,
+	    id, from, to, &gz) == -1)
 		log_kv("warning", "op", "tlsrpt", "domain", d->domain, "err",
 		    "report too big", NULL);
 	else
