@@ -32,6 +32,7 @@
 #include "exitcode.h"
 #include "log.h"
 #include "report.h"
+#include "saddr.h"
 
 #define ROWS_MAX	100000
 #define LINE_MAX_	65536
@@ -295,35 +296,7 @@ static socklen_t nslen;
 static int
 ns_set(const char *s)
 {
-	struct addrinfo hints, *ai;
-	char host[128], *port = NULL;
-	const char *colon = strrchr(s, ':');
-
-	if (strlen(s) >= sizeof host)
-		return -1;
-	snprintf(host, sizeof host, "%s", s);
-	if (host[0] == '[') {
-		char *e = strchr(host, ']');
-
-		if (e == NULL)
-			return -1;
-		*e = '\0';
-		if (e[1] == ':')
-			port = e + 2;
-		memmove(host, host + 1, strlen(host + 1) + 1);
-	} else if (colon != NULL && strchr(s, ':') == colon) {
-		host[colon - s] = '\0';
-		port = host + (colon - s) + 1;
-	}
-	memset(&hints, 0, sizeof hints);
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-	hints.ai_socktype = SOCK_DGRAM;
-	if (getaddrinfo(host, port ? port : "53", &hints, &ai) != 0)
-		return -1;
-	memcpy(&ns, ai->ai_addr, ai->ai_addrlen);
-	nslen = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
+	return saddr_parse(s, "53", &ns, &nslen);
 }
 
 /* external_ok - 7.1: D._report._dmarc.RUADOMAIN has a "v=DMARC1"

@@ -4,7 +4,8 @@
  * and the services of the filters, "unix:/path" or "inet:" followed by
  * one of the former with its port.  Used by smtpd's DNS blocklists
  * (smtpd_dnsbl_nameserver), policy delegation (smtpd_policy_service) and
- * milters (smtpd_milter). */
+ * milters (smtpd_milter), and the name servers of sandmail-sts,
+ * sandmail-tlspolicy and sandmail-dmarcrep (nameserver). */
 #ifndef SANDMAIL_SADDR_H
 #define SANDMAIL_SADDR_H
 

@@ -19,41 +19,17 @@
 
 #include "dns.h"
 #include "dnstxt.h"
+#include "saddr.h"
 #include "sts.h"
 
 /* dnsq_ns_add - "1.2.3.4", "1.2.3.4:53", "::1", "[::1]:53" */
 int
 dnsq_ns_add(struct sts_cfg *c, const char *s)
 {
-	struct addrinfo hints, *ai;
-	char host[128], *port = NULL;
-	const char *colon = strrchr(s, ':');
-	int r;
-
-	if (c->nns == STS_NS_MAX || strlen(s) >= sizeof host)
+	if (c->nns == STS_NS_MAX ||
+	    saddr_parse(s, "53", &c->ns[c->nns], &c->nslen[c->nns]) == -1)
 		return -1;
-	snprintf(host, sizeof host, "%s", s);
-	if (host[0] == '[') {
-		char *e = strchr(host, ']');
-
-		if (e == NULL)
-			return -1;
-		*e = '\0';
-		if (e[1] == ':')
-			port = e + 2;
-		memmove(host, host + 1, strlen(host + 1) + 1);
-	} else if (colon != NULL && strchr(s, ':') == colon) {
-		host[colon - s] = '\0';		/* one colon: IPv4 and port */
-		port = host + (colon - s) + 1;
-	}
-	memset(&hints, 0, sizeof hints);
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-	hints.ai_socktype = SOCK_DGRAM;
-	if ((r = getaddrinfo(host, port ? port : "53", &hints, &ai)) != 0)
-		return -1;
-	memcpy(&c->ns[c->nns], ai->ai_addr, ai->ai_addrlen);
-	c->nslen[c->nns++] = ai->ai_addrlen;
-	freeaddrinfo(ai);
+	c->nns++;
 	return 0;
 }
 

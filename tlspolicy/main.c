@@ -27,6 +27,7 @@
 #include "dns.h"
 #include "exitcode.h"
 #include "log.h"
+#include "saddr.h"
 #include "stspol.h"
 #include "tbl.h"
 #include "tlsa.h"
@@ -46,37 +47,12 @@ static struct dns_msg msg;
 static int
 ns_of(const struct conf *cf, struct ns *ns)
 {
-	struct addrinfo hints, *ai;
-	char host[128], *port = NULL, *e;
 	size_t i = 0;
-	const char *s = conf_next(cf, "nameserver", &i), *colon;
+	const char *s = conf_next(cf, "nameserver", &i);
 
 	if (s == NULL)
 		s = "127.0.0.1";	/* (resolve's default, unbound) */
-	colon = strrchr(s, ':');
-	if (strlen(s) >= sizeof host)
-		return -1;
-	snprintf(host, sizeof host, "%s", s);
-	if (host[0] == '[') {
-		if ((e = strchr(host, ']')) == NULL)
-			return -1;
-		*e = '\0';
-		if (e[1] == ':')
-			port = e + 2;
-		memmove(host, host + 1, strlen(host + 1) + 1);
-	} else if (colon != NULL && strchr(s, ':') == colon) {
-		host[colon - s] = '\0';
-		port = host + (colon - s) + 1;
-	}
-	memset(&hints, 0, sizeof hints);
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-	hints.ai_socktype = SOCK_DGRAM;
-	if (getaddrinfo(host, port ? port : "53", &hints, &ai) != 0)
-		return -1;
-	memcpy(&ns->sa, ai->ai_addr, ai->ai_addrlen);
-	ns->len = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
+	return saddr_parse(s, "53", &ns->sa, &ns->len);
 }
 
 /* ask - one question over UDP (DNSSEC OK); the answer in msg */
