@@ -22,6 +22,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "log.h"
 #include "tls.h"
 
 /* TLS 1.2: forward secrecy and AEAD only (Mozilla "intermediate" minus
@@ -537,4 +538,55 @@ tls_close(struct tlsconn *c)
 		c->ssl = NULL;
 	}
 	ERR_clear_error();
+}
+
+static int
+st_same(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	    a->st_size == b->st_size &&
+	    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	    a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	    a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* tls_reload_get - see tls.h */
+SSL_CTX *
+tls_reload_get(struct tls_reload *r, const char *certfile,
+    const char *keyfile, int *changed)
+{
+	struct stat cs, ks;
+	char err[512];
+	SSL_CTX *n;
+
+	if (changed != NULL)
+		*changed = 0;
+	if (certfile == NULL)
+		return NULL;
+	if (stat(certfile, &cs) == -1 || stat(keyfile, &ks) == -1) {
+		if (!r->tried)
+			log_kv("error", "op", "tls", "err", strerror(errno),
+			    NULL);
+		r->tried = 1;
+		return r->ctx;
+	}
+	if (r->tried && st_same(&cs, &r->cert) && st_same(&ks, &r->key))
+		return r->ctx;
+	r->tried = 1;
+	r->cert = cs;
+	r->key = ks;
+	if ((n = tls_server_ctx(certfile, keyfile, err, sizeof err)) ==
+	    NULL) {
+		log_kv("error", "op", "tls", "err", err, "keeping",
+		    r->ctx ? "old certificate" : "no tls", NULL);
+		return r->ctx;
+	}
+	if (r->ctx != NULL) {
+		SSL_CTX_free(r->ctx);
+		log_kv("reload", "why", "certificate", NULL);
+	}
+	if (changed != NULL)
+		*changed = 1;
+	return r->ctx = n;
 }

@@ -7,6 +7,7 @@
 #define SANDMAIL_TLS_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <openssl/ssl.h>
@@ -26,6 +27,20 @@ int	tls_init(void);
 /* Server context from PEM files; NULL with a reason in err. */
 SSL_CTX	*tls_server_ctx(const char *certfile, const char *keyfile,
 	    char *err, size_t errsz);
+
+/* A server context that follows its files: tls_reload_get makes it at
+ * the first call and again when the certificate or key file changed on
+ * disk (device, inode, size, modification or change time); if the new
+ * files do not load, the old context stays (logged, as a missing file
+ * is once).  NULL: no certificate configured or none ever loaded.
+ * *changed (may be NULL) is set to 1 when a new context was made. */
+struct tls_reload {
+	SSL_CTX		*ctx;
+	struct stat	 cert, key;
+	int		 tried;
+};
+SSL_CTX	*tls_reload_get(struct tls_reload *, const char *certfile,
+	    const char *keyfile, int *changed);
 /* Client context: cafile NULL means the system store ($SSL_CERT_FILE or
  * OpenSSL's default cert.pem, loaded now as one file: a hashed directory
  * would be read during verification, inside the sandbox). */

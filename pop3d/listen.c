@@ -102,20 +102,7 @@ refuse(int fd, const char *ip, const char *why)
 }
 
 /* The server context and the files it came from. */
-static SSL_CTX *tctx;
-static struct stat tcert_st, tkey_st;
-static int tctx_tried;
-
-static int
-st_same(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
-	    a->st_size == b->st_size &&
-	    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	    a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
-	    a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
+static struct tls_reload tls;
 
 /* tls_get - the server context (NULL: no TLS), made at the first call
  * and again when tls_cert or tls_key changed on disk; the old one is
@@ -123,35 +110,7 @@ st_same(const struct stat *a, const struct stat *b)
 static SSL_CTX *
 tls_get(const struct pop3_cfg *cfg)
 {
-	struct stat cs, ks;
-	char err[512];
-	SSL_CTX *n;
-
-	if (cfg->cert == NULL)
-		return NULL;
-	if (stat(cfg->cert, &cs) == -1 || stat(cfg->key, &ks) == -1) {
-		if (!tctx_tried)
-			log_kv("error", "op", "tls", "err", strerror(errno),
-			    NULL);
-		tctx_tried = 1;
-		return tctx;
-	}
-	if (tctx_tried && st_same(&cs, &tcert_st) && st_same(&ks, &tkey_st))
-		return tctx;
-	tctx_tried = 1;
-	tcert_st = cs;
-	tkey_st = ks;
-	if ((n = tls_server_ctx(cfg->cert, cfg->key, err, sizeof err)) ==
-	    NULL) {
-		log_kv("error", "op", "tls", "err", err, "keeping",
-		    tctx ? "old certificate" : "no tls", NULL);
-		return tctx;
-	}
-	if (tctx != NULL) {
-		SSL_CTX_free(tctx);
-		log_kv("reload", "why", "certificate", NULL);
-	}
-	return tctx = n;
+	return tls_reload_get(&tls, cfg->cert, cfg->key, NULL);
 }
 
 static void
@@ -159,7 +118,7 @@ child_start(const struct pop3_cfg *cfg, int fd, const struct peerinfo *p)
 {
 	listen_child_reset(lfd, nlfd);
 	lim_child();
-	session_tls_given(tctx);
+	session_tls_given(tls.ctx);
 	session_run(cfg, fd, fd, p);
 }
 

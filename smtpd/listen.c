@@ -92,22 +92,9 @@ mode_parse(const char *m, unsigned *mode)
 }
 
 /* The server context and the files it came from. */
-static SSL_CTX *tctx;
-static struct stat tcert_st, tkey_st;
-static int tctx_tried;
+static struct tls_reload tls;
 
 static void gen_bump(void);
-
-static int
-st_same(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
-	    a->st_size == b->st_size &&
-	    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	    a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
-	    a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
 
 /* tlsctx_get - the server context (NULL: no TLS); made at the first call
  * and again when tls_cert or tls_key changed on disk (the old one is
@@ -115,37 +102,13 @@ st_same(const struct stat *a, const struct stat *b)
 SSL_CTX *
 tlsctx_get(const struct smtpd_cfg *cfg)
 {
-	struct stat cs, ks;
-	SSL_CTX *n;
-	char err[512];
+	int changed;
+	SSL_CTX *c = tls_reload_get(&tls, cfg->tls_cert, cfg->tls_key,
+	    &changed);
 
-	if (cfg->tls_cert == NULL)
-		return NULL;
-	if (stat(cfg->tls_cert, &cs) == -1 || stat(cfg->tls_key, &ks) == -1) {
-		if (!tctx_tried)
-			log_kv("error", "op", "tls", "err", strerror(errno),
-			    NULL);
-		tctx_tried = 1;
-		return tctx;
-	}
-	if (tctx_tried && st_same(&cs, &tcert_st) && st_same(&ks, &tkey_st))
-		return tctx;
-	tctx_tried = 1;
-	tcert_st = cs;
-	tkey_st = ks;
-	if ((n = tls_server_ctx(cfg->tls_cert, cfg->tls_key, err,
-	    sizeof err)) == NULL) {
-		log_kv("error", "op", "tls", "err", err, "keeping",
-		    tctx ? "old certificate" : "no tls", NULL);
-		return tctx;
-	}
-	if (tctx != NULL) {
-		SSL_CTX_free(tctx);
-		log_kv("reload", "why", "certificate", NULL);
-	}
-	tctx = n;
-	gen_bump();
-	return tctx;
+	if (changed)
+		gen_bump();
+	return c;
 }
 
 /* tlsctx_current - the context as it is, without looking at the files
@@ -153,7 +116,7 @@ tlsctx_get(const struct smtpd_cfg *cfg)
 SSL_CTX *
 tlsctx_current(void)
 {
-	return tctx;
+	return tls.ctx;
 }
 
 /* open_one - a listening socket for "ADDR:PORT[/MODE]"; the mode, if
