@@ -37,7 +37,8 @@ void	arc_verify(const char *msg, size_t n, dnsans_fn *, void *,
  * The AMS signs the default DKIM header list (never an ARC field),
  * relaxed/relaxed; q names the rsa-sha256 key and t=; sign is asked twice
  * (the seal covers the AMS's signature).  0, or -1 (EINVAL: the sets
- * msg carries are malformed or already 50). */
+ * msg carries are malformed or already 50; E2BIG: they, or the new set,
+ * are past this module's bounds; else sign's or memory's failure). */
 int	arc_seal(const char *msg, size_t n, const char *ar, size_t arlen,
 	    enum arc_result cv, const struct dkim_sigreq *q, dkim_signfn *,
 	    void *, struct buf *out);

@@ -192,6 +192,20 @@ sdkim_has_rsa(struct send *s, const char *domain)
 	return arc_key(s, domain) != NULL;
 }
 
+/* arc_ask_sign - ask_sign, noting a failure of sandmail-sign's (the one
+ * failure of arc_seal that calls for another try later) */
+static int arc_signer_failed;
+
+static int
+arc_ask_sign(void *arg, const struct dkim_sigreq *q, struct dkim_sigout *o,
+    size_t n)
+{
+	if (ask_sign(arg, q, o, n) == 0)
+		return 0;
+	arc_signer_failed = 1;
+	return -1;
+}
+
 /* arc_fields - an ARC set (RFC 8617) for a message smtpd verified
  * (ENV_VERIFIED: its first field is our Authentication-Results) that
  * leaves for another host: sealed with arc_domain's rsa-sha256 key in
@@ -227,10 +241,14 @@ arc_fields(struct send *s, struct live *l, int fd)
 	q.domain = s->c.arc_domain;
 	q.selector = k->selector;
 	q.t = time(NULL);
+	arc_signer_failed = 0;
 	if (arc_seal(m.p, m.len, av, an,
 	    l->info.flags & ENV_ARC_PASS ? ARC_PASS : ARC_FAIL, &q,
-	    ask_sign, s, &out) == -1 || buf_cstr(&out) == -1) {
-		int bad = errno == EINVAL;
+	    arc_ask_sign, s, &out) == -1 || buf_cstr(&out) == -1) {
+		/* only the signer or memory can do better next time; a
+		 * chain malformed, already 50 sets or too big to seal over
+		 * (E2BIG: a sender's own doing) never will: sent unsealed */
+		int bad = !arc_signer_failed && errno != ENOMEM;
 
 		log_kv("warn", "id", l->m->id, "op", "arc seal", "err",
 		    strerror(errno), NULL);

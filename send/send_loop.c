@@ -1581,9 +1581,9 @@ same_boot(struct send *s, const char *id)
 /* rec_todo - a todo/ID beside its info/ID at start: a split whose
  * todo/ID had not gone yet, so its info/ID was not yet made durable
  * (send_pre.c, pre_finish).  In the boot that sealed todo/ID (a send
- * killed, no power loss) info/ID is whole: it is made durable now, as
- * the barrier it missed would have, and todo/ID goes, so no delivery or
- * sandmail-rm mark made since the split is undone.  Otherwise (an
+ * killed, no power loss) info/ID is whole: it is made durable now with
+ * mess/ID, as the barrier it missed would have, and todo/ID goes, so no
+ * delivery or sandmail-rm mark made since the split is undone.  Otherwise (an
  * earlier boot, or a todo/ID with no seal) info/ID may be torn: it and
  * its bounce/ID go, and pre_run splits todo/ID again, at worst repeating
  * a delivery or a report.  A first-version message (local/ID or
@@ -1593,7 +1593,7 @@ same_boot(struct send *s, const char *id)
 static void
 rec_todo(struct send *s, const char *name, const struct stat *st)
 {
-	char sync[2][POOL_NAME];
+	char sync[4][POOL_NAME];
 	struct msg *m;
 
 	(void)st;
@@ -1602,10 +1602,14 @@ rec_todo(struct send *s, const char *name, const struct stat *st)
 	    fs_exists(s->qfd, "remote", name) != 0)
 		return;
 	if (same_boot(s, name)) {
-		if (fs_path(sync[0], sizeof sync[0], "info", name) == -1)
+		/* mess/ID too: the queue's barrier comes after its rename
+		 * into todo/, and may not have ended (send_pre.c, barrier) */
+		if (fs_path(sync[0], sizeof sync[0], "info", name) == -1 ||
+		    fs_path(sync[1], sizeof sync[1], "mess", name) == -1)
 			return;		/* send_idok: never */
-		snprintf(sync[1], sizeof sync[1], "info");
-		if (fs_sync_files(s->qfd, sync, 2, 0) == 0 &&
+		snprintf(sync[2], sizeof sync[2], "info");
+		snprintf(sync[3], sizeof sync[3], "mess");
+		if (fs_sync_files(s->qfd, sync, 4, 0) == 0 &&
 		    fs_unlink(s->qfd, "todo", name) == 0) {
 			log_kv("recover", "id", name, "state",
 			    "split kept: sealed in this boot", NULL);

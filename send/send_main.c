@@ -147,7 +147,8 @@ settings(struct send *s, const struct conf *cf)
 
 /* srs_open - srs_secret, read before the sandbox (installed: root:
  * user_send 0640, send alone reads it): the SRS secret stays in this
- * process, which reads no network bytes */
+ * process, which holds no network connection (it parses envelopes and,
+ * to sign or seal, header fields: doc/design.md, "SRS") */
 static void
 srs_open(struct send *s, const struct conf *cf)
 {

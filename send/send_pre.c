@@ -6,7 +6,8 @@
  * fdatasync of each file it wrote before the renames, and an fsync of
  * bounce/; or one syncfs with queue_sync syncfs); info/ID is renamed
  * last.  todo/ID is removed only after the next full barrier, which
- * fdatasyncs info/ID and fsyncs info/: while todo/ID is there, info/ID
+ * fdatasyncs info/ID and mess/ID and fsyncs info/ and mess/ (the queue
+ * renames todo/ID before its own barrier): while todo/ID is there, info/ID
  * means nothing after a crash (the message is split again), and once it
  * is gone info/ID is durable and complete. */
 #include <dirent.h>
@@ -870,7 +871,7 @@ send_pool_start(struct send *s, const char *name)
 }
 
 /* todo_later - todo/ID goes after the next barrier (send_sync), which
- * makes info/ID's name durable */
+ * makes info/ID and mess/ID durable, data and names (barrier) */
 static int
 todo_later(struct send *s, struct msg *m)
 {
@@ -886,7 +887,7 @@ todo_later(struct send *s, struct msg *m)
 	}
 	memcpy(s->tpend[s->ntpend++], m->id, sizeof m->id);
 	m->todo = 1;
-	s->dpend |= SD_INFO;
+	s->dpend |= SD_INFO | SD_MESS;
 	dirwindow(s);
 	return 0;
 }
@@ -928,9 +929,9 @@ barrier(struct send *s, int full)
 		if (n == 0 || strcmp(s->fpend[n - 1], s->fpend[i]) != 0)
 			memmove(s->fpend[n++], s->fpend[i], POOL_NAME);
 	s->nfpend = n;
-	if (full && n + s->ntpend + 3 > s->fpcap) {
+	if (full && n + 2 * s->ntpend + 3 > s->fpcap) {
 		char (*v)[POOL_NAME];
-		size_t ncap = n + s->ntpend + 3;
+		size_t ncap = n + 2 * s->ntpend + 3;
 
 		if ((v = reallocarray(s->fpend, ncap, sizeof *v)) == NULL)
 			return -1;
@@ -939,9 +940,15 @@ barrier(struct send *s, int full)
 	}
 	/* the splits whose todo/ID goes after this barrier: their info/ID
 	 * made durable in it, data and name together (pre_finish renamed
-	 * them unsynced; one that ended meanwhile is gone, and skipped) */
-	for (size_t i = 0; full && i < s->ntpend; i++)
+	 * them unsynced; one that ended meanwhile is gone, and skipped).
+	 * Their mess/ID too, with mess/ (todo_later): the queue renames
+	 * todo/ID before its own barrier, so a split may come before
+	 * mess/ID is durable, and once todo/ID and its seal are gone
+	 * nothing would tell a torn mess/ID after a power loss */
+	for (size_t i = 0; full && i < s->ntpend; i++) {
 		snprintf(s->fpend[n++], POOL_NAME, "info/%s", s->tpend[i]);
+		snprintf(s->fpend[n++], POOL_NAME, "mess/%s", s->tpend[i]);
+	}
 	/* the directories go with the files, all synced at once: a name
 	 * without '/' is a directory to fsync (fs_sync_files) */
 	for (size_t i = 0; full && i < sizeof dirs / sizeof dirs[0]; i++)

@@ -51,7 +51,9 @@ static struct {
 	int		 eom;		/* ask at the end of the message too */
 	int		 fd;
 	int		 lost;		/* the connection failed once */
-	unsigned long	 seq;		/* requests sent, for instance= */
+	unsigned long	 seq;		/* transactions begun, for instance=:
+					 * one value for every request of one
+					 * message, as Postfix's */
 	char		 rb[PD_ANSWER_MAX];
 	size_t		 rlen;
 } P = { .fd = -1 };
@@ -383,7 +385,6 @@ ask(const struct buf *req, struct pd_verdict *v)
 		lose("closed or spoke out of turn");
 		return -1;
 	}
-	P.seq++;
 	while (off < req->len) {
 		k = write(P.fd, req->p + off, req->len - off);
 		if (k > 0) {
@@ -515,6 +516,7 @@ policyd_reset(void)
 {
 	prepend.len = 0;
 	hold_pend[0] = hold[0] = '\0';
+	P.seq++;		/* the next transaction's instance= */
 }
 
 /* policyd_taken - the recipient last asked about was accepted: its HOLD

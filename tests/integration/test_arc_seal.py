@@ -113,6 +113,31 @@ def test_upstream_chain_is_extended(arc_system):
     assert len(results) == 2
 
 
+def test_unsealable_chain_is_forwarded_unsealed(arc_system):
+    """A chain that arrives too big to be sealed over (its ARC fields,
+    the seal's input, past arc_seal's 1 MiB) can never be sealed: the
+    forward goes without our set, at once, instead of being deferred
+    as if sandmail-sign had failed until it expires and bounces."""
+    junk = b"".join(b"\r\n\t" + b"A" * 900 for _ in range(64))
+    sets = b""
+    for i in range(20, 0, -1):
+        sets += (b"ARC-Seal: i=%d; a=rsa-sha256; cv=%s; d=up.test; "
+                 b"s=s; b=%s\r\n" % (i, b"none" if i == 1 else b"pass",
+                                       junk) +
+                 b"ARC-Message-Signature: i=%d; a=rsa-sha256; d=up.test; "
+                 b"s=s; h=from; bh=x; b=x\r\n" % i +
+                 b"ARC-Authentication-Results: i=%d; up.test; none\r\n"
+                 % i)
+    try:
+        data = relay(arc_system, sets + MSG)
+    except TimeoutError:
+        log = open(arc_system.start_log, "rb").read()
+        raise AssertionError([l for l in log.splitlines()
+                              if b"arc" in l or b"warn" in l])
+    assert not data.startswith(b"ARC-Seal: i=21"), data[:200]
+    assert b"line two" in data
+
+
 def test_unverified_forward_is_not_sealed(arc_system):
     """Mail smtpd did not check (here: from sendmail, which is never
     checked, and whose envelope cannot claim a check: unclaim) is

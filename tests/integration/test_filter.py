@@ -565,6 +565,33 @@ def test_policy_at_end_of_message(procs, tmp_path):
         srv.close()
 
 
+def test_policy_instance_is_the_transactions(procs, tmp_path):
+    """instance= names one message transaction, as Postfix's does: its
+    RCPT requests and its END-OF-MESSAGE request carry the same value (a
+    policy server ties the end's size and count to the recipients it
+    saw by it), and the next transaction another."""
+    srv = PolicyServer(eom_answer)
+    try:
+        sm = policy_smtpd(procs, tmp_path, srv, smtpd_policy_eom="yes",
+                          smtpd_policy_cache="0")
+        c = client_from(sm.port)
+        assert c.code("EHLO client.test") == 250
+        rcpts = ("alice@example.test", "bob@example.test")
+        assert eom_message(c, 10, rcpts)[0] == 250
+        assert eom_message(c, 10, rcpts)[0] == 250
+        c.code("QUIT")
+        reqs = [dict(l.split("=", 1) for l in r.split("\n") if "=" in l)
+                for r in srv.requests]
+        assert [r["protocol_state"] for r in reqs] == [
+            "RCPT", "RCPT", "END-OF-MESSAGE"] * 2, reqs
+        first = {r["instance"] for r in reqs[:3]}
+        second = {r["instance"] for r in reqs[3:]}
+        assert len(first) == 1 and len(second) == 1, reqs
+        assert first != second, reqs
+    finally:
+        srv.close()
+
+
 def test_policy_eom_off_by_default(procs, tmp_path):
     srv = PolicyServer(eom_answer)
     try:

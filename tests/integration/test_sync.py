@@ -211,6 +211,32 @@ def test_send_split_has_no_barrier_of_its_own(procs, tmp_path):
     assert len(bs) <= 3, bs
 
 
+def test_send_split_syncs_mess_before_todo_goes(procs, tmp_path):
+    """The queue renames todo/ID before its barrier (qwrite.c), so send
+    may split a message whose mess/ID is not yet durable (its client not
+    yet answered).  The barrier after which todo/ID goes must make mess/ID
+    and its name durable too: once todo/ID (and its seal) is gone, a power
+    loss must not leave a durable info/ID over a short or missing mess/ID
+    that send would deliver.  The delivery is deferred so that mess/ID
+    stays."""
+    conf, s, out = traced_send(procs, tmp_path, lambda j: ("Z", "4.2.2 later"))
+    q = su.qdir(conf)
+    wait_for(lambda: os.path.exists(out) and
+             len(barriers(out)) >= 3, what="start barrier")
+    start = len(barriers(out))
+    mid = su.inject(conf, "x@remote.example", ["alice@test.example"])
+    wait_for(lambda: b"event=new" in s.logtext() and
+             mid not in su.queued(conf, "todo"), what="todo/ID gone")
+    stop(s)
+    assert mid in su.queued(conf, "mess")
+    split = [b for b in barriers(out)[start:]
+             if ("fdatasync", f"{q}/info/{mid}") in b and
+             ("fsync", f"{q}/info") in b]
+    assert split, barriers(out)[start:]
+    assert ("fdatasync", f"{q}/mess/{mid}") in split[0], split[0]
+    assert ("fsync", f"{q}/mess") in split[0], split[0]
+
+
 def test_send_syncfs_kept(procs, tmp_path):
     conf, s, out = traced_send(procs, tmp_path, None, queue_sync="syncfs")
     su.inject(conf, "x@remote.example", ["alice@test.example"])
