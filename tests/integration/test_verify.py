@@ -247,9 +247,9 @@ def dkimpy_sign(msg, w, domain="signed.test", alg=b"rsa-sha256",
                      include_headers=[b"from", b"to", b"subject", b"date"])
 
 
-def opendkim_sign(msg, w, tmp, selector="od"):
+def opendkim_sign(msg, w, tmp, selector="od", conf=""):
     """OpenDKIM's milter as the signer, in its test mode (-t): it prints
-    the field it would insert"""
+    the field it would insert; conf: more opendkim.conf lines"""
     d = os.path.join(tmp, "odk")
     os.makedirs(d, mode=0o700, exist_ok=True)
     cf, mf = os.path.join(d, "od.conf"), os.path.join(d, "m.eml")
@@ -258,7 +258,7 @@ def opendkim_sign(msg, w, tmp, selector="od"):
                 f"KeyFile {w['od']}\n"
                 "Mode s\nSignatureAlgorithm rsa-sha256\n"
                 "Canonicalization relaxed/relaxed\nSyslog no\n"
-                "RequireSafeKeys no\n")
+                "RequireSafeKeys no\n" + conf)
     with open(mf, "wb") as f:
         f.write(msg.replace(b"\r\n", b"\n"))
     r = subprocess.run(["opendkim", "-x", cf, "-vvv", "-t", mf],
@@ -409,7 +409,7 @@ def test_dkim_broken_signatures_judged(procs, tmp_path, world):
     assert dkim.verify(appended, dnsfunc=dns)
     judged(sm, "a@signed.test", appended, "dkim=permerror (l= not "
            "accepted) header.d=signed.test header.s=r1", "signed.test")
-    # OpenDKIM as the signer: a header changed, another key, revoked
+    # OpenDKIM as the signer: a header changed, another key, revoked, l=
     om = message("b@od.test", b"Signed text.\r\n")
     signed = opendkim_sign(om, world, str(tmp_path))
     code, stored = send(sm, "b@od.test", signed)
@@ -424,6 +424,13 @@ def test_dkim_broken_signatures_judged(procs, tmp_path, world):
     judged(sm, "b@od.test", opendkim_sign(om, world, str(tmp_path), "rv"),
            "dkim=permerror (key revoked) header.d=od.test header.s=rv",
            "od.test")
+    # MaximumSignedBytes makes OpenDKIM add l= (its BodyLengthDB for all)
+    ol = opendkim_sign(om, world, str(tmp_path),
+                       conf="MaximumSignedBytes 1000000\n")
+    assert re.search(rb";\s*l=14;", ol), ol[:600]
+    for bad in (ol, ol + b"Click here: http://forged.test/\r\n"):
+        judged(sm, "b@od.test", bad, "dkim=permerror (l= not accepted) "
+               "header.d=od.test header.s=od", "od.test")
     # with dmarc_policy reject, each of them is refused
     (tmp_path / "rej").mkdir()
     sr = Smtpd(procs, tmp_path / "rej", smtpd_verify="yes",
