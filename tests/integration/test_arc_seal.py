@@ -3,8 +3,10 @@ alias forwards to another domain leaves with an ARC set (ARC-Seal,
 ARC-Message-Signature, ARC-Authentication-Results) signed by
 sandmail-sign with arc_domain's key.  dkimpy's arc_verify, an independent
 implementation, judges the chain: our set alone (i=1, cv=none), and ours
-on top of a set dkimpy's arc_sign made upstream (i=2, cv=pass)."""
+on top of a set dkimpy's arc_sign made upstream (i=2, cv=pass); and a
+second sandmail, verifying, finds the chain of the first valid."""
 import os
+import re
 import shutil
 import smtplib
 import subprocess
@@ -182,3 +184,88 @@ def test_arc_domain_without_key_is_said(procs, tmp_path):
     finally:
         procs.stop(s.start_proc)
         s.start_logfile.close()
+
+
+def test_second_sandmail_verifies_the_chain(procs, tmp_path):
+    """Two sandmails on loopback: A (smtpd_verify, arc_domain with its
+    key, SRS) takes a message dkimpy signed for upstream.test, whose SPF
+    does not list A's client, and its alias forwards it over SMTP to B
+    (smtpd_verify, its own name).  B finds A's ARC set valid through the
+    DNS (arc=pass, 1 set, d=example.test), reads in it what A saw
+    (spf=fail, dkim=pass), finds the signature still good, and the SRS
+    sender passes SPF as example.test's."""
+    pytest.importorskip("dnsutil")
+    if shutil.which("dnsmasq") is None:
+        pytest.skip("dnsmasq not installed")
+    from dnsutil import start_dnsmasq
+    from smtpdutil import Smtpd
+    from test_remote_e2e import make_system
+    d = str(tmp_path)
+    kd = os.path.join(d, "keys")
+    os.makedirs(kd)
+    ours = keygen(kd, "example.test", "a1")
+    up = keygen(kd, "upstream.test", "u1")
+    with open(os.path.join(d, "dkim"), "w") as f:
+        f.write(f"example.test a1 {ours[0]}\n")
+    secret = os.path.join(d, "srs.secret")
+    with open(secret, "wb") as f:
+        f.write(b"a secret of test_arc_seal, 32 bytes or more\n")
+    os.chmod(secret, 0o600)
+    recs = [txt_option("a1._domainkey.example.test", ours[1]),
+            txt_option("u1._domainkey.upstream.test", up[1]),
+            "--txt-record=upstream.test,v=spf1 ip4:192.0.2.1 -all",
+            "--txt-record=example.test,v=spf1 ip4:127.0.0.1 -all",
+            "--txt-record=_dmarc.upstream.test,v=DMARC1; p=reject"]
+    bdir = os.path.join(d, "b")
+    os.makedirs(bdir)
+    bdns = start_dnsmasq(procs, bdir, recs)
+    b = Smtpd(procs, bdir, smtpd_verify="yes",
+              smtpd_verify_nameserver=f"127.0.0.1:{bdns}",
+              smtpd_authserv_id="mx.dest.test",
+              tables={"domains": "dest.test local\n",
+                      "localusers": "b 1000:1000:/home/b\n",
+                      "aliases": ""})
+    conf = {"arc_domain": "example.test", "srs_domain": "example.test",
+            "srs_secret": secret}
+    if os.geteuid() == 0:
+        conf["user_sign"] = "nobody"
+    a = make_system(procs, tmp_path, conf=conf, verify=True,
+                    dns_extra=recs,
+                    routes=lambda port: f"dest.test [127.0.0.1]:{b.port}\n",
+                    tables={"aliases": "fwd@example.test b@dest.test\n",
+                            "relayclients": ""})
+    try:
+        msg = MSG.replace(b"a@sender.test", b"a@upstream.test")
+        signed = dkim.sign(msg, b"u1", b"upstream.test",
+                           open(up[0], "rb").read(),
+                           canonicalize=(b"relaxed", b"relaxed")) + msg
+        with smtplib.SMTP("127.0.0.1", a.port, timeout=20) as c:
+            c.sendmail("a@upstream.test", ["fwd@example.test"], signed)
+        (env, data), = wait_for(lambda: b.messages(), timeout=60,
+                                what="the forward at B").values()
+    finally:
+        procs.stop(a.start_proc)
+        a.start_logfile.close()
+    head = data.split(b"\n\n")[0].decode()
+    unfolded = re.sub(r"\n[ \t]+", " ", head)
+    ours_b = unfolded.split("\n")[0]
+    assert ours_b.startswith("Authentication-Results: mx.dest.test;"), head
+    assert "arc=pass (chain valid, 1 sets, newest d=example.test)" in \
+        ours_b, ours_b
+    assert "dkim=pass (good) header.d=upstream.test header.s=u1" in ours_b
+    assert "dmarc=pass" in ours_b, ours_b
+    # the SRS sender, example.test's, passes SPF at B
+    assert env["sender"].startswith("SRS0=") and \
+        env["sender"].endswith("@example.test"), env
+    assert "spf=pass (matched) smtp.mailfrom=SRS0=" in ours_b, ours_b
+    # A's set, i=1 with cv=none, says what A found
+    aar = [x for x in unfolded.split("\n")
+           if x.startswith("ARC-Authentication-Results: i=1; test.example;")]
+    assert len(aar) == 1, head
+    assert "spf=fail" in aar[0] and "smtp.mailfrom=a@upstream.test" in \
+        aar[0] and "dkim=pass (good) header.d=upstream.test" in aar[0], aar
+    assert re.search(r"\nARC-Seal: i=1; a=rsa-sha256;[^\n]* cv=none;"
+                     r"[^\n]* d=example.test;", "\n" + unfolded), head
+    assert "ARC-Seal: i=2" not in head
+    # B's verify line has it too
+    assert " arc=pass " in b.logtext(), b.logtext()

@@ -1,9 +1,12 @@
 """Inbound SPF, DKIM and DMARC on port 25 (smtpd/verify.c): messages
 signed by dkimpy and by OpenDKIM (opendkim-testmsg) are judged pass, the
-same with a changed body fail; SPF records, DKIM keys and DMARC policies
-are served by a real dnsmasq on loopback; SPF results are compared with
-Mail::SPF (Debian's libmail-spf-perl), an independent implementation;
-the Authentication-Results field is read back from the queue."""
+same with a changed body fail, and the broken ones the issue lists (a
+signed header changed, expired, another key, a revoked key, l=) are
+judged permerror or fail with their reason; SPF records, DKIM keys and
+DMARC policies are served by a real dnsmasq on loopback; SPF results are
+compared with Mail::SPF (Debian's libmail-spf-perl), an independent
+implementation; the Authentication-Results field is read back from the
+queue."""
 import base64
 import os
 import re
@@ -102,6 +105,12 @@ def records(w):
              txt("e1._domainkey.signed.test", w["etxt"]),
              txt("r1._domainkey.sub.org.test", w["rtxt"]),
              txt("od._domainkey.od.test", w["otxt"]),
+             # another key than the signer's, and a revoked one (p=
+             # empty, RFC 6376 3.6.1), for each signer's domain
+             txt("w1._domainkey.signed.test", w["otxt"]),
+             txt("rv._domainkey.signed.test", "v=DKIM1; k=rsa; p="),
+             txt("wr._domainkey.od.test", w["rtxt"]),
+             txt("rv._domainkey.od.test", "v=DKIM1; k=rsa; p="),
              txt("_dmarc.signed.test", "v=DMARC1; p=reject"),
              txt("_dmarc.od.test", "v=DMARC1; p=reject"),
              txt("_dmarc.strict.test", "v=DMARC1; p=reject; aspf=s"),
@@ -238,17 +247,18 @@ def dkimpy_sign(msg, w, domain="signed.test", alg=b"rsa-sha256",
                      include_headers=[b"from", b"to", b"subject", b"date"])
 
 
-def opendkim_sign(msg, w, tmp):
+def opendkim_sign(msg, w, tmp, selector="od", conf=""):
     """OpenDKIM's milter as the signer, in its test mode (-t): it prints
-    the field it would insert"""
+    the field it would insert; conf: more opendkim.conf lines"""
     d = os.path.join(tmp, "odk")
     os.makedirs(d, mode=0o700, exist_ok=True)
     cf, mf = os.path.join(d, "od.conf"), os.path.join(d, "m.eml")
     with open(cf, "w") as f:
-        f.write(f"Domain od.test\nSelector od\nKeyFile {w['od']}\n"
+        f.write(f"Domain od.test\nSelector {selector}\n"
+                f"KeyFile {w['od']}\n"
                 "Mode s\nSignatureAlgorithm rsa-sha256\n"
                 "Canonicalization relaxed/relaxed\nSyslog no\n"
-                "RequireSafeKeys no\n")
+                "RequireSafeKeys no\n" + conf)
     with open(mf, "wb") as f:
         f.write(msg.replace(b"\r\n", b"\n"))
     r = subprocess.run(["opendkim", "-x", cf, "-vvv", "-t", mf],
@@ -311,6 +321,127 @@ def test_dkim_signed_by_dkimpy_and_opendkim(procs, tmp_path, world):
     signed = opendkim_testmsg_sign(om, world, str(tmp_path))
     code, stored = send(sm, "b@od.test", signed)
     assert "dkim=permerror (algorithm) header.d=od.test" in ar_of(stored)
+
+
+class TimedDKIM(dkim.DKIM):
+    """dkimpy's signer with t= and x= of our choosing (dkim.sign has no
+    expiry): the tags go into the field before it is signed"""
+    t = x = None
+
+    def gen_header(self, fields, *a, **kw):
+        fields = [(k, self.t if k == b"t" else v) for k, v in fields]
+        fields.insert(-1, (b"x", self.x))
+        return super().gen_header(fields, *a, **kw)
+
+
+def dkimpy_variant(msg, w, selector=b"r1", length=False, t=None, x=None):
+    """a dkimpy rsa-sha256 signature by signed.test's r1 key, filed in
+    the DNS under selector; l= when length, t= and x= when given"""
+    d = TimedDKIM(msg) if x is not None else dkim.DKIM(msg)
+    d.t, d.x = t, x
+    return d.sign(selector, b"signed.test", open(w["rsa"], "rb").read(),
+                  canonicalize=(b"relaxed", b"relaxed"),
+                  include_headers=[b"from", b"to", b"subject", b"date"],
+                  length=length)
+
+
+REJECTED = "dmarc=fail (p=reject dis=reject) header.from="
+
+
+def judged(sm, sender, msg, want, frm):
+    """the message through port 25: taken (dmarc_policy none), its
+    one DKIM result exactly want, DMARC of From's p=reject domain failed"""
+    code, stored = send(sm, sender, msg)
+    assert code == 250, stored
+    ar = ar_of(stored)
+    assert ar.count("dkim=") == 1 and want in ar, (want, ar)
+    assert REJECTED + frm in ar, ar
+    return ar
+
+
+def test_dkim_broken_signatures_judged(procs, tmp_path, world):
+    """dkimpy's and OpenDKIM's signatures in the cases issue 21 lists:
+    a signed header changed, expired (x= past), a key in the DNS that is
+    not the signer's, a revoked key (p= empty), and l= (refused: a body
+    length lets anyone append text).  Each is judged, exactly, and the
+    From domain's DMARC (p=reject, SPF none) fails with it; the same
+    signature made good passes, so the failure is the variant's."""
+    sm = verifying(procs, tmp_path, world)
+    m = message("a@signed.test", b"Signed text.\r\n")
+    dns = dnsfunc_for(world)
+    good = dkimpy_variant(m, world) + m
+    code, stored = send(sm, "a@signed.test", good)
+    assert "dkim=pass (good) header.d=signed.test header.s=r1" in \
+        ar_of(stored) and "dmarc=pass" in ar_of(stored), ar_of(stored)
+    # a signed header changed on the way (the body is intact)
+    changed = good.replace(b"Subject: test", b"Subject: test!")
+    assert changed != good and not dkim.verify(changed, dnsfunc=dns)
+    judged(sm, "a@signed.test", changed, "dkim=fail (signature mismatch) "
+           "header.d=signed.test header.s=r1", "signed.test")
+    # an unsigned header added is no change
+    code, stored = send(sm, "a@signed.test", good.replace(
+        b"Subject:", b"X-Added: yes\r\nSubject:"))
+    assert "dkim=pass (good)" in ar_of(stored)
+    # x= in the past (t= before it, as RFC 6376 3.5 wants); x= ahead passes
+    old = dkimpy_variant(m, world, t=b"1600000000", x=b"1600086400") + m
+    assert b" x=1600086400;" in old
+    assert not dkim.verify(old, dnsfunc=dns)
+    judged(sm, "a@signed.test", old, "dkim=permerror (expired) "
+           "header.d=signed.test header.s=r1", "signed.test")
+    ahead = dkimpy_variant(m, world, t=b"1600000000", x=b"4102444800") + m
+    code, stored = send(sm, "a@signed.test", ahead)
+    assert "dkim=pass (good) header.d=signed.test" in ar_of(stored)
+    # the DNS holds another key at the selector: the signature fails
+    wrong = dkimpy_variant(m, world, selector=b"w1") + m
+    judged(sm, "a@signed.test", wrong, "dkim=fail (signature mismatch) "
+           "header.d=signed.test header.s=w1", "signed.test")
+    # the key revoked: p= empty
+    revoked = dkimpy_variant(m, world, selector=b"rv") + m
+    judged(sm, "a@signed.test", revoked, "dkim=permerror (key revoked) "
+           "header.d=signed.test header.s=rv", "signed.test")
+    # l=: refused as it is, and with text appended after the signed
+    # length, which dkimpy itself passes: never pass
+    ml = dkimpy_variant(m, world, length=True) + m
+    assert b" l=14;" in ml and dkim.verify(ml, dnsfunc=dns)
+    judged(sm, "a@signed.test", ml, "dkim=permerror (l= not accepted) "
+           "header.d=signed.test header.s=r1", "signed.test")
+    appended = ml + b"Click here: http://forged.test/\r\n"
+    assert dkim.verify(appended, dnsfunc=dns)
+    judged(sm, "a@signed.test", appended, "dkim=permerror (l= not "
+           "accepted) header.d=signed.test header.s=r1", "signed.test")
+    # OpenDKIM as the signer: a header changed, another key, revoked, l=
+    om = message("b@od.test", b"Signed text.\r\n")
+    signed = opendkim_sign(om, world, str(tmp_path))
+    code, stored = send(sm, "b@od.test", signed)
+    assert "dkim=pass (good) header.d=od.test header.s=od" in \
+        ar_of(stored), ar_of(stored)
+    judged(sm, "b@od.test", signed.replace(b"Subject: test",
+           b"Subject: test!"), "dkim=fail (signature mismatch) "
+           "header.d=od.test header.s=od", "od.test")
+    judged(sm, "b@od.test", opendkim_sign(om, world, str(tmp_path), "wr"),
+           "dkim=fail (signature mismatch) header.d=od.test header.s=wr",
+           "od.test")
+    judged(sm, "b@od.test", opendkim_sign(om, world, str(tmp_path), "rv"),
+           "dkim=permerror (key revoked) header.d=od.test header.s=rv",
+           "od.test")
+    # MaximumSignedBytes makes OpenDKIM add l= (its BodyLengthDB for all)
+    ol = opendkim_sign(om, world, str(tmp_path),
+                       conf="MaximumSignedBytes 1000000\n")
+    assert re.search(rb";\s*l=14;", ol), ol[:600]
+    for bad in (ol, ol + b"Click here: http://forged.test/\r\n"):
+        judged(sm, "b@od.test", bad, "dkim=permerror (l= not accepted) "
+               "header.d=od.test header.s=od", "od.test")
+    # with dmarc_policy reject, each of them is refused
+    (tmp_path / "rej").mkdir()
+    sr = Smtpd(procs, tmp_path / "rej", smtpd_verify="yes",
+               smtpd_verify_nameserver=f"127.0.0.1:{sm.dport}",
+               dmarc_policy="reject")
+    for bad in (changed, old, wrong, revoked, appended):
+        code, lines = send(sr, "a@signed.test", bad)
+        assert code == 550 and lines[0].startswith("550 5.7.1"), lines
+    code, stored = send(sr, "a@signed.test", good)
+    assert code == 250
+    assert sr.count() == 1
 
 
 def test_dmarc_policies(procs, tmp_path, world):
