@@ -381,8 +381,8 @@ dane_add(struct tlsconn *c, const struct tlsa *recs, size_t n, char *err,
 /* tls_connect_dane - see tls.h */
 int
 tls_connect_dane(struct tlsconn *c, SSL_CTX *ctx, int fd, const char *host,
-    const struct tlsa *recs, size_t n, int timeout_ms, char *err,
-    size_t errsz)
+    const char *alt, const struct tlsa *recs, size_t n, int timeout_ms,
+    char *err, size_t errsz)
 {
 	long v;
 
@@ -392,6 +392,13 @@ tls_connect_dane(struct tlsconn *c, SSL_CTX *ctx, int fd, const char *host,
 	    SSL_set_tlsext_host_name(c->ssl, host) != 1 ||
 	    SSL_dane_enable(c->ssl, host) <= 0) {
 		set_err(err, errsz, "DANE needs the MX host name");
+		goto fail;
+	}
+	/* RFC 7672 3.2.2: the records came from the expanded name, which
+	 * a DANE-TA certificate may bear instead */
+	if (alt != NULL && *alt != '\0' && !is_ip(alt) &&
+	    SSL_add1_host(c->ssl, alt) != 1) {
+		set_err(err, errsz, "DANE: the expanded host name");
 		goto fail;
 	}
 	/* RFC 7672 3.1.1: DANE-EE(3) names the key, not a host */

@@ -70,8 +70,9 @@ now_ms(void)
 }
 
 /* the route as a string: jobs with equal keys may share a connection.
- * The DANE state and TLSA records are part of it: a connection checked
- * against other records (or none) must not carry a job they changed */
+ * The DANE state, TLSA records and their name are part of it: a
+ * connection checked against other records (or none) must not carry a
+ * job they changed */
 static char *
 route_key(const struct rjob *j)
 {
@@ -84,6 +85,8 @@ route_key(const struct rjob *j)
 		    j->host[h].dane ? j->host[h].dane : '-');
 		for (uint32_t k = 0; k < j->host[h].ntlsa; k++)
 			buf_fmt(&b, "/%s", j->host[h].tlsa[k]);
+		if (j->host[h].tlsa_name != NULL)
+			buf_fmt(&b, "=%s", j->host[h].tlsa_name);
 		for (uint32_t a = 0; a < j->host[h].naddr; a++)
 			buf_fmt(&b, ",%s", j->host[h].addr[a]);
 	}

@@ -346,8 +346,8 @@ tls_handshake(struct tx *t, struct smtp_conn *c, struct tlsconn *tc,
 		snprintf(err, errsz, "bad TLSA record in the job");
 		return -1;
 	}
-	return tls_connect_dane(tc, t->cfg->tls_ctx, c->fd, c->host, recs,
-	    (size_t)n, t->cfg->t_cmd, err, errsz);
+	return tls_connect_dane(tc, t->cfg->tls_ctx, c->fd, c->host,
+	    h->tlsa_name, recs, (size_t)n, t->cfg->t_cmd, err, errsz);
 }
 
 static int
