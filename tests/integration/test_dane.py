@@ -602,3 +602,23 @@ def test_tlspolicy_tool_says_what_applies(system, dns):
     assert "next delivery: to the route relay.good.test:2525 under dane" \
         in out
     assert "requiretls: possible (a route" in out
+
+
+def test_tlspolicy_tool_follows_the_cname(system, dns):
+    """The tool finds the TLSA records where resolve does (RFC 7672
+    2.2.3): at the CNAME-expanded name first, the alias's own when that
+    has none; and it says which name they came from."""
+    s = system(servers=())
+    port = dns["port"]
+    out = tlspolicy(s, "cname.good.test")
+    assert ("mx host: alias1.good.test pref 10: secure TLSA records, 1 "
+            f"usable (first: 3 1 1 {spki_sha256(dns['cert'])[:34]}...) "
+            f"at _{port}._tcp.mx1.good.test (the CNAME-expanded name "
+            "mx1.good.test") in out
+    out = tlspolicy(s, "cname2.good.test")
+    assert ("mx host: alias2.good.test pref 10: secure TLSA records, 1 "
+            f"usable (first: 3 1 1 {spki_sha256(dns['cert'])[:34]}...) "
+            f"at _{port}._tcp.alias2.good.test (the alias's own: none "
+            "at the expanded name mx7.good.test)") in out
+    out = tlspolicy(s, "ok.good.test")
+    assert f"at _{port}._tcp.mx1.good.test\n" in out
