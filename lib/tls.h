@@ -48,12 +48,13 @@ int	tls_verified(const struct tlsconn *, char *err, size_t errsz);
  * against TLSA records (RFC 7671, 7672) by OpenSSL's DANE code: DANE-EE
  * matches the server's own certificate or key, names unchecked; DANE-TA
  * a certificate of its chain, the name then being host (the MX host
- * name, also sent as SNI) or alt when not NULL or "" (the CNAME-expanded
- * name the records were found at, RFC 7672 3.2.2).  ctx must have had
- * tls_dane_ctx.  0, or -1 with a reason. */
+ * name, also sent as SNI) or one of alt[nalt] (RFC 7672 3.2.2: the
+ * CNAME-expanded name the records were found at, the next-hop domain;
+ * NULL or "" entries are skipped).  ctx must have had tls_dane_ctx.
+ * 0, or -1 with a reason. */
 int	tls_connect_dane(struct tlsconn *, SSL_CTX *, int fd, const char *host,
-	    const char *alt, const struct tlsa *recs, size_t n, int timeout_ms,
-	    char *err, size_t errsz);
+	    const char *const *alt, size_t nalt, const struct tlsa *recs,
+	    size_t n, int timeout_ms, char *err, size_t errsz);
 /* tls_dane_ctx: make ctx able to verify with TLSA records; 0 or -1 */
 int	tls_dane_ctx(SSL_CTX *ctx);
 

@@ -336,6 +336,7 @@ tls_handshake(struct tx *t, struct smtp_conn *c, struct tlsconn *tc,
     const struct route_host *h, char *err, size_t errsz)
 {
 	struct tlsa recs[JOB_TLSA_MAX];
+	const char *alt[2], *at;
 	int n;
 
 	if (t->hpol != TLS_DANE_MATCH)
@@ -346,8 +347,14 @@ tls_handshake(struct tx *t, struct smtp_conn *c, struct tlsconn *tc,
 		snprintf(err, errsz, "bad TLSA record in the job");
 		return -1;
 	}
-	return tls_connect_dane(tc, t->cfg->tls_ctx, c->fd, c->host,
-	    h->tlsa_name, recs, (size_t)n, t->cfg->t_cmd, err, errsz);
+	/* RFC 7672 3.2.2, a DANE-TA certificate's name: the MX host name,
+	 * the expanded name the records came from, and, for a host of the
+	 * recipients' own secure MX set, their domain (the next hop) */
+	alt[0] = h->tlsa_name;
+	alt[1] = h->mx == MX_SECURE && t->job->nrcpt > 0 &&
+	    (at = strrchr(t->job->rcpt[0].addr, '@')) != NULL ? at + 1 : NULL;
+	return tls_connect_dane(tc, t->cfg->tls_ctx, c->fd, c->host, alt, 2,
+	    recs, (size_t)n, t->cfg->t_cmd, err, errsz);
 }
 
 static int

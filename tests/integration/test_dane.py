@@ -21,6 +21,8 @@ which the TLSA names carry: _PORT._tcp.mxN.good.test).
                                                     3.2.2: both names)
     cname4.good.test  alias4 CNAME mx9: the same record at mx9; the
                       certificate names only mx8    deferred (4.7.5)
+    nexthop.good.test mx10 2 0 1 <the test CA>; the certificate names
+                      only nexthop.good.test        delivered (3.2.2)
     plain.test        mx5  unsigned                     normal policy
 """
 import hashlib
@@ -110,6 +112,9 @@ cname4 IN MX 10 alias4
 alias4 IN CNAME mx9
 mx9 IN A {ADDR[8]}
 _{port}._tcp.mx9 IN TLSA 2 0 1 {ca}
+nexthop IN MX 10 mx10
+mx10 IN A {ADDR[8]}
+_{port}._tcp.mx10 IN TLSA 2 0 1 {ca}
 """
 
 
@@ -185,8 +190,11 @@ def dns():
         "mx5.plain.test", "mx6.good.test"])
     # a certificate for the CNAME-expanded name mx8 alone (DANE-TA)
     cert8, key8 = make_cert(d, ca, ca_key, "srv8", ["mx8.good.test"])
+    # and one for the next-hop domain nexthop.good.test alone
+    certnh, keynh = make_cert(d, ca, ca_key, "srvnh", ["nexthop.good.test"])
     chain, chain8 = os.path.join(d, "chain.pem"), os.path.join(d, "chain8.pem")
-    for path, c_ in ((chain, cert), (chain8, cert8)):
+    chainnh = os.path.join(d, "chainnh.pem")
+    for path, c_ in ((chain, cert), (chain8, cert8), (chainnh, certnh)):
         with open(path, "w") as f, open(c_) as c, open(ca) as a:
             f.write(c.read() + a.read())
     with open(os.path.join(d, "good.test"), "w") as f:
@@ -232,7 +240,8 @@ stub-zone:
              what="unbound")
     yield {"dir": d, "port": port, "ns": f"127.0.0.1:{val_port}",
            "chain": chain, "key": key, "cert": cert,
-           "chain8": chain8, "key8": key8}
+           "chain8": chain8, "key8": key8, "chainnh": chainnh,
+           "keynh": keynh}
     for p in ps:
         p.terminate()
         p.wait(10)
@@ -389,6 +398,20 @@ def test_dane_ta_refuses_a_certificate_naming_neither(system, dns):
     assert "4.7.5" in ln and "DANE verification failed" in ln
     assert s.mx[8].done() == []
     assert not any(c.startswith("MAIL") for c in s.mx[8].commands)
+
+
+def test_dane_ta_accepts_the_next_hop_domain(system, dns):
+    """RFC 7672 3.2.2: with a secure MX set the recipients' domain is a
+    reference identifier too: the certificate of mx10 names only
+    nexthop.good.test."""
+    s = system(servers=(8,))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(dns["chainnh"], dns["keynh"])
+    s.mx[8].tls_ctx = ctx
+    submit(s, ["a@nexthop.good.test"])
+    assert wait_delivered(s.mx[8], "a@nexthop.good.test").tls
+    ln = wait_line(s, "event=delivery", "rcpt=a@nexthop.good.test")
+    assert "status=K" in ln and "tls=dane-verified" in ln
 
 
 def test_wrong_certificate_is_deferred(system):
