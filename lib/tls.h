@@ -47,10 +47,10 @@ int	tls_verified(const struct tlsconn *, char *err, size_t errsz);
 /* tls_connect_dane: the client side, the server's certificate checked
  * against TLSA records (RFC 7671, 7672) by OpenSSL's DANE code: DANE-EE
  * matches the server's own certificate or key, names unchecked; DANE-TA
- * a certificate of its chain, the name then being host (the MX host
- * name, also sent as SNI) or one of alt[nalt] (RFC 7672 3.2.2: the
- * CNAME-expanded name the records were found at, the next-hop domain;
- * NULL or "" entries are skipped).  ctx must have had tls_dane_ctx.
+ * a certificate of its chain, the name then being host (the TLSA base
+ * domain, also sent as SNI) or one of alt[nalt] (RFC 7672 3.2.2: the
+ * MX host name when the records were found at its CNAME-expanded name,
+ * the next-hop domain; NULL, "" or host itself are skipped).  ctx must have had tls_dane_ctx.
  * 0, or -1 with a reason. */
 int	tls_connect_dane(struct tlsconn *, SSL_CTX *, int fd, const char *host,
 	    const char *const *alt, size_t nalt, const struct tlsa *recs,

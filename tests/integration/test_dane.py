@@ -378,13 +378,18 @@ def mx8_ctx(dns):
 def test_dane_ta_accepts_the_cname_expanded_name(system, dns):
     """RFC 7672 3.2.2: alias3 is a CNAME of mx8, whose DANE-TA record
     counts; the certificate names mx8 alone, not the MX host name
-    alias3: a reference identifier too, as the records came from it."""
+    alias3: a reference identifier too, as the records came from it.
+    It is the TLSA base domain, so the client names it in SNI (RFC 7672
+    8.1)."""
     s = system(servers=(7,))
-    s.mx[7].tls_ctx = mx8_ctx(dns)
+    ctx, sni = mx8_ctx(dns), []
+    ctx.sni_callback = lambda sock, name, c: sni.append(name)
+    s.mx[7].tls_ctx = ctx
     submit(s, ["a@cname3.good.test"])
     assert wait_delivered(s.mx[7], "a@cname3.good.test").tls
     ln = wait_line(s, "event=delivery", "rcpt=a@cname3.good.test")
     assert "status=K" in ln and "tls=dane-verified" in ln
+    assert sni and set(sni) == {"mx8.good.test"}
 
 
 def test_dane_ta_refuses_a_certificate_naming_neither(system, dns):
