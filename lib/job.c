@@ -9,6 +9,7 @@
 #include "tlsa.h"
 
 #define NAME_MAX_	1024	/* addresses, host names, paths */
+#define TLSA_NAME_MAX	253	/* a DNS name */
 
 static int
 bad(void)
@@ -144,7 +145,8 @@ hosts_encode(struct buf *b, const struct route_host *h, uint32_t n)
 		for (uint32_t k = 0; k < h[i].ntlsa && r == 0; k++)
 			r = pk_cstr(b, h[i].tlsa[k]);
 		if (r == 0)
-			r = pk_u8(b, h[i].mx ? h[i].mx : MX_INSECURE);
+			r = pk_u8(b, h[i].mx ? h[i].mx : MX_INSECURE) |
+			    pk_cstr(b, h[i].tlsa_name ? h[i].tlsa_name : "");
 	}
 	return r ? -1 : 0;
 }
@@ -163,6 +165,7 @@ route_hosts_free(struct route_host *h, uint32_t n)
 		for (uint32_t k = 0; k < h[i].ntlsa; k++)
 			free(h[i].tlsa[k]);
 		free(h[i].tlsa);
+		free(h[i].tlsa_name);
 	}
 	free(h);
 }
@@ -197,6 +200,16 @@ tlsa_decode(struct cur *c, struct route_host *h)
 	return 0;
 }
 
+/* a host name from DNS as dns.c reads it: printable, no space */
+static int
+name_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
+			return 0;
+	return 1;
+}
+
 static int
 host_decode(struct cur *c, struct route_host *h)
 {
@@ -218,6 +231,13 @@ host_decode(struct cur *c, struct route_host *h)
 		return -1;
 	if (cur_u8(c, &h->mx) == -1 ||
 	    (h->mx != MX_INSECURE && h->mx != MX_SECURE && h->mx != MX_ROUTE))
+		return bad();
+	/* where the records were found: only a host that has them, and a
+	 * DNS name (at most 253 bytes, no spaces or controls) */
+	if (cur_cstr(c, &h->tlsa_name, TLSA_NAME_MAX) == -1)
+		return bad();
+	if (h->tlsa_name[0] != '\0' && (h->dane != DANE_SECURE ||
+	    !name_ok(h->tlsa_name)))
 		return bad();
 	return 0;
 }

@@ -93,6 +93,11 @@ struct route_host {
 	uint32_t	 ntlsa;
 	char		**tlsa;		/* tlsa.h text form: "3 1 1 HEX" */
 	uint8_t		 mx;		/* enum job_mx; 0 means MX_INSECURE */
+	char		*tlsa_name;	/* the CNAME-expanded host name the
+					 * TLSA records were found at (RFC
+					 * 7672 2.2.3), a name a DANE-TA
+					 * certificate may bear besides
+					 * name; NULL or "": at name */
 };
 
 /* A remote delivery: one message, recipients of one destination. */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -382,8 +383,8 @@ dane_add(struct tlsconn *c, const struct tlsa *recs, size_t n, char *err,
 /* tls_connect_dane - see tls.h */
 int
 tls_connect_dane(struct tlsconn *c, SSL_CTX *ctx, int fd, const char *host,
-    const struct tlsa *recs, size_t n, int timeout_ms, char *err,
-    size_t errsz)
+    const char *const *alt, size_t nalt, const struct tlsa *recs, size_t n,
+    int timeout_ms, char *err, size_t errsz)
 {
 	long v;
 
@@ -392,9 +393,17 @@ tls_connect_dane(struct tlsconn *c, SSL_CTX *ctx, int fd, const char *host,
 	if (host == NULL || *host == '\0' || is_ip(host) ||
 	    SSL_set_tlsext_host_name(c->ssl, host) != 1 ||
 	    SSL_dane_enable(c->ssl, host) <= 0) {
-		set_err(err, errsz, "DANE needs the MX host name");
+		set_err(err, errsz, "DANE needs a host name");
 		goto fail;
 	}
+	/* RFC 7672 3.2.2: more names a DANE-TA certificate may bear */
+	for (size_t i = 0; i < nalt; i++)
+		if (alt[i] != NULL && *alt[i] != '\0' && !is_ip(alt[i]) &&
+		    strcasecmp(alt[i], host) != 0 &&
+		    SSL_add1_host(c->ssl, alt[i]) != 1) {
+			set_err(err, errsz, "DANE: a reference name");
+			goto fail;
+		}
 	/* RFC 7672 3.1.1: DANE-EE(3) names the key, not a host */
 	SSL_dane_set_flags(c->ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
 	if (dane_add(c, recs, n, err, errsz) == -1)

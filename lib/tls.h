@@ -62,11 +62,14 @@ int	tls_verified(const struct tlsconn *, char *err, size_t errsz);
 /* tls_connect_dane: the client side, the server's certificate checked
  * against TLSA records (RFC 7671, 7672) by OpenSSL's DANE code: DANE-EE
  * matches the server's own certificate or key, names unchecked; DANE-TA
- * a certificate of its chain, the name then being host (the MX host
- * name).  ctx must have had tls_dane_ctx.  0, or -1 with a reason. */
+ * a certificate of its chain, the name then being host (the TLSA base
+ * domain, also sent as SNI) or one of alt[nalt] (RFC 7672 3.2.2: the
+ * MX host name when the records were found at its CNAME-expanded name,
+ * the next-hop domain; NULL, "" or host itself are skipped).  ctx must have had tls_dane_ctx.
+ * 0, or -1 with a reason. */
 int	tls_connect_dane(struct tlsconn *, SSL_CTX *, int fd, const char *host,
-	    const struct tlsa *recs, size_t n, int timeout_ms, char *err,
-	    size_t errsz);
+	    const char *const *alt, size_t nalt, const struct tlsa *recs,
+	    size_t n, int timeout_ms, char *err, size_t errsz);
 /* tls_dane_ctx: make ctx able to verify with TLSA records; 0 or -1 */
 int	tls_dane_ctx(SSL_CTX *ctx);
 

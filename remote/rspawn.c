@@ -70,12 +70,15 @@ now_ms(void)
 }
 
 /* the route as a string: jobs with equal keys may share a connection.
- * The DANE state and TLSA records are part of it: a connection checked
- * against other records (or none) must not carry a job they changed */
+ * The DANE state, TLSA records and their name are part of it: a
+ * connection checked against other records (or none) must not carry a
+ * job they changed; so is the recipients' domain when a host has
+ * records, as a DANE-TA certificate may bear it (RFC 7672 3.2.2) */
 static char *
 route_key(const struct rjob *j)
 {
 	struct buf b = BUF_INIT(JOB_MAX);
+	const char *at;
 
 	buf_fmt(&b, "%u|%s|%s|%s", j->proto, j->tls, j->auth_user,
 	    j->auth_pass);
@@ -84,8 +87,13 @@ route_key(const struct rjob *j)
 		    j->host[h].dane ? j->host[h].dane : '-');
 		for (uint32_t k = 0; k < j->host[h].ntlsa; k++)
 			buf_fmt(&b, "/%s", j->host[h].tlsa[k]);
+		if (j->host[h].tlsa_name != NULL)
+			buf_fmt(&b, "=%s", j->host[h].tlsa_name);
 		for (uint32_t a = 0; a < j->host[h].naddr; a++)
 			buf_fmt(&b, ",%s", j->host[h].addr[a]);
+		if (j->host[h].ntlsa > 0 && j->nrcpt > 0 &&
+		    (at = strrchr(j->rcpt[0].addr, '@')) != NULL)
+			buf_fmt(&b, "@%s", at + 1);
 	}
 	if (buf_cstr(&b) == -1)
 		die_temp("job", "memory");

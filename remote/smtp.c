@@ -336,6 +336,7 @@ tls_handshake(struct tx *t, struct smtp_conn *c, struct tlsconn *tc,
     const struct route_host *h, char *err, size_t errsz)
 {
 	struct tlsa recs[JOB_TLSA_MAX];
+	const char *alt[2], *at, *base;
 	int n;
 
 	if (t->hpol != TLS_DANE_MATCH)
@@ -346,8 +347,17 @@ tls_handshake(struct tx *t, struct smtp_conn *c, struct tlsconn *tc,
 		snprintf(err, errsz, "bad TLSA record in the job");
 		return -1;
 	}
-	return tls_connect_dane(tc, t->cfg->tls_ctx, c->fd, c->host, recs,
-	    (size_t)n, t->cfg->t_cmd, err, errsz);
+	/* RFC 7672 3.2.2, a DANE-TA certificate's name: the TLSA base
+	 * domain (the expanded name when the records came from it; also
+	 * the SNI, RFC 7672 8.1), the MX host name, and, for a host of the
+	 * recipients' own secure MX set, their domain (the next hop) */
+	base = h->tlsa_name != NULL && h->tlsa_name[0] != '\0' ?
+	    h->tlsa_name : c->host;
+	alt[0] = c->host;
+	alt[1] = h->mx == MX_SECURE && t->job->nrcpt > 0 &&
+	    (at = strrchr(t->job->rcpt[0].addr, '@')) != NULL ? at + 1 : NULL;
+	return tls_connect_dane(tc, t->cfg->tls_ctx, c->fd, base, alt, 2,
+	    recs, (size_t)n, t->cfg->t_cmd, err, errsz);
 }
 
 static int

@@ -28,6 +28,7 @@
 #include "rec.h"
 #include "resolver.h"
 #include "route.h"
+#include "tlsaname.h"
 
 #define QRY_MAX		1024		/* one RQRY record */
 #define IN_MAX		(256 * 1024)
@@ -589,11 +590,9 @@ static void
 tlsa_start(struct req *r, unsigned i)
 {
 	char name[DNS_NAME_BUF + 16];
-	int n;
 
-	n = snprintf(name, sizeof name, "_%u._tcp.%s", cfg->mx_port,
-	    r->host[i].name);
-	if (n < 0 || n > 253)
+	if (tlsaname_of(name, sizeof name, cfg->mx_port, r->host[i].name) ==
+	    -1)
 		return;		/* no such name can hold records */
 	r->host[i].tlsa_asked = 1;
 	r->pending++;
@@ -602,23 +601,20 @@ tlsa_start(struct req *r, unsigned i)
 
 /* RFC 7672 2.2.3: a host name that is an alias, by a secure CNAME chain
  * (its address answer says so), has its TLSA records looked for at the
- * expanded name too; route_tlsa() prefers them */
+ * expanded name too; route_tlsa() prefers them, and the expanded name
+ * is kept: a DANE-TA certificate may name it (RFC 7672 3.2.2) */
 static void
 tlsa_expanded(struct req *r, unsigned i, const struct dres *d)
 {
 	struct rhost *h = &r->host[i];
 	char name[DNS_NAME_BUF + 16];
-	int n;
 
 	if (!h->tlsa_asked || h->tlsa_x_asked || d->status != DRES_OK ||
-	    !d->secure || d->canon[0] == '\0' ||
-	    dns_name_eq(d->canon, h->name))
-		return;
-	n = snprintf(name, sizeof name, "_%u._tcp.%s", cfg->mx_port,
-	    d->canon);
-	if (n < 0 || n > 253)
+	    !tlsaname_follow(h->name, d->canon, d->secure) ||
+	    tlsaname_of(name, sizeof name, cfg->mx_port, d->canon) == -1)
 		return;
 	h->tlsa_x_asked = 1;
+	snprintf(h->xname, sizeof h->xname, "%s", d->canon);
 	r->pending++;
 	lookup_start(r, (int)(4 * i + 3), name, DNS_T_TLSA);
 }

@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "route.h"
+#include "tlsaname.h"
 
 static uint32_t
 min32(uint32_t a, uint32_t b)
@@ -158,8 +159,8 @@ addr_secure(const struct dres *d)
 const struct dres *
 route_tlsa(const struct rhost *h)
 {
-	if (h->tlsa_x_asked && (h->tlsa_x.status == DRES_FAIL ||
-	    (h->tlsa_x.status == DRES_OK && h->tlsa_x.secure)))
+	if (tlsaname_expanded(h->tlsa_x_asked, h->tlsa_x.status == DRES_FAIL,
+	    h->tlsa_x.status == DRES_OK && h->tlsa_x.secure))
 		return &h->tlsa_x;
 	return &h->tlsa;
 }
@@ -195,6 +196,10 @@ fill_dane(struct route_host *rh, const struct rhost *h)
 	for (unsigned i = 0; i < t->n && i < JOB_TLSA_MAX; i++)
 		if (dupe(&rh->tlsa[rh->ntlsa++], t->it[i].s) == -1)
 			return -1;
+	/* the records of the expanded name: a DANE-TA certificate may name
+	 * it instead of the MX host name (RFC 7672 3.2.2) */
+	if (t == &h->tlsa_x && dupe(&rh->tlsa_name, h->xname) == -1)
+		return -1;
 	return 0;
 }
 

@@ -31,6 +31,7 @@ struct rhost {
 	struct dres	tlsa;		/* _PORT._tcp.NAME, when asked */
 	int		tlsa_x_asked;	/* NAME is an alias, securely */
 	struct dres	tlsa_x;		/* _PORT._tcp.EXPANDED-NAME */
+	char		xname[DNS_NAME_BUF];	/* EXPANDED-NAME, when asked */
 };
 
 /* route_tlsa: the TLSA answer of h that counts (expanded name first) */

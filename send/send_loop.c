@@ -786,6 +786,9 @@ static int
 tlsa_copy(struct route_host *h, const struct route_host *src)
 {
 	h->dane = src->dane;
+	if (src->tlsa_name != NULL && src->tlsa_name[0] != '\0' &&
+	    (h->tlsa_name = strdup(src->tlsa_name)) == NULL)
+		return -1;
 	if (src->ntlsa == 0)
 		return 0;
 	if ((h->tlsa = calloc(src->ntlsa, sizeof *h->tlsa)) == NULL)

@@ -31,6 +31,7 @@
 #include "stspol.h"
 #include "tbl.h"
 #include "tlsa.h"
+#include "tlsaname.h"
 
 #define HOSTS_MAX	16
 
@@ -174,33 +175,29 @@ struct host {
 	int	bogus;
 };
 
-/* a host's TLSA records at _PORT._tcp.NAME (the alias's own: the tool
- * does not follow the address's CNAME chain as resolve does) */
-static void
-host_tlsa(const struct ns *ns, int tmo, unsigned port, struct host *h)
+/* what one TLSA question found */
+enum tlsa_st { T_NONE, T_FAIL, T_SECURE };
+
+/* the TLSA records at qname into h's words; "at" says whose they are */
+static enum tlsa_st
+tlsa_at(const struct ns *ns, int tmo, const char *qname, const char *at,
+    struct host *h)
 {
-	char name[DNS_NAME_BUF + 16], why[128], rec[TLSA_TEXT_MAX];
+	char why[128], rec[TLSA_TEXT_MAX];
 	size_t usable = 0, all = 0;
 	enum ans a;
-	int k;
 
-	k = snprintf(name, sizeof name, "_%u._tcp.%.*s", port,
-	    DNS_NAME_BUF - 1, h->name);
-	if (k < 0 || (size_t)k >= sizeof name || k > 253) {
-		snprintf(h->dane, sizeof h->dane, "no TLSA name (too long)");
-		return;
-	}
-	a = ask(ns, tmo, name, DNS_T_TLSA, why, sizeof why);
+	a = ask(ns, tmo, qname, DNS_T_TLSA, why, sizeof why);
 	if (a == A_FAIL) {
 		h->bogus = 1;
 		snprintf(h->dane, sizeof h->dane, "TLSA lookup of %s failed: "
-		    "%s: the host is not used", name, why);
-		return;
+		    "%s: the host is not used", qname, why);
+		return T_FAIL;
 	}
 	if (a != A_OK || !(msg.flags & DNS_F_AD)) {
 		snprintf(h->dane, sizeof h->dane, "no DNSSEC-secure TLSA "
-		    "records at %s", name);
-		return;
+		    "records at %s", qname);
+		return T_NONE;
 	}
 	rec[0] = '\0';
 	for (size_t i = 0; i < msg.nrr; i++)
@@ -211,10 +208,66 @@ host_tlsa(const struct ns *ns, int tmo, unsigned port, struct host *h)
 				    sizeof rec);
 		}
 	h->tlsa = usable > 0;
-	snprintf(h->dane, sizeof h->dane, usable ? "secure TLSA records, %zu "
-	    "usable (first: %.40s%s)" : "secure TLSA records, none usable "
-	    "(%zu): TLS without authentication", usable ? usable : all, rec,
-	    strlen(rec) > 40 ? "..." : "");
+	if (usable)
+		snprintf(h->dane, sizeof h->dane, "secure TLSA records, %zu "
+		    "usable (first: %.40s%s) at %s%s", usable, rec,
+		    strlen(rec) > 40 ? "..." : "", qname, at);
+	else
+		snprintf(h->dane, sizeof h->dane, "secure TLSA records, none "
+		    "usable (%zu): TLS without authentication, at %s%s", all,
+		    qname, at);
+	return T_SECURE;
+}
+
+/* a host's TLSA records as resolve finds them (lib/tlsaname.h): when the
+ * host name is an alias by a DNSSEC-secure CNAME chain, those of the
+ * expanded name first, the alias's own when it has none; and, like
+ * resolve, none that count when the addresses are not secure */
+static void
+host_tlsa(const struct ns *ns, int tmo, unsigned port, struct host *h)
+{
+	char name[DNS_NAME_BUF + 16], canon[DNS_NAME_BUF], why[128];
+	char at[2 * DNS_NAME_BUF + 96];
+	struct host x;
+	enum ans a;
+	enum tlsa_st st;
+	int sec;
+
+	if (tlsaname_of(name, sizeof name, port, h->name) == -1) {
+		snprintf(h->dane, sizeof h->dane, "no TLSA name (too long)");
+		return;
+	}
+	if ((a = ask(ns, tmo, h->name, DNS_T_A, why, sizeof why)) != A_OK &&
+	    a != A_FAIL)
+		a = ask(ns, tmo, h->name, DNS_T_AAAA, why, sizeof why);
+	if (a == A_FAIL) {
+		snprintf(h->dane, sizeof h->dane, "address lookup failed: %s",
+		    why);
+		return;
+	}
+	sec = (msg.flags & DNS_F_AD) != 0;
+	if (a == A_OK && !sec) {
+		snprintf(h->dane, sizeof h->dane, "no DANE (the host's "
+		    "addresses are not DNSSEC-secure)");
+		return;
+	}
+	snprintf(canon, sizeof canon, "%s", tlsaname_canon(&msg, h->name));
+	if (tlsaname_follow(h->name, canon, a == A_OK && sec) &&
+	    tlsaname_of(name, sizeof name, port, canon) == 0) {
+		x = *h;
+		snprintf(at, sizeof at, " (the CNAME-expanded name %s: a "
+		    "DANE-TA certificate may name it or %s)", canon, h->name);
+		st = tlsa_at(ns, tmo, name, at, &x);
+		if (tlsaname_expanded(1, st == T_FAIL, st == T_SECURE)) {
+			*h = x;
+			return;
+		}
+		(void)tlsaname_of(name, sizeof name, port, h->name);
+		snprintf(at, sizeof at, " (the alias's own: none at the "
+		    "expanded name %s)", canon);
+	} else
+		at[0] = '\0';
+	(void)tlsa_at(ns, tmo, name, at, h);
 }
 
 /* what the tool found, for the summary lines */

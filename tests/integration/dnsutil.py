@@ -122,6 +122,7 @@ def decode_hosts(c):
         h["dane"] = chr(c.u8())        # enum job_dane: N S U B
         h["tlsa"] = [c.str() for _ in range(c.u32())]
         h["mx"] = chr(c.u8())          # enum job_mx: I S (R: send's)
+        h["tlsa_name"] = c.str()       # the expanded name, or ""
         hosts.append(h)
     return hosts
 

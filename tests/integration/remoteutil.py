@@ -40,7 +40,8 @@ def encode_rjob(jid, rcpts, hosts, sender="from@sender.test", qid="Q1",
     (name, [addrs]) or (name, [addrs], port) or (name, [addrs], port,
     dane, [tlsa text]) (enum job_dane: "N", "S", "U", "B") or that and
     mx (enum job_mx: "I" insecure, the default, "S" secure, "R" a
-    route); proto 1: LMTP."""
+    route) or that and tlsa_name (the CNAME-expanded name the records
+    came from, "" the default); proto 1: LMTP."""
     b = b"R" + _u32(jid) + _str(qid) + _str(sender) + _str(envid)
     b += _u8(ret) + _u32(flags) + _u64(size) + _str(tls)
     b += _str(auth_user) + _str(auth_pass) + _u32(len(rcpts))
@@ -60,6 +61,7 @@ def encode_rjob(jid, rcpts, hosts, sender="from@sender.test", qid="Q1",
         for t in tlsa:
             b += _str(t)
         b += (h[5] if len(h) > 5 else "I").encode()
+        b += _str(h[6] if len(h) > 6 else "")
     return b + _str(dkim) + _u8(proto)
 
 

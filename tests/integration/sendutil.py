@@ -322,6 +322,7 @@ class FakeRspawn(Peer):
                 h["dane"] = chr(c.u8())
                 h["tlsa"] = [c.s() for _ in range(c.u32())]
                 h["mx"] = chr(c.u8())
+                h["tlsa_name"] = c.s()
                 hosts.append(h)
             j["hosts"] = hosts
             j["dkim"] = c.s()	# DKIM-Signature fields, or ""
@@ -360,7 +361,8 @@ class FakeRspawn(Peer):
 class FakeResolve(Peer):
     """Answers RQRY with one host per domain: answers[domain] ->
     (status, text, [(name, pref, port, [addrs])]), each host with
-    optionally dane, [tlsa], mx (enum job_mx, "I" when not given)."""
+    optionally dane, [tlsa], mx (enum job_mx, "I" when not given),
+    tlsa_name (where the records were found, "" when not given)."""
 
     def __init__(self, sock, answers=None):
         super().__init__(sock)
@@ -402,6 +404,7 @@ class FakeResolve(Peer):
                 for t in tlsa:
                     out += pstr(t)
                 out += (h[6] if len(h) > 6 else "I").encode()
+                out += pstr(h[7] if len(h) > 7 else "")
             try:
                 self.sock.sendall(u32(len(out)) + out)
             except OSError:

@@ -16,6 +16,13 @@ which the TLSA names carry: _PORT._tcp.mxN.good.test).
                                                     delivered (mx1's)
     cname2.good.test  alias2 CNAME mx7: no TLSA at mx7; the key at
                       alias2                        delivered (alias2's)
+    cname3.good.test  alias3 CNAME mx8: 2 0 1 <the test CA> at mx8; the
+                      certificate names only mx8    delivered (RFC 7672
+                                                    3.2.2: both names)
+    cname4.good.test  alias4 CNAME mx9: the same record at mx9; the
+                      certificate names only mx8    deferred (4.7.5)
+    nexthop.good.test mx10 2 0 1 <the test CA>; the certificate names
+                      only nexthop.good.test        delivered (3.2.2)
     plain.test        mx5  unsigned                     normal policy
 """
 import hashlib
@@ -32,6 +39,7 @@ from conftest import prog, wait_for
 from dnsutil import query_packet, udp_free_port
 from remoteutil import SMTPServer, common_port, make_ca
 from smtpdutil import Smtpd
+from stsutil import make_ca as make_ca_only, make_cert
 from test_remote import MSG
 from test_remote_e2e import submit
 
@@ -39,7 +47,7 @@ pytestmark = pytest.mark.skipif(
     shutil.which("unbound") is None or shutil.which("ldns-signzone") is None,
     reason="unbound and ldnsutils not installed (scripts/deps)")
 
-ADDR = {n: f"127.0.83.{n}" for n in range(1, 7)}
+ADDR = {n: f"127.0.83.{n}" for n in range(1, 9)}
 
 
 def sh(argv, cwd):
@@ -96,6 +104,17 @@ cname2 IN MX 10 alias2
 alias2 IN CNAME mx7
 mx7 IN A {ADDR[1]}
 _{port}._tcp.alias2 IN TLSA 3 1 1 {key}
+cname3 IN MX 10 alias3
+alias3 IN CNAME mx8
+mx8 IN A {ADDR[7]}
+_{port}._tcp.mx8 IN TLSA 2 0 1 {ca}
+cname4 IN MX 10 alias4
+alias4 IN CNAME mx9
+mx9 IN A {ADDR[8]}
+_{port}._tcp.mx9 IN TLSA 2 0 1 {ca}
+nexthop IN MX 10 mx10
+mx10 IN A {ADDR[8]}
+_{port}._tcp.mx10 IN TLSA 2 0 1 {ca}
 """
 
 
@@ -165,12 +184,19 @@ def dns():
     """The zones, both unbounds, the certificates; torn down at the end."""
     d = tempfile.mkdtemp(prefix="sandmail-dane.")
     port = common_port(list(ADDR.values()))
-    ca, cert, key = make_ca(d, ["mx1.good.test", "mx2.good.test",
-                                "mx3.good.test", "mx4.good.test",
-                                "mx5.plain.test", "mx6.good.test"])
-    chain = os.path.join(d, "chain.pem")
-    with open(chain, "w") as f, open(cert) as c, open(ca) as a:
-        f.write(c.read() + a.read())
+    ca, ca_key = make_ca_only(d, "sandmail test CA")
+    cert, key = make_cert(d, ca, ca_key, "srv", [
+        "mx1.good.test", "mx2.good.test", "mx3.good.test", "mx4.good.test",
+        "mx5.plain.test", "mx6.good.test"])
+    # a certificate for the CNAME-expanded name mx8 alone (DANE-TA)
+    cert8, key8 = make_cert(d, ca, ca_key, "srv8", ["mx8.good.test"])
+    # and one for the next-hop domain nexthop.good.test alone
+    certnh, keynh = make_cert(d, ca, ca_key, "srvnh", ["nexthop.good.test"])
+    chain, chain8 = os.path.join(d, "chain.pem"), os.path.join(d, "chain8.pem")
+    chainnh = os.path.join(d, "chainnh.pem")
+    for path, c_ in ((chain, cert), (chain8, cert8), (chainnh, certnh)):
+        with open(path, "w") as f, open(c_) as c, open(ca) as a:
+            f.write(c.read() + a.read())
     with open(os.path.join(d, "good.test"), "w") as f:
         f.write(good_zone(port, spki_sha256(cert), cert_sha256(ca)))
     with open(os.path.join(d, "plain.test"), "w") as f:
@@ -213,7 +239,9 @@ stub-zone:
     wait_for(lambda: answers(val_port, "ok.good.test", 15), timeout=20,
              what="unbound")
     yield {"dir": d, "port": port, "ns": f"127.0.0.1:{val_port}",
-           "chain": chain, "key": key, "cert": cert}
+           "chain": chain, "key": key, "cert": cert,
+           "chain8": chain8, "key8": key8, "chainnh": chainnh,
+           "keynh": keynh}
     for p in ps:
         p.terminate()
         p.wait(10)
@@ -338,6 +366,57 @@ def test_tlsa_of_the_alias_when_the_expanded_name_has_none(system):
     assert wait_delivered(s.mx[1], "a@cname2.good.test").tls
     assert "tls=dane-verified" in wait_line(
         s, "event=delivery", "rcpt=a@cname2.good.test")
+
+
+def mx8_ctx(dns):
+    """A server certificate naming mx8.good.test only."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(dns["chain8"], dns["key8"])
+    return ctx
+
+
+def test_dane_ta_accepts_the_cname_expanded_name(system, dns):
+    """RFC 7672 3.2.2: alias3 is a CNAME of mx8, whose DANE-TA record
+    counts; the certificate names mx8 alone, not the MX host name
+    alias3: a reference identifier too, as the records came from it.
+    It is the TLSA base domain, so the client names it in SNI (RFC 7672
+    8.1)."""
+    s = system(servers=(7,))
+    ctx, sni = mx8_ctx(dns), []
+    ctx.sni_callback = lambda sock, name, c: sni.append(name)
+    s.mx[7].tls_ctx = ctx
+    submit(s, ["a@cname3.good.test"])
+    assert wait_delivered(s.mx[7], "a@cname3.good.test").tls
+    ln = wait_line(s, "event=delivery", "rcpt=a@cname3.good.test")
+    assert "status=K" in ln and "tls=dane-verified" in ln
+    assert sni and set(sni) == {"mx8.good.test"}
+
+
+def test_dane_ta_refuses_a_certificate_naming_neither(system, dns):
+    """alias4 is a CNAME of mx9 (the same DANE-TA record); the
+    certificate, of the right CA, names mx8 only: neither the MX host
+    name nor the name the records came from."""
+    s = system(servers=(8,))
+    s.mx[8].tls_ctx = mx8_ctx(dns)
+    submit(s, ["a@cname4.good.test"])
+    ln = wait_line(s, "event=deferred", "to=a@cname4.good.test")
+    assert "4.7.5" in ln and "DANE verification failed" in ln
+    assert s.mx[8].done() == []
+    assert not any(c.startswith("MAIL") for c in s.mx[8].commands)
+
+
+def test_dane_ta_accepts_the_next_hop_domain(system, dns):
+    """RFC 7672 3.2.2: with a secure MX set the recipients' domain is a
+    reference identifier too: the certificate of mx10 names only
+    nexthop.good.test."""
+    s = system(servers=(8,))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(dns["chainnh"], dns["keynh"])
+    s.mx[8].tls_ctx = ctx
+    submit(s, ["a@nexthop.good.test"])
+    assert wait_delivered(s.mx[8], "a@nexthop.good.test").tls
+    ln = wait_line(s, "event=delivery", "rcpt=a@nexthop.good.test")
+    assert "status=K" in ln and "tls=dane-verified" in ln
 
 
 def test_wrong_certificate_is_deferred(system):
@@ -551,3 +630,23 @@ def test_tlspolicy_tool_says_what_applies(system, dns):
     assert "next delivery: to the route relay.good.test:2525 under dane" \
         in out
     assert "requiretls: possible (a route" in out
+
+
+def test_tlspolicy_tool_follows_the_cname(system, dns):
+    """The tool finds the TLSA records where resolve does (RFC 7672
+    2.2.3): at the CNAME-expanded name first, the alias's own when that
+    has none; and it says which name they came from."""
+    s = system(servers=())
+    port = dns["port"]
+    out = tlspolicy(s, "cname.good.test")
+    assert ("mx host: alias1.good.test pref 10: secure TLSA records, 1 "
+            f"usable (first: 3 1 1 {spki_sha256(dns['cert'])[:34]}...) "
+            f"at _{port}._tcp.mx1.good.test (the CNAME-expanded name "
+            "mx1.good.test") in out
+    out = tlspolicy(s, "cname2.good.test")
+    assert ("mx host: alias2.good.test pref 10: secure TLSA records, 1 "
+            f"usable (first: 3 1 1 {spki_sha256(dns['cert'])[:34]}...) "
+            f"at _{port}._tcp.alias2.good.test (the alias's own: none "
+            "at the expanded name mx7.good.test)") in out
+    out = tlspolicy(s, "ok.good.test")
+    assert f"at _{port}._tcp.mx1.good.test\n" in out

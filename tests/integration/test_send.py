@@ -48,7 +48,8 @@ def test_local_and_remote(procs, tmp_path):
     j = byrcpt[("x@remote.example", "y@remote.example")]
     assert j["hosts"] == [{"name": "mx.remote.example", "pref": 10,
                            "port": 0, "addrs": ["127.0.0.1"],
-                           "dane": "N", "tlsa": [], "mx": "I"}]
+                           "dane": "N", "tlsa": [], "mx": "I",
+                           "tlsa_name": ""}]
     assert j["tls"] == "" and j["sender"] == "sender@remote.example"
     assert b"body of " + mid.encode() in j["data"]
     assert sorted(s.resolve[0].asked) == ["other.example", "remote.example"]
@@ -108,7 +109,7 @@ def test_routes_tls_auth(procs, tmp_path):
     a = jobs["a@routed.example"]
     assert a["hosts"] == [{"name": "127.0.0.1", "pref": 0, "port": 2525,
                            "addrs": ["127.0.0.1"], "dane": "N",
-                           "tlsa": [], "mx": "R"}]
+                           "tlsa": [], "mx": "R", "tlsa_name": ""}]
     assert a["tls"] == "verify" and a["auth_user"] == ""
     b = jobs["b@x.sub.example"]
     assert b["auth_user"] == "u" and b["auth_pass"] == "p"

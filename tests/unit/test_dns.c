@@ -320,6 +320,24 @@ test_route_finish_tlsa(void **st)
 	assert_string_equal(a.host[0].tlsa[1], "2 0 1 ccdd");
 	assert_int_equal(a.host[1].dane, DANE_FAIL);
 	assert_int_equal(a.host[1].ntlsa, 0);
+	/* neither came from an expanded name */
+	assert_null(a.host[0].tlsa_name);
+	rans_free(&a);
+	/* host 0 an alias whose expanded name has the records: that name
+	 * goes with them (RFC 7672 3.2.2); when the alias's own count, not */
+	h[0].tlsa_x_asked = 1;
+	snprintf(h[0].xname, sizeof h[0].xname, "mx9.example.net");
+	dres_set(&h[0].tlsa_x, DRES_OK, 1, 2, 0);
+	memset(&a, 0, sizeof a);
+	assert_int_equal(route_finish(&a, h, 2, 0, 0), 0);
+	assert_int_equal(a.host[0].dane, DANE_SECURE);
+	assert_string_equal(a.host[0].tlsa_name, "mx9.example.net");
+	rans_free(&a);
+	dres_set(&h[0].tlsa_x, DRES_NODATA, 1, 0, 0);
+	memset(&a, 0, sizeof a);
+	assert_int_equal(route_finish(&a, h, 2, 0, 0), 0);
+	assert_int_equal(a.host[0].dane, DANE_SECURE);
+	assert_null(a.host[0].tlsa_name);
 	rans_free(&a);
 }
 

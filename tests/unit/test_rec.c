@@ -446,10 +446,10 @@ test_rjob(void **state)
 	{
 		/* patch the last host's port field to 65536 (before it:
 		 * its address, its naddr; after them its DANE state,
-		 * TLSA count and MX state, the DKIM fields and the proto
-		 * byte) */
-		size_t off = b.len - 1 - (4 + strlen(j.dkim)) - 6 - (4 + 9) -
-		    4 - 4;
+		 * TLSA count, MX state and empty TLSA name, the DKIM
+		 * fields and the proto byte) */
+		size_t off = b.len - 1 - (4 + strlen(j.dkim)) - 10 -
+		    (4 + 9) - 4 - 4;
 
 		assert_memory_equal(b.p + off, "\0\0\0\0", 4);
 		memcpy(b.p + off, "\0\1\0\0", 4);
@@ -572,6 +572,60 @@ test_hosts_dane(void **state)
 	buf_free(&b);
 }
 
+/* where a host's TLSA records were found (RFC 7672 2.2.3, 3.2.2): a
+ * DNS name, only with DANE_SECURE; NULL goes out as "" */
+static void
+test_hosts_tlsa_name(void **state)
+{
+	static char *addrs[] = { "192.0.2.1" };
+	char *recs[] = { "2 0 1 0a0b" }, name[300];
+	struct route_host h = { "alias.example.org", 5, 0, 1, addrs };
+	struct rans a = { 4, ST_OK, "", 1, &h }, ad;
+	struct buf b = BUF_INIT(JOB_MAX);
+
+	(void)state;
+	h.dane = DANE_SECURE, h.ntlsa = 1, h.tlsa = recs;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), 0);
+	assert_string_equal(ad.host[0].tlsa_name, "");
+	rans_free(&ad);
+	h.tlsa_name = "mx.example.org";
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), 0);
+	assert_string_equal(ad.host[0].tlsa_name, "mx.example.org");
+	rans_free(&ad);
+	cuts(&b, (dec_fn *)rans_decode, (free_fn *)rans_free, &ad);
+	/* not without records */
+	h.dane = DANE_NONE, h.ntlsa = 0;
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), -1);
+	h.dane = DANE_SECURE, h.ntlsa = 1;
+	/* a space or a control is no name */
+	h.tlsa_name = "mx.example.org evil";
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), -1);
+	h.tlsa_name = "mx\n.example.org";
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), -1);
+	/* 253 bytes at most */
+	memset(name, 'a', sizeof name);
+	name[253] = '\0';
+	h.tlsa_name = name;
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), 0);
+	rans_free(&ad);
+	name[253] = 'a', name[254] = '\0';
+	b.len = 0;
+	assert_int_equal(rans_encode(&b, &a), 0);
+	assert_int_equal(rans_decode(&ad, b.p, b.len), -1);
+	buf_free(&b);
+}
+
 static void
 test_rres_rqry_rans(void **state)
 {
@@ -643,6 +697,7 @@ main(void)
 		cmocka_unit_test(test_rres_rqry_rans),
 		cmocka_unit_test(test_hosts_dane),
 		cmocka_unit_test(test_hosts_mx),
+		cmocka_unit_test(test_hosts_tlsa_name),
 	};
 
 	return cmocka_run_group_tests_name("rec", tests, NULL, NULL);

@@ -4,11 +4,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "tlsa.h"
+#include "tlsaname.h"
 
 static void
 test_parse_lengths(void **st)
@@ -133,6 +135,52 @@ test_scan_rejects(void **st)
 	assert_int_equal(tlsa_scan(big, &t), 0);
 }
 
+/* the TLSA names of a host (RFC 7672 2.2.3): one place for resolve and
+ * sandmail-tlspolicy */
+static void
+test_names(void **st)
+{
+	static struct dns_msg m;
+	char out[DNS_NAME_BUF + 16], host[300];
+
+	(void)st;
+	assert_int_equal(tlsaname_of(out, sizeof out, 25, "mx.example.org"), 0);
+	assert_string_equal(out, "_25._tcp.mx.example.org");
+	/* 253 bytes in all is a name, 254 is not; nor what outsz cuts */
+	memset(host, 'a', sizeof host);
+	host[253 - 9] = '\0';
+	assert_int_equal(tlsaname_of(out, sizeof out, 25, host), 0);
+	assert_int_equal(strlen(out), 253);
+	host[253 - 9] = 'a', host[254 - 9] = '\0';
+	assert_int_equal(tlsaname_of(out, sizeof out, 25, host), -1);
+	assert_int_equal(tlsaname_of(out, 10, 25, "mx.example.org"), -1);
+	/* follow an alias only by a secure chain, to another name */
+	assert_int_equal(tlsaname_follow("a.example", "mx.example", 1), 1);
+	assert_int_equal(tlsaname_follow("a.example", "mx.example", 0), 0);
+	assert_int_equal(tlsaname_follow("a.example", "A.Example", 1), 0);
+	assert_int_equal(tlsaname_follow("a.example", "", 1), 0);
+	/* the expanded name's answer counts when it failed or had records */
+	assert_int_equal(tlsaname_expanded(1, 1, 0), 1);
+	assert_int_equal(tlsaname_expanded(1, 0, 1), 1);
+	assert_int_equal(tlsaname_expanded(1, 0, 0), 0);
+	assert_int_equal(tlsaname_expanded(0, 1, 1), 0);
+	/* the chain in an answer: a -> b -> c, a loop stops after 8 hops */
+	memset(&m, 0, sizeof m);
+	assert_string_equal(tlsaname_canon(&m, "a.example"), "a.example");
+	m.nrr = 3;
+	m.rr[0].type = DNS_T_CNAME;
+	snprintf(m.rr[0].name, sizeof m.rr[0].name, "B.example");
+	snprintf(m.rr[0].u.cname, sizeof m.rr[0].u.cname, "c.example");
+	m.rr[1].type = DNS_T_CNAME;
+	snprintf(m.rr[1].name, sizeof m.rr[1].name, "a.example");
+	snprintf(m.rr[1].u.cname, sizeof m.rr[1].u.cname, "b.example");
+	m.rr[2].type = DNS_T_A;
+	snprintf(m.rr[2].name, sizeof m.rr[2].name, "c.example");
+	assert_string_equal(tlsaname_canon(&m, "a.example"), "c.example");
+	snprintf(m.rr[0].u.cname, sizeof m.rr[0].u.cname, "a.example");
+	(void)tlsaname_canon(&m, "a.example");	/* returns */
+}
+
 int
 main(void)
 {
@@ -141,6 +189,7 @@ main(void)
 		cmocka_unit_test(test_usable),
 		cmocka_unit_test(test_text_roundtrip),
 		cmocka_unit_test(test_scan_rejects),
+		cmocka_unit_test(test_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
