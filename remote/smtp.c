@@ -540,10 +540,20 @@ rtls_offered(struct tx *t, struct smtp_conn *c)
 /* REQUIRETLS (RFC 8689 4.2.1, first item): the host must come from a
  * DNSSEC-secure MX lookup or be listed by an MTA-STS policy in enforce
  * mode (send gives such jobs tls "mta-sts" and only the listed hosts);
- * a host the routes table names is the administrator's choice */
+ * a host the routes table names is the administrator's choice.  A
+ * recipient's address literal never will do: 4.2.1 has the certificate
+ * match the MX host's name, or the domain's, as a DNS-ID or CN-ID (RFC
+ * 6125, which has no IP identities), and a literal has neither; nor is
+ * there a lookup DNSSEC or MTA-STS could vouch for */
 static int
 rtls_mx(struct tx *t, const struct route_host *h)
 {
+	if (t->rtls && h->mx == MX_LITERAL) {
+		snprintf(t->last, sizeof t->last, "4.7.30 [%s] is an address "
+		    "literal: no host name to authenticate its certificate "
+		    "by", h->name);
+		return -1;
+	}
 	if (!t->rtls || h->mx == MX_SECURE || h->mx == MX_ROUTE ||
 	    t->pol == TLS_STS)
 		return 0;
