@@ -409,7 +409,7 @@ void
 rres_free(struct rres *r)
 {
 	free(r->mta);
-	for (uint32_t i = 0; i < r->nrcpt; i++)
+	for (uint32_t i = 0; r->rcpt != NULL && i < r->nrcpt; i++)
 		free(r->rcpt[i].text);
 	free(r->rcpt);
 	free(r->tlsfail);

@@ -1211,6 +1211,24 @@ rtls_reuse(struct tx *t, const struct smtp_conn *c)
 	return ok;
 }
 
+static void
+tx_free(struct tx *t)
+{
+	free(t->st);
+	t->st = NULL;
+	buf_free(&t->body);
+	buf_free(&t->msg);
+}
+
+/* tx_fail - out of memory: what the job made goes, its results too */
+static int
+tx_fail(struct tx *t)
+{
+	tx_free(t);
+	rres_free(t->res);
+	return -1;
+}
+
 /* smtp_job - see smtp.h */
 int
 smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
@@ -1219,7 +1237,7 @@ smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
 	struct tx t;
 
 	if (tx_init(&t, cfg, j, msgfd, res) == -1)
-		return -1;
+		return tx_fail(&t);
 	if (c->fd >= 0 && t.rtls && (!(c->ehlo.ext & EXT_REQUIRETLS) ||
 	    (strcmp(c->tlsv, "verified") != 0 &&
 	    strcmp(c->tlsv, "dane-verified") != 0) || !rtls_reuse(&t, c)))
@@ -1244,12 +1262,10 @@ smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
 	}
 	/* the last session's (conn_close keeps it) */
 	res->tlsfail = strdup(t.sts_testing ? c->tlsfail : "");
-	if (res->tlsfail == NULL)
-		return -1;
-	free(t.st);
-	buf_free(&t.body);
-	buf_free(&t.msg);
-	return res->mta == NULL ? -1 : 0;
+	if (res->mta == NULL || res->tlsfail == NULL)
+		return tx_fail(&t);
+	tx_free(&t);
+	return 0;
 }
 
 /* smtp_quit - polite close */
