@@ -16,6 +16,7 @@ import subprocess
 import pytest
 
 import dnsutil
+from e2eutil import rsa_key
 from smtpdutil import Client, Smtpd
 
 dkim = pytest.importorskip("dkim")
@@ -31,15 +32,6 @@ def chunks(s, n=200):
 def txt(name, text):
     """a dnsmasq TXT record, long texts as several strings"""
     return "--txt-record=" + ",".join([name] + chunks(text))
-
-
-def rsa_key(tmp):
-    k = os.path.join(tmp, "rsa.pem")
-    subprocess.run(["openssl", "genrsa", "-traditional", "-out", k, "2048"],
-                   check=True, capture_output=True)
-    pub = subprocess.run(["openssl", "rsa", "-in", k, "-pubout", "-outform",
-                          "DER"], check=True, capture_output=True).stdout
-    return k, "v=DKIM1; k=rsa; p=" + base64.b64encode(pub).decode()
 
 
 def ed_key():
