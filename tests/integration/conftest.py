@@ -4,6 +4,7 @@ Fixtures here are generic: where the build is, free loopback ports,
 starting and stopping real processes.  Each area keeps its own helpers in
 tests/integration/<area>util.py so work on one area never edits another's.
 """
+import importlib
 import os
 import shutil
 import signal
@@ -35,6 +36,22 @@ def need(program, package=None):
         pytest.fail(f"{os.path.basename(program)} is not installed ("
                     f"{package + ', ' if package else ''}scripts/deps)",
                     pytrace=False)
+
+
+def need_module(name, package):
+    """The Python module name, imported; fail (as need) without it"""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        pytest.fail(f"Python module {name} is not installed ({package}, "
+                    "scripts/deps)", pytrace=False)
+
+
+@pytest.fixture
+def dnsmasq_installed():
+    """for tests that start a dnsmasq (dnsutil.start_dnsmasq): mark them
+    pytest.mark.usefixtures("dnsmasq_installed")"""
+    need("dnsmasq", "dnsmasq-base")
 
 
 def free_port(host="127.0.0.1"):

@@ -17,9 +17,9 @@ from e2eutil import rsa_key
 from smtpdutil import Smtpd
 from test_smtpd_milter import start_rspamd
 
-from conftest import free_port, wait_port
+from conftest import free_port, need_module, wait_port
 
-dkim = pytest.importorskip("dkim")
+dkim = need_module("dkim", "python3-dkim")
 
 SERV = "mx.verify.test"     # OpenDKIM's authserv-id (AuthservID)
 
