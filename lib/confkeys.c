@@ -114,7 +114,7 @@ const struct conf_key conf_keys[] = {
 	{ "smtpd_verify_timeout", CONF_SECS, 0, 1, 300, "20", NULL,
 	    "smtpd" },
 	{ "smtpd_authserv_id", CONF_WORD, CONF_DYNDEF, ANY, NULL, NULL,
-	    "smtpd" },
+	    "smtpd send" },
 	{ "spf_policy", CONF_CHOICE, 0, ANY, "none", "none|reject",
 	    "smtpd" },
 	{ "dmarc_policy", CONF_CHOICE, 0, ANY, "none",

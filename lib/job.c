@@ -230,7 +230,8 @@ host_decode(struct cur *c, struct route_host *h)
 	if (tlsa_decode(c, h) == -1)
 		return -1;
 	if (cur_u8(c, &h->mx) == -1 ||
-	    (h->mx != MX_INSECURE && h->mx != MX_SECURE && h->mx != MX_ROUTE))
+	    (h->mx != MX_INSECURE && h->mx != MX_SECURE && h->mx != MX_ROUTE &&
+	    h->mx != MX_LITERAL))
 		return bad();
 	/* where the records were found: only a host that has them, and a
 	 * DNS name (at most 253 bytes, no spaces or controls) */
@@ -408,7 +409,7 @@ void
 rres_free(struct rres *r)
 {
 	free(r->mta);
-	for (uint32_t i = 0; i < r->nrcpt; i++)
+	for (uint32_t i = 0; r->rcpt != NULL && i < r->nrcpt; i++)
 		free(r->rcpt[i].text);
 	free(r->rcpt);
 	free(r->tlsfail);

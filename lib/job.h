@@ -75,12 +75,15 @@ enum job_dane {
 
 /* How a host came to be in the route: REQUIRETLS mail goes only to a
  * host of a DNSSEC-secure MX set (or one an enforced MTA-STS policy
- * lists) or one the administrator named (RFC 8689 4.2.1). */
+ * lists) or one the administrator named (RFC 8689 4.2.1), never to the
+ * address literal of a recipient (no name to check a certificate by). */
 enum job_mx {
 	MX_INSECURE = 'I',	/* an MX (or implicit MX) answer without AD
 				 * from a trusted validator */
 	MX_SECURE = 'S',	/* a DNSSEC-secure MX answer (or denial) */
 	MX_ROUTE = 'R',		/* the routes table named it: no MX lookup */
+	MX_LITERAL = 'L',	/* the recipient's address literal, no route:
+				 * no lookup and no host name */
 };
 
 struct route_host {

@@ -499,17 +499,43 @@ sync_files(struct qw *q)
 	return 0;
 }
 
-/* fail_all - a shared step failed: every message still alive fails */
+/* leave_fail - a step of the barrier failed after the rename into
+ * todo/: the commit failed (op and err say why; the client gets Z, a
+ * 451), but the files stay.  send may have read todo/ID already (it
+ * scans todo/ whenever it is woken, by any commit) and split it, its
+ * info/ID naming mess/ID: removing them could lose a message send has
+ * taken, or leave it pointing at nothing.  Left, the message is
+ * delivered, and the client that sends it again makes a duplicate at
+ * worst, never a loss; a power loss before its bytes were durable
+ * leaves a todo/ID its seal drops (no client was answered for it). */
+static void
+leave_fail(struct qw *q, const char *op)
+{
+	fail(q, op);
+	if (q->fd >= 0)
+		close(q->fd);
+	if (q->efd >= 0)
+		close(q->efd);
+	q->fd = q->efd = -1;
+	q->made = 0;		/* send's now, not ours to remove */
+	(void)qw_trigger(q->dirfd, "T", 1);
+}
+
+/* fail_all - a shared step failed: every message still alive fails,
+ * those renamed into todo/ left for send (leave_fail), the others
+ * removed */
 static void
 fail_all(struct qw *const *v, size_t n, const char *op)
 {
 	int e = errno;
 
-	for (size_t i = 0; i < n; i++)
-		if (v[i]->made != 0) {
-			errno = e;
+	for (size_t i = 0; i < n; i++) {
+		errno = e;
+		if (v[i]->made & QW_TODO)
+			leave_fail(v[i], op);
+		else if (v[i]->made != 0)
 			abort_fail(v[i], op);
-		}
+	}
 	errno = e;
 }
 
@@ -545,8 +571,9 @@ qw_fail(struct qw *const *v, size_t n, const char *op)
  * into todo/: one fdatasync of each message and each envelope and one
  * fsync of mess/ and of todo/, submitted at once (syncv.h: on a
  * journaled file system they share one commit and its flush).  A
- * message whose file fails is aborted; 0, or -1 if a directory could
- * not be synced (the caller fails them all). */
+ * message whose file fails is failed and left for send (leave_fail);
+ * 0, or -1 if a directory could not be synced (the caller fails them
+ * all). */
 static int
 sync_batch(struct qw *const *v, size_t n)
 {
@@ -567,7 +594,7 @@ sync_batch(struct qw *const *v, size_t n)
 		for (size_t i = 0; i < n; i++)
 			if (v[i]->made != 0 && sync_files(v[i]) == -1) {
 				errno = v[i]->err;
-				abort_fail(v[i], v[i]->op);
+				leave_fail(v[i], v[i]->op);
 			}
 		for (size_t d = 0; d < 2; d++) {
 			if (fsync(dfd[d]) == -1)
@@ -599,7 +626,7 @@ sync_batch(struct qw *const *v, size_t n)
 		q->fd = q->efd = -1;
 		if (me != 0 || ee != 0 || ce != 0) {
 			errno = me ? me : ee ? ee : ce;
-			abort_fail(q, me ? "fsync mess" : ee ? "fsync envelope" :
+			leave_fail(q, me ? "fsync mess" : ee ? "fsync envelope" :
 			    "close");
 		}
 	}
@@ -638,11 +665,6 @@ qw_publish(struct qw *const *v, size_t n)
 	if (qw_rename(v, n) == 0)
 		return 0;
 	if (sync_batch(v, n) == -1) {
-		for (size_t i = 0; i < n; i++)
-			if (v[i]->made != 0 && v[i]->efd >= 0) {
-				close(v[i]->efd);	/* no longer QW_ENV */
-				v[i]->efd = -1;
-			}
 		fail_all(v, n, "fsync queue");
 		return 0;
 	}

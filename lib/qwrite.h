@@ -83,7 +83,11 @@ void	qw_pool_free(struct qw_pool *);
 int	qw_write(struct qw *, const void *, size_t);
 /* qw_commit: fsync, rename to mess/ID, write todo/ID with env (size set
  * from what was written), fsync the directories, poke lock/trigger.
- * 0: the message is durable; -1: nothing of it is left behind. */
+ * 0: the message is durable; -1: it is not: nothing of it is left
+ * behind, unless the barrier after its rename into todo/ failed (op
+ * "fsync ..." or "close"): then its files are left for send, which may
+ * have taken it already, and it may be delivered (at worst a duplicate
+ * of the one the caller sends again). */
 int	qw_commit(struct qw *, struct env *);
 void	qw_abort(struct qw *);
 
@@ -98,16 +102,19 @@ int	qw_prepare(struct qw *, struct env *, enum qw_sync);
  * two files, one fsync of mess/ and of todo/, at once), one poke of
  * lock/trigger.  (With QW_SYNC_FS the caller renames,
  * qw_rename, then makes its own syncfs.)  Messages with made == 0 are
- * skipped; each one that fails is aborted, with op/err set.  Returns
- * how many are committed; those have made == QW_MESS|QW_TODO. */
+ * skipped; each one that fails is failed with op/err set and made 0:
+ * removed if it failed before its rename, else left in todo/ for send
+ * (qw_commit).  Returns how many are committed; those have made ==
+ * QW_MESS|QW_TODO. */
 size_t	qw_publish(struct qw *const *, size_t n);
 /* qw_rename: for n prepared messages: the renames to todo/ only.  Not
  * durable until the caller's barrier (a syncfs) that follows: answer no
  * client before it.  Returns how many are
  * renamed (made == QW_MESS|QW_TODO); the failed ones are aborted. */
 size_t	qw_rename(struct qw *const *, size_t n);
-/* qw_fail: a barrier shared by n messages failed: abort every live one
- * (op and err set) */
+/* qw_fail: a barrier shared by n messages failed: every live one fails
+ * (op and err set, made 0): those renamed into todo/ are left there for
+ * send, the others removed */
 void	qw_fail(struct qw *const *, size_t n, const char *op);
 
 /* qw_set_boot: this boot's id (seal.h's boot_id), for every envelope's

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
@@ -13,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "exitcode.h"
@@ -165,8 +168,7 @@ static const int deny_removals[] = {
 	SCMP_SYS(renameat), SCMP_SYS(renameat2),
 };
 
-#define EPERM_IF(ctx, nr, ...) \
-	seccomp_rule_add((ctx), SCMP_ACT_ERRNO(EPERM), (nr), __VA_ARGS__)
+#define EPERM_IF	SBX_EPERM_IF
 
 /* sbx_deny_base - see sbx.h */
 int
@@ -198,6 +200,48 @@ sbx_deny_base(scmp_filter_ctx ctx, int removals)
 	if (EPERM_IF(ctx, SCMP_SYS(sendto), 1, SCMP_A4(SCMP_CMP_NE, 0)) < 0)
 		return -1;
 	return 0;
+}
+
+/* sbx_deny_load - see sbx.h */
+int
+sbx_deny_load(sbx_deny_fn *build, const void *arg)
+{
+	static char b[64 * 1024];
+	struct sock_fprog prog;
+	scmp_filter_ctx ctx;
+	size_t n = 0;
+	ssize_t k;
+	int p[2], st = 0;
+	pid_t pid, w;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	if ((pid = fork()) == -1) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		_exit((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL ||
+		    build(ctx, arg) == -1 ||
+		    seccomp_export_bpf(ctx, p[1]) < 0 ? 1 : 0);
+	}
+	close(p[1]);
+	while ((k = read(p[0], b + n, sizeof b - n)) > 0 && n < sizeof b)
+		n += (size_t)k;
+	close(p[0]);
+	while ((w = waitpid(pid, &st, 0)) == -1 && errno == EINTR)
+		;
+	if (w != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || n == 0 ||
+	    n == sizeof b || n % sizeof(struct sock_filter) != 0)
+		return errno = EINVAL, -1;
+	prog.len = (unsigned short)(n / sizeof(struct sock_filter));
+	prog.filter = (struct sock_filter *)b;
+	/* Landlock set it, unless the kernel has none: the filter needs it */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		return -1;
+	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
 
 /* sbx_rules_add - see sbx.h */
@@ -386,7 +430,7 @@ priv_keep_caps(uid_t uid, gid_t gid, uint64_t keep)
 
 	if (geteuid() != 0)
 		return 0;
-	if (uid == 0 || gid == 0)
+	if (uid == 0 || gid == 0 || uid == (uid_t)-1 || gid == (gid_t)-1)
 		return errno = EPERM, -1;
 	/* nothing exec'd later may ever regain the rest */
 	for (int cap = 0; cap <= 63; cap++)
@@ -401,6 +445,18 @@ priv_keep_caps(uid_t uid, gid_t gid, uint64_t keep)
 		return -1;
 	if (getresuid(&r, &e, &s) == -1 || r != uid || e != uid || s != uid)
 		return errno = EPERM, -1;
+	return 0;
+}
+
+/* priv_listener_drop - priv_keep_caps, then not dumpable (as root the
+ * change of uid reset the flag; either way the listener holds the TLS
+ * key, so a plain user's run is not dumpable either) */
+int
+priv_listener_drop(uid_t uid, gid_t gid, uint64_t keep)
+{
+	if (priv_keep_caps(uid, gid, keep) == -1)
+		return -1;
+	priv_nodump();
 	return 0;
 }
 

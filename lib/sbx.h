@@ -9,6 +9,7 @@
 #ifndef SANDMAIL_SBX_H
 #define SANDMAIL_SBX_H
 
+#include <errno.h>
 #include <seccomp.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -60,6 +61,17 @@ int	sbx_sanitizer_call(int nr);
  * runtime keeps what sbx_sanitizer_call says.  0 or -1 */
 int	sbx_deny_base(scmp_filter_ctx, int removals);
 extern const char *const sbx_sanitizer_dirs[];
+/* SBX_EPERM_IF: a deny-list's rule, nr (with its argument checks) EPERM */
+#define SBX_EPERM_IF(ctx, nr, ...) \
+	seccomp_rule_add((ctx), SCMP_ACT_ERRNO(EPERM), (nr), __VA_ARGS__)
+/* sbx_deny_load: a listener's deny-list (default allow), its rules added
+ * by build(ctx, arg) (sbx_deny_base and its own), compiled in a
+ * short-lived child and loaded here with NO_NEW_PRIVS: libseccomp's work
+ * would leave free chunks all over the caller's heap, which the sessions
+ * it forks would land their mallocs in (a page copied each).  0 or -1
+ * with errno */
+typedef int sbx_deny_fn(scmp_filter_ctx, const void *arg);
+int	sbx_deny_load(sbx_deny_fn *build, const void *arg);
 
 /* sbx_enter: NO_NEW_PRIVS, then base + rules; 0 or -1 with errno */
 int	sbx_enter(const struct sbx_rule *rules);
@@ -81,8 +93,14 @@ void	priv_drop_or_die(uid_t uid, gid_t gid);
  * must later become another user (priv_become) without holding root's
  * other powers meanwhile.  No-op when not root.  0 or -1 with errno. */
 int	priv_setid_only(uid_t uid, gid_t gid);
-/* priv_keep_caps: the same with the capabilities in keep (1 << CAP_*) */
+/* priv_keep_caps: the same with the capabilities in keep (1 << CAP_*);
+ * as root, uid and gid must be named (neither 0 nor -1) */
 int	priv_keep_caps(uid_t uid, gid_t gid, uint64_t keep);
+/* priv_listener_drop: a listener's identity before its first accept:
+ * priv_keep_caps (as root: uid/gid with only keep, bounding set too;
+ * otherwise nothing), then priv_nodump (it holds the TLS key).  0 or -1
+ * with errno */
+int	priv_listener_drop(uid_t uid, gid_t gid, uint64_t keep);
 /* priv_become: from priv_setid_only's state (or root), become uid/gid
  * (groups = gid only) with every capability dropped; never uid or gid
  * 0; verified (no setuid(0) test: callers' filters forbid setuid).

@@ -49,10 +49,6 @@
 
 #define TOPS_MAX	64
 
-
-#define EPERM_IF(ctx, nr, ...) \
-	seccomp_rule_add((ctx), SCMP_ACT_ERRNO(EPERM), (nr), __VA_ARGS__)
-
 /* pop3_gid_floor - the lowest group a setresgid may name in the
  * listener and its monitors: local_gid_min, or user_pop3d's own group if
  * that is lower (its login processes drop to it) */
@@ -64,43 +60,27 @@ pop3_gid_floor(const struct pop3_cfg *cfg)
 	return cfg->gid_min;
 }
 
-/* deny_build - the filter's rules into ctx */
+/* deny_build - the filter's rules into ctx (arg: the pop3_cfg) */
 static int
-deny_build(scmp_filter_ctx ctx, unsigned long gid_floor)
+deny_build(scmp_filter_ctx ctx, const void *arg)
 {
+	unsigned long gid_floor = pop3_gid_floor(arg);
+
 	/* the mailbox processes remove and rename messages: those stay */
 	if (sbx_deny_base(ctx, 0) == -1 ||
-	    EPERM_IF(ctx, SCMP_SYS(setgroups), 1, SCMP_A0(SCMP_CMP_NE, 0)) < 0)
+	    SBX_EPERM_IF(ctx, SCMP_SYS(setgroups), 1,
+	    SCMP_A0(SCMP_CMP_NE, 0)) < 0)
 		return -1;
 	/* never uid 0, never a group below the floor (shadow, disk, ...:
 	 * local_gid_min, as lspawn), in any of the three; supplementary
 	 * groups none (priv_become's setgroups(0), above) */
 	for (unsigned i = 0; i < 3; i++)
-		if (EPERM_IF(ctx, SCMP_SYS(setresuid), 1,
+		if (SBX_EPERM_IF(ctx, SCMP_SYS(setresuid), 1,
 		    (struct scmp_arg_cmp){ i, SCMP_CMP_EQ, 0, 0 }) < 0 ||
-		    EPERM_IF(ctx, SCMP_SYS(setresgid), 1,
+		    SBX_EPERM_IF(ctx, SCMP_SYS(setresgid), 1,
 		    (struct scmp_arg_cmp){ i, SCMP_CMP_LT, gid_floor, 0 }) < 0)
 			return -1;
 	return 0;
-}
-
-/* deny_list - the filter, loaded (the listener forks no reused
- * workers: libseccomp's heap left here costs its sessions nothing) */
-static int
-deny_list(unsigned long gid_floor)
-{
-	scmp_filter_ctx ctx;
-	int r;
-
-	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL)
-		return errno = ENOMEM, -1;
-	if (deny_build(ctx, gid_floor) == -1) {
-		seccomp_release(ctx);
-		return errno = EINVAL, -1;
-	}
-	r = seccomp_load(ctx);
-	seccomp_release(ctx);
-	return r < 0 ? (errno = -r, -1) : 0;
 }
 
 /* tops - a read-write rule for each top directory but /dev, /proc and
@@ -131,19 +111,6 @@ tops(struct ll_rule *r, size_t max)
 	return n;
 }
 
-/* listener_drop - as root: user_pop3d with CAP_SETUID and CAP_SETGID
- * alone, not dumpable; as another user: nothing */
-static int
-listener_drop(const struct pop3_cfg *cfg)
-{
-	if (geteuid() != 0)
-		return 0;
-	if (cfg->uid == (uid_t)-1 || priv_setid_only(cfg->uid, cfg->gid) == -1)
-		return -1;
-	priv_nodump();		/* the TLS key */
-	return 0;
-}
-
 /* pop3_listener_sandbox - see above */
 int
 pop3_listener_sandbox(const struct pop3_cfg *cfg)
@@ -162,7 +129,9 @@ pop3_listener_sandbox(const struct pop3_cfg *cfg)
 		if ((r[n].fd = open(sbx_sanitizer_dirs[i], O_PATH |
 		    O_DIRECTORY | O_CLOEXEC)) >= 0)
 			r[n++].allow = LL_READ;
-	if (listener_drop(cfg) == -1)
+	/* as root: user_pop3d with CAP_SETUID and CAP_SETGID alone */
+	if (priv_listener_drop(cfg->uid, cfg->gid, 1ull << CAP_SETUID |
+	    1ull << CAP_SETGID) == -1)
 		k = -1;
 	else
 		k = ll_confine(r, n, NULL, 0);
@@ -172,5 +141,5 @@ pop3_listener_sandbox(const struct pop3_cfg *cfg)
 		return -1;
 	if (k == 1)
 		ll_missing();
-	return deny_list(pop3_gid_floor(cfg));
+	return sbx_deny_load(deny_build, cfg);
 }

@@ -540,10 +540,20 @@ rtls_offered(struct tx *t, struct smtp_conn *c)
 /* REQUIRETLS (RFC 8689 4.2.1, first item): the host must come from a
  * DNSSEC-secure MX lookup or be listed by an MTA-STS policy in enforce
  * mode (send gives such jobs tls "mta-sts" and only the listed hosts);
- * a host the routes table names is the administrator's choice */
+ * a host the routes table names is the administrator's choice.  A
+ * recipient's address literal never will do: 4.2.1 has the certificate
+ * match the MX host's name, or the domain's, as a DNS-ID or CN-ID (RFC
+ * 6125, which has no IP identities), and a literal has neither; nor is
+ * there a lookup DNSSEC or MTA-STS could vouch for */
 static int
 rtls_mx(struct tx *t, const struct route_host *h)
 {
+	if (t->rtls && h->mx == MX_LITERAL) {
+		snprintf(t->last, sizeof t->last, "4.7.30 [%s] is an address "
+		    "literal: no host name to authenticate its certificate "
+		    "by", h->name);
+		return -1;
+	}
 	if (!t->rtls || h->mx == MX_SECURE || h->mx == MX_ROUTE ||
 	    t->pol == TLS_STS)
 		return 0;
@@ -1201,6 +1211,24 @@ rtls_reuse(struct tx *t, const struct smtp_conn *c)
 	return ok;
 }
 
+static void
+tx_free(struct tx *t)
+{
+	free(t->st);
+	t->st = NULL;
+	buf_free(&t->body);
+	buf_free(&t->msg);
+}
+
+/* tx_fail - out of memory: what the job made goes, its results too */
+static int
+tx_fail(struct tx *t)
+{
+	tx_free(t);
+	rres_free(t->res);
+	return -1;
+}
+
 /* smtp_job - see smtp.h */
 int
 smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
@@ -1209,7 +1237,7 @@ smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
 	struct tx t;
 
 	if (tx_init(&t, cfg, j, msgfd, res) == -1)
-		return -1;
+		return tx_fail(&t);
 	if (c->fd >= 0 && t.rtls && (!(c->ehlo.ext & EXT_REQUIRETLS) ||
 	    (strcmp(c->tlsv, "verified") != 0 &&
 	    strcmp(c->tlsv, "dane-verified") != 0) || !rtls_reuse(&t, c)))
@@ -1234,12 +1262,10 @@ smtp_job(const struct smtp_cfg *cfg, struct smtp_conn *c,
 	}
 	/* the last session's (conn_close keeps it) */
 	res->tlsfail = strdup(t.sts_testing ? c->tlsfail : "");
-	if (res->tlsfail == NULL)
-		return -1;
-	free(t.st);
-	buf_free(&t.body);
-	buf_free(&t.msg);
-	return res->mta == NULL ? -1 : 0;
+	if (res->mta == NULL || res->tlsfail == NULL)
+		return tx_fail(&t);
+	tx_free(&t);
+	return 0;
 }
 
 /* smtp_quit - polite close */

@@ -59,7 +59,8 @@ struct smtp_conn {
 void	smtp_conn_init(struct smtp_conn *);
 /* smtp_job: deliver job's message (read from msgfd) and fill res (one
  * result per recipient).  c may hold an open connection to the same
- * route; after the call it holds one that can be reused, or none. */
+ * route; after the call it holds one that can be reused, or none.  0,
+ * or -1 out of memory (res then holds nothing to free). */
 int	smtp_job(const struct smtp_cfg *, struct smtp_conn *,
 	    const struct rjob *, int msgfd, struct rres *res);
 /* smtp_quit: QUIT and close, if open */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "arc.h"
+#include "authres.h"
 #include "buf.h"
 #include "dkim.h"
 #include "exitcode.h"
@@ -206,11 +207,26 @@ arc_ask_sign(void *arg, const struct dkim_sigreq *q, struct dkim_sigout *o,
 	return -1;
 }
 
+/* our_ar - the first Authentication-Results field of fs that names our
+ * authserv-id, or NULL.  smtpd puts its own first and removes any that
+ * claim our id (verify.c), so this is smtpd's; whatever came with the
+ * message for another id (some other ADMD's, or forged) is not ours to
+ * vouch for: the AAR must be this ADMD's results (RFC 8617 4.1.1) */
+static const struct dkim_field *
+our_ar(const struct dkim_fields *fs, const char *id)
+{
+	for (size_t i = 0; i < fs->n; i++)
+		if (ar_is_ours(fs->f[i].p, fs->f[i].n, id))
+			return &fs->f[i];
+	return NULL;
+}
+
 /* arc_fields - an ARC set (RFC 8617) for a message smtpd verified
- * (ENV_VERIFIED: its first field is our Authentication-Results) that
- * leaves for another host: sealed with arc_domain's rsa-sha256 key in
- * sandmail-sign, cv= from the chain it came with; "" when not sealed,
- * NULL when signing failed (try again later) */
+ * (ENV_VERIFIED: it carries our Authentication-Results) that leaves
+ * for another host: sealed with arc_domain's rsa-sha256 key in
+ * sandmail-sign, cv= from the chain it came with, the AAR our field's
+ * value; "" when not sealed, NULL when signing failed (try again
+ * later) */
 static const char *
 arc_fields(struct send *s, struct live *l, int fd)
 {
@@ -219,7 +235,7 @@ arc_fields(struct send *s, struct live *l, int fd)
 	struct dkim_sigreq q = { .alg = DKIM_RSA_SHA256,
 	    .hc = DKIM_RELAXED, .bc = DKIM_RELAXED };
 	const struct sign_key *k;
-	const struct dkim_field *f;
+	const struct dkim_field *f = NULL;
 	const char *av;
 	size_t an;
 
@@ -229,14 +245,12 @@ arc_fields(struct send *s, struct live *l, int fd)
 	    read_mess(fd, &m) == -1 ||
 	    (m.len > 0 && memmem(m.p, m.len, "\r\n", 2) != NULL) ||
 	    dkim_fields_split(&fs, m.p ? m.p : "", m.len) == -1 ||
-	    fs.n == 0 || !dkim_field_is(&fs.f[0], "authentication-results",
-	    22)) {
+	    (f = our_ar(&fs, s->c.authserv_id)) == NULL) {
 		log_kv("arc", "id", l->m->id, "sealed", "no", "why", k == NULL ?
 		    "no rsa key for arc_domain" : "no field of ours", NULL);
 		buf_free(&m);
 		return l->dkim = strdup("");
 	}
-	f = &fs.f[0];
 	av = dkim_field_value(f, &an);
 	q.domain = s->c.arc_domain;
 	q.selector = k->selector;

@@ -46,6 +46,7 @@ struct route {
 	char		 name[256];	/* what to resolve, or the literal */
 	uint32_t	 port;
 	int		 literal;
+	int		 addrlit;	/* the recipient's own address literal */
 	int		 lmtp;		/* "lmtp:" value: enum job_proto */
 	char		 user[256], pass[256];
 	char		 tls[24];	/* tls_policy value, or mta-sts[-testing] */
@@ -690,7 +691,7 @@ route_get(struct send *s, const struct rcpt *r, struct route *rt)
 			if (strncasecmp(a, "IPv6:", 5) == 0)
 				a += 5, n -= 5;
 			cpy(rt->name, sizeof rt->name, a, n);
-			rt->literal = 1;
+			rt->literal = rt->addrlit = 1;
 		}
 	}
 	/* no tls_policy entry: the job carries none, and rspawn applies
@@ -801,7 +802,9 @@ tlsa_copy(struct route_host *h, const struct route_host *src)
 
 /* hosts_for - the job's hosts.  Those of the domain's own MX set carry
  * resolve's word on it (REQUIRETLS needs a secure one, RFC 8689 4.2.1);
- * a host the routes table names was chosen by the administrator */
+ * a host the routes table names was chosen by the administrator; the
+ * recipient's own address literal was chosen by nobody we trust, and
+ * has no host name for REQUIRETLS's certificate check (MX_LITERAL) */
 static int
 hosts_for(struct send *s, struct rjob *rj, const struct route *rt,
     const struct rcache *c, const char *domain)
@@ -831,7 +834,8 @@ hosts_for(struct send *s, struct rjob *rj, const struct route *rt,
 				return -1;
 		if (src != NULL && tlsa_copy(&h[i], src) == -1)
 			return -1;
-		h[i].mx = routed ? MX_ROUTE : src->mx;
+		h[i].mx = rt->addrlit ? MX_LITERAL : routed ? MX_ROUTE :
+		    src->mx;
 	}
 	(void)s;
 	return 0;

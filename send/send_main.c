@@ -140,6 +140,7 @@ settings(struct send *s, const struct conf *cf)
 	ids(cf, "user_alias", "nobody", &c->auid, &c->agid);
 	c->srs_domain = conf_str(cf, "srs_domain", NULL);
 	c->arc_domain = conf_str(cf, "arc_domain", NULL);
+	c->authserv_id = conf_str(cf, "smtpd_authserv_id", c->hostname);
 	c->srs_exclude = conf_str(cf, "srs_exclude", NULL);
 	c->srs_maxdays = (unsigned)(conf_secs(cf, "srs_max_age", 21 * 86400) /
 	    86400);

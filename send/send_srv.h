@@ -53,6 +53,9 @@ struct sconf {
 	unsigned	 srs_maxdays;	/* srs_max_age */
 	const char	*arc_domain;	/* ARC-seal verified mail relayed, with
 					 * this domain's rsa key, or NULL */
+	const char	*authserv_id;	/* smtpd_authserv_id: whose
+					 * Authentication-Results the ARC
+					 * set's AAR carries */
 };
 
 /* the tables send maps, kept current by lib/tbl.h's tblset */

@@ -39,13 +39,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <seccomp.h>
@@ -55,16 +51,12 @@
 #include "sbx.h"
 #include "smtpd.h"
 
-
-#define EPERM_IF(ctx, nr, ...) \
-	seccomp_rule_add((ctx), SCMP_ACT_ERRNO(EPERM), (nr), __VA_ARGS__)
-
 /* deny_ids - set*id only to id (every argument), or never (id -1) */
 static int
 deny_ids(scmp_filter_ctx ctx, int nr, unsigned id)
 {
 	if (id == (unsigned)-1)
-		return EPERM_IF(ctx, nr, 0);
+		return SBX_EPERM_IF(ctx, nr, 0);
 	for (unsigned i = 0; i < 3; i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 1,
 		    (struct scmp_arg_cmp){ i, SCMP_CMP_NE, id, 0 }) < 0)
@@ -82,67 +74,32 @@ deny_writes(scmp_filter_ctx ctx)
 	for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++) {
 		scmp_datum_t b = (scmp_datum_t)bits[i];
 
-		if (EPERM_IF(ctx, SCMP_SYS(open), 1,
+		if (SBX_EPERM_IF(ctx, SCMP_SYS(open), 1,
 		    SCMP_A1(SCMP_CMP_MASKED_EQ, b, b)) < 0 ||
-		    EPERM_IF(ctx, SCMP_SYS(openat), 1,
+		    SBX_EPERM_IF(ctx, SCMP_SYS(openat), 1,
 		    SCMP_A2(SCMP_CMP_MASKED_EQ, b, b)) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* deny_build - the filter's rules into ctx */
+/* deny_build - the filter's rules into ctx (arg: the smtpd_cfg) */
 static int
-deny_build(scmp_filter_ctx ctx, uid_t uid, gid_t gid)
+deny_build(scmp_filter_ctx ctx, const void *arg)
 {
+	const struct smtpd_cfg *cfg = arg;
+
 	/* lib's list, removals and renames too; its sendto rule leaves
 	 * UDP on connected sockets only (the DNSBL's) */
 	if (sbx_deny_base(ctx, 1) == -1)
 		return -1;
 	if (deny_writes(ctx) == -1 ||
-	    deny_ids(ctx, SCMP_SYS(setresuid), (unsigned)uid) == -1 ||
-	    deny_ids(ctx, SCMP_SYS(setresgid), (unsigned)gid) == -1 ||
-	    EPERM_IF(ctx, SCMP_SYS(setgroups), 1,
+	    deny_ids(ctx, SCMP_SYS(setresuid), (unsigned)cfg->uid) == -1 ||
+	    deny_ids(ctx, SCMP_SYS(setresgid), (unsigned)cfg->gid) == -1 ||
+	    SBX_EPERM_IF(ctx, SCMP_SYS(setgroups), 1,
 	    SCMP_A0(SCMP_CMP_NE, 0)) < 0)
 		return -1;
 	return 0;
-}
-
-/* deny_list - the filter, compiled in a short-lived child and loaded
- * here: libseccomp's work would leave free chunks all over the
- * listener's heap, which its forked sessions' mallocs would land in
- * (a page copied each; sandbox.c does the same for theirs) */
-static int
-deny_list(uid_t uid, gid_t gid)
-{
-	static char b[64 * 1024];
-	struct sock_fprog prog;
-	scmp_filter_ctx ctx;
-	size_t n = 0;
-	ssize_t k;
-	int p[2], st;
-	pid_t pid;
-
-	if (pipe2(p, O_CLOEXEC) == -1 || (pid = fork()) == -1)
-		return -1;
-	if (pid == 0) {
-		close(p[0]);
-		_exit((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL ||
-		    deny_build(ctx, uid, gid) == -1 ||
-		    seccomp_export_bpf(ctx, p[1]) < 0 ? 1 : 0);
-	}
-	close(p[1]);
-	while ((k = read(p[0], b + n, sizeof b - n)) > 0 && n < sizeof b)
-		n += (size_t)k;
-	close(p[0]);
-	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || n == 0 ||
-	    n == sizeof b || n % sizeof(struct sock_filter) != 0)
-		return errno = EINVAL, -1;
-	prog.len = (unsigned short)(n / sizeof(struct sock_filter));
-	prog.filter = (struct sock_filter *)b;
-	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
 
 /* dir_fd - the directory of path (path itself if dir), O_PATH; or -1 */
@@ -163,20 +120,6 @@ dir_fd(const char *path, int dir)
 	fd = open(d, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	free(d);
 	return fd;
-}
-
-/* listener_drop - as root: user_smtpd, CAP_DAC_READ_SEARCH alone
- * (the bounding set too), not dumpable; as another user: nothing */
-static int
-listener_drop(const struct smtpd_cfg *cfg)
-{
-	if (geteuid() != 0)
-		return 0;
-	if (cfg->uid == (uid_t)-1 || priv_keep_caps(cfg->uid, cfg->gid,
-	    1ull << CAP_DAC_READ_SEARCH) == -1)
-		return -1;
-	priv_nodump();		/* the uid change reset it: the TLS key */
-	return 0;
 }
 
 /* listener_sandbox - see above; ports: the TCP ports the listener
@@ -204,7 +147,9 @@ listener_sandbox(const struct smtpd_cfg *cfg, const uint16_t *ports,
 	for (size_t i = 0; sbx_sanitizer_dirs[i] != NULL && n < 7; i++)
 		if ((fd = dir_fd(sbx_sanitizer_dirs[i], 1)) >= 0)
 			r[n++] = (struct ll_rule){ fd, LL_READ };
-	if (listener_drop(cfg) == -1) {
+	/* as root: user_smtpd, CAP_DAC_READ_SEARCH alone */
+	if (priv_listener_drop(cfg->uid, cfg->gid,
+	    1ull << CAP_DAC_READ_SEARCH) == -1) {
 		while (n > 0)
 			close(r[--n].fd);
 		return -1;
@@ -216,5 +161,5 @@ listener_sandbox(const struct smtpd_cfg *cfg, const uint16_t *ports,
 		return -1;
 	if (k == 1)
 		ll_missing();
-	return deny_list(cfg->uid, cfg->gid);
+	return sbx_deny_load(deny_build, cfg);
 }

@@ -4,7 +4,9 @@ Fixtures here are generic: where the build is, free loopback ports,
 starting and stopping real processes.  Each area keeps its own helpers in
 tests/integration/<area>util.py so work on one area never edits another's.
 """
+import importlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +23,35 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 def prog(name):
     """Path of a built program, e.g. prog('sandmail-smtpd')."""
     return os.path.join(BUILD, name)
+
+
+def need(program, package=None):
+    """Fail, never skip, unless program is on PATH (or, a path, is
+    executable): scripts/deps installs everything the tests use, so a
+    missing one is a broken machine, and a skip would hide it.  Skips
+    are for what no package gives (not being root, no IPv6)."""
+    found = (os.access(program, os.X_OK) if os.path.isabs(program) else
+             shutil.which(program) is not None)
+    if not found:
+        pytest.fail(f"{os.path.basename(program)} is not installed ("
+                    f"{package + ', ' if package else ''}scripts/deps)",
+                    pytrace=False)
+
+
+def need_module(name, package):
+    """The Python module name, imported; fail (as need) without it"""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        pytest.fail(f"Python module {name} is not installed ({package}, "
+                    "scripts/deps)", pytrace=False)
+
+
+@pytest.fixture
+def dnsmasq_installed():
+    """for tests that start a dnsmasq (dnsutil.start_dnsmasq): mark them
+    pytest.mark.usefixtures("dnsmasq_installed")"""
+    need("dnsmasq", "dnsmasq-base")
 
 
 def free_port(host="127.0.0.1"):

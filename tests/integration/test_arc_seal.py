@@ -36,33 +36,33 @@ def txt_option(name, txt):
     return f"--txt-record={name}," + ",".join(chunks)
 
 
-@pytest.fixture
-def arc_system(procs, tmp_path):
-    pytest.importorskip("dnsutil")
-    if shutil.which("dnsmasq") is None:
-        pytest.skip("dnsmasq not installed")
-    from test_remote_e2e import make_system
+def arc_keys(tmp_path, upstream=True, **conf):
+    """example.test's key a1 (in the dkim table, for sandmail-sign) and
+    upstream.test's u1 (dkimpy's, upstream's), in tmp_path/keys;
+    (ours, up or None, the sandmail.conf settings with conf)"""
+    from e2eutil import signing_conf
     d = str(tmp_path)
     kd = os.path.join(d, "keys")
     os.makedirs(kd)
     ours = keygen(kd, "example.test", "a1")
-    up = keygen(kd, "upstream.test", "u1")
-    with open(os.path.join(d, "dkim"), "w") as f:
-        f.write(f"example.test a1 {ours[0]}\n")
-    conf = {"arc_domain": "example.test"}
-    if os.geteuid() == 0:
-        conf["user_sign"] = "nobody"
-    s = make_system(procs, tmp_path, conf=conf, verify=True, dns_extra=[
-        txt_option("a1._domainkey.example.test", ours[1]),
-        txt_option("u1._domainkey.upstream.test", up[1])],
-        tables={"aliases": "fwd@example.test b@dest.test\n",
-                "relayclients": ""})
-    s.records = {b"a1._domainkey.example.test.": ours[1].encode(),
-                 b"u1._domainkey.upstream.test.": up[1].encode()}
-    s.upkey = open(up[0], "rb").read()
-    yield s
-    procs.stop(s.start_proc)
-    s.start_logfile.close()
+    up = keygen(kd, "upstream.test", "u1") if upstream else None
+    return ours, up, signing_conf(d, f"example.test a1 {ours[0]}\n",
+                                  **conf)
+
+
+@pytest.fixture
+def arc_system(procs, tmp_path):
+    from e2eutil import running_system
+    ours, up, conf = arc_keys(tmp_path, arc_domain="example.test")
+    with running_system(procs, tmp_path, conf=conf, verify=True, dns_extra=[
+            txt_option("a1._domainkey.example.test", ours[1]),
+            txt_option("u1._domainkey.upstream.test", up[1])],
+            tables={"aliases": "fwd@example.test b@dest.test\n",
+                    "relayclients": ""}) as s:
+        s.records = {b"a1._domainkey.example.test.": ours[1].encode(),
+                     b"u1._domainkey.upstream.test.": up[1].encode()}
+        s.upkey = open(up[0], "rb").read()
+        yield s
 
 
 def relay(s, msg):
@@ -163,27 +163,12 @@ def test_unverified_forward_is_not_sealed(arc_system):
 def test_arc_domain_without_key_is_said(procs, tmp_path):
     """An arc_domain with no rsa key in the dkim table seals nothing;
     send says so when it starts instead of staying silent."""
-    pytest.importorskip("dnsutil")
-    if shutil.which("dnsmasq") is None:
-        pytest.skip("dnsmasq not installed")
-    from test_remote_e2e import make_system
-    d = str(tmp_path)
-    kd = os.path.join(d, "keys")
-    os.makedirs(kd)
-    key, _ = keygen(kd, "example.test", "a1")
-    with open(os.path.join(d, "dkim"), "w") as f:
-        f.write(f"example.test a1 {key}\n")
-    conf = {"arc_domain": "nokey.test"}
-    if os.geteuid() == 0:
-        conf["user_sign"] = "nobody"
-    s = make_system(procs, tmp_path, conf=conf, verify=True)
-    try:
+    from e2eutil import running_system
+    _, _, conf = arc_keys(tmp_path, upstream=False, arc_domain="nokey.test")
+    with running_system(procs, tmp_path, conf=conf, verify=True) as s:
         wait_for(lambda: b"no rsa key for arc_domain" in
                  open(s.start_log, "rb").read(), timeout=30,
                  what="send's warning")
-    finally:
-        procs.stop(s.start_proc)
-        s.start_logfile.close()
 
 
 def test_second_sandmail_verifies_the_chain(procs, tmp_path):
@@ -194,20 +179,13 @@ def test_second_sandmail_verifies_the_chain(procs, tmp_path):
     DNS (arc=pass, 1 set, d=example.test), reads in it what A saw
     (spf=fail, dkim=pass), finds the signature still good, and the SRS
     sender passes SPF as example.test's."""
-    pytest.importorskip("dnsutil")
-    if shutil.which("dnsmasq") is None:
-        pytest.skip("dnsmasq not installed")
     from dnsutil import start_dnsmasq
+    from e2eutil import running_system
     from smtpdutil import Smtpd
-    from test_remote_e2e import make_system
     d = str(tmp_path)
-    kd = os.path.join(d, "keys")
-    os.makedirs(kd)
-    ours = keygen(kd, "example.test", "a1")
-    up = keygen(kd, "upstream.test", "u1")
-    with open(os.path.join(d, "dkim"), "w") as f:
-        f.write(f"example.test a1 {ours[0]}\n")
     secret = os.path.join(d, "srs.secret")
+    ours, up, conf = arc_keys(tmp_path, arc_domain="example.test",
+                              srs_domain="example.test", srs_secret=secret)
     with open(secret, "wb") as f:
         f.write(b"a secret of test_arc_seal, 32 bytes or more\n")
     os.chmod(secret, 0o600)
@@ -225,16 +203,11 @@ def test_second_sandmail_verifies_the_chain(procs, tmp_path):
               tables={"domains": "dest.test local\n",
                       "localusers": "b 1000:1000:/home/b\n",
                       "aliases": ""})
-    conf = {"arc_domain": "example.test", "srs_domain": "example.test",
-            "srs_secret": secret}
-    if os.geteuid() == 0:
-        conf["user_sign"] = "nobody"
-    a = make_system(procs, tmp_path, conf=conf, verify=True,
-                    dns_extra=recs,
-                    routes=lambda port: f"dest.test [127.0.0.1]:{b.port}\n",
-                    tables={"aliases": "fwd@example.test b@dest.test\n",
-                            "relayclients": ""})
-    try:
+    with running_system(
+            procs, tmp_path, conf=conf, verify=True, dns_extra=recs,
+            routes=lambda port: f"dest.test [127.0.0.1]:{b.port}\n",
+            tables={"aliases": "fwd@example.test b@dest.test\n",
+                    "relayclients": ""}) as a:
         msg = MSG.replace(b"a@sender.test", b"a@upstream.test")
         signed = dkim.sign(msg, b"u1", b"upstream.test",
                            open(up[0], "rb").read(),
@@ -243,9 +216,6 @@ def test_second_sandmail_verifies_the_chain(procs, tmp_path):
             c.sendmail("a@upstream.test", ["fwd@example.test"], signed)
         (env, data), = wait_for(lambda: b.messages(), timeout=60,
                                 what="the forward at B").values()
-    finally:
-        procs.stop(a.start_proc)
-        a.start_logfile.close()
     head = data.split(b"\n\n")[0].decode()
     unfolded = re.sub(r"\n[ \t]+", " ", head)
     ours_b = unfolded.split("\n")[0]

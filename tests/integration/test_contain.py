@@ -421,29 +421,6 @@ def strangers(scene):
 LISTENER_ATTACKS = ALL + ["connect-unix", "signal-root", "signal-other"]
 
 
-@pytest.mark.skipif(not ROOT, reason="root's powers are taken away as root")
-def test_smtpd_listener_contains_an_attacker(scene, strangers):
-    """The smtpd listener after its set-up (smtpd/lsbx.c), started as
-    root as installed: it is user_smtpd now, keeping CAP_DAC_READ_SEARCH
-    only; Landlock lets it read only its tables and TLS files, make no TCP
-    connection but to a policy service, signal no process outside its
-    own (its sessions); its deny-list filter stops every file change,
-    exec, ptrace, new namespace, addressed UDP and any uid but
-    user_smtpd's.  Before, as root, it reached a root-only UNIX socket
-    and signalled init and another user's process."""
-    attacks = LISTENER_ATTACKS
-    got = probe(scene, "smtpd-listener", attacks, *strangers)
-    assert_blocked(got, attacks)
-    # root's DAC would allow all these: only the confinement stops them
-    assert got["read-secret"] == "blocked EACCES"
-    assert got["connect-unix"] == "blocked EACCES"
-    assert got["signal-root"] == "blocked EPERM"
-    assert got["signal-other"] == "blocked EPERM"
-    assert got["setuid-root"] == "blocked EPERM"
-    assert got["create-root"].startswith("blocked")
-    assert_untouched(scene)
-
-
 # what a pop3d listener's children must keep, so it keeps it too: any
 # uid but root (the mailbox owner) and, as that user, reading, creating,
 # renaming and removing files wherever that user may (a maildir may be
@@ -452,27 +429,47 @@ POP3_LISTENER_KEEPS = {"read-out", "create-abs", "create-dirfd-abs",
                        "create-dotdot", "rename-out", "unlink-out",
                        "maildir", "setuid-other"}
 
+# each listener role: the attacks it must stop, and the answers of those
+# that root's DAC would allow (only the confinement stops them).  pop3d's
+# keeps what its children need; with CAP_SETGID it could take a system
+# group (shadow) or add it as a supplementary one: groups below
+# local_gid_min and any supplementary group are refused (both SUCCEEDED
+# before)
+LISTENER_EXACT = {"read-secret": "blocked EACCES",
+                  "connect-unix": "blocked EACCES",
+                  "signal-root": "blocked EPERM",
+                  "signal-other": "blocked EPERM",
+                  "setuid-root": "blocked EPERM"}
+LISTENER_ROLES = {
+    "smtpd-listener": (LISTENER_ATTACKS, LISTENER_EXACT),
+    "pop3-listener": (
+        [a for a in LISTENER_ATTACKS if a not in POP3_LISTENER_KEEPS] +
+        ["setgid-system", "setgroups-system"],
+        dict(LISTENER_EXACT, **{"unlink-root": "blocked EACCES"})),
+}
+
 
 @pytest.mark.skipif(not ROOT, reason="root's powers are taken away as root")
-def test_pop3_listener_contains_an_attacker(scene, strangers):
-    """The pop3d listener after its set-up (pop3d/lsbx.c), started as
-    root: user_pop3d with CAP_SETUID and CAP_SETGID alone; Landlock: no
-    exec, no TCP, no signal outside its own; its deny-list: no link,
-    mkdir, chmod, ptrace, namespace, exec, bind, uid 0.  Before, it was
-    root, unfiltered: every attack here SUCCEEDED."""
-    attacks = [a for a in LISTENER_ATTACKS if a not in POP3_LISTENER_KEEPS]
-    # with CAP_SETGID it could take a system group (shadow) or add it as
-    # a supplementary one: groups below local_gid_min and any
-    # supplementary group are refused (both SUCCEEDED before)
-    attacks += ["setgid-system", "setgroups-system"]
-    got = probe(scene, "pop3-listener", attacks, *strangers)
+@pytest.mark.parametrize("role", sorted(LISTENER_ROLES))
+def test_listener_contains_an_attacker(scene, strangers, role):
+    """A listener after its set-up, started as root as installed.  The
+    smtpd listener (smtpd/lsbx.c) is user_smtpd now, keeping
+    CAP_DAC_READ_SEARCH only; Landlock lets it read only its tables and
+    TLS files, make no TCP connection but to a policy service, signal no
+    process outside its own (its sessions); its deny-list filter stops
+    every file change, exec, ptrace, new namespace, addressed UDP and any
+    uid but user_smtpd's.  The pop3d listener (pop3d/lsbx.c) is
+    user_pop3d with CAP_SETUID and CAP_SETGID alone; Landlock: no exec,
+    no TCP, no signal outside its own; its deny-list: no link, mkdir,
+    chmod, ptrace, namespace, exec, bind, uid 0.  Before, as root, both
+    reached a root-only UNIX socket and signalled init and another
+    user's process (pop3d's: every attack here SUCCEEDED)."""
+    attacks, exact = LISTENER_ROLES[role]
+    got = probe(scene, role, attacks, *strangers)
     assert_blocked(got, attacks)
-    assert got["read-secret"] == "blocked EACCES"
-    assert got["connect-unix"] == "blocked EACCES"
-    assert got["signal-root"] == "blocked EPERM"
-    assert got["signal-other"] == "blocked EPERM"
-    assert got["setuid-root"] == "blocked EPERM"
-    assert got["unlink-root"] == "blocked EACCES"
+    for a, want in exact.items():
+        assert got[a] == want, (a, got[a])
+    assert got["create-root"].startswith("blocked")
     assert_untouched(scene)
 
 

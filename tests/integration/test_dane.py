@@ -35,7 +35,7 @@ import tempfile
 
 import pytest
 
-from conftest import prog, wait_for
+from conftest import need, prog, wait_for
 from dnsutil import query_packet, udp_free_port
 from remoteutil import SMTPServer, common_port, make_ca
 from smtpdutil import Smtpd
@@ -43,9 +43,12 @@ from stsutil import make_ca as make_ca_only, make_cert
 from test_remote import MSG
 from test_remote_e2e import submit
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("unbound") is None or shutil.which("ldns-signzone") is None,
-    reason="unbound and ldnsutils not installed (scripts/deps)")
+
+
+@pytest.fixture(autouse=True)
+def validator_installed():
+    need("unbound")
+    need("ldns-signzone", "ldnsutils")
 
 ADDR = {n: f"127.0.83.{n}" for n in range(1, 9)}
 

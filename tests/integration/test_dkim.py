@@ -6,16 +6,15 @@ with signatures dkimpy and OpenDKIM verify, made by sandmail-sign."""
 import base64
 import os
 import re
-import shutil
 import smtplib
 import stat
 import subprocess
 
 import pytest
 
-from conftest import prog, wait_for
+from conftest import need, need_module, prog, wait_for
 
-dkim = pytest.importorskip("dkim")
+dkim = need_module("dkim", "python3-dkim")
 
 DOMAIN = "example.org"
 
@@ -91,8 +90,7 @@ def dkimpy_results(msg, keys):
 def opendkim_results(msg, keys, tmp):
     """OpenDKIM's (opendkim -t, test keys from a file) Authentication-
     Results, as {selector: result}."""
-    if shutil.which("opendkim") is None:
-        pytest.skip("opendkim not installed")
+    need("opendkim")
     kf = os.path.join(tmp, "testkeys")
     with open(kf, "w") as f:
         for s in ("r1", "e1"):
@@ -189,7 +187,7 @@ def dkimpy_keys(tmp):
     pub = subprocess.run(["openssl", "rsa", "-in", rk, "-pubout",
                           "-outform", "DER"], check=True,
                          capture_output=True).stdout
-    nacl = pytest.importorskip("nacl.signing")
+    nacl = need_module("nacl.signing", "python3-nacl")
     sk = nacl.SigningKey.generate()
     return (open(rk, "rb").read(),
             "v=DKIM1; k=rsa; p=" + base64.b64encode(pub).decode(),
@@ -232,9 +230,7 @@ def test_verify_accepts_dkimpy_and_rejects_changes(canon, tmp_path):
 
 @pytest.fixture
 def signing_system(procs, tmp_path, keys):
-    pytest.importorskip("dnsutil")
-    if shutil.which("dnsmasq") is None:
-        pytest.skip("dnsmasq not installed")
+    need("dnsmasq", "dnsmasq-base")
     from test_remote_e2e import make_system
     with open(os.path.join(str(tmp_path), "dkim"), "w") as f:
         f.write("# domain selector keyfile\n"
@@ -300,8 +296,7 @@ def test_records_for_the_domain(keys):
 def test_submission_with_auth_arrives_signed(procs, tmp_path, keys):
     """Mail relayed through submission (STARTTLS, AUTH PLAIN; no relay
     clients at all) reaches the MX host signed; dkimpy verifies it."""
-    if shutil.which("dnsmasq") is None:
-        pytest.skip("dnsmasq not installed")
+    need("dnsmasq", "dnsmasq-base")
     from dnsutil import start_dnsmasq
     from remoteutil import SMTPServer, common_port
     from test_smtpd_tls import TlsSmtpd

@@ -24,24 +24,19 @@ REC2 = "v=DMARC1; p=none; rua=mailto:x@dest.test"
 
 @pytest.fixture
 def system(procs, tmp_path):
-    pytest.importorskip("dnsutil")
-    if shutil.which("dnsmasq") is None:
-        pytest.skip("dnsmasq not installed")
-    from test_remote_e2e import make_system
+    from e2eutil import running_system
     # a file: on dnsmasq's command line a comma would start another
     # string and quotes would be text
     extra = os.path.join(str(tmp_path), "dmarc.conf")
     with open(extra, "w") as f:
         f.write(f'txt-record=_dmarc.dest.test,"{REC}"\n'
                 f'txt-record=_dmarc.sink.test,"{REC2}"\n')
-    s = make_system(procs, tmp_path, verify=True, dns_extra=[
-        f"--conf-file={extra}", "--txt-record=dest.test,v=spf1 -all",
-        "--txt-record=sink.test,v=spf1 -all",
-        "--txt-record=dest.test._report._dmarc.sink.test,v=DMARC1"],
-        tables={"relayclients": ""})
-    yield s
-    procs.stop(s.start_proc)
-    s.start_logfile.close()
+    with running_system(procs, tmp_path, verify=True, dns_extra=[
+            f"--conf-file={extra}", "--txt-record=dest.test,v=spf1 -all",
+            "--txt-record=sink.test,v=spf1 -all",
+            "--txt-record=dest.test._report._dmarc.sink.test,v=DMARC1"],
+            tables={"relayclients": ""}) as s:
+        yield s
 
 
 def msg(frm, subj):

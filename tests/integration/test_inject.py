@@ -4,7 +4,6 @@ PHP's mail() and mutt call sendmail."""
 import os
 import pwd
 import re
-import shutil
 import socket
 import subprocess
 
@@ -287,8 +286,7 @@ def test_smtpd_local_mode_never_on_network(conf):
         x.close()
 
 
-@pytest.mark.skipif(shutil.which("dnsmasq") is None,
-                    reason="dnsmasq not installed")
+@pytest.mark.usefixtures("dnsmasq_installed")
 def test_bs_relays_to_next_hop(procs, tmp_path):
     """The whole way: a piped sendmail -bs to a remote recipient, routed
     by the routes table to a test server on loopback."""

@@ -16,13 +16,15 @@ import localutil as lu
 from conftest import wait_for
 from test_remote_e2e import make_system
 
-pytestmark = [
-    pytest.mark.skipif(not dovecotutil.available() or
-                       not os.path.exists("/usr/lib/dovecot/lmtp"),
-                       reason="dovecot-lmtpd is not installed"),
-    pytest.mark.skipif(shutil.which("dnsmasq") is None,
-                       reason="dnsmasq not installed"),
-]
+pytestmark = pytest.mark.usefixtures("dnsmasq_installed")
+
+
+@pytest.fixture(autouse=True)
+def dovecot_lmtpd_installed():
+    if (not dovecotutil.available() or
+            not os.path.exists("/usr/lib/dovecot/lmtp")):
+        pytest.fail("dovecot-lmtpd is not installed (scripts/deps)",
+                    pytrace=False)
 
 USERS = ("alice", "bob", "carol", "dave")
 SIEVE = b"""require ["fileinto", "mailbox"];

@@ -10,8 +10,13 @@ import pytest
 import dovecotutil
 import localutil as lu
 
-pytestmark = pytest.mark.skipif(not dovecotutil.available(),
-                                reason="dovecot is not installed")
+
+
+@pytest.fixture(autouse=True)
+def dovecot_installed():
+    if not dovecotutil.available():
+        pytest.fail("dovecot is not installed (dovecot-imapd, scripts/deps)",
+                    pytrace=False)
 
 USER, PASS = "alice", "s3cret-pw"
 RCPT = "alice@example.org"

@@ -5,12 +5,11 @@ sandmail.conf(5) must name every key the default configuration lists."""
 import glob
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, need
 
 PAGES = sorted(glob.glob(os.path.join(ROOT, "doc", "*.[1-8]")))
 STRICT = ("sandmail.conf.5", "sandmail-inject.8", "sandmail-check.8",
@@ -30,8 +29,7 @@ def test_there_are_pages():
 
 @pytest.mark.parametrize("page", PAGES, ids=name)
 def test_man_renders(page):
-    if not shutil.which("man"):
-        pytest.skip("man is not installed")
+    need("man", "man-db")
     r = subprocess.run(["man", "--warnings", "-l", page],
                        env=dict(os.environ, MANWIDTH="80", MANPAGER="cat",
                                 PAGER="cat"),
@@ -43,8 +41,7 @@ def test_man_renders(page):
 
 @pytest.mark.parametrize("page", PAGES, ids=name)
 def test_mandoc_lint(page):
-    if not shutil.which("mandoc"):
-        pytest.skip("mandoc is not installed")
+    need("mandoc")
     level = "warning" if name(page) in STRICT else "error"
     r = subprocess.run(["mandoc", "-T", "lint", "-W", level, page],
                        capture_output=True, text=True, timeout=60)

@@ -5,7 +5,6 @@ rspamd's DKIM module (its milter mode).  The key is served by a real
 dnsmasq on loopback, as in test_verify.py; each filter's own
 Authentication-Results field, read back from the queue, says pass for
 the good message and fail for the changed one."""
-import base64
 import os
 import re
 import shutil
@@ -14,23 +13,15 @@ import subprocess
 import pytest
 
 import dnsutil
+from e2eutil import rsa_key
 from smtpdutil import Smtpd
 from test_smtpd_milter import start_rspamd
 
-from conftest import free_port, wait_port
+from conftest import free_port, need_module, wait_port
 
-dkim = pytest.importorskip("dkim")
+dkim = need_module("dkim", "python3-dkim")
 
 SERV = "mx.verify.test"     # OpenDKIM's authserv-id (AuthservID)
-
-
-def rsa_key(d):
-    k = os.path.join(d, "rsa.pem")
-    subprocess.run(["openssl", "genrsa", "-traditional", "-out", k, "2048"],
-                   check=True, capture_output=True)
-    pub = subprocess.run(["openssl", "rsa", "-in", k, "-pubout", "-outform",
-                          "DER"], check=True, capture_output=True).stdout
-    return k, "v=DKIM1; k=rsa; p=" + base64.b64encode(pub).decode()
 
 
 def key_and_dns(procs, d):

@@ -389,10 +389,9 @@ def test_under_tcpserver(site, procs):
     """One connection per exec on fd 0/1, the address from TCPREMOTEIP
     (loopback: plain logins allowed by the site's configuration)."""
     import shutil
-    from conftest import free_port, prog, wait_port
+    from conftest import free_port, need, prog, wait_port
+    need("tcpserver", "ucspi-tcp")
     tcpserver = shutil.which("tcpserver")
-    if tcpserver is None:
-        pytest.skip("ucspi-tcp is not installed")
     port = free_port()
     site.start_auth()
     log = open(site.logpath, "ab")

@@ -12,8 +12,13 @@ import dovecotutil
 import localutil as lu
 from pop3util import Pop3Site, connect, crlf, owner_ids
 
-pytestmark = pytest.mark.skipif(not dovecotutil.available(),
-                                reason="dovecot is not installed")
+
+
+@pytest.fixture(autouse=True)
+def dovecot_installed():
+    if not dovecotutil.available():
+        pytest.fail("dovecot is not installed (dovecot-imapd, scripts/deps)",
+                    pytrace=False)
 
 RCPT = "alice@example.org"
 SENDER = "bob@example.net"

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import Procs, proc_status, prog, wait_for
+from conftest import Procs, need, proc_status, prog, wait_for
 from queueutil import (QClient, QError, check_consistent, envelope, listing,
                        pstr, qinit, queue_dir, start_service, u32, write_conf)
 
@@ -589,8 +589,8 @@ def test_setuid_local_caller_is_attributed():
     from queueutil import decode_envelope
     if os.geteuid() != 0:
         pytest.skip("a set-uid copy and a mount namespace need root")
-    if not (shutil.which("unshare") and shutil.which("setpriv")):
-        pytest.skip("needs unshare and setpriv")
+    need("unshare", "util-linux")
+    need("setpriv", "util-linux")
     if os.path.exists("/etc/sandmail"):
         pytest.skip("/etc/sandmail exists here")
     d = tempfile.mkdtemp(prefix="qsetuid-", dir="/tmp")

@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from conftest import free_port, wait_for
+from conftest import free_port, need, wait_for
 from remoteutil import (ENV_8BITMIME, ENV_SMTPUTF8, Rspawn, SMTPServer,
                         common_port, make_ca, server_tls_ctx, write_conf)
 
@@ -641,8 +641,7 @@ def test_long_lines_to_smtp_sink(env, procs, request):
     import subprocess
     import tempfile
     import time
-    if shutil.which("smtp-sink") is None:
-        pytest.skip("smtp-sink (postfix) not installed")
+    need("smtp-sink", "postfix")
     dump = tempfile.mkdtemp(prefix="sandmail-sink-")
     os.chmod(dump, 0o777)
     request.addfinalizer(lambda: shutil.rmtree(dump, ignore_errors=True))

@@ -11,14 +11,13 @@ import time
 
 import pytest
 
-from conftest import prog, wait_for
+from conftest import need, prog, wait_for
 from dnsutil import start_dnsmasq
 from remoteutil import Rspawn, SMTPServer, common_port, write_conf
 from smtpdutil import Smtpd
 from test_remote import MSG
 
-pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None,
-                                reason="dnsmasq not installed")
+pytestmark = pytest.mark.usefixtures("dnsmasq_installed")
 
 
 def make_system(procs, tmp_path, routes=None, conf=None, tables=None,
@@ -94,8 +93,7 @@ def test_message_reaches_mx_host(system):
 
 
 def test_message_reaches_smtp_sink(system, request):
-    if shutil.which("smtp-sink") is None:
-        pytest.skip("smtp-sink (postfix) not installed")
+    need("smtp-sink", "postfix")
     # smtp-sink writes as nobody: a directory nobody can reach (pytest's
     # tmp_path is 0700 root's)
     dump = tempfile.mkdtemp(prefix="sandmail-sink-")

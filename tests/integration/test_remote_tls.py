@@ -9,7 +9,6 @@ send used to write "may" into every job without a tls_policy entry, so
 remote_tls was never read: none still used STARTTLS, encrypt and verify
 sent in clear text or to a server whose certificate did not match."""
 import os
-import shutil
 import subprocess
 
 import pytest
@@ -18,8 +17,7 @@ from conftest import BUILD, wait_for
 from remoteutil import SMTPServer, make_ca, server_tls_ctx
 from test_remote_e2e import make_system, submit
 
-pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None,
-                                reason="dnsmasq not installed")
+pytestmark = pytest.mark.usefixtures("dnsmasq_installed")
 
 
 @pytest.fixture

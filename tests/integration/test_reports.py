@@ -3,7 +3,6 @@
 "relayed" after a hand-off to a next hop without DSN and no report of
 ours when the next hop took the DSN request (RFC 3461 5.2.2, RFC 3464
 2.3.3), and success reports that do not show maildir file names."""
-import shutil
 import smtplib
 
 import pytest
@@ -88,8 +87,7 @@ def test_dsn_passed_on_no_report_of_ours(procs, tmp_path):
 
 # --- the whole system: resolve's answers, real rspawn, our MX servers ---
 
-pytestmark_e2e = pytest.mark.skipif(shutil.which("dnsmasq") is None,
-                                    reason="dnsmasq not installed")
+pytestmark_e2e = pytest.mark.usefixtures("dnsmasq_installed")
 
 
 @pytest.fixture

@@ -149,6 +149,24 @@ def test_insecure_mx_bounces_even_with_verified_tls(system, dns):
     assert s.mx[5].connections == 0
 
 
+def test_address_literal_bounces(system, dns):
+    """RFC 8689 4.2.1: the next hop's certificate must match the MX
+    host's name (or the domain's) as a DNS-ID; a recipient's address
+    literal has no name, and no MX lookup that DNSSEC or MTA-STS could
+    vouch for.  REQUIRETLS mail to one bounces at once (5.7.30),
+    nothing connected to, though the host there offers REQUIRETLS and a
+    certificate the CA file verifies; a routes entry would have been
+    the administrator's choice, the literal is the sender's."""
+    s = system(conf=dict(tls_conf(dns), tls_ca_file=dns["chain"]),
+               servers=(5,))
+    s.mx[5].ehlo.append("REQUIRETLS")
+    rcpt = f"a@[{ADDR[5]}]"
+    send_requiretls(s, rcpt)
+    ln = wait_line(s, "event=bounced", rcpt)
+    assert "5.7.30 REQUIRETLS" in ln and "address literal" in ln, ln
+    assert s.mx[5].connections == 0
+
+
 def test_rspawn_requiretls_needs_a_secure_route(procs, tmp_path):
     """rspawn alone, one verifiable host offering REQUIRETLS: the job's
     MX state decides.  A host of an insecure MX set is refused (5.7.30,

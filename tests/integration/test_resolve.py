@@ -2,7 +2,6 @@
 checks on answers): MX order, shuffle, implicit MX, null MX, NXDOMAIN,
 time-outs, TCP fallback, the cache."""
 import os
-import shutil
 import socket
 import struct
 
@@ -12,8 +11,7 @@ from conftest import prog
 from dnsutil import (FakeDNS, Resolver, answer_packet, start_dnsmasq,
                      udp_free_port, write_conf)
 
-pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None,
-                                reason="dnsmasq (dnsmasq-base) not installed")
+pytestmark = pytest.mark.usefixtures("dnsmasq_installed")
 
 ZONE = [
     "--local-ttl=300",

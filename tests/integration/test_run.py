@@ -280,8 +280,7 @@ def test_run_as_plain_user(tmp_path):
         s.cleanup()
 
 
-@pytest.mark.skipif(shutil.which("dnsmasq") is None,
-                    reason="dnsmasq not installed")
+@pytest.mark.usefixtures("dnsmasq_installed")
 def test_run_routes_by_mx(tmp_path, procs):
     """RUN_NAMESERVER: make run routes remote mail by the MX records of a
     loopback dnsmasq.  dest.test has two MX hosts: 127.0.0.3 (preference

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, ROOT, free_port, wait_for, wait_port
+from conftest import BUILD, ROOT, free_port, need, wait_for, wait_port
 from runutil import (describe, find_mail, mailbox_user, scratch,
                      system_conf, wait_gone, kill_all)
 
@@ -54,8 +54,7 @@ def _dfl():
 
 @pytest.fixture
 def services():
-    if not shutil.which("runsvdir"):
-        pytest.skip("runit is not installed")
+    need("runsvdir", "runit")
     d = scratch("sandmail-runit.")
     conf, maildir = system_conf(d)
     svdir = os.path.join(d, "service")

@@ -19,7 +19,8 @@ import pytest
 import queueutil
 import smtpdutil
 import tlsutil
-from conftest import free_port, prog, proc_status, wait_for, wait_port
+from conftest import (free_port, need, prog, proc_status, wait_for,
+                      wait_port)
 
 PASSWORD = "s3cret pass!"
 SENDERS = "alice alice@example.test,@alice.test\n"
@@ -476,11 +477,11 @@ def test_session_limit_421_inside_tls(procs, tmp_path):
     assert r.closed()
 
 
-@pytest.mark.skipif(shutil.which("tcpserver") is None, reason="no tcpserver")
 @pytest.mark.parametrize("mode", ["smtps", "submission"])
 def test_tcpserver_modes(procs, tmp_path, mode):
     """Under tcpserver: -m sets the mode of fd 0/1; the context and
     sandmail-auth are made per connection, before the sandbox."""
+    need("tcpserver", "ucspi-tcp")
     t = TlsSmtpd(procs, tmp_path, listen=False)
     port = free_port()
     with open(t.s.log, "ab") as lg:
@@ -505,8 +506,8 @@ def test_tcpserver_modes(procs, tmp_path, mode):
     assert env["proto"] == "ESMTPSA" and env["auth"] == "alice"
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="no swaks")
 def test_swaks_submission(srv):
+    need("swaks")
     base = ["swaks", "--server", f"127.0.0.1:{srv.sub}", "--tls",
             "--from", "alice@example.test", "--to", "someone@example.org",
             "--timeout", "20", "--helo", "client.test"]

@@ -28,30 +28,26 @@ def stamp(days_ago=0):
 
 @pytest.fixture
 def srs_system(procs, tmp_path):
-    pytest.importorskip("dnsutil")
-    if shutil.which("dnsmasq") is None:
-        pytest.skip("dnsmasq not installed")
-    from test_remote_e2e import make_system
+    from e2eutil import running_system
     secret = os.path.join(str(tmp_path), "srs.secret")
     with open(secret, "wb") as f:
         f.write(SECRET)
     os.chmod(secret, 0o600)
-    s = make_system(procs, tmp_path, conf={
-        "srs_domain": "example.test", "srs_secret": secret,
-        "srs_max_age": "10d", "srs_exclude": "excl.test, other.excl.test"},
-        tables={"aliases": "fwd@example.test b@dest.test\n"
-                           "local@example.test alice@example.test\n",
-                "relayclients": ""})
-    s.secret = secret
-    yield s
-    procs.stop(s.start_proc)
-    s.start_logfile.close()
+    with running_system(procs, tmp_path, conf={
+            "srs_domain": "example.test", "srs_secret": secret,
+            "srs_max_age": "10d",
+            "srs_exclude": "excl.test, other.excl.test"},
+            tables={"aliases": "fwd@example.test b@dest.test\n"
+                               "local@example.test alice@example.test\n",
+                    "relayclients": ""}) as s:
+        s.secret = secret
+        yield s
 
 
 @pytest.fixture
 def postsrsd(procs, srs_system):
-    if not os.access(POSTSRSD, os.X_OK):
-        pytest.skip("postsrsd not installed")
+    from conftest import need
+    need(POSTSRSD, "postsrsd")
     fwd, rev = free_port(), free_port()
     procs.start([POSTSRSD, f"-s{srs_system.secret}", "-dexample.test",
                  "-l127.0.0.1", "-4", f"-f{fwd}", f"-r{rev}"],

@@ -8,7 +8,6 @@ import email
 import gzip
 import json
 import os
-import shutil
 
 import pytest
 
@@ -16,8 +15,7 @@ from conftest import free_port
 from dnsutil import start_dnsmasq
 from stsutil import PolicyServer, StsClient, make_ca, make_cert, policy
 
-pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None,
-                                reason="dnsmasq not installed")
+pytestmark = pytest.mark.usefixtures("dnsmasq_installed")
 
 DOMAINS = ["good", "testing", "slow", "huge", "redirect", "garbage", "html",
            "wrongname", "gone", "nopolicy"]

@@ -8,7 +8,6 @@ import email
 import gzip
 import json
 import os
-import shutil
 import smtplib
 
 import pytest
@@ -19,8 +18,7 @@ from remoteutil import SMTPServer, common_port, server_tls_ctx
 from smtpdutil import Smtpd
 from stsutil import PolicyServer, make_ca, make_cert, policy
 
-pytestmark = pytest.mark.skipif(shutil.which("dnsmasq") is None,
-                                reason="dnsmasq not installed")
+pytestmark = pytest.mark.usefixtures("dnsmasq_installed")
 
 MSG = b"From: a@sender.test\nSubject: sts\n\nhello\n"
 # domain label -> the address of its MX host mx.LABEL.test

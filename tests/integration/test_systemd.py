@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, ROOT
+from conftest import BUILD, ROOT, need
 from runutil import scratch
 
 UNITS = os.path.join(ROOT, "scripts", "systemd")
@@ -21,8 +21,7 @@ UNITS = os.path.join(ROOT, "scripts", "systemd")
 
 @pytest.fixture(scope="module")
 def root():
-    if shutil.which("systemd-analyze") is None:
-        pytest.skip("no systemd-analyze (package systemd)")
+    need("systemd-analyze", "systemd")
     d = scratch("sandmail-systemd.")
     args = ["make", "-s", "install", f"DESTDIR={d}", "PREFIX=/usr/local"]
     if os.path.basename(BUILD) == "build-asan":

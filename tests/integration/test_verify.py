@@ -10,15 +10,16 @@ queue."""
 import base64
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
 
 import dnsutil
+from conftest import need, need_module
+from e2eutil import rsa_key
 from smtpdutil import Client, Smtpd
 
-dkim = pytest.importorskip("dkim")
+dkim = need_module("dkim", "python3-dkim")
 
 HOST = "test.example"   # the hostname queueutil writes: our authserv-id
 RCPT = "alice@example.test"
@@ -33,17 +34,8 @@ def txt(name, text):
     return "--txt-record=" + ",".join([name] + chunks(text))
 
 
-def rsa_key(tmp):
-    k = os.path.join(tmp, "rsa.pem")
-    subprocess.run(["openssl", "genrsa", "-traditional", "-out", k, "2048"],
-                   check=True, capture_output=True)
-    pub = subprocess.run(["openssl", "rsa", "-in", k, "-pubout", "-outform",
-                          "DER"], check=True, capture_output=True).stdout
-    return k, "v=DKIM1; k=rsa; p=" + base64.b64encode(pub).decode()
-
-
 def ed_key():
-    nacl = pytest.importorskip("nacl.signing")
+    nacl = need_module("nacl.signing", "python3-nacl")
     sk = nacl.SigningKey.generate()
     return (base64.b64encode(bytes(sk)),
             "v=DKIM1; k=ed25519; p=" +
@@ -84,8 +76,7 @@ def world(tmp_path_factory):
 
 
 def opendkim_key(d):
-    if shutil.which("opendkim-genkey") is None:
-        pytest.skip("opendkim-tools not installed")
+    need("opendkim-genkey", "opendkim-tools")
     subprocess.run(["opendkim-genkey", "-b", "2048", "-d", "od.test", "-s",
                     "od", "-D", d], check=True, capture_output=True)
     rec = open(os.path.join(d, "od.txt")).read()
@@ -188,7 +179,8 @@ print $s->process($q)->code, "\n";
     r = subprocess.run(["perl", "-e", script, str(perl_port), ip, sender,
                         helo], capture_output=True, timeout=60)
     if r.returncode != 0 and b"Can't locate" in r.stderr:
-        pytest.skip("Mail::SPF missing (libmail-spf-perl)")
+        pytest.fail("Mail::SPF is not installed (libmail-spf-perl, "
+                    "scripts/deps)", pytrace=False)
     return r.stdout.decode().strip()
 
 

@@ -364,7 +364,9 @@ batch(struct fx *f, enum qw_sync sync)
 }
 
 /* the service's pipelined commit: syncfs, qw_rename (K only after the
- * next syncfs); a failed barrier removes renamed messages as well */
+ * next syncfs); a failed barrier fails every message, but those already
+ * renamed into todo/ stay there for send (which may have split them:
+ * removing mess/ID under it could lose the message); the others go */
 static void
 test_rename_fail(void **state)
 {
@@ -394,10 +396,50 @@ test_rename_fail(void **state)
 		assert_int_equal(q[i].err, EIO);
 		env_free(&e[i]);
 	}
-	assert_int_equal(count(f, "todo"), 0);
-	assert_int_equal(count(f, "mess"), 0);
+	assert_int_equal(count(f, "todo"), 2);
+	assert_int_equal(count(f, "mess"), 2);
 	assert_int_equal(count(f, "tmp"), 0);
 	assert_int_equal(qw_rename(v, 4), 0);	/* nothing live: no-op */
+}
+
+/* fsync mode: one message's fdatasync fails inside the barrier, after
+ * its rename into todo/ (a descriptor fdatasync refuses stands in for
+ * a failing disk): it fails (Z for its client), its files stay for
+ * send, its descriptors are closed; the other message commits */
+static void
+test_publish_fsync_fail(void **state)
+{
+	struct fx *f = *state;
+	struct qw q[2], *v[2] = { &q[0], &q[1] };
+	struct env e[2];
+	int base = nfds(), p[2];
+
+	for (int i = 0; i < 2; i++) {
+		mkenv(&e[i]);
+		assert_int_equal(qw_begin(&q[i], f->dfd), 0);
+		assert_int_equal(qw_write(&q[i], "m\n", 2), 0);
+		assert_int_equal(qw_prepare(&q[i], &e[i], QW_SYNC_FILE), 0);
+	}
+	/* q[0]'s message descriptor becomes a pipe: EINVAL to fdatasync */
+	assert_int_equal(pipe(p), 0);
+	assert_true(dup2(p[0], q[0].fd) == q[0].fd);
+	close(p[0]);
+	close(p[1]);
+	assert_int_equal(qw_publish(v, 2), 1);
+	assert_int_equal(q[0].made, 0);
+	assert_string_equal(q[0].op, "fsync mess");
+	assert_int_equal(q[0].err, EINVAL);
+	assert_int_equal(q[0].fd, -1);
+	assert_int_equal(q[0].efd, -1);
+	assert_int_equal(q[1].made, QW_MESS | QW_TODO);
+	assert_int_equal(nfds(), base);
+	/* both in todo/, both messages (q[0]'s mess/ID was written before
+	 * its descriptor was swapped); nothing in tmp/ */
+	assert_int_equal(count(f, "todo"), 2);
+	assert_int_equal(count(f, "mess"), 2);
+	assert_int_equal(count(f, "tmp"), 0);
+	for (int i = 0; i < 2; i++)
+		env_free(&e[i]);
 }
 
 static void
@@ -503,6 +545,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_batch_syncfs, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_rename_fail, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_publish_fsync_fail, setup,
 		    teardown),
 		cmocka_unit_test(test_publish_none),
 		cmocka_unit_test(test_ids),

@@ -476,7 +476,8 @@ static void
 test_hosts_mx(void **state)
 {
 	static char *addrs[] = { "192.0.2.1" };
-	static const uint8_t ok[] = { MX_SECURE, MX_INSECURE, MX_ROUTE };
+	static const uint8_t ok[] = { MX_SECURE, MX_INSECURE, MX_ROUTE,
+	    MX_LITERAL };
 	struct route_host h = { "mx.example.org", 5, 0, 1, addrs };
 	struct rans a = { 4, ST_OK, "", 1, &h }, ad;
 	struct buf b = BUF_INIT(JOB_MAX);
