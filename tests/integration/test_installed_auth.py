@@ -17,7 +17,6 @@ import email
 import gzip
 import os
 import shutil
-import smtplib
 
 import pytest
 

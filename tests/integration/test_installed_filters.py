@@ -17,7 +17,6 @@ the socket's group the one of user_smtpd:
   - smtpd_policy_eom: a policy server of the test's own on a UNIX
     socket, asked again at END-OF-MESSAGE, refuses one message there
     and lets the other through."""
-import grp
 import os
 import shutil
 import smtplib

@@ -9,7 +9,6 @@ goes with the parameter.  sandmail-tlspolicy, an admin's tool, shows the
 same route as root, and as a user who cannot read the tables it says so
 instead of a wrong answer."""
 import os
-import smtplib
 
 import pytest
 
