@@ -9,7 +9,6 @@ tls_ca_file; at the end of a short tlsrpt_period the TLS report (RFC
 import os
 import shutil
 
-import pytest
 
 from conftest import free_port, wait_for
 from dnsutil import start_dnsmasq
