@@ -40,7 +40,7 @@ def dkimpy():
 
 
 @pytest.fixture(scope="module")
-def world(installed, tmp_path_factory):
+def signing(installed, tmp_path_factory):
     inst = installed
     dkim = dkimpy()
     from conftest import Procs
@@ -91,12 +91,12 @@ def world(installed, tmp_path_factory):
         procs.stop_all()
 
 
-def dnsfunc(world):
+def dnsfunc(signing):
     def f(name, timeout=5):
         if isinstance(name, bytes):
             name = name.decode()
         if name.rstrip(".") == "s1._domainkey.mail.test":
-            return world["txt"].encode()    # keygen's .txt: the value
+            return signing["txt"].encode()    # keygen's .txt: the value
         return None
     return f
 
@@ -109,7 +109,7 @@ def arrived(inst, what, pred):
         raise AssertionError(f"{e}\n{inst.stall_report()}")
 
 
-def test_key_and_signer_as_setup_intends(installed, world):
+def test_key_and_signer_as_setup_intends(installed, signing):
     inst = installed
     st = os.stat(inst.path(f"{KEYS}/mail.test.s1.key"))
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (
@@ -122,9 +122,9 @@ def test_key_and_signer_as_setup_intends(installed, world):
     assert set(uid) == {str(inst.ids["sandmailk"][0])}, uid
 
 
-def test_forward_is_sealed_with_srs(installed, world):
+def test_forward_is_sealed_with_srs(installed, signing):
     inst = installed
-    dkim = world["dkim"]
+    dkim = signing["dkim"]
     msg = ("From: boss@dest.test\r\nTo: away@localhost\r\n"
            "Subject: inst-arc\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n"
            "Message-ID: <inst-arc@dest.test>\r\n\r\ninst-arc-forward\r\n")
@@ -135,15 +135,15 @@ def test_forward_is_sealed_with_srs(installed, world):
     head = t.data.split(b"\r\n\r\n")[0]
     assert t.data.startswith(b"ARC-Seal: i=1; a=rsa-sha256;"), head
     assert b"d=mail.test" in head and b"cv=none" in head, head
-    cv, results, why = dkim.arc_verify(t.data, dnsfunc=dnsfunc(world))
+    cv, results, why = dkim.arc_verify(t.data, dnsfunc=dnsfunc(signing))
     assert cv == dkim.CV_Pass, why
     frm = t.mail.split()[1][len("FROM:<"):].split(">")[0]
     assert frm.startswith("SRS0=") and frm.endswith("@mail.test"), frm
 
 
-def test_dmarcrep_report_is_signed(installed, world):
+def test_dmarcrep_report_is_signed(installed, signing):
     inst = installed
-    dkim = world["dkim"]
+    dkim = signing["dkim"]
     # a message of dest.test's (SPF -all, no signature: DMARC fails)
     msg = ("From: boss@dest.test\r\nTo: alice@localhost\r\n"
            "Subject: inst-dmarcrep\r\n\r\ninst-dmarcrep\r\n")
@@ -152,7 +152,7 @@ def test_dmarcrep_report_is_signed(installed, world):
     inst.wait_mail(inst.maildir("alice"), "inst-dmarcrep")
     # this module's lines of the port-25 service's svlogd log (the
     # shared log holds other modules' domains too)
-    lines = [ln for ln in inst.log("sandmail-smtpd")[world["log0"]:]
+    lines = [ln for ln in inst.log("sandmail-smtpd")[signing["log0"]:]
              .splitlines(True) if "event=verify" in ln and
              "from_domain=dest.test" in ln]
     assert lines
@@ -174,5 +174,5 @@ def test_dmarcrep_report_is_signed(installed, world):
     assert b"<domain>dest.test</domain>" in gzip.decompress(
         part.get_payload(decode=True))
     assert b"DKIM-Signature:" in t.data.split(b"\r\n\r\n")[0], t.data[:800]
-    assert dkim.verify(t.data, dnsfunc=dnsfunc(world)), t.data[:800]
+    assert dkim.verify(t.data, dnsfunc=dnsfunc(signing)), t.data[:800]
     shutil.rmtree(inst.path("/var/spool/authtest"), ignore_errors=True)

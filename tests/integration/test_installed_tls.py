@@ -9,6 +9,7 @@ goes with the parameter.  sandmail-tlspolicy, an admin's tool, shows the
 same route as root, and as a user who cannot read the tables it says so
 instead of a wrong answer."""
 import os
+import shutil
 
 import pytest
 
@@ -30,7 +31,14 @@ def configure(inst, saved, **kw):
 
 
 @pytest.fixture(scope="module")
-def dane(installed, dns):  # noqa: F811
+def tools():
+    for p in ("unbound", "ldns-signzone", "ldns-keygen"):
+        if shutil.which(p) is None:
+            pytest.fail(f"{p} is missing (scripts/deps)")
+
+
+@pytest.fixture(scope="module")
+def dane(tools, installed, dns):  # noqa: F811
     """The installed sandmail-start with the validating unbound and
     remote_tls dane; mx1.good.test's server; all put back at the end."""
     inst = installed
