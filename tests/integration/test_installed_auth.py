@@ -114,12 +114,27 @@ def test_key_and_signer_as_setup_intends(installed, signing):
     st = os.stat(inst.path(f"{KEYS}/mail.test.s1.key"))
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (
         0, inst.ids["sandmailk"][1], 0o640), st
-    sign = [p for p in inst.pids("sandmail-start")[1:]
-            if _cmd(p).split(" ")[0].endswith("sandmail-sign")]
-    assert sign, inst.log("sandmail-start")[-2000:]
-    with open(f"/proc/{sign[0]}/status") as f:
-        uid = [ln.split()[1:] for ln in f if ln.startswith("Uid:")][0]
-    assert set(uid) == {str(inst.ids["sandmailk"][0])}, uid
+    want = str(inst.ids["sandmailk"][0])
+
+    def signer_uid():
+        """sandmail-sign's uids once it dropped root (it reads the keys
+        first, then writes its greeting as user_sign)"""
+        for p in inst.pids("sandmail-start")[1:]:
+            if _cmd(p).split(" ")[0].endswith("sandmail-sign"):
+                try:
+                    with open(f"/proc/{p}/status") as f:
+                        uid = [ln.split()[1:] for ln in f
+                               if ln.startswith("Uid:")][0]
+                except OSError:
+                    continue
+                if set(uid) == {want}:
+                    return uid
+        return None
+    try:
+        wait_for(signer_uid, timeout=60, what="sandmail-sign as sandmailk")
+    except TimeoutError as e:
+        raise AssertionError(f"{e}\n{inst.processes()}\n"
+                             f"{inst.log('sandmail-start')[-2000:]}")
 
 
 def test_forward_is_sealed_with_srs(installed, signing):
