@@ -38,9 +38,11 @@
  * Landlock alike) ignores its set-uid bit. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <pwd.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +57,8 @@
 #include "sbx.h"
 #include "smtpd.h"
 
+
+#define LISTENER_GROUPS_MAX	64	/* user_smtpd's groups kept */
 
 #define EPERM_IF(ctx, nr, ...) \
 	seccomp_rule_add((ctx), SCMP_ACT_ERRNO(EPERM), (nr), __VA_ARGS__)
@@ -165,14 +169,41 @@ dir_fd(const char *path, int dir)
 	return fd;
 }
 
-/* listener_drop - as root: user_smtpd, CAP_DAC_READ_SEARCH alone
- * (the bounding set too), not dumpable; as another user: nothing */
+/* user_groups - user_smtpd's groups in /etc/group (its primary one
+ * too), root's left out: the sockets of milters and policy servers the
+ * admin gave user_smtpd access to by a group (doc/filters.md); their
+ * number, or -1 */
+static int
+user_groups(const struct smtpd_cfg *cfg, gid_t *g, int max)
+{
+	struct passwd *pw;
+	int n = max, k = 0;
+
+	errno = 0;
+	if ((pw = getpwuid(cfg->uid)) == NULL)
+		return errno = errno ? errno : ENOENT, -1;
+	if (getgrouplist(pw->pw_name, cfg->gid, g, &n) == -1)
+		return errno = E2BIG, -1;
+	for (int i = 0; i < n; i++)
+		if (g[i] != 0)
+			g[k++] = g[i];
+	return k;
+}
+
+/* listener_drop - as root: user_smtpd with its groups,
+ * CAP_DAC_READ_SEARCH alone (the bounding set too), not dumpable; as
+ * another user: nothing */
 static int
 listener_drop(const struct smtpd_cfg *cfg)
 {
+	gid_t g[LISTENER_GROUPS_MAX];
+	int n;
+
 	if (geteuid() != 0)
 		return 0;
-	if (cfg->uid == (uid_t)-1 || priv_keep_caps(cfg->uid, cfg->gid,
+	if (cfg->uid == (uid_t)-1 ||
+	    (n = user_groups(cfg, g, LISTENER_GROUPS_MAX)) == -1 ||
+	    priv_keep_caps_groups(cfg->uid, cfg->gid, g, (size_t)n,
 	    1ull << CAP_DAC_READ_SEARCH) == -1)
 		return -1;
 	priv_nodump();		/* the uid change reset it: the TLS key */

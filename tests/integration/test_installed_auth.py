@@ -191,3 +191,13 @@ def test_dmarcrep_report_is_signed(installed, signing):
     assert b"DKIM-Signature:" in t.data.split(b"\r\n\r\n")[0], t.data[:800]
     assert dkim.verify(t.data, dnsfunc=dnsfunc(signing)), t.data[:800]
     shutil.rmtree(inst.path("/var/spool/authtest"), ignore_errors=True)
+
+
+def test_check_passes_with_signing_on(installed, signing):
+    """sandmail-check on the site as the admin set it up: the key named
+    in the key table is found, mode 640; nothing fails."""
+    from test_installed_check import check
+    r = check(installed)
+    out = r.stdout.decode()
+    assert r.returncode == 0 and "FAIL" not in out, out
+    assert "dkimkeys/mail.test.s1.key: mode 640" in out, out

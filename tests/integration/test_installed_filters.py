@@ -238,3 +238,51 @@ def test_policy_eom_on_a_unix_socket(installed, filters):
                        for x in inst.mail(inst.maildir("bob")))
     finally:
         srv.close()
+
+
+def test_check_passes_with_filters_on(installed, filters):
+    """sandmail-check with a UNIX-socket milter and policy service set:
+    the settings are valid, nothing fails."""
+    from test_installed_check import check
+    inst = installed
+    configure(inst, filters,
+              smtpd_milter=f"unix:{DIR}/milter.sock timeout=60",
+              smtpd_policy_service=f"unix:{DIR}/policy.sock",
+              smtpd_policy_eom="yes")
+    r = check(inst)
+    out = r.stdout.decode()
+    assert r.returncode == 0 and "FAIL" not in out, out
+
+
+def test_milter_socket_of_a_group_user_smtpd_was_given(installed, filters):
+    """doc/filters.md's other way: the milter's socket keeps its own
+    group (Debian's packages make one) and user_smtpd is given that
+    group (usermod -aG, a supplementary group, as an admin does for
+    Postfix); the listener must be able to connect all the same."""
+    inst = installed
+    sock = os.path.join(filters["host"], "milter.sock")
+    inst.run(["groupadd", "--system", "milterx"])
+    try:
+        gid = int(inst.run(["getent", "group", "milterx"]).stdout.split(
+            b":")[2])
+        inst.run(["usermod", "-aG", "milterx", "sandmaild"])
+        os.chown(os.path.dirname(sock), 0, gid)
+        os.chown(sock, 0, gid)
+        configure(inst, filters,
+                  smtpd_milter=f"unix:{DIR}/milter.sock timeout=60")
+        # the listener (restarted) holds that group, and no other's
+        from conftest import proc_status
+        top = inst.pids("sandmail-smtpd")[0]
+        wait_for(lambda: proc_status(top)["Seccomp"] == "2",
+                 what="the listener set up")
+        st = proc_status(top)
+        assert sorted(map(int, st["Groups"].split())) == sorted(
+            {smtpd_gid(inst), gid}), st["Groups"]
+        send(inst, "clamav group", "inst-clamav-group")
+        m = inst.wait_mail(inst.maildir("alice"), "inst-clamav-group")
+        assert b"\nX-Virus-Status: Clean" in m.partition(b"\n\n")[0], m
+    finally:
+        os.chown(os.path.dirname(sock), 0, smtpd_gid(inst))
+        os.chown(sock, 0, smtpd_gid(inst))
+        inst.run(["gpasswd", "-d", "sandmaild", "milterx"], check=False)
+        inst.run(["groupdel", "milterx"], check=False)
