@@ -240,18 +240,29 @@ def test_policy_eom_on_a_unix_socket(installed, filters):
         srv.close()
 
 
-def test_check_passes_with_filters_on(installed, filters):
-    """sandmail-check with a UNIX-socket milter and policy service set:
-    the settings are valid, nothing fails."""
+def test_check_probes_the_filter_sockets(installed, filters):
+    """sandmail-check with a UNIX-socket milter set: the settings are
+    valid, and it tries the socket as user_smtpd: fine as set up, a
+    FAIL that names it once user_smtpd may not connect."""
     from test_installed_check import check
     inst = installed
+    sock = os.path.join(filters["host"], "milter.sock")
     configure(inst, filters,
               smtpd_milter=f"unix:{DIR}/milter.sock timeout=60",
-              smtpd_policy_service=f"unix:{DIR}/policy.sock",
               smtpd_policy_eom="yes")
     r = check(inst)
     out = r.stdout.decode()
     assert r.returncode == 0 and "FAIL" not in out, out
+    assert f"ok    sandmaild can write {DIR}/milter.sock" in out, out
+    os.chmod(sock, 0o600)
+    try:
+        r = check(inst)
+    finally:
+        os.chmod(sock, 0o660)
+    out = r.stdout.decode()
+    assert r.returncode == 1, out
+    assert (f"FAIL  sandmaild cannot write {DIR}/milter.sock, but must"
+            in out), out
 
 
 def test_milter_socket_of_a_group_user_smtpd_was_given(installed, filters):
