@@ -425,6 +425,15 @@ priv_setid_only(uid_t uid, gid_t gid)
 int
 priv_keep_caps(uid_t uid, gid_t gid, uint64_t keep)
 {
+	return priv_keep_caps_groups(uid, gid, NULL, 0, keep);
+}
+
+/* priv_keep_caps_groups - the same with the supplementary groups
+ * groups[0..n) (none of them 0) */
+int
+priv_keep_caps_groups(uid_t uid, gid_t gid, const gid_t *groups, size_t n,
+    uint64_t keep)
+{
 	gid_t g = gid;
 	uid_t r, e, s;
 
@@ -432,6 +441,9 @@ priv_keep_caps(uid_t uid, gid_t gid, uint64_t keep)
 		return 0;
 	if (uid == 0 || gid == 0 || uid == (uid_t)-1 || gid == (gid_t)-1)
 		return errno = EPERM, -1;
+	for (size_t i = 0; i < n; i++)
+		if (groups[i] == 0)
+			return errno = EPERM, -1;
 	/* nothing exec'd later may ever regain the rest */
 	for (int cap = 0; cap <= 63; cap++)
 		if (!(keep & 1ull << cap) &&
@@ -439,7 +451,8 @@ priv_keep_caps(uid_t uid, gid_t gid, uint64_t keep)
 		    errno != EINVAL)
 			return -1;
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == -1 ||
-	    setgroups(0, NULL) == -1 || setresgid(g, g, g) == -1 ||
+	    setgroups(n, n > 0 ? groups : NULL) == -1 ||
+	    setresgid(g, g, g) == -1 ||
 	    setresuid(uid, uid, uid) == -1 ||
 	    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) == -1 || caps_set(keep) == -1)
 		return -1;
@@ -448,13 +461,14 @@ priv_keep_caps(uid_t uid, gid_t gid, uint64_t keep)
 	return 0;
 }
 
-/* priv_listener_drop - priv_keep_caps, then not dumpable (as root the
- * change of uid reset the flag; either way the listener holds the TLS
- * key, so a plain user's run is not dumpable either) */
+/* priv_listener_drop - priv_keep_caps_groups, then not dumpable (as
+ * root the change of uid reset the flag; either way the listener holds
+ * the TLS key, so a plain user's run is not dumpable either) */
 int
-priv_listener_drop(uid_t uid, gid_t gid, uint64_t keep)
+priv_listener_drop(uid_t uid, gid_t gid, const gid_t *groups, size_t n,
+    uint64_t keep)
 {
-	if (priv_keep_caps(uid, gid, keep) == -1)
+	if (priv_keep_caps_groups(uid, gid, groups, n, keep) == -1)
 		return -1;
 	priv_nodump();
 	return 0;

@@ -96,11 +96,16 @@ int	priv_setid_only(uid_t uid, gid_t gid);
 /* priv_keep_caps: the same with the capabilities in keep (1 << CAP_*);
  * as root, uid and gid must be named (neither 0 nor -1) */
 int	priv_keep_caps(uid_t uid, gid_t gid, uint64_t keep);
+/* priv_keep_caps_groups: the same, with the supplementary groups given
+ * (none 0) instead of none (smtpd's listener: user_smtpd's groups) */
+int	priv_keep_caps_groups(uid_t uid, gid_t gid, const gid_t *groups,
+	    size_t n, uint64_t keep);
 /* priv_listener_drop: a listener's identity before its first accept:
- * priv_keep_caps (as root: uid/gid with only keep, bounding set too;
- * otherwise nothing), then priv_nodump (it holds the TLS key).  0 or -1
- * with errno */
-int	priv_listener_drop(uid_t uid, gid_t gid, uint64_t keep);
+ * priv_keep_caps_groups (as root: uid/gid and the groups given, with
+ * only keep, bounding set too; otherwise nothing), then priv_nodump (it
+ * holds the TLS key).  0 or -1 with errno */
+int	priv_listener_drop(uid_t uid, gid_t gid, const gid_t *groups,
+	    size_t n, uint64_t keep);
 /* priv_become: from priv_setid_only's state (or root), become uid/gid
  * (groups = gid only) with every capability dropped; never uid or gid
  * 0; verified (no setuid(0) test: callers' filters forbid setuid).

@@ -130,8 +130,8 @@ pop3_listener_sandbox(const struct pop3_cfg *cfg)
 		    O_DIRECTORY | O_CLOEXEC)) >= 0)
 			r[n++].allow = LL_READ;
 	/* as root: user_pop3d with CAP_SETUID and CAP_SETGID alone */
-	if (priv_listener_drop(cfg->uid, cfg->gid, 1ull << CAP_SETUID |
-	    1ull << CAP_SETGID) == -1)
+	if (priv_listener_drop(cfg->uid, cfg->gid, NULL, 0,
+	    1ull << CAP_SETUID | 1ull << CAP_SETGID) == -1)
 		k = -1;
 	else
 		k = ll_confine(r, n, NULL, 0);

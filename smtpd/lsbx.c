@@ -38,7 +38,9 @@
  * Landlock alike) ignores its set-uid bit. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
+#include <pwd.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,8 @@
 #include "log.h"
 #include "sbx.h"
 #include "smtpd.h"
+
+#define LISTENER_GROUPS_MAX	64	/* user_smtpd's groups kept */
 
 /* deny_ids - set*id only to id (every argument), or never (id -1) */
 static int
@@ -122,6 +126,27 @@ dir_fd(const char *path, int dir)
 	return fd;
 }
 
+/* user_groups - user_smtpd's groups in /etc/group (its primary one
+ * too), root's left out: the sockets of milters and policy servers the
+ * admin gave user_smtpd access to by a group (doc/filters.md); their
+ * number, or -1 */
+static int
+user_groups(const struct smtpd_cfg *cfg, gid_t *g, int max)
+{
+	struct passwd *pw;
+	int n = max, k = 0;
+
+	errno = 0;
+	if ((pw = getpwuid(cfg->uid)) == NULL)
+		return errno = errno ? errno : ENOENT, -1;
+	if (getgrouplist(pw->pw_name, cfg->gid, g, &n) == -1)
+		return errno = E2BIG, -1;
+	for (int i = 0; i < n; i++)
+		if (g[i] != 0)
+			g[k++] = g[i];
+	return k;
+}
+
 /* listener_sandbox - see above; ports: the TCP ports the listener
  * connects to for its sessions (the policy service, the mail checks' name
  * server, inet: milters).  0, or -1 with errno (the caller dies) */
@@ -130,8 +155,9 @@ listener_sandbox(const struct smtpd_cfg *cfg, const uint16_t *ports,
     size_t nports)
 {
 	struct ll_rule r[3 + 4];
+	gid_t g[LISTENER_GROUPS_MAX];
 	size_t n = 0;
-	int k, fd;
+	int k, fd, ng = 0;
 
 	if (cfg->queue_prog != NULL) {
 		log_kv("warning", "op", "listener sandbox", "err", "off: "
@@ -147,9 +173,11 @@ listener_sandbox(const struct smtpd_cfg *cfg, const uint16_t *ports,
 	for (size_t i = 0; sbx_sanitizer_dirs[i] != NULL && n < 7; i++)
 		if ((fd = dir_fd(sbx_sanitizer_dirs[i], 1)) >= 0)
 			r[n++] = (struct ll_rule){ fd, LL_READ };
-	/* as root: user_smtpd, CAP_DAC_READ_SEARCH alone */
-	if (priv_listener_drop(cfg->uid, cfg->gid,
-	    1ull << CAP_DAC_READ_SEARCH) == -1) {
+	/* as root: user_smtpd with its groups, CAP_DAC_READ_SEARCH alone */
+	if (geteuid() == 0)
+		ng = user_groups(cfg, g, LISTENER_GROUPS_MAX);
+	if (ng == -1 || priv_listener_drop(cfg->uid, cfg->gid, g,
+	    (size_t)ng, 1ull << CAP_DAC_READ_SEARCH) == -1) {
 		while (n > 0)
 			close(r[--n].fd);
 		return -1;

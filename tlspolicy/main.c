@@ -119,7 +119,9 @@ secure(int dnssec)
 	return dnssec && (msg.flags & DNS_F_AD) != 0;
 }
 
-/* the table's value for domain, or NULL */
+/* the table's value for domain, or NULL (no table, no entry); a table
+ * we may not read is fatal: "none" would be a wrong answer (routes.cdb
+ * is root:sandmails 0640 in the installed layout) */
 static const char *
 lookup(const char *dir, const char *name, const char *domain, struct buf *v)
 {
@@ -129,9 +131,11 @@ lookup(const char *dir, const char *name, const char *domain, struct buf *v)
 
 	snprintf(path, sizeof path, "%s/%s.cdb", dir, name);
 	if (tbl_open(&t, path) == -1)
-		return NULL;
+		die_temp("open", path);
 	r = tbl_domain(&t, domain, v);
 	tbl_close(&t);
+	if (r == -1)
+		die_temp("read", path);
 	return r == 1 && buf_cstr(v) == 0 ? v->p : NULL;
 }
 
@@ -148,8 +152,11 @@ sts_cached(const char *dir, const char *domain, struct sts_policy *pol,
 	if (strchr(domain, '/') != NULL || domain[0] == '.')
 		return 0;
 	snprintf(path, sizeof path, "%s/%s", dir, domain);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
-		return 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		die_temp("open", path);	/* not "none cached": we cannot tell */
+	}
 	if ((p = malloc(STS_POLICY_MAX + 128)) == NULL) {
 		close(fd);
 		return 0;
