@@ -38,10 +38,10 @@
 #define LINE_MAX_	65536
 
 enum { F_IP, F_FROM, F_APPLIED, F_ALIGNED, F_DKIMD, F_SPF, F_SPFD,
-	F_DOMAIN, F_PUB, F_RUA, F_DMARC, F_N };
+	F_DOMAIN, F_PUB, F_RUA, F_DMARC, F_OVR, F_OVRWHY, F_N };
 static const char *const keys[F_N] = { "ip", "from_domain", "applied",
 	"aligned", "dkim_d", "spf", "spf_domain", "dmarc_domain", "published",
-	"rua", "dmarc" };
+	"rua", "dmarc", "override", "override_why" };
 
 struct row {
 	char	*f[F_N];
@@ -174,6 +174,19 @@ auth_results(struct buf *b, const struct row *r)
 	    buf_puts(b, "</spf></auth_results>") == -1 ? -1 : 0;
 }
 
+/* reason - the PolicyOverrideReason of a row whose disposition smtpd set
+ * aside (its override= and override_why=), or nothing */
+static int
+reason(struct buf *b, const struct row *r)
+{
+	if (r->f[F_OVR][0] == '\0')
+		return 0;
+	return buf_puts(b, "<reason>") == -1 || el(b, "type",
+	    r->f[F_OVR]) == -1 || (r->f[F_OVRWHY][0] != '\0' && el(b,
+	    "comment", r->f[F_OVRWHY]) == -1) ||
+	    buf_puts(b, "</reason>") == -1 ? -1 : 0;
+}
+
 static int
 record(struct buf *b, const struct row *r)
 {
@@ -185,6 +198,7 @@ record(struct buf *b, const struct row *r)
 	    -1 || el(b, "disposition", r->f[F_APPLIED]) == -1 ||
 	    el(b, "dkim", strstr(a, "dkim") ? "pass" : "fail") == -1 ||
 	    el(b, "spf", strstr(a, "spf") ? "pass" : "fail") == -1 ||
+	    reason(b, r) == -1 ||
 	    buf_puts(b, "</policy_evaluated></row><identifiers>") == -1 ||
 	    el(b, "header_from", r->f[F_FROM]) == -1 ||
 	    buf_puts(b, "</identifiers>") == -1 || auth_results(b, r) == -1 ||

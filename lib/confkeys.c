@@ -133,6 +133,9 @@ const struct conf_key conf_keys[] = {
 	STR("srs_exclude", NULL, "send"),
 	/* ARC sealing (lib/arc.c) of verified mail send relays */
 	STR("arc_domain", NULL, "send"),
+	/* ARC chains whose newest sealer smtpd trusts to say what passed
+	 * (a DMARC failure is then not acted on: smtpd/verify.c) */
+	STR("arc_trusted_sealers", NULL, "smtpd"),
 	{ "smtpd_milter", CONF_STR, CONF_MULTI, ANY, NULL, NULL, "smtpd" },
 	{ "smtpd_milter_timeout", CONF_SECS, 0, 1, 3600, "30", NULL,
 	    "smtpd" },

@@ -77,6 +77,10 @@ struct dmarc_out {
 	char		 domain[DNS_NAME_BUF];	/* where the record was */
 	int		 has_rec;	/* rec is the record that applied */
 	struct dmarc_rec rec;
+	/* a local policy set the disposition aside (RFC 7489 7.2, appendix
+	 * C, PolicyOverrideType), or NULL; and what it rested on */
+	const char	*override;
+	char		 override_why[300];
 };
 
 /* dmarc_check - evaluate one message (6.6) */

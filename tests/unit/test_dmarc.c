@@ -1,7 +1,8 @@
 /* test_dmarc: the DMARC record parser, the From field's domain, the
  * organizational domain and alignment (libpsl), the policy decision with
  * sp= and pct=, and the Authentication-Results field: what we write and
- * which incoming fields count as claiming our authserv-id. */
+ * which incoming fields count as claiming our authserv-id; what an ARC-
+ * Authentication-Results field says passed (a trusted sealer's view). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -346,7 +347,94 @@ test_ar_header(void **st)
 	    "\tdmarc=fail (p=reject dis=reject) header.from=example.org\n");
 	/* what we write is ours when it comes back */
 	assert_true(ar_is_ours(b.p, b.len - 1, "mx.test"));
+	/* a DMARC failure a trusted forwarder vouched for */
+	b.len = 0;
+	ar.spf_done = 0;
+	ar.nsig = 0;
+	ar.dmarc.override = "trusted_forwarder";
+	snprintf(ar.dmarc.override_why, sizeof ar.dmarc.override_why,
+	    "arc=pass as[1].d=fwd.test (dkim)");
+	assert_int_equal(ar_header(&ar, "mx.test", &b), 0);
+	assert_int_equal(buf_put(&b, "", 1), 0);
+	assert_string_equal(b.p, "Authentication-Results: mx.test;\n"
+	    "\tdkim=none;\n\tdmarc=fail (p=reject dis=none, override trusted_forwarder: "
+	    "arc=pass as[1].d=fwd.test ?dkim?) header.from=example.org "
+	    "policy.override=trusted_forwarder\n");
 	buf_free(&b);
+}
+
+static void
+test_arc_aar(void **st)
+{
+	static const struct {
+		const char *in;
+		int ret;
+		const char *dmarc, *spf, *dkim0, *dkim1;
+	} cases[] = {
+		{ "i=1; fwd.test; dkim=pass header.d=Up.Test header.s=s1; "
+		    "spf=pass smtp.mailfrom=a@Up.Test; dmarc=pass "
+		    "header.from=up.test", 0, "up.test", "up.test", "up.test",
+		    "" },
+		/* comments, CFWS around '=', a quoted value, a version */
+		{ "i=2; fwd.test 1; dkim (x; y) = (z) pass (good) header.i="
+		    "\"@sub.up.test\"; dmarc=pass (p=reject) header.from = "
+		    "up.test", 0, "up.test", "", "sub.up.test", "" },
+		/* results other than pass are not kept */
+		{ "i=1; fwd.test; dkim=fail header.d=up.test; spf=softfail "
+		    "smtp.mailfrom=up.test; dmarc=fail header.from=up.test", 0,
+		    "", "", "", "" },
+		/* an SRS sender: '=' inside the value */
+		{ "i=1; fwd.test; spf=pass smtp.mailfrom=SRS0=AbCd=6M=o.test="
+		    "u@f.test", 0, "", "f.test", "", "" },
+		/* helo only when there is no mailfrom */
+		{ "i=1; fwd.test; spf=pass smtp.helo=h.test", 0, "", "h.test",
+		    "", "" },
+		{ "i=1; fwd.test; dkim=pass header.d=a.test; dkim=pass "
+		    "header.d=b.test", 0, "", "", "a.test", "b.test" },
+		/* none, or no results at all */
+		{ "i=1; fwd.test; none", 0, "", "", "", "" },
+		{ "i=1; fwd.test", 0, "", "", "", "" },
+		/* not an AAR value; an unterminated comment stops the rest */
+		{ "fwd.test; dmarc=pass header.from=up.test", -1, "", "", "",
+		    "" },
+		{ "i=51; fwd.test; dmarc=pass header.from=up.test", -1, "",
+		    "", "", "" },
+		{ "i=1; fwd.test; dmarc=pass (open header.from=up.test", 0, "",
+		    "", "", "" },
+		{ "", -1, "", "", "", "" },
+	};
+	struct arc_aar a;
+	char big[600];
+
+	(void)st;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		assert_int_equal(arc_aar_parse(cases[i].in,
+		    strlen(cases[i].in), &a), cases[i].ret);
+		assert_string_equal(a.dmarc, cases[i].dmarc);
+		assert_string_equal(a.spf, cases[i].spf);
+		assert_string_equal(a.ndkim > 0 ? a.dkim[0] : "",
+		    cases[i].dkim0);
+		assert_string_equal(a.ndkim > 1 ? a.dkim[1] : "",
+		    cases[i].dkim1);
+	}
+	/* a value longer than we keep: that resinfo is dropped */
+	memset(big, 'a', sizeof big);
+	memcpy(big, "i=1; f; dmarc=pass header.from=", 31);
+	assert_int_equal(arc_aar_parse(big, sizeof big, &a), 0);
+	assert_string_equal(a.dmarc, "");
+	/* more dkim=pass than kept: the first ARC_AAR_DKIM_MAX */
+	{
+		struct buf b = BUF_INIT(4096);
+
+		assert_int_equal(buf_puts(&b, "i=1; f"), 0);
+		for (int i = 0; i < ARC_AAR_DKIM_MAX + 3; i++)
+			assert_int_equal(buf_fmt(&b, "; dkim=pass header.d="
+			    "d%d.test", i), 0);
+		assert_int_equal(arc_aar_parse(b.p, b.len, &a), 0);
+		assert_int_equal(a.ndkim, ARC_AAR_DKIM_MAX);
+		assert_string_equal(a.dkim[ARC_AAR_DKIM_MAX - 1], "d7.test");
+		buf_free(&b);
+	}
 }
 
 static unsigned nkeyq;
@@ -472,6 +560,7 @@ main(void)
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_ar_is_ours),
 		cmocka_unit_test(test_ar_header),
+		cmocka_unit_test(test_arc_aar),
 		cmocka_unit_test(test_many_signatures),
 		cmocka_unit_test(test_arc_structure),
 		cmocka_unit_test(test_arc_no_colon),
