@@ -556,6 +556,25 @@ applied(void)
 	return V.dmarc >= POL_QUARANTINE ? "quarantine" : "none";
 }
 
+/* d_escaped - a signature's d= for the log's dkim_d list ("d:result,
+ * ..."): the list's own separators and the escape byte as %2C, %3A, %25,
+ * so that a d= holding them (they come from outside) cannot split an
+ * entry; sandmail-dmarcrep undoes it */
+static void
+d_escaped(const char *d, char *out, size_t sz)
+{
+	size_t k = 0;
+
+	for (; *d != '\0' && k + 4 < sz; d++) {
+		if (*d == ',' || *d == ':' || *d == '%')
+			k += (size_t)snprintf(out + k, sz - k, "%%%02X",
+			    (unsigned char)*d);
+		else
+			out[k++] = *d;
+	}
+	out[k] = '\0';
+}
+
 /* log_results - every result on the message's line, with what a DMARC
  * aggregate report's row needs (RFC 7489 7.2, appendix C): each
  * signature's d= and result, the SPF domain, the record's domain, the
@@ -564,7 +583,8 @@ static void
 log_results(const struct session *s)
 {
 	const struct dmarc_rec *rec = &V.ar.dmarc.rec;
-	char dk[64], dd[512], pub[64], rua[2 * 256 + 2];
+	char dk[64], dd[1024], de[3 * 256], pub[80];
+	char rua[DMARC_RUA_MAX * (256 + 22)];
 	const char *at = strrchr(V.ar.mailfrom, '@');
 	size_t npass = 0, k = 0;
 	int n;
@@ -572,8 +592,9 @@ log_results(const struct session *s)
 	dd[0] = '\0';
 	for (size_t i = 0; i < V.ar.nsig; i++) {
 		npass += V.ar.sig[i].r == ARD_PASS;
+		d_escaped(V.ar.sig[i].d, de, sizeof de);
 		n = snprintf(dd + k, sizeof dd - k, "%s%s:%s", k ? "," : "",
-		    V.ar.sig[i].d, ar_dkim_name(V.ar.sig[i].r));
+		    de, ar_dkim_name(V.ar.sig[i].r));
 		if (n < 0 || (size_t)n >= sizeof dd - k) {
 			dd[k] = '\0';	/* whole entries only */
 			break;
@@ -582,18 +603,24 @@ log_results(const struct session *s)
 	}
 	snprintf(dk, sizeof dk, "%s", V.ar.nsig == 0 ? "none" : npass > 0 ?
 	    "pass" : ar_dkim_name(V.ar.sig[0].r));
-	/* the record that applied: policy_published, and where reports go */
+	/* the record that applied: policy_published, and where reports go
+	 * (each address with its size limit in bytes, "!N") */
 	pub[0] = rua[0] = '\0';
 	if (V.ar.dmarc.has_rec) {
-		snprintf(pub, sizeof pub, "p=%s,sp=%s,pct=%u,adkim=%c,aspf=%c",
-		    dmarc_policy_name(rec->p), dmarc_policy_name(rec->has_sp ?
-		    rec->sp : rec->p), rec->pct, rec->adkim_strict ? 's' : 'r',
-		    rec->aspf_strict ? 's' : 'r');
+		snprintf(pub, sizeof pub, "p=%s,sp=%s,pct=%u,adkim=%c,aspf=%c,"
+		    "fo=%s", dmarc_policy_name(rec->p),
+		    dmarc_policy_name(rec->has_sp ? rec->sp : rec->p),
+		    rec->pct, rec->adkim_strict ? 's' : 'r',
+		    rec->aspf_strict ? 's' : 'r', rec->fo);
 		for (size_t i = 0, j = 0; i < rec->nrua; i++) {
-			n = snprintf(rua + j, sizeof rua - j, "%s%s",
-			    i ? "," : "", rec->rua[i]);
-			if (n < 0 || (size_t)n >= sizeof rua - j)
+			n = rec->rua_max[i] > 0 ? snprintf(rua + j,
+			    sizeof rua - j, "%s%s!%llu", i ? "," : "",
+			    rec->rua[i], rec->rua_max[i]) : snprintf(rua + j,
+			    sizeof rua - j, "%s%s", i ? "," : "", rec->rua[i]);
+			if (n < 0 || (size_t)n >= sizeof rua - j) {
+				rua[j] = '\0';
 				break;
+			}
 			j += (size_t)n;
 		}
 	}

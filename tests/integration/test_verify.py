@@ -116,8 +116,10 @@ def records(w):
              txt("_dmarc.strict.test", "v=DMARC1; p=reject; aspf=s"),
              txt("_dmarc.rej.test", "v=DMARC1; p=reject"),
              txt("rej.test", "v=spf1 ip4:192.0.2.1 -all"),
+             # (a ',' would start another string here: the record would
+             # read "...!10mhttps://...", a malformed size)
              txt("_dmarc.quar.test", "v=DMARC1; p=quarantine; "
-                 "rua=mailto:agg@quar.test!10m,https://r.test/"),
+                 "rua=mailto:agg@quar.test!10m"),
              txt("_dmarc.org.test", "v=DMARC1; p=reject; adkim=r"),
              txt("_dmarc.sorg.test", "v=DMARC1; p=none; sp=reject"),
              txt("_dmarc.pct0.test", "v=DMARC1; p=reject; pct=0")]
@@ -488,8 +490,10 @@ def test_dmarc_policies(procs, tmp_path, world):
         lines[2]
     assert " dmarc_domain=quar.test " in lines[3] and \
         " applied=quarantine" in lines[3], lines[3]
+    # the rua with its size limit in bytes, for sandmail-dmarcrep
     assert lines[3].endswith(' published="p=quarantine,sp=quarantine,'
-                             'pct=100,adkim=r,aspf=r" rua=agg@quar.test'), \
+                             'pct=100,adkim=r,aspf=r,fo=0" '
+                             'rua=agg@quar.test!10485760'), \
         lines[3]
     assert " dkim_d=sub.org.test:pass " in lines[5] and \
         " dmarc_domain=org.test aligned=dkim applied=none" in lines[5], \
