@@ -12,10 +12,12 @@ import os
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
 import dnsutil
+from conftest import wait_for
 from smtpdutil import Client, Smtpd
 
 dkim = pytest.importorskip("dkim")
@@ -85,7 +87,7 @@ def world(tmp_path_factory):
 
 def opendkim_key(d):
     if shutil.which("opendkim-genkey") is None:
-        pytest.skip("opendkim-tools not installed")
+        pytest.fail("opendkim-genkey missing (scripts/deps)")
     subprocess.run(["opendkim-genkey", "-b", "2048", "-d", "od.test", "-s",
                     "od", "-D", d], check=True, capture_output=True)
     rec = open(os.path.join(d, "od.txt")).read()
@@ -433,6 +435,24 @@ def test_dkim_broken_signatures_judged(procs, tmp_path, world):
     for bad in (ol, ol + b"Click here: http://forged.test/\r\n"):
         judged(sm, "b@od.test", bad, "dkim=permerror (l= not accepted) "
                "header.d=od.test header.s=od", "od.test")
+    # SignatureTTL makes OpenDKIM add x= (its t= plus the TTL): expired
+    # once the clock has passed it (RFC 6376 3.5: MUST NOT be considered
+    # valid).  A TTL of one second, and the clock waited for, not timed;
+    # a long TTL passes.
+    ox = opendkim_sign(om, world, str(tmp_path), conf="SignatureTTL 1\n")
+    t = int(re.search(rb"[;\s]t=(\d+);", ox).group(1))
+    x = int(re.search(rb"[;\s]x=(\d+);", ox).group(1))
+    assert x == t + 1, ox[:600]
+    wait_for(lambda: time.time() > x + 1, timeout=30,
+             what="the clock past x=")
+    judged(sm, "b@od.test", ox, "dkim=permerror (expired) "
+           "header.d=od.test header.s=od", "od.test")
+    oy = opendkim_sign(om, world, str(tmp_path),
+                       conf="SignatureTTL 86400\n")
+    assert re.search(rb"[;\s]x=\d+;", oy), oy[:600]
+    code, stored = send(sm, "b@od.test", oy)
+    assert "dkim=pass (good) header.d=od.test header.s=od" in \
+        ar_of(stored), ar_of(stored)
     # with dmarc_policy reject, each of them is refused
     (tmp_path / "rej").mkdir()
     sr = Smtpd(procs, tmp_path / "rej", smtpd_verify="yes",
