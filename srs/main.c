@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -46,6 +47,7 @@ struct client {
 
 static struct srs_keys keys;
 static unsigned maxdays;
+static int nclients = CLIENTS_MAX;	/* fd_room: what the fds allow */
 static struct client cl[CLIENTS_MAX];
 static struct pollfd pf[CLIENTS_MAX + 1];
 
@@ -63,8 +65,10 @@ clients_gid(const struct conf *c)
 }
 
 /* listen_sock - the service's socket: 0660 root:user_smtpd's group as
- * root, 0600 otherwise; one already served is an error, a stale one is
- * replaced */
+ * root, 0600 otherwise.  One already served is the previous set's (a
+ * sandmail-start killed while its send finishes, as runsv starts the
+ * next): wait until it is gone, as send waits for its lock, rather than
+ * fail and stop the new set; a stale one is replaced */
 static int
 listen_sock(const char *path, const struct conf *c)
 {
@@ -76,9 +80,15 @@ listen_sock(const char *path, const struct conf *c)
 	if (strlen(path) >= sizeof sa.sun_path)
 		die_msg(EXIT_TEMP, "srs_socket", "path too long");
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if ((fd = srsc_connect(path)) >= 0)
-		die_msg(EXIT_TEMP, "listen", "another sandmail-srs serves the "
-		    "socket");
+	for (int said = 0; (fd = srsc_connect(path)) >= 0; said = 1) {
+		struct timespec ts = { 1, 0 };
+
+		close(fd);
+		if (!said)
+			log_kv("wait", "for", "the previous sandmail-srs to end",
+			    "socket", path, NULL);
+		(void)nanosleep(&ts, NULL);
+	}
 	if (unlink(path) == -1 && errno != ENOENT)
 		die_temp("unlink", path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
@@ -95,6 +105,25 @@ listen_sock(const char *path, const struct conf *c)
 	    listen(fd, 1024) == -1)
 		die_temp("listen", path);
 	return fd;
+}
+
+/* fd_room - as many descriptors as the hard limit allows, and never
+ * more clients than fit below it: a full table of descriptors would
+ * leave the listening socket readable and accept4 failing, a loop that
+ * spins */
+static void
+fd_room(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)CLIENTS_MAX + 16)
+		nclients = rl.rlim_cur > 32 ? (int)(rl.rlim_cur - 16) : 16;
 }
 
 /* secret - srs_secret, read before the sandbox (installed: root:
@@ -217,12 +246,21 @@ accept_one(int lfd, const struct buf *hello)
 	int fd, i;
 
 	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) ==
-	    -1)
+	    -1) {
+		/* out of descriptors or memory system-wide: the socket stays
+		 * readable, so wait a little rather than spin */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			struct timespec ts = { 0, 100 * 1000000 };
+
+			(void)nanosleep(&ts, NULL);
+		}
 		return;
-	for (i = 0; i < CLIENTS_MAX && cl[i].fd >= 0; i++)
+	}
+	for (i = 0; i < nclients && cl[i].fd >= 0; i++)
 		;
-	if (i == CLIENTS_MAX || put(fd, hello) == -1) {
-		log_kv("error", "op", "accept", "err", i == CLIENTS_MAX ?
+	if (i == nclients || put(fd, hello) == -1) {
+		log_kv("error", "op", "accept", "err", i == nclients ?
 		    "too many clients" : "greeting not sent", NULL);
 		close(fd);
 		return;
@@ -284,6 +322,7 @@ main(int argc, char *argv[])
 	if ((path = srsc_sock_path(&cf)) == NULL)
 		die_temp("malloc", NULL);
 	lfd = listen_sock(path, &cf);
+	fd_room();
 	tzset();
 	srs_sandbox(&cf, lfd, parent);
 	log_kv("ready", "socket", path, NULL);
