@@ -25,8 +25,7 @@ for it.  Attributes and helpers:
                                   to it)
     inst.ids[user]                [uid, gid] in the namespace (also for
                                   sandmaild sandmailq sandmails sandmailr
-                                  sandmaila sandmailm sandmailh vmail
-                                  nobody)
+                                  sandmaila sandmailm vmail nobody)
     site                          hostname mail.test; domains localhost
                                   (local), virt.test (virtual:
                                   info@virt.test); alias

@@ -117,7 +117,7 @@ def main():
     ids = {u: list(pwd.getpwnam(u)[2:4]) for u in
            list(params["users"]) + ["sandmaild", "sandmailq", "sandmails",
                                     "sandmailr", "sandmaila", "sandmailm",
-                                    "sandmailh", "vmail",
+                                    "vmail",
                                     "nobody"]}
     with open(os.path.join(scratch, "setup.out"), "w") as f:
         f.write(out)

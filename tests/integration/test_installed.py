@@ -280,7 +280,8 @@ def test_srs_forward_and_bounce_back(installed):
         return ps or None
     p = wait_for(srsd, timeout=30, what="sandmail-srs filtered")[0]
     st = proc_status(p)
-    assert st["Uid"].split() == [str(installed.ids["sandmailh"][0])] * 4
+    uid = installed.run(["id", "-u", "sandmailh"]).stdout.decode().strip()
+    assert st["Uid"].split() == [uid] * 4
     assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
     sock = os.stat(installed.path("/var/spool/sandmail/lock/srs.sock"))
     assert (sock.st_uid, sock.st_gid, sock.st_mode & 0o777) == (
