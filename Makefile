@@ -121,6 +121,8 @@ FUZZ_CFLAGS := -std=c17 -g -O1 -Wall -fno-omit-frame-pointer \
 FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS    := $(FUZZ_SRCS:tests/fuzz/%.c=%)
 FUZZ_LIB   := $(LIB_SRCS:%.c=build-fuzz/%.o)
+# every lib object is linked (not the archive): lib/report.c's gzip too
+FUZZ_ZLIB  := $(shell pkg-config --libs zlib 2>/dev/null || echo -lz)
 
 fuzz-build: $(FUZZERS:%=build-fuzz/%)
 
@@ -130,7 +132,7 @@ build-fuzz/%.o: %.c
 
 define fuzz_rule
 build-fuzz/$(1): build-fuzz/tests/fuzz/$(1).o $$($(1)_OBJS:%=build-fuzz/%) $(FUZZ_LIB)
-	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $$@ $$^ $$(LDLIBS)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $$@ $$^ $$(LDLIBS) $$(FUZZ_ZLIB)
 endef
 $(foreach f,$(FUZZERS),$(eval $(call fuzz_rule,$(f))))
 

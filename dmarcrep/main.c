@@ -1,7 +1,9 @@
 /* sandmail-dmarcrep: DMARC aggregate reports (RFC 7489 7.2, appendix C)
  * from the event=verify lines smtpd logs, one report per policy domain
- * for the period [-b, -e], gzipped XML in a mail handed to
- * sandmail-inject for the record's rua= addresses: those of the policy
+ * for the period [-b, -e] (a line whose logger's time stamp is outside
+ * it is not counted, whatever file it is in), gzipped XML in a mail
+ * handed to sandmail-inject for the record's rua= addresses whose size
+ * limit ("!10m") the mail fits: those of the policy
  * domain's organization, and others whose domain publishes the external
  * destination record D._report._dmarc.RUADOMAIN (7.1), asked of the
  * first configured name server over UDP.  -n prints the XML instead of
@@ -36,12 +38,13 @@
 
 #define ROWS_MAX	100000
 #define LINE_MAX_	65536
+#define FIELD_MAX	4096	/* one value of a log line */
 
 enum { F_IP, F_FROM, F_APPLIED, F_ALIGNED, F_DKIMD, F_SPF, F_SPFD,
-	F_DOMAIN, F_PUB, F_RUA, F_DMARC, F_N };
+	F_DOMAIN, F_PUB, F_RUA, F_DMARC, F_OVR, F_OVRWHY, F_N };
 static const char *const keys[F_N] = { "ip", "from_domain", "applied",
 	"aligned", "dkim_d", "spf", "spf_domain", "dmarc_domain", "published",
-	"rua", "dmarc" };
+	"rua", "dmarc", "override", "override_why" };
 
 struct row {
 	char	*f[F_N];
@@ -50,9 +53,11 @@ struct row {
 
 static struct row *rows;
 static size_t nrows;
+static long long period_beg, period_end;	/* -b, -e */
+static unsigned long unstamped, outside;	/* lines not by time */
 
 static int
-same(const struct row *a, char f[F_N][1024])
+same(const struct row *a, char f[F_N][FIELD_MAX])
 {
 	for (int i = 0; i < F_N; i++)
 		if (strcmp(a->f[i], f[i]) != 0)
@@ -64,13 +69,22 @@ same(const struct row *a, char f[F_N][1024])
 static void
 take(const char *l, size_t n)
 {
-	static char f[F_N][1024];
+	static char f[F_N][FIELD_MAX];
+	long long t;
 	size_t i;
 
 	if (dlog_get(l, n, "prog", f[0], sizeof f[0]) != 1 ||
 	    strcmp(f[0], "smtpd") != 0 || dlog_get(l, n, "event", f[0],
 	    sizeof f[0]) != 1 || strcmp(f[0], "verify") != 0)
 		return;
+	/* the period is the lines' own time (the logger's stamp), not the
+	 * files': a file rotated at any hour holds lines of two days */
+	if (dlog_time(l, n, &t) == 0)
+		unstamped++;
+	else if (t < period_beg || t > period_end) {
+		outside++;
+		return;
+	}
 	for (i = 0; i < F_N; i++)
 		if (dlog_get(l, n, keys[i], f[i], sizeof f[i]) != 1)
 			f[i][0] = '\0';
@@ -151,19 +165,40 @@ pub(const char *p, const char *key, char *out, size_t sz)
 	}
 }
 
+/* unescape - smtpd's %XX in a d= (verify.c d_escaped), in place */
+static void
+unescape(char *s)
+{
+	char *w = s;
+
+	for (; *s != '\0'; s++) {
+		unsigned v;
+
+		if (s[0] == '%' && sscanf(s + 1, "%2x", &v) == 1 &&
+		    strspn(s + 1, "0123456789ABCDEFabcdef") >= 2 && v != 0) {
+			*w++ = (char)v;
+			s += 2;
+		} else
+			*w++ = *s;
+	}
+	*w = '\0';
+}
+
 static int
 auth_results(struct buf *b, const struct row *r)
 {
-	char d[1024], *p, *save = NULL, *c;
+	char d[FIELD_MAX], *p, *save = NULL, *c;
 
 	snprintf(d, sizeof d, "%s", r->f[F_DKIMD]);
 	if (buf_puts(b, "<auth_results>") == -1)
 		return -1;
+	/* "d:result,...": a ',' or ':' of a d= itself is escaped */
 	for (p = strtok_r(d, ",", &save); p != NULL;
 	    p = strtok_r(NULL, ",", &save)) {
 		if ((c = strrchr(p, ':')) == NULL)
 			continue;
 		*c++ = '\0';
+		unescape(p);
 		if (buf_puts(b, "<dkim>") == -1 || el(b, "domain", p) == -1 ||
 		    el(b, "result", c) == -1 || buf_puts(b, "</dkim>") == -1)
 			return -1;
@@ -172,6 +207,19 @@ auth_results(struct buf *b, const struct row *r)
 	    r->f[F_SPFD]) == -1 || el(b, "scope", "mfrom") == -1 ||
 	    el(b, "result", r->f[F_SPF]) == -1 ||
 	    buf_puts(b, "</spf></auth_results>") == -1 ? -1 : 0;
+}
+
+/* reason - the PolicyOverrideReason of a row whose disposition smtpd set
+ * aside (its override= and override_why=), or nothing */
+static int
+reason(struct buf *b, const struct row *r)
+{
+	if (r->f[F_OVR][0] == '\0')
+		return 0;
+	return buf_puts(b, "<reason>") == -1 || el(b, "type",
+	    r->f[F_OVR]) == -1 || (r->f[F_OVRWHY][0] != '\0' && el(b,
+	    "comment", r->f[F_OVRWHY]) == -1) ||
+	    buf_puts(b, "</reason>") == -1 ? -1 : 0;
 }
 
 static int
@@ -185,7 +233,9 @@ record(struct buf *b, const struct row *r)
 	    -1 || el(b, "disposition", r->f[F_APPLIED]) == -1 ||
 	    el(b, "dkim", strstr(a, "dkim") ? "pass" : "fail") == -1 ||
 	    el(b, "spf", strstr(a, "spf") ? "pass" : "fail") == -1 ||
+	    reason(b, r) == -1 ||
 	    buf_puts(b, "</policy_evaluated></row><identifiers>") == -1 ||
+	    el(b, "envelope_from", r->f[F_SPFD]) == -1 ||
 	    el(b, "header_from", r->f[F_FROM]) == -1 ||
 	    buf_puts(b, "</identifiers>") == -1 || auth_results(b, r) == -1 ||
 	    buf_puts(b, "</record>\n") == -1 ? -1 : 0;
@@ -197,11 +247,12 @@ xml(struct buf *b, const char *host, const char *id, size_t first,
     long long beg, long long end)
 {
 	const struct row *r0 = &rows[first];
-	static const char *const pk[] = { "adkim", "aspf", "p", "sp", "pct" };
+	static const char *const pk[] = { "adkim", "aspf", "p", "sp", "pct",
+	    "fo" };
 	char v[64];
 
 	if (buf_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-	    "<feedback>\n<report_metadata>") == -1 ||
+	    "<feedback>\n<version>1.0</version>\n<report_metadata>") == -1 ||
 	    el(b, "org_name", host) == -1 ||
 	    buf_puts(b, "<email>postmaster@") == -1 || esc(b, host) == -1 ||
 	    buf_puts(b, "</email>") == -1 || el(b, "report_id", id) == -1 ||
@@ -211,6 +262,9 @@ xml(struct buf *b, const char *host, const char *id, size_t first,
 		return -1;
 	for (size_t i = 0; i < sizeof pk / sizeof pk[0]; i++) {
 		pub(r0->f[F_PUB], pk[i], v, sizeof v);
+		/* a line from before fo= was logged: its default (6.3) */
+		if (v[0] == '\0' && strcmp(pk[i], "fo") == 0)
+			snprintf(v, sizeof v, "0");
 		if (el(b, pk[i], v) == -1)
 			return -1;
 	}
@@ -335,6 +389,49 @@ external_ok(const char *dom, const char *ruadom)
 	return 0;
 }
 
+/* rua_take - whether rua entry p ("addr" or "addr!bytes", cut at the
+ * '!') gets the report of dom, a mail of size bytes: the policy
+ * domain's organization, or another that says so (7.1); and within the
+ * URI's size limit (6.2: "!10m" asks for nothing larger; the report
+ * payload is the mail we send) */
+static int
+rua_take(char *p, const char *dom, const psl_ctx_t *psl, size_t size)
+{
+	char *bang = strchr(p, '!'), *e, od[256];
+	const char *at;
+	unsigned long long max = 0;
+
+	if (bang != NULL) {
+		*bang = '\0';
+		errno = 0;
+		max = strtoull(bang + 1, &e, 10);
+		if (errno != 0 || *e != '\0' || e == bang + 1)
+			return 0;
+	}
+	at = strrchr(p, '@');
+	snprintf(od, sizeof od, "%s", dmarc_orgdom(psl, dom));
+	if (at == NULL || (strcasecmp(dmarc_orgdom(psl, at + 1), od) != 0 &&
+	    !external_ok(dom, at + 1))) {
+		log_kv("skip", "domain", dom, "rua", p, "why", "another "
+		    "organization's, without a _report._dmarc record for this "
+		    "domain", NULL);
+		return 0;
+	}
+	if (max > 0 && size > max) {
+		struct logln l;
+
+		log_start(&l, "skip");
+		log_s(&l, "domain", dom);
+		log_s(&l, "rua", p);
+		log_s(&l, "why", "report larger than the address's limit");
+		log_u(&l, "size", size);
+		log_u(&l, "limit", max);
+		log_done(&l);
+		return 0;
+	}
+	return 1;
+}
+
 /* report - one domain's report, to its rua= addresses that may have it */
 static int
 report(size_t first, const char *host, const char *bindir,
@@ -343,7 +440,7 @@ report(size_t first, const char *host, const char *bindir,
 	const struct row *r0 = &rows[first];
 	struct buf x = BUF_INIT(64u << 20), gz = BUF_INIT(64u << 20),
 	    m = BUF_INIT(128u << 20);
-	char id[512], ruas[2 * 256 + 2], *to[DMARC_RUA_MAX], *p, *save = NULL;
+	char id[512], ruas[FIELD_MAX], *to[DMARC_RUA_MAX], *p, *save = NULL;
 	size_t nto = 0;
 	int r = -1;
 
@@ -355,27 +452,19 @@ report(size_t first, const char *host, const char *bindir,
 		r = fwrite(x.p, 1, x.len, stdout) == x.len ? 0 : -1;
 		goto out;
 	}
+	if (report_gzip(&x, &gz) == -1 || message(&m, r0->f[F_DOMAIN], host,
+	    id, beg, end, &gz) == -1)
+		goto out;
+	/* "addr!bytes,...": each address with the limit its URI set */
 	for (p = strtok_r(ruas, ",", &save); p != NULL && nto < DMARC_RUA_MAX;
-	    p = strtok_r(NULL, ",", &save)) {
-		const char *at = strrchr(p, '@');
-		char od[256];
-
-		snprintf(od, sizeof od, "%s", dmarc_orgdom(psl,
-		    r0->f[F_DOMAIN]));
-		if (at != NULL && (strcasecmp(dmarc_orgdom(psl, at + 1), od) ==
-		    0 || external_ok(r0->f[F_DOMAIN], at + 1)))
+	    p = strtok_r(NULL, ",", &save))
+		if (rua_take(p, r0->f[F_DOMAIN], psl, m.len))
 			to[nto++] = p;
-		else
-			log_kv("skip", "domain", r0->f[F_DOMAIN], "rua", p,
-			    "why", "another organization's, without a "
-			    "_report._dmarc record for this domain", NULL);
-	}
 	if (nto == 0) {
 		r = 0;
 		goto out;
 	}
-	if (report_gzip(&x, &gz) == -1 || message(&m, r0->f[F_DOMAIN], host,
-	    id, beg, end, &gz) == -1 || inject(bindir, host, to, nto, &m) == -1)
+	if (inject(bindir, host, to, nto, &m) == -1)
 		goto out;
 	log_kv("sent", "domain", r0->f[F_DOMAIN], "rua", r0->f[F_RUA],
 	    "report_id", id, NULL);
@@ -440,8 +529,20 @@ main(int argc, char *argv[])
 	if ((psl = psl_latest(NULL)) == NULL &&
 	    (psl = (psl_ctx_t *)psl_builtin()) == NULL)
 		die_msg(EXIT_TEMP, "psl", "no Public Suffix List");
+	period_beg = beg, period_end = end;
 	for (int i = optind; i < argc; i++)
 		read_log(argv[i]);
+	if (outside > 0 || unstamped > 0) {
+		struct logln l;
+
+		log_start(&l, "period");
+		log_u(&l, "outside", outside);
+		log_u(&l, "unstamped", unstamped);
+		log_s(&l, "note", unstamped ? "lines without a logger's time "
+		    "stamp are counted as the files given say" : "lines of "
+		    "other times not counted");
+		log_done(&l);
+	}
 	for (size_t i = 0; i < nrows; i++) {
 		size_t j;
 

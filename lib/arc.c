@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "dkim.h"
 #include "dnsans.h"
+#include "rfc5322.h"
 
 enum { AAR, AMS, AS };
 
@@ -36,6 +37,26 @@ verdict(struct arc_out *o, enum arc_result r, const char *why)
 	return r;
 }
 
+/* instance_of - i= of an AAR value ("i=N;" first): 1..50, 0 bad */
+static unsigned
+instance_of(const char *v, size_t vn)
+{
+	const char *end = v + vn;
+	unsigned i = 0;
+	size_t k;
+
+	while (v < end && WSP(*v))
+		v++;
+	if (end - v < 2 || v[0] != 'i' || v[1] != '=')
+		return 0;
+	for (v += 2, k = 0; v < end && *v >= '0' && *v <= '9' && k < 3;
+	    v++, k++)
+		i = i * 10 + (unsigned)(*v - '0');
+	while (v < end && WSP(*v))
+		v++;
+	return k > 0 && v < end && *v == ';' && i <= ARC_SETS_MAX ? i : 0;
+}
+
 /* instance - i= of an AAR ("i=N;" first) or of a tag list: 1..50, 0 bad */
 static unsigned
 instance(const struct dkim_field *f, int kind)
@@ -47,19 +68,8 @@ instance(const struct dkim_field *f, int kind)
 	unsigned i = 0;
 	size_t k;
 
-	if (kind == AAR) {
-		while (v < end && WSP(*v))
-			v++;
-		if (end - v < 2 || v[0] != 'i' || v[1] != '=')
-			return 0;
-		for (v += 2, k = 0; v < end && *v >= '0' && *v <= '9' &&
-		    k < 3; v++, k++)
-			i = i * 10 + (unsigned)(*v - '0');
-		while (v < end && WSP(*v))
-			v++;
-		return k > 0 && v < end && *v == ';' && i <= ARC_SETS_MAX ?
-		    i : 0;
-	}
+	if (kind == AAR)
+		return instance_of(v, vn);
 	if (dkim_tags_parse(&tl, v, (size_t)(end - v)) == -1 ||
 	    (t = dkim_tag_get(&tl, "i")) == NULL || t->vlen == 0 ||
 	    t->vlen > 2)
@@ -321,6 +331,142 @@ sets(const struct dkim_fields *fs, size_t idx[][3], unsigned *n,
 	return 0;
 }
 
+/* aar_seg - the end of the ';'-separated segment that begins at i:
+ * the index of its ';' (or n), comments and quoted strings stepped
+ * over */
+static size_t
+aar_seg(const char *v, size_t n, size_t i)
+{
+	while (i < n && v[i] != ';')
+		if (v[i] == '(' || v[i] == '"')
+			(void)rfc5322_skip(v, n, &i);
+		else
+			i++;
+	return i;
+}
+
+/* aar_word - the next token of p[*i..e) into w (at most wsz - 1 bytes,
+ * lower case unless val, a quoted string's content as is); a key (val
+ * 0) ends at '=', which is a token of its own, a value (val 1) may hold
+ * '=' (an SRS address).  1 a token, 0 none left, -1 one too long */
+static int
+aar_word(const char *p, size_t e, size_t *i, char *w, size_t wsz, int val)
+{
+	size_t k = 0;
+
+	*i = rfc5322_cfws(p, e, *i);
+	if (*i >= e)
+		return 0;
+	if (p[*i] == '=' && !val) {
+		(*i)++;
+		return snprintf(w, wsz, "="), 1;
+	}
+	if (p[*i] == '"') {
+		for ((*i)++; *i < e && p[*i] != '"'; (*i)++) {
+			if (p[*i] == '\\' && *i + 1 < e)
+				(*i)++;
+			if (k + 1 >= wsz)
+				return -1;
+			w[k++] = p[*i];
+		}
+		if (*i < e)
+			(*i)++;
+		w[k] = '\0';
+		return 1;
+	}
+	for (; *i < e && !RFC5322_WSP(p[*i]) && (val || p[*i] != '=') &&
+	    p[*i] != '(' && p[*i] != '"'; (*i)++) {
+		if (k + 1 >= wsz)
+			return -1;
+		w[k++] = (char)(!val && p[*i] >= 'A' && p[*i] <= 'Z' ?
+		    p[*i] + 32 : p[*i]);
+	}
+	w[k] = '\0';
+	return 1;
+}
+
+/* aar_domain - the domain of v (after its last '@', if any), lower
+ * case, into out */
+static void
+aar_domain(const char *v, char *out, size_t sz)
+{
+	const char *at = strrchr(v, '@');
+
+	snprintf(out, sz, "%s", at != NULL ? at + 1 : v);
+	for (char *c = out; *c != '\0'; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c += 32;
+}
+
+/* aar_prop - one property of a passing method's resinfo into a; 1 if
+ * that was the one its method records (the rest is not looked at) */
+static int
+aar_prop(const char *method, const char *prop, const char *v,
+    struct arc_aar *a)
+{
+	if (strcmp(method, "dmarc") == 0 && strcmp(prop, "header.from") == 0)
+		return aar_domain(v, a->dmarc, sizeof a->dmarc), 1;
+	if (strcmp(method, "spf") == 0 && strcmp(prop, "smtp.mailfrom") == 0)
+		return aar_domain(v, a->spf, sizeof a->spf), 1;
+	if (strcmp(method, "spf") == 0 && strcmp(prop, "smtp.helo") == 0 &&
+	    a->spf[0] == '\0')
+		aar_domain(v, a->spf, sizeof a->spf);
+	if (strcmp(method, "dkim") == 0 && (strcmp(prop, "header.d") == 0 ||
+	    strcmp(prop, "header.i") == 0)) {
+		if (a->ndkim < ARC_AAR_DKIM_MAX)
+			aar_domain(v, a->dkim[a->ndkim++], sizeof a->dkim[0]);
+		return 1;	/* one domain per signature */
+	}
+	return 0;
+}
+
+/* aar_resinfo - one "method=result (comment) ptype.prop=value ..." of
+ * p[i..e): only a result "pass" is looked into */
+static void
+aar_resinfo(const char *p, size_t i, size_t e, struct arc_aar *a)
+{
+	char key[64], eq[4], val[256], method[64];
+	int first = 1;
+
+	for (;;) {
+		if (aar_word(p, e, &i, key, sizeof key, 0) != 1 ||
+		    aar_word(p, e, &i, eq, sizeof eq, 0) != 1 ||
+		    strcmp(eq, "=") != 0 ||
+		    aar_word(p, e, &i, val, sizeof val, 1) != 1)
+			return;		/* the end, or not understood */
+		if (first) {
+			first = 0;
+			snprintf(method, sizeof method, "%.*s",
+			    (int)strcspn(key, "/"), key);
+			if (strcasecmp(val, "pass") != 0)
+				return;
+		} else if (aar_prop(method, key, val, a))
+			return;
+	}
+}
+
+/* arc_aar_parse - see arc.h */
+int
+arc_aar_parse(const char *v, size_t n, struct arc_aar *a)
+{
+	size_t i, e;
+
+	memset(a, 0, sizeof *a);
+	/* i=N, then the authserv-id (and version): no results there */
+	if (instance_of(v, n) == 0)
+		return -1;
+	i = aar_seg(v, n, 0);
+	if (i == n)
+		return -1;
+	i = aar_seg(v, n, i + 1);
+	while (i < n) {
+		e = aar_seg(v, n, i + 1);
+		aar_resinfo(v, i + 1, e, a);
+		i = e;
+	}
+	return 0;
+}
+
 /* arc_verify - see arc.h */
 void
 arc_verify(const char *msg, size_t n, dnsans_fn *dns, void *arg,
@@ -355,6 +501,12 @@ arc_verify(const char *msg, size_t n, dnsans_fn *dns, void *arg,
 			return;
 		}
 	verdict(o, ARC_PASS, "chain valid");
+	{
+		size_t vn;
+		const char *v = dkim_field_value(&fs.f[idx[o->n][AAR]], &vn);
+
+		(void)arc_aar_parse(v, vn, &o->aar);
+	}
 }
 
 /* ams_make - the new ARC-Message-Signature, signed, into ams (CRLF) */

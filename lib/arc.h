@@ -4,8 +4,9 @@
  * Signature and ARC-Seal with the same i=), their structure, the newest
  * message signature (a DKIM signature under another name, lib/dkim.c's
  * canonicalization) and every seal, keys fetched through a dnsans_fn.
- * The result is recorded (arc= in Authentication-Results); no policy
- * uses it yet.  No I/O. */
+ * The result is recorded (arc= in Authentication-Results), and what the
+ * newest set's ARC-Authentication-Results says passed is kept for a
+ * local DMARC policy (arc_trusted_sealers, smtpd/verify.c).  No I/O. */
 #ifndef SANDMAIL_ARC_H
 #define SANDMAIL_ARC_H
 
@@ -19,11 +20,26 @@
 
 enum arc_result { ARC_NONE, ARC_PASS, ARC_FAIL };
 
+#define ARC_AAR_DKIM_MAX	8	/* dkim=pass results kept */
+
+/* what an ARC-Authentication-Results field says passed (RFC 8601
+ * resinfo: method=pass and its property), lower case; "" if nothing */
+struct arc_aar {
+	char		 dmarc[256];	/* header.from of dmarc=pass */
+	char		 spf[256];	/* the domain of spf=pass's
+					 * smtp.mailfrom (or smtp.helo) */
+	char		 dkim[ARC_AAR_DKIM_MAX][256];	/* header.d (or the
+					 * domain of header.i) of dkim=pass */
+	size_t		 ndkim;
+};
+
 struct arc_out {
 	enum arc_result	 r;
 	const char	*why;		/* a short static reason */
 	unsigned	 n;		/* sets in the chain */
 	char		 d[256];	/* the newest seal's d= */
+	struct arc_aar	 aar;		/* the newest set's AAR, when r is
+					 * ARC_PASS */
 };
 
 /* arc_verify - the chain of msg (LF or CRLF line ends) */
@@ -42,6 +58,10 @@ void	arc_verify(const char *msg, size_t n, dnsans_fn *, void *,
 int	arc_seal(const char *msg, size_t n, const char *ar, size_t arlen,
 	    enum arc_result cv, const struct dkim_sigreq *q, dkim_signfn *,
 	    void *, struct buf *out);
+/* arc_aar_parse - an ARC-Authentication-Results value ("i=N; authserv-
+ * id; resinfo; ..."), comments and quoted strings handled, into a;
+ * 0, or -1 when it is no such value (a is then empty) */
+int	arc_aar_parse(const char *v, size_t n, struct arc_aar *a);
 /* arc_name - "none", "pass", "fail" */
 const char *arc_name(enum arc_result);
 

@@ -251,17 +251,28 @@ ar_header(const struct authres *ar, const char *id, struct buf *b)
 		if (buf_fmt(b, ";\n\tdmarc=%s", dmarc_name(ar->dmarc.r)) == -1)
 			return -1;
 		if (ar->dmarc.r == DMARC_PASS || ar->dmarc.r == DMARC_FAIL) {
-			char c[128];
+			char c[512];
 
-			snprintf(c, sizeof c, "p=%s dis=%s",
+			/* an override (RFC 7489 7.2): nothing was done, and
+			 * why */
+			snprintf(c, sizeof c, "p=%s dis=%s%s%s%s%s",
 			    dmarc_policy_name(ar->dmarc.policy),
-			    dmarc_policy_name(ar->dmarc.disposition));
+			    dmarc_policy_name(ar->dmarc.override ? DMARC_P_NONE :
+			    ar->dmarc.disposition), ar->dmarc.override ?
+			    ", override " : "", ar->dmarc.override ?
+			    ar->dmarc.override : "", ar->dmarc.override ?
+			    ": " : "", ar->dmarc.override ?
+			    ar->dmarc.override_why : "");
 			if (comment(b, c) == -1)
 				return -1;
 		} else if (comment(b, ar->dmarc.why) == -1)
 			return -1;
 		if (ar->from[0] != '\0' && (buf_puts(b, " header.from=") ==
 		    -1 || pval(b, ar->from) == -1))
+			return -1;
+		if (ar->dmarc.override != NULL && (buf_puts(b,
+		    " policy.override=") == -1 || pval(b,
+		    ar->dmarc.override) == -1))
 			return -1;
 	}
 	return buf_puts(b, "\n");

@@ -44,8 +44,8 @@ const struct conf_key conf_keys[] = {
 	PATH("tls_cert", NULL, "smtpd pop3d"),
 	{ "tls_key", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL, "smtpd pop3d" },
 	PATH("tls_ca_file", NULL, "rspawn"),
-	PATH("empty_dir", "/var/empty", "resolve rspawn sign"),
-	USER("user_smtpd", "sandmaild", "smtpd queue"),
+	PATH("empty_dir", "/var/empty", "resolve rspawn sign srs"),
+	USER("user_smtpd", "sandmaild", "smtpd queue srs"),
 	USER("user_queue", "sandmailq", "queue"),
 	USER("user_send", "sandmails", "queue send"),
 	USER("user_resolve", "sandmailr", "resolve"),
@@ -56,6 +56,7 @@ const struct conf_key conf_keys[] = {
 	USER("user_alias", "nobody", "send lspawn"),
 	USER("user_lspawn", "nobody", "lspawn"),
 	USER("user_sign", "sandmailk", "sign"),
+	USER("user_srs", "sandmailh", "srs"),
 
 	/* sandmail-inject */
 	{ "inject_domain", CONF_WORD, CONF_DYNDEF, ANY, NULL, NULL,
@@ -121,14 +122,20 @@ const struct conf_key conf_keys[] = {
 	    "none|quarantine-header|reject", "smtpd" },
 	BOOL("smtpd_iprev", "no", "smtpd"),
 	/* SRS (lib/srs.c): send rewrites forwarded senders and takes back
-	 * bounces; smtpd refuses malformed and stale SRS recipients */
-	STR("srs_domain", NULL, "smtpd send"),
-	PATH("srs_secret", "srs.secret", "send"),
+	 * bounces; smtpd refuses SRS recipients that sandmail-srs (which
+	 * holds the secret, as send does) says were not made here */
+	STR("srs_domain", NULL, "smtpd send srs start"),
+	PATH("srs_secret", "srs.secret", "send srs"),
 	{ "srs_max_age", CONF_SECS, 0, DAYS(1), DAYS(1000), "21d", NULL,
-	    "smtpd send" },
+	    "smtpd send srs" },
+	{ "srs_socket", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL,
+	    "srs smtpd" },
 	STR("srs_exclude", NULL, "send"),
 	/* ARC sealing (lib/arc.c) of verified mail send relays */
 	STR("arc_domain", NULL, "send"),
+	/* ARC chains whose newest sealer smtpd trusts to say what passed
+	 * (a DMARC failure is then not acted on: smtpd/verify.c) */
+	STR("arc_trusted_sealers", NULL, "smtpd"),
 	{ "smtpd_milter", CONF_STR, CONF_MULTI, ANY, NULL, NULL, "smtpd" },
 	{ "smtpd_milter_timeout", CONF_SECS, 0, 1, 3600, "30", NULL,
 	    "smtpd" },
@@ -159,6 +166,7 @@ const struct conf_key conf_keys[] = {
 	{ "prog_lspawn", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL, "start" },
 	{ "prog_rspawn", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL, "start" },
 	{ "prog_sign", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL, "start" },
+	{ "prog_srs", CONF_PATH, CONF_DYNDEF, ANY, NULL, NULL, "start" },
 
 	/* sandmail-lspawn and sandmail-local */
 	NUM("local_uid_min", "1000", 1, UINT32_MAX - 1, "lspawn"),

@@ -1,7 +1,9 @@
 /* dlog: the delivery log's parts that send writes and sandmail-logsum
  * reads back.  Pure functions over bytes from outside (remote replies,
  * log files): no allocation, every index bounded by n. */
+#include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "dlog.h"
 
@@ -120,4 +122,59 @@ dlog_get(const char *p, size_t n, const char *key, char *out, size_t sz)
 	if (sz > 0)
 		out[0] = '\0';
 	return 0;
+}
+
+/* num - the d digits at p as a number, or -1 */
+static long
+num(const char *p, int d)
+{
+	long v = 0;
+
+	for (int i = 0; i < d; i++) {
+		if (!digit(p[i]))
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
+/* dlog_time - see dlog.h */
+int
+dlog_time(const char *p, size_t n, long long *t)
+{
+	struct tm tm;
+	long y, mo, d, h, mi, s;
+	uint64_t v = 0;
+
+	if (n >= 25 && p[0] == '@') {
+		/* TAI64N: 16 hex digits of 2^62 + TAI seconds (UTC + 10 s +
+		 * the leap seconds, 37 since 2017), then 8 of nanoseconds */
+		for (int i = 1; i <= 16; i++) {
+			int x = digit(p[i]) ? p[i] - '0' : p[i] >= 'a' &&
+			    p[i] <= 'f' ? p[i] - 'a' + 10 : -1;
+
+			if (x < 0)
+				return 0;
+			v = v << 4 | (uint64_t)x;
+		}
+		if (v < (UINT64_C(1) << 62) + 37 ||
+		    v - (UINT64_C(1) << 62) > (uint64_t)1 << 40)
+			return 0;
+		*t = (long long)(v - (UINT64_C(1) << 62) - 37);
+		return 1;
+	}
+	if (n < 19 || p[4] != '-' || p[7] != '-' || (p[10] != '_' &&
+	    p[10] != 'T' && p[10] != ' ') || p[13] != ':' || p[16] != ':')
+		return 0;
+	y = num(p, 4), mo = num(p + 5, 2), d = num(p + 8, 2);
+	h = num(p + 11, 2), mi = num(p + 14, 2), s = num(p + 17, 2);
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 ||
+	    h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60)
+		return 0;
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = (int)(y - 1900), tm.tm_mon = (int)(mo - 1);
+	tm.tm_mday = (int)d, tm.tm_hour = (int)h, tm.tm_min = (int)mi;
+	tm.tm_sec = (int)s;
+	*t = (long long)timegm(&tm);
+	return 1;
 }

@@ -19,4 +19,11 @@ int	dlog_dsn(const char *text, size_t n, char out[DLOG_DSN_MAX]);
 int	dlog_get(const char *line, size_t n, const char *key, char *out,
 	    size_t sz);
 
+/* dlog_time: the time stamp a logger put in front of line[0..n), as
+ * unix seconds (UTC) into *t: svlogd -tt "YYYY-MM-DD_HH:MM:SS.frac",
+ * ISO 8601 "YYYY-MM-DDTHH:MM:SS" (or with a blank; a trailing Z, or
+ * none: UTC), or TAI64N "@4000000065...".  1 found, 0 none (or not a
+ * valid date). */
+int	dlog_time(const char *line, size_t n, long long *t);
+
 #endif

@@ -1,6 +1,7 @@
 /* dmarc: RFC 7489 policy evaluation (lib/dmarc.h).  The record is a DKIM
  * style tag list, parsed by lib/dkim.c's parser. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -53,12 +54,41 @@ rua_ok(const char *a, size_t n)
 	return 1;
 }
 
+/* rua_size - a dmarc-uri's size limit (6.3: "!" 1*DIGIT [k/m/g/t],
+ * units of 2^10 ...) in p[0..n) (after the '!') into *v; 0, or -1
+ * (malformed, or beyond 64 bits) */
+static int
+rua_size(const char *p, size_t n, unsigned long long *v)
+{
+	static const char units[] = "kmgt";
+	const char *u;
+	size_t i;
+	unsigned sh = 0;
+
+	*v = 0;
+	for (i = 0; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+		if (__builtin_mul_overflow(*v, 10ull, v) ||
+		    __builtin_add_overflow(*v, (unsigned long long)(p[i] - '0'),
+		    v))
+			return -1;
+	if (i == 0)
+		return -1;
+	if (i + 1 == n && p[i] != '\0' &&
+	    (u = strchr(units, p[i] | 0x20)) != NULL)
+		sh = 10 * (unsigned)(u - units + 1), i++;
+	if (i != n || (sh > 0 && *v > ULLONG_MAX >> sh))
+		return -1;
+	*v <<= sh;
+	return 0;
+}
+
 /* rua_parse - rua=: comma-separated URIs (6.3), "mailto:" ones kept
- * (7.1: "!10m" is a size limit, dropped) */
+ * with their size limits */
 static void
 rua_parse(const char *v, size_t n, struct dmarc_rec *r)
 {
 	size_t i = 0, b, e, k;
+	unsigned long long max;
 
 	while (i < n && r->nrua < DMARC_RUA_MAX) {
 		for (b = i; i < n && v[i] != ','; i++)
@@ -75,10 +105,12 @@ rua_parse(const char *v, size_t n, struct dmarc_rec *r)
 		b += 7;
 		for (k = b; k < e && v[k] != '!'; k++)
 			;
-		if (!rua_ok(v + b, k - b))
+		if (!rua_ok(v + b, k - b) || (k < e &&
+		    rua_size(v + k + 1, e - k - 1, &max) == -1))
 			continue;
 		memcpy(r->rua[r->nrua], v + b, k - b);
-		r->rua[r->nrua++][k - b] = '\0';
+		r->rua[r->nrua][k - b] = '\0';
+		r->rua_max[r->nrua++] = k < e ? max : 0;
 	}
 }
 
@@ -112,6 +144,20 @@ dmarc_rec_parse(const char *s, size_t n, struct dmarc_rec *r)
 			v = v * 10 + (unsigned)(t->val[i] - '0');
 		if (i == t->vlen && v <= 100)
 			r->pct = v;
+	}
+	/* fo= as published, when it is made of its options (6.3) */
+	snprintf(r->fo, sizeof r->fo, "0");
+	if ((t = dkim_tag_get(&tl, "fo")) != NULL && t->vlen > 0 &&
+	    t->vlen < sizeof r->fo) {
+		size_t i;
+
+		for (i = 0; i < t->vlen && t->val[i] != '\0' &&
+		    strchr("01ds:", t->val[i]) != NULL; i++)
+			;
+		if (i == t->vlen) {
+			memcpy(r->fo, t->val, t->vlen);
+			r->fo[t->vlen] = '\0';
+		}
 	}
 	r->adkim_strict = tag_eq(dkim_tag_get(&tl, "adkim"), "s");
 	r->aspf_strict = tag_eq(dkim_tag_get(&tl, "aspf"), "s");

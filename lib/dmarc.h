@@ -25,18 +25,23 @@ enum dmarc_result {
 	DMARC_PASS, DMARC_FAIL, DMARC_TEMPERROR, DMARC_PERMERROR
 };
 
-#define DMARC_RUA_MAX	2	/* rua= mailto: addresses kept (6.2) */
+/* rua= mailto: addresses kept: 6.2 lets a receiver limit them but asks
+ * for at least two */
+#define DMARC_RUA_MAX	8
 
 struct dmarc_rec {
 	enum dmarc_policy p, sp;
 	int		 has_sp;
 	unsigned	 pct;		/* 0..100, default 100 */
 	int		 adkim_strict, aspf_strict;
-	/* rua=: the first DMARC_RUA_MAX mailto: addresses, without the
-	 * "!size" suffix; URIs of other schemes, with '%' escapes or with
-	 * bytes no plain address has are skipped */
+	/* rua=: the first DMARC_RUA_MAX mailto: addresses, and the size
+	 * limit of each ("!10m": 6.2, 6.3's dmarc-uri; 0 none) in bytes;
+	 * URIs of other schemes, with '%' escapes, with bytes no plain
+	 * address has, or with a malformed size are skipped */
 	char		 rua[DMARC_RUA_MAX][256];
+	unsigned long long rua_max[DMARC_RUA_MAX];
 	size_t		 nrua;
+	char		 fo[16];	/* fo= (6.3), "0" when absent or odd */
 };
 
 /* dmarc_rec_parse - one TXT record (6.3, 6.6.3); 0, or -1 when it is no
@@ -77,6 +82,10 @@ struct dmarc_out {
 	char		 domain[DNS_NAME_BUF];	/* where the record was */
 	int		 has_rec;	/* rec is the record that applied */
 	struct dmarc_rec rec;
+	/* a local policy set the disposition aside (RFC 7489 7.2, appendix
+	 * C, PolicyOverrideType), or NULL; and what it rested on */
+	const char	*override;
+	char		 override_why[300];
 };
 
 /* dmarc_check - evaluate one message (6.6) */

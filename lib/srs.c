@@ -5,6 +5,7 @@
  * libsrs2 does, since some hops lowercase local parts. */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -57,6 +58,30 @@ srs_keys_wipe(struct srs_keys *k)
 
 	for (size_t i = 0; i < sizeof *k; i++)
 		p[i] = 0;
+}
+
+int
+srs_keys_read(struct srs_keys *k, int fd)
+{
+	static unsigned char t[SRS_SECRETS_MAX * (SRS_SECRET_MAX + 2) + 1];
+	volatile unsigned char *v = t;
+	size_t n = 0;
+	ssize_t r = 0;
+	int ret;
+
+	while (n < sizeof t && ((r = read(fd, t + n, sizeof t - n)) > 0 ||
+	    (r == -1 && errno == EINTR)))
+		if (r > 0)
+			n += (size_t)r;
+	if (r == -1)
+		ret = -1;
+	else if (n == sizeof t)
+		ret = (errno = EINVAL, -1);
+	else
+		ret = srs_keys_load(k, (const char *)t, n);
+	for (size_t i = 0; i < n; i++)
+		v[i] = 0;
+	return ret;
 }
 
 static int

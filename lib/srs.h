@@ -8,8 +8,9 @@
  * such an address is taken back by srs_reverse, which checks the hash with
  * every secret and the age.  srs_parse and srs_age_ok need no secret: the
  * SMTP session refuses malformed and stale addresses with them, and only
- * the process that holds the secret (sandmail-send) checks hashes.
- * Nothing here reads files or the network. */
+ * the processes that hold the secret (sandmail-send, and sandmail-srs,
+ * which answers smtpd's sessions: srsc.h) check hashes.  Nothing here
+ * opens files or reads the network (srs_keys_read reads an fd given). */
 #ifndef SANDMAIL_SRS_H
 #define SANDMAIL_SRS_H
 
@@ -56,6 +57,10 @@ enum srs_res {
  * trailing CR skipped); 0, or -1 (EINVAL: none, or one too long) */
 int	srs_keys_load(struct srs_keys *, const char *text, size_t n);
 void	srs_keys_wipe(struct srs_keys *);
+/* srs_keys_read: srs_keys_load of what fd holds (the secret file, read
+ * to its end; the copy read is wiped); 0, or -1 (EINVAL also when the
+ * file is larger than SRS_SECRETS_MAX lines can be) */
+int	srs_keys_read(struct srs_keys *, int fd);
 /* srs_is: the local part begins SRS0 or SRS1 and a separator (= + -) */
 int	srs_is(const char *local, size_t n);
 /* srs_parse: 0 with the parts, or -1 (malformed) */

@@ -153,9 +153,7 @@ settings(struct send *s, const struct conf *cf)
 static void
 srs_open(struct send *s, const struct conf *cf)
 {
-	struct buf b = BUF_INIT(SRS_SECRETS_MAX * (SRS_SECRET_MAX + 2));
 	char *path;
-	ssize_t k;
 	int fd;
 
 	if (s->c.srs_domain == NULL)
@@ -164,18 +162,10 @@ srs_open(struct send *s, const struct conf *cf)
 		die_temp("malloc", NULL);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
 		die_temp("open", path);
-	if (buf_reserve(&b, b.max) == -1)
-		die_temp("malloc", NULL);
-	while ((k = read(fd, b.p + b.len, b.max - b.len)) > 0)
-		b.len += (size_t)k;
-	if (k == -1)
-		die_temp("read", path);
-	close(fd);
-	if (b.len == b.max || srs_keys_load(&s->srs, b.p, b.len) == -1)
+	if (srs_keys_read(&s->srs, fd) == -1)
 		die_msg(EXIT_TEMP, "srs_secret", "expected 1 to 8 lines of at "
 		    "most 256 bytes");
-	sodium_memzero(b.p, b.len);
-	buf_free(&b);
+	close(fd);
 	free(path);
 }
 

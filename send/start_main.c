@@ -2,7 +2,8 @@
  * socket pairs between send and its helpers, starts sandmail-resolve,
  * sandmail-lspawn, sandmail-rspawn, sandmail-sign, sandmail-sts and
  * sandmail-send with
- * them, and then only waits.  Each helper gets its socket on fd 0
+ * them (and sandmail-srs, smtpd's SRS check service on its own socket,
+ * when srs_domain is set), and then only waits.  Each helper gets its socket on fd 0
  * (resolve also on fd 1) and this program's stderr as fd 2; send gets
  * -L 3 -R 4 -D 5, and -K 6 when the key table TABLES/dkim exists (else
  * sandmail-sign is not started and nothing is signed), and -M 7 when
@@ -10,7 +11,8 @@
  * program drops to its own user_* itself (lspawn stays root).  If any of
  * them dies, the others are stopped and this exits 111, so the supervisor
  * starts the whole set again.  TERM goes to send (which finishes the
- * deliveries in progress); when send is gone the helpers see EOF.  If
+ * deliveries in progress, and to sandmail-srs, which has no pipe to see
+ * end); when send is gone the helpers see EOF.  If
  * this dies (kill -9), every child gets TERM from the kernel (its
  * parent-death signal, set before the exec; send sets it again after its
  * privilege drop, which clears it), so a new set never runs beside the
@@ -32,26 +34,29 @@
 #include "exitcode.h"
 #include "log.h"
 
-enum { P_RESOLVE, P_LSPAWN, P_RSPAWN, P_SIGN, P_STS, P_SEND, NPROG };
+enum { P_RESOLVE, P_LSPAWN, P_RSPAWN, P_SIGN, P_STS, P_SRS, P_SEND,
+	NPROG };
 
 static const char *const names[NPROG] = {
 	"sandmail-resolve", "sandmail-lspawn", "sandmail-rspawn",
-	"sandmail-sign", "sandmail-sts", "sandmail-send",
+	"sandmail-sign", "sandmail-sts", "sandmail-srs", "sandmail-send",
 };
 static const char *const keys[NPROG] = {
 	"prog_resolve", "prog_lspawn", "prog_rspawn", "prog_sign",
-	"prog_sts", "prog_send",
+	"prog_sts", "prog_srs", "prog_send",
 };
 
 static pid_t pids[NPROG];
 static int use_sign;		/* TABLES/dkim exists: start sandmail-sign */
 static int use_sts;		/* mta_sts yes: start sandmail-sts */
+static int use_srs;		/* srs_domain set: start sandmail-srs */
 
 /* wanted - whether program i runs in this set */
 static int
 wanted(int i)
 {
-	return (i != P_SIGN || use_sign) && (i != P_STS || use_sts);
+	return (i != P_SIGN || use_sign) && (i != P_STS || use_sts) &&
+	    (i != P_SRS || use_srs);
 }
 static volatile sig_atomic_t got_term, got_hup, got_alrm;
 
@@ -133,6 +138,12 @@ child_fds(int i, const int *peer, int devnull)
 		for (int k = 0; k < 5; k++)
 			if (want[k] != -1 && dup2(tmp[k], 3 + k) == -1)
 				_exit(EXIT_TEMP);
+		if (dup2(devnull, 0) == -1 || dup2(devnull, 1) == -1)
+			_exit(EXIT_TEMP);
+		return;
+	}
+	if (i == P_SRS) {
+		/* no pipe: its clients come on its own socket */
 		if (dup2(devnull, 0) == -1 || dup2(devnull, 1) == -1)
 			_exit(EXIT_TEMP);
 		return;
@@ -251,7 +262,7 @@ pairs(int *mine, int *peer)
 	int sv[2];
 
 	for (int i = 0; i < P_SEND; i++) {
-		if (!wanted(i)) {
+		if (!wanted(i) || i == P_SRS) {
 			mine[i] = peer[i] = -1;
 			continue;
 		}
@@ -300,6 +311,8 @@ wait_loop(int term_wait)
 		if (got_term) {
 			log_kv("stopping", NULL);
 			kill(pids[P_SEND], SIGTERM);
+			if (pids[P_SRS] > 0)
+				kill(pids[P_SRS], SIGTERM);
 			reap_all(0, term_wait + 10);
 			return EXIT_OK;
 		}
@@ -337,6 +350,7 @@ main(int argc, char *argv[])
 		path[i] = progpath(&cf, i);
 	use_sign = sign_wanted(&cf);
 	use_sts = conf_bool(&cf, "mta_sts", 0);
+	use_srs = conf_str(&cf, "srs_domain", NULL) != NULL;
 	if ((devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
 		die_temp("open", "/dev/null");
 	pairs(mine, peer);

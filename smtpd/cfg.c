@@ -12,6 +12,7 @@
 #include "log.h"
 #include "sbx.h"
 #include "smtpd.h"
+#include "srsc.h"
 
 #define QUEUE_DEFAULT	"/var/spool/sandmail"
 
@@ -82,6 +83,7 @@ cfg_free(struct smtpd_cfg *cfg)
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
 	free(cfg->auth_sock);
+	free(cfg->srs_sock);
 	free(cfg->limits_file);
 	memset(cfg, 0, sizeof *cfg);
 }
@@ -182,6 +184,9 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 	/* SRS recipients: the session checks form and age, not the hash
 	 * (the secret stays in sandmail-send) */
 	cfg->srs_domain = conf_str(c, "srs_domain", NULL);
+	if (cfg->srs_domain != NULL &&
+	    (cfg->srs_sock = srsc_sock_path(c)) == NULL)
+		die_temp("malloc", NULL);
 	cfg->srs_maxdays = (unsigned)(conf_secs(c, "srs_max_age", 21 * 86400) /
 	    86400);
 	cfg_tls(cfg, c);

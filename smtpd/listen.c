@@ -14,7 +14,8 @@
  *
  * It also brokers for its sessions, which can open nothing themselves:
  * on a worker's socket pair, Q asks for a connection to the queue (the
- * first MAIL), A for one to sandmail-auth (the first AUTH), M login for a
+ * first MAIL), A for one to sandmail-auth (the first AUTH), S for one to
+ * sandmail-srs (the first SRS recipient), M login for a
  * message to count against the rate limits; it connects without blocking
  * and passes the socket back (doc/protocols.md, "broker").  So an idle
  * client holds no queue slot.
@@ -369,6 +370,15 @@ broker(struct worker *w, const char *b, size_t n)
 	else if (a == BROKER_DNS) {
 		if ((fd = verify_tcp()) == -1)
 			a = BROKER_NO;
+	} else if (a == BROKER_SRS) {
+		/* only where srs_domain is set */
+		if (lcfg->srs_sock == NULL ||
+		    (fd = connect_nb(lcfg->srs_sock)) == -1) {
+			log_kv("error", "op", "srs connect", "err",
+			    lcfg->srs_sock == NULL ? "no srs_domain" :
+			    strerror(errno), NULL);
+			a = BROKER_NO;
+		}
 	} else if (a == BROKER_MILTER) {
 		/* only a configured milter, by its index */
 		if (n != 2 || (fd = milters_dial((unsigned char)b[1])) == -1) {
@@ -464,7 +474,8 @@ wk_ctl_read(struct worker *w)
 		return;
 	if (n > 0 && w->busy && (b[0] == BROKER_QUEUE ||
 	    b[0] == BROKER_AUTH || b[0] == BROKER_MSG ||
-	    b[0] == BROKER_DNS || b[0] == BROKER_MILTER)) {
+	    b[0] == BROKER_DNS || b[0] == BROKER_MILTER ||
+	    b[0] == BROKER_SRS)) {
 		broker(w, b, (size_t)n);
 		return;
 	}

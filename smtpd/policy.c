@@ -4,13 +4,18 @@
  * domains that exist (and postmaster, always: RFC 5321 4.5.1); domains
  * routes names, for forwarding; any other domain only from a client
  * that may relay.  Lookups touch only mapped tables. */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "log.h"
 #include "rcpt.h"
 #include "smtpd.h"
 #include "srs.h"
+#include "srsc.h"
+
+#define SRS_WAIT_MS	10000	/* sandmail-srs answers at once */
 
 /* rcpt_tabs_of - the session's tables as lib/rcpt.h takes them */
 static void
@@ -59,6 +64,47 @@ verdict(struct session *s, const struct rcpt_tabs *rt,
 	}
 }
 
+/* srs_verdict - a recipient that is one of our SRS addresses: any
+ * client may send to it (a bounce goes back to the sender we rewrote).
+ * The form and the age need no secret and are checked here; the hash
+ * only sandmail-srs can check, which holds the secret (as send does) and
+ * answers yes or no: the secret never enters this process.  No answer
+ * (the service down) is a temporary failure, never a 250 for a forgery
+ * that send would drop. */
+static enum rcpt_verdict
+srs_verdict(struct session *s, const struct addr *a)
+{
+	enum srs_res r;
+
+	if (srs_check(a->local, a->llen, time(NULL), s->cfg->srs_maxdays) !=
+	    SRS_OK)
+		return RV_UNKNOWN;
+	if (s->srs == NULL) {
+		if ((s->srs = malloc(sizeof *s->srs)) == NULL)
+			return RV_TEMP;
+		srsc_attach(s->srs, -1, SRS_WAIT_MS);
+	}
+	if (s->srs->fd < 0 && s->srs_need != NULL)
+		srsc_attach(s->srs, s->srs_need(s), SRS_WAIT_MS);
+	r = srsc_check(s->srs, a->local, a->llen);
+	if (r == SRS_ERROR)
+		log_kv("error", "op", "srs check", "ip", s->ip, "err",
+		    s->srs->fd < 0 ? "sandmail-srs not reached" : "failed",
+		    NULL);
+	return r == SRS_OK ? RV_OK : r == SRS_ERROR ? RV_TEMP : RV_UNKNOWN;
+}
+
+/* srs_end - the session's connection to sandmail-srs goes */
+void
+srs_end(struct session *s)
+{
+	if (s->srs == NULL)
+		return;
+	srsc_close(s->srs);
+	free(s->srs);
+	s->srs = NULL;
+}
+
 /* rcpt_check - the verdict for one recipient; info gets a moved-to or
  * forward address */
 enum rcpt_verdict
@@ -71,14 +117,9 @@ rcpt_check(struct session *s, const struct addr *a, struct buf *info)
 	info->len = 0;
 	if (a->null)
 		return RV_UNKNOWN;
-	/* a bounce to one of our SRS addresses: any client may send it
-	 * (it goes back to the sender we rewrote); malformed or stale ones
-	 * are refused here, forged hashes by sandmail-send, which alone
-	 * holds the secret */
 	if (s->cfg->srs_domain != NULL && srs_is(a->local, a->llen) &&
 	    strcasecmp(a->domain, s->cfg->srs_domain) == 0)
-		return srs_check(a->local, a->llen, time(NULL),
-		    s->cfg->srs_maxdays) == SRS_OK ? RV_OK : RV_UNKNOWN;
+		return srs_verdict(s, a);
 	rcpt_tabs_of(s, &rt);
 	buf_init(&r.val, TBL_KEY_MAX * 16);
 	rcpt_resolve(&rt, a, 0, &r);

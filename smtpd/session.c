@@ -221,6 +221,7 @@ session_free(struct session *s)
 	buf_free(&s->info);
 	buf_free(&s->dout);
 	env_free(&s->env);
+	srs_end(s);
 	if (s->auth_user != NULL)
 		sodium_memzero(s->auth_user, strlen(s->auth_user));
 	free(s->auth_user);

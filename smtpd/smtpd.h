@@ -23,6 +23,8 @@
 #include "tbl.h"
 #include "tls.h"
 
+struct srsc;
+
 #define HELO_MAX	255	/* a domain; longer HELO names are cut */
 #define IP_MAX		64
 #define LINE_MAX_DEF	1024	/* 512 (RFC 5321 4.5.3.1.4) + DSN's 500 */
@@ -66,6 +68,7 @@ struct smtpd_cfg {
 	int		 sender_restrict;	/* -1: by mode */
 	const char	*srs_domain;	/* our SRS addresses' domain, or NULL */
 	unsigned	 srs_maxdays;	/* srs_max_age in days */
+	char		*srs_sock;	/* sandmail-srs's socket, or NULL */
 	uid_t		 uid;		/* user_smtpd when root, else -1 */
 	gid_t		 gid;
 };
@@ -182,6 +185,11 @@ struct session {
 	/* the connection to the i-th milter (through the listener), or
 	 * -1; NULL: made before the sandbox (milters.c) */
 	int		(*milter_need)(struct session *, unsigned i);
+	/* a connection to sandmail-srs (srs_domain), the fd or -1: from
+	 * the listener, or made before the sandbox under tcpserver; NULL:
+	 * none (every SRS recipient is then 451) */
+	int		(*srs_need)(struct session *);
+	struct srsc	*srs;		/* NULL until the first SRS RCPT */
 	char		 ip[IP_MAX], port[8], localip[IP_MAX];
 	char		 helo[HELO_MAX + 1];
 	struct buf	 line;
@@ -257,6 +265,8 @@ enum rcpt_verdict rcpt_check(struct session *, const struct addr *,
 /* rcpt_alias: the targets of a's alias (as RCPT resolves it) into val;
  * 1, 0 not an alias, -1 a lookup failed */
 int	rcpt_alias(struct session *, const struct addr *, struct buf *val);
+/* srs_end: close the session's connection to sandmail-srs, if any */
+void	srs_end(struct session *);
 
 /* cfg.c */
 void	cfg_load(struct smtpd_cfg *, struct conf *, const char *path);
@@ -287,14 +297,16 @@ SSL_CTX	*tlsctx_current(void);
  * idle worker as this message with the socket (SCM_RIGHTS) on the
  * worker's SOCK_SEQPACKET pair; a worker says "I" there when idle.  A
  * session asks there too (BROKER_*): the listener, unsandboxed, makes
- * the connection to the queue or to sandmail-auth and passes it back
+ * the connection to the queue, to sandmail-auth or to sandmail-srs
+ * (BROKER_SRS, the first SRS recipient) and passes it back
  * (SCM_RIGHTS, one byte: the request's letter, or BROKER_NO), and counts
  * messages for the rate limits (BROKER_MSG and the login; the answer is
  * BROKER_MSG, or BROKER_NO over a limit).  BROKER_MILTER and one byte, a
  * milter's index in smtpd_milter's list: a connection to that milter. */
 enum {
 	BROKER_QUEUE = 'Q', BROKER_AUTH = 'A', BROKER_MSG = 'M',
-	BROKER_DNS = 'D', BROKER_MILTER = 'F', BROKER_NO = 'x'
+	BROKER_DNS = 'D', BROKER_MILTER = 'F', BROKER_SRS = 'S',
+	BROKER_NO = 'x'
 };
 /* unanswered: the client authenticated (max_unauth_per_net) */
 #define BROKER_AUTHED	'U'

@@ -11,7 +11,11 @@
  * claims our name (smtpd_authserv_id, default the host name) removed.
  * DMARC (lib/dmarc.c) takes the organizational domain from the Public
  * Suffix List (libpsl, read before the sandbox).  An ARC chain (lib/arc.c)
- * is verified and recorded; no policy uses its result yet.
+ * is verified and recorded; a DMARC failure is not acted on when the chain
+ * passes, its newest sealer is one of arc_trusted_sealers, and that
+ * sealer's ARC-Authentication-Results says the message passed DMARC, or
+ * DKIM or SPF aligned with the From domain, when it came (RFC 7489's
+ * override "trusted_forwarder", recorded in our field and the log).
  *
  * Policy: spf_policy reject refuses an SPF "fail" at MAIL (550 5.7.23);
  * dmarc_policy reject refuses a DMARC failure whose domain says
@@ -65,6 +69,7 @@ static struct {
 	int		 timeout_ms;
 	int		 spf_reject;
 	int		 dmarc;		/* POL_* */
+	const char	*arc_trusted;	/* arc_trusted_sealers, or NULL */
 	int		 fd;
 	psl_ctx_t	*psl;
 	/* the transaction */
@@ -90,6 +95,7 @@ verify_load(const struct conf *c, const char *hostname)
 	p = conf_str(c, "dmarc_policy", "none");
 	V.dmarc = strcmp(p, "reject") == 0 ? POL_REJECT :
 	    strcmp(p, "quarantine-header") == 0 ? POL_QUARANTINE : POL_NONE;
+	V.arc_trusted = conf_str(c, "arc_trusted_sealers", NULL);
 	if (V.on && V.psl == NULL &&
 	    (V.psl = psl_latest(NULL)) == NULL &&
 	    (V.psl = (psl_ctx_t *)psl_builtin()) == NULL)
@@ -443,6 +449,57 @@ from_domain(const char *m, size_t n, struct dmarc_in *in)
 	}
 }
 
+/* in_list - domain d is in list (blank- or comma-separated, exact,
+ * case ignored) */
+static int
+in_list(const char *list, const char *d)
+{
+	size_t i = 0, b, dl = strlen(d);
+
+	while (list != NULL && list[i] != '\0') {
+		while (list[i] == ' ' || list[i] == '\t' || list[i] == ',')
+			i++;
+		for (b = i; list[i] != '\0' && list[i] != ' ' &&
+		    list[i] != '\t' && list[i] != ','; i++)
+			;
+		if (i > b && i - b == dl && strncasecmp(list + b, d, dl) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* arc_override - a DMARC failure a trusted forwarder vouches for: the
+ * chain passes, its newest sealer is in arc_trusted_sealers, and what
+ * that sealer saw (its AAR) passed DMARC for our From domain, or DKIM or
+ * SPF aligned with it (relaxed: the forwarder's view, RFC 7489 3.1).
+ * The disposition is then set aside (RFC 7489 6.7, 7.2: the override
+ * type trusted_forwarder). */
+static void
+arc_override(const struct dmarc_in *in)
+{
+	const struct arc_aar *a = &V.ar.arc.aar;
+	struct dmarc_out *o = &V.ar.dmarc;
+	const char *by = NULL;
+
+	if (o->r != DMARC_FAIL || o->disposition == DMARC_P_NONE ||
+	    V.ar.arc.r != ARC_PASS || in->from == NULL ||
+	    !in_list(V.arc_trusted, V.ar.arc.d))
+		return;
+	if (a->dmarc[0] != '\0' && strcasecmp(a->dmarc, in->from) == 0)
+		by = "dmarc";
+	for (size_t i = 0; by == NULL && i < a->ndkim; i++)
+		if (dmarc_aligned(V.psl, a->dkim[i], in->from, 0))
+			by = "dkim";
+	if (by == NULL && a->spf[0] != '\0' &&
+	    dmarc_aligned(V.psl, a->spf, in->from, 0))
+		by = "spf";
+	if (by == NULL)
+		return;
+	o->override = "trusted_forwarder";
+	snprintf(o->override_why, sizeof o->override_why, "arc=pass as[%u].d="
+	    "%s %s=pass", V.ar.arc.n, V.ar.arc.d, by);
+}
+
 /* check - DKIM, ARC and DMARC on the held text */
 static void
 check(struct session *s)
@@ -469,6 +526,7 @@ check(struct session *s)
 	in.arg = s;
 	dmarc_check(&in, &V.ar.dmarc);
 	V.ar.dmarc_done = 1;
+	arc_override(&in);
 }
 
 /* dns_trouble - a DNS error that may have turned a pass into a fail */
@@ -489,12 +547,32 @@ static const char *
 applied(void)
 {
 	if (V.ar.dmarc.r != DMARC_FAIL ||
-	    V.ar.dmarc.disposition == DMARC_P_NONE)
+	    V.ar.dmarc.disposition == DMARC_P_NONE ||
+	    V.ar.dmarc.override != NULL)
 		return "none";
 	if (V.dmarc == POL_REJECT &&
 	    V.ar.dmarc.disposition == DMARC_P_REJECT)
 		return dns_trouble() ? "tempfail" : "reject";
 	return V.dmarc >= POL_QUARANTINE ? "quarantine" : "none";
+}
+
+/* d_escaped - a signature's d= for the log's dkim_d list ("d:result,
+ * ..."): the list's own separators and the escape byte as %2C, %3A, %25,
+ * so that a d= holding them (they come from outside) cannot split an
+ * entry; sandmail-dmarcrep undoes it */
+static void
+d_escaped(const char *d, char *out, size_t sz)
+{
+	size_t k = 0;
+
+	for (; *d != '\0' && k + 4 < sz; d++) {
+		if (*d == ',' || *d == ':' || *d == '%')
+			k += (size_t)snprintf(out + k, sz - k, "%%%02X",
+			    (unsigned char)*d);
+		else
+			out[k++] = *d;
+	}
+	out[k] = '\0';
 }
 
 /* log_results - every result on the message's line, with what a DMARC
@@ -505,7 +583,8 @@ static void
 log_results(const struct session *s)
 {
 	const struct dmarc_rec *rec = &V.ar.dmarc.rec;
-	char dk[64], dd[512], pub[64], rua[2 * 256 + 2];
+	char dk[64], dd[1024], de[3 * 256], pub[80];
+	char rua[DMARC_RUA_MAX * (256 + 22)];
 	const char *at = strrchr(V.ar.mailfrom, '@');
 	size_t npass = 0, k = 0;
 	int n;
@@ -513,8 +592,9 @@ log_results(const struct session *s)
 	dd[0] = '\0';
 	for (size_t i = 0; i < V.ar.nsig; i++) {
 		npass += V.ar.sig[i].r == ARD_PASS;
+		d_escaped(V.ar.sig[i].d, de, sizeof de);
 		n = snprintf(dd + k, sizeof dd - k, "%s%s:%s", k ? "," : "",
-		    V.ar.sig[i].d, ar_dkim_name(V.ar.sig[i].r));
+		    de, ar_dkim_name(V.ar.sig[i].r));
 		if (n < 0 || (size_t)n >= sizeof dd - k) {
 			dd[k] = '\0';	/* whole entries only */
 			break;
@@ -523,18 +603,24 @@ log_results(const struct session *s)
 	}
 	snprintf(dk, sizeof dk, "%s", V.ar.nsig == 0 ? "none" : npass > 0 ?
 	    "pass" : ar_dkim_name(V.ar.sig[0].r));
-	/* the record that applied: policy_published, and where reports go */
+	/* the record that applied: policy_published, and where reports go
+	 * (each address with its size limit in bytes, "!N") */
 	pub[0] = rua[0] = '\0';
 	if (V.ar.dmarc.has_rec) {
-		snprintf(pub, sizeof pub, "p=%s,sp=%s,pct=%u,adkim=%c,aspf=%c",
-		    dmarc_policy_name(rec->p), dmarc_policy_name(rec->has_sp ?
-		    rec->sp : rec->p), rec->pct, rec->adkim_strict ? 's' : 'r',
-		    rec->aspf_strict ? 's' : 'r');
+		snprintf(pub, sizeof pub, "p=%s,sp=%s,pct=%u,adkim=%c,aspf=%c,"
+		    "fo=%s", dmarc_policy_name(rec->p),
+		    dmarc_policy_name(rec->has_sp ? rec->sp : rec->p),
+		    rec->pct, rec->adkim_strict ? 's' : 'r',
+		    rec->aspf_strict ? 's' : 'r', rec->fo);
 		for (size_t i = 0, j = 0; i < rec->nrua; i++) {
-			n = snprintf(rua + j, sizeof rua - j, "%s%s",
-			    i ? "," : "", rec->rua[i]);
-			if (n < 0 || (size_t)n >= sizeof rua - j)
+			n = rec->rua_max[i] > 0 ? snprintf(rua + j,
+			    sizeof rua - j, "%s%s!%llu", i ? "," : "",
+			    rec->rua[i], rec->rua_max[i]) : snprintf(rua + j,
+			    sizeof rua - j, "%s%s", i ? "," : "", rec->rua[i]);
+			if (n < 0 || (size_t)n >= sizeof rua - j) {
+				rua[j] = '\0';
 				break;
+			}
 			j += (size_t)n;
 		}
 	}
@@ -549,7 +635,10 @@ log_results(const struct session *s)
 	    "dmarc_domain", V.ar.dmarc.domain, "aligned",
 	    V.ar.dmarc.spf_aligned ? (V.ar.dmarc.dkim_aligned ? "spf,dkim" :
 	    "spf") : V.ar.dmarc.dkim_aligned ? "dkim" : "none",
-	    "applied", applied(), "published", pub, "rua", rua, NULL);
+	    "applied", applied(), "published", pub, "rua", rua,
+	    /* last: without an override the line ends here */
+	    V.ar.dmarc.override ? "override" : NULL, V.ar.dmarc.override,
+	    "override_why", V.ar.dmarc.override_why, NULL);
 }
 
 /* send_stripped - the held text to the queue without the fields that
@@ -621,7 +710,7 @@ verify_end(struct session *s)
 	V.hold = 0;
 	check(s);
 	log_results(s);
-	fail = V.ar.dmarc.r == DMARC_FAIL;
+	fail = V.ar.dmarc.r == DMARC_FAIL && V.ar.dmarc.override == NULL;
 	if (fail && V.dmarc == POL_REJECT &&
 	    V.ar.dmarc.disposition == DMARC_P_REJECT) {
 		if (dns_trouble())

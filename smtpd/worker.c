@@ -36,6 +36,7 @@
 #include "filter.h"
 #include "log.h"
 #include "smtpd.h"
+#include "srsc.h"
 
 static int alarm_fd = -1;
 static char alarm_msg[300];
@@ -58,8 +59,9 @@ static struct {
 	int		 reuse;		/* may serve more sessions (mode) */
 	int		 lazy;		/* queue and auth through the listener */
 	int		 announced;	/* "I" said already for the next */
+	int		 srs_fd;	/* tcpserver: sandmail-srs, or -1 */
 	char		 pid[24];
-} W = { .ctl = -1 };
+} W = { .ctl = -1, .srs_fd = -1 };
 
 /* on_alarm - the whole-session limit: say so and go (async-safe) */
 static void
@@ -310,6 +312,34 @@ broker_milter(struct session *s, unsigned i)
 	return fd;
 }
 
+/* broker_srs - the session's first SRS recipient: a connection to
+ * sandmail-srs, made by the listener; the fd or -1 */
+static int
+broker_srs(struct session *s)
+{
+	int ok, fd;
+
+	(void)s;
+	fd = broker_ask(BROKER_SRS, "", 0, &ok);
+	if (fd >= 0 && ok != 1) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* srs_once - under tcpserver: the connection made before the sandbox,
+ * handed to the session once (its one session) */
+static int
+srs_once(struct session *s)
+{
+	int fd = W.srs_fd;
+
+	(void)s;
+	W.srs_fd = -1;
+	return fd;
+}
+
 /* broker_authed - tell the listener the client authenticated (no
  * answer): it counts the session no more as an unauthenticated one */
 static void
@@ -365,6 +395,8 @@ session_begin(struct session *s, int qok, int infd, int outfd,
 	}
 	if (W.ctl >= 0)
 		s->milter_need = broker_milter;
+	if (W.cfg->srs_domain != NULL)
+		s->srs_need = W.ctl >= 0 ? broker_srs : srs_once;
 	snprintf(use, sizeof use, "%u", W.uses);
 	if (W.mode & MODE_LOCAL)
 		snprintf(use, sizeof use, "%lu", W.luid);
@@ -562,6 +594,14 @@ session_go(int infd, int outfd, const struct handoff *h)
 	if ((W.mode & MODE_TLS) && W.ctx == NULL)
 		die_msg(EXIT_TEMP, "tls", "implicit TLS without a certificate");
 	W.ac = auth_start(W.cfg, W.ctx, W.mode);
+	/* under tcpserver the session cannot open sockets once sandboxed:
+	 * sandmail-srs's is opened now (-1 if it is not there: every SRS
+	 * recipient is then 451) */
+	W.srs_fd = -1;
+	if (W.ctl < 0 && W.cfg->srs_domain != NULL &&
+	    (W.srs_fd = srsc_connect(W.cfg->srs_sock)) == -1)
+		log_kv("error", "op", "srs connect", "path", W.cfg->srs_sock,
+		    "err", strerror(errno), NULL);
 	/* never reused when it may see a password: see mode_reusable */
 	W.reuse = W.ctl >= 0 && mode_reusable(W.cfg, W.mode, W.ctx);
 	W.uses = 1;

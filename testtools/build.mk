@@ -14,7 +14,8 @@ sandmail-probe_OBJS := testtools/probe.o testtools/probe_smtpd.o queue/qsbx.o se
 	local/lwork.o $(LOCAL_DELIVER_OBJS) \
 	resolve/rsbx.o resolve/resolver.o resolve/cache.o \
 	resolve/route.o $(POP3D_LIB_OBJS) smtpd/gen.o smtpd/sandbox.o \
-	$(filter-out remote/main.o,$(sandmail-rspawn_OBJS)) sts/sbx.o
+	$(filter-out remote/main.o,$(sandmail-rspawn_OBJS)) sts/sbx.o \
+	srs/srs_sbx.o
 # lib/spf.c driven by the RFC 7208 test suite (tests/integration/
 # test_spf_suite.py): DNS questions and answers on stdin/stdout
 TESTPROGS += sandmail-spfcheck

@@ -42,6 +42,7 @@
  *   auth-worker   one of its argon2 workers: authd_worker_enter()
  *   auth-opener   its table opener: authd_opener_enter() on the users
  *             table (the one process that may open it again)
+ *   srs       sandmail-srs: its socket, srs_sandbox() (srs/srs_sbx.c)
  *
  * Options: -s FILE (a root-only secret), -o DIR (a directory outside,
  * writable by anyone, with a file "victim"), -r DIR (a root-owned 0755
@@ -95,6 +96,7 @@
 #include "../remote/rspawn.h"
 #include "../resolve/rsbx.h"
 #include "../send/send_sbx.h"
+#include "../srs/srsd.h"
 #include "../sts/sts.h"
 #include "probe.h"
 
@@ -340,6 +342,18 @@ role_sts(const struct conf *c)
 	sts_sandbox(c, &sc);
 }
 
+/* sandmail-srs: a socket stands in for its listening one (accept4 is
+ * allowed on that number only), its sandbox (srs/srs_sbx.c) */
+static void
+role_srs(const struct conf *c)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		die_temp("socketpair", NULL);
+	srs_sandbox(c, sv[0], getppid());
+}
+
 static const struct role {
 	const char	*name;
 	void		(*enter)(const struct conf *);
@@ -361,6 +375,7 @@ static const struct role {
 	{ "auth", role_auth },
 	{ "auth-worker", role_auth_worker },
 	{ "auth-opener", role_auth_opener },
+	{ "srs", role_srs },
 	{ NULL, NULL },
 };
 

@@ -1,6 +1,8 @@
 /* fuzz_authres: the inbound parsers of lib/dmarc.c and lib/authres.c on
  * outside bytes.  The first byte picks: a DMARC record; a From field's
- * value; an Authentication-Results field (is it ours?); or a whole
+ * value; an Authentication-Results field (is it ours?, and as an ARC-
+ * Authentication-Results value: what passed, each kept domain
+ * NUL-terminated within its array); or a whole
  * message whose DKIM signatures are verified with a key from a fake DNS
  * (the rest of the input's first line, as a key record), its ARC chain
  * checked with the same key, and the results written into an
@@ -107,9 +109,21 @@ LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	case 1:
 		(void)dmarc_from_domain(p, n, out, sizeof out);
 		break;
-	case 2:
+	case 2: {
+		struct arc_aar a;
+
 		(void)ar_is_ours(p, n, "mx.example.org");
+		(void)arc_aar_parse(p, n, &a);
+		if (a.ndkim > ARC_AAR_DKIM_MAX ||
+		    strnlen(a.dmarc, sizeof a.dmarc) == sizeof a.dmarc ||
+		    strnlen(a.spf, sizeof a.spf) == sizeof a.spf)
+			abort();
+		for (size_t i = 0; i < a.ndkim; i++)
+			if (strnlen(a.dkim[i], sizeof a.dkim[i]) ==
+			    sizeof a.dkim[i])
+				abort();
 		break;
+	}
 	default:
 		if ((nl = memchr(p, '\n', n)) == NULL)
 			return 0;

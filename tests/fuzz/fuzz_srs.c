@@ -4,12 +4,16 @@
  * Beyond not crashing: a reversal that succeeds never yields more than the
  * input's bytes plus "SRS0" and '@', srs_check and srs_reverse agree on
  * form and age, and what srs_forward makes reverses to what it was given
- * (an SRS1 to the SRS0 it guarded; a stale one stays stale). */
+ * (an SRS1 to the SRS0 it guarded; a stale one stays stale).  The same
+ * bytes as records of sandmail-srs's protocol (lib/srsc.c), which the
+ * service decodes from smtpd's sessions: a request decoded points inside
+ * the input and within SRSC_LOCAL_MAX. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "srs.h"
+#include "srsc.h"
 
 #define NOW	((time_t)1765000000)
 
@@ -47,6 +51,21 @@ forward_back(const struct srs_keys *k, const char *s, size_t n)
 	buf_free(&r);
 }
 
+static void
+records(const uint8_t *d, size_t n)
+{
+	const char *l;
+	size_t ln;
+	enum srs_res r;
+
+	if (srsc_req_decode(d, n, &l, &ln) == 0 && (ln > SRSC_LOCAL_MAX ||
+	    (const uint8_t *)l < d || (const uint8_t *)l + ln > d + n))
+		abort();
+	if (srsc_res_decode(d, n, &r) == 0 && (n != 2 || r > SRS_ERROR))
+		abort();
+	(void)srsc_hello_decode(d, n);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
@@ -70,6 +89,7 @@ LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	    sp.host + sp.hostlen > s + n || sp.user + sp.userlen != s + n))
 		abort();
 	forward_back(&k, s, n);
+	records(d, n);
 	buf_free(&out);
 	return 0;
 }

@@ -19,6 +19,7 @@ def write_conf(d, **kw):
         conf["user_send"] = "nobody"
         conf["user_smtpd"] = "nobody"
         conf["user_auth"] = "nobody"
+        conf["user_srs"] = "nobody"
     conf.update({k: str(v) for k, v in kw.items()})
     path = os.path.join(str(d), "sandmail.conf")
     with open(path, "w") as f:

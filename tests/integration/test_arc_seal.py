@@ -239,3 +239,106 @@ def test_second_sandmail_verifies_the_chain(procs, tmp_path):
     assert "ARC-Seal: i=2" not in head
     # B's verify line has it too
     assert " arc=pass " in b.logtext(), b.logtext()
+
+
+def override_system(procs, tmp_path, trusted):
+    """smtpd_verify with dmarc_policy reject and arc_trusted_sealers
+    trusted, DNS for upstream.test (SPF without us, DMARC p=reject) and
+    for the sealers' keys; returns (smtpd, {name: key}, records)"""
+    if shutil.which("dnsmasq") is None:
+        pytest.fail("dnsmasq missing (scripts/deps)")
+    from dnsutil import start_dnsmasq
+    from smtpdutil import Smtpd
+    d = str(tmp_path)
+    kd = os.path.join(d, "keys")
+    os.makedirs(kd)
+    keys = {n: keygen(kd, n, "s1") for n in ("upstream.test",
+                                             "forwarder.test",
+                                             "other.test")}
+    recs = [txt_option(f"s1._domainkey.{n}", k[1]) for n, k in keys.items()]
+    recs += ["--txt-record=upstream.test,v=spf1 ip4:192.0.2.1 -all",
+             "--txt-record=_dmarc.upstream.test,v=DMARC1; p=reject; "
+             "rua=mailto:agg@upstream.test"]
+    dns = start_dnsmasq(procs, d, recs)
+    s = Smtpd(procs, tmp_path, smtpd_verify="yes",
+              smtpd_verify_nameserver=f"127.0.0.1:{dns}",
+              dmarc_policy="reject", arc_trusted_sealers=trusted)
+    return s, {n: open(k[0], "rb").read() for n, k in keys.items()}
+
+
+def forwarded(keys, sealer, aar):
+    """A message of upstream.test, DKIM-signed, whose body a list changed
+    after the signature (so DKIM fails here, and SPF does: DMARC fails),
+    sealed by sealer with an ARC set whose AAR says aar"""
+    msg = MSG.replace(b"a@sender.test", b"a@upstream.test")
+    signed = dkim.sign(msg, b"s1", b"upstream.test", keys["upstream.test"],
+                       canonicalize=(b"relaxed", b"relaxed")) + msg
+    changed = signed + b"-- \r\nthe list's footer\r\n"
+    seen = b"Authentication-Results: " + sealer + b"; " + aar + b"\r\n" + \
+        changed
+    fields = dkim.arc_sign(seen, b"s1", sealer, keys[sealer.decode()],
+                           sealer)
+    return b"".join(fields) + changed
+
+
+PASSED = (b"dkim=pass header.d=upstream.test header.s=s1; "
+          b"spf=fail smtp.mailfrom=a@upstream.test; "
+          b"dmarc=pass header.from=upstream.test")
+
+
+def test_trusted_sealer_overrides_dmarc_reject(procs, tmp_path):
+    """RFC 7489's trusted_forwarder: a p=reject domain's message fails
+    DMARC here (a list changed it, so its DKIM signature broke, and SPF
+    does not list the list's host), but it carries a valid ARC chain
+    whose newest sealer is in arc_trusted_sealers and whose AAR says DKIM
+    and DMARC passed when the list got it: taken (250), our field says
+    dmarc=fail with the override, the log line too, and the DMARC
+    aggregate report gives the reason.  The same chain from a sealer not
+    trusted, or a trusted one whose AAR says nothing passed, is refused
+    (550 5.7.1), as is the message without any chain."""
+    s, keys = override_system(procs, tmp_path, "forwarder.test, x.test")
+    good = forwarded(keys, b"forwarder.test", PASSED)
+    untrusted = forwarded(keys, b"other.test", PASSED)
+    failed = forwarded(keys, b"forwarder.test",
+                       b"dkim=fail header.d=upstream.test; "
+                       b"dmarc=fail header.from=upstream.test")
+    bare = good[good.index(b"DKIM-Signature:"):]
+    with smtplib.SMTP("127.0.0.1", s.port, timeout=30) as c:
+        c.sendmail("a@upstream.test", ["alice@example.test"], good)
+        for m in (untrusted, failed, bare):
+            with pytest.raises(smtplib.SMTPDataError) as e:
+                c.sendmail("a@upstream.test", ["alice@example.test"], m)
+            assert e.value.smtp_code == 550, e.value
+            assert e.value.smtp_error.startswith(b"5.7.1"), e.value
+    (env, data), = s.messages().values()
+    head = re.sub(r"\n[ \t]+", " ", data.split(b"\n\n")[0].decode())
+    ours = head.split("\n")[0]
+    assert "arc=pass (chain valid, 1 sets, newest d=forwarder.test)" in \
+        ours, ours
+    assert "dmarc=fail (p=reject dis=none, override trusted_forwarder: " \
+        "arc=pass as[1].d=forwarder.test dmarc=pass) " \
+        "header.from=upstream.test policy.override=trusted_forwarder" in \
+        ours, ours
+    log = s.logtext()
+    line = [x for x in log.splitlines() if "event=verify" in x and
+            "override=" in x]
+    assert len(line) == 1, log
+    assert "applied=none" in line[0] and "policy=reject" in line[0]
+    assert log.count("applied=reject") == 3, log
+    logf = os.path.join(str(tmp_path), "verify.log")
+    with open(logf, "w") as f:
+        f.write(log)
+    r = subprocess.run([prog("sandmail-dmarcrep"), "-c", s.conf, "-n",
+                        "-b", "100", "-e", "200", logf],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    import xml.etree.ElementTree as ET
+    rows = {rec.find("row/policy_evaluated/disposition").text:
+            rec.find("row/policy_evaluated")
+            for rec in ET.fromstring(r.stdout).findall("record")}
+    assert sorted(rows) == ["none", "reject"], r.stdout
+    why = rows["none"].find("reason")
+    assert why.find("type").text == "trusted_forwarder"
+    assert why.find("comment").text == \
+        "arc=pass as[1].d=forwarder.test dmarc=pass"
+    assert rows["reject"].find("reason") is None

@@ -47,7 +47,7 @@ def _sanitized():
 # ptrace and clone with any flags (lib/sbx.c): no role is checked for a
 # new namespace there, and the roles whose filter alone keeps them from
 # files (no Landlock: lspawn, an smtpd session, rspawn, the auth service
-# and its workers) are not checked
+# and its workers, the SRS check service) are not checked
 # for those attacks.  Release builds never carry those calls.
 SANITIZED = _sanitized()
 ASAN_ALLOWS = {"read-secret", "read-out", "read-users", "create-abs",
@@ -61,7 +61,7 @@ def checked(role, attacks):
     # clone with any flags (LeakSanitizer's tracer) for every role
     attacks = [a for a in attacks if a != "clone-ns"]
     if role in ("lspawn", "smtpd", "rspawn", "remote-worker", "auth",
-                "auth-worker"):
+                "auth-worker", "srs"):
         return [a for a in attacks if a not in ASAN_ALLOWS]
     return attacks
 
@@ -107,7 +107,7 @@ def scene():
     if user:
         conf.update(user_queue=user, user_send=user, user_resolve=user,
                     user_lspawn=user, user_pop3d=user, user_smtpd=user,
-                    user_remote=user, user_auth=user)
+                    user_remote=user, user_auth=user, user_srs=user)
     with open(p("sandmail.conf"), "w") as f:
         for k, v in conf.items():
             f.write(f"{k} {v}\n")
@@ -507,6 +507,18 @@ def test_rspawn_contains_an_attacker(scene, role):
     got = probe(scene, role, attacks + ["connect"])
     assert_blocked(got, attacks)
     assert got["connect"] == "SUCCEEDED"
+    assert_untouched(scene)
+
+
+def test_srs_contains_an_attacker(scene):
+    """sandmail-srs, which holds the SRS secret and reads smtpd's
+    sessions' requests (chrooted to an empty directory and user_srs as
+    root): no file, no socket and no connect (only accept4 on its one
+    listening socket), no uid change, no ptrace, no exec, no new
+    namespace."""
+    attacks = checked("srs", ALL)
+    got = probe(scene, "srs", attacks)
+    assert_blocked(got, attacks)
     assert_untouched(scene)
 
 

@@ -17,7 +17,7 @@ TOOLS = ("tcpserver", "runsvdir", "sv", "openssl", "cdb", "dnsmasq",
          "useradd", "ss", "swaks", "postgrey", "grep", "opendkim",
          "unbound", "ldns-signzone", "ldns-keygen", "opendkim-genkey",
          "rspamd", "spamd", "spamc", "spamass-milter", "clamd",
-         "clamav-milter")
+         "clamav-milter", "xmllint")
 
 
 def check_tools(path=None, python="/usr/bin/python3"):

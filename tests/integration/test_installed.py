@@ -262,13 +262,30 @@ def test_installed_auth_service_holds_no_root(installed):
 
 def test_srs_forward_and_bounce_back(installed):
     """SRS in the installed layout: setup's srs.secret (root:sandmails
-    0640) is read by send, an alias's forward leaves with an SRS sender,
-    and a bounce to that address comes back in on port 25 and goes to
-    the original sender."""
+    0640) is read by send and by sandmail-srs (as root, before it becomes
+    sandmailh), an alias's forward leaves with an SRS sender, a bounce to
+    that address comes back in on port 25 and goes to the original
+    sender, and one with a forged hash is refused at RCPT (550 5.1.1) by
+    the answer of sandmail-srs, whose socket is root:sandmaild 0660."""
     from conftest import wait_for
     st = os.stat(installed.path("/etc/sandmail/srs.secret"))
     assert st.st_mode & 0o777 == 0o640
     assert st.st_gid == installed.ids["sandmails"][1]
+    installed.wait_up("sandmail-start")
+
+    def srsd():
+        ps = [p for p in installed.pids("sandmail-start")
+              if proc_status(p)["Name"] == "sandmail-srs"
+              and proc_status(p)["Seccomp"] == "2"]
+        return ps or None
+    p = wait_for(srsd, timeout=30, what="sandmail-srs filtered")[0]
+    st = proc_status(p)
+    uid = installed.run(["id", "-u", "sandmailh"]).stdout.decode().strip()
+    assert st["Uid"].split() == [uid] * 4
+    assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
+    sock = os.stat(installed.path("/var/spool/sandmail/lock/srs.sock"))
+    assert (sock.st_uid, sock.st_gid, sock.st_mode & 0o777) == (
+        0, installed.ids["sandmaild"][1], 0o660)
     send25(installed, "away@localhost", "srs-forward",
            sender="orig@dest.test")
 
@@ -282,6 +299,13 @@ def test_srs_forward_and_bounce_back(installed):
     srs = t.mail.split("<", 1)[1].split(">", 1)[0]
     assert srs.startswith("SRS0=") and srs.endswith(
         "=dest.test=orig@mail.test"), t.mail
+    h = srs[5:9]
+    forged = srs.replace(h, "AAAA" if h != "AAAA" else "BBBB", 1)
+    with installed.smtp() as c:
+        c.ehlo("bouncer.test")
+        assert c.mail("<>")[0] == 250
+        code, text = c.rcpt(forged)
+        assert (code, text[:5]) == (550, b"5.1.1"), text
     with installed.smtp() as c:
         c.sendmail("", [srs], b"Subject: srs-bounce\r\n\r\nfailed\r\n")
     b = wait_for(lambda: arrived("srs-bounce"), timeout=30,

@@ -1,9 +1,11 @@
 """SRS (lib/srs.c): a message forwarded by an alias to another domain
 leaves with its sender rewritten, in postsrsd's format; bounces to such
 addresses come back in on port 25 and go to the original sender; forged
-and stale ones are refused.  postsrsd (Debian's, the de-facto format) is
-the peer: it takes back what we make, and we take back what it makes,
-with the same secret and domain."""
+and stale ones are refused at RCPT: the form and age by the session, the
+hash by sandmail-srs, the service that holds the secret for smtpd (a
+session never does).  postsrsd (Debian's, the de-facto format) is the
+peer: it takes back what we make, and we take back what it makes, with
+the same secret and domain."""
 import os
 import shutil
 import smtplib
@@ -15,6 +17,7 @@ import pytest
 
 from conftest import wait_for
 from conftest import free_port, wait_port
+from smtpdutil import Smtpd
 
 SECRET = b"s3cret-for-the-test\n"
 POSTSRSD = "/usr/sbin/postsrsd"
@@ -62,6 +65,14 @@ def postsrsd(procs, srs_system):
     return (lambda a: ask(fwd, a)), (lambda a: ask(rev, a))
 
 
+def srs_ready(s):
+    """sandmail-start runs sandmail-srs, smtpd's check service: wait for
+    it (its socket) before the first SRS recipient"""
+    wait_for(lambda: "prog=srs event=ready" in
+             open(s.start_log, "rb").read().decode(), timeout=30,
+             what="sandmail-srs ready")
+
+
 def sender_of(t):
     return t.mail.split()[1][len("FROM:<"):].split(">")[0]
 
@@ -97,6 +108,7 @@ def test_forward_is_rewritten_and_postsrsd_takes_it_back(srs_system,
 def test_bounces_come_back_and_forgeries_do_not(srs_system, postsrsd):
     from remoteutil import SMTPServer
     s = srs_system
+    srs_ready(s)
     forward, _ = postsrsd
     good = forward("Orig@dest.test")
     assert good.startswith("200 SRS0=")
@@ -110,15 +122,16 @@ def test_bounces_come_back_and_forgeries_do_not(srs_system, postsrsd):
         with smtplib.SMTP("127.0.0.1", s.port, timeout=20) as c:
             c.ehlo("bouncer.test")
             assert c.mail("<>")[0] == 250
-            # malformed and stale ones: refused by the session
+            # malformed and stale ones: refused by the session; a
+            # forged hash, of the right form and age, by sandmail-srs
+            # (the session holds no secret): all at RCPT, none taken
+            # for sandmail-send to drop later
             for bad in (stale + "@example.test",
                         "SRS0=xx=" + stamp() + "=dest.test=Orig@example.test",
-                        "SRS0=AAAA=" + stamp() + "=dest.test=@example.test"):
+                        "SRS0=AAAA=" + stamp() + "=dest.test=@example.test",
+                        forged + "@example.test"):
                 code, text = c.rcpt(bad)
                 assert (code, text[:5]) == (550, b"5.1.1"), bad
-            # a forged hash looks right to the session (it holds no
-            # secret): accepted, and sandmail-send refuses it
-            assert c.rcpt(forged + "@example.test")[0] == 250
             assert c.rcpt(good)[0] == 250
             c.data(b"Subject: bounce\r\n\r\nyour mail failed\r\n")
         t = wait_for(lambda: mx.done(), timeout=60, what="the bounce")[0]
@@ -127,5 +140,68 @@ def test_bounces_come_back_and_forgeries_do_not(srs_system, postsrsd):
     finally:
         mx.close()
     log = open(s.start_log, "rb").read().decode()
-    assert "event=srs" in log and "result=bad-hash" in log
+    assert "prog=srs event=srs" in log and "result=bad-hash" in log
     assert "result=ok" in log
+
+
+def test_srs_check_service_down_is_a_temporary_failure(procs, tmp_path):
+    """No sandmail-srs to ask (it is not running): an SRS recipient of
+    the right form and age gets 451, neither 250 (a forgery would pass)
+    nor 550 (a real bounce would be lost); others are not affected."""
+    s = Smtpd(procs, tmp_path, srs_domain="example.test")
+    t = int(time.time()) // 86400 % 1024
+    st = B32[t >> 5 & 31] + B32[t & 31]
+    c = s.client()
+    assert c.code("EHLO bouncer.test") == 250
+    assert c.code("MAIL FROM:<>") == 250
+    code, lines = c.cmd(f"RCPT TO:<SRS0=AbCd={st}=dest.test=Orig@"
+                        "example.test>")
+    assert code == 451 and lines[0].startswith("451 4."), lines
+    # a stale one needs no service to be refused
+    old = (int(time.time()) // 86400 - 30) % 1024
+    code, _ = c.cmd(f"RCPT TO:<SRS0=AbCd={B32[old >> 5 & 31]}"
+                    f"{B32[old & 31]}=dest.test=Orig@example.test>")
+    assert code == 550
+    assert c.code("RCPT TO:<alice@example.test>") == 250
+    c.close()
+    assert "srs connect" in s.logtext()
+
+
+def test_forgeries_refused_under_tcpserver(srs_system, postsrsd):
+    """Under tcpserver (one session on fd 0/1, no listener to broker),
+    the session opens sandmail-srs's socket before its sandbox: the same
+    answers as under the listener."""
+    from conftest import prog
+    s = srs_system
+    srs_ready(s)
+    forward, _ = postsrsd
+    good = forward("Orig@dest.test")[4:]
+    local = good.split("@")[0]
+    h = local[5:9]
+    forged = local.replace(h, "AAAA" if h != "AAAA" else "BBBB")
+    p = subprocess.Popen([prog("sandmail-smtpd"), "-c", s.conf],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         env=dict(os.environ, TCPREMOTEIP="127.0.0.1",
+                                  TCPLOCALIP="127.0.0.1"))
+
+    def reply():
+        while True:
+            ln = p.stdout.readline().decode()
+            if ln[3:4] != "-":
+                return ln[:3]
+
+    def cmd(c):
+        p.stdin.write(c.encode() + b"\r\n")
+        p.stdin.flush()
+        return reply()
+    try:
+        assert reply() == "220"
+        assert cmd("EHLO bouncer.test") == "250"
+        assert cmd("MAIL FROM:<>") == "250"
+        assert cmd(f"RCPT TO:<{forged}@example.test>") == "550"
+        assert cmd(f"RCPT TO:<{good}>") == "250"
+        assert cmd("QUIT") == "221"
+    finally:
+        p.stdin.close()
+        p.stdout.close()
+        p.wait(timeout=30)

@@ -107,8 +107,10 @@ def records(w):
              txt("_dmarc.strict.test", "v=DMARC1; p=reject; aspf=s"),
              txt("_dmarc.rej.test", "v=DMARC1; p=reject"),
              txt("rej.test", "v=spf1 ip4:192.0.2.1 -all"),
+             # (a ',' would start another string here: the record would
+             # read "...!10mhttps://...", a malformed size)
              txt("_dmarc.quar.test", "v=DMARC1; p=quarantine; "
-                 "rua=mailto:agg@quar.test!10m,https://r.test/"),
+                 "rua=mailto:agg@quar.test!10m"),
              txt("_dmarc.org.test", "v=DMARC1; p=reject; adkim=r"),
              txt("_dmarc.sorg.test", "v=DMARC1; p=none; sp=reject"),
              txt("_dmarc.pct0.test", "v=DMARC1; p=reject; pct=0")]
@@ -423,6 +425,26 @@ def test_dkim_broken_signatures_judged(procs, tmp_path, world):
     for bad in (ol, ol + b"Click here: http://forged.test/\r\n"):
         judged(sm, "b@od.test", bad, "dkim=permerror (l= not accepted) "
                "header.d=od.test header.s=od", "od.test")
+    # SignatureTTL makes OpenDKIM add x= (its t= plus the TTL): expired
+    # once the clock has passed it (RFC 6376 3.5: MUST NOT be considered
+    # valid).  A TTL of one second, and the clock waited for, not timed;
+    # a long TTL passes.
+    import time
+    from conftest import wait_for
+    ox = opendkim_sign(om, world, str(tmp_path), conf="SignatureTTL 1\n")
+    t = int(re.search(rb"[;\s]t=(\d+);", ox).group(1))
+    x = int(re.search(rb"[;\s]x=(\d+);", ox).group(1))
+    assert x == t + 1, ox[:600]
+    wait_for(lambda: time.time() > x + 1, timeout=30,
+             what="the clock past x=")
+    judged(sm, "b@od.test", ox, "dkim=permerror (expired) "
+           "header.d=od.test header.s=od", "od.test")
+    oy = opendkim_sign(om, world, str(tmp_path),
+                       conf="SignatureTTL 86400\n")
+    assert re.search(rb"[;\s]x=\d+;", oy), oy[:600]
+    code, stored = send(sm, "b@od.test", oy)
+    assert "dkim=pass (good) header.d=od.test header.s=od" in \
+        ar_of(stored), ar_of(stored)
     # with dmarc_policy reject, each of them is refused
     (tmp_path / "rej").mkdir()
     sr = Smtpd(procs, tmp_path / "rej", smtpd_verify="yes",
@@ -480,8 +502,10 @@ def test_dmarc_policies(procs, tmp_path, world):
         lines[2]
     assert " dmarc_domain=quar.test " in lines[3] and \
         " applied=quarantine" in lines[3], lines[3]
+    # the rua with its size limit in bytes, for sandmail-dmarcrep
     assert lines[3].endswith(' published="p=quarantine,sp=quarantine,'
-                             'pct=100,adkim=r,aspf=r" rua=agg@quar.test'), \
+                             'pct=100,adkim=r,aspf=r,fo=0" '
+                             'rua=agg@quar.test!10485760'), \
         lines[3]
     assert " dkim_d=sub.org.test:pass " in lines[5] and \
         " dmarc_domain=org.test aligned=dkim applied=none" in lines[5], \

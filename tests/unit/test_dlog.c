@@ -103,12 +103,48 @@ test_get(void **st)
 	assert_int_equal(dlog_get("=", 1, "", out, sizeof out), 1);
 }
 
+/* the logger's time stamps: svlogd -tt, ISO 8601, TAI64N; and what is
+ * none (short, a bad field, a date before 1970, a TAI label before it) */
+static void
+test_time(void **st)
+{
+	static const struct { const char *in; int ok; long long t; } c[] = {
+		{ "2026-12-06_00:00:00.00001 prog=x", 1, 1796515200 },
+		{ "2026-12-06T12:30:00Z prog=x", 1, 1796560200 },
+		{ "2026-12-06 23:59:59 prog=x", 1, 1796601599 },
+		{ "1970-01-01_00:00:00", 1, 0 },
+		{ "@400000006b15f72a1a2b3c4d prog=x", 1, 1796601605 },
+		{ "@400000006b15f72a", 0, 0 },		/* no nanoseconds */
+		{ "@400000006B15F72A1a2b3c4d x", 0, 0 },	/* upper case */
+		{ "@3fffffffffffffff00000000 x", 0, 0 },	/* before 1970 */
+		{ "2026-12-06_00:00:0", 0, 0 },		/* one short */
+		{ "2026-13-06_00:00:00", 0, 0 },
+		{ "2026-12-32_00:00:00", 0, 0 },
+		{ "2026-12-06_24:00:00", 0, 0 },
+		{ "2026-12-06x00:00:00", 0, 0 },
+		{ "1969-12-31_23:59:59", 0, 0 },
+		{ "prog=smtpd event=verify", 0, 0 },
+		{ "", 0, 0 },
+	};
+	long long t;
+
+	(void)st;
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		t = -1;
+		assert_int_equal(dlog_time(c[i].in, strlen(c[i].in), &t),
+		    c[i].ok);
+		if (c[i].ok)
+			assert_int_equal(t, c[i].t);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dsn),
 		cmocka_unit_test(test_get),
+		cmocka_unit_test(test_time),
 	};
 
 	return cmocka_run_group_tests_name("dlog", tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /* test_dmarc: the DMARC record parser, the From field's domain, the
  * organizational domain and alignment (libpsl), the policy decision with
  * sp= and pct=, and the Authentication-Results field: what we write and
- * which incoming fields count as claiming our authserv-id. */
+ * which incoming fields count as claiming our authserv-id; what an ARC-
+ * Authentication-Results field says passed (a trusted sealer's view). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -68,7 +69,7 @@ test_record(void **st)
 	assert_int_equal(r.nrua, 0);
 }
 
-/* rua=: mailto: URIs kept (their "!size" dropped), others skipped, at
+/* rua=: mailto: URIs kept (their "!size" apart), others skipped, at
  * most DMARC_RUA_MAX; nothing a log line or an address must not hold */
 static void
 test_rua(void **st)
@@ -82,8 +83,6 @@ test_rua(void **st)
 		    "d@x.test", "e@y.test" },
 		{ "v=DMARC1; p=none; rua=https://x.test/r,mailto:e@y.test",
 		    "e@y.test", NULL },
-		{ "v=DMARC1; p=none; rua=mailto:a@x.test,mailto:b@x.test,"
-		    "mailto:c@x.test", "a@x.test", "b@x.test" },
 		{ "v=DMARC1; p=none; rua=mailto:a%40b@x.test,mailto:nodomain,"
 		    "mailto:@x.test,mailto:x@,mailto:a@b@c.test,mailto:a b@x.t,"
 		    "mailto:,mailto:\"q\"@x.test", NULL, NULL },
@@ -104,6 +103,46 @@ test_rua(void **st)
 		if (cases[i].b != NULL)
 			assert_string_equal(r.rua[1], cases[i].b);
 	}
+	/* more than two kept (6.2 asks for at least two), with their size
+	 * limits in bytes (6.3: k, m, g, t are powers of 2^10); a malformed
+	 * size drops that URI, not the others */
+	{
+		static const char *in = "v=DMARC1; p=none; fo=0:d; "
+		    "rua=mailto:a@x.test!10m,mailto:b@x.test!512,"
+		    "mailto:c@x.test!1K,mailto:d@x.test!2g,mailto:e@x.test!,"
+		    "mailto:f@x.test!10q,mailto:g@x.test!99999999999999999999,"
+		    "mailto:h@x.test!17179869184t,mailto:i@x.test!16777215t,"
+		    "mailto:j@x.test";
+		static const struct { const char *a; unsigned long long m; }
+		    want[] = { { "a@x.test", 10ull << 20 },
+		    { "b@x.test", 512 }, { "c@x.test", 1024 },
+		    { "d@x.test", 2ull << 30 }, { "i@x.test", 16777215ull << 40 },
+		    { "j@x.test", 0 } };
+
+		assert_int_equal(dmarc_rec_parse(in, strlen(in), &r), 0);
+		assert_int_equal(r.nrua, 6);
+		for (size_t i = 0; i < 6; i++) {
+			assert_string_equal(r.rua[i], want[i].a);
+			assert_true(r.rua_max[i] == want[i].m);
+		}
+		assert_string_equal(r.fo, "0:d");
+	}
+	/* at most DMARC_RUA_MAX */
+	{
+		char many[1024];
+		int m = snprintf(many, sizeof many, "v=DMARC1; p=none; rua=");
+
+		for (int i = 0; i < DMARC_RUA_MAX + 2; i++)
+			m += snprintf(many + m, sizeof many - (size_t)m,
+			    "%smailto:r%d@x.test", i ? "," : "", i);
+		assert_int_equal(dmarc_rec_parse(many, (size_t)m, &r), 0);
+		assert_int_equal(r.nrua, DMARC_RUA_MAX);
+		assert_string_equal(r.fo, "0");		/* absent */
+	}
+	/* fo= of other bytes: its default */
+	assert_int_equal(dmarc_rec_parse("v=DMARC1; p=none; fo=x", 22, &r),
+	    0);
+	assert_string_equal(r.fo, "0");
 	/* an address longer than the room is skipped, not cut */
 	k = snprintf(big, sizeof big, "v=DMARC1; p=none; rua=mailto:%0300d"
 	    "@x.test", 0);
@@ -346,7 +385,94 @@ test_ar_header(void **st)
 	    "\tdmarc=fail (p=reject dis=reject) header.from=example.org\n");
 	/* what we write is ours when it comes back */
 	assert_true(ar_is_ours(b.p, b.len - 1, "mx.test"));
+	/* a DMARC failure a trusted forwarder vouched for */
+	b.len = 0;
+	ar.spf_done = 0;
+	ar.nsig = 0;
+	ar.dmarc.override = "trusted_forwarder";
+	snprintf(ar.dmarc.override_why, sizeof ar.dmarc.override_why,
+	    "arc=pass as[1].d=fwd.test (dkim)");
+	assert_int_equal(ar_header(&ar, "mx.test", &b), 0);
+	assert_int_equal(buf_put(&b, "", 1), 0);
+	assert_string_equal(b.p, "Authentication-Results: mx.test;\n"
+	    "\tdkim=none;\n\tdmarc=fail (p=reject dis=none, override trusted_forwarder: "
+	    "arc=pass as[1].d=fwd.test ?dkim?) header.from=example.org "
+	    "policy.override=trusted_forwarder\n");
 	buf_free(&b);
+}
+
+static void
+test_arc_aar(void **st)
+{
+	static const struct {
+		const char *in;
+		int ret;
+		const char *dmarc, *spf, *dkim0, *dkim1;
+	} cases[] = {
+		{ "i=1; fwd.test; dkim=pass header.d=Up.Test header.s=s1; "
+		    "spf=pass smtp.mailfrom=a@Up.Test; dmarc=pass "
+		    "header.from=up.test", 0, "up.test", "up.test", "up.test",
+		    "" },
+		/* comments, CFWS around '=', a quoted value, a version */
+		{ "i=2; fwd.test 1; dkim (x; y) = (z) pass (good) header.i="
+		    "\"@sub.up.test\"; dmarc=pass (p=reject) header.from = "
+		    "up.test", 0, "up.test", "", "sub.up.test", "" },
+		/* results other than pass are not kept */
+		{ "i=1; fwd.test; dkim=fail header.d=up.test; spf=softfail "
+		    "smtp.mailfrom=up.test; dmarc=fail header.from=up.test", 0,
+		    "", "", "", "" },
+		/* an SRS sender: '=' inside the value */
+		{ "i=1; fwd.test; spf=pass smtp.mailfrom=SRS0=AbCd=6M=o.test="
+		    "u@f.test", 0, "", "f.test", "", "" },
+		/* helo only when there is no mailfrom */
+		{ "i=1; fwd.test; spf=pass smtp.helo=h.test", 0, "", "h.test",
+		    "", "" },
+		{ "i=1; fwd.test; dkim=pass header.d=a.test; dkim=pass "
+		    "header.d=b.test", 0, "", "", "a.test", "b.test" },
+		/* none, or no results at all */
+		{ "i=1; fwd.test; none", 0, "", "", "", "" },
+		{ "i=1; fwd.test", 0, "", "", "", "" },
+		/* not an AAR value; an unterminated comment stops the rest */
+		{ "fwd.test; dmarc=pass header.from=up.test", -1, "", "", "",
+		    "" },
+		{ "i=51; fwd.test; dmarc=pass header.from=up.test", -1, "",
+		    "", "", "" },
+		{ "i=1; fwd.test; dmarc=pass (open header.from=up.test", 0, "",
+		    "", "", "" },
+		{ "", -1, "", "", "", "" },
+	};
+	struct arc_aar a;
+	char big[600];
+
+	(void)st;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		assert_int_equal(arc_aar_parse(cases[i].in,
+		    strlen(cases[i].in), &a), cases[i].ret);
+		assert_string_equal(a.dmarc, cases[i].dmarc);
+		assert_string_equal(a.spf, cases[i].spf);
+		assert_string_equal(a.ndkim > 0 ? a.dkim[0] : "",
+		    cases[i].dkim0);
+		assert_string_equal(a.ndkim > 1 ? a.dkim[1] : "",
+		    cases[i].dkim1);
+	}
+	/* a value longer than we keep: that resinfo is dropped */
+	memset(big, 'a', sizeof big);
+	memcpy(big, "i=1; f; dmarc=pass header.from=", 31);
+	assert_int_equal(arc_aar_parse(big, sizeof big, &a), 0);
+	assert_string_equal(a.dmarc, "");
+	/* more dkim=pass than kept: the first ARC_AAR_DKIM_MAX */
+	{
+		struct buf b = BUF_INIT(4096);
+
+		assert_int_equal(buf_puts(&b, "i=1; f"), 0);
+		for (int i = 0; i < ARC_AAR_DKIM_MAX + 3; i++)
+			assert_int_equal(buf_fmt(&b, "; dkim=pass header.d="
+			    "d%d.test", i), 0);
+		assert_int_equal(arc_aar_parse(b.p, b.len, &a), 0);
+		assert_int_equal(a.ndkim, ARC_AAR_DKIM_MAX);
+		assert_string_equal(a.dkim[ARC_AAR_DKIM_MAX - 1], "d7.test");
+		buf_free(&b);
+	}
 }
 
 static unsigned nkeyq;
@@ -472,6 +598,7 @@ main(void)
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_ar_is_ours),
 		cmocka_unit_test(test_ar_header),
+		cmocka_unit_test(test_arc_aar),
 		cmocka_unit_test(test_many_signatures),
 		cmocka_unit_test(test_arc_structure),
 		cmocka_unit_test(test_arc_no_colon),

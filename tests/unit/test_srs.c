@@ -1,18 +1,24 @@
 /* test_srs: the SRS format against vectors computed independently (Python's
  * hmac, libsrs2's rules), round trips, key rotation, and the parser's
  * edges: every truncation, bad characters, stale and future stamps,
- * forged hashes, local parts that would be too long. */
+ * forged hashes, local parts that would be too long; the secret file
+ * (srs_keys_read); the records of sandmail-srs's protocol (srsc.h). */
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <cmocka.h>
 
+#include "rec.h"
 #include "srs.h"
+#include "srsc.h"
 
 #define NOW	((time_t)1765000000)	/* day 20428: stamp 972, "6M" */
 #define DAY	86400
@@ -229,6 +235,146 @@ test_forward_limits(void **state)
 	buf_free(&b);
 }
 
+/* pipe_with - a pipe whose read end holds n bytes of t, then EOF */
+static int
+pipe_with(const char *t, size_t n)
+{
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], t, n), (ssize_t)n);
+	close(p[1]);
+	return p[0];
+}
+
+static void
+test_keys_read(void **state)
+{
+	static char big[SRS_SECRETS_MAX * (SRS_SECRET_MAX + 2) + 1];
+	struct srs_keys k;
+	int fd;
+
+	(void)state;
+	fd = pipe_with("new\r\n\nold\n", 10);
+	assert_int_equal(srs_keys_read(&k, fd), 0);
+	close(fd);
+	assert_int_equal(k.n, 2);
+	assert_int_equal(k.len[0], 3);
+	assert_memory_equal(k.k[1], "old", 3);
+	/* empty: no secret */
+	fd = pipe_with("", 0);
+	assert_int_equal(srs_keys_read(&k, fd), -1);
+	close(fd);
+	/* one byte more than any legal file: refused, not cut */
+	memset(big, 'a', sizeof big);
+	for (size_t i = 100; i < sizeof big; i += 101)
+		big[i] = '\n';
+	fd = pipe_with(big, sizeof big - 1);	/* the largest */
+	assert_int_equal(srs_keys_read(&k, fd), 0);
+	close(fd);
+	fd = pipe_with(big, sizeof big);
+	assert_int_equal(srs_keys_read(&k, fd), -1);
+	assert_int_equal(errno, EINVAL);
+	close(fd);
+}
+
+/* payload - the payload of one framed record in b */
+static const unsigned char *
+payload(const struct buf *b, size_t *n)
+{
+	const unsigned char *p = (const unsigned char *)b->p;
+
+	assert_true(b->len >= REC_HDR);
+	*n = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 |
+	    p[3];
+	assert_int_equal(*n, b->len - REC_HDR);
+	return p + REC_HDR;
+}
+
+static void
+test_srsc_records(void **state)
+{
+	static char l[SRSC_LOCAL_MAX + 1];
+	struct buf b = BUF_INIT(2048);
+	const unsigned char *p;
+	const char *got;
+	size_t n, gl;
+	enum srs_res r;
+	unsigned char bad[16];
+
+	(void)state;
+	assert_int_equal(srsc_hello_encode(&b), 0);
+	p = payload(&b, &n);
+	assert_int_equal(srsc_hello_decode(p, n), 0);
+	assert_int_equal(srsc_hello_decode(p, n - 1), -1);	/* short */
+	/* requests: empty, at the limit, one over */
+	memset(l, 'x', sizeof l);
+	b.len = 0;
+	assert_int_equal(srsc_req_encode(&b, l, 0), 0);
+	p = payload(&b, &n);
+	assert_int_equal(srsc_req_decode(p, n, &got, &gl), 0);
+	assert_int_equal(gl, 0);
+	b.len = 0;
+	assert_int_equal(srsc_req_encode(&b, l, SRSC_LOCAL_MAX), 0);
+	p = payload(&b, &n);
+	assert_true(n <= SRSC_REC_MAX);
+	assert_int_equal(srsc_req_decode(p, n, &got, &gl), 0);
+	assert_int_equal(gl, SRSC_LOCAL_MAX);
+	assert_int_equal(srsc_req_decode(p, n - 1, &got, &gl), -1);
+	b.len = 0;
+	assert_int_equal(srsc_req_encode(&b, l, SRSC_LOCAL_MAX + 1), -1);
+	/* a request with a byte too many, or of the wrong type */
+	b.len = 0;
+	assert_int_equal(srsc_req_encode(&b, "SRS0", 4), 0);
+	assert_int_equal(buf_put(&b, "", 1), 0);
+	assert_int_equal(srsc_req_decode(b.p + REC_HDR, b.len - REC_HDR,
+	    &got, &gl), -1);
+	assert_int_equal(srsc_req_decode("c\0\0\0\0", 5, &got, &gl), -1);
+	/* answers: every status, and none past SRS_ERROR */
+	for (int i = SRS_OK; i <= SRS_ERROR; i++) {
+		b.len = 0;
+		assert_int_equal(srsc_res_encode(&b, (enum srs_res)i), 0);
+		p = payload(&b, &n);
+		assert_int_equal(srsc_res_decode(p, n, &r), 0);
+		assert_int_equal(r, i);
+	}
+	bad[0] = SRSC_RES, bad[1] = SRS_ERROR + 1;
+	assert_int_equal(srsc_res_decode(bad, 2, &r), -1);
+	bad[1] = SRS_OK, bad[2] = 0;
+	assert_int_equal(srsc_res_decode(bad, 3, &r), -1);
+	assert_int_equal(srsc_res_decode(bad, 1, &r), -1);
+	buf_free(&b);
+}
+
+/* a peer that greets and answers what the test wrote beforehand */
+static void
+test_srsc_client(void **state)
+{
+	struct buf b = BUF_INIT(256);
+	struct srsc c;
+	int sv[2];
+
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);	/* as srsc.h asks of its callers */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(srsc_hello_encode(&b), 0);
+	assert_int_equal(srsc_res_encode(&b, SRS_BADHASH), 0);
+	assert_int_equal(srsc_res_encode(&b, SRS_OK), 0);
+	assert_int_equal(write(sv[1], b.p, b.len), (ssize_t)b.len);
+	srsc_attach(&c, sv[0], 5000);
+	assert_int_equal(srsc_check(&c, "SRS0=x", 6), SRS_BADHASH);
+	assert_int_equal(srsc_check(&c, "SRS0=y", 6), SRS_OK);
+	/* the peer goes: not checked, and the connection closed */
+	close(sv[1]);
+	assert_int_equal(srsc_check(&c, "SRS0=z", 6), SRS_ERROR);
+	assert_int_equal(c.fd, -1);
+	assert_int_equal(srsc_check(&c, "SRS0=z", 6), SRS_ERROR);
+	/* no connection at all */
+	srsc_attach(&c, -1, 5000);
+	assert_int_equal(srsc_check(&c, "SRS0=z", 6), SRS_ERROR);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -240,6 +386,9 @@ main(void)
 		cmocka_unit_test(test_rotation),
 		cmocka_unit_test(test_syntax),
 		cmocka_unit_test(test_forward_limits),
+		cmocka_unit_test(test_keys_read),
+		cmocka_unit_test(test_srsc_records),
+		cmocka_unit_test(test_srsc_client),
 	};
 
 	return cmocka_run_group_tests_name("srs", tests, setup, NULL);
