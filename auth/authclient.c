@@ -15,6 +15,7 @@
 #include "authc.h"
 #include "exitcode.h"
 #include "rec.h"
+#include "usock.h"
 
 #define AUTH_TIMEOUT_MS	30000
 
@@ -38,17 +39,7 @@ auth_attach(struct authc *a, int fd, pid_t pid)
 char *
 auth_sock_path(const struct conf *c)
 {
-	char *q, *p;
-	size_t n;
-
-	if (conf_str(c, "auth_socket", NULL) != NULL)
-		return conf_path(c, "auth_socket", NULL);
-	q = conf_path(c, "queue", "/var/spool/sandmail");
-	n = strlen(q) + sizeof "/lock/auth.sock";
-	if ((p = malloc(n)) != NULL)
-		snprintf(p, n, "%s/lock/auth.sock", q);
-	free(q);
-	return p;
+	return usock_path(c, "auth_socket", "auth.sock");
 }
 
 /* auth_connect - the service's socket; the banner is read at the first
@@ -56,20 +47,11 @@ auth_sock_path(const struct conf *c)
 int
 auth_connect(struct authc *a, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t n = strlen(path);
 	int fd;
 
 	a->fd = -1;
-	if (n >= sizeof sa.sun_path)
-		return errno = ENAMETOOLONG, -1;
-	memcpy(sa.sun_path, path, n + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+	if ((fd = usock_connect(path, 0)) == -1)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == -1) {
-		close(fd);
-		return -1;
-	}
 	auth_attach(a, fd, -1);
 	return 0;
 }

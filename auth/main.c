@@ -28,6 +28,7 @@
 #include "exitcode.h"
 #include "log.h"
 #include "sbx.h"
+#include "usock.h"
 
 static void
 usage(void)
@@ -82,35 +83,17 @@ clients_gid(const struct conf *c)
 static int
 listen_sock(const char *path, const struct conf *c)
 {
-	gid_t dg = (gid_t)-1;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	mode_t old;
+	const char *op;
 	int fd;
 
-	if (strlen(path) >= sizeof sa.sun_path)
-		die_msg(EXIT_TEMP, "auth_socket", "path too long");
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		die_temp("socket", NULL);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+	if ((fd = usock_connect(path, 0)) >= 0)
 		die_msg(EXIT_TEMP, "listen", "another sandmail-auth -s "
 		    "serves the socket");
-	close(fd);
-	if (unlink(path) == -1 && errno != ENOENT)
-		die_temp("unlink", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
-	    SOCK_NONBLOCK, 0)) == -1)
-		die_temp("socket", NULL);
-	old = umask(0177);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == -1)
-		die_temp("bind", path);
-	umask(old);
-	if (geteuid() == 0 && (dg = clients_gid(c)) != (gid_t)-1 &&
-	    chown(path, 0, dg) == -1)
-		die_temp("chown", path);
-	if (chmod(path, dg != (gid_t)-1 ? 0660 : 0600) == -1 ||
-	    listen(fd, 1024) == -1)
-		die_temp("listen", path);
+	if (errno == ENAMETOOLONG)
+		die_msg(EXIT_TEMP, "auth_socket", "path too long");
+	if ((fd = usock_listen(path, geteuid() == 0 ? clients_gid(c) :
+	    (gid_t)-1, &op)) == -1)
+		die_temp(op, path);
 	return fd;
 }
 
@@ -119,17 +102,7 @@ listen_sock(const char *path, const struct conf *c)
 static void
 fd_room(struct authd *d)
 {
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-		return;
-	rl.rlim_cur = rl.rlim_max;
-	(void)setrlimit(RLIMIT_NOFILE, &rl);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
-	    rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur < (rlim_t)d->max_clients + AUTHD_WORKERS_MAX + 16)
-		d->max_clients = rl.rlim_cur > AUTHD_WORKERS_MAX + 32 ?
-		    (unsigned)(rl.rlim_cur - AUTHD_WORKERS_MAX - 16) : 16;
+	d->max_clients = usock_fd_room(d->max_clients, AUTHD_WORKERS_MAX + 16);
 }
 
 int

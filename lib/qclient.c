@@ -24,6 +24,7 @@
 #include "env.h"
 #include "qclient.h"
 #include "rec.h"
+#include "usock.h"
 
 #define QC_GREETING	"sandmail-queue 1"
 #define QC_TIMEOUT_MS	(300 * 1000)	/* an fsync under load is slow */
@@ -91,19 +92,12 @@ greeting(struct qc *q)
 int
 qc_connect(struct qc *q, const char *sockpath)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t n = strlen(sockpath);
 	int fd;
 
 	setup(q, -1, -1);
-	if (n >= sizeof sa.sun_path)
-		return errno = ENAMETOOLONG, -1;
-	memcpy(sa.sun_path, sockpath, n + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == -1) {
-		temp(q, "queue: connect");
-		close(fd);
+	if ((fd = usock_connect(sockpath, 0)) == -1) {
+		if (errno != ENAMETOOLONG)
+			temp(q, "queue: connect");
 		return -1;
 	}
 	setup(q, fd, -1);

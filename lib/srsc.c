@@ -12,44 +12,6 @@
 #include "rec.h"
 #include "srsc.h"
 
-/* srsc_sock_path - srs_socket, or QUEUE/lock/srs.sock (malloc'd) */
-char *
-srsc_sock_path(const struct conf *c)
-{
-	char *q, *p;
-	size_t n;
-
-	if (conf_str(c, "srs_socket", NULL) != NULL)
-		return conf_path(c, "srs_socket", NULL);
-	if ((q = conf_path(c, "queue", "/var/spool/sandmail")) == NULL)
-		return NULL;
-	n = strlen(q) + sizeof "/lock/srs.sock";
-	if ((p = malloc(n)) != NULL)
-		snprintf(p, n, "%s/lock/srs.sock", q);
-	free(q);
-	return p;
-}
-
-/* srsc_connect - the service's socket (blocking); the fd, or -1 */
-int
-srsc_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t n = strlen(path);
-	int fd;
-
-	if (n >= sizeof sa.sun_path)
-		return errno = ENAMETOOLONG, -1;
-	memcpy(sa.sun_path, path, n + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* srsc_attach - talk to the service on fd */
 void
 srsc_attach(struct srsc *c, int fd, int timeout_ms)

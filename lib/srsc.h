@@ -6,7 +6,7 @@
  * part of an SRS address was made with it: never in an SMTP session,
  * which parses network bytes.  A session gets a connection to the
  * service from smtpd's listener (BROKER_SRS) or, under tcpserver, opens
- * it before its sandbox (srsc_connect), and asks at RCPT:
+ * it before its sandbox (usock_connect), and asks at RCPT:
  *
  *	struct srsc c;
  *	srsc_attach(&c, fd, timeout_ms);	(fd -1: every answer SRS_ERROR)
@@ -45,10 +45,6 @@ struct srsc {
 	struct wr wr;
 };
 
-/* srsc_sock_path: srs_socket, or QUEUE/lock/srs.sock; malloc'd or NULL */
-char	*srsc_sock_path(const struct conf *);
-/* srsc_connect: a connection to the service at path; the fd, or -1 */
-int	srsc_connect(const char *path);
 /* srsc_attach: talk on fd (-1: none), each answer awaited timeout_ms */
 void	srsc_attach(struct srsc *, int fd, int timeout_ms);
 /* srsc_check: the service's verdict on an SRS local part; SRS_ERROR when

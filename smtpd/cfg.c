@@ -13,6 +13,7 @@
 #include "sbx.h"
 #include "smtpd.h"
 #include "srsc.h"
+#include "usock.h"
 
 #define QUEUE_DEFAULT	"/var/spool/sandmail"
 
@@ -185,7 +186,7 @@ cfg_load(struct smtpd_cfg *cfg, struct conf *c, const char *path)
 	 * (the secret stays in sandmail-send) */
 	cfg->srs_domain = conf_str(c, "srs_domain", NULL);
 	if (cfg->srs_domain != NULL &&
-	    (cfg->srs_sock = srsc_sock_path(c)) == NULL)
+	    (cfg->srs_sock = usock_path(c, "srs_socket", "srs.sock")) == NULL)
 		die_temp("malloc", NULL);
 	cfg->srs_maxdays = (unsigned)(conf_secs(c, "srs_max_age", 21 * 86400) /
 	    86400);

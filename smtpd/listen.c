@@ -51,6 +51,7 @@
 #include "listen.h"
 #include "log.h"
 #include "smtpd.h"
+#include "usock.h"
 
 #define LISTEN_MAX	16
 #define BACKLOG		1024
@@ -331,30 +332,6 @@ wk_idle(unsigned mode)
 	return NULL;
 }
 
-/* connect_nb - a UNIX socket connected without waiting: a service whose
- * backlog is full is a failure now, not a stuck listener; the descriptor
- * (blocking again), or -1 */
-static int
-connect_nb(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t n = strlen(path);
-	int fd;
-
-	if (n >= sizeof sa.sun_path)
-		return -1;
-	memcpy(sa.sun_path, path, n + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0)) == -1)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == -1 ||
-	    fcntl(fd, F_SETFL, 0) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* broker - a busy worker's request: a connection to the queue, to
  * sandmail-auth or to a milter, or a message counted for the rate
  * limits */
@@ -373,7 +350,7 @@ broker(struct worker *w, const char *b, size_t n)
 	} else if (a == BROKER_SRS) {
 		/* only where srs_domain is set */
 		if (lcfg->srs_sock == NULL ||
-		    (fd = connect_nb(lcfg->srs_sock)) == -1) {
+		    (fd = usock_connect(lcfg->srs_sock, 1)) == -1) {
 			log_kv("error", "op", "srs connect", "err",
 			    lcfg->srs_sock == NULL ? "no srs_domain" :
 			    strerror(errno), NULL);
@@ -386,8 +363,8 @@ broker(struct worker *w, const char *b, size_t n)
 			    n != 2 ? "bad request" : strerror(errno), NULL);
 			a = BROKER_NO;
 		}
-	} else if ((fd = connect_nb(a == BROKER_QUEUE ? lcfg->queue_sock :
-	    lcfg->auth_sock)) == -1) {
+	} else if ((fd = usock_connect(a == BROKER_QUEUE ? lcfg->queue_sock :
+	    lcfg->auth_sock, 1)) == -1) {
 		log_kv("error", "op", a == BROKER_QUEUE ? "queue connect" :
 		    "auth connect", "err", strerror(errno), NULL);
 		a = BROKER_NO;
@@ -882,7 +859,7 @@ listen_run(const struct smtpd_cfg *cfg, struct tables *tabs,
 		char a = BROKER_QUEUE;
 
 		if (wk[i].busy && wk[i].ctl >= 0 &&
-		    (fd = connect_nb(cfg->queue_sock)) >= 0) {
+		    (fd = usock_connect(cfg->queue_sock, 1)) >= 0) {
 			(void)fd_send(wk[i].ctl, &a, 1, fd);
 			close(fd);
 		}

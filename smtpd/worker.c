@@ -37,6 +37,7 @@
 #include "log.h"
 #include "smtpd.h"
 #include "srsc.h"
+#include "usock.h"
 
 static int alarm_fd = -1;
 static char alarm_msg[300];
@@ -599,7 +600,7 @@ session_go(int infd, int outfd, const struct handoff *h)
 	 * recipient is then 451) */
 	W.srs_fd = -1;
 	if (W.ctl < 0 && W.cfg->srs_domain != NULL &&
-	    (W.srs_fd = srsc_connect(W.cfg->srs_sock)) == -1)
+	    (W.srs_fd = usock_connect(W.cfg->srs_sock, 0)) == -1)
 		log_kv("error", "op", "srs connect", "path", W.cfg->srs_sock,
 		    "err", strerror(errno), NULL);
 	/* never reused when it may see a password: see mode_reusable */

@@ -33,6 +33,7 @@
 #include "srs.h"
 #include "srsc.h"
 #include "srsd.h"
+#include "usock.h"
 
 SBX_NO_LEAK_CHECK
 
@@ -72,15 +73,10 @@ clients_gid(const struct conf *c)
 static int
 listen_sock(const char *path, const struct conf *c)
 {
-	gid_t dg = (gid_t)-1;
+	const char *op;
 	int fd;
-	mode_t old;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
-	if (strlen(path) >= sizeof sa.sun_path)
-		die_msg(EXIT_TEMP, "srs_socket", "path too long");
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	for (int said = 0; (fd = srsc_connect(path)) >= 0; said = 1) {
+	for (int said = 0; (fd = usock_connect(path, 0)) >= 0; said = 1) {
 		struct timespec ts = { 1, 0 };
 
 		close(fd);
@@ -89,21 +85,11 @@ listen_sock(const char *path, const struct conf *c)
 			    "socket", path, NULL);
 		(void)nanosleep(&ts, NULL);
 	}
-	if (unlink(path) == -1 && errno != ENOENT)
-		die_temp("unlink", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
-	    SOCK_NONBLOCK, 0)) == -1)
-		die_temp("socket", NULL);
-	old = umask(0177);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == -1)
-		die_temp("bind", path);
-	umask(old);
-	if (geteuid() == 0 && (dg = clients_gid(c)) != (gid_t)-1 &&
-	    chown(path, 0, dg) == -1)
-		die_temp("chown", path);
-	if (chmod(path, dg != (gid_t)-1 ? 0660 : 0600) == -1 ||
-	    listen(fd, 1024) == -1)
-		die_temp("listen", path);
+	if (errno == ENAMETOOLONG)
+		die_msg(EXIT_TEMP, "srs_socket", "path too long");
+	if ((fd = usock_listen(path, geteuid() == 0 ? clients_gid(c) :
+	    (gid_t)-1, &op)) == -1)
+		die_temp(op, path);
 	return fd;
 }
 
@@ -114,16 +100,7 @@ listen_sock(const char *path, const struct conf *c)
 static void
 fd_room(void)
 {
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-		return;
-	rl.rlim_cur = rl.rlim_max;
-	(void)setrlimit(RLIMIT_NOFILE, &rl);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
-	    rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur < (rlim_t)CLIENTS_MAX + 16)
-		nclients = rl.rlim_cur > 32 ? (int)(rl.rlim_cur - 16) : 16;
+	nclients = (int)usock_fd_room(CLIENTS_MAX, 16);
 }
 
 /* secret - srs_secret, read before the sandbox (installed: root:
@@ -319,7 +296,7 @@ main(int argc, char *argv[])
 	secret(&cf);
 	warm_up();
 	signal(SIGPIPE, SIG_IGN);
-	if ((path = srsc_sock_path(&cf)) == NULL)
+	if ((path = usock_path(&cf, "srs_socket", "srs.sock")) == NULL)
 		die_temp("malloc", NULL);
 	lfd = listen_sock(path, &cf);
 	fd_room();
