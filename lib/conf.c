@@ -510,3 +510,20 @@ conf_path(const struct conf *c, const char *key, const char *def)
 		die_temp("config", key);
 	return b.p;
 }
+
+int
+conf_list_has(const char *list, const char *w, size_t n)
+{
+	size_t i = 0, b;
+
+	while (list != NULL && list[i] != '\0') {
+		while (list[i] == ' ' || list[i] == '\t' || list[i] == ',')
+			i++;
+		for (b = i; list[i] != '\0' && list[i] != ' ' &&
+		    list[i] != '\t' && list[i] != ','; i++)
+			;
+		if (i > b && i - b == n && strncasecmp(list + b, w, n) == 0)
+			return 1;
+	}
+	return 0;
+}

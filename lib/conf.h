@@ -70,5 +70,8 @@ int	parse_size(const char *, unsigned long long *);
 int	parse_msecs(const char *, unsigned long long *);
 /* conf_yesno: 1 for yes/true/on/1, 0 for no/false/off/0, else -1 */
 int	conf_yesno(const char *);
+/* conf_list_has: the word w[0..n) is in list (a value of blank- or
+ * comma-separated words; exact, case ignored; list may be NULL) */
+int	conf_list_has(const char *list, const char *w, size_t n);
 
 #endif

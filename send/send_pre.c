@@ -116,24 +116,6 @@ out:
 
 static void rcpt_tabs_of(struct send *, struct rcpt_tabs *);
 
-/* excluded - domain d is in srs_exclude (blank- or comma-separated) */
-static int
-excluded(const char *list, const char *d, size_t dl)
-{
-	size_t i = 0, b;
-
-	while (list != NULL && list[i] != '\0') {
-		while (list[i] == ' ' || list[i] == '\t' || list[i] == ',')
-			i++;
-		for (b = i; list[i] != '\0' && list[i] != ' ' &&
-		    list[i] != '\t' && list[i] != ','; i++)
-			;
-		if (i > b && i - b == dl && strncasecmp(list + b, d, dl) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 /* srs_sender - the sender of forwards (o->srs, "" when kept): the
  * envelope's rewritten by SRS unless it is null, ours (a local domain or
  * srs_domain itself), excluded, or one SRS cannot carry (logged) */
@@ -157,7 +139,7 @@ srs_sender(struct send *s, struct xout *o)
 	rcpt_tabs_of(s, &rt);
 	if (strcasecmp(a.domain, s->c.srs_domain) == 0 ||
 	    rcpt_domain(&rt, a.domain, a.dlen) != 0 ||
-	    excluded(s->c.srs_exclude, a.domain, a.dlen))
+	    conf_list_has(s->c.srs_exclude, a.domain, a.dlen))
 		return o->srs.p;
 	if (srs_forward(&s->srs, a.local, a.llen, a.domain, a.dlen,
 	    s->c.srs_domain, time(NULL), &o->srs) == -1 ||

@@ -449,25 +449,6 @@ from_domain(const char *m, size_t n, struct dmarc_in *in)
 	}
 }
 
-/* in_list - domain d is in list (blank- or comma-separated, exact,
- * case ignored) */
-static int
-in_list(const char *list, const char *d)
-{
-	size_t i = 0, b, dl = strlen(d);
-
-	while (list != NULL && list[i] != '\0') {
-		while (list[i] == ' ' || list[i] == '\t' || list[i] == ',')
-			i++;
-		for (b = i; list[i] != '\0' && list[i] != ' ' &&
-		    list[i] != '\t' && list[i] != ','; i++)
-			;
-		if (i > b && i - b == dl && strncasecmp(list + b, d, dl) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 /* arc_override - a DMARC failure a trusted forwarder vouches for: the
  * chain passes, its newest sealer is in arc_trusted_sealers, and what
  * that sealer saw (its AAR) passed DMARC for our From domain, or DKIM or
@@ -483,7 +464,8 @@ arc_override(const struct dmarc_in *in)
 
 	if (o->r != DMARC_FAIL || o->disposition == DMARC_P_NONE ||
 	    V.ar.arc.r != ARC_PASS || in->from == NULL ||
-	    !in_list(V.arc_trusted, V.ar.arc.d))
+	    !conf_list_has(V.arc_trusted, V.ar.arc.d,
+	    strlen(V.ar.arc.d)))
 		return;
 	if (a->dmarc[0] != '\0' && strcasecmp(a->dmarc, in->from) == 0)
 		by = "dmarc";

@@ -597,6 +597,23 @@ test_file(void **state)
 	unsetenv("SANDMAIL_CONF");
 }
 
+/* conf_list_has: whole words only, either separator, case ignored */
+static void
+test_list_has(void **state)
+{
+	(void)state;
+	assert_true(conf_list_has("a.example, B.example", "b.example", 9));
+	assert_true(conf_list_has("a.example\tb.example", "a.example", 9));
+	assert_true(conf_list_has(",,a.example,,", "A.EXAMPLE", 9));
+	assert_false(conf_list_has("xa.example", "a.example", 9));
+	assert_false(conf_list_has("a.example.net", "a.example", 9));
+	assert_false(conf_list_has("a.exampl", "a.example", 9));
+	assert_false(conf_list_has("", "a", 1));
+	assert_false(conf_list_has(NULL, "a", 1));
+	/* n, not the terminator, bounds the word */
+	assert_true(conf_list_has("ab", "abc", 2));
+}
+
 int
 main(void)
 {
@@ -612,6 +629,7 @@ main(void)
 		cmocka_unit_test(test_near),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_list_has),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
