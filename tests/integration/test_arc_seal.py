@@ -7,15 +7,14 @@ on top of a set dkimpy's arc_sign made upstream (i=2, cv=pass); and a
 second sandmail, verifying, finds the chain of the first valid."""
 import os
 import re
-import shutil
 import smtplib
 import subprocess
 
 import pytest
 
-from conftest import prog, wait_for
+from conftest import need, need_module, prog, wait_for
 
-dkim = pytest.importorskip("dkim")
+dkim = need_module("dkim", "python3-dkim")
 
 MSG = (b"From: A <a@sender.test>\r\nTo: fwd@example.test\r\n"
        b"Subject: sealed\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n"
@@ -245,8 +244,7 @@ def override_system(procs, tmp_path, trusted):
     """smtpd_verify with dmarc_policy reject and arc_trusted_sealers
     trusted, DNS for upstream.test (SPF without us, DMARC p=reject) and
     for the sealers' keys; returns (smtpd, {name: key}, records)"""
-    if shutil.which("dnsmasq") is None:
-        pytest.fail("dnsmasq missing (scripts/deps)")
+    need("dnsmasq")
     from dnsutil import start_dnsmasq
     from smtpdutil import Smtpd
     d = str(tmp_path)

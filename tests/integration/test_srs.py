@@ -7,7 +7,6 @@ session never does).  postsrsd (Debian's, the de-facto format) is the
 peer: it takes back what we make, and we take back what it makes, with
 the same secret and domain."""
 import os
-import shutil
 import smtplib
 import socket
 import subprocess
