@@ -63,6 +63,7 @@ svlogd logs).
 INSTALLED_KEEP=1 keeps the scratch directory (logs, the namespace's
 /etc, /home and /var/spool under SCRATCH/ns) for a look afterwards.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -222,6 +223,35 @@ class Installed:
         with open(self.path("/etc/sandmail/sandmail.conf"), "a") as f:
             for k, v in kw.items():
                 f.write(f"{k} {v}\n")
+
+    @contextlib.contextmanager
+    def outside_site(self, restart=(("sandmail-smtpd", "smtp"),)):
+        """Loopback is no relay client (relayclients: 127.0.0.9 only), so
+        port 25 checks the tests' mail as it checks the Internet's; on the
+        way out sandmail.conf (what the test added with conf()) and
+        relayclients are put back and the services in restart (service,
+        port) restarted.  Yields sandmail.conf's text as it was."""
+        conf = self.path("/etc/sandmail/sandmail.conf")
+        relay = self.path("/etc/sandmail/relayclients")
+        cdb = [self.sbin("sandmail-cdb"), "-d", "/etc/sandmail",
+               "relayclients"]
+        with open(conf) as f:
+            saved = f.read()
+        with open(relay) as f:
+            saved_relay = f.read()
+        try:
+            with open(relay, "w") as f:
+                f.write("127.0.0.9 relay\n")
+            self.run(cdb)
+            yield saved
+        finally:
+            with open(conf, "w") as f:
+                f.write(saved)
+            with open(relay, "w") as f:
+                f.write(saved_relay)
+            self.run(cdb)
+            for svc, port in restart:
+                self.restart(svc, port)
 
     def in_ns(self):
         """Pids of every process in the namespace."""

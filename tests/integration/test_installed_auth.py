@@ -25,8 +25,6 @@ import dnsutil
 from conftest import wait_for
 from test_installed import _cmd
 
-CONF = "/etc/sandmail/sandmail.conf"
-RELAY = "/etc/sandmail/relayclients"
 DKIM = "/etc/sandmail/dkim"
 KEYS = "/etc/sandmail/dkimkeys"
 REC = "v=DMARC1; p=none; rua=mailto:agg@dest.test"
@@ -50,46 +48,35 @@ def signing(installed, tmp_path_factory):
     extra = os.path.join(d, "dmarc.conf")
     with open(extra, "w") as f:
         f.write(f'txt-record=_dmarc.dest.test,"{REC}"\n')
-    with open(inst.path(CONF)) as f:
-        saved = f.read()
-    with open(inst.path(RELAY)) as f:
-        saved_relay = f.read()
-    cdb = [inst.sbin("sandmail-cdb"), "-d", "/etc/sandmail", "relayclients"]
     log0 = len(inst.log("sandmail-smtpd"))
-    try:
-        dport = dnsutil.start_dnsmasq(procs, d, [
-            f"--conf-file={extra}", "--txt-record=dest.test,v=spf1 -all"])
-        # the admin's steps (doc/deliverability.md), as root
-        inst.run([inst.sbin("sandmail-dkim"), "keygen", "-k", KEYS,
-                  "mail.test", "s1", "rsa"])
-        with open(inst.path(f"{KEYS}/mail.test.s1.txt")) as f:
-            txt = f.read().strip()
-        with open(inst.path(DKIM), "w") as f:
-            f.write("mail.test s1 dkimkeys/mail.test.s1.key\n")
-        # relay clients are not checked: loopback must not be one here
-        with open(inst.path(RELAY), "w") as f:
-            f.write("127.0.0.9 relay\n")
-        inst.run(cdb)
-        inst.conf(smtpd_verify="yes",
-                  smtpd_verify_nameserver=f"127.0.0.1:{dport}",
-                  arc_domain="mail.test")
-        inst.restart("sandmail-start")
-        inst.restart("sandmail-smtpd", "smtp")
-        yield {"txt": txt, "dkim": dkim, "log0": log0, "dir": d}
-    finally:
-        with open(inst.path(CONF), "w") as f:
-            f.write(saved)
-        with open(inst.path(RELAY), "w") as f:
-            f.write(saved_relay)
-        inst.run(cdb)
-        for p in (DKIM, f"{KEYS}/mail.test.s1.key", f"{KEYS}/mail.test.s1.txt"):
-            try:
-                os.unlink(inst.path(p))
-            except FileNotFoundError:
-                pass
-        inst.restart("sandmail-start")
-        inst.restart("sandmail-smtpd", "smtp")
-        procs.stop_all()
+    # relay clients are not checked: loopback must not be one here
+    with inst.outside_site(restart=(("sandmail-start", None),
+                                    ("sandmail-smtpd", "smtp"))):
+        try:
+            dport = dnsutil.start_dnsmasq(procs, d, [
+                f"--conf-file={extra}", "--txt-record=dest.test,v=spf1 -all"])
+            # the admin's steps (doc/deliverability.md), as root
+            inst.run([inst.sbin("sandmail-dkim"), "keygen", "-k", KEYS,
+                      "mail.test", "s1", "rsa"])
+            with open(inst.path(f"{KEYS}/mail.test.s1.txt")) as f:
+                txt = f.read().strip()
+            with open(inst.path(DKIM), "w") as f:
+                f.write("mail.test s1 dkimkeys/mail.test.s1.key\n")
+            inst.conf(smtpd_verify="yes",
+                      smtpd_verify_nameserver=f"127.0.0.1:{dport}",
+                      arc_domain="mail.test")
+            inst.restart("sandmail-start")
+            inst.restart("sandmail-smtpd", "smtp")
+            yield {"txt": txt, "dkim": dkim, "log0": log0, "dir": d}
+        finally:
+            # the keys go before the services start again without them
+            for p in (DKIM, f"{KEYS}/mail.test.s1.key",
+                      f"{KEYS}/mail.test.s1.txt"):
+                try:
+                    os.unlink(inst.path(p))
+                except FileNotFoundError:
+                    pass
+            procs.stop_all()
 
 
 def dnsfunc(signing):

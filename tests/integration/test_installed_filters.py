@@ -32,7 +32,6 @@ from test_filter import PolicyServer
 from test_milter_clamav import MARK, SIG
 
 CONF = "/etc/sandmail/sandmail.conf"
-RELAY = "/etc/sandmail/relayclients"
 DIR = "/var/spool/filters"          # in the namespace
 
 
@@ -80,32 +79,20 @@ def filters(installed):
                 f"LogFile {d}/milter.log\nPidFile {d}/milter.pid\n"
                 f"TemporaryDirectory {d}\nRejectMsg Virus found: %v\n")
     out = open(os.path.join(host, "out.log"), "w")
-    with open(inst.path(CONF)) as f:
-        saved = f.read()
-    with open(inst.path(RELAY)) as f:
-        saved_relay = f.read()
-    cdb = [inst.sbin("sandmail-cdb"), "-d", "/etc/sandmail", "relayclients"]
-    try:
-        nsrun(inst, procs, ["clamd", "-c", f"{d}/clamd.conf"], out)
-        wait_for(lambda: os.path.exists(os.path.join(host, "clamd.sock")),
-                 timeout=120, what="clamd's socket")
-        nsrun(inst, procs, ["clamav-milter", "-c", f"{d}/milter.conf"], out)
-        wait_for(lambda: os.path.exists(os.path.join(host, "milter.sock")),
-                 timeout=60, what="clamav-milter's socket")
-        with open(inst.path(RELAY), "w") as f:
-            f.write("127.0.0.9 relay\n")
-        inst.run(cdb)
-        yield {"host": host, "procs": procs, "saved": saved, "out": out}
-    finally:
-        with open(inst.path(CONF), "w") as f:
-            f.write(saved)
-        with open(inst.path(RELAY), "w") as f:
-            f.write(saved_relay)
-        inst.run(cdb)
-        inst.restart("sandmail-smtpd", "smtp")
-        procs.stop_all()
-        out.close()
-        shutil.rmtree(host, ignore_errors=True)
+    with inst.outside_site() as saved:
+        try:
+            nsrun(inst, procs, ["clamd", "-c", f"{d}/clamd.conf"], out)
+            wait_for(lambda: os.path.exists(os.path.join(host, "clamd.sock")),
+                     timeout=120, what="clamd's socket")
+            nsrun(inst, procs, ["clamav-milter", "-c", f"{d}/milter.conf"],
+                  out)
+            wait_for(lambda: os.path.exists(os.path.join(host, "milter.sock")),
+                     timeout=60, what="clamav-milter's socket")
+            yield {"host": host, "procs": procs, "saved": saved, "out": out}
+        finally:
+            procs.stop_all()
+            out.close()
+            shutil.rmtree(host, ignore_errors=True)
 
 
 def configure(inst, filters, **kw):

@@ -101,32 +101,18 @@ def test_installed_policy_hold(installed):
     srv = PolicyServer(lambda req: b"action=HOLD policy wants a look\n\n"
                        if "recipient=alice@localhost" in req
                        else b"action=DUNNO\n\n")
-    path = installed.path(CONF)
-    relay = installed.path("/etc/sandmail/relayclients")
-    cdb = [installed.sbin("sandmail-cdb"), "-d", "/etc/sandmail",
-           "relayclients"]
-    with open(path) as f:
-        saved = f.read()
-    with open(relay) as f:
-        saved_relay = f.read()
+    # relay clients skip the policy service: loopback is not one here
     try:
-        # relay clients skip the policy service: loopback is not one here
-        with open(relay, "w") as f:
-            f.write("127.0.0.9 relay\n")
-        installed.run(cdb)
-        installed.conf(smtpd_policy_service=f"inet:127.0.0.1:{srv.port}")
-        restart_smtpd(installed)
-        qid = quarantine(installed, "policy-held", "policy")
-        assert any("recipient=alice@localhost" in r for r in srv.requests)
-        logs = installed.logs(tail=200)
-        assert 'action=HOLD text="policy wants a look"' in logs, logs
-        assert (f'event=quarantine id={qid} by=policy '
-                'reason="policy wants a look"') in logs, logs
+        with installed.outside_site():
+            installed.conf(
+                smtpd_policy_service=f"inet:127.0.0.1:{srv.port}")
+            restart_smtpd(installed)
+            qid = quarantine(installed, "policy-held", "policy")
+            assert any("recipient=alice@localhost" in r
+                       for r in srv.requests)
+            logs = installed.logs(tail=200)
+            assert 'action=HOLD text="policy wants a look"' in logs, logs
+            assert (f'event=quarantine id={qid} by=policy '
+                    'reason="policy wants a look"') in logs, logs
     finally:
-        with open(path, "w") as f:
-            f.write(saved)
-        with open(relay, "w") as f:
-            f.write(saved_relay)
-        installed.run(cdb)
-        restart_smtpd(installed)
         srv.close()

@@ -12,8 +12,6 @@ import pytest
 import dnsutil
 from test_verify import dkimpy_sign, message, records, world  # noqa: F401
 
-CONF = "/etc/sandmail/sandmail.conf"
-RELAY = "/etc/sandmail/relayclients"
 
 
 def ar(m):
@@ -33,16 +31,8 @@ def deliver(inst, sender, msg, token):
 def test_installed_verify(installed, procs, tmp_path, world):  # noqa: F811
     inst = installed
     dport = dnsutil.start_dnsmasq(procs, str(tmp_path), records(world))
-    cdb = [inst.sbin("sandmail-cdb"), "-d", "/etc/sandmail", "relayclients"]
-    with open(inst.path(CONF)) as f:
-        saved = f.read()
-    with open(inst.path(RELAY)) as f:
-        saved_relay = f.read()
-    try:
-        # relay clients are not checked: loopback must not be one here
-        with open(inst.path(RELAY), "w") as f:
-            f.write("127.0.0.9 relay\n")
-        inst.run(cdb)
+    # relay clients are not checked: loopback must not be one here
+    with inst.outside_site():
         inst.conf(smtpd_verify="yes",
                   smtpd_verify_nameserver=f"127.0.0.1:{dport}",
                   dmarc_policy="reject")
@@ -76,10 +66,3 @@ def test_installed_verify(installed, procs, tmp_path, world):  # noqa: F811
         assert not any(b"verify-bad" in x or b"verify-forged" in x
                        for x in inst.mail(inst.maildir("alice")))
         assert "event=verify" in inst.log("sandmail-smtpd")
-    finally:
-        with open(inst.path(CONF), "w") as f:
-            f.write(saved)
-        with open(inst.path(RELAY), "w") as f:
-            f.write(saved_relay)
-        inst.run(cdb)
-        inst.restart("sandmail-smtpd", "smtp")
