@@ -246,3 +246,27 @@ def test_send_syncfs_kept(procs, tmp_path):
     cs = calls(out)
     assert ("syncfs", su.qdir(conf)) in cs
     assert [c for c in cs if c[0] == "fdatasync" and "/info/" in c[1]] == []
+
+
+def test_queue_data_written_before_the_barrier(tmp_path):
+    """The files' data are written out and waited for (sync_file_range,
+    no cache flush) before the barrier's syncs are submitted together
+    (lib/syncv.c): an fdatasync that still had data to write reached its
+    journal commit after the commit's flush had gone, or after the commit
+    itself, and made a disk cache flush of its own (jbd2, xfs), so the
+    commit cost more flushes than one.  A change that submits the syncs
+    with the data still on its way fails here."""
+    tr = []
+    mid, q, _ = queue_commit(tmp_path, None, tr)
+    waited, submitted = set(), False
+    with open(tr[0]) as f:
+        for line in f:
+            m = re.search(r"sync_file_range\(\d+<([^>]*)>, 0, 0, "
+                          r"([A-Z_|]+)\)\s+=\s+0", line)
+            if m and "WAIT_AFTER" in m.group(2) and \
+                    "WAIT_BEFORE" in m.group(2) and not submitted:
+                waited.add(m.group(1))
+            if "io_submit(" in line:
+                submitted = True
+    assert submitted
+    assert {f"{q}/mess/{mid}", f"{q}/todo/{mid}"} <= waited, waited
