@@ -641,6 +641,35 @@ sync_batch(struct qw *const *v, size_t n)
 	return r;
 }
 
+/* announce - after the barrier: a C record (protocols.md, "The
+ * trigger") for each message of the batch, so that send, splitting it,
+ * knows mess/ID and its name are durable already and does not sync them
+ * again.  Written before the T that makes send look in todo/; only a
+ * hint: a record lost (a full FIFO, no reader) costs send one more
+ * fdatasync, never a promise. */
+static void
+announce(struct qw *const *v, size_t n)
+{
+	char b[PIPE_BUF];
+	size_t k = 0, len;
+
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->made == 0)
+			continue;
+		len = strlen(v[i]->id);
+		if (k + 2 + len > sizeof b) {
+			(void)qw_trigger(v[0]->dirfd, b, k);
+			k = 0;
+		}
+		b[k++] = 'C';
+		b[k++] = (char)len;
+		memcpy(b + k, v[i]->id, len);
+		k += len;
+	}
+	if (k > 0)
+		(void)qw_trigger(v[0]->dirfd, b, k);
+}
+
 /* qw_publish - for n messages prepared with QW_SYNC_FILE (those with
  * made == 0 are skipped): their todo/ renames, then one barrier for the
  * batch: each file's fdatasync and one fsync of mess/ and of todo/, all
@@ -672,8 +701,10 @@ qw_publish(struct qw *const *v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (v[i]->made != 0)
 			live++;
-	if (live > 0)
+	if (live > 0) {
+		announce(v, n);
 		(void)qw_trigger(v[0]->dirfd, "T", 1);
+	}
 	return live;
 }
 

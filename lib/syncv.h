@@ -7,7 +7,10 @@
  * side), they wait for the same commit and most of them share its
  * flush.  Each call is exactly an fsync(2) or fdatasync(2) of its
  * descriptor: what is durable when syncv returns is what would be after
- * the same calls made in turn.  Where AIO cannot run them (no AIO, a
+ * the same calls made in turn.  Before the submission each file's data
+ * is written out and waited for (sync_file_range, no cache flush): an
+ * fdatasync still writing data reaches the journal after the commit it
+ * needs has flushed, or committed, and then flushes again on its own.  Where AIO cannot run them (no AIO, a
  * file system without it, a sandbox without the calls) they are made in
  * turn. */
 #ifndef SANDMAIL_SYNCV_H

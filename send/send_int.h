@@ -120,6 +120,7 @@ uint64_t sched_next(uint64_t arrival, uint64_t now, uint64_t first,
 struct msg {
 	char		 id[QID_MAX + 1];
 	uint8_t		 todo;		/* todo/ID to go after a syncfs */
+	uint8_t		 qdur;		/* the queue said mess/ID is durable */
 	uint64_t	 due;
 	uint64_t	 arrival;	/* unix time; 0: not known yet */
 	size_t		 hi;		/* heap index, or IDX_NONE */

@@ -1467,7 +1467,7 @@ requeue(struct send *s, const char *id, size_t n)
 	s->dirty = 1;
 }
 
-/* send_trigger_bytes - T, F, R and Q records from lock/trigger */
+/* send_trigger_bytes - T, F, R, Q and C records from lock/trigger */
 void
 send_trigger_bytes(struct send *s, const char *p, size_t n)
 {
@@ -1483,13 +1483,15 @@ send_trigger_bytes(struct send *s, const char *p, size_t n)
 			buf_drop(&s->tbuf, 2 + (size_t)t[1]);
 			continue;
 		}
-		if (t[0] == 'R' || t[0] == 'Q') {
+		if (t[0] == 'R' || t[0] == 'Q' || t[0] == 'C') {
 			if (s->tbuf.len < 2 || s->tbuf.len < 2 + (size_t)t[1])
 				return;
 			if (t[0] == 'R')
 				reread(s, s->tbuf.p + 2, t[1]);
-			else
+			else if (t[0] == 'Q')
 				requeue(s, s->tbuf.p + 2, t[1]);
+			else
+				send_committed(s, s->tbuf.p + 2, t[1]);
 			buf_drop(&s->tbuf, 2 + (size_t)t[1]);
 			continue;
 		}

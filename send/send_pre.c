@@ -852,8 +852,48 @@ send_pool_start(struct send *s, const char *name)
 	}
 }
 
+/* committed_slot - where the C record of id is kept (FNV-1a) */
+static char *
+committed_slot(struct send *s, const char *id, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)id[i]) * 16777619u;
+	return s->committed[h % SEND_COMMITTED];
+}
+
+/* send_committed - a C record from the trigger: the queue's barrier for
+ * message id has returned, so mess/ID and its name are durable.  A record
+ * that is not an ID is ignored; a clash forgets the older one (its
+ * mess/ID is then synced again, as without the record). */
+void
+send_committed(struct send *s, const char *id, size_t n)
+{
+	char *slot;
+
+	if (n == 0 || n > QID_MAX)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'A' &&
+		    id[i] <= 'Z') || (id[i] >= 'a' && id[i] <= 'z')))
+			return;
+	slot = committed_slot(s, id, n);
+	memcpy(slot, id, n);
+	slot[n] = '\0';
+}
+
+/* is_committed - did the queue say (C) that id's barrier has returned? */
+static int
+is_committed(struct send *s, const char *id)
+{
+	return strcmp(committed_slot(s, id, strlen(id)), id) == 0;
+}
+
 /* todo_later - todo/ID goes after the next barrier (send_sync), which
- * makes info/ID and mess/ID durable, data and names (barrier) */
+ * makes info/ID and mess/ID durable, data and names (barrier); mess/ID
+ * and mess/ are left out when the queue said (C) its own barrier, which
+ * synced both, had returned before the split */
 static int
 todo_later(struct send *s, struct msg *m)
 {
@@ -869,7 +909,8 @@ todo_later(struct send *s, struct msg *m)
 	}
 	memcpy(s->tpend[s->ntpend++], m->id, sizeof m->id);
 	m->todo = 1;
-	s->dpend |= SD_INFO | SD_MESS;
+	m->qdur = is_committed(s, m->id);
+	s->dpend |= SD_INFO | (m->qdur ? 0 : SD_MESS);
 	dirwindow(s);
 	return 0;
 }
@@ -926,10 +967,15 @@ barrier(struct send *s, int full)
 	 * Their mess/ID too, with mess/ (todo_later): the queue renames
 	 * todo/ID before its own barrier, so a split may come before
 	 * mess/ID is durable, and once todo/ID and its seal are gone
-	 * nothing would tell a torn mess/ID after a power loss */
+	 * nothing would tell a torn mess/ID after a power loss; unless the
+	 * queue said (C, before the split) that its barrier had returned */
 	for (size_t i = 0; full && i < s->ntpend; i++) {
+		struct msg *m = idx_get(&s->idx, s->tpend[i]);
+
 		snprintf(s->fpend[n++], POOL_NAME, "info/%s", s->tpend[i]);
-		snprintf(s->fpend[n++], POOL_NAME, "mess/%s", s->tpend[i]);
+		if (m == NULL || !m->qdur)
+			snprintf(s->fpend[n++], POOL_NAME, "mess/%s",
+			    s->tpend[i]);
 	}
 	/* the directories go with the files, all synced at once: a name
 	 * without '/' is a directory to fsync (fs_sync_files) */

@@ -126,6 +126,8 @@ struct flushreq {
 	char		 domain[256];	/* "" for all */
 };
 
+#define SEND_COMMITTED	512	/* C records remembered (send.committed) */
+
 struct send {
 	struct sconf	 c;
 	struct tables	 t;
@@ -159,6 +161,9 @@ struct send {
 	uint64_t	 dir_at;	/* when to sync them (ms) */
 	char		(*tpend)[QID_MAX + 1];	/* todo/ to remove after it */
 	size_t		 ntpend, tpcap;
+	/* the IDs of the queue's C records (its barrier has returned:
+	 * mess/ID durable), a hash that forgets on a clash */
+	char		 committed[SEND_COMMITTED][QID_MAX + 1];
 	struct hand	 hand[PRE_BATCH];
 	size_t		 nhand;
 	unsigned	 uid;		/* ours: a reused file must be ours */
@@ -218,6 +223,7 @@ int	pre_run(struct send *);
 int	send_sync(struct send *);
 void	send_sync_file(struct send *, const char *dir, const char *id);
 void	send_retire(struct send *, const char *dir, const char *id);
+void	send_committed(struct send *, const char *id, size_t n);
 void	send_retire_info(struct send *, const char *id);
 void	send_pool_start(struct send *, const char *name);
 uint64_t send_mono_ms(void);

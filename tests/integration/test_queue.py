@@ -352,9 +352,11 @@ def test_flush_writes_trigger(conf, svc):
         assert c.flush("") == (b"K", b"")
         got = os.read(fd, 1000)
         assert got == b"F\x0bexample.orgF\x00"
-        # a new message pokes the trigger with T
-        assert c.message(b"m\n")[0] == b"K"
-        assert os.read(fd, 1000) == b"T"
+        # a new message pokes the trigger with T, after the C record
+        # that says its barrier has returned (protocols.md)
+        t, mid = c.message(b"m\n")
+        assert t == b"K"
+        assert os.read(fd, 1000) == b"C" + bytes([len(mid)]) + mid + b"T"
     finally:
         os.close(fd)
         c.close()
