@@ -328,6 +328,18 @@ class Installed:
         except FileNotFoundError:
             return ""
 
+    def wait_log(self, service, needle, since=0, timeout=30):
+        """The service's log from offset since, once needle is in it: a
+        program's line goes through svlogd, which may write it after the
+        reply that followed it reached the test.  On a timeout, the log
+        as it is (the caller's assert says what is missing)."""
+        try:
+            return wait_for(lambda: needle in self.log(service)[since:] and
+                            self.log(service)[since:], timeout=timeout,
+                            what=f"{needle!r} in {service}'s log")
+        except TimeoutError:
+            return self.log(service)[since:]
+
     def logs(self, tail=30):
         out = []
         for s in SERVICES:

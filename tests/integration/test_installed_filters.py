@@ -136,7 +136,7 @@ def test_clamav_milter_on_a_unix_socket(installed, filters):
         with pytest.raises(smtplib.SMTPResponseException) as e:
             send(inst, "clamav unreachable", "inst-clamav-noperm")
         assert e.value.smtp_code in (421, 451), e.value
-        lg = inst.log("sandmail-smtpd")
+        lg = inst.wait_log("sandmail-smtpd", "Permission denied")
         assert "Permission denied" in lg, lg[-2000:]
     finally:
         os.chmod(sock, 0o660)

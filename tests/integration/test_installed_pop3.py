@@ -67,9 +67,9 @@ def test_low_group_is_refused(installed):
         passwd(inst, "dave", "dsecret")
         with pytest.raises(poplib.error_proto, match=r"SYS/PERM"):
             login(inst, "dave", "dsecret")
-        logs = inst.log("sandmail-pop3d")
-        assert "user=dave reason=\"gid below local_gid_min\"" in logs, \
-            logs[-2000:]
+        line = "user=dave reason=\"gid below local_gid_min\""
+        logs = inst.wait_log("sandmail-pop3d", line)
+        assert line in logs, logs[-2000:]
         # and the others are served as before (a maildir exists once
         # mail came: without one, -ERR [SYS/TEMP])
         send25(inst, "bob@localhost", "pop3-floor")

@@ -70,7 +70,8 @@ def test_enforce_delivery_and_tls_report(installed, procs, tmp_path):
         except TimeoutError as e:
             raise AssertionError(f"{e}\n{inst.stall_report()}")
         assert t.tls and "STARTTLS" in mx.commands
-        lg = inst.log("sandmail-start")[log0:]
+        lg = inst.wait_log("sandmail-start", "domain=enf.test mode=enforce",
+                           since=log0)
         assert "domain=enf.test mode=enforce" in lg, lg
         assert any(h == "mta-sts.enf.test" for h, _ in web.requests), \
             web.requests
