@@ -54,12 +54,22 @@ def dnsmasq_installed():
     need("dnsmasq", "dnsmasq-base")
 
 
+_ports_given = set()
+
+
 def free_port(host="127.0.0.1"):
-    """A TCP port free right now on host."""
+    """A TCP port free right now on host, and never handed out before in
+    this run: two calls in a row may otherwise get the same port, and a
+    server an earlier test left behind (on ::1, say) may still hold it."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    for _ in range(200):
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise RuntimeError("no fresh free port on %s" % host)
 
 
 def wait_port(port, host="127.0.0.1", timeout=10.0):
