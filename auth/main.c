@@ -62,24 +62,13 @@ user(const struct conf *c, uid_t *uid, gid_t *gid)
 		die_temp("getpwnam", u);
 }
 
-/* clients_gid - the group of the listeners that connect, no more root:
- * user_smtpd's, or user_pop3d's where there is no user_smtpd (a pop3d
- * only site); -1: neither is a user (root alone connects) */
-static gid_t
-clients_gid(const struct conf *c)
-{
-	uid_t u;
-	gid_t g;
-
-	if (priv_lookup(conf_str(c, "user_smtpd", "sandmaild"), &u, &g) == 0 ||
-	    priv_lookup(conf_str(c, "user_pop3d", "sandmaild"), &u, &g) == 0)
-		return g;
-	return (gid_t)-1;
-}
+/* who connects: the listeners, user_smtpd's group, or user_pop3d's
+ * where there is no user_smtpd (a pop3d only site) */
+static const char *const listeners[] = { "user_smtpd", "user_pop3d", NULL };
 
 /* listen_sock - the service's socket, 0660 and of the listeners' group
- * as root (clients_gid: they connect as that user, no more root); one
- * already served is an error, a stale one is replaced */
+ * as root (they connect as that user, no more root); one already served
+ * is an error, a stale one is replaced */
 static int
 listen_sock(const char *path, const struct conf *c)
 {
@@ -91,7 +80,8 @@ listen_sock(const char *path, const struct conf *c)
 		    "serves the socket");
 	if (errno == ENAMETOOLONG)
 		die_msg(EXIT_TEMP, "auth_socket", "path too long");
-	if ((fd = usock_listen(path, geteuid() == 0 ? clients_gid(c) :
+	if ((fd = usock_listen(path, geteuid() == 0 ?
+	    usock_clients_gid(c, listeners) :
 	    (gid_t)-1, &op)) == -1)
 		die_temp(op, path);
 	return fd;

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "sbx.h"
 #include "usock.h"
 
 char *
@@ -113,4 +114,16 @@ usock_fd_room(unsigned want, unsigned reserve)
 		return rl.rlim_cur > reserve + 16 ?
 		    (unsigned)(rl.rlim_cur - reserve) : 16;
 	return want;
+}
+
+gid_t
+usock_clients_gid(const struct conf *c, const char *const *keys)
+{
+	uid_t u;
+	gid_t g;
+
+	for (; *keys != NULL; keys++)
+		if (priv_lookup(conf_str(c, *keys, "sandmaild"), &u, &g) == 0)
+			return g;
+	return (gid_t)-1;
 }

@@ -22,6 +22,11 @@ int	usock_connect(const char *path, int nonblock);
  * clients connect by that group, no more as root); otherwise 0600.
  * The fd, or -1 with errno and *op naming the step that failed */
 int	usock_listen(const char *path, gid_t gid, const char **op);
+/* usock_clients_gid: the group by which a service's clients connect,
+ * no more as root: that of the first of the user settings keys (a
+ * NULL-ended list, each defaulting to sandmaild) that names a user;
+ * -1 when none does (root alone connects) */
+gid_t	usock_clients_gid(const struct conf *c, const char *const *keys);
 /* usock_fd_room: the descriptor limit raised to its hard maximum; how
  * many of want clients fit below it with reserve descriptors left for
  * the rest (at least 16) */

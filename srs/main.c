@@ -48,22 +48,11 @@ struct client {
 
 static struct srs_keys keys;
 static unsigned maxdays;
+/* who connects: smtpd's listener and sessions */
+static const char *const smtpd_user[] = { "user_smtpd", NULL };
 static int nclients = CLIENTS_MAX;	/* fd_room: what the fds allow */
 static struct client cl[CLIENTS_MAX];
 static struct pollfd pf[CLIENTS_MAX + 1];
-
-/* clients_gid - the group of smtpd's listener and sessions (user_smtpd),
- * or -1 where it is no user (root alone connects) */
-static gid_t
-clients_gid(const struct conf *c)
-{
-	uid_t u;
-	gid_t g;
-
-	if (priv_lookup(conf_str(c, "user_smtpd", "sandmaild"), &u, &g) == 0)
-		return g;
-	return (gid_t)-1;
-}
 
 /* listen_sock - the service's socket: 0660 root:user_smtpd's group as
  * root, 0600 otherwise.  One already served is the previous set's (a
@@ -87,7 +76,8 @@ listen_sock(const char *path, const struct conf *c)
 	}
 	if (errno == ENAMETOOLONG)
 		die_msg(EXIT_TEMP, "srs_socket", "path too long");
-	if ((fd = usock_listen(path, geteuid() == 0 ? clients_gid(c) :
+	if ((fd = usock_listen(path, geteuid() == 0 ?
+	    usock_clients_gid(c, smtpd_user) :
 	    (gid_t)-1, &op)) == -1)
 		die_temp(op, path);
 	return fd;
