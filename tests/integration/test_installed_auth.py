@@ -12,11 +12,18 @@ sandmail-sign as user_sign (sandmailk), the only reader of the key.
   - sandmail-dmarcrep, run as root as its man page's cron example does
     on the port-25 service's svlogd lines, mails dest.test's aggregate
     report through sandmail-inject; send has it DKIM-signed by
-    mail.test's key (dkimpy verifies it) on its way to the rua."""
+    mail.test's key (dkimpy verifies it) on its way to the rua;
+  - with dmarc_policy reject, a p=reject domain's message that a list
+    changed (DMARC fails) is taken when it carries a valid ARC chain of
+    a sealer in arc_trusted_sealers, whose keys smtpd fetches through
+    the installed resolver path; the same chain of another sealer is
+    refused (550 5.7.1)."""
 import email
 import gzip
 import os
+import re
 import shutil
+import smtplib
 import time
 
 import pytest
@@ -48,13 +55,24 @@ def signing(installed, tmp_path_factory):
     extra = os.path.join(d, "dmarc.conf")
     with open(extra, "w") as f:
         f.write(f'txt-record=_dmarc.dest.test,"{REC}"\n')
+    # the ARC override's domains: upstream.test (p=reject, SPF without
+    # us) signs, forwarder.test (trusted) and other.test seal
+    from test_arc_seal import keygen, txt_option
+    kd = os.path.join(d, "arckeys")
+    os.makedirs(kd)
+    arc = {n: keygen(kd, n, "s1") for n in ("upstream.test",
+                                            "forwarder.test", "other.test")}
+    arcdns = [txt_option(f"s1._domainkey.{n}", k[1]) for n, k in arc.items()]
+    arcdns += ["--txt-record=upstream.test,v=spf1 ip4:192.0.2.1 -all",
+               "--txt-record=_dmarc.upstream.test,v=DMARC1; p=reject"]
     log0 = len(inst.log("sandmail-smtpd"))
     # relay clients are not checked: loopback must not be one here
     with inst.outside_site(restart=(("sandmail-start", None),
                                     ("sandmail-smtpd", "smtp"))):
         try:
             dport = dnsutil.start_dnsmasq(procs, d, [
-                f"--conf-file={extra}", "--txt-record=dest.test,v=spf1 -all"])
+                f"--conf-file={extra}", "--txt-record=dest.test,v=spf1 -all"]
+                + arcdns)
             # the admin's steps (doc/deliverability.md), as root
             inst.run([inst.sbin("sandmail-dkim"), "keygen", "-k", KEYS,
                       "mail.test", "s1", "rsa"])
@@ -64,10 +82,13 @@ def signing(installed, tmp_path_factory):
                 f.write("mail.test s1 dkimkeys/mail.test.s1.key\n")
             inst.conf(smtpd_verify="yes",
                       smtpd_verify_nameserver=f"127.0.0.1:{dport}",
-                      arc_domain="mail.test")
+                      arc_domain="mail.test", dmarc_policy="reject",
+                      arc_trusted_sealers="forwarder.test")
             inst.restart("sandmail-start")
             inst.restart("sandmail-smtpd", "smtp")
-            yield {"txt": txt, "dkim": dkim, "log0": log0, "dir": d}
+            yield {"txt": txt, "dkim": dkim, "log0": log0, "dir": d,
+                   "arc": {n: open(k[0], "rb").read()
+                           for n, k in arc.items()}}
         finally:
             # the keys go before the services start again without them
             for p in (DKIM, f"{KEYS}/mail.test.s1.key",
@@ -182,6 +203,24 @@ def test_dmarcrep_report_is_signed(installed, signing):
     assert b"DKIM-Signature:" in t.data.split(b"\r\n\r\n")[0], t.data[:800]
     assert dkim.verify(t.data, dnsfunc=dnsfunc(signing)), t.data[:800]
     shutil.rmtree(inst.path("/var/spool/authtest"), ignore_errors=True)
+
+
+def test_trusted_sealer_overrides_dmarc_reject(installed, signing):
+    from test_arc_seal import PASSED, forwarded
+    inst = installed
+    good = forwarded(signing["arc"], b"forwarder.test", PASSED)
+    untrusted = forwarded(signing["arc"], b"other.test", PASSED)
+    with inst.smtp() as c:
+        c.sendmail("a@upstream.test", ["alice@localhost"], good)
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            c.sendmail("a@upstream.test", ["alice@localhost"], untrusted)
+    assert e.value.smtp_code == 550, e.value
+    assert e.value.smtp_error.startswith(b"5.7.1"), e.value
+    got = inst.wait_mail(inst.maildir("alice"), "the list's footer")
+    head = re.sub(rb"\r?\n[ \t]+", b" ", got.split(b"\n\n")[0])
+    assert b"arc=pass (chain valid, 1 sets, newest d=forwarder.test)" in \
+        head, head
+    assert b"policy.override=trusted_forwarder" in head, head
 
 
 def test_check_passes_with_signing_on(installed, signing):
