@@ -119,6 +119,23 @@ def test_requiretls_refused_then_carried(installed, dane):
         dane.ehlo.remove("REQUIRETLS")
 
 
+def test_requiretls_to_an_address_literal_bounces(installed, dane):
+    """RFC 8689 4.2.1 in the installed layout: a literal has no name to
+    match, so REQUIRETLS mail to one bounces (5.7.30) though the host
+    there offers REQUIRETLS; nothing reaches it."""
+    dane.ehlo.append("REQUIRETLS")
+    n = len(dane.commands)
+    rcpt = f"rtls3@[{ADDR[1]}]"
+    try:
+        relay(installed, rcpt, "inst-rtls-literal", requiretls=True)
+        ln = start_line(installed, "event=bounced", f"to={rcpt}")
+    finally:
+        dane.ehlo.remove("REQUIRETLS")
+    assert "5.7.30" in ln and "address literal" in ln, ln
+    assert dane.commands[n:] == [], dane.commands[n:]
+    installed.wait_mail(installed.maildir("alice"), rcpt)
+
+
 def tlspolicy(inst, user=None):
     env = {k: v for k, v in os.environ.items() if k != "SANDMAIL_CONF"}
     return inst.run([inst.sbin("sandmail-tlspolicy"), "ok.good.test"],
