@@ -64,13 +64,10 @@ def test_report_is_mailed_and_well_formed(system):
     with open(one, "w") as f:
         f.writelines(x for x in log.splitlines(True)
                      if "from_domain=dest.test" in x)
-    r = subprocess.run([prog("sandmail-dmarcrep"), "-c", s.conf, "-n",
-                        "-b", "100", "-e", "200", one],
-                       capture_output=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    root = ET.fromstring(r.stdout)
+    xml = report_xml(s.conf, one, "100", "200")
+    root = ET.fromstring(xml)
     check_xml(root)
-    valid(r.stdout)
+    valid(xml)
     # the same from an IPv6 client: the schema's pattern for it has no
     # "::", so the report writes all eight groups
     six = os.path.join(os.path.dirname(s.log), "six.log")
@@ -78,13 +75,9 @@ def test_report_is_mailed_and_well_formed(system):
         f.writelines(x.replace("ip=127.0.0.1", "ip=2001:db8::25")
                      for x in log.splitlines(True)
                      if "from_domain=dest.test" in x)
-    r = subprocess.run([prog("sandmail-dmarcrep"), "-c", s.conf, "-n",
-                        "-b", "100", "-e", "200", six],
-                       capture_output=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    assert b"<source_ip>2001:db8:0:0:0:0:0:25</source_ip>" in r.stdout, \
-        r.stdout
-    valid(r.stdout)
+    xml = report_xml(s.conf, six, "100", "200")
+    assert b"<source_ip>2001:db8:0:0:0:0:0:25</source_ip>" in xml, xml
+    valid(xml)
     mx = SMTPServer("127.0.0.2", s.mx_port, "mx.dest.test")
     ext = SMTPServer("127.0.0.3", s.mx_port, "mx.sink.test")
     try:
@@ -119,6 +112,14 @@ def test_report_is_mailed_and_well_formed(system):
         x = gzip.decompress(part.get_payload(decode=True))
         check_xml(ET.fromstring(x))
         valid(x)
+
+
+def report_xml(conf, log, beg, end):
+    """sandmail-dmarcrep -n: the XML of log's lines from beg to end"""
+    r = subprocess.run([prog("sandmail-dmarcrep"), "-c", conf, "-n", "-b",
+                        beg, "-e", end, log], capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
 
 
 def valid(xml):
@@ -180,11 +181,8 @@ def test_hostile_values_stay_text(tmp_path):
         f.write(base.replace('published="p=reject,sp=none,pct=50,adkim=s,'
                              'aspf=r"', 'published=""'))
         f.write("garbage without fields\n\n")
-    r = subprocess.run([prog("sandmail-dmarcrep"), "-c", conf, "-n", "-b",
-                        "1", "-e", "2", log], capture_output=True,
-                       timeout=30)
-    assert r.returncode == 0, r.stderr
-    root = ET.fromstring(r.stdout)
+    xml = report_xml(conf, log, "1", "2")
+    root = ET.fromstring(xml)
     assert root.find("report_metadata/org_name").text == "rep<&>.test"
     pp = root.find("policy_published")
     assert [(c.tag, c.text) for c in pp] == [
@@ -233,12 +231,13 @@ def test_period_is_the_lines_time_not_the_files(tmp_path):
                         str(beg), "-e", str(end), log],
                        capture_output=True, timeout=30)
     assert r.returncode == 0, r.stderr
-    root = ET.fromstring(r.stdout)
+    xml = r.stdout
+    root = ET.fromstring(xml)
     assert [x.find("row/count").text for x in root.findall("record")] == [
-        "5"], r.stdout
+        "5"], xml
     err = r.stderr.decode()
     assert "event=period outside=3 unstamped=2" in err, err
-    valid(r.stdout)
+    valid(xml)
 
 
 def test_d_with_separators_is_one_domain(tmp_path):
@@ -259,16 +258,13 @@ def test_d_with_separators_is_one_domain(tmp_path):
     log = os.path.join(str(tmp_path), "log")
     with open(log, "w") as f:
         f.write(line)
-    r = subprocess.run([prog("sandmail-dmarcrep"), "-c", conf, "-n", "-b",
-                        "1", "-e", "2", log], capture_output=True,
-                       timeout=30)
-    assert r.returncode == 0, r.stderr
-    root = ET.fromstring(r.stdout)
+    xml = report_xml(conf, log, "1", "2")
+    root = ET.fromstring(xml)
     dk = [(d.find("domain").text, d.find("result").text)
           for d in root.findall("record/auth_results/dkim")]
     assert dk == [("a,b:c.test", "fail"), ("x%y:.test", "permerror"),
                   ("a.test", "pass")]
-    valid(r.stdout)
+    valid(xml)
 
 
 def test_smtpd_escapes_separators_in_d(system):
@@ -285,12 +281,9 @@ def test_smtpd_escapes_separators_in_d(system):
     line = [x for x in log.splitlines() if "event=verify" in x]
     assert len(line) == 1, log
     assert 'dkim_d=x%2Cy%3Az.dest.test:' in line[0], line[0]
-    r = subprocess.run([prog("sandmail-dmarcrep"), "-c", s.conf, "-n",
-                        "-b", "1", "-e", "2", s.log],
-                       capture_output=True, timeout=30)
-    assert r.returncode == 0, r.stderr
+    xml = report_xml(s.conf, s.log, "1", "2")
     dk = [d.find("domain").text
-          for d in ET.fromstring(r.stdout).findall(
+          for d in ET.fromstring(xml).findall(
               "record/auth_results/dkim")]
-    assert dk == ["x,y:z.dest.test"], r.stdout
-    valid(r.stdout)
+    assert dk == ["x,y:z.dest.test"], xml
+    valid(xml)
