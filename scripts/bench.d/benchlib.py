@@ -8,6 +8,7 @@ A library, not a benchmark: it is not executable, and scripts/bench runs
 only the executables of scripts/bench.d.  Settings it reads: BENCH_DIR
 (/var/tmp: where the images, and the runs on the host file system, go).
 """
+import atexit
 import os
 import re
 import signal
@@ -204,6 +205,9 @@ def cleanup():
     SPENT.clear()
 
 
+atexit.register(cleanup)	# also for benchmarks that import a runner
+
+
 class Fs:
     """BENCH_DIR itself (host), or a file system made in an image file on
     a loop device and mounted on a directory of BENCH_DIR: a sparse 2 GiB
@@ -293,7 +297,8 @@ class Noise:
     """The neighbour: ~256 MiB rewritten every second, never synced."""
 
     def __init__(self, d):
-        self.file = os.path.join(d, "noise")
+        # a name of its own: other benchmarks may run in the same dir
+        self.file = os.path.join(d, f"sandmail-bench-noise-{os.getpid()}")
         dd = (f"dd if=/dev/zero of={self.file} bs=1M count=256 "
               f"conv=notrunc status=none")
         subprocess.run(dd, shell=True, check=True)	# dirty from the start
