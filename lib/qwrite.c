@@ -567,6 +567,42 @@ qw_fail(struct qw *const *v, size_t n, const char *op)
 	fail_all(v, n, op);
 }
 
+/* the service's mess/ and todo/, open for its life (qw_keep_dirs): two
+ * opens and two closes fewer per batch */
+static int	kept_q = -1, kept_d[2] = { -1, -1 };
+
+/* qw_keep_dirs - see qwrite.h */
+int
+qw_keep_dirs(int qdirfd)
+{
+	int m, t;
+
+	if (qdirfd < 0) {
+		if (kept_q >= 0) {
+			close(kept_d[0]);
+			close(kept_d[1]);
+		}
+		kept_q = kept_d[0] = kept_d[1] = -1;
+		return 0;
+	}
+	if ((m = openat(qdirfd, "mess", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if ((t = openat(qdirfd, "todo", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1) {
+		close(m);
+		return -1;
+	}
+	if (kept_q >= 0) {
+		close(kept_d[0]);
+		close(kept_d[1]);
+	}
+	kept_q = qdirfd;
+	kept_d[0] = m;
+	kept_d[1] = t;
+	return 0;
+}
+
 /* sync_batch - the commit of every live message of v, already renamed
  * into todo/: one fdatasync of each message and each envelope and one
  * fsync of mess/ and of todo/, submitted at once (syncv.h: on a
@@ -580,10 +616,12 @@ sync_batch(struct qw *const *v, size_t n)
 	static const char *const dirs[] = { "mess", "todo" };
 	struct syncv *sv;
 	size_t k = 0;
-	int dfd[2], r = 0;
+	int dfd[2], r = 0, kept = v[0]->dirfd == kept_q;
 
 	for (size_t d = 0; d < 2; d++)
-		if ((dfd[d] = openat(v[0]->dirfd, dirs[d], O_RDONLY |
+		if (kept)
+			dfd[d] = kept_d[d];
+		else if ((dfd[d] = openat(v[0]->dirfd, dirs[d], O_RDONLY |
 		    O_DIRECTORY | O_CLOEXEC)) == -1) {
 			if (d > 0)
 				close(dfd[0]);
@@ -599,7 +637,8 @@ sync_batch(struct qw *const *v, size_t n)
 		for (size_t d = 0; d < 2; d++) {
 			if (fsync(dfd[d]) == -1)
 				r = -1;
-			close(dfd[d]);
+			if (!kept)
+				close(dfd[d]);
 		}
 		return r;
 	}
@@ -636,17 +675,21 @@ sync_batch(struct qw *const *v, size_t n)
 			r = -1;
 		}
 	free(sv);
-	close(dfd[0]);
-	close(dfd[1]);
+	if (!kept) {
+		close(dfd[0]);
+		close(dfd[1]);
+	}
 	return r;
 }
 
 /* announce - after the barrier: a C record (protocols.md, "The
  * trigger") for each message of the batch, so that send, splitting it,
  * knows mess/ID and its name are durable already and does not sync them
- * again.  Written before the T that makes send look in todo/; only a
- * hint: a record lost (a full FIFO, no reader) costs send one more
- * fdatasync, never a promise. */
+ * again, then the T that makes send look in todo/: the T in the same
+ * write as the last records (one open, write and close of the FIFO per
+ * batch, not two), so it still comes after every one of them.  The
+ * records are only a hint: one lost (a full FIFO, no reader) costs send
+ * one more fdatasync, never a promise. */
 static void
 announce(struct qw *const *v, size_t n)
 {
@@ -657,7 +700,8 @@ announce(struct qw *const *v, size_t n)
 		if (v[i]->made == 0)
 			continue;
 		len = strlen(v[i]->id);
-		if (k + 2 + len > sizeof b) {
+		/* room for this record and the final T */
+		if (k + 2 + len + 1 > sizeof b) {
 			(void)qw_trigger(v[0]->dirfd, b, k);
 			k = 0;
 		}
@@ -666,8 +710,8 @@ announce(struct qw *const *v, size_t n)
 		memcpy(b + k, v[i]->id, len);
 		k += len;
 	}
-	if (k > 0)
-		(void)qw_trigger(v[0]->dirfd, b, k);
+	b[k++] = 'T';
+	(void)qw_trigger(v[0]->dirfd, b, k);
 }
 
 /* qw_publish - for n messages prepared with QW_SYNC_FILE (those with
@@ -701,10 +745,8 @@ qw_publish(struct qw *const *v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (v[i]->made != 0)
 			live++;
-	if (live > 0) {
-		announce(v, n);
-		(void)qw_trigger(v[0]->dirfd, "T", 1);
-	}
+	if (live > 0)
+		announce(v, n);		/* its C records, then T */
 	return live;
 }
 

@@ -127,6 +127,12 @@ void	qw_set_boot(const uint8_t id[16]);
 void	qw_newid(char id[QID_MAX + 1]);
 /* qw_idok: whether s is a syntactically valid queue ID */
 int	qw_idok(const char *s);
+/* qw_keep_dirs: mess/ and todo/ of the queue at qdirfd opened once and
+ * kept for the process's life: qw_publish's barriers for that qdirfd
+ * fsync them instead of opening and closing both every batch (the
+ * service's; qdirfd must stay open; -1 closes them again).  0, or -1
+ * (then each barrier opens its own, as without it) */
+int	qw_keep_dirs(int qdirfd);
 /* qw_trigger: write p[0..n) (at most PIPE_BUF) to lock/trigger without
  * blocking.  0 written; 1 no reader or the FIFO full; -1 other error. */
 int	qw_trigger(int qdirfd, const void *p, size_t n);

@@ -320,6 +320,9 @@ serve(const struct conf *c, const struct opts *o, const char *dir)
 	if (o->service && conf_bool(c, "queue_reuse", 1) &&
 	    qw_pool_init(&pool, (unsigned)uid) == 0)
 		q.pool = &pool;
+	if (o->service && q.sync == QW_SYNC_FILE && qw_keep_dirs(dirfd) == -1)
+		log_kv("warning", "op", "open mess/ and todo/", "err",
+		    strerror(errno), NULL);
 	if (o->service)
 		log_kv("start", "queue", dir, "socket", SOCK_NAME, NULL);
 	else if (qsrv_add(&q, 0, 1, peer) == -1)

@@ -972,8 +972,15 @@ barrier(struct send *s, int full)
 	for (size_t i = 0; full && i < s->ntpend; i++) {
 		struct msg *m = idx_get(&s->idx, s->tpend[i]);
 
+		/* one no longer indexed has ended (finish: its todo/ID,
+		 * mess/ID and info/ID retired, their names gone) or was
+		 * dropped with its info/ID: nothing of it to sync, and
+		 * send_sync removes no todo/ID for it; looking for its files
+		 * only cost two failed opens a message */
+		if (m == NULL)
+			continue;
 		snprintf(s->fpend[n++], POOL_NAME, "info/%s", s->tpend[i]);
-		if (m == NULL || !m->qdur)
+		if (!m->qdur)
 			snprintf(s->fpend[n++], POOL_NAME, "mess/%s",
 			    s->tpend[i]);
 	}

@@ -322,6 +322,54 @@ test_prepared_open(void **state)
 		env_free(&e[i]);
 }
 
+/* the service's barriers with mess/ and todo/ kept open (qw_keep_dirs):
+ * two batches commit, neither closes them; each batch's C records and
+ * its T reach the FIFO in order (one write since the T joined them) */
+static void
+test_publish_kept_dirs(void **state)
+{
+	struct fx *f = *state;
+	struct qw q[2], *v[2] = { &q[0], &q[1] };
+	struct env e[2];
+	char b[256], want[256];
+	size_t k = 0;
+	int base, rfd;
+
+	rfd = openat(f->dfd, "lock/trigger", O_RDONLY | O_NONBLOCK);
+	assert_true(rfd >= 0);
+	base = nfds();
+	assert_int_equal(qw_keep_dirs(f->dfd), 0);
+	assert_int_equal(nfds(), base + 2);
+	for (int round = 0; round < 2; round++) {
+		k = 0;
+		for (int i = 0; i < 2; i++) {
+			mkenv(&e[i]);
+			assert_int_equal(qw_begin(&q[i], f->dfd), 0);
+			assert_int_equal(qw_write(&q[i], "m\n", 2), 0);
+			assert_int_equal(qw_prepare(&q[i], &e[i], QW_SYNC_FILE),
+			    0);
+		}
+		assert_int_equal(qw_publish(v, 2), 2);
+		assert_int_equal(nfds(), base + 2);
+		for (int i = 0; i < 2; i++) {
+			size_t len = strlen(q[i].id);
+
+			want[k++] = 'C';
+			want[k++] = (char)len;
+			memcpy(want + k, q[i].id, len);
+			k += len;
+			env_free(&e[i]);
+		}
+		want[k++] = 'T';
+		assert_int_equal(read(rfd, b, sizeof b), (ssize_t)k);
+		assert_memory_equal(b, want, k);
+	}
+	assert_int_equal(count(f, "todo"), 4);
+	assert_int_equal(qw_keep_dirs(-1), 0);
+	assert_int_equal(nfds(), base);
+	close(rfd);
+}
+
 /* group commit: 8 messages, one of which collides in todo/: 7 commit */
 static void
 batch(struct fx *f, enum qw_sync sync)
@@ -547,6 +595,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rename_fail, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_publish_fsync_fail, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_publish_kept_dirs, setup,
 		    teardown),
 		cmocka_unit_test(test_publish_none),
 		cmocka_unit_test(test_ids),
