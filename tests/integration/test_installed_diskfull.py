@@ -193,3 +193,84 @@ def test_queue_fs_full(installed):
         c.sendmail("d@example.org", ["alice@localhost"],
                    f"Subject: qfull-back-{os.getpid()}\r\n\r\nhi\r\n")
     inst.wait_mail(maildir, f"qfull-back-{os.getpid()}", timeout=120)
+
+
+def queue_id(inst, smtp, sender, rcpt, data):
+    """The queue ID of a message smtp sends (its 250 says it)."""
+    smtp.ehlo_or_helo_if_needed()
+    code, text = smtp.mail(sender)
+    assert code == 250, text
+    code, text = smtp.rcpt(rcpt)
+    assert code == 250, text
+    code, text = smtp.data(data)
+    assert code == 250, text
+    return text.split()[-1].decode()
+
+
+def test_maildir_fs_full(installed):
+    inst = installed
+    home = "/home/bob"
+    maildir = inst.maildir("bob")
+    uid, gid, mode = stat_of(inst, home)
+    tag = f"mfull-{os.getpid()}"
+    conf = inst.path("/etc/sandmail/sandmail.conf")
+    with open(conf) as f:
+        saved = f.read()
+    mounted = False
+    try:
+        # retries an hour apart: only sandmail-flush tries again soon
+        inst.conf(retry_first="1h", retry_max="1h")
+        inst.restart("sandmail-start")
+        inst.run(["mount", "-t", "tmpfs", "-o",
+                  f"size=256k,mode={mode & 0o7777:o},uid={uid},gid={gid}",
+                  "tmpfs", home])
+        mounted = True
+        assert fstype(inst, home) == "tmpfs"
+        assert stat_of(inst, home) == (uid, gid, mode)
+        before = pids_of(inst, ("sandmail-start", "sandmail-queue",
+                                "sandmail-smtpd"))
+        since = len(inst.log("sandmail-start"))
+        with inst.smtp() as c:
+            qid = queue_id(inst, c, "d@example.org", "bob@localhost",
+                           big_message(f"{tag}-big", "bob@localhost",
+                                       size=512 * 1024))
+            c.sendmail("d@example.org", ["alice@localhost"],
+                       f"Subject: {tag}-alice\r\n\r\nhi\r\n")
+        # other users still get their mail
+        inst.wait_mail(inst.maildir("alice"), f"{tag}-alice", timeout=120)
+        # the big one is deferred (a temporary failure), leaving nothing
+        line = f"id={qid}"
+        log = inst.wait_log("sandmail-start", line, since=since,
+                            timeout=120)
+        lines = [ln for ln in log.splitlines() if line in ln]
+        assert any("status=deferred" in ln for ln in lines), \
+            "\n".join(lines) or log[-3000:]
+        assert not any("status=sent" in ln or "status=bounced" in ln
+                       for ln in lines), lines
+        print(lines)
+        for sub in ("new", "cur", "tmp"):
+            assert os.listdir(inst.path(f"{maildir}{sub}")) == [], sub
+        # still queued, deferred
+        out = inst.run([inst.sbin("sandmail-mailq")]).stdout.decode()
+        assert qid in out, out
+        # the space returns: sandmail-flush delivers it now, once
+        inst.run(["mount", "-o", "remount,size=4m", home])
+        inst.run([inst.sbin("sandmail-flush")])
+        got = inst.wait_mail(maildir, f"{tag}-big", timeout=120)
+        assert got.count(b"x" * 78 + b"\n") == 512 * 1024 // 80   # whole
+        wait_for(lambda: queue_drained(inst), timeout=120,
+                 what="the queue drained")
+        assert tokens(inst.mail(maildir), "mfull") == {f"{tag}-big": 1}
+        assert os.listdir(inst.path(f"{maildir}tmp")) == []
+        log = inst.log("sandmail-start")[since:]
+        assert sum(1 for ln in log.splitlines()
+                   if line in ln and "status=sent" in ln) == 1, log[-3000:]
+        assert pids_of(inst, ("sandmail-start", "sandmail-queue",
+                              "sandmail-smtpd")) == before
+    finally:
+        # sandmail-start first: its lspawn's workers may be in bob's home
+        with open(conf, "w") as f:
+            f.write(saved)
+        inst.restart("sandmail-start")
+        if mounted:
+            inst.run(["umount", home])
