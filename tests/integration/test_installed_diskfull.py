@@ -137,7 +137,7 @@ def test_queue_fs_full(installed):
         refused = answers[-1]
         print(f"accepted {len(accepted)}, then {refused}")
         assert refused[0] // 100 == 4, answers
-        assert refused[0] == 451 and refused[1].startswith(b"4.3.0 "), \
+        assert refused[0] == 452 and refused[1].startswith(b"4.3.1 "), \
             (refused, again, inst.log("sandmail-smtpd")[-2000:],
              inst.log("sandmail-queue")[-2000:])
         assert again[0] == refused[0] and again[1][:6] == refused[1][:6], \
