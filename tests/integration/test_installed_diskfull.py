@@ -114,11 +114,22 @@ def test_queue_fs_full(installed):
         inst.run(["mount", "-t", "tmpfs", "-o", "size=3m,mode=0700",
                   "tmpfs", Q])
         mounted = True
-        inst.run(["cp", "-a", under + "/.", Q + "/"])
+        # the tree with its owners and modes, but not the retired files
+        # kept for reuse (tmp/re.*, rm.*, fs.*: no message's, and there
+        # may be more of them than the small file system holds)
+        retired = [n for n in os.listdir(os.path.join(under, "tmp"))
+                   if n.startswith(("re.", "rm.", "fs."))]
+        print(f"{len(retired)} retired files not copied", {p: sum(n.startswith(p) for n in retired) for p in ("re.m", "re.t", "rm.", "fs.")})
+        inst.run(["sh", "-c", 'tar -C "$1" --exclude="./tmp/re.*" '
+                  '--exclude="./tmp/rm.*" --exclude="./tmp/fs.*" -cf - . | '
+                  'tar -C "$2" -xpf -', "sh", under, Q])
         assert fstype(inst, Q) == "tmpfs"
         assert stat_of(inst, Q) == top
         # delivery held: the queue fills as behind a backlog
         start_holders(inst, skip=("sandmail-start",))
+        # a killed queue's orphans (mess/ID without todo/ID: the crash
+        # test's) are not this test's
+        orphans = set(names(inst, "mess")) - set(names(inst, "todo"))
         watched = ("sandmail-queue", "sandmail-smtpd", "sandmail-auth")
         before = pids_of(inst, watched)
         accepted, answers = [], []
@@ -147,7 +158,9 @@ def test_queue_fs_full(installed):
         # message's files are whole (mess/ and todo/ pair up)
         q = inst.path(Q)
         assert half_written(inst) == []
-        assert names(inst, "mess") == names(inst, "todo")
+        assert sorted(set(names(inst, "mess")) - orphans) == \
+            names(inst, "todo")
+        assert len(names(inst, "todo")) == len(accepted)
         # no service died or was restarted
         assert pids_of(inst, watched) == before
         # delivery runs again on the still full file system: every
