@@ -13,8 +13,8 @@ installed layout of installed.py, as an admin's server meets them:
 - a user's maildir file system fills: /home/bob becomes a small tmpfs
   owned by bob as his home was; a message bigger than it is deferred
   (send's delivery line in sandmail-start's log says so), leaves no
-  file in new/ or tmp/, alice still gets her mail; once the space returns (a remount, larger),
-  sandmail-flush delivers it, exactly once.
+  file in new/ or tmp/, alice still gets her mail; once the space
+  returns (a remount, larger), sandmail-flush delivers it, exactly once.
 
 Each test puts the fixture back as it found it (the queue on its own
 file system, drained; bob's home unmounted; sandmail.conf)."""
