@@ -258,11 +258,11 @@ def test_maildir_fs_full(installed):
         log = inst.wait_log("sandmail-start", line, since=since,
                             timeout=120)
         lines = [ln for ln in log.splitlines() if line in ln]
-        assert any("status=deferred" in ln for ln in lines), \
+        assert any("status=deferred" in ln and "dsn=4.3.1" in ln
+                   for ln in lines), \
             "\n".join(lines) or log[-3000:]
         assert not any("status=sent" in ln or "status=bounced" in ln
                        for ln in lines), lines
-        print(lines)
         for sub in ("new", "cur", "tmp"):
             assert os.listdir(inst.path(f"{maildir}{sub}")) == [], sub
         # still queued, deferred
