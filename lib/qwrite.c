@@ -211,6 +211,44 @@ refill(struct qw_pool *pl, int dirfd)
 	pl->next_scan = pl->n == 0 ? mono_ms() + 100 : 0;
 }
 
+/* pool_drop - the file system is full (ENOSPC, EDQUOT): every retired
+ * file (tmp/re.*) unlinked, its blocks free again.  A drained queue
+ * would otherwise keep up to QW_POOL_KEEP old messages' worth of space,
+ * and refuse a message bigger than what is left while it holds nothing
+ * (doc/design.md, Files written again).  How many were unlinked; errno
+ * as it was. */
+static size_t
+pool_drop(struct qw_pool *pl, int dirfd)
+{
+	struct dirent *d;
+	size_t n = 0;
+	int e = errno, fd;
+	DIR *dp;
+
+	if (pl == NULL || (e != ENOSPC && e != EDQUOT))
+		return 0;
+	pl->n = 0;
+	if ((fd = openat(dirfd, "tmp", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || (dp = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		errno = e;
+		return 0;
+	}
+	while ((d = readdir(dp)) != NULL) {
+		char p[QID_MAX + 16];
+
+		if (strncmp(d->d_name, "re.", 3) == 0 &&
+		    snprintf(p, sizeof p, "tmp/%s", d->d_name) < (int)sizeof p &&
+		    unlinkat(dirfd, p, 0) == 0)
+			n++;
+	}
+	closedir(dp);
+	pl->dropped += n;
+	errno = e;
+	return n;
+}
+
 /* pick - the index of a held name of this kind (tmp/re.KIND.*: m a
  * message, t an envelope; a file of the same kind is about the size it
  * will hold, so its blocks are written over, none freed or allocated),
@@ -331,7 +369,11 @@ qw_write(struct qw *q, const void *p, size_t n)
 {
 	if (q->fd < 0 || (q->made & QW_ENV))
 		return errno = EBADF, fail(q, "write mess");
-	if (write_all(q->fd, p, n) == -1)
+	/* full: the pool's space back, then these bytes again from where
+	 * they began (a write cut short left some of them there) */
+	if (write_all(q->fd, p, n) == -1 && (pool_drop(q->pool,
+	    q->dirfd) == 0 || lseek(q->fd, (off_t)q->size, SEEK_SET) == -1 ||
+	    write_all(q->fd, p, n) == -1))
 		return fail(q, "write mess");
 	q->size += n;
 	q->crc = crc32c(q->crc, p, n);
@@ -417,7 +459,9 @@ write_env(struct qw *q, const struct env *e, enum qw_sync sync)
 		return fail(q, "open envelope");
 	}
 	q->made |= QW_ENV;
-	if (write_all(fd, b.p, b.len) == -1 || cut(fd, old, b.len) == -1)
+	if ((write_all(fd, b.p, b.len) == -1 && (pool_drop(q->pool,
+	    q->dirfd) == 0 || lseek(fd, 0, SEEK_SET) == -1 ||
+	    write_all(fd, b.p, b.len) == -1)) || cut(fd, old, b.len) == -1)
 		fail(q, "write envelope");
 	else if (sync == QW_SYNC_FILE) {
 		start(fd);

@@ -55,6 +55,7 @@ struct qw_pool {
 	size_t		  n;
 	uint64_t	  next_scan;	/* ms (CLOCK_MONOTONIC): not before */
 	unsigned long	  reused, made;	/* for the log and tests */
+	unsigned long	  dropped;	/* unlinked on a full file system */
 };
 
 struct qw {

@@ -176,6 +176,17 @@ drop_msg(struct qsess *s)
 	s->qw.id[0] = '\0';
 }
 
+/* ztext - a Z's text for a failed step: "4.3.1 " first when the file
+ * system is full (ENOSPC, EDQUOT), which smtpd answers as 452 4.3.1
+ * (RFC 5321 4.2.5 insufficient system storage, RFC 3463 mail system
+ * full) */
+static void
+ztext(char *t, size_t n, const char *what, int err)
+{
+	snprintf(t, n, "%squeue: %s: %s", err == ENOSPC || err == EDQUOT ?
+	    "4.3.1 " : "", what, strerror(err));
+}
+
 static void
 protocol_error(struct qsess *s, const char *why)
 {
@@ -212,9 +223,13 @@ on_msg(struct qsrv *q, struct qsess *s, struct cur *c)
 	if (cur_end(c) == -1)
 		return protocol_error(s, "M with fields");
 	if (qw_begin_pool(&s->qw, q->dirfd, q->pool) == -1) {
+		char text[160];
+
 		log_fail(s, "tempfail", s->qw.op, s->qw.err);
 		s->qw.id[0] = '\0';
-		replys(s, 'Z', "queue: cannot create the message file");
+		ztext(text, sizeof text, "cannot create the message file",
+		    s->qw.err);
+		replys(s, 'Z', text);
 		return;
 	}
 	if (q->local && received(q, s) == -1) {
@@ -324,8 +339,7 @@ on_end(struct qsrv *q, struct qsess *s, struct cur *c)
 	}
 	if (s->werr) {
 		log_fail(s, "tempfail", s->wop, s->werr);
-		snprintf(text, sizeof text, "queue: writing the message: %s",
-		    strerror(s->werr));
+		ztext(text, sizeof text, "writing the message", s->werr);
 		drop_msg(s);
 		s->st = QS_IDLE;
 		return replys(s, 'Z', text);
@@ -539,8 +553,8 @@ answer(struct qsrv *q, struct qsess *s)
 		replys(s, 'K', s->qw.id);
 	} else {
 		log_fail(s, "tempfail", s->qw.op, s->qw.err);
-		snprintf(text, sizeof text, "queue: %s: %s",
-		    s->qw.op ? s->qw.op : "commit", strerror(s->qw.err));
+		ztext(text, sizeof text, s->qw.op ? s->qw.op : "commit",
+		    s->qw.err);
 		replys(s, 'Z', text);
 	}
 	env_free(&s->env);

@@ -527,6 +527,10 @@ finish(struct session *s)
 	} else if (r == QC_PERM)
 		refuse(s, s->qc->text, "554 5.3.0 Message refused: %s",
 		    printable(s->qc->text));
+	else if (strncmp(s->qc->text, "4.3.1 ", 6) == 0)
+		/* the queue's file system is full */
+		refuse(s, s->qc->text, "452 4.3.1 Insufficient system "
+		    "storage, try again later");
 	else
 		refuse(s, s->qc->text, "451 4.3.0 Queue failed, try again "
 		    "later");
