@@ -317,7 +317,7 @@ serve(const struct conf *c, const struct opts *o, const char *dir)
 	uid = queue_sandbox(c, dirfd, lfd, o->setuid_mode);
 	/* the service writes retired files again (qwrite.h); the files it
 	 * accepts are its own uid's, taken after the drop */
-	if (o->service && conf_bool(c, "queue_reuse", 1) &&
+	if (o->service && conf_bool(c, "queue_reuse", 0) &&
 	    qw_pool_init(&pool, (unsigned)uid) == 0)
 		q.pool = &pool;
 	if (o->service && q.sync == QW_SYNC_FILE && qw_keep_dirs(dirfd) == -1)

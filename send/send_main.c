@@ -128,7 +128,7 @@ settings(struct send *s, const struct conf *cf)
 	c->resolve_ttl = conf_secs(cf, "resolve_cache", 300);
 	c->sweep_delay = conf_secs(cf, "orphan_sweep_delay", 30);
 	c->stats_interval = conf_secs(cf, "metrics_interval", 30);
-	c->reuse = conf_bool(cf, "queue_reuse", 1);
+	c->reuse = conf_bool(cf, "queue_reuse", 0);
 	c->syncfs = sync_mode(cf);
 	c->conc_local = (unsigned)conf_num(cf, "concurrency_local", 10, 1,
 	    1000);

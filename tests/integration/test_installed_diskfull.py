@@ -21,6 +21,8 @@ file system, drained; bob's home unmounted; sandmail.conf)."""
 import os
 import smtplib
 
+import pytest
+
 from conftest import wait_for
 from crashutil import ACTIVE, files_in, tokens
 
@@ -99,9 +101,17 @@ def start_holders(inst, skip=()):
         inst.wait_up(svc, port)
 
 
-def test_queue_fs_full(installed):
+@pytest.mark.parametrize("reuse", ["no", "yes"])
+def test_queue_fs_full(installed, reuse):
+    """Once as installed (queue_reuse no, the default), once with
+    queue_reuse yes: then finished messages' files stay in tmp/ (re.*)
+    and the queue must give their space back when the disk is full."""
     inst = installed
+    pre = f"qfull{reuse}"      # this run's messages, not the other's
     under = os.path.join(inst.scratch, "ns", "spool", "sandmail")
+    conf = inst.path("/etc/sandmail/sandmail.conf")
+    with open(conf) as f:
+        saved = f.read()
     maildir = inst.maildir("alice")
     # start from a drained queue: what is queued now is another test's
     wait_for(lambda: queue_drained(inst), timeout=120,
@@ -124,6 +134,8 @@ def test_queue_fs_full(installed):
                   'tar -C "$2" -xpf -', "sh", under, Q])
         assert fstype(inst, Q) == "tmpfs"
         assert stat_of(inst, Q) == top
+        if reuse == "yes":
+            inst.conf(queue_reuse="yes")
         # delivery held: the queue fills as behind a backlog
         start_holders(inst, skip=("sandmail-start",))
         # a killed queue's orphans (mess/ID without todo/ID: the crash
@@ -134,7 +146,7 @@ def test_queue_fs_full(installed):
         accepted, answers = [], []
         with inst.smtp() as c:
             for i in range(40):
-                tok = f"qfull-{i:03d}-{os.getpid()}"
+                tok = f"{pre}-{i:03d}-{os.getpid()}"
                 code, text = send(inst, c, tok, "alice@localhost")
                 answers.append((code, text))
                 if code == 250:
@@ -142,7 +154,7 @@ def test_queue_fs_full(installed):
                 else:
                     break
             # still full: a temporary failure again, on the same session
-            again = send(inst, c, f"qfull-again-{os.getpid()}",
+            again = send(inst, c, f"{pre}-again-{os.getpid()}",
                          "alice@localhost")
         refused = answers[-1]
         print(f"accepted {len(accepted)}, then {refused}")
@@ -167,14 +179,14 @@ def test_queue_fs_full(installed):
         start_holders(inst)
 
         def delivered():
-            got = tokens(inst.mail(maildir), "qfull")
+            got = tokens(inst.mail(maildir), pre)
             return not (set(accepted) - set(got)) and queue_drained(inst)
         try:
             wait_for(delivered, timeout=180, step=0.2,
                      what="every accepted message delivered")
         except TimeoutError:
             pass
-        got = tokens(inst.mail(maildir), "qfull")
+        got = tokens(inst.mail(maildir), pre)
         missing = sorted(set(accepted) - set(got))
         assert not missing, f"lost: {missing}\n{inst.logs()}"
         dups = {t: n for t, n in got.items() if n > 1}
@@ -184,30 +196,37 @@ def test_queue_fs_full(installed):
                                      for d in ACTIVE}
         assert half_written(inst) == []
         assert pids_of(inst, watched) == before
-        # the space is back: new mail accepted and delivered, also a
-        # message bigger than what the retired files (tmp/re.*, kept for
-        # reuse) leave free: the queue gives their space back
+        # the space is back: new mail accepted and delivered; with
+        # reuse, a message bigger than what the retired files (tmp/re.*)
+        # leave free: the queue gives their space back
         st = os.statvfs(q)
-        assert [n for n in names(inst, "tmp") if n.startswith("re.")]
-        assert st.f_bavail * st.f_frsize < 1536 * 1024, "room enough " \
-            "without the retired files' space: this checks nothing"
+        retired = [n for n in names(inst, "tmp") if n.startswith("re.")]
+        if reuse == "no":
+            assert retired == []
+        else:
+            assert retired
+            assert st.f_bavail * st.f_frsize < 1536 * 1024, "room " \
+                "enough without the retired files' space: this checks " \
+                "nothing"
         with inst.smtp() as c:
-            code, text = send(inst, c, f"qfull-after-{os.getpid()}",
+            code, text = send(inst, c, f"{pre}-after-{os.getpid()}",
                               "alice@localhost", size=1536 * 1024)
             assert code == 250, text
-        inst.wait_mail(maildir, f"qfull-after-{os.getpid()}", timeout=120)
+        inst.wait_mail(maildir, f"{pre}-after-{os.getpid()}", timeout=120)
         wait_for(lambda: queue_drained(inst), timeout=120,
                  what="the queue drained")
     finally:
         stop_holders(inst)
+        with open(conf, "w") as f:
+            f.write(saved)
         if mounted:
             inst.run(["umount", Q])
         start_holders(inst)
     assert fstype(inst, Q) != "tmpfs"
     with inst.smtp() as c:
         c.sendmail("d@example.org", ["alice@localhost"],
-                   f"Subject: qfull-back-{os.getpid()}\r\n\r\nhi\r\n")
-    inst.wait_mail(maildir, f"qfull-back-{os.getpid()}", timeout=120)
+                   f"Subject: {pre}-back-{os.getpid()}\r\n\r\nhi\r\n")
+    inst.wait_mail(maildir, f"{pre}-back-{os.getpid()}", timeout=120)
 
 
 def queue_id(inst, smtp, sender, rcpt, data):

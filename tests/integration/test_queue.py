@@ -457,7 +457,8 @@ def have_root_mount():
 def test_disk_full(tmp_path, procs):
     if os.geteuid() != 0:
         pytest.skip("the disk-full test mounts a tmpfs: needs root")
-    conf = write_conf(tmp_path, max_message_size="1m", queue_timeout=30)
+    conf = write_conf(tmp_path, max_message_size="1m", queue_timeout=30,
+                      queue_reuse="yes")
     q = queue_dir(conf)
     os.makedirs(q)
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755",
@@ -689,6 +690,12 @@ def test_idle_client_dropped(tmp_path, procs):
     c.s.close()
 
 
+def reuse_on(conf):
+    """queue_reuse yes (the default is no) in conf"""
+    with open(conf, "a") as f:
+        f.write("queue_reuse yes\n")
+
+
 def test_reuses_retired_files_safely(conf, procs):
     """tmp/re.* (files sandmail-send retired) are written again instead of
     new ones, but only a plain file of the queue's uid with one link: a
@@ -697,6 +704,7 @@ def test_reuses_retired_files_safely(conf, procs):
     (re.m.*) is taken for a message and a retired envelope (re.t.*) for an
     envelope; both are written over and cut to the new length, so nothing
     of the longer old content is left behind."""
+    reuse_on(conf)
     q = queue_dir(conf)
     outside = os.path.join(os.path.dirname(q), "victim")
     with open(outside, "wb") as f:
@@ -748,6 +756,7 @@ def test_reuses_retired_files_safely(conf, procs):
 def test_too_many_retired_files(conf, procs):
     """More retired files than the service keeps (128): the rest are
     unlinked when it lists tmp/ (inside its sandbox), and it goes on."""
+    reuse_on(conf)
     q = queue_dir(conf)
     for i in range(300):
         p = os.path.join(q, "tmp", f"re.m.{i:022d}")
