@@ -299,17 +299,36 @@ def test_queue_says_committed_after_its_barrier(tmp_path):
     assert got == b"C" + bytes([len(v)]) + v + b"T", got
 
 
+def trigger_pending(conf):
+    """bytes written to lock/trigger that send has not read yet"""
+    import fcntl
+    import termios
+    fd = os.open(os.path.join(su.qdir(conf), "lock", "trigger"),
+                 os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        n = bytearray(4)
+        fcntl.ioctl(fd, termios.FIONREAD, n)
+        return int.from_bytes(n, "little")
+    finally:
+        os.close(fd)
+
+
 def inject_committed(conf, mid, said):
     """A message as sandmail-queue commits it, the trigger's C record
-    (said) or not before the T."""
+    (said) or not before the T.  The C goes before the files: send may
+    find todo/ID by a scan of its own before it reads the trigger, and
+    then it must already know the record (the queue's order, files then
+    C, leaves send that race, which only costs it the syncs)."""
     q = su.qdir(conf)
     body = b"Received: from test\nSubject: x\n\nbody\n"
+    if said:
+        su.poke(conf, b"C" + bytes([len(mid)]) + mid.encode())
+        wait_for(lambda: not trigger_pending(conf), what="C read")
     su._put(q, "mess", mid, body)
     su._put(q, "todo", mid, su.envelope("x@remote.example",
                                         ["alice@test.example"],
                                         size=len(body)))
-    su.poke(conf, (b"C" + bytes([len(mid)]) + mid.encode() if said
-                   else b"") + b"T")
+    su.poke(conf, b"T")
 
 
 @pytest.mark.parametrize("said", [True, False])
