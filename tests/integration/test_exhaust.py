@@ -403,7 +403,7 @@ def test_worker_claiming_idle_while_serving_still_counts(procs, tmp_path):
         try:
             with open(f"/proc/{worker}/stat") as f:
                 return f.read().split()[2] == "Z"
-        except FileNotFoundError:      # reaped meanwhile
+        except (FileNotFoundError, ProcessLookupError):  # reaped meanwhile
             return True
     wait_for(gone, what="the rogue worker killed")
     with pytest.raises((EOFError, OSError, AssertionError)):
