@@ -388,9 +388,13 @@ build_headers(struct run *r, struct inj_msg *m, struct buf *out)
 static int
 queue_fail(struct qc *q, int st, const char *what)
 {
+	char why[QC_STATUS_MAX + QC_TEXT_MAX + 2];
+
 	qc_close(q);
-	fail(st == QC_PERM ? EX_DATAERR : EX_TEMPFAIL, what,
-	    q->text[0] ? q->text : "failed");
+	/* the status first, as the queue gave it: 4.3.1 is a full disk */
+	snprintf(why, sizeof why, "%s%s%s", q->status, q->status[0] ? " " :
+	    "", q->text[0] ? q->text : "failed");
+	fail(st == QC_PERM ? EX_DATAERR : EX_TEMPFAIL, what, why);
 	return EX_TEMPFAIL;
 }
 

@@ -32,6 +32,7 @@
 #define QC_DATA_MAX	65536
 #define QC_ENV_MAX	(64u * 1024 * 1024)
 
+/* settext - a failure of our own: the reason, status 4.3.0 */
 static void
 settext(struct qc *q, const char *what, const char *why)
 {
@@ -40,6 +41,27 @@ settext(struct qc *q, const char *what, const char *why)
 
 	if (n < 0)
 		q->text[0] = '\0';
+	memcpy(q->status, "4.3.0", 6);
+}
+
+/* status_ok - s[0..n) is an RFC 3463 status code of class cls:
+ * cls "." 1*3digit "." 1*3digit */
+static int
+status_ok(const char *s, size_t n, char cls)
+{
+	size_t i = 2, k;
+
+	if (n < 5 || n >= QC_STATUS_MAX || s[0] != cls || s[1] != '.')
+		return 0;
+	for (int part = 0; part < 2; part++) {
+		for (k = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+			k++;
+		if (k < 1 || k > 3)
+			return 0;
+		if (part == 0 && (i == n || s[i++] != '.'))
+			return 0;
+	}
+	return i == n;
 }
 
 static int
@@ -58,6 +80,7 @@ setup(struct qc *q, int fd, pid_t pid)
 	q->fd = fd;
 	q->pid = pid;
 	q->text[0] = '\0';
+	q->status[0] = '\0';
 	rd_init(&q->rd, fd, NULL, NULL);
 	wr_init(&q->wr, fd, NULL, NULL);
 	q->rd.timeout_ms = QC_TIMEOUT_MS;
@@ -158,14 +181,15 @@ qc_spawn(struct qc *q, const char *prog, const char *conf)
 	return 0;
 }
 
-/* reply - one answer record: I/K with an ID, Z or X with text */
+/* reply - one answer record: I/K with an ID, Z or X with text and
+ * status */
 static int
 reply(struct qc *q, uint8_t want, char id[QID_MAX + 1])
 {
 	struct buf b = BUF_INIT(QC_REPLY_MAX);
 	struct cur c;
-	const char *s;
-	size_t n;
+	const char *s, *st = NULL;
+	size_t n, nst = 0;
 	uint8_t t;
 	int r;
 
@@ -178,7 +202,9 @@ reply(struct qc *q, uint8_t want, char id[QID_MAX + 1])
 	}
 	cur_init(&c, b.p, b.len);
 	if (cur_u8(&c, &t) == -1 || cur_str(&c, &s, &n) == -1 ||
-	    cur_end(&c) == -1 || (t != want && t != 'Z' && t != 'X')) {
+	    (t != want && t != 'Z' && t != 'X') || (t != want &&
+	    (cur_str(&c, &st, &nst) == -1 || !status_ok(st, nst,
+	    t == 'Z' ? '4' : '5'))) || cur_end(&c) == -1) {
 		settext(q, "queue: protocol error", NULL);
 		buf_free(&b);
 		return QC_TEMP;
@@ -199,6 +225,8 @@ reply(struct qc *q, uint8_t want, char id[QID_MAX + 1])
 			n = sizeof q->text - 1;
 		memcpy(q->text, s, n);
 		q->text[n] = '\0';
+		memcpy(q->status, st, nst);
+		q->status[nst] = '\0';
 		r = t == 'X' ? QC_PERM : QC_TEMP;
 	}
 	buf_free(&b);
@@ -223,6 +251,7 @@ qc_begin_send(struct qc *q)
 	int r = QC_OK;
 
 	q->text[0] = '\0';
+	q->status[0] = '\0';
 	if (q->fd < 0)
 		return errno = EBADF, temp(q, "queue: not connected");
 	q->wr.len = 0;
@@ -301,6 +330,7 @@ qc_end(struct qc *q, const struct env *e)
 	int r;
 
 	q->text[0] = '\0';
+	q->status[0] = '\0';
 	if (q->fd < 0)
 		return errno = EBADF, temp(q, "queue: not connected");
 	close_data(q);
@@ -341,6 +371,7 @@ qc_flush(struct qc *q, const char *domain)
 	int r;
 
 	q->text[0] = '\0';
+	q->status[0] = '\0';
 	if (q->fd < 0)
 		return errno = EBADF, temp(q, "queue: not connected");
 	q->wr.len = 0;

@@ -12,6 +12,7 @@
 
 #define QID_MAX		32	/* a queue ID: [0-9A-Za-z], at most 32 */
 #define QC_TEXT_MAX	512
+#define QC_STATUS_MAX	10	/* "5.123.123" and its NUL */
 
 enum qc_status {
 	QC_OK = 0,		/* committed: fsynced, todo/ID in place */
@@ -25,6 +26,7 @@ struct qc {
 	struct rd rd;
 	struct wr wr;
 	char	 text[QC_TEXT_MAX];	/* the queue's reason, on TEMP/PERM */
+	char	 status[QC_STATUS_MAX];	/* its RFC 3463 code, as "4.3.1" */
 };
 
 /* qc_connect: the long-lived queue service on a UNIX socket */

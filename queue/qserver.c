@@ -114,6 +114,35 @@ replys(struct qsess *s, char type, const char *str)
 	reply(s, type, str, strlen(str));
 }
 
+/* fail - Z (temporary) or X (permanent): the reason, then its RFC 3463
+ * status code, which the client answers by (doc/protocols.md, "queue") */
+static void
+fail(struct qsess *s, char type, const char *status, const char *text)
+{
+	size_t start = s->out.len;
+
+	if (pk_begin(&s->out) == -1 || pk_u8(&s->out, (uint8_t)type) == -1 ||
+	    pk_cstr(&s->out, text) == -1 || pk_cstr(&s->out, status) == -1 ||
+	    pk_finish(&s->out, start) == -1) {
+		s->out.len = start;
+		s->st = QS_DEAD;
+	}
+}
+
+/* tempfail - Z for a failed step: 4.3.1 when the file system is full
+ * (ENOSPC, EDQUOT), which smtpd answers as 452 (RFC 5321 4.2.5
+ * insufficient system storage, RFC 3463 mail system full); else 4.3.0 */
+static void
+tempfail(struct qsess *s, const char *what, int err)
+{
+	char text[200];
+
+	snprintf(text, sizeof text, "queue: %s%s%s", what, err ? ": " : "",
+	    err ? strerror(err) : "");
+	fail(s, 'Z', err == ENOSPC || err == EDQUOT ? "4.3.1" : "4.3.0",
+	    text);
+}
+
 /* qsrv_add - a new client: greet it */
 int
 qsrv_add(struct qsrv *q, int rfd, int wfd, const char *peer)
@@ -176,23 +205,12 @@ drop_msg(struct qsess *s)
 	s->qw.id[0] = '\0';
 }
 
-/* ztext - a Z's text for a failed step: "4.3.1 " first when the file
- * system is full (ENOSPC, EDQUOT), which smtpd answers as 452 4.3.1
- * (RFC 5321 4.2.5 insufficient system storage, RFC 3463 mail system
- * full) */
-static void
-ztext(char *t, size_t n, const char *what, int err)
-{
-	snprintf(t, n, "%squeue: %s: %s", err == ENOSPC || err == EDQUOT ?
-	    "4.3.1 " : "", what, strerror(err));
-}
-
 static void
 protocol_error(struct qsess *s, const char *why)
 {
 	log_fail(s, "protocol_error", why, 0);
 	drop_msg(s);
-	replys(s, 'Z', "queue: protocol error");
+	fail(s, 'Z', "4.3.0", "queue: protocol error");
 	s->st = QS_DEAD;
 }
 
@@ -223,20 +241,16 @@ on_msg(struct qsrv *q, struct qsess *s, struct cur *c)
 	if (cur_end(c) == -1)
 		return protocol_error(s, "M with fields");
 	if (qw_begin_pool(&s->qw, q->dirfd, q->pool) == -1) {
-		char text[160];
-
 		log_fail(s, "tempfail", s->qw.op, s->qw.err);
 		s->qw.id[0] = '\0';
-		ztext(text, sizeof text, "cannot create the message file",
-		    s->qw.err);
-		replys(s, 'Z', text);
+		tempfail(s, "cannot create the message file", s->qw.err);
 		return;
 	}
 	if (q->local && received(q, s) == -1) {
 		log_fail(s, "tempfail", "received", s->qw.err);
 		qw_abort(&s->qw);
 		s->qw.id[0] = '\0';
-		replys(s, 'Z', "queue: cannot write the message file");
+		tempfail(s, "cannot write the message file", s->qw.err);
 		return;
 	}
 	s->open = 1;
@@ -281,32 +295,34 @@ rcpt_ok(const char *a, unsigned flags)
 	return addr_parse_mailbox(a, strlen(a), flags, &ad) == ADDR_OK;
 }
 
-/* check_env - the envelope's limits and syntax; NULL or the reason */
+/* check_env - the envelope's limits and syntax; NULL, or the reason with
+ * its RFC 3463 status in *status */
 static const char *
-check_env(const struct qsrv *q, const struct env *e)
+check_env(const struct qsrv *q, const struct env *e, const char **status)
 {
 	unsigned flags = e->flags & ENV_SMTPUTF8 ? ADDR_UTF8 : 0;
 	struct addr ad;
 
+	*status = "5.5.0";
 	if (e->nrcpt == 0)
 		return "no recipients";
 	if (e->nrcpt > q->max_rcpt)
-		return "too many recipients";
+		return *status = "5.5.3", "too many recipients";
 	if (e->sender[0] != '\0' && addr_parse_mailbox(e->sender,
 	    strlen(e->sender), flags, &ad) != ADDR_OK)
-		return "bad sender address";
+		return *status = "5.1.7", "bad sender address";
 	for (size_t i = 0; i < e->nrcpt; i++)
 		if (!rcpt_ok(e->rcpt[i].addr, flags))
-			return "bad recipient address";
+			return *status = "5.1.3", "bad recipient address";
 	return NULL;
 }
 
 static void
-perm(struct qsess *s, const char *why)
+perm(struct qsess *s, const char *status, const char *why)
 {
 	log_fail(s, "reject", why, 0);
 	drop_msg(s);
-	replys(s, 'X', why);
+	fail(s, 'X', status, why);
 	s->st = QS_IDLE;
 }
 
@@ -330,29 +346,29 @@ static void
 on_end(struct qsrv *q, struct qsess *s, struct cur *c)
 {
 	char text[160];
-	const char *why;
+	const char *why, *status;
 
 	if (s->toobig) {
 		snprintf(text, sizeof text, "message too big (limit %llu "
 		    "bytes)", (unsigned long long)q->max_size);
-		return perm(s, text);
+		return perm(s, "5.3.4", text);
 	}
 	if (s->werr) {
 		log_fail(s, "tempfail", s->wop, s->werr);
-		ztext(text, sizeof text, "writing the message", s->werr);
+		tempfail(s, "writing the message", s->werr);
 		drop_msg(s);
 		s->st = QS_IDLE;
-		return replys(s, 'Z', text);
+		return;
 	}
 	if (env_decode(&s->env, c->p, c->n) == -1)
-		return perm(s, "malformed envelope");
-	if ((why = check_env(q, &s->env)) != NULL)
-		return perm(s, why);
+		return perm(s, "5.5.0", "malformed envelope");
+	if ((why = check_env(q, &s->env, &status)) != NULL)
+		return perm(s, status, why);
 	if (q->local && unclaim(&s->env) == -1) {
 		log_fail(s, "tempfail", "envelope", errno);
 		drop_msg(s);
 		s->st = QS_IDLE;
-		return replys(s, 'Z', "queue: out of memory");
+		return fail(s, 'Z', "4.3.0", "queue: out of memory");
 	}
 	/* the queue's clock, not the client's */
 	s->env.arrival = (uint64_t)time(NULL);
@@ -392,7 +408,8 @@ on_flush(struct qsrv *q, struct qsess *s, struct cur *c)
 	if (r == 0)
 		replys(s, 'K', "");
 	else
-		replys(s, 'Z', "queue: the queue manager is not reading");
+		fail(s, 'Z', "4.3.0", "queue: the queue manager is not "
+		    "reading");
 }
 
 typedef void qs_handler(struct qsrv *, struct qsess *, struct cur *);
@@ -545,17 +562,13 @@ poke(struct qsrv *q)
 static void
 answer(struct qsrv *q, struct qsess *s)
 {
-	char text[200];
-
 	if (s->qw.made == (QW_MESS | QW_TODO)) {
 		q->committed++;
 		log_queued(s);
 		replys(s, 'K', s->qw.id);
 	} else {
 		log_fail(s, "tempfail", s->qw.op, s->qw.err);
-		ztext(text, sizeof text, s->qw.op ? s->qw.op : "commit",
-		    s->qw.err);
-		replys(s, 'Z', text);
+		tempfail(s, s->qw.op ? s->qw.op : "commit", s->qw.err);
 	}
 	env_free(&s->env);
 	s->qw.id[0] = '\0';

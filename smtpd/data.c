@@ -257,11 +257,17 @@ received_line(struct buf *b, const struct session *s)
 	return buf_fmt(b, "; %s\n", date);
 }
 
-/* queue_down - the queue cannot take the message now */
+/* queue_down - the queue cannot take the message now: 452 when it says
+ * its file system is full (RFC 5321 4.2.5 insufficient system storage,
+ * RFC 3463 4.3.1 mail system full), else 451 */
 static void
 queue_down(struct session *s, const char *why)
 {
-	refuse(s, why, "451 4.3.0 Queue unavailable, try again later");
+	if (s->qc_ok && strcmp(s->qc->status, "4.3.1") == 0)
+		refuse(s, why, "452 4.3.1 Insufficient system storage, try "
+		    "again later");
+	else
+		refuse(s, why, "451 4.3.0 Queue unavailable, try again later");
 }
 
 /* xact_open - M to the queue, its answer not awaited; 0 or -1 (answered) */
@@ -525,15 +531,11 @@ finish(struct session *s)
 		s->nrcpt += (unsigned)s->env.nrcpt;
 		reply(s, "250 2.0.0 Ok: queued as %s", s->id);
 	} else if (r == QC_PERM)
-		refuse(s, s->qc->text, "554 5.3.0 Message refused: %s",
+		refuse(s, s->qc->text, "554 %s Message refused: %s",
+		    s->qc->status[0] == '5' ? s->qc->status : "5.3.0",
 		    printable(s->qc->text));
-	else if (strncmp(s->qc->text, "4.3.1 ", 6) == 0)
-		/* the queue's file system is full */
-		refuse(s, s->qc->text, "452 4.3.1 Insufficient system "
-		    "storage, try again later");
 	else
-		refuse(s, s->qc->text, "451 4.3.0 Queue failed, try again "
-		    "later");
+		queue_down(s, s->qc->text);
 	xact_reset(s);
 }
 

@@ -242,13 +242,20 @@ class QClient:
         return out
 
     def read(self):
-        """One record: (type byte, str field)."""
+        """One record: (type byte, str field); a Z or X has a second
+        str, its RFC 3463 status code, kept in self.status."""
         (n,) = struct.unpack(">I", self.recv_exact(4))
         p = self.recv_exact(n)
         t = p[:1]
         (k,) = struct.unpack_from(">I", p, 1)
         v = p[5:5 + k]
-        if 5 + k != len(p):
+        end = 5 + k
+        self.status = None
+        if t in (b"Z", b"X"):
+            (m,) = struct.unpack_from(">I", p, end)
+            self.status = p[end + 4:end + 4 + m]
+            end += 4 + m
+        if end != len(p):
             raise QError("bad record")
         return t, v
 

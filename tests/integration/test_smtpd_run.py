@@ -7,6 +7,8 @@ import smtplib
 import socket
 import subprocess
 
+import pytest
+
 from conftest import free_port, proc_status, prog, wait_for, wait_port
 import smtpdutil
 
@@ -191,12 +193,13 @@ def test_queue_unavailable_451_at_mail(tmp_path, procs):
     assert c.code("QUIT") == 221
 
 
-def _refusing_queue(path, ready, stop):
-    """A queue service that greets and answers every M with Z."""
+def _refusing_queue(path, ready, stop, why, status):
+    """A queue service that greets and answers every M with Z: why, and
+    its status code."""
     import struct
 
-    def rec(t, text):
-        body = t + struct.pack(">I", len(text)) + text
+    def rec(t, *fields):
+        body = t + b"".join(struct.pack(">I", len(f)) + f for f in fields)
         return struct.pack(">I", len(body)) + body
     ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     ls.bind(path)
@@ -224,23 +227,30 @@ def _refusing_queue(path, ready, stop):
             # a whole M record is 5 bytes: 00 00 00 01 'M'
             for _ in range(got.count(b"\0\0\0\x01M")):
                 c.sendall(rec(b"Z", b"queue: cannot create the "
-                              b"message file: No space left on device"))
+                              b"message file: " + why.encode(), status))
     for c in conns:
         c.close()
     ls.close()
 
 
-def test_queue_refusing_a_message_gives_451_after_the_text(tmp_path, procs):
+@pytest.mark.parametrize("why,status,want", [
+    ("Read-only file system", b"4.3.0", "451 4.3.0 Queue unavailable"),
+    ("No space left on device", b"4.3.1", "452 4.3.1 Insufficient system"),
+])
+def test_queue_refusing_a_message_gives_451_after_the_text(
+        tmp_path, procs, why, status, want):
     """The 354 goes out before the queue has answered M; a queue that
     then refuses (here: a fake one that says Z to every M) gets the
-    client's text read to its end and a 451, and the session goes on."""
+    client's text read to its end and a 451 (452 when the queue's status
+    says its file system is full), and the session goes on."""
     import threading
     srv = smtpdutil.Smtpd(procs, tmp_path)
     procs.stop(srv.queue)
     os.unlink(srv.qdir("lock/queue.sock"))
     ready, stop = threading.Event(), threading.Event()
     t = threading.Thread(target=_refusing_queue,
-                         args=(srv.qdir("lock/queue.sock"), ready, stop))
+                         args=(srv.qdir("lock/queue.sock"), ready, stop,
+                               why, status))
     t.start()
     try:
         ready.wait(10)
@@ -252,10 +262,10 @@ def test_queue_refusing_a_message_gives_451_after_the_text(tmp_path, procs):
             assert c.code("DATA") == 354
             c.send("Subject: refused\r\n\r\n" + "x" * 5000 + "\r\n.\r\n")
             code, lines = c.reply()
-            assert lines[0].startswith("451 4.3.0 Queue unavailable"), lines
+            assert lines[0].startswith(want), lines
         assert c.code("NOOP") == 250
         assert c.code("QUIT") == 221
-        assert "No space left on device" in srv.logtext()
+        assert why in srv.logtext()
     finally:
         stop.set()
         t.join()
@@ -308,3 +318,53 @@ def test_ipv6_and_several_listeners(tmp_path, procs):
     msgs = sorted(srv.messages().values(), key=lambda m: m[0]["client"])
     assert [m[0]["client"] for m in msgs] == ["127.0.0.1", "::1"]
     assert b"(rDNS unknown [IPv6:::1])" in msgs[1][1]
+
+
+def test_full_queue_disk_gives_452(tmp_path, procs):
+    """The real queue service on a file system that fills up: smtpd
+    answers the message it could not commit 452 4.3.1 (RFC 5321 4.2.5,
+    from the queue's status code, not its text), the queue holds nothing
+    half-written, and when space returns the same session is taken."""
+    if os.geteuid() != 0:
+        pytest.skip("the disk-full test mounts a tmpfs: needs root")
+    q = os.path.join(str(tmp_path), "queue")
+    os.makedirs(q)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755",
+                    "tmpfs", q], check=True)
+    try:
+        srv = smtpdutil.Smtpd(procs, tmp_path, max_message_size="4m")
+        c = srv.client()
+        assert c.code("EHLO client.test") == 250
+        text = "Subject: big\r\n\r\n" + ("x" * 998 + "\r\n") * 200 + ".\r\n"
+        replies = []
+        for _ in range(20):
+            assert c.code("MAIL FROM:<a@b.test>") == 250
+            assert c.code("RCPT TO:<alice@example.test>") == 250
+            assert c.code("DATA") == 354
+            c.send(text)
+            code, lines = c.reply()
+            replies.append(lines[0])
+            if code != 250:
+                break
+        assert replies[-1].startswith("452 4.3.1 "), replies
+        assert all(r.startswith("250 ") for r in replies[:-1]), replies
+        assert len(replies) > 1, replies
+        # nothing half-written: tmp/ holds no message, mess/ pairs todo/
+        assert [n for n in os.listdir(srv.qdir("tmp"))
+                if not n.startswith("re.")] == []
+        assert sorted(os.listdir(srv.qdir("mess"))) == \
+            sorted(os.listdir(srv.qdir("todo")))
+        assert len(srv.messages()) == len(replies) - 1
+        # space returns (as send would free it): the session goes on
+        for i in os.listdir(srv.qdir("todo")):
+            os.unlink(srv.qdir(f"todo/{i}"))
+            os.unlink(srv.qdir(f"mess/{i}"))
+        assert c.code("MAIL FROM:<a@b.test>") == 250
+        assert c.code("RCPT TO:<alice@example.test>") == 250
+        assert c.code("DATA") == 354
+        c.send(text)
+        assert c.reply()[0] == 250
+        assert c.code("QUIT") == 221
+    finally:
+        procs.stop_all()
+        subprocess.run(["umount", "-l", q])

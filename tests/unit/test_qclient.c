@@ -33,6 +33,9 @@ enum script {
 	S_MUTE,		/* never answer M */
 	S_BADV,		/* wrong greeting */
 	S_FLUSH,	/* K to F */
+	S_NOSTATUS,	/* Z at E without its status code */
+	S_BADSTATUS,	/* Z at E with a status of class 5 */
+	S_LONGSTATUS,	/* X at E with a status of four digits */
 };
 
 struct srv {
@@ -49,6 +52,22 @@ send_rec(int fd, char type, const char *s)
 
 	r = pk_begin(&b) == 0 && pk_u8(&b, (uint8_t)type) == 0 &&
 	    pk_cstr(&b, s) == 0 && pk_finish(&b, st) == 0 &&
+	    rec_send(fd, &b) == 0 ? 0 : -1;
+	buf_free(&b);
+	return r;
+}
+
+/* send_fail - Z or X: text, then the status code (NULL: none) */
+static int
+send_fail(int fd, char type, const char *text, const char *status)
+{
+	struct buf b = BUF_INIT(4096);
+	size_t st = 0;
+	int r;
+
+	r = pk_begin(&b) == 0 && pk_u8(&b, (uint8_t)type) == 0 &&
+	    pk_cstr(&b, text) == 0 && (status == NULL ||
+	    pk_cstr(&b, status) == 0) && pk_finish(&b, st) == 0 &&
 	    rec_send(fd, &b) == 0 ? 0 : -1;
 	buf_free(&b);
 	return r;
@@ -106,8 +125,16 @@ serve(int fd, enum script sc, size_t want)
 		_exit(8);
 	if (sc == S_OK)
 		send_rec(fd, 'K', "ID123");
+	else if (sc == S_TEMP)
+		send_fail(fd, 'Z', "no way", "4.3.1");
+	else if (sc == S_PERM)
+		send_fail(fd, 'X', "no way", "5.3.4");
+	else if (sc == S_NOSTATUS)
+		send_fail(fd, 'Z', "no way", NULL);
+	else if (sc == S_BADSTATUS)
+		send_fail(fd, 'Z', "no way", "5.3.0");
 	else
-		send_rec(fd, sc == S_TEMP ? 'Z' : 'X', "no way");
+		send_fail(fd, 'X', "no way", "5.1234.1");
 	_exit(0);
 }
 
@@ -186,8 +213,17 @@ message(enum script sc, size_t n, size_t slice, int want)
 	assert_string_equal(id, "ID123");
 	send_data(&q, n, slice);
 	assert_int_equal(qc_end(&q, &e), want);
-	if (want != QC_OK)
+	if (sc == S_TEMP || sc == S_PERM)
 		assert_string_equal(q.text, "no way");
+	if (sc == S_TEMP)
+		assert_string_equal(q.status, "4.3.1");
+	if (sc == S_PERM)
+		assert_string_equal(q.status, "5.3.4");
+	if (sc > S_FLUSH) {
+		/* a Z or X without a well-formed status of its class */
+		assert_string_equal(q.text, "queue: protocol error");
+		assert_string_equal(q.status, "4.3.0");
+	}
 	qc_close(&q);
 	assert_int_equal(srv_wait(&s, 0), 0);
 	env_free(&e);
@@ -221,6 +257,15 @@ test_perm(void **state)
 {
 	(void)state;
 	message(S_PERM, 100, 10, QC_PERM);
+}
+
+static void
+test_bad_status(void **state)
+{
+	(void)state;
+	message(S_NOSTATUS, 100, 10, QC_TEMP);
+	message(S_BADSTATUS, 100, 10, QC_TEMP);
+	message(S_LONGSTATUS, 100, 10, QC_TEMP);
 }
 
 static void
@@ -330,6 +375,7 @@ main(void)
 		cmocka_unit_test(test_ok_slices),
 		cmocka_unit_test(test_temp),
 		cmocka_unit_test(test_perm),
+		cmocka_unit_test(test_bad_status),
 		cmocka_unit_test(test_dies),
 		cmocka_unit_test(test_mute_times_out),
 		cmocka_unit_test(test_bad_greeting),
