@@ -20,20 +20,13 @@ int
 tbl_open(struct tbl *t, const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	int r;
 
 	if (fd == -1 && errno != ENOENT) {
 		memset(t, 0, sizeof *t);
 		t->fd = -1;
 		return -1;
 	}
-	if ((r = tbl_open_fd(t, fd, path)) == 0)
-		/* a link: its target may change with no change to the
-		 * directory (tblset_refresh's NOW then always looks) */
-		t->link = fd != -1 && (lstat(path, &st) == -1 ||
-		    S_ISLNK(st.st_mode));
-	return r;
+	return tbl_open_fd(t, fd, path);
 }
 
 /* tbl_open_fd - the table on fd, opened by someone else (-1: absent,
@@ -163,8 +156,6 @@ tblset_open(struct tblset *s, struct tbl *t, const char *dir,
 	s->t = t;
 	s->n = n;
 	s->last_ms = mono_ms();
-	s->quiet = 0;
-	s->dir = strdup(dir);	/* NULL: every NOW looks */
 	for (i = 0; i < n; i++) {
 		memset(&t[i], 0, sizeof t[i]);
 		t[i].fd = -1;
@@ -188,36 +179,6 @@ tblset_close(struct tblset *s)
 {
 	for (size_t i = 0; i < s->n; i++)
 		tbl_close(&s->t[i]);
-	free(s->dir);
-	s->dir = NULL;
-	s->quiet = 0;
-}
-
-/* dir_state - the directory as it is now, and whether it has been left
- * alone long enough for a later change to show in its times */
-static int
-dir_state(const struct tblset *s, struct stat *st)
-{
-	struct timespec now;
-
-	if (s->dir == NULL || stat(s->dir, st) == -1 ||
-	    clock_gettime(CLOCK_REALTIME, &now) == -1)
-		return 0;
-	/* a rename sets mtime and ctime alike; a change of ctime alone
-	 * (chmod of the directory) changes no table */
-	return st->st_mtim.tv_sec + TBLSET_QUIET_S < now.tv_sec;
-}
-
-/* dir_same - the directory is the one the last look noted, untouched */
-static int
-dir_same(const struct tblset *s)
-{
-	struct stat st;
-
-	return s->dir != NULL && stat(s->dir, &st) == 0 &&
-	    st.st_dev == s->dir_dev && st.st_ino == s->dir_ino &&
-	    ts_eq(&st.st_mtim, &s->dir_mtime) &&
-	    ts_eq(&st.st_ctim, &s->dir_ctime);
 }
 
 /* tblset_refresh - map again what was replaced (at most once a second,
@@ -229,17 +190,10 @@ tblset_refresh(struct tblset *s, int how)
 	uint64_t now = mono_ms();
 	size_t i, n = 0;
 	struct tbl *t;
-	struct stat dst;
-	int quiet;
 
 	if (how == TBLSET_TICK && now - s->last_ms < TBLSET_EVERY_MS)
 		return 0;
-	if (how == TBLSET_NOW && s->quiet && dir_same(s))
-		return 0;	/* nothing renamed into it since the look */
 	s->last_ms = now;
-	/* the directory before the tables: a rename after this stat is
-	 * either seen below or leaves the directory unlike what is noted */
-	quiet = dir_state(s, &dst);
 	for (i = 0; i < s->n; i++) {
 		t = &s->t[i];
 		if (t->path == NULL || (!force && !tbl_changed(t)))
@@ -250,16 +204,6 @@ tblset_refresh(struct tblset *s, int how)
 			continue;
 		}
 		n++;
-	}
-	for (i = 0; i < s->n && quiet; i++)
-		if (s->t[i].link || s->t[i].bad)
-			quiet = 0;
-	s->quiet = quiet;
-	if (quiet) {
-		s->dir_dev = dst.st_dev;
-		s->dir_ino = dst.st_ino;
-		s->dir_mtime = dst.st_mtim;
-		s->dir_ctime = dst.st_ctim;
 	}
 	return n;
 }

@@ -26,7 +26,6 @@ struct tbl {
 	dev_t		bad_dev;
 	ino_t		bad_ino;
 	struct timespec	bad_mtime, bad_ctime;
-	int		link;		/* path was a symbolic link at open */
 };
 
 #define TBL_KEY_MAX	1024	/* the longest key a lookup builds */
@@ -54,24 +53,10 @@ int	tbl_reload(struct tbl *);
  * (event=error op=reload) at every SIGHUP and every time its file changes,
  * until it opens. */
 #define TBLSET_EVERY_MS	1000
-/* A look (stat of every table) is skipped by TBLSET_NOW when the tables'
- * directory is as the last look found it and had then been left alone
- * for TBLSET_QUIET_S, no table being a symbolic link: a table is
- * replaced by a rename into the directory (sandmail-cdb, every cdb
- * tool), which changes the directory's mtime and ctime; a directory
- * changed within the last second of a look may change again within the
- * same timestamp tick, so it is never trusted that way.  A file
- * rewritten in place is seen by the next TBLSET_TICK, as before. */
-#define TBLSET_QUIET_S	1
 struct tblset {
 	struct tbl	*t;		/* n tables, the caller's array */
 	size_t		 n;
 	uint64_t	 last_ms;	/* CLOCK_MONOTONIC of the last look */
-	char		*dir;		/* the tables' directory */
-	int		 quiet;		/* dir below: a NOW may skip the look */
-	dev_t		 dir_dev;
-	ino_t		 dir_ino;
-	struct timespec	 dir_mtime, dir_ctime;
 };
 
 /* tblset_open: map dir/names[i].cdb into t[i] for each i < n; every
@@ -82,8 +67,7 @@ void	tblset_close(struct tblset *);
 /* tblset_refresh: the number of tables mapped again (0: none).  how:
  * TBLSET_TICK from the loop (at most once a second), TBLSET_ALL on
  * SIGHUP, TBLSET_NOW to look for replaced tables at once (a lookup that
- * found nothing, before it gives up; send before each split): one stat
- * of the directory when it has been quiet (above), else a look */
+ * found nothing, before it gives up) */
 enum { TBLSET_TICK, TBLSET_ALL, TBLSET_NOW };
 size_t	tblset_refresh(struct tblset *, int how);
 

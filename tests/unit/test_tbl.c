@@ -8,9 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -334,118 +332,6 @@ junk_over(const char *path)
 	assert_int_equal(rename(tmp, path), 0);
 }
 
-/* compile - text as table name into path, anywhere */
-static void
-compile(const char *name, const char *text, const char *path)
-{
-	const struct cdbc_table *ct = cdbc_find(name);
-	struct cdbc_out o = { NULL, 0, 0 };
-	struct buf err = BUF_INIT(65536);
-
-	assert_non_null(ct);
-	assert_int_equal(cdbc_parse(ct, name, text, strlen(text), &o, &err),
-	    0);
-	assert_int_equal(cdbc_write(path, ct->mode, &o), 0);
-	cdbc_free(&o);
-	buf_free(&err);
-}
-
-/* copy_over - src's bytes written over dst in place (same inode, the
- * directory untouched: what no cdb tool does) */
-static void
-copy_over(const char *src, const char *dst)
-{
-	char b[65536];
-	ssize_t n;
-	int in, out;
-
-	assert_true((in = open(src, O_RDONLY)) >= 0);
-	assert_true((out = open(dst, O_WRONLY | O_TRUNC)) >= 0);
-	while ((n = read(in, b, sizeof b)) > 0)
-		assert_int_equal(write(out, b, (size_t)n), n);
-	close(in);
-	close(out);
-}
-
-/* age - the directory's mtime 10 s ago, as if left alone since */
-static void
-age(const char *d)
-{
-	struct timespec ts[2];
-
-	clock_gettime(CLOCK_REALTIME, &ts[0]);
-	ts[0].tv_sec -= 10;
-	ts[1] = ts[0];
-	assert_int_equal(utimensat(AT_FDCWD, d, ts, 0), 0);
-}
-
-/* tblset NOW with a quiet directory: one stat of the directory, no look
- * at each table (send makes one before every split).  A table renamed
- * in is seen at once; one rewritten in place, which changes nothing in
- * the directory, waits for the next TICK; a table that is a symbolic
- * link makes every NOW look (its target may change anywhere). */
-static void
-test_tblset_now_quiet(void **state)
-{
-	static const char *const names[] = { "domains", "moved" };
-	struct buf v = BUF_INIT(1024);
-	char other[64], p[256], q[256], lnk[256];
-	struct tbl t[2], x;
-	struct tblset s;
-
-	(void)state;
-	snprintf(other, sizeof other, "/tmp/test_tbl2.XXXXXX");
-	assert_non_null(mkdtemp(other));
-	build(&x, "domains", "a.org local\n");
-	tbl_close(&x);
-	build(&x, "moved", "a@a.org b@b.org\n");
-	tbl_close(&x);
-	assert_int_equal(tblset_open(&s, t, dir, names, 2), 0);
-	age(dir);
-	assert_int_equal(tblset_refresh(&s, TBLSET_NOW), 0);	/* a look */
-	/* in place: the directory is as the look left it */
-	snprintf(p, sizeof p, "%s/domains.cdb", other);
-	compile("domains", "b.org virtual\n", p);
-	snprintf(q, sizeof q, "%s/domains.cdb", dir);
-	copy_over(p, q);
-	assert_int_equal(tblset_refresh(&s, TBLSET_NOW), 0);
-	/* the TICK looks at every table */
-	s.last_ms -= TBLSET_EVERY_MS;
-	assert_int_equal(tblset_refresh(&s, TBLSET_TICK), 1);
-	expect(tbl_domain(&t[0], "b.org", &v), &v, "virtual", "in place");
-	/* renamed in: seen by the next NOW, the directory aged or not */
-	age(dir);
-	assert_int_equal(tblset_refresh(&s, TBLSET_NOW), 0);	/* quiet */
-	snprintf(p, sizeof p, "%s/moved.cdb", other);
-	compile("moved", "c@a.org d@b.org\n", p);
-	snprintf(q, sizeof q, "%s/moved.cdb", dir);
-	assert_int_equal(rename(p, q), 0);
-	assert_int_equal(tblset_refresh(&s, TBLSET_NOW), 1);
-	assert_int_equal(tbl_get(&t[1], "c@a.org", 7, &v), 1);
-	tblset_close(&s);
-	/* a link among the tables: no NOW is skipped */
-	snprintf(p, sizeof p, "%s/real-domains.cdb", other);
-	compile("domains", "c.org local\n", p);
-	snprintf(lnk, sizeof lnk, "%s/domains.cdb", dir);
-	assert_int_equal(unlink(lnk), 0);
-	assert_int_equal(symlink(p, lnk), 0);
-	assert_int_equal(tblset_open(&s, t, dir, names, 2), 0);
-	age(dir);
-	assert_int_equal(tblset_refresh(&s, TBLSET_NOW), 0);
-	snprintf(q, sizeof q, "%s/domains.cdb", other);
-	compile("domains", "d.org virtual\n", q);
-	assert_int_equal(rename(q, p), 0);	/* the target replaced */
-	assert_int_equal(tblset_refresh(&s, TBLSET_NOW), 1);
-	expect(tbl_domain(&t[0], "d.org", &v), &v, "virtual", "via link");
-	tblset_close(&s);
-	assert_int_equal(unlink(lnk), 0);
-	assert_int_equal(unlink(p), 0);
-	snprintf(q, sizeof q, "%s/moved.cdb", dir);
-	assert_int_equal(unlink(q), 0);
-	assert_int_equal(rmdir(other), 0);
-	buf_free(&v);
-}
-
 /* a reload that cannot open the new file keeps the old mapping, is not
  * retried by tbl_changed until the file changes again, and a good file
  * then replaces the old one */
@@ -664,7 +550,6 @@ main(void)
 		cmocka_unit_test(test_get_missing_changed),
 		cmocka_unit_test(test_reload_keeps_old),
 		cmocka_unit_test(test_tblset),
-		cmocka_unit_test(test_tblset_now_quiet),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_passwd),
 	};
