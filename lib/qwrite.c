@@ -171,8 +171,8 @@ qw_pool_free(struct qw_pool *pl)
 }
 
 /* refill - the tmp/re.* names, at most QW_POOL_MAX; past keep the rest
- * are unlinked (send retires more than the queue takes only when it
- * makes reports).  An empty scan waits 100 ms for the next;
+ * are unlinked (send hands over at most QW_POOL_KEEP: past that only
+ * what an older send left).  An empty scan waits 100 ms for the next;
  * keep 0 (pool_drop) lists tmp/ whatever the wait and unlinks every one.
  * How many were unlinked. */
 static size_t

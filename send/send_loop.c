@@ -1710,7 +1710,9 @@ send_recover(struct send *s)
 	    fs_sync_dir(s->qfd, "todo") == -1 ||
 	    fs_sync_dir(s->qfd, "mess") == -1)
 		die_temp(s->c.syncfs ? "syncfs" : "fsync", NULL);
+	s->nre = 0;
 	scan(s, "tmp", rec_pool, 0);
+	send_pool_started(s);
 	scan(s, "info", rec_info, 0);
 	scan(s, "todo", rec_todo, 0);
 	s->todo = 1;

@@ -24,6 +24,7 @@
 #include "addr.h"
 #include "conf.h"
 #include "log.h"
+#include "qwrite.h"
 #include "rcpt.h"
 #include "send_srv.h"
 #include "srs.h"
@@ -814,8 +815,71 @@ send_retire_info(struct send *s, const char *id)
 	}
 }
 
+/* count_re - how many tmp/re.* there are now, or QW_POOL_KEEP when
+ * tmp/ cannot be listed (then nothing more is handed over) */
+static size_t
+count_re(struct send *s)
+{
+	struct dirent *d;
+	size_t n = 0;
+	DIR *dp;
+	int fd;
+
+	if ((fd = openat(s->qfd, "tmp", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return QW_POOL_KEEP;
+	if ((dp = fdopendir(fd)) == NULL) {
+		close(fd);
+		return QW_POOL_KEEP;
+	}
+	while ((d = readdir(dp)) != NULL)
+		if (strncmp(d->d_name, "re.", 3) == 0)
+			n++;
+	closedir(dp);
+	return n;
+}
+
+/* hand_over - the queue's retired files (tmp/rm.NAME), their removal
+ * durable now, renamed to tmp/re.NAME for the queue to write again, but
+ * never more than QW_POOL_KEEP re.* in tmp/: the rest are unlinked.
+ * send alone makes re.* and the queue only takes them, so a count of
+ * tmp/ plus what was renamed since is never below what is there; tmp/
+ * is listed again only when that bound would pass the cap.  (The queue
+ * trims past the cap only when it lists tmp/, which it does only when
+ * mail comes in: after a burst nothing else would.) */
+static void
+hand_over(struct send *s)
+{
+	char a[128], b[128];
+
+	if (s->nretired == 0)
+		return;
+	if (s->nre + s->nretired > QW_POOL_KEEP)
+		s->nre = count_re(s);
+	for (size_t i = 0; i < s->nretired; i++) {
+		snprintf(a, sizeof a, "tmp/rm.%s", s->retired[i]);
+		snprintf(b, sizeof b, "tmp/re.%s", s->retired[i]);
+		if (s->nre < QW_POOL_KEEP && renameat(s->qfd, a, s->qfd, b) ==
+		    0)
+			s->nre++;
+		else
+			(void)unlinkat(s->qfd, a, 0);
+	}
+	s->nretired = 0;
+}
+
+/* send_pool_started - the start's listing of tmp/ is over: the rm.* it
+ * found handed over, within the cap */
+void
+send_pool_started(struct send *s)
+{
+	hand_over(s);
+}
+
 /* send_pool_start - a file found in tmp/ at start (after the start's barrier):
- * rm.NAME is handed to the queue, fs.ID kept for the splits; with
+ * rm.NAME is handed to the queue once the listing is over
+ * (send_pool_started: by then every re.* was counted), fs.ID kept for
+ * the splits; with
  * queue_reuse off, every retired file goes.  info.ID and bounce.ID are
  * splits an earlier send wrote and never published (it was stopped
  * between the two): todo/ID is still there and is split again, so they
@@ -823,7 +887,7 @@ send_retire_info(struct send *s, const char *id)
 void
 send_pool_start(struct send *s, const char *name)
 {
-	char a[128], b[128];
+	char a[128];
 
 	if (strncmp(name, "info.", 5) == 0 || strncmp(name, "bounce.", 7) ==
 	    0) {
@@ -840,10 +904,14 @@ send_pool_start(struct send *s, const char *name)
 		}
 		return;
 	}
-	if (strncmp(name, "rm.", 3) == 0) {
-		snprintf(a, sizeof a, "tmp/%s", name);
-		snprintf(b, sizeof b, "tmp/re.%s", name + 3);
-		(void)renameat(s->qfd, a, s->qfd, b);
+	if (strncmp(name, "re.", 3) == 0)
+		s->nre++;
+	else if (strncmp(name, "rm.", 3) == 0) {
+		if (strlen(name + 3) >= POOL_NAME || push(&s->retired,
+		    &s->nretired, &s->retcap, name + 3) == -1) {
+			snprintf(a, sizeof a, "tmp/%s", name);
+			(void)unlinkat(s->qfd, a, 0);
+		}
 	} else if (strncmp(name, "fs.", 3) == 0 && strlen(name) < POOL_NAME &&
 	    (s->nipool >= SEND_POOL_MAX || push(&s->ipool, &s->nipool,
 	    &s->ipoolcap, name) == -1)) {
@@ -1006,8 +1074,8 @@ barrier(struct send *s, int full)
 int
 send_sync(struct send *s)
 {
-	size_t n = s->ntpend, nr = s->nretired, ni = s->nipend;
-	char a[128], b[128];
+	size_t n = s->ntpend, ni = s->nipend;
+	char a[128];
 	int full = s->dirsync && (s->stopping || send_mono_ms() >= s->dir_at);
 
 	s->needsync = 0;
@@ -1022,12 +1090,7 @@ send_sync(struct send *s)
 		return 0;
 	}
 	s->dirsync = 0;
-	for (size_t i = 0; i < nr; i++) {
-		snprintf(a, sizeof a, "tmp/rm.%s", s->retired[i]);
-		snprintf(b, sizeof b, "tmp/re.%s", s->retired[i]);
-		(void)renameat(s->qfd, a, s->qfd, b);
-	}
-	s->nretired = 0;
+	hand_over(s);
 	for (size_t i = 0; i < ni; i++)
 		if (push(&s->ipool, &s->nipool, &s->ipoolcap, s->ipend[i]) ==
 		    -1) {

@@ -260,6 +260,53 @@ def test_retired_files_written_again(procs, tmp_path):
     assert su.leftovers(conf) == []
 
 
+def retired(conf, prefix):
+    return [n for n in su.queued(conf, "tmp") if n.startswith(prefix)]
+
+
+def test_retired_files_bounded_after_burst(procs, tmp_path):
+    """A burst of finished messages with no new mail after it: send hands
+    the queue at most 128 retired files (tmp/re.*, QW_POOL_KEEP) and
+    unlinks the rest; the queue, which trims tmp/ only when it lists it
+    for new mail, never sees the rest.  send keeps at most 128 of its own
+    (fs.*)."""
+    conf = su.setup(tmp_path, su.TABLES, queue_reuse="yes")
+    mids = [su.inject(conf, "s@remote.example", ["alice@test.example"])
+            for _ in range(100)]
+    s = su.Send(procs, conf).start()
+    wait_for(lambda: empty(conf) and all(
+        delivered(s, m) == ["alice@test.example"] for m in mids),
+        timeout=120, what="the burst delivered")
+    wait_for(lambda: s.logtext().count(b"event=end") == 100, what="end")
+    # the last barrier turns the last rm.* into re.* (or unlinks them)
+    wait_for(lambda: not retired(conf, "rm."), what="rm.* handed over")
+    # 200 retired by the 100 messages
+    assert len(retired(conf, "re.")) <= 128, len(retired(conf, "re."))
+    assert len(retired(conf, "fs.")) <= 128
+    assert su.leftovers(conf) == []
+
+
+def test_retired_files_bounded_at_start(procs, tmp_path):
+    """At start (after a crash) send hands over the rm.* it finds, but
+    never past 128 re.* in tmp/ with those already there."""
+    conf = su.setup(tmp_path, su.TABLES, queue_reuse="yes")
+    for i in range(40):
+        su.put(conf, "tmp", f"re.t.{i:022d}", b"old\n")
+    for i in range(150):
+        su.put(conf, "tmp", f"rm.m.{i:022d}", b"old\n")
+    s = su.Send(procs, conf).start()
+    assert retired(conf, "rm.") == []
+    assert len(retired(conf, "re.")) == 128
+    # the queue's own were kept; what did not fit was unlinked
+    assert len([n for n in retired(conf, "re.t.")]) == 40
+    mid = su.inject(conf, "s@remote.example", ["alice@test.example"])
+    wait_for(lambda: empty(conf) and
+             delivered(s, mid) == ["alice@test.example"], what="delivered")
+    wait_for(lambda: b"event=end" in s.logtext(), what="end")
+    wait_for(lambda: not retired(conf, "rm."), what="rm.* handed over")
+    assert len(retired(conf, "re.")) <= 128
+
+
 def test_reuse_off(procs, tmp_path):
     """queue_reuse no: files are unlinked as before, and the retired ones
     a run with reuse left in tmp/ go at start."""
