@@ -492,7 +492,8 @@ write_one(struct send *s, const char *id, const struct env *e,
 	int w = 0;
 
 	if (o->nbnc > 0 && (w |= W_BNC, fs_write_tmp(s->qfd, "bounce", id,
-	    &o->bnc) == -1))
+	    &o->bnc) == -1) && (send_pool_drop(s) == 0 ||
+	    fs_write_tmp(s->qfd, "bounce", id, &o->bnc) == -1))
 		return -1;
 	if (info_encode(img, e, o->rcs.p, o->rcs.len) == -1)
 		return -1;
@@ -500,9 +501,14 @@ write_one(struct send *s, const char *id, const struct env *e,
 		memcpy(src, s->ipool[--s->nipool], POOL_NAME);
 		if (fs_write_pooled(s->qfd, src, s->uid, img) == 0)
 			return w;
+		/* full: every retired file goes (this one too), then a
+		 * new file in their space */
+		(void)send_pool_drop(s);
 	}
 	snprintf(src, POOL_NAME, "info.%s", id);
-	if (fs_write_tmp(s->qfd, "info", id, img) == -1)
+	if (fs_write_tmp(s->qfd, "info", id, img) == -1 &&
+	    (send_pool_drop(s) == 0 || fs_write_tmp(s->qfd, "info", id,
+	    img) == -1))
 		return -1;
 	return w;
 }
@@ -874,6 +880,76 @@ void
 send_pool_started(struct send *s)
 {
 	hand_over(s);
+}
+
+/* unlink_names - tmp/PREFIXNAME of each of the n names unlinked; how
+ * many were */
+static size_t
+unlink_names(struct send *s, const char *prefix, char (*v)[POOL_NAME],
+    size_t n)
+{
+	size_t k = 0;
+	char p[128];
+
+	for (size_t i = 0; i < n; i++)
+		if (snprintf(p, sizeof p, "tmp/%s%s", prefix, v[i]) <
+		    (int)sizeof p && unlinkat(s->qfd, p, 0) == 0)
+			k++;
+	return k;
+}
+
+/* send_pool_drop - the file system is full (errno ENOSPC or EDQUOT):
+ * every retired file unlinked, its blocks free again: send's own fs.*
+ * by the names it holds or waits to hold (not by a listing: a split of
+ * this batch may have written one it took, not yet published), the
+ * queue's still waiting for a barrier (rm.*) and those handed over
+ * (every tmp/re.*, which the queue gives back itself only when a write
+ * of its own finds the disk full).  An unlink of one is what
+ * queue_reuse no does at once: the removal it stands for is made
+ * durable by the same barrier.  How many were unlinked; errno as it
+ * was. */
+size_t
+send_pool_drop(struct send *s)
+{
+	struct dirent *d;
+	struct logln l;
+	size_t n;
+	char p[300];
+	int e = errno, fd;
+	DIR *dp;
+
+	if (!s->c.reuse || (e != ENOSPC && e != EDQUOT))
+		return 0;
+	n = unlink_names(s, "", s->ipool, s->nipool) +
+	    unlink_names(s, "", s->ipend, s->nipend) +
+	    unlink_names(s, "rm.", s->retired, s->nretired);
+	s->nipool = s->nipend = s->nretired = 0;
+	if ((fd = openat(s->qfd, "tmp", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) != -1 && (dp = fdopendir(fd)) == NULL)
+		close(fd);
+	else if (fd != -1) {
+		size_t left = 0;
+
+		while ((d = readdir(dp)) != NULL) {
+			if (strncmp(d->d_name, "re.", 3) != 0)
+				continue;
+			if (fs_path(p, sizeof p, "tmp", d->d_name) == 0 &&
+			    unlinkat(s->qfd, p, 0) == 0)
+				n++;
+			else
+				left++;
+		}
+		closedir(dp);
+		s->nre = left;		/* only send makes them */
+	}
+	if (n > 0) {
+		log_start(&l, "warn");
+		log_s(&l, "op", "full");
+		log_u(&l, "dropped", n);
+		log_done(&l);
+	}
+	errno = e;
+	return n;
 }
 
 /* send_pool_start - a file found in tmp/ at start (after the start's barrier):

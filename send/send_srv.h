@@ -228,6 +228,7 @@ void	send_committed(struct send *, const char *id, size_t n);
 void	send_retire_info(struct send *, const char *id);
 void	send_pool_start(struct send *, const char *name);
 void	send_pool_started(struct send *);
+size_t	send_pool_drop(struct send *);
 uint64_t send_mono_ms(void);
 int	tables_open(struct tables *, const char *dir);
 void	tables_close(struct tables *);

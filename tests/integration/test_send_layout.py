@@ -5,10 +5,13 @@ sandmail-send makes of them at start: every pending recipient delivered
 files gone at the end.  Also a queue written by the first version (info/
 with the bare envelope, local/ and remote/ beside it): it drains, and the
 tools read and mark it."""
+import errno
 import os
 import signal
 import subprocess
 import time
+
+import pytest
 
 import sendutil as su
 from conftest import prog, wait_for
@@ -305,6 +308,63 @@ def test_retired_files_bounded_at_start(procs, tmp_path):
     wait_for(lambda: b"event=end" in s.logtext(), what="end")
     wait_for(lambda: not retired(conf, "rm."), what="rm.* handed over")
     assert len(retired(conf, "re.")) <= 128
+
+
+def fill(path):
+    """Bytes written into path until the file system is full."""
+    n = 0
+    with open(path, "wb", buffering=0) as f:
+        for chunk in (64 * 1024, 4096):
+            try:
+                while True:
+                    n += f.write(b"\0" * chunk)
+            except OSError as e:
+                if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+    return n
+
+
+def test_full_disk_gives_back_send_pool(procs, tmp_path):
+    """queue_reuse yes on a full file system: send's retired info files
+    (tmp/fs.*) hold its space, and a split whose info/ID is bigger than
+    any of them found no room.  On ENOSPC send unlinks every retired file
+    (fs.*, and rm.* and re.*) and writes again, as the queue does for
+    re.*; the message is split and delivered."""
+    if os.geteuid() != 0:
+        pytest.skip("mounts a tmpfs: needs root")
+    q = os.path.join(str(tmp_path), "queue")
+    os.makedirs(q)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755",
+                        "tmpfs", q], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.decode().strip()}")
+    try:
+        conf = su.setup(tmp_path, su.TABLES, queue_reuse="yes")
+        # 40 retired info files of send's, a page each on tmpfs
+        for i in range(40):
+            su.put(conf, "tmp", f"fs.{i:022d}", b"old info\n" * 100)
+        rcpts = [f"r{i:03d}-{'x' * 48}@remote.example" for i in range(150)]
+        mid = su.inject(conf, "s@remote.example", rcpts)
+        # full but for a page or two: less than the split's info/ID,
+        # which is larger than each fs.* by more than that
+        assert fill(os.path.join(q, "filler")) > 0
+        os.truncate(os.path.join(q, "filler"),
+                    os.path.getsize(os.path.join(q, "filler")) - 8192)
+        s = su.Send(procs, conf).start()
+        wait_for(lambda: sorted(r for m, r in s.remote_done()
+                                if m == mid) == sorted(rcpts),
+                 timeout=60, what=f"split and delivered:\n{s.logtext()}")
+        wait_for(lambda: not any(su.queued(conf, d) for d in DIRS),
+                 what="queue empty")
+        log = s.logtext()
+        assert b"op=write info" not in log, log
+        assert b"event=warn op=full dropped=" in log, log
+        assert not [n for n in su.queued(conf, "tmp")
+                    if n.startswith("fs.0000")]
+        s.kill(signal.SIGTERM)
+    finally:
+        procs.stop_all()
+        subprocess.run(["umount", "-l", q])
 
 
 def test_reuse_off(procs, tmp_path):
