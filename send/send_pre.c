@@ -865,8 +865,8 @@ hand_over(struct send *s)
 	for (size_t i = 0; i < s->nretired; i++) {
 		snprintf(a, sizeof a, "tmp/rm.%s", s->retired[i]);
 		snprintf(b, sizeof b, "tmp/re.%s", s->retired[i]);
-		if (s->nre < QW_POOL_KEEP && renameat(s->qfd, a, s->qfd, b) ==
-		    0)
+		if (s->nre < QW_POOL_KEEP &&
+		    renameat(s->qfd, a, s->qfd, b) == 0)
 			s->nre++;
 		else
 			(void)unlinkat(s->qfd, a, 0);
