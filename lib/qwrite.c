@@ -170,80 +170,65 @@ qw_pool_free(struct qw_pool *pl)
 	pl->n = 0;
 }
 
-/* refill - the tmp/re.* names, at most QW_POOL_MAX; past QW_POOL_KEEP
- * the rest are unlinked (send retires more than the queue takes only
- * when it makes reports).  An empty scan waits 100 ms for the next. */
-static void
-refill(struct qw_pool *pl, int dirfd)
+/* refill - the tmp/re.* names, at most QW_POOL_MAX; past keep the rest
+ * are unlinked (send hands over at most QW_POOL_KEEP: past that only
+ * what an older send left).  An empty scan waits 100 ms for the next;
+ * keep 0 (pool_drop) lists tmp/ whatever the wait and unlinks every one.
+ * How many were unlinked. */
+static size_t
+refill(struct qw_pool *pl, int dirfd, size_t keep)
 {
 	struct dirent *d;
-	size_t seen = 0;
+	size_t seen = 0, gone = 0;
 	DIR *dp;
 	int fd;
 
-	if (mono_ms() < pl->next_scan)
-		return;
+	if (keep > 0 && mono_ms() < pl->next_scan)
+		return 0;
 	if ((fd = openat(dirfd, "tmp", O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1)
-		return;
+		return 0;
 	if ((dp = fdopendir(fd)) == NULL) {
 		close(fd);
-		return;
+		return 0;
 	}
 	while ((d = readdir(dp)) != NULL) {
 		size_t len = strlen(d->d_name);
 
-		if (len < 4 || memcmp(d->d_name, "re.", 3) != 0 ||
-		    len >= sizeof pl->name[0])
+		if (len < 4 || memcmp(d->d_name, "re.", 3) != 0)
 			continue;
-		if (++seen > QW_POOL_KEEP) {
+		if (++seen > keep) {
 			/* by the queue directory's descriptor: the
 			 * sandbox allows no other */
 			char p[QID_MAX + 16];
 
 			if (snprintf(p, sizeof p, "tmp/%s", d->d_name) <
-			    (int)sizeof p)
-				(void)unlinkat(dirfd, p, 0);
-		} else if (pl->n < QW_POOL_MAX)
+			    (int)sizeof p && unlinkat(dirfd, p, 0) == 0)
+				gone++;
+		} else if (pl->n < QW_POOL_MAX && len < sizeof pl->name[0])
 			memcpy(pl->name[pl->n++], d->d_name, len + 1);
 	}
 	closedir(dp);
 	pl->next_scan = pl->n == 0 ? mono_ms() + 100 : 0;
+	return gone;
 }
 
 /* pool_drop - the file system is full (ENOSPC, EDQUOT): every retired
- * file (tmp/re.*) unlinked, its blocks free again.  A drained queue
- * would otherwise keep up to QW_POOL_KEEP old messages' worth of space,
- * and refuse a message bigger than what is left while it holds nothing
- * (doc/design.md, Files written again).  How many were unlinked; errno
- * as it was. */
+ * file (tmp/re.*) unlinked, its blocks free again, in refill's walk
+ * with nothing kept.  A drained queue would otherwise keep up to
+ * QW_POOL_KEEP old messages' worth of space, and refuse a message
+ * bigger than what is left while it holds nothing (doc/design.md, Files
+ * written again).  How many were unlinked; errno as it was. */
 static size_t
 pool_drop(struct qw_pool *pl, int dirfd)
 {
-	struct dirent *d;
-	size_t n = 0;
-	int e = errno, fd;
-	DIR *dp;
+	int e = errno;
+	size_t n;
 
 	if (pl == NULL || (e != ENOSPC && e != EDQUOT))
 		return 0;
 	pl->n = 0;
-	if ((fd = openat(dirfd, "tmp", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1 || (dp = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
-		errno = e;
-		return 0;
-	}
-	while ((d = readdir(dp)) != NULL) {
-		char p[QID_MAX + 16];
-
-		if (strncmp(d->d_name, "re.", 3) == 0 &&
-		    snprintf(p, sizeof p, "tmp/%s", d->d_name) < (int)sizeof p &&
-		    unlinkat(dirfd, p, 0) == 0)
-			n++;
-	}
-	closedir(dp);
+	n = refill(pl, dirfd, 0);
 	pl->dropped += n;
 	errno = e;
 	return n;
@@ -279,7 +264,7 @@ take(struct qw_pool *pl, int dirfd, const char *dst, char kind,
 	if (pl == NULL)
 		return -1;
 	if (pl->n == 0)
-		refill(pl, dirfd);
+		refill(pl, dirfd, QW_POOL_KEEP);
 	while (pl->n > 0) {
 		i = pick(pl, kind);
 		len = snprintf(src, sizeof src, "tmp/%s", pl->name[i]);

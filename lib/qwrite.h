@@ -45,9 +45,10 @@ enum qw_sync {
  * kind of queue a new inode costs far more than a rename (ext4 without
  * a journal scans every recently freed inode of the group). */
 #define QW_POOL_MAX	64	/* names held */
-#define QW_POOL_KEEP	128	/* more than this in tmp/ are unlinked: a
-				 * big tmp/ spreads its renames over many
-				 * directory blocks, each one more write */
+#define QW_POOL_KEEP	128	/* send hands over no more re.*, the queue
+				 * unlinks more: a big tmp/ spreads its
+				 * renames over many directory blocks,
+				 * each one more write */
 
 struct qw_pool {
 	unsigned	  uid;		/* the owner a reused file must have */

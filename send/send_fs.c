@@ -271,7 +271,8 @@ fs_unlink(int qfd, const char *dir, const char *id)
 }
 
 /* fs_write_pooled - b written again into tmp/NAME, a file of send's own
- * (one link, a plain file, uid): 0, or -1 (the caller makes a new file) */
+ * (one link, a plain file, uid): 0, or -1 (the caller makes a new file;
+ * tmp/NAME is gone) */
 int
 fs_write_pooled(int qfd, const char *name, unsigned uid, const struct buf *b)
 {
@@ -299,6 +300,13 @@ fs_write_pooled(int qfd, const char *name, unsigned uid, const struct buf *b)
 		r = -1;
 	if (close(fd) == -1)
 		r = -1;
+	if (r == -1) {
+		/* its name is forgotten by the caller: not left behind */
+		int e = errno;
+
+		(void)unlinkat(qfd, p, 0);
+		errno = e;
+	}
 	return r;
 }
 

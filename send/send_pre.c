@@ -24,6 +24,7 @@
 #include "addr.h"
 #include "conf.h"
 #include "log.h"
+#include "qwrite.h"
 #include "rcpt.h"
 #include "send_srv.h"
 #include "srs.h"
@@ -491,7 +492,8 @@ write_one(struct send *s, const char *id, const struct env *e,
 	int w = 0;
 
 	if (o->nbnc > 0 && (w |= W_BNC, fs_write_tmp(s->qfd, "bounce", id,
-	    &o->bnc) == -1))
+	    &o->bnc) == -1) && (send_pool_drop(s) == 0 ||
+	    fs_write_tmp(s->qfd, "bounce", id, &o->bnc) == -1))
 		return -1;
 	if (info_encode(img, e, o->rcs.p, o->rcs.len) == -1)
 		return -1;
@@ -499,9 +501,14 @@ write_one(struct send *s, const char *id, const struct env *e,
 		memcpy(src, s->ipool[--s->nipool], POOL_NAME);
 		if (fs_write_pooled(s->qfd, src, s->uid, img) == 0)
 			return w;
+		/* full: every retired file goes (this one too), then a
+		 * new file in their space */
+		(void)send_pool_drop(s);
 	}
 	snprintf(src, POOL_NAME, "info.%s", id);
-	if (fs_write_tmp(s->qfd, "info", id, img) == -1)
+	if (fs_write_tmp(s->qfd, "info", id, img) == -1 &&
+	    (send_pool_drop(s) == 0 || fs_write_tmp(s->qfd, "info", id,
+	    img) == -1))
 		return -1;
 	return w;
 }
@@ -814,8 +821,141 @@ send_retire_info(struct send *s, const char *id)
 	}
 }
 
+/* count_re - how many tmp/re.* there are now, or QW_POOL_KEEP when
+ * tmp/ cannot be listed (then nothing more is handed over) */
+static size_t
+count_re(struct send *s)
+{
+	struct dirent *d;
+	size_t n = 0;
+	DIR *dp;
+	int fd;
+
+	if ((fd = openat(s->qfd, "tmp", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return QW_POOL_KEEP;
+	if ((dp = fdopendir(fd)) == NULL) {
+		close(fd);
+		return QW_POOL_KEEP;
+	}
+	while ((d = readdir(dp)) != NULL)
+		if (strncmp(d->d_name, "re.", 3) == 0)
+			n++;
+	closedir(dp);
+	return n;
+}
+
+/* hand_over - the queue's retired files (tmp/rm.NAME), their removal
+ * durable now, renamed to tmp/re.NAME for the queue to write again, but
+ * never more than QW_POOL_KEEP re.* in tmp/: the rest are unlinked.
+ * send alone makes re.* and the queue only takes them, so a count of
+ * tmp/ plus what was renamed since is never below what is there; tmp/
+ * is listed again only when that bound would pass the cap.  (The queue
+ * trims past the cap only when it lists tmp/, which it does only when
+ * mail comes in: after a burst nothing else would.) */
+static void
+hand_over(struct send *s)
+{
+	char a[128], b[128];
+
+	if (s->nretired == 0)
+		return;
+	if (s->nre + s->nretired > QW_POOL_KEEP)
+		s->nre = count_re(s);
+	for (size_t i = 0; i < s->nretired; i++) {
+		snprintf(a, sizeof a, "tmp/rm.%s", s->retired[i]);
+		snprintf(b, sizeof b, "tmp/re.%s", s->retired[i]);
+		if (s->nre < QW_POOL_KEEP &&
+		    renameat(s->qfd, a, s->qfd, b) == 0)
+			s->nre++;
+		else
+			(void)unlinkat(s->qfd, a, 0);
+	}
+	s->nretired = 0;
+}
+
+/* send_pool_started - the start's listing of tmp/ is over: the rm.* it
+ * found handed over, within the cap */
+void
+send_pool_started(struct send *s)
+{
+	hand_over(s);
+}
+
+/* unlink_names - tmp/PREFIXNAME of each of the n names unlinked; how
+ * many were */
+static size_t
+unlink_names(struct send *s, const char *prefix, char (*v)[POOL_NAME],
+    size_t n)
+{
+	size_t k = 0;
+	char p[128];
+
+	for (size_t i = 0; i < n; i++)
+		if (snprintf(p, sizeof p, "tmp/%s%s", prefix, v[i]) <
+		    (int)sizeof p && unlinkat(s->qfd, p, 0) == 0)
+			k++;
+	return k;
+}
+
+/* send_pool_drop - the file system is full (errno ENOSPC or EDQUOT):
+ * every retired file unlinked, its blocks free again: send's own fs.*
+ * by the names it holds or waits to hold (not by a listing: a split of
+ * this batch may have written one it took, not yet published), the
+ * queue's still waiting for a barrier (rm.*) and those handed over
+ * (every tmp/re.*, which the queue gives back itself only when a write
+ * of its own finds the disk full).  An unlink of one is what
+ * queue_reuse no does at once: the removal it stands for is made
+ * durable by the same barrier.  How many were unlinked; errno as it
+ * was. */
+size_t
+send_pool_drop(struct send *s)
+{
+	struct dirent *d;
+	struct logln l;
+	size_t n;
+	char p[300];
+	int e = errno, fd;
+	DIR *dp;
+
+	if (!s->c.reuse || (e != ENOSPC && e != EDQUOT))
+		return 0;
+	n = unlink_names(s, "", s->ipool, s->nipool) +
+	    unlink_names(s, "", s->ipend, s->nipend) +
+	    unlink_names(s, "rm.", s->retired, s->nretired);
+	s->nipool = s->nipend = s->nretired = 0;
+	if ((fd = openat(s->qfd, "tmp", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) != -1 && (dp = fdopendir(fd)) == NULL)
+		close(fd);
+	else if (fd != -1) {
+		size_t left = 0;
+
+		while ((d = readdir(dp)) != NULL) {
+			if (strncmp(d->d_name, "re.", 3) != 0)
+				continue;
+			if (fs_path(p, sizeof p, "tmp", d->d_name) == 0 &&
+			    unlinkat(s->qfd, p, 0) == 0)
+				n++;
+			else
+				left++;
+		}
+		closedir(dp);
+		s->nre = left;		/* only send makes them */
+	}
+	if (n > 0) {
+		log_start(&l, "warn");
+		log_s(&l, "op", "full");
+		log_u(&l, "dropped", n);
+		log_done(&l);
+	}
+	errno = e;
+	return n;
+}
+
 /* send_pool_start - a file found in tmp/ at start (after the start's barrier):
- * rm.NAME is handed to the queue, fs.ID kept for the splits; with
+ * rm.NAME is handed to the queue once the listing is over
+ * (send_pool_started: by then every re.* was counted), fs.ID kept for
+ * the splits; with
  * queue_reuse off, every retired file goes.  info.ID and bounce.ID are
  * splits an earlier send wrote and never published (it was stopped
  * between the two): todo/ID is still there and is split again, so they
@@ -823,7 +963,7 @@ send_retire_info(struct send *s, const char *id)
 void
 send_pool_start(struct send *s, const char *name)
 {
-	char a[128], b[128];
+	char a[128];
 
 	if (strncmp(name, "info.", 5) == 0 || strncmp(name, "bounce.", 7) ==
 	    0) {
@@ -840,10 +980,14 @@ send_pool_start(struct send *s, const char *name)
 		}
 		return;
 	}
-	if (strncmp(name, "rm.", 3) == 0) {
-		snprintf(a, sizeof a, "tmp/%s", name);
-		snprintf(b, sizeof b, "tmp/re.%s", name + 3);
-		(void)renameat(s->qfd, a, s->qfd, b);
+	if (strncmp(name, "re.", 3) == 0)
+		s->nre++;
+	else if (strncmp(name, "rm.", 3) == 0) {
+		if (strlen(name + 3) >= POOL_NAME || push(&s->retired,
+		    &s->nretired, &s->retcap, name + 3) == -1) {
+			snprintf(a, sizeof a, "tmp/%s", name);
+			(void)unlinkat(s->qfd, a, 0);
+		}
 	} else if (strncmp(name, "fs.", 3) == 0 && strlen(name) < POOL_NAME &&
 	    (s->nipool >= SEND_POOL_MAX || push(&s->ipool, &s->nipool,
 	    &s->ipoolcap, name) == -1)) {
@@ -1006,8 +1150,8 @@ barrier(struct send *s, int full)
 int
 send_sync(struct send *s)
 {
-	size_t n = s->ntpend, nr = s->nretired, ni = s->nipend;
-	char a[128], b[128];
+	size_t n = s->ntpend, ni = s->nipend;
+	char a[128];
 	int full = s->dirsync && (s->stopping || send_mono_ms() >= s->dir_at);
 
 	s->needsync = 0;
@@ -1022,12 +1166,7 @@ send_sync(struct send *s)
 		return 0;
 	}
 	s->dirsync = 0;
-	for (size_t i = 0; i < nr; i++) {
-		snprintf(a, sizeof a, "tmp/rm.%s", s->retired[i]);
-		snprintf(b, sizeof b, "tmp/re.%s", s->retired[i]);
-		(void)renameat(s->qfd, a, s->qfd, b);
-	}
-	s->nretired = 0;
+	hand_over(s);
 	for (size_t i = 0; i < ni; i++)
 		if (push(&s->ipool, &s->nipool, &s->ipoolcap, s->ipend[i]) ==
 		    -1) {

@@ -171,6 +171,7 @@ struct send {
 	time_t		 boot_at;	/* when this boot began (unix time) */
 	char		(*retired)[POOL_NAME];	/* tmp/rm.NAME, for queue */
 	size_t		 nretired, retcap;
+	size_t		 nre;		/* tmp/re.* at most (hand_over) */
 	char		(*ipend)[POOL_NAME];	/* tmp/fs.ID, not yet durable */
 	size_t		 nipend, ipcap;
 	char		(*ipool)[POOL_NAME];	/* tmp/fs.ID to write again */
@@ -226,6 +227,8 @@ void	send_retire(struct send *, const char *dir, const char *id);
 void	send_committed(struct send *, const char *id, size_t n);
 void	send_retire_info(struct send *, const char *id);
 void	send_pool_start(struct send *, const char *name);
+void	send_pool_started(struct send *);
+size_t	send_pool_drop(struct send *);
 uint64_t send_mono_ms(void);
 int	tables_open(struct tables *, const char *dir);
 void	tables_close(struct tables *);

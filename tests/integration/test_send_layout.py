@@ -5,10 +5,13 @@ sandmail-send makes of them at start: every pending recipient delivered
 files gone at the end.  Also a queue written by the first version (info/
 with the bare envelope, local/ and remote/ beside it): it drains, and the
 tools read and mark it."""
+import errno
 import os
 import signal
 import subprocess
 import time
+
+import pytest
 
 import sendutil as su
 from conftest import prog, wait_for
@@ -258,6 +261,110 @@ def test_retired_files_written_again(procs, tmp_path):
     with open(victim, "rb") as f:
         assert f.read() == b"precious\n"
     assert su.leftovers(conf) == []
+
+
+def retired(conf, prefix):
+    return [n for n in su.queued(conf, "tmp") if n.startswith(prefix)]
+
+
+def test_retired_files_bounded_after_burst(procs, tmp_path):
+    """A burst of finished messages with no new mail after it: send hands
+    the queue at most 128 retired files (tmp/re.*, QW_POOL_KEEP) and
+    unlinks the rest; the queue, which trims tmp/ only when it lists it
+    for new mail, never sees the rest.  send keeps at most 128 of its own
+    (fs.*)."""
+    conf = su.setup(tmp_path, su.TABLES, queue_reuse="yes")
+    mids = [su.inject(conf, "s@remote.example", ["alice@test.example"])
+            for _ in range(100)]
+    s = su.Send(procs, conf).start()
+    wait_for(lambda: empty(conf) and all(
+        delivered(s, m) == ["alice@test.example"] for m in mids),
+        timeout=120, what="the burst delivered")
+    wait_for(lambda: s.logtext().count(b"event=end") == 100, what="end")
+    # the last barrier turns the last rm.* into re.* (or unlinks them)
+    wait_for(lambda: not retired(conf, "rm."), what="rm.* handed over")
+    # 200 retired by the 100 messages
+    assert len(retired(conf, "re.")) <= 128, len(retired(conf, "re."))
+    assert len(retired(conf, "fs.")) <= 128
+    assert su.leftovers(conf) == []
+
+
+def test_retired_files_bounded_at_start(procs, tmp_path):
+    """At start (after a crash) send hands over the rm.* it finds, but
+    never past 128 re.* in tmp/ with those already there."""
+    conf = su.setup(tmp_path, su.TABLES, queue_reuse="yes")
+    for i in range(40):
+        su.put(conf, "tmp", f"re.t.{i:022d}", b"old\n")
+    for i in range(150):
+        su.put(conf, "tmp", f"rm.m.{i:022d}", b"old\n")
+    s = su.Send(procs, conf).start()
+    assert retired(conf, "rm.") == []
+    assert len(retired(conf, "re.")) == 128
+    # the queue's own were kept; what did not fit was unlinked
+    assert len([n for n in retired(conf, "re.t.")]) == 40
+    mid = su.inject(conf, "s@remote.example", ["alice@test.example"])
+    wait_for(lambda: empty(conf) and
+             delivered(s, mid) == ["alice@test.example"], what="delivered")
+    wait_for(lambda: b"event=end" in s.logtext(), what="end")
+    wait_for(lambda: not retired(conf, "rm."), what="rm.* handed over")
+    assert len(retired(conf, "re.")) <= 128
+
+
+def fill(path):
+    """Bytes written into path until the file system is full."""
+    n = 0
+    with open(path, "wb", buffering=0) as f:
+        for chunk in (64 * 1024, 4096):
+            try:
+                while True:
+                    n += f.write(b"\0" * chunk)
+            except OSError as e:
+                if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+    return n
+
+
+def test_full_disk_gives_back_send_pool(procs, tmp_path):
+    """queue_reuse yes on a full file system: send's retired info files
+    (tmp/fs.*) hold its space, and a split whose info/ID is bigger than
+    any of them found no room.  On ENOSPC send unlinks every retired file
+    (fs.*, and rm.* and re.*) and writes again, as the queue does for
+    re.*; the message is split and delivered."""
+    if os.geteuid() != 0:
+        pytest.skip("mounts a tmpfs: needs root")
+    q = os.path.join(str(tmp_path), "queue")
+    os.makedirs(q)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755",
+                        "tmpfs", q], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.decode().strip()}")
+    try:
+        conf = su.setup(tmp_path, su.TABLES, queue_reuse="yes")
+        # 40 retired info files of send's, a page each on tmpfs
+        for i in range(40):
+            su.put(conf, "tmp", f"fs.{i:022d}", b"old info\n" * 100)
+        rcpts = [f"r{i:03d}-{'x' * 48}@remote.example" for i in range(150)]
+        mid = su.inject(conf, "s@remote.example", rcpts)
+        # full but for a page or two: less than the split's info/ID,
+        # which is larger than each fs.* by more than that
+        assert fill(os.path.join(q, "filler")) > 0
+        os.truncate(os.path.join(q, "filler"),
+                    os.path.getsize(os.path.join(q, "filler")) - 8192)
+        s = su.Send(procs, conf).start()
+        wait_for(lambda: sorted(r for m, r in s.remote_done()
+                                if m == mid) == sorted(rcpts),
+                 timeout=60, what=f"split and delivered:\n{s.logtext()}")
+        wait_for(lambda: not any(su.queued(conf, d) for d in DIRS),
+                 what="queue empty")
+        log = s.logtext()
+        assert b"op=write info" not in log, log
+        assert b"event=warn op=full dropped=" in log, log
+        assert not [n for n in su.queued(conf, "tmp")
+                    if n.startswith("fs.0000")]
+        s.kill(signal.SIGTERM)
+    finally:
+        procs.stop_all()
+        subprocess.run(["umount", "-l", q])
 
 
 def test_reuse_off(procs, tmp_path):
