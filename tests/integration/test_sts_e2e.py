@@ -175,6 +175,10 @@ def test_testing_mode_delivers_and_logs(system):
 def test_policy_cached_across_restart(system):
     submit(system, ["b@enf.test"])
     wait_for(lambda: system.mx["enf"].done(), timeout=60, what="delivery")
+    # stopped only once send has recorded it: stopped between the MX's
+    # 250 and that, send would rightly deliver it again after the start
+    wait_for(lambda: system.smtpd.count() == 0, timeout=30,
+             what="the first message out of the queue")
     stop_set(system)
     # the policy server forgets the policy; the cache must not
     system.web.behave["enf"] = "404"
