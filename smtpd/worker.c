@@ -575,6 +575,16 @@ worker_next(struct handoff *h, int *qok, struct session *s)
 	}
 	if (r == -1)
 		return -1;
+	if (p[1].revents != 0 && W.kept) {
+		/* the queue closed the kept connection (it stopped): that
+		 * one goes, not the worker, whose next session asks for a
+		 * new one at its MAIL */
+		qc_close(W.q);
+		W.kept = 0;
+		p[1].fd = -1;
+		if (!(p[0].revents & POLLIN) && (r = wait_ctl(p, ms)) == -1)
+			return -1;
+	}
 	if (p[1].revents != 0)
 		*qok = 0;
 	if (r == 0 || !(p[0].revents & POLLIN) || !*qok) {

@@ -196,15 +196,18 @@ def test_queue_restart_gives_no_stuck_451(tmp_path, procs):
     settled(srv)
     assert send_one(srv) == 250
     settled(srv)
+    pid = connects(srv)[-1][0]
     procs.stop(srv.queue)
     srv.queue = queueutil.start_service(procs, srv.conf, srv.qlog)
     # a worker keeps its queue connection for its next session, but it
     # watches it while idle and polls it before a MAIL takes it: the
-    # restarted queue's EOF makes it ask for a new one, never a 451
+    # stopped queue's EOF closes that connection (not the worker), and
+    # the next MAIL asks for a new one, never a 451
     for i in range(3):
         assert send_one(srv, f"restarted{i}") == 250
         settled(srv)
     assert srv.count() == 4
+    assert {p for p, _ in connects(srv)[-3:]} == {pid}
 
 
 def relay_code(srv):
