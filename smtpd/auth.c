@@ -86,6 +86,8 @@ tls_start(struct session *s)
 		return s->why = "plain bytes at tls start", -1;
 	}
 	quick_ack(s->in.fd);
+	if (s->queue_unkeep != NULL)	/* its bound is a plain read's */
+		s->queue_unkeep(s);
 	s->tls = &s->tlsc;
 	s->dl.op = tls_read_op;		/* under s->in's deadline op */
 	s->dl.ctx = &s->tlsc;

@@ -60,6 +60,7 @@ static struct {
 	int		 reuse;		/* may serve more sessions (mode) */
 	int		 lazy;		/* queue and auth through the listener */
 	int		 announced;	/* "I" said already for the next */
+	int		 kept;		/* W.q is the session before's (kept) */
 	int		 srs_fd;	/* tcpserver: sandmail-srs, or -1 */
 	char		 pid[24];
 } W = { .ctl = -1, .srs_fd = -1 };
@@ -94,6 +95,7 @@ alarm_tls(void)
 }
 
 #define WORKER_TRIM_MS	1000	/* idle this long: give pages back */
+#define KEPT_MS		1000	/* a kept queue connection's unused bound */
 
 /* idle_pages - give back the whole pages inside an idle buffer.  The
  * queue client's two 16 KiB buffers hold nothing between messages (the
@@ -220,13 +222,71 @@ broker_ask(char what, const char *p, size_t n, int *ok)
 	return fd;
 }
 
+static io_op kept_read;
+
+/* unkeep - the kept queue connection becomes this session's own (use
+ * 1: its first MAIL takes it) or goes (0); reads are plain again */
+static void
+unkeep(struct session *s, int use)
+{
+	if (W.kept && !use)
+		qc_close(W.q);
+	W.kept = 0;
+	if (s->dl.op == kept_read) {
+		s->dl.op = io_read_fd;
+		s->dl.ctx = &s->in.timeout_ms;
+	}
+}
+
+static void
+unkeep_tls(struct session *s)
+{
+	unkeep(s, 0);
+}
+
+/* kept_read - the session's reads while the queue connection of the
+ * session before is kept for its first MAIL: a client silent for
+ * KEPT_MS has it closed (that MAIL then asks the listener for a new
+ * one), so a client that sends no MAIL holds a queue slot for KEPT_MS at
+ * most, as it held none when every session asked for its own */
+static ssize_t
+kept_read(int fd, void *p, size_t n, void *ctx)
+{
+	struct session *s = ctx;
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	int *t = &s->in.timeout_ms, saved = *t, r;
+	ssize_t got;
+
+	if (W.kept && (saved < 0 || saved > KEPT_MS)) {
+		do
+			r = poll(&pf, 1, KEPT_MS);
+		while (r == -1 && errno == EINTR);
+		if (r == 0) {
+			unkeep(s, 0);
+			if (saved > 0)
+				*t = saved - KEPT_MS;
+		}
+	}
+	got = io_read_fd(fd, p, n, t);
+	*t = saved;
+	return got;
+}
+
 /* broker_queue - the session's first MAIL (or ETRN): a queue connection
- * from the listener, its greeting awaited at most smtpd_queue_wait */
+ * from the listener, its greeting awaited at most smtpd_queue_wait; or
+ * the one kept from the session before */
 static int
 broker_queue(struct session *s)
 {
 	int ok, fd;
 
+	if (W.q->fd >= 0 && W.kept) {
+		/* the queue never speaks first: anything there (EOF: it
+		 * went away meanwhile) and this connection is no use */
+		struct pollfd pf = { .fd = W.q->fd, .events = POLLIN };
+
+		unkeep(s, poll(&pf, 1, 0) == 0);
+	}
 	if (W.q->fd >= 0)
 		return 0;
 	fd = broker_ask(BROKER_QUEUE, "", 0, &ok);
@@ -390,6 +450,7 @@ session_begin(struct session *s, int qok, int infd, int outfd,
 	if (W.lazy) {
 		s->authed = broker_authed;
 		s->queue_need = broker_queue;
+		s->queue_unkeep = unkeep_tls;
 		s->mail_rate = broker_rate;
 		s->auth_need = broker_auth;
 		s->dns_tcp = broker_dns;
@@ -504,10 +565,26 @@ worker_next(struct handoff *h, int *qok, struct session *s)
 	else if ((r = wait_ctl(p, ms < WORKER_TRIM_MS ? ms :
 	    WORKER_TRIM_MS)) == 0 && ms > WORKER_TRIM_MS) {
 		trim(s);
+		/* idle: the kept queue connection goes, its slot with it */
+		if (W.kept) {
+			qc_close(W.q);
+			W.kept = 0;
+			p[1].fd = -1;
+		}
 		r = wait_ctl(p, ms - WORKER_TRIM_MS);
 	}
 	if (r == -1)
 		return -1;
+	if (p[1].revents != 0 && W.kept) {
+		/* the queue closed the kept connection (it stopped): that
+		 * one goes, not the worker, whose next session asks for a
+		 * new one at its MAIL */
+		qc_close(W.q);
+		W.kept = 0;
+		p[1].fd = -1;
+		if (!(p[0].revents & POLLIN) && (r = wait_ctl(p, ms)) == -1)
+			return -1;
+	}
 	if (p[1].revents != 0)
 		*qok = 0;
 	if (r == 0 || !(p[0].revents & POLLIN) || !*qok) {
@@ -551,8 +628,18 @@ worker_loop(struct session *s, int qok)
 		 * and counts the client until it sees it shut */
 		(void)shutdown(s->in.fd, SHUT_RDWR);
 		close(s->in.fd);
-		/* the next session asks for its own at its first MAIL */
-		if (W.lazy && W.q->fd >= 0)
+		/* the queue connection is kept for the next session's first
+		 * MAIL (a connection, an accept and a greeting fewer per
+		 * session), but only while that one is not idle: it goes
+		 * after WORKER_TRIM_MS without a session (worker_next) or
+		 * KEPT_MS of a session's silence before its MAIL
+		 * (kept_read); the next session asks for its own then.  It
+		 * is clean: nothing pending on it, and a message begun and
+		 * not ended was aborted (session_free; if that failed, it
+		 * goes) */
+		W.kept = W.lazy && W.q->fd >= 0 && s->qc_ok &&
+		    rd_pending(&W.q->rd) == 0;
+		if (W.lazy && W.q->fd >= 0 && !W.kept)
 			qc_close(W.q);
 		if ((fd = worker_next(&h, &qok, s)) == -1) {
 			session_init(s, W.cfg, W.tabs, W.q, 0, -1, -1);
@@ -560,6 +647,10 @@ worker_loop(struct session *s, int qok)
 		}
 		W.uses++;
 		session_begin(s, qok, fd, fd, &h);
+		if (W.kept && W.q->fd >= 0) {
+			s->dl.op = kept_read;
+			s->dl.ctx = s;
+		}
 		s->ending = ending;
 		session_once(s);
 	}

@@ -196,14 +196,18 @@ def test_queue_restart_gives_no_stuck_451(tmp_path, procs):
     settled(srv)
     assert send_one(srv) == 250
     settled(srv)
+    pid = connects(srv)[-1][0]
     procs.stop(srv.queue)
     srv.queue = queueutil.start_service(procs, srv.conf, srv.qlog)
-    # an idle worker holds no queue connection (a session asks for one
-    # at its first MAIL), so none is stale after the restart
+    # a worker keeps its queue connection for its next session, but it
+    # watches it while idle and polls it before a MAIL takes it: the
+    # stopped queue's EOF closes that connection (not the worker), and
+    # the next MAIL asks for a new one, never a 451
     for i in range(3):
         assert send_one(srv, f"restarted{i}") == 250
         settled(srv)
     assert srv.count() == 4
+    assert {p for p, _ in connects(srv)[-3:]} == {pid}
 
 
 def relay_code(srv):
@@ -316,3 +320,109 @@ def test_sigterm_with_idle_workers_exits(tmp_path, procs):
     # long before their idle timeout: the listener closed their pairs
     wait_for(lambda: not any(alive(p) for p in workers),
              what="the idle workers to exit")
+
+
+def queue_sockets(srv):
+    """The socket inodes the queue service holds (its listening socket and
+    a connection per client)."""
+    d = f"/proc/{srv.queue.pid}/fd"
+    out = set()
+    for fd in os.listdir(d):
+        try:
+            t = os.readlink(os.path.join(d, fd))
+        except OSError:
+            continue
+        if t.startswith("socket:"):
+            out.add(t)
+    return out
+
+
+def test_worker_keeps_its_queue_connection_for_the_next_session(tmp_path,
+                                                                  procs):
+    """A worker keeps the queue connection of a session that queued mail
+    for the next session it serves (a connection, an accept and a greeting
+    fewer per message): seen from the queue service, the next session's
+    MAIL finds the same connection, not a new one.  It goes after a
+    second without a session or a second of a session's silence before
+    its MAIL, so a slow machine may make a new one: any two successive
+    sessions sharing it is enough."""
+    srv = smtpdutil.Smtpd(procs, tmp_path)
+    settled(srv)
+    base = queue_sockets(srv)
+    seen = []
+    for i in range(6):
+        c = srv.client()
+        assert c.code("EHLO client.test") == 250
+        assert c.code("MAIL FROM:<a@b.test>") == 250
+        seen.append(queue_sockets(srv) - base)
+        assert c.code("RCPT TO:<alice@example.test>") == 250
+        assert c.code("DATA") == 354
+        c.send(f"Subject: k{i}\r\n\r\nhello\r\n.\r\n")
+        assert c.reply()[0] == 250
+        c.code("QUIT")
+        c.close()
+        settled(srv)
+    assert len({p for p, _ in connects(srv)}) == 1
+    assert srv.count() == 6
+    assert any(len(seen[i]) == 1 and seen[i] == seen[i + 1]
+               for i in range(len(seen) - 1)), seen
+
+
+def test_kept_queue_connection_goes_when_the_next_client_idles(tmp_path,
+                                                                procs):
+    """The kept connection holds one of the queue's client slots; a client
+    that connects and sends nothing must not keep it from others (port 25
+    sessions take a slot only at MAIL, test_exhaust.py).  One slot: a
+    worker queues a message and keeps the connection, the next client it
+    serves stays silent, and a client served by a second worker still
+    queues its message (the kept connection went after that silence)
+    rather than waiting smtpd_queue_wait for a slot and hearing 451."""
+    srv = smtpdutil.Smtpd(procs, tmp_path, queue_max_clients=1)
+    settled(srv)
+    assert send_one(srv, "first") == 250
+    settled(srv)
+    silent = srv.client()		# the idle worker, holding the slot
+    assert silent.greeting[0] == 220
+    other = srv.client()		# a second worker
+    assert other.code("EHLO client.test") == 250
+    assert other.code("MAIL FROM:<a@b.test>") == 250
+    assert other.code("RCPT TO:<alice@example.test>") == 250
+    assert other.code("DATA") == 354
+    other.send("Subject: second\r\n\r\nhello\r\n.\r\n")
+    assert other.reply()[0] == 250
+    other.code("QUIT")
+    other.close()
+    # the silent client is still served, with a connection of its own
+    assert silent.code("HELO x.test") == 250
+    assert silent.code("MAIL FROM:<>") == 250
+    silent.close()
+    assert len({p for p, _ in connects(srv)}) == 2
+
+
+def test_kept_queue_connection_goes_at_starttls(tmp_path, procs):
+    """TLS reads have no silence bound of their own, so a session that
+    starts TLS gives up the queue connection its worker kept: one queue
+    slot, a worker queues a message and keeps it, its next client says
+    STARTTLS and then nothing, and a client of a second worker still
+    queues its message."""
+    cert, key = tlsutil.make_cert(str(tmp_path))
+    srv = smtpdutil.Smtpd(procs, tmp_path, tls_cert=cert, tls_key=key,
+                          queue_max_clients=1)
+    settled(srv)
+    assert send_one(srv, "first") == 250
+    settled(srv)
+    s = smtplib.SMTP("127.0.0.1", srv.port, timeout=20)
+    s.ehlo("tls.test")
+    s.starttls(context=tlsutil.client_context(cert))
+    assert s.ehlo("tls.test")[0] == 250		# then silent, in TLS
+    other = srv.client()			# a second worker
+    assert other.code("EHLO client.test") == 250
+    assert other.code("MAIL FROM:<a@b.test>") == 250
+    assert other.code("RCPT TO:<alice@example.test>") == 250
+    assert other.code("DATA") == 354
+    other.send("Subject: second\r\n\r\nhello\r\n.\r\n")
+    assert other.reply()[0] == 250
+    other.code("QUIT")
+    other.close()
+    s.close()
+    assert len({p for p, _ in connects(srv)}) == 2
