@@ -4,6 +4,7 @@ Fixtures here are generic: where the build is, free loopback ports,
 starting and stopping real processes.  Each area keeps its own helpers in
 tests/integration/<area>util.py so work on one area never edits another's.
 """
+import contextlib
 import importlib
 import os
 import shutil
@@ -156,3 +157,19 @@ def proc_status(pid):
 # the installed layout (installed.py): a session fixture shared by every
 # test module that asks for `installed`
 from installed import installed  # noqa: E402,F401
+
+
+@contextlib.contextmanager
+def tmpfs_at(path, size, procs, mode="0755"):
+    """A small tmpfs mounted at path (made) for a disk-full test, with
+    procs' processes stopped before it is unmounted; needs root."""
+    if os.geteuid() != 0:
+        pytest.skip("the disk-full test mounts a tmpfs: needs root")
+    os.makedirs(path, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode={mode}",
+                    "tmpfs", path], check=True)
+    try:
+        yield path
+    finally:
+        procs.stop_all()
+        subprocess.run(["umount", "-l", path])

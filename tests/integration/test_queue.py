@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import Procs, need, proc_status, prog, wait_for
+from conftest import Procs, need, proc_status, prog, tmpfs_at, wait_for
 from queueutil import (QClient, QError, check_consistent, envelope, listing,
                        pstr, qinit, queue_dir, start_service, u32, write_conf)
 
@@ -455,17 +455,10 @@ def have_root_mount():
 
 
 def test_disk_full(tmp_path, procs):
-    if os.geteuid() != 0:
-        pytest.skip("the disk-full test mounts a tmpfs: needs root")
     conf = write_conf(tmp_path, max_message_size="1m", queue_timeout=30,
                       queue_reuse="yes")
     q = queue_dir(conf)
-    os.makedirs(q)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755",
-                        "tmpfs", q], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {r.stderr.decode().strip()}")
-    try:
+    with tmpfs_at(q, "2m", procs):
         qinit(conf)
         p = start_service(procs, conf)
         c = QClient.connect(conf)
@@ -511,9 +504,6 @@ def test_disk_full(tmp_path, procs):
         c.close()
         check_consistent(conf)
         procs.stop(p)
-    finally:
-        procs.stop_all()
-        subprocess.run(["umount", "-l", q])
 
 
 def test_setuid_distrusts_caller():

@@ -11,10 +11,8 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 import sendutil as su
-from conftest import prog, wait_for
+from conftest import prog, tmpfs_at, wait_for
 
 DIRS = ("todo", "info", "local", "remote", "bounce", "mess")
 BODY = b"Received: from test\nSubject: by hand\n\nbody\n"
@@ -330,15 +328,7 @@ def test_full_disk_gives_back_send_pool(procs, tmp_path):
     any of them found no room.  On ENOSPC send unlinks every retired file
     (fs.*, and rm.* and re.*) and writes again, as the queue does for
     re.*; the message is split and delivered."""
-    if os.geteuid() != 0:
-        pytest.skip("mounts a tmpfs: needs root")
-    q = os.path.join(str(tmp_path), "queue")
-    os.makedirs(q)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755",
-                        "tmpfs", q], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {r.stderr.decode().strip()}")
-    try:
+    with tmpfs_at(os.path.join(str(tmp_path), "queue"), "1m", procs) as q:
         conf = su.setup(tmp_path, su.TABLES, queue_reuse="yes")
         # 40 retired info files of send's, a page each on tmpfs
         for i in range(40):
@@ -362,9 +352,6 @@ def test_full_disk_gives_back_send_pool(procs, tmp_path):
         assert not [n for n in su.queued(conf, "tmp")
                     if n.startswith("fs.0000")]
         s.kill(signal.SIGTERM)
-    finally:
-        procs.stop_all()
-        subprocess.run(["umount", "-l", q])
 
 
 def test_reuse_off(procs, tmp_path):

@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from conftest import free_port, proc_status, prog, wait_for, wait_port
+from conftest import (free_port, proc_status, prog, tmpfs_at, wait_for,
+                      wait_port)
 import smtpdutil
 
 
@@ -325,13 +326,7 @@ def test_full_queue_disk_gives_452(tmp_path, procs):
     answers the message it could not commit 452 4.3.1 (RFC 5321 4.2.5,
     from the queue's status code, not its text), the queue holds nothing
     half-written, and when space returns the same session is taken."""
-    if os.geteuid() != 0:
-        pytest.skip("the disk-full test mounts a tmpfs: needs root")
-    q = os.path.join(str(tmp_path), "queue")
-    os.makedirs(q)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755",
-                    "tmpfs", q], check=True)
-    try:
+    with tmpfs_at(os.path.join(str(tmp_path), "queue"), "1m", procs):
         srv = smtpdutil.Smtpd(procs, tmp_path, max_message_size="4m")
         c = srv.client()
         assert c.code("EHLO client.test") == 250
@@ -365,6 +360,3 @@ def test_full_queue_disk_gives_452(tmp_path, procs):
         c.send(text)
         assert c.reply()[0] == 250
         assert c.code("QUIT") == 221
-    finally:
-        procs.stop_all()
-        subprocess.run(["umount", "-l", q])
