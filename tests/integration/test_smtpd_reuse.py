@@ -383,15 +383,7 @@ def test_kept_queue_connection_goes_when_the_next_client_idles(tmp_path,
     settled(srv)
     silent = srv.client()		# the idle worker, holding the slot
     assert silent.greeting[0] == 220
-    other = srv.client()		# a second worker
-    assert other.code("EHLO client.test") == 250
-    assert other.code("MAIL FROM:<a@b.test>") == 250
-    assert other.code("RCPT TO:<alice@example.test>") == 250
-    assert other.code("DATA") == 354
-    other.send("Subject: second\r\n\r\nhello\r\n.\r\n")
-    assert other.reply()[0] == 250
-    other.code("QUIT")
-    other.close()
+    assert send_one(srv, "second") == 250	# a second worker
     # the silent client is still served, with a connection of its own
     assert silent.code("HELO x.test") == 250
     assert silent.code("MAIL FROM:<>") == 250
@@ -415,14 +407,6 @@ def test_kept_queue_connection_goes_at_starttls(tmp_path, procs):
     s.ehlo("tls.test")
     s.starttls(context=tlsutil.client_context(cert))
     assert s.ehlo("tls.test")[0] == 250		# then silent, in TLS
-    other = srv.client()			# a second worker
-    assert other.code("EHLO client.test") == 250
-    assert other.code("MAIL FROM:<a@b.test>") == 250
-    assert other.code("RCPT TO:<alice@example.test>") == 250
-    assert other.code("DATA") == 354
-    other.send("Subject: second\r\n\r\nhello\r\n.\r\n")
-    assert other.reply()[0] == 250
-    other.code("QUIT")
-    other.close()
+    assert send_one(srv, "second") == 250	# a second worker
     s.close()
     assert len({p for p, _ in connects(srv)}) == 2
