@@ -58,6 +58,14 @@ def test_queuectl_under_load(procs, tmp_path):
             for i in range(10)]
     wait_for(lambda: s.logtext().count(b"event=deferred") >= 20,
              what="deferrals")
+    # send logs a deferral before it writes the error into info/ID (what
+    # makes the listing say deferred, with its reason): wait for that
+    try:
+        wait_for(lambda: all(r.get("delay_reason") for m in
+                             jlist(conf).values() for r in m["recipients"]),
+                 what="the errors in info/")
+    except TimeoutError:
+        pass
 
     # JSON: one object a line; next retry = arrival + retry_first
     js = jlist(conf)
