@@ -268,6 +268,13 @@ def test_queuectl_json_any_bytes(procs, tmp_path):
     snd = b'b\xffd"q\\\x7f@x.example'
     m = su.inject(conf, snd, ["caf\u00e9@r.example"])
     wait_for(lambda: b"event=deferred" in s.logtext(), what="deferral")
+    # the error goes into info/ID just after the deferral is logged
+    try:
+        wait_for(lambda: all(r.get("delay_reason") for x in
+                             jlist(conf).values() for r in x["recipients"]),
+                 what="the error in info/")
+    except TimeoutError:
+        pass
     (j,) = jlist(conf).values()
     assert j["queue_id"] == m
     assert j["sender"] == 'b\u00ffd"q\\\x7f@x.example'

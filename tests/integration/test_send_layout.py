@@ -143,6 +143,13 @@ def test_marks_are_in_info(procs, tmp_path):
     assert su.queued(conf, "local") == [] and su.queued(conf, "remote") == []
     wait_for(lambda: mid in su.queued(conf, "info") and
              su.states(conf, mid) == "DP", what="marks written")
+    # x's error goes into info/ID just after its deferral is logged
+    try:
+        wait_for(lambda: "(451 4.7.1 later)" in
+                 run(prog("sandmail-mailq"), "-c", conf).stdout,
+                 what="the error in info/")
+    except TimeoutError:
+        pass
     q = run(prog("sandmail-mailq"), "-c", conf)
     assert "\tdone\talice@test.example" in q.stdout
     assert "\tpending\tx@remote.example\t(451 4.7.1 later)" in q.stdout
