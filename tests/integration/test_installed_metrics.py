@@ -56,10 +56,18 @@ def test_installed_metrics(installed):
 
         def d(name, **lab):
             return val(m, name, **lab) - val(before, name, **lab)
+        # every counter checked below: each service's line reaches its
+        # own svlogd log in its own time, smtpd's may come after send's
         return (d("sandmail_deliveries_total", kind="local",
                   status="sent") >= n and
                 d("sandmail_deliveries_total", kind="remote",
-                  status="bounced") >= 1) and d
+                  status="bounced") >= 1 and
+                d("sandmail_smtpd_accepted_total") >= n + 1 and
+                d("sandmail_queued_total") >= n + 1 and
+                d("sandmail_smtpd_rejected_total", stage="RCPT",
+                  reason="unknown user") >= 1 and
+                d("sandmail_tls_sessions_total", direction="in",
+                  version="TLSv1.3") >= 1) and d
     d = wait_for(moved, timeout=60, what="the deliveries counted")
     assert d("sandmail_deliveries_total", kind="local", status="sent") == n
     assert d("sandmail_deliveries_total", kind="remote",

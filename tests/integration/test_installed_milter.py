@@ -56,7 +56,10 @@ def quarantine(inst, token="milter-quarantined", subj="quarantine"):
     assert len(ids) == 1, ids
     assert not any(token.encode() in m
                    for m in inst.mail(inst.maildir("alice")))
-    assert f"prog=send event=hold id={ids[0]}" in inst.logs()
+    # send publishes hold/ID (what queuectl lists), syncs hold/, and only
+    # then logs the hold, which svlogd writes in its own time: wait
+    line = f"prog=send event=hold id={ids[0]}"
+    assert line in inst.wait_log("sandmail-start", line), inst.logs()
     inst.run([inst.sbin("sandmail-queuectl"), "release", ids[0]])
     inst.wait_mail(inst.maildir("alice"), token)
     return ids[0]

@@ -58,6 +58,14 @@ def test_queuectl_under_load(procs, tmp_path):
             for i in range(10)]
     wait_for(lambda: s.logtext().count(b"event=deferred") >= 20,
              what="deferrals")
+    # send logs a deferral before it writes the error into info/ID (what
+    # makes the listing say deferred, with its reason): wait for that
+    try:
+        wait_for(lambda: all(r.get("delay_reason") for m in
+                             jlist(conf).values() for r in m["recipients"]),
+                 what="the errors in info/")
+    except TimeoutError:
+        pass
 
     # JSON: one object a line; next retry = arrival + retry_first
     js = jlist(conf)
@@ -260,6 +268,13 @@ def test_queuectl_json_any_bytes(procs, tmp_path):
     snd = b'b\xffd"q\\\x7f@x.example'
     m = su.inject(conf, snd, ["caf\u00e9@r.example"])
     wait_for(lambda: b"event=deferred" in s.logtext(), what="deferral")
+    # the error goes into info/ID just after the deferral is logged
+    try:
+        wait_for(lambda: all(r.get("delay_reason") for x in
+                             jlist(conf).values() for r in x["recipients"]),
+                 what="the error in info/")
+    except TimeoutError:
+        pass
     (j,) = jlist(conf).values()
     assert j["queue_id"] == m
     assert j["sender"] == 'b\u00ffd"q\\\x7f@x.example'
@@ -302,6 +317,10 @@ def test_hold_during_delivery(procs, tmp_path):
     # of the held message would have been answered
     m2 = su.inject(conf, "ann@test.example", ["y@r.example"])
     wait_for(lambda: (m2, "y@r.example") in s.remote_done(), what="m2")
+    # the fake rspawn has m2's job before send has its answer; send
+    # removes m2 once it has (and its window barrier is over): then the
+    # held one alone is listed
+    wait_for(lambda: set(jlist(conf)) == {m}, what="m2 out of the queue")
     assert n["tries"] == 1
     (j,) = jlist(conf).values()
     assert j["held"] and j["recipients"][0]["state"] == "held"

@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from conftest import free_port, need, wait_for
+from conftest import free_port, need, wait_for, wait_port
 from remoteutil import (ENV_8BITMIME, ENV_SMTPUTF8, Rspawn, SMTPServer,
                         common_port, make_ca, server_tls_ctx, write_conf)
 
@@ -640,7 +640,6 @@ def test_long_lines_to_smtp_sink(env, procs, request):
     import shutil
     import subprocess
     import tempfile
-    import time
     need("smtp-sink", "postfix")
     dump = tempfile.mkdtemp(prefix="sandmail-sink-")
     os.chmod(dump, 0o777)
@@ -649,7 +648,9 @@ def test_long_lines_to_smtp_sink(env, procs, request):
     if os.geteuid() == 0:
         argv[1:1] = ["-u", "nobody"]
     procs.start(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
+    # listening before the delivery tries it (a refused connection
+    # would be a deferral), however slowly smtp-sink starts
+    wait_port(env.port, host="127.0.0.4")
     msg = LONG_MIME + b"\n"     # plus a plain long line in the epilogue
     msg = msg.replace(b"--BOUND--\n", b"--BOUND--\n" + b"e" * 1200 + b"\n")
     r = env.start()

@@ -7,11 +7,10 @@ import shutil
 import smtplib
 import subprocess
 import tempfile
-import time
 
 import pytest
 
-from conftest import need, prog, wait_for
+from conftest import need, prog, wait_for, wait_port
 from dnsutil import start_dnsmasq
 from remoteutil import Rspawn, SMTPServer, common_port, write_conf
 from smtpdutil import Smtpd
@@ -105,7 +104,9 @@ def test_message_reaches_smtp_sink(system, request):
         argv[1:1] = ["-u", "nobody"]
     system.procs.start(argv, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
+    # listening before the delivery tries it (a refused connection
+    # would be a deferral), however slowly smtp-sink starts
+    wait_port(system.mx_port, host="127.0.0.3")
     submit(system, ["x@sink.test"], body=MSG.replace(b"hi", b"to the sink"))
     def dumped():
         # smtp-sink may still be writing the file: wait for the whole

@@ -33,6 +33,20 @@ def test_mailq_flush_rm(procs, tmp_path):
     m2 = su.inject(conf, "t@test.example", ["never@b.example"])
     wait_for(lambda: s.logtext().count(b"event=deferred") >= 2,
              what="deferrals")
+    # send logs a deferral before it writes the error into info/ID, and
+    # writes the marks (alice's done) once per window: wait until mailq,
+    # which reads info/ID, can show them
+    want = ("\tpending\tlater@a.example\t(451 4.7.1 greylisted)",
+            "\tdone\talice@test.example",
+            "\tpending\tnever@b.example\t(421 4.4.2 timeout)")
+
+    def mailq():
+        q = run(prog("sandmail-mailq"), "-c", conf)
+        return q if all(w in q.stdout for w in want) else None
+    try:
+        wait_for(mailq, what="the deferrals and the mark in info/")
+    except TimeoutError:
+        pass
     q = run(prog("sandmail-mailq"), "-c", conf)
     assert q.returncode == 0, q.stderr
     out = q.stdout
