@@ -41,6 +41,18 @@ def tries(s):
     return c
 
 
+
+def wait_reasons(conf):
+    """send logs a deferral before it writes the error into info/ID (what
+    makes the listing say deferred, with its reason): wait for every
+    recipient's reason; the caller's assertions say what is missing."""
+    try:
+        wait_for(lambda: all(r.get("delay_reason") for m in
+                             jlist(conf).values() for r in m["recipients"]),
+                 what="the errors in info/")
+    except TimeoutError:
+        pass
+
 def test_queuectl_under_load(procs, tmp_path):
     state = {"slow_ok": False}
 
@@ -58,14 +70,7 @@ def test_queuectl_under_load(procs, tmp_path):
             for i in range(10)]
     wait_for(lambda: s.logtext().count(b"event=deferred") >= 20,
              what="deferrals")
-    # send logs a deferral before it writes the error into info/ID (what
-    # makes the listing say deferred, with its reason): wait for that
-    try:
-        wait_for(lambda: all(r.get("delay_reason") for m in
-                             jlist(conf).values() for r in m["recipients"]),
-                 what="the errors in info/")
-    except TimeoutError:
-        pass
+    wait_reasons(conf)
 
     # JSON: one object a line; next retry = arrival + retry_first
     js = jlist(conf)
@@ -268,13 +273,7 @@ def test_queuectl_json_any_bytes(procs, tmp_path):
     snd = b'b\xffd"q\\\x7f@x.example'
     m = su.inject(conf, snd, ["caf\u00e9@r.example"])
     wait_for(lambda: b"event=deferred" in s.logtext(), what="deferral")
-    # the error goes into info/ID just after the deferral is logged
-    try:
-        wait_for(lambda: all(r.get("delay_reason") for x in
-                             jlist(conf).values() for r in x["recipients"]),
-                 what="the error in info/")
-    except TimeoutError:
-        pass
+    wait_reasons(conf)
     (j,) = jlist(conf).values()
     assert j["queue_id"] == m
     assert j["sender"] == 'b\u00ffd"q\\\x7f@x.example'
