@@ -41,7 +41,6 @@ def tries(s):
     return c
 
 
-
 def wait_reasons(conf):
     """send logs a deferral before it writes the error into info/ID (what
     makes the listing say deferred, with its reason): wait for every
