@@ -26,6 +26,7 @@
 #include "deliver.h"
 #include "exitcode.h"
 #include "io.h"
+#include "syncv.h"
 
 #define CHUNK	65536
 
@@ -258,12 +259,10 @@ copy(int msgfd, struct wr *w, const struct dinfo *d)
 	return wr_flush(w);
 }
 
-/* publish - tmp/name into new/name, durably; 0 or -1 with errno */
+/* link_new - tmp/name into new/name (not yet durable); 0 or -1 */
 static int
-publish(const struct maildir *m, const char *name)
+link_new(const struct maildir *m, const char *name)
 {
-	int e;
-
 	if (linkat(m->tmp, name, m->new, name, 0) == -1) {
 		/* file systems without hard links: a rename that refuses to
 		 * replace does the same job */
@@ -272,6 +271,17 @@ publish(const struct maildir *m, const char *name)
 		if (renameat2(m->tmp, name, m->new, name, RENAME_NOREPLACE) == -1)
 			return -1;
 	}
+	return 0;
+}
+
+/* publish - tmp/name (durable) into new/name, durably; 0 or -1 */
+static int
+publish(const struct maildir *m, const char *name)
+{
+	int e;
+
+	if (link_new(m, name) == -1)
+		return -1;
 	if (fsync(m->new) == -1) {
 		e = errno;
 		(void)unlinkat(m->new, name, 0);
@@ -281,13 +291,51 @@ publish(const struct maildir *m, const char *name)
 	return 0;
 }
 
-/* deliver_maildir - write, fsync, link into new/, fsync new/ */
+/* publish_one - tmp/name, written out but not synced, into new/name,
+ * and one barrier for the file and new/ together: fsync of each,
+ * submitted at once (syncv.h).  Only on a journaled file system
+ * (m->journaled, maildir.c): the file's data were written and waited
+ * for before the link, and the journal commits the link only behind a
+ * cache flush, so new/name is never durable without the bytes it names.
+ * 0, or -1 with errno (new/name removed). */
+static int
+publish_one(const struct maildir *m, int fd, const char *name)
+{
+	struct syncv sv[2] = { { fd, 0, 0 }, { m->new, 0, 0 } };
+	int e;
+
+	if (link_new(m, name) == -1)
+		return -1;
+	if (syncv(sv, 2) == -1) {
+		e = sv[0].err != 0 ? sv[0].err : sv[1].err;
+		(void)unlinkat(m->new, name, 0);
+		return errno = e, -1;
+	}
+	return 0;
+}
+
+/* written - the file's data on the disk before its name is made: with a
+ * journal, written out and waited for (no cache flush: the barrier that
+ * makes the name durable flushes them first), else fsynced.  1 if the
+ * name may go in with one barrier, 0 if fsynced, -1 with errno. */
+static int
+written(const struct maildir *m, int fd)
+{
+	if (m->journaled && sync_file_range(fd, 0, 0,
+	    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+	    SYNC_FILE_RANGE_WAIT_AFTER) == 0)
+		return 1;
+	return fsync(fd) == 0 ? 0 : -1;
+}
+
+/* deliver_maildir - write, fsync, link into new/, fsync new/ (on a
+ * journaled file system: write, write out, link, one barrier for both) */
 int
 deliver_maildir(const struct maildir *m, int msgfd, const struct dinfo *d,
     const char *name, struct buf *why)
 {
 	struct wr w;
-	int fd, r, e;
+	int fd, r, e, one = 0;
 
 	fd = openat(m->tmp, name, MAILDIR_OFLAGS, 0600);
 	if (fd == -1)
@@ -295,9 +343,15 @@ deliver_maildir(const struct maildir *m, int msgfd, const struct dinfo *d,
 	wr_init(&w, fd, NULL, NULL);
 	r = copy(msgfd, &w, d);
 	e = errno;
-	if (r == 0 && fsync(fd) == -1)
+	if (r == 0 && (one = written(m, fd)) == -1)
 		r = -1, e = errno;
-	if (close(fd) == -1 && r == 0)
+	if (r == 0 && one == 1 && publish_one(m, fd, name) == -1) {
+		e = errno;
+		(void)close(fd);
+		(void)unlinkat(m->tmp, name, 0);
+		return why_write(why, "cannot move the message into new/", e);
+	}
+	if (close(fd) == -1 && r == 0 && one == 0)
 		r = -1, e = errno;
 	if (r != 0) {
 		(void)unlinkat(m->tmp, name, 0);
@@ -307,7 +361,9 @@ deliver_maildir(const struct maildir *m, int msgfd, const struct dinfo *d,
 			    "this recipient", 0);
 		return why_write(why, "cannot write the message", e);
 	}
-	if (publish(m, name) == -1) {
+	if (one == 1)
+		(void)unlinkat(m->tmp, name, 0);
+	else if (publish(m, name) == -1) {
 		e = errno;
 		(void)unlinkat(m->tmp, name, 0);
 		return why_write(why, "cannot move the message into new/", e);

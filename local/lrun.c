@@ -71,6 +71,12 @@ lrun_sandbox(const struct maildir *m, int sock)
 		SBX_ALLOW(pread64),
 		SBX_ALLOW(fsync),
 		SBX_ALLOW(fdatasync),
+		/* on a journaled file system the file's data written out
+		 * first, then its fsync and new/'s at once (deliver.c) */
+		SBX_ALLOW(sync_file_range),
+		SBX_ALLOW(io_setup),
+		SBX_ALLOW(io_submit),
+		SBX_ALLOW(io_getevents),
 		/* a worker: jobs (with the message fd) in, results out,
 		 * on its one socket (ppoll, fstat, close are in sbx_base) */
 		SBX_ALLOW1(recvmsg, SCMP_A0(SCMP_CMP_EQ, (unsigned)sock)),

@@ -113,9 +113,13 @@ static const struct sbx_rule chain_rules[] = {
 	SBX_ALLOW(landlock_restrict_self),
 	SBX_ALLOW1(prctl, SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS)),
 	SBX_ALLOW(seccomp),
-	/* the filter's own descendants: fsync, link, rename, unlink */
+	/* the filter's own descendants: fsync (AIO too), link, rename, unlink */
 	SBX_ALLOW(fsync),
 	SBX_ALLOW(fdatasync),
+	SBX_ALLOW(sync_file_range),
+	SBX_ALLOW(io_setup),
+	SBX_ALLOW(io_submit),
+	SBX_ALLOW(io_getevents),
 	SBX_ALLOW(linkat),
 	SBX_ALLOW(renameat2),
 	SBX_ALLOW(unlinkat),

@@ -71,12 +71,14 @@ def write_conf(d, **keys):
 class Lspawn:
     """A running sandmail-lspawn with our end of its socket pair."""
 
-    def __init__(self, procs, conf, log=None):
+    def __init__(self, procs, conf, log=None, wrap=()):
+        """wrap: an argv put before lspawn's (e.g. strace and options)"""
         self.sock, theirs = socket.socketpair(socket.AF_UNIX,
                                               socket.SOCK_SEQPACKET)
         self.log = log
         err = open(log, "ab") if log else None
-        self.proc = procs.start([prog("sandmail-lspawn"), "-c", conf],
+        self.proc = procs.start(list(wrap) +
+                                [prog("sandmail-lspawn"), "-c", conf],
                                 stdin=theirs, stderr=err)
         theirs.close()
         if err:
