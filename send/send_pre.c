@@ -1143,17 +1143,78 @@ barrier(struct send *s, int full)
 	return 0;
 }
 
+/* removals_only - would the full barrier due now make nothing durable
+ * that anything waits for?  With queue_reuse no and fsync, when no mark
+ * is pending and every split named for it has ended (its info/ID,
+ * todo/ID and mess/ID removed, not retired for reuse): the directories'
+ * fsyncs would only keep a power loss from delivering those messages
+ * again (doc/design.md, "The barrier") */
+static int
+removals_only(struct send *s)
+{
+	if (s->c.reuse || s->c.syncfs || s->stopping || s->nfpend != 0 ||
+	    s->nipend != 0 || (s->dpend & SD_SYNCFS))
+		return 0;
+	for (size_t i = 0; i < s->ntpend; i++) {
+		struct msg *m = idx_get(&s->idx, s->tpend[i]);
+
+		if (m != NULL && m->todo)
+			return 0;
+	}
+	return 1;
+}
+
+/* put_off - the removals' fsyncs left for later: for the next barrier
+ * made anyway (a mark's, a split's) or rm_at, SEND_RM_WINDOW_MS after
+ * the first change of the window put off; the names' window starts
+ * again with the next change */
+static void
+put_off(struct send *s)
+{
+	if (!s->rmlazy) {
+		s->rmlazy = 1;
+		s->rm_at = s->dir_at - SEND_DIR_WINDOW_MS + SEND_RM_WINDOW_MS;
+	}
+	s->dirsync = 0;
+	s->ntpend = 0;		/* every one has ended */
+	s->needsync = 1;
+	s->sync_at = s->rm_at;
+}
+
 /* send_sync - the window's barrier for the marks made so far and, once
  * the names' window is over, for the renames; after that full barrier
  * the files retired before it may be written again, and the todo/ files
- * of the messages split before it may go */
+ * of the messages split before it may go.  Removals alone wait longer
+ * (removals_only, put_off) and go with the next barrier made. */
 int
 send_sync(struct send *s)
 {
-	size_t n = s->ntpend, ni = s->nipend;
+	size_t n, ni = s->nipend;
+	uint64_t now = send_mono_ms();
 	char a[128];
-	int full = s->dirsync && (s->stopping || send_mono_ms() >= s->dir_at);
+	int full = s->dirsync && (s->stopping || now >= s->dir_at);
 
+	if (s->rmlazy && (s->stopping || now >= s->rm_at || s->nfpend != 0 ||
+	    full)) {
+		/* due, or a barrier is made anyway: they ride on it */
+		if (full && now < s->rm_at && removals_only(s)) {
+			put_off(s);
+			return 0;
+		}
+		full = 1;
+	} else if (full && removals_only(s) &&
+	    s->dir_at - SEND_DIR_WINDOW_MS + SEND_RM_WINDOW_MS > now) {
+		put_off(s);
+		return 0;
+	}
+	if (!full && s->nfpend == 0 && (s->rmlazy || s->dirsync)) {
+		/* nothing due yet (the marks' barrier found none) */
+		s->needsync = 1;
+		s->sync_at = !s->dirsync ? s->rm_at : !s->rmlazy ? s->dir_at :
+		    s->dir_at < s->rm_at ? s->dir_at : s->rm_at;
+		return 0;
+	}
+	n = s->ntpend;
 	s->needsync = 0;
 	if (barrier(s, full) == -1)
 		return -1;
@@ -1165,6 +1226,7 @@ send_sync(struct send *s)
 		}
 		return 0;
 	}
+	s->rmlazy = 0;
 	s->dirsync = 0;
 	hand_over(s);
 	for (size_t i = 0; i < ni; i++)

@@ -31,6 +31,12 @@
  * once per this window: at one message at a time, three directory fsyncs
  * per message would be more disk flushes than everything else */
 #define SEND_DIR_WINDOW_MS	200
+/* a full barrier that would make nothing durable but the removals of
+ * finished messages (queue_reuse no: nothing waits for them; a lost one
+ * only delivers that message again) is put off this long from the first
+ * such removal, or rides on the next barrier made anyway (a mark's, a
+ * split's): one directory fsync per second instead of five */
+#define SEND_RM_WINDOW_MS	1000
 /* files written again instead of new ones (doc/design.md) */
 #define POOL_NAME	48	/* "fs.ID", "t.ID" */
 #define SEND_POOL_MAX	128	/* info files kept for reuse */
@@ -159,6 +165,8 @@ struct send {
 	unsigned	 dpend;		/* SD_* directories changed: fsync */
 	int		 dirsync;	/* names changed, not yet synced */
 	uint64_t	 dir_at;	/* when to sync them (ms) */
+	int		 rmlazy;	/* removals only, put off (dpend) */
+	uint64_t	 rm_at;		/* when they are synced at the latest */
 	char		(*tpend)[QID_MAX + 1];	/* todo/ to remove after it */
 	size_t		 ntpend, tpcap;
 	/* the IDs of the queue's C records (its barrier has returned:
