@@ -170,6 +170,54 @@ qw_pool_free(struct qw_pool *pl)
 	pl->n = 0;
 }
 
+/* qw_re_walk - tmp/re.* listed: the first keep passed to fn, the rest
+ * unlinked (by the queue directory's descriptor: the sandboxes allow no
+ * other); r says how many went and how many are left */
+int
+qw_re_walk(int qdirfd, size_t keep, void (*fn)(void *, const char *),
+    void *ctx, struct qw_re *r)
+{
+	struct dirent *d;
+	char p[300];
+	DIR *dp;
+	int fd;
+
+	r->gone = r->left = 0;
+	if ((fd = openat(qdirfd, "tmp", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if ((dp = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((d = readdir(dp)) != NULL) {
+		if (strncmp(d->d_name, "re.", 3) != 0 || d->d_name[3] == '\0')
+			continue;
+		if (r->gone + r->left < keep) {
+			if (fn != NULL)
+				fn(ctx, d->d_name);
+			r->left++;
+		} else if (snprintf(p, sizeof p, "tmp/%s", d->d_name) <
+		    (int)sizeof p && unlinkat(qdirfd, p, 0) == 0)
+			r->gone++;
+		else
+			r->left++;
+	}
+	closedir(dp);
+	return 0;
+}
+
+/* hold - one tmp/re.* name held in the pool, while there is room */
+static void
+hold(void *ctx, const char *name)
+{
+	struct qw_pool *pl = ctx;
+	size_t len = strlen(name);
+
+	if (pl->n < QW_POOL_MAX && len < sizeof pl->name[0])
+		memcpy(pl->name[pl->n++], name, len + 1);
+}
+
 /* refill - the tmp/re.* names, at most QW_POOL_MAX; past keep the rest
  * are unlinked (send hands over at most QW_POOL_KEEP: past that only
  * what an older send left).  An empty scan waits 100 ms for the next;
@@ -178,39 +226,14 @@ qw_pool_free(struct qw_pool *pl)
 static size_t
 refill(struct qw_pool *pl, int dirfd, size_t keep)
 {
-	struct dirent *d;
-	size_t seen = 0, gone = 0;
-	DIR *dp;
-	int fd;
+	struct qw_re r;
 
 	if (keep > 0 && mono_ms() < pl->next_scan)
 		return 0;
-	if ((fd = openat(dirfd, "tmp", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
+	if (qw_re_walk(dirfd, keep, hold, pl, &r) == -1)
 		return 0;
-	if ((dp = fdopendir(fd)) == NULL) {
-		close(fd);
-		return 0;
-	}
-	while ((d = readdir(dp)) != NULL) {
-		size_t len = strlen(d->d_name);
-
-		if (len < 4 || memcmp(d->d_name, "re.", 3) != 0)
-			continue;
-		if (++seen > keep) {
-			/* by the queue directory's descriptor: the
-			 * sandbox allows no other */
-			char p[QID_MAX + 16];
-
-			if (snprintf(p, sizeof p, "tmp/%s", d->d_name) <
-			    (int)sizeof p && unlinkat(dirfd, p, 0) == 0)
-				gone++;
-		} else if (pl->n < QW_POOL_MAX && len < sizeof pl->name[0])
-			memcpy(pl->name[pl->n++], d->d_name, len + 1);
-	}
-	closedir(dp);
 	pl->next_scan = pl->n == 0 ? mono_ms() + 100 : 0;
-	return gone;
+	return r.gone;
 }
 
 /* pool_drop - the file system is full (ENOSPC, EDQUOT): every retired

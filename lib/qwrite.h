@@ -59,6 +59,16 @@ struct qw_pool {
 	unsigned long	  dropped;	/* unlinked on a full file system */
 };
 
+/* qw_re_walk: the tmp/re.* of the queue at qdirfd listed (every name
+ * "re." and more): the first keep passed to fn (when not NULL), every
+ * one after them unlinked.  0, with r->gone how many were unlinked and
+ * r->left how many are still there; -1 when tmp/ cannot be listed */
+struct qw_re {
+	size_t		gone, left;
+};
+int	qw_re_walk(int qdirfd, size_t keep, void (*fn)(void *, const char *),
+	    void *ctx, struct qw_re *r);
+
 struct qw {
 	int		dirfd;		/* the queue directory */
 	struct qw_pool	*pool;		/* or NULL: new files only */

@@ -826,23 +826,11 @@ send_retire_info(struct send *s, const char *id)
 static size_t
 count_re(struct send *s)
 {
-	struct dirent *d;
-	size_t n = 0;
-	DIR *dp;
-	int fd;
+	struct qw_re r;
 
-	if ((fd = openat(s->qfd, "tmp", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
+	if (qw_re_walk(s->qfd, SIZE_MAX, NULL, NULL, &r) == -1)
 		return QW_POOL_KEEP;
-	if ((dp = fdopendir(fd)) == NULL) {
-		close(fd);
-		return QW_POOL_KEEP;
-	}
-	while ((d = readdir(dp)) != NULL)
-		if (strncmp(d->d_name, "re.", 3) == 0)
-			n++;
-	closedir(dp);
-	return n;
+	return r.left;
 }
 
 /* hand_over - the queue's retired files (tmp/rm.NAME), their removal
@@ -911,12 +899,10 @@ unlink_names(struct send *s, const char *prefix, char (*v)[POOL_NAME],
 size_t
 send_pool_drop(struct send *s)
 {
-	struct dirent *d;
 	struct logln l;
+	struct qw_re r;
 	size_t n;
-	char p[300];
-	int e = errno, fd;
-	DIR *dp;
+	int e = errno;
 
 	if (!s->c.reuse || (e != ENOSPC && e != EDQUOT))
 		return 0;
@@ -924,23 +910,9 @@ send_pool_drop(struct send *s)
 	    unlink_names(s, "", s->ipend, s->nipend) +
 	    unlink_names(s, "rm.", s->retired, s->nretired);
 	s->nipool = s->nipend = s->nretired = 0;
-	if ((fd = openat(s->qfd, "tmp", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) != -1 && (dp = fdopendir(fd)) == NULL)
-		close(fd);
-	else if (fd != -1) {
-		size_t left = 0;
-
-		while ((d = readdir(dp)) != NULL) {
-			if (strncmp(d->d_name, "re.", 3) != 0)
-				continue;
-			if (fs_path(p, sizeof p, "tmp", d->d_name) == 0 &&
-			    unlinkat(s->qfd, p, 0) == 0)
-				n++;
-			else
-				left++;
-		}
-		closedir(dp);
-		s->nre = left;		/* only send makes them */
+	if (qw_re_walk(s->qfd, 0, NULL, NULL, &r) == 0) {
+		n += r.gone;
+		s->nre = r.left;	/* only send makes them */
 	}
 	if (n > 0) {
 		log_start(&l, "warn");
