@@ -1724,7 +1724,7 @@ send_recover(struct send *s)
 		die_temp(s->c.syncfs ? "syncfs" : "fsync", NULL);
 	s->nre = 0;
 	scan(s, "tmp", rec_pool, 0);
-	send_pool_started(s);
+	hand_over(s);		/* the rm.* the listing found */
 	scan(s, "info", rec_info, 0);
 	scan(s, "todo", rec_todo, 0);
 	s->todo = 1;

@@ -841,7 +841,7 @@ count_re(struct send *s)
  * is listed again only when that bound would pass the cap.  (The queue
  * trims past the cap only when it lists tmp/, which it does only when
  * mail comes in: after a burst nothing else would.) */
-static void
+void
 hand_over(struct send *s)
 {
 	char a[128], b[128];
@@ -860,14 +860,6 @@ hand_over(struct send *s)
 			(void)unlinkat(s->qfd, a, 0);
 	}
 	s->nretired = 0;
-}
-
-/* send_pool_started - the start's listing of tmp/ is over: the rm.* it
- * found handed over, within the cap */
-void
-send_pool_started(struct send *s)
-{
-	hand_over(s);
 }
 
 /* unlink_names - tmp/PREFIXNAME of each of the n names unlinked; how
@@ -925,9 +917,8 @@ send_pool_drop(struct send *s)
 }
 
 /* send_pool_start - a file found in tmp/ at start (after the start's barrier):
- * rm.NAME is handed to the queue once the listing is over
- * (send_pool_started: by then every re.* was counted), fs.ID kept for
- * the splits; with
+ * rm.NAME is handed to the queue once the listing is over (hand_over:
+ * by then every re.* was counted), fs.ID kept for the splits; with
  * queue_reuse off, every retired file goes.  info.ID and bounce.ID are
  * splits an earlier send wrote and never published (it was stopped
  * between the two): todo/ID is still there and is split again, so they

@@ -227,7 +227,7 @@ void	send_retire(struct send *, const char *dir, const char *id);
 void	send_committed(struct send *, const char *id, size_t n);
 void	send_retire_info(struct send *, const char *id);
 void	send_pool_start(struct send *, const char *name);
-void	send_pool_started(struct send *);
+void	hand_over(struct send *);
 size_t	send_pool_drop(struct send *);
 uint64_t send_mono_ms(void);
 int	tables_open(struct tables *, const char *dir);
