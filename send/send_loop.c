@@ -1722,7 +1722,6 @@ send_recover(struct send *s)
 	    fs_sync_dir(s->qfd, "todo") == -1 ||
 	    fs_sync_dir(s->qfd, "mess") == -1)
 		die_temp(s->c.syncfs ? "syncfs" : "fsync", NULL);
-	s->nre = 0;
 	scan(s, "tmp", rec_pool, 0);
 	hand_over(s);		/* the rm.* the listing found */
 	scan(s, "info", rec_info, 0);

@@ -821,16 +821,21 @@ send_retire_info(struct send *s, const char *id)
 	}
 }
 
-/* count_re - how many tmp/re.* there are now, or QW_POOL_KEEP when
- * tmp/ cannot be listed (then nothing more is handed over) */
+/* list_re - tmp/re.* listed, the first keep kept and the rest
+ * unlinked; s->nre is then how many are left (only send makes them), or
+ * QW_POOL_KEEP when tmp/ cannot be listed (then nothing more is handed
+ * over).  How many were unlinked. */
 static size_t
-count_re(struct send *s)
+list_re(struct send *s, size_t keep)
 {
 	struct qw_re r;
 
-	if (qw_re_walk(s->qfd, SIZE_MAX, NULL, NULL, &r) == -1)
-		return QW_POOL_KEEP;
-	return r.left;
+	if (qw_re_walk(s->qfd, keep, NULL, NULL, &r) == -1) {
+		s->nre = QW_POOL_KEEP;
+		return 0;
+	}
+	s->nre = r.left;
+	return r.gone;
 }
 
 /* hand_over - the queue's retired files (tmp/rm.NAME), their removal
@@ -849,7 +854,7 @@ hand_over(struct send *s)
 	if (s->nretired == 0)
 		return;
 	if (s->nre + s->nretired > QW_POOL_KEEP)
-		s->nre = count_re(s);
+		(void)list_re(s, SIZE_MAX);
 	for (size_t i = 0; i < s->nretired; i++) {
 		snprintf(a, sizeof a, "tmp/rm.%s", s->retired[i]);
 		snprintf(b, sizeof b, "tmp/re.%s", s->retired[i]);
@@ -892,7 +897,6 @@ size_t
 send_pool_drop(struct send *s)
 {
 	struct logln l;
-	struct qw_re r;
 	size_t n;
 	int e = errno;
 
@@ -900,12 +904,9 @@ send_pool_drop(struct send *s)
 		return 0;
 	n = unlink_names(s, "", s->ipool, s->nipool) +
 	    unlink_names(s, "", s->ipend, s->nipend) +
-	    unlink_names(s, "rm.", s->retired, s->nretired);
+	    unlink_names(s, "rm.", s->retired, s->nretired) +
+	    list_re(s, 0);
 	s->nipool = s->nipend = s->nretired = 0;
-	if (qw_re_walk(s->qfd, 0, NULL, NULL, &r) == 0) {
-		n += r.gone;
-		s->nre = r.left;	/* only send makes them */
-	}
 	if (n > 0) {
 		log_start(&l, "warn");
 		log_s(&l, "op", "full");

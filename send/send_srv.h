@@ -171,7 +171,9 @@ struct send {
 	time_t		 boot_at;	/* when this boot began (unix time) */
 	char		(*retired)[POOL_NAME];	/* tmp/rm.NAME, for queue */
 	size_t		 nretired, retcap;
-	size_t		 nre;		/* tmp/re.* at most (hand_over) */
+	size_t		 nre;		/* tmp/re.* at most (hand_over):
+					 * counted by the start's listing,
+					 * then set only by list_re */
 	char		(*ipend)[POOL_NAME];	/* tmp/fs.ID, not yet durable */
 	size_t		 nipend, ipcap;
 	char		(*ipool)[POOL_NAME];	/* tmp/fs.ID to write again */
