@@ -242,6 +242,7 @@ main(int argc, char *argv[])
 	memset(&cf, 0, sizeof cf);
 	conf_load(&cf, cpath);
 	settings(&s, &cf);
+	send_pool_init(&s);
 	open_all(&s);
 	s.c.reuse = fs_queue_reuse(&cf, s.qfd);
 	srs_open(&s, &cf);

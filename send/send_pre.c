@@ -492,23 +492,19 @@ write_one(struct send *s, const char *id, const struct env *e,
 	int w = 0;
 
 	if (o->nbnc > 0 && (w |= W_BNC, fs_write_tmp(s->qfd, "bounce", id,
-	    &o->bnc) == -1) && (send_pool_drop(s) == 0 ||
-	    fs_write_tmp(s->qfd, "bounce", id, &o->bnc) == -1))
+	    &o->bnc, &s->pool) == -1))
 		return -1;
 	if (info_encode(img, e, o->rcs.p, o->rcs.len) == -1)
 		return -1;
+	/* full: every retired file goes (the one that failed too, and
+	 * nipool is 0), then a new file in their space */
 	while (s->nipool > 0) {
 		memcpy(src, s->ipool[--s->nipool], POOL_NAME);
-		if (fs_write_pooled(s->qfd, src, s->uid, img) == 0)
+		if (fs_write_pooled(s->qfd, src, s->uid, img, &s->pool) == 0)
 			return w;
-		/* full: every retired file goes (this one too), then a
-		 * new file in their space */
-		(void)send_pool_drop(s);
 	}
 	snprintf(src, POOL_NAME, "info.%s", id);
-	if (fs_write_tmp(s->qfd, "info", id, img) == -1 &&
-	    (send_pool_drop(s) == 0 || fs_write_tmp(s->qfd, "info", id,
-	    img) == -1))
+	if (fs_write_tmp(s->qfd, "info", id, img, &s->pool) == -1)
 		return -1;
 	return w;
 }
@@ -604,7 +600,7 @@ hold_new(struct send *s, const char *id)
 	int r;
 
 	r = buf_fmt(&b, "quarantined at arrival (smtpd's log: id=%s)\n",
-	    id) == -1 || fs_write_tmp(s->qfd, "hold", id, &b) == -1 ||
+	    id) == -1 || fs_write_tmp(s->qfd, "hold", id, &b, NULL) == -1 ||
 	    fs_publish(s->qfd, "hold", id) == -1 ||
 	    fs_sync_dir(s->qfd, "hold") == -1 ? -1 : 0;
 	buf_free(&b);
@@ -883,24 +879,25 @@ unlink_names(struct send *s, const char *prefix, char (*v)[POOL_NAME],
 	return k;
 }
 
-/* send_pool_drop - the file system is full (errno ENOSPC or EDQUOT):
- * every retired file unlinked, its blocks free again: send's own fs.*
- * by the names it holds or waits to hold (not by a listing: a split of
- * this batch may have written one it took, not yet published), the
- * queue's still waiting for a barrier (rm.*) and those handed over
- * (every tmp/re.*, which the queue gives back itself only when a write
- * of its own finds the disk full).  An unlink of one is what
- * queue_reuse no does at once: the removal it stands for is made
- * durable by the same barrier.  How many were unlinked; errno as it
- * was. */
-size_t
-send_pool_drop(struct send *s)
+/* pool_drop - s->pool's drop, for qw_pool_drop (errno ENOSPC or
+ * EDQUOT: the file system full): every retired file unlinked, its
+ * blocks free again: send's own fs.* by the names it holds or waits to
+ * hold (not by a listing: a split of this batch may have written one it
+ * took, not yet published), the queue's still waiting for a barrier
+ * (rm.*) and those handed over (every tmp/re.*, which the queue gives
+ * back itself only when a write of its own finds the disk full).  An
+ * unlink of one is what queue_reuse no does at once: the removal it
+ * stands for is made durable by the same barrier.  How many were
+ * unlinked; errno as it was. */
+static size_t
+pool_drop(void *ctx)
 {
+	struct send *s = ctx;
 	struct logln l;
 	size_t n;
 	int e = errno;
 
-	if (!s->c.reuse || (e != ENOSPC && e != EDQUOT))
+	if (!s->c.reuse)
 		return 0;
 	n = unlink_names(s, "", s->ipool, s->nipool) +
 	    unlink_names(s, "", s->ipend, s->nipend) +
@@ -915,6 +912,16 @@ send_pool_drop(struct send *s)
 	}
 	errno = e;
 	return n;
+}
+
+/* send_pool_init - s->pool, for the writers (send_fs.c, and qw's for
+ * the reports): no files of its own, only pool_drop */
+void
+send_pool_init(struct send *s)
+{
+	memset(&s->pool, 0, sizeof s->pool);
+	s->pool.drop = pool_drop;
+	s->pool.ctx = s;
 }
 
 /* send_pool_start - a file found in tmp/ at start (after the start's barrier):
