@@ -147,7 +147,8 @@ const struct conf_key conf_keys[] = {
 	    "queue" },
 	NUM("queue_max_clients", "1000", 1, 100000, "queue"),
 	SECS("queue_timeout", "600", "queue"),
-	BOOL("queue_reuse", "no", "queue send"),
+	{ "queue_reuse", CONF_CHOICE, 0, ANY, "auto",
+	    "auto|yes|no|true|false|on|off|1|0", "queue send" },
 
 	/* sandmail-send and sandmail-start */
 	NUM("concurrency_local", "10", 1, 1000, "send"),

@@ -170,65 +170,93 @@ qw_pool_free(struct qw_pool *pl)
 	pl->n = 0;
 }
 
+/* qw_re_walk - tmp/re.* listed: the first keep passed to fn, the rest
+ * unlinked (by the queue directory's descriptor: the sandboxes allow no
+ * other); r says how many went and how many are left */
+int
+qw_re_walk(int qdirfd, size_t keep, void (*fn)(void *, const char *),
+    void *ctx, struct qw_re *r)
+{
+	struct dirent *d;
+	char p[300];
+	DIR *dp;
+	int fd;
+
+	r->gone = r->left = 0;
+	if ((fd = openat(qdirfd, "tmp", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if ((dp = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((d = readdir(dp)) != NULL) {
+		if (strncmp(d->d_name, "re.", 3) != 0 || d->d_name[3] == '\0')
+			continue;
+		if (r->gone + r->left < keep) {
+			if (fn != NULL)
+				fn(ctx, d->d_name);
+			r->left++;
+		} else if (snprintf(p, sizeof p, "tmp/%s", d->d_name) <
+		    (int)sizeof p && unlinkat(qdirfd, p, 0) == 0)
+			r->gone++;
+		else
+			r->left++;
+	}
+	closedir(dp);
+	return 0;
+}
+
+/* hold - one tmp/re.* name held in the pool, while there is room */
+static void
+hold(void *ctx, const char *name)
+{
+	struct qw_pool *pl = ctx;
+	size_t len = strlen(name);
+
+	if (pl->n < QW_POOL_MAX && len < sizeof pl->name[0])
+		memcpy(pl->name[pl->n++], name, len + 1);
+}
+
 /* refill - the tmp/re.* names, at most QW_POOL_MAX; past keep the rest
  * are unlinked (send hands over at most QW_POOL_KEEP: past that only
  * what an older send left).  An empty scan waits 100 ms for the next;
- * keep 0 (pool_drop) lists tmp/ whatever the wait and unlinks every one.
+ * keep 0 (qw_pool_drop) lists tmp/ whatever the wait and unlinks every one.
  * How many were unlinked. */
 static size_t
 refill(struct qw_pool *pl, int dirfd, size_t keep)
 {
-	struct dirent *d;
-	size_t seen = 0, gone = 0;
-	DIR *dp;
-	int fd;
+	struct qw_re r;
 
 	if (keep > 0 && mono_ms() < pl->next_scan)
 		return 0;
-	if ((fd = openat(dirfd, "tmp", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
+	if (qw_re_walk(dirfd, keep, hold, pl, &r) == -1)
 		return 0;
-	if ((dp = fdopendir(fd)) == NULL) {
-		close(fd);
-		return 0;
-	}
-	while ((d = readdir(dp)) != NULL) {
-		size_t len = strlen(d->d_name);
-
-		if (len < 4 || memcmp(d->d_name, "re.", 3) != 0)
-			continue;
-		if (++seen > keep) {
-			/* by the queue directory's descriptor: the
-			 * sandbox allows no other */
-			char p[QID_MAX + 16];
-
-			if (snprintf(p, sizeof p, "tmp/%s", d->d_name) <
-			    (int)sizeof p && unlinkat(dirfd, p, 0) == 0)
-				gone++;
-		} else if (pl->n < QW_POOL_MAX && len < sizeof pl->name[0])
-			memcpy(pl->name[pl->n++], d->d_name, len + 1);
-	}
-	closedir(dp);
 	pl->next_scan = pl->n == 0 ? mono_ms() + 100 : 0;
-	return gone;
+	return r.gone;
 }
 
-/* pool_drop - the file system is full (ENOSPC, EDQUOT): every retired
- * file (tmp/re.*) unlinked, its blocks free again, in refill's walk
- * with nothing kept.  A drained queue would otherwise keep up to
+/* qw_pool_drop - the file system is full (ENOSPC, EDQUOT): the pool's
+ * retired files unlinked, their blocks free again: the queue's every
+ * tmp/re.*, in refill's walk with nothing kept, or what the pool's own
+ * drop gives back (send's).  A drained queue would otherwise keep up to
  * QW_POOL_KEEP old messages' worth of space, and refuse a message
  * bigger than what is left while it holds nothing (doc/design.md, Files
  * written again).  How many were unlinked; errno as it was. */
-static size_t
-pool_drop(struct qw_pool *pl, int dirfd)
+size_t
+qw_pool_drop(struct qw_pool *pl, int qdirfd)
 {
 	int e = errno;
 	size_t n;
 
 	if (pl == NULL || (e != ENOSPC && e != EDQUOT))
 		return 0;
-	pl->n = 0;
-	n = refill(pl, dirfd, 0);
+	if (pl->drop != NULL)
+		n = pl->drop(pl->ctx);
+	else {
+		pl->n = 0;
+		n = refill(pl, qdirfd, 0);
+	}
 	pl->dropped += n;
 	errno = e;
 	return n;
@@ -261,8 +289,8 @@ take(struct qw_pool *pl, int dirfd, const char *dst, char kind,
 	size_t i;
 	int fd, len;
 
-	if (pl == NULL)
-		return -1;
+	if (pl == NULL || pl->drop != NULL)
+		return -1;	/* none, or not the queue's files */
 	if (pl->n == 0)
 		refill(pl, dirfd, QW_POOL_KEEP);
 	while (pl->n > 0) {
@@ -292,17 +320,21 @@ take(struct qw_pool *pl, int dirfd, const char *dst, char kind,
 }
 
 /* create - a new file, or one from the pool of that kind, as p (O_EXCL);
- * *old is the size of what it held before (0 for a new one) */
+ * *old is the size of what it held before (0 for a new one).  Full:
+ * the pool's space back, then once more. */
 static int
 create(struct qw *q, const char *p, char kind, uint64_t *old)
 {
+	const int fl = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
 	int fd;
 
 	*old = 0;
 	if ((fd = take(q->pool, q->dirfd, p, kind, old)) >= 0)
 		return fd;
-	if ((fd = openat(q->dirfd, p, O_WRONLY | O_CREAT | O_EXCL |
-	    O_CLOEXEC, 0640)) >= 0 && q->pool != NULL)
+	if ((fd = openat(q->dirfd, p, fl, 0640)) == -1 &&
+	    qw_pool_drop(q->pool, q->dirfd) > 0)
+		fd = openat(q->dirfd, p, fl, 0640);
+	if (fd >= 0 && q->pool != NULL)
 		q->pool->made++;
 	return fd;
 }
@@ -356,7 +388,7 @@ qw_write(struct qw *q, const void *p, size_t n)
 		return errno = EBADF, fail(q, "write mess");
 	/* full: the pool's space back, then these bytes again from where
 	 * they began (a write cut short left some of them there) */
-	if (write_all(q->fd, p, n) == -1 && (pool_drop(q->pool,
+	if (write_all(q->fd, p, n) == -1 && (qw_pool_drop(q->pool,
 	    q->dirfd) == 0 || lseek(q->fd, (off_t)q->size, SEEK_SET) == -1 ||
 	    write_all(q->fd, p, n) == -1))
 		return fail(q, "write mess");
@@ -444,7 +476,7 @@ write_env(struct qw *q, const struct env *e, enum qw_sync sync)
 		return fail(q, "open envelope");
 	}
 	q->made |= QW_ENV;
-	if ((write_all(fd, b.p, b.len) == -1 && (pool_drop(q->pool,
+	if ((write_all(fd, b.p, b.len) == -1 && (qw_pool_drop(q->pool,
 	    q->dirfd) == 0 || lseek(fd, 0, SEEK_SET) == -1 ||
 	    write_all(fd, b.p, b.len) == -1)) || cut(fd, old, b.len) == -1)
 		fail(q, "write envelope");

@@ -57,7 +57,22 @@ struct qw_pool {
 	uint64_t	  next_scan;	/* ms (CLOCK_MONOTONIC): not before */
 	unsigned long	  reused, made;	/* for the log and tests */
 	unsigned long	  dropped;	/* unlinked on a full file system */
+	/* or, for a writer that keeps its retired files itself (send): no
+	 * names, none of tmp/re.* taken, and on a full file system this
+	 * instead (how many it unlinked) */
+	size_t		(*drop)(void *ctx);
+	void		 *ctx;
 };
+
+/* qw_re_walk: the tmp/re.* of the queue at qdirfd listed (every name
+ * "re." and more): the first keep passed to fn (when not NULL), every
+ * one after them unlinked.  0, with r->gone how many were unlinked and
+ * r->left how many are still there; -1 when tmp/ cannot be listed */
+struct qw_re {
+	size_t		gone, left;
+};
+int	qw_re_walk(int qdirfd, size_t keep, void (*fn)(void *, const char *),
+	    void *ctx, struct qw_re *r);
 
 struct qw {
 	int		dirfd;		/* the queue directory */
@@ -77,11 +92,18 @@ struct qw {
 /* qw_begin: a new ID and its file mess/ID (O_EXCL); 0 or -1 */
 int	qw_begin(struct qw *, int qdirfd);
 /* qw_begin_pool: the same, taking mess/ID and (at qw_prepare) the
- * envelope's file from the pool when it has one */
+ * envelope's file from the pool when it has one; a create or write that
+ * finds the file system full gives the pool's space back (qw_pool_drop)
+ * and tries once more */
 int	qw_begin_pool(struct qw *, int qdirfd, struct qw_pool *);
 /* qw_pool_init: an empty pool for files owned by uid; qw_pool_free */
 int	qw_pool_init(struct qw_pool *, unsigned uid);
 void	qw_pool_free(struct qw_pool *);
+/* qw_pool_drop: errno ENOSPC or EDQUOT (the file system full): the
+ * pool's retired files unlinked (its drop, or every tmp/re.*), for a
+ * writer to try once more when some were.  How many; errno kept; 0 for
+ * a NULL pool or another errno.  qw's own creates and writes call it. */
+size_t	qw_pool_drop(struct qw_pool *, int qdirfd);
 int	qw_write(struct qw *, const void *, size_t);
 /* qw_commit: fsync, rename to mess/ID, write todo/ID with env (size set
  * from what was written), fsync the directories, poke lock/trigger.

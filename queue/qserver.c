@@ -94,24 +94,21 @@ qsrv_init(struct qsrv *q, int dirfd, int lfd)
 	q->trig = -1;
 }
 
-/* reply - queue one answer record: a type and a string */
+/* reply - queue one answer record: a type, a string and, when status is
+ * not NULL, a second string, the RFC 3463 status code of a Z or X */
 static void
-reply(struct qsess *s, char type, const char *str, size_t n)
+reply(struct qsess *s, char type, const char *str, const char *status)
 {
 	size_t start = s->out.len;
 
 	if (pk_begin(&s->out) == -1 || pk_u8(&s->out, (uint8_t)type) == -1 ||
-	    pk_str(&s->out, str, n) == -1 || pk_finish(&s->out, start) == -1) {
+	    pk_cstr(&s->out, str) == -1 ||
+	    (status != NULL && pk_cstr(&s->out, status) == -1) ||
+	    pk_finish(&s->out, start) == -1) {
 		/* a client that reads nothing while we answer: drop it */
 		s->out.len = start;
 		s->st = QS_DEAD;
 	}
-}
-
-static void
-replys(struct qsess *s, char type, const char *str)
-{
-	reply(s, type, str, strlen(str));
 }
 
 /* fail - Z (temporary) or X (permanent): the reason, then its RFC 3463
@@ -119,14 +116,7 @@ replys(struct qsess *s, char type, const char *str)
 static void
 fail(struct qsess *s, char type, const char *status, const char *text)
 {
-	size_t start = s->out.len;
-
-	if (pk_begin(&s->out) == -1 || pk_u8(&s->out, (uint8_t)type) == -1 ||
-	    pk_cstr(&s->out, text) == -1 || pk_cstr(&s->out, status) == -1 ||
-	    pk_finish(&s->out, start) == -1) {
-		s->out.len = start;
-		s->st = QS_DEAD;
-	}
+	reply(s, type, text, status);
 }
 
 /* tempfail - Z for a failed step: 4.3.1 when the file system is full
@@ -169,7 +159,7 @@ qsrv_add(struct qsrv *q, int rfd, int wfd, const char *peer)
 	env_init(&s->env);
 	s->last = time(NULL);
 	snprintf(s->peer, sizeof s->peer, "%s", peer);
-	replys(s, 'V', QS_GREETING);
+	reply(s, 'V', QS_GREETING, NULL);
 	q->s[q->n++] = s;
 	return 0;
 }
@@ -256,7 +246,7 @@ on_msg(struct qsrv *q, struct qsess *s, struct cur *c)
 	s->open = 1;
 	s->size = 0;
 	s->st = QS_MSG;
-	replys(s, 'I', s->qw.id);
+	reply(s, 'I', s->qw.id, NULL);
 }
 
 /* D: bytes of the message, counted against the limit */
@@ -406,7 +396,7 @@ on_flush(struct qsrv *q, struct qsess *s, struct cur *c)
 	log_kv("flush", "peer", s->peer, "domain", n ? "(given)" : "(all)",
 	    "result", r == 0 ? "ok" : "not delivered", NULL);
 	if (r == 0)
-		replys(s, 'K', "");
+		reply(s, 'K', "", NULL);
 	else
 		fail(s, 'Z', "4.3.0", "queue: the queue manager is not "
 		    "reading");
@@ -565,7 +555,7 @@ answer(struct qsrv *q, struct qsess *s)
 	if (s->qw.made == (QW_MESS | QW_TODO)) {
 		q->committed++;
 		log_queued(s);
-		replys(s, 'K', s->qw.id);
+		reply(s, 'K', s->qw.id, NULL);
 	} else {
 		log_fail(s, "tempfail", s->qw.op, s->qw.err);
 		tempfail(s, s->qw.op ? s->qw.op : "commit", s->qw.err);

@@ -33,6 +33,7 @@
 #include "conf.h"
 #include "env.h"
 #include "exitcode.h"
+#include "fsprobe.h"
 #include "log.h"
 #include "qinit.h"
 #include "qsbx.h"
@@ -290,7 +291,7 @@ serve(const struct conf *c, const struct opts *o, const char *dir)
 	uint8_t boot[SEAL_BOOT];
 	char peer[32];
 	uid_t uid;
-	int dirfd, lfd = -1;
+	int dirfd, lfd = -1, reuse;
 
 	dirfd = open_queue(dir);
 	if (o->service) {
@@ -314,17 +315,19 @@ serve(const struct conf *c, const struct opts *o, const char *dir)
 	/* set-uid: the caller's real uid, before the drop makes it ours */
 	q.local = o->setuid_mode;
 	q.invoker = getuid();
+	/* auto asks the file system (fsprobe.h): before the sandbox */
+	reuse = o->service && fs_queue_reuse(c, dirfd);
 	uid = queue_sandbox(c, dirfd, lfd, o->setuid_mode);
 	/* the service writes retired files again (qwrite.h); the files it
 	 * accepts are its own uid's, taken after the drop */
-	if (o->service && conf_bool(c, "queue_reuse", 0) &&
-	    qw_pool_init(&pool, (unsigned)uid) == 0)
+	if (reuse && qw_pool_init(&pool, (unsigned)uid) == 0)
 		q.pool = &pool;
 	if (o->service && q.sync == QW_SYNC_FILE && qw_keep_dirs(dirfd) == -1)
 		log_kv("warning", "op", "open mess/ and todo/", "err",
 		    strerror(errno), NULL);
 	if (o->service)
-		log_kv("start", "queue", dir, "socket", SOCK_NAME, NULL);
+		log_kv("start", "queue", dir, "socket", SOCK_NAME, "reuse",
+		    q.pool != NULL ? "yes" : "no", NULL);
 	else if (qsrv_add(&q, 0, 1, peer) == -1)
 		die_temp("client", NULL);
 	if (qsrv_run(&q) == -1)

@@ -51,9 +51,9 @@ tmp_name(char *p, size_t sz, const char *dir, const char *id)
 	return 0;
 }
 
-/* fs_write_tmp - b as tmp/DIR.ID (not synced: the caller syncs a batch) */
-int
-fs_write_tmp(int qfd, const char *dir, const char *id, const struct buf *b)
+/* write_tmp - b as tmp/DIR.ID, not synced */
+static int
+write_tmp(int qfd, const char *dir, const char *id, const struct buf *b)
 {
 	char tmp[128];
 	int fd, e;
@@ -72,6 +72,19 @@ fs_write_tmp(int qfd, const char *dir, const char *id, const struct buf *b)
 		return errno = e, -1;
 	}
 	return close(fd);
+}
+
+/* fs_write_tmp - b as tmp/DIR.ID (not synced: the caller syncs a
+ * batch); full: pl's retired files' space back, then once more */
+int
+fs_write_tmp(int qfd, const char *dir, const char *id, const struct buf *b,
+    struct qw_pool *pl)
+{
+	int r = write_tmp(qfd, dir, id, b);
+
+	if (r == -1 && qw_pool_drop(pl, qfd) > 0)
+		r = write_tmp(qfd, dir, id, b);
+	return r;
 }
 
 /* fs_publish - rename tmp/DIR.ID to DIR/ID (replacing it) */
@@ -219,9 +232,8 @@ fs_advise(int qfd, const char *dir, const char *id, const struct rcpt *rc)
 	return r;
 }
 
-/* fs_append - one record to dir/id, durable when this returns 0 */
-int
-fs_append(int qfd, const char *dir, const char *id, const struct buf *b)
+static int
+append(int qfd, const char *dir, const char *id, const struct buf *b)
 {
 	char p[128];
 	int fd, made = 0, r;
@@ -240,6 +252,20 @@ fs_append(int qfd, const char *dir, const char *id, const struct buf *b)
 	close(fd);
 	if (r == 0 && made)
 		r = fs_sync_dir(qfd, dir);
+	return r;
+}
+
+/* fs_append - one record to dir/id, durable when this returns 0; full:
+ * pl's retired files' space back for the next try (not this one: an
+ * append cut short may have left part of the record) */
+int
+fs_append(int qfd, const char *dir, const char *id, const struct buf *b,
+    struct qw_pool *pl)
+{
+	int r = append(qfd, dir, id, b);
+
+	if (r == -1)
+		(void)qw_pool_drop(pl, qfd);
 	return r;
 }
 
@@ -270,11 +296,8 @@ fs_unlink(int qfd, const char *dir, const char *id)
 	return 0;
 }
 
-/* fs_write_pooled - b written again into tmp/NAME, a file of send's own
- * (one link, a plain file, uid): 0, or -1 (the caller makes a new file;
- * tmp/NAME is gone) */
-int
-fs_write_pooled(int qfd, const char *name, unsigned uid, const struct buf *b)
+static int
+write_pooled(int qfd, const char *name, unsigned uid, const struct buf *b)
 {
 	struct stat st;
 	char p[128];
@@ -307,6 +330,21 @@ fs_write_pooled(int qfd, const char *name, unsigned uid, const struct buf *b)
 		(void)unlinkat(qfd, p, 0);
 		errno = e;
 	}
+	return r;
+}
+
+/* fs_write_pooled - b written again into tmp/NAME, a file of send's own
+ * (one link, a plain file, uid): 0, or -1 (the caller makes a new file;
+ * tmp/NAME is gone, and when the file system is full every retired file
+ * of pl with it, for the new file's space) */
+int
+fs_write_pooled(int qfd, const char *name, unsigned uid, const struct buf *b,
+    struct qw_pool *pl)
+{
+	int r = write_pooled(qfd, name, uid, b);
+
+	if (r == -1)
+		(void)qw_pool_drop(pl, qfd);
 	return r;
 }
 

@@ -347,17 +347,13 @@ add_report(struct send *s, struct live *l, const struct rcpt *r,
 	int rv;
 
 	rv = br_encode(&b, &br) == 0 &&
-	    fs_append(s->qfd, "bounce", l->m->id, &b) == 0 ? 0 : -1;
+	    fs_append(s->qfd, "bounce", l->m->id, &b, &s->pool) == 0 ? 0 : -1;
 	buf_free(&b);
 	if (rv == 0)
 		l->bounce = 1;
-	else {
-		/* full: the retired files' space back for the next try
-		 * (not this one: the append may have left part of it) */
-		(void)send_pool_drop(s);
+	else
 		log_kv("warn", "id", l->m->id, "op", "write bounce", "err",
 		    strerror(errno), NULL);
-	}
 	return rv;
 }
 
@@ -1064,10 +1060,11 @@ commit_report(struct send *s, struct live *l, const char *to,
 	int rv = -1;
 
 	env_init(&e);
-	if (qw_begin(&q, s->qfd) == -1) {
-		(void)send_pool_drop(s);
+	/* send's pool: none of the queue's files, but a create or write
+	 * that finds the file system full gives send's retired files'
+	 * space back and tries once more */
+	if (qw_begin_pool(&q, s->qfd, &s->pool) == -1)
 		return -1;
-	}
 	bc.msgfd = open_mess(s, l->m->id);
 	if (env_set(&e.sender, "") == 0 && env_set(&e.envid, "") == 0 &&
 	    env_set(&e.auth, "") == 0 && env_set(&e.client, "") == 0 &&
@@ -1085,12 +1082,6 @@ commit_report(struct send *s, struct live *l, const char *to,
 	if (bc.msgfd >= 0)
 		close(bc.msgfd);
 	env_free(&e);
-	/* full: the retired files' space back for the next try (not
-	 * now: a commit that failed in its barrier may still be sent) */
-	if (rv == -1 && q.err != 0) {
-		errno = q.err;
-		(void)send_pool_drop(s);
-	}
 	return rv;
 }
 
@@ -1722,9 +1713,8 @@ send_recover(struct send *s)
 	    fs_sync_dir(s->qfd, "todo") == -1 ||
 	    fs_sync_dir(s->qfd, "mess") == -1)
 		die_temp(s->c.syncfs ? "syncfs" : "fsync", NULL);
-	s->nre = 0;
 	scan(s, "tmp", rec_pool, 0);
-	send_pool_started(s);
+	hand_over(s);		/* the rm.* the listing found */
 	scan(s, "info", rec_info, 0);
 	scan(s, "todo", rec_todo, 0);
 	s->todo = 1;

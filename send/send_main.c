@@ -21,6 +21,7 @@
 
 #include "conf.h"
 #include "exitcode.h"
+#include "fsprobe.h"
 #include "log.h"
 #include "sbx.h"
 #include "qwrite.h"
@@ -128,7 +129,6 @@ settings(struct send *s, const struct conf *cf)
 	c->resolve_ttl = conf_secs(cf, "resolve_cache", 300);
 	c->sweep_delay = conf_secs(cf, "orphan_sweep_delay", 30);
 	c->stats_interval = conf_secs(cf, "metrics_interval", 30);
-	c->reuse = conf_bool(cf, "queue_reuse", 0);
 	c->syncfs = sync_mode(cf);
 	c->conc_local = (unsigned)conf_num(cf, "concurrency_local", 10, 1,
 	    1000);
@@ -242,7 +242,9 @@ main(int argc, char *argv[])
 	memset(&cf, 0, sizeof cf);
 	conf_load(&cf, cpath);
 	settings(&s, &cf);
+	send_pool_init(&s);
 	open_all(&s);
+	s.c.reuse = fs_queue_reuse(&cf, s.qfd);
 	srs_open(&s, &cf);
 	signals();
 	tzset();

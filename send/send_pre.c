@@ -492,23 +492,19 @@ write_one(struct send *s, const char *id, const struct env *e,
 	int w = 0;
 
 	if (o->nbnc > 0 && (w |= W_BNC, fs_write_tmp(s->qfd, "bounce", id,
-	    &o->bnc) == -1) && (send_pool_drop(s) == 0 ||
-	    fs_write_tmp(s->qfd, "bounce", id, &o->bnc) == -1))
+	    &o->bnc, &s->pool) == -1))
 		return -1;
 	if (info_encode(img, e, o->rcs.p, o->rcs.len) == -1)
 		return -1;
+	/* full: every retired file goes (the one that failed too, and
+	 * nipool is 0), then a new file in their space */
 	while (s->nipool > 0) {
 		memcpy(src, s->ipool[--s->nipool], POOL_NAME);
-		if (fs_write_pooled(s->qfd, src, s->uid, img) == 0)
+		if (fs_write_pooled(s->qfd, src, s->uid, img, &s->pool) == 0)
 			return w;
-		/* full: every retired file goes (this one too), then a
-		 * new file in their space */
-		(void)send_pool_drop(s);
 	}
 	snprintf(src, POOL_NAME, "info.%s", id);
-	if (fs_write_tmp(s->qfd, "info", id, img) == -1 &&
-	    (send_pool_drop(s) == 0 || fs_write_tmp(s->qfd, "info", id,
-	    img) == -1))
+	if (fs_write_tmp(s->qfd, "info", id, img, &s->pool) == -1)
 		return -1;
 	return w;
 }
@@ -604,7 +600,7 @@ hold_new(struct send *s, const char *id)
 	int r;
 
 	r = buf_fmt(&b, "quarantined at arrival (smtpd's log: id=%s)\n",
-	    id) == -1 || fs_write_tmp(s->qfd, "hold", id, &b) == -1 ||
+	    id) == -1 || fs_write_tmp(s->qfd, "hold", id, &b, NULL) == -1 ||
 	    fs_publish(s->qfd, "hold", id) == -1 ||
 	    fs_sync_dir(s->qfd, "hold") == -1 ? -1 : 0;
 	buf_free(&b);
@@ -821,28 +817,21 @@ send_retire_info(struct send *s, const char *id)
 	}
 }
 
-/* count_re - how many tmp/re.* there are now, or QW_POOL_KEEP when
- * tmp/ cannot be listed (then nothing more is handed over) */
+/* list_re - tmp/re.* listed, the first keep kept and the rest
+ * unlinked; s->nre is then how many are left (only send makes them), or
+ * QW_POOL_KEEP when tmp/ cannot be listed (then nothing more is handed
+ * over).  How many were unlinked. */
 static size_t
-count_re(struct send *s)
+list_re(struct send *s, size_t keep)
 {
-	struct dirent *d;
-	size_t n = 0;
-	DIR *dp;
-	int fd;
+	struct qw_re r;
 
-	if ((fd = openat(s->qfd, "tmp", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		return QW_POOL_KEEP;
-	if ((dp = fdopendir(fd)) == NULL) {
-		close(fd);
-		return QW_POOL_KEEP;
+	if (qw_re_walk(s->qfd, keep, NULL, NULL, &r) == -1) {
+		s->nre = QW_POOL_KEEP;
+		return 0;
 	}
-	while ((d = readdir(dp)) != NULL)
-		if (strncmp(d->d_name, "re.", 3) == 0)
-			n++;
-	closedir(dp);
-	return n;
+	s->nre = r.left;
+	return r.gone;
 }
 
 /* hand_over - the queue's retired files (tmp/rm.NAME), their removal
@@ -853,7 +842,7 @@ count_re(struct send *s)
  * is listed again only when that bound would pass the cap.  (The queue
  * trims past the cap only when it lists tmp/, which it does only when
  * mail comes in: after a burst nothing else would.) */
-static void
+void
 hand_over(struct send *s)
 {
 	char a[128], b[128];
@@ -861,7 +850,7 @@ hand_over(struct send *s)
 	if (s->nretired == 0)
 		return;
 	if (s->nre + s->nretired > QW_POOL_KEEP)
-		s->nre = count_re(s);
+		(void)list_re(s, SIZE_MAX);
 	for (size_t i = 0; i < s->nretired; i++) {
 		snprintf(a, sizeof a, "tmp/rm.%s", s->retired[i]);
 		snprintf(b, sizeof b, "tmp/re.%s", s->retired[i]);
@@ -872,14 +861,6 @@ hand_over(struct send *s)
 			(void)unlinkat(s->qfd, a, 0);
 	}
 	s->nretired = 0;
-}
-
-/* send_pool_started - the start's listing of tmp/ is over: the rm.* it
- * found handed over, within the cap */
-void
-send_pool_started(struct send *s)
-{
-	hand_over(s);
 }
 
 /* unlink_names - tmp/PREFIXNAME of each of the n names unlinked; how
@@ -898,50 +879,31 @@ unlink_names(struct send *s, const char *prefix, char (*v)[POOL_NAME],
 	return k;
 }
 
-/* send_pool_drop - the file system is full (errno ENOSPC or EDQUOT):
- * every retired file unlinked, its blocks free again: send's own fs.*
- * by the names it holds or waits to hold (not by a listing: a split of
- * this batch may have written one it took, not yet published), the
- * queue's still waiting for a barrier (rm.*) and those handed over
- * (every tmp/re.*, which the queue gives back itself only when a write
- * of its own finds the disk full).  An unlink of one is what
- * queue_reuse no does at once: the removal it stands for is made
- * durable by the same barrier.  How many were unlinked; errno as it
- * was. */
-size_t
-send_pool_drop(struct send *s)
+/* pool_drop - s->pool's drop, for qw_pool_drop (errno ENOSPC or
+ * EDQUOT: the file system full): every retired file unlinked, its
+ * blocks free again: send's own fs.* by the names it holds or waits to
+ * hold (not by a listing: a split of this batch may have written one it
+ * took, not yet published), the queue's still waiting for a barrier
+ * (rm.*) and those handed over (every tmp/re.*, which the queue gives
+ * back itself only when a write of its own finds the disk full).  An
+ * unlink of one is what queue_reuse no does at once: the removal it
+ * stands for is made durable by the same barrier.  How many were
+ * unlinked; errno as it was. */
+static size_t
+pool_drop(void *ctx)
 {
-	struct dirent *d;
+	struct send *s = ctx;
 	struct logln l;
 	size_t n;
-	char p[300];
-	int e = errno, fd;
-	DIR *dp;
+	int e = errno;
 
-	if (!s->c.reuse || (e != ENOSPC && e != EDQUOT))
+	if (!s->c.reuse)
 		return 0;
 	n = unlink_names(s, "", s->ipool, s->nipool) +
 	    unlink_names(s, "", s->ipend, s->nipend) +
-	    unlink_names(s, "rm.", s->retired, s->nretired);
+	    unlink_names(s, "rm.", s->retired, s->nretired) +
+	    list_re(s, 0);
 	s->nipool = s->nipend = s->nretired = 0;
-	if ((fd = openat(s->qfd, "tmp", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) != -1 && (dp = fdopendir(fd)) == NULL)
-		close(fd);
-	else if (fd != -1) {
-		size_t left = 0;
-
-		while ((d = readdir(dp)) != NULL) {
-			if (strncmp(d->d_name, "re.", 3) != 0)
-				continue;
-			if (fs_path(p, sizeof p, "tmp", d->d_name) == 0 &&
-			    unlinkat(s->qfd, p, 0) == 0)
-				n++;
-			else
-				left++;
-		}
-		closedir(dp);
-		s->nre = left;		/* only send makes them */
-	}
 	if (n > 0) {
 		log_start(&l, "warn");
 		log_s(&l, "op", "full");
@@ -952,10 +914,19 @@ send_pool_drop(struct send *s)
 	return n;
 }
 
+/* send_pool_init - s->pool, for the writers (send_fs.c, and qw's for
+ * the reports): no files of its own, only pool_drop */
+void
+send_pool_init(struct send *s)
+{
+	memset(&s->pool, 0, sizeof s->pool);
+	s->pool.drop = pool_drop;
+	s->pool.ctx = s;
+}
+
 /* send_pool_start - a file found in tmp/ at start (after the start's barrier):
- * rm.NAME is handed to the queue once the listing is over
- * (send_pool_started: by then every re.* was counted), fs.ID kept for
- * the splits; with
+ * rm.NAME is handed to the queue once the listing is over (hand_over:
+ * by then every re.* was counted), fs.ID kept for the splits; with
  * queue_reuse off, every retired file goes.  info.ID and bounce.ID are
  * splits an earlier send wrote and never published (it was stopped
  * between the two): todo/ID is still there and is split again, so they

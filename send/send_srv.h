@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "env.h"
 #include "job.h"
+#include "qwrite.h"
 #include "seal.h"
 #include "sign.h"
 #include "srs.h"
@@ -179,11 +180,14 @@ struct send {
 	time_t		 boot_at;	/* when this boot began (unix time) */
 	char		(*retired)[POOL_NAME];	/* tmp/rm.NAME, for queue */
 	size_t		 nretired, retcap;
-	size_t		 nre;		/* tmp/re.* at most (hand_over) */
+	size_t		 nre;		/* tmp/re.* at most (hand_over):
+					 * counted by the start's listing,
+					 * then set only by list_re */
 	char		(*ipend)[POOL_NAME];	/* tmp/fs.ID, not yet durable */
 	size_t		 nipend, ipcap;
 	char		(*ipool)[POOL_NAME];	/* tmp/fs.ID to write again */
 	size_t		 nipool, ipoolcap;
+	struct qw_pool	 pool;		/* for the writers: send's drop */
 	uint64_t	 sweep_at;	/* when to look for orphans, or 0 */
 	uint64_t	 stats_at;	/* when to write lock/send.stats */
 	int		 stats_known;	/* the arrivals of the messages
@@ -203,10 +207,13 @@ enum {
 
 extern volatile sig_atomic_t send_sighup, send_sigalrm, send_sigterm;
 
-/* send_fs.c: crash-safe files relative to the queue directory */
+/* send_fs.c: crash-safe files relative to the queue directory; a
+ * writer given a pool (send's, s->pool) that finds the file system full
+ * gives its retired files' space back (qw_pool_drop), and fs_write_tmp
+ * then writes once more */
 int	fs_path(char *, size_t, const char *dir, const char *id);
 int	fs_write_tmp(int qfd, const char *dir, const char *id,
-	    const struct buf *);
+	    const struct buf *, struct qw_pool *);
 int	fs_publish(int qfd, const char *dir, const char *id);
 int	fs_sync_dir(int qfd, const char *dir);
 int	fs_sync_files(int qfd, char (*paths)[POOL_NAME], size_t n,
@@ -217,11 +224,11 @@ int	fs_mark(int qfd, const char *dir, const char *id, off_t off,
 int	fs_advise(int qfd, const char *dir, const char *id,
 	    const struct rcpt *);
 int	fs_append(int qfd, const char *dir, const char *id,
-	    const struct buf *);
+	    const struct buf *, struct qw_pool *);
 int	fs_exists(int qfd, const char *dir, const char *id);
 int	fs_unlink(int qfd, const char *dir, const char *id);
 int	fs_write_pooled(int qfd, const char *name, unsigned uid,
-	    const struct buf *);
+	    const struct buf *, struct qw_pool *);
 int	fs_publish_from(int qfd, const char *name, const char *dir,
 	    const char *id);
 int	fs_retire(int qfd, const char *dir, const char *id,
@@ -235,8 +242,8 @@ void	send_retire(struct send *, const char *dir, const char *id);
 void	send_committed(struct send *, const char *id, size_t n);
 void	send_retire_info(struct send *, const char *id);
 void	send_pool_start(struct send *, const char *name);
-void	send_pool_started(struct send *);
-size_t	send_pool_drop(struct send *);
+void	hand_over(struct send *);
+void	send_pool_init(struct send *);
 uint64_t send_mono_ms(void);
 int	tables_open(struct tables *, const char *dir);
 void	tables_close(struct tables *);

@@ -103,8 +103,9 @@ def start_holders(inst, skip=()):
 
 @pytest.mark.parametrize("reuse", ["no", "yes"])
 def test_queue_fs_full(installed, reuse):
-    """Once as installed (queue_reuse no, the default), once with
-    queue_reuse yes: then finished messages' files stay in tmp/ (re.*)
+    """Once as installed (queue_reuse auto, the default: no on this
+    tmpfs), once with queue_reuse yes: then finished messages' files
+    stay in tmp/ (re.*)
     and the queue must give their space back when the disk is full."""
     inst = installed
     pre = f"qfull{reuse}"      # this run's messages, not the other's

@@ -682,7 +682,7 @@ def test_idle_client_dropped(tmp_path, procs):
 
 
 def reuse_on(conf):
-    """queue_reuse yes (the default is no) in conf"""
+    """queue_reuse yes (the default is auto: test_reuse_auto) in conf"""
     with open(conf, "a") as f:
         f.write("queue_reuse yes\n")
 
@@ -768,3 +768,46 @@ def test_too_many_retired_files(conf, procs):
     left = [n for n in listing(conf, "tmp") if n.startswith("re.")]
     # at most 128 kept when listed, and 6 of those written again
     assert len(left) <= 128 - 6, len(left)
+
+
+@pytest.mark.parametrize("mkfs,setting,reused", [
+    (["-O", "^has_journal"], None, True),    # auto: ext4 without a journal
+    ([], None, False),                       # auto: journaled ext4
+    (["-O", "^has_journal"], "no", False),   # no wins over the probe
+    ([], "yes", True),                       # yes wins over the probe
+])
+def test_reuse_auto(tmp_path, procs, mkfs, setting, reused):
+    """queue_reuse auto (the default) reuses retired files on an ext4
+    without a journal, where each new file costs a scan of the recently
+    deleted ones, and not on a journaled one, where reuse costs flushes
+    (sandmail.conf(5)).  Each case is a loop-mounted ext4 of its own with
+    the queue on it: a planted retired file (tmp/re.m.*) is the next
+    message's mess/ID exactly when reuse is on."""
+    if os.geteuid() != 0:
+        pytest.skip("mounts a loop file system: needs root")
+    img, mnt = tmp_path / "fs.img", tmp_path / "fs"
+    with open(img, "wb") as f:
+        f.truncate(64 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", *mkfs, str(img)], check=True)
+    mnt.mkdir()
+    subprocess.run(["mount", "-o", "loop", str(img), str(mnt)], check=True)
+    try:
+        kw = {"queue_reuse": setting} if setting else {}
+        c = write_conf(mnt, max_message_size="100k", **kw)
+        qinit(c)
+        p = os.path.join(queue_dir(c), "tmp", "re.m.planted")
+        with open(p, "wb") as f:
+            f.write(b"old\n")
+        os.chown(p, 65534, 65534)
+        ino = os.stat(p).st_ino
+        start_service(procs, c)
+        cl = QClient.connect(c)
+        t, qid = cl.message(b"Subject: x\n\nbody\n")
+        cl.close()
+        assert t == b"K", qid
+        check_consistent(c, [qid.decode()])
+        got = os.stat(os.path.join(queue_dir(c), "mess", qid.decode()))
+        assert (got.st_ino == ino) == reused, (got.st_ino, ino)
+    finally:
+        procs.stop_all()
+        subprocess.run(["umount", "-l", str(mnt)])

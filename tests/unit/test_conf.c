@@ -1,5 +1,6 @@
 /* test_conf: sandmail.conf's reader: file:line errors, getters, units. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include "confkeys.h"
 #include "env.h"
 #include "exitcode.h"
+#include "fsprobe.h"
 
 /* A row: text (n bytes; 0 means strlen) and the error, or NULL. */
 static const struct {
@@ -614,6 +616,30 @@ test_list_has(void **state)
 	assert_true(conf_list_has("ab", "abc", 2));
 }
 
+/* fs_reuse_wanted: queue_reuse's words; auto on a file system that is
+ * not ext4 (a tmpfs, /dev/shm) is no; an unknown word is -1 */
+static void
+test_reuse_words(void **state)
+{
+	const char *yes[] = { "yes", "true", "on", "1" };
+	const char *no[] = { "no", "false", "off", "0" };
+	const char *bad[] = { "", "Yes", "auto ", "2", "maybe" };
+	int fd = open("/dev/shm", O_RDONLY | O_DIRECTORY);
+
+	(void)state;
+	assert_true(fd >= 0);
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(fs_reuse_wanted(yes[i], fd), 1);
+		assert_int_equal(fs_reuse_wanted(no[i], fd), 0);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(fs_reuse_wanted(bad[i], fd), -1);
+	assert_int_equal(fs_reuse_wanted("auto", fd), 0);
+	assert_int_equal(fs_unjournaled_ext4(fd), 0);
+	assert_int_equal(fs_unjournaled_ext4(-1), 0);
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -630,6 +656,7 @@ main(void)
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_list_has),
+		cmocka_unit_test(test_reuse_words),
 	};
 
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);

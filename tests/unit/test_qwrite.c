@@ -570,6 +570,84 @@ test_layout(void **state)
 	assert_true(S_ISFIFO(st.st_mode));
 }
 
+static void
+seen(void *ctx, const char *name)
+{
+	(void)name;
+	++*(int *)ctx;
+}
+
+/* qw_re_walk: only tmp/re.?*; the first keep to fn, the rest unlinked */
+static void
+test_re_walk(void **state)
+{
+	static const char *names[] = { "re.m.a", "re.t.b", "re.m.c", "re.",
+	    "rm.m.d", "fs.e" };
+	struct fx *f = *state;
+	struct qw_re r;
+	char p[64];
+	int fd, n = 0;
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		snprintf(p, sizeof p, "tmp/%s", names[i]);
+		fd = openat(f->dfd, p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	assert_int_equal(qw_re_walk(f->dfd, SIZE_MAX, NULL, NULL, &r), 0);
+	assert_int_equal(r.gone, 0);
+	assert_int_equal(r.left, 3);
+	assert_int_equal(qw_re_walk(f->dfd, 1, seen, &n, &r), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(r.gone, 2);
+	assert_int_equal(r.left, 1);
+	assert_int_equal(qw_re_walk(f->dfd, 0, seen, &n, &r), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(r.gone, 1);
+	assert_int_equal(r.left, 0);
+	assert_int_equal(count(f, "tmp"), 3);
+	assert_int_equal(qw_re_walk(-1, 0, NULL, NULL, &r), -1);
+}
+
+static size_t
+drop_hook(void *ctx)
+{
+	return ++*(size_t *)ctx;
+}
+
+/* a pool with its own drop (send's): none of tmp/re.* taken, and only
+ * a full file system calls the drop, errno kept */
+static void
+test_pool_drop_hook(void **state)
+{
+	struct fx *f = *state;
+	struct qw_pool pl = { 0 };
+	struct qw q;
+	size_t calls = 0;
+	int fd;
+
+	pl.drop = drop_hook;
+	pl.ctx = &calls;
+	fd = openat(f->dfd, "tmp/re.m.OLD", O_WRONLY | O_CREAT | O_EXCL,
+	    0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(qw_begin_pool(&q, f->dfd, &pl), 0);
+	assert_int_equal(pl.reused, 0);
+	assert_int_equal(count(f, "tmp"), 1);
+	qw_abort(&q);
+	errno = EIO;
+	assert_int_equal(qw_pool_drop(&pl, f->dfd), 0);
+	errno = ENOSPC;
+	assert_int_equal(qw_pool_drop(&pl, f->dfd), 1);
+	assert_int_equal(errno, ENOSPC);
+	errno = EDQUOT;
+	assert_int_equal(qw_pool_drop(&pl, f->dfd), 2);
+	assert_int_equal(pl.dropped, 3);
+	assert_int_equal(qw_pool_drop(NULL, f->dfd), 0);
+	assert_int_equal(count(f, "tmp"), 1);
+}
+
 int
 main(void)
 {
@@ -602,6 +680,9 @@ main(void)
 		cmocka_unit_test(test_ids),
 		cmocka_unit_test_setup_teardown(test_trigger, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_re_walk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_drop_hook, setup,
+		    teardown),
 	};
 
 	if (sodium_init() < 0)
