@@ -1,16 +1,16 @@
 /* fsprobe: see fsprobe.h.
  *
- * ext4 keeps no list of "unjournaled" in statfs(2); its sysfs directory
- * (/sys/fs/ext4/DEV/) names the journal's thread in journal_task, and
+ * statfs(2) does not say whether a file system has a journal; its sysfs
+ * directory does.  XFS always logs (/sys/fs/xfs/DEV/log exists); ext4
+ * names its journal's thread in /sys/fs/ext4/DEV/journal_task, and
  * "<none>" when there is no journal.  DEV is the block device's kernel
- * name, found from st_dev through /sys/dev/block/MAJ:MIN, a link whose
- * last component is that name (vda, vda1, loop0, dm-0). */
+ * name (vda, vda1, loop0, dm-0), found from st_dev.  A file system with
+ * no block device (tmpfs, overlay, btrfs's anonymous st_dev) has no
+ * /sys/dev/block entry: FS_UNKNOWN. */
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,42 +20,57 @@
 #include "fsprobe.h"
 #include "log.h"
 
-#define EXT4_MAGIC	0xEF53	/* ext2, ext3 and ext4 share it */
+/* sysread - the first bytes of a small sysfs file, NUL-ended; -1 */
+static ssize_t
+sysread(const char *path, char *b, size_t n)
+{
+	ssize_t r;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	r = read(fd, b, n - 1);
+	close(fd);
+	if (r >= 0)
+		b[r] = '\0';
+	return r;
+}
+
+enum fs_journal
+fs_journal(int fd)
+{
+	char p[128], b[256], *dev, *end;
+	struct stat st;
+	int n;
+
+	if (fstat(fd, &st) == -1)
+		return FS_UNKNOWN;
+	n = snprintf(p, sizeof p, "/sys/dev/block/%u:%u/uevent",
+	    major(st.st_dev), minor(st.st_dev));
+	if (n < 0 || (size_t)n >= sizeof p || sysread(p, b, sizeof b) <= 0 ||
+	    (dev = strstr(b, "DEVNAME=")) == NULL)
+		return FS_UNKNOWN;
+	dev += sizeof "DEVNAME=" - 1;
+	if ((end = strchr(dev, '\n')) != NULL)
+		*end = '\0';
+	if (*dev == '\0' || strchr(dev, '/') != NULL ||
+	    strcmp(dev, "..") == 0)
+		return FS_UNKNOWN;
+	n = snprintf(p, sizeof p, "/sys/fs/xfs/%s/log", dev);
+	if (n > 0 && (size_t)n < sizeof p && access(p, F_OK) == 0)
+		return FS_JOURNALED;
+	n = snprintf(p, sizeof p, "/sys/fs/ext4/%s/journal_task", dev);
+	if (n < 0 || (size_t)n >= sizeof p || sysread(p, b, sizeof b) <= 0)
+		return FS_UNKNOWN;
+	if (strncmp(b, "<none>", 6) == 0)
+		return FS_NOJOURNAL;
+	return b[0] >= '1' && b[0] <= '9' ? FS_JOURNALED : FS_UNKNOWN;
+}
 
 int
 fs_unjournaled_ext4(int fd)
 {
-	struct statfs sf;
-	struct stat st;
-	char path[PATH_MAX], link[PATH_MAX], task[32];
-	const char *dev;
-	ssize_t n;
-	int tfd;
-
-	if (fstatfs(fd, &sf) == -1 || sf.f_type != EXT4_MAGIC ||
-	    fstat(fd, &st) == -1)
-		return 0;
-	snprintf(path, sizeof path, "/sys/dev/block/%u:%u",
-	    major(st.st_dev), minor(st.st_dev));
-	n = readlink(path, link, sizeof link - 1);
-	if (n <= 0)
-		return 0;
-	link[n] = '\0';
-	dev = strrchr(link, '/');
-	dev = dev != NULL ? dev + 1 : link;
-	if (*dev == '\0' || strcmp(dev, "..") == 0 || strcmp(dev, ".") == 0)
-		return 0;
-	if ((size_t)snprintf(path, sizeof path, "/sys/fs/ext4/%s/journal_task",
-	    dev) >= sizeof path)
-		return 0;
-	if ((tfd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return 0;
-	n = read(tfd, task, sizeof task - 1);
-	close(tfd);
-	if (n <= 0)
-		return 0;
-	task[n] = '\0';
-	return strncmp(task, "<none>", 6) == 0;
+	return fs_journal(fd) == FS_NOJOURNAL;
 }
 
 int

@@ -4,9 +4,20 @@
 #ifndef SANDMAIL_FSPROBE_H
 #define SANDMAIL_FSPROBE_H
 
-/* fs_unjournaled_ext4: 1 if fd is on ext4 (or ext2/ext3 through the
- * ext4 driver) mounted without a journal, 0 if not or if it cannot be
- * told (the answer when in doubt is the journaled one) */
+/* fs_journal: what journal the file system of fd has, as its sysfs
+ * directory says (the device's kernel name from
+ * /sys/dev/block/MAJ:MIN/uevent, then /sys/fs/xfs/DEV/log or
+ * /sys/fs/ext4/DEV/journal_task: a pid, or "<none>").  Only fstat, open
+ * and read: it runs inside lspawn's sandbox too. */
+enum fs_journal {
+	FS_UNKNOWN,		/* not ext4 or XFS, or cannot be told */
+	FS_NOJOURNAL,		/* ext4 (or ext2/3 through it), no journal */
+	FS_JOURNALED,		/* XFS, or ext4 with a journal */
+};
+enum fs_journal fs_journal(int fd);
+
+/* fs_unjournaled_ext4: fs_journal(fd) == FS_NOJOURNAL; each caller picks
+ * the safe side for FS_UNKNOWN itself */
 int	fs_unjournaled_ext4(int fd);
 
 struct conf;

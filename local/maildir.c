@@ -6,9 +6,9 @@
 #include <string.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "fsprobe.h"
 #include "maildir.h"
 
 /* maildir_host - the host part of a name, '/' and ':' escaped */
@@ -115,55 +115,13 @@ folder(int dir, const char *path)
 	close(parent);
 }
 
-/* sysread - the first bytes of a small sysfs file, NUL-ended; -1 */
-static ssize_t
-sysread(const char *path, char *b, size_t n)
-{
-	ssize_t r;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	r = read(fd, b, n - 1);
-	close(fd);
-	if (r >= 0)
-		b[r] = '\0';
-	return r;
-}
-
-/* maildir_journaled - is fd on XFS or a journaled ext4?  The one-barrier
- * delivery (deliver.c) relies on a journal never committing a name
- * before the data that was written before it: jbd2 writes its commit
- * record, and XFS each log write, with a cache flush first, which makes
- * every write completed earlier durable.  ext4 without a journal writes
- * the directory block in any order with the file's, so it keeps two. */
-int
-maildir_journaled(int fd)
-{
-	char p[128], b[256], *dev, *end;
-	struct stat st;
-	int n;
-
-	if (fstat(fd, &st) == -1)
-		return 0;
-	n = snprintf(p, sizeof p, "/sys/dev/block/%u:%u/uevent",
-	    major(st.st_dev), minor(st.st_dev));
-	if (n < 0 || (size_t)n >= sizeof p || sysread(p, b, sizeof b) <= 0 ||
-	    (dev = strstr(b, "DEVNAME=")) == NULL)
-		return 0;
-	dev += sizeof "DEVNAME=" - 1;
-	if ((end = strchr(dev, '\n')) != NULL)
-		*end = '\0';
-	if (*dev == '\0' || strchr(dev, '/') != NULL)
-		return 0;
-	n = snprintf(p, sizeof p, "/sys/fs/xfs/%s/log", dev);
-	if (n > 0 && (size_t)n < sizeof p && access(p, F_OK) == 0)
-		return 1;
-	n = snprintf(p, sizeof p, "/sys/fs/ext4/%s/journal_task", dev);
-	if (n < 0 || (size_t)n >= sizeof p || sysread(p, b, sizeof b) <= 0)
-		return 0;
-	return b[0] >= '1' && b[0] <= '9';	/* a pid, not "<none>" */
-}
+/* The one-barrier delivery (deliver.c) relies on a journal never
+ * committing a name before the data that was written before it: jbd2
+ * writes its commit record, and XFS each log write, with a cache flush
+ * first, which makes every write completed earlier durable.  ext4
+ * without a journal writes the directory block in any order with the
+ * file's, so it keeps two; so does any file system fs_journal cannot
+ * tell (fsprobe.h). */
 
 /* maildir_open - open (creating as needed) a maildir and its tmp/, new/ */
 int
@@ -196,7 +154,7 @@ maildir_open(struct maildir *m, const char *path)
 	/* XXX: a maildir made just now has its own entry fsynced only by
 	 * the file system's journal; new/ and the file in it are fsynced */
 	close(cur);
-	m->journaled = maildir_journaled(m->new);
+	m->journaled = fs_journal(m->new) == FS_JOURNALED;	/* above */
 	if (made)
 		folder(m->dir, p);
 	if (made && fsync(m->dir) == -1) {

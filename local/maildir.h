@@ -20,7 +20,7 @@ struct maildir {
 	int	dir, tmp, new;		/* O_DIRECTORY descriptors */
 	int	journaled;		/* 1: new/ is on a file system that
 					 * writes a name only in a journal
-					 * commit (maildir_journaled) */
+					 * commit (maildir_open, fsprobe.h) */
 };
 
 /* maildir_host: append host with '/' as \057 and ':' as \072 (and any
@@ -38,9 +38,5 @@ int	maildir_name(struct buf *, unsigned long long sec, unsigned long usec,
  * needed.  0, or -1 with errno. */
 int	maildir_open(struct maildir *, const char *path);
 void	maildir_close(struct maildir *);
-/* maildir_journaled: 1 if the directory fd is on XFS or on an ext4 with a
- * journal (read from /sys/fs/xfs and /sys/fs/ext4/DEV/journal_task),
- * else 0 (no journal, another file system, or not known) */
-int	maildir_journaled(int fd);
 
 #endif
