@@ -6,6 +6,9 @@
 #ifndef SANDMAIL_REMOTE_RSPAWN_H
 #define SANDMAIL_REMOTE_RSPAWN_H
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include "smtp.h"
 
 struct rspawn_cfg {
@@ -39,6 +42,9 @@ void	worker_run(const struct smtp_cfg *, int sock)
 	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)), \
 	SBX_ALLOW(connect), \
 	SBX_ALLOW(getsockopt), \
+	/* TCP_NODELAY (smtp.c, tcp_connect), that level and option only */ \
+	SBX_ALLOW2(setsockopt, SCMP_A1(SCMP_CMP_EQ, IPPROTO_TCP), \
+	    SCMP_A2(SCMP_CMP_EQ, TCP_NODELAY)), \
 	SBX_ALLOW1(sendto, SCMP_A4(SCMP_CMP_EQ, 0)),	/* connected only */ \
 	SBX_ALLOW(recvfrom), \
 	SBX_ALLOW(shutdown), \

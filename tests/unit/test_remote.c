@@ -390,6 +390,31 @@ test_mime_refusals(void **st)
 	buf_free(&o);
 }
 
+/* mime7_has8bit reads eight bytes at a time: each forbidden byte at each
+ * place of a buffer (the words and the tail), at each length */
+static void
+test_has8bit_places(void **st)
+{
+	static const unsigned char bad[] = { 0x80, 0xff, 0xc3, 0x00 };
+	static const char ok[] = { 0x01, 0x7f, 'a', '\n', ' ' };
+	char b[40] = { 0 };
+
+	(void)st;
+	for (size_t n = 0; n <= sizeof b; n++) {
+		for (size_t i = 0; i < n; i++)
+			b[i] = ok[i % sizeof ok];
+		assert_int_equal(mime7_has8bit(b, n), 0);
+		for (size_t at = 0; at < n; at++)
+			for (size_t k = 0; k < sizeof bad; k++) {
+				b[at] = (char)bad[k];
+				assert_int_equal(mime7_has8bit(b, n), 1);
+				/* not found beyond n */
+				assert_int_equal(mime7_has8bit(b, at), 0);
+				b[at] = ok[at % sizeof ok];
+			}
+	}
+}
+
 static void
 test_mime_deep_nesting(void **st)
 {
@@ -860,6 +885,7 @@ main(void)
 		cmocka_unit_test(test_dane_sts_policy),
 		cmocka_unit_test(test_tls_required_no),
 		cmocka_unit_test(test_reply_nul),
+		cmocka_unit_test(test_has8bit_places),
 		cmocka_unit_test(test_reply_limits),
 		cmocka_unit_test(test_ehlo),
 		cmocka_unit_test(test_qp_roundtrip),
