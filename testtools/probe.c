@@ -66,6 +66,7 @@
 #include <grp.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -502,6 +503,23 @@ attack(const char *a)
 		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 			return -1;
 		return connect(fd, (struct sockaddr *)&sa, sizeof sa);
+	}
+	/* a TCP socket's options: rspawn's workers may set TCP_NODELAY and
+	 * nothing else (rspawn.h); "sockopt-nodelay" is the allowed one */
+	if (strncmp(a, "sockopt-", 8) == 0) {
+		int one = 1, level = IPPROTO_TCP, opt;
+
+		if (strcmp(a + 8, "nodelay") == 0)
+			opt = TCP_NODELAY;
+		else if (strcmp(a + 8, "cork") == 0)
+			opt = TCP_CORK;		/* same level, another option */
+		else if (strcmp(a + 8, "mark") == 0)
+			level = SOL_SOCKET, opt = SO_MARK;	/* routing */
+		else
+			return errno = EINVAL, -2;
+		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+			return -1;
+		return setsockopt(fd, level, opt, &one, sizeof one);
 	}
 	if (strcmp(a, "udp") == 0) {
 		if (sockaddr_of(&sa) == -1)

@@ -504,9 +504,15 @@ def test_rspawn_contains_an_attacker(scene, role):
     takes fork's flags only).  TCP to any address is their job (the MX
     hosts of any domain), so the probe's connect reaches the listener."""
     attacks = checked(role, [a for a in ALL if a != "connect"])
-    got = probe(scene, role, attacks + ["connect"])
-    assert_blocked(got, attacks)
+    # a worker sets TCP_NODELAY on its connection (remote/smtp.c) and
+    # may set no other socket option (rspawn forks it under the same
+    # rules, rspawn_sbx.c)
+    sockopt = ["sockopt-cork", "sockopt-mark"]
+    got = probe(scene, role,
+                attacks + sockopt + ["connect", "sockopt-nodelay"])
+    assert_blocked(got, attacks + sockopt)
     assert got["connect"] == "SUCCEEDED"
+    assert got["sockopt-nodelay"] == "SUCCEEDED", got
     assert_untouched(scene)
 
 
