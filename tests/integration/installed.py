@@ -177,6 +177,19 @@ class Installed:
         log = open(self.nslog, "w")
         env = dict(os.environ)
         env.pop("SANDMAIL_CONF", None)
+        if os.path.basename(BUILD) == "build-asan":
+            # No LeakSanitizer under runsv: `sv down` sends TERM, then
+            # CONT.  A daemon that exits at once runs LSan's leak check,
+            # whose tracer attaches with a SIGSTOP and waits for it; a
+            # CONT that comes after the attach discards that pending
+            # SIGSTOP, and tracer and daemon then wait for each other for
+            # ever (seen: an smtpd listener spinning in sched_yield, its
+            # tracer in wait4, no signal pending).  Leaks are still
+            # checked in every other test, which stops daemons with TERM
+            # alone; ASan and UBSan stay on here.
+            opts = env.get("ASAN_OPTIONS", "")
+            env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + \
+                "detect_leaks=0"
         self.ns = subprocess.Popen(
             ["unshare", "-m", "--propagation", "private", sys.executable, NSPY,
              self.scratch, pfile], stdin=subprocess.DEVNULL, stdout=log,
