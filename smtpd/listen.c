@@ -703,7 +703,9 @@ accept_some(const struct smtpd_cfg *cfg, struct tables *tabs, int l,
 	struct timespec pause = { 0, 100 * 1000 * 1000 };
 
 	for (i = 0; i < 64; i++) {
-		fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+		/* non-blocking: the worker writes its replies without a
+		 * poll before each (worker.c, io_write_nb) */
+		fd = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd == -1) {
 			/* out of descriptors: the connection stays queued
 			 * and poll would wake us at once, so breathe */
