@@ -8,20 +8,26 @@
 
 #include "io.h"
 
+/* wait_again - poll fd for ev up to timeout_ms (-1: as long as it
+ * takes); wait_fd - the same, but no wait at all for -1 */
 static int
-wait_fd(int fd, short ev, int timeout_ms)
+wait_again(int fd, short ev, int timeout_ms)
 {
 	struct pollfd p = { .fd = fd, .events = ev };
 	int r;
 
-	if (timeout_ms < 0)
-		return 0;
 	do
 		r = poll(&p, 1, timeout_ms);
 	while (r == -1 && errno == EINTR);
 	if (r == 0)
 		return errno = ETIMEDOUT, -1;
 	return r < 0 ? -1 : 0;
+}
+
+static int
+wait_fd(int fd, short ev, int timeout_ms)
+{
+	return timeout_ms < 0 ? 0 : wait_again(fd, ev, timeout_ms);
 }
 
 /* io_read_fd - the default read op: read(2), with rd's timeout if ctx set */
@@ -33,10 +39,17 @@ io_read_fd(int fd, void *p, size_t n, void *ctx)
 
 	if (timeout != NULL && wait_fd(fd, POLLIN, *timeout) == -1)
 		return -1;
-	do
-		r = read(fd, p, n);
-	while (r == -1 && errno == EINTR);
-	return r;
+	for (;;) {
+		if ((r = read(fd, p, n)) >= 0)
+			return r;
+		if (errno == EINTR)
+			continue;
+		/* a non-blocking descriptor, woken for nothing or read
+		 * without a timeout: wait for it */
+		if (errno != EAGAIN || wait_again(fd, POLLIN,
+		    timeout != NULL ? *timeout : -1) == -1)
+			return -1;
+	}
 }
 
 /* io_write_fd - the default write op: write(2), with wr's timeout */
@@ -54,6 +67,26 @@ io_write_fd(int fd, void *p, size_t n, void *ctx)
 	return r;
 }
 
+/* io_write_nb - the write op for a non-blocking descriptor: write at
+ * once and wait (wr's timeout) only when it would block, so a reply
+ * that fits the socket buffer, nearly every one, costs no poll */
+ssize_t
+io_write_nb(int fd, void *p, size_t n, void *ctx)
+{
+	const int *timeout = ctx;
+	ssize_t r;
+
+	for (;;) {
+		if ((r = write(fd, p, n)) >= 0)
+			return r;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN || wait_again(fd, POLLOUT,
+		    timeout != NULL ? *timeout : -1) == -1)
+			return -1;
+	}
+}
+
 /* io_now_ms - the monotonic clock in ms, the clock of io_dl deadlines */
 long long
 io_now_ms(void)
@@ -65,27 +98,37 @@ io_now_ms(void)
 }
 
 /* io_read_dl - the inner op, its wait cut to what is left of the
- * deadline (ctx: struct io_dl) */
+ * deadline and to the silence bound (ctx: struct io_dl) */
 ssize_t
 io_read_dl(int fd, void *p, size_t n, void *ctx)
 {
 	struct io_dl *d = ctx;
-	long long left;
-	int saved;
+	long long left = -1;
+	int orig = *d->wait, saved = orig, w, cut;
 	ssize_t r;
 
-	if (d->deadline < 0)
-		return d->op(fd, p, n, d->ctx);
-	if ((left = d->deadline - io_now_ms()) <= 0)
-		return errno = ETIMEDOUT, -1;
-	if (left > INT_MAX)
-		left = INT_MAX;
-	saved = *d->wait;
-	if (saved < 0 || saved > left)
-		*d->wait = (int)left;
-	r = d->op(fd, p, n, d->ctx);
-	*d->wait = saved;
-	return r;
+	for (;;) {
+		if (d->deadline >= 0 &&
+		    (left = d->deadline - io_now_ms()) <= 0)
+			return errno = ETIMEDOUT, -1;
+		w = saved;
+		if (left >= 0 && (w < 0 || w > left))
+			w = left > INT_MAX ? INT_MAX : (int)left;
+		cut = d->idle != NULL && (w < 0 || w > d->idle_ms);
+		if (cut)
+			w = d->idle_ms;
+		*d->wait = w;
+		r = d->op(fd, p, n, d->ctx);
+		*d->wait = orig;
+		if (r != -1 || errno != ETIMEDOUT || !cut)
+			return r;
+		/* silent for idle_ms: the hook, once, then the rest of
+		 * the wait (the per-read one less what has passed) */
+		d->idle(d->idle_ctx);
+		d->idle = NULL;
+		if (saved > 0)
+			saved -= d->idle_ms;
+	}
 }
 
 /* rd_init - a reader on fd; op NULL means read(2) with rd->timeout_ms */

@@ -34,19 +34,30 @@ struct wr {
 
 ssize_t	io_read_fd(int fd, void *p, size_t n, void *ctx);
 ssize_t	io_write_fd(int fd, void *p, size_t n, void *ctx);
+/* for a descriptor in O_NONBLOCK mode (io_read_fd waits on EAGAIN too):
+ * write first, poll only when it would block */
+ssize_t	io_write_nb(int fd, void *p, size_t n, void *ctx);
 
 /*
  * A read op with a deadline for a whole unit (a command line, a message
  * text), over another op: a per-read timeout restarts with every byte, so
  * a client sending one byte at a time would never meet it.  Before each
  * read the inner op's wait (*wait, ms, -1 none) is cut to what is left
- * until deadline, and put back after; ETIMEDOUT once it has passed.
+ * until deadline, and put back after; ETIMEDOUT once it has passed.  The
+ * inner op must fail with ETIMEDOUT when its wait runs out (io_read_fd
+ * and lib/tls.c's tls_read_op do), for the silence bound below.
  */
 struct io_dl {
 	io_op		*op;		/* the inner op and its ctx */
 	void		*ctx;
 	int		*wait;		/* the inner op's per-read wait */
 	long long	 deadline;	/* io_now_ms() time; -1 none */
+	/* a bound on one read's silence, shorter than the others: after
+	 * idle_ms without a byte, idle(idle_ctx) is called once (and
+	 * idle set NULL), and the read waits on; NULL: none */
+	void		(*idle)(void *);
+	void		*idle_ctx;
+	int		 idle_ms;
 };
 
 ssize_t	io_read_dl(int fd, void *p, size_t n, void *ctx);

@@ -74,6 +74,15 @@ tls_start(struct session *s)
 		rd_discard(&s->in);
 	}
 	io_timeouts(s, s->cfg->timeout_ms);
+	/* the handshake's reads are tls_accept's, not under s->dl: a
+	 * silence bound the session's reads have (s->dl.idle, worker.c) is
+	 * kept up to the client's first handshake bytes (a read of none) */
+	if (s->dl.idle != NULL &&
+	    io_read_dl(s->in.fd, NULL, 0, &s->dl) != 0) {
+		log_kv("tls_fail", "ip", s->ip, "err", "no handshake", NULL);
+		s->why = "tls handshake failed";
+		return -1;
+	}
 	if (tls_accept(&s->tlsc, s->ctx, s->in.fd, s->tlsc.timeout_ms, err,
 	    sizeof err) == -1) {
 		log_kv("tls_fail", "ip", s->ip, "err", err, NULL);
@@ -86,8 +95,6 @@ tls_start(struct session *s)
 		return s->why = "plain bytes at tls start", -1;
 	}
 	quick_ack(s->in.fd);
-	if (s->queue_unkeep != NULL)	/* its bound is a plain read's */
-		s->queue_unkeep(s);
 	s->tls = &s->tlsc;
 	s->dl.op = tls_read_op;		/* under s->in's deadline op */
 	s->dl.ctx = &s->tlsc;

@@ -653,24 +653,22 @@ over_limit(const struct smtpd_cfg *cfg, const char *ip)
  * worker of its mode, or fork one */
 static void
 spawn(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
-    unsigned mode)
+    unsigned mode, const struct sockaddr_storage *peer)
 {
-	struct sockaddr_storage peer, me;
-	socklen_t pl = sizeof peer, ml = sizeof me;
+	struct sockaddr_storage me;
+	socklen_t ml = sizeof me;
 	struct handoff h;
 	const char *why;
 	char lport[8];
 	int reusable;
 
-	memset(&peer, 0, sizeof peer);
 	memset(&me, 0, sizeof me);
 	memset(&h, 0, sizeof h);
-	if (getpeername(fd, (struct sockaddr *)&peer, &pl) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&me, &ml) == -1) {
+	if (getsockname(fd, (struct sockaddr *)&me, &ml) == -1) {
 		close(fd);
 		return;
 	}
-	listen_addr_text(&peer, h.ip, sizeof h.ip, h.port, sizeof h.port);
+	listen_addr_text(peer, h.ip, sizeof h.ip, h.port, sizeof h.port);
 	listen_addr_text(&me, h.localip, sizeof h.localip, lport,
 	    sizeof lport);
 	/* a session that just ended counts until its "I" is read */
@@ -698,12 +696,19 @@ static void
 accept_some(const struct smtpd_cfg *cfg, struct tables *tabs, int l,
     unsigned mode)
 {
+	struct timespec pause = { 0, 100 * 1000 * 1000 };
+	struct sockaddr_storage peer;
+	socklen_t pl;
 	int fd, i;
 
-	struct timespec pause = { 0, 100 * 1000 * 1000 };
-
 	for (i = 0; i < 64; i++) {
-		fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+		/* the client's address with it (no getpeername); and
+		 * non-blocking: the worker writes its replies without a poll
+		 * before each (worker.c, io_write_nb) */
+		memset(&peer, 0, sizeof peer);
+		pl = sizeof peer;
+		fd = accept4(l, (struct sockaddr *)&peer, &pl,
+		    SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd == -1) {
 			/* out of descriptors: the connection stays queued
 			 * and poll would wake us at once, so breathe */
@@ -715,7 +720,7 @@ accept_some(const struct smtpd_cfg *cfg, struct tables *tabs, int l,
 			}
 			return;
 		}
-		spawn(cfg, tabs, fd, mode);
+		spawn(cfg, tabs, fd, mode, &peer);
 	}
 }
 

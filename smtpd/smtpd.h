@@ -176,9 +176,6 @@ struct session {
 	 * connection to sandmail-auth, made at the first AUTH.  0, or -1
 	 * (nothing answered: the caller says why) */
 	int		(*queue_need)(struct session *);
-	/* STARTTLS: a queue connection kept from the worker's session
-	 * before and not yet taken by a MAIL goes (worker.c); NULL none */
-	void		(*queue_unkeep)(struct session *);
 	int		(*mail_rate)(struct session *);
 	int		(*auth_need)(struct session *);
 	/* under the listener: a TCP connection (connect under way) to

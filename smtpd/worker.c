@@ -19,6 +19,7 @@
  * what a compromised worker could see of later sessions is bounded by
  * those limits (doc/sandmail-smtpd.8, SECURITY). */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -61,6 +62,7 @@ static struct {
 	int		 lazy;		/* queue and auth through the listener */
 	int		 announced;	/* "I" said already for the next */
 	int		 kept;		/* W.q is the session before's (kept) */
+	int		 nbio;		/* client sockets are O_NONBLOCK */
 	int		 srs_fd;	/* tcpserver: sandmail-srs, or -1 */
 	char		 pid[24];
 } W = { .ctl = -1, .srs_fd = -1 };
@@ -222,54 +224,28 @@ broker_ask(char what, const char *p, size_t n, int *ok)
 	return fd;
 }
 
-static io_op kept_read;
-
 /* unkeep - the kept queue connection becomes this session's own (use
- * 1: its first MAIL takes it) or goes (0); reads are plain again */
+ * 1: its first MAIL takes it) or goes (0); the session's reads lose
+ * the silence bound it set */
 static void
 unkeep(struct session *s, int use)
 {
 	if (W.kept && !use)
 		qc_close(W.q);
 	W.kept = 0;
-	if (s->dl.op == kept_read) {
-		s->dl.op = io_read_fd;
-		s->dl.ctx = &s->in.timeout_ms;
-	}
+	s->dl.idle = NULL;
 }
 
+/* kept_idle - the session's client was silent KEPT_MS while the queue
+ * connection of the session before waited for its first MAIL: it goes
+ * (that MAIL then asks the listener for a new one), so a client that
+ * sends no MAIL holds a queue slot for KEPT_MS at most, as it held none
+ * when every session asked for its own.  Called from the session's
+ * deadline layer (s->dl, lib/io.c), under plain and TLS reads alike. */
 static void
-unkeep_tls(struct session *s)
+kept_idle(void *ctx)
 {
-	unkeep(s, 0);
-}
-
-/* kept_read - the session's reads while the queue connection of the
- * session before is kept for its first MAIL: a client silent for
- * KEPT_MS has it closed (that MAIL then asks the listener for a new
- * one), so a client that sends no MAIL holds a queue slot for KEPT_MS at
- * most, as it held none when every session asked for its own */
-static ssize_t
-kept_read(int fd, void *p, size_t n, void *ctx)
-{
-	struct session *s = ctx;
-	struct pollfd pf = { .fd = fd, .events = POLLIN };
-	int *t = &s->in.timeout_ms, saved = *t, r;
-	ssize_t got;
-
-	if (W.kept && (saved < 0 || saved > KEPT_MS)) {
-		do
-			r = poll(&pf, 1, KEPT_MS);
-		while (r == -1 && errno == EINTR);
-		if (r == 0) {
-			unkeep(s, 0);
-			if (saved > 0)
-				*t = saved - KEPT_MS;
-		}
-	}
-	got = io_read_fd(fd, p, n, t);
-	*t = saved;
-	return got;
+	unkeep(ctx, 0);
 }
 
 /* broker_queue - the session's first MAIL (or ETRN): a queue connection
@@ -278,7 +254,7 @@ kept_read(int fd, void *p, size_t n, void *ctx)
 static int
 broker_queue(struct session *s)
 {
-	int ok, fd;
+	int ok, fd, nb;
 
 	if (W.q->fd >= 0 && W.kept) {
 		/* the queue never speaks first: anything there (EOF: it
@@ -297,11 +273,16 @@ broker_queue(struct session *s)
 		    "queue: cannot connect");
 		return -1;
 	}
+	/* non-blocking, so that its records go out without a poll before
+	 * each (io_write_nb); a descriptor left blocking keeps poll-first */
+	nb = fcntl(fd, F_SETFL, O_NONBLOCK) == 0;
 	if (qc_attach(W.q, fd, W.cfg->queue_wait_ms) == -1) {
 		log_kv("error", "op", "queue", "ip", s->ip, "err", W.q->text,
 		    NULL);
 		return -1;
 	}
+	if (nb)
+		W.q->wr.op = io_write_nb;
 	return 0;
 }
 
@@ -432,6 +413,8 @@ session_begin(struct session *s, int qok, int infd, int outfd,
 	char use[16];
 
 	session_init(s, W.cfg, W.tabs, W.q, qok, infd, outfd);
+	if (W.nbio)		/* replies without a poll first */
+		s->out.op = io_write_nb;
 	snprintf(s->ip, sizeof s->ip, "%s", h->ip);
 	snprintf(s->port, sizeof s->port, "%s", h->port);
 	snprintf(s->localip, sizeof s->localip, "%s", h->localip);
@@ -450,7 +433,6 @@ session_begin(struct session *s, int qok, int infd, int outfd,
 	if (W.lazy) {
 		s->authed = broker_authed;
 		s->queue_need = broker_queue;
-		s->queue_unkeep = unkeep_tls;
 		s->mail_rate = broker_rate;
 		s->auth_need = broker_auth;
 		s->dns_tcp = broker_dns;
@@ -633,7 +615,7 @@ worker_loop(struct session *s, int qok)
 		 * session), but only while that one is not idle: it goes
 		 * after WORKER_TRIM_MS without a session (worker_next) or
 		 * KEPT_MS of a session's silence before its MAIL
-		 * (kept_read); the next session asks for its own then.  It
+		 * (kept_idle); the next session asks for its own then.  It
 		 * is clean: nothing pending on it, and a message begun and
 		 * not ended was aborted (session_free; if that failed, it
 		 * goes) */
@@ -648,8 +630,9 @@ worker_loop(struct session *s, int qok)
 		W.uses++;
 		session_begin(s, qok, fd, fd, &h);
 		if (W.kept && W.q->fd >= 0) {
-			s->dl.op = kept_read;
-			s->dl.ctx = s;
+			s->dl.idle = kept_idle;
+			s->dl.idle_ctx = s;
+			s->dl.idle_ms = KEPT_MS;
 		}
 		s->ending = ending;
 		session_once(s);
@@ -730,6 +713,7 @@ session_forked(const struct smtpd_cfg *cfg, struct tables *tabs, int fd,
 	W.ctl = ctl;
 	W.gen = gen;
 	W.mygen = gen != NULL ? *gen : 0;
+	W.nbio = 1;		/* the listener accepts them so (listen.c) */
 	session_go(fd, fd, h);
 }
 

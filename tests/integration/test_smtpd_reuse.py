@@ -392,11 +392,11 @@ def test_kept_queue_connection_goes_when_the_next_client_idles(tmp_path,
 
 
 def test_kept_queue_connection_goes_at_starttls(tmp_path, procs):
-    """TLS reads have no silence bound of their own, so a session that
-    starts TLS gives up the queue connection its worker kept: one queue
-    slot, a worker queues a message and keeps it, its next client says
-    STARTTLS and then nothing, and a client of a second worker still
-    queues its message."""
+    """The kept connection's silence bound lives in the session's
+    deadline layer, so it holds for TLS reads too: one queue slot, a
+    worker queues a message and keeps it, its next client says STARTTLS,
+    EHLO and then nothing, and a client of a second worker still queues
+    its message (the kept connection went after that silence)."""
     cert, key = tlsutil.make_cert(str(tmp_path))
     srv = smtpdutil.Smtpd(procs, tmp_path, tls_cert=cert, tls_key=key,
                           queue_max_clients=1)

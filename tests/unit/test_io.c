@@ -296,6 +296,74 @@ test_read_dl(void **state)
 	buf_free(&out);
 }
 
+static int idle_calls;
+
+static void
+on_idle(void *ctx)
+{
+	(void)ctx;
+	idle_calls++;
+}
+
+/* the silence bound: each read's wait is cut to idle_ms until it runs
+ * out once; then the hook, once, and the rest of the wait */
+static void
+test_read_dl_idle(void **state)
+{
+	struct seen sn = { .wait = 60000 };
+	struct io_dl d = { seen_read, &sn, &sn.wait, -1, on_idle, NULL, 50 };
+	struct rd r;
+	char c;
+	int p[2];
+	long long t0;
+
+	(void)state;
+	/* a byte comes at once: the wait was cut, the hook not called */
+	assert_int_equal(io_read_dl(-1, &c, 1, &d), 1);
+	assert_int_equal(sn.got, 50);
+	assert_int_equal(sn.wait, 60000);
+	assert_int_equal(idle_calls, 0);
+	/* a shorter wait is not lengthened */
+	sn.wait = 10;
+	assert_int_equal(io_read_dl(-1, &c, 1, &d), 1);
+	assert_int_equal(sn.got, 10);
+	/* over a real non-blocking pipe: silence calls the hook once, and
+	 * the read waits on for its own wait less the bound */
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+	rd_init(&r, p[0], NULL, NULL);
+	r.timeout_ms = 120;
+	d = (struct io_dl){ io_read_fd, &r.timeout_ms, &r.timeout_ms, -1,
+	    on_idle, NULL, 50 };
+	t0 = io_now_ms();
+	assert_int_equal(io_read_dl(p[0], &c, 1, &d), -1);
+	assert_int_equal(errno, ETIMEDOUT);
+	assert_true(io_now_ms() - t0 >= 110);
+	assert_int_equal(idle_calls, 1);
+	assert_null(d.idle);
+	assert_int_equal(r.timeout_ms, 120);
+	/* without the bound, a byte there is read at once (no EAGAIN) */
+	assert_int_equal(write(p[1], "z", 1), 1);
+	assert_int_equal(io_read_dl(p[0], &c, 1, &d), 1);
+	assert_int_equal(c, 'z');
+	assert_int_equal(idle_calls, 1);
+	/* io_write_nb on a full non-blocking pipe: ETIMEDOUT after wr's
+	 * wait, not a block */
+	assert_int_equal(fcntl(p[1], F_SETFL, O_NONBLOCK), 0);
+	{
+		static char big[65536];
+		int t = 20;
+		ssize_t k;
+
+		while ((k = write(p[1], big, sizeof big)) > 0)
+			;
+		assert_int_equal(io_write_nb(p[1], big, 1, &t), -1);
+		assert_int_equal(errno, ETIMEDOUT);
+	}
+	close(p[0]);
+	close(p[1]);
+}
+
 static void
 test_wr(void **state)
 {
@@ -338,6 +406,7 @@ main(void)
 		cmocka_unit_test(test_rd_errors),
 		cmocka_unit_test(test_rd_timeout),
 		cmocka_unit_test(test_read_dl),
+		cmocka_unit_test(test_read_dl_idle),
 		cmocka_unit_test(test_wr),
 	};
 
