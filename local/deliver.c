@@ -317,14 +317,21 @@ publish_one(const struct maildir *m, int fd, const char *name)
 /* written - the file's data on the disk before its name is made: with a
  * journal, written out and waited for (no cache flush: the barrier that
  * makes the name durable flushes them first), else fsynced.  1 if the
- * name may go in with one barrier, 0 if fsynced, -1 with errno. */
+ * name may go in with one barrier, 0 if fsynced, -1 with errno.  Only a
+ * sync_file_range the kernel or file system does not have falls back
+ * to fsync: a write-back error (EIO, ENOSPC) it reported is consumed
+ * (the file's errseq cursor moves past it), and an fsync after it
+ * would return 0 for the pages that never reached the disk. */
 static int
 written(const struct maildir *m, int fd)
 {
-	if (m->journaled && sync_file_range(fd, 0, 0,
-	    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-	    SYNC_FILE_RANGE_WAIT_AFTER) == 0)
-		return 1;
+	if (m->journaled) {
+		if (sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE |
+		    SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) == 0)
+			return 1;
+		if (errno != ENOSYS && errno != EINVAL && errno != ESPIPE)
+			return -1;
+	}
 	return fsync(fd) == 0 ? 0 : -1;
 }
 
