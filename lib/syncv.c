@@ -47,13 +47,14 @@ ready(void)
 	return state == 1;
 }
 
-/* chunk - at most SYNCV_MAX of them through AIO; -2 when AIO could not
- * take the first one (the caller makes them in turn) */
+/* chunk - at most SYNCV_MAX of them through AIO (in turn when AIO
+ * cannot take the first one: then never again) */
 static int
 chunk(struct syncv *v, size_t n)
 {
 	struct iocb cb[SYNCV_MAX], *p[SYNCV_MAX];
 	struct io_event ev[SYNCV_MAX];
+	int wb[SYNCV_MAX];
 	size_t done = 0;
 	long k, sub;
 	int r = 0;
@@ -64,13 +65,20 @@ chunk(struct syncv *v, size_t n)
 	 * before it flushes.  A data fdatasync that arrives while the
 	 * commit it needs is past its flush, or already done, makes a
 	 * flush of its own (jbd2, xfs): the request count is what a
-	 * barrier waits for on these disks. */
-	for (size_t i = 0; i < n; i++)
-		if (v[i].data)
-			(void)sync_file_range(v[i].fd, 0, 0,
-			    SYNC_FILE_RANGE_WAIT_BEFORE |
-			    SYNC_FILE_RANGE_WRITE |
-			    SYNC_FILE_RANGE_WAIT_AFTER);
+	 * barrier waits for on these disks.  A write-back error it
+	 * reports (EIO, ENOSPC) is that file's: it is consumed (the
+	 * file's errseq cursor moves past it), and the fdatasync after it
+	 * would return 0 for pages that never reached the disk.  Only a
+	 * call the file system does not have (EINVAL, ESPIPE, ENOSYS) is
+	 * no error. */
+	for (size_t i = 0; i < n; i++) {
+		wb[i] = 0;
+		if (v[i].data && sync_file_range(v[i].fd, 0, 0,
+		    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+		    SYNC_FILE_RANGE_WAIT_AFTER) == -1 && errno != EINVAL &&
+		    errno != ESPIPE && errno != ENOSYS)
+			wb[i] = errno;
+	}
 	memset(cb, 0, n * sizeof cb[0]);
 	for (size_t i = 0; i < n; i++) {
 		cb[i].aio_fildes = (uint32_t)v[i].fd;
@@ -83,8 +91,11 @@ chunk(struct syncv *v, size_t n)
 	do
 		sub = syscall(SYS_io_submit, ctx, (long)n, p);
 	while (sub == -1 && errno == EINTR);
-	if (sub <= 0)
-		return -2;
+	if (sub <= 0) {
+		state = -1;	/* not again: in turn from now on */
+		r = in_turn(v, n);
+		goto out;
+	}
 	/* what was not taken (a file system without AIO fsync) in turn */
 	if ((size_t)sub < n && in_turn(v + sub, n - (size_t)sub) == -1)
 		r = -1;
@@ -98,7 +109,8 @@ chunk(struct syncv *v, size_t n)
 			 * request unknown: report them all failed */
 			for (size_t i = 0; i < (size_t)sub; i++)
 				v[i].err = EIO;
-			return -1;
+			r = -1;
+			break;
 		}
 		for (long i = 0; i < k; i++) {
 			size_t j = (size_t)ev[i].data;
@@ -110,6 +122,13 @@ chunk(struct syncv *v, size_t n)
 		}
 		done += (size_t)k;
 	}
+out:
+	for (size_t i = 0; i < n; i++)
+		if (wb[i] != 0) {
+			if (v[i].err == 0)
+				v[i].err = wb[i];
+			r = -1;
+		}
 	return r;
 }
 
@@ -124,11 +143,7 @@ syncv(struct syncv *v, size_t n)
 	for (size_t i = 0; i < n; i += SYNCV_MAX) {
 		size_t k = n - i < SYNCV_MAX ? n - i : SYNCV_MAX;
 
-		c = ready() ? chunk(v + i, k) : -2;
-		if (c == -2) {
-			state = -1;	/* not again: in turn from now on */
-			c = in_turn(v + i, k);
-		}
+		c = ready() ? chunk(v + i, k) : in_turn(v + i, k);
 		if (c == -1)
 			r = -1;
 	}

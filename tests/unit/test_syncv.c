@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "syncv.h"
@@ -81,12 +82,52 @@ test_one_fails(void **state)
 	assert_int_equal(syncv(v, 0), 0);
 }
 
+/* sync_file_range, as syncv.c sees it: the real one, or a write-back
+ * error (EIO) for the descriptor sfr_fail_fd.  A definition in the
+ * program wins over libc's for the objects linked in. */
+static int sfr_fail_fd = -1;
+
+int
+sync_file_range(int fd, off64_t off, off64_t n, unsigned int flags)
+{
+	if (fd == sfr_fail_fd)
+		return errno = EIO, -1;
+	return (int)syscall(SYS_sync_file_range, fd, off, n, flags);
+}
+
+/* a write-back error sync_file_range reports is that file's result: it
+ * consumed the error, and the fdatasync after it would say 0 */
+static void
+test_writeback_error(void **state)
+{
+	char dir[] = "/tmp/test_syncv.XXXXXX", p[256];
+	struct syncv v[3];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	for (int i = 0; i < 3; i++)
+		v[i] = (struct syncv){ tmpfile_fd(dir, i), 1, -1 };
+	sfr_fail_fd = v[1].fd;
+	assert_int_equal(syncv(v, 3), -1);
+	sfr_fail_fd = -1;
+	assert_int_equal(v[0].err, 0);
+	assert_int_equal(v[1].err, EIO);
+	assert_int_equal(v[2].err, 0);
+	for (int i = 0; i < 3; i++) {
+		close(v[i].fd);
+		snprintf(p, sizeof p, "%s/f%d", dir, i);
+		(void)unlink(p);
+	}
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_all),
 		cmocka_unit_test(test_one_fails),
+		cmocka_unit_test(test_writeback_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
