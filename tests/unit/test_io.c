@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -364,6 +365,35 @@ test_read_dl_idle(void **state)
 	close(p[1]);
 }
 
+/* io_read_fd on a non-blocking descriptor with nothing there yet (the
+ * smtpd worker's accepted sockets): with no timeout it waits for the
+ * byte (EAGAIN is no error), and with one it still ends ETIMEDOUT */
+static void
+test_read_fd_nonblocking(void **state)
+{
+	int p[2], t = 30, st;
+	char c = 0;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		usleep(50 * 1000);
+		_exit(write(p[1], "y", 1) == 1 ? 0 : 1);
+	}
+	assert_int_equal(io_read_fd(p[0], &c, 1, NULL), 1);
+	assert_int_equal(c, 'y');
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(io_read_fd(p[0], &c, 1, &t), -1);
+	assert_int_equal(errno, ETIMEDOUT);
+	close(p[0]);
+	close(p[1]);
+}
+
 static void
 test_wr(void **state)
 {
@@ -407,6 +437,7 @@ main(void)
 		cmocka_unit_test(test_rd_timeout),
 		cmocka_unit_test(test_read_dl),
 		cmocka_unit_test(test_read_dl_idle),
+		cmocka_unit_test(test_read_fd_nonblocking),
 		cmocka_unit_test(test_wr),
 	};
 
