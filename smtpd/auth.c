@@ -76,7 +76,12 @@ tls_start(struct session *s)
 	io_timeouts(s, s->cfg->timeout_ms);
 	/* the handshake's reads are tls_accept's, not under s->dl: a
 	 * silence bound the session's reads have (s->dl.idle, worker.c) is
-	 * kept up to the client's first handshake bytes (a read of none) */
+	 * kept up to the client's first handshake bytes (a read of none).
+	 * Its deadline is the handshake's own, not what is left of the
+	 * STARTTLS line's (a client slow to send that line would otherwise
+	 * get only the rest of it for its first handshake bytes). */
+	if (s->dl.idle != NULL)
+		read_deadline(s, io_now_ms() + s->cfg->timeout_ms);
 	if (s->dl.idle != NULL &&
 	    io_read_dl(s->in.fd, NULL, 0, &s->dl) != 0) {
 		log_kv("tls_fail", "ip", s->ip, "err", "no handshake", NULL);

@@ -9,6 +9,7 @@ import signal
 import smtplib
 import socket
 import subprocess
+import time
 
 from conftest import alive, proc_status, prog, wait_for
 import queueutil
@@ -389,6 +390,47 @@ def test_kept_queue_connection_goes_when_the_next_client_idles(tmp_path,
     assert silent.code("MAIL FROM:<>") == 250
     silent.close()
     assert len({p for p, _ in connects(srv)}) == 2
+
+
+def test_kept_starttls_handshake_has_its_own_deadline(tmp_path, procs):
+    """With a kept queue connection the wait for the first handshake
+    bytes after STARTTLS runs under the session's deadline layer (its
+    silence bound): that wait has the whole smtpd_timeout, not what the
+    STARTTLS line left of its own.  smtpd_timeout 3: the line takes
+    2.1 s to come whole (a byte every 0.3 s, so the kept bound never
+    fires before it), the handshake begins 1.3 s after the 220 (past
+    both the kept bound and the 0.9 s the line left) and succeeds."""
+    cert, key = tlsutil.make_cert(str(tmp_path))
+    srv = smtpdutil.Smtpd(procs, tmp_path, tls_cert=cert, tls_key=key,
+                          smtpd_timeout=3)
+    settled(srv)
+    assert send_one(srv, "first") == 250
+    settled(srv)
+    c = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
+    f = c.makefile("rb")
+
+    def reply():
+        while True:
+            ln = f.readline()
+            assert ln, "closed"
+            if ln[3:4] != b"-":
+                return ln
+
+    assert reply().startswith(b"220")
+    c.sendall(b"EHLO tls.test\r\n")
+    assert reply().startswith(b"250")
+    # a byte every 0.3 s: never the kept bound's second of silence
+    for b in (b"S", b"T", b"A", b"R", b"T", b"T", b"L"):
+        c.sendall(b)
+        time.sleep(0.3)
+    c.sendall(b"S\r\n")
+    assert reply().startswith(b"220")
+    time.sleep(1.3)
+    t = tlsutil.client_context(cert).wrap_socket(
+        c, server_hostname="localhost")
+    t.sendall(b"EHLO tls.test\r\n")
+    assert t.recv(4096).startswith(b"250")
+    t.close()
 
 
 def test_kept_queue_connection_goes_at_starttls(tmp_path, procs):
