@@ -36,6 +36,39 @@ sysread(const char *path, char *b, size_t n)
 	return r;
 }
 
+/* has_word - s holds w as a whole word of its space- or comma-separated
+ * list */
+static int
+has_word(const char *s, const char *w)
+{
+	size_t n = strlen(w);
+
+	for (const char *p = s; (p = strstr(p, w)) != NULL; p += n)
+		if ((p == s || p[-1] == ' ' || p[-1] == ',' ||
+		    p[-1] == '\n') && (p[n] == '\0' || p[n] == ' ' ||
+		    p[n] == ',' || p[n] == '\n'))
+			return 1;
+	return 0;
+}
+
+/* ext4_ordered - does this journaled ext4 flush the cache before each
+ * commit record?  Not with journal_async_commit (the commit record is
+ * written without one) or nobarrier (no flush at all): then a journal
+ * commit does not make earlier data durable first, which is what
+ * "journaled" promises its callers.  Unreadable options count as no. */
+static int
+ext4_ordered(const char *dev)
+{
+	char p[128], b[2048];
+	int n;
+
+	n = snprintf(p, sizeof p, "/proc/fs/ext4/%s/options", dev);
+	if (n < 0 || (size_t)n >= sizeof p || sysread(p, b, sizeof b) <= 0)
+		return 0;
+	return !has_word(b, "journal_async_commit") &&
+	    !has_word(b, "nobarrier");
+}
+
 enum fs_journal
 fs_journal(int fd)
 {
@@ -64,7 +97,9 @@ fs_journal(int fd)
 		return FS_UNKNOWN;
 	if (strncmp(b, "<none>", 6) == 0)
 		return FS_NOJOURNAL;
-	return b[0] >= '1' && b[0] <= '9' ? FS_JOURNALED : FS_UNKNOWN;
+	if (b[0] < '1' || b[0] > '9')		/* not a pid */
+		return FS_UNKNOWN;
+	return ext4_ordered(dev) ? FS_JOURNALED : FS_UNKNOWN;
 }
 
 int

@@ -12,7 +12,9 @@
 enum fs_journal {
 	FS_UNKNOWN,		/* not ext4 or XFS, or cannot be told */
 	FS_NOJOURNAL,		/* ext4 (or ext2/3 through it), no journal */
-	FS_JOURNALED,		/* XFS, or ext4 with a journal */
+	FS_JOURNALED,		/* XFS, or ext4 with a journal whose
+				 * commits flush first (not mounted
+				 * journal_async_commit or nobarrier) */
 };
 enum fs_journal fs_journal(int fd);
 
