@@ -30,26 +30,36 @@ wait_fd(int fd, short ev, int timeout_ms)
 	return timeout_ms < 0 ? 0 : wait_again(fd, ev, timeout_ms);
 }
 
+/* nb_io - read (POLLIN) or write (POLLOUT) once, retried on EINTR and,
+ * on EAGAIN, after waiting for fd (the timeout, or for ever) */
+static ssize_t
+nb_io(int fd, short ev, void *p, size_t n, const int *timeout)
+{
+	ssize_t r;
+
+	for (;;) {
+		r = ev == POLLIN ? read(fd, p, n) : write(fd, p, n);
+		if (r >= 0)
+			return r;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN || wait_again(fd, ev,
+		    timeout != NULL ? *timeout : -1) == -1)
+			return -1;
+	}
+}
+
 /* io_read_fd - the default read op: read(2), with rd's timeout if ctx set */
 ssize_t
 io_read_fd(int fd, void *p, size_t n, void *ctx)
 {
 	const int *timeout = ctx;
-	ssize_t r;
 
 	if (timeout != NULL && wait_fd(fd, POLLIN, *timeout) == -1)
 		return -1;
-	for (;;) {
-		if ((r = read(fd, p, n)) >= 0)
-			return r;
-		if (errno == EINTR)
-			continue;
-		/* a non-blocking descriptor, woken for nothing or read
-		 * without a timeout: wait for it */
-		if (errno != EAGAIN || wait_again(fd, POLLIN,
-		    timeout != NULL ? *timeout : -1) == -1)
-			return -1;
-	}
+	/* a non-blocking descriptor, woken for nothing or read without a
+	 * timeout: nb_io waits for it */
+	return nb_io(fd, POLLIN, p, n, timeout);
 }
 
 /* io_write_fd - the default write op: write(2), with wr's timeout */
@@ -73,18 +83,7 @@ io_write_fd(int fd, void *p, size_t n, void *ctx)
 ssize_t
 io_write_nb(int fd, void *p, size_t n, void *ctx)
 {
-	const int *timeout = ctx;
-	ssize_t r;
-
-	for (;;) {
-		if ((r = write(fd, p, n)) >= 0)
-			return r;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN || wait_again(fd, POLLOUT,
-		    timeout != NULL ? *timeout : -1) == -1)
-			return -1;
-	}
+	return nb_io(fd, POLLOUT, p, n, ctx);
 }
 
 /* io_now_ms - the monotonic clock in ms, the clock of io_dl deadlines */

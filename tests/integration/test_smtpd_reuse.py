@@ -392,6 +392,18 @@ def test_kept_queue_connection_goes_when_the_next_client_idles(tmp_path,
     assert len({p for p, _ in connects(srv)}) == 2
 
 
+def tls_worker_kept(tmp_path, procs, **conf):
+    """An smtpd with STARTTLS whose worker has queued one message and so
+    keeps its queue connection: (srv, cert)."""
+    cert, key = tlsutil.make_cert(str(tmp_path))
+    srv = smtpdutil.Smtpd(procs, tmp_path, tls_cert=cert, tls_key=key,
+                          **conf)
+    settled(srv)
+    assert send_one(srv, "first") == 250
+    settled(srv)
+    return srv, cert
+
+
 def test_kept_starttls_handshake_has_its_own_deadline(tmp_path, procs):
     """With a kept queue connection the wait for the first handshake
     bytes after STARTTLS runs under the session's deadline layer (its
@@ -400,12 +412,7 @@ def test_kept_starttls_handshake_has_its_own_deadline(tmp_path, procs):
     2.1 s to come whole (a byte every 0.3 s, so the kept bound never
     fires before it), the handshake begins 1.3 s after the 220 (past
     both the kept bound and the 0.9 s the line left) and succeeds."""
-    cert, key = tlsutil.make_cert(str(tmp_path))
-    srv = smtpdutil.Smtpd(procs, tmp_path, tls_cert=cert, tls_key=key,
-                          smtpd_timeout=3)
-    settled(srv)
-    assert send_one(srv, "first") == 250
-    settled(srv)
+    srv, cert = tls_worker_kept(tmp_path, procs, smtpd_timeout=3)
     c = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
     f = c.makefile("rb")
 
@@ -439,12 +446,7 @@ def test_kept_queue_connection_goes_at_starttls(tmp_path, procs):
     worker queues a message and keeps it, its next client says STARTTLS,
     EHLO and then nothing, and a client of a second worker still queues
     its message (the kept connection went after that silence)."""
-    cert, key = tlsutil.make_cert(str(tmp_path))
-    srv = smtpdutil.Smtpd(procs, tmp_path, tls_cert=cert, tls_key=key,
-                          queue_max_clients=1)
-    settled(srv)
-    assert send_one(srv, "first") == 250
-    settled(srv)
+    srv, cert = tls_worker_kept(tmp_path, procs, queue_max_clients=1)
     s = smtplib.SMTP("127.0.0.1", srv.port, timeout=20)
     s.ehlo("tls.test")
     s.starttls(context=tlsutil.client_context(cert))
