@@ -242,7 +242,8 @@ def test_retired_files_written_again(procs, tmp_path):
     """Finished messages leave their files in tmp/ for reuse: the queue's
     as re.* once a barrier made the removal durable, send's info/ files as
     fs.*; later splits write the fs.* again.  A planted fs.* symlink is
-    never written through.  (queue_reuse yes: the default is no.)"""
+    never written through.  (queue_reuse yes: the default, auto, depends
+    on the file system.)"""
     conf = su.setup(tmp_path, su.TABLES, queue_reuse="yes")
     q = su.qdir(conf)
     victim = os.path.join(str(tmp_path), "victim")
