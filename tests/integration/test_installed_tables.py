@@ -120,11 +120,14 @@ def test_hup_of_start_keeps_the_tables(installed):
     inst.run(["chmod", "0600", "/etc/sandmail/routes.cdb"])
     try:
         before = inst.log("sandmail-start")
-        inst.sv("hup", "sandmail-start")
-        inst.sv("hup", "sandmail-start")
-        wait_for(lambda: inst.log("sandmail-start")[len(before):]
-                 .count("op=reload") >= 2, timeout=10,
-                 what="a reload error on each HUP")
+        # one HUP at a time: two sent at once may arrive as one (a
+        # signal pending twice is delivered once), and one reload
+        # error is then all there is to see
+        for n in (1, 2):
+            inst.sv("hup", "sandmail-start")
+            wait_for(lambda: inst.log("sandmail-start")[len(before):]
+                     .count("op=reload") >= n, timeout=10,
+                     what=f"a reload error on HUP {n}")
         assert accepted(inst, "y@hup.test", "kept-table")
         wait_for(lambda: at_mx(inst, "kept-table"), timeout=90,
                  what="mail routed by the kept table")
